@@ -1,0 +1,82 @@
+//! The rolling budget: at most `max_concurrent_recycles` workers draining at
+//! once and at least `min_recycle_interval` between two recycle starts.
+//!
+//! Both live in one 64-bit word of the shared header so that a worker can take
+//! a permit with a single compare-and-swap, in any process, with no master:
+//! draining count (16 bits) | time of the last start in µs + 1 (48 bits; 0 =
+//! never).
+
+use crate::layout::busy::TIME_MASK;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The largest `max_concurrent_recycles` the word can count.
+pub const MAX_BUDGET: u64 = 0xFFFF;
+
+fn unpack(word: u64) -> (u64, Option<u64>) {
+    let last = word & TIME_MASK;
+    (word >> 48, if last == 0 { None } else { Some(last - 1) })
+}
+
+fn pack(draining: u64, last_start: u64) -> u64 {
+    (draining << 48) | ((last_start + 1) & TIME_MASK)
+}
+
+/// Takes a permit at `now` if the budget allows. A `forced` (manual) recycle
+/// is not held back, but still counts against the budget of the others.
+pub(crate) fn try_acquire(
+    word: &AtomicU64,
+    max_concurrent: u64,
+    min_interval: u64,
+    now: u64,
+    forced: bool,
+) -> bool {
+    word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+        let (draining, last) = unpack(w);
+        if !forced {
+            if max_concurrent > 0 && draining >= max_concurrent {
+                return None;
+            }
+            if let Some(last) = last {
+                if min_interval > 0 && now.saturating_sub(last) < min_interval {
+                    return None;
+                }
+            }
+        }
+        Some(pack((draining + 1).min(MAX_BUDGET), now))
+    })
+    .is_ok()
+}
+
+/// Returns a permit. The caller guarantees it held one (the slot's PERMIT flag
+/// is cleared by a compare-and-swap first, so each permit returns once).
+pub(crate) fn release(word: &AtomicU64) {
+    let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+        Some(w - (u64::from(w >> 48 > 0) << 48))
+    });
+}
+
+/// Workers currently holding a permit.
+pub(crate) fn draining(word: &AtomicU64) -> u64 {
+    unpack(word.load(Ordering::Acquire)).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_and_interval() {
+        let w = AtomicU64::new(0);
+        assert!(try_acquire(&w, 1, 10, 0, false));
+        assert!(!try_acquire(&w, 1, 10, 100, false), "budget of 1 is full");
+        release(&w);
+        assert!(!try_acquire(&w, 1, 10, 5, false), "interval not yet over");
+        assert!(try_acquire(&w, 1, 10, 10, false), "interval over at exactly 10");
+        assert!(try_acquire(&w, 1, 10, 10, true), "forced ignores limits");
+        assert_eq!(draining(&w), 2);
+        release(&w);
+        release(&w);
+        release(&w); // never goes below zero
+        assert_eq!(draining(&w), 0);
+    }
+}

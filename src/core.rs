@@ -1,0 +1,392 @@
+//! The pool's memory together with what every process needs to use it: the
+//! policy (cached out of the shared header), the clock and the rules that
+//! decide. Shared by the `Pool` and its `Worker` handles.
+
+use crate::budget;
+use crate::clock::{self, ClockMode};
+use crate::decision::{Action, Decision, Reason};
+use crate::jitter::{self, Which};
+use crate::layout::{busy, flag, state, GenState, Header, Slot, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
+use crate::policy::{Key, Policy};
+use crate::region::Region;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+/// The policy's numbers, in the units the rules compare (µs, bytes, counts).
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub request_timeout: u64,
+    pub heartbeat_timeout: u64,
+    pub drain_timeout: u64,
+    pub max_rss: u64,
+    pub max_uss: u64,
+    pub max_pss: u64,
+    pub max_fds: u64,
+    pub max_health_failures: u64,
+    pub max_requests: u64,
+    pub max_requests_jitter: u64,
+    pub max_lifetime: u64,
+    pub lifetime_jitter: u64,
+    pub max_idle: u64,
+    pub min_lifetime: u64,
+    pub max_concurrent: u64,
+    pub min_interval: u64,
+}
+
+impl Limits {
+    fn from(p: &Policy) -> Self {
+        Limits {
+            request_timeout: p.raw(Key::RequestTimeout),
+            heartbeat_timeout: p.raw(Key::HeartbeatTimeout),
+            drain_timeout: p.raw(Key::DrainTimeout),
+            max_rss: p.raw(Key::MaxRss),
+            max_uss: p.raw(Key::MaxUss),
+            max_pss: p.raw(Key::MaxPss),
+            max_fds: p.raw(Key::MaxFds),
+            max_health_failures: p.raw(Key::MaxHealthFailures),
+            max_requests: p.raw(Key::MaxRequests),
+            max_requests_jitter: p.raw(Key::MaxRequestsJitter),
+            max_lifetime: p.raw(Key::MaxLifetime),
+            lifetime_jitter: p.raw(Key::LifetimeJitter),
+            max_idle: p.raw(Key::MaxIdle),
+            min_lifetime: p.raw(Key::MinLifetime),
+            max_concurrent: p.raw(Key::MaxConcurrentRecycles),
+            min_interval: p.raw(Key::MinRecycleInterval),
+        }
+    }
+}
+
+pub(crate) struct Core {
+    pub region: Region,
+    pub policy: Policy,
+    pub limits: Limits,
+    pub clock: ClockMode,
+    pub epoch_ns: u64,
+    pub seed: u64,
+}
+
+impl Core {
+    pub fn new(region: Region) -> Self {
+        let fixed = region.header().fixed;
+        // The policy was validated when the region was created or attached.
+        let policy = Policy::from_raw_values(fixed.policy).unwrap_or_default();
+        Core {
+            limits: Limits::from(&policy),
+            policy,
+            clock: if fixed.clock_mode == ClockMode::Manual as u32 {
+                ClockMode::Manual
+            } else {
+                ClockMode::Monotonic
+            },
+            epoch_ns: fixed.epoch_ns,
+            seed: fixed.seed,
+            region,
+        }
+    }
+
+    #[inline]
+    pub fn header(&self) -> &Header {
+        self.region.header()
+    }
+
+    #[inline]
+    pub fn slots(&self) -> &[Slot] {
+        self.region.slots()
+    }
+
+    /// Microseconds since the pool's epoch.
+    #[inline]
+    pub fn now(&self) -> u64 {
+        match self.clock {
+            ClockMode::Monotonic => clock::coarse_ns().saturating_sub(self.epoch_ns) / 1_000,
+            ClockMode::Manual => self.header().manual_now.load(Acquire),
+        }
+    }
+
+    /// Starts a new generation in a slot the caller has won (VACANT with the
+    /// CLAIMING flag, see `try_claim`): fills the fields, then publishes
+    /// RUNNING. Counters were zeroed when the last worker left, so
+    /// requests a child served before the master recorded it still count.
+    pub fn start_generation(&self, index: u32, pid: u32, identity: u64, now: u64) -> u32 {
+        let slot = &self.slots()[index as usize];
+        let gs = GenState::unpack(slot.gen_state.load(Acquire));
+        let generation = gs.generation.wrapping_add(1);
+        let slots = self.slots().len() as u32;
+        let l = &self.limits;
+        let request_limit = if l.max_requests == 0 {
+            0
+        } else {
+            l.max_requests.saturating_add(jitter::draw(
+                self.seed,
+                index,
+                slots,
+                generation,
+                Which::Requests,
+                l.max_requests_jitter,
+            ))
+        };
+        let lifetime_limit = if l.max_lifetime == 0 {
+            0
+        } else {
+            l.max_lifetime.saturating_add(jitter::draw(
+                self.seed,
+                index,
+                slots,
+                generation,
+                Which::Lifetime,
+                l.lifetime_jitter,
+            ))
+        };
+        slot.pid.store(pid, Relaxed);
+        slot.identity.store(identity, Relaxed);
+        slot.spawned_at.store(now, Relaxed);
+        slot.last_beat.store(now, Relaxed);
+        slot.request_limit.store(request_limit, Relaxed);
+        slot.lifetime_limit.store(lifetime_limit, Relaxed);
+        slot.recycle_at.store(NONE, Relaxed);
+        slot.trip_value.store(0, Relaxed);
+        let _ = slot.busy.fetch_update(Relaxed, Relaxed, |w| {
+            Some(if busy::in_flight(w) == 0 { busy::pack(0, now) } else { w })
+        });
+        slot.gen_state.store(
+            GenState {
+                generation,
+                flags: 0,
+                reason: 0,
+                state: state::RUNNING,
+            }
+            .pack(),
+            Release,
+        );
+        self.header().counters.spawns.fetch_add(1, Relaxed);
+        generation
+    }
+
+    /// Wins a vacant slot for a new generation, so that no one else fills it
+    /// at the same time.
+    pub fn try_claim(&self, index: u32) -> bool {
+        let slot = &self.slots()[index as usize];
+        let word = slot.gen_state.load(Acquire);
+        let gs = GenState::unpack(word);
+        if gs.state != state::VACANT || gs.has(flag::CLAIMING) {
+            return false;
+        }
+        let claiming = GenState {
+            flags: flag::CLAIMING,
+            ..gs
+        };
+        slot.gen_state
+            .compare_exchange(word, claiming.pack(), AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// Ends a generation: zeroes the slot and makes it vacant, returning the
+    /// budget permit if the worker still held one. Returns the state the slot
+    /// had, or None if it was already vacant.
+    pub fn retire(&self, index: u32, now: u64) -> Option<GenState> {
+        let slot = &self.slots()[index as usize];
+        let c = &self.header().counters;
+        let requests = slot.requests.swap(0, Relaxed);
+        let mut word = slot.gen_state.load(Acquire);
+        loop {
+            let gs = GenState::unpack(word);
+            if gs.state == state::VACANT {
+                slot.requests.fetch_add(requests, Relaxed);
+                return None;
+            }
+            let vacant = GenState {
+                generation: gs.generation,
+                flags: 0,
+                reason: 0,
+                state: state::VACANT,
+            };
+            // Zero before publishing VACANT so a new claimer starts clean.
+            crate::worker::reset_slot(slot, now);
+            match slot.gen_state.compare_exchange(word, vacant.pack(), AcqRel, Acquire) {
+                Ok(_) => {
+                    if gs.has(flag::PERMIT) {
+                        budget::release(&self.header().budget);
+                    }
+                    c.retired_requests.fetch_add(requests, Relaxed);
+                    c.exits.fetch_add(1, Relaxed);
+                    return Some(gs);
+                }
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// The slot's decision now, granting a pending soft recycle if the budget
+    /// allows (this is how workers coordinate with no master running).
+    pub fn decide(&self, slot: &Slot, now: u64) -> Decision {
+        let mut word = slot.gen_state.load(Acquire);
+        loop {
+            let gs = GenState::unpack(word);
+            if gs.state == state::VACANT {
+                return Decision::CONTINUE;
+            }
+            if let Some(kill) = self.kill_reason(slot, gs, now) {
+                return kill;
+            }
+            if gs.state == state::DRAINING {
+                let reason = Reason::from_code(gs.reason).unwrap_or(Reason::Manual);
+                return Decision {
+                    action: Action::Recycle,
+                    reason: Some(reason),
+                    value: slot.trip_value.load(Relaxed),
+                    limit: self.limit_of(slot, reason),
+                };
+            }
+            if gs.has(flag::EXITING) {
+                // Already leaving on its own: no permit to take.
+                return Decision::CONTINUE;
+            }
+            let (reason, value, limit) = if gs.has(flag::MANUAL) {
+                (Reason::Manual, 0, 0)
+            } else {
+                match self.soft_reason(slot, now) {
+                    None => return Decision::CONTINUE,
+                    Some(t) => t,
+                }
+            };
+            let forced = reason == Reason::Manual;
+            if !forced && now.saturating_sub(slot.spawned_at.load(Relaxed)) < self.limits.min_lifetime {
+                return Decision::CONTINUE;
+            }
+            let budget = &self.header().budget;
+            if !budget::try_acquire(budget, self.limits.max_concurrent, self.limits.min_interval, now, forced) {
+                return Decision::CONTINUE;
+            }
+            let granted = GenState {
+                flags: (gs.flags | flag::PERMIT) & !flag::MANUAL,
+                reason: reason as u8,
+                state: state::DRAINING,
+                ..gs
+            };
+            match slot.gen_state.compare_exchange(word, granted.pack(), AcqRel, Acquire) {
+                Ok(_) => {
+                    slot.trip_value.store(value, Relaxed);
+                    slot.recycle_at.store(now, Release);
+                    self.observe_recycle(slot, reason, now);
+                    return Decision::tripped(reason, value, limit);
+                }
+                Err(w) => {
+                    // Someone changed the slot meanwhile (granted it, retired
+                    // it, flagged it): give the permit back and look again.
+                    budget::release(budget);
+                    word = w;
+                }
+            }
+        }
+    }
+
+    fn kill_reason(&self, slot: &Slot, gs: GenState, now: u64) -> Option<Decision> {
+        let l = &self.limits;
+        let b = slot.busy.load(Acquire);
+        let t = busy::time(b);
+        if l.request_timeout > 0 && busy::in_flight(b) > 0 {
+            let age = now.saturating_sub(t);
+            if age >= l.request_timeout {
+                return Some(Decision::tripped(Reason::RequestTimeout, age, l.request_timeout));
+            }
+        }
+        if l.heartbeat_timeout > 0 {
+            let silent = now.saturating_sub(t.max(slot.last_beat.load(Relaxed)));
+            if silent >= l.heartbeat_timeout {
+                return Some(Decision::tripped(Reason::HeartbeatTimeout, silent, l.heartbeat_timeout));
+            }
+        }
+        if gs.state == state::DRAINING && l.drain_timeout > 0 {
+            let at = slot.recycle_at.load(Acquire);
+            if at != NONE {
+                let draining = now.saturating_sub(at);
+                if draining >= l.drain_timeout {
+                    return Some(Decision::tripped(Reason::DrainTimeout, draining, l.drain_timeout));
+                }
+            }
+        }
+        None
+    }
+
+    /// The first soft reason that trips, in priority order, with its value
+    /// and limit.
+    fn soft_reason(&self, slot: &Slot, now: u64) -> Option<(Reason, u64, u64)> {
+        let l = &self.limits;
+        let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;
+        let rss = slot.rss.load(Relaxed);
+        if over(rss, l.max_rss) {
+            return Some((Reason::MemoryRss, rss, l.max_rss));
+        }
+        let uss = slot.uss.load(Relaxed);
+        if over(uss, l.max_uss) {
+            return Some((Reason::MemoryUss, uss, l.max_uss));
+        }
+        let pss = slot.pss.load(Relaxed);
+        if over(pss, l.max_pss) {
+            return Some((Reason::MemoryPss, pss, l.max_pss));
+        }
+        let fds = slot.fds.load(Relaxed);
+        if over(fds, l.max_fds) {
+            return Some((Reason::OpenFds, fds, l.max_fds));
+        }
+        let failures = u64::from(slot.health_failures.load(Relaxed));
+        if over(failures, l.max_health_failures) {
+            return Some((Reason::HealthCheck, failures, l.max_health_failures));
+        }
+        let requests = slot.requests.load(Relaxed);
+        let request_limit = slot.request_limit.load(Relaxed);
+        if over(requests, request_limit) {
+            return Some((Reason::MaxRequests, requests, request_limit));
+        }
+        let age = now.saturating_sub(slot.spawned_at.load(Relaxed));
+        let lifetime_limit = slot.lifetime_limit.load(Relaxed);
+        if over(age, lifetime_limit) {
+            return Some((Reason::MaxLifetime, age, lifetime_limit));
+        }
+        if l.max_idle > 0 {
+            let b = slot.busy.load(Relaxed);
+            let idle = now.saturating_sub(busy::time(b));
+            if busy::in_flight(b) == 0 && idle >= l.max_idle {
+                return Some((Reason::Idle, idle, l.max_idle));
+            }
+        }
+        None
+    }
+
+    /// The limit a reason compares against, for displaying a sticky decision.
+    fn limit_of(&self, slot: &Slot, reason: Reason) -> u64 {
+        let l = &self.limits;
+        match reason {
+            Reason::RequestTimeout => l.request_timeout,
+            Reason::HeartbeatTimeout => l.heartbeat_timeout,
+            Reason::DrainTimeout => l.drain_timeout,
+            Reason::Manual => 0,
+            Reason::MemoryRss => l.max_rss,
+            Reason::MemoryUss => l.max_uss,
+            Reason::MemoryPss => l.max_pss,
+            Reason::OpenFds => l.max_fds,
+            Reason::HealthCheck => l.max_health_failures,
+            Reason::MaxRequests => slot.request_limit.load(Relaxed),
+            Reason::MaxLifetime => slot.lifetime_limit.load(Relaxed),
+            Reason::Idle => l.max_idle,
+        }
+    }
+
+    /// Counts a granted recycle and files its requests and uptime in the
+    /// histograms.
+    fn observe_recycle(&self, slot: &Slot, reason: Reason, now: u64) {
+        let c = &self.header().counters;
+        c.by_reason[reason as usize].fetch_add(1, Relaxed);
+        let requests = slot.requests.load(Relaxed);
+        let bucket = REQUEST_BUCKETS.iter().position(|&b| requests <= b).unwrap_or(REQUEST_BUCKETS.len());
+        c.requests_hist[bucket].fetch_add(1, Relaxed);
+        c.requests_sum.fetch_add(requests, Relaxed);
+        let uptime = now.saturating_sub(slot.spawned_at.load(Relaxed));
+        let secs = uptime / 1_000_000;
+        let bucket = UPTIME_BUCKETS
+            .iter()
+            .position(|&b| secs < b || (secs == b && uptime % 1_000_000 == 0))
+            .unwrap_or(UPTIME_BUCKETS.len());
+        c.uptime_hist[bucket].fetch_add(1, Relaxed);
+        c.uptime_sum_us.fetch_add(uptime, Relaxed);
+    }
+}

@@ -1,0 +1,68 @@
+//! The one error type of the engine.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong; each message names what was wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A spec string or setter named a key that does not exist.
+    #[error("unknown policy key \"{key}\" (with value \"{value}\")")]
+    UnknownKey { key: String, value: String },
+    /// A policy value did not parse or is out of range.
+    #[error("invalid value \"{value}\" for {key}: {why}")]
+    InvalidValue {
+        key: String,
+        value: String,
+        why: String,
+    },
+    /// A pool needs at least one slot, and at most [`crate::MAX_SLOTS`].
+    #[error("invalid slot count {0}: must be between 1 and {max}", max = crate::layout::MAX_SLOTS)]
+    InvalidSlotCount(u64),
+    /// A slot index past the end of the pool.
+    #[error("slot {slot} is out of range: the pool has {slots} slots")]
+    SlotOutOfRange { slot: u32, slots: u32 },
+    /// Every slot is taken by a live worker.
+    #[error("no free slot: all {0} slots hold live workers")]
+    NoFreeSlot(u32),
+    /// A pid that no slot holds.
+    #[error("no slot holds pid {0}")]
+    UnknownPid(u32),
+    /// A slot that already holds a live worker was given another.
+    #[error("slot {slot} already holds pid {pid}")]
+    SlotBusy { slot: u32, pid: u32 },
+    /// A pool file that is not a workerlife pool, or is damaged.
+    #[error("{path}: not a usable workerlife pool: {why}")]
+    BadPoolFile { path: PathBuf, why: String },
+    /// An operating-system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The platform lacks what the call needs.
+    #[error("not supported on this platform: {0}")]
+    NotSupported(&'static str),
+}
+
+impl Error {
+    pub(crate) fn invalid_value(key: &str, value: &str, why: &str) -> Self {
+        Error::InvalidValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            why: why.to_string(),
+        }
+    }
+
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with the engine's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

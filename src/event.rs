@@ -1,0 +1,82 @@
+//! Records of what happened in a pool, pulled from a queue by the host.
+
+use crate::decision::Reason;
+use std::fmt;
+use std::time::Duration;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    Spawned,
+    RecycleRequested,
+    Killed,
+    Exited,
+    CrashLoop,
+    HealthCheckFailed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Spawned => "spawned",
+            EventKind::RecycleRequested => "recycle_requested",
+            EventKind::Killed => "killed",
+            EventKind::Exited => "exited",
+            EventKind::CrashLoop => "crash_loop",
+            EventKind::HealthCheckFailed => "health_check_failed",
+        }
+    }
+}
+
+/// One event, with the worker's figures at that moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub slot: u32,
+    pub pid: u32,
+    pub generation: u32,
+    /// Why, for recycle, kill and exits that followed either.
+    pub reason: Option<Reason>,
+    /// Time since the pool's epoch.
+    pub at: Duration,
+    pub uptime: Duration,
+    pub requests: u64,
+    /// The latest RSS reading, if any.
+    pub rss: Option<u64>,
+    /// The exit status, for exits.
+    pub status: Option<i32>,
+    /// For exits: whether the pool counted it as a crash. For crash loops:
+    /// the respawn delay.
+    pub crash: bool,
+    pub delay: Option<Duration>,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} slot={} pid={} gen={}",
+            self.kind.as_str(),
+            self.slot,
+            self.pid,
+            self.generation
+        )?;
+        if let Some(r) = self.reason {
+            write!(f, " reason={r}")?;
+        }
+        write!(f, " uptime={:.3}s requests={}", self.uptime.as_secs_f64(), self.requests)?;
+        if let Some(rss) = self.rss {
+            write!(f, " rss={rss}")?;
+        }
+        if let Some(s) = self.status {
+            write!(f, " status={s}")?;
+        }
+        if self.crash {
+            f.write_str(" crash")?;
+        }
+        if let Some(d) = self.delay {
+            write!(f, " delay={:.3}s", d.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}

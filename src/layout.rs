@@ -1,0 +1,190 @@
+//! The memory layout of a pool: a header and one cache-padded slot per
+//! worker. The same bytes serve a private pool, a shared-anonymous one and a
+//! named file, so every field that changes after creation is an atomic.
+
+use crate::policy::KEY_COUNT;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// The first eight bytes of every pool.
+pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
+/// Bumped whenever the layout changes; attach refuses other versions.
+pub const LAYOUT_VERSION: u32 = 1;
+/// The most slots one pool can hold.
+pub const MAX_SLOTS: u32 = 1 << 20;
+/// A missing reading.
+pub(crate) const NONE: u64 = u64::MAX;
+
+/// Written once by the creator before anyone else can see the pool, then only
+/// read; covered by the checksum. No padding, so its bytes are well defined.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct HeaderStatic {
+    pub magic: [u8; 8],
+    pub layout_version: u32,
+    pub header_size: u32,
+    pub slot_size: u32,
+    pub slot_count: u32,
+    pub clock_mode: u32,
+    pub key_count: u32,
+    pub seed: u64,
+    pub epoch_ns: u64,
+    pub policy: [u64; KEY_COUNT],
+}
+
+impl HeaderStatic {
+    pub fn checksum(&self) -> u32 {
+        // SAFETY: HeaderStatic is repr(C) of integers laid out without padding.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (self as *const Self).cast::<u8>(),
+                std::mem::size_of::<Self>(),
+            )
+        };
+        crc32fast::hash(bytes)
+    }
+}
+
+/// Histogram bucket bounds for requests served at recycle.
+pub const REQUEST_BUCKETS: [u64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+/// Histogram bucket bounds for uptime at recycle, in seconds.
+pub const UPTIME_BUCKETS: [u64; 8] = [1, 10, 60, 300, 900, 3_600, 14_400, 86_400];
+
+/// Pool-wide counters, shared by every process of the pool.
+#[repr(C)]
+pub(crate) struct Counters {
+    /// Recycles granted and kills decided, indexed by reason code.
+    pub by_reason: [AtomicU64; 16],
+    pub spawns: AtomicU64,
+    pub exits: AtomicU64,
+    pub crashes: AtomicU64,
+    pub crash_loops: AtomicU64,
+    /// Requests served by workers that have exited.
+    pub retired_requests: AtomicU64,
+    /// Cumulative-free buckets (one per bound, plus +Inf); Prometheus sums them.
+    pub requests_hist: [AtomicU64; REQUEST_BUCKETS.len() + 1],
+    pub requests_sum: AtomicU64,
+    pub uptime_hist: [AtomicU64; UPTIME_BUCKETS.len() + 1],
+    pub uptime_sum_us: AtomicU64,
+}
+
+#[repr(C, align(128))]
+pub(crate) struct Header {
+    pub fixed: HeaderStatic,
+    pub checksum: u32,
+    pub _pad: u32,
+    /// The manual clock's time in microseconds, when `clock_mode` is manual.
+    pub manual_now: AtomicU64,
+    /// The rolling budget, see `budget.rs`.
+    pub budget: AtomicU64,
+    pub counters: Counters,
+}
+
+/// Slot states, in the low byte of `Slot::gen_state`.
+pub(crate) mod state {
+    pub const VACANT: u8 = 0;
+    pub const RUNNING: u8 = 1;
+    pub const DRAINING: u8 = 2;
+}
+
+/// Flag bits, in bits 16..32 of `Slot::gen_state`.
+pub(crate) mod flag {
+    /// Someone asked for a manual recycle.
+    pub const MANUAL: u16 = 1;
+    /// The slot holds one of the rolling budget's permits.
+    pub const PERMIT: u16 = 2;
+    /// The worker marked its slot on the way out.
+    pub const EXITING: u16 = 4;
+    /// A vacant slot being filled by whoever won it (claim or spawn).
+    pub const CLAIMING: u16 = 8;
+}
+
+/// One worker. Exactly 128 bytes: two cache lines, and never shares one with
+/// another slot, so workers do not slow each other down.
+#[repr(C, align(128))]
+pub(crate) struct Slot {
+    /// generation (32) | flags (16) | reason (8) | state (8).
+    pub gen_state: AtomicU64,
+    pub pid: AtomicU32,
+    /// Consecutive failed health checks.
+    pub health_failures: AtomicU32,
+    /// in-flight requests (16) | time in µs (48): when busy, when the oldest
+    /// request still timed began; when idle, when the last request ended.
+    pub busy: AtomicU64,
+    /// Requests ended in this generation.
+    pub requests: AtomicU64,
+    /// Last explicit heartbeat, µs.
+    pub last_beat: AtomicU64,
+    /// When this generation started, µs.
+    pub spawned_at: AtomicU64,
+    /// Process start time of the pid (identity against pid reuse); 0 unknown.
+    pub identity: AtomicU64,
+    /// This generation's request limit (max_requests + draw); 0 off.
+    pub request_limit: AtomicU64,
+    /// This generation's lifetime limit in µs (max_lifetime + draw); 0 off.
+    pub lifetime_limit: AtomicU64,
+    /// Latest readings; `NONE` when missing.
+    pub rss: AtomicU64,
+    pub uss: AtomicU64,
+    pub pss: AtomicU64,
+    pub fds: AtomicU64,
+    /// When the recycle was granted, µs.
+    pub recycle_at: AtomicU64,
+    /// The value that tripped the recycle.
+    pub trip_value: AtomicU64,
+}
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+const _: () = assert!(std::mem::size_of::<HeaderStatic>() == 48 + 8 * KEY_COUNT);
+
+/// Packs and unpacks `Slot::gen_state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct GenState {
+    pub generation: u32,
+    pub flags: u16,
+    pub reason: u8,
+    pub state: u8,
+}
+
+impl GenState {
+    pub fn unpack(word: u64) -> Self {
+        GenState {
+            generation: (word >> 32) as u32,
+            flags: (word >> 16) as u16,
+            reason: (word >> 8) as u8,
+            state: word as u8,
+        }
+    }
+
+    pub fn pack(self) -> u64 {
+        (u64::from(self.generation) << 32)
+            | (u64::from(self.flags) << 16)
+            | (u64::from(self.reason) << 8)
+            | u64::from(self.state)
+    }
+
+    pub fn has(self, f: u16) -> bool {
+        self.flags & f != 0
+    }
+}
+
+/// Packs and unpacks `Slot::busy`.
+pub(crate) mod busy {
+    pub const TIME_MASK: u64 = (1 << 48) - 1;
+    pub fn in_flight(word: u64) -> u64 {
+        word >> 48
+    }
+    pub fn time(word: u64) -> u64 {
+        word & TIME_MASK
+    }
+    pub fn pack(in_flight: u64, time: u64) -> u64 {
+        (in_flight << 48) | (time & TIME_MASK)
+    }
+}
+
+/// Bytes a pool of `slots` slots takes.
+pub(crate) fn pool_size(slots: u32) -> usize {
+    std::mem::size_of::<Header>() + slots as usize * std::mem::size_of::<Slot>()
+}
+
+/// Bytes of one slot (for the benchmarks and the README).
+pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();

@@ -1,0 +1,331 @@
+//! The policy: every limit and pool setting, typed setters, and the spec
+//! string (`max_requests=1000,max_rss=512MiB,max_lifetime=1h`).
+//!
+//! Values are kept as raw `u64`s (bytes, microseconds or counts) in one array
+//! indexed by [`Key`], which is also how the policy is stored in a shared pool
+//! header. 0 means "off" for every limit.
+
+use crate::error::Error;
+use crate::units;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How a key's value is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Bytes, written with a size unit (`512MiB`).
+    Size,
+    /// Microseconds, written with duration units (`1h30m`, `250ms`).
+    Duration,
+    /// A plain whole number.
+    Count,
+}
+
+macro_rules! policy_keys {
+    ($( $(#[$doc:meta])* $variant:ident, $name:literal, $unit:ident, $default:expr, $getter:ident, $setter:ident; )*) => {
+        /// A policy key. The order is the order of the spec string and of the
+        /// shared header; never reorder, only append.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Key { $( $(#[$doc])* $variant, )* }
+
+        impl Key {
+            /// Every key, in spec order.
+            pub const ALL: &'static [Key] = &[ $( Key::$variant, )* ];
+            /// The key as written in a spec string.
+            pub fn name(self) -> &'static str { match self { $( Key::$variant => $name, )* } }
+            /// How the key's value is written.
+            pub fn unit(self) -> Unit { match self { $( Key::$variant => Unit::$unit, )* } }
+            /// The default raw value (bytes, microseconds or a count).
+            pub fn default_raw(self) -> u64 { match self { $( Key::$variant => $default, )* } }
+        }
+
+        impl Policy {
+            $(
+                policy_keys!(@accessors $unit, $variant, $getter, $setter, $(#[$doc])*);
+            )*
+        }
+    };
+    (@accessors Duration, $variant:ident, $getter:ident, $setter:ident, $(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn $getter(&self) -> Duration { Duration::from_micros(self.raw(Key::$variant)) }
+        $(#[$doc])*
+        pub fn $setter(&mut self, value: Duration) -> &mut Self {
+            self.values[Key::$variant as usize] = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
+            self
+        }
+    };
+    (@accessors $unit:ident, $variant:ident, $getter:ident, $setter:ident, $(#[$doc:meta])*) => {
+        $(#[$doc])*
+        pub fn $getter(&self) -> u64 { self.raw(Key::$variant) }
+        $(#[$doc])*
+        pub fn $setter(&mut self, value: u64) -> &mut Self {
+            self.values[Key::$variant as usize] = value;
+            self
+        }
+    };
+}
+
+const S: u64 = 1_000_000;
+
+policy_keys! {
+    /// Kill a worker whose request has been in flight this long.
+    RequestTimeout, "request_timeout", Duration, 0, request_timeout, set_request_timeout;
+    /// Kill a worker with no heartbeat, begin or end for this long.
+    HeartbeatTimeout, "heartbeat_timeout", Duration, 0, heartbeat_timeout, set_heartbeat_timeout;
+    /// Recycle at this resident set size.
+    MaxRss, "max_rss", Size, 0, max_rss, set_max_rss;
+    /// Recycle at this unique set size (memory only this worker uses).
+    MaxUss, "max_uss", Size, 0, max_uss, set_max_uss;
+    /// Recycle at this proportional set size.
+    MaxPss, "max_pss", Size, 0, max_pss, set_max_pss;
+    /// Recycle at this many open file descriptors.
+    MaxFds, "max_fds", Count, 0, max_fds, set_max_fds;
+    /// Recycle after this many consecutive failed health checks.
+    MaxHealthFailures, "max_health_failures", Count, 0, max_health_failures, set_max_health_failures;
+    /// Recycle after this many requests (plus the generation's jitter draw).
+    MaxRequests, "max_requests", Count, 0, max_requests, set_max_requests;
+    /// Each generation adds a draw in `[0, max_requests_jitter]` to `max_requests`.
+    MaxRequestsJitter, "max_requests_jitter", Count, 0, max_requests_jitter, set_max_requests_jitter;
+    /// Recycle at this age (plus the generation's jitter draw).
+    MaxLifetime, "max_lifetime", Duration, 0, max_lifetime, set_max_lifetime;
+    /// Each generation adds a draw in `[0, lifetime_jitter]` to `max_lifetime`.
+    LifetimeJitter, "lifetime_jitter", Duration, 0, lifetime_jitter, set_lifetime_jitter;
+    /// Recycle a worker that has served nothing for this long.
+    MaxIdle, "max_idle", Duration, 0, max_idle, set_max_idle;
+    /// Soft recycles wait until the worker is at least this old.
+    MinLifetime, "min_lifetime", Duration, 0, min_lifetime, set_min_lifetime;
+    /// Kill a recycling worker still alive this long after it was told.
+    DrainTimeout, "drain_timeout", Duration, 30 * S, drain_timeout, set_drain_timeout;
+    /// At most this many workers draining at once (0: no budget).
+    MaxConcurrentRecycles, "max_concurrent_recycles", Count, 1, max_concurrent_recycles, set_max_concurrent_recycles;
+    /// At least this long between two recycle starts.
+    MinRecycleInterval, "min_recycle_interval", Duration, 0, min_recycle_interval, set_min_recycle_interval;
+    /// A worker up this long resets its slot's crash history.
+    MinUptime, "min_uptime", Duration, S, min_uptime, set_min_uptime;
+    /// More crashes than this within `restart_window` start respawn backoff (0: never).
+    MaxRestarts, "max_restarts", Count, 5, max_restarts, set_max_restarts;
+    /// The window in which crashes are counted.
+    RestartWindow, "restart_window", Duration, 60 * S, restart_window, set_restart_window;
+    /// The first backoff delay; it doubles with each further crash.
+    BackoffInitial, "backoff_initial", Duration, S, backoff_initial, set_backoff_initial;
+    /// The longest backoff delay.
+    BackoffMax, "backoff_max", Duration, 60 * S, backoff_max, set_backoff_max;
+}
+
+/// The number of policy keys.
+pub const KEY_COUNT: usize = Key::ALL.len();
+
+impl Key {
+    /// Looks a key up by its spec name.
+    pub fn from_name(name: &str) -> Option<Key> {
+        Key::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// Parses a value written for this key into its raw form.
+    pub fn parse_value(self, value: &str) -> Result<u64, Error> {
+        let v = value.trim();
+        if v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("none") {
+            return Ok(0);
+        }
+        let parsed = match self.unit() {
+            Unit::Size => units::parse_size(v),
+            Unit::Duration => units::parse_duration_us(v),
+            Unit::Count => units::parse_count(v),
+        };
+        parsed.map_err(|why| Error::invalid_value(self.name(), value, why))
+    }
+
+    /// Writes a raw value the way the spec string does.
+    pub fn format_value(self, raw: u64) -> String {
+        match self.unit() {
+            Unit::Size => units::format_size(raw),
+            Unit::Duration => units::format_duration_us(raw),
+            Unit::Count => raw.to_string(),
+        }
+    }
+}
+
+/// The limits and pool settings. See the README for every default.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Policy {
+    values: [u64; KEY_COUNT],
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let mut values = [0; KEY_COUNT];
+        for k in Key::ALL {
+            values[*k as usize] = k.default_raw();
+        }
+        Policy { values }
+    }
+}
+
+impl Policy {
+    /// The default policy: every limit off.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a spec string; an empty string is the default policy.
+    pub fn parse(spec: &str) -> Result<Self, Error> {
+        let mut policy = Policy::default();
+        for item in spec.split(',') {
+            let item = item.trim();
+            if item.is_empty() {
+                continue;
+            }
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| Error::invalid_value(item, "", "expected key=value"))?;
+            let key_name = key.trim();
+            let key = Key::from_name(key_name).ok_or_else(|| Error::UnknownKey {
+                key: key_name.to_string(),
+                value: value.trim().to_string(),
+            })?;
+            policy.values[key as usize] = key.parse_value(value)?;
+        }
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// The raw value of a key (bytes, microseconds or a count).
+    pub fn raw(&self, key: Key) -> u64 {
+        self.values[key as usize]
+    }
+
+    /// Sets a key from its raw value.
+    pub fn set_raw(&mut self, key: Key, raw: u64) -> &mut Self {
+        self.values[key as usize] = raw;
+        self
+    }
+
+    /// Sets a key from text written as in a spec string.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, Error> {
+        let k = Key::from_name(key).ok_or_else(|| Error::UnknownKey {
+            key: key.to_string(),
+            value: value.to_string(),
+        })?;
+        self.values[k as usize] = k.parse_value(value)?;
+        Ok(self)
+    }
+
+    /// Every raw value, in [`Key::ALL`] order.
+    pub fn raw_values(&self) -> &[u64; KEY_COUNT] {
+        &self.values
+    }
+
+    /// Rebuilds a policy from raw values (as stored in a shared header) and
+    /// checks it.
+    pub fn from_raw_values(values: [u64; KEY_COUNT]) -> Result<Self, Error> {
+        let p = Policy { values };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Checks the rules that span keys or bound a value.
+    pub fn validate(&self) -> Result<(), Error> {
+        let budget = self.raw(Key::MaxConcurrentRecycles);
+        if budget > crate::budget::MAX_BUDGET {
+            return Err(Error::invalid_value(
+                Key::MaxConcurrentRecycles.name(),
+                &budget.to_string(),
+                "at most 65535",
+            ));
+        }
+        let (initial, max) = (self.raw(Key::BackoffInitial), self.raw(Key::BackoffMax));
+        if initial > max {
+            return Err(Error::invalid_value(
+                Key::BackoffMax.name(),
+                &Key::BackoffMax.format_value(max),
+                "must not be below backoff_initial",
+            ));
+        }
+        // Times are kept in 48 bits of microseconds (8.9 years) in shared words.
+        const MAX_US: u64 = (1 << 48) - 1;
+        for k in Key::ALL {
+            if k.unit() == Unit::Duration && self.raw(*k) > MAX_US {
+                return Err(Error::invalid_value(
+                    k.name(),
+                    &k.format_value(self.raw(*k)),
+                    "longer than 8 years",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Policy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Policy::parse(s)
+    }
+}
+
+/// The spec string of every key that differs from its default; it parses back
+/// to the same policy.
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for k in Key::ALL {
+            let v = self.raw(*k);
+            if v != k.default_raw() {
+                if !first {
+                    f.write_str(",")?;
+                }
+                first = false;
+                write!(f, "{}={}", k.name(), k.format_value(v))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Policy({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_round_trip() {
+        let p = Policy::default();
+        assert_eq!(p.to_string(), "");
+        assert_eq!(p.drain_timeout(), Duration::from_secs(30));
+        assert_eq!(p.max_concurrent_recycles(), 1);
+        let p = Policy::parse("max_requests=1000, max_rss=512MiB,max_lifetime=1h30m,drain_timeout=0").unwrap();
+        assert_eq!(p.max_requests(), 1000);
+        assert_eq!(p.max_rss(), 512 << 20);
+        assert_eq!(p.max_lifetime(), Duration::from_secs(5400));
+        assert_eq!(p.drain_timeout(), Duration::ZERO);
+        assert_eq!(Policy::parse(&p.to_string()).unwrap(), p);
+    }
+
+    #[test]
+    fn errors_name_key_and_value() {
+        let e = Policy::parse("max_rsss=1").unwrap_err().to_string();
+        assert!(e.contains("max_rsss") && e.contains('1'), "{e}");
+        let e = Policy::parse("max_rss=12XB").unwrap_err().to_string();
+        assert!(e.contains("max_rss") && e.contains("12XB"), "{e}");
+        let e = Policy::parse("max_requests=-5").unwrap_err().to_string();
+        assert!(e.contains("max_requests") && e.contains("-5") && e.contains("negative"), "{e}");
+        let e = Policy::parse("max_requests").unwrap_err().to_string();
+        assert!(e.contains("max_requests"), "{e}");
+        let e = Policy::parse("backoff_initial=2m,backoff_max=1m").unwrap_err().to_string();
+        assert!(e.contains("backoff_max"), "{e}");
+    }
+
+    #[test]
+    fn typed_setters() {
+        let mut p = Policy::new();
+        p.set_max_requests(10).set_request_timeout(Duration::from_millis(250));
+        assert_eq!(p.to_string(), "request_timeout=250ms,max_requests=10");
+    }
+}

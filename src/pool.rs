@@ -1,0 +1,615 @@
+//! The pool: the slot table of one server plus its supervision (tick,
+//! respawn, drain escalation, crash backoff, events).
+//!
+//! Supervision state that only the master needs (which actions were already
+//! returned, crash history, the event queue) is private to this handle; all
+//! that workers need is in the shared slots and header.
+
+use crate::clock::{self, ClockMode};
+use crate::core::Core;
+use crate::decision::{Action, Decision, Reason};
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::layout::{flag, state, GenState, NONE};
+use crate::policy::{Key, Policy};
+use crate::process::{self, Liveness};
+use crate::region::{Region, Sharing};
+use crate::worker::Worker;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// What `tick()` tells the master to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// Ask the worker to finish what is in flight and exit (graceful signal).
+    Recycle,
+    /// Stop the worker now.
+    Kill,
+    /// Start a worker in the slot, then call `spawned`.
+    Spawn,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Recycle => "recycle",
+            ActionKind::Kill => "kill",
+            ActionKind::Spawn => "spawn",
+        }
+    }
+}
+
+/// One thing for the master to do now. Each is returned once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolAction {
+    pub kind: ActionKind,
+    pub slot: u32,
+    /// The worker's pid (0 for spawn).
+    pub pid: u32,
+    /// The worker's process start time, for identity-checked signals (0 unknown).
+    pub identity: u64,
+    pub generation: u32,
+    pub reason: Option<Reason>,
+    /// For spawn: the time (since the pool's epoch) it was due.
+    pub not_before: Duration,
+}
+
+/// How to make a pool.
+#[derive(Clone, Debug)]
+pub struct PoolBuilder {
+    policy: Policy,
+    slots: u32,
+    seed: Option<u64>,
+    manual_clock: bool,
+    sharing: Sharing,
+    path: Option<PathBuf>,
+}
+
+impl PoolBuilder {
+    /// The number of worker slots (default 1).
+    pub fn slots(mut self, slots: u32) -> Self {
+        self.slots = slots;
+        self
+    }
+    /// The jitter seed (default: drawn from the clock and pid).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+    /// Run on a manual clock that only `advance` moves (tests).
+    pub fn manual_clock(mut self, manual: bool) -> Self {
+        self.manual_clock = manual;
+        self
+    }
+    /// Share the memory with children forked after creation.
+    pub fn shared(mut self) -> Self {
+        self.sharing = Sharing::Anonymous;
+        self.path = None;
+        self
+    }
+    /// Keep the pool in a new file at `path` (created 0600, never replacing
+    /// an existing file) that other processes attach; removed when this
+    /// process drops the pool.
+    pub fn named(mut self, path: impl AsRef<Path>) -> Self {
+        self.sharing = Sharing::Named;
+        self.path = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    pub fn build(self) -> Result<Pool> {
+        let epoch_ns = clock::coarse_ns();
+        let seed = self
+            .seed
+            .unwrap_or_else(|| clock::precise_ns() ^ (u64::from(std::process::id()) << 40));
+        let mode = if self.manual_clock {
+            ClockMode::Manual
+        } else {
+            ClockMode::Monotonic
+        };
+        let region = Region::create(
+            self.sharing,
+            self.path.as_deref(),
+            self.slots,
+            &self.policy,
+            seed,
+            mode,
+            epoch_ns,
+        )?;
+        Ok(Pool::from_region(region))
+    }
+}
+
+#[derive(Default)]
+struct SlotSup {
+    /// The generation last seen in the slot (0: none yet).
+    generation: u32,
+    pid: u32,
+    recycle_returned: bool,
+    /// Bit per reason code: kills already returned for this generation.
+    kills_returned: u16,
+    spawn_returned: bool,
+    not_before: u64,
+    crashes: VecDeque<u64>,
+    backoff_level: u32,
+    failures_seen: u32,
+}
+
+struct Supervisor {
+    slots: Vec<SlotSup>,
+    events: VecDeque<Event>,
+    dropped_events: u64,
+}
+
+/// The most events kept before the oldest are dropped (and counted).
+pub const EVENT_CAPACITY: usize = 4096;
+
+/// A pool of worker slots. Thread-safe: the hot path goes through `Worker`
+/// handles and touches no lock; supervision calls take a short lock.
+pub struct Pool {
+    core: Arc<Core>,
+    sup: Mutex<Supervisor>,
+}
+
+impl Pool {
+    /// A builder for a private pool with one slot; see its methods.
+    pub fn builder(policy: &Policy) -> PoolBuilder {
+        PoolBuilder {
+            policy: policy.clone(),
+            slots: 1,
+            seed: None,
+            manual_clock: false,
+            sharing: Sharing::Private,
+            path: None,
+        }
+    }
+
+    /// A pool private to this process.
+    pub fn new(policy: &Policy, slots: u32) -> Result<Pool> {
+        Pool::builder(policy).slots(slots).build()
+    }
+
+    /// A pool in shared memory, to be created before `fork()`.
+    pub fn shared(policy: &Policy, slots: u32) -> Result<Pool> {
+        Pool::builder(policy).slots(slots).shared().build()
+    }
+
+    /// A pool in a new named file.
+    pub fn create(path: impl AsRef<Path>, policy: &Policy, slots: u32) -> Result<Pool> {
+        Pool::builder(policy).slots(slots).named(path).build()
+    }
+
+    /// Attaches a pool file made by `create` (in a worker started by exec).
+    pub fn attach(path: impl AsRef<Path>) -> Result<Pool> {
+        Ok(Pool::from_region(Region::attach(path.as_ref())?))
+    }
+
+    fn from_region(region: Region) -> Pool {
+        let core = Arc::new(Core::new(region));
+        let n = core.slots().len();
+        let mut slots = Vec::with_capacity(n);
+        slots.resize_with(n, SlotSup::default);
+        Pool {
+            core,
+            sup: Mutex::new(Supervisor {
+                slots,
+                events: VecDeque::new(),
+                dropped_events: 0,
+            }),
+        }
+    }
+
+    fn sup(&self) -> MutexGuard<'_, Supervisor> {
+        // A panic while holding the lock leaves consistent data (every
+        // mutation is a single field), so poisoning is ignored.
+        self.sup.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_slot(&self, slot: u32) -> Result<()> {
+        let slots = self.slot_count();
+        if slot >= slots {
+            return Err(Error::SlotOutOfRange { slot, slots });
+        }
+        Ok(())
+    }
+
+    /// The pool's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.core.policy
+    }
+
+    /// The number of slots.
+    pub fn slot_count(&self) -> u32 {
+        self.core.slots().len() as u32
+    }
+
+    /// How the memory is shared.
+    pub fn sharing(&self) -> Sharing {
+        self.core.region.sharing
+    }
+
+    /// The file of a named pool.
+    pub fn path(&self) -> Option<&Path> {
+        self.core.region.path.as_deref()
+    }
+
+    /// The pool's time: since its epoch.
+    pub fn now(&self) -> Duration {
+        Duration::from_micros(self.core.now())
+    }
+
+    /// Moves a manual clock forward (every process of the pool sees it).
+    pub fn advance(&self, by: Duration) -> Result<()> {
+        if self.core.clock != ClockMode::Manual {
+            return Err(Error::NotSupported("advance needs a pool made with a manual clock"));
+        }
+        let us = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .core
+            .header()
+            .manual_now
+            .fetch_update(Release, Acquire, |t| Some(t.saturating_add(us).min(crate::layout::busy::TIME_MASK)));
+        Ok(())
+    }
+
+    /// The handle of slot `slot`, for hosts that number their workers.
+    pub fn worker(&self, slot: u32) -> Result<Worker> {
+        self.check_slot(slot)?;
+        Ok(Worker::new(self.core.clone(), slot))
+    }
+
+    /// The slot of `pid`: the one already holding it, else a vacant one, else
+    /// one whose process is gone (reclaimed). For hosts that do not number
+    /// their workers (gunicorn, Starman): the worker calls it with its own pid.
+    pub fn claim(&self, pid: u32) -> Result<Worker> {
+        if let Some(i) = self.slot_of(pid) {
+            return Ok(Worker::new(self.core.clone(), i));
+        }
+        let now = self.core.now();
+        let n = self.slot_count();
+        for i in 0..n {
+            if self.core.try_claim(i) {
+                self.core.start_generation(i, pid, process::identity(pid), now);
+                return Ok(Worker::new(self.core.clone(), i));
+            }
+        }
+        for (i, slot) in self.core.slots().iter().enumerate() {
+            let gs = GenState::unpack(slot.gen_state.load(Acquire));
+            if gs.state != state::VACANT
+                && process::liveness(slot.pid.load(Relaxed), slot.identity.load(Relaxed)) == Liveness::Gone
+            {
+                self.core.retire(i as u32, now);
+                if self.core.try_claim(i as u32) {
+                    self.core.start_generation(i as u32, pid, process::identity(pid), now);
+                    return Ok(Worker::new(self.core.clone(), i as u32));
+                }
+            }
+        }
+        Err(Error::NoFreeSlot(n))
+    }
+
+    fn slot_of(&self, pid: u32) -> Option<u32> {
+        if pid == 0 {
+            return None;
+        }
+        self.core.slots().iter().position(|s| {
+            GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT && s.pid.load(Relaxed) == pid
+        }).map(|i| i as u32)
+    }
+
+    /// The master started `pid` in `slot`. A slot still holding a live
+    /// process is refused; one whose process is gone is retired first.
+    pub fn spawned(&self, slot: u32, pid: u32) -> Result<()> {
+        self.check_slot(slot)?;
+        let now = self.core.now();
+        let mut sup = self.sup();
+        let s = &self.core.slots()[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        if gs.state != state::VACANT {
+            let held = s.pid.load(Relaxed);
+            if held == pid {
+                // The child claimed it first; just adopt it.
+                self.adopt(&mut sup, slot, now);
+                return Ok(());
+            }
+            if process::liveness(held, s.identity.load(Relaxed)) == Liveness::Alive {
+                return Err(Error::SlotBusy { slot, pid: held });
+            }
+            self.on_exit(&mut sup, slot, None, now);
+        }
+        if !self.core.try_claim(slot) {
+            return Err(Error::SlotBusy { slot, pid: 0 });
+        }
+        self.core.start_generation(slot, pid, process::identity(pid), now);
+        self.adopt(&mut sup, slot, now);
+        Ok(())
+    }
+
+    /// Notes a new generation in the supervisor and files its spawned event.
+    fn adopt(&self, sup: &mut Supervisor, slot: u32, now: u64) {
+        let s = &self.core.slots()[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        let ss = &mut sup.slots[slot as usize];
+        if ss.generation == gs.generation && ss.pid != 0 {
+            return;
+        }
+        ss.generation = gs.generation;
+        ss.pid = s.pid.load(Relaxed);
+        ss.recycle_returned = false;
+        ss.kills_returned = 0;
+        ss.spawn_returned = false;
+        ss.failures_seen = 0;
+        let ev = self.event(EventKind::Spawned, slot, None, now);
+        push_event(sup, ev);
+    }
+
+    fn event(&self, kind: EventKind, slot: u32, reason: Option<Reason>, now: u64) -> Event {
+        let s = &self.core.slots()[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        let rss = s.rss.load(Relaxed);
+        Event {
+            kind,
+            slot,
+            pid: s.pid.load(Relaxed),
+            generation: gs.generation,
+            reason,
+            at: Duration::from_micros(now),
+            uptime: Duration::from_micros(now.saturating_sub(s.spawned_at.load(Relaxed))),
+            requests: s.requests.load(Relaxed),
+            rss: (rss != NONE).then_some(rss),
+            status: None,
+            crash: false,
+            delay: None,
+        }
+    }
+
+    /// The worker `pid` exited (the host reaped it with `waitpid`). Returns
+    /// its slot. Exits the pool did not ask for count as crashes.
+    pub fn exited(&self, pid: u32, status: i32) -> Result<u32> {
+        let slot = self.slot_of(pid).ok_or(Error::UnknownPid(pid))?;
+        let now = self.core.now();
+        let mut sup = self.sup();
+        self.on_exit(&mut sup, slot, Some(status), now);
+        Ok(slot)
+    }
+
+    /// The worker in `slot` exited.
+    pub fn exited_slot(&self, slot: u32, status: i32) -> Result<()> {
+        self.check_slot(slot)?;
+        let now = self.core.now();
+        let mut sup = self.sup();
+        self.on_exit(&mut sup, slot, Some(status), now);
+        Ok(())
+    }
+
+    /// Checks the pid of every occupied slot and retires those whose process
+    /// is gone (or whose pid now belongs to another process). Returns their
+    /// slots. Costs a `kill(pid, 0)` and a `/proc` read per worker, so hosts
+    /// call it at a sampling interval, not on every tick.
+    pub fn reap_dead(&self) -> Vec<u32> {
+        let now = self.core.now();
+        let mut sup = self.sup();
+        let mut gone = Vec::new();
+        for (i, s) in self.core.slots().iter().enumerate() {
+            let gs = GenState::unpack(s.gen_state.load(Acquire));
+            if gs.state != state::VACANT
+                && process::liveness(s.pid.load(Relaxed), s.identity.load(Relaxed)) == Liveness::Gone
+            {
+                self.on_exit(&mut sup, i as u32, None, now);
+                gone.push(i as u32);
+            }
+        }
+        gone
+    }
+
+    fn on_exit(&self, sup: &mut Supervisor, slot: u32, status: Option<i32>, now: u64) {
+        let s = &self.core.slots()[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        if gs.state == state::VACANT {
+            return;
+        }
+        if sup.slots[slot as usize].generation != gs.generation {
+            self.adopt(sup, slot, now);
+        }
+        let ss = &sup.slots[slot as usize];
+        let killed = (ss.kills_returned != 0).then(|| {
+            Reason::ALL
+                .iter()
+                .copied()
+                .find(|r| ss.kills_returned & (1 << *r as u8) != 0)
+        });
+        let reason = match killed.flatten() {
+            Some(r) => Some(r),
+            None if gs.state == state::DRAINING => Reason::from_code(gs.reason),
+            None => None,
+        };
+        let asked = killed.is_some() || gs.state == state::DRAINING || gs.has(flag::EXITING);
+        let mut ev = self.event(EventKind::Exited, slot, reason, now);
+        ev.status = status;
+        ev.crash = !asked;
+        let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
+        self.core.retire(slot, now);
+        push_event(sup, ev.clone());
+
+        let p = &self.core.policy;
+        let ss = &mut sup.slots[slot as usize];
+        ss.generation = gs.generation;
+        ss.pid = 0;
+        ss.spawn_returned = false;
+        ss.not_before = now;
+        if uptime >= p.raw(Key::MinUptime) {
+            ss.crashes.clear();
+            ss.backoff_level = 0;
+        }
+        if asked {
+            return;
+        }
+        self.core.header().counters.crashes.fetch_add(1, Relaxed);
+        let window = p.raw(Key::RestartWindow);
+        ss.crashes.push_back(now);
+        while ss.crashes.front().is_some_and(|&t| window > 0 && now.saturating_sub(t) >= window) {
+            ss.crashes.pop_front();
+        }
+        let max_restarts = p.raw(Key::MaxRestarts);
+        if max_restarts > 0 && ss.crashes.len() as u64 > max_restarts {
+            let delay = p
+                .raw(Key::BackoffInitial)
+                .checked_shl(ss.backoff_level)
+                .unwrap_or(u64::MAX)
+                .min(p.raw(Key::BackoffMax));
+            ss.backoff_level = ss.backoff_level.saturating_add(1).min(63);
+            ss.not_before = now.saturating_add(delay);
+            self.core.header().counters.crash_loops.fetch_add(1, Relaxed);
+            let mut ev = ev;
+            ev.kind = EventKind::CrashLoop;
+            ev.delay = Some(Duration::from_micros(delay));
+            push_event(sup, ev);
+        }
+    }
+
+    /// Asks for a manual recycle of the worker in `slot` (not held back by
+    /// `min_lifetime` or the budget, but counted in the budget).
+    pub fn recycle(&self, slot: u32) -> Result<()> {
+        self.check_slot(slot)?;
+        let s = &self.core.slots()[slot as usize];
+        let _ = s.gen_state.fetch_update(Release, Acquire, |w| {
+            let gs = GenState::unpack(w);
+            (gs.state == state::RUNNING).then(|| {
+                GenState {
+                    flags: gs.flags | flag::MANUAL,
+                    ..gs
+                }
+                .pack()
+            })
+        });
+        self.core.decide(s, self.core.now());
+        Ok(())
+    }
+
+    /// The current decision for `slot`.
+    pub fn decision(&self, slot: u32) -> Result<Decision> {
+        self.check_slot(slot)?;
+        Ok(self.core.decide(&self.core.slots()[slot as usize], self.core.now()))
+    }
+
+    /// What the master should do now: recycles and kills (each once per
+    /// generation and reason) and due respawns (once per vacancy).
+    pub fn tick(&self) -> Vec<PoolAction> {
+        let mut out = Vec::new();
+        self.tick_into(&mut out);
+        out
+    }
+
+    /// `tick`, appending to a caller's vector (no allocation once it has
+    /// room).
+    pub fn tick_into(&self, out: &mut Vec<PoolAction>) {
+        let now = self.core.now();
+        let mut sup = self.sup();
+        let sup = &mut *sup;
+        for (i, s) in self.core.slots().iter().enumerate() {
+            let slot = i as u32;
+            let gs = GenState::unpack(s.gen_state.load(Acquire));
+            if gs.state == state::VACANT {
+                let ss = &mut sup.slots[i];
+                if ss.pid != 0 {
+                    // Retired by another process of the pool.
+                    ss.pid = 0;
+                    ss.spawn_returned = false;
+                    ss.not_before = now;
+                }
+                if !ss.spawn_returned && !gs.has(flag::CLAIMING) && now >= ss.not_before {
+                    ss.spawn_returned = true;
+                    out.push(PoolAction {
+                        kind: ActionKind::Spawn,
+                        slot,
+                        pid: 0,
+                        identity: 0,
+                        generation: gs.generation,
+                        reason: None,
+                        not_before: Duration::from_micros(ss.not_before),
+                    });
+                }
+                continue;
+            }
+            if sup.slots[i].generation != gs.generation || sup.slots[i].pid == 0 {
+                self.adopt(sup, slot, now);
+            }
+            let failures = s.health_failures.load(Relaxed);
+            let ss = &mut sup.slots[i];
+            if failures > ss.failures_seen {
+                ss.failures_seen = failures;
+                let ev = self.event(EventKind::HealthCheckFailed, slot, Some(Reason::HealthCheck), now);
+                push_event(sup, ev);
+            } else if failures < ss.failures_seen {
+                ss.failures_seen = failures;
+            }
+            let d = self.core.decide(s, now);
+            let Some(reason) = d.reason else { continue };
+            let ss = &mut sup.slots[i];
+            let (kind, event) = match d.action {
+                Action::Continue => continue,
+                Action::Recycle if !ss.recycle_returned => {
+                    ss.recycle_returned = true;
+                    (ActionKind::Recycle, EventKind::RecycleRequested)
+                }
+                Action::Kill if ss.kills_returned & (1 << reason as u8) == 0 => {
+                    ss.kills_returned |= 1 << reason as u8;
+                    self.core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
+                    (ActionKind::Kill, EventKind::Killed)
+                }
+                _ => continue,
+            };
+            out.push(PoolAction {
+                kind,
+                slot,
+                pid: s.pid.load(Relaxed),
+                identity: s.identity.load(Relaxed),
+                generation: gs.generation,
+                reason: Some(reason),
+                not_before: Duration::ZERO,
+            });
+            let ev = self.event(event, slot, Some(reason), now);
+            push_event(sup, ev);
+        }
+    }
+
+    /// How long until the next respawn held back by crash backoff is due, if
+    /// one is.
+    pub fn next_spawn_in(&self) -> Option<Duration> {
+        let now = self.core.now();
+        let sup = self.sup();
+        self.core
+            .slots()
+            .iter()
+            .zip(sup.slots.iter())
+            .filter(|(s, ss)| {
+                GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT && !ss.spawn_returned
+            })
+            .map(|(_, ss)| Duration::from_micros(ss.not_before.saturating_sub(now)))
+            .min()
+    }
+
+    /// Takes every queued event, oldest first.
+    pub fn events(&self) -> Vec<Event> {
+        self.sup().events.drain(..).collect()
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.sup().dropped_events
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+fn push_event(sup: &mut Supervisor, ev: Event) {
+    if sup.events.len() >= EVENT_CAPACITY {
+        sup.events.pop_front();
+        sup.dropped_events += 1;
+    }
+    sup.events.push_back(ev);
+}

@@ -1,0 +1,247 @@
+//! Where a pool's bytes live: private memory, shared-anonymous memory created
+//! before `fork()`, or a named file that workers started with `exec` attach.
+
+use crate::clock::ClockMode;
+use crate::error::{Error, Result};
+use crate::layout::{self, Header, HeaderStatic, Slot, LAYOUT_VERSION, MAGIC, MAX_SLOTS};
+use crate::policy::{Policy, KEY_COUNT};
+use memmap2::{MmapMut, MmapOptions};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// How the pool's memory is shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// Only this process (threads) sees it.
+    Private,
+    /// Inherited by children forked after creation.
+    Anonymous,
+    /// A file any process can attach by path.
+    Named,
+}
+
+/// The mapping plus where it came from.
+pub(crate) struct Region {
+    map: MmapMut,
+    pub sharing: Sharing,
+    pub path: Option<PathBuf>,
+    /// The process that created a named file removes it when its pool drops;
+    /// forked children inherit the handle but must not.
+    owner_pid: Option<u32>,
+}
+
+impl Region {
+    /// Makes zeroed memory for `slots` slots and writes the header.
+    pub fn create(
+        sharing: Sharing,
+        path: Option<&Path>,
+        slots: u32,
+        policy: &Policy,
+        seed: u64,
+        clock: ClockMode,
+        epoch_ns: u64,
+    ) -> Result<Region> {
+        if slots == 0 || slots > MAX_SLOTS {
+            return Err(Error::InvalidSlotCount(u64::from(slots)));
+        }
+        policy.validate()?;
+        let size = layout::pool_size(slots);
+        let (map, owner_pid, path) = match sharing {
+            Sharing::Private => (
+                MmapOptions::new()
+                    .len(size)
+                    .map_anon()
+                    .map_err(|e| Error::io("mapping private pool memory", e))?,
+                None,
+                None,
+            ),
+            Sharing::Anonymous => (shared_anonymous(size)?, None, None),
+            Sharing::Named => {
+                let path = path.ok_or(Error::NotSupported("a named pool needs a path"))?;
+                let file = create_file(path)?;
+                file.set_len(size as u64)
+                    .map_err(|e| Error::io(format!("{}: sizing the pool file", path.display()), e))?;
+                // SAFETY: the file was just created by us with O_EXCL; others
+                // who open it later only ever touch it through atomics.
+                let map = unsafe { MmapMut::map_mut(&file) }
+                    .map_err(|e| Error::io(format!("{}: mapping", path.display()), e))?;
+                (map, Some(std::process::id()), Some(path.to_path_buf()))
+            }
+        };
+        let mut region = Region {
+            map,
+            sharing,
+            path,
+            owner_pid,
+        };
+        let fixed = HeaderStatic {
+            magic: MAGIC,
+            layout_version: LAYOUT_VERSION,
+            header_size: std::mem::size_of::<Header>() as u32,
+            slot_size: std::mem::size_of::<Slot>() as u32,
+            slot_count: slots,
+            clock_mode: clock as u32,
+            key_count: KEY_COUNT as u32,
+            seed,
+            epoch_ns,
+            policy: *policy.raw_values(),
+        };
+        let header = region.map.as_mut_ptr().cast::<Header>();
+        // SAFETY: the mapping is page aligned, at least size_of::<Header>()
+        // long, zeroed, and not yet visible to anyone else. All-zero bytes are
+        // a valid Header apart from the fields written here.
+        unsafe {
+            std::ptr::addr_of_mut!((*header).fixed).write(fixed);
+            std::ptr::addr_of_mut!((*header).checksum).write(fixed.checksum());
+        }
+        region.init_slots();
+        Ok(region)
+    }
+
+    /// Attaches a named pool file after checking it is whole and ours.
+    pub fn attach(path: &Path) -> Result<Region> {
+        let bad = |why: String| Error::BadPoolFile {
+            path: path.to_path_buf(),
+            why,
+        };
+        let file = open_existing(path)?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("{}: stat", path.display()), e))?
+            .len();
+        let need = std::mem::size_of::<Header>() as u64;
+        if len < need {
+            return Err(bad(format!("truncated: {len} bytes, a header alone is {need}")));
+        }
+        // SAFETY: the file is at least a header long (checked above); we read
+        // only through atomics and validated plain fields, and a file changed
+        // under us can give wrong numbers but not undefined reads within len.
+        let map = unsafe { MmapMut::map_mut(&file) }
+            .map_err(|e| Error::io(format!("{}: mapping", path.display()), e))?;
+        // SAFETY: the mapping is page aligned and at least a header long.
+        let header = unsafe { &*map.as_ptr().cast::<Header>() };
+        let fixed = header.fixed;
+        if fixed.magic != MAGIC {
+            return Err(bad("bad magic: not a workerlife pool".into()));
+        }
+        if fixed.layout_version != LAYOUT_VERSION {
+            return Err(bad(format!(
+                "layout version {} (this library reads {LAYOUT_VERSION})",
+                fixed.layout_version
+            )));
+        }
+        if fixed.checksum() != header.checksum {
+            return Err(bad("header checksum mismatch: the file is corrupted".into()));
+        }
+        if fixed.header_size as usize != std::mem::size_of::<Header>()
+            || fixed.slot_size as usize != std::mem::size_of::<Slot>()
+            || fixed.key_count as usize != KEY_COUNT
+        {
+            return Err(bad("header, slot or policy size differs from this library's".into()));
+        }
+        if fixed.slot_count == 0 || fixed.slot_count > MAX_SLOTS {
+            return Err(bad(format!("invalid slot count {}", fixed.slot_count)));
+        }
+        let want = layout::pool_size(fixed.slot_count) as u64;
+        if len != want {
+            return Err(bad(format!(
+                "size {len} bytes, {} slots need {want}: truncated or extended",
+                fixed.slot_count
+            )));
+        }
+        if fixed.clock_mode > ClockMode::Manual as u32 {
+            return Err(bad(format!("unknown clock mode {}", fixed.clock_mode)));
+        }
+        Policy::from_raw_values(fixed.policy)
+            .map_err(|e| bad(format!("stored policy is invalid: {e}")))?;
+        Ok(Region {
+            map,
+            sharing: Sharing::Named,
+            path: Some(path.to_path_buf()),
+            owner_pid: None,
+        })
+    }
+
+    fn init_slots(&mut self) {
+        for slot in self.slots() {
+            crate::worker::reset_slot(slot, 0);
+        }
+    }
+
+    pub fn header(&self) -> &Header {
+        // SAFETY: created or validated above: aligned, long enough, and every
+        // field is either immutable after creation or atomic.
+        unsafe { &*self.map.as_ptr().cast::<Header>() }
+    }
+
+    pub fn slots(&self) -> &[Slot] {
+        let n = self.header().fixed.slot_count as usize;
+        // SAFETY: the mapping holds exactly n slots after the header (checked
+        // at attach, made so at create); Slot is all atomics.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.map.as_ptr().add(std::mem::size_of::<Header>()).cast::<Slot>(),
+                n,
+            )
+        }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if let (Some(owner), Some(path)) = (self.owner_pid, &self.path) {
+            if owner == std::process::id() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+fn create_file(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    }
+    options
+        .open(path)
+        .map_err(|e| Error::io(format!("{}: creating the pool file", path.display()), e))
+}
+
+fn open_existing(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    }
+    options
+        .open(path)
+        .map_err(|e| Error::io(format!("{}: opening the pool file", path.display()), e))
+}
+
+/// Shared memory with no name: a memfd mapped shared, so that children
+/// forked later see the same pages.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn shared_anonymous(size: usize) -> Result<MmapMut> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the name is a valid C string; the returned fd is owned below.
+    let fd = unsafe { libc::memfd_create(c"workerlife".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::io("memfd_create", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let file = unsafe { File::from_raw_fd(fd) };
+    file.set_len(size as u64)
+        .map_err(|e| Error::io("sizing shared pool memory", e))?;
+    // SAFETY: the memfd is ours alone until fork.
+    unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io("mapping shared pool memory", e))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn shared_anonymous(_size: usize) -> Result<MmapMut> {
+    Err(Error::NotSupported("shared anonymous pools need Linux memfd"))
+}

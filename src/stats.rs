@@ -1,0 +1,242 @@
+//! Pool statistics, as a struct, as JSON and as Prometheus text exposition.
+
+use crate::decision::Reason;
+use crate::layout::{busy, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
+use crate::pool::Pool;
+use serde_json::json;
+use std::fmt::Write;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+
+/// A histogram: counts per bucket (not cumulative), the last one +Inf.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Histogram {
+    pub bounds: Vec<f64>,
+    pub counts: Vec<u64>,
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// One slot's figures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlotStats {
+    pub slot: u32,
+    pub state: &'static str,
+    pub pid: u32,
+    pub generation: u32,
+    pub requests: u64,
+    pub in_flight: u64,
+    pub uptime_secs: f64,
+    pub rss: Option<u64>,
+    pub uss: Option<u64>,
+    pub pss: Option<u64>,
+    pub fds: Option<u64>,
+}
+
+/// A snapshot of a pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub slots: u32,
+    pub vacant: u32,
+    pub running: u32,
+    pub draining: u32,
+    pub requests_total: u64,
+    pub spawns: u64,
+    pub exits: u64,
+    pub crashes: u64,
+    pub crash_loops: u64,
+    /// Rolling-budget permits held now (workers draining under a permit).
+    pub permits_held: u64,
+    /// Recycles granted and kills decided, by reason.
+    pub recycles: Vec<(Reason, u64)>,
+    pub requests_at_recycle: Histogram,
+    pub uptime_at_recycle: Histogram,
+    pub per_slot: Vec<SlotStats>,
+}
+
+fn reading(v: u64) -> Option<u64> {
+    (v != NONE).then_some(v)
+}
+
+impl Pool {
+    /// A snapshot of the pool's counters and slots.
+    pub fn stats(&self) -> Stats {
+        let core = self.core();
+        let c = &core.header().counters;
+        let now = core.now();
+        let mut st = Stats {
+            slots: self.slot_count(),
+            vacant: 0,
+            running: 0,
+            draining: 0,
+            requests_total: c.retired_requests.load(Relaxed),
+            spawns: c.spawns.load(Relaxed),
+            exits: c.exits.load(Relaxed),
+            crashes: c.crashes.load(Relaxed),
+            crash_loops: c.crash_loops.load(Relaxed),
+            permits_held: crate::budget::draining(&core.header().budget),
+            recycles: Reason::ALL
+                .iter()
+                .map(|r| (*r, c.by_reason[*r as usize].load(Relaxed)))
+                .collect(),
+            requests_at_recycle: Histogram {
+                bounds: REQUEST_BUCKETS.iter().map(|&b| b as f64).collect(),
+                counts: c.requests_hist.iter().map(|a| a.load(Relaxed)).collect(),
+                sum: c.requests_sum.load(Relaxed) as f64,
+            },
+            uptime_at_recycle: Histogram {
+                bounds: UPTIME_BUCKETS.iter().map(|&b| b as f64).collect(),
+                counts: c.uptime_hist.iter().map(|a| a.load(Relaxed)).collect(),
+                sum: c.uptime_sum_us.load(Relaxed) as f64 / 1e6,
+            },
+            per_slot: Vec::with_capacity(self.slot_count() as usize),
+        };
+        for (i, s) in core.slots().iter().enumerate() {
+            let gs = GenState::unpack(s.gen_state.load(Acquire));
+            let requests = s.requests.load(Relaxed);
+            st.requests_total += requests;
+            let name = match gs.state {
+                state::RUNNING => {
+                    st.running += 1;
+                    "running"
+                }
+                state::DRAINING => {
+                    st.draining += 1;
+                    "draining"
+                }
+                _ => {
+                    st.vacant += 1;
+                    "vacant"
+                }
+            };
+            let live = gs.state != state::VACANT;
+            st.per_slot.push(SlotStats {
+                slot: i as u32,
+                state: name,
+                pid: if live { s.pid.load(Relaxed) } else { 0 },
+                generation: gs.generation,
+                requests,
+                in_flight: busy::in_flight(s.busy.load(Relaxed)),
+                uptime_secs: if live {
+                    now.saturating_sub(s.spawned_at.load(Relaxed)) as f64 / 1e6
+                } else {
+                    0.0
+                },
+                rss: reading(s.rss.load(Relaxed)),
+                uss: reading(s.uss.load(Relaxed)),
+                pss: reading(s.pss.load(Relaxed)),
+                fds: reading(s.fds.load(Relaxed)),
+            });
+        }
+        st
+    }
+
+    /// The stats as a JSON document.
+    pub fn stats_json(&self) -> String {
+        let st = self.stats();
+        let hist = |h: &Histogram| {
+            json!({
+                "bounds": h.bounds,
+                "counts": h.counts,
+                "count": h.count(),
+                "sum": h.sum,
+            })
+        };
+        let recycles: serde_json::Map<String, serde_json::Value> = st
+            .recycles
+            .iter()
+            .map(|(r, n)| (r.as_str().to_string(), json!(n)))
+            .collect();
+        let slots: Vec<_> = st
+            .per_slot
+            .iter()
+            .map(|s| {
+                json!({
+                    "slot": s.slot, "state": s.state, "pid": s.pid,
+                    "generation": s.generation, "requests": s.requests,
+                    "in_flight": s.in_flight, "uptime": s.uptime_secs,
+                    "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
+                })
+            })
+            .collect();
+        json!({
+            "slots": st.slots,
+            "workers": {"vacant": st.vacant, "running": st.running, "draining": st.draining},
+            "requests_total": st.requests_total,
+            "spawns": st.spawns,
+            "exits": st.exits,
+            "crashes": st.crashes,
+            "crash_loops": st.crash_loops,
+            "permits_held": st.permits_held,
+            "recycles": recycles,
+            "requests_at_recycle": hist(&st.requests_at_recycle),
+            "uptime_at_recycle_seconds": hist(&st.uptime_at_recycle),
+            "per_slot": slots,
+        })
+        .to_string()
+    }
+
+    /// The stats in Prometheus text exposition format (version 0.0.4).
+    pub fn prometheus(&self) -> String {
+        let st = self.stats();
+        let mut o = String::new();
+        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP workerlife_{name} {help}\n# TYPE workerlife_{name} {kind}");
+        };
+        family(&mut o, "recycles_total", "counter", "Workers told to recycle or killed, by reason.");
+        for (r, n) in &st.recycles {
+            let _ = writeln!(o, "workerlife_recycles_total{{reason=\"{r}\"}} {n}");
+        }
+        family(&mut o, "workers", "gauge", "Worker slots by state.");
+        for (name, n) in [("vacant", st.vacant), ("running", st.running), ("draining", st.draining)] {
+            let _ = writeln!(o, "workerlife_workers{{state=\"{name}\"}} {n}");
+        }
+        for (name, help, v) in [
+            ("requests_total", "Requests ended in every worker.", st.requests_total),
+            ("spawns_total", "Workers started.", st.spawns),
+            ("exits_total", "Workers gone.", st.exits),
+            ("crashes_total", "Exits the pool did not ask for.", st.crashes),
+            ("crash_loops_total", "Respawns put into backoff.", st.crash_loops),
+        ] {
+            family(&mut o, name, "counter", help);
+            let _ = writeln!(o, "workerlife_{name} {v}");
+        }
+        for (name, help, h) in [
+            ("requests_at_recycle", "Requests a worker had served when told to recycle.", &st.requests_at_recycle),
+            ("uptime_at_recycle_seconds", "Worker age when told to recycle.", &st.uptime_at_recycle),
+        ] {
+            family(&mut o, name, "histogram", help);
+            let mut cumulative = 0;
+            for (i, n) in h.counts.iter().enumerate() {
+                cumulative += n;
+                let le = h.bounds.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(o, "workerlife_{name}_bucket{{le=\"{le}\"}} {cumulative}");
+            }
+            let _ = writeln!(o, "workerlife_{name}_sum {}\nworkerlife_{name}_count {cumulative}", h.sum);
+        }
+        family(&mut o, "recycle_permits", "gauge", "Rolling-budget permits held by draining workers.");
+        let _ = writeln!(o, "workerlife_recycle_permits {}", st.permits_held);
+        family(&mut o, "slot_requests", "gauge", "Requests served by the slot's current worker.");
+        for s in &st.per_slot {
+            let _ = writeln!(o, "workerlife_slot_requests{{slot=\"{}\"}} {}", s.slot, s.requests);
+        }
+        for (name, help, pick) in [
+            ("slot_rss_bytes", "The slot worker's latest RSS reading.", (|s: &SlotStats| s.rss) as fn(&SlotStats) -> Option<u64>),
+            ("slot_uss_bytes", "The slot worker's latest USS reading.", |s| s.uss),
+            ("slot_pss_bytes", "The slot worker's latest PSS reading.", |s| s.pss),
+            ("slot_open_fds", "The slot worker's latest open FD count.", |s| s.fds),
+        ] {
+            family(&mut o, name, "gauge", help);
+            for s in &st.per_slot {
+                if let Some(v) = pick(s) {
+                    let _ = writeln!(o, "workerlife_{name}{{slot=\"{}\"}} {v}", s.slot);
+                }
+            }
+        }
+        o
+    }
+}

@@ -1,0 +1,159 @@
+//! The worker's handle: what one worker calls on its hot path. Atomics only:
+//! no lock, no allocation, and no syscall beyond the vDSO clock read.
+
+use crate::core::Core;
+use crate::decision::Decision;
+use crate::layout::{busy, flag, state, GenState, Slot, NONE};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::Arc;
+
+/// Zeroes a slot's per-generation counters and readings.
+pub(crate) fn reset_slot(slot: &Slot, now: u64) {
+    slot.requests.store(0, Relaxed);
+    slot.health_failures.store(0, Relaxed);
+    slot.busy.store(busy::pack(0, now), Relaxed);
+    slot.rss.store(NONE, Relaxed);
+    slot.uss.store(NONE, Relaxed);
+    slot.pss.store(NONE, Relaxed);
+    slot.fds.store(NONE, Relaxed);
+    slot.pid.store(0, Relaxed);
+    slot.identity.store(0, Relaxed);
+    slot.recycle_at.store(NONE, Relaxed);
+    slot.trip_value.store(0, Relaxed);
+    slot.request_limit.store(0, Relaxed);
+    slot.lifetime_limit.store(0, Relaxed);
+}
+
+/// A health sample; `None` is no reading, which leaves the previous one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    pub rss: Option<u64>,
+    pub uss: Option<u64>,
+    pub pss: Option<u64>,
+    pub fds: Option<u64>,
+}
+
+/// One worker's handle on its slot. Cheap to clone; usable from any thread,
+/// and in a forked child.
+#[derive(Clone)]
+pub struct Worker {
+    core: Arc<Core>,
+    index: u32,
+}
+
+impl Worker {
+    pub(crate) fn new(core: Arc<Core>, index: u32) -> Self {
+        Worker { core, index }
+    }
+
+    #[inline]
+    fn slot(&self) -> &Slot {
+        // The index was checked when the handle was made.
+        &self.core.slots()[self.index as usize]
+    }
+
+    /// The slot index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// A request starts.
+    #[inline]
+    pub fn begin(&self) {
+        let now = self.core.now();
+        let _ = self.slot().busy.fetch_update(Release, Relaxed, |w| {
+            let n = busy::in_flight(w);
+            Some(if n == 0 {
+                busy::pack(1, now)
+            } else {
+                busy::pack((n + 1).min(0xFFFF), busy::time(w))
+            })
+        });
+    }
+
+    /// A request ends, whatever its outcome; true when the worker should exit
+    /// after this request (finish the response, then leave).
+    ///
+    /// With several requests in flight (threads), the one that ended cannot be
+    /// told apart from the others, so the request timer restarts from now: a
+    /// worker whose threads keep finishing requests is never killed by
+    /// `request_timeout`, at the cost of missing one hung thread among busy
+    /// ones.
+    #[inline]
+    pub fn end(&self) -> bool {
+        let now = self.core.now();
+        let slot = self.slot();
+        let _ = slot.busy.fetch_update(Release, Relaxed, |w| {
+            Some(busy::pack(busy::in_flight(w).saturating_sub(1), now))
+        });
+        slot.requests.fetch_add(1, Relaxed);
+        self.core.decide(slot, now).must_exit()
+    }
+
+    /// A liveness beat.
+    #[inline]
+    pub fn heartbeat(&self) {
+        self.slot().last_beat.store(self.core.now(), Relaxed);
+    }
+
+    /// Reports the worker's own health; absent readings stay as they were.
+    #[inline]
+    pub fn report_health(&self, health: Health) {
+        let slot = self.slot();
+        let put = |cell: &std::sync::atomic::AtomicU64, v: Option<u64>| {
+            if let Some(v) = v {
+                cell.store(v.min(NONE - 1), Relaxed);
+            }
+        };
+        put(&slot.rss, health.rss);
+        put(&slot.uss, health.uss);
+        put(&slot.pss, health.pss);
+        put(&slot.fds, health.fds);
+    }
+
+    /// The result of one health check: a failure adds one, an ok resets.
+    pub fn check(&self, ok: bool) {
+        let failures = &self.slot().health_failures;
+        if ok {
+            failures.store(0, Relaxed);
+        } else {
+            failures.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// What the worker should do now.
+    pub fn decision(&self) -> Decision {
+        self.core.decide(self.slot(), self.core.now())
+    }
+
+    /// Requests served in this generation.
+    pub fn requests(&self) -> u64 {
+        self.slot().requests.load(Relaxed)
+    }
+
+    /// Marks the slot on the way out: the recycle permit goes back at once, so
+    /// the next worker may start draining without waiting for the master.
+    pub fn exiting(&self) {
+        let slot = self.slot();
+        let mut word = slot.gen_state.load(Acquire);
+        loop {
+            let gs = GenState::unpack(word);
+            if gs.state == state::VACANT || gs.has(flag::EXITING) {
+                return;
+            }
+            let marked = GenState {
+                flags: (gs.flags | flag::EXITING) & !flag::PERMIT,
+                ..gs
+            };
+            match slot.gen_state.compare_exchange(word, marked.pack(), AcqRel, Acquire) {
+                Ok(_) => {
+                    if gs.has(flag::PERMIT) {
+                        crate::budget::release(&self.core.header().budget);
+                    }
+                    return;
+                }
+                Err(w) => word = w,
+            }
+        }
+    }
+}
