@@ -1,0 +1,165 @@
+//! The shared test-vector runner (DESIGN.md, "Test vectors"): reads every
+//! case under tests/vectors/ and under $WORKERLIFE_VECTORS, runs it against a
+//! `Driver`, and reports every failing case by file and name.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// What a vector needs from an implementation (the Rust API, the C ABI...).
+pub trait Driver {
+    fn new_pool(&mut self, policy: &str, slots: u32, seed: u64) -> Result<(), String>;
+    fn begin(&mut self, slot: u32) -> Result<(), String>;
+    fn end(&mut self, slot: u32) -> Result<bool, String>;
+    fn advance_us(&mut self, us: u64) -> Result<(), String>;
+    fn health(&mut self, slot: u32, rss: Option<u64>, uss: Option<u64>, pss: Option<u64>, fds: Option<u64>) -> Result<(), String>;
+    fn heartbeat(&mut self, slot: u32) -> Result<(), String>;
+    fn check(&mut self, slot: u32, ok: bool) -> Result<(), String>;
+    fn recycle(&mut self, slot: u32) -> Result<(), String>;
+    fn exiting(&mut self, slot: u32) -> Result<(), String>;
+    fn spawned(&mut self, slot: u32, pid: u32) -> Result<(), String>;
+    fn exited(&mut self, slot: u32, status: i32) -> Result<(), String>;
+    /// (action, reason) of the slot's decision.
+    fn decision(&mut self, slot: u32) -> Result<(String, Option<String>), String>;
+    /// (action, slot, reason) of every action tick returns now.
+    fn tick(&mut self) -> Result<Vec<(String, u32, Option<String>)>, String>;
+    /// Seconds until the next held-back respawn, if any.
+    fn next_spawn_us(&mut self) -> Result<Option<u64>, String>;
+}
+
+pub fn vector_files() -> Vec<PathBuf> {
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")];
+    if let Ok(extra) = std::env::var("WORKERLIFE_VECTORS") {
+        if !extra.is_empty() {
+            dirs.push(PathBuf::from(extra));
+        }
+    }
+    let mut files = Vec::new();
+    for dir in dirs {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let mut found: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    files
+}
+
+fn slot_of(step: &Value) -> u32 {
+    step.get("slot").and_then(Value::as_u64).unwrap_or(0) as u32
+}
+
+fn opt_u64(step: &Value, key: &str) -> Option<u64> {
+    step.get(key).and_then(Value::as_u64)
+}
+
+/// Runs one case; Err names the step that failed.
+pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
+    let policy = case["policy"].as_str().unwrap_or("");
+    let slots = case.get("slots").and_then(Value::as_u64).unwrap_or(1) as u32;
+    let seed = case.get("seed").and_then(Value::as_u64).unwrap_or(0);
+    let steps = case["steps"].as_array().ok_or("case has no steps")?;
+    driver.new_pool(policy, slots, seed)?;
+    if slots == 1 && !steps.iter().any(|s| s["op"] == "spawned") {
+        driver.spawned(0, std::process::id())?;
+    }
+    for (i, step) in steps.iter().enumerate() {
+        let slot = slot_of(step);
+        let op = step["op"].as_str().unwrap_or("");
+        let fail = |msg: String| format!("step {i} ({step}): {msg}");
+        match op {
+            "request" => {
+                for _ in 0..opt_u64(step, "n").unwrap_or(1) {
+                    driver.begin(slot).map_err(fail)?;
+                    driver.end(slot).map_err(fail)?;
+                }
+            }
+            "begin" => driver.begin(slot).map_err(fail)?,
+            "end" => {
+                driver.end(slot).map_err(fail)?;
+            }
+            "advance" => {
+                let secs = step["secs"].as_f64().ok_or_else(|| fail("advance needs secs".into()))?;
+                // Rounded to the nearest microsecond, the pool's unit.
+                driver.advance_us((secs * 1e6).round() as u64).map_err(fail)?;
+            }
+            "health" => driver
+                .health(slot, opt_u64(step, "rss"), opt_u64(step, "uss"), opt_u64(step, "pss"), opt_u64(step, "fds"))
+                .map_err(fail)?,
+            "heartbeat" => driver.heartbeat(slot).map_err(fail)?,
+            "check" => driver
+                .check(slot, step["ok"].as_bool().ok_or_else(|| fail("check needs ok".into()))?)
+                .map_err(fail)?,
+            "recycle" => driver.recycle(slot).map_err(fail)?,
+            "exiting" => driver.exiting(slot).map_err(fail)?,
+            "spawned" => driver
+                .spawned(slot, opt_u64(step, "pid").ok_or_else(|| fail("spawned needs pid".into()))? as u32)
+                .map_err(fail)?,
+            "exited" => driver
+                .exited(slot, step.get("status").and_then(Value::as_i64).unwrap_or(0) as i32)
+                .map_err(fail)?,
+            "expect" => {
+                let (action, reason) = driver.decision(slot).map_err(fail)?;
+                let want = step["action"].as_str().unwrap_or("");
+                if action != want {
+                    return Err(fail(format!("action is {action} (reason {reason:?}), expected {want}")));
+                }
+                if let Some(want_reason) = step.get("reason").and_then(Value::as_str) {
+                    if reason.as_deref() != Some(want_reason) {
+                        return Err(fail(format!("reason is {reason:?}, expected {want_reason}")));
+                    }
+                }
+            }
+            "tick" => {
+                let mut got = driver.tick().map_err(fail)?;
+                let want = step["expect"].as_array().ok_or_else(|| fail("tick needs expect".into()))?;
+                let got_all = got.clone();
+                for w in want {
+                    let (wa, ws, wr) = (w["action"].as_str().unwrap_or(""), slot_of(w), w.get("reason").and_then(Value::as_str));
+                    let pos = got.iter().position(|(a, s, r)| a == wa && *s == ws && (wr.is_none() || r.as_deref() == wr));
+                    match pos {
+                        Some(p) => {
+                            got.remove(p);
+                        }
+                        None => return Err(fail(format!("tick returned {got_all:?}, missing {w}"))),
+                    }
+                }
+                if !got.is_empty() {
+                    return Err(fail(format!("tick returned {got_all:?}, unexpected {got:?}")));
+                }
+            }
+            "next_spawn" => {
+                let got = driver.next_spawn_us().map_err(fail)?;
+                let want = step.get("secs").and_then(Value::as_f64).map(|s| (s * 1e6).round() as u64);
+                if got != want {
+                    return Err(fail(format!("next spawn in {got:?} µs, expected {want:?}")));
+                }
+            }
+            other => return Err(fail(format!("unknown op {other:?}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Runs every case of every vector file; panics listing each failure.
+pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Driver>) -> usize {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for file in vector_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let cases: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for case in cases.as_array().unwrap_or_else(|| panic!("{}: not an array", file.display())) {
+            count += 1;
+            let name = case["name"].as_str().unwrap_or("<unnamed>");
+            let mut driver = make();
+            if let Err(e) = run_case(driver.as_mut(), case) {
+                failures.push(format!("{}: {name}: {e}", file.file_name().unwrap().to_string_lossy()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} vector cases failed:\n{}", failures.len(), failures.join("\n"));
+    count
+}

@@ -1,0 +1,93 @@
+//! Runs the shared vectors through the Rust API.
+
+mod common;
+
+use common::Driver;
+use std::time::Duration;
+use workerlife::{ActionKind, Health, Policy, Pool};
+
+#[derive(Default)]
+struct RustDriver {
+    pool: Option<Pool>,
+}
+
+fn e(err: workerlife::Error) -> String {
+    err.to_string()
+}
+
+impl RustDriver {
+    fn pool(&self) -> &Pool {
+        self.pool.as_ref().expect("pool made first")
+    }
+}
+
+impl Driver for RustDriver {
+    fn new_pool(&mut self, policy: &str, slots: u32, seed: u64) -> Result<(), String> {
+        let policy = Policy::parse(policy).map_err(e)?;
+        self.pool = Some(Pool::builder(&policy).slots(slots).seed(seed).manual_clock(true).build().map_err(e)?);
+        Ok(())
+    }
+    fn begin(&mut self, slot: u32) -> Result<(), String> {
+        self.pool().worker(slot).map_err(e)?.begin();
+        Ok(())
+    }
+    fn end(&mut self, slot: u32) -> Result<bool, String> {
+        Ok(self.pool().worker(slot).map_err(e)?.end())
+    }
+    fn advance_us(&mut self, us: u64) -> Result<(), String> {
+        self.pool().advance(Duration::from_micros(us)).map_err(e)
+    }
+    fn health(&mut self, slot: u32, rss: Option<u64>, uss: Option<u64>, pss: Option<u64>, fds: Option<u64>) -> Result<(), String> {
+        self.pool().worker(slot).map_err(e)?.report_health(Health { rss, uss, pss, fds });
+        Ok(())
+    }
+    fn heartbeat(&mut self, slot: u32) -> Result<(), String> {
+        self.pool().worker(slot).map_err(e)?.heartbeat();
+        Ok(())
+    }
+    fn check(&mut self, slot: u32, ok: bool) -> Result<(), String> {
+        self.pool().worker(slot).map_err(e)?.check(ok);
+        Ok(())
+    }
+    fn recycle(&mut self, slot: u32) -> Result<(), String> {
+        self.pool().recycle(slot).map_err(e)
+    }
+    fn exiting(&mut self, slot: u32) -> Result<(), String> {
+        self.pool().worker(slot).map_err(e)?.exiting();
+        Ok(())
+    }
+    fn spawned(&mut self, slot: u32, pid: u32) -> Result<(), String> {
+        self.pool().spawned(slot, pid).map_err(e)
+    }
+    fn exited(&mut self, slot: u32, status: i32) -> Result<(), String> {
+        self.pool().exited_slot(slot, status).map_err(e)
+    }
+    fn decision(&mut self, slot: u32) -> Result<(String, Option<String>), String> {
+        let d = self.pool().decision(slot).map_err(e)?;
+        Ok((d.action.as_str().to_string(), d.reason.map(|r| r.as_str().to_string())))
+    }
+    fn tick(&mut self) -> Result<Vec<(String, u32, Option<String>)>, String> {
+        Ok(self
+            .pool()
+            .tick()
+            .into_iter()
+            .map(|a| {
+                let kind = match a.kind {
+                    ActionKind::Recycle => "recycle",
+                    ActionKind::Kill => "kill",
+                    ActionKind::Spawn => "spawn",
+                };
+                (kind.to_string(), a.slot, a.reason.map(|r| r.as_str().to_string()))
+            })
+            .collect())
+    }
+    fn next_spawn_us(&mut self) -> Result<Option<u64>, String> {
+        Ok(self.pool().next_spawn_in().map(|d| d.as_micros() as u64))
+    }
+}
+
+#[test]
+fn every_vector_passes_through_the_rust_api() {
+    let n = common::run_all(&mut || Box::new(RustDriver::default()));
+    assert!(n >= 40, "only {n} vector cases found");
+}
