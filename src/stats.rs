@@ -1,7 +1,7 @@
 //! Pool statistics, as a struct, as JSON and as Prometheus text exposition.
 
 use crate::decision::Reason;
-use crate::layout::{busy, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
+use crate::layout::{busy, flag, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
 use crate::pool::Pool;
 use serde_json::json;
 use std::fmt::Write;
@@ -44,6 +44,8 @@ pub struct Stats {
     pub vacant: u32,
     pub running: u32,
     pub draining: u32,
+    /// Workers that marked their slot on the way out.
+    pub exiting: u32,
     pub requests_total: u64,
     pub spawns: u64,
     pub exits: u64,
@@ -73,6 +75,7 @@ impl Pool {
             vacant: 0,
             running: 0,
             draining: 0,
+            exiting: 0,
             requests_total: c.retired_requests.load(Relaxed),
             spawns: c.spawns.load(Relaxed),
             exits: c.exits.load(Relaxed),
@@ -100,6 +103,10 @@ impl Pool {
             let requests = s.requests.load(Relaxed);
             st.requests_total += requests;
             let name = match gs.state {
+                state::RUNNING | state::DRAINING if gs.has(flag::EXITING) => {
+                    st.exiting += 1;
+                    "exiting"
+                }
                 state::RUNNING => {
                     st.running += 1;
                     "running"
@@ -165,7 +172,7 @@ impl Pool {
             .collect();
         json!({
             "slots": st.slots,
-            "workers": {"vacant": st.vacant, "running": st.running, "draining": st.draining},
+            "workers": {"vacant": st.vacant, "running": st.running, "draining": st.draining, "exiting": st.exiting},
             "requests_total": st.requests_total,
             "spawns": st.spawns,
             "exits": st.exits,
@@ -192,7 +199,12 @@ impl Pool {
             let _ = writeln!(o, "workerlife_recycles_total{{reason=\"{r}\"}} {n}");
         }
         family(&mut o, "workers", "gauge", "Worker slots by state.");
-        for (name, n) in [("vacant", st.vacant), ("running", st.running), ("draining", st.draining)] {
+        for (name, n) in [
+            ("vacant", st.vacant),
+            ("running", st.running),
+            ("draining", st.draining),
+            ("exiting", st.exiting),
+        ] {
             let _ = writeln!(o, "workerlife_workers{{state=\"{name}\"}} {n}");
         }
         for (name, help, v) in [
