@@ -1,0 +1,290 @@
+//! Real processes sharing a pool: children made by fork() and by exec +
+//! attach, a child SIGKILLed in mid-request, and the rolling budget held
+//! across processes with no master code running.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use workerlife::{EventKind, Policy, Pool};
+
+fn fork_child(body: impl FnOnce() -> i32) -> u32 {
+    // SAFETY: the child only runs `body` and _exits; glibc keeps malloc usable
+    // after fork, and this test file runs one test thread at a time.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
+        // SAFETY: leave without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    pid as u32
+}
+
+fn wait(pid: u32) -> i32 {
+    let mut status = 0;
+    // SAFETY: pid is our child.
+    let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+    assert_eq!(r, pid as i32);
+    status
+}
+
+fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let profile_dir = deps.parent().unwrap().parent().unwrap();
+    let path = profile_dir.join("examples").join(name);
+    if !path.exists() {
+        // `cargo test` builds examples; `cargo test --test multiprocess` does not.
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--example", name, "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "building example {name}");
+    }
+    path
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("workerlife-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn forked_children_record_requests_the_parent_sees() {
+    let pool = Pool::shared(&Policy::parse("max_requests=100000").unwrap(), 3).unwrap();
+    let mut pids = Vec::new();
+    for i in 0..3u64 {
+        let pool = &pool;
+        pids.push((
+            fork_child(move || {
+                let w = pool.claim(std::process::id()).unwrap();
+                for _ in 0..(500 + i) {
+                    w.begin();
+                    w.end();
+                }
+                0
+            }),
+            500 + i,
+        ));
+    }
+    for &(pid, _) in &pids {
+        assert_eq!(wait(pid), 0);
+    }
+    let st = pool.stats();
+    for &(pid, n) in &pids {
+        let slot = st.per_slot.iter().find(|s| s.pid == pid).expect("child claimed a slot");
+        assert_eq!(slot.requests, n, "pid {pid}");
+        assert_eq!(slot.in_flight, 0);
+    }
+    for &(pid, _) in &pids {
+        pool.exited(pid, 0).unwrap();
+    }
+    assert_eq!(pool.stats().vacant, 3);
+    assert_eq!(pool.stats().requests_total, 500 + 501 + 502);
+}
+
+#[test]
+fn exec_children_attach_by_path() {
+    let path = temp_path("attach");
+    let pool = Pool::create(&path, &Policy::parse("max_requests=300").unwrap(), 2).unwrap();
+    let mut children = Vec::new();
+    for n in [250, 400] {
+        children.push(
+            Command::new(example("attach_worker"))
+                .arg(&path)
+                .arg(n.to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let mut outputs = Vec::new();
+    for c in children {
+        let pid = c.id();
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        outputs.push((pid, String::from_utf8(out.stdout).unwrap()));
+    }
+    let st = pool.stats();
+    for (pid, out) in &outputs {
+        let slot = st.per_slot.iter().find(|s| s.pid == *pid).unwrap();
+        assert!(out.contains(&format!("requests={}", slot.requests)), "{out}");
+    }
+    let mut served: Vec<u64> = st.per_slot.iter().map(|s| s.requests).collect();
+    served.sort();
+    assert_eq!(served, vec![250, 400]);
+    // The one past max_requests=300 was told to exit; the other was not.
+    assert!(outputs.iter().any(|(_, o)| o.contains("requests=400 exit=true")));
+    assert!(outputs.iter().any(|(_, o)| o.contains("requests=250 exit=false")));
+    assert_eq!(st.draining, 1);
+    let file_mode = std::fs::metadata(&path).map(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o777
+    });
+    assert_eq!(file_mode.unwrap(), 0o600);
+    assert!(Pool::create(&path, &Policy::new(), 1).is_err(), "an existing file is never replaced");
+    drop(pool);
+    assert!(!path.exists(), "the creator removes the file");
+}
+
+#[test]
+fn a_child_killed_mid_request_leaves_a_whole_slot_that_is_reclaimed() {
+    let path = temp_path("sigkill");
+    let pool = Pool::create(&path, &Policy::new(), 1).unwrap();
+    let mut child = Command::new(example("attach_worker"))
+        .arg(&path)
+        .arg("77")
+        .arg("hang")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let pid = child.id();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let st = pool.stats();
+    let slot = &st.per_slot[0];
+    assert_eq!((slot.pid, slot.requests, slot.in_flight), (pid, 77, 1), "nothing torn or lost");
+    // Every slot is taken by a dead process: claiming reclaims it.
+    let w = pool.claim(std::process::id()).unwrap();
+    assert_eq!(w.index(), 0);
+    assert_eq!(w.requests(), 0);
+    let st = pool.stats();
+    assert_eq!(st.per_slot[0].pid, std::process::id());
+    assert_eq!(st.per_slot[0].in_flight, 0);
+    assert_eq!(st.requests_total, 77);
+}
+
+#[test]
+fn the_master_notices_a_killed_child_and_respawns() {
+    let pool = Pool::shared(&Policy::new(), 1).unwrap();
+    let spawn = pool.tick();
+    assert_eq!(spawn.len(), 1);
+    let (rfd, wfd) = {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array of two.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        (fds[0], fds[1])
+    };
+    let pref = &pool;
+    let pid = fork_child(move || {
+        let w = pref.worker(0).unwrap();
+        for _ in 0..10 {
+            w.begin();
+            w.end();
+        }
+        w.begin();
+        // SAFETY: writing one byte to our pipe.
+        unsafe { libc::write(wfd, b"x".as_ptr().cast(), 1) };
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    });
+    pool.spawned(0, pid).unwrap();
+    let mut b = [0u8; 1];
+    // SAFETY: reading one byte from our pipe.
+    assert_eq!(unsafe { libc::read(rfd, b.as_mut_ptr().cast(), 1) }, 1);
+    // SAFETY: pid is our child.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wait(pid);
+    assert_eq!(pool.reap_dead(), vec![0], "the dead pid is found");
+    let events = pool.events();
+    let exit = events.iter().find(|e| e.kind == EventKind::Exited).unwrap();
+    assert_eq!((exit.pid, exit.requests, exit.crash), (pid, 10, true));
+    let actions = pool.tick();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].kind, workerlife::ActionKind::Spawn);
+    assert_eq!(pool.stats().crashes, 1);
+}
+
+#[test]
+fn the_rolling_budget_holds_across_processes_without_a_master() {
+    // Shared scratch counters for the children, outside the pool.
+    // SAFETY: a fresh shared anonymous mapping of two u64s.
+    let scratch = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            16,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(scratch, libc::MAP_FAILED);
+    // SAFETY: the mapping holds two aligned u64s, used only atomically.
+    let (holding, worst) = unsafe {
+        let p = scratch.cast::<AtomicU64>();
+        (&*p, &*p.add(1))
+    };
+    let policy = Policy::parse("max_requests=200,max_requests_jitter=0,max_concurrent_recycles=1").unwrap();
+    let pool = Pool::shared(&policy, 4).unwrap();
+    let pref = &pool;
+    let pids: Vec<u32> = (0..4)
+        .map(|_| {
+            fork_child(move || {
+                let w = pref.claim(std::process::id()).unwrap();
+                loop {
+                    w.begin();
+                    if w.end() {
+                        let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
+                        worst.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        holding.fetch_sub(1, Ordering::SeqCst);
+                        w.exiting();
+                        return 0;
+                    }
+                }
+            })
+        })
+        .collect();
+    for pid in &pids {
+        assert_eq!(wait(*pid), 0);
+    }
+    assert_eq!(worst.load(Ordering::SeqCst), 1, "never more than one drained at once");
+    let st = pool.stats();
+    assert_eq!(st.exiting, 4);
+    assert_eq!(st.permits_held, 0);
+    assert!(st.per_slot.iter().all(|s| s.requests >= 200));
+}
+
+#[test]
+fn damaged_pool_files_are_errors_not_crashes() {
+    let path = temp_path("damaged");
+    let pool = Pool::create(&path, &Policy::parse("max_rss=1GiB").unwrap(), 4).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let bad = temp_path("damaged-copy");
+    let check = |content: &[u8], want: &str| {
+        let _ = std::fs::remove_file(&bad);
+        std::fs::write(&bad, content).unwrap();
+        let err = Pool::attach(&bad).err().unwrap_or_else(|| panic!("attached {want}")).to_string();
+        assert!(err.contains(want), "{err}");
+    };
+    check(&bytes[..100], "truncated");
+    check(&bytes[..bytes.len() - 128], "size");
+    check(b"hello, this is not a pool at all", "truncated");
+    let mut other = bytes.clone();
+    other[0] = b'X';
+    check(&other, "magic");
+    let mut flipped = bytes.clone();
+    flipped[100] ^= 0xFF; // inside the policy
+    check(&flipped, "checksum");
+    let mut version = bytes.clone();
+    version[8] = 99;
+    check(&version, "layout version");
+    check(&vec![0u8; bytes.len()], "magic");
+    let _ = std::fs::remove_file(&bad);
+    assert!(Pool::attach(temp_path("missing")).is_err());
+    // A symlink is refused (O_NOFOLLOW).
+    let link = temp_path("link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert!(Pool::attach(&link).is_err());
+    assert!(Pool::create(&link, &Policy::new(), 1).is_err());
+    let _ = std::fs::remove_file(&link);
+    // The good file still attaches and sees the same policy.
+    assert_eq!(Pool::attach(&path).unwrap().policy(), pool.policy());
+}
