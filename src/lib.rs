@@ -30,7 +30,7 @@ mod stats;
 mod units;
 mod worker;
 
-pub use clock::ClockMode;
+pub use clock::{coarse_ns as clock_ns_coarse, precise_ns as clock_ns_precise, ClockMode};
 pub use decision::{Action, Decision, Reason};
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};

@@ -5,6 +5,7 @@ use crate::core::Core;
 use crate::decision::Decision;
 use crate::layout::{busy, flag, state, GenState, Slot, NONE};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// Zeroes a slot's per-generation counters and readings.
@@ -38,18 +39,29 @@ pub struct Health {
 #[derive(Clone)]
 pub struct Worker {
     core: Arc<Core>,
+    /// Points into `core`'s mapping, which lives as long as the Arc; cached
+    /// so the hot path skips the bounds check and header read.
+    slot: NonNull<Slot>,
     index: u32,
 }
 
+// SAFETY: a Slot is all atomics and Core is Sync; the pointer stays valid
+// while `core` is held.
+unsafe impl Send for Worker {}
+// SAFETY: as above.
+unsafe impl Sync for Worker {}
+
 impl Worker {
+    /// `index` must be in range (the pool checks it).
     pub(crate) fn new(core: Arc<Core>, index: u32) -> Self {
-        Worker { core, index }
+        let slot = NonNull::from(&core.slots()[index as usize]);
+        Worker { core, slot, index }
     }
 
     #[inline]
     fn slot(&self) -> &Slot {
-        // The index was checked when the handle was made.
-        &self.core.slots()[self.index as usize]
+        // SAFETY: see the field's comment.
+        unsafe { self.slot.as_ref() }
     }
 
     /// The slot index.
