@@ -31,7 +31,8 @@ fn main() {
         }
     });
 
-    let policy = Policy::parse("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s").unwrap();
+    let policy =
+        Policy::parse("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s").unwrap();
     let pool = Pool::shared(&policy, 4).unwrap();
     let w = pool.claim(std::process::id()).unwrap();
     let begin_end = best_ns(7, iters, |n| {
@@ -64,10 +65,11 @@ fn main() {
     );
 
     let slots = 10_000u32;
-    let pool = Pool::builder(&Policy::parse("max_requests=1000000,max_rss=1GiB,max_idle=1h").unwrap())
-        .slots(slots)
-        .build()
-        .unwrap();
+    let pool =
+        Pool::builder(&Policy::parse("max_requests=1000000,max_rss=1GiB,max_idle=1h").unwrap())
+            .slots(slots)
+            .build()
+            .unwrap();
     for s in 0..slots {
         pool.spawned(s, 1_000_000 + s).unwrap();
     }

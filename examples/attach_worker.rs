@@ -38,5 +38,10 @@ fn main() {
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
     }
-    println!("slot={} requests={} exit={}", worker.index(), worker.requests(), told_to_exit);
+    println!(
+        "slot={} requests={} exit={}",
+        worker.index(),
+        worker.requests(),
+        told_to_exit
+    );
 }

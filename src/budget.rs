@@ -71,7 +71,10 @@ mod tests {
         assert!(!try_acquire(&w, 1, 10, 100, false), "budget of 1 is full");
         release(&w);
         assert!(!try_acquire(&w, 1, 10, 5, false), "interval not yet over");
-        assert!(try_acquire(&w, 1, 10, 10, false), "interval over at exactly 10");
+        assert!(
+            try_acquire(&w, 1, 10, 10, false),
+            "interval over at exactly 10"
+        );
         assert!(try_acquire(&w, 1, 10, 10, true), "forced ignores limits");
         assert_eq!(draining(&w), 2);
         release(&w);

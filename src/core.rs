@@ -6,7 +6,9 @@ use crate::budget;
 use crate::clock::{self, ClockMode};
 use crate::decision::{Action, Decision, Reason};
 use crate::jitter::{self, Which};
-use crate::layout::{busy, flag, state, GenState, Header, Slot, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
+use crate::layout::{
+    busy, flag, state, GenState, Header, Slot, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS,
+};
 use crate::policy::{Key, Policy};
 use crate::region::Region;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -145,7 +147,11 @@ impl Core {
         slot.recycle_at.store(NONE, Relaxed);
         slot.trip_value.store(0, Relaxed);
         let _ = slot.busy.fetch_update(Relaxed, Relaxed, |w| {
-            Some(if busy::in_flight(w) == 0 { busy::pack(0, now) } else { w })
+            Some(if busy::in_flight(w) == 0 {
+                busy::pack(0, now)
+            } else {
+                w
+            })
         });
         slot.gen_state.store(
             GenState {
@@ -201,7 +207,10 @@ impl Core {
             };
             // Zero before publishing VACANT so a new claimer starts clean.
             crate::worker::reset_slot(slot, now);
-            match slot.gen_state.compare_exchange(word, vacant.pack(), AcqRel, Acquire) {
+            match slot
+                .gen_state
+                .compare_exchange(word, vacant.pack(), AcqRel, Acquire)
+            {
                 Ok(_) => {
                     if gs.has(flag::PERMIT) {
                         budget::release(&self.header().budget);
@@ -249,11 +258,19 @@ impl Core {
                 }
             };
             let forced = reason == Reason::Manual;
-            if !forced && now.saturating_sub(slot.spawned_at.load(Relaxed)) < self.limits.min_lifetime {
+            if !forced
+                && now.saturating_sub(slot.spawned_at.load(Relaxed)) < self.limits.min_lifetime
+            {
                 return Decision::CONTINUE;
             }
             let budget = &self.header().budget;
-            if !budget::try_acquire(budget, self.limits.max_concurrent, self.limits.min_interval, now, forced) {
+            if !budget::try_acquire(
+                budget,
+                self.limits.max_concurrent,
+                self.limits.min_interval,
+                now,
+                forced,
+            ) {
                 return Decision::CONTINUE;
             }
             let granted = GenState {
@@ -262,7 +279,10 @@ impl Core {
                 state: state::DRAINING,
                 ..gs
             };
-            match slot.gen_state.compare_exchange(word, granted.pack(), AcqRel, Acquire) {
+            match slot
+                .gen_state
+                .compare_exchange(word, granted.pack(), AcqRel, Acquire)
+            {
                 Ok(_) => {
                     slot.trip_value.store(value, Relaxed);
                     slot.recycle_at.store(now, Release);
@@ -286,13 +306,21 @@ impl Core {
         if l.request_timeout > 0 && busy::in_flight(b) > 0 {
             let age = now.saturating_sub(t);
             if age >= l.request_timeout {
-                return Some(Decision::tripped(Reason::RequestTimeout, age, l.request_timeout));
+                return Some(Decision::tripped(
+                    Reason::RequestTimeout,
+                    age,
+                    l.request_timeout,
+                ));
             }
         }
         if l.heartbeat_timeout > 0 {
             let silent = now.saturating_sub(t.max(slot.last_beat.load(Relaxed)));
             if silent >= l.heartbeat_timeout {
-                return Some(Decision::tripped(Reason::HeartbeatTimeout, silent, l.heartbeat_timeout));
+                return Some(Decision::tripped(
+                    Reason::HeartbeatTimeout,
+                    silent,
+                    l.heartbeat_timeout,
+                ));
             }
         }
         if gs.state == state::DRAINING && l.drain_timeout > 0 {
@@ -300,7 +328,11 @@ impl Core {
             if at != NONE {
                 let draining = now.saturating_sub(at);
                 if draining >= l.drain_timeout {
-                    return Some(Decision::tripped(Reason::DrainTimeout, draining, l.drain_timeout));
+                    return Some(Decision::tripped(
+                        Reason::DrainTimeout,
+                        draining,
+                        l.drain_timeout,
+                    ));
                 }
             }
         }
@@ -377,7 +409,10 @@ impl Core {
         let c = &self.header().counters;
         c.by_reason[reason as usize].fetch_add(1, Relaxed);
         let requests = slot.requests.load(Relaxed);
-        let bucket = REQUEST_BUCKETS.iter().position(|&b| requests <= b).unwrap_or(REQUEST_BUCKETS.len());
+        let bucket = REQUEST_BUCKETS
+            .iter()
+            .position(|&b| requests <= b)
+            .unwrap_or(REQUEST_BUCKETS.len());
         c.requests_hist[bucket].fetch_add(1, Relaxed);
         c.requests_sum.fetch_add(requests, Relaxed);
         let uptime = now.saturating_sub(slot.spawned_at.load(Relaxed));

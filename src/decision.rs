@@ -99,7 +99,9 @@ impl Reason {
     /// The action this reason calls for.
     pub fn action(self) -> Action {
         match self {
-            Reason::RequestTimeout | Reason::HeartbeatTimeout | Reason::DrainTimeout => Action::Kill,
+            Reason::RequestTimeout | Reason::HeartbeatTimeout | Reason::DrainTimeout => {
+                Action::Kill
+            }
             _ => Action::Recycle,
         }
     }

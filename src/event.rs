@@ -64,7 +64,12 @@ impl fmt::Display for Event {
         if let Some(r) = self.reason {
             write!(f, " reason={r}")?;
         }
-        write!(f, " uptime={:.3}s requests={}", self.uptime.as_secs_f64(), self.requests)?;
+        write!(
+            f,
+            " uptime={:.3}s requests={}",
+            self.uptime.as_secs_f64(),
+            self.requests
+        )?;
         if let Some(rss) = self.rss {
             write!(f, " rss={rss}")?;
         }

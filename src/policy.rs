@@ -300,7 +300,9 @@ mod tests {
         assert_eq!(p.to_string(), "");
         assert_eq!(p.drain_timeout(), Duration::from_secs(30));
         assert_eq!(p.max_concurrent_recycles(), 1);
-        let p = Policy::parse("max_requests=1000, max_rss=512MiB,max_lifetime=1h30m,drain_timeout=0").unwrap();
+        let p =
+            Policy::parse("max_requests=1000, max_rss=512MiB,max_lifetime=1h30m,drain_timeout=0")
+                .unwrap();
         assert_eq!(p.max_requests(), 1000);
         assert_eq!(p.max_rss(), 512 << 20);
         assert_eq!(p.max_lifetime(), Duration::from_secs(5400));
@@ -315,17 +317,23 @@ mod tests {
         let e = Policy::parse("max_rss=12XB").unwrap_err().to_string();
         assert!(e.contains("max_rss") && e.contains("12XB"), "{e}");
         let e = Policy::parse("max_requests=-5").unwrap_err().to_string();
-        assert!(e.contains("max_requests") && e.contains("-5") && e.contains("negative"), "{e}");
+        assert!(
+            e.contains("max_requests") && e.contains("-5") && e.contains("negative"),
+            "{e}"
+        );
         let e = Policy::parse("max_requests").unwrap_err().to_string();
         assert!(e.contains("max_requests"), "{e}");
-        let e = Policy::parse("backoff_initial=2m,backoff_max=1m").unwrap_err().to_string();
+        let e = Policy::parse("backoff_initial=2m,backoff_max=1m")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("backoff_max"), "{e}");
     }
 
     #[test]
     fn typed_setters() {
         let mut p = Policy::new();
-        p.set_max_requests(10).set_request_timeout(Duration::from_millis(250));
+        p.set_max_requests(10)
+            .set_request_timeout(Duration::from_millis(250));
         assert_eq!(p.to_string(), "request_timeout=250ms,max_requests=10");
     }
 }

@@ -243,14 +243,18 @@ impl Pool {
     /// Moves a manual clock forward (every process of the pool sees it).
     pub fn advance(&self, by: Duration) -> Result<()> {
         if self.core.clock != ClockMode::Manual {
-            return Err(Error::NotSupported("advance needs a pool made with a manual clock"));
+            return Err(Error::NotSupported(
+                "advance needs a pool made with a manual clock",
+            ));
         }
         let us = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
         let _ = self
             .core
             .header()
             .manual_now
-            .fetch_update(Release, Acquire, |t| Some(t.saturating_add(us).min(crate::layout::busy::TIME_MASK)));
+            .fetch_update(Release, Acquire, |t| {
+                Some(t.saturating_add(us).min(crate::layout::busy::TIME_MASK))
+            });
         Ok(())
     }
 
@@ -271,18 +275,21 @@ impl Pool {
         let n = self.slot_count();
         for i in 0..n {
             if self.core.try_claim(i) {
-                self.core.start_generation(i, pid, process::identity(pid), now);
+                self.core
+                    .start_generation(i, pid, process::identity(pid), now);
                 return Ok(Worker::new(self.core.clone(), i));
             }
         }
         for (i, slot) in self.core.slots().iter().enumerate() {
             let gs = GenState::unpack(slot.gen_state.load(Acquire));
             if gs.state != state::VACANT
-                && process::liveness(slot.pid.load(Relaxed), slot.identity.load(Relaxed)) == Liveness::Gone
+                && process::liveness(slot.pid.load(Relaxed), slot.identity.load(Relaxed))
+                    == Liveness::Gone
             {
                 self.core.retire(i as u32, now);
                 if self.core.try_claim(i as u32) {
-                    self.core.start_generation(i as u32, pid, process::identity(pid), now);
+                    self.core
+                        .start_generation(i as u32, pid, process::identity(pid), now);
                     return Ok(Worker::new(self.core.clone(), i as u32));
                 }
             }
@@ -294,9 +301,14 @@ impl Pool {
         if pid == 0 {
             return None;
         }
-        self.core.slots().iter().position(|s| {
-            GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT && s.pid.load(Relaxed) == pid
-        }).map(|i| i as u32)
+        self.core
+            .slots()
+            .iter()
+            .position(|s| {
+                GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT
+                    && s.pid.load(Relaxed) == pid
+            })
+            .map(|i| i as u32)
     }
 
     /// The master started `pid` in `slot`. A slot still holding a live
@@ -322,7 +334,8 @@ impl Pool {
         if !self.core.try_claim(slot) {
             return Err(Error::SlotBusy { slot, pid: 0 });
         }
-        self.core.start_generation(slot, pid, process::identity(pid), now);
+        self.core
+            .start_generation(slot, pid, process::identity(pid), now);
         self.adopt(&mut sup, slot, now);
         Ok(())
     }
@@ -395,7 +408,8 @@ impl Pool {
         for (i, s) in self.core.slots().iter().enumerate() {
             let gs = GenState::unpack(s.gen_state.load(Acquire));
             if gs.state != state::VACANT
-                && process::liveness(s.pid.load(Relaxed), s.identity.load(Relaxed)) == Liveness::Gone
+                && process::liveness(s.pid.load(Relaxed), s.identity.load(Relaxed))
+                    == Liveness::Gone
             {
                 self.on_exit(&mut sup, i as u32, None, now);
                 gone.push(i as u32);
@@ -449,7 +463,11 @@ impl Pool {
         self.core.header().counters.crashes.fetch_add(1, Relaxed);
         let window = p.raw(Key::RestartWindow);
         ss.crashes.push_back(now);
-        while ss.crashes.front().is_some_and(|&t| window > 0 && now.saturating_sub(t) >= window) {
+        while ss
+            .crashes
+            .front()
+            .is_some_and(|&t| window > 0 && now.saturating_sub(t) >= window)
+        {
             ss.crashes.pop_front();
         }
         let max_restarts = p.raw(Key::MaxRestarts);
@@ -461,7 +479,11 @@ impl Pool {
                 .min(p.raw(Key::BackoffMax));
             ss.backoff_level = ss.backoff_level.saturating_add(1).min(63);
             ss.not_before = now.saturating_add(delay);
-            self.core.header().counters.crash_loops.fetch_add(1, Relaxed);
+            self.core
+                .header()
+                .counters
+                .crash_loops
+                .fetch_add(1, Relaxed);
             let mut ev = ev;
             ev.kind = EventKind::CrashLoop;
             ev.delay = Some(Duration::from_micros(delay));
@@ -491,7 +513,9 @@ impl Pool {
     /// The current decision for `slot`.
     pub fn decision(&self, slot: u32) -> Result<Decision> {
         self.check_slot(slot)?;
-        Ok(self.core.decide(&self.core.slots()[slot as usize], self.core.now()))
+        Ok(self
+            .core
+            .decide(&self.core.slots()[slot as usize], self.core.now()))
     }
 
     /// What the master should do now: recycles and kills (each once per
@@ -540,7 +564,12 @@ impl Pool {
             let ss = &mut sup.slots[i];
             if failures > ss.failures_seen {
                 ss.failures_seen = failures;
-                let ev = self.event(EventKind::HealthCheckFailed, slot, Some(Reason::HealthCheck), now);
+                let ev = self.event(
+                    EventKind::HealthCheckFailed,
+                    slot,
+                    Some(Reason::HealthCheck),
+                    now,
+                );
                 push_event(sup, ev);
             } else if failures < ss.failures_seen {
                 ss.failures_seen = failures;
@@ -585,7 +614,8 @@ impl Pool {
             .iter()
             .zip(sup.slots.iter())
             .filter(|(s, ss)| {
-                GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT && !ss.spawn_returned
+                GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT
+                    && !ss.spawn_returned
             })
             .map(|(_, ss)| Duration::from_micros(ss.not_before.saturating_sub(now)))
             .min()

@@ -59,8 +59,9 @@ impl Region {
             Sharing::Named => {
                 let path = path.ok_or(Error::NotSupported("a named pool needs a path"))?;
                 let file = create_file(path)?;
-                file.set_len(size as u64)
-                    .map_err(|e| Error::io(format!("{}: sizing the pool file", path.display()), e))?;
+                file.set_len(size as u64).map_err(|e| {
+                    Error::io(format!("{}: sizing the pool file", path.display()), e)
+                })?;
                 // SAFETY: the file was just created by us with O_EXCL; others
                 // who open it later only ever touch it through atomics.
                 let map = unsafe { MmapMut::map_mut(&file) }
@@ -111,7 +112,9 @@ impl Region {
             .len();
         let need = std::mem::size_of::<Header>() as u64;
         if len < need {
-            return Err(bad(format!("truncated: {len} bytes, a header alone is {need}")));
+            return Err(bad(format!(
+                "truncated: {len} bytes, a header alone is {need}"
+            )));
         }
         // SAFETY: the file is at least a header long (checked above); we read
         // only through atomics and validated plain fields, and a file changed
@@ -137,7 +140,9 @@ impl Region {
             || fixed.slot_size as usize != std::mem::size_of::<Slot>()
             || fixed.key_count as usize != KEY_COUNT
         {
-            return Err(bad("header, slot or policy size differs from this library's".into()));
+            return Err(bad(
+                "header, slot or policy size differs from this library's".into(),
+            ));
         }
         if fixed.slot_count == 0 || fixed.slot_count > MAX_SLOTS {
             return Err(bad(format!("invalid slot count {}", fixed.slot_count)));
@@ -180,7 +185,10 @@ impl Region {
         // at attach, made so at create); Slot is all atomics.
         unsafe {
             std::slice::from_raw_parts(
-                self.map.as_ptr().add(std::mem::size_of::<Header>()).cast::<Slot>(),
+                self.map
+                    .as_ptr()
+                    .add(std::mem::size_of::<Header>())
+                    .cast::<Slot>(),
                 n,
             )
         }
@@ -203,7 +211,9 @@ fn create_file(path: &Path) -> Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        options
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
     }
     options
         .open(path)
@@ -243,5 +253,7 @@ fn shared_anonymous(size: usize) -> Result<MmapMut> {
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn shared_anonymous(_size: usize) -> Result<MmapMut> {
-    Err(Error::NotSupported("shared anonymous pools need Linux memfd"))
+    Err(Error::NotSupported(
+        "shared anonymous pools need Linux memfd",
+    ))
 }

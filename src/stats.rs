@@ -192,9 +192,17 @@ impl Pool {
         let st = self.stats();
         let mut o = String::new();
         let family = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(o, "# HELP workerlife_{name} {help}\n# TYPE workerlife_{name} {kind}");
+            let _ = writeln!(
+                o,
+                "# HELP workerlife_{name} {help}\n# TYPE workerlife_{name} {kind}"
+            );
         };
-        family(&mut o, "recycles_total", "counter", "Workers told to recycle or killed, by reason.");
+        family(
+            &mut o,
+            "recycles_total",
+            "counter",
+            "Workers told to recycle or killed, by reason.",
+        );
         for (r, n) in &st.recycles {
             let _ = writeln!(o, "workerlife_recycles_total{{reason=\"{r}\"}} {n}");
         }
@@ -208,39 +216,96 @@ impl Pool {
             let _ = writeln!(o, "workerlife_workers{{state=\"{name}\"}} {n}");
         }
         for (name, help, v) in [
-            ("requests_total", "Requests ended in every worker.", st.requests_total),
+            (
+                "requests_total",
+                "Requests ended in every worker.",
+                st.requests_total,
+            ),
             ("spawns_total", "Workers started.", st.spawns),
             ("exits_total", "Workers gone.", st.exits),
-            ("crashes_total", "Exits the pool did not ask for.", st.crashes),
-            ("crash_loops_total", "Respawns put into backoff.", st.crash_loops),
+            (
+                "crashes_total",
+                "Exits the pool did not ask for.",
+                st.crashes,
+            ),
+            (
+                "crash_loops_total",
+                "Respawns put into backoff.",
+                st.crash_loops,
+            ),
         ] {
             family(&mut o, name, "counter", help);
             let _ = writeln!(o, "workerlife_{name} {v}");
         }
         for (name, help, h) in [
-            ("requests_at_recycle", "Requests a worker had served when told to recycle.", &st.requests_at_recycle),
-            ("uptime_at_recycle_seconds", "Worker age when told to recycle.", &st.uptime_at_recycle),
+            (
+                "requests_at_recycle",
+                "Requests a worker had served when told to recycle.",
+                &st.requests_at_recycle,
+            ),
+            (
+                "uptime_at_recycle_seconds",
+                "Worker age when told to recycle.",
+                &st.uptime_at_recycle,
+            ),
         ] {
             family(&mut o, name, "histogram", help);
             let mut cumulative = 0;
             for (i, n) in h.counts.iter().enumerate() {
                 cumulative += n;
-                let le = h.bounds.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+                let le = h
+                    .bounds
+                    .get(i)
+                    .map_or("+Inf".to_string(), |b| b.to_string());
                 let _ = writeln!(o, "workerlife_{name}_bucket{{le=\"{le}\"}} {cumulative}");
             }
-            let _ = writeln!(o, "workerlife_{name}_sum {}\nworkerlife_{name}_count {cumulative}", h.sum);
+            let _ = writeln!(
+                o,
+                "workerlife_{name}_sum {}\nworkerlife_{name}_count {cumulative}",
+                h.sum
+            );
         }
-        family(&mut o, "recycle_permits", "gauge", "Rolling-budget permits held by draining workers.");
+        family(
+            &mut o,
+            "recycle_permits",
+            "gauge",
+            "Rolling-budget permits held by draining workers.",
+        );
         let _ = writeln!(o, "workerlife_recycle_permits {}", st.permits_held);
-        family(&mut o, "slot_requests", "gauge", "Requests served by the slot's current worker.");
+        family(
+            &mut o,
+            "slot_requests",
+            "gauge",
+            "Requests served by the slot's current worker.",
+        );
         for s in &st.per_slot {
-            let _ = writeln!(o, "workerlife_slot_requests{{slot=\"{}\"}} {}", s.slot, s.requests);
+            let _ = writeln!(
+                o,
+                "workerlife_slot_requests{{slot=\"{}\"}} {}",
+                s.slot, s.requests
+            );
         }
         for (name, help, pick) in [
-            ("slot_rss_bytes", "The slot worker's latest RSS reading.", (|s: &SlotStats| s.rss) as fn(&SlotStats) -> Option<u64>),
-            ("slot_uss_bytes", "The slot worker's latest USS reading.", |s| s.uss),
-            ("slot_pss_bytes", "The slot worker's latest PSS reading.", |s| s.pss),
-            ("slot_open_fds", "The slot worker's latest open FD count.", |s| s.fds),
+            (
+                "slot_rss_bytes",
+                "The slot worker's latest RSS reading.",
+                (|s: &SlotStats| s.rss) as fn(&SlotStats) -> Option<u64>,
+            ),
+            (
+                "slot_uss_bytes",
+                "The slot worker's latest USS reading.",
+                |s| s.uss,
+            ),
+            (
+                "slot_pss_bytes",
+                "The slot worker's latest PSS reading.",
+                |s| s.pss,
+            ),
+            (
+                "slot_open_fds",
+                "The slot worker's latest open FD count.",
+                |s| s.fds,
+            ),
         ] {
             family(&mut o, name, "gauge", help);
             for s in &st.per_slot {

@@ -138,7 +138,14 @@ pub(crate) fn parse_count(s: &str) -> Result<u64, UnitError> {
 
 /// Prints a size with the largest binary unit that divides it exactly.
 pub(crate) fn format_size(bytes: u64) -> String {
-    for &(name, scale) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)].iter() {
+    for &(name, scale) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ]
+    .iter()
+    {
         if bytes >= scale && bytes % scale == 0 {
             return format!("{}{}", bytes / scale, name);
         }

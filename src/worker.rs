@@ -4,8 +4,8 @@
 use crate::core::Core;
 use crate::decision::Decision;
 use crate::layout::{busy, flag, state, GenState, Slot, NONE};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::Arc;
 
 /// Zeroes a slot's per-generation counters and readings.
@@ -157,7 +157,10 @@ impl Worker {
                 flags: (gs.flags | flag::EXITING) & !flag::PERMIT,
                 ..gs
             };
-            match slot.gen_state.compare_exchange(word, marked.pack(), AcqRel, Acquire) {
+            match slot
+                .gen_state
+                .compare_exchange(word, marked.pack(), AcqRel, Acquire)
+            {
                 Ok(_) => {
                     if gs.has(flag::PERMIT) {
                         crate::budget::release(&self.core.header().budget);

@@ -36,7 +36,13 @@ fn example(name: &str) -> PathBuf {
     if !path.exists() {
         // `cargo test` builds examples; `cargo test --test multiprocess` does not.
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--example", name, "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")]);
+        build.args([
+            "build",
+            "--example",
+            name,
+            "--manifest-path",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        ]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             build.arg("--release");
         }
@@ -72,7 +78,11 @@ fn forked_children_record_requests_the_parent_sees() {
     }
     let st = pool.stats();
     for &(pid, n) in &pids {
-        let slot = st.per_slot.iter().find(|s| s.pid == pid).expect("child claimed a slot");
+        let slot = st
+            .per_slot
+            .iter()
+            .find(|s| s.pid == pid)
+            .expect("child claimed a slot");
         assert_eq!(slot.requests, n, "pid {pid}");
         assert_eq!(slot.in_flight, 0);
     }
@@ -102,27 +112,41 @@ fn exec_children_attach_by_path() {
     for c in children {
         let pid = c.id();
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         outputs.push((pid, String::from_utf8(out.stdout).unwrap()));
     }
     let st = pool.stats();
     for (pid, out) in &outputs {
         let slot = st.per_slot.iter().find(|s| s.pid == *pid).unwrap();
-        assert!(out.contains(&format!("requests={}", slot.requests)), "{out}");
+        assert!(
+            out.contains(&format!("requests={}", slot.requests)),
+            "{out}"
+        );
     }
     let mut served: Vec<u64> = st.per_slot.iter().map(|s| s.requests).collect();
     served.sort();
     assert_eq!(served, vec![250, 400]);
     // The one past max_requests=300 was told to exit; the other was not.
-    assert!(outputs.iter().any(|(_, o)| o.contains("requests=400 exit=true")));
-    assert!(outputs.iter().any(|(_, o)| o.contains("requests=250 exit=false")));
+    assert!(outputs
+        .iter()
+        .any(|(_, o)| o.contains("requests=400 exit=true")));
+    assert!(outputs
+        .iter()
+        .any(|(_, o)| o.contains("requests=250 exit=false")));
     assert_eq!(st.draining, 1);
     let file_mode = std::fs::metadata(&path).map(|m| {
         use std::os::unix::fs::PermissionsExt;
         m.permissions().mode() & 0o777
     });
     assert_eq!(file_mode.unwrap(), 0o600);
-    assert!(Pool::create(&path, &Policy::new(), 1).is_err(), "an existing file is never replaced");
+    assert!(
+        Pool::create(&path, &Policy::new(), 1).is_err(),
+        "an existing file is never replaced"
+    );
     drop(pool);
     assert!(!path.exists(), "the creator removes the file");
 }
@@ -139,7 +163,9 @@ fn a_child_killed_mid_request_leaves_a_whole_slot_that_is_reclaimed() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "ready");
     let pid = child.id();
     child.kill().unwrap(); // SIGKILL
@@ -147,7 +173,11 @@ fn a_child_killed_mid_request_leaves_a_whole_slot_that_is_reclaimed() {
 
     let st = pool.stats();
     let slot = &st.per_slot[0];
-    assert_eq!((slot.pid, slot.requests, slot.in_flight), (pid, 77, 1), "nothing torn or lost");
+    assert_eq!(
+        (slot.pid, slot.requests, slot.in_flight),
+        (pid, 77, 1),
+        "nothing torn or lost"
+    );
     // Every slot is taken by a dead process: claiming reclaims it.
     let w = pool.claim(std::process::id()).unwrap();
     assert_eq!(w.index(), 0);
@@ -220,7 +250,8 @@ fn the_rolling_budget_holds_across_processes_without_a_master() {
         let p = scratch.cast::<AtomicU64>();
         (&*p, &*p.add(1))
     };
-    let policy = Policy::parse("max_requests=200,max_requests_jitter=0,max_concurrent_recycles=1").unwrap();
+    let policy =
+        Policy::parse("max_requests=200,max_requests_jitter=0,max_concurrent_recycles=1").unwrap();
     let pool = Pool::shared(&policy, 4).unwrap();
     let pref = &pool;
     let pids: Vec<u32> = (0..4)
@@ -244,7 +275,11 @@ fn the_rolling_budget_holds_across_processes_without_a_master() {
     for pid in &pids {
         assert_eq!(wait(*pid), 0);
     }
-    assert_eq!(worst.load(Ordering::SeqCst), 1, "never more than one drained at once");
+    assert_eq!(
+        worst.load(Ordering::SeqCst),
+        1,
+        "never more than one drained at once"
+    );
     let st = pool.stats();
     assert_eq!(st.exiting, 4);
     assert_eq!(st.permits_held, 0);
@@ -260,7 +295,10 @@ fn damaged_pool_files_are_errors_not_crashes() {
     let check = |content: &[u8], want: &str| {
         let _ = std::fs::remove_file(&bad);
         std::fs::write(&bad, content).unwrap();
-        let err = Pool::attach(&bad).err().unwrap_or_else(|| panic!("attached {want}")).to_string();
+        let err = Pool::attach(&bad)
+            .err()
+            .unwrap_or_else(|| panic!("attached {want}"))
+            .to_string();
         assert!(err.contains(want), "{err}");
     };
     check(&bytes[..100], "truncated");

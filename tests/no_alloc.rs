@@ -24,7 +24,10 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn the_hot_path_does_not_allocate() {
-    let policy = Policy::parse("max_requests=500,max_rss=1GiB,max_fds=1000,request_timeout=30s,heartbeat_timeout=1m").unwrap();
+    let policy = Policy::parse(
+        "max_requests=500,max_rss=1GiB,max_fds=1000,request_timeout=30s,heartbeat_timeout=1m",
+    )
+    .unwrap();
     let pool = Pool::shared(&policy, 2).unwrap();
     let w = pool.claim(std::process::id()).unwrap();
     let before = ALLOCS.load(Ordering::SeqCst);
@@ -32,7 +35,11 @@ fn the_hot_path_does_not_allocate() {
     for i in 0..1000u64 {
         w.begin();
         w.heartbeat();
-        w.report_health(Health { rss: Some(i << 10), fds: Some(10), ..Health::default() });
+        w.report_health(Health {
+            rss: Some(i << 10),
+            fds: Some(10),
+            ..Health::default()
+        });
         if w.end() {
             exits += 1;
         }

@@ -7,9 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use workerlife::{Action, Health, Policy, Pool, Reason};
 
+#[allow(clippy::too_many_arguments)]
 /// The soft reasons in the order DESIGN.md ranks them, computed here
 /// independently of the engine.
-fn expected_soft(p: &Policy, rss: u64, uss: u64, pss: u64, fds: u64, failures: u64, requests: u64, age_s: u64) -> Option<Reason> {
+fn expected_soft(
+    p: &Policy,
+    rss: u64,
+    uss: u64,
+    pss: u64,
+    fds: u64,
+    failures: u64,
+    requests: u64,
+    age_s: u64,
+) -> Option<Reason> {
     let over = |v: u64, limit: u64| limit > 0 && v >= limit;
     let order = [
         (over(rss, p.max_rss()), Reason::MemoryRss),
@@ -160,7 +170,8 @@ fn workers_racing_for_permits_never_exceed_the_budget() {
                         holding.fetch_sub(1, Ordering::SeqCst);
                         w.exiting();
                         pool.exited_slot(slot, 0).unwrap();
-                        pool.spawned(slot, 5_000_000 + slot * 100 + generations).unwrap();
+                        pool.spawned(slot, 5_000_000 + slot * 100 + generations)
+                            .unwrap();
                         generations += 1;
                     }
                 }
@@ -171,6 +182,9 @@ fn workers_racing_for_permits_never_exceed_the_budget() {
         t.join().unwrap();
     }
     let worst = worst.load(Ordering::SeqCst);
-    assert!(worst >= 1 && worst <= BUDGET, "{worst} workers held permits at once, budget {BUDGET}");
+    assert!(
+        (1..=BUDGET).contains(&worst),
+        "{worst} workers held permits at once, budget {BUDGET}"
+    );
     assert_eq!(pool.stats().permits_held, 0);
 }

@@ -24,7 +24,14 @@ impl RustDriver {
 impl Driver for RustDriver {
     fn new_pool(&mut self, policy: &str, slots: u32, seed: u64) -> Result<(), String> {
         let policy = Policy::parse(policy).map_err(e)?;
-        self.pool = Some(Pool::builder(&policy).slots(slots).seed(seed).manual_clock(true).build().map_err(e)?);
+        self.pool = Some(
+            Pool::builder(&policy)
+                .slots(slots)
+                .seed(seed)
+                .manual_clock(true)
+                .build()
+                .map_err(e)?,
+        );
         Ok(())
     }
     fn begin(&mut self, slot: u32) -> Result<(), String> {
@@ -37,8 +44,18 @@ impl Driver for RustDriver {
     fn advance_us(&mut self, us: u64) -> Result<(), String> {
         self.pool().advance(Duration::from_micros(us)).map_err(e)
     }
-    fn health(&mut self, slot: u32, rss: Option<u64>, uss: Option<u64>, pss: Option<u64>, fds: Option<u64>) -> Result<(), String> {
-        self.pool().worker(slot).map_err(e)?.report_health(Health { rss, uss, pss, fds });
+    fn health(
+        &mut self,
+        slot: u32,
+        rss: Option<u64>,
+        uss: Option<u64>,
+        pss: Option<u64>,
+        fds: Option<u64>,
+    ) -> Result<(), String> {
+        self.pool()
+            .worker(slot)
+            .map_err(e)?
+            .report_health(Health { rss, uss, pss, fds });
         Ok(())
     }
     fn heartbeat(&mut self, slot: u32) -> Result<(), String> {
@@ -64,7 +81,10 @@ impl Driver for RustDriver {
     }
     fn decision(&mut self, slot: u32) -> Result<(String, Option<String>), String> {
         let d = self.pool().decision(slot).map_err(e)?;
-        Ok((d.action.as_str().to_string(), d.reason.map(|r| r.as_str().to_string())))
+        Ok((
+            d.action.as_str().to_string(),
+            d.reason.map(|r| r.as_str().to_string()),
+        ))
     }
     fn tick(&mut self) -> Result<Vec<(String, u32, Option<String>)>, String> {
         Ok(self
@@ -77,7 +97,11 @@ impl Driver for RustDriver {
                     ActionKind::Kill => "kill",
                     ActionKind::Spawn => "spawn",
                 };
-                (kind.to_string(), a.slot, a.reason.map(|r| r.as_str().to_string()))
+                (
+                    kind.to_string(),
+                    a.slot,
+                    a.reason.map(|r| r.as_str().to_string()),
+                )
             })
             .collect())
     }

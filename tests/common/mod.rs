@@ -13,7 +13,14 @@ pub trait Driver {
     fn begin(&mut self, slot: u32) -> Result<(), String>;
     fn end(&mut self, slot: u32) -> Result<bool, String>;
     fn advance_us(&mut self, us: u64) -> Result<(), String>;
-    fn health(&mut self, slot: u32, rss: Option<u64>, uss: Option<u64>, pss: Option<u64>, fds: Option<u64>) -> Result<(), String>;
+    fn health(
+        &mut self,
+        slot: u32,
+        rss: Option<u64>,
+        uss: Option<u64>,
+        pss: Option<u64>,
+        fds: Option<u64>,
+    ) -> Result<(), String>;
     fn heartbeat(&mut self, slot: u32) -> Result<(), String>;
     fn check(&mut self, slot: u32, ok: bool) -> Result<(), String>;
     fn recycle(&mut self, slot: u32) -> Result<(), String>;
@@ -82,58 +89,98 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                 driver.end(slot).map_err(fail)?;
             }
             "advance" => {
-                let secs = step["secs"].as_f64().ok_or_else(|| fail("advance needs secs".into()))?;
+                let secs = step["secs"]
+                    .as_f64()
+                    .ok_or_else(|| fail("advance needs secs".into()))?;
                 // Rounded to the nearest microsecond, the pool's unit.
-                driver.advance_us((secs * 1e6).round() as u64).map_err(fail)?;
+                driver
+                    .advance_us((secs * 1e6).round() as u64)
+                    .map_err(fail)?;
             }
             "health" => driver
-                .health(slot, opt_u64(step, "rss"), opt_u64(step, "uss"), opt_u64(step, "pss"), opt_u64(step, "fds"))
+                .health(
+                    slot,
+                    opt_u64(step, "rss"),
+                    opt_u64(step, "uss"),
+                    opt_u64(step, "pss"),
+                    opt_u64(step, "fds"),
+                )
                 .map_err(fail)?,
             "heartbeat" => driver.heartbeat(slot).map_err(fail)?,
             "check" => driver
-                .check(slot, step["ok"].as_bool().ok_or_else(|| fail("check needs ok".into()))?)
+                .check(
+                    slot,
+                    step["ok"]
+                        .as_bool()
+                        .ok_or_else(|| fail("check needs ok".into()))?,
+                )
                 .map_err(fail)?,
             "recycle" => driver.recycle(slot).map_err(fail)?,
             "exiting" => driver.exiting(slot).map_err(fail)?,
             "spawned" => driver
-                .spawned(slot, opt_u64(step, "pid").ok_or_else(|| fail("spawned needs pid".into()))? as u32)
+                .spawned(
+                    slot,
+                    opt_u64(step, "pid").ok_or_else(|| fail("spawned needs pid".into()))? as u32,
+                )
                 .map_err(fail)?,
             "exited" => driver
-                .exited(slot, step.get("status").and_then(Value::as_i64).unwrap_or(0) as i32)
+                .exited(
+                    slot,
+                    step.get("status").and_then(Value::as_i64).unwrap_or(0) as i32,
+                )
                 .map_err(fail)?,
             "expect" => {
                 let (action, reason) = driver.decision(slot).map_err(fail)?;
                 let want = step["action"].as_str().unwrap_or("");
                 if action != want {
-                    return Err(fail(format!("action is {action} (reason {reason:?}), expected {want}")));
+                    return Err(fail(format!(
+                        "action is {action} (reason {reason:?}), expected {want}"
+                    )));
                 }
                 if let Some(want_reason) = step.get("reason").and_then(Value::as_str) {
                     if reason.as_deref() != Some(want_reason) {
-                        return Err(fail(format!("reason is {reason:?}, expected {want_reason}")));
+                        return Err(fail(format!(
+                            "reason is {reason:?}, expected {want_reason}"
+                        )));
                     }
                 }
             }
             "tick" => {
                 let mut got = driver.tick().map_err(fail)?;
-                let want = step["expect"].as_array().ok_or_else(|| fail("tick needs expect".into()))?;
+                let want = step["expect"]
+                    .as_array()
+                    .ok_or_else(|| fail("tick needs expect".into()))?;
                 let got_all = got.clone();
                 for w in want {
-                    let (wa, ws, wr) = (w["action"].as_str().unwrap_or(""), slot_of(w), w.get("reason").and_then(Value::as_str));
-                    let pos = got.iter().position(|(a, s, r)| a == wa && *s == ws && (wr.is_none() || r.as_deref() == wr));
+                    let (wa, ws, wr) = (
+                        w["action"].as_str().unwrap_or(""),
+                        slot_of(w),
+                        w.get("reason").and_then(Value::as_str),
+                    );
+                    let pos = got.iter().position(|(a, s, r)| {
+                        a == wa && *s == ws && (wr.is_none() || r.as_deref() == wr)
+                    });
                     match pos {
                         Some(p) => {
                             got.remove(p);
                         }
-                        None => return Err(fail(format!("tick returned {got_all:?}, missing {w}"))),
+                        None => {
+                            return Err(fail(format!("tick returned {got_all:?}, missing {w}")))
+                        }
                     }
                 }
                 if !got.is_empty() {
-                    return Err(fail(format!("tick returned {got_all:?}, unexpected {got:?}")));
+                    return Err(fail(format!(
+                        "tick returned {got_all:?}, unexpected {got:?}"
+                    )));
                 }
             }
             "next_spawn" => {
                 let got = driver.next_spawn_us().map_err(fail)?;
-                let want = step.get("secs").and_then(Value::as_f64).map(|s| (s * 1e6).round() as u64);
+                let want = step
+                    .get("secs")
+                    .and_then(Value::as_f64)
+                    .map(|s| (s * 1e6).round() as u64);
                 if got != want {
                     return Err(fail(format!("next spawn in {got:?} µs, expected {want:?}")));
                 }
@@ -150,16 +197,28 @@ pub fn run_all(make: &mut dyn FnMut() -> Box<dyn Driver>) -> usize {
     let mut count = 0;
     for file in vector_files() {
         let text = std::fs::read_to_string(&file).unwrap();
-        let cases: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        for case in cases.as_array().unwrap_or_else(|| panic!("{}: not an array", file.display())) {
+        let cases: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for case in cases
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: not an array", file.display()))
+        {
             count += 1;
             let name = case["name"].as_str().unwrap_or("<unnamed>");
             let mut driver = make();
             if let Err(e) = run_case(driver.as_mut(), case) {
-                failures.push(format!("{}: {name}: {e}", file.file_name().unwrap().to_string_lossy()));
+                failures.push(format!(
+                    "{}: {name}: {e}",
+                    file.file_name().unwrap().to_string_lossy()
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {count} vector cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} vector cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     count
 }
