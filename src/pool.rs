@@ -643,3 +643,13 @@ fn push_event(sup: &mut Supervisor, ev: Event) {
     }
     sup.events.push_back(ev);
 }
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("slots", &self.slot_count())
+            .field("sharing", &self.sharing())
+            .field("policy", self.policy())
+            .finish()
+    }
+}

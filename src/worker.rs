@@ -172,3 +172,12 @@ impl Worker {
         }
     }
 }
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("slot", &self.index)
+            .field("requests", &self.requests())
+            .finish()
+    }
+}

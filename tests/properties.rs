@@ -188,3 +188,33 @@ fn workers_racing_for_permits_never_exceed_the_budget() {
     );
     assert_eq!(pool.stats().permits_held, 0);
 }
+
+fn raw_value(key: workerlife::Key) -> BoxedStrategy<u64> {
+    use workerlife::{Key, Unit};
+    match (key, key.unit()) {
+        (Key::MaxConcurrentRecycles, _) => (0u64..=65_535).boxed(),
+        (_, Unit::Duration) => prop_oneof![0u64..10_000_000, 0u64..(1 << 48)].boxed(),
+        (_, Unit::Size) => prop_oneof![Just(512u64 << 20), 0u64..u64::MAX].boxed(),
+        (_, Unit::Count) => any::<u64>().boxed(),
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_policy_prints_as_a_spec_that_parses_back_to_it(
+        values in workerlife::Key::ALL.iter().map(|k| raw_value(*k)).collect::<Vec<_>>()
+    ) {
+        use workerlife::Key;
+        let mut p = Policy::new();
+        for (k, v) in Key::ALL.iter().zip(values) {
+            p.set_raw(*k, v);
+        }
+        if p.backoff_initial() > p.backoff_max() {
+            let max = p.backoff_max();
+            p.set_backoff_initial(max);
+        }
+        p.validate().unwrap();
+        let spec = p.to_string();
+        prop_assert_eq!(Policy::parse(&spec).unwrap(), p, "spec {}", spec);
+    }
+}

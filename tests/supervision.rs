@@ -1,0 +1,198 @@
+//! Events, stats JSON and Prometheus text, as a host would read them.
+
+use std::time::Duration;
+use workerlife::{ActionKind, EventKind, Policy, Pool, Reason};
+
+fn pool(spec: &str, slots: u32) -> Pool {
+    Pool::builder(&Policy::parse(spec).unwrap())
+        .slots(slots)
+        .seed(1)
+        .manual_clock(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn events_record_each_step_of_a_workers_life() {
+    let pool = pool("max_requests=2,max_health_failures=5,request_timeout=10s,max_restarts=1,backoff_initial=2s", 2);
+    pool.spawned(0, 1_111_111).unwrap();
+    pool.spawned(1, 1_111_112).unwrap();
+    let w0 = pool.worker(0).unwrap();
+    w0.report_health(workerlife::Health {
+        rss: Some(4096),
+        ..Default::default()
+    });
+    w0.begin();
+    w0.end();
+    pool.advance(Duration::from_secs(3)).unwrap();
+    assert!({
+        w0.begin();
+        w0.end()
+    });
+    let w1 = pool.worker(1).unwrap();
+    w1.check(false);
+    w1.begin();
+    pool.advance(Duration::from_secs(10)).unwrap();
+    let actions = pool.tick();
+    let kinds: Vec<_> = actions.iter().map(|a| (a.kind, a.slot, a.reason)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ActionKind::Recycle, 0, Some(Reason::MaxRequests)),
+            (ActionKind::Kill, 1, Some(Reason::RequestTimeout))
+        ]
+    );
+    assert_eq!(actions[1].pid, 1_111_112);
+    pool.exited(1_111_111, 0).unwrap();
+    pool.exited(1_111_112, 9).unwrap();
+    // Two crashes of slot 1 in a row: the second starts backoff.
+    pool.tick();
+    pool.spawned(1, 1_111_113).unwrap();
+    pool.exited(1_111_113, 1).unwrap();
+    pool.spawned(1, 1_111_114).unwrap();
+    pool.exited(1_111_114, 1).unwrap();
+    // Slot 0's respawn was returned by the tick above; slot 1's waits 2 s.
+    assert_eq!(pool.next_spawn_in(), Some(Duration::from_secs(2)));
+
+    let events = pool.events();
+    let seq: Vec<_> = events.iter().map(|e| (e.kind, e.slot)).collect();
+    assert_eq!(
+        seq,
+        vec![
+            (EventKind::Spawned, 0),
+            (EventKind::Spawned, 1),
+            (EventKind::RecycleRequested, 0),
+            (EventKind::HealthCheckFailed, 1),
+            (EventKind::Killed, 1),
+            (EventKind::Exited, 0),
+            (EventKind::Exited, 1),
+            (EventKind::Spawned, 1),
+            (EventKind::Exited, 1),
+            (EventKind::Spawned, 1),
+            (EventKind::Exited, 1),
+            (EventKind::CrashLoop, 1),
+        ]
+    );
+    let recycle = &events[2];
+    assert_eq!(
+        (recycle.pid, recycle.requests, recycle.rss),
+        (1_111_111, 2, Some(4096))
+    );
+    assert_eq!(recycle.uptime, Duration::from_secs(3));
+    let exit0 = &events[5];
+    assert_eq!(
+        (exit0.reason, exit0.status, exit0.crash),
+        (Some(Reason::MaxRequests), Some(0), false)
+    );
+    let exit1 = &events[6];
+    assert_eq!(
+        (exit1.reason, exit1.status, exit1.crash),
+        (Some(Reason::RequestTimeout), Some(9), false)
+    );
+    assert!(events[8].crash && events[10].crash);
+    assert_eq!(events[11].delay, Some(Duration::from_secs(2)));
+    assert!(pool.events().is_empty(), "events are taken once");
+    assert!(events[2].to_string().contains("reason=max_requests"));
+}
+
+#[test]
+fn stats_json_and_prometheus_agree() {
+    let pool = pool("max_requests=3", 3);
+    pool.spawned(0, 1_222_221).unwrap();
+    pool.spawned(1, 1_222_222).unwrap();
+    let w = pool.worker(0).unwrap();
+    for _ in 0..3 {
+        w.begin();
+        w.end();
+    }
+    pool.worker(1).unwrap().report_health(workerlife::Health {
+        rss: Some(1 << 20),
+        fds: Some(12),
+        ..Default::default()
+    });
+    let st = pool.stats();
+    assert_eq!((st.vacant, st.running, st.draining), (1, 1, 1));
+    assert_eq!(st.requests_total, 3);
+    assert_eq!(
+        st.recycles
+            .iter()
+            .find(|(r, _)| *r == Reason::MaxRequests)
+            .unwrap()
+            .1,
+        1
+    );
+    assert_eq!(st.requests_at_recycle.count(), 1);
+
+    let json: serde_json::Value = serde_json::from_str(&pool.stats_json()).unwrap();
+    assert_eq!(json["workers"]["draining"], 1);
+    assert_eq!(json["recycles"]["max_requests"], 1);
+    assert_eq!(json["per_slot"][1]["rss"], 1 << 20);
+    assert_eq!(json["per_slot"][2]["rss"], serde_json::Value::Null);
+    assert_eq!(json["requests_at_recycle"]["sum"], 3.0);
+
+    let text = pool.prometheus();
+    for line in [
+        "workerlife_recycles_total{reason=\"max_requests\"} 1",
+        "workerlife_workers{state=\"draining\"} 1",
+        "workerlife_requests_total 3",
+        "workerlife_requests_at_recycle_bucket{le=\"1\"} 0",
+        "workerlife_requests_at_recycle_bucket{le=\"10\"} 1",
+        "workerlife_requests_at_recycle_bucket{le=\"+Inf\"} 1",
+        "workerlife_requests_at_recycle_count 1",
+        "workerlife_slot_rss_bytes{slot=\"1\"} 1048576",
+        "workerlife_slot_open_fds{slot=\"1\"} 12",
+        "# TYPE workerlife_recycles_total counter",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    // Every sample line belongs to a declared family.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let name = l.split(['{', ' ']).next().unwrap();
+        let family = name
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{name} undeclared"
+        );
+    }
+}
+
+#[test]
+fn bad_calls_are_errors() {
+    let pool = pool("", 2);
+    assert!(pool
+        .worker(2)
+        .unwrap_err()
+        .to_string()
+        .contains("slot 2 is out of range"));
+    assert!(pool.spawned(5, 1).is_err());
+    assert!(pool
+        .exited(424_242, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("424242"));
+    assert!(pool.recycle(9).is_err());
+    pool.spawned(0, std::process::id()).unwrap();
+    let e = pool.spawned(0, 1).unwrap_err().to_string();
+    assert!(e.contains("already holds"), "{e}");
+    assert!(Pool::new(&Policy::new(), 0).is_err());
+    assert!(Pool::new(&Policy::new(), workerlife::MAX_SLOTS + 1).is_err());
+    let real = Pool::new(&Policy::new(), 1).unwrap();
+    assert!(
+        real.advance(Duration::from_secs(1)).is_err(),
+        "only a manual clock moves"
+    );
+    // A full pool of live workers has no slot to claim.
+    let one = Pool::new(&Policy::new(), 1).unwrap();
+    one.claim(std::process::id()).unwrap();
+    assert!(one
+        .claim(1)
+        .unwrap_err()
+        .to_string()
+        .contains("no free slot"));
+}
