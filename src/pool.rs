@@ -599,7 +599,16 @@ impl Pool {
                 reason: Some(reason),
                 not_before: Duration::ZERO,
             });
-            let ev = self.event(event, slot, Some(reason), now);
+            // A recycle may have been granted earlier, by the worker itself:
+            // date the event (and the uptime in it) from the grant.
+            let at = match event {
+                EventKind::RecycleRequested => match s.recycle_at.load(Acquire) {
+                    NONE => now,
+                    granted => granted.min(now),
+                },
+                _ => now,
+            };
+            let ev = self.event(event, slot, Some(reason), at);
             push_event(sup, ev);
         }
     }
