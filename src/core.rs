@@ -227,14 +227,29 @@ impl Core {
     /// The slot's decision now, granting a pending soft recycle if the budget
     /// allows (this is how workers coordinate with no master running).
     pub fn decide(&self, slot: &Slot, now: u64) -> Decision {
+        self.decide_with(slot, now, true)
+    }
+
+    /// `decide` for `end()`: right after a request ended, neither timeout
+    /// can have tripped (the end is fresh activity and restarts the request
+    /// timer), and a drain timeout only ever applies to a worker already told
+    /// to exit, so the kill checks are skipped on this hot path.
+    #[inline]
+    pub fn decide_after_end(&self, slot: &Slot, now: u64) -> bool {
+        self.decide_with(slot, now, false).must_exit()
+    }
+
+    fn decide_with(&self, slot: &Slot, now: u64, kills: bool) -> Decision {
         let mut word = slot.gen_state.load(Acquire);
         loop {
             let gs = GenState::unpack(word);
             if gs.state == state::VACANT {
                 return Decision::CONTINUE;
             }
-            if let Some(kill) = self.kill_reason(slot, gs, now) {
-                return kill;
+            if kills {
+                if let Some(kill) = self.kill_reason(slot, gs, now) {
+                    return kill;
+                }
             }
             if gs.state == state::DRAINING {
                 let reason = Reason::from_code(gs.reason).unwrap_or(Reason::Manual);

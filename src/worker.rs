@@ -99,7 +99,7 @@ impl Worker {
             Some(busy::pack(busy::in_flight(w).saturating_sub(1), now))
         });
         slot.requests.fetch_add(1, Relaxed);
-        self.core.decide(slot, now).must_exit()
+        self.core.decide_after_end(slot, now)
     }
 
     /// A liveness beat.
