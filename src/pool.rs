@@ -272,13 +272,16 @@ impl Pool {
             return Ok(Worker::new(self.core.clone(), i));
         }
         let now = self.core.now();
-        let n = self.slot_count();
-        for i in 0..n {
-            if self.core.try_claim(i) {
+        let take = |i: u32| {
+            self.core.try_claim(i).then(|| {
                 self.core
                     .start_generation(i, pid, process::identity(pid), now);
-                return Ok(Worker::new(self.core.clone(), i));
-            }
+                Worker::new(self.core.clone(), i)
+            })
+        };
+        let n = self.slot_count();
+        if let Some(w) = (0..n).find_map(take) {
+            return Ok(w);
         }
         for (i, slot) in self.core.slots().iter().enumerate() {
             let gs = GenState::unpack(slot.gen_state.load(Acquire));
@@ -287,10 +290,8 @@ impl Pool {
                     == Liveness::Gone
             {
                 self.core.retire(i as u32, now);
-                if self.core.try_claim(i as u32) {
-                    self.core
-                        .start_generation(i as u32, pid, process::identity(pid), now);
-                    return Ok(Worker::new(self.core.clone(), i as u32));
+                if let Some(w) = take(i as u32) {
+                    return Ok(w);
                 }
             }
         }
