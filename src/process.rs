@@ -50,3 +50,98 @@ pub fn liveness(pid: u32, identity: u64) -> Liveness {
         _ => Liveness::Alive,
     }
 }
+
+/// Why a signal was not sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignalRefused {
+    /// No such process (or a zombie).
+    Gone,
+    /// The pid now belongs to a process that started at another time.
+    IdentityMismatch { expected: u64, found: u64 },
+    /// The kernel refused (errno).
+    Os(i32),
+}
+
+impl std::fmt::Display for SignalRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignalRefused::Gone => f.write_str("no such process"),
+            SignalRefused::IdentityMismatch { expected, found } => write!(
+                f,
+                "pid reused: recorded start time {expected}, the process there now started at {found}"
+            ),
+            SignalRefused::Os(errno) => write!(f, "{}", std::io::Error::from_raw_os_error(*errno)),
+        }
+    }
+}
+
+/// Sends `sig` to `pid` only if it is still the process that started at
+/// `identity` (its start time; 0 skips the check). Where the kernel has
+/// `pidfd_open` (Linux 5.3+), the process is pinned by a pidfd before its
+/// start time is checked, so it cannot be replaced between the check and the
+/// signal; elsewhere the check and `kill` are as close as they can be.
+pub fn signal(pid: u32, identity: u64, sig: i32) -> Result<(), SignalRefused> {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return Err(SignalRefused::Gone);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd >= 0 {
+            let fd = fd as libc::c_int;
+            let result = check_identity(pid, identity).and_then(|()| {
+                // SAFETY: fd is the pidfd opened above; no siginfo.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd,
+                        sig,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+                if r == 0 {
+                    Ok(())
+                } else {
+                    Err(errno_refusal())
+                }
+            });
+            // SAFETY: closing the fd we opened.
+            unsafe { libc::close(fd) };
+            return result;
+        }
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        if errno == libc::ESRCH {
+            return Err(SignalRefused::Gone);
+        }
+        // ENOSYS (old kernel) or a seccomp filter: fall back to kill.
+    }
+    check_identity(pid, identity)?;
+    // SAFETY: kill takes plain integers.
+    if unsafe { libc::kill(pid as libc::pid_t, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(errno_refusal())
+    }
+}
+
+fn errno_refusal() -> SignalRefused {
+    match std::io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+        libc::ESRCH => SignalRefused::Gone,
+        e => SignalRefused::Os(e),
+    }
+}
+
+fn check_identity(pid: u32, identity: u64) -> Result<(), SignalRefused> {
+    match stat(pid) {
+        None | Some((_, true)) if cfg!(target_os = "linux") => Err(SignalRefused::Gone),
+        Some((found, false)) if identity != 0 && found != identity => {
+            Err(SignalRefused::IdentityMismatch {
+                expected: identity,
+                found,
+            })
+        }
+        _ => Ok(()),
+    }
+}
