@@ -44,10 +44,9 @@ pub fn liveness(pid: u32, identity: u64) -> Liveness {
     if r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
         return Liveness::Gone;
     }
-    match stat(pid) {
-        Some((_, true)) => Liveness::Gone,
-        Some((start, false)) if identity != 0 && start != identity => Liveness::Gone,
-        _ => Liveness::Alive,
+    match check_identity(pid, identity) {
+        Ok(()) => Liveness::Alive,
+        Err(_) => Liveness::Gone,
     }
 }
 
