@@ -10,7 +10,7 @@ use crate::core::Core;
 use crate::decision::{Action, Decision, Reason};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
-use crate::layout::{flag, state, GenState, NONE};
+use crate::layout::{flag, state, GenState, Slot, NONE};
 use crate::policy::{Key, Policy};
 use crate::process::{self, Liveness};
 use crate::region::{Region, Sharing};
@@ -284,11 +284,7 @@ impl Pool {
             return Ok(w);
         }
         for (i, slot) in self.core.slots().iter().enumerate() {
-            let gs = GenState::unpack(slot.gen_state.load(Acquire));
-            if gs.state != state::VACANT
-                && process::liveness(slot.pid.load(Relaxed), slot.identity.load(Relaxed))
-                    == Liveness::Gone
-            {
+            if holds_dead_process(slot) {
                 self.core.retire(i as u32, now);
                 if let Some(w) = take(i as u32) {
                     return Ok(w);
@@ -407,11 +403,7 @@ impl Pool {
         let mut sup = self.sup();
         let mut gone = Vec::new();
         for (i, s) in self.core.slots().iter().enumerate() {
-            let gs = GenState::unpack(s.gen_state.load(Acquire));
-            if gs.state != state::VACANT
-                && process::liveness(s.pid.load(Relaxed), s.identity.load(Relaxed))
-                    == Liveness::Gone
-            {
+            if holds_dead_process(s) {
                 self.on_exit(&mut sup, i as u32, None, now);
                 gone.push(i as u32);
             }
@@ -644,6 +636,13 @@ impl Pool {
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
+}
+
+/// An occupied slot whose process is gone, or whose pid now names another
+/// process (costs a `kill(pid, 0)` and a `/proc` read).
+fn holds_dead_process(slot: &Slot) -> bool {
+    GenState::unpack(slot.gen_state.load(Acquire)).state != state::VACANT
+        && process::liveness(slot.pid.load(Relaxed), slot.identity.load(Relaxed)) == Liveness::Gone
 }
 
 fn push_event(sup: &mut Supervisor, ev: Event) {
