@@ -35,6 +35,16 @@ pub enum Error {
     /// A pool file that is not a workerlife pool, or is damaged.
     #[error("{path}: not a usable workerlife pool: {why}")]
     BadPoolFile { path: PathBuf, why: String },
+    /// No process has this pid (or it is a zombie).
+    #[error("no such process: pid {0}")]
+    NoSuchProcess(u32),
+    /// An orphan ledger that cannot be read; it was renamed to `moved_to`.
+    #[error("{path}: damaged workerlife ledger ({why}){}", moved_to.as_ref().map(|p| format!("; set aside as {}", p.display())).unwrap_or_default())]
+    BadLedger {
+        path: PathBuf,
+        why: String,
+        moved_to: Option<PathBuf>,
+    },
     /// An operating-system call failed.
     #[error("{what}: {source}")]
     Io {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.

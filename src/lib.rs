@@ -36,7 +36,7 @@ pub use error::{Error, Result};
 pub use event::{Event, EventKind};
 pub use layout::{LAYOUT_VERSION, MAX_SLOTS, SLOT_BYTES};
 pub use policy::{Key, Policy, Unit};
-pub use pool::{ActionKind, Pool, PoolAction, PoolBuilder, EVENT_CAPACITY};
+pub use pool::{ActionKind, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};
 pub use region::Sharing;
 pub use stats::{Histogram, SlotStats, Stats};
 pub use worker::{Health, Worker};

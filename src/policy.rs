@@ -112,6 +112,9 @@ policy_keys! {
     BackoffInitial, "backoff_initial", Duration, S, backoff_initial, set_backoff_initial;
     /// The longest backoff delay.
     BackoffMax, "backoff_max", Duration, 60 * S, backoff_max, set_backoff_max;
+    /// How often `tick()` samples every worker's memory and FDs from `/proc`
+    /// (0: never; a manual-clock pool never samples on its own).
+    SampleInterval, "sample_interval", Duration, S, sample_interval, set_sample_interval;
 }
 
 /// The number of policy keys.

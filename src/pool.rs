@@ -12,13 +12,13 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::layout::{flag, state, GenState, Slot, NONE};
 use crate::policy::{Key, Policy};
-use crate::process::{self, Liveness};
+use crate::process::{self, Liveness, ProcHandle};
 use crate::region::{Region, Sharing};
 use crate::worker::Worker;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 /// What `tick()` tells the master to do.
@@ -141,6 +141,23 @@ struct Supervisor {
     slots: Vec<SlotSup>,
     events: VecDeque<Event>,
     dropped_events: u64,
+    /// Kept-open `/proc` files of each slot's process, for sampling.
+    handles: Vec<Option<ProcHandle>>,
+    last_sample: Option<u64>,
+    /// The process the handles belong to; a forked child drops its copies.
+    owner: u32,
+}
+
+/// What one round of master-side sampling found.
+#[derive(Debug, Default)]
+pub struct SampleReport {
+    /// Workers whose readings were updated.
+    pub sampled: u32,
+    /// Slots whose process was gone; they were retired as by `reap_dead`.
+    pub gone: Vec<u32>,
+    /// Slots whose process could not be read (for instance out of file
+    /// descriptors), and why; their readings stay as they were.
+    pub errors: Vec<(u32, Error)>,
 }
 
 /// The most events kept before the oldest are dropped (and counted).
@@ -197,6 +214,9 @@ impl Pool {
                 slots,
                 events: VecDeque::new(),
                 dropped_events: 0,
+                handles: (0..n).map(|_| None).collect(),
+                last_sample: None,
+                owner: std::process::id(),
             }),
         }
     }
@@ -261,6 +281,7 @@ impl Pool {
     /// The handle of slot `slot`, for hosts that number their workers.
     pub fn worker(&self, slot: u32) -> Result<Worker> {
         self.check_slot(slot)?;
+        self.close_inherited_handles();
         Ok(Worker::new(self.core.clone(), slot))
     }
 
@@ -268,6 +289,7 @@ impl Pool {
     /// one whose process is gone (reclaimed). For hosts that do not number
     /// their workers (gunicorn, Starman): the worker calls it with its own pid.
     pub fn claim(&self, pid: u32) -> Result<Worker> {
+        self.close_inherited_handles();
         if let Some(i) = self.slot_of(pid) {
             return Ok(Worker::new(self.core.clone(), i));
         }
@@ -292,6 +314,23 @@ impl Pool {
             }
         }
         Err(Error::NoFreeSlot(n))
+    }
+
+    /// A worker forked from the master inherits its sampling files, which
+    /// would count in the worker's own open FDs: close them. Never blocks: a
+    /// lock held by a master thread at `fork()` stays held in the child, and
+    /// then the files stay too.
+    fn close_inherited_handles(&self) {
+        let mut sup = match self.sup.try_lock() {
+            Ok(sup) => sup,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        let me = std::process::id();
+        if sup.owner != me {
+            sup.owner = me;
+            sup.handles.iter_mut().for_each(|h| *h = None);
+        }
     }
 
     fn slot_of(&self, pid: u32) -> Option<u32> {
@@ -411,6 +450,62 @@ impl Pool {
         gone
     }
 
+    /// Samples every worker's memory and FDs from `/proc` now (USS and PSS
+    /// too when the policy limits them) and feeds the readings to the
+    /// decisions; workers whose process is gone are retired. `tick()` does
+    /// this itself every `sample_interval` (except with a manual clock).
+    pub fn sample(&self) -> SampleReport {
+        let now = self.core.now();
+        let mut sup = self.sup();
+        sup.last_sample = Some(now);
+        self.sample_locked(&mut sup, now)
+    }
+
+    fn sample_locked(&self, sup: &mut Supervisor, now: u64) -> SampleReport {
+        let p = &self.core.policy;
+        let uss = p.raw(Key::MaxUss) > 0 || p.raw(Key::MaxPss) > 0;
+        let mut report = SampleReport::default();
+        for (i, s) in self.core.slots().iter().enumerate() {
+            let held = &mut sup.handles[i];
+            let pid = s.pid.load(Relaxed);
+            if GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT || pid == 0 {
+                *held = None;
+                continue;
+            }
+            let identity = s.identity.load(Relaxed);
+            let current = |h: &ProcHandle| {
+                h.pid() == pid && (identity == 0 || h.start_time() == identity)
+            };
+            if !held.as_ref().is_some_and(current) {
+                *held = match ProcHandle::open(pid) {
+                    Ok(h) => Some(h),
+                    Err(Error::NoSuchProcess(_)) => None,
+                    Err(e) => {
+                        report.errors.push((i as u32, e));
+                        continue;
+                    }
+                };
+            }
+            let sample = match held.as_mut().filter(|h| current(h)) {
+                Some(h) => h.sample(uss),
+                None => Err(Error::NoSuchProcess(pid)),
+            };
+            match sample {
+                Ok(sample) => {
+                    crate::worker::store_health(s, sample.health());
+                    report.sampled += 1;
+                }
+                Err(Error::NoSuchProcess(_)) => {
+                    sup.handles[i] = None;
+                    self.on_exit(sup, i as u32, None, now);
+                    report.gone.push(i as u32);
+                }
+                Err(e) => report.errors.push((i as u32, e)),
+            }
+        }
+        report
+    }
+
     fn on_exit(&self, sup: &mut Supervisor, slot: u32, status: Option<i32>, now: u64) {
         let s = &self.core.slots()[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
@@ -525,6 +620,16 @@ impl Pool {
         let now = self.core.now();
         let mut sup = self.sup();
         let sup = &mut *sup;
+        let interval = self.core.policy.raw(Key::SampleInterval);
+        if self.core.clock == ClockMode::Monotonic
+            && interval > 0
+            && sup
+                .last_sample
+                .is_none_or(|t| now.saturating_sub(t) >= interval)
+        {
+            sup.last_sample = Some(now);
+            self.sample_locked(sup, now);
+        }
         for (i, s) in self.core.slots().iter().enumerate() {
             let slot = i as u32;
             let gs = GenState::unpack(s.gen_state.load(Acquire));

@@ -25,6 +25,20 @@ pub(crate) fn reset_slot(slot: &Slot, now: u64) {
     slot.lifetime_limit.store(0, Relaxed);
 }
 
+/// Writes a worker's readings, by the worker itself or by the master's
+/// sampling; the latest reading wins.
+pub(crate) fn store_health(slot: &Slot, health: Health) {
+    let put = |cell: &std::sync::atomic::AtomicU64, v: Option<u64>| {
+        if let Some(v) = v {
+            cell.store(v.min(NONE - 1), Relaxed);
+        }
+    };
+    put(&slot.rss, health.rss);
+    put(&slot.uss, health.uss);
+    put(&slot.pss, health.pss);
+    put(&slot.fds, health.fds);
+}
+
 /// A health sample; `None` is no reading, which leaves the previous one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Health {
@@ -111,16 +125,15 @@ impl Worker {
     /// Reports the worker's own health; absent readings stay as they were.
     #[inline]
     pub fn report_health(&self, health: Health) {
-        let slot = self.slot();
-        let put = |cell: &std::sync::atomic::AtomicU64, v: Option<u64>| {
-            if let Some(v) = v {
-                cell.store(v.min(NONE - 1), Relaxed);
-            }
-        };
-        put(&slot.rss, health.rss);
-        put(&slot.uss, health.uss);
-        put(&slot.pss, health.pss);
-        put(&slot.fds, health.fds);
+        store_health(self.slot(), health);
+    }
+
+    /// Samples this process from `/proc` and reports the readings (USS and
+    /// PSS too when `uss`). Returns the sample.
+    pub fn sample_self(&self, uss: bool) -> crate::Result<crate::process::Sample> {
+        let sample = crate::process::sample_self(uss)?;
+        self.report_health(sample.health());
+        Ok(sample)
     }
 
     /// The result of one health check: a failure adds one, an ok resets.

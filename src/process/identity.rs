@@ -1,6 +1,6 @@
-//! What the pool needs to know about a process: is it (still) the one we
-//! started? Identity is the pid plus the process start time from
-//! `/proc/PID/stat`, so a reused pid is never taken for the worker.
+//! Which process a pid really is, and the one function that signals one.
+//! Identity is the pid plus the process start time from `/proc/PID/stat`, so
+//! a reused pid is never taken for the worker, nor signalled.
 
 /// Whether a process lives, as far as the pool is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,13 +15,11 @@ pub enum Liveness {
 /// `/proc/PID/stat`), and whether the process is a zombie.
 #[cfg(target_os = "linux")]
 pub(crate) fn stat(pid: u32) -> Option<(u64, bool)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: split after the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?;
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((start, state == "Z" || state == "X"))
+    use std::os::fd::AsFd;
+    let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = super::procfs::pread_all(file.as_fd(), &mut buf).ok()?;
+    super::procfs::parse_stat(&buf[..n])
 }
 
 #[cfg(not(target_os = "linux"))]
