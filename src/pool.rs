@@ -473,9 +473,8 @@ impl Pool {
                 continue;
             }
             let identity = s.identity.load(Relaxed);
-            let current = |h: &ProcHandle| {
-                h.pid() == pid && (identity == 0 || h.start_time() == identity)
-            };
+            let current =
+                |h: &ProcHandle| h.pid() == pid && (identity == 0 || h.start_time() == identity);
             if !held.as_ref().is_some_and(current) {
                 *held = match ProcHandle::open(pid) {
                     Ok(h) => Some(h),
@@ -625,7 +624,7 @@ impl Pool {
             && interval > 0
             && sup
                 .last_sample
-                .is_none_or(|t| now.saturating_sub(t) >= interval)
+                .map_or(true, |t| now.saturating_sub(t) >= interval)
         {
             sup.last_sample = Some(now);
             self.sample_locked(sup, now);

@@ -2,10 +2,12 @@
 //! attach, a child SIGKILLed in mid-request, and the rolling budget held
 //! across processes with no master code running.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use support::{example, temp_path};
 use workerlife::{EventKind, Policy, Pool};
 
 fn fork_child(body: impl FnOnce() -> i32) -> u32 {
@@ -27,32 +29,6 @@ fn wait(pid: u32) -> i32 {
     let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
     assert_eq!(r, pid as i32);
     status
-}
-
-fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let profile_dir = deps.parent().unwrap().parent().unwrap();
-    let path = profile_dir.join("examples").join(name);
-    if !path.exists() {
-        // `cargo test` builds examples; `cargo test --test multiprocess` does not.
-        let mut build = Command::new(env!("CARGO"));
-        build.args([
-            "build",
-            "--example",
-            name,
-            "--manifest-path",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-        ]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        assert!(build.status().unwrap().success(), "building example {name}");
-    }
-    path
-}
-
-fn temp_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("workerlife-test-{}-{name}", std::process::id()))
 }
 
 #[test]

@@ -290,7 +290,11 @@ impl Ledger {
             match parse_line(line) {
                 Some(e) => entries.push(e),
                 None => {
-                    return Err(self.set_aside(format!("line {}: \"{}\"", n + 2, line.escape_default())))
+                    return Err(self.set_aside(format!(
+                        "line {}: \"{}\"",
+                        n + 2,
+                        line.escape_default()
+                    )))
                 }
             }
         }

@@ -147,7 +147,8 @@ mod tests {
 
     #[test]
     fn stat_with_awkward_command_names() {
-        let text = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
+        let text =
+            b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
         assert_eq!(parse_stat(text), Some((987654, false)));
         let zombie = b"7 (x) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0";
         assert_eq!(parse_stat(zombie), Some((55, true)));

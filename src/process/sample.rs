@@ -216,7 +216,9 @@ mod linux {
             }
             let mut rss = Reading::Value(pages * page_size());
             let fds = match &self.fd_dir {
-                Some(dir) => Reading::Value(count_fds(dir).map_err(|e| gone_or(pid, "/proc fd", e))?),
+                Some(dir) => {
+                    Reading::Value(count_fds(dir).map_err(|e| gone_or(pid, "/proc fd", e))?)
+                }
                 None => Reading::Denied,
             };
             let (mut uss_r, mut pss_r) = (Reading::NotRequested, Reading::NotRequested);
