@@ -12,4 +12,4 @@ test:
 	$(CARGO) test --release
 
 bench:
-	$(CARGO) bench --bench hot_path
+	$(CARGO) bench --bench hot_path --bench sampling

@@ -65,11 +65,12 @@ fn main() {
     );
 
     let slots = 10_000u32;
-    let pool =
-        Pool::builder(&Policy::parse("max_requests=1000000,max_rss=1GiB,max_idle=1h").unwrap())
-            .slots(slots)
-            .build()
-            .unwrap();
+    let pool = Pool::builder(
+        &Policy::parse("max_requests=1000000,max_rss=1GiB,max_idle=1h,sample_interval=0").unwrap(),
+    )
+    .slots(slots)
+    .build()
+    .unwrap();
     for s in 0..slots {
         pool.spawned(s, 1_000_000 + s).unwrap();
     }
