@@ -15,6 +15,8 @@
 //! ```
 
 mod budget;
+#[cfg(feature = "capi")]
+pub mod capi;
 mod clock;
 mod core;
 mod decision;

@@ -1,0 +1,683 @@
+/*
+ * workerlife: decides when a server's worker processes must be recycled,
+ * why, and how. Generated from src/capi by cbindgen; do not edit.
+ *
+ * Conventions: every fallible call returns a wl_result (WL_OK is 0) and
+ * writes results through out-pointers; wl_last_error_message() gives the
+ * message of the calling thread's last failure. Handles are opaque; *_free
+ * accepts NULL; a freed or foreign handle is WL_INVALID_HANDLE. Values
+ * named after an enum (wl_reason, wl_key...) cross as uint32_t.
+ */
+
+#ifndef WORKERLIFE_H
+#define WORKERLIFE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+/* The version this header belongs to; wl_version_number() gives the
+ * library's at run time. */
+#define WL_VERSION_MAJOR 0
+#define WL_VERSION_MINOR 1
+#define WL_VERSION_PATCH 0
+#define WL_VERSION_NUMBER (WL_VERSION_MAJOR * 10000 + WL_VERSION_MINOR * 100 + WL_VERSION_PATCH)
+#define WL_VERSION_STRING "0.1.0"
+
+
+// A reading that is absent (`wl_health`, `wl_event.rss`), or not asked for
+// (`wl_sample`).
+#define WL_NO_READING UINT64_MAX
+
+// In a `wl_sample`: the kernel refused (another user's process).
+#define WL_READING_DENIED (UINT64_MAX - 1)
+
+// In a `wl_sample`: the platform cannot read it (no `/proc`).
+#define WL_READING_UNSUPPORTED (UINT64_MAX - 2)
+
+// The result of every fallible call. Numbers are grouped by area and never
+// reused: 1xx arguments and handles, 2xx policies, 3xx pools, 4xx
+// processes, 5xx the system, 9xx library faults.
+enum wl_result
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_OK = 0,
+  // A required pointer argument was NULL.
+  WL_NULL_ARGUMENT = 100,
+  // A handle that was freed, was never made by this library, or is of
+  // another type.
+  WL_INVALID_HANDLE = 101,
+  // The caller's buffer is too short; the needed size was returned.
+  WL_BUFFER_TOO_SMALL = 102,
+  // A string argument is not valid UTF-8.
+  WL_INVALID_UTF8 = 103,
+  // An argument is out of its range (an unknown key or enum value).
+  WL_INVALID_ARGUMENT = 104,
+  // A spec string or setter named a key that does not exist.
+  WL_UNKNOWN_KEY = 200,
+  // A policy value did not parse or is out of range.
+  WL_INVALID_VALUE = 201,
+  // A pool needs between 1 and 2^20 slots.
+  WL_INVALID_SLOT_COUNT = 300,
+  // A slot index past the end of the pool.
+  WL_SLOT_OUT_OF_RANGE = 301,
+  // Every slot holds a live worker.
+  WL_NO_FREE_SLOT = 302,
+  // No slot holds this pid.
+  WL_UNKNOWN_PID = 303,
+  // The slot already holds a live worker.
+  WL_SLOT_BUSY = 304,
+  // A pool file that is not a workerlife pool, or is damaged.
+  WL_BAD_POOL_FILE = 305,
+  // No process has this pid (or it is a zombie).
+  WL_NO_SUCH_PROCESS = 400,
+  // The pid belongs to another process now; nothing was sent.
+  WL_IDENTITY_MISMATCH = 401,
+  // The orphan ledger is damaged; it was set aside.
+  WL_BAD_LEDGER = 402,
+  // Time ran out before the process or port was released.
+  WL_STILL_HELD = 403,
+  // An operating-system call failed.
+  WL_IO = 500,
+  // The platform lacks what the call needs.
+  WL_NOT_SUPPORTED = 501,
+  // A bug in workerlife: a panic was caught at the boundary.
+  WL_PANIC = 900,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_result;
+#endif // __cplusplus
+
+// What a worker should do.
+enum wl_action
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_ACTION_CONTINUE = 0,
+  // Finish what is in flight, then exit.
+  WL_ACTION_RECYCLE = 1,
+  // Stop now.
+  WL_ACTION_KILL = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_action;
+#endif // __cplusplus
+
+// Why; the numbers are also the priority order.
+enum wl_reason
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_REASON_NONE = 0,
+  WL_REASON_REQUEST_TIMEOUT = 1,
+  WL_REASON_HEARTBEAT_TIMEOUT = 2,
+  WL_REASON_DRAIN_TIMEOUT = 3,
+  WL_REASON_MANUAL = 4,
+  WL_REASON_MEMORY_RSS = 5,
+  WL_REASON_MEMORY_USS = 6,
+  WL_REASON_MEMORY_PSS = 7,
+  WL_REASON_OPEN_FDS = 8,
+  WL_REASON_HEALTH_CHECK = 9,
+  WL_REASON_MAX_REQUESTS = 10,
+  WL_REASON_MAX_LIFETIME = 11,
+  WL_REASON_IDLE = 12,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_reason;
+#endif // __cplusplus
+
+// What `wl_pool_tick` tells the master to do.
+enum wl_pool_action_kind
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  // Send the worker its graceful signal.
+  WL_DO_RECYCLE = 1,
+  // Send the worker its forceful signal.
+  WL_DO_KILL = 2,
+  // Start a worker for the slot (then call `wl_pool_spawned`).
+  WL_DO_SPAWN = 3,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_pool_action_kind;
+#endif // __cplusplus
+
+// What an event records.
+enum wl_event_kind
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_EVENT_SPAWNED = 1,
+  WL_EVENT_RECYCLE_REQUESTED = 2,
+  WL_EVENT_KILLED = 3,
+  WL_EVENT_EXITED = 4,
+  WL_EVENT_CRASH_LOOP = 5,
+  WL_EVENT_HEALTH_CHECK_FAILED = 6,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_event_kind;
+#endif // __cplusplus
+
+// A policy key, in spec-string order (see the README for each default).
+enum wl_key
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_KEY_REQUEST_TIMEOUT = 0,
+  WL_KEY_HEARTBEAT_TIMEOUT = 1,
+  WL_KEY_MAX_RSS = 2,
+  WL_KEY_MAX_USS = 3,
+  WL_KEY_MAX_PSS = 4,
+  WL_KEY_MAX_FDS = 5,
+  WL_KEY_MAX_HEALTH_FAILURES = 6,
+  WL_KEY_MAX_REQUESTS = 7,
+  WL_KEY_MAX_REQUESTS_JITTER = 8,
+  WL_KEY_MAX_LIFETIME = 9,
+  WL_KEY_LIFETIME_JITTER = 10,
+  WL_KEY_MAX_IDLE = 11,
+  WL_KEY_MIN_LIFETIME = 12,
+  WL_KEY_DRAIN_TIMEOUT = 13,
+  WL_KEY_MAX_CONCURRENT_RECYCLES = 14,
+  WL_KEY_MIN_RECYCLE_INTERVAL = 15,
+  WL_KEY_MIN_UPTIME = 16,
+  WL_KEY_MAX_RESTARTS = 17,
+  WL_KEY_RESTART_WINDOW = 18,
+  WL_KEY_BACKOFF_INITIAL = 19,
+  WL_KEY_BACKOFF_MAX = 20,
+  WL_KEY_SAMPLE_INTERVAL = 21,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_key;
+#endif // __cplusplus
+
+// How a key's raw value is counted.
+enum wl_unit
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_UNIT_BYTES = 0,
+  WL_UNIT_MICROSECONDS = 1,
+  WL_UNIT_COUNT = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_unit;
+#endif // __cplusplus
+
+// Where a pool's memory lives.
+enum wl_sharing
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  // This process only.
+  WL_SHARING_PRIVATE = 0,
+  // Shared anonymous memory: create before `fork()`.
+  WL_SHARING_SHARED = 1,
+  // A named file (`path`), attached by workers started with exec.
+  WL_SHARING_NAMED = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_sharing;
+#endif // __cplusplus
+
+// What reaping did to one orphan.
+enum wl_reap_outcome
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_REAP_TERMINATED = 1,
+  WL_REAP_KILLED = 2,
+  WL_REAP_ALREADY_GONE = 3,
+  // The pid names another process now; nothing was sent.
+  WL_REAP_PID_REUSED = 4,
+  // The kernel refused the signal (`error_number`).
+  WL_REAP_REFUSED = 5,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_reap_outcome;
+#endif // __cplusplus
+
+// What `wl_wait_released` found still held.
+enum wl_held_kind
+#ifdef __cplusplus
+  : uint32_t
+#endif // __cplusplus
+ {
+  WL_HELD_NOTHING = 0,
+  WL_HELD_PROCESS = 1,
+  WL_HELD_PORT = 2,
+};
+#ifndef __cplusplus
+typedef uint32_t wl_held_kind;
+#endif // __cplusplus
+
+// An orphan ledger opened for this run (opaque). Made by
+// `wl_ledger_open`, released by `wl_ledger_free`.
+typedef struct wl_ledger wl_ledger;
+
+// A policy (opaque). Made by `wl_policy_new` or `wl_policy_parse`,
+// released by `wl_policy_free`.
+typedef struct wl_policy wl_policy;
+
+// A pool of worker slots (opaque). Made by `wl_pool_new` and friends,
+// released by `wl_pool_free`. Worker handles stay usable after their pool
+// is freed.
+typedef struct wl_pool wl_pool;
+
+// One worker's handle on its slot (opaque). Made by `wl_pool_worker` or
+// `wl_pool_claim`, released by `wl_worker_free`.
+typedef struct wl_worker wl_worker;
+
+// How to build a pool: `sharing` is a `wl_sharing`; `path` is used (and
+// required) for `WL_SHARING_NAMED`; `seed` is used when `has_seed`.
+typedef struct wl_pool_options {
+  uint32_t slots;
+  uint32_t sharing;
+  const char *path;
+  bool manual_clock;
+  bool has_seed;
+  uint64_t seed;
+} wl_pool_options;
+
+// A decision: `action` is a `wl_action`, `reason` a `wl_reason`; `value`
+// and `limit` are what tripped (bytes, microseconds or a count).
+typedef struct wl_decision {
+  uint32_t action;
+  uint32_t reason;
+  uint64_t value;
+  uint64_t limit;
+} wl_decision;
+
+// One thing for the master to do. `kind` is a `wl_pool_action_kind`,
+// `reason` a `wl_reason`. `identity` is the worker's start time: pass it to
+// `wl_signal`. `not_before_us` is when a held-back respawn was due.
+typedef struct wl_pool_action {
+  uint32_t kind;
+  uint32_t slot;
+  uint32_t pid;
+  uint32_t reason;
+  uint32_t generation;
+  uint64_t identity;
+  uint64_t not_before_us;
+} wl_pool_action;
+
+// One event. `kind` is a `wl_event_kind`, `reason` a `wl_reason`. `rss` and
+// `delay_us` are `WL_NO_READING` when absent; `status` is meaningful when
+// `has_status`.
+typedef struct wl_event {
+  uint32_t kind;
+  uint32_t slot;
+  uint32_t pid;
+  uint32_t generation;
+  uint32_t reason;
+  int32_t status;
+  bool has_status;
+  bool crash;
+  uint64_t at_us;
+  uint64_t uptime_us;
+  uint64_t requests;
+  uint64_t rss;
+  uint64_t delay_us;
+} wl_event;
+
+// One sample of a process: values, or `WL_NO_READING` (not asked for),
+// `WL_READING_DENIED`, `WL_READING_UNSUPPORTED`.
+typedef struct wl_sample {
+  uint32_t pid;
+  uint64_t start_time;
+  uint64_t rss;
+  uint64_t fds;
+  uint64_t uss;
+  uint64_t pss;
+} wl_sample;
+
+// One line of a reap report. `outcome` is a `wl_reap_outcome`; `found` is
+// the start time found for `WL_REAP_PID_REUSED`; `error_number` the errno
+// for `WL_REAP_REFUSED`.
+typedef struct wl_reaped {
+  uint32_t pid;
+  uint32_t outcome;
+  uint64_t run_id;
+  uint64_t start_time;
+  uint64_t found;
+  int32_t error_number;
+} wl_reaped;
+
+// A worker's own readings; `WL_NO_READING` leaves the previous one.
+typedef struct wl_health {
+  uint64_t rss;
+  uint64_t uss;
+  uint64_t pss;
+  uint64_t fds;
+} wl_health;
+
+
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+// Writes the fixed text of `result` into `buf` (`len` bytes, NUL
+// included); `*needed` (may be NULL) gets the size needed.
+//
+// Returns `WL_BUFFER_TOO_SMALL` when `buf` is too short (it then holds an
+// empty string), `WL_INVALID_ARGUMENT` for a number that is no result. Any
+// thread.
+wl_result wl_result_text(uint32_t result, char *buf, size_t len, size_t *needed);
+
+// Writes the message of the last call that failed on the calling thread
+// (it names what was wrong, e.g. the bad key and value) into `buf`;
+// `*needed` (may be NULL) gets the size needed. Successful calls leave it
+// as it was. Thread-local, so any thread.
+wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
+
+// Makes a default policy (every limit off) and writes its handle to `*out`.
+//
+// The caller owns the handle and releases it with `wl_policy_free`. `out`
+// must not be NULL. Any thread.
+wl_result wl_policy_new(struct wl_policy **out);
+
+// Parses a spec string such as `"max_requests=1000,max_rss=512MiB"` into a
+// new policy; `*out` gets its handle. An unknown key is `WL_UNKNOWN_KEY`, a
+// bad value `WL_INVALID_VALUE`; the last error message names the key and
+// value.
+//
+// `spec` is a NUL-terminated UTF-8 string, borrowed for the call. The caller
+// owns the new handle (`wl_policy_free`). NULL arguments are
+// `WL_NULL_ARGUMENT`. Any thread.
+wl_result wl_policy_parse(const char *spec, struct wl_policy **out);
+
+// Releases a policy. NULL is a no-op (`WL_OK`); a freed or foreign handle
+// is `WL_INVALID_HANDLE`. Pools made from the policy keep their own copy.
+// Do not free a handle another thread is using.
+wl_result wl_policy_free(struct wl_policy *policy);
+
+// Sets one key from text written as in a spec string (`"512MiB"`,
+// `"1h30m"`, `"off"`). The policy is checked as a whole afterwards (e.g.
+// `backoff_initial` <= `backoff_max`); on any error it is left unchanged.
+//
+// `key` and `value` are NUL-terminated UTF-8, borrowed. NULL arguments are
+// `WL_NULL_ARGUMENT`. Thread-safe (the policy has its own lock).
+wl_result wl_policy_set(struct wl_policy *policy, const char *key, const char *value);
+
+// Sets one key (a `wl_key`) from its raw value: bytes for sizes,
+// microseconds for durations, a plain count otherwise (see
+// `wl_key_unit`); 0 turns a limit off. Checked as `wl_policy_set` is.
+//
+// An unknown key number is `WL_INVALID_ARGUMENT`. Thread-safe.
+wl_result wl_policy_set_raw(struct wl_policy *policy, uint32_t key, uint64_t raw);
+
+// Reads one key's raw value into `*raw`.
+//
+// `raw` must not be NULL. An unknown key number is `WL_INVALID_ARGUMENT`.
+// Thread-safe.
+wl_result wl_policy_get_raw(const struct wl_policy *policy, uint32_t key, uint64_t *raw);
+
+// Writes the policy as a spec string (only keys that differ from their
+// defaults; it parses back to the same policy) into `buf` of `len` bytes;
+// `*needed` (may be NULL) gets the size needed, NUL included. A short buffer
+// is `WL_BUFFER_TOO_SMALL`; pass `buf` NULL and `len` 0 to ask the size.
+// Thread-safe.
+wl_result wl_policy_to_string(const struct wl_policy *policy,
+                              char *buf,
+                              size_t len,
+                              size_t *needed);
+
+// The spec name of a `wl_key` (`"max_rss"`): a static string owned by the
+// library, or NULL for a number that is no key. Any thread.
+const char *wl_key_name(uint32_t key);
+
+// The unit of a `wl_key`'s raw value (a `wl_unit`), or `UINT32_MAX` for a
+// number that is no key. Any thread.
+uint32_t wl_key_unit(uint32_t key);
+
+// Makes a pool private to this process with `slots` slots under a copy of
+// `policy`; `*out` gets its handle (owned by the caller, released with
+// `wl_pool_free`). A slot count outside 1..2^20 is `WL_INVALID_SLOT_COUNT`.
+// NULL arguments are `WL_NULL_ARGUMENT`. Any thread.
+wl_result wl_pool_new(const struct wl_policy *policy, uint32_t slots, struct wl_pool **out);
+
+// As `wl_pool_new`, in shared memory: create it before `fork()` and the
+// children see the same slots (and use them through their own copy of the
+// handle).
+wl_result wl_pool_new_shared(const struct wl_policy *policy, uint32_t slots, struct wl_pool **out);
+
+// As `wl_pool_new`, in a new file at `path` (mode 0600; an existing file or
+// a symlink there is refused), for workers started with exec, which call
+// `wl_pool_attach`. The creating process removes the file when its handle
+// is freed. `path` is a NUL-terminated path, borrowed.
+wl_result wl_pool_create(const char *path,
+                         const struct wl_policy *policy,
+                         uint32_t slots,
+                         struct wl_pool **out);
+
+// Attaches the pool file at `path` made by `wl_pool_create`. A file that is
+// not a workerlife pool, or is damaged, is `WL_BAD_POOL_FILE` (never a
+// crash). The caller owns the new handle. Any thread.
+wl_result wl_pool_attach(const char *path, struct wl_pool **out);
+
+// Makes a pool from options: slot count, sharing, path (named pools), a
+// manual clock (for tests: time moves only by `wl_pool_advance`) and a
+// fixed jitter seed. `options` is borrowed for the call. An unknown
+// `sharing` is `WL_INVALID_ARGUMENT`.
+wl_result wl_pool_build(const struct wl_policy *policy,
+                        const struct wl_pool_options *options,
+                        struct wl_pool **out);
+
+// Releases a pool handle. NULL is a no-op; a freed or foreign handle is
+// `WL_INVALID_HANDLE`. Worker handles from the pool stay valid (they keep
+// the memory mapped). Do not free a handle another thread is using.
+wl_result wl_pool_free(struct wl_pool *pool);
+
+// Writes the number of slots to `*slots`. Thread-safe.
+wl_result wl_pool_slot_count(const struct wl_pool *pool, uint32_t *slots);
+
+// Makes a new policy handle holding a copy of the pool's policy (as stored
+// in the pool; an attached pool's comes from its file). The caller owns it.
+wl_result wl_pool_policy(const struct wl_pool *pool, struct wl_policy **out);
+
+// A worker handle for slot `slot`, for hosts that number their workers.
+// The caller owns it (`wl_worker_free`). Thread-safe.
+wl_result wl_pool_worker(const struct wl_pool *pool, uint32_t slot, struct wl_worker **out);
+
+// The slot of `pid` (usually the caller's own `getpid()`): the one already
+// holding it, else a vacant one, else one whose process is gone. Full is
+// `WL_NO_FREE_SLOT`. The caller owns the worker handle. Thread-safe.
+wl_result wl_pool_claim(const struct wl_pool *pool, uint32_t pid, struct wl_worker **out);
+
+// The master started `pid` in `slot`. A slot still holding a live process
+// is `WL_SLOT_BUSY`. Thread-safe.
+wl_result wl_pool_spawned(const struct wl_pool *pool, uint32_t slot, uint32_t pid);
+
+// The process `pid` exited with wait status `status` (as from `waitpid`);
+// `*slot` (may be NULL) gets its slot. A pid no slot holds is
+// `WL_UNKNOWN_PID`. Thread-safe.
+wl_result wl_pool_exited(const struct wl_pool *pool, uint32_t pid, int32_t status, uint32_t *slot);
+
+// Retires every slot whose process is gone (or whose pid now names another
+// process); their slots go into `slots` (room for `cap`), `*n` gets how
+// many were written. Thread-safe.
+wl_result wl_pool_reap_dead(const struct wl_pool *pool, uint32_t *slots, size_t cap, size_t *n);
+
+// Samples every worker's memory and FDs from `/proc` now (also done by
+// `wl_pool_tick` every `sample_interval`); `*sampled` and `*gone` (either
+// may be NULL) get how many were read and how many were found gone (and
+// retired). Thread-safe.
+wl_result wl_pool_sample(const struct wl_pool *pool, uint32_t *sampled, uint32_t *gone);
+
+// Asks for a manual recycle of the worker in `slot`. Thread-safe.
+wl_result wl_pool_recycle(const struct wl_pool *pool, uint32_t slot);
+
+// The current decision for `slot`, into `*decision`. Thread-safe.
+wl_result wl_pool_decision(const struct wl_pool *pool, uint32_t slot, struct wl_decision *decision);
+
+// What the master should do now: recycles and kills (each once per worker
+// generation and reason) and due respawns, written into `actions` (room
+// for `cap`); `*n` gets how many. Actions that did not fit are kept and
+// returned first by the next call, so call again while `*n == cap`.
+// Thread-safe.
+wl_result wl_pool_tick(const struct wl_pool *pool,
+                       struct wl_pool_action *actions,
+                       size_t cap,
+                       size_t *n);
+
+// Takes queued events, oldest first, into `events` (room for `cap`); `*n`
+// gets how many. Events that did not fit stay queued for the next call.
+// Thread-safe.
+wl_result wl_pool_events(const struct wl_pool *pool,
+                         struct wl_event *events,
+                         size_t cap,
+                         size_t *n);
+
+// Writes the pool's stats as JSON into `buf` (`len` bytes); `*needed` (may
+// be NULL) gets the size needed, NUL included. A short buffer is
+// `WL_BUFFER_TOO_SMALL`. Thread-safe.
+wl_result wl_pool_stats_json(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
+
+// Writes the pool's stats in the Prometheus text format into `buf`, as
+// `wl_pool_stats_json` does.
+wl_result wl_pool_prometheus(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
+
+// Moves a manual-clock pool's time forward by `us` microseconds (tests). A
+// pool on the real clock is `WL_NOT_SUPPORTED`. Thread-safe.
+wl_result wl_pool_advance(const struct wl_pool *pool, uint64_t us);
+
+// The pool's time now, in microseconds since it was made, into `*us`.
+wl_result wl_pool_now_us(const struct wl_pool *pool, uint64_t *us);
+
+// When the next respawn held back by crash backoff is due: `*due` gets
+// whether there is one, `*us` how long until then. Thread-safe.
+wl_result wl_pool_next_spawn_in(const struct wl_pool *pool, bool *due, uint64_t *us);
+
+// The worker in `slot` exited with wait status `status` (for hosts that
+// know the slot rather than the pid). Thread-safe.
+wl_result wl_pool_exited_slot(const struct wl_pool *pool, uint32_t slot, int32_t status);
+
+// Samples process `pid` once from `/proc`: RSS, open FDs and start time,
+// and USS and PSS when `uss` (costlier: a page-table walk). A pid that is
+// gone (or a zombie) is `WL_NO_SUCH_PROCESS`. `sample` must not be NULL.
+// Thread-safe.
+wl_result wl_process_sample(uint32_t pid, bool uss, struct wl_sample *sample);
+
+// The start time of process `pid` (clock ticks since boot; with the pid,
+// its identity), into `*start_time`. Gone is `WL_NO_SUCH_PROCESS`.
+wl_result wl_process_identity(uint32_t pid, uint64_t *start_time);
+
+// Sends signal `sig` to `pid` only if it is still the process that started
+// at `start_time` (0 skips that check), pinned by a pidfd where the kernel
+// has them, so a reused pid is never hit. A mismatch is
+// `WL_IDENTITY_MISMATCH` and nothing is sent; a gone process is
+// `WL_NO_SUCH_PROCESS`; a refusal by the kernel is `WL_IO`. Thread-safe.
+wl_result wl_signal(uint32_t pid, uint64_t start_time, int32_t sig);
+
+// Opens (creating, mode 0600) the orphan ledger at `path` for a new run of
+// this process; `*out` gets its handle (owned by the caller,
+// `wl_ledger_free`). A symlink at `path` is refused. Any thread.
+wl_result wl_ledger_open(const char *path, struct wl_ledger **out);
+
+// Releases a ledger handle (the file stays). NULL is a no-op; a freed or
+// foreign handle is `WL_INVALID_HANDLE`.
+wl_result wl_ledger_free(struct wl_ledger *ledger);
+
+// Records a worker this run started (reads its start time). A gone pid is
+// `WL_NO_SUCH_PROCESS`. Serialised with other writers by `flock`.
+wl_result wl_ledger_record(const struct wl_ledger *ledger, uint32_t pid);
+
+// Drops the record of a worker of this run that ended normally.
+wl_result wl_ledger_forget(const struct wl_ledger *ledger, uint32_t pid);
+
+// Ends what earlier runs left alive: SIGTERM to each recorded worker of a
+// run whose master is gone, `grace_us` microseconds to exit, then SIGKILL;
+// processes whose identity does not match are never signalled. Writes up
+// to `cap` report lines into `reaped`; `*n` gets the total number of lines
+// (more than `cap` means some were not written; the reaping happened
+// regardless). A damaged ledger is set aside and is `WL_BAD_LEDGER`.
+// Blocks for up to the grace period plus a few seconds.
+wl_result wl_ledger_reap(const struct wl_ledger *ledger,
+                         uint64_t grace_us,
+                         struct wl_reaped *reaped,
+                         size_t cap,
+                         size_t *n);
+
+// Waits until process `pid` (0: none) is gone and TCP `port` (0: none) can
+// be bound again, for at most `timeout_us` microseconds. `WL_OK` when both
+// are released; else `WL_STILL_HELD`, with `*held` (may be NULL) set to a
+// `wl_held_kind` naming which. Blocks the calling thread.
+wl_result wl_wait_released(uint32_t pid, uint16_t port, uint64_t timeout_us, uint32_t *held);
+
+// The version as `"MAJOR.MINOR.PATCH"`: a static NUL-terminated string,
+// owned by the library; never NULL. Any thread.
+const char *wl_version(void);
+
+// The version as one number, `MAJOR * 10000 + MINOR * 100 + PATCH` (the
+// same as `WL_VERSION_NUMBER`). Any thread.
+uint32_t wl_version_number(void);
+
+// Releases a worker handle. NULL is a no-op; a freed or foreign handle is
+// `WL_INVALID_HANDLE`. The slot is not retired (the master learns of the
+// exit). Do not free a handle another thread is using.
+wl_result wl_worker_free(struct wl_worker *worker);
+
+// A request begins. Lock-free and allocation-free; any thread of the
+// worker; after `fork()` too.
+wl_result wl_worker_begin(const struct wl_worker *worker);
+
+// A request ended. `*exit` gets whether the worker should exit after this
+// request (finish the response, then leave). `exit` must not be NULL.
+// Lock-free and allocation-free; any thread.
+wl_result wl_worker_end(const struct wl_worker *worker, bool *exit);
+
+// A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
+wl_result wl_worker_heartbeat(const struct wl_worker *worker);
+
+// Reports the worker's own readings; a field set to `WL_NO_READING` leaves
+// the previous reading. `health` is borrowed for the call. Lock-free.
+wl_result wl_worker_report_health(const struct wl_worker *worker, const struct wl_health *health);
+
+// Samples the calling process from `/proc` (USS and PSS too when `uss`),
+// reports the readings for this worker, and writes the sample to `*sample`
+// (may be NULL). Thread-safe.
+wl_result wl_worker_sample_self(const struct wl_worker *worker, bool uss, struct wl_sample *sample);
+
+// The result of one health check: `ok` false adds a failure, true resets.
+wl_result wl_worker_check(const struct wl_worker *worker, bool ok);
+
+// What the worker should do now, into `*decision`. Thread-safe.
+wl_result wl_worker_decision(const struct wl_worker *worker, struct wl_decision *decision);
+
+// Requests served in this generation, into `*requests`.
+wl_result wl_worker_requests(const struct wl_worker *worker, uint64_t *requests);
+
+// The worker's slot index, into `*slot`.
+wl_result wl_worker_slot(const struct wl_worker *worker, uint32_t *slot);
+
+// Marks the slot on the way out (call just before exiting): the recycle
+// permit goes back at once, so the next worker may start draining.
+wl_result wl_worker_exiting(const struct wl_worker *worker);
+
+// Writes the text of a decision (`"max_requests: 1000 >= 1000"`,
+// `"continue"`) into `buf` (`len` bytes); `*needed` (may be NULL) gets the
+// size needed. A decision with numbers that are no action or reason is
+// `WL_INVALID_ARGUMENT`. Any thread.
+wl_result wl_decision_text(const struct wl_decision *decision,
+                           char *buf,
+                           size_t len,
+                           size_t *needed);
+
+// The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
+// for `WL_REASON_NONE` and numbers that are no reason. Any thread.
+const char *wl_reason_name(uint32_t reason);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* WORKERLIFE_H */

@@ -1,0 +1,114 @@
+//! Pointer plumbing: arguments read from C (NULL-checked), strings written
+//! into the caller's buffers.
+
+use super::result::{fail, wl_result};
+use std::ffi::{c_char, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// A pointer argument that must not be NULL, as a reference.
+pub(crate) fn arg<'a, T>(p: *const T, name: &str) -> Result<&'a T, wl_result> {
+    // SAFETY: the caller passes NULL or a valid pointer, as every export's
+    // documentation requires.
+    unsafe { p.as_ref() }.ok_or_else(|| null(name))
+}
+
+/// An out-pointer that must not be NULL.
+pub(crate) fn out<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T, wl_result> {
+    // SAFETY: as for `arg`; out-pointers point to writable memory.
+    unsafe { p.as_mut() }.ok_or_else(|| null(name))
+}
+
+pub(crate) fn null(name: &str) -> wl_result {
+    fail(
+        wl_result::WL_NULL_ARGUMENT,
+        &format!("argument `{name}` is NULL"),
+    )
+}
+
+/// A NUL-terminated UTF-8 string argument.
+pub(crate) fn str_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str, wl_result> {
+    if p.is_null() {
+        return Err(null(name));
+    }
+    // SAFETY: a non-NULL string argument is NUL-terminated (documented).
+    let c = unsafe { CStr::from_ptr(p) };
+    c.to_str().map_err(|_| {
+        fail(
+            wl_result::WL_INVALID_UTF8,
+            &format!("argument `{name}` is not valid UTF-8"),
+        )
+    })
+}
+
+/// A NUL-terminated path argument (any bytes).
+pub(crate) fn path_arg<'a>(p: *const c_char, name: &str) -> Result<&'a Path, wl_result> {
+    if p.is_null() {
+        return Err(null(name));
+    }
+    // SAFETY: as for `str_arg`.
+    let c = unsafe { CStr::from_ptr(p) };
+    Ok(Path::new(OsStr::from_bytes(c.to_bytes())))
+}
+
+/// Writes `s` and a NUL into `buf` (of `len` bytes). `*needed` (if not NULL)
+/// receives the size needed including the NUL; a short buffer gets
+/// `WL_BUFFER_TOO_SMALL` and an empty string (when it has room for one).
+pub(crate) fn write_str(
+    s: &str,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> Result<(), wl_result> {
+    let size = s.len() + 1;
+    // SAFETY: `needed` is NULL or writable (documented).
+    if let Some(n) = unsafe { needed.as_mut() } {
+        *n = size;
+    }
+    if buf.is_null() {
+        return if len == 0 {
+            Err(fail(
+                wl_result::WL_BUFFER_TOO_SMALL,
+                &format!("a buffer of {size} bytes is needed"),
+            ))
+        } else {
+            Err(null("buf"))
+        };
+    }
+    if len < size {
+        if len > 0 {
+            // SAFETY: buf has at least one writable byte.
+            unsafe { *buf = 0 };
+        }
+        return Err(fail(
+            wl_result::WL_BUFFER_TOO_SMALL,
+            &format!("a buffer of {size} bytes is needed, {len} were given"),
+        ));
+    }
+    // SAFETY: buf has len >= size writable bytes and does not overlap s.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
+        *buf.add(s.len()) = 0;
+    }
+    Ok(())
+}
+
+/// Writes items into the caller's array of `cap`; `*n` gets how many.
+pub(crate) fn write_array<T: Copy>(
+    items: &[T],
+    array: *mut T,
+    cap: usize,
+    n: *mut usize,
+) -> Result<(), wl_result> {
+    let n = out(n, "n")?;
+    let count = items.len().min(cap);
+    if count > 0 {
+        if array.is_null() {
+            return Err(null("array"));
+        }
+        // SAFETY: array has room for cap >= count items (documented).
+        unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), array, count) };
+    }
+    *n = count;
+    Ok(())
+}

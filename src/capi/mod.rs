@@ -1,0 +1,161 @@
+//! The C ABI (`include/workerlife.h`): plain `extern "C"` functions over the
+//! engine. This layer holds only pointer, panic and error plumbing:
+//!
+//! - every fallible call returns a `wl_result` (`WL_OK` = 0) and writes its
+//!   results through out-pointers; the message of the last failure on the
+//!   calling thread is read with `wl_last_error_message`;
+//! - every export runs inside a panic boundary;
+//! - objects are opaque handles (`wl_policy`, `wl_pool`, `wl_worker`,
+//!   `wl_ledger`) made by `*_new`-style calls and released by `*_free`, which
+//!   accept NULL; a freed, double-freed or foreign handle is
+//!   `WL_INVALID_HANDLE` (see `handles`).
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)] // each export's doc says what it needs
+
+mod buffers;
+mod handles;
+pub mod policy;
+pub mod pool;
+pub mod process;
+mod result;
+pub mod types;
+pub mod version;
+pub mod worker;
+
+pub use result::wl_result;
+
+use handles::Registry;
+
+/// A policy (opaque). Made by `wl_policy_new` or `wl_policy_parse`,
+/// released by `wl_policy_free`.
+pub struct wl_policy {
+    _opaque: [u8; 0],
+}
+
+/// A pool of worker slots (opaque). Made by `wl_pool_new` and friends,
+/// released by `wl_pool_free`. Worker handles stay usable after their pool
+/// is freed.
+pub struct wl_pool {
+    _opaque: [u8; 0],
+}
+
+/// One worker's handle on its slot (opaque). Made by `wl_pool_worker` or
+/// `wl_pool_claim`, released by `wl_worker_free`.
+pub struct wl_worker {
+    _opaque: [u8; 0],
+}
+
+/// An orphan ledger opened for this run (opaque). Made by
+/// `wl_ledger_open`, released by `wl_ledger_free`.
+pub struct wl_ledger {
+    _opaque: [u8; 0],
+}
+
+pub(crate) struct PoolObj {
+    pub pool: crate::Pool,
+    /// Actions and events a caller's array had no room for, handed out first
+    /// by the next call.
+    pub pending_actions: std::sync::Mutex<std::collections::VecDeque<crate::PoolAction>>,
+    pub pending_events: std::sync::Mutex<std::collections::VecDeque<crate::Event>>,
+}
+
+pub(crate) static POLICIES: Registry<std::sync::Mutex<crate::Policy>> = Registry::new(1);
+pub(crate) static POOLS: Registry<PoolObj> = Registry::new(2);
+pub(crate) static WORKERS: Registry<crate::Worker> = Registry::new(3);
+pub(crate) static LEDGERS: Registry<crate::process::Ledger> = Registry::new(4);
+
+/// Looks a handle up in its registry; NULL and dead handles are errors.
+#[inline(always)]
+pub(crate) fn lookup<'a, T: Sync, H>(
+    registry: &'a Registry<T>,
+    handle: *const H,
+    name: &str,
+) -> Result<&'a T, wl_result> {
+    if handle.is_null() {
+        return Err(buffers::null(name));
+    }
+    registry
+        .get(handle as u64)
+        .ok_or_else(|| invalid_handle(name))
+}
+
+#[cold]
+pub(crate) fn invalid_handle(name: &str) -> wl_result {
+    result::fail(
+        wl_result::WL_INVALID_HANDLE,
+        &format!(
+            "argument `{name}` is not a live handle of its type (freed, or not from workerlife)"
+        ),
+    )
+}
+
+/// Stores a new object and writes its handle to `*out`.
+pub(crate) fn publish<T, H>(
+    registry: &Registry<T>,
+    value: T,
+    out: *mut *mut H,
+) -> Result<(), wl_result> {
+    let out = buffers::out(out, "out")?;
+    let handle = registry
+        .insert(value)
+        .ok_or_else(|| result::fail(wl_result::WL_IO, "too many live handles of this type"))?;
+    *out = handle as *mut H;
+    Ok(())
+}
+
+/// Frees a handle: NULL is fine, a dead handle is an error.
+pub(crate) fn release<T, H>(registry: &Registry<T>, handle: *mut H, name: &str) -> wl_result {
+    result::guard(|| {
+        if handle.is_null() {
+            return Ok(());
+        }
+        registry
+            .remove(handle as u64)
+            .map(drop)
+            .ok_or_else(|| invalid_handle(name))
+    })
+}
+
+/// Writes the fixed text of `result` into `buf` (`len` bytes, NUL
+/// included); `*needed` (may be NULL) gets the size needed.
+///
+/// Returns `WL_BUFFER_TOO_SMALL` when `buf` is too short (it then holds an
+/// empty string), `WL_INVALID_ARGUMENT` for a number that is no result. Any
+/// thread.
+#[no_mangle]
+pub extern "C" fn wl_result_text(
+    result: u32,
+    buf: *mut std::ffi::c_char,
+    len: usize,
+    needed: *mut usize,
+) -> wl_result {
+    result::guard(|| {
+        let r = wl_result::from_u32(result).ok_or_else(|| {
+            result::fail(
+                wl_result::WL_INVALID_ARGUMENT,
+                &format!("{result} is not a wl_result"),
+            )
+        })?;
+        buffers::write_str(r.text(), buf, len, needed)
+    })
+}
+
+/// Writes the message of the last call that failed on the calling thread
+/// (it names what was wrong, e.g. the bad key and value) into `buf`;
+/// `*needed` (may be NULL) gets the size needed. Successful calls leave it
+/// as it was. Thread-local, so any thread.
+#[no_mangle]
+pub extern "C" fn wl_last_error_message(
+    buf: *mut std::ffi::c_char,
+    len: usize,
+    needed: *mut usize,
+) -> wl_result {
+    result::guard(|| {
+        let msg = result::last_error(|m| m.to_string());
+        let written = buffers::write_str(&msg, buf, len, needed);
+        // Asking for the size must not replace the message being asked for.
+        result::fail(wl_result::WL_OK, &msg);
+        written
+    })
+}

@@ -1,0 +1,407 @@
+//! Pool exports: building, slots, supervision, events and stats.
+
+use super::buffers::{arg, out, path_arg, write_array, write_str};
+use super::result::{check, fail, guard};
+use super::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options, wl_sharing};
+use super::{
+    lookup, publish, release, wl_policy, wl_pool, wl_result, wl_worker, PoolObj, POOLS, WORKERS,
+};
+use crate::{Pool, PoolBuilder};
+use std::collections::VecDeque;
+use std::ffi::c_char;
+use std::sync::Mutex;
+use std::time::Duration;
+
+fn pool<'a>(p: *const wl_pool) -> Result<&'a PoolObj, wl_result> {
+    lookup(&POOLS, p, "pool")
+}
+
+fn finish(builder: crate::Result<PoolBuilder>, out: *mut *mut wl_pool) -> Result<(), wl_result> {
+    let pool = check(builder.and_then(PoolBuilder::build))?;
+    publish(
+        &POOLS,
+        PoolObj {
+            pool,
+            pending_actions: Mutex::new(VecDeque::new()),
+            pending_events: Mutex::new(VecDeque::new()),
+        },
+        out,
+    )
+}
+
+/// Makes a pool private to this process with `slots` slots under a copy of
+/// `policy`; `*out` gets its handle (owned by the caller, released with
+/// `wl_pool_free`). A slot count outside 1..2^20 is `WL_INVALID_SLOT_COUNT`.
+/// NULL arguments are `WL_NULL_ARGUMENT`. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_pool_new(
+    policy: *const wl_policy,
+    slots: u32,
+    out: *mut *mut wl_pool,
+) -> wl_result {
+    guard(|| {
+        let p = super::policy::snapshot(policy)?;
+        finish(Ok(Pool::builder(&p).slots(slots)), out)
+    })
+}
+
+/// As `wl_pool_new`, in shared memory: create it before `fork()` and the
+/// children see the same slots (and use them through their own copy of the
+/// handle).
+#[no_mangle]
+pub extern "C" fn wl_pool_new_shared(
+    policy: *const wl_policy,
+    slots: u32,
+    out: *mut *mut wl_pool,
+) -> wl_result {
+    guard(|| {
+        let p = super::policy::snapshot(policy)?;
+        finish(Ok(Pool::builder(&p).slots(slots).shared()), out)
+    })
+}
+
+/// As `wl_pool_new`, in a new file at `path` (mode 0600; an existing file or
+/// a symlink there is refused), for workers started with exec, which call
+/// `wl_pool_attach`. The creating process removes the file when its handle
+/// is freed. `path` is a NUL-terminated path, borrowed.
+#[no_mangle]
+pub extern "C" fn wl_pool_create(
+    path: *const c_char,
+    policy: *const wl_policy,
+    slots: u32,
+    out: *mut *mut wl_pool,
+) -> wl_result {
+    guard(|| {
+        let path = path_arg(path, "path")?;
+        let p = super::policy::snapshot(policy)?;
+        finish(Ok(Pool::builder(&p).slots(slots).named(path)), out)
+    })
+}
+
+/// Attaches the pool file at `path` made by `wl_pool_create`. A file that is
+/// not a workerlife pool, or is damaged, is `WL_BAD_POOL_FILE` (never a
+/// crash). The caller owns the new handle. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_pool) -> wl_result {
+    guard(|| {
+        let path = path_arg(path, "path")?;
+        let pool = check(Pool::attach(path))?;
+        publish(
+            &POOLS,
+            PoolObj {
+                pool,
+                pending_actions: Mutex::new(VecDeque::new()),
+                pending_events: Mutex::new(VecDeque::new()),
+            },
+            out,
+        )
+    })
+}
+
+/// Makes a pool from options: slot count, sharing, path (named pools), a
+/// manual clock (for tests: time moves only by `wl_pool_advance`) and a
+/// fixed jitter seed. `options` is borrowed for the call. An unknown
+/// `sharing` is `WL_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn wl_pool_build(
+    policy: *const wl_policy,
+    options: *const wl_pool_options,
+    out: *mut *mut wl_pool,
+) -> wl_result {
+    guard(|| {
+        let p = super::policy::snapshot(policy)?;
+        let o = arg(options, "options")?;
+        let mut b = Pool::builder(&p)
+            .slots(o.slots)
+            .manual_clock(o.manual_clock);
+        if o.has_seed {
+            b = b.seed(o.seed);
+        }
+        b = match o.sharing {
+            s if s == wl_sharing::WL_SHARING_PRIVATE as u32 => b,
+            s if s == wl_sharing::WL_SHARING_SHARED as u32 => b.shared(),
+            s if s == wl_sharing::WL_SHARING_NAMED as u32 => {
+                b.named(path_arg(o.path, "options.path")?)
+            }
+            s => {
+                return Err(fail(
+                    wl_result::WL_INVALID_ARGUMENT,
+                    &format!("{s} is not a wl_sharing"),
+                ))
+            }
+        };
+        finish(Ok(b), out)
+    })
+}
+
+/// Releases a pool handle. NULL is a no-op; a freed or foreign handle is
+/// `WL_INVALID_HANDLE`. Worker handles from the pool stay valid (they keep
+/// the memory mapped). Do not free a handle another thread is using.
+#[no_mangle]
+pub extern "C" fn wl_pool_free(pool: *mut wl_pool) -> wl_result {
+    release(&POOLS, pool, "pool")
+}
+
+/// Writes the number of slots to `*slots`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_slot_count(pool: *const wl_pool, slots: *mut u32) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        *out(slots, "slots")? = p.pool.slot_count();
+        Ok(())
+    })
+}
+
+/// Makes a new policy handle holding a copy of the pool's policy (as stored
+/// in the pool; an attached pool's comes from its file). The caller owns it.
+#[no_mangle]
+pub extern "C" fn wl_pool_policy(pool: *const wl_pool, out: *mut *mut wl_policy) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?.pool.policy().clone();
+        publish(&super::POLICIES, Mutex::new(p), out)
+    })
+}
+
+/// A worker handle for slot `slot`, for hosts that number their workers.
+/// The caller owns it (`wl_worker_free`). Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_worker(
+    pool: *const wl_pool,
+    slot: u32,
+    out: *mut *mut wl_worker,
+) -> wl_result {
+    guard(|| {
+        let w = check(self::pool(pool)?.pool.worker(slot))?;
+        publish(&WORKERS, w, out)
+    })
+}
+
+/// The slot of `pid` (usually the caller's own `getpid()`): the one already
+/// holding it, else a vacant one, else one whose process is gone. Full is
+/// `WL_NO_FREE_SLOT`. The caller owns the worker handle. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_claim(
+    pool: *const wl_pool,
+    pid: u32,
+    out: *mut *mut wl_worker,
+) -> wl_result {
+    guard(|| {
+        let w = check(self::pool(pool)?.pool.claim(pid))?;
+        publish(&WORKERS, w, out)
+    })
+}
+
+/// The master started `pid` in `slot`. A slot still holding a live process
+/// is `WL_SLOT_BUSY`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_spawned(pool: *const wl_pool, slot: u32, pid: u32) -> wl_result {
+    guard(|| check(self::pool(pool)?.pool.spawned(slot, pid)))
+}
+
+/// The process `pid` exited with wait status `status` (as from `waitpid`);
+/// `*slot` (may be NULL) gets its slot. A pid no slot holds is
+/// `WL_UNKNOWN_PID`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_exited(
+    pool: *const wl_pool,
+    pid: u32,
+    status: i32,
+    slot: *mut u32,
+) -> wl_result {
+    guard(|| {
+        let s = check(self::pool(pool)?.pool.exited(pid, status))?;
+        // SAFETY: `slot` is NULL or writable (documented).
+        if let Some(out) = unsafe { slot.as_mut() } {
+            *out = s;
+        }
+        Ok(())
+    })
+}
+
+/// Retires every slot whose process is gone (or whose pid now names another
+/// process); their slots go into `slots` (room for `cap`), `*n` gets how
+/// many were written. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_reap_dead(
+    pool: *const wl_pool,
+    slots: *mut u32,
+    cap: usize,
+    n: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        out(n, "n")?;
+        write_array(&p.pool.reap_dead(), slots, cap, n)
+    })
+}
+
+/// Samples every worker's memory and FDs from `/proc` now (also done by
+/// `wl_pool_tick` every `sample_interval`); `*sampled` and `*gone` (either
+/// may be NULL) get how many were read and how many were found gone (and
+/// retired). Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_sample(
+    pool: *const wl_pool,
+    sampled: *mut u32,
+    gone: *mut u32,
+) -> wl_result {
+    guard(|| {
+        let report = self::pool(pool)?.pool.sample();
+        // SAFETY: each is NULL or writable (documented).
+        unsafe {
+            if let Some(s) = sampled.as_mut() {
+                *s = report.sampled;
+            }
+            if let Some(g) = gone.as_mut() {
+                *g = report.gone.len() as u32;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Asks for a manual recycle of the worker in `slot`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_recycle(pool: *const wl_pool, slot: u32) -> wl_result {
+    guard(|| check(self::pool(pool)?.pool.recycle(slot)))
+}
+
+/// The current decision for `slot`, into `*decision`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_decision(
+    pool: *const wl_pool,
+    slot: u32,
+    decision: *mut wl_decision,
+) -> wl_result {
+    guard(|| {
+        let d = check(self::pool(pool)?.pool.decision(slot))?;
+        *out(decision, "decision")? = d.into();
+        Ok(())
+    })
+}
+
+/// What the master should do now: recycles and kills (each once per worker
+/// generation and reason) and due respawns, written into `actions` (room
+/// for `cap`); `*n` gets how many. Actions that did not fit are kept and
+/// returned first by the next call, so call again while `*n == cap`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_tick(
+    pool: *const wl_pool,
+    actions: *mut wl_pool_action,
+    cap: usize,
+    n: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        let n = out(n, "n")?;
+        if cap > 0 && actions.is_null() {
+            return Err(super::buffers::null("actions"));
+        }
+        let mut pending = p.pending_actions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut fresh = Vec::new();
+        p.pool.tick_into(&mut fresh);
+        pending.extend(fresh);
+        let count = pending.len().min(cap);
+        for (i, a) in pending.drain(..count).enumerate() {
+            // SAFETY: actions has room for cap > i entries (documented).
+            unsafe { *actions.add(i) = (&a).into() };
+        }
+        *n = count;
+        Ok(())
+    })
+}
+
+/// Takes queued events, oldest first, into `events` (room for `cap`); `*n`
+/// gets how many. Events that did not fit stay queued for the next call.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_events(
+    pool: *const wl_pool,
+    events: *mut wl_event,
+    cap: usize,
+    n: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        let n = out(n, "n")?;
+        if cap > 0 && events.is_null() {
+            return Err(super::buffers::null("events"));
+        }
+        let mut pending = p.pending_events.lock().unwrap_or_else(|e| e.into_inner());
+        pending.extend(p.pool.events());
+        let count = pending.len().min(cap);
+        for (i, e) in pending.drain(..count).enumerate() {
+            // SAFETY: events has room for cap > i entries (documented).
+            unsafe { *events.add(i) = (&e).into() };
+        }
+        *n = count;
+        Ok(())
+    })
+}
+
+/// Writes the pool's stats as JSON into `buf` (`len` bytes); `*needed` (may
+/// be NULL) gets the size needed, NUL included. A short buffer is
+/// `WL_BUFFER_TOO_SMALL`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_stats_json(
+    pool: *const wl_pool,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> wl_result {
+    guard(|| write_str(&self::pool(pool)?.pool.stats_json(), buf, len, needed))
+}
+
+/// Writes the pool's stats in the Prometheus text format into `buf`, as
+/// `wl_pool_stats_json` does.
+#[no_mangle]
+pub extern "C" fn wl_pool_prometheus(
+    pool: *const wl_pool,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> wl_result {
+    guard(|| write_str(&self::pool(pool)?.pool.prometheus(), buf, len, needed))
+}
+
+/// Moves a manual-clock pool's time forward by `us` microseconds (tests). A
+/// pool on the real clock is `WL_NOT_SUPPORTED`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_advance(pool: *const wl_pool, us: u64) -> wl_result {
+    guard(|| check(self::pool(pool)?.pool.advance(Duration::from_micros(us))))
+}
+
+/// The pool's time now, in microseconds since it was made, into `*us`.
+#[no_mangle]
+pub extern "C" fn wl_pool_now_us(pool: *const wl_pool, us: *mut u64) -> wl_result {
+    guard(|| {
+        let now = self::pool(pool)?.pool.now();
+        *out(us, "us")? = u64::try_from(now.as_micros()).unwrap_or(u64::MAX);
+        Ok(())
+    })
+}
+
+/// When the next respawn held back by crash backoff is due: `*due` gets
+/// whether there is one, `*us` how long until then. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_next_spawn_in(
+    pool: *const wl_pool,
+    due: *mut bool,
+    us: *mut u64,
+) -> wl_result {
+    guard(|| {
+        let next = self::pool(pool)?.pool.next_spawn_in();
+        let (due, us) = (out(due, "due")?, out(us, "us")?);
+        *due = next.is_some();
+        *us = next.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        Ok(())
+    })
+}
+
+/// The worker in `slot` exited with wait status `status` (for hosts that
+/// know the slot rather than the pid). Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_exited_slot(pool: *const wl_pool, slot: u32, status: i32) -> wl_result {
+    guard(|| check(self::pool(pool)?.pool.exited_slot(slot, status)))
+}

@@ -1,0 +1,176 @@
+//! Process-toolkit exports: sampling, identity-checked signals, the orphan
+//! ledger and release waits.
+
+use super::buffers::{out, path_arg};
+use super::result::{check, fail, fail_with, guard};
+use super::types::{wl_held_kind, wl_reap_outcome, wl_reaped, wl_sample};
+use super::{lookup, publish, release, wl_ledger, wl_result, LEDGERS};
+use crate::error::Error;
+use crate::process::{self, Held, Ledger, ReapOutcome, SignalRefused};
+use std::ffi::c_char;
+use std::time::Duration;
+
+/// Samples process `pid` once from `/proc`: RSS, open FDs and start time,
+/// and USS and PSS when `uss` (costlier: a page-table walk). A pid that is
+/// gone (or a zombie) is `WL_NO_SUCH_PROCESS`. `sample` must not be NULL.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_process_sample(pid: u32, uss: bool, sample: *mut wl_sample) -> wl_result {
+    guard(|| {
+        let o = out(sample, "sample")?;
+        let s = check(process::sample(pid, uss))?;
+        *o = (&s).into();
+        Ok(())
+    })
+}
+
+/// The start time of process `pid` (clock ticks since boot; with the pid,
+/// its identity), into `*start_time`. Gone is `WL_NO_SUCH_PROCESS`.
+#[no_mangle]
+pub extern "C" fn wl_process_identity(pid: u32, start_time: *mut u64) -> wl_result {
+    guard(|| {
+        let o = out(start_time, "start_time")?;
+        match process::identity(pid) {
+            0 if cfg!(target_os = "linux") => Err(fail_with(&Error::NoSuchProcess(pid))),
+            id => {
+                *o = id;
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Sends signal `sig` to `pid` only if it is still the process that started
+/// at `start_time` (0 skips that check), pinned by a pidfd where the kernel
+/// has them, so a reused pid is never hit. A mismatch is
+/// `WL_IDENTITY_MISMATCH` and nothing is sent; a gone process is
+/// `WL_NO_SUCH_PROCESS`; a refusal by the kernel is `WL_IO`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_signal(pid: u32, start_time: u64, sig: i32) -> wl_result {
+    guard(|| match process::signal(pid, start_time, sig) {
+        Ok(()) => Ok(()),
+        Err(refused) => {
+            let code = match refused {
+                SignalRefused::Gone => wl_result::WL_NO_SUCH_PROCESS,
+                SignalRefused::IdentityMismatch { .. } => wl_result::WL_IDENTITY_MISMATCH,
+                SignalRefused::Os(_) => wl_result::WL_IO,
+            };
+            Err(fail(
+                code,
+                &format!("signal {sig} to pid {pid} refused: {refused}"),
+            ))
+        }
+    })
+}
+
+/// Opens (creating, mode 0600) the orphan ledger at `path` for a new run of
+/// this process; `*out` gets its handle (owned by the caller,
+/// `wl_ledger_free`). A symlink at `path` is refused. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_ledger_open(path: *const c_char, out: *mut *mut wl_ledger) -> wl_result {
+    guard(|| {
+        let path = path_arg(path, "path")?;
+        let ledger = check(Ledger::open(path))?;
+        publish(&LEDGERS, ledger, out)
+    })
+}
+
+/// Releases a ledger handle (the file stays). NULL is a no-op; a freed or
+/// foreign handle is `WL_INVALID_HANDLE`.
+#[no_mangle]
+pub extern "C" fn wl_ledger_free(ledger: *mut wl_ledger) -> wl_result {
+    release(&LEDGERS, ledger, "ledger")
+}
+
+/// Records a worker this run started (reads its start time). A gone pid is
+/// `WL_NO_SUCH_PROCESS`. Serialised with other writers by `flock`.
+#[no_mangle]
+pub extern "C" fn wl_ledger_record(ledger: *const wl_ledger, pid: u32) -> wl_result {
+    guard(|| check(lookup(&LEDGERS, ledger, "ledger")?.record(pid)))
+}
+
+/// Drops the record of a worker of this run that ended normally.
+#[no_mangle]
+pub extern "C" fn wl_ledger_forget(ledger: *const wl_ledger, pid: u32) -> wl_result {
+    guard(|| check(lookup(&LEDGERS, ledger, "ledger")?.forget(pid)))
+}
+
+/// Ends what earlier runs left alive: SIGTERM to each recorded worker of a
+/// run whose master is gone, `grace_us` microseconds to exit, then SIGKILL;
+/// processes whose identity does not match are never signalled. Writes up
+/// to `cap` report lines into `reaped`; `*n` gets the total number of lines
+/// (more than `cap` means some were not written; the reaping happened
+/// regardless). A damaged ledger is set aside and is `WL_BAD_LEDGER`.
+/// Blocks for up to the grace period plus a few seconds.
+#[no_mangle]
+pub extern "C" fn wl_ledger_reap(
+    ledger: *const wl_ledger,
+    grace_us: u64,
+    reaped: *mut wl_reaped,
+    cap: usize,
+    n: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let l = lookup(&LEDGERS, ledger, "ledger")?;
+        let n = out(n, "n")?;
+        if cap > 0 && reaped.is_null() {
+            return Err(super::buffers::null("reaped"));
+        }
+        let report = check(l.reap(Duration::from_micros(grace_us)))?;
+        for (i, r) in report.iter().take(cap).enumerate() {
+            let (outcome, found, errno) = match r.outcome {
+                ReapOutcome::Terminated => (wl_reap_outcome::WL_REAP_TERMINATED, 0, 0),
+                ReapOutcome::Killed => (wl_reap_outcome::WL_REAP_KILLED, 0, 0),
+                ReapOutcome::AlreadyGone => (wl_reap_outcome::WL_REAP_ALREADY_GONE, 0, 0),
+                ReapOutcome::PidReused { found } => (wl_reap_outcome::WL_REAP_PID_REUSED, found, 0),
+                ReapOutcome::Refused(e) => (wl_reap_outcome::WL_REAP_REFUSED, 0, e),
+            };
+            // SAFETY: reaped has room for cap > i entries (documented).
+            unsafe {
+                *reaped.add(i) = wl_reaped {
+                    pid: r.entry.pid,
+                    outcome: outcome as u32,
+                    run_id: r.entry.run_id,
+                    start_time: r.entry.start_time,
+                    found,
+                    error_number: errno,
+                }
+            };
+        }
+        *n = report.len();
+        Ok(())
+    })
+}
+
+/// Waits until process `pid` (0: none) is gone and TCP `port` (0: none) can
+/// be bound again, for at most `timeout_us` microseconds. `WL_OK` when both
+/// are released; else `WL_STILL_HELD`, with `*held` (may be NULL) set to a
+/// `wl_held_kind` naming which. Blocks the calling thread.
+#[no_mangle]
+pub extern "C" fn wl_wait_released(
+    pid: u32,
+    port: u16,
+    timeout_us: u64,
+    held: *mut u32,
+) -> wl_result {
+    guard(|| {
+        let r = process::wait_released(
+            (pid != 0).then_some(pid),
+            (port != 0).then_some(port),
+            Duration::from_micros(timeout_us),
+        );
+        let kind = match r {
+            Ok(()) => wl_held_kind::WL_HELD_NOTHING,
+            Err(Held::Process(_)) => wl_held_kind::WL_HELD_PROCESS,
+            Err(Held::Port(_)) => wl_held_kind::WL_HELD_PORT,
+        };
+        // SAFETY: `held` is NULL or writable (documented).
+        if let Some(h) = unsafe { held.as_mut() } {
+            *h = kind as u32;
+        }
+        match r {
+            Ok(()) => Ok(()),
+            Err(what) => Err(fail(wl_result::WL_STILL_HELD, &what.to_string())),
+        }
+    })
+}

@@ -1,0 +1,194 @@
+//! The one result code of the C ABI, the thread's last error message, and
+//! the panic boundary every export runs inside.
+
+use crate::error::Error;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The result of every fallible call. Numbers are grouped by area and never
+/// reused: 1xx arguments and handles, 2xx policies, 3xx pools, 4xx
+/// processes, 5xx the system, 9xx library faults.
+#[allow(non_camel_case_types)]
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_result {
+    WL_OK = 0,
+    /// A required pointer argument was NULL.
+    WL_NULL_ARGUMENT = 100,
+    /// A handle that was freed, was never made by this library, or is of
+    /// another type.
+    WL_INVALID_HANDLE = 101,
+    /// The caller's buffer is too short; the needed size was returned.
+    WL_BUFFER_TOO_SMALL = 102,
+    /// A string argument is not valid UTF-8.
+    WL_INVALID_UTF8 = 103,
+    /// An argument is out of its range (an unknown key or enum value).
+    WL_INVALID_ARGUMENT = 104,
+    /// A spec string or setter named a key that does not exist.
+    WL_UNKNOWN_KEY = 200,
+    /// A policy value did not parse or is out of range.
+    WL_INVALID_VALUE = 201,
+    /// A pool needs between 1 and 2^20 slots.
+    WL_INVALID_SLOT_COUNT = 300,
+    /// A slot index past the end of the pool.
+    WL_SLOT_OUT_OF_RANGE = 301,
+    /// Every slot holds a live worker.
+    WL_NO_FREE_SLOT = 302,
+    /// No slot holds this pid.
+    WL_UNKNOWN_PID = 303,
+    /// The slot already holds a live worker.
+    WL_SLOT_BUSY = 304,
+    /// A pool file that is not a workerlife pool, or is damaged.
+    WL_BAD_POOL_FILE = 305,
+    /// No process has this pid (or it is a zombie).
+    WL_NO_SUCH_PROCESS = 400,
+    /// The pid belongs to another process now; nothing was sent.
+    WL_IDENTITY_MISMATCH = 401,
+    /// The orphan ledger is damaged; it was set aside.
+    WL_BAD_LEDGER = 402,
+    /// Time ran out before the process or port was released.
+    WL_STILL_HELD = 403,
+    /// An operating-system call failed.
+    WL_IO = 500,
+    /// The platform lacks what the call needs.
+    WL_NOT_SUPPORTED = 501,
+    /// A bug in workerlife: a panic was caught at the boundary.
+    WL_PANIC = 900,
+}
+
+use wl_result::*;
+
+impl wl_result {
+    /// Every code, for tests and `wl_result_text`.
+    pub const ALL: [wl_result; 22] = [
+        WL_OK,
+        WL_NULL_ARGUMENT,
+        WL_INVALID_HANDLE,
+        WL_BUFFER_TOO_SMALL,
+        WL_INVALID_UTF8,
+        WL_INVALID_ARGUMENT,
+        WL_UNKNOWN_KEY,
+        WL_INVALID_VALUE,
+        WL_INVALID_SLOT_COUNT,
+        WL_SLOT_OUT_OF_RANGE,
+        WL_NO_FREE_SLOT,
+        WL_UNKNOWN_PID,
+        WL_SLOT_BUSY,
+        WL_BAD_POOL_FILE,
+        WL_NO_SUCH_PROCESS,
+        WL_IDENTITY_MISMATCH,
+        WL_BAD_LEDGER,
+        WL_STILL_HELD,
+        WL_IO,
+        WL_NOT_SUPPORTED,
+        WL_PANIC,
+        WL_OK,
+    ];
+
+    /// The fixed text of a code.
+    pub fn text(self) -> &'static str {
+        match self {
+            WL_OK => "ok",
+            WL_NULL_ARGUMENT => "a required pointer argument was NULL",
+            WL_INVALID_HANDLE => {
+                "invalid handle: freed, of another type, or not made by workerlife"
+            }
+            WL_BUFFER_TOO_SMALL => "the buffer is too small",
+            WL_INVALID_UTF8 => "a string argument is not valid UTF-8",
+            WL_INVALID_ARGUMENT => "an argument is out of range",
+            WL_UNKNOWN_KEY => "unknown policy key",
+            WL_INVALID_VALUE => "invalid policy value",
+            WL_INVALID_SLOT_COUNT => "invalid slot count",
+            WL_SLOT_OUT_OF_RANGE => "slot out of range",
+            WL_NO_FREE_SLOT => "no free slot",
+            WL_UNKNOWN_PID => "no slot holds this pid",
+            WL_SLOT_BUSY => "the slot holds a live worker",
+            WL_BAD_POOL_FILE => "not a usable workerlife pool file",
+            WL_NO_SUCH_PROCESS => "no such process",
+            WL_IDENTITY_MISMATCH => "the pid belongs to another process now",
+            WL_BAD_LEDGER => "damaged workerlife ledger",
+            WL_STILL_HELD => "still held when time ran out",
+            WL_IO => "an operating-system call failed",
+            WL_NOT_SUPPORTED => "not supported on this platform",
+            WL_PANIC => "internal error (a panic was caught)",
+        }
+    }
+
+    /// The code for a raw number, if it is one.
+    pub fn from_u32(n: u32) -> Option<wl_result> {
+        Self::ALL.iter().copied().find(|r| *r as u32 == n)
+    }
+}
+
+impl From<&Error> for wl_result {
+    fn from(e: &Error) -> wl_result {
+        match e {
+            Error::UnknownKey { .. } => WL_UNKNOWN_KEY,
+            Error::InvalidValue { .. } => WL_INVALID_VALUE,
+            Error::InvalidSlotCount(_) => WL_INVALID_SLOT_COUNT,
+            Error::SlotOutOfRange { .. } => WL_SLOT_OUT_OF_RANGE,
+            Error::NoFreeSlot(_) => WL_NO_FREE_SLOT,
+            Error::UnknownPid(_) => WL_UNKNOWN_PID,
+            Error::SlotBusy { .. } => WL_SLOT_BUSY,
+            Error::BadPoolFile { .. } => WL_BAD_POOL_FILE,
+            Error::NoSuchProcess(_) => WL_NO_SUCH_PROCESS,
+            Error::BadLedger { .. } => WL_BAD_LEDGER,
+            Error::Io { .. } => WL_IO,
+            Error::NotSupported(_) => WL_NOT_SUPPORTED,
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Records `message` as this thread's last error and returns `code`.
+pub(crate) fn fail(code: wl_result, message: &str) -> wl_result {
+    LAST_ERROR.with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            m.clear();
+            m.push_str(message);
+        }
+    });
+    code
+}
+
+/// Records an engine error as this thread's last error.
+pub(crate) fn fail_with(e: &Error) -> wl_result {
+    fail(e.into(), &e.to_string())
+}
+
+pub(crate) fn last_error<R>(f: impl FnOnce(&str) -> R) -> R {
+    LAST_ERROR.with(|m| f(&m.borrow()))
+}
+
+/// Converts an engine result into a code, recording the message.
+pub(crate) fn check<T>(r: crate::Result<T>) -> Result<T, wl_result> {
+    r.map_err(|e| fail_with(&e))
+}
+
+/// Runs an export's body inside the panic boundary: a panic becomes
+/// `WL_PANIC` (with its message as the last error) instead of unwinding into
+/// C, which would be undefined behaviour.
+#[inline(always)]
+pub(crate) fn guard(f: impl FnOnce() -> Result<(), wl_result>) -> wl_result {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => WL_OK,
+        Ok(Err(code)) => code,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            fail(WL_PANIC, &format!("workerlife panicked: {what}"))
+        }
+    }
+}
+
+/// For exports that return a value rather than a code: `fallback` on panic.
+#[inline(always)]
+pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}

@@ -1,0 +1,354 @@
+//! The C-visible enums and structs. Enum values cross the boundary as
+//! `uint32_t` fields and parameters (a C caller may pass any number, and an
+//! out-of-range Rust enum would be undefined behaviour); the enums give the
+//! header its named constants.
+
+#![allow(non_camel_case_types)]
+
+use crate::decision::{Action, Decision, Reason};
+use crate::event::{Event, EventKind};
+use crate::pool::{ActionKind, PoolAction};
+use crate::process::{Reading, Sample};
+use std::ffi::c_char;
+
+/// A reading that is absent (`wl_health`, `wl_event.rss`), or not asked for
+/// (`wl_sample`).
+pub const WL_NO_READING: u64 = u64::MAX;
+/// In a `wl_sample`: the kernel refused (another user's process).
+pub const WL_READING_DENIED: u64 = u64::MAX - 1;
+/// In a `wl_sample`: the platform cannot read it (no `/proc`).
+pub const WL_READING_UNSUPPORTED: u64 = u64::MAX - 2;
+
+/// What a worker should do.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_action {
+    WL_ACTION_CONTINUE = 0,
+    /// Finish what is in flight, then exit.
+    WL_ACTION_RECYCLE = 1,
+    /// Stop now.
+    WL_ACTION_KILL = 2,
+}
+
+/// Why; the numbers are also the priority order.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_reason {
+    WL_REASON_NONE = 0,
+    WL_REASON_REQUEST_TIMEOUT = 1,
+    WL_REASON_HEARTBEAT_TIMEOUT = 2,
+    WL_REASON_DRAIN_TIMEOUT = 3,
+    WL_REASON_MANUAL = 4,
+    WL_REASON_MEMORY_RSS = 5,
+    WL_REASON_MEMORY_USS = 6,
+    WL_REASON_MEMORY_PSS = 7,
+    WL_REASON_OPEN_FDS = 8,
+    WL_REASON_HEALTH_CHECK = 9,
+    WL_REASON_MAX_REQUESTS = 10,
+    WL_REASON_MAX_LIFETIME = 11,
+    WL_REASON_IDLE = 12,
+}
+
+/// What `wl_pool_tick` tells the master to do.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_pool_action_kind {
+    /// Send the worker its graceful signal.
+    WL_DO_RECYCLE = 1,
+    /// Send the worker its forceful signal.
+    WL_DO_KILL = 2,
+    /// Start a worker for the slot (then call `wl_pool_spawned`).
+    WL_DO_SPAWN = 3,
+}
+
+/// What an event records.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_event_kind {
+    WL_EVENT_SPAWNED = 1,
+    WL_EVENT_RECYCLE_REQUESTED = 2,
+    WL_EVENT_KILLED = 3,
+    WL_EVENT_EXITED = 4,
+    WL_EVENT_CRASH_LOOP = 5,
+    WL_EVENT_HEALTH_CHECK_FAILED = 6,
+}
+
+/// A policy key, in spec-string order (see the README for each default).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_key {
+    WL_KEY_REQUEST_TIMEOUT = 0,
+    WL_KEY_HEARTBEAT_TIMEOUT = 1,
+    WL_KEY_MAX_RSS = 2,
+    WL_KEY_MAX_USS = 3,
+    WL_KEY_MAX_PSS = 4,
+    WL_KEY_MAX_FDS = 5,
+    WL_KEY_MAX_HEALTH_FAILURES = 6,
+    WL_KEY_MAX_REQUESTS = 7,
+    WL_KEY_MAX_REQUESTS_JITTER = 8,
+    WL_KEY_MAX_LIFETIME = 9,
+    WL_KEY_LIFETIME_JITTER = 10,
+    WL_KEY_MAX_IDLE = 11,
+    WL_KEY_MIN_LIFETIME = 12,
+    WL_KEY_DRAIN_TIMEOUT = 13,
+    WL_KEY_MAX_CONCURRENT_RECYCLES = 14,
+    WL_KEY_MIN_RECYCLE_INTERVAL = 15,
+    WL_KEY_MIN_UPTIME = 16,
+    WL_KEY_MAX_RESTARTS = 17,
+    WL_KEY_RESTART_WINDOW = 18,
+    WL_KEY_BACKOFF_INITIAL = 19,
+    WL_KEY_BACKOFF_MAX = 20,
+    WL_KEY_SAMPLE_INTERVAL = 21,
+}
+
+/// How a key's raw value is counted.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_unit {
+    WL_UNIT_BYTES = 0,
+    WL_UNIT_MICROSECONDS = 1,
+    WL_UNIT_COUNT = 2,
+}
+
+/// Where a pool's memory lives.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_sharing {
+    /// This process only.
+    WL_SHARING_PRIVATE = 0,
+    /// Shared anonymous memory: create before `fork()`.
+    WL_SHARING_SHARED = 1,
+    /// A named file (`path`), attached by workers started with exec.
+    WL_SHARING_NAMED = 2,
+}
+
+/// What reaping did to one orphan.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_reap_outcome {
+    WL_REAP_TERMINATED = 1,
+    WL_REAP_KILLED = 2,
+    WL_REAP_ALREADY_GONE = 3,
+    /// The pid names another process now; nothing was sent.
+    WL_REAP_PID_REUSED = 4,
+    /// The kernel refused the signal (`error_number`).
+    WL_REAP_REFUSED = 5,
+}
+
+/// What `wl_wait_released` found still held.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wl_held_kind {
+    WL_HELD_NOTHING = 0,
+    WL_HELD_PROCESS = 1,
+    WL_HELD_PORT = 2,
+}
+
+/// A decision: `action` is a `wl_action`, `reason` a `wl_reason`; `value`
+/// and `limit` are what tripped (bytes, microseconds or a count).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wl_decision {
+    pub action: u32,
+    pub reason: u32,
+    pub value: u64,
+    pub limit: u64,
+}
+
+/// A worker's own readings; `WL_NO_READING` leaves the previous one.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wl_health {
+    pub rss: u64,
+    pub uss: u64,
+    pub pss: u64,
+    pub fds: u64,
+}
+
+/// One thing for the master to do. `kind` is a `wl_pool_action_kind`,
+/// `reason` a `wl_reason`. `identity` is the worker's start time: pass it to
+/// `wl_signal`. `not_before_us` is when a held-back respawn was due.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wl_pool_action {
+    pub kind: u32,
+    pub slot: u32,
+    pub pid: u32,
+    pub reason: u32,
+    pub generation: u32,
+    pub identity: u64,
+    pub not_before_us: u64,
+}
+
+/// One event. `kind` is a `wl_event_kind`, `reason` a `wl_reason`. `rss` and
+/// `delay_us` are `WL_NO_READING` when absent; `status` is meaningful when
+/// `has_status`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wl_event {
+    pub kind: u32,
+    pub slot: u32,
+    pub pid: u32,
+    pub generation: u32,
+    pub reason: u32,
+    pub status: i32,
+    pub has_status: bool,
+    pub crash: bool,
+    pub at_us: u64,
+    pub uptime_us: u64,
+    pub requests: u64,
+    pub rss: u64,
+    pub delay_us: u64,
+}
+
+/// One sample of a process: values, or `WL_NO_READING` (not asked for),
+/// `WL_READING_DENIED`, `WL_READING_UNSUPPORTED`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wl_sample {
+    pub pid: u32,
+    pub start_time: u64,
+    pub rss: u64,
+    pub fds: u64,
+    pub uss: u64,
+    pub pss: u64,
+}
+
+/// How to build a pool: `sharing` is a `wl_sharing`; `path` is used (and
+/// required) for `WL_SHARING_NAMED`; `seed` is used when `has_seed`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wl_pool_options {
+    pub slots: u32,
+    pub sharing: u32,
+    pub path: *const c_char,
+    pub manual_clock: bool,
+    pub has_seed: bool,
+    pub seed: u64,
+}
+
+/// One line of a reap report. `outcome` is a `wl_reap_outcome`; `found` is
+/// the start time found for `WL_REAP_PID_REUSED`; `error_number` the errno
+/// for `WL_REAP_REFUSED`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wl_reaped {
+    pub pid: u32,
+    pub outcome: u32,
+    pub run_id: u64,
+    pub start_time: u64,
+    pub found: u64,
+    pub error_number: i32,
+}
+
+pub(crate) fn reason_code(r: Option<Reason>) -> u32 {
+    r.map_or(0, |r| r as u32)
+}
+
+impl From<Decision> for wl_decision {
+    fn from(d: Decision) -> Self {
+        wl_decision {
+            action: match d.action {
+                Action::Continue => wl_action::WL_ACTION_CONTINUE,
+                Action::Recycle => wl_action::WL_ACTION_RECYCLE,
+                Action::Kill => wl_action::WL_ACTION_KILL,
+            } as u32,
+            reason: reason_code(d.reason),
+            value: d.value,
+            limit: d.limit,
+        }
+    }
+}
+
+impl wl_decision {
+    /// Back to the engine's type; `None` for numbers that are no action.
+    pub(crate) fn to_decision(self) -> Option<Decision> {
+        let action = match self.action {
+            0 => Action::Continue,
+            1 => Action::Recycle,
+            2 => Action::Kill,
+            _ => return None,
+        };
+        let reason = match self.reason {
+            0 => None,
+            n => Some(Reason::from_code(u8::try_from(n).ok()?)?),
+        };
+        Some(Decision {
+            action,
+            reason,
+            value: self.value,
+            limit: self.limit,
+        })
+    }
+}
+
+impl From<&PoolAction> for wl_pool_action {
+    fn from(a: &PoolAction) -> Self {
+        wl_pool_action {
+            kind: match a.kind {
+                ActionKind::Recycle => wl_pool_action_kind::WL_DO_RECYCLE,
+                ActionKind::Kill => wl_pool_action_kind::WL_DO_KILL,
+                ActionKind::Spawn => wl_pool_action_kind::WL_DO_SPAWN,
+            } as u32,
+            slot: a.slot,
+            pid: a.pid,
+            reason: reason_code(a.reason),
+            generation: a.generation,
+            identity: a.identity,
+            not_before_us: micros(a.not_before),
+        }
+    }
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl From<&Event> for wl_event {
+    fn from(e: &Event) -> Self {
+        wl_event {
+            kind: match e.kind {
+                EventKind::Spawned => wl_event_kind::WL_EVENT_SPAWNED,
+                EventKind::RecycleRequested => wl_event_kind::WL_EVENT_RECYCLE_REQUESTED,
+                EventKind::Killed => wl_event_kind::WL_EVENT_KILLED,
+                EventKind::Exited => wl_event_kind::WL_EVENT_EXITED,
+                EventKind::CrashLoop => wl_event_kind::WL_EVENT_CRASH_LOOP,
+                EventKind::HealthCheckFailed => wl_event_kind::WL_EVENT_HEALTH_CHECK_FAILED,
+            } as u32,
+            slot: e.slot,
+            pid: e.pid,
+            generation: e.generation,
+            reason: reason_code(e.reason),
+            status: e.status.unwrap_or(0),
+            has_status: e.status.is_some(),
+            crash: e.crash,
+            at_us: micros(e.at),
+            uptime_us: micros(e.uptime),
+            requests: e.requests,
+            rss: e.rss.unwrap_or(WL_NO_READING),
+            delay_us: e.delay.map_or(WL_NO_READING, micros),
+        }
+    }
+}
+
+fn reading(r: Reading) -> u64 {
+    match r {
+        Reading::Value(v) => v.min(WL_READING_UNSUPPORTED - 1),
+        Reading::NotRequested => WL_NO_READING,
+        Reading::Denied => WL_READING_DENIED,
+        Reading::Unsupported => WL_READING_UNSUPPORTED,
+    }
+}
+
+impl From<&Sample> for wl_sample {
+    fn from(s: &Sample) -> Self {
+        wl_sample {
+            pid: s.pid,
+            start_time: reading(s.start_time),
+            rss: reading(s.rss),
+            fds: reading(s.fds),
+            uss: reading(s.uss),
+            pss: reading(s.pss),
+        }
+    }
+}

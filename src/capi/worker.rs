@@ -1,0 +1,190 @@
+//! Worker exports: the hot path and the worker's own reports.
+
+use super::buffers::{arg, out};
+use super::result::{check, guard};
+use super::types::{wl_decision, wl_health, wl_sample, WL_NO_READING};
+use super::{lookup, release, wl_result, wl_worker, WORKERS};
+use crate::{Health, Worker};
+
+#[inline(always)]
+fn worker<'a>(w: *const wl_worker) -> Result<&'a Worker, wl_result> {
+    lookup(&WORKERS, w, "worker")
+}
+
+/// Releases a worker handle. NULL is a no-op; a freed or foreign handle is
+/// `WL_INVALID_HANDLE`. The slot is not retired (the master learns of the
+/// exit). Do not free a handle another thread is using.
+#[no_mangle]
+pub extern "C" fn wl_worker_free(worker: *mut wl_worker) -> wl_result {
+    release(&WORKERS, worker, "worker")
+}
+
+/// A request begins. Lock-free and allocation-free; any thread of the
+/// worker; after `fork()` too.
+#[no_mangle]
+pub extern "C" fn wl_worker_begin(worker: *const wl_worker) -> wl_result {
+    guard(|| {
+        self::worker(worker)?.begin();
+        Ok(())
+    })
+}
+
+/// A request ended. `*exit` gets whether the worker should exit after this
+/// request (finish the response, then leave). `exit` must not be NULL.
+/// Lock-free and allocation-free; any thread.
+#[no_mangle]
+pub extern "C" fn wl_worker_end(worker: *const wl_worker, exit: *mut bool) -> wl_result {
+    guard(|| {
+        let w = self::worker(worker)?;
+        let exit = out(exit, "exit")?;
+        *exit = w.end();
+        Ok(())
+    })
+}
+
+/// A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
+#[no_mangle]
+pub extern "C" fn wl_worker_heartbeat(worker: *const wl_worker) -> wl_result {
+    guard(|| {
+        self::worker(worker)?.heartbeat();
+        Ok(())
+    })
+}
+
+/// Reports the worker's own readings; a field set to `WL_NO_READING` leaves
+/// the previous reading. `health` is borrowed for the call. Lock-free.
+#[no_mangle]
+pub extern "C" fn wl_worker_report_health(
+    worker: *const wl_worker,
+    health: *const wl_health,
+) -> wl_result {
+    guard(|| {
+        let w = self::worker(worker)?;
+        let h = arg(health, "health")?;
+        let some = |v: u64| (v != WL_NO_READING).then_some(v);
+        w.report_health(Health {
+            rss: some(h.rss),
+            uss: some(h.uss),
+            pss: some(h.pss),
+            fds: some(h.fds),
+        });
+        Ok(())
+    })
+}
+
+/// Samples the calling process from `/proc` (USS and PSS too when `uss`),
+/// reports the readings for this worker, and writes the sample to `*sample`
+/// (may be NULL). Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_worker_sample_self(
+    worker: *const wl_worker,
+    uss: bool,
+    sample: *mut wl_sample,
+) -> wl_result {
+    guard(|| {
+        let s = check(self::worker(worker)?.sample_self(uss))?;
+        // SAFETY: `sample` is NULL or writable (documented).
+        if let Some(o) = unsafe { sample.as_mut() } {
+            *o = (&s).into();
+        }
+        Ok(())
+    })
+}
+
+/// The result of one health check: `ok` false adds a failure, true resets.
+#[no_mangle]
+pub extern "C" fn wl_worker_check(worker: *const wl_worker, ok: bool) -> wl_result {
+    guard(|| {
+        self::worker(worker)?.check(ok);
+        Ok(())
+    })
+}
+
+/// What the worker should do now, into `*decision`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_worker_decision(
+    worker: *const wl_worker,
+    decision: *mut wl_decision,
+) -> wl_result {
+    guard(|| {
+        let d = self::worker(worker)?.decision();
+        *out(decision, "decision")? = d.into();
+        Ok(())
+    })
+}
+
+/// Requests served in this generation, into `*requests`.
+#[no_mangle]
+pub extern "C" fn wl_worker_requests(worker: *const wl_worker, requests: *mut u64) -> wl_result {
+    guard(|| {
+        let n = self::worker(worker)?.requests();
+        *out(requests, "requests")? = n;
+        Ok(())
+    })
+}
+
+/// The worker's slot index, into `*slot`.
+#[no_mangle]
+pub extern "C" fn wl_worker_slot(worker: *const wl_worker, slot: *mut u32) -> wl_result {
+    guard(|| {
+        let i = self::worker(worker)?.index();
+        *out(slot, "slot")? = i;
+        Ok(())
+    })
+}
+
+/// Marks the slot on the way out (call just before exiting): the recycle
+/// permit goes back at once, so the next worker may start draining.
+#[no_mangle]
+pub extern "C" fn wl_worker_exiting(worker: *const wl_worker) -> wl_result {
+    guard(|| {
+        self::worker(worker)?.exiting();
+        Ok(())
+    })
+}
+
+/// Writes the text of a decision (`"max_requests: 1000 >= 1000"`,
+/// `"continue"`) into `buf` (`len` bytes); `*needed` (may be NULL) gets the
+/// size needed. A decision with numbers that are no action or reason is
+/// `WL_INVALID_ARGUMENT`. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_decision_text(
+    decision: *const wl_decision,
+    buf: *mut std::ffi::c_char,
+    len: usize,
+    needed: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let d = arg(decision, "decision")?.to_decision().ok_or_else(|| {
+            super::result::fail(
+                wl_result::WL_INVALID_ARGUMENT,
+                "the decision's action or reason is out of range",
+            )
+        })?;
+        super::buffers::write_str(&d.to_string(), buf, len, needed)
+    })
+}
+
+/// The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
+/// for `WL_REASON_NONE` and numbers that are no reason. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_reason_name(reason: u32) -> *const std::ffi::c_char {
+    super::result::guard_value(std::ptr::null(), || {
+        u8::try_from(reason)
+            .ok()
+            .and_then(crate::Reason::from_code)
+            .map_or(std::ptr::null(), reason_c)
+    })
+}
+
+fn reason_c(r: crate::Reason) -> *const std::ffi::c_char {
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        crate::Reason::ALL
+            .iter()
+            .map(|r| std::ffi::CString::new(r.as_str()).expect("no NUL"))
+            .collect()
+    });
+    names[r as usize - 1].as_ptr()
+}
