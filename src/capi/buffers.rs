@@ -112,3 +112,30 @@ pub(crate) fn write_array<T: Copy>(
     *n = count;
     Ok(())
 }
+
+/// An optional out-pointer: NULL means the caller does not want the value.
+pub(crate) fn opt_out<'a, T>(p: *mut T) -> Option<&'a mut T> {
+    // SAFETY: NULL or writable (documented by each export).
+    unsafe { p.as_mut() }
+}
+
+/// Moves up to `cap` items from the front of `queue` into the caller's
+/// array; `*n` gets how many. The rest stay queued.
+pub(crate) fn drain_into<S, T: From<S>>(
+    queue: &mut std::collections::VecDeque<S>,
+    array: *mut T,
+    cap: usize,
+    n: *mut usize,
+) -> Result<(), wl_result> {
+    let n = out(n, "n")?;
+    if cap > 0 && array.is_null() {
+        return Err(null("array"));
+    }
+    let count = queue.len().min(cap);
+    for (i, item) in queue.drain(..count).enumerate() {
+        // SAFETY: array has room for cap > i items (documented).
+        unsafe { array.add(i).write(T::from(item)) };
+    }
+    *n = count;
+    Ok(())
+}

@@ -1,6 +1,6 @@
 //! Pool exports: building, slots, supervision, events and stats.
 
-use super::buffers::{arg, out, path_arg, write_array, write_str};
+use super::buffers::{arg, drain_into, opt_out, out, path_arg, write_array, write_str};
 use super::result::{check, fail, guard};
 use super::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options, wl_sharing};
 use super::{
@@ -210,8 +210,7 @@ pub extern "C" fn wl_pool_exited(
 ) -> wl_result {
     guard(|| {
         let s = check(self::pool(pool)?.pool.exited(pid, status))?;
-        // SAFETY: `slot` is NULL or writable (documented).
-        if let Some(out) = unsafe { slot.as_mut() } {
+        if let Some(out) = opt_out(slot) {
             *out = s;
         }
         Ok(())
@@ -247,14 +246,11 @@ pub extern "C" fn wl_pool_sample(
 ) -> wl_result {
     guard(|| {
         let report = self::pool(pool)?.pool.sample();
-        // SAFETY: each is NULL or writable (documented).
-        unsafe {
-            if let Some(s) = sampled.as_mut() {
-                *s = report.sampled;
-            }
-            if let Some(g) = gone.as_mut() {
-                *g = report.gone.len() as u32;
-            }
+        if let Some(s) = opt_out(sampled) {
+            *s = report.sampled;
+        }
+        if let Some(g) = opt_out(gone) {
+            *g = report.gone.len() as u32;
         }
         Ok(())
     })
@@ -294,21 +290,11 @@ pub extern "C" fn wl_pool_tick(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        let n = out(n, "n")?;
-        if cap > 0 && actions.is_null() {
-            return Err(super::buffers::null("actions"));
-        }
         let mut pending = p.pending_actions.lock().unwrap_or_else(|e| e.into_inner());
         let mut fresh = Vec::new();
         p.pool.tick_into(&mut fresh);
         pending.extend(fresh);
-        let count = pending.len().min(cap);
-        for (i, a) in pending.drain(..count).enumerate() {
-            // SAFETY: actions has room for cap > i entries (documented).
-            unsafe { *actions.add(i) = (&a).into() };
-        }
-        *n = count;
-        Ok(())
+        drain_into(&mut pending, actions, cap, n)
     })
 }
 
@@ -324,19 +310,9 @@ pub extern "C" fn wl_pool_events(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        let n = out(n, "n")?;
-        if cap > 0 && events.is_null() {
-            return Err(super::buffers::null("events"));
-        }
         let mut pending = p.pending_events.lock().unwrap_or_else(|e| e.into_inner());
         pending.extend(p.pool.events());
-        let count = pending.len().min(cap);
-        for (i, e) in pending.drain(..count).enumerate() {
-            // SAFETY: events has room for cap > i entries (documented).
-            unsafe { *events.add(i) = (&e).into() };
-        }
-        *n = count;
-        Ok(())
+        drain_into(&mut pending, events, cap, n)
     })
 }
 

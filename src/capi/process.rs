@@ -112,22 +112,25 @@ pub extern "C" fn wl_ledger_reap(
 ) -> wl_result {
     guard(|| {
         let l = lookup(&LEDGERS, ledger, "ledger")?;
-        let n = out(n, "n")?;
+        let total = out(n, "n")?;
         if cap > 0 && reaped.is_null() {
             return Err(super::buffers::null("reaped"));
         }
         let report = check(l.reap(Duration::from_micros(grace_us)))?;
-        for (i, r) in report.iter().take(cap).enumerate() {
-            let (outcome, found, errno) = match r.outcome {
-                ReapOutcome::Terminated => (wl_reap_outcome::WL_REAP_TERMINATED, 0, 0),
-                ReapOutcome::Killed => (wl_reap_outcome::WL_REAP_KILLED, 0, 0),
-                ReapOutcome::AlreadyGone => (wl_reap_outcome::WL_REAP_ALREADY_GONE, 0, 0),
-                ReapOutcome::PidReused { found } => (wl_reap_outcome::WL_REAP_PID_REUSED, found, 0),
-                ReapOutcome::Refused(e) => (wl_reap_outcome::WL_REAP_REFUSED, 0, e),
-            };
-            // SAFETY: reaped has room for cap > i entries (documented).
-            unsafe {
-                *reaped.add(i) = wl_reaped {
+        *total = report.len();
+        let mut lines: std::collections::VecDeque<wl_reaped> = report
+            .iter()
+            .map(|r| {
+                let (outcome, found, errno) = match r.outcome {
+                    ReapOutcome::Terminated => (wl_reap_outcome::WL_REAP_TERMINATED, 0, 0),
+                    ReapOutcome::Killed => (wl_reap_outcome::WL_REAP_KILLED, 0, 0),
+                    ReapOutcome::AlreadyGone => (wl_reap_outcome::WL_REAP_ALREADY_GONE, 0, 0),
+                    ReapOutcome::PidReused { found } => {
+                        (wl_reap_outcome::WL_REAP_PID_REUSED, found, 0)
+                    }
+                    ReapOutcome::Refused(e) => (wl_reap_outcome::WL_REAP_REFUSED, 0, e),
+                };
+                wl_reaped {
                     pid: r.entry.pid,
                     outcome: outcome as u32,
                     run_id: r.entry.run_id,
@@ -135,9 +138,10 @@ pub extern "C" fn wl_ledger_reap(
                     found,
                     error_number: errno,
                 }
-            };
-        }
-        *n = report.len();
+            })
+            .collect();
+        let mut written = 0;
+        super::buffers::drain_into(&mut lines, reaped, cap, &mut written)?;
         Ok(())
     })
 }
@@ -164,8 +168,7 @@ pub extern "C" fn wl_wait_released(
             Err(Held::Process(_)) => wl_held_kind::WL_HELD_PROCESS,
             Err(Held::Port(_)) => wl_held_kind::WL_HELD_PORT,
         };
-        // SAFETY: `held` is NULL or writable (documented).
-        if let Some(h) = unsafe { held.as_mut() } {
+        if let Some(h) = super::buffers::opt_out(held) {
             *h = kind as u32;
         }
         match r {

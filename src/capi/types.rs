@@ -282,8 +282,8 @@ impl wl_decision {
     }
 }
 
-impl From<&PoolAction> for wl_pool_action {
-    fn from(a: &PoolAction) -> Self {
+impl From<PoolAction> for wl_pool_action {
+    fn from(a: PoolAction) -> Self {
         wl_pool_action {
             kind: match a.kind {
                 ActionKind::Recycle => wl_pool_action_kind::WL_DO_RECYCLE,
@@ -304,8 +304,8 @@ fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-impl From<&Event> for wl_event {
-    fn from(e: &Event) -> Self {
+impl From<Event> for wl_event {
+    fn from(e: Event) -> Self {
         wl_event {
             kind: match e.kind {
                 EventKind::Spawned => wl_event_kind::WL_EVENT_SPAWNED,

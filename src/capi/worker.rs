@@ -83,8 +83,7 @@ pub extern "C" fn wl_worker_sample_self(
 ) -> wl_result {
     guard(|| {
         let s = check(self::worker(worker)?.sample_self(uss))?;
-        // SAFETY: `sample` is NULL or writable (documented).
-        if let Some(o) = unsafe { sample.as_mut() } {
+        if let Some(o) = super::buffers::opt_out(sample) {
             *o = (&s).into();
         }
         Ok(())
