@@ -1,15 +1,78 @@
 # The commands the README gives. `make test` is what .ci/run calls.
 CARGO ?= cargo
+CC ?= cc
+CXX ?= c++
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+SONAME := $(shell v=$(VERSION); maj=$${v%%.*}; rest=$${v#*.}; min=$${rest%%.*}; \
+            if [ $$maj = 0 ]; then echo libworkerlife.so.0.$$min; else echo libworkerlife.so.$$maj; fi)
+# C programs run against target/release through a directory holding the
+# SONAME link, as an installed library would be found.
+CDIR := $(CURDIR)/target/c
+CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -Iinclude
+LINK := -L$(CURDIR)/target/release -lworkerlife -Wl,-rpath,$(CDIR)
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 
-.PHONY: demo test bench
+.PHONY: demo test rust-test c-test header-check lib install bench fuzz
 
 demo:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test:
+test: rust-test c-test
+
+rust-test:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --release
 
-bench:
+lib:
+	$(CARGO) build --release
+	mkdir -p $(CDIR)
+	ln -sf ../release/libworkerlife.so $(CDIR)/$(SONAME)
+
+# The committed header must be what cbindgen makes of src/capi now.
+header-check:
+	cbindgen -q --config cbindgen.toml --crate workerlife --output $(CDIR)/workerlife.h
+	diff -u include/workerlife.h $(CDIR)/workerlife.h
+
+c-test: lib header-check
+	# The header on its own, included twice, in C11 and C++.
+	$(CC) $(CFLAGS_STRICT) -pedantic tests/c/header_twice.c $(LINK) -o $(CDIR)/header_c
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -x c++ tests/c/header_twice.c $(LINK) -o $(CDIR)/header_cxx
+	$(CDIR)/header_c && $(CDIR)/header_cxx
+	# Every export, plainly and under ASan + UBSan.
+	$(CC) $(CFLAGS_STRICT) tests/c/test_capi.c $(LINK) -o $(CDIR)/test_capi
+	$(CDIR)/test_capi
+	$(CC) $(CFLAGS_STRICT) $(SANITIZE) tests/c/test_capi.c $(LINK) -o $(CDIR)/test_capi_asan
+	$(CDIR)/test_capi_asan
+	# The C prefork server under concurrent load.
+	$(CC) $(CFLAGS_STRICT) examples/c/prefork_server.c $(LINK) -o $(CDIR)/prefork_server
+	$(CC) $(CFLAGS_STRICT) -pthread tests/c/load_prefork.c -o $(CDIR)/load_prefork
+	$(CDIR)/load_prefork $(CDIR)/prefork_server 2>$(CDIR)/prefork_server.log
+	# Installed: headers, libraries and pkg-config, used by a fresh build.
+	rm -rf $(CDIR)/prefix
+	$(MAKE) --no-print-directory install PREFIX=$(CDIR)/prefix
+	$(CC) -std=c11 -Wall -Wextra -Werror tests/c/header_twice.c \
+	  $$(PKG_CONFIG_PATH=$(CDIR)/prefix/lib/pkgconfig pkg-config --cflags --libs workerlife) \
+	  -Wl,-rpath,$(CDIR)/prefix/lib -o $(CDIR)/installed_c
+	$(CDIR)/installed_c
+	$(CC) -std=c11 -Wall -Wextra -Werror tests/c/header_twice.c -I$(CDIR)/prefix/include \
+	  $(CDIR)/prefix/lib/libworkerlife.a -lpthread -ldl -lm -o $(CDIR)/static_c
+	$(CDIR)/static_c
+	@echo "c-test: all C checks passed"
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 target/release/libworkerlife.so $(DESTDIR)$(LIBDIR)/libworkerlife.so.$(VERSION)
+	ln -sf libworkerlife.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libworkerlife.so
+	install -m 0644 target/release/libworkerlife.a $(DESTDIR)$(LIBDIR)/libworkerlife.a
+	install -m 0644 include/workerlife.h $(DESTDIR)$(PREFIX)/include/workerlife.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	  workerlife.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/workerlife.pc
+
+bench: lib
 	$(CARGO) bench --bench hot_path --bench sampling
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
+	$(CDIR)/bench_capi

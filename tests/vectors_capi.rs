@@ -147,7 +147,12 @@ impl Driver for CDriver {
         loop {
             let mut actions = [wl_pool_action::default(); 2];
             let mut n = 0;
-            ok(wl_pool_tick(self.pool, actions.as_mut_ptr(), actions.len(), &mut n))?;
+            ok(wl_pool_tick(
+                self.pool,
+                actions.as_mut_ptr(),
+                actions.len(),
+                &mut n,
+            ))?;
             for a in &actions[..n] {
                 let kind = match a.kind {
                     1 => "recycle",

@@ -1,0 +1,190 @@
+/* A small pre-fork HTTP server on workerlife's C ABI.
+ *
+ *   prefork_server PORT WORKERS POLICY
+ *
+ * The master listens on 127.0.0.1:PORT (0: any free port; the port is
+ * printed as "listening on PORT"), makes a shared pool and lets wl_pool_tick
+ * drive everything: it forks a worker for every WL_DO_SPAWN, sends SIGTERM
+ * for WL_DO_RECYCLE and SIGKILL for WL_DO_KILL (both through wl_signal, so
+ * a reused pid is never hit), and reports each exit with wl_pool_exited.
+ * Each worker wraps every request in wl_worker_begin/wl_worker_end and
+ * leaves after the response when told to. Every response says which worker
+ * served it: "pid=PID requests=N". SIGINT or SIGTERM stops the server. */
+#define _GNU_SOURCE
+#include "workerlife.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig) {
+  (void)sig;
+  stop = 1;
+}
+
+static void die(const char *what, wl_result r) {
+  char msg[512] = "";
+  wl_last_error_message(msg, sizeof msg, NULL);
+  fprintf(stderr, "prefork_server: %s: error %u: %s\n", what, (unsigned)r, msg);
+  exit(1);
+}
+
+#define TRY(what, call)             \
+  do {                              \
+    wl_result r_ = (call);          \
+    if (r_ != WL_OK) die(what, r_); \
+  } while (0)
+
+/* Reads the request head (the tests send no body). */
+static int read_request(int fd) {
+  char buf[4096];
+  size_t have = 0;
+  while (have < sizeof buf - 1) {
+    ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    if (n <= 0) return -1;
+    have += (size_t)n;
+    buf[have] = 0;
+    if (strstr(buf, "\r\n\r\n")) return 0;
+  }
+  return -1;
+}
+
+static void write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n <= 0) return;
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
+static void worker_main(int listener, wl_pool *pool, uint32_t slot) {
+  /* SIGTERM asks for a graceful exit: finish the request in hand. No
+   * SA_RESTART, so a blocking accept() returns EINTR and sees the flag. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGINT, SIG_IGN);
+  wl_worker *w = NULL;
+  TRY("worker handle", wl_pool_worker(pool, slot, &w));
+  while (!stop) {
+    int fd = accept(listener, NULL, NULL);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    TRY("begin", wl_worker_begin(w));
+    bool leave = false;
+    if (read_request(fd) == 0) {
+      uint64_t served = 0;
+      TRY("requests", wl_worker_requests(w, &served));
+      char body[64], resp[256];
+      int blen = snprintf(body, sizeof body, "pid=%d requests=%llu\n",
+                          (int)getpid(), (unsigned long long)served + 1);
+      int rlen = snprintf(resp, sizeof resp,
+                          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                          "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                          blen, body);
+      write_all(fd, resp, (size_t)rlen);
+    }
+    close(fd);
+    TRY("end", wl_worker_end(w, &leave));
+    if (leave) break;
+  }
+  wl_worker_exiting(w);
+  wl_worker_free(w);
+  _exit(0);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: prefork_server PORT WORKERS POLICY\n");
+    return 2;
+  }
+  int port = atoi(argv[1]);
+  unsigned workers = (unsigned)atoi(argv[2]);
+  wl_policy *policy = NULL;
+  TRY("policy", wl_policy_parse(argv[3], &policy));
+  wl_pool *pool = NULL;
+  TRY("pool", wl_pool_new_shared(policy, workers, &pool));
+  wl_policy_free(policy);
+
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listener, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+      listen(listener, 1024) != 0) {
+    perror("prefork_server: listen");
+    return 1;
+  }
+  socklen_t alen = sizeof addr;
+  getsockname(listener, (struct sockaddr *)&addr, &alen);
+  printf("listening on %d\n", ntohs(addr.sin_port));
+  fflush(stdout);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+
+  wl_pool_action actions[16];
+  wl_event events[16];
+  while (!stop) {
+    size_t n = 0;
+    TRY("tick", wl_pool_tick(pool, actions, 16, &n));
+    for (size_t i = 0; i < n; i++) {
+      wl_pool_action *a = &actions[i];
+      if (a->kind == WL_DO_SPAWN) {
+        pid_t pid = fork();
+        if (pid == 0) worker_main(listener, pool, a->slot);
+        if (pid < 0) continue;
+        TRY("spawned", wl_pool_spawned(pool, a->slot, (uint32_t)pid));
+      } else {
+        int sig = a->kind == WL_DO_KILL ? SIGKILL : SIGTERM;
+        wl_result r = wl_signal(a->pid, a->identity, sig);
+        if (r != WL_OK && r != WL_NO_SUCH_PROCESS) die("signal", r);
+      }
+    }
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      uint32_t slot;
+      wl_pool_exited(pool, (uint32_t)pid, status, &slot);
+    }
+    TRY("events", wl_pool_events(pool, events, 16, &n));
+    for (size_t i = 0; i < n; i++) {
+      wl_event *e = &events[i];
+      const char *why = wl_reason_name(e->reason);
+      if (e->kind == WL_EVENT_RECYCLE_REQUESTED || e->kind == WL_EVENT_KILLED)
+        fprintf(stderr, "%s slot=%u pid=%u reason=%s requests=%llu\n",
+                e->kind == WL_EVENT_KILLED ? "kill" : "recycle", e->slot,
+                e->pid, why ? why : "-", (unsigned long long)e->requests);
+    }
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  /* Shut down: every worker gets SIGTERM and is waited for. */
+  signal(SIGTERM, SIG_IGN);
+  kill(0, SIGTERM);
+  while (wait(NULL) > 0) {
+  }
+  wl_pool_free(pool);
+  return 0;
+}

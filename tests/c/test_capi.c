@@ -1,0 +1,529 @@
+/* Every export of include/workerlife.h from C: results, error codes and
+ * messages, NULLs, freed/double-freed/foreign handles, bad spec strings,
+ * fork with a shared pool, named pools, the process toolkit. Built with
+ * -std=c11 -Wall -Wextra -Werror, once plainly and once with ASan + UBSan
+ * (make c-test). Exits non-zero on the first failed check. */
+#define _GNU_SOURCE
+#include "workerlife.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int checks;
+
+#define CHECK(cond)                                                           \
+  do {                                                                        \
+    checks++;                                                                 \
+    if (!(cond)) {                                                            \
+      char msg_[512] = "";                                                    \
+      wl_last_error_message(msg_, sizeof msg_, NULL);                         \
+      fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, \
+              __LINE__, #cond, msg_);                                         \
+      exit(1);                                                                \
+    }                                                                         \
+  } while (0)
+
+#define OK(call) CHECK((call) == WL_OK)
+
+/* The calling thread's last error message. */
+static const char *last_error(void) {
+  static char buf[512];
+  buf[0] = 0;
+  wl_last_error_message(buf, sizeof buf, NULL);
+  return buf;
+}
+
+static void test_version(void) {
+  CHECK(wl_version_number() == WL_VERSION_NUMBER);
+  CHECK(strcmp(wl_version(), WL_VERSION_STRING) == 0);
+  char expect[32];
+  snprintf(expect, sizeof expect, "%d.%d.%d", WL_VERSION_MAJOR,
+           WL_VERSION_MINOR, WL_VERSION_PATCH);
+  CHECK(strcmp(wl_version(), expect) == 0);
+}
+
+static void test_results(void) {
+  const wl_result all[] = {
+      WL_OK,           WL_NULL_ARGUMENT,      WL_INVALID_HANDLE,
+      WL_BUFFER_TOO_SMALL, WL_INVALID_UTF8,   WL_INVALID_ARGUMENT,
+      WL_UNKNOWN_KEY,  WL_INVALID_VALUE,      WL_INVALID_SLOT_COUNT,
+      WL_SLOT_OUT_OF_RANGE, WL_NO_FREE_SLOT,  WL_UNKNOWN_PID,
+      WL_SLOT_BUSY,    WL_BAD_POOL_FILE,      WL_NO_SUCH_PROCESS,
+      WL_IDENTITY_MISMATCH, WL_BAD_LEDGER,    WL_STILL_HELD,
+      WL_IO,           WL_NOT_SUPPORTED,      WL_PANIC};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    char text[128];
+    size_t needed = 0;
+    OK(wl_result_text(all[i], text, sizeof text, &needed));
+    CHECK(needed == strlen(text) + 1 && needed > 1);
+  }
+  char tiny[2];
+  size_t needed = 0;
+  CHECK(wl_result_text(WL_NO_FREE_SLOT, tiny, sizeof tiny, &needed) ==
+        WL_BUFFER_TOO_SMALL);
+  CHECK(tiny[0] == 0 && needed == strlen("no free slot") + 1);
+  CHECK(wl_result_text(WL_OK, NULL, 0, &needed) == WL_BUFFER_TOO_SMALL);
+  CHECK(needed == 3);
+  CHECK(wl_result_text(WL_OK, NULL, 10, NULL) == WL_NULL_ARGUMENT);
+  CHECK(wl_result_text(12345, tiny, sizeof tiny, NULL) == WL_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "12345") != NULL);
+  /* Asking the size of the last message does not replace it. */
+  CHECK(wl_last_error_message(NULL, 0, &needed) == WL_BUFFER_TOO_SMALL);
+  CHECK(needed == strlen(last_error()) + 1 && strstr(last_error(), "12345"));
+}
+
+static void test_policy(void) {
+  wl_policy *p = NULL;
+  OK(wl_policy_parse("max_requests=1000, max_rss=512MiB,max_lifetime=1h30m",
+                     &p));
+  CHECK(p != NULL);
+  uint64_t raw = 0;
+  OK(wl_policy_get_raw(p, WL_KEY_MAX_RSS, &raw));
+  CHECK(raw == 512ull << 20);
+  OK(wl_policy_get_raw(p, WL_KEY_MAX_LIFETIME, &raw));
+  CHECK(raw == 5400ull * 1000000);
+  OK(wl_policy_set(p, "drain_timeout", "5s"));
+  OK(wl_policy_set_raw(p, WL_KEY_MAX_REQUESTS, 10));
+  char text[256];
+  size_t needed = 0;
+  OK(wl_policy_to_string(p, text, sizeof text, &needed));
+  CHECK(strcmp(text, "max_rss=512MiB,max_requests=10,max_lifetime=1h30m,"
+                     "drain_timeout=5s") == 0);
+  CHECK(needed == strlen(text) + 1);
+  char small[8];
+  CHECK(wl_policy_to_string(p, small, sizeof small, &needed) ==
+        WL_BUFFER_TOO_SMALL);
+  CHECK(needed == strlen(text) + 1 && small[0] == 0);
+  /* The string parses back to the same policy. */
+  wl_policy *q = NULL;
+  OK(wl_policy_parse(text, &q));
+  char text2[256];
+  OK(wl_policy_to_string(q, text2, sizeof text2, NULL));
+  CHECK(strcmp(text, text2) == 0);
+  OK(wl_policy_free(q));
+
+  /* Bad spec strings: the code, and a message naming key and value. */
+  wl_policy *bad = NULL;
+  CHECK(wl_policy_parse("max_rsss=1", &bad) == WL_UNKNOWN_KEY && bad == NULL);
+  CHECK(strstr(last_error(), "max_rsss") != NULL);
+  CHECK(wl_policy_parse("max_rss=12XB", &bad) == WL_INVALID_VALUE);
+  CHECK(strstr(last_error(), "max_rss") && strstr(last_error(), "12XB"));
+  CHECK(wl_policy_parse("max_requests", &bad) == WL_INVALID_VALUE);
+  CHECK(wl_policy_parse("max_requests=-5", &bad) == WL_INVALID_VALUE);
+  CHECK(wl_policy_parse(",,=,,", &bad) == WL_INVALID_VALUE ||
+        wl_policy_parse(",,=,,", &bad) == WL_UNKNOWN_KEY);
+  CHECK(wl_policy_parse("max_rss=\xff\xfe", &bad) == WL_INVALID_UTF8);
+  CHECK(wl_policy_parse("backoff_initial=2m,backoff_max=1m", &bad) ==
+        WL_INVALID_VALUE);
+  CHECK(wl_policy_parse(NULL, &bad) == WL_NULL_ARGUMENT);
+  CHECK(strstr(last_error(), "spec") != NULL);
+  CHECK(wl_policy_parse("", NULL) == WL_NULL_ARGUMENT);
+  CHECK(bad == NULL);
+  /* A failed set leaves the policy unchanged. */
+  CHECK(wl_policy_set(p, "max_rss", "lots") == WL_INVALID_VALUE);
+  CHECK(wl_policy_set(p, "nope", "1") == WL_UNKNOWN_KEY);
+  CHECK(wl_policy_set(p, NULL, "1") == WL_NULL_ARGUMENT);
+  CHECK(wl_policy_set(p, "max_rss", NULL) == WL_NULL_ARGUMENT);
+  CHECK(wl_policy_set_raw(p, 99, 1) == WL_INVALID_ARGUMENT);
+  CHECK(wl_policy_set_raw(p, WL_KEY_BACKOFF_INITIAL, 3600ull * 1000000) ==
+        WL_INVALID_VALUE);
+  CHECK(wl_policy_get_raw(p, 99, &raw) == WL_INVALID_ARGUMENT);
+  CHECK(wl_policy_get_raw(p, WL_KEY_MAX_RSS, NULL) == WL_NULL_ARGUMENT);
+  OK(wl_policy_get_raw(p, WL_KEY_MAX_RSS, &raw));
+  CHECK(raw == 512ull << 20);
+
+  /* Keys: names and units. */
+  CHECK(strcmp(wl_key_name(WL_KEY_MAX_RSS), "max_rss") == 0);
+  CHECK(strcmp(wl_key_name(WL_KEY_SAMPLE_INTERVAL), "sample_interval") == 0);
+  CHECK(wl_key_name(999) == NULL);
+  CHECK(wl_key_unit(WL_KEY_MAX_RSS) == WL_UNIT_BYTES);
+  CHECK(wl_key_unit(WL_KEY_DRAIN_TIMEOUT) == WL_UNIT_MICROSECONDS);
+  CHECK(wl_key_unit(WL_KEY_MAX_REQUESTS) == WL_UNIT_COUNT);
+  CHECK(wl_key_unit(999) == UINT32_MAX);
+
+  /* Free: NULL is fine; a double free and a foreign handle are errors. */
+  OK(wl_policy_free(NULL));
+  OK(wl_policy_free(p));
+  CHECK(wl_policy_free(p) == WL_INVALID_HANDLE);
+  CHECK(wl_policy_set(p, "max_rss", "1") == WL_INVALID_HANDLE);
+  CHECK(wl_policy_to_string(p, text, sizeof text, NULL) == WL_INVALID_HANDLE);
+  CHECK(wl_policy_free((wl_policy *)(uintptr_t)0x12345678) ==
+        WL_INVALID_HANDLE);
+  wl_policy *fresh = NULL;
+  OK(wl_policy_new(&fresh));
+  OK(wl_policy_to_string(fresh, text, sizeof text, NULL));
+  CHECK(strcmp(text, "") == 0);
+  CHECK(wl_policy_new(NULL) == WL_NULL_ARGUMENT);
+  /* A handle of another type is refused too. */
+  CHECK(wl_worker_begin((const wl_worker *)fresh) == WL_INVALID_HANDLE);
+  CHECK(wl_pool_free((wl_pool *)fresh) == WL_INVALID_HANDLE);
+  OK(wl_policy_free(fresh));
+}
+
+static wl_policy *policy(const char *spec) {
+  wl_policy *p = NULL;
+  OK(wl_policy_parse(spec, &p));
+  return p;
+}
+
+static wl_pool *manual_pool(const char *spec, uint32_t slots) {
+  wl_policy *p = policy(spec);
+  wl_pool_options o = {slots, WL_SHARING_PRIVATE, NULL, true, true, 7};
+  wl_pool *pool = NULL;
+  OK(wl_pool_build(p, &o, &pool));
+  OK(wl_policy_free(p));
+  return pool;
+}
+
+static void test_worker_and_decisions(void) {
+  wl_pool *pool = manual_pool("max_requests=2,max_rss=100MiB", 2);
+  uint32_t slots = 0;
+  OK(wl_pool_slot_count(pool, &slots));
+  CHECK(slots == 2);
+  wl_worker *w = NULL;
+  OK(wl_pool_claim(pool, (uint32_t)getpid(), &w));
+  uint32_t slot = 99;
+  OK(wl_worker_slot(w, &slot));
+  CHECK(slot == 0);
+  bool exit_now = true;
+  OK(wl_worker_begin(w));
+  OK(wl_worker_end(w, &exit_now));
+  CHECK(!exit_now);
+  uint64_t requests = 0;
+  OK(wl_worker_requests(w, &requests));
+  CHECK(requests == 1);
+  OK(wl_worker_heartbeat(w));
+  OK(wl_worker_check(w, true));
+  wl_health h = {50u << 20, WL_NO_READING, WL_NO_READING, 12};
+  OK(wl_worker_report_health(w, &h));
+  OK(wl_worker_begin(w));
+  OK(wl_worker_end(w, &exit_now));
+  CHECK(exit_now);
+  wl_decision d;
+  OK(wl_worker_decision(w, &d));
+  CHECK(d.action == WL_ACTION_RECYCLE && d.reason == WL_REASON_MAX_REQUESTS);
+  CHECK(d.value == 2 && d.limit == 2);
+  char text[128];
+  OK(wl_decision_text(&d, text, sizeof text, NULL));
+  CHECK(strcmp(text, "max_requests: 2 >= 2") == 0);
+  CHECK(strcmp(wl_reason_name(d.reason), "max_requests") == 0);
+  CHECK(wl_reason_name(WL_REASON_NONE) == NULL);
+  CHECK(wl_reason_name(77) == NULL);
+  wl_decision odd = {9, 0, 0, 0};
+  CHECK(wl_decision_text(&odd, text, sizeof text, NULL) == WL_INVALID_ARGUMENT);
+  wl_decision odd2 = {1, 99, 0, 0};
+  CHECK(wl_decision_text(&odd2, text, sizeof text, NULL) == WL_INVALID_ARGUMENT);
+  CHECK(wl_decision_text(NULL, text, sizeof text, NULL) == WL_NULL_ARGUMENT);
+  OK(wl_pool_decision(pool, 0, &d));
+  CHECK(d.reason == WL_REASON_MAX_REQUESTS);
+  CHECK(wl_pool_decision(pool, 5, &d) == WL_SLOT_OUT_OF_RANGE);
+  CHECK(strstr(last_error(), "slot 5") != NULL);
+
+  /* tick: the recycle, and a spawn for the vacant slot 1. One at a time:
+   * what does not fit comes with the next call. */
+  wl_pool_action a[1];
+  size_t n = 0;
+  int recycles = 0, spawns = 0;
+  for (int round = 0; round < 4; round++) {
+    OK(wl_pool_tick(pool, a, 1, &n));
+    if (n == 0) break;
+    if (a[0].kind == WL_DO_RECYCLE) {
+      recycles++;
+      CHECK(a[0].slot == 0 && a[0].pid == (uint32_t)getpid());
+      CHECK(a[0].reason == WL_REASON_MAX_REQUESTS && a[0].identity > 0);
+    } else if (a[0].kind == WL_DO_SPAWN) {
+      spawns++;
+      CHECK(a[0].slot == 1);
+    }
+  }
+  CHECK(recycles == 1 && spawns == 1);
+  CHECK(wl_pool_tick(pool, NULL, 4, &n) == WL_NULL_ARGUMENT);
+  OK(wl_pool_tick(pool, NULL, 0, &n));
+  CHECK(n == 0);
+  CHECK(wl_pool_tick(pool, a, 1, NULL) == WL_NULL_ARGUMENT);
+
+  /* The master's view: spawned, exited, events. */
+  OK(wl_worker_exiting(w));
+  uint32_t exited_slot = 9;
+  OK(wl_pool_exited(pool, (uint32_t)getpid(), 0, &exited_slot));
+  CHECK(exited_slot == 0);
+  CHECK(wl_pool_exited(pool, 999999, 0, NULL) == WL_UNKNOWN_PID);
+  CHECK(strstr(last_error(), "999999") != NULL);
+  OK(wl_pool_spawned(pool, 1, 4242));
+  OK(wl_pool_exited_slot(pool, 1, 9));
+  CHECK(wl_pool_exited_slot(pool, 7, 0) == WL_SLOT_OUT_OF_RANGE);
+  wl_event ev[2];
+  int spawned = 0, exited = 0, recycle_ev = 0, total = 0;
+  for (;;) {
+    OK(wl_pool_events(pool, ev, 2, &n));
+    for (size_t i = 0; i < n; i++) {
+      total++;
+      if (ev[i].kind == WL_EVENT_SPAWNED) spawned++;
+      if (ev[i].kind == WL_EVENT_RECYCLE_REQUESTED) recycle_ev++;
+      if (ev[i].kind == WL_EVENT_EXITED) {
+        exited++;
+        CHECK(ev[i].has_status);
+        if (ev[i].slot == 1) CHECK(ev[i].crash && ev[i].status == 9);
+        if (ev[i].slot == 0) CHECK(!ev[i].crash && ev[i].requests == 2);
+      }
+    }
+    if (n < 2) break;
+  }
+  CHECK(spawned == 2 && exited == 2 && recycle_ev == 1 && total >= 5);
+  CHECK(wl_pool_events(pool, NULL, 1, &n) == WL_NULL_ARGUMENT);
+
+  /* Time, recycle, stats. */
+  uint64_t now = 0;
+  OK(wl_pool_advance(pool, 1500000));
+  OK(wl_pool_now_us(pool, &now));
+  CHECK(now == 1500000);
+  bool due = true;
+  uint64_t in_us = 1;
+  OK(wl_pool_next_spawn_in(pool, &due, &in_us));
+  CHECK(wl_pool_next_spawn_in(pool, NULL, &in_us) == WL_NULL_ARGUMENT);
+  OK(wl_pool_spawned(pool, 0, (uint32_t)getpid()));
+  OK(wl_pool_recycle(pool, 0));
+  OK(wl_pool_decision(pool, 0, &d));
+  CHECK(d.reason == WL_REASON_MANUAL);
+  CHECK(wl_pool_recycle(pool, 2) == WL_SLOT_OUT_OF_RANGE);
+  char json[8192];
+  size_t needed = 0;
+  OK(wl_pool_stats_json(pool, json, sizeof json, &needed));
+  CHECK(json[0] == '{' && strstr(json, "\"spawns\"") != NULL);
+  CHECK(needed == strlen(json) + 1);
+  CHECK(wl_pool_stats_json(pool, json, 4, &needed) == WL_BUFFER_TOO_SMALL);
+  char prom[16384];
+  OK(wl_pool_prometheus(pool, prom, sizeof prom, NULL));
+  CHECK(strstr(prom, "workerlife_") != NULL);
+  CHECK(wl_pool_prometheus(pool, NULL, 0, &needed) == WL_BUFFER_TOO_SMALL);
+  CHECK(needed == strlen(prom) + 1);
+
+  wl_policy *copy = NULL;
+  OK(wl_pool_policy(pool, &copy));
+  uint64_t raw = 0;
+  OK(wl_policy_get_raw(copy, WL_KEY_MAX_REQUESTS, &raw));
+  CHECK(raw == 2);
+  OK(wl_policy_free(copy));
+
+  /* Slot errors. */
+  wl_worker *w2 = NULL;
+  CHECK(wl_pool_worker(pool, 2, &w2) == WL_SLOT_OUT_OF_RANGE && w2 == NULL);
+  CHECK(wl_pool_spawned(pool, 0, (uint32_t)getppid()) == WL_SLOT_BUSY);
+  OK(wl_pool_spawned(pool, 1, (uint32_t)getppid()));
+  CHECK(wl_pool_claim(pool, 1, &w2) == WL_NO_FREE_SLOT);
+  CHECK(wl_pool_sample(pool, NULL, NULL) == WL_OK);
+  uint32_t reaped_slots[2];
+  OK(wl_pool_reap_dead(pool, reaped_slots, 2, &n));
+  CHECK(n == 0);
+  CHECK(wl_pool_reap_dead(pool, reaped_slots, 2, NULL) == WL_NULL_ARGUMENT);
+
+  /* The worker handle outlives its pool; freeing twice is an error. */
+  OK(wl_pool_free(pool));
+  CHECK(wl_pool_free(pool) == WL_INVALID_HANDLE);
+  CHECK(wl_pool_tick(pool, a, 1, &n) == WL_INVALID_HANDLE);
+  OK(wl_worker_begin(w));
+  OK(wl_worker_end(w, &exit_now));
+  CHECK(wl_worker_end(w, NULL) == WL_NULL_ARGUMENT);
+  OK(wl_worker_free(w));
+  CHECK(wl_worker_free(w) == WL_INVALID_HANDLE);
+  CHECK(wl_worker_begin(w) == WL_INVALID_HANDLE);
+  CHECK(wl_worker_end(w, &exit_now) == WL_INVALID_HANDLE);
+  CHECK(wl_worker_heartbeat(w) == WL_INVALID_HANDLE);
+  CHECK(wl_worker_begin(NULL) == WL_NULL_ARGUMENT);
+  CHECK(wl_worker_begin((wl_worker *)(uintptr_t)0xdeadbeef) ==
+        WL_INVALID_HANDLE);
+  OK(wl_worker_free(NULL));
+  OK(wl_pool_free(NULL));
+}
+
+static void test_pool_kinds(void) {
+  wl_policy *p = policy("max_requests=100");
+  wl_pool *pool = NULL;
+  CHECK(wl_pool_new(p, 0, &pool) == WL_INVALID_SLOT_COUNT && pool == NULL);
+  CHECK(wl_pool_new(NULL, 1, &pool) == WL_NULL_ARGUMENT);
+  CHECK(wl_pool_new(p, 1, NULL) == WL_NULL_ARGUMENT);
+  OK(wl_pool_new(p, 1, &pool));
+  CHECK(wl_pool_advance(pool, 1) == WL_NOT_SUPPORTED);
+  OK(wl_pool_free(pool));
+
+  /* Shared before fork: the child's requests are seen by the parent. */
+  OK(wl_pool_new_shared(p, 2, &pool));
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    wl_worker *w = NULL;
+    bool e = false;
+    if (wl_pool_claim(pool, (uint32_t)getpid(), &w) != WL_OK) _exit(2);
+    for (int i = 0; i < 30; i++) {
+      if (wl_worker_begin(w) != WL_OK || wl_worker_end(w, &e) != WL_OK)
+        _exit(3);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+        WEXITSTATUS(status) == 0);
+  char json[8192];
+  OK(wl_pool_stats_json(pool, json, sizeof json, NULL));
+  CHECK(strstr(json, "\"requests\":30") != NULL);
+  uint32_t slot = 9;
+  OK(wl_pool_exited(pool, (uint32_t)child, status, &slot));
+  CHECK(slot == 0);
+  OK(wl_pool_free(pool));
+
+  /* Named: create, attach (as an exec'd worker would), damaged files. */
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/wl-ctest-%d.pool", (int)getpid());
+  unlink(path);
+  OK(wl_pool_create(path, p, 3, &pool));
+  CHECK(wl_pool_create(path, p, 3, &pool) == WL_IO);
+  wl_pool *attached = NULL;
+  OK(wl_pool_attach(path, &attached));
+  uint32_t slots = 0;
+  OK(wl_pool_slot_count(attached, &slots));
+  CHECK(slots == 3);
+  wl_worker *w = NULL;
+  OK(wl_pool_claim(attached, (uint32_t)getpid(), &w));
+  OK(wl_worker_begin(w));
+  bool e = false;
+  OK(wl_worker_end(w, &e));
+  OK(wl_pool_stats_json(pool, json, sizeof json, NULL));
+  CHECK(strstr(json, "\"requests\":1") != NULL);
+  OK(wl_worker_free(w));
+  OK(wl_pool_free(attached));
+  OK(wl_pool_free(pool));
+  CHECK(access(path, F_OK) != 0); /* the creator removed it */
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  fputs("this is not a pool", f);
+  fclose(f);
+  CHECK(wl_pool_attach(path, &attached) == WL_BAD_POOL_FILE);
+  CHECK(strstr(last_error(), path) != NULL);
+  unlink(path);
+  CHECK(wl_pool_attach(path, &attached) == WL_IO);
+  CHECK(wl_pool_attach(NULL, &attached) == WL_NULL_ARGUMENT);
+  wl_pool_options o = {2, WL_SHARING_NAMED, NULL, false, false, 0};
+  CHECK(wl_pool_build(p, &o, &pool) == WL_NULL_ARGUMENT);
+  o.path = path;
+  OK(wl_pool_build(p, &o, &pool));
+  OK(wl_pool_free(pool));
+  o.sharing = 7;
+  CHECK(wl_pool_build(p, &o, &pool) == WL_INVALID_ARGUMENT);
+  o.sharing = WL_SHARING_SHARED;
+  OK(wl_pool_build(p, &o, &pool));
+  OK(wl_pool_free(pool));
+  CHECK(wl_pool_build(p, NULL, &pool) == WL_NULL_ARGUMENT);
+  OK(wl_policy_free(p));
+}
+
+static void test_process_toolkit(void) {
+  wl_sample s;
+  OK(wl_process_sample((uint32_t)getpid(), true, &s));
+  CHECK(s.pid == (uint32_t)getpid() && s.rss > 0 && s.fds >= 3);
+  CHECK(s.uss <= s.pss && s.pss <= s.rss);
+  OK(wl_process_sample((uint32_t)getpid(), false, &s));
+  CHECK(s.uss == WL_NO_READING && s.pss == WL_NO_READING);
+  CHECK(wl_process_sample((uint32_t)getpid(), false, NULL) == WL_NULL_ARGUMENT);
+  uint64_t start = 0;
+  OK(wl_process_identity((uint32_t)getpid(), &start));
+  CHECK(start > 0 && start == s.start_time);
+
+  /* A gone process. */
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  int status;
+  waitpid(child, &status, 0);
+  CHECK(wl_process_sample((uint32_t)child, false, &s) == WL_NO_SUCH_PROCESS);
+  CHECK(wl_process_identity((uint32_t)child, &start) == WL_NO_SUCH_PROCESS);
+  CHECK(wl_signal((uint32_t)child, 0, 0) == WL_NO_SUCH_PROCESS);
+
+  /* A wrong start time is refused and nothing is sent. */
+  child = fork();
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  uint64_t child_start = 0;
+  while (wl_process_identity((uint32_t)child, &child_start) != WL_OK) {
+  }
+  CHECK(wl_signal((uint32_t)child, child_start + 1, SIGKILL) ==
+        WL_IDENTITY_MISMATCH);
+  CHECK(strstr(last_error(), "start time") != NULL);
+  CHECK(waitpid(child, &status, WNOHANG) == 0); /* still alive */
+  uint32_t held = 0;
+  CHECK(wl_wait_released((uint32_t)child, 0, 20000, &held) == WL_STILL_HELD);
+  CHECK(held == WL_HELD_PROCESS);
+  OK(wl_signal((uint32_t)child, child_start, SIGKILL));
+  CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status));
+  OK(wl_wait_released((uint32_t)child, 0, 1000000, &held));
+  CHECK(held == WL_HELD_NOTHING);
+
+  /* Self-sample through a worker. */
+  wl_pool *pool = manual_pool("max_rss=1TiB", 1);
+  wl_worker *w = NULL;
+  OK(wl_pool_worker(pool, 0, &w));
+  OK(wl_worker_sample_self(w, false, &s));
+  CHECK(s.rss > 0);
+  OK(wl_worker_sample_self(w, true, NULL));
+  OK(wl_worker_free(w));
+  OK(wl_pool_free(pool));
+
+  /* The ledger: record, forget, reap, damage. */
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/wl-ctest-%d.ledger", (int)getpid());
+  unlink(path);
+  wl_ledger *l = NULL;
+  OK(wl_ledger_open(path, &l));
+  OK(wl_ledger_record(l, (uint32_t)getpid()));
+  OK(wl_ledger_forget(l, (uint32_t)getpid()));
+  CHECK(wl_ledger_record(l, 0) == WL_NO_SUCH_PROCESS);
+  wl_reaped r[4];
+  size_t n = 9;
+  OK(wl_ledger_reap(l, 1000, r, 4, &n));
+  CHECK(n == 0);
+  CHECK(wl_ledger_reap(l, 1000, NULL, 4, &n) == WL_NULL_ARGUMENT);
+  /* A record of a dead master whose pid is now someone else's. */
+  FILE *f = fopen(path, "w");
+  fprintf(f,
+          "# workerlife ledger 1: run master_pid master_start pid start\n"
+          "00000000000000aa 1 1 %d %llu\n",
+          (int)getpid(), (unsigned long long)(s.start_time + 5));
+  fclose(f);
+  OK(wl_ledger_reap(l, 1000, r, 4, &n));
+  CHECK(n == 1 && r[0].outcome == WL_REAP_PID_REUSED &&
+        r[0].pid == (uint32_t)getpid() && r[0].run_id == 0xaa);
+  f = fopen(path, "w");
+  fputs("garbage\n", f);
+  fclose(f);
+  CHECK(wl_ledger_reap(l, 1000, r, 4, &n) == WL_BAD_LEDGER);
+  CHECK(strstr(last_error(), ".corrupt") != NULL);
+  char aside[80];
+  snprintf(aside, sizeof aside, "%s.corrupt", path);
+  CHECK(access(aside, F_OK) == 0);
+  unlink(aside);
+  OK(wl_ledger_free(l));
+  CHECK(wl_ledger_free(l) == WL_INVALID_HANDLE);
+  CHECK(wl_ledger_record(l, 1) == WL_INVALID_HANDLE);
+  OK(wl_ledger_free(NULL));
+  unlink(path);
+  CHECK(wl_ledger_open("/nonexistent-dir/x.ledger", &l) == WL_IO);
+  CHECK(wl_ledger_open(NULL, &l) == WL_NULL_ARGUMENT);
+  OK(wl_wait_released(0, 0, 0, NULL));
+}
+
+int main(void) {
+  test_version();
+  test_results();
+  test_policy();
+  test_worker_and_decisions();
+  test_pool_kinds();
+  test_process_toolkit();
+  printf("test_capi: %d checks passed\n", checks);
+  return 0;
+}
