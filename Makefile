@@ -1,4 +1,5 @@
 # The commands the README gives. `make test` is what .ci/run calls.
+SHELL := /bin/bash
 CARGO ?= cargo
 CC ?= cc
 CXX ?= c++
@@ -13,6 +14,8 @@ CDIR := $(CURDIR)/target/c
 CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -Iinclude
 LINK := -L$(CURDIR)/target/release -lworkerlife -Wl,-rpath,$(CDIR)
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+
+FUZZ_SECONDS ?= 60
 
 .PHONY: demo test rust-test c-test header-check lib install bench fuzz
 
@@ -76,3 +79,10 @@ bench: lib
 	$(CARGO) bench --bench hot_path --bench sampling
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi
+
+# Random sequences of C ABI calls under libFuzzer + ASan. The machine has one
+# stable toolchain; RUSTC_BOOTSTRAP lets it take the -Z flags cargo fuzz uses.
+fuzz:
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir . capi_sequences -- \
+	  -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==|SUMMARY|ERROR|panicked)" ; \
+	  test $${PIPESTATUS[0]} -eq 0
