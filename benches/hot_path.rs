@@ -6,19 +6,10 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 use workerlife::{Policy, Pool, SLOT_BYTES};
 
-/// Best (lowest) nanoseconds per iteration over several rounds.
-fn best_ns(rounds: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
-    (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            f(iters);
-            t.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+mod timing;
+use timing::best_ns;
 
 fn main() {
     let iters = 20_000_000;

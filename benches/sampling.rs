@@ -6,18 +6,10 @@
 //! nothing about time.
 
 use std::hint::black_box;
-use std::time::Instant;
 use workerlife::process::{self, ProcHandle};
 
-fn best_ns(rounds: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
-    (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            f(iters);
-            t.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+mod timing;
+use timing::best_ns;
 
 fn main() {
     // A child with a realistic handful of mappings and descriptors.

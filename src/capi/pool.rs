@@ -16,8 +16,11 @@ fn pool<'a>(p: *const wl_pool) -> Result<&'a PoolObj, wl_result> {
     lookup(&POOLS, p, "pool")
 }
 
-fn finish(builder: crate::Result<PoolBuilder>, out: *mut *mut wl_pool) -> Result<(), wl_result> {
-    let pool = check(builder.and_then(PoolBuilder::build))?;
+fn finish(builder: PoolBuilder, out: *mut *mut wl_pool) -> Result<(), wl_result> {
+    publish_pool(check(builder.build())?, out)
+}
+
+fn publish_pool(pool: Pool, out: *mut *mut wl_pool) -> Result<(), wl_result> {
     publish(
         &POOLS,
         PoolObj {
@@ -41,7 +44,7 @@ pub extern "C" fn wl_pool_new(
 ) -> wl_result {
     guard(|| {
         let p = super::policy::snapshot(policy)?;
-        finish(Ok(Pool::builder(&p).slots(slots)), out)
+        finish(Pool::builder(&p).slots(slots), out)
     })
 }
 
@@ -56,7 +59,7 @@ pub extern "C" fn wl_pool_new_shared(
 ) -> wl_result {
     guard(|| {
         let p = super::policy::snapshot(policy)?;
-        finish(Ok(Pool::builder(&p).slots(slots).shared()), out)
+        finish(Pool::builder(&p).slots(slots).shared(), out)
     })
 }
 
@@ -74,7 +77,7 @@ pub extern "C" fn wl_pool_create(
     guard(|| {
         let path = path_arg(path, "path")?;
         let p = super::policy::snapshot(policy)?;
-        finish(Ok(Pool::builder(&p).slots(slots).named(path)), out)
+        finish(Pool::builder(&p).slots(slots).named(path), out)
     })
 }
 
@@ -85,16 +88,7 @@ pub extern "C" fn wl_pool_create(
 pub extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_pool) -> wl_result {
     guard(|| {
         let path = path_arg(path, "path")?;
-        let pool = check(Pool::attach(path))?;
-        publish(
-            &POOLS,
-            PoolObj {
-                pool,
-                pending_actions: Mutex::new(VecDeque::new()),
-                pending_events: Mutex::new(VecDeque::new()),
-            },
-            out,
-        )
+        publish_pool(check(Pool::attach(path))?, out)
     })
 }
 
@@ -130,7 +124,7 @@ pub extern "C" fn wl_pool_build(
                 ))
             }
         };
-        finish(Ok(b), out)
+        finish(b, out)
     })
 }
 
