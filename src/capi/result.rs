@@ -60,7 +60,7 @@ use wl_result::*;
 
 impl wl_result {
     /// Every code, for tests and `wl_result_text`.
-    pub const ALL: [wl_result; 22] = [
+    pub const ALL: [wl_result; 21] = [
         WL_OK,
         WL_NULL_ARGUMENT,
         WL_INVALID_HANDLE,
@@ -82,7 +82,6 @@ impl wl_result {
         WL_IO,
         WL_NOT_SUPPORTED,
         WL_PANIC,
-        WL_OK,
     ];
 
     /// The fixed text of a code.

@@ -27,6 +27,12 @@ pub(crate) fn stat(_pid: u32) -> Option<(u64, bool)> {
     None
 }
 
+/// Whether `pid` can name a process at all (1..=i32::MAX); anything else
+/// would address a process group or every process if passed to `kill`.
+pub(crate) fn in_pid_range(pid: u32) -> bool {
+    pid != 0 && pid <= i32::MAX as u32
+}
+
 /// The identity to record for `pid`: its start time, or 0 when unknown.
 pub fn identity(pid: u32) -> u64 {
     stat(pid).map_or(0, |(start, _)| start)
@@ -34,7 +40,7 @@ pub fn identity(pid: u32) -> u64 {
 
 /// Checks a pid against the identity recorded for it (0: unknown, pid only).
 pub fn liveness(pid: u32, identity: u64) -> Liveness {
-    if pid == 0 || pid > i32::MAX as u32 {
+    if !in_pid_range(pid) {
         return Liveness::Gone;
     }
     // SAFETY: signal 0 only checks that the pid exists and may be signalled.
@@ -78,7 +84,7 @@ impl std::fmt::Display for SignalRefused {
 /// start time is checked, so it cannot be replaced between the check and the
 /// signal; elsewhere the check and `kill` are as close as they can be.
 pub fn signal(pid: u32, identity: u64, sig: i32) -> Result<(), SignalRefused> {
-    if pid == 0 || pid > i32::MAX as u32 {
+    if !in_pid_range(pid) {
         return Err(SignalRefused::Gone);
     }
     #[cfg(target_os = "linux")]

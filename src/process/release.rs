@@ -52,7 +52,7 @@ pub fn wait_released(pid: Option<u32>, port: Option<u16>, timeout: Duration) -> 
 }
 
 fn wait_gone(pid: u32, deadline: Instant) -> Result<(), Held> {
-    if pid == 0 || pid > i32::MAX as u32 {
+    if !identity::in_pid_range(pid) {
         return Ok(());
     }
     let start = identity::identity(pid);

@@ -142,7 +142,7 @@ mod linux {
         /// Opens the files of `pid`. A pid that does not exist, or a zombie,
         /// is [`Error::NoSuchProcess`].
         pub fn open(pid: u32) -> Result<ProcHandle> {
-            if pid == 0 || pid > i32::MAX as u32 {
+            if !crate::process::identity::in_pid_range(pid) {
                 return Err(Error::NoSuchProcess(pid));
             }
             let mut path = [0u8; 24];
