@@ -1,0 +1,69 @@
+"""workerlife: when a server's worker processes must be recycled, why, and how.
+
+The master keeps a :class:`Pool`; each worker gets a :class:`Worker` handle
+(``pool.claim()``) and wraps its requests in ``begin()``/``end()`` or
+``with worker.request():``. ``pool.tick()`` tells the master whom to
+recycle, kill or spawn. See ``workerlife.gunicorn`` for the ready hook.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    BadLedger,
+    BadPoolFile,
+    Error,
+    NoSuchProcess,
+    NotSupported,
+    OSFailure,
+    PidReused,
+    PolicyError,
+    PoolFullError,
+    SlotError,
+    StillHeld,
+    UnknownPidError,
+)
+from ._workerlife import (
+    Action,
+    Decision,
+    Event,
+    Ledger,
+    Policy,
+    Pool,
+    Process,
+    Sample,
+    Worker,
+    __version__,
+    identity,
+    kill,
+    sample,
+    wait_released,
+)
+
+__all__ = [
+    "Action",
+    "BadLedger",
+    "BadPoolFile",
+    "Decision",
+    "Error",
+    "Event",
+    "Ledger",
+    "NoSuchProcess",
+    "NotSupported",
+    "OSFailure",
+    "PidReused",
+    "Policy",
+    "PolicyError",
+    "Pool",
+    "PoolFullError",
+    "Process",
+    "Sample",
+    "SlotError",
+    "StillHeld",
+    "UnknownPidError",
+    "Worker",
+    "__version__",
+    "identity",
+    "kill",
+    "sample",
+    "wait_released",
+]

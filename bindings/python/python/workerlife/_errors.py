@@ -1,0 +1,73 @@
+"""The exceptions workerlife raises. Each derives from :class:`Error` and,
+where one fits, from the builtin a caller would already catch."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+class Error(Exception):
+    """Base of every workerlife error."""
+
+
+class PolicyError(Error, ValueError):
+    """An unknown policy key or a bad value; names both."""
+
+    key: str = ""
+    value: str = ""
+
+
+class SlotError(Error, ValueError):
+    """A slot count or index out of range, or a slot already taken."""
+
+
+class PoolFullError(Error, RuntimeError):
+    """Every slot holds a live worker."""
+
+
+class UnknownPidError(Error, LookupError):
+    """No slot holds this pid."""
+
+    pid: int = 0
+
+
+class BadPoolFile(Error, ValueError):
+    """A file that is not a usable workerlife pool."""
+
+    path: str = ""
+
+
+class NoSuchProcess(Error, ProcessLookupError):
+    """No such process (or only a zombie is left)."""
+
+    pid: int = 0
+
+
+class PidReused(NoSuchProcess):
+    """The pid now names another process; nothing was signalled."""
+
+    expected: int = 0
+    found: int = 0
+
+
+class BadLedger(Error, ValueError):
+    """A damaged orphan ledger; it was set aside as ``moved_to``."""
+
+    path: str = ""
+    moved_to: Optional[str] = None
+
+
+class OSFailure(Error, OSError):
+    """An operating-system call failed (``errno`` tells which way)."""
+
+
+class NotSupported(Error, NotImplementedError):
+    """This platform lacks what the call needs."""
+
+
+class StillHeld(Error, TimeoutError):
+    """``wait_released`` ran out of time; ``what`` is "process" or "port"."""
+
+    what: str = ""
+    pid: Optional[int] = None
+    port: Optional[int] = None

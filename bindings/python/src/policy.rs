@@ -1,0 +1,130 @@
+//! `workerlife.Policy`.
+
+use crate::errors::OrRaise;
+use pyo3::exceptions::PyKeyError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use workerlife::{Key, Unit};
+
+/// The limits and pool settings. Immutable; `replace()` makes a changed copy.
+#[pyclass(frozen, eq, hash, module = "workerlife", name = "Policy")]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PyPolicy {
+    pub inner: workerlife::Policy,
+}
+
+/// A keyword argument as text the spec parser reads: ints and floats are
+/// bytes, counts or seconds by the key's unit; None is off.
+fn value_text(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let py = value.py();
+    if value.is_none() {
+        return Ok("0".into());
+    }
+    if value.is_instance_of::<PyBool>() {
+        let bad = workerlife::Error::InvalidValue {
+            key: key.into(),
+            value: value.str()?.to_string(),
+            why: "expected a number or a string, not a bool".into(),
+        };
+        return Err(crate::errors::to_py(py, bad));
+    }
+    if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
+        return Ok(value.repr()?.to_string());
+    }
+    if let Ok(s) = value.cast::<PyString>() {
+        return Ok(s.to_string());
+    }
+    let bad = workerlife::Error::InvalidValue {
+        key: key.into(),
+        value: value.repr()?.to_string(),
+        why: "expected a number, a string or None".into(),
+    };
+    Err(crate::errors::to_py(py, bad))
+}
+
+fn apply(
+    py: Python<'_>,
+    policy: &mut workerlife::Policy,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<()> {
+    if let Some(kwargs) = kwargs {
+        for (k, v) in kwargs.iter() {
+            let key: String = k.extract()?;
+            let text = value_text(&key, &v)?;
+            policy.set(&key, &text).or_raise(py)?;
+        }
+    }
+    policy.validate().or_raise(py)
+}
+
+fn key_of(name: &str) -> PyResult<Key> {
+    Key::from_name(name).ok_or_else(|| PyKeyError::new_err(format!("unknown policy key {name:?}")))
+}
+
+/// A value in Python terms: seconds as float for durations, else int.
+fn value_obj(py: Python<'_>, key: Key, raw: u64) -> PyResult<Py<PyAny>> {
+    Ok(match key.unit() {
+        Unit::Duration => (raw as f64 / 1e6).into_pyobject(py)?.into_any().unbind(),
+        _ => raw.into_pyobject(py)?.into_any().unbind(),
+    })
+}
+
+#[pymethods]
+impl PyPolicy {
+    #[new]
+    #[pyo3(signature = (**kwargs))]
+    fn new(py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut inner = workerlife::Policy::new();
+        apply(py, &mut inner, kwargs)?;
+        Ok(PyPolicy { inner })
+    }
+
+    /// Parses a spec string such as "max_requests=1000,max_rss=300MiB".
+    #[staticmethod]
+    fn parse(py: Python<'_>, spec: &str) -> PyResult<Self> {
+        Ok(PyPolicy {
+            inner: workerlife::Policy::parse(spec).or_raise(py)?,
+        })
+    }
+
+    /// Every key's name, in a fixed order.
+    #[staticmethod]
+    fn keys() -> Vec<&'static str> {
+        Key::ALL.iter().map(|k| k.name()).collect()
+    }
+
+    /// A copy with the given keys changed.
+    #[pyo3(signature = (**kwargs))]
+    fn replace(&self, py: Python<'_>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut inner = self.inner.clone();
+        apply(py, &mut inner, kwargs)?;
+        Ok(PyPolicy { inner })
+    }
+
+    /// Every key and its value (seconds for durations, bytes, counts).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for k in Key::ALL {
+            d.set_item(k.name(), value_obj(py, *k, self.inner.raw(*k))?)?;
+        }
+        Ok(d)
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
+        let k = key_of(key)?;
+        value_obj(py, k, self.inner.raw(k))
+    }
+
+    fn __str__(&self) -> String {
+        self.inner.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Policy.parse({:?})", self.inner.to_string())
+    }
+
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, (String,))> {
+        let parse = py.get_type::<PyPolicy>().getattr("parse")?.unbind();
+        Ok((parse, (self.inner.to_string(),)))
+    }
+}

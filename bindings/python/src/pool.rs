@@ -1,0 +1,276 @@
+//! `workerlife.Pool`.
+
+use crate::errors::OrRaise;
+use crate::policy::PyPolicy;
+use crate::records::{PyAction, PyDecision, PyEvent};
+use crate::worker::PyWorker;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use std::path::PathBuf;
+use std::time::Duration;
+use workerlife::{Pool, Sharing};
+
+/// A Policy, a spec string, or None (the default policy).
+fn policy_arg(py: Python<'_>, policy: Option<&Bound<'_, PyAny>>) -> PyResult<workerlife::Policy> {
+    match policy {
+        None => Ok(workerlife::Policy::new()),
+        Some(p) if p.is_none() => Ok(workerlife::Policy::new()),
+        Some(p) => {
+            if let Ok(p) = p.cast::<PyPolicy>() {
+                Ok(p.get().inner.clone())
+            } else if let Ok(s) = p.cast::<PyString>() {
+                workerlife::Policy::parse(&s.to_string()).or_raise(py)
+            } else {
+                Err(PyTypeError::new_err(format!(
+                    "policy must be a workerlife.Policy, a spec string or None, not {}",
+                    p.get_type().name()?
+                )))
+            }
+        }
+    }
+}
+
+fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a finite number of seconds >= 0, not {secs}"
+        ))
+    })
+}
+
+/// A pool of worker slots and its supervision.
+#[pyclass(frozen, module = "workerlife", name = "Pool")]
+pub struct PyPool {
+    inner: Pool,
+}
+
+#[pymethods]
+impl PyPool {
+    /// A pool private to this process, or with shared=True one that children
+    /// forked afterwards share.
+    #[new]
+    #[pyo3(signature = (policy=None, slots=1, *, shared=false, seed=None, manual_clock=false))]
+    fn new(
+        py: Python<'_>,
+        policy: Option<&Bound<'_, PyAny>>,
+        slots: u32,
+        shared: bool,
+        seed: Option<u64>,
+        manual_clock: bool,
+    ) -> PyResult<Self> {
+        let policy = policy_arg(py, policy)?;
+        let mut b = Pool::builder(&policy)
+            .slots(slots)
+            .manual_clock(manual_clock);
+        if shared {
+            b = b.shared();
+        }
+        if let Some(seed) = seed {
+            b = b.seed(seed);
+        }
+        Ok(PyPool {
+            inner: b.build().or_raise(py)?,
+        })
+    }
+
+    /// A pool in a new file at `path` (0600; an existing file is an error)
+    /// that other processes attach. Removed when this pool is dropped.
+    #[staticmethod]
+    #[pyo3(signature = (path, policy=None, slots=1, *, seed=None, manual_clock=false))]
+    fn create(
+        py: Python<'_>,
+        path: PathBuf,
+        policy: Option<&Bound<'_, PyAny>>,
+        slots: u32,
+        seed: Option<u64>,
+        manual_clock: bool,
+    ) -> PyResult<Self> {
+        let policy = policy_arg(py, policy)?;
+        let mut b = Pool::builder(&policy)
+            .slots(slots)
+            .manual_clock(manual_clock)
+            .named(&path);
+        if let Some(seed) = seed {
+            b = b.seed(seed);
+        }
+        Ok(PyPool {
+            inner: b.build().or_raise(py)?,
+        })
+    }
+
+    /// Attaches the pool file another process created.
+    #[staticmethod]
+    fn attach(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        Ok(PyPool {
+            inner: Pool::attach(&path).or_raise(py)?,
+        })
+    }
+
+    #[getter]
+    fn policy(&self) -> PyPolicy {
+        PyPolicy {
+            inner: self.inner.policy().clone(),
+        }
+    }
+
+    /// The number of slots.
+    #[getter]
+    fn slots(&self) -> u32 {
+        self.inner.slot_count()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.slot_count() as usize
+    }
+
+    /// "private", "shared" or "named".
+    #[getter]
+    fn sharing(&self) -> &'static str {
+        match self.inner.sharing() {
+            Sharing::Private => "private",
+            Sharing::Anonymous => "shared",
+            Sharing::Named => "named",
+        }
+    }
+
+    /// The pool file of a named pool.
+    #[getter]
+    fn path(&self) -> Option<PathBuf> {
+        self.inner.path().map(|p| p.to_path_buf())
+    }
+
+    /// Seconds on the pool's clock.
+    #[getter]
+    fn now(&self) -> f64 {
+        self.inner.now().as_secs_f64()
+    }
+
+    /// Moves a manual clock forward (pools made with manual_clock=True).
+    fn advance(&self, py: Python<'_>, secs: f64) -> PyResult<()> {
+        self.inner.advance(seconds(secs, "advance")?).or_raise(py)
+    }
+
+    /// The worker handle of the slot holding `pid` (default: this process),
+    /// claiming a free or stale slot for it if none does. Call it in the
+    /// worker process.
+    #[pyo3(signature = (pid=None))]
+    fn claim(&self, py: Python<'_>, pid: Option<u32>) -> PyResult<PyWorker> {
+        let pid = pid.unwrap_or_else(std::process::id);
+        Ok(PyWorker {
+            inner: self.inner.claim(pid).or_raise(py)?,
+        })
+    }
+
+    /// The worker handle of slot `index`, for hosts that number workers.
+    fn slot(&self, py: Python<'_>, index: u32) -> PyResult<PyWorker> {
+        Ok(PyWorker {
+            inner: self.inner.worker(index).or_raise(py)?,
+        })
+    }
+
+    /// The master started `pid` in `slot`.
+    fn spawned(&self, py: Python<'_>, slot: u32, pid: u32) -> PyResult<()> {
+        self.inner.spawned(slot, pid).or_raise(py)
+    }
+
+    /// The master reaped `pid` with wait status `status`; returns its slot.
+    #[pyo3(signature = (pid, status=0))]
+    fn exited(&self, py: Python<'_>, pid: u32, status: i32) -> PyResult<u32> {
+        self.inner.exited(pid, status).or_raise(py)
+    }
+
+    /// As `exited`, by slot.
+    #[pyo3(signature = (slot, status=0))]
+    fn exited_slot(&self, py: Python<'_>, slot: u32, status: i32) -> PyResult<()> {
+        self.inner.exited_slot(slot, status).or_raise(py)
+    }
+
+    /// Asks for a recycle of `slot` (reason "manual").
+    fn recycle(&self, py: Python<'_>, slot: u32) -> PyResult<()> {
+        self.inner.recycle(slot).or_raise(py)
+    }
+
+    /// What the worker in `slot` should do now.
+    fn decision(&self, py: Python<'_>, slot: u32) -> PyResult<PyDecision> {
+        Ok(PyDecision {
+            inner: self.inner.decision(slot).or_raise(py)?,
+        })
+    }
+
+    /// What the master should do now: each action is returned once. Also
+    /// samples the workers every sample_interval.
+    fn tick<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let actions = py.detach(|| self.inner.tick());
+        PyList::new(py, actions.into_iter().map(|inner| PyAction { inner }))
+    }
+
+    /// Samples every live worker's memory and FDs now; returns
+    /// {"sampled": n, "gone": [slots], "errors": [(slot, message)]}.
+    fn sample<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let report = py.detach(|| self.inner.sample());
+        let d = PyDict::new(py);
+        d.set_item("sampled", report.sampled)?;
+        d.set_item("gone", report.gone)?;
+        let errors: Vec<(u32, String)> = report
+            .errors
+            .into_iter()
+            .map(|(slot, e)| (slot, e.to_string()))
+            .collect();
+        d.set_item("errors", errors)?;
+        Ok(d)
+    }
+
+    /// Retires slots whose process is gone without an `exited` call;
+    /// returns their indexes.
+    fn reap_dead(&self, py: Python<'_>) -> Vec<u32> {
+        py.detach(|| self.inner.reap_dead())
+    }
+
+    /// Seconds until the next held-back respawn, if any.
+    fn next_spawn_in(&self) -> Option<f64> {
+        self.inner.next_spawn_in().map(|d| d.as_secs_f64())
+    }
+
+    /// The events since the last call, oldest first.
+    fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(
+            py,
+            self.inner
+                .events()
+                .into_iter()
+                .map(|inner| PyEvent { inner }),
+        )
+    }
+
+    /// Events dropped because nobody read them in time.
+    #[getter]
+    fn dropped_events(&self) -> u64 {
+        self.inner.dropped_events()
+    }
+
+    /// A snapshot of counters and slots as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let json = self.inner.stats_json();
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
+    /// The same snapshot as JSON text.
+    fn stats_json(&self) -> String {
+        self.inner.stats_json()
+    }
+
+    /// The stats in Prometheus text exposition format.
+    fn prometheus(&self) -> String {
+        self.inner.prometheus()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Pool {} slots={} policy={:?}>",
+            self.sharing(),
+            self.inner.slot_count(),
+            self.inner.policy().to_string()
+        )
+    }
+}

@@ -1,0 +1,193 @@
+//! The process toolkit: samples, identity-checked signals, the orphan
+//! ledger and waiting for release. Each call that waits or reads /proc lets
+//! other Python threads run meanwhile.
+
+use crate::errors::{self, OrRaise};
+use crate::records::PySample;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+use workerlife::process::{self, Entry, ProcHandle, ReapOutcome};
+
+fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a finite number of seconds >= 0, not {secs}"
+        ))
+    })
+}
+
+/// Samples `pid` once: RSS and open FDs, and USS/PSS with uss=True.
+#[pyfunction]
+#[pyo3(signature = (pid, uss=false))]
+pub fn sample(py: Python<'_>, pid: u32, uss: bool) -> PyResult<PySample> {
+    let inner = py.detach(|| process::sample(pid, uss)).or_raise(py)?;
+    Ok(PySample { inner })
+}
+
+/// The identity of `pid` (its start time), for `kill`.
+#[pyfunction]
+pub fn identity(py: Python<'_>, pid: u32) -> PyResult<u64> {
+    match process::identity(pid) {
+        0 => Err(errors::to_py(py, workerlife::Error::NoSuchProcess(pid))),
+        id => Ok(id),
+    }
+}
+
+/// Sends `sig` to `pid` only if it is still the process whose identity is
+/// `identity` (0 checks the pid only). A pid that now names another process
+/// raises PidReused and nothing is sent.
+#[pyfunction]
+pub fn kill(py: Python<'_>, pid: u32, sig: i32, identity: u64) -> PyResult<()> {
+    process::signal(pid, identity, sig).map_err(|r| errors::refused(py, pid, r))
+}
+
+/// Waits until `pid` is gone and TCP `port` can be bound again; raises
+/// StillHeld naming what is still held after `timeout` seconds.
+#[pyfunction]
+#[pyo3(signature = (pid=None, port=None, timeout=30.0))]
+pub fn wait_released(
+    py: Python<'_>,
+    pid: Option<u32>,
+    port: Option<u16>,
+    timeout: f64,
+) -> PyResult<()> {
+    let timeout = seconds(timeout, "timeout")?;
+    py.detach(|| process::wait_released(pid, port, timeout))
+        .map_err(|h| errors::held(py, h))
+}
+
+/// A process kept open for repeated samples: its /proc files stay open and
+/// are re-read, and the handle stays bound to that process even if its pid
+/// is later reused.
+#[pyclass(frozen, module = "workerlife", name = "Process")]
+pub struct PyProcess {
+    inner: Mutex<ProcHandle>,
+    pid: u32,
+    start_time: u64,
+}
+
+#[pymethods]
+impl PyProcess {
+    #[new]
+    fn new(py: Python<'_>, pid: u32) -> PyResult<Self> {
+        let h = py.detach(|| ProcHandle::open(pid)).or_raise(py)?;
+        Ok(PyProcess {
+            pid: h.pid(),
+            start_time: h.start_time(),
+            inner: Mutex::new(h),
+        })
+    }
+    #[getter]
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+    /// The start time read when the handle was opened.
+    #[getter]
+    fn start_time(&self) -> u64 {
+        self.start_time
+    }
+    /// Reads the process again.
+    #[pyo3(signature = (uss=false))]
+    fn sample(&self, py: Python<'_>, uss: bool) -> PyResult<PySample> {
+        let inner = py
+            .detach(|| {
+                let mut h = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                h.sample(uss)
+            })
+            .or_raise(py)?;
+        Ok(PySample { inner })
+    }
+    fn __repr__(&self) -> String {
+        format!("<Process pid={}>", self.pid)
+    }
+}
+
+fn entry_dict<'py>(py: Python<'py>, e: &Entry) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("run_id", e.run_id)?;
+    d.set_item("master_pid", e.master_pid)?;
+    d.set_item("master_start", e.master_start)?;
+    d.set_item("pid", e.pid)?;
+    d.set_item("start_time", e.start_time)?;
+    Ok(d)
+}
+
+/// The orphan ledger: a file where a master records the workers it starts,
+/// so the next run can end what a crashed master left behind.
+#[pyclass(frozen, module = "workerlife", name = "Ledger")]
+pub struct PyLedger {
+    inner: process::Ledger,
+}
+
+#[pymethods]
+impl PyLedger {
+    #[new]
+    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        Ok(PyLedger {
+            inner: process::Ledger::open(&path).or_raise(py)?,
+        })
+    }
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.inner.path().to_path_buf()
+    }
+    #[getter]
+    fn run_id(&self) -> u64 {
+        self.inner.run_id()
+    }
+    /// Records a worker this run started (with its start time when known).
+    #[pyo3(signature = (pid, start_time=None))]
+    fn record(&self, py: Python<'_>, pid: u32, start_time: Option<u64>) -> PyResult<()> {
+        match start_time {
+            Some(t) => self.inner.record_with(pid, t),
+            None => self.inner.record(pid),
+        }
+        .or_raise(py)
+    }
+    /// Drops the record of a worker of this run that ended normally.
+    fn forget(&self, py: Python<'_>, pid: u32) -> PyResult<()> {
+        self.inner.forget(pid).or_raise(py)
+    }
+    /// Every record, of every run, as dicts.
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let entries = self.inner.entries().or_raise(py)?;
+        entries.iter().map(|e| entry_dict(py, e)).collect()
+    }
+    /// Ends the workers of earlier runs whose master is gone: SIGTERM, then
+    /// SIGKILL after `grace` seconds, identity-checked. Returns one dict per
+    /// record with "outcome": "terminated", "killed", "already_gone",
+    /// "pid_reused" (with "found") or "refused" (with "errno").
+    #[pyo3(signature = (grace=5.0))]
+    fn reap<'py>(&self, py: Python<'py>, grace: f64) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let grace = seconds(grace, "grace")?;
+        let reaped = py.detach(|| self.inner.reap(grace)).or_raise(py)?;
+        reaped
+            .iter()
+            .map(|r| {
+                let d = entry_dict(py, &r.entry)?;
+                let outcome = match r.outcome {
+                    ReapOutcome::Terminated => "terminated",
+                    ReapOutcome::Killed => "killed",
+                    ReapOutcome::AlreadyGone => "already_gone",
+                    ReapOutcome::PidReused { found } => {
+                        d.set_item("found", found)?;
+                        "pid_reused"
+                    }
+                    ReapOutcome::Refused(errno) => {
+                        d.set_item("errno", errno)?;
+                        "refused"
+                    }
+                };
+                d.set_item("outcome", outcome)?;
+                Ok(d)
+            })
+            .collect()
+    }
+    fn __repr__(&self) -> String {
+        format!("<Ledger {}>", self.inner.path().display())
+    }
+}
