@@ -3,6 +3,7 @@ where one fits, from the builtin a caller would already catch."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 
@@ -34,7 +35,7 @@ class UnknownPidError(Error, LookupError):
 class BadPoolFile(Error, ValueError):
     """A file that is not a usable workerlife pool."""
 
-    path: str = ""
+    path: Optional[Path] = None
 
 
 class NoSuchProcess(Error, ProcessLookupError):
@@ -53,8 +54,8 @@ class PidReused(NoSuchProcess):
 class BadLedger(Error, ValueError):
     """A damaged orphan ledger; it was set aside as ``moved_to``."""
 
-    path: str = ""
-    moved_to: Optional[str] = None
+    path: Optional[Path] = None
+    moved_to: Optional[Path] = None
 
 
 class OSFailure(Error, OSError):

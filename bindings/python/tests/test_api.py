@@ -1,0 +1,235 @@
+"""The Python API: policies, pools, worker handles, tick, events, stats."""
+
+import pickle
+import threading
+
+import pytest
+
+import workerlife
+from workerlife import Policy, Pool
+
+
+def test_policy_parse_and_kwargs_agree() -> None:
+    parsed = Policy.parse("max_requests=1000,max_rss=300MiB,request_timeout=30s")
+    built = Policy(max_requests=1000, max_rss="300MiB", request_timeout=30)
+    assert parsed == built
+    assert hash(parsed) == hash(built)
+    assert parsed["max_rss"] == 300 * 2**20
+    assert parsed["request_timeout"] == 30.0
+    assert parsed["max_requests"] == 1000
+
+
+def test_policy_str_parses_back_for_every_key() -> None:
+    values = {
+        "request_timeout": 1.5,
+        "max_rss": "1GiB",
+        "max_fds": 900,
+        "max_requests_jitter": 7,
+        "drain_timeout": "2m",
+        "sample_interval": 0.25,
+    }
+    p = Policy(**values)
+    assert Policy.parse(str(p)) == p
+    assert eval(repr(p), {"Policy": Policy}) == p
+    assert pickle.loads(pickle.dumps(p)) == p
+    assert set(Policy.keys()) == set(p.to_dict())
+    assert len(Policy.keys()) == 22
+
+
+def test_policy_defaults_and_off() -> None:
+    d = Policy().to_dict()
+    assert d["max_requests"] == 0
+    assert d["drain_timeout"] == 30.0
+    assert d["max_concurrent_recycles"] == 1
+    assert d["sample_interval"] == 1.0
+    assert str(Policy()) == ""
+    assert Policy.parse("") == Policy()
+    # None is off, as 0 is.
+    assert Policy(drain_timeout=None)["drain_timeout"] == 0
+    assert Policy(max_rss=0) == Policy()
+
+
+def test_policy_replace_keeps_the_rest() -> None:
+    p = Policy(max_requests=10, max_rss="1GiB")
+    q = p.replace(max_requests=20)
+    assert q["max_requests"] == 20 and q["max_rss"] == 2**30
+    assert p["max_requests"] == 10
+
+
+def test_policy_is_immutable() -> None:
+    p = Policy(max_requests=1)
+    with pytest.raises(AttributeError):
+        p.max_requests = 2  # type: ignore[attr-defined]
+
+
+def test_request_context_and_max_requests() -> None:
+    pool = Pool(Policy(max_requests=3), slots=1)
+    w = pool.claim()
+    assert w.slot == 0
+    for _ in range(2):
+        with w.request():
+            pass
+    assert not w.must_exit
+    assert w.decision().action == "continue"
+    assert w.decision().reason is None
+    assert not w.decision()
+    w.begin()
+    assert w.end() is True
+    d = w.decision()
+    assert (d.action, d.reason, d.value, d.limit) == ("recycle", "max_requests", 3, 3)
+    assert str(d) == "max_requests: 3 >= 3"
+    assert w.requests == 3
+    assert w.must_exit
+
+
+def test_request_context_counts_even_when_the_request_raises() -> None:
+    pool = Pool("max_requests=1")
+    w = pool.claim()
+    with pytest.raises(RuntimeError):
+        with w.request():
+            raise RuntimeError("app failed")
+    assert w.requests == 1 and w.must_exit
+
+
+def test_timeouts_report_seconds() -> None:
+    pool = Pool("request_timeout=30s", manual_clock=True)
+    w = pool.claim()
+    w.begin()
+    pool.advance(31.5)
+    d = w.decision()
+    assert (d.action, d.reason) == ("kill", "request_timeout")
+    assert d.value == pytest.approx(31.5) and d.limit == 30.0
+    assert str(d) == "request_timeout: 31.5s >= 30s"
+
+
+def test_health_reports_and_limits() -> None:
+    pool = Pool(Policy(max_rss="100MiB", max_fds=50))
+    w = pool.claim()
+    w.report_health(rss=99 * 2**20, fds=10)
+    assert not w.must_exit
+    w.report_health(rss=100 * 2**20)
+    d = w.decision()
+    assert (d.reason, d.value, d.limit) == ("memory_rss", 100 * 2**20, 100 * 2**20)
+    # A recycle once decided stays decided, even if memory drops again.
+    w.report_health(rss=1)
+    assert w.decision().reason == "memory_rss"
+    other = Pool(Policy(max_rss="100MiB", max_fds=50)).claim()
+    other.report_health(rss=1, fds=50)
+    assert other.decision().reason == "open_fds"
+
+
+def test_sample_self_reads_this_process() -> None:
+    pool = Pool("max_uss=100GiB")
+    w = pool.claim()
+    s = w.sample_self(uss=True)
+    assert s.rss is not None and s.rss > 1 << 20
+    assert s.uss is not None and s.pss is not None
+    assert s.uss <= s.pss <= s.rss
+    assert s.fds is not None and s.fds >= 3
+    assert pool.stats()["per_slot"][0]["rss"] == s.rss
+    plain = w.sample_self()
+    assert plain.uss is None and plain.missing() == {"uss": "not_requested", "pss": "not_requested"}
+
+
+def test_health_checks() -> None:
+    pool = Pool("max_health_failures=2")
+    w = pool.claim()
+    w.check(False)
+    w.check(True)
+    w.check(False)
+    assert not w.must_exit
+    w.check(False)
+    assert w.decision().reason == "health_check"
+
+
+def test_tick_actions_events_and_stats() -> None:
+    pool = Pool("max_requests=1", slots=2, manual_clock=True)
+    pool.spawned(0, 100)
+    pool.spawned(1, 101)
+    w = pool.slot(0)
+    with w.request():
+        pass
+    actions = pool.tick()
+    assert [(a.action, a.slot, a.pid, a.reason) for a in actions] == [
+        ("recycle", 0, 100, "max_requests")
+    ]
+    assert pool.tick() == []  # each action once
+    assert pool.exited(100, 0) == 0
+    spawn = pool.tick()
+    assert [(a.action, a.slot, a.pid) for a in spawn] == [("spawn", 0, 0)]
+    assert spawn[0].not_before == 0.0
+    kinds = [(e.kind, e.slot, e.reason) for e in pool.events()]
+    assert kinds == [
+        ("spawned", 0, None),
+        ("spawned", 1, None),
+        ("recycle_requested", 0, "max_requests"),
+        ("exited", 0, "max_requests"),
+    ]
+    assert pool.events() == []
+    st = pool.stats()
+    assert st["requests_total"] == 1
+    assert st["recycles"]["max_requests"] == 1
+    assert sum(st["recycles"].values()) == 1
+    assert st["workers"]["vacant"] == 1 and st["workers"]["running"] == 1
+    text = pool.prometheus()
+    assert 'workerlife_recycles_total{reason="max_requests"} 1' in text
+    assert "# TYPE workerlife_requests_total counter" in text
+
+
+def test_exiting_returns_the_permit_and_manual_recycle() -> None:
+    pool = Pool("max_requests=1,max_concurrent_recycles=1", slots=2, manual_clock=True)
+    pool.spawned(0, 100)
+    pool.spawned(1, 101)
+    for i in (0, 1):
+        with pool.slot(i).request():
+            pass
+    assert [(a.action, a.slot) for a in pool.tick()] == [("recycle", 0)]
+    assert pool.tick() == []  # slot 1 waits for the permit
+    pool.slot(0).exiting()
+    assert [(a.action, a.slot) for a in pool.tick()] == [("recycle", 1)]
+    pool.exited(100)
+    pool.spawned(0, 102)
+    pool.recycle(0)
+    assert pool.decision(0).reason == "manual"
+
+
+def test_crash_loop_backoff() -> None:
+    pool = Pool("max_restarts=1,backoff_initial=2s,min_uptime=10s", manual_clock=True)
+    for pid in (100, 101):
+        pool.spawned(0, pid)
+        pool.exited(pid, 256)
+    assert pool.next_spawn_in() == 2.0
+    assert pool.tick() == []
+    pool.advance(2)
+    assert [a.action for a in pool.tick()] == ["spawn"]
+    assert any(e.kind == "crash_loop" and e.delay == 2.0 for e in pool.events())
+
+
+def test_pool_properties() -> None:
+    pool = Pool("max_requests=5", slots=4, shared=True)
+    assert (pool.slots, len(pool), pool.sharing, pool.path) == (4, 4, "shared", None)
+    assert pool.policy == Policy(max_requests=5)
+    assert Pool().sharing == "private" and Pool().policy == Policy()
+    assert pool.now >= 0.0
+
+
+def test_threads_lose_no_request() -> None:
+    pool = Pool(slots=1)
+    w = pool.claim()
+
+    def serve() -> None:
+        for _ in range(20000):
+            w.begin()
+            w.end()
+
+    threads = [threading.Thread(target=serve) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert w.requests == 160000
+    assert pool.stats()["per_slot"][0]["in_flight"] == 0
+
+
+def test_version() -> None:
+    assert workerlife.__version__ == "0.1.0"

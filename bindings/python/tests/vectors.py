@@ -1,0 +1,120 @@
+"""The shared test-vector runner (DESIGN.md, "Test vectors"), for Python:
+the same cases the Rust, C and Perl suites run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import workerlife
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def vector_files() -> List[Path]:
+    dirs = [REPO / "tests" / "vectors"]
+    extra = os.environ.get("WORKERLIFE_VECTORS")
+    if extra:
+        dirs.append(Path(extra))
+    files: List[Path] = []
+    for d in dirs:
+        files.extend(sorted(d.glob("*.json")))
+    return files
+
+
+def cases() -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """(file: name, case) for every case."""
+    for f in vector_files():
+        for case in json.loads(f.read_text()):
+            yield f"{f.name}: {case.get('name', '<unnamed>')}", case
+
+
+class StepFailed(AssertionError):
+    pass
+
+
+def run_case(case: Dict[str, Any]) -> None:
+    slots = case.get("slots", 1)
+    pool = workerlife.Pool(
+        case.get("policy", ""), slots=slots, seed=case.get("seed", 0), manual_clock=True
+    )
+    handles: Dict[int, workerlife.Worker] = {}
+
+    def worker(slot: int) -> workerlife.Worker:
+        if slot not in handles:
+            handles[slot] = pool.slot(slot)
+        return handles[slot]
+
+    steps = case["steps"]
+    if slots == 1 and not any(s["op"] == "spawned" for s in steps):
+        pool.spawned(0, os.getpid())
+    for i, step in enumerate(steps):
+        slot = step.get("slot", 0)
+        op = step["op"]
+
+        def fail(msg: str) -> StepFailed:
+            return StepFailed(f"step {i} ({json.dumps(step)}): {msg}")
+
+        if op == "request":
+            for _ in range(step.get("n", 1)):
+                worker(slot).begin()
+                worker(slot).end()
+        elif op == "begin":
+            worker(slot).begin()
+        elif op == "end":
+            worker(slot).end()
+        elif op == "advance":
+            # Rounded to the nearest microsecond, the pool's unit.
+            pool.advance(round(step["secs"] * 1e6) / 1e6)
+        elif op == "health":
+            worker(slot).report_health(
+                rss=step.get("rss"), uss=step.get("uss"), pss=step.get("pss"), fds=step.get("fds")
+            )
+        elif op == "heartbeat":
+            worker(slot).heartbeat()
+        elif op == "check":
+            worker(slot).check(step["ok"])
+        elif op == "recycle":
+            pool.recycle(slot)
+        elif op == "exiting":
+            worker(slot).exiting()
+        elif op == "spawned":
+            pool.spawned(slot, step["pid"])
+        elif op == "exited":
+            pool.exited_slot(slot, step.get("status", 0))
+        elif op == "expect":
+            d = pool.decision(slot)
+            if d.action != step["action"]:
+                raise fail(f"action is {d.action} (reason {d.reason}), expected {step['action']}")
+            if "reason" in step and d.reason != step["reason"]:
+                raise fail(f"reason is {d.reason}, expected {step['reason']}")
+        elif op == "tick":
+            got = [(a.action, a.slot, a.reason) for a in pool.tick()]
+            left = list(got)
+            for w in step["expect"]:
+                match: Optional[Tuple[str, int, Optional[str]]] = next(
+                    (
+                        g
+                        for g in left
+                        if g[0] == w["action"]
+                        and g[1] == w.get("slot", 0)
+                        and ("reason" not in w or g[2] == w["reason"])
+                    ),
+                    None,
+                )
+                if match is None:
+                    raise fail(f"tick returned {got}, missing {w}")
+                left.remove(match)
+            if left:
+                raise fail(f"tick returned {got}, unexpected {left}")
+        elif op == "next_spawn":
+            got_s = pool.next_spawn_in()
+            got_us = None if got_s is None else round(got_s * 1e6)
+            want = step.get("secs")
+            want_us = None if want is None else round(want * 1e6)
+            if got_us != want_us:
+                raise fail(f"next spawn in {got_us} µs, expected {want_us}")
+        else:
+            raise fail(f"unknown op {op!r}")
