@@ -1,0 +1,243 @@
+"""workerlife for gunicorn: ``gunicorn -c python:workerlife.gunicorn app:app``.
+
+Settings come from the environment:
+
+``WORKERLIFE_POLICY``
+    The policy spec, e.g. ``max_requests=1000,max_rss=300MiB,request_timeout=30s``
+    (default: empty, every limit off; see the README's key table). A bad key or
+    value stops gunicorn at start with a message naming it.
+``WORKERLIFE_METRICS``
+    ``127.0.0.1:PORT``: serve the pool's stats there, Prometheus text at
+    ``/metrics`` and JSON at ``/stats`` (default: no server).
+``WORKERLIFE_TICK``
+    Seconds between two supervisor ticks in the master (default 0.1).
+
+Workers wrap every request in begin/end and, when told to go, leave after the
+response the way gunicorn's own ``max_requests`` does (``worker.alive =
+False``). The master runs a supervisor thread that ticks the pool, which
+samples the workers' memory and FDs every ``sample_interval``, signals
+workers through the identity-checked :func:`workerlife.kill` (SIGTERM to
+recycle, SIGKILL to kill) and logs each recycle and kill with its reason.
+
+With a ``gunicorn.conf.py`` of your own, import the hooks you do not define::
+
+    from workerlife.gunicorn import on_starting, when_ready, pre_request, post_request, child_exit, on_exit
+
+and call ours from yours where you do define one, e.g.
+``def post_fork(server, worker): workerlife.gunicorn.post_fork(server, worker); ...``.
+Supported worker classes: ``sync`` and ``gthread``.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import threading
+from typing import Any, Optional, Tuple
+
+from . import Error, Policy, PolicyError, Pool, UnknownPidError, Worker, kill
+
+__all__ = [
+    "child_exit",
+    "on_exit",
+    "on_starting",
+    "policy_from_env",
+    "post_fork",
+    "post_request",
+    "pre_request",
+    "state",
+    "when_ready",
+]
+
+
+class State:
+    """What the hooks share in one gunicorn: the pool (made in the master
+    before the first fork, so every worker shares it) and the master's
+    supervisor."""
+
+    def __init__(self) -> None:
+        self.pool: Optional[Pool] = None
+        self.worker: Optional[Worker] = None
+        self.stop = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+        self.metrics: Optional[http.server.ThreadingHTTPServer] = None
+        self.tick = 0.1
+
+
+state = State()
+
+
+def policy_from_env() -> Policy:
+    """The policy in WORKERLIFE_POLICY; RuntimeError (which gunicorn prints
+    as "Error: ..." before it exits) naming a bad key or value."""
+    spec = os.environ.get("WORKERLIFE_POLICY", "")
+    try:
+        return Policy.parse(spec)
+    except PolicyError as e:
+        raise RuntimeError(f"workerlife: bad WORKERLIFE_POLICY {spec!r}: {e}") from e
+
+
+def _metrics_address() -> Optional[Tuple[str, int]]:
+    value = os.environ.get("WORKERLIFE_METRICS", "").strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RuntimeError(f"workerlife: bad WORKERLIFE_METRICS {value!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def _tick_interval() -> float:
+    value = os.environ.get("WORKERLIFE_TICK", "0.1")
+    try:
+        tick = float(value)
+    except ValueError:
+        tick = -1.0
+    if not 0.0 < tick <= 60.0:
+        raise RuntimeError(f"workerlife: bad WORKERLIFE_TICK {value!r}: expected seconds in (0, 60]")
+    return tick
+
+
+class _MetricsHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        pool = state.pool
+        if pool is None:
+            self.send_error(503)
+            return
+        if self.path in ("/", "/metrics"):
+            body, kind = pool.prometheus(), "text/plain; version=0.0.4"
+        elif self.path == "/stats":
+            body, kind = pool.stats_json(), "application/json"
+        else:
+            self.send_error(404)
+            return
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def on_starting(server: Any) -> None:
+    """Master, before anything starts: check the settings, make the pool."""
+    policy = policy_from_env()
+    state.tick = _tick_interval()
+    address = _metrics_address()
+    workers = int(server.num_workers)
+    # Room for workers added with TTIN and for a replacement that claims
+    # before its predecessor's slot is retired.
+    slots = 2 * workers + 8
+    state.pool = Pool(policy, slots=slots, shared=True)
+    state.stop.clear()
+    if address is not None:
+        state.metrics = http.server.ThreadingHTTPServer(address, _MetricsHandler)
+        state.metrics.daemon_threads = True
+    server.log.info(
+        "workerlife: policy %r, %d slots%s",
+        str(policy),
+        slots,
+        f", metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
+    )
+
+
+def when_ready(server: Any) -> None:
+    """Master, listening: start the supervisor (and the metrics server)."""
+    if state.pool is None:
+        return
+    state.thread = threading.Thread(
+        target=_supervise, args=(server,), name="workerlife-supervisor", daemon=True
+    )
+    state.thread.start()
+    if state.metrics is not None:
+        threading.Thread(
+            target=state.metrics.serve_forever, name="workerlife-metrics", daemon=True
+        ).start()
+
+
+def _supervise(server: Any) -> None:
+    pool = state.pool
+    assert pool is not None
+    log = server.log
+    while not state.stop.wait(state.tick):
+        try:
+            for a in pool.tick():
+                if a.action == "spawn":
+                    continue  # gunicorn keeps its worker count itself
+                why = pool.decision(a.slot)
+                sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
+                try:
+                    kill(a.pid, sig, a.identity)
+                except Error as e:  # gone or pid reused: nothing was sent
+                    log.info("workerlife: not signalling worker %s: %s", a.pid, e)
+                    continue
+                if a.action == "recycle":
+                    log.info("workerlife: recycling worker %s (slot %s): %s", a.pid, a.slot, why)
+                else:
+                    log.warning("workerlife: killing worker %s (slot %s): %s", a.pid, a.slot, why)
+            for e in pool.events():
+                # One line per event: what operators grep for, and what the
+                # end-to-end tests read back.
+                if e.kind in ("killed", "crash_loop", "health_check_failed"):
+                    log.warning("workerlife: %s", e)
+                else:
+                    log.info("workerlife: %s", e)
+        except Exception:  # the supervisor must outlive any one bad tick
+            log.exception("workerlife: supervisor tick failed")
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Worker, just forked: take a slot in the shared pool."""
+    if state.metrics is not None:
+        state.metrics.socket.close()  # the master's, not ours to hold
+        state.metrics = None
+    if state.pool is None:
+        return
+    try:
+        state.worker = state.pool.claim()
+    except Error as e:
+        state.worker = None
+        worker.log.warning("workerlife: worker %s runs unsupervised: %s", os.getpid(), e)
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    w = state.worker
+    if w is not None:
+        w.begin()
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    w = state.worker
+    if w is not None and w.end() and worker.alive:
+        worker.log.info(
+            "workerlife: worker %s leaving after this request: %s", os.getpid(), w.decision()
+        )
+        # gunicorn's own graceful exit: stop accepting, finish what is in
+        # flight (gthread's handler also wakes its poller).
+        worker.handle_exit(signal.SIGTERM, None)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Master, a worker was reaped."""
+    if state.pool is None:
+        return
+    try:
+        state.pool.exited(worker.pid, 0)
+    except UnknownPidError:
+        pass  # never claimed a slot, or sampling already retired it
+
+
+def on_exit(server: Any) -> None:
+    """Master, shutting down."""
+    state.stop.set()
+    if state.thread is not None:
+        state.thread.join(timeout=5)
+        state.thread = None
+    if state.metrics is not None:
+        state.metrics.shutdown()
+        state.metrics.server_close()
+        state.metrics = None

@@ -1,0 +1,28 @@
+"""WSGI apps for the end-to-end tests (gunicorn loads them by name)."""
+
+import os
+import time
+from typing import Any, Callable, Iterable, List
+
+_leaked: List[bytes] = []
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """/ answers "PID RSS"; /leak keeps 1 MiB more first; /hang never
+    answers; /slow takes 20 ms."""
+    path = environ.get("PATH_INFO", "/")
+    if path == "/leak":
+        _leaked.append(b"x" * (1 << 20))  # written, so resident
+    elif path == "/hang":
+        time.sleep(3600)
+    elif path == "/slow":
+        time.sleep(0.02)
+    body = f"{os.getpid()} {rss()}\n".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,112 @@
+"""Starting a real gunicorn on 127.0.0.1 for a test, and a client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Gunicorn:
+    """gunicorn with the workerlife hooks (or without, hook=False), its log
+    in a file the test reads."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        policy: str = "",
+        workers: int = 2,
+        worker_class: str = "sync",
+        threads: int = 1,
+        hook: bool = True,
+        app: str = "apps:app",
+        config: Optional[str] = None,
+        extra_env: Optional[Dict[str, str]] = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / f"gunicorn-{self.port}.log"
+        env = {**os.environ, "WORKERLIFE_POLICY": policy, "WORKERLIFE_TICK": "0.05"}
+        env.update(extra_env or {})
+        args = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--chdir",
+            str(HERE),
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "-w",
+            str(workers),
+            "-k",
+            worker_class,
+            "--threads",
+            str(threads),
+            "--log-level",
+            "info",
+            "--error-logfile",
+            str(self.log_path),
+            *extra_args,
+        ]
+        if config is not None:
+            args += ["-c", config]
+        elif hook:
+            args += ["-c", "python:workerlife.gunicorn"]
+        args.append(app)
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_ready(self, timeout: float = 30) -> "Gunicorn":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.stderr()}\n{self.log()}")
+            try:
+                self.get("/")
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"gunicorn not ready: {self.log()}")
+
+    def get(self, path: str = "/", timeout: float = 10) -> Tuple[int, int]:
+        """(pid, rss) of the worker that answered."""
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            pid, rss = r.read().split()
+            return int(pid), int(rss)
+
+    def fetch(self, path: str, timeout: float = 10) -> str:
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            return str(r.read().decode())
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def lines(self, needle: str) -> List[str]:
+        return [line for line in self.log().splitlines() if needle in line]
+
+    def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
