@@ -172,20 +172,20 @@ def _supervise(server: Any) -> None:
                 sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
                 try:
                     kill(a.pid, sig, a.identity)
-                except Error as e:  # gone or pid reused: nothing was sent
-                    log.info("workerlife: not signalling worker %s: %s", a.pid, e)
+                except Error as refused:  # gone or pid reused: nothing was sent
+                    log.info("workerlife: not signalling worker %s: %s", a.pid, refused)
                     continue
                 if a.action == "recycle":
                     log.info("workerlife: recycling worker %s (slot %s): %s", a.pid, a.slot, why)
                 else:
                     log.warning("workerlife: killing worker %s (slot %s): %s", a.pid, a.slot, why)
-            for e in pool.events():
+            for ev in pool.events():
                 # One line per event: what operators grep for, and what the
                 # end-to-end tests read back.
-                if e.kind in ("killed", "crash_loop", "health_check_failed"):
-                    log.warning("workerlife: %s", e)
+                if ev.kind in ("killed", "crash_loop", "health_check_failed"):
+                    log.warning("workerlife: %s", ev)
                 else:
-                    log.info("workerlife: %s", e)
+                    log.info("workerlife: %s", ev)
         except Exception:  # the supervisor must outlive any one bad tick
             log.exception("workerlife: supervisor tick failed")
 
