@@ -16,13 +16,40 @@ LINK := -L$(CURDIR)/target/release -lworkerlife -Wl,-rpath,$(CDIR)
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 
 FUZZ_SECONDS ?= 60
+# The project-local virtualenv the Python package is installed into.
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+PYTHON3 ?= python3
+DEMO_SECONDS ?= 20
 
-.PHONY: demo test rust-test c-test header-check lib install bench fuzz
+.PHONY: demo demo-rust test rust-test c-test python python-test python-bench header-check lib install bench fuzz
 
-demo:
+# gunicorn serving a leaking app under load, with and without workerlife.
+demo: python
+	$(PY) examples/python/demo.py --seconds $(DEMO_SECONDS)
+
+# The Rust engine on its own: a forking server recycling its workers.
+demo-rust:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test: rust-test c-test
+test: rust-test c-test python-test
+
+# .venv with the test tools, and workerlife built from bindings/python and
+# installed as a user would (`pip install ./bindings/python`).
+python:
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r bindings/python/requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+
+python-test: python
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy -p workerlife-python --release -- -D warnings
+	$(PY) -m mypy --strict bindings/python/python/workerlife bindings/python/tests examples/python
+	$(PY) -m mypy.stubtest workerlife
+	cd bindings/python && $(PY) -m pytest -q -p no:cacheprovider tests
+
+python-bench: python
+	$(PY) benches/python/bench_python.py
 
 rust-test:
 	$(CARGO) fmt --check
@@ -75,10 +102,11 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	  workerlife.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/workerlife.pc
 
-bench: lib
+bench: lib python
 	$(CARGO) bench --bench hot_path --bench sampling
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi
+	$(PY) benches/python/bench_python.py
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one
 # stable toolchain; RUSTC_BOOTSTRAP lets it take the -Z flags cargo fuzz uses.

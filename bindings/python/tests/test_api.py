@@ -2,6 +2,7 @@
 
 import pickle
 import threading
+from typing import Dict, Union
 
 import pytest
 
@@ -20,7 +21,7 @@ def test_policy_parse_and_kwargs_agree() -> None:
 
 
 def test_policy_str_parses_back_for_every_key() -> None:
-    values = {
+    values: Dict[str, Union[int, float, str]] = {
         "request_timeout": 1.5,
         "max_rss": "1GiB",
         "max_fds": 900,
@@ -233,3 +234,23 @@ def test_threads_lose_no_request() -> None:
 
 def test_version() -> None:
     assert workerlife.__version__ == "0.1.0"
+
+
+def test_the_extension_exports_only_its_init() -> None:
+    """pyo3 stays out of libworkerlife.so, and the C ABI out of the
+    extension: one exported symbol."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from workerlife import _workerlife
+
+    nm = shutil.which("nm")
+    assert nm is not None, "nm (binutils) is needed"
+    out = subprocess.run(
+        [nm, "-D", "--defined-only", str(Path(_workerlife.__file__))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert [line.split()[-1] for line in out.splitlines()] == ["PyInit__workerlife"]

@@ -38,7 +38,7 @@ def test_bad_kwargs() -> None:
     with pytest.raises(workerlife.PolicyError, match="bool"):
         Policy(max_requests=True)
     with pytest.raises(workerlife.PolicyError, match="max_fds"):
-        Policy(max_fds=[3])
+        Policy(max_fds=[3])  # type: ignore[arg-type]
     with pytest.raises(workerlife.PolicyError, match="max_requests"):
         Policy(max_requests=-1)
     with pytest.raises(workerlife.PolicyError, match="backoff_max"):

@@ -91,7 +91,7 @@ def run_case(case: Dict[str, Any]) -> None:
             if "reason" in step and d.reason != step["reason"]:
                 raise fail(f"reason is {d.reason}, expected {step['reason']}")
         elif op == "tick":
-            got = [(a.action, a.slot, a.reason) for a in pool.tick()]
+            got: List[Tuple[str, int, Optional[str]]] = [(a.action, a.slot, a.reason) for a in pool.tick()]
             left = list(got)
             for w in step["expect"]:
                 match: Optional[Tuple[str, int, Optional[str]]] = next(
