@@ -44,7 +44,7 @@ python:
 python-test: python
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p workerlife-python --release -- -D warnings
-	$(PY) -m mypy --strict bindings/python/python/workerlife bindings/python/tests examples/python
+	$(PY) -m mypy --strict bindings/python/python/workerlife bindings/python/tests examples/python benches/python
 	$(PY) -m mypy.stubtest workerlife
 	cd bindings/python && $(PY) -m pytest -q -p no:cacheprovider tests
 

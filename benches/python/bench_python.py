@@ -1,0 +1,166 @@
+"""Python benchmarks: they print ratios against baselines measured in the
+same run and assert nothing (DESIGN.md, "Performance").
+
+1. begin()+end() against gunicorn's per-loop heartbeat (os.utime on its
+   temp file; goal: >= 20x cheaper) and against two calls of a builtin
+   no-op method (goal: <= 3x).
+2. One sample of another pid (RSS + open FDs) against psutil
+   memory_info().rss + num_fds() (goal: >= 5x faster), and USS/PSS against
+   psutil memory_full_info() (goal: >= 4x faster).
+3. gunicorn hello-world requests/s with and without the hook, under wrk
+   when it is installed (goal: <= 3 % lost).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import psutil
+
+import workerlife
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def best_ns(stmt: Callable[[], object], number: int, repeat: int = 7) -> float:
+    """Best time per call in ns over `repeat` runs of `number` calls."""
+    return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number * 1e9
+
+
+def loop_ns(body: str, setup: str, glb: Dict[str, object], number: int = 1_000_000) -> float:
+    """Best ns per iteration of `body` in a timeit loop (locals bound in setup)."""
+    return min(timeit.repeat(body, setup=setup, globals=glb, number=number, repeat=7)) / number * 1e9
+
+
+def hot_path() -> None:
+    pool = workerlife.Pool(slots=1)
+    w = pool.claim()
+    tmp = tempfile.TemporaryFile()
+    fd = tmp.fileno()
+    empty: List[int] = []
+    glb: Dict[str, object] = {"w": w, "fd": fd, "empty": empty, "os": os, "time": time}
+    nothing = loop_ns("pass", "", glb)
+    ours = loop_ns("b(); e()", "b = w.begin; e = w.end", glb)
+    ctx = loop_ns("with r():\n    pass", "r = w.request", glb)
+    noop = loop_ns("c(); c()", "c = empty.clear", glb)
+    utime = loop_ns("u(fd, (m(), m()))", "u = os.utime; m = time.monotonic", glb, number=200_000)
+    print("hot path (ns per iteration, timeit loop overhead included)")
+    print(f"  empty loop                                 {nothing:8.1f} ns")
+    print(f"  two builtin no-op calls ([].clear x2)      {noop:8.1f} ns")
+    print(f"  begin() + end()                            {ours:8.1f} ns   = {ours / noop:.2f}x the no-op calls (goal <= 3x)")
+    print(f"  with worker.request():                     {ctx:8.1f} ns   = {ctx / noop:.2f}x")
+    print(f"  gunicorn heartbeat os.utime(tmp fd)        {utime:8.1f} ns   = {utime / ours:.1f}x begin+end (goal >= 20x)")
+    tmp.close()
+
+
+def sampling() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; x = b'x' * (64 << 20); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        time.sleep(0.5)
+        pid = child.pid
+        ps = psutil.Process(pid)
+        kept = workerlife.Process(pid)
+        n = 2000
+
+        def psutil_basic() -> object:
+            return (ps.memory_info().rss, ps.num_fds())
+
+        def psutil_full() -> object:
+            return ps.memory_full_info().uss
+
+        ours_kept = best_ns(kept.sample, n)
+        ours_once = best_ns(lambda: workerlife.sample(pid), n)
+        theirs = best_ns(psutil_basic, n)
+        ours_uss = best_ns(lambda: kept.sample(uss=True), n // 4)
+        theirs_uss = best_ns(psutil_full, n // 4)
+        print("\nsampling another pid (64 MiB resident)")
+        print(f"  psutil memory_info().rss + num_fds()       {theirs / 1e3:8.2f} µs")
+        print(f"  workerlife.Process(pid).sample() (kept)    {ours_kept / 1e3:8.2f} µs   = {theirs / ours_kept:.1f}x faster (goal >= 5x)")
+        print(f"  workerlife.sample(pid) (opens each time)   {ours_once / 1e3:8.2f} µs   = {theirs / ours_once:.1f}x faster")
+        print(f"  psutil memory_full_info()                  {theirs_uss / 1e3:8.2f} µs")
+        print(f"  workerlife USS/PSS (kept)                  {ours_uss / 1e3:8.2f} µs   = {theirs_uss / ours_uss:.1f}x faster (goal >= 4x)")
+    finally:
+        child.kill()
+        child.wait()
+
+
+def gunicorn_rps(hook: bool, seconds: int, port: int, app_dir: Path) -> float:
+    env = {**os.environ, "WORKERLIFE_POLICY": "max_requests=100000,max_rss=1GiB"}
+    args = [sys.executable, "-m", "gunicorn", "--chdir", str(app_dir), "-w", "2",
+            "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+    if hook:
+        args += ["-c", "python:workerlife.gunicorn"]
+    args.append("hello:app")
+    server = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import socket
+
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        out = subprocess.run(
+            ["wrk", "-t1", "-c8", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for line in out.splitlines():
+            if line.startswith("Requests/sec:"):
+                return float(line.split()[1])
+        raise RuntimeError(out)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def end_to_end() -> None:
+    if shutil.which("wrk") is None:
+        print("\ngunicorn requests/s: wrk is not installed (apt-get install wrk); skipped")
+        return
+    import socket
+
+    with tempfile.TemporaryDirectory() as d:
+        app_dir = Path(d)
+        (app_dir / "hello.py").write_text(
+            "def app(environ, start_response):\n"
+            "    start_response('200 OK', [('Content-Length', '2')])\n"
+            "    return [b'ok']\n"
+        )
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+        without: List[float] = []
+        with_: List[float] = []
+        # Alternate, so drift on a shared machine hits both alike.
+        for _ in range(rounds):
+            without.append(gunicorn_rps(False, 3, port, app_dir))
+            with_.append(gunicorn_rps(True, 3, port, app_dir))
+        a, b = statistics.median(without), statistics.median(with_)
+        print("\ngunicorn hello world, 2 sync workers, wrk -c8 (median of %d alternating 3 s runs)" % rounds)
+        print(f"  without workerlife                         {a:8.0f} req/s  {[round(x) for x in without]}")
+        print(f"  with workerlife.gunicorn                   {b:8.0f} req/s  {[round(x) for x in with_]}")
+        print(f"  lost                                       {100 * (a - b) / a:8.1f} %   (goal <= 3 %)")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    hot_path()
+    sampling()
+    end_to_end()
+
+
+if __name__ == "__main__":
+    main()
