@@ -24,7 +24,7 @@ import timeit
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 import workerlife
 
