@@ -254,3 +254,52 @@ def test_the_extension_exports_only_its_init() -> None:
         check=True,
     ).stdout
     assert [line.split()[-1] for line in out.splitlines()] == ["PyInit__workerlife"]
+
+
+def test_the_hot_path_allocates_no_python_objects() -> None:
+    """begin/end and heartbeat create no Python objects, not even a
+    temporary one; the request context allocates only what CPython's with
+    statement allocates for any C context manager (the bound __exit__,
+    as for threading.Lock). The engine side is the Rust no_alloc test."""
+    import itertools
+    import tracemalloc
+    from typing import Callable, Tuple
+
+    pool = Pool("max_requests=1000000")
+    w = pool.claim()
+    lock = threading.Lock()
+
+    def traced(f: Callable[[], None]) -> Tuple[int, int]:
+        """(net, peak) bytes traced over 10000 calls of f."""
+        f()
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            before, _ = tracemalloc.get_traced_memory()
+            for _ in itertools.repeat(None, 10000):
+                f()
+            after, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return after - before, peak - before
+
+    def nothing() -> None:
+        pass
+
+    def begin_end() -> None:
+        w.begin()
+        w.end()
+        w.heartbeat()
+
+    def with_request() -> None:
+        with w.request():
+            pass
+
+    def with_lock() -> None:
+        with lock:
+            pass
+
+    floor = traced(nothing)  # tracemalloc's own bookkeeping
+    assert traced(begin_end) == floor
+    assert traced(with_request) == traced(with_lock)
+    assert traced(with_request)[0] == 0
