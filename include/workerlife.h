@@ -676,6 +676,11 @@ wl_result wl_decision_text(const struct wl_decision *decision,
 // for `WL_REASON_NONE` and numbers that are no reason. Any thread.
 const char *wl_reason_name(uint32_t reason);
 
+// What a decision's `value` and `limit` measure for a `wl_reason` (a
+// `wl_unit`: microseconds, bytes or a count), or `UINT32_MAX` for
+// `WL_REASON_NONE` and numbers that are no reason. Any thread.
+uint32_t wl_reason_unit(uint32_t reason);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

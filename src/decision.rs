@@ -1,5 +1,6 @@
 //! What a worker should do now, and why.
 
+use crate::policy::Unit;
 use std::fmt;
 
 /// What the worker should do.
@@ -111,15 +112,19 @@ impl Reason {
         self.action() == Action::Recycle && self != Reason::Manual
     }
 
-    /// How the value and limit are written: durations in seconds, sizes in bytes.
-    fn unit(self) -> ValueUnit {
+    /// What a decision's value and limit measure for this reason:
+    /// microseconds, bytes, or a count (requests, FDs, failures; 0 for manual).
+    pub fn unit(self) -> Unit {
         match self {
             Reason::RequestTimeout
             | Reason::HeartbeatTimeout
             | Reason::DrainTimeout
             | Reason::MaxLifetime
-            | Reason::Idle => ValueUnit::Micros,
-            _ => ValueUnit::Plain,
+            | Reason::Idle => Unit::Duration,
+            Reason::MemoryRss | Reason::MemoryUss | Reason::MemoryPss => Unit::Size,
+            Reason::Manual | Reason::OpenFds | Reason::HealthCheck | Reason::MaxRequests => {
+                Unit::Count
+            }
         }
     }
 }
@@ -128,11 +133,6 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-enum ValueUnit {
-    Micros,
-    Plain,
 }
 
 /// A decision: the action, and for anything but continue the reason and the
@@ -177,14 +177,14 @@ impl fmt::Display for Decision {
             None => f.write_str("continue"),
             Some(Reason::Manual) => f.write_str("manual"),
             Some(r) => match r.unit() {
-                ValueUnit::Micros => write!(
+                Unit::Duration => write!(
                     f,
                     "{}: {}s >= {}s",
                     r,
                     self.value as f64 / 1e6,
                     self.limit as f64 / 1e6
                 ),
-                ValueUnit::Plain => write!(f, "{}: {} >= {}", r, self.value, self.limit),
+                Unit::Size | Unit::Count => write!(f, "{}: {} >= {}", r, self.value, self.limit),
             },
         }
     }

@@ -157,12 +157,18 @@ pub extern "C" fn wl_key_unit(key: u32) -> u32 {
     guard_value(u32::MAX, || {
         Key::ALL
             .get(key as usize)
-            .map_or(u32::MAX, |k| match k.unit() {
-                Unit::Size => super::types::wl_unit::WL_UNIT_BYTES as u32,
-                Unit::Duration => super::types::wl_unit::WL_UNIT_MICROSECONDS as u32,
-                Unit::Count => super::types::wl_unit::WL_UNIT_COUNT as u32,
-            })
+            .map_or(u32::MAX, |k| unit_c(k.unit()))
     })
+}
+
+/// A unit as its `wl_unit` number.
+pub(crate) fn unit_c(unit: Unit) -> u32 {
+    use super::types::wl_unit;
+    match unit {
+        Unit::Size => wl_unit::WL_UNIT_BYTES as u32,
+        Unit::Duration => wl_unit::WL_UNIT_MICROSECONDS as u32,
+        Unit::Count => wl_unit::WL_UNIT_COUNT as u32,
+    }
 }
 
 /// The key names, NUL-terminated, built once.

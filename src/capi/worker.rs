@@ -176,6 +176,19 @@ pub extern "C" fn wl_reason_name(reason: u32) -> *const std::ffi::c_char {
     })
 }
 
+/// What a decision's `value` and `limit` measure for a `wl_reason` (a
+/// `wl_unit`: microseconds, bytes or a count), or `UINT32_MAX` for
+/// `WL_REASON_NONE` and numbers that are no reason. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_reason_unit(reason: u32) -> u32 {
+    super::result::guard_value(u32::MAX, || {
+        u8::try_from(reason)
+            .ok()
+            .and_then(crate::Reason::from_code)
+            .map_or(u32::MAX, |r| super::policy::unit_c(r.unit()))
+    })
+}
+
 fn reason_c(r: crate::Reason) -> *const std::ffi::c_char {
     use std::sync::OnceLock;
     static NAMES: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();

@@ -215,6 +215,11 @@ static void test_worker_and_decisions(void) {
   CHECK(strcmp(wl_reason_name(d.reason), "max_requests") == 0);
   CHECK(wl_reason_name(WL_REASON_NONE) == NULL);
   CHECK(wl_reason_name(77) == NULL);
+  CHECK(wl_reason_unit(d.reason) == WL_UNIT_COUNT);
+  CHECK(wl_reason_unit(WL_REASON_REQUEST_TIMEOUT) == WL_UNIT_MICROSECONDS);
+  CHECK(wl_reason_unit(WL_REASON_MEMORY_PSS) == WL_UNIT_BYTES);
+  CHECK(wl_reason_unit(WL_REASON_NONE) == UINT32_MAX);
+  CHECK(wl_reason_unit(77) == UINT32_MAX);
   wl_decision odd = {9, 0, 0, 0};
   CHECK(wl_decision_text(&odd, text, sizeof text, NULL) == WL_INVALID_ARGUMENT);
   wl_decision odd2 = {1, 99, 0, 0};

@@ -9,7 +9,18 @@ mod records;
 mod toolkit;
 mod worker;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use std::time::Duration;
+
+/// Seconds from Python as a Duration; ValueError naming `what` otherwise.
+pub(crate) fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a finite number of seconds >= 0, not {secs}"
+        ))
+    })
+}
 
 #[pymodule]
 fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {

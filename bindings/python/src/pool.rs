@@ -3,12 +3,13 @@
 use crate::errors::OrRaise;
 use crate::policy::PyPolicy;
 use crate::records::{PyAction, PyDecision, PyEvent};
+use crate::seconds;
 use crate::worker::PyWorker;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use std::path::PathBuf;
-use std::time::Duration;
+
 use workerlife::{Pool, Sharing};
 
 /// A Policy, a spec string, or None (the default policy).
@@ -29,14 +30,6 @@ fn policy_arg(py: Python<'_>, policy: Option<&Bound<'_, PyAny>>) -> PyResult<wor
             }
         }
     }
-}
-
-fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a finite number of seconds >= 0, not {secs}"
-        ))
-    })
 }
 
 /// A pool of worker slots and its supervision.

@@ -4,22 +4,12 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use workerlife::process::{Reading, Sample};
-use workerlife::{Decision, Event, PoolAction, Reason};
+use workerlife::{Decision, Event, PoolAction, Reason, Unit};
 
 /// A decision's value or limit in Python units: seconds for the reasons
 /// that measure time, else bytes or a count.
 fn amount(py: Python<'_>, reason: Option<Reason>, raw: u64) -> PyResult<Py<PyAny>> {
-    let timed = matches!(
-        reason,
-        Some(
-            Reason::RequestTimeout
-                | Reason::HeartbeatTimeout
-                | Reason::DrainTimeout
-                | Reason::MaxLifetime
-                | Reason::Idle
-        )
-    );
-    Ok(if timed {
+    Ok(if reason.is_some_and(|r| r.unit() == Unit::Duration) {
         (raw as f64 / 1e6).into_pyobject(py)?.into_any().unbind()
     } else {
         raw.into_pyobject(py)?.into_any().unbind()

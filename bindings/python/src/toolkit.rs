@@ -4,21 +4,13 @@
 
 use crate::errors::{self, OrRaise};
 use crate::records::PySample;
-use pyo3::exceptions::PyValueError;
+use crate::seconds;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
-use workerlife::process::{self, Entry, ProcHandle, ReapOutcome};
 
-fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a finite number of seconds >= 0, not {secs}"
-        ))
-    })
-}
+use workerlife::process::{self, Entry, ProcHandle, ReapOutcome};
 
 /// Samples `pid` once: RSS and open FDs, and USS/PSS with uss=True.
 #[pyfunction]
