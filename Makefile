@@ -46,7 +46,7 @@ python-test: python
 	$(CARGO) clippy -p workerlife-python --release -- -D warnings
 	$(PY) -m mypy --strict bindings/python/python/workerlife bindings/python/tests examples/python benches/python
 	$(PY) -m mypy.stubtest workerlife
-	cd bindings/python && $(PY) -m pytest -q -p no:cacheprovider tests
+	cd bindings/python && $(PY) -m pytest -q -rf -p no:cacheprovider tests
 
 python-bench: python
 	$(PY) benches/python/bench_python.py
