@@ -1,0 +1,105 @@
+package Vectors;
+
+# The shared test-vector runner (DESIGN.md, "Test vectors"), for Perl: the
+# cases the Rust, C and Python suites run, plus $WORKERLIFE_VECTORS.
+
+use strict;
+use warnings;
+use File::Basename qw(dirname);
+use File::Spec;
+use JSON::PP ();
+use WorkerLife;
+
+my $REPO = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), qw(.. .. .. ..)));
+
+sub files {
+    my @dirs = (File::Spec->catdir($REPO, qw(tests vectors)));
+    push @dirs, $ENV{WORKERLIFE_VECTORS} if $ENV{WORKERLIFE_VECTORS};
+    return map { [ sort glob(File::Spec->catfile($_, '*.json')) ] } @dirs;
+}
+
+# (["file: name", case], ...)
+sub cases {
+    my @out;
+    for my $file (map { @$_ } files()) {
+        open my $fh, '<', $file or die "$file: $!";
+        my $cases = JSON::PP::decode_json(do { local $/; <$fh> });
+        my $base = (File::Spec->splitpath($file))[2];
+        push @out, [ "$base: " . ($_->{name} // '<unnamed>'), $_ ] for @$cases;
+    }
+    return @out;
+}
+
+sub _describe { return JSON::PP->new->canonical->encode($_[0]) }
+
+# Runs one case; returns undef, or a message naming the failing step.
+sub run_case {
+    my ($case) = @_;
+    my $slots = $case->{slots} // 1;
+    my $pool = WorkerLife::Pool->new(
+        policy => $case->{policy} // '', slots => $slots,
+        seed => $case->{seed} // 0, manual_clock => 1,
+    );
+    my %w;
+    my $worker = sub { my $s = shift; $w{$s} //= $pool->slot($s) };
+    my @steps = @{ $case->{steps} };
+    $pool->spawned(0, $$) if $slots == 1 && !grep { $_->{op} eq 'spawned' } @steps;
+    my $i = -1;
+    for my $step (@steps) {
+        $i++;
+        my $slot = $step->{slot} // 0;
+        my $op = $step->{op};
+        my $fail = sub { return "step $i (" . _describe($step) . "): $_[0]" };
+        my $err = eval {
+            if ($op eq 'request') {
+                for (1 .. ($step->{n} // 1)) { $worker->($slot)->begin; $worker->($slot)->end }
+            } elsif ($op eq 'begin') { $worker->($slot)->begin }
+            elsif ($op eq 'end') { $worker->($slot)->end }
+            elsif ($op eq 'advance') {
+                # Rounded to the nearest microsecond, the pool's unit.
+                $pool->advance(sprintf('%.0f', $step->{secs} * 1e6) / 1e6);
+            } elsif ($op eq 'health') {
+                my %h = map { exists $step->{$_} ? ($_ => $step->{$_}) : () } qw(rss uss pss fds);
+                $worker->($slot)->report_health(%h);
+            } elsif ($op eq 'heartbeat') { $worker->($slot)->heartbeat }
+            elsif ($op eq 'check') { $worker->($slot)->check($step->{ok}) }
+            elsif ($op eq 'recycle') { $pool->recycle($slot) }
+            elsif ($op eq 'exiting') { $worker->($slot)->exiting }
+            elsif ($op eq 'spawned') { $pool->spawned($slot, $step->{pid}) }
+            elsif ($op eq 'exited') { $pool->exited_slot($slot, $step->{status} // 0) }
+            elsif ($op eq 'expect') {
+                my $d = $pool->decision($slot);
+                return $fail->("action is " . $d->action . " (reason " . ($d->reason // 'none')
+                    . "), expected $step->{action}") if $d->action ne $step->{action};
+                return $fail->("reason is " . ($d->reason // 'none') . ", expected $step->{reason}")
+                    if exists $step->{reason} && ($d->reason // '') ne $step->{reason};
+            } elsif ($op eq 'tick') {
+                my @got = map { [ $_->{action}, $_->{slot}, $_->{reason} ] } $pool->tick;
+                my $shown = _describe(\@got);
+                my @left = @got;
+                for my $want (@{ $step->{expect} }) {
+                    my ($pos) = grep {
+                        $left[$_][0] eq $want->{action} && $left[$_][1] == ($want->{slot} // 0)
+                            && (!exists $want->{reason} || ($left[$_][2] // '') eq $want->{reason})
+                    } 0 .. $#left;
+                    return $fail->("tick returned $shown, missing " . _describe($want)) unless defined $pos;
+                    splice @left, $pos, 1;
+                }
+                return $fail->("tick returned $shown, unexpected " . _describe(\@left)) if @left;
+            } elsif ($op eq 'next_spawn') {
+                my $got = $pool->next_spawn_in;
+                my $got_us = defined $got ? sprintf('%.0f', $got * 1e6) : 'none';
+                my $want_us = defined $step->{secs} ? sprintf('%.0f', $step->{secs} * 1e6) : 'none';
+                return $fail->("next spawn in $got_us us, expected $want_us") if $got_us ne $want_us;
+            } else {
+                return $fail->("unknown op \"$op\"");
+            }
+            return undef;
+        };
+        return $fail->("died: $@") if !defined $err && $@;
+        return $err if defined $err;
+    }
+    return undef;
+}
+
+1;
