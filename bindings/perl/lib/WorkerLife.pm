@@ -14,6 +14,7 @@ use File::Spec;
 use FFI::Platypus 2.00;
 use FFI::Platypus::Buffer qw(scalar_to_buffer);
 use JSON::PP ();
+use Scalar::Util ();
 
 our $VERSION = '0.1.0';
 
@@ -184,10 +185,11 @@ our %LAYOUT = (
     health   => 'Q4',
     options  => 'L L Q C C x6 Q',
 );
+our %SIZE = map { $_ => length pack($LAYOUT{$_}, (0) x 16) } keys %LAYOUT;
 
 sub _decision {
     my ($fn, @args) = @_;
-    my $buf = "\0" x 24;
+    my $buf = "\0" x $SIZE{decision};
     my ($ptr) = scalar_to_buffer $buf;
     _check($fn->(@args, $ptr));
     my ($action, $reason, $value, $limit) = unpack $LAYOUT{decision}, $buf;
@@ -211,7 +213,7 @@ sub _sample {
 # no reading); USS and PSS too when $uss is true.
 sub sample {
     my ($pid, $uss) = @_;
-    my $buf = "\0" x 48;
+    my $buf = "\0" x $SIZE{sample};
     my ($ptr) = scalar_to_buffer $buf;
     _check(_wl_process_sample(_pid($pid), $uss ? 1 : 0, $ptr));
     return _sample($buf);
@@ -301,7 +303,11 @@ sub get {
     return WorkerLife::_value($k->[1], $raw);
 }
 
-sub keys { return sort { $WorkerLife::KEYS{$a}[0] <=> $WorkerLife::KEYS{$b}[0] } CORE::keys %WorkerLife::KEYS }
+# Every key's name, in the library's order (a count in scalar context).
+sub keys {
+    my @k = sort { $WorkerLife::KEYS{$a}[0] <=> $WorkerLife::KEYS{$b}[0] } CORE::keys %WorkerLife::KEYS;
+    return @k;
+}
 
 sub to_hash {
     my ($self) = @_;
@@ -379,7 +385,7 @@ sub report_health {
 # Samples this process from /proc, reports it, returns the sample hash.
 sub sample_self {
     my ($self, $uss) = @_;
-    my $buf = "\0" x 48;
+    my $buf = "\0" x $WorkerLife::SIZE{sample};
     my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
     WorkerLife::_check(WorkerLife::_wl_worker_sample_self($self->{h}, $uss ? 1 : 0, $ptr));
     return WorkerLife::_sample($buf);
@@ -418,7 +424,7 @@ use Carp qw(croak);
 sub _policy_handle {
     my ($policy) = @_;
     return WorkerLife::Policy->new if !defined $policy;
-    return $policy if ref $policy && $policy->isa('WorkerLife::Policy');
+    return $policy if Scalar::Util::blessed($policy) && $policy->isa('WorkerLife::Policy');
     croak "workerlife: policy must be a WorkerLife::Policy or a spec string" if ref $policy;
     return WorkerLife::Policy->parse($policy);
 }
@@ -545,7 +551,7 @@ sub _records {
 # slot, pid, identity, generation, reason, not_before (seconds) }.
 sub tick {
     my ($self) = @_;
-    my @flat = $self->_records(\&WorkerLife::_wl_pool_tick, $WorkerLife::LAYOUT{action}, 40);
+    my @flat = $self->_records(\&WorkerLife::_wl_pool_tick, $WorkerLife::LAYOUT{action}, $WorkerLife::SIZE{action});
     my @actions;
     for my $chunk (@flat) {
         my @f = @$chunk;
@@ -563,7 +569,7 @@ sub tick {
 # The events since the last call, oldest first, as hashes.
 sub events {
     my ($self) = @_;
-    my @flat = $self->_records(\&WorkerLife::_wl_pool_events, $WorkerLife::LAYOUT{event}, 72);
+    my @flat = $self->_records(\&WorkerLife::_wl_pool_events, $WorkerLife::LAYOUT{event}, $WorkerLife::SIZE{event});
     my @events;
     for my $chunk (@flat) {
         my @f = @$chunk;

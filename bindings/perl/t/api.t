@@ -1,0 +1,219 @@
+# The Perl API and its errors, with real processes for fork, exec + attach
+# and the toolkit.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use File::Temp qw(tempdir);
+use POSIX ();
+use Test::More;
+use WorkerLife;
+
+my $dir = tempdir(CLEANUP => 1);
+
+subtest 'policy' => sub {
+    my $p = WorkerLife::Policy->parse('max_requests=1000,max_rss=300MiB,request_timeout=30s');
+    my $q = WorkerLife::Policy->new(max_requests => 1000, max_rss => '300MiB', request_timeout => 30);
+    is("$p", "$q", 'parse and new agree');
+    is($p->get('max_rss'), 300 * 2**20, 'sizes in bytes');
+    is($p->get('request_timeout'), 30, 'durations in seconds');
+    is(WorkerLife::Policy->parse("$p")->to_string, "$p", 'the string parses back');
+    is(WorkerLife::Policy->new->to_string, '', 'the default policy is empty');
+    is(WorkerLife::Policy->new(drain_timeout => undef)->get('drain_timeout'), 0, 'undef is off');
+    is(scalar(WorkerLife::Policy->keys), 22, 'every key');
+    is(WorkerLife::Policy->new->to_hash->{max_concurrent_recycles}, 1, 'defaults');
+    is(WorkerLife::Policy->new->get('sample_interval'), 1, 'sample_interval default 1s');
+};
+
+subtest 'policy errors name the key and value' => sub {
+    eval { WorkerLife::Policy->parse('max_reqests=5') };
+    like($@, qr/unknown policy key "max_reqests" \(with value "5"\) at \S+api\.t line/, 'unknown key, at the caller');
+    eval { WorkerLife::Policy->new(max_rss => 'lots') };
+    like($@, qr/invalid value "lots" for max_rss/, 'bad value');
+    eval { WorkerLife::Policy->new(max_requests => -1) };
+    like($@, qr/max_requests/, 'negative');
+    eval { WorkerLife::Policy->new(max_fds => [3]) };
+    like($@, qr/max_fds/, 'a reference');
+    eval { WorkerLife::Policy->parse("max_requests=\xff") };
+    like($@, qr/max_requests|UTF-8/, 'not UTF-8');
+    eval { WorkerLife::Policy->new->get('nope') };
+    like($@, qr/unknown policy key "nope"/, 'get of an unknown key');
+};
+
+subtest 'worker requests and decisions' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=3', slots => 2);
+    my $w = $pool->claim;
+    is($w->slot, 0, 'first slot');
+    $w->begin; ok(!$w->end, 'first request: stay');
+    $w->begin; ok(!$w->end, 'second');
+    ok(!$w->must_exit, 'still serving');
+    $w->begin; ok($w->end, 'third: leave');
+    my $d = $w->decision;
+    is($d->action, 'recycle');
+    is($d->reason, 'max_requests');
+    is_deeply([$d->value, $d->limit], [3, 3]);
+    is("$d", 'max_requests: 3 >= 3', 'readable');
+    ok($d ? 1 : 0, 'a decision to leave is true');
+    is($w->requests, 3);
+    is($pool->stats->{requests_total}, 3, 'stats as a hash');
+    like($pool->prometheus, qr/^workerlife_requests_total 3$/m, 'prometheus text');
+};
+
+subtest 'timeouts in seconds, health, checks' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'request_timeout=30s', manual_clock => 1);
+    my $w = $pool->claim;
+    $w->begin;
+    $pool->advance(31.5);
+    my $d = $w->decision;
+    is_deeply([$d->action, $d->reason, $d->value, $d->limit], ['kill', 'request_timeout', 31.5, 30]);
+    is("$d", 'request_timeout: 31.5s >= 30s');
+    my $m = WorkerLife::Pool->new(policy => 'max_rss=100MiB,max_health_failures=2')->claim;
+    $m->report_health(rss => 99 * 2**20, fds => 10);
+    ok(!$m->must_exit, 'under the limit');
+    $m->check(0); $m->check(0);
+    is($m->decision->reason, 'health_check', 'two failed checks');
+    my $s = WorkerLife::Pool->new(policy => 'max_rss=10GiB')->claim;
+    my $sample = $s->sample_self(1);
+    ok($sample->{rss} > 2**20 && $sample->{fds} >= 3, 'sample_self reads this process');
+    ok($sample->{uss} <= $sample->{pss} && $sample->{pss} <= $sample->{rss}, 'USS <= PSS <= RSS');
+};
+
+subtest 'tick, events, supervision' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=1', slots => 2, manual_clock => 1);
+    $pool->spawned(0, 100);
+    $pool->spawned(1, 101);
+    my $w = $pool->slot(0);
+    $w->begin; $w->end;
+    my @a = $pool->tick;
+    is(scalar @a, 1, 'one action');
+    is_deeply([ @{ $a[0] }{qw(action slot pid reason)} ], ['recycle', 0, 100, 'max_requests']);
+    is_deeply([ $pool->tick ], [], 'each action once');
+    is($pool->exited(100, 0), 0, 'exited gives the slot');
+    is_deeply([ map { $_->{action} } $pool->tick ], ['spawn']);
+    is_deeply([ map { [ $_->{kind}, $_->{slot} ] } $pool->events ],
+        [ [spawned => 0], [spawned => 1], [recycle_requested => 0], [exited => 0] ], 'events in order');
+    my $crashy = WorkerLife::Pool->new(policy => 'max_restarts=1,backoff_initial=2s,min_uptime=10s', manual_clock => 1);
+    for my $pid (100, 101) { $crashy->spawned(0, $pid); $crashy->exited($pid, 256) }
+    is($crashy->next_spawn_in, 2, 'crash-loop backoff');
+    ok((grep { $_->{kind} eq 'crash_loop' && $_->{delay} == 2 } $crashy->events), 'crash_loop event');
+    is($pool->slots, 2);
+    is($pool->policy->to_string, 'max_requests=1');
+};
+
+subtest 'pool errors' => sub {
+    eval { WorkerLife::Pool->new(slots => 0) };
+    like($@, qr/invalid slot count 0/);
+    eval { WorkerLife::Pool->new(slots => -1) };
+    like($@, qr/slots must be a whole number/);
+    eval { WorkerLife::Pool->new(policy => 'nope=1') };
+    like($@, qr/unknown policy key "nope"/);
+    eval { WorkerLife::Pool->new(policy => [1]) };
+    like($@, qr/policy must be/);
+    eval { WorkerLife::Pool->new(slotz => 2) };
+    like($@, qr/unknown pool option "slotz"/);
+    my $pool = WorkerLife::Pool->new(slots => 2);
+    eval { $pool->slot(2) };
+    like($@, qr/slot 2 is out of range/);
+    eval { $pool->exited(4242) };
+    like($@, qr/no slot holds pid 4242/);
+    is($WorkerLife::ERROR_CODE, 303, 'the code is kept');
+    eval { $pool->advance(1) };
+    like($@, qr/manual clock/);
+    my $full = WorkerLife::Pool->new(slots => 1);
+    $full->claim($$);
+    eval { $full->claim(getppid()) };
+    like($@, qr/no free slot/);
+    eval { WorkerLife::Pool->attach("$dir/missing") };
+    like($@, qr/missing/);
+    open my $fh, '>', "$dir/garbage" or die; print $fh 'x' x 5000; close $fh;
+    eval { WorkerLife::Pool->attach("$dir/garbage") };
+    like($@, qr/not a usable workerlife pool/);
+    eval { $pool->claim('abc') };
+    like($@, qr/pid must be a whole number/);
+};
+
+subtest 'objects free their handles' => sub {
+    # Many pools and workers made and dropped: no handle leaks, no crash.
+    for (1 .. 2000) {
+        my $pool = WorkerLife::Pool->new(policy => 'max_requests=5');
+        my $w = $pool->claim;
+        $w->begin; $w->end;
+    }
+    pass('2000 pools and workers made and freed');
+    my $pool = WorkerLife::Pool->new;
+    my $w = $pool->claim;
+    undef $pool;
+    $w->begin;
+    ok(!$w->end, 'a worker outlives its pool object (it holds the memory)');
+};
+
+subtest 'fork: children share a pool' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=5,max_concurrent_recycles=0', slots => 3, shared => 1);
+    my @pids;
+    for (1 .. 3) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $code = 1;
+            eval {
+                my $w = $pool->claim;
+                my $n = 0;
+                while (1) { $w->begin; $n++; last if $w->end }
+                $code = 10 + $n;
+            };
+            POSIX::_exit($code);
+        }
+        push @pids, $pid;
+    }
+    for my $pid (@pids) {
+        waitpid($pid, 0);
+        is($? >> 8, 15, "child $pid served exactly max_requests");
+    }
+    is($pool->stats->{requests_total}, 15, 'the master sees every request');
+    is_deeply([ sort { $a <=> $b } map { $_->{pid} } @{ $pool->stats->{per_slot} } ], [ sort { $a <=> $b } @pids ]);
+};
+
+subtest 'exec and attach a named pool' => sub {
+    my $path = "$dir/pool";
+    my $pool = WorkerLife::Pool->create(path => $path, policy => 'max_requests=4', slots => 2);
+    ok(-e $path, 'the file exists');
+    my $out = `$^X -I$FindBin::Bin/../lib -MWorkerLife -e 'my \$p = WorkerLife::Pool->attach(shift); my \$w = \$p->claim; for (1..4) { \$w->begin; \$w->end } print \$p->policy, "|", \$w->decision' $path`;
+    is($out, 'max_requests=4|max_requests: 4 >= 4', 'the exec\'d process attached and served');
+    is($pool->stats->{requests_total}, 4);
+    eval { WorkerLife::Pool->create(path => $path) };
+    like($@, qr/exists/i, 'an existing file is refused');
+    undef $pool;
+    ok(!-e $path, 'the creator removes the file');
+};
+
+subtest 'toolkit with a real process' => sub {
+    pipe(my $r, my $wr) or die;
+    my $pid = fork // die;
+    if (!$pid) {
+        close $wr;
+        my $x = 'x' x (48 * 2**20);
+        <$r>;
+        POSIX::_exit(0);
+    }
+    close $r;
+    select(undef, undef, undef, 0.3);
+    my $s = WorkerLife::sample($pid);
+    ok($s->{rss} >= 48 * 2**20, 'RSS of another process');
+    my $id = WorkerLife::identity($pid);
+    is($s->{start_time}, $id, 'identity is the start time');
+    eval { WorkerLife::kill($pid, 'TERM', $id + 1) };
+    like($@, qr/reused|start time/, 'a wrong identity is refused');
+    ok(kill(0, $pid), 'and the process was not signalled');
+    eval { WorkerLife::wait_released(pid => $pid, timeout => 0.1) };
+    like($@, qr/still running/, 'wait_released times out');
+    WorkerLife::kill($pid, 'SIGTERM', $id);
+    waitpid($pid, 0);
+    is($? & 127, 15, 'the right identity is signalled');
+    eval { WorkerLife::sample($pid) };
+    like($@, qr/no such process/);
+    eval { WorkerLife::kill($pid, 'NOPE', 0) };
+    like($@, qr/unknown signal "NOPE"/);
+    eval { WorkerLife::kill(0, 'TERM', 0) };
+    like($@, qr/pid must be a whole number/, 'pid 0 is never signalled');
+};
+
+done_testing;
