@@ -1,0 +1,143 @@
+package Plack::Middleware::WorkerLife;
+
+# Recycles pre-fork workers (Starman, Starlet) by workerlife's rules: every
+# request is wrapped in begin/end, and when the worker must go it sets
+# psgix.harakiri.commit so the server finishes the response and ends the
+# child gracefully.
+
+use strict;
+use warnings;
+use parent 'Plack::Middleware';
+use Plack::Util;
+use Plack::Util::Accessor qw(policy slots stats_path);
+use Scalar::Util ();
+use Time::HiRes ();
+use WorkerLife;
+
+our $VERSION = '0.1.0';
+
+# Made when the app is built: in the master with --preload-app (shared by
+# every child, so the rolling budget holds across them), else in each child.
+sub prepare_app {
+    my ($self) = @_;
+    my $policy = $self->policy;
+    $policy = WorkerLife::Policy->parse($policy // '')
+        unless Scalar::Util::blessed($policy) && $policy->isa('WorkerLife::Policy');
+    $self->{pool} = WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
+    $self->{sample_every} = $policy->get('sample_interval');
+    my %limit = map { ($_ => $policy->get($_)) } qw(max_rss max_uss max_pss max_fds);
+    $self->{sample} = grep { $_ } values %limit;
+    $self->{uss} = $limit{max_uss} || $limit{max_pss};
+    $self->{worker_pid} = 0;
+    return;
+}
+
+# This process's slot, claimed on its first request.
+sub _worker {
+    my ($self, $env) = @_;
+    return $self->{worker} if $self->{worker_pid} == $$;
+    $self->{worker_pid} = $$;
+    $self->{worker} = undef;
+    $self->{leaving} = 0;
+    $self->{last_sample} = 0;
+    $self->{warned} = 0;
+    my $pool = $self->{pool};
+    # Whoever ran here before has exited: free its slot and its recycle
+    # permit now (no master calls exited() for Starman's children).
+    $pool->reap_dead;
+    $self->{worker} = eval { $pool->claim($$) };
+    _log($env, "workerlife: worker $$ runs unsupervised: $@") unless $self->{worker};
+    return $self->{worker};
+}
+
+sub _log {
+    my ($env, $msg) = @_;
+    chomp $msg;
+    my $err = $env->{'psgi.errors'} || *STDERR;
+    $err->print("$msg\n");
+    return;
+}
+
+sub call {
+    my ($self, $env) = @_;
+    if (defined $self->stats_path && ($env->{PATH_INFO} // '') eq $self->stats_path) {
+        my $text = $self->{pool}->prometheus;
+        return [200, ['Content-Type' => 'text/plain; version=0.0.4', 'Content-Length' => length $text], [$text]];
+    }
+    my $w = $self->_worker($env) or return $self->app->($env);
+    # Told to go at the end of a streamed response that the server could
+    # no longer act on (Starman reads harakiri.commit before the headers):
+    # this request is the last.
+    $env->{'psgix.harakiri.commit'} = 1 if $self->{leaving} && $env->{'psgix.harakiri'};
+    $w->begin;
+    my $res = eval { $self->app->($env) };
+    if (my $err = $@) {
+        $self->_finish($env, $w);
+        die $err;
+    }
+    return $self->_finish($env, $w, $res) if ref $res eq 'ARRAY';
+    # Delayed and streaming responses end when the app hands over the
+    # whole body, or when it closes the writer.
+    return sub {
+        my ($respond) = @_;
+        $res->(sub {
+            my ($r) = @_;
+            return $respond->($self->_finish($env, $w, $r)) if defined $r->[2];
+            my $writer = $respond->($r);
+            my $open = 1;
+            return Plack::Util::inline_object(
+                write => sub { $writer->write(@_) },
+                close => sub {
+                    $writer->close;
+                    $self->_finish($env, $w) if $open;
+                    $open = 0;
+                },
+                poll_cb => sub { $writer->poll_cb(@_) },
+            );
+        });
+    };
+}
+
+# The request ended: sample when due, count it, and leave if told to.
+sub _finish {
+    my ($self, $env, $w, $res) = @_;
+    my $now = Time::HiRes::time();
+    if ($now - $self->{last_sample} >= ($self->{sample_every} || 1)) {
+        $self->{last_sample} = $now;
+        eval { $w->sample_self($self->{uss}) } if $self->{sample} && $self->{sample_every} > 0;
+        # Free the slots (and recycle permits) of children that exited
+        # since, so a waiting worker need not wait for their replacement.
+        eval { $self->{pool}->reap_dead };
+    }
+    if ($w->end && !$self->{leaving}) {
+        $self->{leaving} = 1;
+        if ($env->{'psgix.harakiri'}) {
+            $env->{'psgix.harakiri.commit'} = 1;
+            _log($env, "workerlife: worker $$ leaving after this request: " . $w->decision);
+        } elsif (!$self->{warned}++) {
+            _log($env, "workerlife: worker $$ should leave (" . $w->decision
+                . ") but this server has no psgix.harakiri: it goes on serving; requests are still counted");
+        }
+    }
+    return $res;
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Plack::Middleware::WorkerLife - recycle Starman/Starlet workers by workerlife's rules
+
+=head1 SYNOPSIS
+
+  enable 'WorkerLife', policy => 'max_requests=1000,max_rss=300MiB';
+  # options: slots => 64 (a shared pool's size), stats_path => '/_workerlife'
+
+Run Starman or Starlet with C<--preload-app> so that every child shares one
+pool and the rolling recycle budget holds across them; without it each child
+keeps its own. Memory and FD limits use each worker's own samples, taken
+after a request at most every C<sample_interval>.
+
+=cut

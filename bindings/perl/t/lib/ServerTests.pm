@@ -1,0 +1,111 @@
+package ServerTests;
+
+# The checks both servers must pass (t/starman.t, t/starlet.t).
+
+use strict;
+use warnings;
+use Test::More;
+use TestServer;
+use POSIX ();
+use Time::HiRes qw(sleep);
+
+sub rotate {
+    my ($server, %o) = @_;
+    # Without a budget no child waits for a permit (a waiting child keeps
+    # serving, by design), so the limit is exact.
+    my $s = TestServer->start(server => $server, workers => 2,
+        policy => 'max_requests=20,max_concurrent_recycles=0', %o);
+    my (%per_pid, $failed);
+    for (1 .. 300) {
+        my ($pid) = $s->get($o{path} // '/');
+        if ($pid) { $per_pid{$pid}++ } else { $failed++ }
+    }
+    my ($most) = sort { $b <=> $a } values %per_pid;
+    is($failed // 0, 0, "$server: no failed request");
+    cmp_ok($most, '<=', $o{slack} ? 20 + $o{slack} : 20, "$server: no child over max_requests")
+        or diag explain \%per_pid;
+    cmp_ok(scalar keys %per_pid, '>=', 300 / 20 - 1, "$server: children rotate");
+    my @leaving = $s->log =~ /leaving after this request: max_requests: 20 >= 20/g;
+    cmp_ok(scalar @leaving, '>=', 300 / 20 - 2, "$server: each says why") or diag $s->log;
+    $s->stop;
+}
+
+sub leak {
+    my ($server, %o) = @_;
+    my $limit = 64 * 2**20;
+    my $s = TestServer->start(server => $server, workers => 2,
+        # No budget: a child waiting for a permit would leak on meanwhile
+        # (the budget has its own test).
+        policy => 'max_rss=64MiB,sample_interval=1ms,max_concurrent_recycles=0', %o);
+    my (@rss, %pids, $failed);
+    for (1 .. 250) {
+        my ($pid, $rss) = $s->get('/leak');
+        if ($pid) { push @rss, $rss; $pids{$pid}++ } else { $failed++ }
+    }
+    my ($peak) = sort { $b <=> $a } @rss;
+    is($failed // 0, 0, "$server: no failed request while leaking");
+    cmp_ok($peak, '<', $limit + 4 * 2**20, "$server: RSS held under max_rss (peak $peak)");
+    cmp_ok(scalar keys %pids, '>=', 4, "$server: leaking children were recycled");
+    my @why = $s->log =~ /leaving after this request: (\w+)/g;
+    ok(@why && !grep({ $_ ne 'memory_rss' } @why), "$server: for memory_rss") or diag $s->log;
+    $s->stop;
+}
+
+sub budget {
+    my ($server, %o) = @_;
+    # Shared pool (preloaded): one child drains at a time, across children.
+    my $s = TestServer->start(server => $server, workers => 4,
+        policy => 'max_requests=15,max_requests_jitter=10,max_concurrent_recycles=1', %o);
+    my @kids;
+    for my $k (1 .. 4) {
+        my $pid = fork // die;
+        if (!$pid) {
+            my $fails = 0;
+            for (1 .. 150) { my ($p) = $s->get('/'); $fails++ unless $p }
+            POSIX::_exit($fails > 255 ? 255 : $fails);
+        }
+        push @kids, $pid;
+    }
+    my ($most, $polls, $failed) = (0, 0, 0);
+    my %running = map { ($_ => 1) } @kids;
+    while (%running) {
+        my $r = $s->fetch('/_workerlife');
+        if ($r->{success} && $r->{content} =~ /^workerlife_recycle_permits (\d+)/m) {
+            $most = $1 if $1 > $most;
+            $polls++;
+        }
+        for my $kid (keys %running) {
+            next unless waitpid($kid, POSIX::WNOHANG()) == $kid;
+            $failed += $? >> 8;
+            delete $running{$kid};
+        }
+        sleep 0.01;
+    }
+    is($failed, 0, "$server: no failed request under concurrent load");
+    cmp_ok($polls, '>', 10, "$server: the shared pool's stats were read during the load");
+    cmp_ok($most, '<=', 1, "$server: never more than one permit held (one draining at a time)");
+    my $stats = $s->fetch('/_workerlife')->{content};
+    my ($recycles) = $stats =~ /^workerlife_recycles_total\{reason="max_requests"\} (\d+)/m;
+    cmp_ok($recycles // 0, '>=', 4, "$server: children recycled meanwhile") or diag $stats;
+    $s->stop;
+}
+
+sub run {
+    my ($server) = @_;
+    subtest "$server: max_requests rotates children" => sub { rotate($server, preload => 1) };
+    subtest "$server: streamed responses count when they finish" => sub {
+        # Starman reads harakiri.commit before it writes the headers, so a
+        # child told to go at the end of a stream leaves after its next
+        # request; Starlet reads it after the response and leaves at once.
+        rotate($server, preload => 1, path => '/stream', slack => $server eq 'starman' ? 1 : 0);
+    };
+    subtest "$server: a leaking app is held under max_rss" => sub { leak($server, preload => 1) };
+    subtest "$server: the budget holds across children" => sub { budget($server, preload => 1) };
+    if ($server eq 'starman') {
+        subtest 'starman without --preload-app: each child keeps its own pool' => sub {
+            rotate($server, preload => 0);
+        };
+    }
+}
+
+1;

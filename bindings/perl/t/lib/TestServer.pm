@@ -1,0 +1,101 @@
+package TestServer;
+
+# A real Starman or Starlet on 127.0.0.1 serving t/apps/app.psgi, started by
+# the test, its stderr (the server's and the middleware's log) in a file.
+
+use strict;
+use warnings;
+use File::Basename qw(dirname);
+use File::Spec;
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+my $T = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..'));
+my $LIB = File::Spec->rel2abs(File::Spec->catdir($T, '..', 'lib'));
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# TestServer->start(server => 'starman'|'starlet', workers => N,
+#   preload => 0|1, policy => SPEC, app => 'app.psgi')
+sub start {
+    my ($class, %o) = @_;
+    my $port = free_port();
+    my $dir = tempdir(CLEANUP => 1);
+    my $log = "$dir/server.log";
+    my $app = "$T/apps/" . ($o{app} // 'app.psgi');
+    my $workers = $o{workers} // 2;
+    my @cmd;
+    if (($o{server} // 'starman') eq 'starman') {
+        @cmd = ('starman', '--listen', "127.0.0.1:$port", '--workers', $workers,
+            ($o{preload} ? '--preload-app' : ()), $app);
+    } else {
+        # Starlet loads the app in the master (plackup), so it is preloaded.
+        @cmd = ('plackup', '-s', 'Starlet', '--host', '127.0.0.1', '--port', $port,
+            '--max-workers', $workers, '--max-reqs-per-child', 1_000_000, '-E', 'deployment', $app);
+    }
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', $log;
+        $ENV{PERL5LIB} = join ':', $LIB, ($ENV{PERL5LIB} // ());
+        $ENV{WL_TEST_POLICY} = $o{policy} // '';
+        exec @cmd or POSIX::_exit(127);
+    }
+    my $self = bless { pid => $pid, port => $port, log => $log,
+        http => HTTP::Tiny->new(keep_alive => 0, timeout => 10) }, $class;
+    my $deadline = time + 30;
+    while (time < $deadline) {
+        my $r = $self->{http}->get("http://127.0.0.1:$port/");
+        return $self if $r->{success};
+        die "server exited: " . $self->log if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        sleep 0.05;
+    }
+    $self->stop;
+    die "server not ready: " . $self->log;
+}
+
+sub url { my ($self, $path) = @_; return "http://127.0.0.1:$self->{port}$path" }
+
+# (pid, rss) of the worker that answered, or () on failure.
+sub get {
+    my ($self, $path) = @_;
+    my $r = $self->{http}->get($self->url($path // '/'));
+    return () unless $r->{success};
+    return split ' ', $r->{content};
+}
+
+sub fetch { my ($self, $path) = @_; return $self->{http}->get($self->url($path)) }
+
+sub log {
+    my ($self) = @_;
+    open my $fh, '<', $self->{log} or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid};
+    kill 'TERM', $self->{pid};
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        last if waitpid($self->{pid}, POSIX::WNOHANG()) == $self->{pid};
+        sleep 0.05;
+    }
+    if (kill 0, $self->{pid}) { kill 'KILL', $self->{pid}; waitpid($self->{pid}, 0) }
+    $self->{pid} = 0;
+    return;
+}
+
+sub DESTROY { $_[0]->stop }
+
+1;

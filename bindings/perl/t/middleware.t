@@ -1,0 +1,100 @@
+# The middleware's contract with the PSGI env, run in-process.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use Test::More;
+use Plack::Builder;
+use Plack::Util;
+
+sub app_with {
+    my ($policy, $inner) = @_;
+    return builder {
+        enable 'WorkerLife', policy => $policy, stats_path => '/_wl';
+        $inner // sub { [200, ['Content-Type' => 'text/plain'], ["ok\n"]] };
+    };
+}
+
+sub env {
+    my (%o) = @_;
+    my $errors = '';
+    open my $fh, '>', \$errors;
+    return ({ REQUEST_METHOD => 'GET', PATH_INFO => '/', 'psgi.errors' => $fh, %o }, \$errors);
+}
+
+sub requests_total {
+    my ($app) = @_;
+    my ($env) = env(PATH_INFO => '/_wl');
+    my $res = $app->($env);
+    return (join('', @{ $res->[2] }) =~ /^workerlife_requests_total (\d+)/m)[0];
+}
+
+subtest 'harakiri.commit is set by the request that reaches the limit' => sub {
+    my $app = app_with('max_requests=3');
+    for my $n (1 .. 3) {
+        my ($env, $errors) = env('psgix.harakiri' => 1);
+        my $res = $app->($env);
+        is($res->[0], 200);
+        is(!!$env->{'psgix.harakiri.commit'}, $n == 3, "request $n");
+        like($$errors, qr/worker $$ leaving after this request: max_requests: 3 >= 3/, 'logged') if $n == 3;
+    }
+};
+
+subtest 'without psgix.harakiri: warn once, keep counting' => sub {
+    my $app = app_with('max_requests=2');
+    my $warnings = '';
+    for (1 .. 5) {
+        my ($env, $errors) = env();
+        $app->($env);
+        $warnings .= $$errors;
+    }
+    my @w = $warnings =~ /has no psgix\.harakiri/g;
+    is(scalar @w, 1, 'one warning');
+    is(requests_total($app), 5, 'every request counted');
+};
+
+subtest 'streamed responses count when the writer closes' => sub {
+    my $writer_closed;
+    my $app = app_with('max_requests=1', sub {
+        return sub {
+            my ($respond) = @_;
+            my $w = $respond->([200, []]);
+            $w->write('a');
+            $writer_closed = sub { $w->close };
+        };
+    });
+    my ($env) = env('psgix.harakiri' => 1);
+    my @chunks;
+    my $res = $app->($env);
+    $res->(sub { return Plack::Util::inline_object(write => sub { push @chunks, @_ }, close => sub { push @chunks, 'EOF' }) });
+    is(requests_total($app), 0, 'not yet: the stream is open');
+    ok(!$env->{'psgix.harakiri.commit'}, 'no decision yet');
+    $writer_closed->();
+    is_deeply(\@chunks, ['a', 'EOF'], 'the body went through');
+    is(requests_total($app), 1, 'counted at close');
+    ok($env->{'psgix.harakiri.commit'}, 'and the limit applies');
+};
+
+subtest 'delayed responses with a body count when handed over' => sub {
+    my $app = app_with('max_requests=1', sub { return sub { $_[0]->([200, [], ['late']]) } });
+    my ($env) = env('psgix.harakiri' => 1);
+    my $got;
+    $app->($env)->(sub { $got = $_[0] });
+    is_deeply($got->[2], ['late']);
+    ok($env->{'psgix.harakiri.commit'}, 'commit set before the server writes');
+};
+
+subtest 'an app that dies still ends its request' => sub {
+    my $app = app_with('max_requests=10', sub { die "boom\n" });
+    my ($env) = env();
+    eval { $app->($env) };
+    is($@, "boom\n", 'the error goes on to the server');
+    is(requests_total($app), 1, 'the request was ended');
+};
+
+subtest 'a bad policy stops the app from building' => sub {
+    eval { app_with('max_reqests=5') };
+    like($@, qr/unknown policy key "max_reqests"/);
+};
+
+done_testing;
