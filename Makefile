@@ -22,7 +22,7 @@ PY := $(VENV)/bin/python
 PYTHON3 ?= python3
 DEMO_SECONDS ?= 20
 
-.PHONY: demo demo-rust test rust-test c-test python python-test python-bench header-check lib install bench fuzz
+.PHONY: demo demo-rust test rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -32,7 +32,7 @@ demo: python
 demo-rust:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test: rust-test c-test python-test
+test: rust-test c-test python-test perl-test
 
 # .venv with the test tools, and workerlife built from bindings/python and
 # installed as a user would (`pip install ./bindings/python`).
@@ -50,6 +50,20 @@ python-test: python
 
 python-bench: python
 	$(PY) benches/python/bench_python.py
+
+# Debian's packages for the Perl binding and its servers, installed when a
+# module is missing (as root, or through sudo).
+PERL_DEBS := starman starlet libffi-platypus-perl libplack-perl
+perl:
+	@perl -MFFI::Platypus -MPlack -MStarman -MStarlet -MJSON::PP -e1 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(PERL_DEBS); }
+
+perl-test: lib perl
+	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so prove -r bindings/perl/t
+
+perl-bench: lib perl
+	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so perl benches/perl/bench.pl
 
 rust-test:
 	$(CARGO) fmt --check
@@ -102,11 +116,12 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	  workerlife.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/workerlife.pc
 
-bench: lib python
+bench: lib python perl
 	$(CARGO) bench --bench hot_path --bench sampling
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi
 	$(PY) benches/python/bench_python.py
+	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so perl benches/perl/bench.pl
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one
 # stable toolchain; RUSTC_BOOTSTRAP lets it take the -Z flags cargo fuzz uses.

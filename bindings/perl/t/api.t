@@ -216,4 +216,26 @@ subtest 'toolkit with a real process' => sub {
     like($@, qr/pid must be a whole number/, 'pid 0 is never signalled');
 };
 
+subtest 'the library is found' => sub {
+    my $inc = "-I$FindBin::Bin/../lib";
+    local $ENV{WORKERLIFE_LIB} = "$dir/nope.so";
+    like(`$^X $inc -MWorkerLife -e1 2>&1`, qr/WORKERLIFE_LIB=\S+nope\.so: no such file/, 'a bad WORKERLIFE_LIB is named');
+    delete local $ENV{WORKERLIFE_LIB};
+    like(`$^X $inc -MWorkerLife -e 'print \$WorkerLife::LIBRARY'`, qr{target/release/libworkerlife\.so\z},
+        'then the repository build');
+};
+
+subtest 'a failing vector names its case' => sub {
+    my $vdir = "$dir/vectors";
+    mkdir $vdir;
+    open my $fh, '>', "$vdir/wrong.json" or die;
+    print $fh '[{"name": "deliberately wrong", "policy": "max_requests=2", "steps": [{"op": "request"}, {"op": "expect", "action": "recycle"}]}]';
+    close $fh;
+    local $ENV{WORKERLIFE_VECTORS} = $vdir;
+    my $out = `$^X $FindBin::Bin/vectors.t 2>&1`;
+    isnt($? >> 8, 0, 'the run fails');
+    like($out, qr/not ok \d+ - wrong\.json: deliberately wrong/, 'naming the case');
+    like($out, qr/step 1 .*expected recycle/, 'and the step');
+};
+
 done_testing;

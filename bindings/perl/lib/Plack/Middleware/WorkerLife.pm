@@ -29,6 +29,7 @@ sub prepare_app {
     $self->{sample} = grep { $_ } values %limit;
     $self->{uss} = $limit{max_uss} || $limit{max_pss};
     $self->{worker_pid} = 0;
+    $self->{stats_at} = $self->stats_path;
     return;
 }
 
@@ -60,17 +61,18 @@ sub _log {
 
 sub call {
     my ($self, $env) = @_;
-    if (defined $self->stats_path && ($env->{PATH_INFO} // '') eq $self->stats_path) {
+    if (defined $self->{stats_at} && ($env->{PATH_INFO} // '') eq $self->{stats_at}) {
         my $text = $self->{pool}->prometheus;
         return [200, ['Content-Type' => 'text/plain; version=0.0.4', 'Content-Length' => length $text], [$text]];
     }
-    my $w = $self->_worker($env) or return $self->app->($env);
+    my $w = ($self->{worker_pid} == $$ ? $self->{worker} : $self->_worker($env))
+        or return $self->{app}->($env);
     # Told to go at the end of a streamed response that the server could
     # no longer act on (Starman reads harakiri.commit before the headers):
     # this request is the last.
     $env->{'psgix.harakiri.commit'} = 1 if $self->{leaving} && $env->{'psgix.harakiri'};
     $w->begin;
-    my $res = eval { $self->app->($env) };
+    my $res = eval { $self->{app}->($env) };
     if (my $err = $@) {
         $self->_finish($env, $w);
         die $err;
