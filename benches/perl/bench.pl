@@ -35,6 +35,22 @@ printf "Perl hot path (ns per iteration, loop overhead %.1f ns included)\n", $lo
 printf "  two bare Perl sub calls                 %8.1f ns\n", $sub2;
 printf "  \$w->begin + \$w->end (FFI::Platypus)     %8.1f ns   = %.2fx two bare sub calls\n", $be, $be / $sub2;
 
+# The middleware's own cost per request, in-process (no server, no
+# network: steadier than requests/s on a shared 2-core machine).
+{
+    require Plack::Builder;
+    my $inner = sub { [200, ['Content-Type' => 'text/plain', 'Content-Length' => 2], ['ok']] };
+    my $with = Plack::Builder::builder(sub {
+        Plack::Builder::enable('WorkerLife', policy => 'max_requests=100000000,max_rss=1GiB');
+        $inner;
+    });
+    my %env = (REQUEST_METHOD => 'GET', PATH_INFO => '/', 'psgix.harakiri' => 1, 'psgi.errors' => \*STDERR);
+    my $bare = best_ns(sub { for (1 .. $_[0]) { my %e = %env; $inner->(\%e) } }, 100_000);
+    my $mw = best_ns(sub { for (1 .. $_[0]) { my %e = %env; $with->(\%e) } }, 100_000);
+    printf "\nPlack::Middleware::WorkerLife in-process: %.2f us per request (app alone %.2f us): +%.2f us\n",
+        $mw / 1e3, $bare / 1e3, ($mw - $bare) / 1e3;
+}
+
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
     my $p = $s->sockport;
@@ -50,8 +66,8 @@ sub starman_rps {
         open STDERR, '>', '/dev/null';
         $ENV{PERL5LIB} = "$FindBin::Bin/../../bindings/perl/lib";
         if ($with) { $ENV{WL_BENCH_POLICY} = 'max_requests=1000000,max_rss=1GiB' } else { delete $ENV{WL_BENCH_POLICY} }
-        exec { 'starman' } 'starman', '--listen', "127.0.0.1:$port", '--workers', 2, '--preload-app', "$FindBin::Bin/hello.psgi";
-        POSIX::_exit(127);
+        exec('starman', '--listen', "127.0.0.1:$port", '--workers', 2, '--preload-app', "$FindBin::Bin/hello.psgi")
+            or POSIX::_exit(127);
     }
     for (1 .. 300) {
         last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port");
