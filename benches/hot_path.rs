@@ -32,6 +32,17 @@ fn main() {
             black_box(w.end());
         }
     });
+    // Without a rule that times activity (request_timeout,
+    // heartbeat_timeout, max_idle) begin and end read no clock.
+    let untimed_policy = Policy::parse("max_requests=1000000000000,max_rss=1GiB").unwrap();
+    let untimed_pool = Pool::shared(&untimed_policy, 4).unwrap();
+    let u = untimed_pool.claim(std::process::id()).unwrap();
+    let untimed = best_ns(7, iters, |n| {
+        for _ in 0..n {
+            u.begin();
+            black_box(u.end());
+        }
+    });
     // The same through the C ABI's exports (handle lookup, generation check,
     // panic boundary, result code): the cost of the C layer on the hot path.
     let capi = {
@@ -70,8 +81,12 @@ fn main() {
     println!("bench                                   ns/op    ratio");
     println!("2x AtomicU64::fetch_add (baseline)   {baseline:8.2}     1.00");
     println!(
-        "begin + end (Rust API)               {begin_end:8.2}  {:7.2}x   goal <= 3x",
+        "begin + end (Rust API)               {begin_end:8.2}  {:7.2}x   goal <= 3x (with request_timeout: two clock reads)",
         begin_end / baseline
+    );
+    println!(
+        "begin + end, no timed rule           {untimed:8.2}  {:7.2}x   goal <= 3x (max_requests, max_rss: no clock read)",
+        untimed / baseline
     );
     println!(
         "begin + end via the C ABI exports     {capi:8.2}  {:7.2}x   handle check + boundary: {:+.2} ns",

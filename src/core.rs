@@ -32,6 +32,10 @@ pub(crate) struct Limits {
     pub min_lifetime: u64,
     pub max_concurrent: u64,
     pub min_interval: u64,
+    /// Whether a rule reads the time of a worker's last begin or end
+    /// (request_timeout, heartbeat_timeout, max_idle); without one, the hot
+    /// path skips its clock reads.
+    pub activity_clock: bool,
 }
 
 impl Limits {
@@ -53,6 +57,48 @@ impl Limits {
             min_lifetime: p.raw(Key::MinLifetime),
             max_concurrent: p.raw(Key::MaxConcurrentRecycles),
             min_interval: p.raw(Key::MinRecycleInterval),
+            activity_clock: p.raw(Key::RequestTimeout) > 0
+                || p.raw(Key::HeartbeatTimeout) > 0
+                || p.raw(Key::MaxIdle) > 0,
+        }
+    }
+}
+
+/// The pool's time, read from the clock at most once and only if a rule
+/// asks for it: most policies decide `end()` without it.
+pub(crate) struct LazyNow<'a> {
+    core: &'a Core,
+    now: std::cell::Cell<Option<u64>>,
+}
+
+impl<'a> LazyNow<'a> {
+    /// The time `now`, already read.
+    #[inline]
+    pub fn at(core: &'a Core, now: u64) -> Self {
+        LazyNow {
+            core,
+            now: std::cell::Cell::new(Some(now)),
+        }
+    }
+
+    /// The time, to be read when first needed.
+    #[inline]
+    pub fn later(core: &'a Core) -> Self {
+        LazyNow {
+            core,
+            now: std::cell::Cell::new(None),
+        }
+    }
+
+    #[inline]
+    pub fn get(&self) -> u64 {
+        match self.now.get() {
+            Some(t) => t,
+            None => {
+                let t = self.core.now();
+                self.now.set(Some(t));
+                t
+            }
         }
     }
 }
@@ -227,7 +273,7 @@ impl Core {
     /// The slot's decision now, granting a pending soft recycle if the budget
     /// allows (this is how workers coordinate with no master running).
     pub fn decide(&self, slot: &Slot, now: u64) -> Decision {
-        self.decide_with(slot, now, true)
+        self.decide_with(slot, &LazyNow::at(self, now), true)
     }
 
     /// `decide` for `end()`: right after a request ended, neither timeout
@@ -235,11 +281,11 @@ impl Core {
     /// timer), and a drain timeout only ever applies to a worker already told
     /// to exit, so the kill checks are skipped on this hot path.
     #[inline]
-    pub fn decide_after_end(&self, slot: &Slot, now: u64) -> bool {
+    pub fn decide_after_end(&self, slot: &Slot, now: &LazyNow) -> bool {
         self.decide_with(slot, now, false).must_exit()
     }
 
-    fn decide_with(&self, slot: &Slot, now: u64, kills: bool) -> Decision {
+    fn decide_with(&self, slot: &Slot, now: &LazyNow, kills: bool) -> Decision {
         let mut word = slot.gen_state.load(Acquire);
         loop {
             let gs = GenState::unpack(word);
@@ -247,7 +293,7 @@ impl Core {
                 return Decision::CONTINUE;
             }
             if kills {
-                if let Some(kill) = self.kill_reason(slot, gs, now) {
+                if let Some(kill) = self.kill_reason(slot, gs, now.get()) {
                     return kill;
                 }
             }
@@ -274,7 +320,9 @@ impl Core {
             };
             let forced = reason == Reason::Manual;
             if !forced
-                && now.saturating_sub(slot.spawned_at.load(Relaxed)) < self.limits.min_lifetime
+                && self.limits.min_lifetime > 0
+                && now.get().saturating_sub(slot.spawned_at.load(Relaxed))
+                    < self.limits.min_lifetime
             {
                 return Decision::CONTINUE;
             }
@@ -283,7 +331,7 @@ impl Core {
                 budget,
                 self.limits.max_concurrent,
                 self.limits.min_interval,
-                now,
+                now.get(),
                 forced,
             ) {
                 return Decision::CONTINUE;
@@ -300,8 +348,8 @@ impl Core {
             {
                 Ok(_) => {
                     slot.trip_value.store(value, Relaxed);
-                    slot.recycle_at.store(now, Release);
-                    self.observe_recycle(slot, reason, now);
+                    slot.recycle_at.store(now.get(), Release);
+                    self.observe_recycle(slot, reason, now.get());
                     return Decision::tripped(reason, value, limit);
                 }
                 Err(w) => {
@@ -356,7 +404,7 @@ impl Core {
 
     /// The first soft reason that trips, in priority order, with its value
     /// and limit.
-    fn soft_reason(&self, slot: &Slot, now: u64) -> Option<(Reason, u64, u64)> {
+    fn soft_reason(&self, slot: &Slot, now: &LazyNow) -> Option<(Reason, u64, u64)> {
         let l = &self.limits;
         let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;
         let rss = slot.rss.load(Relaxed);
@@ -384,14 +432,16 @@ impl Core {
         if over(requests, request_limit) {
             return Some((Reason::MaxRequests, requests, request_limit));
         }
-        let age = now.saturating_sub(slot.spawned_at.load(Relaxed));
         let lifetime_limit = slot.lifetime_limit.load(Relaxed);
-        if over(age, lifetime_limit) {
-            return Some((Reason::MaxLifetime, age, lifetime_limit));
+        if lifetime_limit > 0 {
+            let age = now.get().saturating_sub(slot.spawned_at.load(Relaxed));
+            if over(age, lifetime_limit) {
+                return Some((Reason::MaxLifetime, age, lifetime_limit));
+            }
         }
         if l.max_idle > 0 {
             let b = slot.busy.load(Relaxed);
-            let idle = now.saturating_sub(busy::time(b));
+            let idle = now.get().saturating_sub(busy::time(b));
             if busy::in_flight(b) == 0 && idle >= l.max_idle {
                 return Some((Reason::Idle, idle, l.max_idle));
             }

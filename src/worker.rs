@@ -1,7 +1,7 @@
 //! The worker's handle: what one worker calls on its hot path. Atomics only:
 //! no lock, no allocation, and no syscall beyond the vDSO clock read.
 
-use crate::core::Core;
+use crate::core::{Core, LazyNow};
 use crate::decision::Decision;
 use crate::layout::{busy, flag, state, GenState, Slot, NONE};
 use std::ptr::NonNull;
@@ -86,7 +86,12 @@ impl Worker {
     /// A request starts.
     #[inline]
     pub fn begin(&self) {
-        let now = self.core.now();
+        // The start time matters only to rules that time activity.
+        let now = if self.core.limits.activity_clock {
+            self.core.now()
+        } else {
+            0
+        };
         let _ = self.slot().busy.fetch_update(Release, Relaxed, |w| {
             let n = busy::in_flight(w);
             Some(if n == 0 {
@@ -107,13 +112,20 @@ impl Worker {
     /// ones.
     #[inline]
     pub fn end(&self) -> bool {
-        let now = self.core.now();
+        // The clock is read only if the end time matters (rules that time
+        // activity) or the decision needs it (lifetime, a tripped limit).
+        let now = LazyNow::later(&self.core);
         let slot = self.slot();
+        let stamp = if self.core.limits.activity_clock {
+            now.get()
+        } else {
+            0
+        };
         let _ = slot.busy.fetch_update(Release, Relaxed, |w| {
-            Some(busy::pack(busy::in_flight(w).saturating_sub(1), now))
+            Some(busy::pack(busy::in_flight(w).saturating_sub(1), stamp))
         });
         slot.requests.fetch_add(1, Relaxed);
-        self.core.decide_after_end(slot, now)
+        self.core.decide_after_end(slot, &now)
     }
 
     /// A liveness beat.

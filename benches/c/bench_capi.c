@@ -17,18 +17,36 @@ static double now_ns(void) {
 #define ITERS 20000000L
 #define ROUNDS 7
 
-int main(void) {
-  static _Atomic unsigned long long a, b;
-  double base = 1e18, wl = 1e18;
+/* Best ns per wl_worker_begin + wl_worker_end pair for a policy. */
+static double begin_end(const char *spec, unsigned long long *exits) {
   wl_policy *p = NULL;
   wl_pool *pool = NULL;
   wl_worker *w = NULL;
-  if (wl_policy_parse("max_requests=1000000000000,max_rss=1GiB,"
-                      "request_timeout=30s",
-                      &p) != WL_OK ||
+  double best = 1e18;
+  if (wl_policy_parse(spec, &p) != WL_OK ||
       wl_pool_new_shared(p, 4, &pool) != WL_OK ||
       wl_pool_claim(pool, (uint32_t)getpid(), &w) != WL_OK)
-    return 1;
+    return -1;
+  for (int r = 0; r < ROUNDS; r++) {
+    double t = now_ns();
+    for (long i = 0; i < ITERS; i++) {
+      bool leave = false;
+      wl_worker_begin(w);
+      wl_worker_end(w, &leave);
+      *exits += leave;
+    }
+    double ns = (now_ns() - t) / ITERS;
+    if (ns < best) best = ns;
+  }
+  wl_worker_free(w);
+  wl_pool_free(pool);
+  wl_policy_free(p);
+  return best;
+}
+
+int main(void) {
+  static _Atomic unsigned long long a, b;
+  double base = 1e18;
   for (int r = 0; r < ROUNDS; r++) {
     double t = now_ns();
     for (long i = 0; i < ITERS; i++) {
@@ -40,23 +58,16 @@ int main(void) {
     if (ns < base) base = ns;
   }
   unsigned long long exits = 0;
-  for (int r = 0; r < ROUNDS; r++) {
-    double t = now_ns();
-    for (long i = 0; i < ITERS; i++) {
-      bool leave = false;
-      wl_worker_begin(w);
-      wl_worker_end(w, &leave);
-      exits += leave;
-    }
-    double ns = (now_ns() - t) / ITERS;
-    if (ns < wl) wl = ns;
-  }
+  /* With request_timeout, begin and end each read the clock; without a
+     rule that times activity they read none. */
+  double timed = begin_end("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s", &exits);
+  double untimed = begin_end("max_requests=1000000000000,max_rss=1GiB", &exits);
+  if (timed < 0 || untimed < 0) return 1;
   printf("C ABI bench                              ns/op    ratio\n");
   printf("2x atomic_fetch_add (baseline)        %8.2f     1.00\n", base);
-  printf("wl_worker_begin + wl_worker_end       %8.2f  %7.2fx   goal <= 3x\n",
-         wl, wl / base);
-  wl_worker_free(w);
-  wl_pool_free(pool);
-  wl_policy_free(p);
+  printf("wl_worker_begin + wl_worker_end       %8.2f  %7.2fx   goal <= 3x (with request_timeout)\n",
+         timed, timed / base);
+  printf("  the same, no timed rule             %8.2f  %7.2fx   goal <= 3x (max_requests, max_rss)\n",
+         untimed, untimed / base);
   return exits > 0;
 }
