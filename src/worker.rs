@@ -1,5 +1,6 @@
 //! The worker's handle: what one worker calls on its hot path. Atomics only:
-//! no lock, no allocation, and no syscall beyond the vDSO clock read.
+//! no lock, no allocation, and no syscall beyond a vDSO clock read (made
+//! only when a rule needs the time).
 
 use crate::core::{Core, LazyNow};
 use crate::decision::Decision;
