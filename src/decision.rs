@@ -184,7 +184,14 @@ impl fmt::Display for Decision {
                     self.value as f64 / 1e6,
                     self.limit as f64 / 1e6
                 ),
-                Unit::Size | Unit::Count => write!(f, "{}: {} >= {}", r, self.value, self.limit),
+                Unit::Size => write!(
+                    f,
+                    "{}: {} >= {}",
+                    r,
+                    crate::units::human_size(self.value),
+                    crate::units::human_size(self.limit)
+                ),
+                Unit::Count => write!(f, "{}: {} >= {}", r, self.value, self.limit),
             },
         }
     }

@@ -153,6 +153,30 @@ pub(crate) fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// Prints a size for people, to one decimal in the largest binary unit it
+/// reaches (`64.3MiB`, `300MiB`, `512B`): for decisions and logs, not specs.
+pub(crate) fn human_size(bytes: u64) -> String {
+    for &(name, scale) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ]
+    .iter()
+    {
+        // Rounded first, so 1023.96MiB is written as 1GiB.
+        let tenths = (bytes as u128 * 10 + scale as u128 / 2) / scale as u128;
+        if tenths >= 10 {
+            return if tenths % 10 == 0 {
+                format!("{}{name}", tenths / 10)
+            } else {
+                format!("{}.{}{name}", tenths / 10, tenths % 10)
+            };
+        }
+    }
+    format!("{bytes}B")
+}
+
 /// Prints a duration as a compound such as `1h30m` or `1s250ms`.
 pub(crate) fn format_duration_us(us: u64) -> String {
     if us == 0 {
@@ -186,6 +210,11 @@ mod tests {
         assert_eq!(format_size(512 << 20), "512MiB");
         assert_eq!(format_size(1536), "1536B");
         assert_eq!(format_size(0), "0B");
+        assert_eq!(human_size(67_387_392), "64.3MiB");
+        assert_eq!(human_size(64 << 20), "64MiB");
+        assert_eq!(human_size((1 << 30) - 1), "1GiB");
+        assert_eq!(human_size(1536), "1.5KiB");
+        assert_eq!(human_size(900), "900B");
     }
 
     #[test]

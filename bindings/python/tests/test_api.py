@@ -111,6 +111,7 @@ def test_health_reports_and_limits() -> None:
     w.report_health(rss=100 * 2**20)
     d = w.decision()
     assert (d.reason, d.value, d.limit) == ("memory_rss", 100 * 2**20, 100 * 2**20)
+    assert str(d) == "memory_rss: 100MiB >= 100MiB"
     # A recycle once decided stays decided, even if memory drops again.
     w.report_health(rss=1)
     assert w.decision().reason == "memory_rss"
