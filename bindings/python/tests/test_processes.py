@@ -145,29 +145,31 @@ def test_pool_finds_a_worker_that_died_unreported() -> None:
     assert [a.action for a in pool.tick()] == ["spawn"]
 
 
-def serve_until_told(pool: Pool) -> int:
-    """A forked worker: claim a slot, serve until told to leave."""
-    w = pool.claim()
-    n = 0
-    while True:
-        with w.request():
-            n += 1
-        if w.must_exit:
-            return n
+def fork_worker(pool: Pool) -> int:
+    """Forks a worker that claims a slot and serves until told to leave;
+    its exit code is 10 + the requests it served."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            w = pool.claim()
+            n = 0
+            while True:
+                with w.request():
+                    n += 1
+                if w.must_exit:
+                    break
+            code = 10 + n
+        finally:
+            os._exit(code)
+    return pid
 
 
 def test_forked_workers_share_a_pool() -> None:
     pool = Pool("max_requests=5,max_concurrent_recycles=0", slots=3, shared=True)
     pids: List[int] = []
     for _ in range(3):
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = 10 + serve_until_told(pool)
-            finally:
-                os._exit(code)
-        pids.append(pid)
+        pids.append(fork_worker(pool))
     for pid in pids:
         _, status = os.waitpid(pid, 0)
         assert os.WEXITSTATUS(status) == 15  # exactly max_requests each
@@ -196,13 +198,7 @@ def test_fork_while_another_thread_supervises() -> None:
     sup.start()
     try:
         for _ in range(30):
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    code = 10 + serve_until_told(pool)
-                finally:
-                    os._exit(code)
+            pid = fork_worker(pool)
             deadline = time.monotonic() + 20
             while True:
                 done, status = os.waitpid(pid, os.WNOHANG)
