@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import re
 import threading
 import time
@@ -57,7 +58,7 @@ def test_max_requests_rotates_pids(servers: List[Gunicorn], tmp_path: Path, work
     threads = 4 if worker_class == "gthread" else 1
     slack = threads - 1
     assert max(per_pid.values()) <= 20 + slack, per_pid
-    assert len(per_pid) >= 300 // 20
+    assert len(per_pid) >= math.ceil(300 / (20 + slack))
     leaving = g.lines("leaving after this request: max_requests: 20 >= 20")
     assert len(leaving) >= 300 // 20 - 2, g.log()
 
@@ -175,7 +176,10 @@ def test_concurrent_load_no_failures_and_the_budget_holds(
     # recycles than 900 / 60.
     assert recycles >= 4, g.log()
     assert most == 1, g.log()
-    assert len(ok) > 4  # workers did rotate
+    # Workers told to go did leave (which pids the clients then meet
+    # depends on the kernel's accept order, so they are not counted).
+    exits = [slot for kind, slot in events if kind == "exited"]
+    assert len(exits) >= 3, g.log()
 
 
 def test_bad_policy_stops_gunicorn_naming_the_key(tmp_path: Path) -> None:
