@@ -104,7 +104,8 @@ class Gunicorn:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            # Quick shutdown: a graceful one waits for hung requests.
+            self.proc.send_signal(signal.SIGQUIT)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
