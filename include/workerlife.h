@@ -498,8 +498,10 @@ wl_result wl_pool_claim(const struct wl_pool *pool, uint32_t pid, struct wl_work
 wl_result wl_pool_spawned(const struct wl_pool *pool, uint32_t slot, uint32_t pid);
 
 // The process `pid` exited with wait status `status` (as from `waitpid`);
-// `*slot` (may be NULL) gets its slot. A pid no slot holds is
-// `WL_UNKNOWN_PID`. Thread-safe.
+// `*slot` (may be NULL) gets its slot. A worker the pool already found
+// gone by itself (sampling in `wl_pool_tick`, `wl_pool_reap_dead`) is
+// answered with its slot once, with nothing more recorded. A pid no slot
+// holds is `WL_UNKNOWN_PID`. Thread-safe.
 wl_result wl_pool_exited(const struct wl_pool *pool, uint32_t pid, int32_t status, uint32_t *slot);
 
 // Retires every slot whose process is gone (or whose pid now names another

@@ -135,6 +135,10 @@ struct SlotSup {
     crashes: VecDeque<u64>,
     backoff_level: u32,
     failures_seen: u32,
+    /// The pid of the last worker the pool found gone by itself (sampling,
+    /// `reap_dead`) before the host reported its exit: the host's later
+    /// `exited(pid)` is answered with this slot instead of an error.
+    found_gone: u32,
 }
 
 struct Supervisor {
@@ -415,11 +419,21 @@ impl Pool {
     }
 
     /// The worker `pid` exited (the host reaped it with `waitpid`). Returns
-    /// its slot. Exits the pool did not ask for count as crashes.
+    /// its slot. Exits the pool did not ask for count as crashes. A worker
+    /// the pool already found gone by itself (sampling, `reap_dead`) is
+    /// answered with its slot once, with nothing more recorded.
     pub fn exited(&self, pid: u32, status: i32) -> Result<u32> {
-        let slot = self.slot_of(pid).ok_or(Error::UnknownPid(pid))?;
         let now = self.core.now();
         let mut sup = self.sup();
+        let Some(slot) = self.slot_of(pid) else {
+            let found = sup
+                .slots
+                .iter()
+                .position(|ss| pid != 0 && ss.found_gone == pid)
+                .ok_or(Error::UnknownPid(pid))?;
+            sup.slots[found].found_gone = 0;
+            return Ok(found as u32);
+        };
         self.on_exit(&mut sup, slot, Some(status), now);
         Ok(slot)
     }
@@ -530,6 +544,7 @@ impl Pool {
         let mut ev = self.event(EventKind::Exited, slot, reason, now);
         ev.status = status;
         ev.crash = !asked;
+        sup.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
         let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
         self.core.retire(slot, now);
         push_event(sup, ev.clone());

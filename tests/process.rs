@@ -120,6 +120,7 @@ fn a_pool_samples_workers_that_report_nothing() {
     let big = Holder::start(&["--mib", "96"]);
     let mut small = Holder::start(&["--mib", "8"]);
     let doomed = Holder::start(&[]);
+    let doomed_pid = doomed.pid;
     pool.spawned(0, big.pid).unwrap();
     pool.spawned(1, small.pid).unwrap();
     pool.spawned(2, doomed.pid).unwrap();
@@ -151,6 +152,14 @@ fn a_pool_samples_workers_that_report_nothing() {
         .events()
         .iter()
         .any(|e| e.kind == EventKind::Exited && e.slot == 2));
+    // The host's own report of that exit, late, still finds the slot, once,
+    // and records nothing more.
+    assert_eq!(pool.exited(doomed_pid, 9).unwrap(), 2);
+    assert!(pool.events().is_empty());
+    assert!(matches!(
+        pool.exited(doomed_pid, 9),
+        Err(workerlife::Error::UnknownPid(p)) if p == doomed_pid
+    ));
 
     // The small worker crosses max_fds later; the next sample sees it.
     small.command("fds 120");

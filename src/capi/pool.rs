@@ -193,8 +193,10 @@ pub extern "C" fn wl_pool_spawned(pool: *const wl_pool, slot: u32, pid: u32) -> 
 }
 
 /// The process `pid` exited with wait status `status` (as from `waitpid`);
-/// `*slot` (may be NULL) gets its slot. A pid no slot holds is
-/// `WL_UNKNOWN_PID`. Thread-safe.
+/// `*slot` (may be NULL) gets its slot. A worker the pool already found
+/// gone by itself (sampling in `wl_pool_tick`, `wl_pool_reap_dead`) is
+/// answered with its slot once, with nothing more recorded. A pid no slot
+/// holds is `WL_UNKNOWN_PID`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn wl_pool_exited(
     pool: *const wl_pool,

@@ -1,7 +1,6 @@
 """With real processes: fork, exec + attach, sampling, identity-checked
 signals, the orphan ledger and waiting for release."""
 
-import contextlib
 import os
 import signal
 import socket
@@ -207,9 +206,9 @@ def test_fork_while_another_thread_supervises() -> None:
                 assert time.monotonic() < deadline, "forked worker hung"
                 time.sleep(0.001)
             assert os.WEXITSTATUS(status) == 13
-            # The supervisor's sampling may have retired the slot already.
-            with contextlib.suppress(workerlife.UnknownPidError):
-                pool.exited(pid, 0)
+            # Even when the supervisor's sampling retired it first, the
+            # exit report finds the slot.
+            assert pool.exited(pid, 0) in range(4)
     finally:
         stop.set()
         sup.join()

@@ -228,7 +228,7 @@ def child_exit(server: Any, worker: Any) -> None:
     try:
         state.pool.exited(worker.pid, 0)
     except UnknownPidError:
-        pass  # never claimed a slot, or sampling already retired it
+        pass  # it died before it claimed a slot
 
 
 def on_exit(server: Any) -> None:
