@@ -629,8 +629,17 @@ uint32_t wl_version_number(void);
 wl_result wl_worker_free(struct wl_worker *worker);
 
 // A request begins. Lock-free and allocation-free; any thread of the
-// worker; after `fork()` too.
+// worker; after `fork()` too. (`wl_worker_begin_last` also says whether it
+// is the last request to take; a host that ignores that learns the same
+// from `wl_worker_end`.)
 wl_result wl_worker_begin(const struct wl_worker *worker);
+
+// A request begins, and `*last` gets whether it should be the worker's
+// last: it reaches `max_requests` (requests ended plus those in flight)
+// and the recycle was granted, so the worker should accept no new work,
+// finish what it has, and leave. `last` must not be NULL. Lock-free and
+// allocation-free; any thread; after `fork()` too.
+wl_result wl_worker_begin_last(const struct wl_worker *worker, bool *last);
 
 // A request ended. `*exit` gets whether the worker should exit after this
 // request (finish the response, then leave). `exit` must not be NULL.

@@ -273,7 +273,7 @@ impl Core {
     /// The slot's decision now, granting a pending soft recycle if the budget
     /// allows (this is how workers coordinate with no master running).
     pub fn decide(&self, slot: &Slot, now: u64) -> Decision {
-        self.decide_with(slot, &LazyNow::at(self, now), true)
+        self.decide_with(slot, &LazyNow::at(self, now), true, 0)
     }
 
     /// `decide` for `end()`: right after a request ended, neither timeout
@@ -282,10 +282,20 @@ impl Core {
     /// to exit, so the kill checks are skipped on this hot path.
     #[inline]
     pub fn decide_after_end(&self, slot: &Slot, now: &LazyNow) -> bool {
-        self.decide_with(slot, now, false).must_exit()
+        self.decide_with(slot, now, false, 0).must_exit()
     }
 
-    fn decide_with(&self, slot: &Slot, now: &LazyNow, kills: bool) -> Decision {
+    /// `decide` for `begin()` of the request that reaches the request
+    /// limit, counting the `begun` requests in flight as if they had ended,
+    /// so the worker can stop taking new work now and leave once they are
+    /// done (gunicorn's own max_requests counts at the start of a request).
+    pub fn decide_before_last(&self, slot: &Slot, begun: u64, now: &LazyNow) -> bool {
+        self.decide_with(slot, now, false, begun).must_exit()
+    }
+
+    /// `pending`: requests in flight that the decision counts as served
+    /// (from `decide_before_last`; 0 otherwise).
+    fn decide_with(&self, slot: &Slot, now: &LazyNow, kills: bool, pending: u64) -> Decision {
         let mut word = slot.gen_state.load(Acquire);
         loop {
             let gs = GenState::unpack(word);
@@ -313,7 +323,7 @@ impl Core {
             let (reason, value, limit) = if gs.has(flag::MANUAL) {
                 (Reason::Manual, 0, 0)
             } else {
-                match self.soft_reason(slot, now) {
+                match self.soft_reason(slot, now, pending) {
                     None => return Decision::CONTINUE,
                     Some(t) => t,
                 }
@@ -349,7 +359,7 @@ impl Core {
                 Ok(_) => {
                     slot.trip_value.store(value, Relaxed);
                     slot.recycle_at.store(now.get(), Release);
-                    self.observe_recycle(slot, reason, now.get());
+                    self.observe_recycle(slot, reason, now.get(), pending);
                     return Decision::tripped(reason, value, limit);
                 }
                 Err(w) => {
@@ -404,7 +414,7 @@ impl Core {
 
     /// The first soft reason that trips, in priority order, with its value
     /// and limit.
-    fn soft_reason(&self, slot: &Slot, now: &LazyNow) -> Option<(Reason, u64, u64)> {
+    fn soft_reason(&self, slot: &Slot, now: &LazyNow, pending: u64) -> Option<(Reason, u64, u64)> {
         let l = &self.limits;
         let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;
         let rss = slot.rss.load(Relaxed);
@@ -427,7 +437,7 @@ impl Core {
         if over(failures, l.max_health_failures) {
             return Some((Reason::HealthCheck, failures, l.max_health_failures));
         }
-        let requests = slot.requests.load(Relaxed);
+        let requests = slot.requests.load(Relaxed) + pending;
         let request_limit = slot.request_limit.load(Relaxed);
         if over(requests, request_limit) {
             return Some((Reason::MaxRequests, requests, request_limit));
@@ -470,10 +480,10 @@ impl Core {
 
     /// Counts a granted recycle and files its requests and uptime in the
     /// histograms.
-    fn observe_recycle(&self, slot: &Slot, reason: Reason, now: u64) {
+    fn observe_recycle(&self, slot: &Slot, reason: Reason, now: u64, pending: u64) {
         let c = &self.header().counters;
         c.by_reason[reason as usize].fetch_add(1, Relaxed);
-        let requests = slot.requests.load(Relaxed);
+        let requests = slot.requests.load(Relaxed) + pending;
         let bucket = REQUEST_BUCKETS
             .iter()
             .position(|&b| requests <= b)

@@ -84,23 +84,39 @@ impl Worker {
         self.index
     }
 
-    /// A request starts.
+    /// A request starts. True when it should be the worker's last: it
+    /// reaches `max_requests` and the recycle was granted, so the worker
+    /// should take no new work and leave once it has finished (hosts that
+    /// can act only after a request, ignore it: `end()` says the same).
     #[inline]
-    pub fn begin(&self) {
+    pub fn begin(&self) -> bool {
         // The start time matters only to rules that time activity.
         let now = if self.core.limits.activity_clock {
             self.core.now()
         } else {
             0
         };
-        let _ = self.slot().busy.fetch_update(Release, Relaxed, |w| {
-            let n = busy::in_flight(w);
-            Some(if n == 0 {
-                busy::pack(1, now)
-            } else {
-                busy::pack((n + 1).min(0xFFFF), busy::time(w))
+        let slot = self.slot();
+        let before = slot
+            .busy
+            .fetch_update(Release, Relaxed, |w| {
+                let n = busy::in_flight(w);
+                Some(if n == 0 {
+                    busy::pack(1, now)
+                } else {
+                    busy::pack((n + 1).min(0xFFFF), busy::time(w))
+                })
             })
-        });
+            .unwrap_or_else(|w| w);
+        // Requests ended plus those in flight, this one included: when that
+        // reaches the limit, this is the last request to take.
+        let begun = busy::in_flight(before) + 1;
+        let limit = slot.request_limit.load(Relaxed);
+        limit > 0
+            && slot.requests.load(Relaxed) + begun >= limit
+            && self
+                .core
+                .decide_before_last(slot, begun, &LazyNow::later(&self.core))
     }
 
     /// A request ends, whatever its outcome; true when the worker should exit

@@ -20,11 +20,28 @@ pub extern "C" fn wl_worker_free(worker: *mut wl_worker) -> wl_result {
 }
 
 /// A request begins. Lock-free and allocation-free; any thread of the
-/// worker; after `fork()` too.
+/// worker; after `fork()` too. (`wl_worker_begin_last` also says whether it
+/// is the last request to take; a host that ignores that learns the same
+/// from `wl_worker_end`.)
 #[no_mangle]
 pub extern "C" fn wl_worker_begin(worker: *const wl_worker) -> wl_result {
     guard(|| {
         self::worker(worker)?.begin();
+        Ok(())
+    })
+}
+
+/// A request begins, and `*last` gets whether it should be the worker's
+/// last: it reaches `max_requests` (requests ended plus those in flight)
+/// and the recycle was granted, so the worker should accept no new work,
+/// finish what it has, and leave. `last` must not be NULL. Lock-free and
+/// allocation-free; any thread; after `fork()` too.
+#[no_mangle]
+pub extern "C" fn wl_worker_begin_last(worker: *const wl_worker, last: *mut bool) -> wl_result {
+    guard(|| {
+        let w = self::worker(worker)?;
+        let last = out(last, "last")?;
+        *last = w.begin();
         Ok(())
     })
 }

@@ -192,7 +192,9 @@ static void test_worker_and_decisions(void) {
   OK(wl_worker_slot(w, &slot));
   CHECK(slot == 0);
   bool exit_now = true;
-  OK(wl_worker_begin(w));
+  bool last = true;
+  OK(wl_worker_begin_last(w, &last));
+  CHECK(!last); /* the first of two */
   OK(wl_worker_end(w, &exit_now));
   CHECK(!exit_now);
   uint64_t requests = 0;
@@ -202,7 +204,8 @@ static void test_worker_and_decisions(void) {
   OK(wl_worker_check(w, true));
   wl_health h = {50u << 20, WL_NO_READING, WL_NO_READING, 12};
   OK(wl_worker_report_health(w, &h));
-  OK(wl_worker_begin(w));
+  OK(wl_worker_begin_last(w, &last));
+  CHECK(last); /* the second reaches max_requests=2 when it begins */
   OK(wl_worker_end(w, &exit_now));
   CHECK(exit_now);
   wl_decision d;
@@ -335,9 +338,11 @@ static void test_worker_and_decisions(void) {
   OK(wl_worker_begin(w));
   OK(wl_worker_end(w, &exit_now));
   CHECK(wl_worker_end(w, NULL) == WL_NULL_ARGUMENT);
+  CHECK(wl_worker_begin_last(w, NULL) == WL_NULL_ARGUMENT);
   OK(wl_worker_free(w));
   CHECK(wl_worker_free(w) == WL_INVALID_HANDLE);
   CHECK(wl_worker_begin(w) == WL_INVALID_HANDLE);
+  CHECK(wl_worker_begin_last(w, &last) == WL_INVALID_HANDLE);
   CHECK(wl_worker_end(w, &exit_now) == WL_INVALID_HANDLE);
   CHECK(wl_worker_heartbeat(w) == WL_INVALID_HANDLE);
   CHECK(wl_worker_begin(NULL) == WL_NULL_ARGUMENT);

@@ -79,7 +79,7 @@ my %attach = (
     wl_pool_now_us       => [['opaque', 'uint64*'] => 'uint32'],
     wl_pool_next_spawn_in => [['opaque', 'bool*', 'uint64*'] => 'uint32'],
     wl_worker_free       => [['opaque'] => 'uint32'],
-    wl_worker_begin      => [['opaque'] => 'uint32'],
+    wl_worker_begin_last => [['opaque', 'bool*'] => 'uint32'],
     wl_worker_end        => [['opaque', 'bool*'] => 'uint32'],
     wl_worker_heartbeat  => [['opaque'] => 'uint32'],
     wl_worker_report_health => [['opaque', 'opaque'] => 'uint32'],
@@ -361,10 +361,13 @@ use Carp qw(croak);
 
 # Hot path: the handle is read straight from the object, and _check is
 # called only on failure (a Perl sub call is a third of the cost).
+# A request starts; true when it should be the last this worker takes (it
+# reaches max_requests): accept nothing new, finish, then leave.
 sub begin {
-    my $rc = WorkerLife::_wl_worker_begin($_[0]{h});
+    my $last = 0;
+    my $rc = WorkerLife::_wl_worker_begin_last($_[0]{h}, \$last);
     WorkerLife::_check($rc) if $rc;
-    return;
+    return $last ? 1 : 0;
 }
 
 # True when the worker should leave after this request.

@@ -55,24 +55,34 @@ subtest 'without psgix.harakiri: warn once, keep counting' => sub {
 
 subtest 'streamed responses count when the writer closes' => sub {
     my $writer_closed;
-    my $app = app_with('max_requests=1', sub {
+    my $stream = sub {
         return sub {
             my ($respond) = @_;
             my $w = $respond->([200, []]);
             $w->write('a');
             $writer_closed = sub { $w->close };
         };
-    });
+    };
+    my $app = app_with('max_requests=5', $stream);
     my ($env) = env('psgix.harakiri' => 1);
     my @chunks;
     my $res = $app->($env);
     $res->(sub { return Plack::Util::inline_object(write => sub { push @chunks, @_ }, close => sub { push @chunks, 'EOF' }) });
     is(requests_total($app), 0, 'not yet: the stream is open');
-    ok(!$env->{'psgix.harakiri.commit'}, 'no decision yet');
     $writer_closed->();
     is_deeply(\@chunks, ['a', 'EOF'], 'the body went through');
     is(requests_total($app), 1, 'counted at close');
-    ok($env->{'psgix.harakiri.commit'}, 'and the limit applies');
+    ok(!$env->{'psgix.harakiri.commit'}, 'below the limit: no harakiri');
+
+    # The request that reaches the limit is committed when it begins,
+    # before the server writes its headers.
+    my $last = app_with('max_requests=1', $stream);
+    my ($env2) = env('psgix.harakiri' => 1);
+    my $res2 = $last->($env2);
+    ok($env2->{'psgix.harakiri.commit'}, 'the last request is known before it streams');
+    $res2->(sub { return Plack::Util::inline_object(write => sub { }, close => sub { }) });
+    $writer_closed->();
+    is(requests_total($last), 1, 'and it is counted at close');
 };
 
 subtest 'delayed responses with a body count when handed over' => sub {

@@ -27,9 +27,10 @@ impl PyWorker {
         self.inner.requests()
     }
 
-    /// A request starts.
-    fn begin(&self) {
-        self.inner.begin();
+    /// A request starts; True when it should be the last this worker takes
+    /// (it reaches max_requests): accept nothing new, finish, then leave.
+    fn begin(&self) -> bool {
+        self.inner.begin()
     }
 
     /// A request ended; True when the worker should exit now.

@@ -204,21 +204,27 @@ def post_fork(server: Any, worker: Any) -> None:
         worker.log.warning("workerlife: worker %s runs unsupervised: %s", os.getpid(), e)
 
 
+def _leave(worker: Any, w: Worker) -> None:
+    worker.log.info("workerlife: worker %s leaving after this request: %s", os.getpid(), w.decision())
+    # gunicorn's own graceful exit: stop accepting, finish what is in flight
+    # (gthread's handler also wakes its poller, and closes the connection
+    # after the response).
+    worker.handle_exit(signal.SIGTERM, None)
+
+
 def pre_request(worker: Any, req: Any) -> None:
     w = state.worker
-    if w is not None:
-        w.begin()
+    # The request that reaches max_requests is known when it begins, as with
+    # gunicorn's own max_requests: stop accepting now, not after the response.
+    if w is not None and w.begin() and worker.alive:
+        _leave(worker, w)
 
 
 def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
     w = state.worker
+    # Other limits (memory, lifetime...) are decided when a request ends.
     if w is not None and w.end() and worker.alive:
-        worker.log.info(
-            "workerlife: worker %s leaving after this request: %s", os.getpid(), w.decision()
-        )
-        # gunicorn's own graceful exit: stop accepting, finish what is in
-        # flight (gthread's handler also wakes its poller).
-        worker.handle_exit(signal.SIGTERM, None)
+        _leave(worker, w)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -67,11 +67,11 @@ sub call {
     }
     my $w = ($self->{worker_pid} == $$ ? $self->{worker} : $self->_worker($env))
         or return $self->{app}->($env);
-    # Told to go at the end of a streamed response that the server could
-    # no longer act on (Starman reads harakiri.commit before the headers):
-    # this request is the last.
-    $env->{'psgix.harakiri.commit'} = 1 if $self->{leaving} && $env->{'psgix.harakiri'};
-    $w->begin;
+    # The request that reaches max_requests is known when it begins, so the
+    # server learns before it writes anything (Starman reads harakiri.commit
+    # before the headers). A worker told to go at the end of a stream the
+    # server could no longer act on makes this request its last.
+    $self->_leave($env, $w) if $w->begin || $self->{leaving};
     my $res = eval { $self->{app}->($env) };
     if (my $err = $@) {
         $self->_finish($env, $w);
@@ -111,17 +111,22 @@ sub _finish {
         # since, so a waiting worker need not wait for their replacement.
         eval { $self->{pool}->reap_dead };
     }
-    if ($w->end && !$self->{leaving}) {
-        $self->{leaving} = 1;
-        if ($env->{'psgix.harakiri'}) {
-            $env->{'psgix.harakiri.commit'} = 1;
-            _log($env, "workerlife: worker $$ leaving after this request: " . $w->decision);
-        } elsif (!$self->{warned}++) {
-            _log($env, "workerlife: worker $$ should leave (" . $w->decision
-                . ") but this server has no psgix.harakiri: it goes on serving; requests are still counted");
-        }
-    }
+    $self->_leave($env, $w) if $w->end;
     return $res;
+}
+
+# Asks the server to end this child after the response (once per child).
+sub _leave {
+    my ($self, $env, $w) = @_;
+    if ($env->{'psgix.harakiri'}) {
+        $env->{'psgix.harakiri.commit'} = 1;
+        _log($env, "workerlife: worker $$ leaving after this request: " . $w->decision)
+            unless $self->{leaving}++;
+    } elsif (!$self->{warned}++) {
+        _log($env, "workerlife: worker $$ should leave (" . $w->decision
+            . ") but this server has no psgix.harakiri: it goes on serving; requests are still counted");
+    }
+    return;
 }
 
 1;
