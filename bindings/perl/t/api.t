@@ -44,10 +44,11 @@ subtest 'worker requests and decisions' => sub {
     my $pool = WorkerLife::Pool->new(policy => 'max_requests=3', slots => 2);
     my $w = $pool->claim;
     is($w->slot, 0, 'first slot');
-    $w->begin; ok(!$w->end, 'first request: stay');
+    ok(!$w->begin, 'first request: not the last'); ok(!$w->end, 'first request: stay');
     $w->begin; ok(!$w->end, 'second');
     ok(!$w->must_exit, 'still serving');
-    $w->begin; ok($w->end, 'third: leave');
+    ok($w->begin, 'the third is the last, known when it begins');
+    ok($w->end, 'third: leave');
     my $d = $w->decision;
     is($d->action, 'recycle');
     is($d->reason, 'max_requests');

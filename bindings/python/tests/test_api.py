@@ -74,7 +74,9 @@ def test_request_context_and_max_requests() -> None:
     assert w.decision().action == "continue"
     assert w.decision().reason is None
     assert not w.decision()
-    w.begin()
+    # The third reaches the limit: known when it begins, and at its end.
+    assert w.begin() is True
+    assert w.must_exit
     assert w.end() is True
     d = w.decision()
     assert (d.action, d.reason, d.value, d.limit) == ("recycle", "max_requests", 3, 3)
