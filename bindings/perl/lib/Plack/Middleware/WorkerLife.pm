@@ -71,27 +71,33 @@ sub call {
     # server learns before it writes anything (Starman reads harakiri.commit
     # before the headers). A worker told to go at the end of a stream the
     # server could no longer act on makes this request its last.
-    $self->_leave($env, $w) if $w->begin || $self->{leaving};
+    # The FFI calls are made directly (not through WorkerLife::Worker's
+    # methods) and _finish is a plain function: per request, Perl's call
+    # overhead is most of this middleware's cost.
+    my $last = 0;
+    my $rc = WorkerLife::_wl_worker_begin_last($w->{h}, \$last);
+    WorkerLife::_check($rc) if $rc;
+    $self->_leave($env, $w) if $last || $self->{leaving};
     my $res = eval { $self->{app}->($env) };
     if (my $err = $@) {
-        $self->_finish($env, $w);
+        _finish($self, $env, $w);
         die $err;
     }
-    return $self->_finish($env, $w, $res) if ref $res eq 'ARRAY';
+    return _finish($self, $env, $w, $res) if ref $res eq 'ARRAY';
     # Delayed and streaming responses end when the app hands over the
     # whole body, or when it closes the writer.
     return sub {
         my ($respond) = @_;
         $res->(sub {
             my ($r) = @_;
-            return $respond->($self->_finish($env, $w, $r)) if defined $r->[2];
+            return $respond->(_finish($self, $env, $w, $r)) if defined $r->[2];
             my $writer = $respond->($r);
             my $open = 1;
             return Plack::Util::inline_object(
                 write => sub { $writer->write(@_) },
                 close => sub {
                     $writer->close;
-                    $self->_finish($env, $w) if $open;
+                    _finish($self, $env, $w) if $open;
                     $open = 0;
                 },
                 poll_cb => sub { $writer->poll_cb(@_) },
@@ -111,7 +117,10 @@ sub _finish {
         # since, so a waiting worker need not wait for their replacement.
         eval { $self->{pool}->reap_dead };
     }
-    $self->_leave($env, $w) if $w->end;
+    my $exit = 0;
+    my $rc = WorkerLife::_wl_worker_end($w->{h}, \$exit);
+    WorkerLife::_check($rc) if $rc;
+    $self->_leave($env, $w) if $exit;
     return $res;
 }
 
