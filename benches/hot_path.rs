@@ -22,27 +22,21 @@ fn main() {
         }
     });
 
-    let policy =
-        Policy::parse("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s").unwrap();
-    let pool = Pool::shared(&policy, 4).unwrap();
-    let w = pool.claim(std::process::id()).unwrap();
-    let begin_end = best_ns(7, iters, |n| {
-        for _ in 0..n {
-            w.begin();
-            black_box(w.end());
-        }
-    });
+    // Best ns of one begin + end pair in a worker of a pool with `spec`.
+    let begin_end_ns = |spec: &str| {
+        let pool = Pool::shared(&Policy::parse(spec).unwrap(), 4).unwrap();
+        let w = pool.claim(std::process::id()).unwrap();
+        best_ns(7, iters, |n| {
+            for _ in 0..n {
+                w.begin();
+                black_box(w.end());
+            }
+        })
+    };
+    let begin_end = begin_end_ns("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s");
     // Without a rule that times activity (request_timeout,
     // heartbeat_timeout, max_idle) begin and end read no clock.
-    let untimed_policy = Policy::parse("max_requests=1000000000000,max_rss=1GiB").unwrap();
-    let untimed_pool = Pool::shared(&untimed_policy, 4).unwrap();
-    let u = untimed_pool.claim(std::process::id()).unwrap();
-    let untimed = best_ns(7, iters, |n| {
-        for _ in 0..n {
-            u.begin();
-            black_box(u.end());
-        }
-    });
+    let untimed = begin_end_ns("max_requests=1000000000000,max_rss=1GiB");
     // The same through the C ABI's exports (handle lookup, generation check,
     // panic boundary, result code): the cost of the C layer on the hot path.
     let capi = {

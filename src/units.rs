@@ -136,16 +136,17 @@ pub(crate) fn parse_count(s: &str) -> Result<u64, UnitError> {
     s.parse().map_err(|_| "number too large")
 }
 
+/// The binary size units, largest first, for printing.
+const BINARY_UNITS: [(&str, u64); 4] = [
+    ("TiB", 1 << 40),
+    ("GiB", 1 << 30),
+    ("MiB", 1 << 20),
+    ("KiB", 1 << 10),
+];
+
 /// Prints a size with the largest binary unit that divides it exactly.
 pub(crate) fn format_size(bytes: u64) -> String {
-    for &(name, scale) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ]
-    .iter()
-    {
+    for (name, scale) in BINARY_UNITS {
         if bytes >= scale && bytes % scale == 0 {
             return format!("{}{}", bytes / scale, name);
         }
@@ -156,14 +157,7 @@ pub(crate) fn format_size(bytes: u64) -> String {
 /// Prints a size for people, to one decimal in the largest binary unit it
 /// reaches (`64.3MiB`, `300MiB`, `512B`): for decisions and logs, not specs.
 pub(crate) fn human_size(bytes: u64) -> String {
-    for &(name, scale) in [
-        ("TiB", 1u64 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-    ]
-    .iter()
-    {
+    for (name, scale) in BINARY_UNITS {
         // Rounded first, so 1023.96MiB is written as 1GiB.
         let tenths = (bytes as u128 * 10 + scale as u128 / 2) / scale as u128;
         if tenths >= 10 {

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use std::path::PathBuf;
 
-use workerlife::{Pool, Sharing};
+use workerlife::{Pool, PoolBuilder, Sharing};
 
 /// A Policy, a spec string, or None (the default policy).
 fn policy_arg(py: Python<'_>, policy: Option<&Bound<'_, PyAny>>) -> PyResult<workerlife::Policy> {
@@ -30,6 +30,29 @@ fn policy_arg(py: Python<'_>, policy: Option<&Bound<'_, PyAny>>) -> PyResult<wor
             }
         }
     }
+}
+
+/// The pool `Pool()` and `Pool.create()` make; `place` says where it lives.
+fn build(
+    py: Python<'_>,
+    policy: Option<&Bound<'_, PyAny>>,
+    slots: u32,
+    seed: Option<u64>,
+    manual_clock: bool,
+    place: impl FnOnce(PoolBuilder) -> PoolBuilder,
+) -> PyResult<PyPool> {
+    let policy = policy_arg(py, policy)?;
+    let mut b = place(
+        Pool::builder(&policy)
+            .slots(slots)
+            .manual_clock(manual_clock),
+    );
+    if let Some(seed) = seed {
+        b = b.seed(seed);
+    }
+    Ok(PyPool {
+        inner: b.build().or_raise(py)?,
+    })
 }
 
 /// A pool of worker slots and its supervision.
@@ -52,18 +75,12 @@ impl PyPool {
         seed: Option<u64>,
         manual_clock: bool,
     ) -> PyResult<Self> {
-        let policy = policy_arg(py, policy)?;
-        let mut b = Pool::builder(&policy)
-            .slots(slots)
-            .manual_clock(manual_clock);
-        if shared {
-            b = b.shared();
-        }
-        if let Some(seed) = seed {
-            b = b.seed(seed);
-        }
-        Ok(PyPool {
-            inner: b.build().or_raise(py)?,
+        build(py, policy, slots, seed, manual_clock, |b| {
+            if shared {
+                b.shared()
+            } else {
+                b
+            }
         })
     }
 
@@ -79,17 +96,7 @@ impl PyPool {
         seed: Option<u64>,
         manual_clock: bool,
     ) -> PyResult<Self> {
-        let policy = policy_arg(py, policy)?;
-        let mut b = Pool::builder(&policy)
-            .slots(slots)
-            .manual_clock(manual_clock)
-            .named(&path);
-        if let Some(seed) = seed {
-            b = b.seed(seed);
-        }
-        Ok(PyPool {
-            inner: b.build().or_raise(py)?,
-        })
+        build(py, policy, slots, seed, manual_clock, |b| b.named(&path))
     }
 
     /// Attaches the pool file another process created.
