@@ -1,6 +1,9 @@
 package WorkerLife;
 
-our @CARP_NOT = qw(WorkerLife WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker WorkerLife::Pool);
+# The packages of this file trust each other, so croak names the caller's
+# line, not one in here.
+our @PACKAGES = qw(WorkerLife WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker WorkerLife::Pool);
+our @CARP_NOT = @PACKAGES;
 
 # The Perl binding: an object API over libworkerlife's C ABI through
 # FFI::Platypus (api 2). Thin: every rule lives in the library; this file
@@ -266,7 +269,7 @@ sub _pid {
 
 package WorkerLife::Policy;
 
-our @CARP_NOT = qw(WorkerLife WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker WorkerLife::Pool);
+our @CARP_NOT = @WorkerLife::PACKAGES;
 
 use Carp qw(croak);
 use overload '""' => sub { $_[0]->to_string }, 'eq' => sub { "$_[0]" eq "$_[1]" }, fallback => 1;
@@ -327,7 +330,7 @@ sub DESTROY {
 
 package WorkerLife::Decision;
 
-our @CARP_NOT = qw(WorkerLife WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker WorkerLife::Pool);
+our @CARP_NOT = @WorkerLife::PACKAGES;
 
 use overload '""' => sub { $_[0]->to_string }, 'bool' => sub { $_[0]->must_exit }, fallback => 1;
 
@@ -355,7 +358,7 @@ sub to_string {
 
 package WorkerLife::Worker;
 
-our @CARP_NOT = qw(WorkerLife WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker WorkerLife::Pool);
+our @CARP_NOT = @WorkerLife::PACKAGES;
 
 use Carp qw(croak);
 
@@ -426,7 +429,7 @@ sub DESTROY {
 
 package WorkerLife::Pool;
 
-our @CARP_NOT = qw(WorkerLife WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker WorkerLife::Pool);
+our @CARP_NOT = @WorkerLife::PACKAGES;
 
 use Carp qw(croak);
 
