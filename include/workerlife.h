@@ -541,7 +541,8 @@ wl_result wl_pool_events(const struct wl_pool *pool,
 
 // Writes the pool's stats as JSON into `buf` (`len` bytes); `*needed` (may
 // be NULL) gets the size needed, NUL included. A short buffer is
-// `WL_BUFFER_TOO_SMALL`. Thread-safe.
+// `WL_BUFFER_TOO_SMALL`; the text of a live pool can grow between two calls
+// (a counter gains a digit), so retry with room to spare. Thread-safe.
 wl_result wl_pool_stats_json(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
 
 // Writes the pool's stats in the Prometheus text format into `buf`, as

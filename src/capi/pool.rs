@@ -314,7 +314,8 @@ pub extern "C" fn wl_pool_events(
 
 /// Writes the pool's stats as JSON into `buf` (`len` bytes); `*needed` (may
 /// be NULL) gets the size needed, NUL included. A short buffer is
-/// `WL_BUFFER_TOO_SMALL`. Thread-safe.
+/// `WL_BUFFER_TOO_SMALL`; the text of a live pool can grow between two calls
+/// (a counter gains a digit), so retry with room to spare. Thread-safe.
 #[no_mangle]
 pub extern "C" fn wl_pool_stats_json(
     pool: *const wl_pool,

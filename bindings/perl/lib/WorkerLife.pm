@@ -134,16 +134,18 @@ sub _check {
 }
 
 # Calls a (buf, len, needed) function and returns the string it wrote.
+# Stats text can grow between two calls (a counter or an uptime gains a
+# digit), so a retry asks for room to spare.
 sub _string {
     my ($fn, @args) = @_;
     my $size = 1024;
-    for (1 .. 2) {
+    for (1 .. 5) {
         my $buf = "\0" x $size;
         my ($ptr, $len) = scalar_to_buffer $buf;
         my $needed = 0;
         my $rc = $fn->(@args, $ptr, $len, \$needed);
         if ($rc == WL_BUFFER_TOO_SMALL) {
-            $size = $needed;
+            $size = $needed + 1024;
             next;
         }
         _check($rc);
