@@ -70,6 +70,9 @@ enum wl_result
   WL_SLOT_BUSY = 304,
   // A pool file that is not a workerlife pool, or is damaged.
   WL_BAD_POOL_FILE = 305,
+  // A pool file or ledger not owned by the effective user, or writable
+  // by group or others: another user could have written it.
+  WL_UNSAFE_FILE = 306,
   // No process has this pid (or it is a zombie).
   WL_NO_SUCH_PROCESS = 400,
   // The pid belongs to another process now; nothing was sent.
@@ -78,6 +81,11 @@ enum wl_result
   WL_BAD_LEDGER = 402,
   // Time ran out before the process or port was released.
   WL_STILL_HELD = 403,
+  // The process is not a child of the caller, which signals only its own.
+  WL_NOT_A_CHILD = 404,
+  // No identity (start time) was given: a bare pid never authorises a
+  // signal; nothing was sent.
+  WL_UNKNOWN_IDENTITY = 405,
   // An operating-system call failed.
   WL_IO = 500,
   // The platform lacks what the call needs.
@@ -158,6 +166,10 @@ enum wl_event_kind
   WL_EVENT_EXITED = 4,
   WL_EVENT_CRASH_LOOP = 5,
   WL_EVENT_HEALTH_CHECK_FAILED = 6,
+  // A recycle or kill was due for a slot whose pid is not one of the
+  // master's children (`wl_pool_spawned`, `wl_pool_adopt`): nothing to
+  // signal was returned.
+  WL_EVENT_REFUSED = 7,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_event_kind;
@@ -240,6 +252,8 @@ enum wl_reap_outcome
   WL_REAP_PID_REUSED = 4,
   // The kernel refused the signal (`error_number`).
   WL_REAP_REFUSED = 5,
+  // The record has no start time: a bare pid is never signalled.
+  WL_REAP_UNKNOWN_IDENTITY = 6,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_reap_outcome;
@@ -497,6 +511,15 @@ wl_result wl_pool_claim(const struct wl_pool *pool, uint32_t pid, struct wl_work
 // is `WL_SLOT_BUSY`. Thread-safe.
 wl_result wl_pool_spawned(const struct wl_pool *pool, uint32_t slot, uint32_t pid);
 
+// Takes `pid` as one of this master's own workers, for servers that start
+// workers themselves (the worker then claims a slot by pid): recycles and
+// kills for a slot are returned only when its pid is a child the master
+// reported with `wl_pool_spawned` or here. `pid` must be a live child of
+// the calling process (else `WL_NOT_A_CHILD`, or `WL_NO_SUCH_PROCESS`); its
+// start time is read now. Adopting a known pid again changes nothing.
+// Thread-safe.
+wl_result wl_pool_adopt(const struct wl_pool *pool, uint32_t pid);
+
 // The process `pid` exited with wait status `status` (as from `waitpid`);
 // `*slot` (may be NULL) gets its slot. A worker the pool already found
 // gone by itself (sampling in `wl_pool_tick`, `wl_pool_reap_dead`) is
@@ -571,12 +594,13 @@ wl_result wl_pool_exited_slot(const struct wl_pool *pool, uint32_t slot, int32_t
 wl_result wl_process_sample(uint32_t pid, bool uss, struct wl_sample *sample);
 
 // The start time of process `pid` (clock ticks since boot; with the pid,
-// its identity), into `*start_time`. Gone is `WL_NO_SUCH_PROCESS`.
+// its identity), into `*start_time`. Gone, or a zombie, is
+// `WL_NO_SUCH_PROCESS`; without `/proc`, `WL_NOT_SUPPORTED`.
 wl_result wl_process_identity(uint32_t pid, uint64_t *start_time);
 
 // Sends signal `sig` to `pid` only if it is still the process that started
-// at `start_time` (0 skips that check), pinned by a pidfd where the kernel
-// has them, so a reused pid is never hit. A mismatch is
+// at `start_time` (0, unknown, is refused with `WL_UNKNOWN_IDENTITY`),
+// pinned by a pidfd where the kernel has them, so a reused pid is never hit. A mismatch is
 // `WL_IDENTITY_MISMATCH` and nothing is sent; a gone process is
 // `WL_NO_SUCH_PROCESS`; a refusal by the kernel is `WL_IO`. Thread-safe.
 wl_result wl_signal(uint32_t pid, uint64_t start_time, int32_t sig);

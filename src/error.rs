@@ -52,6 +52,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A process the master was asked to adopt is not its child.
+    #[error("pid {pid} is not a child of this process (its parent is {parent}): the master signals only its own children")]
+    NotAChild { pid: u32, parent: u32 },
+    /// A pool file or ledger that another user could have written.
+    #[error("{path}: refused: {why}")]
+    UnsafeFile { path: PathBuf, why: String },
+    /// An argument no call could act on safely.
+    #[error("{0}")]
+    InvalidArgument(String),
     /// The platform lacks what the call needs.
     #[error("not supported on this platform: {0}")]
     NotSupported(&'static str),

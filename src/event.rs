@@ -13,6 +13,10 @@ pub enum EventKind {
     Exited,
     CrashLoop,
     HealthCheckFailed,
+    /// A recycle or kill was due for a slot whose pid is not one of the
+    /// master's children (spawned or adopted): nothing was returned to
+    /// signal. Filed once per generation.
+    Refused,
 }
 
 impl EventKind {
@@ -24,6 +28,7 @@ impl EventKind {
             EventKind::Exited => "exited",
             EventKind::CrashLoop => "crash_loop",
             EventKind::HealthCheckFailed => "health_check_failed",
+            EventKind::Refused => "refused",
         }
     }
 }

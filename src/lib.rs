@@ -22,6 +22,8 @@ mod core;
 mod decision;
 mod error;
 mod event;
+mod files;
+pub mod fork;
 mod jitter;
 mod layout;
 mod policy;

@@ -10,6 +10,7 @@ use crate::core::Core;
 use crate::decision::{Action, Decision, Reason};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
+use crate::fork::{AfterFork, ForkGuard, ForkMutex};
 use crate::layout::{flag, state, GenState, Slot, NONE};
 use crate::policy::{Key, Policy};
 use crate::process::{self, Liveness, ProcHandle};
@@ -18,7 +19,7 @@ use crate::worker::Worker;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What `tick()` tells the master to do.
@@ -47,9 +48,12 @@ impl ActionKind {
 pub struct PoolAction {
     pub kind: ActionKind,
     pub slot: u32,
-    /// The worker's pid (0 for spawn).
+    /// The worker's pid (0 for spawn), from the master's own record of its
+    /// children, never from shared memory.
     pub pid: u32,
-    /// The worker's process start time, for identity-checked signals (0 unknown).
+    /// The worker's process start time as the master read it, for
+    /// identity-checked signals (0: unknown, and `process::signal` refuses
+    /// it).
     pub identity: u64,
     pub generation: u32,
     pub reason: Option<Reason>,
@@ -122,8 +126,21 @@ impl PoolBuilder {
     }
 }
 
+/// A child of the master: a pid it spawned or adopted, with the start time
+/// it read itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Child {
+    pid: u32,
+    identity: u64,
+}
+
 #[derive(Default)]
 struct SlotSup {
+    /// The master's child that holds this slot's generation, when the slot's
+    /// pid is one of them; actions name this pid and identity only.
+    child: Option<Child>,
+    /// A refusal event was filed for this generation.
+    refused: bool,
     /// The generation last seen in the slot (0: none yet).
     generation: u32,
     pid: u32,
@@ -143,13 +160,40 @@ struct SlotSup {
 
 struct Supervisor {
     slots: Vec<SlotSup>,
+    /// The master's private record of its children (see `spawned`,
+    /// `adopt`). Shared memory is writable by every worker, so whom to
+    /// signal is taken from here, never from a slot.
+    children: Vec<Child>,
     events: VecDeque<Event>,
     dropped_events: u64,
     /// Kept-open `/proc` files of each slot's process, for sampling.
     handles: Vec<Option<ProcHandle>>,
     last_sample: Option<u64>,
-    /// The process the handles belong to; a forked child drops its copies.
-    owner: u32,
+}
+
+impl Supervisor {
+    fn child(&self, pid: u32) -> Option<Child> {
+        self.children.iter().copied().find(|c| c.pid == pid)
+    }
+
+    fn forget_child(&mut self, pid: u32) {
+        self.children.retain(|c| c.pid != pid);
+    }
+}
+
+impl AfterFork for Supervisor {
+    /// A forked child is not the master: it drops the parent's `/proc`
+    /// files (they would count as its own open FDs), its events and its
+    /// record of children (so it signals nobody on the parent's word).
+    fn after_fork_in_child(&mut self) {
+        self.handles.iter_mut().for_each(|h| *h = None);
+        self.events.clear();
+        self.dropped_events = 0;
+        self.children.clear();
+        for ss in &mut self.slots {
+            ss.child = None;
+        }
+    }
 }
 
 /// What one round of master-side sampling found.
@@ -171,7 +215,7 @@ pub const EVENT_CAPACITY: usize = 4096;
 /// handles and touches no lock; supervision calls take a short lock.
 pub struct Pool {
     core: Arc<Core>,
-    sup: Mutex<Supervisor>,
+    sup: ForkMutex<Supervisor>,
 }
 
 impl Pool {
@@ -214,21 +258,19 @@ impl Pool {
         slots.resize_with(n, SlotSup::default);
         Pool {
             core,
-            sup: Mutex::new(Supervisor {
+            sup: ForkMutex::new(Supervisor {
                 slots,
+                children: Vec::new(),
                 events: VecDeque::new(),
                 dropped_events: 0,
                 handles: (0..n).map(|_| None).collect(),
                 last_sample: None,
-                owner: std::process::id(),
             }),
         }
     }
 
-    fn sup(&self) -> MutexGuard<'_, Supervisor> {
-        // A panic while holding the lock leaves consistent data (every
-        // mutation is a single field), so poisoning is ignored.
-        self.sup.lock().unwrap_or_else(|e| e.into_inner())
+    fn sup(&self) -> ForkGuard<'_, Supervisor> {
+        self.sup.lock()
     }
 
     fn check_slot(&self, slot: u32) -> Result<()> {
@@ -285,23 +327,28 @@ impl Pool {
     /// The handle of slot `slot`, for hosts that number their workers.
     pub fn worker(&self, slot: u32) -> Result<Worker> {
         self.check_slot(slot)?;
-        self.close_inherited_handles();
         Ok(Worker::new(self.core.clone(), slot))
     }
 
     /// The slot of `pid`: the one already holding it, else a vacant one, else
     /// one whose process is gone (reclaimed). For hosts that do not number
     /// their workers (gunicorn, Starman): the worker calls it with its own pid.
+    /// A slot holding the same pid for another process (the pid was reused)
+    /// is not inherited: its generation ends and a new one starts, with no
+    /// requests, recycle or permit of the old one.
     pub fn claim(&self, pid: u32) -> Result<Worker> {
-        self.close_inherited_handles();
-        if let Some(i) = self.slot_of(pid) {
-            return Ok(Worker::new(self.core.clone(), i));
-        }
+        let identity = process::identity(pid);
         let now = self.core.now();
+        if let Some(i) = self.slot_of(pid) {
+            let held = self.core.slots()[i as usize].identity.load(Relaxed);
+            if held == identity {
+                return Ok(Worker::new(self.core.clone(), i));
+            }
+            self.core.retire(i, now);
+        }
         let take = |i: u32| {
             self.core.try_claim(i).then(|| {
-                self.core
-                    .start_generation(i, pid, process::identity(pid), now);
+                self.core.start_generation(i, pid, identity, now);
                 Worker::new(self.core.clone(), i)
             })
         };
@@ -320,23 +367,6 @@ impl Pool {
         Err(Error::NoFreeSlot(n))
     }
 
-    /// A worker forked from the master inherits its sampling files, which
-    /// would count in the worker's own open FDs: close them. Never blocks: a
-    /// lock held by a master thread at `fork()` stays held in the child, and
-    /// then the files stay too.
-    fn close_inherited_handles(&self) {
-        let mut sup = match self.sup.try_lock() {
-            Ok(sup) => sup,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return,
-        };
-        let me = std::process::id();
-        if sup.owner != me {
-            sup.owner = me;
-            sup.handles.iter_mut().for_each(|h| *h = None);
-        }
-    }
-
     fn slot_of(&self, pid: u32) -> Option<u32> {
         if pid == 0 {
             return None;
@@ -353,8 +383,17 @@ impl Pool {
 
     /// The master started `pid` in `slot`. A slot still holding a live
     /// process is refused; one whose process is gone is retired first.
+    ///
+    /// The pid joins the master's private record of its children, with the
+    /// start time read now: actions for the slot name this pid and identity.
+    /// A pid whose process is already gone is recorded with identity 0, which
+    /// never authorises a signal.
     pub fn spawned(&self, slot: u32, pid: u32) -> Result<()> {
         self.check_slot(slot)?;
+        if pid == 0 {
+            return Err(Error::NoSuchProcess(0));
+        }
+        let identity = process::identity(pid);
         let now = self.core.now();
         let mut sup = self.sup();
         let s = &self.core.slots()[slot as usize];
@@ -362,8 +401,9 @@ impl Pool {
         if gs.state != state::VACANT {
             let held = s.pid.load(Relaxed);
             if held == pid {
-                // The child claimed it first; just adopt it.
-                self.adopt(&mut sup, slot, now);
+                // The child claimed it first; just take it on.
+                self.note_generation(&mut sup, slot, now);
+                record_child(&mut sup, slot, Child { pid, identity });
                 return Ok(());
             }
             if process::liveness(held, s.identity.load(Relaxed)) == Liveness::Alive {
@@ -374,26 +414,61 @@ impl Pool {
         if !self.core.try_claim(slot) {
             return Err(Error::SlotBusy { slot, pid: 0 });
         }
-        self.core
-            .start_generation(slot, pid, process::identity(pid), now);
-        self.adopt(&mut sup, slot, now);
+        self.core.start_generation(slot, pid, identity, now);
+        self.note_generation(&mut sup, slot, now);
+        record_child(&mut sup, slot, Child { pid, identity });
+        Ok(())
+    }
+
+    /// Takes `pid` as one of the master's own workers, for hosts whose
+    /// server starts them (gunicorn's arbiter): the worker then claims a
+    /// slot itself, and actions for that slot name this pid. The process
+    /// must be a live child of the calling process; its start time is read
+    /// now. Calling it again for a known pid changes nothing.
+    pub fn adopt(&self, pid: u32) -> Result<()> {
+        let me = std::process::id();
+        let (parent, identity) = match process::identity::parent_and_start(pid) {
+            Some(found) => found,
+            None if cfg!(target_os = "linux") => return Err(Error::NoSuchProcess(pid)),
+            None => return Err(Error::NotSupported("reading a process's parent (no /proc)")),
+        };
+        if parent != me {
+            return Err(Error::NotAChild { pid, parent });
+        }
+        let mut sup = self.sup();
+        match sup.child(pid) {
+            Some(c) if c.identity == identity => return Ok(()),
+            Some(_) => sup.forget_child(pid),
+            None => {}
+        }
+        // Children that left without an exit report (they never claimed a
+        // slot) would pile up: drop the dead once the record grows.
+        if sup.children.len() >= 2 * sup.slots.len() + 16 {
+            sup.children
+                .retain(|c| process::liveness(c.pid, c.identity) == Liveness::Alive);
+        }
+        sup.children.push(Child { pid, identity });
         Ok(())
     }
 
     /// Notes a new generation in the supervisor and files its spawned event.
-    fn adopt(&self, sup: &mut Supervisor, slot: u32, now: u64) {
+    fn note_generation(&self, sup: &mut Supervisor, slot: u32, now: u64) {
         let s = &self.core.slots()[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
+        let pid = s.pid.load(Relaxed);
+        let child = sup.child(pid);
         let ss = &mut sup.slots[slot as usize];
         if ss.generation == gs.generation && ss.pid != 0 {
             return;
         }
         ss.generation = gs.generation;
-        ss.pid = s.pid.load(Relaxed);
+        ss.pid = pid;
         ss.recycle_returned = false;
         ss.kills_returned = 0;
         ss.spawn_returned = false;
         ss.failures_seen = 0;
+        ss.refused = false;
+        ss.child = child;
         let ev = self.event(EventKind::Spawned, slot, None, now);
         push_event(sup, ev);
     }
@@ -422,10 +497,22 @@ impl Pool {
     /// its slot. Exits the pool did not ask for count as crashes. A worker
     /// the pool already found gone by itself (sampling, `reap_dead`) is
     /// answered with its slot once, with nothing more recorded.
+    ///
+    /// The pid leaves the master's record of its children either way.
     pub fn exited(&self, pid: u32, status: i32) -> Result<u32> {
         let now = self.core.now();
         let mut sup = self.sup();
-        let Some(slot) = self.slot_of(pid) else {
+        // The slot the master bound this child to, if it still holds that
+        // generation; else the slot claiming the pid.
+        let bound = sup.slots.iter().enumerate().position(|(i, ss)| {
+            let gs = GenState::unpack(self.core.slots()[i].gen_state.load(Acquire));
+            pid != 0
+                && ss.child.is_some_and(|c| c.pid == pid)
+                && ss.generation == gs.generation
+                && gs.state != state::VACANT
+        });
+        sup.forget_child(pid);
+        let Some(slot) = bound.map(|i| i as u32).or_else(|| self.slot_of(pid)) else {
             let found = sup
                 .slots
                 .iter()
@@ -526,7 +613,7 @@ impl Pool {
             return;
         }
         if sup.slots[slot as usize].generation != gs.generation {
-            self.adopt(sup, slot, now);
+            self.note_generation(sup, slot, now);
         }
         let ss = &sup.slots[slot as usize];
         let killed = (ss.kills_returned != 0).then(|| {
@@ -547,6 +634,9 @@ impl Pool {
         sup.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
         let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
         self.core.retire(slot, now);
+        if let Some(child) = sup.slots[slot as usize].child.take() {
+            sup.forget_child(child.pid);
+        }
         push_event(sup, ev.clone());
 
         let p = &self.core.policy;
@@ -670,7 +760,7 @@ impl Pool {
                 continue;
             }
             if sup.slots[i].generation != gs.generation || sup.slots[i].pid == 0 {
-                self.adopt(sup, slot, now);
+                self.note_generation(sup, slot, now);
             }
             let failures = s.health_failures.load(Relaxed);
             let ss = &mut sup.slots[i];
@@ -688,25 +778,45 @@ impl Pool {
             }
             let d = self.core.decide(s, now);
             let Some(reason) = d.reason else { continue };
+            // Whom to signal comes from the master's record, never from the
+            // slot: the slot's pid only says which of its children it is.
+            let slot_pid = s.pid.load(Relaxed);
+            let known = sup.child(slot_pid);
             let ss = &mut sup.slots[i];
+            if ss.child.map(|c| c.pid) != Some(slot_pid) {
+                ss.child = known;
+            }
             let (kind, event) = match d.action {
-                Action::Continue => continue,
                 Action::Recycle if !ss.recycle_returned => {
-                    ss.recycle_returned = true;
                     (ActionKind::Recycle, EventKind::RecycleRequested)
                 }
                 Action::Kill if ss.kills_returned & (1 << reason as u8) == 0 => {
-                    ss.kills_returned |= 1 << reason as u8;
-                    self.core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
                     (ActionKind::Kill, EventKind::Killed)
                 }
                 _ => continue,
             };
+            let Some(child) = ss.child else {
+                // Held back, not dropped: a worker the server lists later
+                // (`adopt`) still gets it.
+                if !ss.refused {
+                    ss.refused = true;
+                    let ev = self.event(EventKind::Refused, slot, Some(reason), now);
+                    push_event(sup, ev);
+                }
+                continue;
+            };
+            match kind {
+                ActionKind::Kill => {
+                    ss.kills_returned |= 1 << reason as u8;
+                    self.core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
+                }
+                _ => ss.recycle_returned = true,
+            }
             out.push(PoolAction {
                 kind,
                 slot,
-                pid: s.pid.load(Relaxed),
-                identity: s.identity.load(Relaxed),
+                pid: child.pid,
+                identity: child.identity,
                 generation: gs.generation,
                 reason: Some(reason),
                 not_before: Duration::ZERO,
@@ -762,6 +872,13 @@ impl Pool {
 fn holds_dead_process(slot: &Slot) -> bool {
     GenState::unpack(slot.gen_state.load(Acquire)).state != state::VACANT
         && process::liveness(slot.pid.load(Relaxed), slot.identity.load(Relaxed)) == Liveness::Gone
+}
+
+/// Puts `child` in the master's record and binds it to `slot`.
+fn record_child(sup: &mut Supervisor, slot: u32, child: Child) {
+    sup.forget_child(child.pid);
+    sup.children.push(child);
+    sup.slots[slot as usize].child = Some(child);
 }
 
 fn push_event(sup: &mut Supervisor, ev: Event) {

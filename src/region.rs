@@ -106,10 +106,12 @@ impl Region {
             why,
         };
         let file = open_existing(path)?;
-        let len = file
+        let meta = file
             .metadata()
-            .map_err(|e| Error::io(format!("{}: stat", path.display()), e))?
-            .len();
+            .map_err(|e| Error::io(format!("{}: stat", path.display()), e))?;
+        // Every process of the pool acts on what the file says.
+        crate::files::check_trusted(path, &meta)?;
+        let len = meta.len();
         let need = std::mem::size_of::<Header>() as u64;
         if len < need {
             return Err(bad(format!(

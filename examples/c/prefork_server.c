@@ -7,6 +7,12 @@
  * drive everything: it forks a worker for every WL_DO_SPAWN, sends SIGTERM
  * for WL_DO_RECYCLE and SIGKILL for WL_DO_KILL (both through wl_signal, so
  * a reused pid is never hit), and reports each exit with wl_pool_exited.
+ * Whom to signal comes from the actions, whose pid and identity the pool
+ * takes from its own record of the children this master reported with
+ * wl_pool_spawned, never from the shared memory a worker can write; a
+ * worker's own claims can at worst get an action refused (WL_EVENT_REFUSED).
+ * A new worker waits until the master has recorded it, so that every
+ * request it serves counts under its generation's limits.
  * Each worker wraps every request in wl_worker_begin/wl_worker_end and
  * leaves after the response when told to. Every response says which worker
  * served it: "pid=PID requests=N". SIGINT or SIGTERM stops the server. */
@@ -15,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,14 +159,26 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) {
       wl_pool_action *a = &actions[i];
       if (a->kind == WL_DO_SPAWN) {
+        int go[2];
+        if (pipe2(go, O_CLOEXEC) != 0) continue;
         pid_t pid = fork();
-        if (pid == 0) worker_main(listener, pool, a->slot);
-        if (pid < 0) continue;
-        TRY("spawned", wl_pool_spawned(pool, a->slot, (uint32_t)pid));
+        if (pid == 0) {
+          char c;
+          close(go[1]);
+          /* Serve only once the master has recorded this worker. */
+          if (read(go[0], &c, 1) != 1) _exit(1);
+          close(go[0]);
+          worker_main(listener, pool, a->slot);
+        }
+        close(go[0]);
+        if (pid > 0) TRY("spawned", wl_pool_spawned(pool, a->slot, (uint32_t)pid));
+        if (pid > 0 && write(go[1], "g", 1) != 1) die("start worker", WL_IO);
+        close(go[1]);
       } else {
         int sig = a->kind == WL_DO_KILL ? SIGKILL : SIGTERM;
         wl_result r = wl_signal(a->pid, a->identity, sig);
-        if (r != WL_OK && r != WL_NO_SUCH_PROCESS) die("signal", r);
+        if (r != WL_OK && r != WL_NO_SUCH_PROCESS && r != WL_IDENTITY_MISMATCH)
+          die("signal", r);
       }
     }
     int status;
@@ -172,6 +191,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) {
       wl_event *e = &events[i];
       const char *why = wl_reason_name(e->reason);
+      if (e->kind == WL_EVENT_REFUSED)
+        fprintf(stderr, "refused slot=%u pid=%u reason=%s: not a worker of this master\n",
+                e->slot, e->pid, why ? why : "-");
       if (e->kind == WL_EVENT_RECYCLE_REQUESTED || e->kind == WL_EVENT_KILLED)
         fprintf(stderr, "%s slot=%u pid=%u reason=%s requests=%llu\n",
                 e->kind == WL_EVENT_KILLED ? "kill" : "recycle", e->slot,

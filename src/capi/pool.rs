@@ -180,7 +180,10 @@ pub extern "C" fn wl_pool_claim(
     out: *mut *mut wl_worker,
 ) -> wl_result {
     guard(|| {
-        let w = check(self::pool(pool)?.pool.claim(pid))?;
+        let p = self::pool(pool)?;
+        // Checked first: a call that fails must not leave a slot claimed.
+        super::buffers::out(out, "out")?;
+        let w = check(p.pool.claim(pid))?;
         publish(&WORKERS, w, out)
     })
 }
@@ -190,6 +193,18 @@ pub extern "C" fn wl_pool_claim(
 #[no_mangle]
 pub extern "C" fn wl_pool_spawned(pool: *const wl_pool, slot: u32, pid: u32) -> wl_result {
     guard(|| check(self::pool(pool)?.pool.spawned(slot, pid)))
+}
+
+/// Takes `pid` as one of this master's own workers, for servers that start
+/// workers themselves (the worker then claims a slot by pid): recycles and
+/// kills for a slot are returned only when its pid is a child the master
+/// reported with `wl_pool_spawned` or here. `pid` must be a live child of
+/// the calling process (else `WL_NOT_A_CHILD`, or `WL_NO_SUCH_PROCESS`); its
+/// start time is read now. Adopting a known pid again changes nothing.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_adopt(pool: *const wl_pool, pid: u32) -> wl_result {
+    guard(|| check(self::pool(pool)?.pool.adopt(pid)))
 }
 
 /// The process `pid` exited with wait status `status` (as from `waitpid`);
@@ -226,6 +241,10 @@ pub extern "C" fn wl_pool_reap_dead(
     guard(|| {
         let p = self::pool(pool)?;
         out(n, "n")?;
+        // Checked first: a call that fails must retire nothing.
+        if cap > 0 && slots.is_null() {
+            return Err(super::buffers::null("slots"));
+        }
         write_array(&p.pool.reap_dead(), slots, cap, n)
     })
 }

@@ -25,13 +25,15 @@ pub extern "C" fn wl_process_sample(pid: u32, uss: bool, sample: *mut wl_sample)
 }
 
 /// The start time of process `pid` (clock ticks since boot; with the pid,
-/// its identity), into `*start_time`. Gone is `WL_NO_SUCH_PROCESS`.
+/// its identity), into `*start_time`. Gone, or a zombie, is
+/// `WL_NO_SUCH_PROCESS`; without `/proc`, `WL_NOT_SUPPORTED`.
 #[no_mangle]
 pub extern "C" fn wl_process_identity(pid: u32, start_time: *mut u64) -> wl_result {
     guard(|| {
         let o = out(start_time, "start_time")?;
         match process::identity(pid) {
             0 if cfg!(target_os = "linux") => Err(fail_with(&Error::NoSuchProcess(pid))),
+            0 => Err(fail_with(&Error::NotSupported("process start times (no /proc)"))),
             id => {
                 *o = id;
                 Ok(())
@@ -41,8 +43,8 @@ pub extern "C" fn wl_process_identity(pid: u32, start_time: *mut u64) -> wl_resu
 }
 
 /// Sends signal `sig` to `pid` only if it is still the process that started
-/// at `start_time` (0 skips that check), pinned by a pidfd where the kernel
-/// has them, so a reused pid is never hit. A mismatch is
+/// at `start_time` (0, unknown, is refused with `WL_UNKNOWN_IDENTITY`),
+/// pinned by a pidfd where the kernel has them, so a reused pid is never hit. A mismatch is
 /// `WL_IDENTITY_MISMATCH` and nothing is sent; a gone process is
 /// `WL_NO_SUCH_PROCESS`; a refusal by the kernel is `WL_IO`. Thread-safe.
 #[no_mangle]
@@ -53,6 +55,7 @@ pub extern "C" fn wl_signal(pid: u32, start_time: u64, sig: i32) -> wl_result {
             let code = match refused {
                 SignalRefused::Gone => wl_result::WL_NO_SUCH_PROCESS,
                 SignalRefused::IdentityMismatch { .. } => wl_result::WL_IDENTITY_MISMATCH,
+                SignalRefused::UnknownIdentity => wl_result::WL_UNKNOWN_IDENTITY,
                 SignalRefused::Os(_) => wl_result::WL_IO,
             };
             Err(fail(
@@ -129,6 +132,9 @@ pub extern "C" fn wl_ledger_reap(
                         (wl_reap_outcome::WL_REAP_PID_REUSED, found, 0)
                     }
                     ReapOutcome::Refused(e) => (wl_reap_outcome::WL_REAP_REFUSED, 0, e),
+                    ReapOutcome::UnknownIdentity => {
+                        (wl_reap_outcome::WL_REAP_UNKNOWN_IDENTITY, 0, 0)
+                    }
                 };
                 wl_reaped {
                     pid: r.entry.pid,

@@ -40,6 +40,9 @@ pub enum wl_result {
     WL_SLOT_BUSY = 304,
     /// A pool file that is not a workerlife pool, or is damaged.
     WL_BAD_POOL_FILE = 305,
+    /// A pool file or ledger not owned by the effective user, or writable
+    /// by group or others: another user could have written it.
+    WL_UNSAFE_FILE = 306,
     /// No process has this pid (or it is a zombie).
     WL_NO_SUCH_PROCESS = 400,
     /// The pid belongs to another process now; nothing was sent.
@@ -48,6 +51,11 @@ pub enum wl_result {
     WL_BAD_LEDGER = 402,
     /// Time ran out before the process or port was released.
     WL_STILL_HELD = 403,
+    /// The process is not a child of the caller, which signals only its own.
+    WL_NOT_A_CHILD = 404,
+    /// No identity (start time) was given: a bare pid never authorises a
+    /// signal; nothing was sent.
+    WL_UNKNOWN_IDENTITY = 405,
     /// An operating-system call failed.
     WL_IO = 500,
     /// The platform lacks what the call needs.
@@ -60,7 +68,7 @@ use wl_result::*;
 
 impl wl_result {
     /// Every code, for tests and `wl_result_text`.
-    pub const ALL: [wl_result; 21] = [
+    pub const ALL: [wl_result; 24] = [
         WL_OK,
         WL_NULL_ARGUMENT,
         WL_INVALID_HANDLE,
@@ -75,10 +83,13 @@ impl wl_result {
         WL_UNKNOWN_PID,
         WL_SLOT_BUSY,
         WL_BAD_POOL_FILE,
+        WL_UNSAFE_FILE,
         WL_NO_SUCH_PROCESS,
         WL_IDENTITY_MISMATCH,
         WL_BAD_LEDGER,
         WL_STILL_HELD,
+        WL_NOT_A_CHILD,
+        WL_UNKNOWN_IDENTITY,
         WL_IO,
         WL_NOT_SUPPORTED,
         WL_PANIC,
@@ -103,10 +114,13 @@ impl wl_result {
             WL_UNKNOWN_PID => "no slot holds this pid",
             WL_SLOT_BUSY => "the slot holds a live worker",
             WL_BAD_POOL_FILE => "not a usable workerlife pool file",
+            WL_UNSAFE_FILE => "a file another user could have written",
             WL_NO_SUCH_PROCESS => "no such process",
             WL_IDENTITY_MISMATCH => "the pid belongs to another process now",
             WL_BAD_LEDGER => "damaged workerlife ledger",
             WL_STILL_HELD => "still held when time ran out",
+            WL_NOT_A_CHILD => "not a child of this process",
+            WL_UNKNOWN_IDENTITY => "no identity: a bare pid never authorises a signal",
             WL_IO => "an operating-system call failed",
             WL_NOT_SUPPORTED => "not supported on this platform",
             WL_PANIC => "internal error (a panic was caught)",
@@ -130,6 +144,9 @@ impl From<&Error> for wl_result {
             Error::UnknownPid(_) => WL_UNKNOWN_PID,
             Error::SlotBusy { .. } => WL_SLOT_BUSY,
             Error::BadPoolFile { .. } => WL_BAD_POOL_FILE,
+            Error::UnsafeFile { .. } => WL_UNSAFE_FILE,
+            Error::NotAChild { .. } => WL_NOT_A_CHILD,
+            Error::InvalidArgument(_) => WL_INVALID_ARGUMENT,
             Error::NoSuchProcess(_) => WL_NO_SUCH_PROCESS,
             Error::BadLedger { .. } => WL_BAD_LEDGER,
             Error::Io { .. } => WL_IO,

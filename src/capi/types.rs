@@ -71,6 +71,10 @@ pub enum wl_event_kind {
     WL_EVENT_EXITED = 4,
     WL_EVENT_CRASH_LOOP = 5,
     WL_EVENT_HEALTH_CHECK_FAILED = 6,
+    /// A recycle or kill was due for a slot whose pid is not one of the
+    /// master's children (`wl_pool_spawned`, `wl_pool_adopt`): nothing to
+    /// signal was returned.
+    WL_EVENT_REFUSED = 7,
 }
 
 /// A policy key, in spec-string order (see the README for each default).
@@ -133,6 +137,8 @@ pub enum wl_reap_outcome {
     WL_REAP_PID_REUSED = 4,
     /// The kernel refused the signal (`error_number`).
     WL_REAP_REFUSED = 5,
+    /// The record has no start time: a bare pid is never signalled.
+    WL_REAP_UNKNOWN_IDENTITY = 6,
 }
 
 /// What `wl_wait_released` found still held.
@@ -314,6 +320,7 @@ impl From<Event> for wl_event {
                 EventKind::Exited => wl_event_kind::WL_EVENT_EXITED,
                 EventKind::CrashLoop => wl_event_kind::WL_EVENT_CRASH_LOOP,
                 EventKind::HealthCheckFailed => wl_event_kind::WL_EVENT_HEALTH_CHECK_FAILED,
+                EventKind::Refused => wl_event_kind::WL_EVENT_REFUSED,
             } as u32,
             slot: e.slot,
             pid: e.pid,

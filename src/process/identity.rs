@@ -15,11 +15,35 @@ pub enum Liveness {
 /// `/proc/PID/stat`), and whether the process is a zombie.
 #[cfg(target_os = "linux")]
 pub(crate) fn stat(pid: u32) -> Option<(u64, bool)> {
-    use std::os::fd::AsFd;
-    let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
     let mut buf = [0u8; 1024];
-    let n = super::procfs::pread_all(file.as_fd(), &mut buf).ok()?;
-    super::procfs::parse_stat(&buf[..n])
+    super::procfs::parse_stat(read_stat(pid, &mut buf)?)
+}
+
+#[cfg(target_os = "linux")]
+fn read_stat(pid: u32, buf: &mut [u8]) -> Option<&[u8]> {
+    use std::os::fd::AsFd;
+    if !in_pid_range(pid) {
+        return None;
+    }
+    let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = super::procfs::pread_all(file.as_fd(), buf).ok()?;
+    Some(&buf[..n])
+}
+
+/// The parent of a live (not zombie) process, and its start time.
+#[cfg(target_os = "linux")]
+pub(crate) fn parent_and_start(pid: u32) -> Option<(u32, u64)> {
+    let mut buf = [0u8; 1024];
+    let text = read_stat(pid, &mut buf)?;
+    match super::procfs::parse_stat(text)? {
+        (start, false) => Some((super::procfs::parse_ppid(text)?, start)),
+        _ => None,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn parent_and_start(_pid: u32) -> Option<(u32, u64)> {
+    None
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -33,9 +57,13 @@ pub(crate) fn in_pid_range(pid: u32) -> bool {
     pid != 0 && pid <= i32::MAX as u32
 }
 
-/// The identity to record for `pid`: its start time, or 0 when unknown.
+/// The identity to record for `pid`: its start time, or 0 when unknown (no
+/// such process, or only a zombie is left of it).
 pub fn identity(pid: u32) -> u64 {
-    stat(pid).map_or(0, |(start, _)| start)
+    match stat(pid) {
+        Some((start, false)) => start,
+        _ => 0,
+    }
 }
 
 /// Checks a pid against the identity recorded for it (0: unknown, pid only).
@@ -61,6 +89,9 @@ pub enum SignalRefused {
     Gone,
     /// The pid now belongs to a process that started at another time.
     IdentityMismatch { expected: u64, found: u64 },
+    /// No identity was given (0): an unknown identity never authorises a
+    /// signal, since the pid may name any process by now.
+    UnknownIdentity,
     /// The kernel refused (errno).
     Os(i32),
 }
@@ -73,19 +104,26 @@ impl std::fmt::Display for SignalRefused {
                 f,
                 "pid reused: recorded start time {expected}, the process there now started at {found}"
             ),
+            SignalRefused::UnknownIdentity => f.write_str(
+                "no identity (start time) was recorded for it, and a bare pid may name another process by now",
+            ),
             SignalRefused::Os(errno) => write!(f, "{}", std::io::Error::from_raw_os_error(*errno)),
         }
     }
 }
 
 /// Sends `sig` to `pid` only if it is still the process that started at
-/// `identity` (its start time; 0 skips the check). Where the kernel has
+/// `identity` (its start time; 0, unknown, is refused with
+/// [`SignalRefused::UnknownIdentity`] and nothing is sent). Where the kernel has
 /// `pidfd_open` (Linux 5.3+), the process is pinned by a pidfd before its
 /// start time is checked, so it cannot be replaced between the check and the
 /// signal; elsewhere the check and `kill` are as close as they can be.
 pub fn signal(pid: u32, identity: u64, sig: i32) -> Result<(), SignalRefused> {
     if !in_pid_range(pid) {
         return Err(SignalRefused::Gone);
+    }
+    if identity == 0 {
+        return Err(SignalRefused::UnknownIdentity);
     }
     #[cfg(target_os = "linux")]
     {

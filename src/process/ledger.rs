@@ -50,6 +50,8 @@ pub enum ReapOutcome {
     PidReused { found: u64 },
     /// The kernel refused the signal (errno); the entry is kept.
     Refused(i32),
+    /// The record has no start time (0): a bare pid is never signalled.
+    UnknownIdentity,
 }
 
 /// One line of a reap report.
@@ -107,7 +109,18 @@ impl Ledger {
 
     /// Records a worker with a start time already read (from a
     /// `PoolAction` or an event).
+    /// A start time of 0 (unknown) is refused: such a record could only
+    /// ever name a pid, which may belong to another process by the time it
+    /// is reaped.
     pub fn record_with(&self, pid: u32, start_time: u64) -> Result<()> {
+        if start_time == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "ledger record of pid {pid} without a start time: an unknown identity never authorises a signal"
+            )));
+        }
+        if !identity::in_pid_range(pid) {
+            return Err(Error::NoSuchProcess(pid));
+        }
         let mut file = self.lock()?;
         let end = file
             .seek(SeekFrom::End(0))
@@ -251,9 +264,9 @@ impl Ledger {
                 .open(&self.path)
                 .map_err(|e| self.io("open", e))?;
             let meta = file.metadata().map_err(|e| self.io("stat", e))?;
-            if !meta.is_file() {
-                return Err(self.bad("not a regular file".into(), None));
-            }
+            // Root reaps what the ledger names: a ledger someone else could
+            // write would let them choose whom.
+            crate::files::check_trusted(&self.path, &meta)?;
             // SAFETY: flock on an fd we own; blocks until the lock is ours.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
                 return Err(self.io("lock", std::io::Error::last_os_error()));
@@ -310,15 +323,9 @@ impl Ledger {
         for e in entries {
             text.push_str(&format_entry(e));
         }
-        let tmp = sibling(&self.path, &format!("tmp.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&tmp)?;
+        let (mut f, tmp) =
+            crate::files::create_temporary(&self.path).map_err(|e| self.io("rewrite", e))?;
+        let mut write = || -> std::io::Result<()> {
             f.write_all(text.as_bytes())?;
             f.sync_data()?;
             std::fs::rename(&tmp, &self.path)
@@ -380,6 +387,7 @@ fn refusal_outcome(refused: SignalRefused) -> ReapOutcome {
     match refused {
         SignalRefused::Gone => ReapOutcome::AlreadyGone,
         SignalRefused::IdentityMismatch { found, .. } => ReapOutcome::PidReused { found },
+        SignalRefused::UnknownIdentity => ReapOutcome::UnknownIdentity,
         SignalRefused::Os(errno) => ReapOutcome::Refused(errno),
     }
 }

@@ -3,7 +3,7 @@
 //! and release waits. Linux reads `/proc`; elsewhere readings are marked
 //! unsupported.
 
-mod identity;
+pub(crate) mod identity;
 mod ledger;
 mod procfs;
 mod release;

@@ -47,6 +47,16 @@ pub(crate) fn parse_stat(text: &[u8]) -> Option<(u64, bool)> {
     Some((start, state == b"Z" || state == b"X"))
 }
 
+/// The parent pid (field 4) from the text of `/proc/PID/stat`.
+pub(crate) fn parse_ppid(text: &[u8]) -> Option<u32> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let mut fields = text[close + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let ppid = parse_u64(fields.nth(1)?)?;
+    u32::try_from(ppid).ok()
+}
+
 /// The resident pages (second field) of `/proc/PID/statm`.
 pub(crate) fn parse_statm_resident(text: &[u8]) -> Option<u64> {
     let mut fields = text
@@ -154,6 +164,8 @@ mod tests {
         assert_eq!(parse_stat(zombie), Some((55, true)));
         assert_eq!(parse_stat(b"7 (x) S 1"), None);
         assert_eq!(parse_stat(b"garbage"), None);
+        assert_eq!(parse_ppid(text), Some(1));
+        assert_eq!(parse_ppid(b"garbage"), None);
     }
 
     #[test]

@@ -1,0 +1,69 @@
+//! Files another user must not be able to plant or change: pool files and
+//! ledgers are trusted only when the effective user owns them and nobody
+//! else may write them, and their temporaries are made exclusively.
+
+use crate::error::{Error, Result};
+use std::fs::{File, Metadata, OpenOptions};
+use std::path::{Path, PathBuf};
+
+/// Refuses `meta` (of the file at `path`) unless it is a regular file owned
+/// by the effective user and not writable by group or others.
+#[cfg(unix)]
+pub(crate) fn check_trusted(path: &Path, meta: &Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mode = meta.mode() & 0o7777;
+    let why = if !meta.is_file() {
+        "not a regular file".to_string()
+    } else if meta.uid() != me {
+        format!(
+            "owned by uid {} and not by this process's effective uid {me} (mode {mode:04o})",
+            meta.uid()
+        )
+    } else if mode & 0o022 != 0 {
+        format!("mode {mode:04o} lets group or others write it (owner uid {me})")
+    } else {
+        return Ok(());
+    };
+    Err(Error::UnsafeFile {
+        path: path.to_path_buf(),
+        why,
+    })
+}
+
+#[cfg(not(unix))]
+pub(crate) fn check_trusted(_path: &Path, _meta: &Metadata) -> Result<()> {
+    Ok(())
+}
+
+/// A new file beside `path`, made with `O_EXCL` and `O_NOFOLLOW` (mode 0600)
+/// under a name nobody can predict; a name someone took is skipped.
+pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(File, PathBuf)> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    }
+    let mut last = None;
+    for attempt in 0u64..16 {
+        let token = crate::clock::precise_ns()
+            .rotate_left(23)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (u64::from(std::process::id()) << 16)
+            ^ attempt;
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".tmp.{token:016x}"));
+        let tmp = PathBuf::from(name);
+        match options.open(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name was free")))
+}
