@@ -86,9 +86,9 @@ c-test: lib header-check
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude -x c++ tests/c/header_twice.c $(LINK) -o $(CDIR)/header_cxx
 	$(CDIR)/header_c && $(CDIR)/header_cxx
 	# Every export, plainly and under ASan + UBSan.
-	$(CC) $(CFLAGS_STRICT) tests/c/test_capi.c $(LINK) -o $(CDIR)/test_capi
+	$(CC) $(CFLAGS_STRICT) -pthread tests/c/test_capi.c $(LINK) -o $(CDIR)/test_capi
 	$(CDIR)/test_capi
-	$(CC) $(CFLAGS_STRICT) $(SANITIZE) tests/c/test_capi.c $(LINK) -o $(CDIR)/test_capi_asan
+	$(CC) $(CFLAGS_STRICT) $(SANITIZE) -pthread tests/c/test_capi.c $(LINK) -o $(CDIR)/test_capi_asan
 	$(CDIR)/test_capi_asan
 	# The C prefork server under concurrent load.
 	$(CC) $(CFLAGS_STRICT) examples/c/prefork_server.c $(LINK) -o $(CDIR)/prefork_server

@@ -156,6 +156,11 @@ pub struct Policy {
     values: [u64; KEY_COUNT],
 }
 
+/// A policy is plain data: a forked child keeps its copy as it was.
+impl crate::fork::AfterFork for Policy {
+    fn after_fork_in_child(&mut self) {}
+}
+
 impl Default for Policy {
     fn default() -> Self {
         let mut values = [0; KEY_COUNT];

@@ -17,7 +17,7 @@ use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicPtr, AtomicU32};
-use std::sync::Mutex;
+use crate::fork::{AfterFork, ForkGuard, StaticForkMutex};
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("the C ABI's handles are encoded in 64-bit pointers");
@@ -40,11 +40,18 @@ struct FreeList {
     next: u32,
 }
 
+/// The child keeps every handle its parent had: they are its own copies.
+impl AfterFork for FreeList {
+    fn after_fork_in_child(&mut self) {}
+}
+
 /// The objects of one handle type.
 pub(crate) struct Registry<T> {
     tag: u8,
     chunks: [AtomicPtr<Entry<T>>; CHUNKS],
-    list: Mutex<FreeList>,
+    /// Fork-safe: a child forked while another thread makes or frees a
+    /// handle must still be able to make its own.
+    list: StaticForkMutex<FreeList>,
 }
 
 // SAFETY: values are only reached through `get` (shared, for T: Sync) and
@@ -56,15 +63,15 @@ impl<T> Registry<T> {
         Registry {
             tag,
             chunks: [const { AtomicPtr::new(ptr::null_mut()) }; CHUNKS],
-            list: Mutex::new(FreeList {
+            list: StaticForkMutex::new(FreeList {
                 free: Vec::new(),
                 next: 0,
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FreeList> {
-        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&'static self) -> ForkGuard<'static, FreeList> {
+        self.list.lock()
     }
 
     fn encode(&self, index: u32, generation: u32) -> u64 {
@@ -93,7 +100,7 @@ impl<T> Registry<T> {
 
     /// Stores `value` and returns its handle, or `None` when the registry
     /// is full.
-    pub fn insert(&self, value: T) -> Option<u64> {
+    pub fn insert(&'static self, value: T) -> Option<u64> {
         let mut list = self.lock();
         let index = match list.free.pop() {
             Some(i) => i,
@@ -142,7 +149,7 @@ impl<T> Registry<T> {
     }
 
     /// Takes the object out; the handle and every copy of it become invalid.
-    pub fn remove(&self, handle: u64) -> Option<T> {
+    pub fn remove(&'static self, handle: u64) -> Option<T> {
         let (index, generation) = self.decode(handle)?;
         let mut list = self.lock();
         let entry = self.entry(index)?;

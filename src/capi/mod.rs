@@ -25,6 +25,7 @@ pub mod worker;
 
 pub use result::wl_result;
 
+use crate::fork::{AfterFork, ForkMutex};
 use handles::Registry;
 
 /// A policy (opaque). Made by `wl_policy_new` or `wl_policy_parse`,
@@ -56,11 +57,27 @@ pub(crate) struct PoolObj {
     pub pool: crate::Pool,
     /// Actions and events a caller's array had no room for, handed out first
     /// by the next call.
-    pub pending_actions: std::sync::Mutex<std::collections::VecDeque<crate::PoolAction>>,
-    pub pending_events: std::sync::Mutex<std::collections::VecDeque<crate::Event>>,
+    /// Never held while calling into the pool (see `crate::fork`).
+    pub pending_actions: ForkMutex<Pending<crate::PoolAction>>,
+    pub pending_events: ForkMutex<Pending<crate::Event>>,
 }
 
-pub(crate) static POLICIES: Registry<std::sync::Mutex<crate::Policy>> = Registry::new(1);
+/// What a caller's array had no room for. A forked child drops its parent's.
+pub(crate) struct Pending<T>(pub std::collections::VecDeque<T>);
+
+impl<T> Pending<T> {
+    pub fn new() -> Self {
+        Pending(std::collections::VecDeque::new())
+    }
+}
+
+impl<T: Send> AfterFork for Pending<T> {
+    fn after_fork_in_child(&mut self) {
+        self.0.clear();
+    }
+}
+
+pub(crate) static POLICIES: Registry<ForkMutex<crate::Policy>> = Registry::new(1);
 pub(crate) static POOLS: Registry<PoolObj> = Registry::new(2);
 pub(crate) static WORKERS: Registry<crate::Worker> = Registry::new(3);
 pub(crate) static LEDGERS: Registry<crate::process::Ledger> = Registry::new(4);
@@ -92,7 +109,7 @@ pub(crate) fn invalid_handle(name: &str) -> wl_result {
 
 /// Stores a new object and writes its handle to `*out`.
 pub(crate) fn publish<T, H>(
-    registry: &Registry<T>,
+    registry: &'static Registry<T>,
     value: T,
     out: *mut *mut H,
 ) -> Result<(), wl_result> {
@@ -105,7 +122,7 @@ pub(crate) fn publish<T, H>(
 }
 
 /// Frees a handle: NULL is fine, a dead handle is an error.
-pub(crate) fn release<T, H>(registry: &Registry<T>, handle: *mut H, name: &str) -> wl_result {
+pub(crate) fn release<T, H>(registry: &'static Registry<T>, handle: *mut H, name: &str) -> wl_result {
     result::guard(|| {
         if handle.is_null() {
             return Ok(());

@@ -6,12 +6,10 @@ use super::{lookup, publish, release, wl_policy, wl_result, POLICIES};
 use crate::policy::{Key, Unit};
 use crate::Policy;
 use std::ffi::c_char;
-use std::sync::{Mutex, MutexGuard};
+use crate::fork::{ForkGuard, ForkMutex};
 
-fn policy<'a>(p: *const wl_policy) -> Result<MutexGuard<'a, Policy>, wl_result> {
-    Ok(lookup(&POLICIES, p, "policy")?
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()))
+fn policy<'a>(p: *const wl_policy) -> Result<ForkGuard<'a, Policy>, wl_result> {
+    Ok(lookup(&POLICIES, p, "policy")?.lock())
 }
 
 pub(crate) fn key(k: u32) -> Result<Key, wl_result> {
@@ -34,7 +32,7 @@ pub(crate) fn snapshot(p: *const wl_policy) -> Result<Policy, wl_result> {
 /// must not be NULL. Any thread.
 #[no_mangle]
 pub extern "C" fn wl_policy_new(out: *mut *mut wl_policy) -> wl_result {
-    guard(|| publish(&POLICIES, Mutex::new(Policy::new()), out))
+    guard(|| publish(&POLICIES, ForkMutex::new(Policy::new()), out))
 }
 
 /// Parses a spec string such as `"max_requests=1000,max_rss=512MiB"` into a
@@ -50,7 +48,7 @@ pub extern "C" fn wl_policy_parse(spec: *const c_char, out: *mut *mut wl_policy)
     guard(|| {
         let spec = str_arg(spec, "spec")?;
         let p = check(Policy::parse(spec))?;
-        publish(&POLICIES, Mutex::new(p), out)
+        publish(&POLICIES, ForkMutex::new(p), out)
     })
 }
 

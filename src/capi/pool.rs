@@ -7,9 +7,9 @@ use super::{
     lookup, publish, release, wl_policy, wl_pool, wl_result, wl_worker, PoolObj, POOLS, WORKERS,
 };
 use crate::{Pool, PoolBuilder};
-use std::collections::VecDeque;
 use std::ffi::c_char;
-use std::sync::Mutex;
+use super::Pending;
+use crate::fork::ForkMutex;
 use std::time::Duration;
 
 fn pool<'a>(p: *const wl_pool) -> Result<&'a PoolObj, wl_result> {
@@ -25,8 +25,8 @@ fn publish_pool(pool: Pool, out: *mut *mut wl_pool) -> Result<(), wl_result> {
         &POOLS,
         PoolObj {
             pool,
-            pending_actions: Mutex::new(VecDeque::new()),
-            pending_events: Mutex::new(VecDeque::new()),
+            pending_actions: ForkMutex::new(Pending::new()),
+            pending_events: ForkMutex::new(Pending::new()),
         },
         out,
     )
@@ -152,7 +152,7 @@ pub extern "C" fn wl_pool_slot_count(pool: *const wl_pool, slots: *mut u32) -> w
 pub extern "C" fn wl_pool_policy(pool: *const wl_pool, out: *mut *mut wl_policy) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?.pool.policy().clone();
-        publish(&super::POLICIES, Mutex::new(p), out)
+        publish(&super::POLICIES, ForkMutex::new(p), out)
     })
 }
 
@@ -305,11 +305,11 @@ pub extern "C" fn wl_pool_tick(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        let mut pending = p.pending_actions.lock().unwrap_or_else(|e| e.into_inner());
         let mut fresh = Vec::new();
         p.pool.tick_into(&mut fresh);
-        pending.extend(fresh);
-        drain_into(&mut pending, actions, cap, n)
+        let mut pending = p.pending_actions.lock();
+        pending.0.extend(fresh);
+        drain_into(&mut pending.0, actions, cap, n)
     })
 }
 
@@ -325,9 +325,10 @@ pub extern "C" fn wl_pool_events(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        let mut pending = p.pending_events.lock().unwrap_or_else(|e| e.into_inner());
-        pending.extend(p.pool.events());
-        drain_into(&mut pending, events, cap, n)
+        let fresh = p.pool.events();
+        let mut pending = p.pending_events.lock();
+        pending.0.extend(fresh);
+        drain_into(&mut pending.0, events, cap, n)
     })
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -583,6 +584,70 @@ static void test_failing_calls_change_nothing(void) {
   OK(wl_pool_free(pool));
 }
 
+/* Fork safety: while another thread makes and frees handles and ticks a
+ * shared pool, each forked child makes its own handles and calls every
+ * master-side function; a child that hangs is ended by its alarm and fails
+ * the check. */
+static volatile int busy_stop;
+
+static void *busy_thread(void *arg) {
+  wl_pool *pool = arg;
+  wl_pool_action a[4];
+  wl_event ev[4];
+  size_t n;
+  while (!busy_stop) {
+    wl_policy *p = NULL;
+    if (wl_policy_parse("max_requests=5", &p) == WL_OK) wl_policy_free(p);
+    wl_pool_tick(pool, a, 4, &n);
+    wl_pool_events(pool, ev, 4, &n);
+    wl_pool_sample(pool, NULL, NULL);
+  }
+  return NULL;
+}
+
+static void test_fork_under_busy_thread(void) {
+  wl_policy *p = NULL;
+  OK(wl_policy_parse("max_requests=5,sample_interval=1ms", &p));
+  wl_pool *pool = NULL;
+  OK(wl_pool_new_shared(p, 4, &pool));
+  OK(wl_policy_free(p));
+  OK(wl_pool_spawned(pool, 0, (uint32_t)getpid()));
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, busy_thread, pool) == 0);
+  int hung = 0;
+  for (int i = 0; i < 200; i++) {
+    pid_t child = fork();
+    if (child == 0) {
+      alarm(10);
+      wl_policy *cp = NULL;
+      wl_worker *w = NULL;
+      wl_pool_action a[4];
+      wl_event ev[4];
+      uint32_t gone[4], slot;
+      size_t n;
+      bool leave;
+      if (wl_policy_new(&cp) != WL_OK || wl_policy_free(cp) != WL_OK) _exit(2);
+      if (wl_pool_claim(pool, (uint32_t)getpid(), &w) != WL_OK) _exit(3);
+      wl_worker_begin(w);
+      wl_worker_end(w, &leave);
+      if (wl_pool_tick(pool, a, 4, &n) != WL_OK) _exit(4);
+      if (wl_pool_events(pool, ev, 4, &n) != WL_OK) _exit(5);
+      if (wl_pool_reap_dead(pool, gone, 4, &n) != WL_OK) _exit(6);
+      wl_pool_exited(pool, 1, 0, &slot);
+      wl_worker_exiting(w);
+      wl_worker_free(w);
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) hung++;
+  }
+  busy_stop = 1;
+  pthread_join(t, NULL);
+  CHECK(hung == 0);
+  OK(wl_pool_free(pool));
+}
+
 int main(void) {
   test_version();
   test_results();
@@ -591,6 +656,7 @@ int main(void) {
   test_pool_kinds();
   test_process_toolkit();
   test_failing_calls_change_nothing();
+  test_fork_under_busy_thread();
   printf("test_capi: %d checks passed\n", checks);
   return 0;
 }
