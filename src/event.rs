@@ -15,7 +15,7 @@ pub enum EventKind {
     HealthCheckFailed,
     /// A recycle or kill was due for a slot whose pid is not one of the
     /// master's children (spawned or adopted): nothing was returned to
-    /// signal. Filed once per generation.
+    /// signal. Filed once per generation and reason.
     Refused,
 }
 

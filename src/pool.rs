@@ -139,8 +139,8 @@ struct SlotSup {
     /// The master's child that holds this slot's generation, when the slot's
     /// pid is one of them; actions name this pid and identity only.
     child: Option<Child>,
-    /// A refusal event was filed for this generation.
-    refused: bool,
+    /// Bit per reason code: refusals already filed for this generation.
+    refused: u16,
     /// The generation last seen in the slot (0: none yet).
     generation: u32,
     pid: u32,
@@ -467,7 +467,7 @@ impl Pool {
         ss.kills_returned = 0;
         ss.spawn_returned = false;
         ss.failures_seen = 0;
-        ss.refused = false;
+        ss.refused = 0;
         ss.child = child;
         let ev = self.event(EventKind::Spawned, slot, None, now);
         push_event(sup, ev);
@@ -798,8 +798,8 @@ impl Pool {
             let Some(child) = ss.child else {
                 // Held back, not dropped: a worker the server lists later
                 // (`adopt`) still gets it.
-                if !ss.refused {
-                    ss.refused = true;
+                if ss.refused & (1 << reason as u8) == 0 {
+                    ss.refused |= 1 << reason as u8;
                     let ev = self.event(EventKind::Refused, slot, Some(reason), now);
                     push_event(sup, ev);
                 }

@@ -7,29 +7,8 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use support::{example, temp_path};
+use support::{example, fork_child, temp_path, wait};
 use workerlife::{EventKind, Policy, Pool};
-
-fn fork_child(body: impl FnOnce() -> i32) -> u32 {
-    // SAFETY: the child only runs `body` and _exits; glibc keeps malloc usable
-    // after fork, and this test file runs one test thread at a time.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
-        // SAFETY: leave without running the parent's atexit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    pid as u32
-}
-
-fn wait(pid: u32) -> i32 {
-    let mut status = 0;
-    // SAFETY: pid is our child.
-    let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
-    assert_eq!(r, pid as i32);
-    status
-}
 
 #[test]
 fn forked_children_record_requests_the_parent_sees() {

@@ -335,10 +335,10 @@ fn concurrent_writers_lose_nothing() {
                 for i in 0..100 {
                     // Records with made-up start times; forget rewrites the
                     // file (rename) under the other writers' feet.
-                    ledger.record_with(me, 1_000 * t + i).unwrap();
+                    ledger.record_with(me, 1 + 1_000 * t + i).unwrap();
                     if i % 10 == 0 {
                         ledger.forget(0).unwrap();
-                        ledger.record_with(me, 0).unwrap();
+                        ledger.record_with(me, 7).unwrap();
                         ledger.forget(me).unwrap();
                     }
                 }

@@ -36,19 +36,36 @@ fn a_signal_with_the_wrong_start_time_is_refused_and_the_process_lives_on() {
 }
 
 #[test]
-fn a_zombie_is_gone_and_is_not_signalled() {
-    let mut child = Command::new("true").spawn().unwrap();
+fn an_unknown_identity_never_authorises_a_signal() {
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
     let pid = child.id();
+    assert_eq!(
+        process::signal(pid, 0, libc::SIGKILL),
+        Err(SignalRefused::UnknownIdentity)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(child.try_wait().unwrap().is_none(), "nothing was sent");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_zombie_is_gone_and_is_not_signalled() {
+    let mut child = Command::new("sleep").arg("0.2").spawn().unwrap();
+    let pid = child.id();
+    let identity = process::identity(pid);
+    assert_ne!(identity, 0);
     // Let it exit without reaping it: it stays a zombie.
-    for _ in 0..200 {
-        if process::liveness(pid, 0) == Liveness::Gone {
+    for _ in 0..400 {
+        if process::liveness(pid, identity) == Liveness::Gone {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    assert_eq!(process::liveness(pid, 0), Liveness::Gone);
+    assert_eq!(process::liveness(pid, identity), Liveness::Gone);
+    assert_eq!(process::identity(pid), 0, "a zombie has no identity");
     assert_eq!(
-        process::signal(pid, 0, libc::SIGTERM),
+        process::signal(pid, identity, libc::SIGTERM),
         Err(SignalRefused::Gone)
     );
     child.wait().unwrap();

@@ -122,7 +122,11 @@ pub(crate) fn publish<T, H>(
 }
 
 /// Frees a handle: NULL is fine, a dead handle is an error.
-pub(crate) fn release<T, H>(registry: &'static Registry<T>, handle: *mut H, name: &str) -> wl_result {
+pub(crate) fn release<T, H>(
+    registry: &'static Registry<T>,
+    handle: *mut H,
+    name: &str,
+) -> wl_result {
     result::guard(|| {
         if handle.is_null() {
             return Ok(());

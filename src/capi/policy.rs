@@ -3,10 +3,10 @@
 use super::buffers::{out, str_arg, write_str};
 use super::result::{check, fail, guard, guard_value};
 use super::{lookup, publish, release, wl_policy, wl_result, POLICIES};
+use crate::fork::{ForkGuard, ForkMutex};
 use crate::policy::{Key, Unit};
 use crate::Policy;
 use std::ffi::c_char;
-use crate::fork::{ForkGuard, ForkMutex};
 
 fn policy<'a>(p: *const wl_policy) -> Result<ForkGuard<'a, Policy>, wl_result> {
     Ok(lookup(&POLICIES, p, "policy")?.lock())

@@ -3,13 +3,13 @@
 use super::buffers::{arg, drain_into, opt_out, out, path_arg, write_array, write_str};
 use super::result::{check, fail, guard};
 use super::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options, wl_sharing};
+use super::Pending;
 use super::{
     lookup, publish, release, wl_policy, wl_pool, wl_result, wl_worker, PoolObj, POOLS, WORKERS,
 };
+use crate::fork::ForkMutex;
 use crate::{Pool, PoolBuilder};
 use std::ffi::c_char;
-use super::Pending;
-use crate::fork::ForkMutex;
 use std::time::Duration;
 
 fn pool<'a>(p: *const wl_pool) -> Result<&'a PoolObj, wl_result> {

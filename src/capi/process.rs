@@ -33,7 +33,9 @@ pub extern "C" fn wl_process_identity(pid: u32, start_time: *mut u64) -> wl_resu
         let o = out(start_time, "start_time")?;
         match process::identity(pid) {
             0 if cfg!(target_os = "linux") => Err(fail_with(&Error::NoSuchProcess(pid))),
-            0 => Err(fail_with(&Error::NotSupported("process start times (no /proc)"))),
+            0 => Err(fail_with(&Error::NotSupported(
+                "process start times (no /proc)",
+            ))),
             id => {
                 *o = id;
                 Ok(())

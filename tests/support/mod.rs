@@ -119,3 +119,50 @@ pub fn fd_count(pid: u32) -> u64 {
         .unwrap()
         .count() as u64
 }
+
+/// Forks a child that runs `body` and exits with its code (101 on a panic).
+pub fn fork_child(body: impl FnOnce() -> i32) -> u32 {
+    // SAFETY: the child only runs `body` and _exits; glibc keeps malloc
+    // usable after fork, and the library's own locks are fork-safe.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
+        // SAFETY: leave without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    pid as u32
+}
+
+/// Waits for a child and returns its raw wait status.
+pub fn wait(pid: u32) -> i32 {
+    let mut status = 0;
+    // SAFETY: pid is our child.
+    let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+    assert_eq!(r, pid as i32);
+    status
+}
+
+/// A process nobody reported to a pool: what an attacker would aim at.
+/// Killed and reaped on drop.
+pub struct Bystander(pub Child);
+
+impl Bystander {
+    pub fn start() -> Bystander {
+        Bystander(Command::new("sleep").arg("60").spawn().unwrap())
+    }
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+    /// Still running: no signal reached it.
+    pub fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
