@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use workerlife::{ActionKind, EventKind, Health, Policy, Pool, Worker};
+use workerlife::{process, ActionKind, EventKind, Health, Policy, Pool, Worker};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -167,14 +167,19 @@ fn main() {
                     }
                     pool.spawned(a.slot, pid as u32).unwrap();
                 }
-                // SAFETY: signalling our own child, recorded at spawn.
-                ActionKind::Recycle => unsafe {
-                    libc::kill(a.pid as i32, libc::SIGTERM);
-                },
-                // SAFETY: as above.
-                ActionKind::Kill => unsafe {
-                    libc::kill(a.pid as i32, libc::SIGKILL);
-                },
+                // The pid and identity come from the pool's own record of
+                // the children spawned here, never from shared memory, and
+                // the signal is refused if the pid now names another process.
+                ActionKind::Recycle | ActionKind::Kill => {
+                    let sig = if a.kind == ActionKind::Kill {
+                        libc::SIGKILL
+                    } else {
+                        libc::SIGTERM
+                    };
+                    if let Err(why) = process::signal(a.pid, a.identity, sig) {
+                        println!("not signalling pid {}: {why}", a.pid);
+                    }
+                }
             }
         }
         for e in pool.events() {

@@ -67,6 +67,11 @@ fn scaled(number: &str, scale: u64) -> Result<u64, UnitError> {
             .checked_add(u64::try_from(part).map_err(|_| "number too large")?)
             .ok_or("number too large")?;
     }
+    // A limit of 0 is off: a non-zero value that rounds to 0 must not
+    // silently turn its rule off.
+    if value == 0 && number.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        return Err("not 0, but rounds to 0 (below the smallest step, 1 byte or 1 us), which would turn the rule off");
+    }
     Ok(value)
 }
 
@@ -223,6 +228,19 @@ mod tests {
         assert_eq!(format_duration_us(5_400_000_000), "1h30m");
         assert_eq!(format_duration_us(1_250_000), "1s250ms");
         assert_eq!(format_duration_us(1), "1us");
+    }
+
+    #[test]
+    fn a_limit_that_rounds_to_zero_is_an_error_not_off() {
+        assert!(parse_duration_us("0.4us").is_err());
+        assert!(parse_duration_us("0.0000001").is_err());
+        assert!(parse_size("0.4B").is_err());
+        assert_eq!(parse_duration_us("0.5us"), Ok(1));
+        assert_eq!(parse_duration_us("0"), Ok(0));
+        assert_eq!(parse_duration_us("0.000s"), Ok(0));
+        assert_eq!(parse_size("0KiB"), Ok(0));
+        let e = crate::Policy::parse("request_timeout=0.4us").unwrap_err();
+        assert!(e.to_string().contains("request_timeout") && e.to_string().contains("0.4us"));
     }
 
     #[test]

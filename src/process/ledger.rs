@@ -186,7 +186,7 @@ impl Ledger {
                 }),
             }
         }
-        let deadline = Instant::now() + grace;
+        let deadline = super::release::deadline(grace);
         let mut killed = Vec::new();
         loop {
             pending.retain(|e| {

@@ -33,7 +33,7 @@ impl std::fmt::Display for Held {
 /// the kernel has pidfds, the process is pinned at the start, so a pid
 /// reused while waiting is not mistaken for it.
 pub fn wait_released(pid: Option<u32>, port: Option<u16>, timeout: Duration) -> Result<(), Held> {
-    let deadline = Instant::now() + timeout;
+    let deadline = deadline(timeout);
     if let Some(pid) = pid {
         wait_gone(pid, deadline)?;
     }
@@ -132,4 +132,13 @@ fn port_free(port: u16) -> bool {
         libc::close(s);
         r == 0
     }
+}
+
+/// `now + timeout`, or a century from now when that does not fit in an
+/// `Instant` (a huge timeout waits as long as anyone will, never panics).
+pub(crate) fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
 }

@@ -13,13 +13,20 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use std::time::Duration;
 
+/// The longest wait or step any call takes, in seconds (about 31 years):
+/// more is a mistake, not a wish to wait forever.
+const MAX_SECONDS: f64 = 1e9;
+
 /// Seconds from Python as a Duration; ValueError naming `what` otherwise.
 pub(crate) fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a finite number of seconds >= 0, not {secs}"
-        ))
-    })
+    if secs <= MAX_SECONDS {
+        if let Ok(d) = Duration::try_from_secs_f64(secs) {
+            return Ok(d);
+        }
+    }
+    Err(PyValueError::new_err(format!(
+        "{what} must be a finite number of seconds between 0 and {MAX_SECONDS:e}, not {secs}"
+    )))
 }
 
 #[pymodule]
