@@ -68,6 +68,7 @@ my %attach = (
     wl_pool_worker       => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
     wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
     wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
+    wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
     wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
     wl_pool_exited_slot  => [['opaque', 'uint32', 'sint32'] => 'uint32'],
     wl_pool_reap_dead    => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
@@ -173,7 +174,7 @@ sub _value {
 
 my @ACTIONS      = qw(continue recycle kill);
 my @POOL_ACTIONS = (undef, qw(recycle kill spawn));
-my @EVENTS       = (undef, qw(spawned recycle_requested killed exited crash_loop health_check_failed));
+my @EVENTS       = (undef, qw(spawned recycle_requested killed exited crash_loop health_check_failed refused));
 
 sub _reason {
     my ($code) = @_;
@@ -224,6 +225,41 @@ sub sample {
     return _sample($buf);
 }
 
+# The thread that made a handle is the one that frees it: ithreads clone
+# every object into a new thread, and a clone's DESTROY at the thread's end
+# must not free the handle the other threads still use.
+sub _tid { return $INC{'threads.pm'} ? threads->tid : 0 }
+
+# A string for the library: the C side would stop at a NUL byte and
+# silently drop the rest, so one is an error.
+sub _text {
+    my ($what, $s) = @_;
+    croak "workerlife: $what must be a string" if !defined $s || ref $s;
+    if (index($s, "\0") >= 0) {
+        (my $shown = $s) =~ s/\0/\\0/g;
+        croak "workerlife: $what contains a NUL byte: \"$shown\"";
+    }
+    return $s;
+}
+
+# A whole number that fits the library's 64-bit fields (below 10^19).
+sub _whole {
+    my ($what, $v) = @_;
+    croak "workerlife: $what must be a whole number, not " . (defined $v ? "\"$v\"" : 'undef')
+        unless defined $v && !ref $v && $v =~ /\A[0-9]{1,19}\z/;
+    return $v;
+}
+
+# Seconds: a finite number from 0 to 1e9 (about 31 years; more, or 'inf',
+# is a mistake rather than a wish to wait forever).
+sub _seconds {
+    my ($what, $v) = @_;
+    croak "workerlife: $what must be a number of seconds from 0 to 1e9, not " . (defined $v ? "\"$v\"" : 'undef')
+        unless defined $v && !ref $v
+        && $v =~ /\A(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\z/ && $v <= 1e9;
+    return $v;
+}
+
 # The identity (start time) of $pid, for kill().
 sub identity {
     my ($pid) = @_;
@@ -231,11 +267,12 @@ sub identity {
     return $start;
 }
 
-# Sends $sig to $pid only if it is still the process of $identity (0: the
-# pid only); croaks (and sends nothing) if the pid is gone or reused.
+# Sends $sig to $pid only if it is still the process of $identity (from
+# identity()); croaks (and sends nothing) if the pid is gone or reused, or
+# the identity is missing or 0: a bare pid never authorises a signal.
 sub kill {
     my ($pid, $sig, $identity) = @_;
-    _check(_wl_signal(_pid($pid), $identity // 0, _signal_number($sig)));
+    _check(_wl_signal(_pid($pid), _whole('identity', $identity), _signal_number($sig)));
     return 1;
 }
 
@@ -256,8 +293,7 @@ sub _signal_number {
 # croaks naming what is still held after $timeout seconds.
 sub wait_released {
     my (%o) = @_;
-    my $timeout = $o{timeout} // 30;
-    croak "workerlife: timeout must be >= 0 seconds, not $timeout" unless $timeout >= 0;
+    my $timeout = _seconds('timeout', $o{timeout} // 30);
     _check(_wl_wait_released(_pid($o{pid} // 0, 1), $o{port} // 0, int($timeout * 1e6), \my $held));
     return 1;
 }
@@ -279,9 +315,9 @@ use overload '""' => sub { $_[0]->to_string }, 'eq' => sub { "$_[0]" eq "$_[1]" 
 # WorkerLife::Policy->parse("max_requests=1000,max_rss=300MiB")
 sub parse {
     my ($class, $spec) = @_;
-    croak "workerlife: a policy spec must be a string" if !defined $spec || ref $spec;
+    WorkerLife::_text('a policy spec', $spec);
     WorkerLife::_check(WorkerLife::_wl_policy_parse($spec, \my $h));
-    return bless { h => $h, pid => $$ }, $class;
+    return bless { h => $h, pid => $$, tid => WorkerLife::_tid() }, $class;
 }
 
 # WorkerLife::Policy->new(max_requests => 1000, max_rss => '300MiB');
@@ -289,16 +325,18 @@ sub parse {
 sub new {
     my ($class, %kv) = @_;
     WorkerLife::_check(WorkerLife::_wl_policy_new(\my $h));
-    my $self = bless { h => $h, pid => $$ }, $class;
+    my $self = bless { h => $h, pid => $$, tid => WorkerLife::_tid() }, $class;
     for my $key (sort CORE::keys %kv) {
         my $v = $kv{$key} // 0;
         croak "workerlife: invalid value for $key: expected a number or a string" if ref $v;
+        WorkerLife::_text("the policy key \"$key\"", $key);
+        WorkerLife::_text("the value for $key", "$v");
         WorkerLife::_check(WorkerLife::_wl_policy_set($h, $key, "$v"));
     }
     return $self;
 }
 
-sub _from_handle { my ($class, $h) = @_; return bless { h => $h, pid => $$ }, $class }
+sub _from_handle { my ($class, $h) = @_; return bless { h => $h, pid => $$, tid => WorkerLife::_tid() }, $class }
 
 # A key's value: seconds for durations, bytes or a count otherwise.
 sub get {
@@ -327,6 +365,7 @@ sub to_string {
 
 sub DESTROY {
     my ($self) = @_;
+    return if ($self->{tid} // 0) != WorkerLife::_tid();
     WorkerLife::_wl_policy_free($self->{h}) if $self->{h};
 }
 
@@ -390,7 +429,10 @@ sub heartbeat { WorkerLife::_check(WorkerLife::_wl_worker_heartbeat($_[0]{h})); 
 sub report_health {
     my ($self, %h) = @_;
     my $none = 18446744073709551615;
-    my $buf = pack $WorkerLife::LAYOUT{health}, map { $h{$_} // $none } qw(rss uss pss fds);
+    my %known = map { $_ => 1 } qw(rss uss pss fds);
+    for (sort keys %h) { croak "workerlife: unknown reading \"$_\" (rss, uss, pss, fds)" unless $known{$_} }
+    my $buf = pack $WorkerLife::LAYOUT{health},
+        map { defined $h{$_} ? WorkerLife::_whole("the $_ reading", $h{$_}) : $none } qw(rss uss pss fds);
     my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
     WorkerLife::_check(WorkerLife::_wl_worker_report_health($self->{h}, $ptr));
     return;
@@ -426,6 +468,7 @@ sub exiting { WorkerLife::_check(WorkerLife::_wl_worker_exiting($_[0]{h})); retu
 
 sub DESTROY {
     my ($self) = @_;
+    return if ($self->{tid} // 0) != WorkerLife::_tid();
     WorkerLife::_wl_worker_free($self->{h}) if $self->{h};
 }
 
@@ -470,7 +513,7 @@ sub _build {
     my %known = map { $_ => 1 } qw(policy slots shared seed manual_clock path);
     for (sort keys %$o) { croak "workerlife: unknown pool option \"$_\"" unless $known{$_} }
     my $policy = _policy_handle($o->{policy});
-    my $cpath = defined $path ? "$path\0" : undef;
+    my $cpath = defined $path ? WorkerLife::_text('path', $path) . "\0" : undef;
     my $path_ptr = 0;
     ($path_ptr) = FFI::Platypus::Buffer::scalar_to_buffer($cpath) if defined $cpath;
     my $seed = $o->{seed};
@@ -478,15 +521,16 @@ sub _build {
         $o->{manual_clock} ? 1 : 0, defined $seed ? 1 : 0, $seed // 0;
     my ($opts_ptr) = FFI::Platypus::Buffer::scalar_to_buffer($opts);
     WorkerLife::_check(WorkerLife::_wl_pool_build($policy->{h}, $opts_ptr, \my $h));
-    return bless { h => $h, pid => $$ }, $class;
+    return bless { h => $h, pid => $$, tid => WorkerLife::_tid() }, $class;
 }
 
 # Attaches the pool file another process created.
 sub attach {
     my ($class, $path) = @_;
     croak "workerlife: attach needs a path" unless defined $path;
+    WorkerLife::_text('path', $path);
     WorkerLife::_check(WorkerLife::_wl_pool_attach($path, \my $h));
-    return bless { h => $h, pid => $$ }, $class;
+    return bless { h => $h, pid => $$, tid => WorkerLife::_tid() }, $class;
 }
 
 sub slots {
@@ -499,7 +543,7 @@ sub policy {
     return WorkerLife::Policy->_from_handle($p);
 }
 
-sub _worker { my ($h) = @_; return bless { h => $h }, 'WorkerLife::Worker' }
+sub _worker { my ($h) = @_; return bless { h => $h, tid => WorkerLife::_tid() }, 'WorkerLife::Worker' }
 
 # The handle of the slot holding $pid (default: this process), claiming a
 # free or stale one. Call it in the worker.
@@ -519,6 +563,14 @@ sub slot {
 sub spawned {
     my ($self, $slot, $pid) = @_;
     WorkerLife::_check(WorkerLife::_wl_pool_spawned($self->{h}, _slots($slot), WorkerLife::_pid($pid)));
+    return;
+}
+
+# Takes $pid, a live child of this process that the server started, as one
+# of the master's workers: actions for the slot it claims may then name it.
+sub adopt {
+    my ($self, $pid) = @_;
+    WorkerLife::_check(WorkerLife::_wl_pool_adopt($self->{h}, WorkerLife::_pid($pid)));
     return;
 }
 
@@ -626,7 +678,7 @@ sub prometheus { return WorkerLife::_string(\&WorkerLife::_wl_pool_prometheus, $
 # Moves a manual clock forward by $secs (pools made with manual_clock).
 sub advance {
     my ($self, $secs) = @_;
-    croak "workerlife: advance needs seconds >= 0" unless defined $secs && $secs >= 0;
+    WorkerLife::_seconds('advance', $secs);
     WorkerLife::_check(WorkerLife::_wl_pool_advance($self->{h}, int($secs * 1e6 + 0.5)));
     return;
 }
@@ -646,6 +698,7 @@ sub next_spawn_in {
 
 sub DESTROY {
     my ($self) = @_;
+    return if ($self->{tid} // 0) != WorkerLife::_tid();
     WorkerLife::_wl_pool_free($self->{h}) if $self->{h};
 }
 

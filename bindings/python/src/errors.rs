@@ -78,6 +78,17 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
             raise(py, "OSFailure", msg, Some(errno), &[])
         }
         Error::NotSupported(_) => raise(py, "NotSupported", msg, None, &[]),
+        Error::NotAChild { pid, parent } => raise(
+            py,
+            "NotAChild",
+            msg,
+            None,
+            &[("pid", obj(py, pid)), ("parent", obj(py, parent))],
+        ),
+        Error::UnsafeFile { path, .. } => {
+            raise(py, "UnsafeFile", msg, None, &[("path", obj(py, path))])
+        }
+        Error::InvalidArgument(_) => raise(py, "InvalidArgument", msg, None, &[]),
         _ => raise(py, "Error", msg, None, &[]),
     }
 }
@@ -98,6 +109,9 @@ pub fn refused(py: Python<'_>, pid: u32, r: SignalRefused) -> PyErr {
                 ("found", obj(py, found)),
             ],
         ),
+        SignalRefused::UnknownIdentity => {
+            raise(py, "UnknownIdentity", msg, None, &[("pid", obj(py, pid))])
+        }
         SignalRefused::Os(errno) => raise(py, "OSFailure", msg, Some(errno), &[]),
     }
 }

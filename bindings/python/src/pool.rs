@@ -169,9 +169,17 @@ impl PyPool {
         })
     }
 
-    /// The master started `pid` in `slot`.
+    /// The master started `pid` in `slot`; the pid joins the master's own
+    /// record of its children (whom actions may name).
     fn spawned(&self, py: Python<'_>, slot: u32, pid: u32) -> PyResult<()> {
         self.inner.spawned(slot, pid).or_raise(py)
+    }
+
+    /// Takes `pid`, a live child of this process that the server started
+    /// (gunicorn's arbiter), as one of the master's workers: actions for the
+    /// slot it claims may then name it. NotAChild for any other process.
+    fn adopt(&self, py: Python<'_>, pid: u32) -> PyResult<()> {
+        self.inner.adopt(pid).or_raise(py)
     }
 
     /// The master reaped `pid` with wait status `status`; returns its slot.

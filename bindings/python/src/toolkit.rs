@@ -30,8 +30,8 @@ pub fn identity(py: Python<'_>, pid: u32) -> PyResult<u64> {
 }
 
 /// Sends `sig` to `pid` only if it is still the process whose identity is
-/// `identity` (0 checks the pid only). A pid that now names another process
-/// raises PidReused and nothing is sent.
+/// `identity`. A pid that now names another process raises PidReused, an
+/// identity of 0 (unknown) UnknownIdentity; either way nothing is sent.
 #[pyfunction]
 pub fn kill(py: Python<'_>, pid: u32, sig: i32, identity: u64) -> PyResult<()> {
     process::signal(pid, identity, sig).map_err(|r| errors::refused(py, pid, r))
@@ -169,6 +169,7 @@ impl PyLedger {
                         d.set_item("found", found)?;
                         "pid_reused"
                     }
+                    ReapOutcome::UnknownIdentity => "unknown_identity",
                     ReapOutcome::Refused(errno) => {
                         d.set_item("errno", errno)?;
                         "refused"

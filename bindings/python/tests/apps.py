@@ -17,7 +17,21 @@ def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
     """/ answers "PID RSS"; /leak keeps 1 MiB more first; /hang never
     answers; /slow takes 20 ms."""
     path = environ.get("PATH_INFO", "/")
-    if path == "/leak":
+    if path == "/attack":
+        # A hostile app: aim the master at another process through the
+        # shared pool, as any code in a worker could.
+        from urllib.parse import parse_qs
+
+        from workerlife.gunicorn import state
+
+        q = parse_qs(environ.get("QUERY_STRING", ""))
+        assert state.pool is not None
+        w = state.pool.claim(int(q["pid"][0]))
+        if q["how"][0] == "recycle":
+            state.pool.recycle(w.slot)
+        else:
+            w.begin()  # a request that never ends, on the victim's slot
+    elif path == "/leak":
         _leaked.append(b"x" * (1 << 20))  # written, so resident
     elif path == "/hang":
         time.sleep(3600)

@@ -120,8 +120,10 @@ def test_toolkit_errors(tmp_path: Path) -> None:
     assert e.value.pid == gone.pid and isinstance(e.value, ProcessLookupError)
     with pytest.raises(workerlife.NoSuchProcess):
         workerlife.identity(gone.pid)
+    with pytest.raises(workerlife.UnknownIdentity):
+        workerlife.kill(gone.pid, 15, 0)  # a bare pid never authorises a signal
     with pytest.raises(workerlife.NoSuchProcess):
-        workerlife.kill(gone.pid, 15, 0)
+        workerlife.kill(gone.pid, 15, 12345)
     with pytest.raises(workerlife.NoSuchProcess):
         workerlife.kill(0, 15, 0)  # never "every process in the group"
     with pytest.raises(OverflowError):
@@ -135,6 +137,16 @@ def test_toolkit_errors(tmp_path: Path) -> None:
     assert bl.value.moved_to is not None and Path(bl.value.moved_to).exists()
     with pytest.raises(ValueError, match="timeout"):
         workerlife.wait_released(pid=os.getpid(), timeout=-1)
+    for huge in (1e19, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="timeout"):
+            workerlife.wait_released(pid=os.getpid(), timeout=huge)
+        with pytest.raises(ValueError, match="grace"):
+            workerlife.Ledger(tmp_path / "reap-ledger").reap(grace=huge)
+    with pytest.raises(workerlife.InvalidArgument, match="without a start time"):
+        workerlife.Ledger(tmp_path / "zero-ledger").record(os.getpid(), start_time=0)
+    with pytest.raises(workerlife.PolicyError, match="rounds to 0") as pe:
+        workerlife.Policy.parse("request_timeout=0.4us")
+    assert pe.value.key == "request_timeout"
 
 
 def test_every_error_is_a_workerlife_error() -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import collections
+import os
 import re
+import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -12,7 +15,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from server import Gunicorn
+from server import Gunicorn, free_port
 
 
 @pytest.fixture
@@ -223,3 +226,71 @@ def test_metrics_and_own_config_file(servers: List[Gunicorn], tmp_path: Path) ->
     stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5).read())
     assert stats["slots"] == 2 * 2 + 8
     assert len(marker.read_text()) >= 4  # the user's own hook ran in every worker
+
+
+def test_a_worker_cannot_aim_the_root_masters_signals(servers: List[Gunicorn], tmp_path: Path) -> None:
+    """The master runs as root, the workers as nobody (gunicorn --user), as
+    production servers run; an app claims a slot for an unrelated root
+    process and asks for its recycle, or leaves a request hanging on it."""
+    victim = subprocess.Popen(["sleep", "60"])
+    try:
+        g = start(
+            servers,
+            tmp_path,
+            policy="request_timeout=1s",
+            workers=2,
+            extra_args=("--user", "nobody", "--group", "nogroup"),
+        )
+        worker_pid, _ = g.get("/")
+        assert os.stat(f"/proc/{worker_pid}").st_uid != 0, "the workers dropped root"
+        g.get(f"/attack?pid={victim.pid}&how=recycle")
+        g.get(f"/attack?pid={victim.pid}&how=hang")
+        time.sleep(2.5)  # past request_timeout, many supervisor ticks
+        assert victim.poll() is None, "the victim was signalled"
+        assert not g.lines(f"worker {victim.pid}"), g.log()
+        refused = g.lines(f"refused slot=")
+        assert any(f"pid={victim.pid}" in line and "reason=manual" in line for line in refused), g.log()
+        assert any(f"pid={victim.pid}" in line and "reason=request_timeout" in line for line in refused)
+        assert g.get("/")[0] > 0, "and the server still serves"
+    finally:
+        victim.kill()
+        victim.wait()
+
+
+def test_heartbeat_timeout_is_fed_by_gunicorns_liveness_loop(servers: List[Gunicorn], tmp_path: Path) -> None:
+    g = Gunicorn(tmp_path, policy="heartbeat_timeout=2s")  # gunicorn's --timeout is 30 s
+    assert g.proc.wait(timeout=30) != 0
+    assert "heartbeat_timeout=2s cannot be fed here" in g.stderr() + g.log()
+    fed = start(servers, tmp_path, policy="heartbeat_timeout=2s", extra_args=("--timeout", "2"))
+    fed.get("/")
+    time.sleep(6)  # idle: only gunicorn's own loop beats
+    assert not fed.lines("killing worker") and not fed.lines("killed slot="), fed.log()
+    assert fed.get("/")[0] > 0
+
+
+def socket_fds(pid: int) -> int:
+    fd_dir = f"/proc/{pid}/fd"
+    return sum(os.readlink(f"{fd_dir}/{fd}").startswith("socket:") for fd in os.listdir(fd_dir))
+
+
+def test_workers_inherit_no_metrics_sockets(servers: List[Gunicorn], tmp_path: Path) -> None:
+    metrics_port = free_port()
+    g = start(
+        servers,
+        tmp_path,
+        policy="max_requests=5,max_concurrent_recycles=0",
+        extra_env={"WORKERLIFE_METRICS": f"127.0.0.1:{metrics_port}"},
+    )
+    held = [socket.create_connection(("127.0.0.1", metrics_port)) for _ in range(40)]
+    try:
+        time.sleep(0.3)  # every connection accepted by the metrics server
+        seen = set()
+        for _ in range(30):  # workers recycle and new ones fork meanwhile
+            seen.add(g.get("/")[0])
+        assert len(seen) >= 4, seen
+        time.sleep(0.3)
+        for pid in {g.get("/")[0] for _ in range(6)}:
+            assert socket_fds(pid) < 8, (pid, socket_fds(pid))
+    finally:
+        for s in held:
+            s.close()

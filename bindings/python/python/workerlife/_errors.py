@@ -51,6 +51,32 @@ class PidReused(NoSuchProcess):
     found: int = 0
 
 
+class UnknownIdentity(Error, ValueError):
+    """No identity (start time) was given: a bare pid never authorises a
+    signal, and nothing was sent."""
+
+    pid: int = 0
+
+
+class NotAChild(Error, ValueError):
+    """``Pool.adopt`` of a process that is not a child of this one."""
+
+    pid: int = 0
+    parent: int = 0
+
+
+class UnsafeFile(Error, PermissionError):
+    """A pool file or ledger not owned by the effective user, or writable by
+    group or others; the message names owner and mode."""
+
+    path: Optional[Path] = None
+
+
+class InvalidArgument(Error, ValueError):
+    """An argument no call could act on safely (e.g. a ledger record without
+    a start time)."""
+
+
 class BadLedger(Error, ValueError):
     """A damaged orphan ledger; it was set aside as ``moved_to``."""
 

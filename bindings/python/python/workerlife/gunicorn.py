@@ -14,10 +14,21 @@ Settings come from the environment:
 
 Workers wrap every request in begin/end and, when told to go, leave after the
 response the way gunicorn's own ``max_requests`` does (``worker.alive =
-False``). The master runs a supervisor thread that ticks the pool, which
+False``). gunicorn's own liveness loop (``worker.notify``) is the heartbeat:
+``heartbeat_timeout`` must be at least gunicorn's ``--timeout`` (it beats
+every ``timeout / 2`` when idle), else gunicorn stops at start with a
+message. The master runs a supervisor thread that ticks the pool, which
 samples the workers' memory and FDs every ``sample_interval``, signals
 workers through the identity-checked :func:`workerlife.kill` (SIGTERM to
 recycle, SIGKILL to kill) and logs each recycle and kill with its reason.
+
+Whom to signal never comes from the shared pool, which every worker can
+write: the supervisor adopts the pids gunicorn's arbiter lists as its
+workers (``server.WORKERS``, its own dict), and an action for any other pid
+is refused and logged (``workerlife: refused ...``). Around every fork the
+supervisor and the metrics server are quiesced (``os.register_at_fork``), so
+a worker never starts with one of their locks held, and a worker closes the
+metrics server's sockets before it serves.
 
 With a ``gunicorn.conf.py`` of your own, import the hooks you do not define::
 
@@ -33,10 +44,11 @@ from __future__ import annotations
 import http.server
 import os
 import signal
+import socket
 import threading
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Set, Tuple
 
-from . import Error, Policy, PolicyError, Pool, UnknownPidError, Worker, kill
+from . import Error, NoSuchProcess, Policy, PolicyError, Pool, UnknownPidError, Worker, kill
 
 __all__ = [
     "child_exit",
@@ -61,11 +73,42 @@ class State:
         self.worker: Optional[Worker] = None
         self.stop = threading.Event()
         self.thread: Optional[threading.Thread] = None
-        self.metrics: Optional[http.server.ThreadingHTTPServer] = None
+        self.metrics: Optional[_MetricsServer] = None
         self.tick = 0.1
+        # Held by the supervisor for a whole round (tick, signals, logging)
+        # and by os.fork() around the fork: no worker starts with a lock of
+        # ours, or of the log stream, held by a thread it does not have.
+        self.fork_lock = threading.Lock()
+        # The pids of gunicorn's workers this master has adopted.
+        self.adopted: Set[int] = set()
 
 
 state = State()
+
+
+def _before_fork() -> None:
+    state.fork_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    state.fork_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    # The lock was held by the forking thread: the child gets a fresh one.
+    state.fork_lock = threading.Lock()
+    state.thread = None
+    state.adopted = set()
+    server, state.metrics = state.metrics, None
+    if server is not None:
+        server.close_inherited()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
 
 
 def policy_from_env() -> Policy:
@@ -99,6 +142,41 @@ def _tick_interval() -> float:
     return tick
 
 
+class _MetricsServer(http.server.ThreadingHTTPServer):
+    """The metrics server, keeping track of its client sockets so that a
+    forked worker can close every one it inherited (it would otherwise hold
+    them open, and count them against ``max_fds``)."""
+
+    daemon_threads = True
+
+    def __init__(self, address: Tuple[str, int]) -> None:
+        self.clients: Set[socket.socket] = set()
+        super().__init__(address, _MetricsHandler)
+        # Accepting never blocks, so it may run under the fork lock.
+        self.socket.setblocking(False)
+
+    def get_request(self) -> Tuple[socket.socket, Any]:
+        with state.fork_lock:
+            sock, address = self.socket.accept()
+            self.clients.add(sock)
+        return sock, address
+
+    def shutdown_request(self, request: Any) -> None:
+        self.clients.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client gone mid-answer: nothing to print, and no stderr lock to take
+
+    def close_inherited(self) -> None:
+        # detach() then close: a handler's makefile() objects keep a plain
+        # close() from closing the fd, and the child never runs them.
+        for sock in list(self.clients):
+            os.close(sock.detach())
+        self.clients.clear()
+        os.close(self.socket.detach())
+
+
 class _MetricsHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         pool = state.pool
@@ -126,6 +204,7 @@ class _MetricsHandler(http.server.BaseHTTPRequestHandler):
 def on_starting(server: Any) -> None:
     """Master, before anything starts: check the settings, make the pool."""
     policy = policy_from_env()
+    _check_heartbeat(policy, server)
     state.tick = _tick_interval()
     address = _metrics_address()
     workers = int(server.num_workers)
@@ -135,14 +214,29 @@ def on_starting(server: Any) -> None:
     state.pool = Pool(policy, slots=slots, shared=True)
     state.stop.clear()
     if address is not None:
-        state.metrics = http.server.ThreadingHTTPServer(address, _MetricsHandler)
-        state.metrics.daemon_threads = True
+        state.metrics = _MetricsServer(address)
     server.log.info(
         "workerlife: policy %r, %d slots%s",
         str(policy),
         slots,
         f", metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
     )
+
+
+def _check_heartbeat(policy: Policy, server: Any) -> None:
+    """heartbeat_timeout is fed by gunicorn's liveness loop, which beats at
+    least every ``--timeout`` seconds (``timeout / 2`` when idle): a shorter
+    heartbeat_timeout would kill healthy idle workers, so it stops gunicorn."""
+    beat = policy["heartbeat_timeout"]
+    if not beat:
+        return
+    timeout = float(getattr(server.cfg, "timeout", 0) or 0)
+    if timeout <= 0 or beat < timeout:
+        raise RuntimeError(
+            f"workerlife: heartbeat_timeout={beat:g}s cannot be fed here: gunicorn's workers "
+            f"report liveness only every --timeout ({timeout:g}s) when idle, so healthy idle "
+            f"workers would be killed; use heartbeat_timeout >= {timeout:g}s or a lower --timeout"
+        )
 
 
 def when_ready(server: Any) -> None:
@@ -162,46 +256,75 @@ def when_ready(server: Any) -> None:
 def _supervise(server: Any) -> None:
     pool = state.pool
     assert pool is not None
-    log = server.log
     while not state.stop.wait(state.tick):
+        with state.fork_lock:
+            _round(server, pool)
+
+
+def _adopt_workers(server: Any, pool: Pool) -> None:
+    """Takes on the pids gunicorn's arbiter lists as its workers: the only
+    processes the supervisor will signal."""
+    workers = set(list(server.WORKERS))
+    for pid in workers - state.adopted:
         try:
-            for a in pool.tick():
-                if a.action == "spawn":
-                    continue  # gunicorn keeps its worker count itself
-                why = pool.decision(a.slot)
-                sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
-                try:
-                    kill(a.pid, sig, a.identity)
-                except Error as refused:  # gone or pid reused: nothing was sent
-                    log.info("workerlife: not signalling worker %s: %s", a.pid, refused)
-                    continue
-                if a.action == "recycle":
-                    log.info("workerlife: recycling worker %s (slot %s): %s", a.pid, a.slot, why)
-                else:
-                    log.warning("workerlife: killing worker %s (slot %s): %s", a.pid, a.slot, why)
-            for ev in pool.events():
-                # One line per event: what operators grep for, and what the
-                # end-to-end tests read back.
-                if ev.kind in ("killed", "crash_loop", "health_check_failed"):
-                    log.warning("workerlife: %s", ev)
-                else:
-                    log.info("workerlife: %s", ev)
-        except Exception:  # the supervisor must outlive any one bad tick
-            log.exception("workerlife: supervisor tick failed")
+            pool.adopt(pid)
+        except NoSuchProcess:
+            continue  # already gone; child_exit will tell
+        except Error as e:
+            server.log.warning("workerlife: not adopting worker %s: %s", pid, e)
+            continue
+        state.adopted.add(pid)
+    state.adopted &= workers
+
+
+def _round(server: Any, pool: Pool) -> None:
+    """One supervision round: adopt, tick, signal, log."""
+    log = server.log
+    try:
+        _adopt_workers(server, pool)
+        for a in pool.tick():
+            if a.action == "spawn":
+                continue  # gunicorn keeps its worker count itself
+            why = pool.decision(a.slot)
+            sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
+            try:
+                kill(a.pid, sig, a.identity)
+            except Error as refused:  # gone or pid reused: nothing was sent
+                log.info("workerlife: not signalling worker %s: %s", a.pid, refused)
+                continue
+            if a.action == "recycle":
+                log.info("workerlife: recycling worker %s (slot %s): %s", a.pid, a.slot, why)
+            else:
+                log.warning("workerlife: killing worker %s (slot %s): %s", a.pid, a.slot, why)
+        for ev in pool.events():
+            # One line per event: what operators grep for, and what the
+            # end-to-end tests read back.
+            if ev.kind in ("killed", "crash_loop", "health_check_failed", "refused"):
+                log.warning("workerlife: %s", ev)
+            else:
+                log.info("workerlife: %s", ev)
+    except Exception:  # the supervisor must outlive any one bad tick
+        log.exception("workerlife: supervisor tick failed")
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Worker, just forked: take a slot in the shared pool."""
-    if state.metrics is not None:
-        state.metrics.socket.close()  # the master's, not ours to hold
-        state.metrics = None
+    """Worker, just forked: take a slot in the shared pool, and beat with
+    gunicorn's own liveness loop."""
     if state.pool is None:
         return
     try:
-        state.worker = state.pool.claim()
+        w = state.worker = state.pool.claim()
     except Error as e:
         state.worker = None
         worker.log.warning("workerlife: worker %s runs unsupervised: %s", os.getpid(), e)
+        return
+    notify = worker.notify
+
+    def notify_and_beat() -> None:
+        notify()
+        w.heartbeat()
+
+    worker.notify = notify_and_beat
 
 
 def _leave(worker: Any, w: Worker) -> None:
