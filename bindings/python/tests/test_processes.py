@@ -267,3 +267,52 @@ def test_ledger_records_and_reaps_an_orphan(tmp_path: Path) -> None:
         assert ledger.entries() == []
     finally:
         me.close()
+
+
+def test_forks_never_inherit_the_supervisors_log_lock(tmp_path: Path) -> None:
+    """The gunicorn hook's supervisor logs every round; a worker forked while
+    it held the log stream's lock would hang at its first log line. Rounds
+    and forks exclude each other, so 60 forked children all log and exit."""
+    import logging
+    import types
+
+    import workerlife.gunicorn as hook
+
+    stream = open(tmp_path / "log", "w", buffering=1 << 16)  # a buffered stream, like stderr
+    log = logging.getLogger("workerlife-fork-test")
+    log.addHandler(logging.StreamHandler(stream))
+    log.setLevel(logging.INFO)
+    server = types.SimpleNamespace(log=log, WORKERS={})
+    pool = workerlife.Pool("max_requests=1", slots=4, shared=True)
+    stop = threading.Event()
+
+    def supervise() -> None:
+        while not stop.is_set():
+            with hook.state.fork_lock:
+                for _ in range(20):
+                    log.info("workerlife: a busy supervisor %s", "x" * 200)
+                hook._round(server, pool)
+            time.sleep(0.0005)  # as the real one waits between rounds
+
+    t = threading.Thread(target=supervise, daemon=True)
+    t.start()
+    failed = 0
+    try:
+        for _ in range(60):
+            pid = os.fork()
+            if pid == 0:
+                signal.alarm(10)  # a hang ends the child with SIGALRM
+                log.info("child %s logs", os.getpid())
+                w = pool.claim()
+                w.begin()
+                w.end()
+                pool.tick()
+                pool.events()
+                os._exit(0)
+            _, status = os.waitpid(pid, 0)
+            failed += status != 0
+    finally:
+        stop.set()
+        t.join(timeout=10)
+        stream.close()
+    assert failed == 0
