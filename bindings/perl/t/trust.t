@@ -105,4 +105,11 @@ subtest 'a thread ending does not free the handles of the others' => sub {
     is($pool->slots, 2, 'and the pool');
 };
 
+subtest 'the middleware refuses a rule it cannot feed' => sub {
+    require Plack::Middleware::WorkerLife;
+    my $mw = Plack::Middleware::WorkerLife->new(policy => 'heartbeat_timeout=5s');
+    eval { $mw->prepare_app };
+    like($@, qr/heartbeat_timeout cannot be fed by the Plack middleware/);
+};
+
 done_testing;

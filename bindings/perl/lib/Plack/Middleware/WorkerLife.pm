@@ -9,6 +9,7 @@ use strict;
 use warnings;
 use parent 'Plack::Middleware';
 use Plack::Util;
+use Carp ();
 use Plack::Util::Accessor qw(policy slots stats_path);
 use Scalar::Util ();
 use Time::HiRes ();
@@ -23,6 +24,10 @@ sub prepare_app {
     my $policy = $self->policy;
     $policy = WorkerLife::Policy->parse($policy // '')
         unless Scalar::Util::blessed($policy) && $policy->isa('WorkerLife::Policy');
+    # Nothing here beats, and no master of ours would act on a kill: a rule
+    # the host cannot feed must not be left to fire on healthy workers.
+    Carp::croak("workerlife: heartbeat_timeout cannot be fed by the Plack middleware (nothing sends heartbeats); leave it off")
+        if $policy->get('heartbeat_timeout');
     $self->{pool} = WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
     $self->{sample_every} = $policy->get('sample_interval');
     my %limit = map { ($_ => $policy->get($_)) } qw(max_rss max_uss max_pss max_fds);
