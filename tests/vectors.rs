@@ -76,6 +76,9 @@ impl Driver for RustDriver {
     fn spawned(&mut self, slot: u32, pid: u32) -> Result<(), String> {
         self.pool().spawned(slot, pid).map_err(e)
     }
+    fn claim(&mut self, pid: u32) -> Result<u32, String> {
+        Ok(self.pool().claim(pid).map_err(e)?.index())
+    }
     fn exited(&mut self, slot: u32, status: i32) -> Result<(), String> {
         self.pool().exited_slot(slot, status).map_err(e)
     }

@@ -127,6 +127,14 @@ impl Driver for CDriver {
     fn spawned(&mut self, slot: u32, pid: u32) -> Result<(), String> {
         ok(wl_pool_spawned(self.pool, slot, pid))
     }
+    fn claim(&mut self, pid: u32) -> Result<u32, String> {
+        let mut w = std::ptr::null_mut();
+        ok(wl_pool_claim(self.pool, pid, &mut w))?;
+        let mut slot = u32::MAX;
+        let got = ok(wl_worker_slot(w, &mut slot));
+        ok(wl_worker_free(w))?;
+        got.map(|()| slot)
+    }
     fn exited(&mut self, slot: u32, status: i32) -> Result<(), String> {
         ok(wl_pool_exited_slot(self.pool, slot, status))
     }

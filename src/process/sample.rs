@@ -311,3 +311,9 @@ mod other {
 
 #[cfg(not(target_os = "linux"))]
 pub use other::ProcHandle;
+
+/// A forked child keeps a kept-open handle: its files are the child's own
+/// copies, still bound to the same process.
+impl crate::fork::AfterFork for ProcHandle {
+    fn after_fork_in_child(&mut self) {}
+}

@@ -26,6 +26,8 @@ pub trait Driver {
     fn recycle(&mut self, slot: u32) -> Result<(), String>;
     fn exiting(&mut self, slot: u32) -> Result<(), String>;
     fn spawned(&mut self, slot: u32, pid: u32) -> Result<(), String>;
+    /// A worker claims a slot by pid; returns the slot it got.
+    fn claim(&mut self, pid: u32) -> Result<u32, String>;
     fn exited(&mut self, slot: u32, status: i32) -> Result<(), String>;
     /// (action, reason) of the slot's decision.
     fn decision(&mut self, slot: u32) -> Result<(String, Option<String>), String>;
@@ -123,6 +125,14 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                     opt_u64(step, "pid").ok_or_else(|| fail("spawned needs pid".into()))? as u32,
                 )
                 .map_err(fail)?,
+            "claim" => {
+                let pid =
+                    opt_u64(step, "pid").ok_or_else(|| fail("claim needs pid".into()))? as u32;
+                let got = driver.claim(pid).map_err(fail)?;
+                if step.get("slot").is_some() && got != slot {
+                    return Err(fail(format!("claimed slot {got}, expected {slot}")));
+                }
+            }
             "exited" => driver
                 .exited(
                     slot,

@@ -4,6 +4,7 @@
 use strict;
 use warnings;
 use threads;
+use threads::shared;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use File::Temp qw(tempdir);
@@ -103,6 +104,44 @@ subtest 'a thread ending does not free the handles of the others' => sub {
     is($w->requests, 2, 'the worker handle still works (and saw the thread\'s request)');
     is($policy->get('max_requests'), 3, 'and the policy');
     is($pool->slots, 2, 'and the pool');
+};
+
+subtest 'forks under a busy thread never hang' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=2,sample_interval=1ms', slots => 4, shared => 1);
+    $pool->spawned(0, $$);
+    my $stop :shared = 0;
+    my $busy = threads->create(sub {
+        my $n = 0;
+        until ($stop) {
+            my $p = WorkerLife::Policy->parse('max_requests=5');
+            $pool->tick;
+            $pool->events;
+            $pool->sample;
+            $n++;
+        }
+        return $n;
+    });
+    my $failed = 0;
+    for (1 .. 50) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            alarm 10;    # a hang ends the child with SIGALRM
+            my $w = $pool->claim($$);
+            $w->begin;
+            $w->end;
+            $pool->tick;
+            $pool->events;
+            $pool->reap_dead;
+            WorkerLife::Policy->parse('max_requests=3');
+            $w->exiting;
+            POSIX::_exit(0);
+        }
+        waitpid $pid, 0;
+        $failed++ if $?;
+    }
+    $stop = 1;
+    ok($busy->join > 0, 'the thread was busy throughout');
+    is($failed, 0, 'no child hung or failed');
 };
 
 subtest 'the middleware refuses a rule it cannot feed' => sub {

@@ -8,8 +8,8 @@ use crate::seconds;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
+use workerlife::fork::ForkMutex;
 use workerlife::process::{self, Entry, ProcHandle, ReapOutcome};
 
 /// Samples `pid` once: RSS and open FDs, and USS/PSS with uss=True.
@@ -57,7 +57,8 @@ pub fn wait_released(
 /// is later reused.
 #[pyclass(frozen, module = "workerlife", name = "Process")]
 pub struct PyProcess {
-    inner: Mutex<ProcHandle>,
+    /// Fork-safe: a child forked while another thread samples can sample.
+    inner: ForkMutex<ProcHandle>,
     pid: u32,
     start_time: u64,
 }
@@ -70,7 +71,7 @@ impl PyProcess {
         Ok(PyProcess {
             pid: h.pid(),
             start_time: h.start_time(),
-            inner: Mutex::new(h),
+            inner: ForkMutex::new(h),
         })
     }
     #[getter]
@@ -87,7 +88,7 @@ impl PyProcess {
     fn sample(&self, py: Python<'_>, uss: bool) -> PyResult<PySample> {
         let inner = py
             .detach(|| {
-                let mut h = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                let mut h = self.inner.lock();
                 h.sample(uss)
             })
             .or_raise(py)?;

@@ -66,6 +66,10 @@ sub run_case {
             elsif ($op eq 'recycle') { $pool->recycle($slot) }
             elsif ($op eq 'exiting') { $worker->($slot)->exiting }
             elsif ($op eq 'spawned') { $pool->spawned($slot, $step->{pid}) }
+            elsif ($op eq 'claim') {
+                my $got = $pool->claim($step->{pid})->slot;
+                return $fail->("claimed slot $got, expected $slot") if exists $step->{slot} && $got != $slot;
+            }
             elsif ($op eq 'exited') { $pool->exited_slot($slot, $step->{status} // 0) }
             elsif ($op eq 'expect') {
                 my $d = $pool->decision($slot);
