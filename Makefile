@@ -22,7 +22,19 @@ PY := $(VENV)/bin/python
 PYTHON3 ?= python3
 DEMO_SECONDS ?= 20
 
-.PHONY: demo demo-rust test rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+# Tools the tests need, installed into the project when missing: cbindgen at
+# the version the committed header was made with (a project-local `cargo
+# install --root .tools`, unless that exact version is already on PATH).
+TOOLS := $(CURDIR)/.tools
+CBINDGEN_VERSION := 0.29.2
+CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBINDGEN_VERSION)" ]; \
+              then command -v cbindgen; else echo $(TOOLS)/bin/cbindgen; fi)
+# Debian packages, installed with apt-get when a command is missing (as root,
+# or through sudo): a C and C++ compiler, pkg-config, nm, Python's venv.
+APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
+.PHONY: demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -32,11 +44,29 @@ demo: python
 demo-rust:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test: rust-test c-test python-test perl-test
+test: deps rust-test c-test python-test perl-test
+
+# What the tests need from Debian and cargo, installed when missing.
+deps: $(CBINDGEN)
+	@missing=(); \
+	command -v cc >/dev/null || missing+=(gcc); \
+	command -v c++ >/dev/null || missing+=(g++); \
+	command -v pkg-config >/dev/null || missing+=(pkg-config); \
+	command -v nm >/dev/null || missing+=(binutils); \
+	$(PYTHON3) -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv); \
+	if [ $${#missing[@]} -gt 0 ]; then $(APT_GET) "$${missing[@]}"; fi
+	@if command -v rustup >/dev/null; then \
+	  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy; \
+	  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt; \
+	fi
+
+$(TOOLS)/bin/cbindgen:
+	$(CARGO) install --quiet --locked --root $(TOOLS) cbindgen --version $(CBINDGEN_VERSION)
 
 # .venv with the test tools, and workerlife built from bindings/python and
 # installed as a user would (`pip install ./bindings/python`).
 python:
+	@$(PYTHON3) -c 'import venv, ensurepip' 2>/dev/null || { $(APT_GET) python3-venv; }
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r bindings/python/requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
@@ -55,9 +85,7 @@ python-bench: python
 # module is missing (as root, or through sudo).
 PERL_DEBS := starman starlet libffi-platypus-perl libplack-perl
 perl:
-	@perl -MFFI::Platypus -MPlack -MStarman -MStarlet -MJSON::PP -e1 2>/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(PERL_DEBS); }
+	@perl -MFFI::Platypus -MPlack -MStarman -MStarlet -MJSON::PP -e1 2>/dev/null || { $(APT_GET) $(PERL_DEBS); }
 
 perl-test: lib perl
 	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so prove -r bindings/perl/t
@@ -76,8 +104,8 @@ lib:
 	ln -sf ../release/libworkerlife.so $(CDIR)/$(SONAME)
 
 # The committed header must be what cbindgen makes of src/capi now.
-header-check:
-	cbindgen -q --config cbindgen.toml --crate workerlife --output $(CDIR)/workerlife.h
+header-check: $(CBINDGEN)
+	$(CBINDGEN) -q --config cbindgen.toml --crate workerlife --output $(CDIR)/workerlife.h
 	diff -u include/workerlife.h $(CDIR)/workerlife.h
 
 c-test: lib header-check
@@ -116,7 +144,9 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	  workerlife.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/workerlife.pc
 
+# The benchmarks drive gunicorn and Starman with wrk.
 bench: lib python perl
+	@command -v wrk >/dev/null || { $(APT_GET) wrk; }
 	$(CARGO) bench --bench hot_path --bench sampling
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi

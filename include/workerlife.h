@@ -393,6 +393,12 @@ wl_result wl_result_text(uint32_t result, char *buf, size_t len, size_t *needed)
 // as it was. Thread-local, so any thread.
 wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
 
+// Writes the number of live handles of every type (policies, pools,
+// workers, ledgers) made in this process to `*count`: what tests use to
+// show that objects free their handles. `count` must not be NULL.
+// Thread-safe.
+wl_result wl_live_handles(uint64_t *count);
+
 // Makes a default policy (every limit off) and writes its handle to `*out`.
 //
 // The caller owns the handle and releases it with `wl_policy_free`. `out`

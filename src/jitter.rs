@@ -62,7 +62,11 @@ mod tests {
             assert_eq!(seen.len(), 8, "strata keep 8 workers apart");
         }
         assert_eq!(draw(1, 0, 1, 1, Which::Lifetime, 0), 0);
-        // The widest range does not overflow the stratum arithmetic.
-        let _ = draw(1, 3, 7, 1, Which::Lifetime, u64::MAX);
+        // The widest range does not overflow the stratum arithmetic, and
+        // the draw stays in its stratum: slot 3, generation 1 of 7 is
+        // stratum 4, the fifth seventh of 2^64.
+        let d = u128::from(draw(1, 3, 7, 1, Which::Lifetime, u64::MAX));
+        let span = 1u128 << 64;
+        assert!(d >= 4 * span / 7 && d < 5 * span / 7, "{d}");
     }
 }

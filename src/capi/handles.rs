@@ -132,6 +132,12 @@ impl<T> Registry<T> {
         Some(self.encode(index, generation))
     }
 
+    /// How many handles of this type are live.
+    pub fn live(&'static self) -> u64 {
+        let list = self.lock();
+        u64::from(list.next) - list.free.len() as u64
+    }
+
     /// The object a handle names, if the handle is live and of this type.
     #[inline(always)]
     pub fn get(&self, handle: u64) -> Option<&T>

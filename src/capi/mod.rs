@@ -180,3 +180,16 @@ pub extern "C" fn wl_last_error_message(
         written
     })
 }
+
+/// Writes the number of live handles of every type (policies, pools,
+/// workers, ledgers) made in this process to `*count`: what tests use to
+/// show that objects free their handles. `count` must not be NULL.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_live_handles(count: *mut u64) -> wl_result {
+    result::guard(|| {
+        let out = buffers::out(count, "count")?;
+        *out = POLICIES.live() + POOLS.live() + WORKERS.live() + LEDGERS.live();
+        Ok(())
+    })
+}

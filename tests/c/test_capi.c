@@ -562,7 +562,13 @@ static void test_process_toolkit(void) {
 /* A call that fails changes nothing. */
 static void test_failing_calls_change_nothing(void) {
   wl_pool *pool = manual_pool("", 2);
+  uint64_t live = 0, live_after = 0;
+  OK(wl_live_handles(&live));
+  CHECK(live >= 1);
   CHECK(wl_pool_claim(pool, (uint32_t)getpid(), NULL) == WL_NULL_ARGUMENT);
+  OK(wl_live_handles(&live_after));
+  CHECK(live_after == live); /* no handle made either */
+  CHECK(wl_live_handles(NULL) == WL_NULL_ARGUMENT);
   wl_worker *a = NULL, *b = NULL;
   OK(wl_pool_claim(pool, (uint32_t)getpid(), &a));
   OK(wl_pool_claim(pool, (uint32_t)getppid(), &b)); /* both slots were free */

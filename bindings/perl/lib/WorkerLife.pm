@@ -69,6 +69,7 @@ my %attach = (
     wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
     wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
     wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
+    wl_live_handles      => [['uint64*'] => 'uint32'],
     wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
     wl_pool_exited_slot  => [['opaque', 'uint32', 'sint32'] => 'uint32'],
     wl_pool_reap_dead    => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
