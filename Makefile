@@ -34,7 +34,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -93,20 +93,31 @@ perl-test: lib perl
 perl-bench: lib perl
 	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so perl benches/perl/bench.pl
 
+# The engine and the C ABI crate (the Python extension has its own target).
+RUST_CRATES := -p workerlife -p workerlife-c
 rust-test:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test --release
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets $(RUST_CRATES) -- -D warnings
+	$(CARGO) test --release $(RUST_CRATES)
 
+# libworkerlife.so and .a from the C ABI crate (bindings/c), whose files
+# cargo names after the crate: linked under the library's own name.
 lib:
-	$(CARGO) build --release
+	$(CARGO) build --release -p workerlife-c
+	ln -sf libworkerlife_c.so target/release/libworkerlife.so
+	ln -sf libworkerlife_c.a target/release/libworkerlife.a
 	mkdir -p $(CDIR)
 	ln -sf ../release/libworkerlife.so $(CDIR)/$(SONAME)
 
-# The committed header must be what cbindgen makes of src/capi now.
+# The committed header must be what cbindgen makes of bindings/c now.
 header-check: $(CBINDGEN)
-	$(CBINDGEN) -q --config cbindgen.toml --crate workerlife --output $(CDIR)/workerlife.h
+	mkdir -p $(CDIR)
+	$(CBINDGEN) -q --config bindings/c/cbindgen.toml --crate workerlife-c --output $(CDIR)/workerlife.h bindings/c
 	diff -u include/workerlife.h $(CDIR)/workerlife.h
+
+# Regenerates the committed header after a change to bindings/c.
+header: $(CBINDGEN)
+	$(CBINDGEN) -q --config bindings/c/cbindgen.toml --crate workerlife-c --output include/workerlife.h bindings/c
 
 c-test: lib header-check
 	# The header on its own, included twice, in C11 and C++.
@@ -147,7 +158,8 @@ install: lib
 # The benchmarks drive gunicorn and Starman with wrk.
 bench: lib python perl
 	@command -v wrk >/dev/null || { $(APT_GET) wrk; }
-	$(CARGO) bench --bench hot_path --bench sampling
+	$(CARGO) bench -p workerlife --bench hot_path --bench sampling
+	$(CARGO) bench -p workerlife-c --bench exports
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi
 	$(PY) benches/python/bench_python.py

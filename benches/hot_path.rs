@@ -37,30 +37,6 @@ fn main() {
     // Without a rule that times activity (request_timeout,
     // heartbeat_timeout, max_idle) begin and end read no clock.
     let untimed = begin_end_ns("max_requests=1000000000000,max_rss=1GiB");
-    // The same through the C ABI's exports (handle lookup, generation check,
-    // panic boundary, result code): the cost of the C layer on the hot path.
-    let capi = {
-        use workerlife::capi::{pool, worker};
-        let mut p = std::ptr::null_mut();
-        let mut w = std::ptr::null_mut();
-        let spec = c"max_requests=1000000000000,max_rss=1GiB,request_timeout=30s";
-        let mut policy = std::ptr::null_mut();
-        workerlife::capi::policy::wl_policy_parse(spec.as_ptr(), &mut policy);
-        pool::wl_pool_new_shared(policy, 4, &mut p);
-        pool::wl_pool_claim(p, std::process::id(), &mut w);
-        let ns = best_ns(7, iters, |n| {
-            for _ in 0..n {
-                let mut leave = false;
-                worker::wl_worker_begin(black_box(w));
-                worker::wl_worker_end(black_box(w), &mut leave);
-                black_box(leave);
-            }
-        });
-        worker::wl_worker_free(w);
-        pool::wl_pool_free(p);
-        workerlife::capi::policy::wl_policy_free(policy);
-        ns
-    };
     let coarse = best_ns(5, iters, |n| {
         for _ in 0..n {
             black_box(workerlife::clock_ns_coarse());
@@ -81,11 +57,6 @@ fn main() {
     println!(
         "begin + end, no timed rule           {untimed:8.2}  {:7.2}x   goal <= 3x (max_requests, max_rss: no clock read)",
         untimed / baseline
-    );
-    println!(
-        "begin + end via the C ABI exports     {capi:8.2}  {:7.2}x   handle check + boundary: {:+.2} ns",
-        capi / baseline,
-        capi - begin_end
     );
     println!("clock read, CLOCK_MONOTONIC_COARSE   {coarse:8.2}");
     println!(

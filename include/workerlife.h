@@ -1,6 +1,6 @@
 /*
  * workerlife: decides when a server's worker processes must be recycled,
- * why, and how. Generated from src/capi by cbindgen; do not edit.
+ * why, and how. Generated from bindings/c by cbindgen; do not edit.
  *
  * Conventions: every fallible call returns a wl_result (WL_OK is 0) and
  * writes results through out-pointers; wl_last_error_message() gives the
@@ -373,8 +373,6 @@ typedef struct wl_health {
   uint64_t fds;
 } wl_health;
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -385,24 +383,54 @@ extern "C" {
 // Returns `WL_BUFFER_TOO_SMALL` when `buf` is too short (it then holds an
 // empty string), `WL_INVALID_ARGUMENT` for a number that is no result. Any
 // thread.
+//
+// # Safety
+//
+// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
+// - `needed` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_result_text(uint32_t result, char *buf, size_t len, size_t *needed);
 
 // Writes the message of the last call that failed on the calling thread
 // (it names what was wrong, e.g. the bad key and value) into `buf`;
 // `*needed` (may be NULL) gets the size needed. Successful calls leave it
 // as it was. Thread-local, so any thread.
+//
+// # Safety
+//
+// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
+// - `needed` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
 
 // Writes the number of live handles of every type (policies, pools,
 // workers, ledgers) made in this process to `*count`: what tests use to
 // show that objects free their handles. `count` must not be NULL.
 // Thread-safe.
+//
+// # Safety
+//
+// - `count` is NULL or valid for writing one `u64`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_live_handles(uint64_t *count);
 
 // Makes a default policy (every limit off) and writes its handle to `*out`.
 //
 // The caller owns the handle and releases it with `wl_policy_free`. `out`
 // must not be NULL. Any thread.
+//
+// # Safety
+//
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_policy_new(struct wl_policy **out);
 
 // Parses a spec string such as `"max_requests=1000,max_rss=512MiB"` into a
@@ -413,6 +441,14 @@ wl_result wl_policy_new(struct wl_policy **out);
 // `spec` is a NUL-terminated UTF-8 string, borrowed for the call. The caller
 // owns the new handle (`wl_policy_free`). NULL arguments are
 // `WL_NULL_ARGUMENT`. Any thread.
+//
+// # Safety
+//
+// - `spec` is NULL or a NUL-terminated string, readable up to its NUL.
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_policy_parse(const char *spec, struct wl_policy **out);
 
 // Releases a policy. NULL is a no-op (`WL_OK`); a freed or foreign handle
@@ -426,6 +462,14 @@ wl_result wl_policy_free(struct wl_policy *policy);
 //
 // `key` and `value` are NUL-terminated UTF-8, borrowed. NULL arguments are
 // `WL_NULL_ARGUMENT`. Thread-safe (the policy has its own lock).
+//
+// # Safety
+//
+// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
+// - `value` is NULL or a NUL-terminated string, readable up to its NUL.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_policy_set(struct wl_policy *policy, const char *key, const char *value);
 
 // Sets one key (a `wl_key`) from its raw value: bytes for sizes,
@@ -439,6 +483,13 @@ wl_result wl_policy_set_raw(struct wl_policy *policy, uint32_t key, uint64_t raw
 //
 // `raw` must not be NULL. An unknown key number is `WL_INVALID_ARGUMENT`.
 // Thread-safe.
+//
+// # Safety
+//
+// - `raw` is NULL or valid for writing one `u64`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_policy_get_raw(const struct wl_policy *policy, uint32_t key, uint64_t *raw);
 
 // Writes the policy as a spec string (only keys that differ from their
@@ -446,6 +497,14 @@ wl_result wl_policy_get_raw(const struct wl_policy *policy, uint32_t key, uint64
 // `*needed` (may be NULL) gets the size needed, NUL included. A short buffer
 // is `WL_BUFFER_TOO_SMALL`; pass `buf` NULL and `len` 0 to ask the size.
 // Thread-safe.
+//
+// # Safety
+//
+// - `buf` is NULL or valid for writing `len` bytes.
+// - `needed` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_policy_to_string(const struct wl_policy *policy,
                               char *buf,
                               size_t len,
@@ -463,17 +522,39 @@ uint32_t wl_key_unit(uint32_t key);
 // `policy`; `*out` gets its handle (owned by the caller, released with
 // `wl_pool_free`). A slot count outside 1..2^20 is `WL_INVALID_SLOT_COUNT`.
 // NULL arguments are `WL_NULL_ARGUMENT`. Any thread.
+//
+// # Safety
+//
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_new(const struct wl_policy *policy, uint32_t slots, struct wl_pool **out);
 
 // As `wl_pool_new`, in shared memory: create it before `fork()` and the
 // children see the same slots (and use them through their own copy of the
 // handle).
+//
+// # Safety
+//
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_new_shared(const struct wl_policy *policy, uint32_t slots, struct wl_pool **out);
 
 // As `wl_pool_new`, in a new file at `path` (mode 0600; an existing file or
 // a symlink there is refused), for workers started with exec, which call
 // `wl_pool_attach`. The creating process removes the file when its handle
 // is freed. `path` is a NUL-terminated path, borrowed.
+//
+// # Safety
+//
+// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_create(const char *path,
                          const struct wl_policy *policy,
                          uint32_t slots,
@@ -482,12 +563,28 @@ wl_result wl_pool_create(const char *path,
 // Attaches the pool file at `path` made by `wl_pool_create`. A file that is
 // not a workerlife pool, or is damaged, is `WL_BAD_POOL_FILE` (never a
 // crash). The caller owns the new handle. Any thread.
+//
+// # Safety
+//
+// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_attach(const char *path, struct wl_pool **out);
 
 // Makes a pool from options: slot count, sharing, path (named pools), a
 // manual clock (for tests: time moves only by `wl_pool_advance`) and a
 // fixed jitter seed. `options` is borrowed for the call. An unknown
 // `sharing` is `WL_INVALID_ARGUMENT`.
+//
+// # Safety
+//
+// - `options` is NULL or valid for reading one `wl_pool_options`.
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_build(const struct wl_policy *policy,
                         const struct wl_pool_options *options,
                         struct wl_pool **out);
@@ -498,19 +595,47 @@ wl_result wl_pool_build(const struct wl_policy *policy,
 wl_result wl_pool_free(struct wl_pool *pool);
 
 // Writes the number of slots to `*slots`. Thread-safe.
+//
+// # Safety
+//
+// - `slots` is NULL or valid for writing one `u32`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_slot_count(const struct wl_pool *pool, uint32_t *slots);
 
 // Makes a new policy handle holding a copy of the pool's policy (as stored
 // in the pool; an attached pool's comes from its file). The caller owns it.
+//
+// # Safety
+//
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_policy(const struct wl_pool *pool, struct wl_policy **out);
 
 // A worker handle for slot `slot`, for hosts that number their workers.
 // The caller owns it (`wl_worker_free`). Thread-safe.
+//
+// # Safety
+//
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_worker(const struct wl_pool *pool, uint32_t slot, struct wl_worker **out);
 
 // The slot of `pid` (usually the caller's own `getpid()`): the one already
 // holding it, else a vacant one, else one whose process is gone. Full is
 // `WL_NO_FREE_SLOT`. The caller owns the worker handle. Thread-safe.
+//
+// # Safety
+//
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_claim(const struct wl_pool *pool, uint32_t pid, struct wl_worker **out);
 
 // The master started `pid` in `slot`. A slot still holding a live process
@@ -531,23 +656,53 @@ wl_result wl_pool_adopt(const struct wl_pool *pool, uint32_t pid);
 // gone by itself (sampling in `wl_pool_tick`, `wl_pool_reap_dead`) is
 // answered with its slot once, with nothing more recorded. A pid no slot
 // holds is `WL_UNKNOWN_PID`. Thread-safe.
+//
+// # Safety
+//
+// - `slot` is NULL or valid for writing one `u32`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_exited(const struct wl_pool *pool, uint32_t pid, int32_t status, uint32_t *slot);
 
 // Retires every slot whose process is gone (or whose pid now names another
 // process); their slots go into `slots` (room for `cap`), `*n` gets how
 // many were written. Thread-safe.
+//
+// # Safety
+//
+// - `slots` is NULL or valid for writing `cap` items of its type.
+// - `n` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_reap_dead(const struct wl_pool *pool, uint32_t *slots, size_t cap, size_t *n);
 
 // Samples every worker's memory and FDs from `/proc` now (also done by
 // `wl_pool_tick` every `sample_interval`); `*sampled` and `*gone` (either
 // may be NULL) get how many were read and how many were found gone (and
 // retired). Thread-safe.
+//
+// # Safety
+//
+// - `sampled` is NULL or valid for writing one `u32`.
+// - `gone` is NULL or valid for writing one `u32`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_sample(const struct wl_pool *pool, uint32_t *sampled, uint32_t *gone);
 
 // Asks for a manual recycle of the worker in `slot`. Thread-safe.
 wl_result wl_pool_recycle(const struct wl_pool *pool, uint32_t slot);
 
 // The current decision for `slot`, into `*decision`. Thread-safe.
+//
+// # Safety
+//
+// - `decision` is NULL or valid for writing one `wl_decision`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_decision(const struct wl_pool *pool, uint32_t slot, struct wl_decision *decision);
 
 // What the master should do now: recycles and kills (each once per worker
@@ -555,6 +710,14 @@ wl_result wl_pool_decision(const struct wl_pool *pool, uint32_t slot, struct wl_
 // for `cap`); `*n` gets how many. Actions that did not fit are kept and
 // returned first by the next call, so call again while `*n == cap`.
 // Thread-safe.
+//
+// # Safety
+//
+// - `actions` is NULL or valid for writing `cap` items of its type.
+// - `n` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_tick(const struct wl_pool *pool,
                        struct wl_pool_action *actions,
                        size_t cap,
@@ -563,6 +726,14 @@ wl_result wl_pool_tick(const struct wl_pool *pool,
 // Takes queued events, oldest first, into `events` (room for `cap`); `*n`
 // gets how many. Events that did not fit stay queued for the next call.
 // Thread-safe.
+//
+// # Safety
+//
+// - `events` is NULL or valid for writing `cap` items of its type.
+// - `n` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_events(const struct wl_pool *pool,
                          struct wl_event *events,
                          size_t cap,
@@ -572,10 +743,26 @@ wl_result wl_pool_events(const struct wl_pool *pool,
 // be NULL) gets the size needed, NUL included. A short buffer is
 // `WL_BUFFER_TOO_SMALL`; the text of a live pool can grow between two calls
 // (a counter gains a digit), so retry with room to spare. Thread-safe.
+//
+// # Safety
+//
+// - `buf` is NULL or valid for writing `len` bytes.
+// - `needed` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_stats_json(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
 
 // Writes the pool's stats in the Prometheus text format into `buf`, as
 // `wl_pool_stats_json` does.
+//
+// # Safety
+//
+// - `buf` is NULL or valid for writing `len` bytes.
+// - `needed` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_prometheus(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
 
 // Moves a manual-clock pool's time forward by `us` microseconds (tests). A
@@ -583,10 +770,25 @@ wl_result wl_pool_prometheus(const struct wl_pool *pool, char *buf, size_t len, 
 wl_result wl_pool_advance(const struct wl_pool *pool, uint64_t us);
 
 // The pool's time now, in microseconds since it was made, into `*us`.
+//
+// # Safety
+//
+// - `us` is NULL or valid for writing one `u64`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_now_us(const struct wl_pool *pool, uint64_t *us);
 
 // When the next respawn held back by crash backoff is due: `*due` gets
 // whether there is one, `*us` how long until then. Thread-safe.
+//
+// # Safety
+//
+// - `due` is NULL or valid for writing one `bool`.
+// - `us` is NULL or valid for writing one `u64`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_next_spawn_in(const struct wl_pool *pool, bool *due, uint64_t *us);
 
 // The worker in `slot` exited with wait status `status` (for hosts that
@@ -597,11 +799,25 @@ wl_result wl_pool_exited_slot(const struct wl_pool *pool, uint32_t slot, int32_t
 // and USS and PSS when `uss` (costlier: a page-table walk). A pid that is
 // gone (or a zombie) is `WL_NO_SUCH_PROCESS`. `sample` must not be NULL.
 // Thread-safe.
+//
+// # Safety
+//
+// - `sample` is NULL or valid for writing one `wl_sample`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_process_sample(uint32_t pid, bool uss, struct wl_sample *sample);
 
 // The start time of process `pid` (clock ticks since boot; with the pid,
 // its identity), into `*start_time`. Gone, or a zombie, is
 // `WL_NO_SUCH_PROCESS`; without `/proc`, `WL_NOT_SUPPORTED`.
+//
+// # Safety
+//
+// - `start_time` is NULL or valid for writing one `u64`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_process_identity(uint32_t pid, uint64_t *start_time);
 
 // Sends signal `sig` to `pid` only if it is still the process that started
@@ -614,6 +830,14 @@ wl_result wl_signal(uint32_t pid, uint64_t start_time, int32_t sig);
 // Opens (creating, mode 0600) the orphan ledger at `path` for a new run of
 // this process; `*out` gets its handle (owned by the caller,
 // `wl_ledger_free`). A symlink at `path` is refused. Any thread.
+//
+// # Safety
+//
+// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_ledger_open(const char *path, struct wl_ledger **out);
 
 // Releases a ledger handle (the file stays). NULL is a no-op; a freed or
@@ -634,6 +858,14 @@ wl_result wl_ledger_forget(const struct wl_ledger *ledger, uint32_t pid);
 // (more than `cap` means some were not written; the reaping happened
 // regardless). A damaged ledger is set aside and is `WL_BAD_LEDGER`.
 // Blocks for up to the grace period plus a few seconds.
+//
+// # Safety
+//
+// - `reaped` is NULL or valid for writing `cap` items of its type.
+// - `n` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_ledger_reap(const struct wl_ledger *ledger,
                          uint64_t grace_us,
                          struct wl_reaped *reaped,
@@ -644,6 +876,13 @@ wl_result wl_ledger_reap(const struct wl_ledger *ledger,
 // be bound again, for at most `timeout_us` microseconds. `WL_OK` when both
 // are released; else `WL_STILL_HELD`, with `*held` (may be NULL) set to a
 // `wl_held_kind` naming which. Blocks the calling thread.
+//
+// # Safety
+//
+// - `held` is NULL or valid for writing one `u32`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_wait_released(uint32_t pid, uint16_t port, uint64_t timeout_us, uint32_t *held);
 
 // The version as `"MAJOR.MINOR.PATCH"`: a static NUL-terminated string,
@@ -670,11 +909,25 @@ wl_result wl_worker_begin(const struct wl_worker *worker);
 // and the recycle was granted, so the worker should accept no new work,
 // finish what it has, and leave. `last` must not be NULL. Lock-free and
 // allocation-free; any thread; after `fork()` too.
+//
+// # Safety
+//
+// - `last` is NULL or valid for writing one `bool`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_begin_last(const struct wl_worker *worker, bool *last);
 
 // A request ended. `*exit` gets whether the worker should exit after this
 // request (finish the response, then leave). `exit` must not be NULL.
 // Lock-free and allocation-free; any thread.
+//
+// # Safety
+//
+// - `exit` is NULL or valid for writing one `bool`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_end(const struct wl_worker *worker, bool *exit);
 
 // A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
@@ -682,23 +935,58 @@ wl_result wl_worker_heartbeat(const struct wl_worker *worker);
 
 // Reports the worker's own readings; a field set to `WL_NO_READING` leaves
 // the previous reading. `health` is borrowed for the call. Lock-free.
+//
+// # Safety
+//
+// - `health` is NULL or valid for reading one `wl_health`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_report_health(const struct wl_worker *worker, const struct wl_health *health);
 
 // Samples the calling process from `/proc` (USS and PSS too when `uss`),
 // reports the readings for this worker, and writes the sample to `*sample`
 // (may be NULL). Thread-safe.
+//
+// # Safety
+//
+// - `sample` is NULL or valid for writing one `wl_sample`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_sample_self(const struct wl_worker *worker, bool uss, struct wl_sample *sample);
 
 // The result of one health check: `ok` false adds a failure, true resets.
 wl_result wl_worker_check(const struct wl_worker *worker, bool ok);
 
 // What the worker should do now, into `*decision`. Thread-safe.
+//
+// # Safety
+//
+// - `decision` is NULL or valid for writing one `wl_decision`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_decision(const struct wl_worker *worker, struct wl_decision *decision);
 
 // Requests served in this generation, into `*requests`.
+//
+// # Safety
+//
+// - `requests` is NULL or valid for writing one `u64`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_requests(const struct wl_worker *worker, uint64_t *requests);
 
 // The worker's slot index, into `*slot`.
+//
+// # Safety
+//
+// - `slot` is NULL or valid for writing one `u32`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_slot(const struct wl_worker *worker, uint32_t *slot);
 
 // Marks the slot on the way out (call just before exiting): the recycle
@@ -709,6 +997,15 @@ wl_result wl_worker_exiting(const struct wl_worker *worker);
 // `"continue"`) into `buf` (`len` bytes); `*needed` (may be NULL) gets the
 // size needed. A decision with numbers that are no action or reason is
 // `WL_INVALID_ARGUMENT`. Any thread.
+//
+// # Safety
+//
+// - `decision` is NULL or valid for reading one `wl_decision`.
+// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
+// - `needed` is NULL or valid for writing one `usize`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_decision_text(const struct wl_decision *decision,
                            char *buf,
                            size_t len,

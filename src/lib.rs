@@ -15,8 +15,6 @@
 //! ```
 
 mod budget;
-#[cfg(feature = "capi")]
-pub mod capi;
 mod clock;
 mod core;
 mod decision;

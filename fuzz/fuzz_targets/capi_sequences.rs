@@ -9,12 +9,12 @@
 use libfuzzer_sys::fuzz_target;
 use std::ffi::c_char;
 use std::ptr;
-use workerlife::capi::policy::*;
-use workerlife::capi::pool::*;
-use workerlife::capi::process::*;
-use workerlife::capi::types::*;
-use workerlife::capi::worker::*;
-use workerlife::capi::*;
+use workerlife_c::policy::*;
+use workerlife_c::pool::*;
+use workerlife_c::process::*;
+use workerlife_c::types::*;
+use workerlife_c::worker::*;
+use workerlife_c::*;
 
 struct Input<'a>(&'a [u8]);
 
@@ -89,14 +89,14 @@ fuzz_target!(|data: &[u8]| {
             0 => {
                 let s = i.string();
                 let mut out = ptr::null_mut();
-                wl_policy_parse(s.as_ptr().cast(), &mut out);
+                unsafe { wl_policy_parse(s.as_ptr().cast(), &mut out) };
                 if !out.is_null() {
                     h.policies.push(out);
                 }
             }
             1 => {
                 let mut out = ptr::null_mut();
-                wl_policy_new(&mut out);
+                unsafe { wl_policy_new(&mut out) };
                 h.policies.push(out);
             }
             2 => {
@@ -104,11 +104,11 @@ fuzz_target!(|data: &[u8]| {
             }
             3 => {
                 let (k, v) = (i.string(), i.string());
-                wl_policy_set(
+                unsafe { wl_policy_set(
                     pick(&h.policies, &mut i),
                     k.as_ptr().cast(),
                     v.as_ptr().cast(),
-                );
+                ) };
             }
             4 => {
                 let (k, v) = (i.u32() % 30, i.u64());
@@ -116,15 +116,15 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => {
                 let mut raw = 0;
-                wl_policy_get_raw(pick(&h.policies, &mut i), i.u32() % 30, &mut raw);
+                unsafe { wl_policy_get_raw(pick(&h.policies, &mut i), i.u32() % 30, &mut raw) };
             }
             6 => {
-                wl_policy_to_string(
+                unsafe { wl_policy_to_string(
                     pick(&h.policies, &mut i),
                     buf.as_mut_ptr(),
                     cap,
                     &mut needed,
-                );
+                ) };
             }
             7 => {
                 let options = wl_pool_options {
@@ -136,7 +136,7 @@ fuzz_target!(|data: &[u8]| {
                     seed: i.u64(),
                 };
                 let mut out = ptr::null_mut();
-                wl_pool_build(pick(&h.policies, &mut i), &options, &mut out);
+                unsafe { wl_pool_build(pick(&h.policies, &mut i), &options, &mut out) };
                 if !out.is_null() {
                     h.pools.push(out);
                 }
@@ -146,7 +146,7 @@ fuzz_target!(|data: &[u8]| {
             }
             9 => {
                 let mut out = ptr::null_mut();
-                wl_pool_worker(pick(&h.pools, &mut i), u32::from(i.byte() % 8), &mut out);
+                unsafe { wl_pool_worker(pick(&h.pools, &mut i), u32::from(i.byte() % 8), &mut out) };
                 if !out.is_null() {
                     h.workers.push(out);
                 }
@@ -158,7 +158,7 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     i.u32()
                 };
-                wl_pool_claim(pick(&h.pools, &mut i), pid, &mut out);
+                unsafe { wl_pool_claim(pick(&h.pools, &mut i), pid, &mut out) };
                 if !out.is_null() {
                     h.workers.push(out);
                 }
@@ -173,7 +173,7 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     &mut exit
                 };
-                wl_worker_end(pick(&h.workers, &mut i), p);
+                unsafe { wl_worker_end(pick(&h.workers, &mut i), p) };
             }
             13 => {
                 let health = wl_health {
@@ -182,7 +182,7 @@ fuzz_target!(|data: &[u8]| {
                     pss: i.u64(),
                     fds: u64::from(i.byte()),
                 };
-                wl_worker_report_health(pick(&h.workers, &mut i), &health);
+                unsafe { wl_worker_report_health(pick(&h.workers, &mut i), &health) };
             }
             14 => {
                 wl_worker_check(pick(&h.workers, &mut i), i.byte() % 2 == 0);
@@ -190,8 +190,8 @@ fuzz_target!(|data: &[u8]| {
             }
             15 => {
                 let mut d = wl_decision::default();
-                wl_worker_decision(pick(&h.workers, &mut i), &mut d);
-                wl_decision_text(&d, buf.as_mut_ptr(), cap, &mut needed);
+                unsafe { wl_worker_decision(pick(&h.workers, &mut i), &mut d) };
+                unsafe { wl_decision_text(&d, buf.as_mut_ptr(), cap, &mut needed) };
             }
             16 => {
                 wl_worker_exiting(pick(&h.workers, &mut i));
@@ -213,7 +213,7 @@ fuzz_target!(|data: &[u8]| {
                     u32::from(i.byte() % 8),
                     i.u32() as i32,
                 );
-                wl_pool_exited(pick(&h.pools, &mut i), i.u32(), 0, ptr::null_mut());
+                unsafe { wl_pool_exited(pick(&h.pools, &mut i), i.u32(), 0, ptr::null_mut()) };
             }
             20 => {
                 wl_pool_recycle(pick(&h.pools, &mut i), u32::from(i.byte() % 8));
@@ -222,83 +222,89 @@ fuzz_target!(|data: &[u8]| {
                 let mut actions = [wl_pool_action::default(); 4];
                 let mut n = 0;
                 let c = (i.byte() % 5) as usize;
-                wl_pool_tick(
+                unsafe { wl_pool_tick(
                     pick(&h.pools, &mut i),
                     actions.as_mut_ptr(),
                     c.min(4),
                     &mut n,
-                );
+                ) };
             }
             22 => {
                 let mut events = [wl_event::default(); 4];
                 let mut n = 0;
                 let c = (i.byte() % 5) as usize;
-                wl_pool_events(
+                unsafe { wl_pool_events(
                     pick(&h.pools, &mut i),
                     events.as_mut_ptr(),
                     c.min(4),
                     &mut n,
-                );
+                ) };
             }
             23 => {
-                wl_pool_stats_json(pick(&h.pools, &mut i), buf.as_mut_ptr(), cap, &mut needed);
-                wl_pool_prometheus(pick(&h.pools, &mut i), buf.as_mut_ptr(), cap, &mut needed);
+                unsafe { wl_pool_stats_json(pick(&h.pools, &mut i), buf.as_mut_ptr(), cap, &mut needed) };
+                unsafe { wl_pool_prometheus(pick(&h.pools, &mut i), buf.as_mut_ptr(), cap, &mut needed) };
             }
             24 => {
                 wl_pool_advance(pick(&h.pools, &mut i), i.u64() >> (i.byte() % 64));
             }
             25 => {
                 let mut d = wl_decision::default();
-                wl_pool_decision(pick(&h.pools, &mut i), u32::from(i.byte() % 8), &mut d);
+                unsafe { wl_pool_decision(pick(&h.pools, &mut i), u32::from(i.byte() % 8), &mut d) };
                 let garbage = wl_decision {
                     action: i.u32() % 4,
                     reason: i.u32() % 16,
                     value: i.u64(),
                     limit: i.u64(),
                 };
-                wl_decision_text(&garbage, buf.as_mut_ptr(), cap, &mut needed);
+                unsafe { wl_decision_text(&garbage, buf.as_mut_ptr(), cap, &mut needed) };
             }
             26 => {
-                wl_result_text(i.u32() % 1000, buf.as_mut_ptr(), cap, &mut needed);
-                wl_last_error_message(buf.as_mut_ptr(), cap, &mut needed);
+                unsafe { wl_result_text(i.u32() % 1000, buf.as_mut_ptr(), cap, &mut needed) };
+                unsafe { wl_last_error_message(buf.as_mut_ptr(), cap, &mut needed) };
                 wl_key_name(i.u32() % 30);
                 wl_key_unit(i.u32() % 30);
                 wl_reason_name(i.u32() % 20);
             }
             27 => {
                 let mut s = wl_sample::default();
-                wl_process_sample(std::process::id(), i.byte() % 2 == 0, &mut s);
-                wl_process_sample(i.u32(), false, &mut s);
+                unsafe { wl_process_sample(std::process::id(), i.byte() % 2 == 0, &mut s) };
+                unsafe { wl_process_sample(i.u32(), false, &mut s) };
             }
             28 => {
                 let (mut due, mut us) = (false, 0);
-                wl_pool_next_spawn_in(pick(&h.pools, &mut i), &mut due, &mut us);
-                wl_pool_now_us(pick(&h.pools, &mut i), &mut us);
+                unsafe { wl_pool_next_spawn_in(pick(&h.pools, &mut i), &mut due, &mut us) };
+                unsafe { wl_pool_now_us(pick(&h.pools, &mut i), &mut us) };
             }
             29 => {
                 let mut slots = [0u32; 4];
                 let mut n = 0;
-                wl_pool_reap_dead(pick(&h.pools, &mut i), slots.as_mut_ptr(), 4, &mut n);
-                wl_pool_sample(pick(&h.pools, &mut i), ptr::null_mut(), ptr::null_mut());
+                unsafe { wl_pool_reap_dead(pick(&h.pools, &mut i), slots.as_mut_ptr(), 4, &mut n) };
+                unsafe { wl_pool_sample(pick(&h.pools, &mut i), ptr::null_mut(), ptr::null_mut()) };
             }
             30 => {
                 let mut out = ptr::null_mut();
-                wl_pool_policy(pick(&h.pools, &mut i), &mut out);
+                unsafe { wl_pool_policy(pick(&h.pools, &mut i), &mut out) };
                 if !out.is_null() {
                     h.policies.push(out);
                 }
             }
             _ => {
                 let mut slots = 0;
-                wl_pool_slot_count(pick(&h.pools, &mut i), &mut slots);
-                wl_worker_requests(pick(&h.workers, &mut i), ptr::null_mut());
+                unsafe { wl_pool_slot_count(pick(&h.pools, &mut i), &mut slots) };
+                unsafe { wl_worker_requests(pick(&h.workers, &mut i), ptr::null_mut()) };
             }
         }
     }
     // Free everything (twice: the second round must be refused, not crash).
     for _ in 0..2 {
-        h.workers.iter().for_each(|w| drop(wl_worker_free(*w)));
-        h.pools.iter().for_each(|p| drop(wl_pool_free(*p)));
-        h.policies.iter().for_each(|p| drop(wl_policy_free(*p)));
+        for &w in &h.workers {
+            let _ = wl_worker_free(w);
+        }
+        for &p in &h.pools {
+            let _ = wl_pool_free(p);
+        }
+        for &p in &h.policies {
+            let _ = wl_policy_free(p);
+        }
     }
 });

@@ -38,7 +38,12 @@ pub trait Driver {
 }
 
 pub fn vector_files() -> Vec<PathBuf> {
-    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")];
+    // The repository's tests/vectors, found from whichever crate runs this.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|d| d.join("tests/vectors").is_dir())
+        .expect("tests/vectors above the crate");
+    let mut dirs = vec![root.join("tests/vectors")];
     if let Ok(extra) = std::env::var("WORKERLIFE_VECTORS") {
         if !extra.is_empty() {
             dirs.push(PathBuf::from(extra));

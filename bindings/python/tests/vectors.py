@@ -83,9 +83,9 @@ def run_case(case: Dict[str, Any]) -> None:
         elif op == "spawned":
             pool.spawned(slot, step["pid"])
         elif op == "claim":
-            got = pool.claim(step["pid"]).slot
-            if "slot" in step and got != slot:
-                raise fail(f"claimed slot {got}, expected {slot}")
+            claimed = pool.claim(step["pid"]).slot
+            if "slot" in step and claimed != slot:
+                raise fail(f"claimed slot {claimed}, expected {slot}")
         elif op == "exited":
             pool.exited_slot(slot, step.get("status", 0))
         elif op == "expect":

@@ -1,10 +1,10 @@
 //! Worker exports: the hot path and the worker's own reports.
 
-use super::buffers::{arg, out};
-use super::result::{check, guard};
-use super::types::{wl_decision, wl_health, wl_sample, WL_NO_READING};
-use super::{lookup, release, wl_result, wl_worker, WORKERS};
-use crate::{Health, Worker};
+use crate::buffers::{arg, out};
+use crate::result::{check, guard};
+use crate::types::{wl_decision, wl_health, wl_sample, WL_NO_READING};
+use crate::{lookup, release, wl_result, wl_worker, WORKERS};
+use workerlife::{Health, Worker};
 
 #[inline(always)]
 fn worker<'a>(w: *const wl_worker) -> Result<&'a Worker, wl_result> {
@@ -36,8 +36,18 @@ pub extern "C" fn wl_worker_begin(worker: *const wl_worker) -> wl_result {
 /// and the recycle was granted, so the worker should accept no new work,
 /// finish what it has, and leave. `last` must not be NULL. Lock-free and
 /// allocation-free; any thread; after `fork()` too.
+///
+/// # Safety
+///
+/// - `last` is NULL or valid for writing one `bool`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_worker_begin_last(worker: *const wl_worker, last: *mut bool) -> wl_result {
+pub unsafe extern "C" fn wl_worker_begin_last(
+    worker: *const wl_worker,
+    last: *mut bool,
+) -> wl_result {
     guard(|| {
         let w = self::worker(worker)?;
         let last = out(last, "last")?;
@@ -49,8 +59,15 @@ pub extern "C" fn wl_worker_begin_last(worker: *const wl_worker, last: *mut bool
 /// A request ended. `*exit` gets whether the worker should exit after this
 /// request (finish the response, then leave). `exit` must not be NULL.
 /// Lock-free and allocation-free; any thread.
+///
+/// # Safety
+///
+/// - `exit` is NULL or valid for writing one `bool`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_worker_end(worker: *const wl_worker, exit: *mut bool) -> wl_result {
+pub unsafe extern "C" fn wl_worker_end(worker: *const wl_worker, exit: *mut bool) -> wl_result {
     guard(|| {
         let w = self::worker(worker)?;
         let exit = out(exit, "exit")?;
@@ -70,8 +87,15 @@ pub extern "C" fn wl_worker_heartbeat(worker: *const wl_worker) -> wl_result {
 
 /// Reports the worker's own readings; a field set to `WL_NO_READING` leaves
 /// the previous reading. `health` is borrowed for the call. Lock-free.
+///
+/// # Safety
+///
+/// - `health` is NULL or valid for reading one `wl_health`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_worker_report_health(
+pub unsafe extern "C" fn wl_worker_report_health(
     worker: *const wl_worker,
     health: *const wl_health,
 ) -> wl_result {
@@ -92,15 +116,24 @@ pub extern "C" fn wl_worker_report_health(
 /// Samples the calling process from `/proc` (USS and PSS too when `uss`),
 /// reports the readings for this worker, and writes the sample to `*sample`
 /// (may be NULL). Thread-safe.
+///
+/// # Safety
+///
+/// - `sample` is NULL or valid for writing one `wl_sample`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_worker_sample_self(
+pub unsafe extern "C" fn wl_worker_sample_self(
     worker: *const wl_worker,
     uss: bool,
     sample: *mut wl_sample,
 ) -> wl_result {
     guard(|| {
-        let s = check(self::worker(worker)?.sample_self(uss))?;
-        if let Some(o) = super::buffers::opt_out(sample) {
+        let w = self::worker(worker)?;
+        let o = crate::buffers::opt_out(sample, "sample")?;
+        let s = check(w.sample_self(uss))?;
+        if let Some(o) = o {
             *o = (&s).into();
         }
         Ok(())
@@ -117,8 +150,15 @@ pub extern "C" fn wl_worker_check(worker: *const wl_worker, ok: bool) -> wl_resu
 }
 
 /// What the worker should do now, into `*decision`. Thread-safe.
+///
+/// # Safety
+///
+/// - `decision` is NULL or valid for writing one `wl_decision`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_worker_decision(
+pub unsafe extern "C" fn wl_worker_decision(
     worker: *const wl_worker,
     decision: *mut wl_decision,
 ) -> wl_result {
@@ -130,8 +170,18 @@ pub extern "C" fn wl_worker_decision(
 }
 
 /// Requests served in this generation, into `*requests`.
+///
+/// # Safety
+///
+/// - `requests` is NULL or valid for writing one `u64`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_worker_requests(worker: *const wl_worker, requests: *mut u64) -> wl_result {
+pub unsafe extern "C" fn wl_worker_requests(
+    worker: *const wl_worker,
+    requests: *mut u64,
+) -> wl_result {
     guard(|| {
         let n = self::worker(worker)?.requests();
         *out(requests, "requests")? = n;
@@ -140,8 +190,15 @@ pub extern "C" fn wl_worker_requests(worker: *const wl_worker, requests: *mut u6
 }
 
 /// The worker's slot index, into `*slot`.
+///
+/// # Safety
+///
+/// - `slot` is NULL or valid for writing one `u32`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_worker_slot(worker: *const wl_worker, slot: *mut u32) -> wl_result {
+pub unsafe extern "C" fn wl_worker_slot(worker: *const wl_worker, slot: *mut u32) -> wl_result {
     guard(|| {
         let i = self::worker(worker)?.index();
         *out(slot, "slot")? = i;
@@ -163,8 +220,17 @@ pub extern "C" fn wl_worker_exiting(worker: *const wl_worker) -> wl_result {
 /// `"continue"`) into `buf` (`len` bytes); `*needed` (may be NULL) gets the
 /// size needed. A decision with numbers that are no action or reason is
 /// `WL_INVALID_ARGUMENT`. Any thread.
+///
+/// # Safety
+///
+/// - `decision` is NULL or valid for reading one `wl_decision`.
+/// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
+/// - `needed` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_decision_text(
+pub unsafe extern "C" fn wl_decision_text(
     decision: *const wl_decision,
     buf: *mut std::ffi::c_char,
     len: usize,
@@ -172,12 +238,12 @@ pub extern "C" fn wl_decision_text(
 ) -> wl_result {
     guard(|| {
         let d = arg(decision, "decision")?.to_decision().ok_or_else(|| {
-            super::result::fail(
+            crate::result::fail(
                 wl_result::WL_INVALID_ARGUMENT,
                 "the decision's action or reason is out of range",
             )
         })?;
-        super::buffers::write_str(&d.to_string(), buf, len, needed)
+        crate::buffers::write_str(&d.to_string(), buf, len, needed)
     })
 }
 
@@ -185,10 +251,10 @@ pub extern "C" fn wl_decision_text(
 /// for `WL_REASON_NONE` and numbers that are no reason. Any thread.
 #[no_mangle]
 pub extern "C" fn wl_reason_name(reason: u32) -> *const std::ffi::c_char {
-    super::result::guard_value(std::ptr::null(), || {
+    crate::result::guard_value(std::ptr::null(), || {
         u8::try_from(reason)
             .ok()
-            .and_then(crate::Reason::from_code)
+            .and_then(workerlife::Reason::from_code)
             .map_or(std::ptr::null(), reason_c)
     })
 }
@@ -198,19 +264,19 @@ pub extern "C" fn wl_reason_name(reason: u32) -> *const std::ffi::c_char {
 /// `WL_REASON_NONE` and numbers that are no reason. Any thread.
 #[no_mangle]
 pub extern "C" fn wl_reason_unit(reason: u32) -> u32 {
-    super::result::guard_value(u32::MAX, || {
+    crate::result::guard_value(u32::MAX, || {
         u8::try_from(reason)
             .ok()
-            .and_then(crate::Reason::from_code)
-            .map_or(u32::MAX, |r| super::policy::unit_c(r.unit()))
+            .and_then(workerlife::Reason::from_code)
+            .map_or(u32::MAX, |r| crate::policy::unit_c(r.unit()))
     })
 }
 
-fn reason_c(r: crate::Reason) -> *const std::ffi::c_char {
+fn reason_c(r: workerlife::Reason) -> *const std::ffi::c_char {
     use std::sync::OnceLock;
     static NAMES: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
     let names = NAMES.get_or_init(|| {
-        crate::Reason::ALL
+        workerlife::Reason::ALL
             .iter()
             .map(|r| std::ffi::CString::new(r.as_str()).expect("no NUL"))
             .collect()

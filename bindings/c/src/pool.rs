@@ -1,16 +1,16 @@
 //! Pool exports: building, slots, supervision, events and stats.
 
-use super::buffers::{arg, drain_into, opt_out, out, path_arg, write_array, write_str};
-use super::result::{check, fail, guard};
-use super::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options, wl_sharing};
-use super::Pending;
-use super::{
+use crate::buffers::{arg, drain_into, opt_out, out, path_arg, write_array, write_str};
+use crate::result::{check, fail, guard};
+use crate::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options, wl_sharing};
+use crate::Pending;
+use crate::{
     lookup, publish, release, wl_policy, wl_pool, wl_result, wl_worker, PoolObj, POOLS, WORKERS,
 };
-use crate::fork::ForkMutex;
-use crate::{Pool, PoolBuilder};
 use std::ffi::c_char;
 use std::time::Duration;
+use workerlife::fork::ForkMutex;
+use workerlife::{Pool, PoolBuilder};
 
 fn pool<'a>(p: *const wl_pool) -> Result<&'a PoolObj, wl_result> {
     lookup(&POOLS, p, "pool")
@@ -36,14 +36,21 @@ fn publish_pool(pool: Pool, out: *mut *mut wl_pool) -> Result<(), wl_result> {
 /// `policy`; `*out` gets its handle (owned by the caller, released with
 /// `wl_pool_free`). A slot count outside 1..2^20 is `WL_INVALID_SLOT_COUNT`.
 /// NULL arguments are `WL_NULL_ARGUMENT`. Any thread.
+///
+/// # Safety
+///
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_new(
+pub unsafe extern "C" fn wl_pool_new(
     policy: *const wl_policy,
     slots: u32,
     out: *mut *mut wl_pool,
 ) -> wl_result {
     guard(|| {
-        let p = super::policy::snapshot(policy)?;
+        let p = crate::policy::snapshot(policy)?;
         finish(Pool::builder(&p).slots(slots), out)
     })
 }
@@ -51,14 +58,21 @@ pub extern "C" fn wl_pool_new(
 /// As `wl_pool_new`, in shared memory: create it before `fork()` and the
 /// children see the same slots (and use them through their own copy of the
 /// handle).
+///
+/// # Safety
+///
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_new_shared(
+pub unsafe extern "C" fn wl_pool_new_shared(
     policy: *const wl_policy,
     slots: u32,
     out: *mut *mut wl_pool,
 ) -> wl_result {
     guard(|| {
-        let p = super::policy::snapshot(policy)?;
+        let p = crate::policy::snapshot(policy)?;
         finish(Pool::builder(&p).slots(slots).shared(), out)
     })
 }
@@ -67,8 +81,16 @@ pub extern "C" fn wl_pool_new_shared(
 /// a symlink there is refused), for workers started with exec, which call
 /// `wl_pool_attach`. The creating process removes the file when its handle
 /// is freed. `path` is a NUL-terminated path, borrowed.
+///
+/// # Safety
+///
+/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_create(
+pub unsafe extern "C" fn wl_pool_create(
     path: *const c_char,
     policy: *const wl_policy,
     slots: u32,
@@ -76,7 +98,7 @@ pub extern "C" fn wl_pool_create(
 ) -> wl_result {
     guard(|| {
         let path = path_arg(path, "path")?;
-        let p = super::policy::snapshot(policy)?;
+        let p = crate::policy::snapshot(policy)?;
         finish(Pool::builder(&p).slots(slots).named(path), out)
     })
 }
@@ -84,8 +106,16 @@ pub extern "C" fn wl_pool_create(
 /// Attaches the pool file at `path` made by `wl_pool_create`. A file that is
 /// not a workerlife pool, or is damaged, is `WL_BAD_POOL_FILE` (never a
 /// crash). The caller owns the new handle. Any thread.
+///
+/// # Safety
+///
+/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_pool) -> wl_result {
+pub unsafe extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_pool) -> wl_result {
     guard(|| {
         let path = path_arg(path, "path")?;
         publish_pool(check(Pool::attach(path))?, out)
@@ -96,14 +126,22 @@ pub extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_pool) ->
 /// manual clock (for tests: time moves only by `wl_pool_advance`) and a
 /// fixed jitter seed. `options` is borrowed for the call. An unknown
 /// `sharing` is `WL_INVALID_ARGUMENT`.
+///
+/// # Safety
+///
+/// - `options` is NULL or valid for reading one `wl_pool_options`.
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_build(
+pub unsafe extern "C" fn wl_pool_build(
     policy: *const wl_policy,
     options: *const wl_pool_options,
     out: *mut *mut wl_pool,
 ) -> wl_result {
     guard(|| {
-        let p = super::policy::snapshot(policy)?;
+        let p = crate::policy::snapshot(policy)?;
         let o = arg(options, "options")?;
         let mut b = Pool::builder(&p)
             .slots(o.slots)
@@ -137,8 +175,15 @@ pub extern "C" fn wl_pool_free(pool: *mut wl_pool) -> wl_result {
 }
 
 /// Writes the number of slots to `*slots`. Thread-safe.
+///
+/// # Safety
+///
+/// - `slots` is NULL or valid for writing one `u32`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_slot_count(pool: *const wl_pool, slots: *mut u32) -> wl_result {
+pub unsafe extern "C" fn wl_pool_slot_count(pool: *const wl_pool, slots: *mut u32) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
         *out(slots, "slots")? = p.pool.slot_count();
@@ -148,18 +193,35 @@ pub extern "C" fn wl_pool_slot_count(pool: *const wl_pool, slots: *mut u32) -> w
 
 /// Makes a new policy handle holding a copy of the pool's policy (as stored
 /// in the pool; an attached pool's comes from its file). The caller owns it.
+///
+/// # Safety
+///
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_policy(pool: *const wl_pool, out: *mut *mut wl_policy) -> wl_result {
+pub unsafe extern "C" fn wl_pool_policy(
+    pool: *const wl_pool,
+    out: *mut *mut wl_policy,
+) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?.pool.policy().clone();
-        publish(&super::POLICIES, ForkMutex::new(p), out)
+        publish(&crate::POLICIES, ForkMutex::new(p), out)
     })
 }
 
 /// A worker handle for slot `slot`, for hosts that number their workers.
 /// The caller owns it (`wl_worker_free`). Thread-safe.
+///
+/// # Safety
+///
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_worker(
+pub unsafe extern "C" fn wl_pool_worker(
     pool: *const wl_pool,
     slot: u32,
     out: *mut *mut wl_worker,
@@ -173,8 +235,15 @@ pub extern "C" fn wl_pool_worker(
 /// The slot of `pid` (usually the caller's own `getpid()`): the one already
 /// holding it, else a vacant one, else one whose process is gone. Full is
 /// `WL_NO_FREE_SLOT`. The caller owns the worker handle. Thread-safe.
+///
+/// # Safety
+///
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_claim(
+pub unsafe extern "C" fn wl_pool_claim(
     pool: *const wl_pool,
     pid: u32,
     out: *mut *mut wl_worker,
@@ -182,7 +251,7 @@ pub extern "C" fn wl_pool_claim(
     guard(|| {
         let p = self::pool(pool)?;
         // Checked first: a call that fails must not leave a slot claimed.
-        super::buffers::out(out, "out")?;
+        crate::buffers::out(out, "out")?;
         let w = check(p.pool.claim(pid))?;
         publish(&WORKERS, w, out)
     })
@@ -212,16 +281,26 @@ pub extern "C" fn wl_pool_adopt(pool: *const wl_pool, pid: u32) -> wl_result {
 /// gone by itself (sampling in `wl_pool_tick`, `wl_pool_reap_dead`) is
 /// answered with its slot once, with nothing more recorded. A pid no slot
 /// holds is `WL_UNKNOWN_PID`. Thread-safe.
+///
+/// # Safety
+///
+/// - `slot` is NULL or valid for writing one `u32`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_exited(
+pub unsafe extern "C" fn wl_pool_exited(
     pool: *const wl_pool,
     pid: u32,
     status: i32,
     slot: *mut u32,
 ) -> wl_result {
     guard(|| {
-        let s = check(self::pool(pool)?.pool.exited(pid, status))?;
-        if let Some(out) = opt_out(slot) {
+        let p = self::pool(pool)?;
+        // Checked before the pool changes: a failing call changes nothing.
+        let out = opt_out(slot, "slot")?;
+        let s = check(p.pool.exited(pid, status))?;
+        if let Some(out) = out {
             *out = s;
         }
         Ok(())
@@ -231,8 +310,16 @@ pub extern "C" fn wl_pool_exited(
 /// Retires every slot whose process is gone (or whose pid now names another
 /// process); their slots go into `slots` (room for `cap`), `*n` gets how
 /// many were written. Thread-safe.
+///
+/// # Safety
+///
+/// - `slots` is NULL or valid for writing `cap` items of its type.
+/// - `n` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_reap_dead(
+pub unsafe extern "C" fn wl_pool_reap_dead(
     pool: *const wl_pool,
     slots: *mut u32,
     cap: usize,
@@ -243,7 +330,7 @@ pub extern "C" fn wl_pool_reap_dead(
         out(n, "n")?;
         // Checked first: a call that fails must retire nothing.
         if cap > 0 && slots.is_null() {
-            return Err(super::buffers::null("slots"));
+            return Err(crate::buffers::null("slots"));
         }
         write_array(&p.pool.reap_dead(), slots, cap, n)
     })
@@ -253,18 +340,28 @@ pub extern "C" fn wl_pool_reap_dead(
 /// `wl_pool_tick` every `sample_interval`); `*sampled` and `*gone` (either
 /// may be NULL) get how many were read and how many were found gone (and
 /// retired). Thread-safe.
+///
+/// # Safety
+///
+/// - `sampled` is NULL or valid for writing one `u32`.
+/// - `gone` is NULL or valid for writing one `u32`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_sample(
+pub unsafe extern "C" fn wl_pool_sample(
     pool: *const wl_pool,
     sampled: *mut u32,
     gone: *mut u32,
 ) -> wl_result {
     guard(|| {
-        let report = self::pool(pool)?.pool.sample();
-        if let Some(s) = opt_out(sampled) {
+        let p = self::pool(pool)?;
+        let (sampled, gone) = (opt_out(sampled, "sampled")?, opt_out(gone, "gone")?);
+        let report = p.pool.sample();
+        if let Some(s) = sampled {
             *s = report.sampled;
         }
-        if let Some(g) = opt_out(gone) {
+        if let Some(g) = gone {
             *g = report.gone.len() as u32;
         }
         Ok(())
@@ -278,8 +375,15 @@ pub extern "C" fn wl_pool_recycle(pool: *const wl_pool, slot: u32) -> wl_result 
 }
 
 /// The current decision for `slot`, into `*decision`. Thread-safe.
+///
+/// # Safety
+///
+/// - `decision` is NULL or valid for writing one `wl_decision`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_decision(
+pub unsafe extern "C" fn wl_pool_decision(
     pool: *const wl_pool,
     slot: u32,
     decision: *mut wl_decision,
@@ -296,8 +400,16 @@ pub extern "C" fn wl_pool_decision(
 /// for `cap`); `*n` gets how many. Actions that did not fit are kept and
 /// returned first by the next call, so call again while `*n == cap`.
 /// Thread-safe.
+///
+/// # Safety
+///
+/// - `actions` is NULL or valid for writing `cap` items of its type.
+/// - `n` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_tick(
+pub unsafe extern "C" fn wl_pool_tick(
     pool: *const wl_pool,
     actions: *mut wl_pool_action,
     cap: usize,
@@ -316,8 +428,16 @@ pub extern "C" fn wl_pool_tick(
 /// Takes queued events, oldest first, into `events` (room for `cap`); `*n`
 /// gets how many. Events that did not fit stay queued for the next call.
 /// Thread-safe.
+///
+/// # Safety
+///
+/// - `events` is NULL or valid for writing `cap` items of its type.
+/// - `n` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_events(
+pub unsafe extern "C" fn wl_pool_events(
     pool: *const wl_pool,
     events: *mut wl_event,
     cap: usize,
@@ -336,8 +456,16 @@ pub extern "C" fn wl_pool_events(
 /// be NULL) gets the size needed, NUL included. A short buffer is
 /// `WL_BUFFER_TOO_SMALL`; the text of a live pool can grow between two calls
 /// (a counter gains a digit), so retry with room to spare. Thread-safe.
+///
+/// # Safety
+///
+/// - `buf` is NULL or valid for writing `len` bytes.
+/// - `needed` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_stats_json(
+pub unsafe extern "C" fn wl_pool_stats_json(
     pool: *const wl_pool,
     buf: *mut c_char,
     len: usize,
@@ -348,8 +476,16 @@ pub extern "C" fn wl_pool_stats_json(
 
 /// Writes the pool's stats in the Prometheus text format into `buf`, as
 /// `wl_pool_stats_json` does.
+///
+/// # Safety
+///
+/// - `buf` is NULL or valid for writing `len` bytes.
+/// - `needed` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_prometheus(
+pub unsafe extern "C" fn wl_pool_prometheus(
     pool: *const wl_pool,
     buf: *mut c_char,
     len: usize,
@@ -366,8 +502,15 @@ pub extern "C" fn wl_pool_advance(pool: *const wl_pool, us: u64) -> wl_result {
 }
 
 /// The pool's time now, in microseconds since it was made, into `*us`.
+///
+/// # Safety
+///
+/// - `us` is NULL or valid for writing one `u64`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_now_us(pool: *const wl_pool, us: *mut u64) -> wl_result {
+pub unsafe extern "C" fn wl_pool_now_us(pool: *const wl_pool, us: *mut u64) -> wl_result {
     guard(|| {
         let now = self::pool(pool)?.pool.now();
         *out(us, "us")? = u64::try_from(now.as_micros()).unwrap_or(u64::MAX);
@@ -377,8 +520,16 @@ pub extern "C" fn wl_pool_now_us(pool: *const wl_pool, us: *mut u64) -> wl_resul
 
 /// When the next respawn held back by crash backoff is due: `*due` gets
 /// whether there is one, `*us` how long until then. Thread-safe.
+///
+/// # Safety
+///
+/// - `due` is NULL or valid for writing one `bool`.
+/// - `us` is NULL or valid for writing one `u64`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_pool_next_spawn_in(
+pub unsafe extern "C" fn wl_pool_next_spawn_in(
     pool: *const wl_pool,
     due: *mut bool,
     us: *mut u64,

@@ -4,7 +4,7 @@
 
 use std::ffi::CStr;
 
-const HEADER: &str = include_str!("../include/workerlife.h");
+const HEADER: &str = include_str!("../../../include/workerlife.h");
 
 fn define(name: &str) -> String {
     HEADER
@@ -28,17 +28,17 @@ fn versions_agree() {
         format!("\"{}\"", env!("CARGO_PKG_VERSION"))
     );
     assert_eq!(
-        workerlife::capi::version::wl_version_number(),
+        workerlife_c::version::wl_version_number(),
         major * 10_000 + minor * 100 + patch
     );
     // SAFETY: a static NUL-terminated string.
-    let v = unsafe { CStr::from_ptr(workerlife::capi::version::wl_version()) };
+    let v = unsafe { CStr::from_ptr(workerlife_c::version::wl_version()) };
     assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
 }
 
 #[test]
 fn every_export_is_declared_and_prefixed() {
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src/capi");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
     let mut exports = Vec::new();
     for entry in std::fs::read_dir(src).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();

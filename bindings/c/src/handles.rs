@@ -13,11 +13,11 @@
 //! few loads long (it sits on the begin/end hot path), and entries must
 //! outlive their objects, which general-purpose slabs do not promise.
 
-use crate::fork::{AfterFork, ForkGuard, StaticForkMutex};
 use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicPtr, AtomicU32};
+use workerlife::fork::{AfterFork, ForkGuard, StaticForkMutex};
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("the C ABI's handles are encoded in 64-bit pointers");

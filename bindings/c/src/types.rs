@@ -5,11 +5,11 @@
 
 #![allow(non_camel_case_types)]
 
-use crate::decision::{Action, Decision, Reason};
-use crate::event::{Event, EventKind};
-use crate::pool::{ActionKind, PoolAction};
-use crate::process::{Reading, Sample};
 use std::ffi::c_char;
+use workerlife::process::{Reading, Sample};
+use workerlife::{Action, Decision, Reason};
+use workerlife::{ActionKind, PoolAction};
+use workerlife::{Event, EventKind};
 
 /// A reading that is absent (`wl_health`, `wl_event.rss`), or not asked for
 /// (`wl_sample`).

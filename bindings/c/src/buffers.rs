@@ -1,22 +1,41 @@
-//! Pointer plumbing: arguments read from C (NULL-checked), strings written
+//! Pointer plumbing: arguments read from C (checked for NULL and for the
+//! alignment of their type, as Qiskit's `check_ptr` does), strings written
 //! into the caller's buffers.
 
-use super::result::{fail, wl_result};
+use crate::result::{fail, wl_result};
 use std::ffi::{c_char, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// A pointer argument that must not be NULL, as a reference.
 pub(crate) fn arg<'a, T>(p: *const T, name: &str) -> Result<&'a T, wl_result> {
+    aligned(p, name)?;
     // SAFETY: the caller passes NULL or a valid pointer, as every export's
-    // documentation requires.
+    // `# Safety` requires; alignment was checked above.
     unsafe { p.as_ref() }.ok_or_else(|| null(name))
 }
 
 /// An out-pointer that must not be NULL.
 pub(crate) fn out<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T, wl_result> {
+    aligned(p, name)?;
     // SAFETY: as for `arg`; out-pointers point to writable memory.
     unsafe { p.as_mut() }.ok_or_else(|| null(name))
+}
+
+/// Refuses a pointer not aligned for its type (NULL passes: callers check
+/// it themselves), which would be undefined behaviour to read or write.
+pub(crate) fn aligned<T>(p: *const T, name: &str) -> Result<(), wl_result> {
+    if p.is_aligned() {
+        Ok(())
+    } else {
+        Err(fail(
+            wl_result::WL_INVALID_ARGUMENT,
+            &format!(
+                "argument `{name}` is not aligned to {} bytes",
+                std::mem::align_of::<T>()
+            ),
+        ))
+    }
 }
 
 pub(crate) fn null(name: &str) -> wl_result {
@@ -61,8 +80,7 @@ pub(crate) fn write_str(
     needed: *mut usize,
 ) -> Result<(), wl_result> {
     let size = s.len() + 1;
-    // SAFETY: `needed` is NULL or writable (documented).
-    if let Some(n) = unsafe { needed.as_mut() } {
+    if let Some(n) = opt_out(needed, "needed")? {
         *n = size;
     }
     if buf.is_null() {
@@ -101,6 +119,7 @@ pub(crate) fn write_array<T: Copy>(
     n: *mut usize,
 ) -> Result<(), wl_result> {
     let n = out(n, "n")?;
+    aligned(array, "array")?;
     let count = items.len().min(cap);
     if count > 0 {
         if array.is_null() {
@@ -114,9 +133,10 @@ pub(crate) fn write_array<T: Copy>(
 }
 
 /// An optional out-pointer: NULL means the caller does not want the value.
-pub(crate) fn opt_out<'a, T>(p: *mut T) -> Option<&'a mut T> {
-    // SAFETY: NULL or writable (documented by each export).
-    unsafe { p.as_mut() }
+pub(crate) fn opt_out<'a, T>(p: *mut T, name: &str) -> Result<Option<&'a mut T>, wl_result> {
+    aligned(p, name)?;
+    // SAFETY: NULL or writable (each export's `# Safety`), and aligned.
+    Ok(unsafe { p.as_mut() })
 }
 
 /// Moves up to `cap` items from the front of `queue` into the caller's
@@ -128,6 +148,7 @@ pub(crate) fn drain_into<S, T: From<S>>(
     n: *mut usize,
 ) -> Result<(), wl_result> {
     let n = out(n, "n")?;
+    aligned(array, "array")?;
     if cap > 0 && array.is_null() {
         return Err(null("array"));
     }

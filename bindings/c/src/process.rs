@@ -1,21 +1,32 @@
 //! Process-toolkit exports: sampling, identity-checked signals, the orphan
 //! ledger and release waits.
 
-use super::buffers::{out, path_arg};
-use super::result::{check, fail, fail_with, guard};
-use super::types::{wl_held_kind, wl_reap_outcome, wl_reaped, wl_sample};
-use super::{lookup, publish, release, wl_ledger, wl_result, LEDGERS};
-use crate::error::Error;
-use crate::process::{self, Held, Ledger, ReapOutcome, SignalRefused};
+use crate::buffers::{out, path_arg};
+use crate::result::{check, fail, fail_with, guard};
+use crate::types::{wl_held_kind, wl_reap_outcome, wl_reaped, wl_sample};
+use crate::{lookup, publish, release, wl_ledger, wl_result, LEDGERS};
 use std::ffi::c_char;
 use std::time::Duration;
+use workerlife::process::{self, Held, Ledger, ReapOutcome, SignalRefused};
+use workerlife::Error;
 
 /// Samples process `pid` once from `/proc`: RSS, open FDs and start time,
 /// and USS and PSS when `uss` (costlier: a page-table walk). A pid that is
 /// gone (or a zombie) is `WL_NO_SUCH_PROCESS`. `sample` must not be NULL.
 /// Thread-safe.
+///
+/// # Safety
+///
+/// - `sample` is NULL or valid for writing one `wl_sample`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_process_sample(pid: u32, uss: bool, sample: *mut wl_sample) -> wl_result {
+pub unsafe extern "C" fn wl_process_sample(
+    pid: u32,
+    uss: bool,
+    sample: *mut wl_sample,
+) -> wl_result {
     guard(|| {
         let o = out(sample, "sample")?;
         let s = check(process::sample(pid, uss))?;
@@ -27,8 +38,15 @@ pub extern "C" fn wl_process_sample(pid: u32, uss: bool, sample: *mut wl_sample)
 /// The start time of process `pid` (clock ticks since boot; with the pid,
 /// its identity), into `*start_time`. Gone, or a zombie, is
 /// `WL_NO_SUCH_PROCESS`; without `/proc`, `WL_NOT_SUPPORTED`.
+///
+/// # Safety
+///
+/// - `start_time` is NULL or valid for writing one `u64`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_process_identity(pid: u32, start_time: *mut u64) -> wl_result {
+pub unsafe extern "C" fn wl_process_identity(pid: u32, start_time: *mut u64) -> wl_result {
     guard(|| {
         let o = out(start_time, "start_time")?;
         match process::identity(pid) {
@@ -71,8 +89,19 @@ pub extern "C" fn wl_signal(pid: u32, start_time: u64, sig: i32) -> wl_result {
 /// Opens (creating, mode 0600) the orphan ledger at `path` for a new run of
 /// this process; `*out` gets its handle (owned by the caller,
 /// `wl_ledger_free`). A symlink at `path` is refused. Any thread.
+///
+/// # Safety
+///
+/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_ledger_open(path: *const c_char, out: *mut *mut wl_ledger) -> wl_result {
+pub unsafe extern "C" fn wl_ledger_open(
+    path: *const c_char,
+    out: *mut *mut wl_ledger,
+) -> wl_result {
     guard(|| {
         let path = path_arg(path, "path")?;
         let ledger = check(Ledger::open(path))?;
@@ -107,8 +136,16 @@ pub extern "C" fn wl_ledger_forget(ledger: *const wl_ledger, pid: u32) -> wl_res
 /// (more than `cap` means some were not written; the reaping happened
 /// regardless). A damaged ledger is set aside and is `WL_BAD_LEDGER`.
 /// Blocks for up to the grace period plus a few seconds.
+///
+/// # Safety
+///
+/// - `reaped` is NULL or valid for writing `cap` items of its type.
+/// - `n` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_ledger_reap(
+pub unsafe extern "C" fn wl_ledger_reap(
     ledger: *const wl_ledger,
     grace_us: u64,
     reaped: *mut wl_reaped,
@@ -119,7 +156,7 @@ pub extern "C" fn wl_ledger_reap(
         let l = lookup(&LEDGERS, ledger, "ledger")?;
         let total = out(n, "n")?;
         if cap > 0 && reaped.is_null() {
-            return Err(super::buffers::null("reaped"));
+            return Err(crate::buffers::null("reaped"));
         }
         let report = check(l.reap(Duration::from_micros(grace_us)))?;
         *total = report.len();
@@ -149,7 +186,7 @@ pub extern "C" fn wl_ledger_reap(
             })
             .collect();
         let mut written = 0;
-        super::buffers::drain_into(&mut lines, reaped, cap, &mut written)?;
+        crate::buffers::drain_into(&mut lines, reaped, cap, &mut written)?;
         Ok(())
     })
 }
@@ -158,8 +195,15 @@ pub extern "C" fn wl_ledger_reap(
 /// be bound again, for at most `timeout_us` microseconds. `WL_OK` when both
 /// are released; else `WL_STILL_HELD`, with `*held` (may be NULL) set to a
 /// `wl_held_kind` naming which. Blocks the calling thread.
+///
+/// # Safety
+///
+/// - `held` is NULL or valid for writing one `u32`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_wait_released(
+pub unsafe extern "C" fn wl_wait_released(
     pid: u32,
     port: u16,
     timeout_us: u64,
@@ -176,7 +220,7 @@ pub extern "C" fn wl_wait_released(
             Err(Held::Process(_)) => wl_held_kind::WL_HELD_PROCESS,
             Err(Held::Port(_)) => wl_held_kind::WL_HELD_PORT,
         };
-        if let Some(h) = super::buffers::opt_out(held) {
+        if let Some(h) = crate::buffers::opt_out(held, "held")? {
             *h = kind as u32;
         }
         match r {

@@ -11,7 +11,6 @@
 //!   `WL_INVALID_HANDLE` (see `handles`).
 
 #![allow(non_camel_case_types)]
-#![allow(clippy::missing_safety_doc)] // each export's doc says what it needs
 
 mod buffers;
 mod handles;
@@ -25,8 +24,8 @@ pub mod worker;
 
 pub use result::wl_result;
 
-use crate::fork::{AfterFork, ForkMutex};
 use handles::Registry;
+use workerlife::fork::{AfterFork, ForkMutex};
 
 /// A policy (opaque). Made by `wl_policy_new` or `wl_policy_parse`,
 /// released by `wl_policy_free`.
@@ -54,12 +53,12 @@ pub struct wl_ledger {
 }
 
 pub(crate) struct PoolObj {
-    pub pool: crate::Pool,
+    pub pool: workerlife::Pool,
     /// Actions and events a caller's array had no room for, handed out first
     /// by the next call.
-    /// Never held while calling into the pool (see `crate::fork`).
-    pub pending_actions: ForkMutex<Pending<crate::PoolAction>>,
-    pub pending_events: ForkMutex<Pending<crate::Event>>,
+    /// Never held while calling into the pool (see `workerlife::fork`).
+    pub pending_actions: ForkMutex<Pending<workerlife::PoolAction>>,
+    pub pending_events: ForkMutex<Pending<workerlife::Event>>,
 }
 
 /// What a caller's array had no room for. A forked child drops its parent's.
@@ -77,10 +76,10 @@ impl<T: Send> AfterFork for Pending<T> {
     }
 }
 
-pub(crate) static POLICIES: Registry<ForkMutex<crate::Policy>> = Registry::new(1);
+pub(crate) static POLICIES: Registry<ForkMutex<workerlife::Policy>> = Registry::new(1);
 pub(crate) static POOLS: Registry<PoolObj> = Registry::new(2);
-pub(crate) static WORKERS: Registry<crate::Worker> = Registry::new(3);
-pub(crate) static LEDGERS: Registry<crate::process::Ledger> = Registry::new(4);
+pub(crate) static WORKERS: Registry<workerlife::Worker> = Registry::new(3);
+pub(crate) static LEDGERS: Registry<workerlife::process::Ledger> = Registry::new(4);
 
 /// Looks a handle up in its registry; NULL and dead handles are errors.
 #[inline(always)]
@@ -144,8 +143,16 @@ pub(crate) fn release<T, H>(
 /// Returns `WL_BUFFER_TOO_SMALL` when `buf` is too short (it then holds an
 /// empty string), `WL_INVALID_ARGUMENT` for a number that is no result. Any
 /// thread.
+///
+/// # Safety
+///
+/// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
+/// - `needed` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_result_text(
+pub unsafe extern "C" fn wl_result_text(
     result: u32,
     buf: *mut std::ffi::c_char,
     len: usize,
@@ -166,8 +173,16 @@ pub extern "C" fn wl_result_text(
 /// (it names what was wrong, e.g. the bad key and value) into `buf`;
 /// `*needed` (may be NULL) gets the size needed. Successful calls leave it
 /// as it was. Thread-local, so any thread.
+///
+/// # Safety
+///
+/// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
+/// - `needed` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_last_error_message(
+pub unsafe extern "C" fn wl_last_error_message(
     buf: *mut std::ffi::c_char,
     len: usize,
     needed: *mut usize,
@@ -185,8 +200,15 @@ pub extern "C" fn wl_last_error_message(
 /// workers, ledgers) made in this process to `*count`: what tests use to
 /// show that objects free their handles. `count` must not be NULL.
 /// Thread-safe.
+///
+/// # Safety
+///
+/// - `count` is NULL or valid for writing one `u64`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_live_handles(count: *mut u64) -> wl_result {
+pub unsafe extern "C" fn wl_live_handles(count: *mut u64) -> wl_result {
     result::guard(|| {
         let out = buffers::out(count, "count")?;
         *out = POLICIES.live() + POOLS.live() + WORKERS.live() + LEDGERS.live();

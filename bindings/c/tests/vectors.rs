@@ -1,16 +1,17 @@
 //! Runs the shared vectors through the C ABI: every step is an `extern "C"`
 //! call with the handles, codes and structs a C host would use.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use common::Driver;
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
-use workerlife::capi::policy::*;
-use workerlife::capi::pool::*;
-use workerlife::capi::types::*;
-use workerlife::capi::worker::*;
-use workerlife::capi::*;
+use workerlife_c::policy::*;
+use workerlife_c::pool::*;
+use workerlife_c::types::*;
+use workerlife_c::worker::*;
+use workerlife_c::*;
 
 struct CDriver {
     pool: *mut wl_pool,
@@ -19,7 +20,7 @@ struct CDriver {
 
 fn last_error() -> String {
     let mut buf = [0 as c_char; 512];
-    wl_last_error_message(buf.as_mut_ptr(), buf.len(), ptr::null_mut());
+    unsafe { wl_last_error_message(buf.as_mut_ptr(), buf.len(), ptr::null_mut()) };
     // SAFETY: written NUL-terminated by the call above.
     unsafe { CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()
@@ -47,7 +48,7 @@ impl CDriver {
             self.workers.resize(i + 1, ptr::null_mut());
         }
         if self.workers[i].is_null() {
-            ok(wl_pool_worker(self.pool, slot, &mut self.workers[i]))?;
+            ok(unsafe { wl_pool_worker(self.pool, slot, &mut self.workers[i]) })?;
         }
         Ok(self.workers[i])
     }
@@ -66,7 +67,7 @@ impl Driver for CDriver {
     fn new_pool(&mut self, spec: &str, slots: u32, seed: u64) -> Result<(), String> {
         let spec = CString::new(spec).unwrap();
         let mut policy = ptr::null_mut();
-        ok(wl_policy_parse(spec.as_ptr(), &mut policy))?;
+        ok(unsafe { wl_policy_parse(spec.as_ptr(), &mut policy) })?;
         let options = wl_pool_options {
             slots,
             sharing: wl_sharing::WL_SHARING_PRIVATE as u32,
@@ -75,7 +76,7 @@ impl Driver for CDriver {
             has_seed: true,
             seed,
         };
-        let built = ok(wl_pool_build(policy, &options, &mut self.pool));
+        let built = ok(unsafe { wl_pool_build(policy, &options, &mut self.pool) });
         ok(wl_policy_free(policy))?;
         built
     }
@@ -86,7 +87,7 @@ impl Driver for CDriver {
     fn end(&mut self, slot: u32) -> Result<bool, String> {
         let w = self.worker(slot)?;
         let mut exit = false;
-        ok(wl_worker_end(w, &mut exit))?;
+        ok(unsafe { wl_worker_end(w, &mut exit) })?;
         Ok(exit)
     }
     fn advance_us(&mut self, us: u64) -> Result<(), String> {
@@ -107,7 +108,7 @@ impl Driver for CDriver {
             pss: pss.unwrap_or(WL_NO_READING),
             fds: fds.unwrap_or(WL_NO_READING),
         };
-        ok(wl_worker_report_health(w, &h))
+        ok(unsafe { wl_worker_report_health(w, &h) })
     }
     fn heartbeat(&mut self, slot: u32) -> Result<(), String> {
         let w = self.worker(slot)?;
@@ -129,9 +130,9 @@ impl Driver for CDriver {
     }
     fn claim(&mut self, pid: u32) -> Result<u32, String> {
         let mut w = std::ptr::null_mut();
-        ok(wl_pool_claim(self.pool, pid, &mut w))?;
+        ok(unsafe { wl_pool_claim(self.pool, pid, &mut w) })?;
         let mut slot = u32::MAX;
-        let got = ok(wl_worker_slot(w, &mut slot));
+        let got = ok(unsafe { wl_worker_slot(w, &mut slot) });
         ok(wl_worker_free(w))?;
         got.map(|()| slot)
     }
@@ -140,7 +141,7 @@ impl Driver for CDriver {
     }
     fn decision(&mut self, slot: u32) -> Result<(String, Option<String>), String> {
         let mut d = wl_decision::default();
-        ok(wl_pool_decision(self.pool, slot, &mut d))?;
+        ok(unsafe { wl_pool_decision(self.pool, slot, &mut d) })?;
         let action = match d.action {
             0 => "continue",
             1 => "recycle",
@@ -155,12 +156,7 @@ impl Driver for CDriver {
         loop {
             let mut actions = [wl_pool_action::default(); 2];
             let mut n = 0;
-            ok(wl_pool_tick(
-                self.pool,
-                actions.as_mut_ptr(),
-                actions.len(),
-                &mut n,
-            ))?;
+            ok(unsafe { wl_pool_tick(self.pool, actions.as_mut_ptr(), actions.len(), &mut n) })?;
             for a in &actions[..n] {
                 let kind = match a.kind {
                     1 => "recycle",
@@ -177,7 +173,7 @@ impl Driver for CDriver {
     }
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String> {
         let (mut due, mut us) = (false, 0);
-        ok(wl_pool_next_spawn_in(self.pool, &mut due, &mut us))?;
+        ok(unsafe { wl_pool_next_spawn_in(self.pool, &mut due, &mut us) })?;
         Ok(due.then_some(us))
     }
 }

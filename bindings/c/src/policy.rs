@@ -1,12 +1,12 @@
 //! Policy exports.
 
-use super::buffers::{out, str_arg, write_str};
-use super::result::{check, fail, guard, guard_value};
-use super::{lookup, publish, release, wl_policy, wl_result, POLICIES};
-use crate::fork::{ForkGuard, ForkMutex};
-use crate::policy::{Key, Unit};
-use crate::Policy;
+use crate::buffers::{out, str_arg, write_str};
+use crate::result::{check, fail, guard, guard_value};
+use crate::{lookup, publish, release, wl_policy, wl_result, POLICIES};
 use std::ffi::c_char;
+use workerlife::fork::{ForkGuard, ForkMutex};
+use workerlife::Policy;
+use workerlife::{Key, Unit};
 
 fn policy<'a>(p: *const wl_policy) -> Result<ForkGuard<'a, Policy>, wl_result> {
     Ok(lookup(&POLICIES, p, "policy")?.lock())
@@ -30,8 +30,15 @@ pub(crate) fn snapshot(p: *const wl_policy) -> Result<Policy, wl_result> {
 ///
 /// The caller owns the handle and releases it with `wl_policy_free`. `out`
 /// must not be NULL. Any thread.
+///
+/// # Safety
+///
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_policy_new(out: *mut *mut wl_policy) -> wl_result {
+pub unsafe extern "C" fn wl_policy_new(out: *mut *mut wl_policy) -> wl_result {
     guard(|| publish(&POLICIES, ForkMutex::new(Policy::new()), out))
 }
 
@@ -43,8 +50,19 @@ pub extern "C" fn wl_policy_new(out: *mut *mut wl_policy) -> wl_result {
 /// `spec` is a NUL-terminated UTF-8 string, borrowed for the call. The caller
 /// owns the new handle (`wl_policy_free`). NULL arguments are
 /// `WL_NULL_ARGUMENT`. Any thread.
+///
+/// # Safety
+///
+/// - `spec` is NULL or a NUL-terminated string, readable up to its NUL.
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_policy_parse(spec: *const c_char, out: *mut *mut wl_policy) -> wl_result {
+pub unsafe extern "C" fn wl_policy_parse(
+    spec: *const c_char,
+    out: *mut *mut wl_policy,
+) -> wl_result {
     guard(|| {
         let spec = str_arg(spec, "spec")?;
         let p = check(Policy::parse(spec))?;
@@ -66,8 +84,16 @@ pub extern "C" fn wl_policy_free(policy: *mut wl_policy) -> wl_result {
 ///
 /// `key` and `value` are NUL-terminated UTF-8, borrowed. NULL arguments are
 /// `WL_NULL_ARGUMENT`. Thread-safe (the policy has its own lock).
+///
+/// # Safety
+///
+/// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
+/// - `value` is NULL or a NUL-terminated string, readable up to its NUL.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_policy_set(
+pub unsafe extern "C" fn wl_policy_set(
     policy: *mut wl_policy,
     key: *const c_char,
     value: *const c_char,
@@ -105,8 +131,15 @@ pub extern "C" fn wl_policy_set_raw(policy: *mut wl_policy, key: u32, raw: u64) 
 ///
 /// `raw` must not be NULL. An unknown key number is `WL_INVALID_ARGUMENT`.
 /// Thread-safe.
+///
+/// # Safety
+///
+/// - `raw` is NULL or valid for writing one `u64`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_policy_get_raw(
+pub unsafe extern "C" fn wl_policy_get_raw(
     policy: *const wl_policy,
     key: u32,
     raw: *mut u64,
@@ -124,8 +157,16 @@ pub extern "C" fn wl_policy_get_raw(
 /// `*needed` (may be NULL) gets the size needed, NUL included. A short buffer
 /// is `WL_BUFFER_TOO_SMALL`; pass `buf` NULL and `len` 0 to ask the size.
 /// Thread-safe.
+///
+/// # Safety
+///
+/// - `buf` is NULL or valid for writing `len` bytes.
+/// - `needed` is NULL or valid for writing one `usize`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 #[no_mangle]
-pub extern "C" fn wl_policy_to_string(
+pub unsafe extern "C" fn wl_policy_to_string(
     policy: *const wl_policy,
     buf: *mut c_char,
     len: usize,
@@ -161,7 +202,7 @@ pub extern "C" fn wl_key_unit(key: u32) -> u32 {
 
 /// A unit as its `wl_unit` number.
 pub(crate) fn unit_c(unit: Unit) -> u32 {
-    use super::types::wl_unit;
+    use crate::types::wl_unit;
     match unit {
         Unit::Size => wl_unit::WL_UNIT_BYTES as u32,
         Unit::Duration => wl_unit::WL_UNIT_MICROSECONDS as u32,

@@ -1,9 +1,9 @@
 //! The one result code of the C ABI, the thread's last error message, and
 //! the panic boundary every export runs inside.
 
-use crate::error::Error;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use workerlife::Error;
 
 /// The result of every fallible call. Numbers are grouped by area and never
 /// reused: 1xx arguments and handles, 2xx policies, 3xx pools, 4xx
@@ -151,6 +151,9 @@ impl From<&Error> for wl_result {
             Error::BadLedger { .. } => WL_BAD_LEDGER,
             Error::Io { .. } => WL_IO,
             Error::NotSupported(_) => WL_NOT_SUPPORTED,
+            // The engine's errors are non-exhaustive; one this layer does
+            // not know yet still fails the call, with its message.
+            _ => WL_INVALID_ARGUMENT,
         }
     }
 }
@@ -180,7 +183,7 @@ pub(crate) fn last_error<R>(f: impl FnOnce(&str) -> R) -> R {
 }
 
 /// Converts an engine result into a code, recording the message.
-pub(crate) fn check<T>(r: crate::Result<T>) -> Result<T, wl_result> {
+pub(crate) fn check<T>(r: workerlife::Result<T>) -> Result<T, wl_result> {
     r.map_err(|e| fail_with(&e))
 }
 
