@@ -569,6 +569,11 @@ static void test_failing_calls_change_nothing(void) {
   OK(wl_live_handles(&live_after));
   CHECK(live_after == live); /* no handle made either */
   CHECK(wl_live_handles(NULL) == WL_NULL_ARGUMENT);
+  /* A pointer not aligned for its type is refused, never written through. */
+  uint64_t words[2] = {7, 7};
+  CHECK(wl_live_handles((uint64_t *)(void *)((char *)words + 1)) == WL_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "not aligned") != NULL);
+  CHECK(words[0] == 7 && words[1] == 7);
   wl_worker *a = NULL, *b = NULL;
   OK(wl_pool_claim(pool, (uint32_t)getpid(), &a));
   OK(wl_pool_claim(pool, (uint32_t)getppid(), &b)); /* both slots were free */
