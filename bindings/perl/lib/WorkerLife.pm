@@ -19,7 +19,6 @@ use FFI::Platypus::Buffer qw(scalar_to_buffer);
 use JSON::PP ();
 use Scalar::Util ();
 
-our $VERSION = '0.1.0';
 
 # WORKERLIFE_LIB, then this repository's build, then the system's.
 sub _library {
@@ -48,6 +47,8 @@ use constant {
 $ffi->attach([wl_last_error_message => '_last_error'] => ['opaque', 'size_t', 'size_t*'] => 'uint32');
 $ffi->attach([wl_result_text => '_result_text'] => ['uint32', 'opaque', 'size_t', 'size_t*'] => 'uint32');
 $ffi->attach([wl_version => 'library_version'] => [] => 'string');
+# The version is the library's (Cargo.toml's), not a copy.
+our $VERSION = library_version();
 $ffi->attach([wl_key_name => '_key_name'] => ['uint32'] => 'string');
 $ffi->attach([wl_key_unit => '_key_unit'] => ['uint32'] => 'uint32');
 $ffi->attach([wl_reason_name => '_reason_name'] => ['uint32'] => 'string');

@@ -221,6 +221,15 @@ subtest 'toolkit with a real process' => sub {
     like($@, qr/pid must be a whole number/, 'pid 0 is never signalled');
 };
 
+subtest 'one version' => sub {
+    open my $fh, '<', "$FindBin::Bin/../../../Cargo.toml" or die $!;
+    my ($cargo) = do { local $/; <$fh> } =~ /\[workspace\.package\]\nversion = "([^"]+)"/;
+    is($WorkerLife::VERSION, $cargo, 'the module says the workspace version');
+    is(WorkerLife::library_version(), $cargo, 'and so does the library');
+    require Plack::Middleware::WorkerLife;
+    is($Plack::Middleware::WorkerLife::VERSION, $cargo, 'and the middleware');
+};
+
 subtest 'the library is found' => sub {
     my $inc = "-I$FindBin::Bin/../lib";
     local $ENV{WORKERLIFE_LIB} = "$dir/nope.so";

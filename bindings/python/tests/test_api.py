@@ -236,7 +236,14 @@ def test_threads_lose_no_request() -> None:
 
 
 def test_version() -> None:
-    assert workerlife.__version__ == "0.1.0"
+    import importlib.metadata
+    import re
+    from pathlib import Path
+
+    cargo = (Path(__file__).resolve().parents[3] / "Cargo.toml").read_text()
+    m = re.search(r'\[workspace\.package\]\nversion = "([^"]+)"', cargo)
+    assert m is not None
+    assert workerlife.__version__ == m.group(1) == importlib.metadata.version("workerlife")
 
 
 def test_the_extension_exports_only_its_init() -> None:

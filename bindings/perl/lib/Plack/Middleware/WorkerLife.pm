@@ -15,7 +15,7 @@ use Scalar::Util ();
 use Time::HiRes ();
 use WorkerLife;
 
-our $VERSION = '0.1.0';
+our $VERSION = $WorkerLife::VERSION;
 
 # Made when the app is built: in the master with --preload-app (shared by
 # every child, so the rolling budget holds across them), else in each child.
