@@ -642,6 +642,19 @@ wl_result wl_pool_claim(const struct wl_pool *pool, uint32_t pid, struct wl_work
 // is `WL_SLOT_BUSY`. Thread-safe.
 wl_result wl_pool_spawned(const struct wl_pool *pool, uint32_t slot, uint32_t pid);
 
+// The server asked worker `pid` to leave on its own account (graceful
+// restart, scale-down, shutdown): its exit will not count as a crash, and a
+// recycle permit it held goes back now. `*slot` (may be NULL) gets its
+// slot. No slot holding `pid` is `WL_UNKNOWN_PID`. Thread-safe.
+//
+// # Safety
+//
+// - `slot` is NULL or valid for writing one `u32`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+wl_result wl_pool_exiting(const struct wl_pool *pool, uint32_t pid, uint32_t *slot);
+
 // Takes `pid` as one of this master's own workers, for servers that start
 // workers themselves (the worker then claims a slot by pid): recycles and
 // kills for a slot are returned only when its pid is a child the master

@@ -502,17 +502,9 @@ impl Pool {
     pub fn exited(&self, pid: u32, status: i32) -> Result<u32> {
         let now = self.core.now();
         let mut sup = self.sup();
-        // The slot the master bound this child to, if it still holds that
-        // generation; else the slot claiming the pid.
-        let bound = sup.slots.iter().enumerate().position(|(i, ss)| {
-            let gs = GenState::unpack(self.core.slots()[i].gen_state.load(Acquire));
-            pid != 0
-                && ss.child.is_some_and(|c| c.pid == pid)
-                && ss.generation == gs.generation
-                && gs.state != state::VACANT
-        });
+        let found = self.slot_of_child(&sup, pid);
         sup.forget_child(pid);
-        let Some(slot) = bound.map(|i| i as u32).or_else(|| self.slot_of(pid)) else {
+        let Some(slot) = found else {
             let found = sup
                 .slots
                 .iter()
@@ -522,6 +514,32 @@ impl Pool {
             return Ok(found as u32);
         };
         self.on_exit(&mut sup, slot, Some(status), now);
+        Ok(slot)
+    }
+
+    /// The slot the master bound child `pid` to, if it still holds that
+    /// generation; else the slot claiming the pid.
+    fn slot_of_child(&self, sup: &Supervisor, pid: u32) -> Option<u32> {
+        let bound = sup.slots.iter().enumerate().position(|(i, ss)| {
+            let gs = GenState::unpack(self.core.slots()[i].gen_state.load(Acquire));
+            pid != 0
+                && ss.child.is_some_and(|c| c.pid == pid)
+                && ss.generation == gs.generation
+                && gs.state != state::VACANT
+        });
+        bound.map(|i| i as u32).or_else(|| self.slot_of(pid))
+    }
+
+    /// The host's server asked worker `pid` to leave on its own account (its
+    /// graceful restart, scale-down or shutdown): its exit will not count as
+    /// a crash, and its recycle permit, if it held one, goes back now. What
+    /// `Worker::exiting` is for the worker, by pid for the master. Returns
+    /// the slot.
+    pub fn exiting(&self, pid: u32) -> Result<u32> {
+        let slot = self
+            .slot_of_child(&self.sup(), pid)
+            .ok_or(Error::UnknownPid(pid))?;
+        Worker::new(self.core.clone(), slot).exiting();
         Ok(slot)
     }
 
@@ -597,8 +615,12 @@ impl Pool {
                 }
                 Err(Error::NoSuchProcess(_)) => {
                     sup.handles[i] = None;
-                    self.on_exit(sup, i as u32, None, now);
-                    report.gone.push(i as u32);
+                    // Our own child's exit is reported by the host with its
+                    // status once it reaps it; anyone else's is retired now.
+                    if !process::identity::unreaped_child(pid) {
+                        self.on_exit(sup, i as u32, None, now);
+                        report.gone.push(i as u32);
+                    }
                 }
                 Err(e) => report.errors.push((i as u32, e)),
             }
@@ -868,10 +890,14 @@ impl Pool {
 }
 
 /// An occupied slot whose process is gone, or whose pid now names another
-/// process (costs a `kill(pid, 0)` and a `/proc` read).
+/// process (costs a `kill(pid, 0)` and a `/proc` read). A dead child of
+/// this process not yet reaped is not: the host reports its exit, with the
+/// status, when it reaps it.
 fn holds_dead_process(slot: &Slot) -> bool {
+    let pid = slot.pid.load(Relaxed);
     GenState::unpack(slot.gen_state.load(Acquire)).state != state::VACANT
-        && process::liveness(slot.pid.load(Relaxed), slot.identity.load(Relaxed)) == Liveness::Gone
+        && process::liveness(pid, slot.identity.load(Relaxed)) == Liveness::Gone
+        && !process::identity::unreaped_child(pid)
 }
 
 /// Puts `child` in the master's record and binds it to `slot`.

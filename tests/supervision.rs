@@ -1,7 +1,7 @@
 //! Events, stats JSON and Prometheus text, as a host would read them.
 
 use std::time::Duration;
-use workerlife::{ActionKind, EventKind, Policy, Pool, Reason};
+use workerlife::{process, ActionKind, EventKind, Policy, Pool, Reason};
 
 fn pool(spec: &str, slots: u32) -> Pool {
     Pool::builder(&Policy::parse(spec).unwrap())
@@ -195,4 +195,37 @@ fn bad_calls_are_errors() {
         .unwrap_err()
         .to_string()
         .contains("no free slot"));
+}
+
+#[test]
+fn a_dead_child_is_left_for_the_host_to_report_with_its_status() {
+    let pool = Pool::new(&Policy::parse("").unwrap(), 1).unwrap();
+    // SAFETY: the child exits at once with status 3.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe { libc::_exit(3) };
+    }
+    let pid = pid as u32;
+    pool.spawned(0, pid).unwrap();
+    // Dead, not yet reaped: a zombie whose status is ours to collect.
+    while process::identity(pid) != 0 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(pool.sample().gone.is_empty(), "left for the host");
+    assert!(pool.reap_dead().is_empty(), "left for the host");
+    let mut status = 0;
+    // SAFETY: reaping our own child.
+    assert_eq!(
+        unsafe { libc::waitpid(pid as i32, &mut status, 0) },
+        pid as i32
+    );
+    assert_eq!(pool.exited(pid, status).unwrap(), 0);
+    let exit = pool
+        .events()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Exited)
+        .unwrap();
+    assert_eq!(exit.status, Some(status));
+    assert!(exit.crash, "an exit nobody asked for");
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3);
 }

@@ -46,6 +46,23 @@ pub(crate) fn parent_and_start(_pid: u32) -> Option<(u32, u64)> {
     None
 }
 
+/// Whether `pid` is a zombie child of this process: dead, but its exit
+/// status is still this process's to collect with `waitpid`.
+#[cfg(target_os = "linux")]
+pub(crate) fn unreaped_child(pid: u32) -> bool {
+    let mut buf = [0u8; 1024];
+    let Some(text) = read_stat(pid, &mut buf) else {
+        return false;
+    };
+    matches!(super::procfs::parse_stat(text), Some((_, true)))
+        && super::procfs::parse_ppid(text) == Some(std::process::id())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn unreaped_child(_pid: u32) -> bool {
+    false
+}
+
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn stat(_pid: u32) -> Option<(u64, bool)> {
     None

@@ -577,6 +577,22 @@ static void test_failing_calls_change_nothing(void) {
   wl_worker *a = NULL, *b = NULL;
   OK(wl_pool_claim(pool, (uint32_t)getpid(), &a));
   OK(wl_pool_claim(pool, (uint32_t)getppid(), &b)); /* both slots were free */
+  /* The server asked a worker to leave: its exit is not a crash. */
+  uint32_t left = 9;
+  OK(wl_pool_exiting(pool, (uint32_t)getppid(), &left));
+  CHECK(left == 1);
+  CHECK(wl_pool_exiting(pool, 999999, NULL) == WL_UNKNOWN_PID);
+  OK(wl_pool_exited(pool, (uint32_t)getppid(), 0, NULL));
+  wl_event ev[4];
+  size_t n_ev = 0;
+  OK(wl_pool_events(pool, ev, 4, &n_ev));
+  int exits = 0;
+  for (size_t i = 0; i < n_ev; i++)
+    if (ev[i].kind == WL_EVENT_EXITED) {
+      exits++;
+      CHECK(!ev[i].crash);
+    }
+  CHECK(exits == 1);
   OK(wl_worker_free(a));
   OK(wl_worker_free(b));
   OK(wl_pool_free(pool));

@@ -264,6 +264,34 @@ pub extern "C" fn wl_pool_spawned(pool: *const wl_pool, slot: u32, pid: u32) -> 
     guard(|| check(self::pool(pool)?.pool.spawned(slot, pid)))
 }
 
+/// The server asked worker `pid` to leave on its own account (graceful
+/// restart, scale-down, shutdown): its exit will not count as a crash, and a
+/// recycle permit it held goes back now. `*slot` (may be NULL) gets its
+/// slot. No slot holding `pid` is `WL_UNKNOWN_PID`. Thread-safe.
+///
+/// # Safety
+///
+/// - `slot` is NULL or valid for writing one `u32`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn wl_pool_exiting(
+    pool: *const wl_pool,
+    pid: u32,
+    slot: *mut u32,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        let out = opt_out(slot, "slot")?;
+        let s = check(p.pool.exiting(pid))?;
+        if let Some(out) = out {
+            *out = s;
+        }
+        Ok(())
+    })
+}
+
 /// Takes `pid` as one of this master's own workers, for servers that start
 /// workers themselves (the worker then claims a slot by pid): recycles and
 /// kills for a slot are returned only when its pid is a child the master

@@ -70,6 +70,7 @@ my %attach = (
     wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
     wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
     wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
+    wl_pool_exiting      => [['opaque', 'uint32', 'uint32*'] => 'uint32'],
     wl_live_handles      => [['uint64*'] => 'uint32'],
     wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
     wl_pool_exited_slot  => [['opaque', 'uint32', 'sint32'] => 'uint32'],
@@ -566,6 +567,14 @@ sub spawned {
     my ($self, $slot, $pid) = @_;
     WorkerLife::_check(WorkerLife::_wl_pool_spawned($self->{h}, _slots($slot), WorkerLife::_pid($pid)));
     return;
+}
+
+# The server asked worker $pid to leave on its own account: its exit is not
+# a crash. Returns its slot.
+sub exiting {
+    my ($self, $pid) = @_;
+    WorkerLife::_check(WorkerLife::_wl_pool_exiting($self->{h}, WorkerLife::_pid($pid), \my $slot));
+    return $slot;
 }
 
 # Takes $pid, a live child of this process that the server started, as one

@@ -182,6 +182,13 @@ impl PyPool {
         self.inner.adopt(pid).or_raise(py)
     }
 
+    /// The server asked worker `pid` to leave on its own account (graceful
+    /// restart, scale-down, shutdown): its exit is not a crash. Returns its
+    /// slot.
+    fn exiting(&self, py: Python<'_>, pid: u32) -> PyResult<u32> {
+        self.inner.exiting(pid).or_raise(py)
+    }
+
     /// The master reaped `pid` with wait status `status`; returns its slot.
     #[pyo3(signature = (pid, status=0))]
     fn exited(&self, py: Python<'_>, pid: u32, status: i32) -> PyResult<u32> {

@@ -31,6 +31,10 @@ def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
             state.pool.recycle(w.slot)
         else:
             w.begin()  # a request that never ends, on the victim's slot
+    elif path == "/die":
+        import signal as _signal
+
+        os.kill(os.getpid(), _signal.SIGKILL)  # the worker dies by a signal
     elif path == "/leak":
         _leaked.append(b"x" * (1 << 20))  # written, so resident
     elif path == "/hang":

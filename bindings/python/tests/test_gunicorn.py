@@ -5,9 +5,11 @@ from __future__ import annotations
 import collections
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
+import urllib.request
 import time
 import urllib.error
 from pathlib import Path
@@ -294,3 +296,38 @@ def test_workers_inherit_no_metrics_sockets(servers: List[Gunicorn], tmp_path: P
     finally:
         for s in held:
             s.close()
+
+
+def test_a_worker_that_dies_is_a_crash_and_a_scale_down_is_not(
+    servers: List[Gunicorn], tmp_path: Path
+) -> None:
+    metrics_port = free_port()
+    g = start(servers, tmp_path, extra_env={"WORKERLIFE_METRICS": f"127.0.0.1:{metrics_port}"})
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+
+    def crashes() -> int:
+        with urllib.request.urlopen(metrics, timeout=5) as r:
+            text = r.read().decode()
+        m = re.search(r"^workerlife_crashes_total (\d+)$", text, re.M)
+        assert m is not None, text
+        return int(m.group(1))
+
+    def wait_for(needle: str) -> List[str]:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lines = [line for line in g.lines("workerlife: exited") if needle in line]
+            if lines:
+                return lines
+            time.sleep(0.1)
+        raise AssertionError(f"no exit line with {needle!r}:\n{g.log()}")
+
+    with pytest.raises(Exception):
+        g.get("/die")  # the app kills its own worker with SIGKILL
+    died = wait_for("status=9")
+    assert len(died) == 1 and died[0].rstrip().endswith("crash") and "[WARNING]" in died[0], died
+    assert crashes() == 1
+    # A scale-down: gunicorn's arbiter asks a worker to leave (SIGTERM).
+    g.proc.send_signal(signal.SIGTTOU)
+    left = wait_for("status=0")
+    assert not any(line.rstrip().endswith("crash") for line in left), left
+    assert crashes() == 1

@@ -46,7 +46,7 @@ import os
 import signal
 import socket
 import threading
-from typing import Any, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 from . import Error, NoSuchProcess, Policy, PolicyError, Pool, UnknownPidError, Worker, kill
 
@@ -81,6 +81,9 @@ class State:
         self.fork_lock = threading.Lock()
         # The pids of gunicorn's workers this master has adopted.
         self.adopted: Set[int] = set()
+        # Wait statuses the arbiter reaped, by pid, until child_exit tells
+        # the pool (gunicorn passes the hook no status).
+        self.statuses: Dict[int, int] = {}
 
 
 state = State()
@@ -213,6 +216,7 @@ def on_starting(server: Any) -> None:
     slots = 2 * workers + 8
     state.pool = Pool(policy, slots=slots, shared=True)
     state.stop.clear()
+    _watch_exits(server)
     if address is not None:
         state.metrics = _MetricsServer(address)
     server.log.info(
@@ -237,6 +241,46 @@ def _check_heartbeat(policy: Policy, server: Any) -> None:
             f"report liveness only every --timeout ({timeout:g}s) when idle, so healthy idle "
             f"workers would be killed; use heartbeat_timeout >= {timeout:g}s or a lower --timeout"
         )
+
+
+class _StatusRecorder:
+    """gunicorn's arbiter module sees this in place of ``os``: its
+    ``waitpid`` also keeps each worker's wait status for ``child_exit``."""
+
+    def __init__(self, real: Any) -> None:
+        self._os = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._os, name)
+
+    def waitpid(self, pid: int, options: int) -> Tuple[int, int]:
+        wpid, status = self._os.waitpid(pid, options)
+        if wpid:
+            state.statuses[wpid] = status
+        return wpid, status
+
+
+def _watch_exits(server: Any) -> None:
+    """Learns what gunicorn's hooks do not say: each worker's exit status,
+    and which exits the arbiter itself asked for (graceful restart, scale
+    down, shutdown: SIGTERM, SIGQUIT or SIGINT through ``kill_worker``),
+    which are not crashes."""
+    import gunicorn.arbiter
+
+    if not isinstance(gunicorn.arbiter.os, _StatusRecorder):
+        gunicorn.arbiter.os = _StatusRecorder(gunicorn.arbiter.os)  # type: ignore[assignment]
+    kill_worker = server.kill_worker
+
+    def kill_worker_noting_leavers(pid: int, sig: int) -> None:
+        pool = state.pool
+        if pool is not None and sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+            try:
+                pool.exiting(pid)
+            except UnknownPidError:
+                pass  # not claimed yet, or already gone
+        kill_worker(pid, sig)
+
+    server.kill_worker = kill_worker_noting_leavers
 
 
 def when_ready(server: Any) -> None:
@@ -299,7 +343,7 @@ def _round(server: Any, pool: Pool) -> None:
         for ev in pool.events():
             # One line per event: what operators grep for, and what the
             # end-to-end tests read back.
-            if ev.kind in ("killed", "crash_loop", "health_check_failed", "refused"):
+            if ev.kind in ("killed", "crash_loop", "health_check_failed", "refused") or ev.crash:
                 log.warning("workerlife: %s", ev)
             else:
                 log.info("workerlife: %s", ev)
@@ -354,14 +398,22 @@ def child_exit(server: Any, worker: Any) -> None:
     """Master, a worker was reaped."""
     if state.pool is None:
         return
+    # The real wait status (a signal, an exit code); 0 if gunicorn reaped it
+    # some way we did not see. Whether it was a crash is the pool's call:
+    # an exit nobody asked for.
+    status = state.statuses.pop(worker.pid, 0)
     try:
-        state.pool.exited(worker.pid, 0)
+        state.pool.exited(worker.pid, status)
     except UnknownPidError:
         pass  # it died before it claimed a slot
 
 
 def on_exit(server: Any) -> None:
     """Master, shutting down."""
+    import gunicorn.arbiter
+
+    if isinstance(gunicorn.arbiter.os, _StatusRecorder):
+        gunicorn.arbiter.os = gunicorn.arbiter.os._os  # type: ignore[assignment]
     state.stop.set()
     if state.thread is not None:
         state.thread.join(timeout=5)
