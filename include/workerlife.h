@@ -420,6 +420,26 @@ wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
 // aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_live_handles(uint64_t *count);
 
+// The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
+// for `WL_REASON_NONE` and numbers that are no reason. Any thread.
+const char *wl_reason_name(uint32_t reason);
+
+// The name of a `wl_action` (`"continue"`, `"recycle"`, `"kill"`): a static
+// string, or NULL for a number that is no action. Any thread.
+const char *wl_action_name(uint32_t action);
+
+// The name of a `wl_pool_action_kind` (`"recycle"`, `"kill"`, `"spawn"`):
+// a static string, or NULL for a number that is none. Any thread.
+const char *wl_pool_action_kind_name(uint32_t kind);
+
+// The name of a `wl_event_kind` (`"spawned"`, `"exited"`...): a static
+// string, or NULL for a number that is none. Any thread.
+const char *wl_event_kind_name(uint32_t kind);
+
+// The name of a `wl_sharing` (`"private"`, `"shared"`, `"named"`): a static
+// string, or NULL for a number that is none. Any thread.
+const char *wl_sharing_name(uint32_t sharing);
+
 // Makes a default policy (every limit off) and writes its handle to `*out`.
 //
 // The caller owns the handle and releases it with `wl_policy_free`. `out`
@@ -1023,10 +1043,6 @@ wl_result wl_decision_text(const struct wl_decision *decision,
                            char *buf,
                            size_t len,
                            size_t *needed);
-
-// The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
-// for `WL_REASON_NONE` and numbers that are no reason. Any thread.
-const char *wl_reason_name(uint32_t reason);
 
 // What a decision's `value` and `limit` measure for a `wl_reason` (a
 // `wl_unit`: microseconds, bytes or a count), or `UINT32_MAX` for

@@ -6,7 +6,7 @@
 //! draining count (16 bits) | time of the last start in µs + 1 (48 bits; 0 =
 //! never).
 
-use crate::layout::busy::TIME_MASK;
+use crate::layout::TIME_MASK;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The largest `max_concurrent_recycles` the word can count.

@@ -252,7 +252,7 @@ impl Core {
                 state: state::VACANT,
             };
             // Zero before publishing VACANT so a new claimer starts clean.
-            crate::worker::reset_slot(slot, now);
+            slot.reset(now);
             match slot
                 .gen_state
                 .compare_exchange(word, vacant.pack(), AcqRel, Acquire)

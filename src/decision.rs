@@ -3,26 +3,16 @@
 use crate::policy::Unit;
 use std::fmt;
 
-/// What the worker should do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Action {
-    /// Keep serving.
-    Continue = 0,
-    /// Finish what is in flight, then exit; the host respawns.
-    Recycle = 1,
-    /// Stop it now.
-    Kill = 2,
-}
-
-impl Action {
-    /// The action's name: `continue`, `recycle` or `kill`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Continue => "continue",
-            Action::Recycle => "recycle",
-            Action::Kill => "kill",
-        }
+crate::names::named_enum! {
+    /// What the worker should do.
+    #[derive(PartialOrd, Ord)]
+    pub enum Action {
+        /// Keep serving.
+        Continue = 0 => "continue",
+        /// Finish what is in flight, then exit; the host respawns.
+        Recycle = 1 => "recycle",
+        /// Stop it now.
+        Kill = 2 => "kill",
     }
 }
 
@@ -32,71 +22,28 @@ impl fmt::Display for Action {
     }
 }
 
-/// Why. The order is the decision priority (DESIGN.md's table); the numbers
-/// are stored in shared memory and exported through the C ABI, so they are
-/// never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Reason {
-    RequestTimeout = 1,
-    HeartbeatTimeout = 2,
-    DrainTimeout = 3,
-    Manual = 4,
-    MemoryRss = 5,
-    MemoryUss = 6,
-    MemoryPss = 7,
-    OpenFds = 8,
-    HealthCheck = 9,
-    MaxRequests = 10,
-    MaxLifetime = 11,
-    Idle = 12,
+crate::names::named_enum! {
+    /// Why. The order is the decision priority (docs/design.md's table); the
+    /// numbers are stored in shared memory and cross every binding, so they
+    /// are never reused.
+    #[derive(PartialOrd, Ord)]
+    pub enum Reason {
+        RequestTimeout = 1 => "request_timeout",
+        HeartbeatTimeout = 2 => "heartbeat_timeout",
+        DrainTimeout = 3 => "drain_timeout",
+        Manual = 4 => "manual",
+        MemoryRss = 5 => "memory_rss",
+        MemoryUss = 6 => "memory_uss",
+        MemoryPss = 7 => "memory_pss",
+        OpenFds = 8 => "open_fds",
+        HealthCheck = 9 => "health_check",
+        MaxRequests = 10 => "max_requests",
+        MaxLifetime = 11 => "max_lifetime",
+        Idle = 12 => "idle",
+    }
 }
 
 impl Reason {
-    /// Every reason, in priority order.
-    pub const ALL: [Reason; 12] = [
-        Reason::RequestTimeout,
-        Reason::HeartbeatTimeout,
-        Reason::DrainTimeout,
-        Reason::Manual,
-        Reason::MemoryRss,
-        Reason::MemoryUss,
-        Reason::MemoryPss,
-        Reason::OpenFds,
-        Reason::HealthCheck,
-        Reason::MaxRequests,
-        Reason::MaxLifetime,
-        Reason::Idle,
-    ];
-
-    /// The reason's name as used in vectors, events and stats.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::RequestTimeout => "request_timeout",
-            Reason::HeartbeatTimeout => "heartbeat_timeout",
-            Reason::DrainTimeout => "drain_timeout",
-            Reason::Manual => "manual",
-            Reason::MemoryRss => "memory_rss",
-            Reason::MemoryUss => "memory_uss",
-            Reason::MemoryPss => "memory_pss",
-            Reason::OpenFds => "open_fds",
-            Reason::HealthCheck => "health_check",
-            Reason::MaxRequests => "max_requests",
-            Reason::MaxLifetime => "max_lifetime",
-            Reason::Idle => "idle",
-        }
-    }
-
-    /// Looks a reason up by name.
-    pub fn from_name(name: &str) -> Option<Reason> {
-        Reason::ALL.iter().copied().find(|r| r.as_str() == name)
-    }
-
-    /// Decodes a stored reason code; anything unknown is `None`.
-    pub fn from_code(code: u8) -> Option<Reason> {
-        Reason::ALL.iter().copied().find(|r| *r as u8 == code)
-    }
-
     /// The action this reason calls for.
     pub fn action(self) -> Action {
         match self {

@@ -4,32 +4,25 @@ use crate::decision::Reason;
 use std::fmt;
 use std::time::Duration;
 
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventKind {
-    Spawned,
-    RecycleRequested,
-    Killed,
-    Exited,
-    CrashLoop,
-    HealthCheckFailed,
-    /// A recycle or kill was due for a slot whose pid is not one of the
-    /// master's children (spawned or adopted): nothing was returned to
-    /// signal. Filed once per generation and reason.
-    Refused,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Spawned => "spawned",
-            EventKind::RecycleRequested => "recycle_requested",
-            EventKind::Killed => "killed",
-            EventKind::Exited => "exited",
-            EventKind::CrashLoop => "crash_loop",
-            EventKind::HealthCheckFailed => "health_check_failed",
-            EventKind::Refused => "refused",
-        }
+crate::names::named_enum! {
+    /// What happened.
+    pub enum EventKind {
+        /// A worker started in a slot (reported, or seen claiming it).
+        Spawned = 1 => "spawned",
+        /// The pool asked a worker to recycle.
+        RecycleRequested = 2 => "recycle_requested",
+        /// The pool decided to kill a worker.
+        Killed = 3 => "killed",
+        /// A worker is gone; `crash` if nobody asked for it.
+        Exited = 4 => "exited",
+        /// Crashes put a slot's respawn into backoff.
+        CrashLoop = 5 => "crash_loop",
+        /// A worker's health check failed.
+        HealthCheckFailed = 6 => "health_check_failed",
+        /// A recycle or kill was due for a slot whose pid is not one of the
+        /// master's children (spawned or adopted): nothing was returned to
+        /// signal. Filed once per generation and reason.
+        Refused = 7 => "refused",
     }
 }
 

@@ -3,6 +3,7 @@
 //! named file, so every field that changes after creation is an atomic.
 
 use crate::policy::KEY_COUNT;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// The first eight bytes of every pool.
@@ -133,6 +134,26 @@ pub(crate) struct Slot {
     pub trip_value: AtomicU64,
 }
 
+impl Slot {
+    /// Zeroes the per-generation counters and readings (the slot's memory,
+    /// before a new generation or when one ends).
+    pub fn reset(&self, now: u64) {
+        self.requests.store(0, Relaxed);
+        self.health_failures.store(0, Relaxed);
+        self.busy.store(busy::pack(0, now), Relaxed);
+        self.rss.store(NONE, Relaxed);
+        self.uss.store(NONE, Relaxed);
+        self.pss.store(NONE, Relaxed);
+        self.fds.store(NONE, Relaxed);
+        self.pid.store(0, Relaxed);
+        self.identity.store(0, Relaxed);
+        self.recycle_at.store(NONE, Relaxed);
+        self.trip_value.store(0, Relaxed);
+        self.request_limit.store(0, Relaxed);
+        self.lifetime_limit.store(0, Relaxed);
+    }
+}
+
 const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 const _: () = assert!(std::mem::size_of::<HeaderStatic>() == 48 + 8 * KEY_COUNT);
 
@@ -167,9 +188,13 @@ impl GenState {
     }
 }
 
+/// The largest time the pool stores, in microseconds (48 bits, 8.9 years):
+/// times share a word with other fields.
+pub(crate) const TIME_MASK: u64 = (1 << 48) - 1;
+
 /// Packs and unpacks `Slot::busy`.
 pub(crate) mod busy {
-    pub const TIME_MASK: u64 = (1 << 48) - 1;
+    use super::TIME_MASK;
     pub fn in_flight(word: u64) -> u64 {
         word >> 48
     }

@@ -24,6 +24,7 @@ mod files;
 pub mod fork;
 mod jitter;
 mod layout;
+mod names;
 mod policy;
 mod pool;
 pub mod process;

@@ -251,10 +251,8 @@ impl Policy {
                 "must not be below backoff_initial",
             ));
         }
-        // Times are kept in 48 bits of microseconds (8.9 years) in shared words.
-        const MAX_US: u64 = (1 << 48) - 1;
         for k in Key::ALL {
-            if k.unit() == Unit::Duration && self.raw(*k) > MAX_US {
+            if k.unit() == Unit::Duration && self.raw(*k) > crate::layout::TIME_MASK {
                 return Err(Error::invalid_value(
                     k.name(),
                     &k.format_value(self.raw(*k)),

@@ -22,24 +22,15 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What `tick()` tells the master to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ActionKind {
-    /// Ask the worker to finish what is in flight and exit (graceful signal).
-    Recycle,
-    /// Stop the worker now.
-    Kill,
-    /// Start a worker in the slot, then call `spawned`.
-    Spawn,
-}
-
-impl ActionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::Recycle => "recycle",
-            ActionKind::Kill => "kill",
-            ActionKind::Spawn => "spawn",
-        }
+crate::names::named_enum! {
+    /// What `tick()` tells the master to do.
+    pub enum ActionKind {
+        /// Ask the worker to finish what is in flight and exit (graceful signal).
+        Recycle = 1 => "recycle",
+        /// Stop the worker now.
+        Kill = 2 => "kill",
+        /// Start a worker in the slot, then call `spawned`.
+        Spawn = 3 => "spawn",
     }
 }
 
@@ -90,7 +81,7 @@ impl PoolBuilder {
     }
     /// Share the memory with children forked after creation.
     pub fn shared(mut self) -> Self {
-        self.sharing = Sharing::Anonymous;
+        self.sharing = Sharing::Shared;
         self.path = None;
         self
     }
@@ -319,7 +310,7 @@ impl Pool {
             .header()
             .manual_now
             .fetch_update(Release, Acquire, |t| {
-                Some(t.saturating_add(us).min(crate::layout::busy::TIME_MASK))
+                Some(t.saturating_add(us).min(crate::layout::TIME_MASK))
             });
         Ok(())
     }

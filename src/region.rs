@@ -9,15 +9,16 @@ use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-/// How the pool's memory is shared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sharing {
-    /// Only this process (threads) sees it.
-    Private,
-    /// Inherited by children forked after creation.
-    Anonymous,
-    /// A file any process can attach by path.
-    Named,
+crate::names::named_enum! {
+    /// How the pool's memory is shared.
+    pub enum Sharing {
+        /// Only this process (threads) sees it.
+        Private = 0 => "private",
+        /// Shared with children forked after creation (anonymous memory).
+        Shared = 1 => "shared",
+        /// A file any process can attach by path.
+        Named = 2 => "named",
+    }
 }
 
 /// The mapping plus where it came from.
@@ -55,7 +56,7 @@ impl Region {
                 None,
                 None,
             ),
-            Sharing::Anonymous => (shared_anonymous(size)?, None, None),
+            Sharing::Shared => (shared_anonymous(size)?, None, None),
             Sharing::Named => {
                 let path = path.ok_or(Error::NotSupported("a named pool needs a path"))?;
                 let file = create_file(path)?;
@@ -171,7 +172,7 @@ impl Region {
 
     fn init_slots(&mut self) {
         for slot in self.slots() {
-            crate::worker::reset_slot(slot, 0);
+            slot.reset(0);
         }
     }
 

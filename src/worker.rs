@@ -9,23 +9,6 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::Arc;
 
-/// Zeroes a slot's per-generation counters and readings.
-pub(crate) fn reset_slot(slot: &Slot, now: u64) {
-    slot.requests.store(0, Relaxed);
-    slot.health_failures.store(0, Relaxed);
-    slot.busy.store(busy::pack(0, now), Relaxed);
-    slot.rss.store(NONE, Relaxed);
-    slot.uss.store(NONE, Relaxed);
-    slot.pss.store(NONE, Relaxed);
-    slot.fds.store(NONE, Relaxed);
-    slot.pid.store(0, Relaxed);
-    slot.identity.store(0, Relaxed);
-    slot.recycle_at.store(NONE, Relaxed);
-    slot.trip_value.store(0, Relaxed);
-    slot.request_limit.store(0, Relaxed);
-    slot.lifetime_limit.store(0, Relaxed);
-}
-
 /// Writes a worker's readings, by the worker itself or by the master's
 /// sampling; the latest reading wins.
 pub(crate) fn store_health(slot: &Slot, health: Health) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use workerlife::{Action, Health, Policy, Pool, Reason};
 
 #[allow(clippy::too_many_arguments)]
-/// The soft reasons in the order DESIGN.md ranks them, computed here
+/// The soft reasons in the order docs/design.md ranks them, computed here
 /// independently of the engine.
 fn expected_soft(
     p: &Policy,

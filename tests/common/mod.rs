@@ -1,4 +1,4 @@
-//! The shared test-vector runner (DESIGN.md, "Test vectors"): reads every
+//! The shared test-vector runner (docs/design.md, "Test vectors"): reads every
 //! case under tests/vectors/ and under $WORKERLIFE_VECTORS, runs it against a
 //! `Driver`, and reports every failing case by file and name.
 

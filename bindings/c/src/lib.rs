@@ -14,6 +14,7 @@
 
 mod buffers;
 mod handles;
+pub mod names;
 pub mod policy;
 pub mod pool;
 pub mod process;

@@ -2,7 +2,7 @@
 
 use crate::buffers::{arg, drain_into, opt_out, out, path_arg, write_array, write_str};
 use crate::result::{check, fail, guard};
-use crate::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options, wl_sharing};
+use crate::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options};
 use crate::Pending;
 use crate::{
     lookup, publish, release, wl_policy, wl_pool, wl_result, wl_worker, PoolObj, POOLS, WORKERS,
@@ -10,7 +10,7 @@ use crate::{
 use std::ffi::c_char;
 use std::time::Duration;
 use workerlife::fork::ForkMutex;
-use workerlife::{Pool, PoolBuilder};
+use workerlife::{Pool, PoolBuilder, Sharing};
 
 fn pool<'a>(p: *const wl_pool) -> Result<&'a PoolObj, wl_result> {
     lookup(&POOLS, p, "pool")
@@ -150,9 +150,9 @@ pub unsafe extern "C" fn wl_pool_build(
             b = b.seed(o.seed);
         }
         b = match o.sharing {
-            s if s == wl_sharing::WL_SHARING_PRIVATE as u32 => b,
-            s if s == wl_sharing::WL_SHARING_SHARED as u32 => b.shared(),
-            s if s == wl_sharing::WL_SHARING_NAMED as u32 => {
+            s if s == u32::from(Sharing::Private.code()) => b,
+            s if s == u32::from(Sharing::Shared.code()) => b.shared(),
+            s if s == u32::from(Sharing::Named.code()) => {
                 b.named(path_arg(o.path, "options.path")?)
             }
             s => {

@@ -8,8 +8,7 @@
 use std::ffi::c_char;
 use workerlife::process::{Reading, Sample};
 use workerlife::{Action, Decision, Reason};
-use workerlife::{ActionKind, PoolAction};
-use workerlife::{Event, EventKind};
+use workerlife::{Event, PoolAction};
 
 /// A reading that is absent (`wl_health`, `wl_event.rss`), or not asked for
 /// (`wl_sample`).
@@ -254,11 +253,7 @@ pub(crate) fn reason_code(r: Option<Reason>) -> u32 {
 impl From<Decision> for wl_decision {
     fn from(d: Decision) -> Self {
         wl_decision {
-            action: match d.action {
-                Action::Continue => wl_action::WL_ACTION_CONTINUE,
-                Action::Recycle => wl_action::WL_ACTION_RECYCLE,
-                Action::Kill => wl_action::WL_ACTION_KILL,
-            } as u32,
+            action: u32::from(d.action.code()),
             reason: reason_code(d.reason),
             value: d.value,
             limit: d.limit,
@@ -269,12 +264,7 @@ impl From<Decision> for wl_decision {
 impl wl_decision {
     /// Back to the engine's type; `None` for numbers that are no action.
     pub(crate) fn to_decision(self) -> Option<Decision> {
-        let action = match self.action {
-            0 => Action::Continue,
-            1 => Action::Recycle,
-            2 => Action::Kill,
-            _ => return None,
-        };
+        let action = Action::from_code(u8::try_from(self.action).ok()?)?;
         let reason = match self.reason {
             0 => None,
             n => Some(Reason::from_code(u8::try_from(n).ok()?)?),
@@ -291,11 +281,7 @@ impl wl_decision {
 impl From<PoolAction> for wl_pool_action {
     fn from(a: PoolAction) -> Self {
         wl_pool_action {
-            kind: match a.kind {
-                ActionKind::Recycle => wl_pool_action_kind::WL_DO_RECYCLE,
-                ActionKind::Kill => wl_pool_action_kind::WL_DO_KILL,
-                ActionKind::Spawn => wl_pool_action_kind::WL_DO_SPAWN,
-            } as u32,
+            kind: u32::from(a.kind.code()),
             slot: a.slot,
             pid: a.pid,
             reason: reason_code(a.reason),
@@ -313,15 +299,7 @@ fn micros(d: std::time::Duration) -> u64 {
 impl From<Event> for wl_event {
     fn from(e: Event) -> Self {
         wl_event {
-            kind: match e.kind {
-                EventKind::Spawned => wl_event_kind::WL_EVENT_SPAWNED,
-                EventKind::RecycleRequested => wl_event_kind::WL_EVENT_RECYCLE_REQUESTED,
-                EventKind::Killed => wl_event_kind::WL_EVENT_KILLED,
-                EventKind::Exited => wl_event_kind::WL_EVENT_EXITED,
-                EventKind::CrashLoop => wl_event_kind::WL_EVENT_CRASH_LOOP,
-                EventKind::HealthCheckFailed => wl_event_kind::WL_EVENT_HEALTH_CHECK_FAILED,
-                EventKind::Refused => wl_event_kind::WL_EVENT_REFUSED,
-            } as u32,
+            kind: u32::from(e.kind.code()),
             slot: e.slot,
             pid: e.pid,
             generation: e.generation,

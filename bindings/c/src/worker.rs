@@ -247,18 +247,6 @@ pub unsafe extern "C" fn wl_decision_text(
     })
 }
 
-/// The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
-/// for `WL_REASON_NONE` and numbers that are no reason. Any thread.
-#[no_mangle]
-pub extern "C" fn wl_reason_name(reason: u32) -> *const std::ffi::c_char {
-    crate::result::guard_value(std::ptr::null(), || {
-        u8::try_from(reason)
-            .ok()
-            .and_then(workerlife::Reason::from_code)
-            .map_or(std::ptr::null(), reason_c)
-    })
-}
-
 /// What a decision's `value` and `limit` measure for a `wl_reason` (a
 /// `wl_unit`: microseconds, bytes or a count), or `UINT32_MAX` for
 /// `WL_REASON_NONE` and numbers that are no reason. Any thread.
@@ -270,16 +258,4 @@ pub extern "C" fn wl_reason_unit(reason: u32) -> u32 {
             .and_then(workerlife::Reason::from_code)
             .map_or(u32::MAX, |r| crate::policy::unit_c(r.unit()))
     })
-}
-
-fn reason_c(r: workerlife::Reason) -> *const std::ffi::c_char {
-    use std::sync::OnceLock;
-    static NAMES: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        workerlife::Reason::ALL
-            .iter()
-            .map(|r| std::ffi::CString::new(r.as_str()).expect("no NUL"))
-            .collect()
-    });
-    names[r as usize - 1].as_ptr()
 }

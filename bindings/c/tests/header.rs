@@ -83,3 +83,108 @@ fn every_export_is_declared_and_prefixed() {
         );
     }
 }
+
+/// `NAME = number` of every constant of the header's `enum {name}`.
+fn header_enum(name: &str) -> Vec<(String, u8)> {
+    let start = HEADER
+        .find(&format!("enum {name}\n"))
+        .unwrap_or_else(|| panic!("no enum {name} in the header"));
+    let body = &HEADER[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
+    body.lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').split_once(" = "))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+fn table(prefix: &str, values: impl Iterator<Item = (&'static str, u8)>) -> Vec<(String, u8)> {
+    values
+        .map(|(name, code)| (format!("{prefix}{}", name.to_uppercase()), code))
+        .collect()
+}
+
+#[test]
+fn the_headers_enums_are_the_engines_tables() {
+    use workerlife::{Action, ActionKind, EventKind, Key, Reason, Sharing};
+    assert_eq!(
+        header_enum("wl_action"),
+        table(
+            "WL_ACTION_",
+            Action::ALL.iter().map(|v| (v.as_str(), v.code()))
+        )
+    );
+    let mut reasons = vec![("WL_REASON_NONE".to_string(), 0)];
+    reasons.extend(table(
+        "WL_REASON_",
+        Reason::ALL.iter().map(|v| (v.as_str(), v.code())),
+    ));
+    assert_eq!(header_enum("wl_reason"), reasons);
+    assert_eq!(
+        header_enum("wl_pool_action_kind"),
+        table(
+            "WL_DO_",
+            ActionKind::ALL.iter().map(|v| (v.as_str(), v.code()))
+        )
+    );
+    assert_eq!(
+        header_enum("wl_event_kind"),
+        table(
+            "WL_EVENT_",
+            EventKind::ALL.iter().map(|v| (v.as_str(), v.code()))
+        )
+    );
+    assert_eq!(
+        header_enum("wl_sharing"),
+        table(
+            "WL_SHARING_",
+            Sharing::ALL.iter().map(|v| (v.as_str(), v.code()))
+        )
+    );
+    assert_eq!(
+        header_enum("wl_key"),
+        table(
+            "WL_KEY_",
+            Key::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.name(), i as u8))
+        )
+    );
+}
+
+#[test]
+fn name_lookups_give_the_engines_names() {
+    use std::ffi::{c_char, CStr};
+    use workerlife::{Action, ActionKind, EventKind, Reason, Sharing};
+    fn names(f: extern "C" fn(u32) -> *const c_char) -> Vec<String> {
+        (0..64)
+            .filter_map(|i| {
+                let p = f(i);
+                // SAFETY: a static NUL-terminated string or NULL.
+                (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_string())
+            })
+            .collect()
+    }
+    let engine = |all: Vec<&str>| all.into_iter().map(String::from).collect::<Vec<_>>();
+    use workerlife_c::names::*;
+    assert_eq!(
+        names(wl_action_name),
+        engine(Action::ALL.iter().map(|v| v.as_str()).collect())
+    );
+    assert_eq!(
+        names(wl_reason_name),
+        engine(Reason::ALL.iter().map(|v| v.as_str()).collect())
+    );
+    assert_eq!(
+        names(wl_pool_action_kind_name),
+        engine(ActionKind::ALL.iter().map(|v| v.as_str()).collect())
+    );
+    assert_eq!(
+        names(wl_event_kind_name),
+        engine(EventKind::ALL.iter().map(|v| v.as_str()).collect())
+    );
+    assert_eq!(
+        names(wl_sharing_name),
+        engine(Sharing::ALL.iter().map(|v| v.as_str()).collect())
+    );
+}

@@ -7,6 +7,7 @@ mod common;
 use common::Driver;
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
+use workerlife_c::names::wl_reason_name;
 use workerlife_c::policy::*;
 use workerlife_c::pool::*;
 use workerlife_c::types::*;

@@ -52,6 +52,8 @@ our $VERSION = library_version();
 $ffi->attach([wl_key_name => '_key_name'] => ['uint32'] => 'string');
 $ffi->attach([wl_key_unit => '_key_unit'] => ['uint32'] => 'uint32');
 $ffi->attach([wl_reason_name => '_reason_name'] => ['uint32'] => 'string');
+$ffi->attach([$_ => "_$_"] => ['uint32'] => 'string')
+    for qw(wl_action_name wl_pool_action_kind_name wl_event_kind_name wl_sharing_name);
 $ffi->attach([wl_reason_unit => '_reason_unit'] => ['uint32'] => 'uint32');
 
 my %attach = (
@@ -175,9 +177,17 @@ sub _value {
     return $unit == UNIT_MICROSECONDS ? $raw / 1e6 : $raw;
 }
 
-my @ACTIONS      = qw(continue recycle kill);
-my @POOL_ACTIONS = (undef, qw(recycle kill spawn));
-my @EVENTS       = (undef, qw(spawned recycle_requested killed exited crash_loop health_check_failed refused));
+# The names of each table's numbers (undef where a number names nothing),
+# read from the library, which holds the one definition of each.
+sub _names {
+    my ($lookup) = @_;
+    return map { scalar $lookup->($_) } 0 .. 63;
+}
+our @ACTIONS      = _names(\&_wl_action_name);
+our @REASONS      = _names(\&_reason_name);
+our @POOL_ACTIONS = _names(\&_wl_pool_action_kind_name);
+our @EVENTS       = _names(\&_wl_event_kind_name);
+our @SHARING      = _names(\&_wl_sharing_name);
 
 sub _reason {
     my ($code) = @_;

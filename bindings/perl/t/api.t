@@ -221,6 +221,28 @@ subtest 'toolkit with a real process' => sub {
     like($@, qr/pid must be a whole number/, 'pid 0 is never signalled');
 };
 
+subtest 'the tables are the library\'s, number for number' => sub {
+    open my $fh, '<', "$FindBin::Bin/../../../include/workerlife.h" or die $!;
+    my $header = do { local $/; <$fh> };
+    my %tables = (
+        wl_action => ['WL_ACTION_', \@WorkerLife::ACTIONS],
+        wl_reason => ['WL_REASON_', \@WorkerLife::REASONS],
+        wl_pool_action_kind => ['WL_DO_', \@WorkerLife::POOL_ACTIONS],
+        wl_event_kind => ['WL_EVENT_', \@WorkerLife::EVENTS],
+        wl_sharing => ['WL_SHARING_', \@WorkerLife::SHARING],
+    );
+    for my $enum (sort keys %tables) {
+        my ($prefix, $names) = @{ $tables{$enum} };
+        my ($body) = $header =~ /enum \Q$enum\E\n.*?\{(.*?)\};/s or die "no $enum";
+        my @pairs = $body =~ /(\w+) = (\d+)/g;
+        my %header;
+        while (my ($name, $n) = splice @pairs, 0, 2) { $header{$n} = lc($name =~ s/^\Q$prefix\E//r) }
+        delete $header{0} if $enum eq 'wl_reason';    # WL_REASON_NONE: no reason
+        my %perl = map { defined $names->[$_] ? ($_ => $names->[$_]) : () } 0 .. $#$names;
+        is_deeply(\%perl, \%header, "$enum: every number and name");
+    }
+};
+
 subtest 'one version' => sub {
     open my $fh, '<', "$FindBin::Bin/../../../Cargo.toml" or die $!;
     my ($cargo) = do { local $/; <$fh> } =~ /\[workspace\.package\]\nversion = "([^"]+)"/;

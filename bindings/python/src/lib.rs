@@ -29,9 +29,44 @@ pub(crate) fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
     )))
 }
 
+/// The names of every enum that crosses a language line, each in number
+/// order, from the engine's one table of it.
+fn tables(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    use workerlife::{Action, ActionKind, EventKind, Reason, Sharing};
+    let t = pyo3::types::PyDict::new(py);
+    t.set_item(
+        "action",
+        Action::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+    )?;
+    t.set_item(
+        "reason",
+        Reason::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+    )?;
+    t.set_item(
+        "pool_action",
+        ActionKind::ALL
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    t.set_item(
+        "event",
+        EventKind::ALL
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    t.set_item(
+        "sharing",
+        Sharing::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+    )?;
+    Ok(t)
+}
+
 #[pymodule]
 fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("TABLES", tables(m.py())?)?;
     m.add_class::<policy::PyPolicy>()?;
     m.add_class::<pool::PyPool>()?;
     m.add_class::<worker::PyWorker>()?;

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use std::path::PathBuf;
 
-use workerlife::{Pool, PoolBuilder, Sharing};
+use workerlife::{Pool, PoolBuilder};
 
 /// A Policy, a spec string, or None (the default policy).
 fn policy_arg(py: Python<'_>, policy: Option<&Bound<'_, PyAny>>) -> PyResult<workerlife::Policy> {
@@ -127,11 +127,7 @@ impl PyPool {
     /// "private", "shared" or "named".
     #[getter]
     fn sharing(&self) -> &'static str {
-        match self.inner.sharing() {
-            Sharing::Private => "private",
-            Sharing::Anonymous => "shared",
-            Sharing::Named => "named",
-        }
+        self.inner.sharing().as_str()
     }
 
     /// The pool file of a named pool.

@@ -1,5 +1,6 @@
 """The Python API: policies, pools, worker handles, tick, events, stats."""
 
+import os
 import pickle
 import threading
 from typing import Dict, Union
@@ -313,3 +314,42 @@ def test_the_hot_path_allocates_no_python_objects() -> None:
     assert traced(begin_end) == floor
     assert traced(with_request) == traced(with_lock)
     assert traced(with_request)[0] == 0
+
+
+def test_names_come_from_the_library_and_the_stubs_agree() -> None:
+    """Every enum's names, in number order, are the engine's; the stubs'
+    Literal types list the same names."""
+    import ast
+    from pathlib import Path
+
+    t = workerlife.TABLES
+    assert t["action"] == ["continue", "recycle", "kill"]
+    assert t["pool_action"] == ["recycle", "kill", "spawn"]
+    assert t["sharing"] == ["private", "shared", "named"]
+    assert "max_requests" in t["reason"] and "refused" in t["event"]
+    stub = Path(workerlife.__file__).with_name("_workerlife.pyi").read_text()
+    literals = {}
+    for cls in ast.parse(stub).body:
+        if isinstance(cls, ast.ClassDef):
+            for fn in cls.body:
+                if isinstance(fn, ast.FunctionDef) and isinstance(fn.returns, ast.Subscript):
+                    if ast.unparse(fn.returns.value) == "Literal":
+                        elts = fn.returns.slice
+                        names = [e.value for e in getattr(elts, "elts", [elts])]
+                        literals[f"{cls.name}.{fn.name}"] = names
+    assert literals == {
+        "Decision.action": t["action"],
+        "Action.action": t["pool_action"],
+        "Pool.sharing": t["sharing"],
+    }
+    # What the objects say is in the tables.
+    pool = workerlife.Pool("max_requests=1", slots=1, manual_clock=True)
+    pool.spawned(0, os.getpid())
+    w = pool.slot(0)
+    w.begin()
+    w.end()
+    d = w.decision()
+    assert d.action in t["action"] and d.reason in t["reason"]
+    assert {a.action for a in pool.tick()} <= set(t["pool_action"])
+    assert {e.kind for e in pool.events()} <= set(t["event"])
+    assert pool.sharing in t["sharing"]

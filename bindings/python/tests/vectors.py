@@ -1,4 +1,4 @@
-"""The shared test-vector runner (DESIGN.md, "Test vectors"), for Python:
+"""The shared test-vector runner (docs/design.md, "Test vectors"), for Python:
 the same cases the Rust, C and Perl suites run."""
 
 from __future__ import annotations

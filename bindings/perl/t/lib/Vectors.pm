@@ -1,6 +1,6 @@
 package Vectors;
 
-# The shared test-vector runner (DESIGN.md, "Test vectors"), for Perl: the
+# The shared test-vector runner (docs/design.md, "Test vectors"), for Perl: the
 # cases the Rust, C and Python suites run, plus $WORKERLIFE_VECTORS.
 
 use strict;

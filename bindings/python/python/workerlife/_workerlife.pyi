@@ -14,6 +14,7 @@ __all__ = [
     "Pool",
     "Process",
     "Sample",
+    "TABLES",
     "Worker",
     "__version__",
     "identity",
@@ -242,6 +243,8 @@ class Ledger:
     def reap(self, grace: float = 5.0) -> List[Dict[str, Any]]: ...
 
 def sample(pid: int, uss: bool = False) -> Sample: ...
+TABLES: Dict[str, List[str]]
+
 def identity(pid: int) -> int: ...
 def kill(pid: int, sig: int, identity: int) -> None: ...
 def wait_released(

@@ -42,6 +42,7 @@ Supported worker classes: ``sync`` and ``gthread``.
 from __future__ import annotations
 
 import http.server
+import importlib
 import os
 import signal
 import socket
@@ -260,15 +261,18 @@ class _StatusRecorder:
         return wpid, status
 
 
+def _arbiter_module() -> Any:
+    return importlib.import_module("gunicorn.arbiter")
+
+
 def _watch_exits(server: Any) -> None:
     """Learns what gunicorn's hooks do not say: each worker's exit status,
     and which exits the arbiter itself asked for (graceful restart, scale
     down, shutdown: SIGTERM, SIGQUIT or SIGINT through ``kill_worker``),
     which are not crashes."""
-    import gunicorn.arbiter
-
-    if not isinstance(gunicorn.arbiter.os, _StatusRecorder):
-        gunicorn.arbiter.os = _StatusRecorder(gunicorn.arbiter.os)  # type: ignore[assignment]
+    arbiter = _arbiter_module()
+    if not isinstance(arbiter.os, _StatusRecorder):
+        arbiter.os = _StatusRecorder(arbiter.os)
     kill_worker = server.kill_worker
 
     def kill_worker_noting_leavers(pid: int, sig: int) -> None:
@@ -410,10 +414,9 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     """Master, shutting down."""
-    import gunicorn.arbiter
-
-    if isinstance(gunicorn.arbiter.os, _StatusRecorder):
-        gunicorn.arbiter.os = gunicorn.arbiter.os._os  # type: ignore[assignment]
+    arbiter = _arbiter_module()
+    if isinstance(arbiter.os, _StatusRecorder):
+        arbiter.os = arbiter.os._os
     state.stop.set()
     if state.thread is not None:
         state.thread.join(timeout=5)
