@@ -492,6 +492,21 @@ wl_result wl_policy_free(struct wl_policy *policy);
 // aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_policy_set(struct wl_policy *policy, const char *key, const char *value);
 
+// Sets one key from a number: seconds for durations (fractions to the
+// microsecond), bytes for sizes, a count otherwise; no text in between.
+// Negative, NaN, infinite, fractional bytes or counts, too large, and a
+// non-zero duration that rounds to 0 are `WL_INVALID_VALUE` naming the key
+// and value. Checked as `wl_policy_set` is; on any error the policy is
+// left unchanged. Thread-safe.
+//
+// # Safety
+//
+// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+wl_result wl_policy_set_number(struct wl_policy *policy, const char *key, double value);
+
 // Sets one key (a `wl_key`) from its raw value: bytes for sizes,
 // microseconds for durations, a plain count otherwise (see
 // `wl_key_unit`); 0 turns a limit off. Checked as `wl_policy_set` is.

@@ -140,6 +140,45 @@ impl Key {
         parsed.map_err(|why| Error::invalid_value(self.name(), value, why))
     }
 
+    /// A value given as a number: seconds for durations (fractions to the
+    /// microsecond), bytes for sizes and counts as they are (whole numbers).
+    /// Negative, NaN, infinite, fractional bytes or counts, too large, and a
+    /// non-zero value that rounds to 0 are errors naming the key and value.
+    pub fn number_value(self, value: f64) -> Result<u64, Error> {
+        let bad = |why: &str| Error::invalid_value(self.name(), &format!("{value}"), why);
+        if !value.is_finite() || value < 0.0 {
+            return Err(bad("expected a finite number >= 0"));
+        }
+        let scaled = match self.unit() {
+            Unit::Duration => (value * 1e6).round(),
+            Unit::Size | Unit::Count if value.fract() != 0.0 => {
+                return Err(bad("expected a whole number"))
+            }
+            Unit::Size | Unit::Count => value,
+        };
+        // 2^64 as a float: anything at or above it does not fit.
+        if scaled >= 18_446_744_073_709_551_616.0 {
+            return Err(bad("number too large"));
+        }
+        if scaled == 0.0 && value > 0.0 {
+            return Err(bad(
+                "not 0, but rounds to 0 (below 1 us), which would turn the rule off",
+            ));
+        }
+        Ok(scaled as u64)
+    }
+
+    /// A value given as a whole number: seconds for durations, bytes for
+    /// sizes, counts as they are.
+    pub fn whole_value(self, value: u64) -> Result<u64, Error> {
+        match self.unit() {
+            Unit::Duration => value.checked_mul(1_000_000).ok_or_else(|| {
+                Error::invalid_value(self.name(), &value.to_string(), "number too large")
+            }),
+            Unit::Size | Unit::Count => Ok(value),
+        }
+    }
+
     /// Writes a raw value the way the spec string does.
     pub fn format_value(self, raw: u64) -> String {
         match self.unit() {
@@ -212,12 +251,32 @@ impl Policy {
 
     /// Sets a key from text written as in a spec string.
     pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, Error> {
-        let k = Key::from_name(key).ok_or_else(|| Error::UnknownKey {
-            key: key.to_string(),
-            value: value.to_string(),
-        })?;
+        let k = self.key(key, value)?;
         self.values[k as usize] = k.parse_value(value)?;
         Ok(self)
+    }
+
+    /// Sets a key from a number: seconds, bytes or a count by its unit (see
+    /// [`Key::number_value`]).
+    pub fn set_number(&mut self, key: &str, value: f64) -> Result<&mut Self, Error> {
+        let k = self.key(key, &format!("{value}"))?;
+        self.values[k as usize] = k.number_value(value)?;
+        Ok(self)
+    }
+
+    /// Sets a key from a whole number: seconds, bytes or a count by its
+    /// unit.
+    pub fn set_whole(&mut self, key: &str, value: u64) -> Result<&mut Self, Error> {
+        let k = self.key(key, &value.to_string())?;
+        self.values[k as usize] = k.whole_value(value)?;
+        Ok(self)
+    }
+
+    fn key(&self, key: &str, value: &str) -> Result<Key, Error> {
+        Key::from_name(key).ok_or_else(|| Error::UnknownKey {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
     }
 
     /// Every raw value, in [`Key::ALL`] order.

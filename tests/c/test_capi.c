@@ -569,6 +569,21 @@ static void test_failing_calls_change_nothing(void) {
   OK(wl_live_handles(&live_after));
   CHECK(live_after == live); /* no handle made either */
   CHECK(wl_live_handles(NULL) == WL_NULL_ARGUMENT);
+  /* Numbers stay numbers; a bad one changes nothing. */
+  wl_policy *num = NULL;
+  OK(wl_policy_new(&num));
+  OK(wl_policy_set_number(num, "request_timeout", 1e-5));
+  uint64_t raw_us = 0;
+  OK(wl_policy_get_raw(num, WL_KEY_REQUEST_TIMEOUT, &raw_us));
+  CHECK(raw_us == 10);
+  CHECK(wl_policy_set_number(num, "request_timeout", 4e-7) == WL_INVALID_VALUE);
+  CHECK(strstr(last_error(), "request_timeout") != NULL);
+  CHECK(wl_policy_set_number(num, "max_rss", 1.5) == WL_INVALID_VALUE);
+  CHECK(wl_policy_set_number(num, "nope", 1) == WL_UNKNOWN_KEY);
+  CHECK(wl_policy_set_number(num, NULL, 1) == WL_NULL_ARGUMENT);
+  OK(wl_policy_get_raw(num, WL_KEY_REQUEST_TIMEOUT, &raw_us));
+  CHECK(raw_us == 10);
+  OK(wl_policy_free(num));
   /* A pointer not aligned for its type is refused, never written through. */
   uint64_t words[2] = {7, 7};
   CHECK(wl_live_handles((uint64_t *)(void *)((char *)words + 1)) == WL_INVALID_ARGUMENT);

@@ -109,6 +109,36 @@ pub unsafe extern "C" fn wl_policy_set(
     })
 }
 
+/// Sets one key from a number: seconds for durations (fractions to the
+/// microsecond), bytes for sizes, a count otherwise; no text in between.
+/// Negative, NaN, infinite, fractional bytes or counts, too large, and a
+/// non-zero duration that rounds to 0 are `WL_INVALID_VALUE` naming the key
+/// and value. Checked as `wl_policy_set` is; on any error the policy is
+/// left unchanged. Thread-safe.
+///
+/// # Safety
+///
+/// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn wl_policy_set_number(
+    policy: *mut wl_policy,
+    key: *const c_char,
+    value: f64,
+) -> wl_result {
+    guard(|| {
+        let mut p = self::policy(policy)?;
+        let key = str_arg(key, "key")?;
+        let mut next = p.clone();
+        check(next.set_number(key, value).map(|_| ()))?;
+        check(next.validate())?;
+        *p = next;
+        Ok(())
+    })
+}
+
 /// Sets one key (a `wl_key`) from its raw value: bytes for sizes,
 /// microseconds for durations, a plain count otherwise (see
 /// `wl_key_unit`); 0 turns a limit off. Checked as `wl_policy_set` is.

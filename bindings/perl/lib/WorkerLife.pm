@@ -72,6 +72,7 @@ my %attach = (
     wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
     wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
     wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
+    wl_policy_set_number => [['opaque', 'string', 'double'] => 'uint32'],
     wl_pool_exiting      => [['opaque', 'uint32', 'uint32*'] => 'uint32'],
     wl_live_handles      => [['uint64*'] => 'uint32'],
     wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
@@ -343,6 +344,11 @@ sub new {
         my $v = $kv{$key} // 0;
         croak "workerlife: invalid value for $key: expected a number or a string" if ref $v;
         WorkerLife::_text("the policy key \"$key\"", $key);
+        # A number stays a number (seconds, bytes or a count by the key).
+        if (Scalar::Util::looks_like_number($v)) {
+            WorkerLife::_check(WorkerLife::_wl_policy_set_number($h, $key, $v));
+            next;
+        }
         WorkerLife::_text("the value for $key", "$v");
         WorkerLife::_check(WorkerLife::_wl_policy_set($h, $key, "$v"));
     }

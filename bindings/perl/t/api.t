@@ -25,6 +25,18 @@ subtest 'policy' => sub {
     is(WorkerLife::Policy->new->get('sample_interval'), 1, 'sample_interval default 1s');
 };
 
+subtest 'numbers stay numbers' => sub {
+    is(WorkerLife::Policy->new(request_timeout => 1e-5)->get('request_timeout'), 1e-5, '1e-05 seconds');
+    is(WorkerLife::Policy->new(max_rss => 512 * 2**20)->get('max_rss'), 512 * 2**20, 'bytes');
+    for my $case ([max_rss => 1.5, qr/whole number/], [request_timeout => 'inf', qr/finite/],
+                  [request_timeout => 4e-7, qr/rounds to 0/], [request_timeout => -1, qr/>= 0/]) {
+        my ($key, $bad, $why) = @$case;
+        eval { WorkerLife::Policy->new($key => $bad) };
+        like($@, $why, "$key => $bad");
+        like($@, qr/\Q$key\E/, 'naming the key');
+    }
+};
+
 subtest 'policy errors name the key and value' => sub {
     eval { WorkerLife::Policy->parse('max_reqests=5') };
     like($@, qr/unknown policy key "max_reqests" \(with value "5"\) at \S+api\.t line/, 'unknown key, at the caller');

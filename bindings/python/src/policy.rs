@@ -13,12 +13,13 @@ pub struct PyPolicy {
     pub inner: workerlife::Policy,
 }
 
-/// A keyword argument as text the spec parser reads: ints and floats are
-/// bytes, counts or seconds by the key's unit; None is off.
-fn value_text(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+/// Sets one keyword argument: ints and floats are bytes, counts or seconds
+/// by the key's unit (numbers stay numbers: no text in between), strings
+/// are read as in a spec string, None is off.
+fn set_value(policy: &mut workerlife::Policy, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = value.py();
     if value.is_none() {
-        return Ok("0".into());
+        return policy.set(key, "off").map(|_| ()).or_raise(py);
     }
     if value.is_instance_of::<PyBool>() {
         let bad = workerlife::Error::InvalidValue {
@@ -28,11 +29,21 @@ fn value_text(key: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
         };
         return Err(crate::errors::to_py(py, bad));
     }
-    if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
-        return Ok(value.repr()?.to_string());
+    if value.is_instance_of::<PyInt>() {
+        return match value.extract::<u64>() {
+            Ok(n) => policy.set_whole(key, n).map(|_| ()).or_raise(py),
+            Err(_) => policy
+                .set(key, &value.repr()?.to_string())
+                .map(|_| ())
+                .or_raise(py),
+        };
+    }
+    if value.is_instance_of::<PyFloat>() {
+        let f: f64 = value.extract()?;
+        return policy.set_number(key, f).map(|_| ()).or_raise(py);
     }
     if let Ok(s) = value.cast::<PyString>() {
-        return Ok(s.to_string());
+        return policy.set(key, &s.to_string()).map(|_| ()).or_raise(py);
     }
     let bad = workerlife::Error::InvalidValue {
         key: key.into(),
@@ -50,8 +61,7 @@ fn apply(
     if let Some(kwargs) = kwargs {
         for (k, v) in kwargs.iter() {
             let key: String = k.extract()?;
-            let text = value_text(&key, &v)?;
-            policy.set(&key, &text).or_raise(py)?;
+            set_value(policy, &key, &v)?;
         }
     }
     policy.validate().or_raise(py)

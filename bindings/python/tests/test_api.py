@@ -353,3 +353,24 @@ def test_names_come_from_the_library_and_the_stubs_agree() -> None:
     assert {a.action for a in pool.tick()} <= set(t["pool_action"])
     assert {e.kind for e in pool.events()} <= set(t["event"])
     assert pool.sharing in t["sharing"]
+
+
+def test_numbers_stay_numbers() -> None:
+    """Keyword values that are numbers reach the engine as numbers, not as
+    text (1e-05 used to fail as the string "1e-05")."""
+    assert workerlife.Policy(request_timeout=1e-5)["request_timeout"] == 1e-5
+    assert workerlife.Policy(max_rss=512 * 2**20)["max_rss"] == 512 * 2**20
+    assert workerlife.Policy(max_lifetime=90.5)["max_lifetime"] == 90.5
+    for key, bad, why in [
+        ("max_rss", 1.5, "whole number"),
+        ("max_requests", 2.5, "whole number"),
+        ("request_timeout", float("nan"), "finite"),
+        ("request_timeout", float("inf"), "finite"),
+        ("request_timeout", -1.0, ">= 0"),
+        ("request_timeout", 4e-7, "rounds to 0"),
+        ("max_requests", 2**70, "too large"),
+        ("max_requests", -3, "negative"),
+    ]:
+        with pytest.raises(workerlife.PolicyError, match=why) as e:
+            workerlife.Policy(**{key: bad})
+        assert e.value.key == key
