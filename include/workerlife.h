@@ -715,7 +715,8 @@ wl_result wl_pool_exited(const struct wl_pool *pool, uint32_t pid, int32_t statu
 
 // Retires every slot whose process is gone (or whose pid now names another
 // process); their slots go into `slots` (room for `cap`), `*n` gets how
-// many were written. Thread-safe.
+// many were written. Slots that did not fit stay queued for the next call
+// (of this or `wl_pool_sample`), as with `wl_pool_tick`. Thread-safe.
 //
 // # Safety
 //
@@ -727,18 +728,25 @@ wl_result wl_pool_exited(const struct wl_pool *pool, uint32_t pid, int32_t statu
 wl_result wl_pool_reap_dead(const struct wl_pool *pool, uint32_t *slots, size_t cap, size_t *n);
 
 // Samples every worker's memory and FDs from `/proc` now (also done by
-// `wl_pool_tick` every `sample_interval`); `*sampled` and `*gone` (either
-// may be NULL) get how many were read and how many were found gone (and
-// retired). Thread-safe.
+// `wl_pool_tick` every `sample_interval`): `*sampled` (may be NULL) gets
+// how many were read; the slots found gone (and retired) go into `gone`
+// (room for `cap`), `*n` gets how many were written, and those that did
+// not fit stay queued as with `wl_pool_reap_dead`: the same result as
+// Python's and Perl's `sample()`. Thread-safe.
 //
 // # Safety
 //
 // - `sampled` is NULL or valid for writing one `u32`.
-// - `gone` is NULL or valid for writing one `u32`.
+// - `gone` is NULL or valid for writing `cap` items of its type.
+// - `n` is NULL or valid for writing one `usize`.
 //
 // A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
 // aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
-wl_result wl_pool_sample(const struct wl_pool *pool, uint32_t *sampled, uint32_t *gone);
+wl_result wl_pool_sample(const struct wl_pool *pool,
+                         uint32_t *sampled,
+                         uint32_t *gone,
+                         size_t cap,
+                         size_t *n);
 
 // Asks for a manual recycle of the worker in `slot`. Thread-safe.
 wl_result wl_pool_recycle(const struct wl_pool *pool, uint32_t slot);
@@ -991,6 +999,22 @@ wl_result wl_worker_heartbeat(const struct wl_worker *worker);
 // A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
 // aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_worker_report_health(const struct wl_worker *worker, const struct wl_health *health);
+
+// For hosts with no master to sample them: `*due` gets whether
+// `sample_interval` has passed since this handle last found it due (every
+// second, sampling nothing, when it is 0); when it has, and the policy
+// limits memory or FDs, the calling process samples itself and reports the
+// readings. `*due` is written even
+// when the sampling fails (the error is returned), so a host can still do
+// its other periodic work. Thread-safe.
+//
+// # Safety
+//
+// - `due` is NULL or valid for writing one `bool`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+wl_result wl_worker_sample_if_due(const struct wl_worker *worker, bool *due);
 
 // Samples the calling process from `/proc` (USS and PSS too when `uss`),
 // reports the readings for this worker, and writes the sample to `*sample`

@@ -6,6 +6,7 @@ use crate::core::{Core, LazyNow};
 use crate::decision::Decision;
 use crate::layout::{busy, flag, state, GenState, Slot, NONE};
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::Arc;
 
@@ -34,13 +35,26 @@ pub struct Health {
 
 /// One worker's handle on its slot. Cheap to clone; usable from any thread,
 /// and in a forked child.
-#[derive(Clone)]
 pub struct Worker {
     core: Arc<Core>,
     /// Points into `core`'s mapping, which lives as long as the Arc; cached
     /// so the hot path skips the bounds check and header read.
     slot: NonNull<Slot>,
     index: u32,
+    /// When `sample_if_due` last found it due (pool time, µs; `NONE`:
+    /// never).
+    last_sample: AtomicU64,
+}
+
+impl Clone for Worker {
+    fn clone(&self) -> Self {
+        Worker {
+            core: self.core.clone(),
+            slot: self.slot,
+            index: self.index,
+            last_sample: AtomicU64::new(self.last_sample.load(Relaxed)),
+        }
+    }
 }
 
 // SAFETY: a Slot is all atomics and Core is Sync; the pointer stays valid
@@ -53,7 +67,12 @@ impl Worker {
     /// `index` must be in range (the pool checks it).
     pub(crate) fn new(core: Arc<Core>, index: u32) -> Self {
         let slot = NonNull::from(&core.slots()[index as usize]);
-        Worker { core, slot, index }
+        Worker {
+            core,
+            slot,
+            index,
+            last_sample: AtomicU64::new(NONE),
+        }
     }
 
     #[inline]
@@ -146,6 +165,32 @@ impl Worker {
         let sample = crate::process::sample_self(uss)?;
         self.report_health(sample.health());
         Ok(sample)
+    }
+
+    /// For hosts with no master to sample them (Starman, Starlet): whether
+    /// `sample_interval` has passed since this handle last found it due, or
+    /// it never has. When it is due, and the policy limits memory or FDs,
+    /// the process samples itself (USS and PSS too when the policy limits
+    /// them) and reports the readings. With `sample_interval=0` (sampling
+    /// off) it is due every second and samples nothing. Hosts use a `true`
+    /// for their other periodic chores (`reap_dead`). An error of the
+    /// sampling is returned; the next call is due an interval later all the
+    /// same.
+    pub fn sample_if_due(&self) -> crate::Result<bool> {
+        let l = &self.core.limits;
+        let interval = self.core.policy.raw(crate::policy::Key::SampleInterval);
+        let every = if interval == 0 { 1_000_000 } else { interval };
+        let now = self.core.now();
+        let last = self.last_sample.load(Relaxed);
+        if last != NONE && now.saturating_sub(last) < every {
+            return Ok(false);
+        }
+        self.last_sample.store(now, Relaxed);
+        let limited = l.max_rss > 0 || l.max_uss > 0 || l.max_pss > 0 || l.max_fds > 0;
+        if interval > 0 && limited {
+            self.sample_self(l.max_uss > 0 || l.max_pss > 0)?;
+        }
+        Ok(true)
     }
 
     /// The result of one health check: a failure adds one, an ok resets.

@@ -400,3 +400,33 @@ fn release_waits_name_what_is_held() {
     drop(l);
     assert_eq!(wait_released(None, Some(p), Duration::from_secs(5)), Ok(()));
 }
+
+#[test]
+fn a_worker_samples_itself_when_due() {
+    let spec = "max_rss=1GiB,sample_interval=2s";
+    let pool = Pool::builder(&Policy::parse(spec).unwrap())
+        .manual_clock(true)
+        .build()
+        .unwrap();
+    let w = pool.claim(std::process::id()).unwrap();
+    assert!(w.sample_if_due().unwrap(), "never sampled: due");
+    let rss = pool.stats().per_slot[0].rss.expect("a reading");
+    assert!(rss > 0);
+    assert!(!w.sample_if_due().unwrap());
+    pool.advance(Duration::from_millis(1999)).unwrap();
+    assert!(!w.sample_if_due().unwrap());
+    pool.advance(Duration::from_millis(1)).unwrap();
+    assert!(w.sample_if_due().unwrap());
+    // Sampling off: due every second for the host's chores, no reading.
+    let off = Pool::builder(&Policy::parse("max_rss=1GiB,sample_interval=0").unwrap())
+        .manual_clock(true)
+        .build()
+        .unwrap();
+    let w = off.claim(std::process::id()).unwrap();
+    assert!(w.sample_if_due().unwrap());
+    assert_eq!(off.stats().per_slot[0].rss, None);
+    off.advance(Duration::from_millis(999)).unwrap();
+    assert!(!w.sample_if_due().unwrap());
+    off.advance(Duration::from_millis(1)).unwrap();
+    assert!(w.sample_if_due().unwrap());
+}

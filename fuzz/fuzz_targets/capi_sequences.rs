@@ -9,6 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::ffi::c_char;
 use std::ptr;
+use workerlife_c::names::*;
 use workerlife_c::policy::*;
 use workerlife_c::pool::*;
 use workerlife_c::process::*;
@@ -279,7 +280,7 @@ fuzz_target!(|data: &[u8]| {
                 let mut slots = [0u32; 4];
                 let mut n = 0;
                 unsafe { wl_pool_reap_dead(pick(&h.pools, &mut i), slots.as_mut_ptr(), 4, &mut n) };
-                unsafe { wl_pool_sample(pick(&h.pools, &mut i), ptr::null_mut(), ptr::null_mut()) };
+                unsafe { wl_pool_sample(pick(&h.pools, &mut i), ptr::null_mut(), slots.as_mut_ptr(), 4, &mut n) };
             }
             30 => {
                 let mut out = ptr::null_mut();

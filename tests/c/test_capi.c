@@ -336,7 +336,9 @@ static void test_worker_and_decisions(void) {
   CHECK(wl_pool_spawned(pool, 0, (uint32_t)getppid()) == WL_SLOT_BUSY);
   OK(wl_pool_spawned(pool, 1, (uint32_t)getppid()));
   CHECK(wl_pool_claim(pool, 1, &w2) == WL_NO_FREE_SLOT);
-  CHECK(wl_pool_sample(pool, NULL, NULL) == WL_OK);
+  size_t n_gone = 9;
+  CHECK(wl_pool_sample(pool, NULL, NULL, 0, &n_gone) == WL_OK && n_gone == 0);
+  CHECK(wl_pool_sample(pool, NULL, NULL, 2, &n_gone) == WL_NULL_ARGUMENT);
   uint32_t reaped_slots[2];
   OK(wl_pool_reap_dead(pool, reaped_slots, 2, &n));
   CHECK(n == 0);
@@ -624,6 +626,24 @@ static void test_failing_calls_change_nothing(void) {
   OK(wl_pool_reap_dead(pool, gone, 2, &n));
   CHECK(n == 1 && gone[0] == 0); /* still there for the call that works */
   OK(wl_pool_free(pool));
+
+  /* What does not fit the caller's array stays queued for the next call. */
+  pool = manual_pool("", 2);
+  for (uint32_t slot = 0; slot < 2; slot++) {
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, &status, 0);
+    OK(wl_pool_spawned(pool, slot, (uint32_t)dead));
+  }
+  uint32_t one[1] = {9};
+  OK(wl_pool_reap_dead(pool, one, 1, &n));
+  CHECK(n == 1);
+  uint32_t first = one[0];
+  OK(wl_pool_sample(pool, NULL, one, 1, &n));
+  CHECK(n == 1 && one[0] != first && one[0] < 2);
+  OK(wl_pool_reap_dead(pool, one, 1, &n));
+  CHECK(n == 0);
+  OK(wl_pool_free(pool));
 }
 
 /* Fork safety: while another thread makes and frees handles and ticks a
@@ -642,7 +662,7 @@ static void *busy_thread(void *arg) {
     if (wl_policy_parse("max_requests=5", &p) == WL_OK) wl_policy_free(p);
     wl_pool_tick(pool, a, 4, &n);
     wl_pool_events(pool, ev, 4, &n);
-    wl_pool_sample(pool, NULL, NULL);
+    wl_pool_sample(pool, NULL, NULL, 0, &n);
   }
   return NULL;
 }

@@ -111,27 +111,6 @@ pub(crate) fn write_str(
     Ok(())
 }
 
-/// Writes items into the caller's array of `cap`; `*n` gets how many.
-pub(crate) fn write_array<T: Copy>(
-    items: &[T],
-    array: *mut T,
-    cap: usize,
-    n: *mut usize,
-) -> Result<(), wl_result> {
-    let n = out(n, "n")?;
-    aligned(array, "array")?;
-    let count = items.len().min(cap);
-    if count > 0 {
-        if array.is_null() {
-            return Err(null("array"));
-        }
-        // SAFETY: array has room for cap >= count items (documented).
-        unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), array, count) };
-    }
-    *n = count;
-    Ok(())
-}
-
 /// An optional out-pointer: NULL means the caller does not want the value.
 pub(crate) fn opt_out<'a, T>(p: *mut T, name: &str) -> Result<Option<&'a mut T>, wl_result> {
     aligned(p, name)?;

@@ -60,6 +60,8 @@ pub(crate) struct PoolObj {
     /// Never held while calling into the pool (see `workerlife::fork`).
     pub pending_actions: ForkMutex<Pending<workerlife::PoolAction>>,
     pub pending_events: ForkMutex<Pending<workerlife::Event>>,
+    /// Slots found gone that a caller's array had no room for.
+    pub pending_gone: ForkMutex<Pending<u32>>,
 }
 
 /// What a caller's array had no room for. A forked child drops its parent's.

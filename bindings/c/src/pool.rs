@@ -1,6 +1,6 @@
 //! Pool exports: building, slots, supervision, events and stats.
 
-use crate::buffers::{arg, drain_into, opt_out, out, path_arg, write_array, write_str};
+use crate::buffers::{arg, drain_into, opt_out, out, path_arg, write_str};
 use crate::result::{check, fail, guard};
 use crate::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options};
 use crate::Pending;
@@ -27,6 +27,7 @@ fn publish_pool(pool: Pool, out: *mut *mut wl_pool) -> Result<(), wl_result> {
             pool,
             pending_actions: ForkMutex::new(Pending::new()),
             pending_events: ForkMutex::new(Pending::new()),
+            pending_gone: ForkMutex::new(Pending::new()),
         },
         out,
     )
@@ -337,7 +338,8 @@ pub unsafe extern "C" fn wl_pool_exited(
 
 /// Retires every slot whose process is gone (or whose pid now names another
 /// process); their slots go into `slots` (room for `cap`), `*n` gets how
-/// many were written. Thread-safe.
+/// many were written. Slots that did not fit stay queued for the next call
+/// (of this or `wl_pool_sample`), as with `wl_pool_tick`. Thread-safe.
 ///
 /// # Safety
 ///
@@ -360,19 +362,25 @@ pub unsafe extern "C" fn wl_pool_reap_dead(
         if cap > 0 && slots.is_null() {
             return Err(crate::buffers::null("slots"));
         }
-        write_array(&p.pool.reap_dead(), slots, cap, n)
+        let fresh = p.pool.reap_dead();
+        let mut pending = p.pending_gone.lock();
+        pending.0.extend(fresh);
+        drain_into(&mut pending.0, slots, cap, n)
     })
 }
 
 /// Samples every worker's memory and FDs from `/proc` now (also done by
-/// `wl_pool_tick` every `sample_interval`); `*sampled` and `*gone` (either
-/// may be NULL) get how many were read and how many were found gone (and
-/// retired). Thread-safe.
+/// `wl_pool_tick` every `sample_interval`): `*sampled` (may be NULL) gets
+/// how many were read; the slots found gone (and retired) go into `gone`
+/// (room for `cap`), `*n` gets how many were written, and those that did
+/// not fit stay queued as with `wl_pool_reap_dead`: the same result as
+/// Python's and Perl's `sample()`. Thread-safe.
 ///
 /// # Safety
 ///
 /// - `sampled` is NULL or valid for writing one `u32`.
-/// - `gone` is NULL or valid for writing one `u32`.
+/// - `gone` is NULL or valid for writing `cap` items of its type.
+/// - `n` is NULL or valid for writing one `usize`.
 ///
 /// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
 /// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
@@ -381,18 +389,25 @@ pub unsafe extern "C" fn wl_pool_sample(
     pool: *const wl_pool,
     sampled: *mut u32,
     gone: *mut u32,
+    cap: usize,
+    n: *mut usize,
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        let (sampled, gone) = (opt_out(sampled, "sampled")?, opt_out(gone, "gone")?);
+        let sampled = opt_out(sampled, "sampled")?;
+        out(n, "n")?;
+        crate::buffers::aligned(gone, "gone")?;
+        // Checked first: a call that fails must retire nothing.
+        if cap > 0 && gone.is_null() {
+            return Err(crate::buffers::null("gone"));
+        }
         let report = p.pool.sample();
         if let Some(s) = sampled {
             *s = report.sampled;
         }
-        if let Some(g) = gone {
-            *g = report.gone.len() as u32;
-        }
-        Ok(())
+        let mut pending = p.pending_gone.lock();
+        pending.0.extend(report.gone);
+        drain_into(&mut pending.0, gone, cap, n)
     })
 }
 

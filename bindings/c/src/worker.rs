@@ -113,6 +113,42 @@ pub unsafe extern "C" fn wl_worker_report_health(
     })
 }
 
+/// For hosts with no master to sample them: `*due` gets whether
+/// `sample_interval` has passed since this handle last found it due (every
+/// second, sampling nothing, when it is 0); when it has, and the policy
+/// limits memory or FDs, the calling process samples itself and reports the
+/// readings. `*due` is written even
+/// when the sampling fails (the error is returned), so a host can still do
+/// its other periodic work. Thread-safe.
+///
+/// # Safety
+///
+/// - `due` is NULL or valid for writing one `bool`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn wl_worker_sample_if_due(
+    worker: *const wl_worker,
+    due: *mut bool,
+) -> wl_result {
+    guard(|| {
+        let w = self::worker(worker)?;
+        let out = crate::buffers::out(due, "due")?;
+        *out = false;
+        match w.sample_if_due() {
+            Ok(d) => {
+                *out = d;
+                Ok(())
+            }
+            Err(e) => {
+                *out = true;
+                check(Err(e))
+            }
+        }
+    })
+}
+
 /// Samples the calling process from `/proc` (USS and PSS too when `uss`),
 /// reports the readings for this worker, and writes the sample to `*sample`
 /// (may be NULL). Thread-safe.

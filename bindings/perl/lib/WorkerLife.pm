@@ -72,13 +72,14 @@ my %attach = (
     wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
     wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
     wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
+    wl_worker_sample_if_due => [['opaque', 'bool*'] => 'uint32'],
     wl_policy_set_number => [['opaque', 'string', 'double'] => 'uint32'],
     wl_pool_exiting      => [['opaque', 'uint32', 'uint32*'] => 'uint32'],
     wl_live_handles      => [['uint64*'] => 'uint32'],
     wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
     wl_pool_exited_slot  => [['opaque', 'uint32', 'sint32'] => 'uint32'],
     wl_pool_reap_dead    => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_sample       => [['opaque', 'uint32*', 'uint32*'] => 'uint32'],
+    wl_pool_sample       => [['opaque', 'uint32*', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
     wl_pool_recycle      => [['opaque', 'uint32'] => 'uint32'],
     wl_pool_decision     => [['opaque', 'uint32', 'opaque'] => 'uint32'],
     wl_pool_tick         => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
@@ -691,11 +692,16 @@ sub reap_dead {
     return unpack "L$n", $buf;
 }
 
-# Samples every live worker now: { sampled => N, gone => N }.
+# Samples every live worker now: { sampled => N, gone => [slots found gone] },
+# the shape Python's Pool.sample() has too.
 sub sample {
     my ($self) = @_;
-    WorkerLife::_check(WorkerLife::_wl_pool_sample($self->{h}, \my $sampled, \my $gone));
-    return { sampled => $sampled, gone => $gone };
+    my $cap = $self->slots;
+    my $buf = "\0" x (4 * $cap);
+    my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
+    WorkerLife::_check(WorkerLife::_wl_pool_sample($self->{h}, \my $sampled, $ptr, $cap, \my $n));
+    my @gone = unpack "L$n", $buf;
+    return { sampled => $sampled, gone => \@gone };
 }
 
 sub stats_json { return WorkerLife::_string(\&WorkerLife::_wl_pool_stats_json, $_[0]{h}) }

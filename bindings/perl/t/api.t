@@ -255,6 +255,17 @@ subtest 'the tables are the library\'s, number for number' => sub {
     }
 };
 
+subtest 'sample says which slots it found gone' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_rss=1GiB', slots => 2, shared => 1);
+    my $pid = fork // die;
+    if ($pid == 0) { $pool->claim($$); POSIX::_exit(0) }
+    waitpid $pid, 0;
+    my $r = $pool->sample;
+    is_deeply($r->{gone}, [0], 'the exited child\'s slot');
+    is($r->{sampled}, 0, 'nobody else to read');
+    is_deeply($pool->sample->{gone}, [], 'once');
+};
+
 subtest 'one version' => sub {
     open my $fh, '<', "$FindBin::Bin/../../../Cargo.toml" or die $!;
     my ($cargo) = do { local $/; <$fh> } =~ /\[workspace\.package\]\nversion = "([^"]+)"/;

@@ -92,6 +92,14 @@ impl PyWorker {
         Ok(PySample { inner })
     }
 
+    /// For servers with no master to sample them: whether sample_interval
+    /// has passed since this handle last found it due (every second, sampling
+    /// nothing, when it is 0); when it has, and the policy limits memory or
+    /// FDs, this process samples itself and reports the readings.
+    fn sample_if_due(&self, py: Python<'_>) -> PyResult<bool> {
+        py.detach(|| self.inner.sample_if_due()).or_raise(py)
+    }
+
     /// One health check's result: failures in a row count toward
     /// max_health_failures; an ok resets them.
     fn check(&self, ok: bool) {

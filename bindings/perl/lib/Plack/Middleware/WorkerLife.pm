@@ -12,7 +12,6 @@ use Plack::Util;
 use Carp ();
 use Plack::Util::Accessor qw(policy slots stats_path);
 use Scalar::Util ();
-use Time::HiRes ();
 use WorkerLife;
 
 our $VERSION = $WorkerLife::VERSION;
@@ -29,10 +28,6 @@ sub prepare_app {
     Carp::croak("workerlife: heartbeat_timeout cannot be fed by the Plack middleware (nothing sends heartbeats); leave it off")
         if $policy->get('heartbeat_timeout');
     $self->{pool} = WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
-    $self->{sample_every} = $policy->get('sample_interval');
-    my %limit = map { ($_ => $policy->get($_)) } qw(max_rss max_uss max_pss max_fds);
-    $self->{sample} = grep { $_ } values %limit;
-    $self->{uss} = $limit{max_uss} || $limit{max_pss};
     $self->{worker_pid} = 0;
     $self->{stats_at} = $self->stats_path;
     return;
@@ -45,7 +40,6 @@ sub _worker {
     $self->{worker_pid} = $$;
     $self->{worker} = undef;
     $self->{leaving} = 0;
-    $self->{last_sample} = 0;
     $self->{warned} = 0;
     my $pool = $self->{pool};
     # Whoever ran here before has exited: free its slot and its recycle
@@ -111,17 +105,15 @@ sub call {
     };
 }
 
-# The request ended: sample when due, count it, and leave if told to.
+# The request ended: sample when due (the library keeps the cadence),
+# count it, and leave if told to.
 sub _finish {
     my ($self, $env, $w, $res) = @_;
-    my $now = Time::HiRes::time();
-    if ($now - $self->{last_sample} >= ($self->{sample_every} || 1)) {
-        $self->{last_sample} = $now;
-        eval { $w->sample_self($self->{uss}) } if $self->{sample} && $self->{sample_every} > 0;
-        # Free the slots (and recycle permits) of children that exited
-        # since, so a waiting worker need not wait for their replacement.
-        eval { $self->{pool}->reap_dead };
-    }
+    my $due = 0;
+    WorkerLife::_wl_worker_sample_if_due($w->{h}, \$due);    # a failed sample keeps the old readings
+    # Free the slots (and recycle permits) of children that exited since,
+    # so a waiting worker need not wait for their replacement.
+    eval { $self->{pool}->reap_dead } if $due;
     my $exit = 0;
     my $rc = WorkerLife::_wl_worker_end($w->{h}, \$exit);
     WorkerLife::_check($rc) if $rc;
