@@ -374,3 +374,13 @@ def test_numbers_stay_numbers() -> None:
         with pytest.raises(workerlife.PolicyError, match=why) as e:
             workerlife.Policy(**{key: bad})
         assert e.value.key == key
+
+
+def test_a_worker_samples_itself_when_due() -> None:
+    pool = workerlife.Pool("max_rss=1GiB,sample_interval=2s", manual_clock=True)
+    w = pool.claim()
+    assert w.sample_if_due() is True
+    assert pool.stats()["per_slot"][0]["rss"] > 0
+    assert w.sample_if_due() is False
+    pool.advance(2)
+    assert w.sample_if_due() is True
