@@ -1,0 +1,301 @@
+//! The pool: the slot table of one server plus its supervision (tick,
+//! respawn, drain escalation, crash backoff, events).
+//!
+//! Supervision state that only the master needs (its record of its
+//! children, which actions were already returned, crash history, the event
+//! queue) is private to this handle; all that workers need is in the shared
+//! slots and header. This file is the facade (making, attaching, claiming,
+//! deciding); `builder.rs` makes pools, `supervisor.rs` holds what the
+//! master does (spawns, exits, `tick`, events) and `sampling.rs` reads the
+//! workers' `/proc`.
+
+mod builder;
+mod sampling;
+mod supervisor;
+
+pub use builder::PoolBuilder;
+pub use sampling::SampleReport;
+use supervisor::{SlotSup, Supervisor};
+
+use crate::clock::ClockMode;
+use crate::core::Core;
+use crate::decision::{Decision, Reason};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::fork::{ForkGuard, ForkMutex};
+use crate::layout::{flag, state, GenState, Slot};
+use crate::policy::Policy;
+use crate::process::{self, Liveness};
+use crate::region::{Region, Sharing};
+use crate::worker::Worker;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::Arc;
+use std::time::Duration;
+
+crate::names::named_enum! {
+    /// What `tick()` tells the master to do.
+    pub enum ActionKind {
+        /// Ask the worker to finish what is in flight and exit (graceful signal).
+        Recycle = 1 => "recycle",
+        /// Stop the worker now.
+        Kill = 2 => "kill",
+        /// Start a worker in the slot, then call `spawned`.
+        Spawn = 3 => "spawn",
+    }
+}
+
+/// One thing for the master to do now. Each is returned once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolAction {
+    pub kind: ActionKind,
+    pub slot: u32,
+    /// The worker's pid (0 for spawn), from the master's own record of its
+    /// children, never from shared memory.
+    pub pid: u32,
+    /// The worker's process start time as the master read it, for
+    /// identity-checked signals (0: unknown, and `process::signal` refuses
+    /// it).
+    pub identity: u64,
+    pub generation: u32,
+    pub reason: Option<Reason>,
+    /// For spawn: the time (since the pool's epoch) it was due.
+    pub not_before: Duration,
+}
+
+/// The most events kept before the oldest are dropped (and counted).
+pub const EVENT_CAPACITY: usize = 4096;
+
+/// A pool of worker slots. Thread-safe: the hot path goes through `Worker`
+/// handles and touches no lock; supervision calls take a short lock.
+pub struct Pool {
+    core: Arc<Core>,
+    sup: ForkMutex<Supervisor>,
+}
+
+impl Pool {
+    /// A builder for a private pool with one slot; see its methods.
+    pub fn builder(policy: &Policy) -> PoolBuilder {
+        PoolBuilder {
+            policy: policy.clone(),
+            slots: 1,
+            seed: None,
+            manual_clock: false,
+            sharing: Sharing::Private,
+            path: None,
+        }
+    }
+
+    /// A pool private to this process.
+    pub fn new(policy: &Policy, slots: u32) -> Result<Pool> {
+        Pool::builder(policy).slots(slots).build()
+    }
+
+    /// A pool in shared memory, to be created before `fork()`.
+    pub fn shared(policy: &Policy, slots: u32) -> Result<Pool> {
+        Pool::builder(policy).slots(slots).shared().build()
+    }
+
+    /// A pool in a new named file.
+    pub fn create(path: impl AsRef<Path>, policy: &Policy, slots: u32) -> Result<Pool> {
+        Pool::builder(policy).slots(slots).named(path).build()
+    }
+
+    /// Attaches a pool file made by `create` (in a worker started by exec).
+    pub fn attach(path: impl AsRef<Path>) -> Result<Pool> {
+        Ok(Pool::from_region(Region::attach(path.as_ref())?))
+    }
+
+    fn from_region(region: Region) -> Pool {
+        let core = Arc::new(Core::new(region));
+        let n = core.slots().len();
+        let mut slots = Vec::with_capacity(n);
+        slots.resize_with(n, SlotSup::default);
+        Pool {
+            core,
+            sup: ForkMutex::new(Supervisor {
+                slots,
+                children: Vec::new(),
+                events: VecDeque::new(),
+                dropped_events: 0,
+                handles: (0..n).map(|_| None).collect(),
+                last_sample: None,
+            }),
+        }
+    }
+
+    fn sup(&self) -> ForkGuard<'_, Supervisor> {
+        self.sup.lock()
+    }
+
+    fn check_slot(&self, slot: u32) -> Result<()> {
+        let slots = self.slot_count();
+        if slot >= slots {
+            return Err(Error::SlotOutOfRange { slot, slots });
+        }
+        Ok(())
+    }
+
+    /// The pool's policy.
+    pub fn policy(&self) -> &Policy {
+        &self.core.policy
+    }
+
+    /// The number of slots.
+    pub fn slot_count(&self) -> u32 {
+        self.core.slots().len() as u32
+    }
+
+    /// How the memory is shared.
+    pub fn sharing(&self) -> Sharing {
+        self.core.region.sharing
+    }
+
+    /// The file of a named pool.
+    pub fn path(&self) -> Option<&Path> {
+        self.core.region.path.as_deref()
+    }
+
+    /// The pool's time: since its epoch.
+    pub fn now(&self) -> Duration {
+        Duration::from_micros(self.core.now())
+    }
+
+    /// Moves a manual clock forward (every process of the pool sees it).
+    pub fn advance(&self, by: Duration) -> Result<()> {
+        if self.core.clock != ClockMode::Manual {
+            return Err(Error::NotSupported(
+                "advance needs a pool made with a manual clock",
+            ));
+        }
+        let us = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .core
+            .header()
+            .manual_now
+            .fetch_update(Release, Acquire, |t| {
+                Some(t.saturating_add(us).min(crate::layout::TIME_MASK))
+            });
+        Ok(())
+    }
+
+    /// The handle of slot `slot`, for hosts that number their workers.
+    pub fn worker(&self, slot: u32) -> Result<Worker> {
+        self.check_slot(slot)?;
+        Ok(Worker::new(self.core.clone(), slot))
+    }
+
+    /// The slot of `pid`: the one already holding it, else a vacant one, else
+    /// one whose process is gone (reclaimed). For hosts that do not number
+    /// their workers (gunicorn, Starman): the worker calls it with its own pid.
+    /// A slot holding the same pid for another process (the pid was reused)
+    /// is not inherited: its generation ends and a new one starts, with no
+    /// requests, recycle or permit of the old one.
+    pub fn claim(&self, pid: u32) -> Result<Worker> {
+        let identity = process::identity(pid);
+        let now = self.core.now();
+        if let Some(i) = self.slot_of(pid) {
+            let held = self.core.slots()[i as usize].identity.load(Relaxed);
+            if held == identity {
+                return Ok(Worker::new(self.core.clone(), i));
+            }
+            self.core.retire(i, now);
+        }
+        let take = |i: u32| {
+            self.core.try_claim(i).then(|| {
+                self.core.start_generation(i, pid, identity, now);
+                Worker::new(self.core.clone(), i)
+            })
+        };
+        let n = self.slot_count();
+        if let Some(w) = (0..n).find_map(take) {
+            return Ok(w);
+        }
+        for (i, slot) in self.core.slots().iter().enumerate() {
+            if holds_dead_process(slot) {
+                self.core.retire(i as u32, now);
+                if let Some(w) = take(i as u32) {
+                    return Ok(w);
+                }
+            }
+        }
+        Err(Error::NoFreeSlot(n))
+    }
+
+    fn slot_of(&self, pid: u32) -> Option<u32> {
+        if pid == 0 {
+            return None;
+        }
+        self.core
+            .slots()
+            .iter()
+            .position(|s| {
+                GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT
+                    && s.pid.load(Relaxed) == pid
+            })
+            .map(|i| i as u32)
+    }
+
+    /// Asks for a manual recycle of the worker in `slot` (not held back by
+    /// `min_lifetime` or the budget, but counted in the budget).
+    pub fn recycle(&self, slot: u32) -> Result<()> {
+        self.check_slot(slot)?;
+        let s = &self.core.slots()[slot as usize];
+        let _ = s.gen_state.fetch_update(Release, Acquire, |w| {
+            let gs = GenState::unpack(w);
+            (gs.state == state::RUNNING).then(|| {
+                GenState {
+                    flags: gs.flags | flag::MANUAL,
+                    ..gs
+                }
+                .pack()
+            })
+        });
+        self.core.decide(s, self.core.now());
+        Ok(())
+    }
+
+    /// The current decision for `slot`.
+    pub fn decision(&self, slot: u32) -> Result<Decision> {
+        self.check_slot(slot)?;
+        Ok(self
+            .core
+            .decide(&self.core.slots()[slot as usize], self.core.now()))
+    }
+
+    /// Takes every queued event, oldest first.
+    pub fn events(&self) -> Vec<Event> {
+        self.sup().events.drain(..).collect()
+    }
+
+    /// Events dropped because the queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.sup().dropped_events
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+}
+
+/// An occupied slot whose process is gone, or whose pid now names another
+/// process (costs a `kill(pid, 0)` and a `/proc` read). A dead child of
+/// this process not yet reaped is not: the host reports its exit, with the
+/// status, when it reaps it.
+fn holds_dead_process(slot: &Slot) -> bool {
+    let pid = slot.pid.load(Relaxed);
+    GenState::unpack(slot.gen_state.load(Acquire)).state != state::VACANT
+        && process::liveness(pid, slot.identity.load(Relaxed)) == Liveness::Gone
+        && !process::identity::unreaped_child(pid)
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("slots", &self.slot_count())
+            .field("sharing", &self.sharing())
+            .field("policy", self.policy())
+            .finish()
+    }
+}

@@ -1,0 +1,83 @@
+//! Master-side sampling: every worker's memory and FDs from kept-open
+//! `/proc` files, fed to the decisions.
+
+use super::supervisor::Supervisor;
+use super::Pool;
+use crate::error::Error;
+use crate::layout::{state, GenState};
+use crate::policy::Key;
+use crate::process::{self, ProcHandle};
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+
+/// What one round of master-side sampling found.
+#[derive(Debug, Default)]
+pub struct SampleReport {
+    /// Workers whose readings were updated.
+    pub sampled: u32,
+    /// Slots whose process was gone; they were retired as by `reap_dead`.
+    pub gone: Vec<u32>,
+    /// Slots whose process could not be read (for instance out of file
+    /// descriptors), and why; their readings stay as they were.
+    pub errors: Vec<(u32, Error)>,
+}
+
+impl Pool {
+    /// Samples every worker's memory and FDs from `/proc` now (USS and PSS
+    /// too when the policy limits them) and feeds the readings to the
+    /// decisions; workers whose process is gone are retired. `tick()` does
+    /// this itself every `sample_interval` (except with a manual clock).
+    pub fn sample(&self) -> SampleReport {
+        let now = self.core.now();
+        let mut sup = self.sup();
+        sup.last_sample = Some(now);
+        self.sample_locked(&mut sup, now)
+    }
+
+    pub(super) fn sample_locked(&self, sup: &mut Supervisor, now: u64) -> SampleReport {
+        let p = &self.core.policy;
+        let uss = p.raw(Key::MaxUss) > 0 || p.raw(Key::MaxPss) > 0;
+        let mut report = SampleReport::default();
+        for (i, s) in self.core.slots().iter().enumerate() {
+            let held = &mut sup.handles[i];
+            let pid = s.pid.load(Relaxed);
+            if GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT || pid == 0 {
+                *held = None;
+                continue;
+            }
+            let identity = s.identity.load(Relaxed);
+            let current =
+                |h: &ProcHandle| h.pid() == pid && (identity == 0 || h.start_time() == identity);
+            if !held.as_ref().is_some_and(current) {
+                *held = match ProcHandle::open(pid) {
+                    Ok(h) => Some(h),
+                    Err(Error::NoSuchProcess(_)) => None,
+                    Err(e) => {
+                        report.errors.push((i as u32, e));
+                        continue;
+                    }
+                };
+            }
+            let sample = match held.as_mut().filter(|h| current(h)) {
+                Some(h) => h.sample(uss),
+                None => Err(Error::NoSuchProcess(pid)),
+            };
+            match sample {
+                Ok(sample) => {
+                    crate::worker::store_health(s, sample.health());
+                    report.sampled += 1;
+                }
+                Err(Error::NoSuchProcess(_)) => {
+                    sup.handles[i] = None;
+                    // Our own child's exit is reported by the host with its
+                    // status once it reaps it; anyone else's is retired now.
+                    if !process::identity::unreaped_child(pid) {
+                        self.on_exit(sup, i as u32, None, now);
+                        report.gone.push(i as u32);
+                    }
+                }
+                Err(e) => report.errors.push((i as u32, e)),
+            }
+        }
+        report
+    }
+}
