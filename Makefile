@@ -34,7 +34,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -71,7 +71,15 @@ python:
 	$(PY) -m pip install -q --disable-pip-version-check -r bindings/python/requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 
-python-test: python
+# The abi3 wheel users install without Rust (dist/): zig links it against
+# an old glibc so that it meets manylinux_2_28, which maturin checks the way
+# auditwheel does; stripped of debug info.
+wheel: python
+	rm -f dist/workerlife-*.whl
+	PATH=$(VENV)/bin:$$PATH $(PY) -m maturin build --quiet --release --strip --zig \
+	  --compatibility manylinux_2_28 -m bindings/python/Cargo.toml -o dist
+
+python-test: python wheel
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p workerlife-python --release -- -D warnings
 	$(PY) -m mypy --strict bindings/python/python/workerlife bindings/python/tests examples/python benches/python

@@ -1,0 +1,83 @@
+"""The wheel `make wheel` builds, installed as a user would: into a fresh
+virtualenv, on a PATH with no Rust toolchain, then used from Python and from
+a real gunicorn."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Set
+
+from server import free_port
+
+REPO = Path(__file__).resolve().parents[3]
+NO_RUST = "/usr/local/bin:/usr/bin:/bin"
+
+
+def pinned(name: str) -> str:
+    text = (REPO / "bindings/python/requirements-dev.txt").read_text()
+    m = re.search(rf"^{name}==(\S+)$", text, re.M)
+    assert m is not None, name
+    return f"{name}=={m.group(1)}"
+
+
+def test_the_wheel_installs_and_works_without_rust(tmp_path: Path) -> None:
+    wheels = sorted((REPO / "dist").glob("workerlife-*-cp39-abi3-manylinux_2_28_*.whl"))
+    assert len(wheels) == 1, f"expected the one wheel `make wheel` builds in dist/, found {wheels}"
+    assert shutil.which("cargo", path=NO_RUST) is None and shutil.which("rustc", path=NO_RUST) is None
+    env = {"PATH": NO_RUST, "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+    py = str(venv / "bin" / "python")
+    subprocess.run(
+        [py, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheels[0]), pinned("gunicorn")],
+        check=True,
+        env=env,
+    )
+    smoke = (
+        "import workerlife\n"
+        "pool = workerlife.Pool('max_requests=2', slots=1)\n"
+        "w = pool.claim()\n"
+        "w.begin(); w.end(); w.begin(); w.end()\n"
+        "assert str(w.decision()) == 'max_requests: 2 >= 2', w.decision()\n"
+        "print(workerlife.__version__, workerlife.__file__)\n"
+    )
+    out = subprocess.run([py, "-c", smoke], check=True, env=env, capture_output=True, text=True).stdout
+    assert str(venv) in out, out  # the wheel's package, not the repository's
+
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    gunicorn = subprocess.Popen(
+        [py, "-m", "gunicorn", "--chdir", str(Path(__file__).parent), "-b", f"127.0.0.1:{port}", "-w", "2",
+         "--error-logfile", str(log), "-c", "python:workerlife.gunicorn", "apps:app"],
+        env={**env, "WORKERLIFE_POLICY": "max_requests=3,max_concurrent_recycles=0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        pids: Set[int] = set()
+        while time.monotonic() < deadline and len(pids) < 3:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    pids.add(int(r.read().split()[0]))
+            except OSError:
+                time.sleep(0.1)
+        text = log.read_text()
+        assert len(pids) >= 3, f"workers were not recycled: {pids}\n{text}"
+        assert "workerlife: policy 'max_requests=3" in text, text
+        assert "reason=max_requests" in text, text
+    finally:
+        gunicorn.send_signal(15)
+        try:
+            gunicorn.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            gunicorn.kill()
+            gunicorn.wait()
+    assert os.path.exists(py)
