@@ -73,6 +73,22 @@ impl<T> Pending<T> {
     }
 }
 
+/// Queues `fresh` behind what earlier calls had no room for, then hands out
+/// as much as the caller's array holds (`*n` gets how many); the rest stays
+/// queued for the next call. The queue's lock is never held while the pool
+/// works (see `workerlife::fork`).
+pub(crate) fn hand_out<S: Send + 'static, T: From<S>>(
+    queue: &ForkMutex<Pending<S>>,
+    fresh: impl IntoIterator<Item = S>,
+    array: *mut T,
+    cap: usize,
+    n: *mut usize,
+) -> Result<(), wl_result> {
+    let mut pending = queue.lock();
+    pending.0.extend(fresh);
+    buffers::drain_into(&mut pending.0, array, cap, n)
+}
+
 impl<T: Send> AfterFork for Pending<T> {
     fn after_fork_in_child(&mut self) {
         self.0.clear();

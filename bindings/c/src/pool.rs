@@ -1,9 +1,9 @@
 //! Pool exports: building, slots, supervision, events and stats.
 
-use crate::buffers::{arg, drain_into, opt_out, out, path_arg, write_str};
+use crate::buffers::{arg, opt_out, out, path_arg, write_str};
 use crate::result::{check, fail, guard};
 use crate::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options};
-use crate::Pending;
+use crate::{hand_out, Pending};
 use crate::{
     lookup, publish, release, wl_policy, wl_pool, wl_result, wl_worker, PoolObj, POOLS, WORKERS,
 };
@@ -362,10 +362,7 @@ pub unsafe extern "C" fn wl_pool_reap_dead(
         if cap > 0 && slots.is_null() {
             return Err(crate::buffers::null("slots"));
         }
-        let fresh = p.pool.reap_dead();
-        let mut pending = p.pending_gone.lock();
-        pending.0.extend(fresh);
-        drain_into(&mut pending.0, slots, cap, n)
+        hand_out(&p.pending_gone, p.pool.reap_dead(), slots, cap, n)
     })
 }
 
@@ -405,9 +402,7 @@ pub unsafe extern "C" fn wl_pool_sample(
         if let Some(s) = sampled {
             *s = report.sampled;
         }
-        let mut pending = p.pending_gone.lock();
-        pending.0.extend(report.gone);
-        drain_into(&mut pending.0, gone, cap, n)
+        hand_out(&p.pending_gone, report.gone, gone, cap, n)
     })
 }
 
@@ -462,9 +457,7 @@ pub unsafe extern "C" fn wl_pool_tick(
         let p = self::pool(pool)?;
         let mut fresh = Vec::new();
         p.pool.tick_into(&mut fresh);
-        let mut pending = p.pending_actions.lock();
-        pending.0.extend(fresh);
-        drain_into(&mut pending.0, actions, cap, n)
+        hand_out(&p.pending_actions, fresh, actions, cap, n)
     })
 }
 
@@ -488,10 +481,7 @@ pub unsafe extern "C" fn wl_pool_events(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        let fresh = p.pool.events();
-        let mut pending = p.pending_events.lock();
-        pending.0.extend(fresh);
-        drain_into(&mut pending.0, events, cap, n)
+        hand_out(&p.pending_events, p.pool.events(), events, cap, n)
     })
 }
 
