@@ -147,15 +147,15 @@ subtest 'pool errors' => sub {
 
 subtest 'objects free their handles' => sub {
     # Many pools and workers made and dropped: no handle leaks, no crash.
-    WorkerLife::_check(WorkerLife::_wl_live_handles(\my $before));
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_live_handles(\my $before));
     for (1 .. 2000) {
         my $pool = WorkerLife::Pool->new(policy => 'max_requests=5');
         my $w = $pool->claim;
         $w->begin; $w->end;
-        WorkerLife::_check(WorkerLife::_wl_live_handles(\my $during));
+        WorkerLife::Raw::check(WorkerLife::Raw::wl_live_handles(\my $during));
         die "no handles counted while alive" unless $during == $before + 2;    # the pool and the worker
     }
-    WorkerLife::_check(WorkerLife::_wl_live_handles(\my $after));
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_live_handles(\my $after));
     is($after, $before, '2000 pools and workers made and freed: no handle left');
     my $pool = WorkerLife::Pool->new;
     my $w = $pool->claim;

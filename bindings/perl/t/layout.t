@@ -58,7 +58,7 @@ my %want = (
     options  => [1, 2, 3, 1, 1, 5],
 );
 for my $name (sort keys %want) {
-    my $t = $WorkerLife::LAYOUT{$name};
+    my $t = $WorkerLife::Raw::LAYOUT{$name};
     is(length(pack $t, (0) x @{ $want{$name} }), length $bytes{$name}, "$name: size");
     is_deeply([ unpack $t, $bytes{$name} ], $want{$name}, "$name: fields");
 }

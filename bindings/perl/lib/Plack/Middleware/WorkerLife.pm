@@ -13,6 +13,7 @@ use Carp ();
 use Plack::Util::Accessor qw(policy slots stats_path);
 use Scalar::Util ();
 use WorkerLife;
+use WorkerLife::Raw ();    # the C calls of the per-request path, openly
 
 our $VERSION = $WorkerLife::VERSION;
 
@@ -74,8 +75,8 @@ sub call {
     # methods) and _finish is a plain function: per request, Perl's call
     # overhead is most of this middleware's cost.
     my $last = 0;
-    my $rc = WorkerLife::_wl_worker_begin_last($w->{h}, \$last);
-    WorkerLife::_check($rc) if $rc;
+    my $rc = WorkerLife::Raw::wl_worker_begin_last($w->handle, \$last);
+    WorkerLife::Raw::check($rc) if $rc;
     $self->_leave($env, $w) if $last || $self->{leaving};
     my $res = eval { $self->{app}->($env) };
     if (my $err = $@) {
@@ -110,13 +111,13 @@ sub call {
 sub _finish {
     my ($self, $env, $w, $res) = @_;
     my $due = 0;
-    WorkerLife::_wl_worker_sample_if_due($w->{h}, \$due);    # a failed sample keeps the old readings
+    WorkerLife::Raw::wl_worker_sample_if_due($w->handle, \$due);    # a failed sample keeps the old readings
     # Free the slots (and recycle permits) of children that exited since,
     # so a waiting worker need not wait for their replacement.
     eval { $self->{pool}->reap_dead } if $due;
     my $exit = 0;
-    my $rc = WorkerLife::_wl_worker_end($w->{h}, \$exit);
-    WorkerLife::_check($rc) if $rc;
+    my $rc = WorkerLife::Raw::wl_worker_end($w->handle, \$exit);
+    WorkerLife::Raw::check($rc) if $rc;
     $self->_leave($env, $w) if $exit;
     return $res;
 }

@@ -1,0 +1,289 @@
+package WorkerLife::Raw;
+
+our @CARP_NOT = @WorkerLife::PACKAGES;
+
+# The raw layer of the Perl binding: libworkerlife loaded through
+# FFI::Platypus (api 2), every C function attached under its own name
+# (WorkerLife::Raw::wl_worker_begin(...)), and the helpers the object
+# packages share (errors, strings, struct layouts, the library's tables,
+# argument checks). Private to the binding, but imported openly by the
+# Plack middleware, whose per-request path calls the C functions directly.
+
+use strict;
+use warnings;
+use Carp qw(croak);
+use File::Basename qw(dirname);
+use File::Spec;
+use FFI::Platypus 2.00;
+use FFI::Platypus::Buffer qw(scalar_to_buffer);
+use JSON::PP ();
+use Scalar::Util ();
+
+
+# WORKERLIFE_LIB, then this repository's build, then the system's.
+sub library {
+    if (my $lib = $ENV{WORKERLIFE_LIB}) {
+        croak "workerlife: WORKERLIFE_LIB=$lib: no such file" unless -e $lib;
+        return $lib;
+    }
+    my $repo = File::Spec->catfile(dirname(__FILE__), qw(.. .. .. .. target release libworkerlife.so));
+    return File::Spec->rel2abs($repo) if -e $repo;
+    require FFI::CheckLib;
+    my $found = FFI::CheckLib::find_lib(lib => 'workerlife')
+        or croak "workerlife: libworkerlife.so not found: set WORKERLIFE_LIB, "
+        . "build the repository (cargo build --release) or install it (make install)";
+    return $found;
+}
+
+our $LIBRARY = library();
+my $ffi = FFI::Platypus->new(api => 2, lib => $LIBRARY);
+
+# Result codes (include/workerlife.h).
+use constant {
+    WL_OK               => 0,
+    WL_BUFFER_TOO_SMALL => 102,
+};
+
+$ffi->attach([wl_last_error_message => 'last_error'] => ['opaque', 'size_t', 'size_t*'] => 'uint32');
+$ffi->attach([wl_result_text => 'result_text'] => ['uint32', 'opaque', 'size_t', 'size_t*'] => 'uint32');
+$ffi->attach([wl_version => 'wl_version'] => [] => 'string');
+$ffi->attach([wl_key_name => 'key_name'] => ['uint32'] => 'string');
+$ffi->attach([wl_key_unit => 'key_unit'] => ['uint32'] => 'uint32');
+$ffi->attach([wl_reason_name => 'reason_name'] => ['uint32'] => 'string');
+$ffi->attach([$_ => $_] => ['uint32'] => 'string')
+    for qw(wl_action_name wl_pool_action_kind_name wl_event_kind_name wl_sharing_name);
+$ffi->attach([wl_reason_unit => 'reason_unit'] => ['uint32'] => 'uint32');
+
+my %attach = (
+    wl_policy_new        => [['opaque*'] => 'uint32'],
+    wl_policy_parse      => [['string', 'opaque*'] => 'uint32'],
+    wl_policy_free       => [['opaque'] => 'uint32'],
+    wl_policy_set        => [['opaque', 'string', 'string'] => 'uint32'],
+    wl_policy_get_raw    => [['opaque', 'uint32', 'uint64*'] => 'uint32'],
+    wl_policy_to_string  => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_pool_build        => [['opaque', 'opaque', 'opaque*'] => 'uint32'],
+    wl_pool_attach       => [['string', 'opaque*'] => 'uint32'],
+    wl_pool_free         => [['opaque'] => 'uint32'],
+    wl_pool_slot_count   => [['opaque', 'uint32*'] => 'uint32'],
+    wl_pool_policy       => [['opaque', 'opaque*'] => 'uint32'],
+    wl_pool_worker       => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
+    wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
+    wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
+    wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
+    wl_worker_sample_if_due => [['opaque', 'bool*'] => 'uint32'],
+    wl_policy_set_number => [['opaque', 'string', 'double'] => 'uint32'],
+    wl_pool_exiting      => [['opaque', 'uint32', 'uint32*'] => 'uint32'],
+    wl_live_handles      => [['uint64*'] => 'uint32'],
+    wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
+    wl_pool_exited_slot  => [['opaque', 'uint32', 'sint32'] => 'uint32'],
+    wl_pool_reap_dead    => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_pool_sample       => [['opaque', 'uint32*', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_pool_recycle      => [['opaque', 'uint32'] => 'uint32'],
+    wl_pool_decision     => [['opaque', 'uint32', 'opaque'] => 'uint32'],
+    wl_pool_tick         => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_pool_events       => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_pool_stats_json   => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_pool_prometheus   => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_pool_advance      => [['opaque', 'uint64'] => 'uint32'],
+    wl_pool_now_us       => [['opaque', 'uint64*'] => 'uint32'],
+    wl_pool_next_spawn_in => [['opaque', 'bool*', 'uint64*'] => 'uint32'],
+    wl_worker_free       => [['opaque'] => 'uint32'],
+    wl_worker_begin_last => [['opaque', 'bool*'] => 'uint32'],
+    wl_worker_end        => [['opaque', 'bool*'] => 'uint32'],
+    wl_worker_heartbeat  => [['opaque'] => 'uint32'],
+    wl_worker_report_health => [['opaque', 'opaque'] => 'uint32'],
+    wl_worker_sample_self => [['opaque', 'bool', 'opaque'] => 'uint32'],
+    wl_worker_check      => [['opaque', 'bool'] => 'uint32'],
+    wl_worker_decision   => [['opaque', 'opaque'] => 'uint32'],
+    wl_worker_requests   => [['opaque', 'uint64*'] => 'uint32'],
+    wl_worker_slot       => [['opaque', 'uint32*'] => 'uint32'],
+    wl_worker_exiting    => [['opaque'] => 'uint32'],
+    wl_decision_text     => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
+    wl_process_sample    => [['uint32', 'bool', 'opaque'] => 'uint32'],
+    wl_process_identity  => [['uint32', 'uint64*'] => 'uint32'],
+    wl_signal            => [['uint32', 'uint64', 'sint32'] => 'uint32'],
+    wl_wait_released     => [['uint32', 'uint16', 'uint64', 'uint32*'] => 'uint32'],
+);
+$ffi->attach([$_ => $_] => @{ $attach{$_} }) for sort keys %attach;
+
+# The library's message for the last failed call on this thread.
+sub message {
+    my ($code) = @_;
+    my $buf = "\0" x 512;
+    my ($ptr, $len) = scalar_to_buffer $buf;
+    my $needed = 0;
+    my $rc = last_error($ptr, $len, \$needed);
+    if ($rc == WL_BUFFER_TOO_SMALL) {
+        $buf = "\0" x $needed;
+        ($ptr, $len) = scalar_to_buffer $buf;
+        $rc = last_error($ptr, $len, \$needed);
+    }
+    $buf =~ s/\0.*//s;
+    if ($buf eq '') {
+        $buf = "\0" x 256;
+        ($ptr, $len) = scalar_to_buffer $buf;
+        result_text($code, $ptr, $len, \$needed);
+        $buf =~ s/\0.*//s;
+    }
+    return $buf;
+}
+
+# The result code of the last failed call, for callers that branch on it.
+
+# Croaks with the library's message unless $rc is WL_OK.
+sub check {
+    my ($rc) = @_;
+    return if $rc == WL_OK;
+    $WorkerLife::ERROR_CODE = $rc;
+    croak "workerlife: " . message($rc);
+}
+
+# Calls a (buf, len, needed) function and returns the string it wrote.
+# Stats text can grow between two calls (a counter or an uptime gains a
+# digit), so a retry asks for room to spare.
+sub string {
+    my ($fn, @args) = @_;
+    my $size = 1024;
+    for (1 .. 5) {
+        my $buf = "\0" x $size;
+        my ($ptr, $len) = scalar_to_buffer $buf;
+        my $needed = 0;
+        my $rc = $fn->(@args, $ptr, $len, \$needed);
+        if ($rc == WL_BUFFER_TOO_SMALL) {
+            $size = $needed + 1024;
+            next;
+        }
+        check($rc);
+        $buf =~ s/\0.*//s;
+        return $buf;
+    }
+    croak "workerlife: the string kept growing";
+}
+
+# Policy keys: name => [number, unit], read from the library.
+use constant { UNIT_BYTES => 0, UNIT_MICROSECONDS => 1, UNIT_COUNT => 2 };
+our %KEYS;
+for (my $i = 0; defined(my $name = key_name($i)); $i++) {
+    $KEYS{$name} = [$i, key_unit($i)];
+}
+
+# A reading: undef for "none" and the other reserved values.
+sub reading { my ($v) = @_; return $v >= 18446744073709551613 ? undef : $v }
+
+# A raw value in Perl terms: seconds for durations.
+sub value {
+    my ($unit, $raw) = @_;
+    return $unit == UNIT_MICROSECONDS ? $raw / 1e6 : $raw;
+}
+
+# The names of each table's numbers (undef where a number names nothing),
+# read from the library, which holds the one definition of each.
+sub names {
+    my ($lookup) = @_;
+    return map { scalar $lookup->($_) } 0 .. 63;
+}
+our @ACTIONS      = names(\&wl_action_name);
+our @REASONS      = names(\&reason_name);
+our @POOL_ACTIONS = names(\&wl_pool_action_kind_name);
+our @EVENTS       = names(\&wl_event_kind_name);
+our @SHARING      = names(\&wl_sharing_name);
+
+sub reason {
+    my ($code) = @_;
+    return $code ? reason_name($code) : undef;
+}
+
+# Structs of the C ABI, as pack templates (native layout, x86_64 and
+# aarch64 alike): their sizes are checked by t/api.t.
+our %LAYOUT = (
+    decision => 'L L Q Q',
+    action   => 'L5 x4 Q2',
+    event    => 'L5 l C C x6 Q5',
+    sample   => 'L x4 Q5',
+    health   => 'Q4',
+    options  => 'L L Q C C x6 Q',
+);
+our %SIZE = map { $_ => length pack($LAYOUT{$_}, (0) x 16) } keys %LAYOUT;
+
+sub decision {
+    my ($fn, @args) = @_;
+    my $buf = "\0" x $SIZE{decision};
+    my ($ptr) = scalar_to_buffer $buf;
+    check($fn->(@args, $ptr));
+    my ($action, $reason, $value, $limit) = unpack $LAYOUT{decision}, $buf;
+    return WorkerLife::Decision->_new($buf, $action, $reason, $value, $limit);
+}
+
+sub sample {
+    my ($buf) = @_;
+    my ($pid, $start, $rss, $fds, $uss, $pss) = unpack $LAYOUT{sample}, $buf;
+    return {
+        pid        => $pid,
+        start_time => reading($start),
+        rss        => reading($rss),
+        fds        => reading($fds),
+        uss        => reading($uss),
+        pss        => reading($pss),
+    };
+}
+
+
+# The thread that made a handle is the one that frees it: ithreads clone
+# every object into a new thread, and a clone's DESTROY at the thread's end
+# must not free the handle the other threads still use.
+sub tid { return $INC{'threads.pm'} ? threads->tid : 0 }
+
+# A string for the library: the C side would stop at a NUL byte and
+# silently drop the rest, so one is an error.
+sub text {
+    my ($what, $s) = @_;
+    croak "workerlife: $what must be a string" if !defined $s || ref $s;
+    if (index($s, "\0") >= 0) {
+        (my $shown = $s) =~ s/\0/\\0/g;
+        croak "workerlife: $what contains a NUL byte: \"$shown\"";
+    }
+    return $s;
+}
+
+# A whole number that fits the library's 64-bit fields (below 10^19).
+sub whole {
+    my ($what, $v) = @_;
+    croak "workerlife: $what must be a whole number, not " . (defined $v ? "\"$v\"" : 'undef')
+        unless defined $v && !ref $v && $v =~ /\A[0-9]{1,19}\z/;
+    return $v;
+}
+
+# Seconds: a finite number from 0 to 1e9 (about 31 years; more, or 'inf',
+# is a mistake rather than a wish to wait forever).
+sub seconds {
+    my ($what, $v) = @_;
+    croak "workerlife: $what must be a number of seconds from 0 to 1e9, not " . (defined $v ? "\"$v\"" : 'undef')
+        unless defined $v && !ref $v
+        && $v =~ /\A(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\z/ && $v <= 1e9;
+    return $v;
+}
+
+
+
+# 15, 'TERM' or 'SIGTERM' as a number.
+sub signal_number {
+    my ($sig) = @_;
+    croak "workerlife: no signal given" unless defined $sig;
+    return $sig if $sig =~ /\A[0-9]+\z/;
+    require Config;
+    (my $name = $sig) =~ s/\ASIG//;
+    my @names = split ' ', $Config::Config{sig_name};
+    my @nums  = split ' ', $Config::Config{sig_num};
+    for my $i (0 .. $#names) { return $nums[$i] if $names[$i] eq $name }
+    croak "workerlife: unknown signal \"$sig\"";
+}
+
+
+sub pid {
+    my ($pid, $zero_ok) = @_;
+    croak "workerlife: pid must be a whole number, not " . ($pid // 'undef')
+        unless defined $pid && $pid =~ /\A[0-9]+\z/ && ($zero_ok || $pid > 0) && $pid < 2**32;
+    return $pid;
+}
+
+1;
