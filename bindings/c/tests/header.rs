@@ -188,3 +188,28 @@ fn name_lookups_give_the_engines_names() {
         engine(Sharing::ALL.iter().map(|v| v.as_str()).collect())
     );
 }
+
+#[test]
+fn every_result_code_is_listed_once_with_its_text() {
+    use workerlife_c::wl_result;
+    let start = HEADER.find("enum wl_result\n").expect("enum wl_result");
+    let body = &HEADER[start..];
+    let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
+    let in_header: Vec<(String, u32)> = body
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').split_once(" = "))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect();
+    let listed: Vec<(String, u32)> = wl_result::ALL
+        .iter()
+        .map(|r| (format!("{r:?}"), *r as u32))
+        .collect();
+    assert_eq!(
+        in_header, listed,
+        "wl_result::ALL is every code of the enum, in order"
+    );
+    for r in wl_result::ALL {
+        assert_eq!(wl_result::from_u32(r as u32), Some(r));
+        assert!(!r.text().is_empty());
+    }
+}
