@@ -47,6 +47,8 @@ sub _worker {
     # permit now (no master calls exited() for Starman's children).
     $pool->reap_dead;
     $self->{worker} = eval { $pool->claim($$) };
+    # The C handle, read once: the per-request path makes raw calls.
+    $self->{handle} = $self->{worker} && $self->{worker}->handle;
     _log($env, "workerlife: worker $$ runs unsupervised: $@") unless $self->{worker};
     return $self->{worker};
 }
@@ -75,7 +77,7 @@ sub call {
     # methods) and _finish is a plain function: per request, Perl's call
     # overhead is most of this middleware's cost.
     my $last = 0;
-    my $rc = WorkerLife::Raw::wl_worker_begin_last($w->handle, \$last);
+    my $rc = WorkerLife::Raw::wl_worker_begin_last($self->{handle}, \$last);
     WorkerLife::Raw::check($rc) if $rc;
     $self->_leave($env, $w) if $last || $self->{leaving};
     my $res = eval { $self->{app}->($env) };
@@ -111,12 +113,12 @@ sub call {
 sub _finish {
     my ($self, $env, $w, $res) = @_;
     my $due = 0;
-    WorkerLife::Raw::wl_worker_sample_if_due($w->handle, \$due);    # a failed sample keeps the old readings
+    WorkerLife::Raw::wl_worker_sample_if_due($self->{handle}, \$due);    # a failed sample keeps the old readings
     # Free the slots (and recycle permits) of children that exited since,
     # so a waiting worker need not wait for their replacement.
     eval { $self->{pool}->reap_dead } if $due;
     my $exit = 0;
-    my $rc = WorkerLife::Raw::wl_worker_end($w->handle, \$exit);
+    my $rc = WorkerLife::Raw::wl_worker_end($self->{handle}, \$exit);
     WorkerLife::Raw::check($rc) if $rc;
     $self->_leave($env, $w) if $exit;
     return $res;
