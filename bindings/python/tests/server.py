@@ -68,7 +68,11 @@ class Gunicorn:
         elif hook:
             args += ["-c", "python:workerlife.gunicorn"]
         args.append(app)
-        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its own session, so that stop() ends every worker too, even those
+        # of a master that had to be killed.
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
 
     def wait_ready(self, timeout: float = 30) -> "Gunicorn":
         deadline = time.monotonic() + timeout
@@ -111,3 +115,7 @@ class Gunicorn:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of the group is left
+        except ProcessLookupError:
+            pass

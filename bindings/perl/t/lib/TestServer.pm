@@ -44,6 +44,9 @@ sub start {
     }
     my $pid = fork // die "fork: $!";
     if (!$pid) {
+        # Its own process group, so that stop() ends the children too, even
+        # those of a master that had to be killed.
+        POSIX::setpgid(0, 0);
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', $log;
         $ENV{PERL5LIB} = join ':', $LIB, ($ENV{PERL5LIB} // ());
@@ -92,6 +95,8 @@ sub stop {
         sleep 0.05;
     }
     if (kill 0, $self->{pid}) { kill 'KILL', $self->{pid}; waitpid($self->{pid}, 0) }
+    # Whatever of the group is left (children of a killed master) goes too.
+    kill 'KILL', -$self->{pid};
     $self->{pid} = 0;
     return;
 }
