@@ -141,6 +141,8 @@ c-test: lib header-check
 	$(CC) $(CFLAGS_STRICT) examples/c/prefork_server.c $(LINK) -o $(CDIR)/prefork_server
 	$(CC) $(CFLAGS_STRICT) -pthread tests/c/load_prefork.c -o $(CDIR)/load_prefork
 	$(CDIR)/load_prefork $(CDIR)/prefork_server 2>$(CDIR)/prefork_server.log
+	# The same, replacing before retiring (max_surge=1).
+	$(CDIR)/load_prefork $(CDIR)/prefork_server surge 2>$(CDIR)/prefork_server_surge.log
 	# Installed: headers, libraries and pkg-config, used by a fresh build.
 	rm -rf $(CDIR)/prefix
 	$(MAKE) --no-print-directory install PREFIX=$(CDIR)/prefix

@@ -34,6 +34,9 @@
 // In a `wl_sample`: the platform cannot read it (no `/proc`).
 #define WL_READING_UNSUPPORTED (UINT64_MAX - 2)
 
+// No slot (`wl_pool_action.replaces` of an action that replaces none).
+#define WL_NO_SLOT UINT32_MAX
+
 // The result of every fallible call. Numbers are grouped by area and never
 // reused: 1xx arguments and handles, 2xx policies, 3xx pools, 4xx
 // processes, 5xx the system, 9xx library faults.
@@ -132,6 +135,8 @@ enum wl_reason
   WL_REASON_MAX_REQUESTS = 10,
   WL_REASON_MAX_LIFETIME = 11,
   WL_REASON_IDLE = 12,
+  // A replacement not ready within `ready_timeout` (kill).
+  WL_REASON_READY_TIMEOUT = 13,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_reason;
@@ -170,6 +175,10 @@ enum wl_event_kind
   // master's children (`wl_pool_spawned`, `wl_pool_adopt`): nothing to
   // signal was returned.
   WL_EVENT_REFUSED = 7,
+  // A replacement was started for a worker due to retire (`max_surge`).
+  WL_EVENT_REPLACING = 8,
+  // A replacement became ready (`delay_us`: how long it took).
+  WL_EVENT_READY = 9,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_event_kind;
@@ -203,6 +212,9 @@ enum wl_key
   WL_KEY_BACKOFF_INITIAL = 19,
   WL_KEY_BACKOFF_MAX = 20,
   WL_KEY_SAMPLE_INTERVAL = 21,
+  WL_KEY_MAX_SURGE = 22,
+  WL_KEY_READY_TIMEOUT = 23,
+  WL_KEY_MAX_POOL_RSS = 24,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_key;
@@ -312,13 +324,17 @@ typedef struct wl_decision {
 
 // One thing for the master to do. `kind` is a `wl_pool_action_kind`,
 // `reason` a `wl_reason`. `identity` is the worker's start time: pass it to
-// `wl_signal`. `not_before_us` is when a held-back respawn was due.
+// `wl_signal`. `not_before_us` is when a held-back respawn was due. For a
+// spawn, `replaces` is the slot whose worker the new one replaces
+// (`max_surge`: that worker retires once this one is ready), else
+// `WL_NO_SLOT`.
 typedef struct wl_pool_action {
   uint32_t kind;
   uint32_t slot;
   uint32_t pid;
   uint32_t reason;
   uint32_t generation;
+  uint32_t replaces;
   uint64_t identity;
   uint64_t not_before_us;
 } wl_pool_action;
@@ -676,6 +692,12 @@ wl_result wl_pool_claim(const struct wl_pool *pool, uint32_t pid, struct wl_work
 // The master started `pid` in `slot`. A slot still holding a live process
 // is `WL_SLOT_BUSY`. Thread-safe.
 wl_result wl_pool_spawned(const struct wl_pool *pool, uint32_t slot, uint32_t pid);
+
+// The worker in `slot` is ready to serve (booted, app loaded): what a
+// replacement waits for before the worker it replaces drains
+// (`max_surge`); a worker's first request counts as ready too. A vacant
+// slot is left as it is. `WL_SLOT_OUT_OF_RANGE` past the end. Thread-safe.
+wl_result wl_pool_ready(const struct wl_pool *pool, uint32_t slot);
 
 // The server asked worker `pid` to leave on its own account (graceful
 // restart, scale-down, shutdown): its exit will not count as a crash, and a

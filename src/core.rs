@@ -32,6 +32,9 @@ pub(crate) struct Limits {
     pub min_lifetime: u64,
     pub max_concurrent: u64,
     pub min_interval: u64,
+    pub max_surge: u64,
+    pub ready_timeout: u64,
+    pub max_pool_rss: u64,
     /// Whether a rule reads the time of a worker's last begin or end
     /// (request_timeout, heartbeat_timeout, max_idle); without one, the hot
     /// path skips its clock reads.
@@ -57,6 +60,9 @@ impl Limits {
             min_lifetime: p.raw(Key::MinLifetime),
             max_concurrent: p.raw(Key::MaxConcurrentRecycles),
             min_interval: p.raw(Key::MinRecycleInterval),
+            max_surge: p.raw(Key::MaxSurge),
+            ready_timeout: p.raw(Key::ReadyTimeout),
+            max_pool_rss: p.raw(Key::MaxPoolRss),
             activity_clock: p.raw(Key::RequestTimeout) > 0
                 || p.raw(Key::HeartbeatTimeout) > 0
                 || p.raw(Key::MaxIdle) > 0,
@@ -320,6 +326,10 @@ impl Core {
                 // Already leaving on its own: no permit to take.
                 return Decision::CONTINUE;
             }
+            if gs.has(flag::SURGE) {
+                // Granted, but serving on until its replacement is ready.
+                return Decision::CONTINUE;
+            }
             let (reason, value, limit) = if gs.has(flag::MANUAL) {
                 (Reason::Manual, 0, 0)
             } else {
@@ -346,11 +356,22 @@ impl Core {
             ) {
                 return Decision::CONTINUE;
             }
-            let granted = GenState {
-                flags: (gs.flags | flag::PERMIT) & !flag::MANUAL,
-                reason: reason as u8,
-                state: state::DRAINING,
-                ..gs
+            // With max_surge a soft recycle waits for a replacement (the
+            // master starts it); a manual one retires at once.
+            let surge = !forced && self.limits.max_surge > 0;
+            let granted = if surge {
+                GenState {
+                    flags: (gs.flags | flag::PERMIT | flag::SURGE) & !flag::MANUAL,
+                    reason: reason as u8,
+                    ..gs
+                }
+            } else {
+                GenState {
+                    flags: (gs.flags | flag::PERMIT) & !flag::MANUAL,
+                    reason: reason as u8,
+                    state: state::DRAINING,
+                    ..gs
+                }
             };
             match slot
                 .gen_state
@@ -358,8 +379,13 @@ impl Core {
             {
                 Ok(_) => {
                     slot.trip_value.store(value, Relaxed);
-                    slot.recycle_at.store(now.get(), Release);
                     self.observe_recycle(slot, reason, now.get(), pending);
+                    // For a surge, when it was granted: replacements go in
+                    // that order (the drain is dated again when it starts).
+                    slot.recycle_at.store(now.get(), Release);
+                    if surge {
+                        return Decision::CONTINUE;
+                    }
                     return Decision::tripped(reason, value, limit);
                 }
                 Err(w) => {
@@ -368,6 +394,32 @@ impl Core {
                     budget::release(budget);
                     word = w;
                 }
+            }
+        }
+    }
+
+    /// Ends a surge: the worker that waited for its replacement now drains
+    /// (its decision becomes the recycle it was granted). False if it was not
+    /// waiting.
+    pub fn promote(&self, slot: &Slot, now: u64) -> bool {
+        let mut word = slot.gen_state.load(Acquire);
+        loop {
+            let gs = GenState::unpack(word);
+            if gs.state != state::RUNNING || !gs.has(flag::SURGE) {
+                return false;
+            }
+            slot.recycle_at.store(now, Release);
+            let draining = GenState {
+                flags: gs.flags & !flag::SURGE,
+                state: state::DRAINING,
+                ..gs
+            };
+            match slot
+                .gen_state
+                .compare_exchange(word, draining.pack(), AcqRel, Acquire)
+            {
+                Ok(_) => return true,
+                Err(w) => word = w,
             }
         }
     }
@@ -475,6 +527,7 @@ impl Core {
             Reason::MaxRequests => slot.request_limit.load(Relaxed),
             Reason::MaxLifetime => slot.lifetime_limit.load(Relaxed),
             Reason::Idle => l.max_idle,
+            Reason::ReadyTimeout => l.ready_timeout,
         }
     }
 

@@ -40,6 +40,8 @@ crate::names::named_enum! {
         MaxRequests = 10 => "max_requests",
         MaxLifetime = 11 => "max_lifetime",
         Idle = 12 => "idle",
+        /// A replacement not ready within `ready_timeout` (kill).
+        ReadyTimeout = 13 => "ready_timeout",
     }
 }
 
@@ -47,9 +49,10 @@ impl Reason {
     /// The action this reason calls for.
     pub fn action(self) -> Action {
         match self {
-            Reason::RequestTimeout | Reason::HeartbeatTimeout | Reason::DrainTimeout => {
-                Action::Kill
-            }
+            Reason::RequestTimeout
+            | Reason::HeartbeatTimeout
+            | Reason::DrainTimeout
+            | Reason::ReadyTimeout => Action::Kill,
             _ => Action::Recycle,
         }
     }
@@ -67,7 +70,8 @@ impl Reason {
             | Reason::HeartbeatTimeout
             | Reason::DrainTimeout
             | Reason::MaxLifetime
-            | Reason::Idle => Unit::Duration,
+            | Reason::Idle
+            | Reason::ReadyTimeout => Unit::Duration,
             Reason::MemoryRss | Reason::MemoryUss | Reason::MemoryPss => Unit::Size,
             Reason::Manual | Reason::OpenFds | Reason::HealthCheck | Reason::MaxRequests => {
                 Unit::Count

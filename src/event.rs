@@ -23,6 +23,12 @@ crate::names::named_enum! {
         /// master's children (spawned or adopted): nothing was returned to
         /// signal. Filed once per generation and reason.
         Refused = 7 => "refused",
+        /// A replacement was started for a worker due to retire
+        /// (`max_surge`); on the retiring worker's slot.
+        Replacing = 8 => "replacing",
+        /// A replacement became ready (`delay`: how long it took); on its
+        /// slot. The worker it replaces drains now.
+        Ready = 9 => "ready",
     }
 }
 

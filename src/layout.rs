@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.
@@ -59,6 +59,10 @@ pub(crate) struct Counters {
     pub exits: AtomicU64,
     pub crashes: AtomicU64,
     pub crash_loops: AtomicU64,
+    /// Replacements started before a retirement (`max_surge`).
+    pub replacements: AtomicU64,
+    /// Replacements killed for not being ready within `ready_timeout`.
+    pub ready_timeouts: AtomicU64,
     /// Requests served by workers that have exited.
     pub retired_requests: AtomicU64,
     /// Cumulative-free buckets (one per bound, plus +Inf); Prometheus sums them.
@@ -97,6 +101,11 @@ pub(crate) mod flag {
     pub const EXITING: u16 = 4;
     /// A vacant slot being filled by whoever won it (claim or spawn).
     pub const CLAIMING: u16 = 8;
+    /// A granted soft recycle waiting for its replacement to be ready
+    /// (`max_surge`): the worker keeps serving and holds its permit.
+    pub const SURGE: u16 = 16;
+    /// The host said this worker is ready (`Pool::ready`).
+    pub const READY: u16 = 32;
 }
 
 /// One worker. Exactly 128 bytes: two cache lines, and never shares one with

@@ -115,6 +115,17 @@ policy_keys! {
     /// How often `tick()` samples every worker's memory and FDs from `/proc`
     /// (0: never; a manual-clock pool never samples on its own).
     SampleInterval, "sample_interval", Duration, S, sample_interval, set_sample_interval;
+    /// Replace before retiring: a soft recycle first starts a replacement,
+    /// and the worker drains only once it is ready. At most this many extra
+    /// workers at once (0: retire first, then respawn).
+    MaxSurge, "max_surge", Count, 0, max_surge, set_max_surge;
+    /// A replacement not ready this long after its spawn is killed, and the
+    /// worker it was to replace retires the plain way.
+    ReadyTimeout, "ready_timeout", Duration, 30 * S, ready_timeout, set_ready_timeout;
+    /// No replacement is started when the pool's summed RSS plus the retiring
+    /// worker's would pass this (0: no ceiling); the recycle then goes the
+    /// plain way.
+    MaxPoolRss, "max_pool_rss", Size, 0, max_pool_rss, set_max_pool_rss;
 }
 
 /// The number of policy keys.
@@ -308,6 +319,13 @@ impl Policy {
                 Key::BackoffMax.name(),
                 &Key::BackoffMax.format_value(max),
                 "must not be below backoff_initial",
+            ));
+        }
+        if self.raw(Key::MaxSurge) > 0 && self.raw(Key::ReadyTimeout) == 0 {
+            return Err(Error::invalid_value(
+                Key::ReadyTimeout.name(),
+                "0",
+                "must be above 0 when max_surge is set (a replacement that never becomes ready must end)",
             ));
         }
         for k in Key::ALL {

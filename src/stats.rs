@@ -51,6 +51,10 @@ pub struct Stats {
     pub exits: u64,
     pub crashes: u64,
     pub crash_loops: u64,
+    /// Replacements started before a retirement (`max_surge`).
+    pub replacements: u64,
+    /// Replacements killed for not being ready within `ready_timeout`.
+    pub ready_timeouts: u64,
     /// Rolling-budget permits held now (workers draining under a permit).
     pub permits_held: u64,
     /// Recycles granted and kills decided, by reason.
@@ -81,6 +85,8 @@ impl Pool {
             exits: c.exits.load(Relaxed),
             crashes: c.crashes.load(Relaxed),
             crash_loops: c.crash_loops.load(Relaxed),
+            replacements: c.replacements.load(Relaxed),
+            ready_timeouts: c.ready_timeouts.load(Relaxed),
             permits_held: crate::budget::draining(&core.header().budget),
             recycles: Reason::ALL
                 .iter()
@@ -178,6 +184,8 @@ impl Pool {
             "exits": st.exits,
             "crashes": st.crashes,
             "crash_loops": st.crash_loops,
+            "replacements": st.replacements,
+            "ready_timeouts": st.ready_timeouts,
             "permits_held": st.permits_held,
             "recycles": recycles,
             "requests_at_recycle": hist(&st.requests_at_recycle),
@@ -232,6 +240,16 @@ impl Pool {
                 "crash_loops_total",
                 "Respawns put into backoff.",
                 st.crash_loops,
+            ),
+            (
+                "replacements_total",
+                "Replacements started before a worker retired (max_surge).",
+                st.replacements,
+            ),
+            (
+                "ready_timeouts_total",
+                "Replacements killed for not being ready within ready_timeout.",
+                st.ready_timeouts,
             ),
         ] {
             family(&mut o, name, "counter", help);

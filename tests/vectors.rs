@@ -89,7 +89,10 @@ impl Driver for RustDriver {
             d.reason.map(|r| r.as_str().to_string()),
         ))
     }
-    fn tick(&mut self) -> Result<Vec<(String, u32, Option<String>)>, String> {
+    fn ready(&mut self, slot: u32) -> Result<(), String> {
+        self.pool().ready(slot).map_err(e)
+    }
+    fn tick(&mut self) -> Result<Vec<common::TickAction>, String> {
         Ok(self
             .pool()
             .tick()
@@ -104,6 +107,7 @@ impl Driver for RustDriver {
                     kind.to_string(),
                     a.slot,
                     a.reason.map(|r| r.as_str().to_string()),
+                    a.replaces,
                 )
             })
             .collect())

@@ -58,6 +58,9 @@ static int read_request(int fd) {
   size_t have = 0;
   while (have < sizeof buf - 1) {
     ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+    /* A SIGTERM mid-request (a recycle) interrupts the read: carry on, the
+     * stop flag is looked at between requests. */
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return -1;
     have += (size_t)n;
     buf[have] = 0;
@@ -69,6 +72,7 @@ static int read_request(int fd) {
 static void write_all(int fd, const char *p, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     p += n;
     len -= (size_t)n;
@@ -123,8 +127,12 @@ int main(int argc, char **argv) {
   unsigned workers = (unsigned)atoi(argv[2]);
   wl_policy *policy = NULL;
   TRY("policy", wl_policy_parse(argv[3], &policy));
+  /* With max_surge, room for the replacements started before a worker
+   * retires: the engine keeps the last max_surge slots for them. */
+  uint64_t surge = 0;
+  TRY("max_surge", wl_policy_get_raw(policy, WL_KEY_MAX_SURGE, &surge));
   wl_pool *pool = NULL;
-  TRY("pool", wl_pool_new_shared(policy, workers, &pool));
+  TRY("pool", wl_pool_new_shared(policy, workers + (unsigned)surge, &pool));
   wl_policy_free(policy);
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -194,6 +202,13 @@ int main(int argc, char **argv) {
       if (e->kind == WL_EVENT_REFUSED)
         fprintf(stderr, "refused slot=%u pid=%u reason=%s: not a worker of this master\n",
                 e->slot, e->pid, why ? why : "-");
+      if (e->kind == WL_EVENT_REPLACING || e->kind == WL_EVENT_READY ||
+          e->kind == WL_EVENT_EXITED)
+        fprintf(stderr, "%s slot=%u pid=%u requests=%llu\n", wl_event_kind_name(e->kind),
+                e->slot, e->pid, (unsigned long long)e->requests);
+      if (e->kind == WL_EVENT_REPLACING || e->kind == WL_EVENT_READY)
+        fprintf(stderr, "%s slot=%u pid=%u requests=%llu\n", wl_event_kind_name(e->kind),
+                e->slot, e->pid, (unsigned long long)e->requests);
       if (e->kind == WL_EVENT_RECYCLE_REQUESTED || e->kind == WL_EVENT_KILLED)
         fprintf(stderr, "%s slot=%u pid=%u reason=%s requests=%llu\n",
                 e->kind == WL_EVENT_KILLED ? "kill" : "recycle", e->slot,

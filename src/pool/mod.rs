@@ -12,6 +12,7 @@
 mod builder;
 mod sampling;
 mod supervisor;
+mod surge;
 
 pub use builder::PoolBuilder;
 pub use sampling::SampleReport;
@@ -62,6 +63,9 @@ pub struct PoolAction {
     pub reason: Option<Reason>,
     /// For spawn: the time (since the pool's epoch) it was due.
     pub not_before: Duration,
+    /// For spawn: the slot whose worker this one replaces (`max_surge`);
+    /// that worker retires once this one is ready.
+    pub replaces: Option<u32>,
 }
 
 /// The most events kept before the oldest are dropped (and counted).
@@ -112,6 +116,10 @@ impl Pool {
         let n = core.slots().len();
         let mut slots = Vec::with_capacity(n);
         slots.resize_with(n, SlotSup::default);
+        let surge = core.limits.max_surge;
+        for (i, ss) in slots.iter_mut().enumerate() {
+            ss.parked = surge::parked_at_start(i, n, surge);
+        }
         Pool {
             core,
             sup: ForkMutex::new(Supervisor {
@@ -253,6 +261,26 @@ impl Pool {
             })
         });
         self.core.decide(s, self.core.now());
+        Ok(())
+    }
+
+    /// The worker in `slot` is ready to serve (booted, app loaded): what a
+    /// replacement waits for before the worker it replaces drains
+    /// (`max_surge`). A worker's first request counts as ready too. A vacant
+    /// slot is left as it is.
+    pub fn ready(&self, slot: u32) -> Result<()> {
+        self.check_slot(slot)?;
+        let s = &self.core.slots()[slot as usize];
+        let _ = s.gen_state.fetch_update(Release, Acquire, |w| {
+            let gs = GenState::unpack(w);
+            (gs.state != state::VACANT && !gs.has(flag::READY)).then(|| {
+                GenState {
+                    flags: gs.flags | flag::READY,
+                    ..gs
+                }
+                .pack()
+            })
+        });
         Ok(())
     }
 

@@ -46,6 +46,16 @@ pub(super) struct SlotSup {
     /// `reap_dead`) before the host reported its exit: the host's later
     /// `exited(pid)` is answered with this slot instead of an error.
     pub(super) found_gone: u32,
+    /// Not respawned when vacant: a slot kept for replacements
+    /// (`max_surge`; see `surge.rs`).
+    pub(super) parked: bool,
+    /// On a worker waiting to retire: the slot of its replacement.
+    pub(super) replacement: Option<u32>,
+    /// On a replacement: the slot of the worker it replaces, when it was
+    /// started and by when it must be ready.
+    pub(super) replaces: Option<u32>,
+    pub(super) replace_started: u64,
+    pub(super) replace_deadline: u64,
 }
 
 pub(super) struct Supervisor {
@@ -309,6 +319,7 @@ impl Pool {
         sup.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
         let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
         self.core.retire(slot, now);
+        self.surge_on_exit(sup, slot, now);
         if let Some(child) = sup.slots[slot as usize].child.take() {
             sup.forget_child(child.pid);
         }
@@ -382,6 +393,7 @@ impl Pool {
             sup.last_sample = Some(now);
             self.sample_locked(sup, now);
         }
+        self.surge_round(sup, now, out);
         for (i, s) in self.core.slots().iter().enumerate() {
             let slot = i as u32;
             let gs = GenState::unpack(s.gen_state.load(Acquire));
@@ -393,7 +405,11 @@ impl Pool {
                     ss.spawn_returned = false;
                     ss.not_before = now;
                 }
-                if !ss.spawn_returned && !gs.has(flag::CLAIMING) && now >= ss.not_before {
+                if !ss.spawn_returned
+                    && !ss.parked
+                    && !gs.has(flag::CLAIMING)
+                    && now >= ss.not_before
+                {
                     ss.spawn_returned = true;
                     out.push(PoolAction {
                         kind: ActionKind::Spawn,
@@ -403,6 +419,7 @@ impl Pool {
                         generation: gs.generation,
                         reason: None,
                         not_before: Duration::from_micros(ss.not_before),
+                        replaces: None,
                     });
                 }
                 continue;
@@ -468,6 +485,7 @@ impl Pool {
                 generation: gs.generation,
                 reason: Some(reason),
                 not_before: Duration::ZERO,
+                replaces: None,
             });
             // A recycle may have been granted earlier, by the worker itself:
             // date the event (and the uptime in it) from the grant.
@@ -508,7 +526,7 @@ fn record_child(sup: &mut Supervisor, slot: u32, child: Child) {
     sup.slots[slot as usize].child = Some(child);
 }
 
-fn push_event(sup: &mut Supervisor, ev: Event) {
+pub(super) fn push_event(sup: &mut Supervisor, ev: Event) {
     if sup.events.len() >= EVENT_CAPACITY {
         sup.events.pop_front();
         sup.dropped_events += 1;

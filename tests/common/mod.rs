@@ -31,11 +31,16 @@ pub trait Driver {
     fn exited(&mut self, slot: u32, status: i32) -> Result<(), String>;
     /// (action, reason) of the slot's decision.
     fn decision(&mut self, slot: u32) -> Result<(String, Option<String>), String>;
-    /// (action, slot, reason) of every action tick returns now.
-    fn tick(&mut self) -> Result<Vec<(String, u32, Option<String>)>, String>;
+    /// (action, slot, reason, replaced slot) of every action tick returns now.
+    fn tick(&mut self) -> Result<Vec<TickAction>, String>;
+    /// The host says the worker in `slot` is ready.
+    fn ready(&mut self, slot: u32) -> Result<(), String>;
     /// Seconds until the next held-back respawn, if any.
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String>;
 }
+
+/// (action, slot, reason, replaced slot) of one action `tick` returned.
+pub type TickAction = (String, u32, Option<String>, Option<u32>);
 
 pub fn vector_files() -> Vec<PathBuf> {
     // The repository's tests/vectors, found from whichever crate runs this.
@@ -124,6 +129,7 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                 .map_err(fail)?,
             "recycle" => driver.recycle(slot).map_err(fail)?,
             "exiting" => driver.exiting(slot).map_err(fail)?,
+            "ready" => driver.ready(slot).map_err(fail)?,
             "spawned" => driver
                 .spawned(
                     slot,
@@ -172,8 +178,12 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                         slot_of(w),
                         w.get("reason").and_then(Value::as_str),
                     );
-                    let pos = got.iter().position(|(a, s, r)| {
-                        a == wa && *s == ws && (wr.is_none() || r.as_deref() == wr)
+                    let wp = w.get("replaces").and_then(Value::as_u64).map(|r| r as u32);
+                    let pos = got.iter().position(|(a, s, r, p)| {
+                        a == wa
+                            && *s == ws
+                            && (wr.is_none() || r.as_deref() == wr)
+                            && (wp.is_none() || *p == wp)
                     });
                     match pos {
                         Some(p) => {

@@ -265,6 +265,15 @@ pub extern "C" fn wl_pool_spawned(pool: *const wl_pool, slot: u32, pid: u32) -> 
     guard(|| check(self::pool(pool)?.pool.spawned(slot, pid)))
 }
 
+/// The worker in `slot` is ready to serve (booted, app loaded): what a
+/// replacement waits for before the worker it replaces drains
+/// (`max_surge`); a worker's first request counts as ready too. A vacant
+/// slot is left as it is. `WL_SLOT_OUT_OF_RANGE` past the end. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wl_pool_ready(pool: *const wl_pool, slot: u32) -> wl_result {
+    guard(|| check(self::pool(pool)?.pool.ready(slot)))
+}
+
 /// The server asked worker `pid` to leave on its own account (graceful
 /// restart, scale-down, shutdown): its exit will not count as a crash, and a
 /// recycle permit it held goes back now. `*slot` (may be NULL) gets its

@@ -46,6 +46,8 @@ pub enum wl_reason {
     WL_REASON_MAX_REQUESTS = 10,
     WL_REASON_MAX_LIFETIME = 11,
     WL_REASON_IDLE = 12,
+    /// A replacement not ready within `ready_timeout` (kill).
+    WL_REASON_READY_TIMEOUT = 13,
 }
 
 /// What `wl_pool_tick` tells the master to do.
@@ -74,6 +76,10 @@ pub enum wl_event_kind {
     /// master's children (`wl_pool_spawned`, `wl_pool_adopt`): nothing to
     /// signal was returned.
     WL_EVENT_REFUSED = 7,
+    /// A replacement was started for a worker due to retire (`max_surge`).
+    WL_EVENT_REPLACING = 8,
+    /// A replacement became ready (`delay_us`: how long it took).
+    WL_EVENT_READY = 9,
 }
 
 /// A policy key, in spec-string order (see the README for each default).
@@ -102,6 +108,9 @@ pub enum wl_key {
     WL_KEY_BACKOFF_INITIAL = 19,
     WL_KEY_BACKOFF_MAX = 20,
     WL_KEY_SAMPLE_INTERVAL = 21,
+    WL_KEY_MAX_SURGE = 22,
+    WL_KEY_READY_TIMEOUT = 23,
+    WL_KEY_MAX_POOL_RSS = 24,
 }
 
 /// How a key's raw value is counted.
@@ -170,9 +179,15 @@ pub struct wl_health {
     pub fds: u64,
 }
 
+/// No slot (`wl_pool_action.replaces` of an action that replaces none).
+pub const WL_NO_SLOT: u32 = u32::MAX;
+
 /// One thing for the master to do. `kind` is a `wl_pool_action_kind`,
 /// `reason` a `wl_reason`. `identity` is the worker's start time: pass it to
-/// `wl_signal`. `not_before_us` is when a held-back respawn was due.
+/// `wl_signal`. `not_before_us` is when a held-back respawn was due. For a
+/// spawn, `replaces` is the slot whose worker the new one replaces
+/// (`max_surge`: that worker retires once this one is ready), else
+/// `WL_NO_SLOT`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct wl_pool_action {
@@ -181,6 +196,7 @@ pub struct wl_pool_action {
     pub pid: u32,
     pub reason: u32,
     pub generation: u32,
+    pub replaces: u32,
     pub identity: u64,
     pub not_before_us: u64,
 }
@@ -286,6 +302,7 @@ impl From<PoolAction> for wl_pool_action {
             pid: a.pid,
             reason: reason_code(a.reason),
             generation: a.generation,
+            replaces: a.replaces.unwrap_or(WL_NO_SLOT),
             identity: a.identity,
             not_before_us: micros(a.not_before),
         }

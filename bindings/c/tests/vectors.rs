@@ -151,7 +151,10 @@ impl Driver for CDriver {
         };
         Ok((action.to_string(), name(d.reason)))
     }
-    fn tick(&mut self) -> Result<Vec<(String, u32, Option<String>)>, String> {
+    fn ready(&mut self, slot: u32) -> Result<(), String> {
+        ok(wl_pool_ready(self.pool, slot))
+    }
+    fn tick(&mut self) -> Result<Vec<common::TickAction>, String> {
         // A small array on purpose: overflow must carry over, not be lost.
         let mut all = Vec::new();
         loop {
@@ -165,7 +168,8 @@ impl Driver for CDriver {
                     3 => "spawn",
                     k => return Err(format!("kind {k}")),
                 };
-                all.push((kind.to_string(), a.slot, name(a.reason)));
+                let replaces = (a.replaces != WL_NO_SLOT).then_some(a.replaces);
+                all.push((kind.to_string(), a.slot, name(a.reason), replaces));
             }
             if n < actions.len() {
                 return Ok(all);

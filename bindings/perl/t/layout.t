@@ -26,7 +26,8 @@ int main(void) {
   d.action = 1; d.reason = 10; d.value = 1000; d.limit = 999;
   dump("decision", &d, sizeof d);
   wl_pool_action a; memset(&a, 0, sizeof a);
-  a.kind = 3; a.slot = 4; a.pid = 5; a.reason = 6; a.generation = 7; a.identity = 8; a.not_before_us = 9;
+  a.kind = 3; a.slot = 4; a.pid = 5; a.reason = 6; a.generation = 7; a.replaces = 10; a.identity = 8;
+  a.not_before_us = 9;
   dump("action", &a, sizeof a);
   wl_event e; memset(&e, 0, sizeof e);
   e.kind = 1; e.slot = 2; e.pid = 3; e.generation = 4; e.reason = 5; e.status = -6; e.has_status = 1;
@@ -51,7 +52,7 @@ my %bytes = map { my ($n, $h) = split ' '; ($n => pack('H*', $h)) } `$dir/layout
 
 my %want = (
     decision => [1, 10, 1000, 999],
-    action   => [3, 4, 5, 6, 7, 8, 9],
+    action   => [3, 4, 5, 6, 7, 10, 8, 9],
     event    => [1, 2, 3, 4, 5, -6, 1, 1, 7, 8, 9, 10, 11],
     sample   => [1, 2, 3, 4, 5, 6],
     health   => [1, 2, 3, 4],

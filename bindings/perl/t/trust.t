@@ -149,6 +149,9 @@ subtest 'the middleware refuses a rule it cannot feed' => sub {
     my $mw = Plack::Middleware::WorkerLife->new(policy => 'heartbeat_timeout=5s');
     eval { $mw->prepare_app };
     like($@, qr/heartbeat_timeout cannot be fed by the Plack middleware/);
+    my $surge = Plack::Middleware::WorkerLife->new(policy => 'max_requests=10,max_surge=1');
+    eval { $surge->prepare_app };
+    like($@, qr/max_surge cannot be carried out by the Plack middleware/);
 };
 
 done_testing;

@@ -171,6 +171,13 @@ impl PyPool {
         self.inner.spawned(slot, pid).or_raise(py)
     }
 
+    /// The worker in `slot` is ready to serve: what a replacement waits for
+    /// before the worker it replaces drains (max_surge). Its first request
+    /// counts as ready too.
+    fn ready(&self, py: Python<'_>, slot: u32) -> PyResult<()> {
+        self.inner.ready(slot).or_raise(py)
+    }
+
     /// Takes `pid`, a live child of this process that the server started
     /// (gunicorn's arbiter), as one of the master's workers: actions for the
     /// slot it claims may then name it. NotAChild for any other process.

@@ -109,6 +109,12 @@ impl PyAction {
     fn not_before(&self) -> f64 {
         self.inner.not_before.as_secs_f64()
     }
+    /// For spawn with max_surge: the slot whose worker the new one replaces
+    /// (it retires once this one is ready), else None.
+    #[getter]
+    fn replaces(&self) -> Option<u32> {
+        self.inner.replaces
+    }
     fn __repr__(&self) -> String {
         let a = &self.inner;
         let reason = a.reason.map(|r| format!(" reason={r}")).unwrap_or_default();

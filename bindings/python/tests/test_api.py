@@ -29,13 +29,16 @@ def test_policy_str_parses_back_for_every_key() -> None:
         "max_requests_jitter": 7,
         "drain_timeout": "2m",
         "sample_interval": 0.25,
+        "max_surge": 1,
+        "ready_timeout": 10,
+        "max_pool_rss": "2GiB",
     }
     p = Policy(**values)
     assert Policy.parse(str(p)) == p
     assert eval(repr(p), {"Policy": Policy}) == p
     assert pickle.loads(pickle.dumps(p)) == p
     assert set(Policy.keys()) == set(p.to_dict())
-    assert len(Policy.keys()) == 22
+    assert len(Policy.keys()) == 25
 
 
 def test_policy_defaults_and_off() -> None:

@@ -194,6 +194,12 @@ def test_bad_policy_stops_gunicorn_naming_the_key(tmp_path: Path) -> None:
     assert 'invalid value "lots" for max_rss' in bad_value.stderr()
 
 
+def test_max_surge_is_refused_until_the_hook_carries_it_out(tmp_path: Path) -> None:
+    g = Gunicorn(tmp_path, policy="max_requests=100,max_surge=1")
+    assert g.proc.wait(timeout=30) != 0
+    assert "max_surge is not carried out by the gunicorn hook yet" in g.stderr() + g.log()
+
+
 def test_metrics_and_own_config_file(servers: List[Gunicorn], tmp_path: Path) -> None:
     from server import free_port
 

@@ -80,6 +80,8 @@ def run_case(case: Dict[str, Any]) -> None:
             pool.recycle(slot)
         elif op == "exiting":
             worker(slot).exiting()
+        elif op == "ready":
+            pool.ready(slot)
         elif op == "spawned":
             pool.spawned(slot, step["pid"])
         elif op == "claim":
@@ -95,16 +97,19 @@ def run_case(case: Dict[str, Any]) -> None:
             if "reason" in step and d.reason != step["reason"]:
                 raise fail(f"reason is {d.reason}, expected {step['reason']}")
         elif op == "tick":
-            got: List[Tuple[str, int, Optional[str]]] = [(a.action, a.slot, a.reason) for a in pool.tick()]
+            got: List[Tuple[str, int, Optional[str], Optional[int]]] = [
+                (a.action, a.slot, a.reason, a.replaces) for a in pool.tick()
+            ]
             left = list(got)
             for w in step["expect"]:
-                match: Optional[Tuple[str, int, Optional[str]]] = next(
+                match: Optional[Tuple[str, int, Optional[str], Optional[int]]] = next(
                     (
                         g
                         for g in left
                         if g[0] == w["action"]
                         and g[1] == w.get("slot", 0)
                         and ("reason" not in w or g[2] == w["reason"])
+                        and ("replaces" not in w or g[3] == w["replaces"])
                     ),
                     None,
                 )

@@ -95,6 +95,14 @@ sub spawned {
     return;
 }
 
+# The worker in $slot is ready to serve: what a replacement waits for before
+# the worker it replaces drains (max_surge); its first request counts too.
+sub ready {
+    my ($self, $slot) = @_;
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_ready($self->{h}, _slots($slot)));
+    return;
+}
+
 # The server asked worker $pid to leave on its own account: its exit is not
 # a crash. Returns its slot.
 sub exiting {
@@ -158,11 +166,12 @@ sub tick {
     my @actions;
     for my $chunk (@flat) {
         my @f = @$chunk;
-        while (my ($kind, $slot, $pid, $reason, $gen, $identity, $nb) = splice @f, 0, 7) {
+        while (my ($kind, $slot, $pid, $reason, $gen, $replaces, $identity, $nb) = splice @f, 0, 8) {
             push @actions, {
                 action => $WorkerLife::POOL_ACTIONS[$kind], slot => $slot, pid => $pid,
                 reason => WorkerLife::Raw::reason($reason), generation => $gen,
                 identity => $identity, not_before => $nb / 1e6,
+                replaces => $replaces == 4294967295 ? undef : $replaces,    # WL_NO_SLOT: none
             };
         }
     }

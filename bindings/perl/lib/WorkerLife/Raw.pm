@@ -70,6 +70,7 @@ my %attach = (
     wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
     wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
     wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
+    wl_pool_ready        => [['opaque', 'uint32'] => 'uint32'],
     wl_worker_sample_if_due => [['opaque', 'bool*'] => 'uint32'],
     wl_policy_set_number => [['opaque', 'string', 'double'] => 'uint32'],
     wl_pool_exiting      => [['opaque', 'uint32', 'uint32*'] => 'uint32'],
@@ -197,7 +198,7 @@ sub reason {
 # aarch64 alike): their sizes are checked by t/api.t.
 our %LAYOUT = (
     decision => 'L L Q Q',
-    action   => 'L5 x4 Q2',
+    action   => 'L6 Q2',
     event    => 'L5 l C C x6 Q5',
     sample   => 'L x4 Q5',
     health   => 'Q4',

@@ -65,6 +65,7 @@ sub run_case {
             elsif ($op eq 'check') { $worker->($slot)->check($step->{ok}) }
             elsif ($op eq 'recycle') { $pool->recycle($slot) }
             elsif ($op eq 'exiting') { $worker->($slot)->exiting }
+            elsif ($op eq 'ready') { $pool->ready($slot) }
             elsif ($op eq 'spawned') { $pool->spawned($slot, $step->{pid}) }
             elsif ($op eq 'claim') {
                 my $got = $pool->claim($step->{pid})->slot;
@@ -78,13 +79,14 @@ sub run_case {
                 return $fail->("reason is " . ($d->reason // 'none') . ", expected $step->{reason}")
                     if exists $step->{reason} && ($d->reason // '') ne $step->{reason};
             } elsif ($op eq 'tick') {
-                my @got = map { [ $_->{action}, $_->{slot}, $_->{reason} ] } $pool->tick;
+                my @got = map { [ $_->{action}, $_->{slot}, $_->{reason}, $_->{replaces} ] } $pool->tick;
                 my $shown = _describe(\@got);
                 my @left = @got;
                 for my $want (@{ $step->{expect} }) {
                     my ($pos) = grep {
                         $left[$_][0] eq $want->{action} && $left[$_][1] == ($want->{slot} // 0)
                             && (!exists $want->{reason} || ($left[$_][2] // '') eq $want->{reason})
+                            && (!exists $want->{replaces} || ($left[$_][3] // -1) == $want->{replaces})
                     } 0 .. $#left;
                     return $fail->("tick returned $shown, missing " . _describe($want)) unless defined $pos;
                     splice @left, $pos, 1;

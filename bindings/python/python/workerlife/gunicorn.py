@@ -209,6 +209,13 @@ def on_starting(server: Any) -> None:
     """Master, before anything starts: check the settings, make the pool."""
     policy = policy_from_env()
     _check_heartbeat(policy, server)
+    if policy["max_surge"]:
+        # The replacement spawns are not carried out here yet (gunicorn
+        # starts its workers itself): refused, never left to delay recycles.
+        raise RuntimeError(
+            "workerlife: max_surge is not carried out by the gunicorn hook yet "
+            "(gunicorn starts its workers itself); leave it off"
+        )
     state.tick = _tick_interval()
     address = _metrics_address()
     workers = int(server.num_workers)

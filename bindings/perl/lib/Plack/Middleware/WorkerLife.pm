@@ -28,6 +28,10 @@ sub prepare_app {
     # the host cannot feed must not be left to fire on healthy workers.
     Carp::croak("workerlife: heartbeat_timeout cannot be fed by the Plack middleware (nothing sends heartbeats); leave it off")
         if $policy->get('heartbeat_timeout');
+    # Starman and Starlet start their children themselves: no replacement
+    # can be started first.
+    Carp::croak("workerlife: max_surge cannot be carried out by the Plack middleware (the server starts its children); leave it off")
+        if $policy->get('max_surge');
     $self->{pool} = WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
     $self->{worker_pid} = 0;
     $self->{stats_at} = $self->stats_path;

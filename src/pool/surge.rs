@@ -1,0 +1,223 @@
+//! Replacing before retiring (`max_surge`). A soft recycle granted with
+//! `max_surge` > 0 leaves its worker X serving (flag `SURGE`, holding its
+//! permit); the master then returns a spawn for a parked slot Y marked as
+//! X's replacement. When Y is ready (the host's `ready(Y)`, or Y has begun
+//! a request) X drains: its decision becomes the recycle it was granted.
+//! Y not ready within `ready_timeout`, or gone, and X retires the plain way;
+//! so does X when the pool has no slot for replacements (every slot is a
+//! position) or `max_pool_rss` leaves no headroom.
+//! Every path ends with X draining.
+//!
+//! Positions: with `max_surge` = k the last k slots start parked (never
+//! respawned when vacant). A ready replacement takes X's position: Y is
+//! unparked and X's slot parked, so the pool's worker count holds.
+
+use super::supervisor::{SlotSup, Supervisor};
+use super::{ActionKind, Pool, PoolAction};
+use crate::decision::Reason;
+use crate::event::EventKind;
+use crate::layout::{busy, flag, state, GenState, NONE};
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::time::Duration;
+
+/// Whether slot `i` starts parked in a pool of `n` slots with this surge.
+pub(super) fn parked_at_start(i: usize, n: usize, max_surge: u64) -> bool {
+    let k = usize::try_from(max_surge)
+        .unwrap_or(usize::MAX)
+        .min(n.saturating_sub(1));
+    i >= n - k
+}
+
+impl Pool {
+    /// One round of replacements, before `tick()` looks at decisions: ends
+    /// the surges whose replacement is ready, late or gone, and starts
+    /// replacements for workers newly waiting for one.
+    pub(super) fn surge_round(&self, sup: &mut Supervisor, now: u64, out: &mut Vec<PoolAction>) {
+        let l = &self.core.limits;
+        if l.max_surge == 0 {
+            return;
+        }
+        let slots = self.core.slots();
+        for (y, ys) in slots.iter().enumerate() {
+            let Some(x) = sup.slots[y].replaces else {
+                continue;
+            };
+            let gs = GenState::unpack(ys.gen_state.load(Acquire));
+            let b = ys.busy.load(Relaxed);
+            let ready = gs.state != state::VACANT
+                && (gs.has(flag::READY) || ys.requests.load(Relaxed) > 0 || busy::in_flight(b) > 0);
+            if ready {
+                self.end_surge(sup, x, y as u32, now, true);
+                continue;
+            }
+            if now < sup.slots[y].replace_deadline {
+                continue;
+            }
+            // Late: the replacement goes, the old worker retires plainly.
+            self.end_surge(sup, x, y as u32, now, false);
+            self.core
+                .header()
+                .counters
+                .ready_timeouts
+                .fetch_add(1, Relaxed);
+            if gs.state != state::VACANT {
+                let ss = &mut sup.slots[y];
+                ss.kills_returned |= 1 << Reason::ReadyTimeout as u8;
+                match ss.child {
+                    Some(child) => {
+                        self.core.header().counters.by_reason[Reason::ReadyTimeout as usize]
+                            .fetch_add(1, Relaxed);
+                        out.push(PoolAction {
+                            kind: ActionKind::Kill,
+                            slot: y as u32,
+                            pid: child.pid,
+                            identity: child.identity,
+                            generation: gs.generation,
+                            reason: Some(Reason::ReadyTimeout),
+                            not_before: Duration::ZERO,
+                            replaces: None,
+                        });
+                        let ev = self.event(
+                            EventKind::Killed,
+                            y as u32,
+                            Some(Reason::ReadyTimeout),
+                            now,
+                        );
+                        super::supervisor::push_event(sup, ev);
+                    }
+                    None => {
+                        let ev = self.event(
+                            EventKind::Refused,
+                            y as u32,
+                            Some(Reason::ReadyTimeout),
+                            now,
+                        );
+                        super::supervisor::push_event(sup, ev);
+                    }
+                }
+            }
+        }
+        let in_flight = sup
+            .slots
+            .iter()
+            .filter(|ss| ss.replacement.is_some())
+            .count() as u64;
+        let mut room = l.max_surge.saturating_sub(in_flight);
+        // Workers waiting for a replacement, longest-waiting first (by when
+        // their recycle was granted), so that none is passed over for ever.
+        let mut waiting: Vec<(u64, usize)> = (0..slots.len())
+            .filter(|&x| {
+                let gs = GenState::unpack(slots[x].gen_state.load(Acquire));
+                gs.state == state::RUNNING
+                    && gs.has(flag::SURGE)
+                    && sup.slots[x].replacement.is_none()
+            })
+            .map(|x| (slots[x].recycle_at.load(Acquire), x))
+            .collect();
+        waiting.sort_unstable();
+        for (_, x) in waiting {
+            let gs = GenState::unpack(slots[x].gen_state.load(Acquire));
+            if l.max_pool_rss > 0 {
+                let rss = |i: usize| match slots[i].rss.load(Relaxed) {
+                    NONE => 0,
+                    v => v,
+                };
+                let pool: u64 = (0..slots.len())
+                    .filter(|&i| {
+                        GenState::unpack(slots[i].gen_state.load(Acquire)).state != state::VACANT
+                    })
+                    .map(rss)
+                    .sum();
+                if pool.saturating_add(rss(x)) > l.max_pool_rss {
+                    self.core.promote(&slots[x], now);
+                    continue;
+                }
+            }
+            if room == 0 {
+                continue; // waits, serving, for a surge to end
+            }
+            let free = (0..slots.len()).find(|&y| {
+                let ss: &SlotSup = &sup.slots[y];
+                let gy = GenState::unpack(slots[y].gen_state.load(Acquire));
+                ss.parked
+                    && ss.replaces.is_none()
+                    && gy.state == state::VACANT
+                    && !gy.has(flag::CLAIMING)
+            });
+            let Some(y) = free else {
+                // A parked slot still held (by a worker draining after its
+                // own surge) frees soon: wait for it. With none at all, retire
+                // the plain way.
+                if !sup.slots.iter().any(|ss| ss.parked) {
+                    self.core.promote(&slots[x], now);
+                }
+                continue;
+            };
+            room -= 1;
+            let ys = &mut sup.slots[y];
+            ys.replaces = Some(x as u32);
+            ys.replace_started = now;
+            ys.replace_deadline = now.saturating_add(l.ready_timeout);
+            ys.spawn_returned = true;
+            sup.slots[x].replacement = Some(y as u32);
+            self.core
+                .header()
+                .counters
+                .replacements
+                .fetch_add(1, Relaxed);
+            out.push(PoolAction {
+                kind: ActionKind::Spawn,
+                slot: y as u32,
+                pid: 0,
+                identity: 0,
+                generation: GenState::unpack(slots[y].gen_state.load(Acquire)).generation,
+                reason: Reason::from_code(gs.reason),
+                not_before: Duration::from_micros(now),
+                replaces: Some(x as u32),
+            });
+            let ev = self.event(
+                EventKind::Replacing,
+                x as u32,
+                Reason::from_code(gs.reason),
+                now,
+            );
+            super::supervisor::push_event(sup, ev);
+        }
+    }
+
+    /// Ends the surge of worker `x` with replacement `y`: `x` drains either
+    /// way; a ready `y` takes `x`'s position.
+    pub(super) fn end_surge(&self, sup: &mut Supervisor, x: u32, y: u32, now: u64, ready: bool) {
+        let (xi, yi) = (x as usize, y as usize);
+        sup.slots[yi].replaces = None;
+        if sup.slots[xi].replacement == Some(y) {
+            sup.slots[xi].replacement = None;
+        }
+        self.core.promote(&self.core.slots()[xi], now);
+        if ready {
+            sup.slots[yi].parked = false;
+            sup.slots[xi].parked = true;
+            let mut ev = self.event(EventKind::Ready, y, None, now);
+            ev.delay = Some(Duration::from_micros(
+                now.saturating_sub(sup.slots[yi].replace_started),
+            ));
+            super::supervisor::push_event(sup, ev);
+        }
+    }
+
+    /// A slot's worker is gone: a replacement that never became ready lets
+    /// its worker retire plainly; a worker gone while its replacement was on
+    /// the way leaves its position to it.
+    pub(super) fn surge_on_exit(&self, sup: &mut Supervisor, slot: u32, now: u64) {
+        let i = slot as usize;
+        if let Some(x) = sup.slots[i].replaces {
+            self.end_surge(sup, x, slot, now, false);
+        }
+        if let Some(y) = sup.slots[i].replacement.take() {
+            let ys = &mut sup.slots[y as usize];
+            ys.replaces = None;
+            ys.parked = false;
+            sup.slots[i].parked = true;
+        }
+    }
+}
