@@ -145,10 +145,15 @@ impl Pool {
                     && !gy.has(flag::CLAIMING)
             });
             let Some(y) = free else {
-                // A parked slot still held (by a worker draining after its
-                // own surge) frees soon: wait for it. With none at all, retire
-                // the plain way.
-                if !sup.slots.iter().any(|ss| ss.parked) {
+                // A kept slot held by a worker on its way out (draining after
+                // its own replacement) frees soon: wait for it. Otherwise
+                // (none kept, or each held by a worker that stays, as one that
+                // claimed it) retire the plain way.
+                let soon = (0..slots.len()).any(|z| {
+                    let gz = GenState::unpack(slots[z].gen_state.load(Acquire));
+                    sup.slots[z].parked && (gz.state == state::DRAINING || gz.has(flag::EXITING))
+                });
+                if !soon {
                     self.core.promote(&slots[x], now);
                 }
                 continue;
