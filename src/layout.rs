@@ -106,6 +106,10 @@ pub(crate) mod flag {
     pub const SURGE: u16 = 16;
     /// The host said this worker is ready (`Pool::ready`).
     pub const READY: u16 = 32;
+    /// A vacant slot kept for a replacement the master asked for: a worker
+    /// that claims by pid takes it first (servers that start their workers
+    /// themselves, like gunicorn).
+    pub const RESERVED: u16 = 64;
 }
 
 /// One worker. Exactly 128 bytes: two cache lines, and never shares one with

@@ -217,7 +217,16 @@ impl Pool {
             })
         };
         let n = self.slot_count();
-        if let Some(w) = (0..n).find_map(take) {
+        // A slot kept for a replacement first: with a server that starts its
+        // workers itself, the next new worker is the replacement.
+        let reserved = |i: &u32| {
+            GenState::unpack(self.core.slots()[*i as usize].gen_state.load(Acquire))
+                .has(flag::RESERVED)
+        };
+        let order = (0..n)
+            .filter(reserved)
+            .chain((0..n).filter(|i| !reserved(i)));
+        if let Some(w) = order.into_iter().find_map(take) {
             return Ok(w);
         }
         for (i, slot) in self.core.slots().iter().enumerate() {

@@ -20,6 +20,28 @@ use crate::layout::{busy, flag, state, GenState, NONE};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
 
+/// Marks a vacant slot as kept for a replacement (or no longer); a slot
+/// someone filled meanwhile is left alone.
+fn set_reserved(slot: &crate::layout::Slot, on: bool) {
+    use std::sync::atomic::Ordering::Release;
+    let _ = slot.gen_state.fetch_update(Release, Acquire, |w| {
+        let gs = GenState::unpack(w);
+        (gs.state == state::VACANT && !gs.has(flag::CLAIMING) && gs.has(flag::RESERVED) != on).then(
+            || {
+                GenState {
+                    flags: if on {
+                        gs.flags | flag::RESERVED
+                    } else {
+                        gs.flags & !flag::RESERVED
+                    },
+                    ..gs
+                }
+                .pack()
+            },
+        )
+    });
+}
+
 /// Whether slot `i` starts parked in a pool of `n` slots with this surge.
 pub(super) fn parked_at_start(i: usize, n: usize, max_surge: u64) -> bool {
     let k = usize::try_from(max_surge)
@@ -159,6 +181,7 @@ impl Pool {
                 continue;
             };
             room -= 1;
+            set_reserved(&slots[y], true);
             let ys = &mut sup.slots[y];
             ys.replaces = Some(x as u32);
             ys.replace_started = now;
@@ -195,6 +218,7 @@ impl Pool {
     pub(super) fn end_surge(&self, sup: &mut Supervisor, x: u32, y: u32, now: u64, ready: bool) {
         let (xi, yi) = (x as usize, y as usize);
         sup.slots[yi].replaces = None;
+        set_reserved(&self.core.slots()[yi], false);
         if sup.slots[xi].replacement == Some(y) {
             sup.slots[xi].replacement = None;
         }

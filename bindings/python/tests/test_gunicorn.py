@@ -13,7 +13,7 @@ import urllib.request
 import time
 import urllib.error
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Set, Tuple
 
 import pytest
 
@@ -194,12 +194,6 @@ def test_bad_policy_stops_gunicorn_naming_the_key(tmp_path: Path) -> None:
     assert 'invalid value "lots" for max_rss' in bad_value.stderr()
 
 
-def test_max_surge_is_refused_until_the_hook_carries_it_out(tmp_path: Path) -> None:
-    g = Gunicorn(tmp_path, policy="max_requests=100,max_surge=1")
-    assert g.proc.wait(timeout=30) != 0
-    assert "max_surge is not carried out by the gunicorn hook yet" in g.stderr() + g.log()
-
-
 def test_metrics_and_own_config_file(servers: List[Gunicorn], tmp_path: Path) -> None:
     from server import free_port
 
@@ -337,3 +331,67 @@ def test_a_worker_that_dies_is_a_crash_and_a_scale_down_is_not(
     left = wait_for("status=0")
     assert not any(line.rstrip().endswith("crash") for line in left), left
     assert crashes() == 1
+
+
+def live_children(parent: int) -> int:
+    """Live (not zombie) children of `parent`, from /proc."""
+    n = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            n += 1
+    return n
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "gthread"])
+def test_replace_before_retire_under_load(servers: List[Gunicorn], tmp_path: Path, worker_class: str) -> None:
+    """max_surge=1: every recycle starts a replacement first and retires the
+    old worker once it is ready; under load no request fails and gunicorn
+    never runs more than workers + 1 workers (counted from outside)."""
+    g = start(
+        servers,
+        tmp_path,
+        policy="max_requests=40,max_surge=1",
+        workers=2,
+        worker_class=worker_class,
+        threads=2 if worker_class == "gthread" else 1,
+    )
+    stop = threading.Event()
+    most = [0]
+
+    def count() -> None:
+        while not stop.is_set():
+            most[0] = max(most[0], live_children(g.proc.pid))
+            time.sleep(0.005)
+
+    failures: List[BaseException] = []
+    pids: Set[int] = set()
+
+    def client() -> None:
+        for _ in range(120):
+            try:
+                pids.add(g.get("/")[0])
+            except BaseException as e:  # every failure counts
+                failures.append(e)
+            time.sleep(0.01)  # paced, so that the run spans many recycles
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    stop.set()
+    counter.join()
+    assert not failures, failures[:3]
+    assert most[0] <= 3, f"{most[0]} workers at once with 2 workers and max_surge=1\n{g.log()}"
+    assert len(pids) >= 5, (pids, g.log())
+    assert g.lines("starting a replacement for slot"), g.log()
+    assert g.lines("workerlife: ready slot="), g.log()

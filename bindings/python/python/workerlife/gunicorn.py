@@ -22,6 +22,12 @@ samples the workers' memory and FDs every ``sample_interval``, signals
 workers through the identity-checked :func:`workerlife.kill` (SIGTERM to
 recycle, SIGKILL to kill) and logs each recycle and kill with its reason.
 
+With ``max_surge`` the hook replaces before retiring: for each replacement
+the pool asks for, it raises gunicorn's worker count by one; the new worker
+takes the slot kept for it and is ready once its app is loaded
+(``post_worker_init``); then the old worker drains, and the exit that follows
+gives the extra worker back.
+
 Whom to signal never comes from the shared pool, which every worker can
 write: the supervisor adopts the pids gunicorn's arbiter lists as its
 workers (``server.WORKERS``, its own dict), and an action for any other pid
@@ -33,6 +39,7 @@ metrics server's sockets before it serves.
 With a ``gunicorn.conf.py`` of your own, import the hooks you do not define::
 
     from workerlife.gunicorn import on_starting, when_ready, pre_request, post_request, child_exit, on_exit
+    from workerlife.gunicorn import post_worker_init
 
 and call ours from yours where you do define one, e.g.
 ``def post_fork(server, worker): workerlife.gunicorn.post_fork(server, worker); ...``.
@@ -58,6 +65,7 @@ __all__ = [
     "policy_from_env",
     "post_fork",
     "post_request",
+    "post_worker_init",
     "pre_request",
     "state",
     "when_ready",
@@ -82,6 +90,8 @@ class State:
         self.fork_lock = threading.Lock()
         # The pids of gunicorn's workers this master has adopted.
         self.adopted: Set[int] = set()
+        # Workers added for replacements (max_surge) not yet given back.
+        self.surge_extra = 0
         # Wait statuses the arbiter reaped, by pid, until child_exit tells
         # the pool (gunicorn passes the hook no status).
         self.statuses: Dict[int, int] = {}
@@ -209,19 +219,12 @@ def on_starting(server: Any) -> None:
     """Master, before anything starts: check the settings, make the pool."""
     policy = policy_from_env()
     _check_heartbeat(policy, server)
-    if policy["max_surge"]:
-        # The replacement spawns are not carried out here yet (gunicorn
-        # starts its workers itself): refused, never left to delay recycles.
-        raise RuntimeError(
-            "workerlife: max_surge is not carried out by the gunicorn hook yet "
-            "(gunicorn starts its workers itself); leave it off"
-        )
     state.tick = _tick_interval()
     address = _metrics_address()
     workers = int(server.num_workers)
-    # Room for workers added with TTIN and for a replacement that claims
-    # before its predecessor's slot is retired.
-    slots = 2 * workers + 8
+    # Room for workers added with TTIN, for a replacement that claims before
+    # its predecessor's slot is retired, and (the last ones) for max_surge.
+    slots = 2 * workers + 8 + int(policy["max_surge"])
     state.pool = Pool(policy, slots=slots, shared=True)
     state.stop.clear()
     _watch_exits(server)
@@ -339,7 +342,17 @@ def _round(server: Any, pool: Pool) -> None:
         _adopt_workers(server, pool)
         for a in pool.tick():
             if a.action == "spawn":
-                continue  # gunicorn keeps its worker count itself
+                if a.replaces is not None:
+                    # Replace before retiring: one more worker for gunicorn
+                    # to start; it takes the slot kept for it, and the worker
+                    # in slot `replaces` drains once it is ready.
+                    server.num_workers += 1
+                    state.surge_extra += 1
+                    server.wakeup()  # the arbiter starts it now, not after its nap
+                    log.info(
+                        "workerlife: starting a replacement for slot %s: %s", a.replaces, a.reason
+                    )
+                continue  # otherwise gunicorn keeps its worker count itself
             why = pool.decision(a.slot)
             sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
             try:
@@ -417,6 +430,17 @@ def child_exit(server: Any, worker: Any) -> None:
         state.pool.exited(worker.pid, status)
     except UnknownPidError:
         pass  # it died before it claimed a slot
+    # Each replacement added a worker; the next exit (the retired worker, or
+    # a replacement that failed) gives it back, so the count holds.
+    if state.surge_extra > 0:
+        state.surge_extra -= 1
+        server.num_workers -= 1
+
+
+def post_worker_init(worker: Any) -> None:
+    """Worker, app loaded: ready to serve (what a replacement waits for)."""
+    if state.pool is not None and state.worker is not None:
+        state.pool.ready(state.worker.slot)
 
 
 def on_exit(server: Any) -> None:
