@@ -395,3 +395,41 @@ def test_replace_before_retire_under_load(servers: List[Gunicorn], tmp_path: Pat
     assert len(pids) >= 5, (pids, g.log())
     assert g.lines("starting a replacement for slot"), g.log()
     assert g.lines("workerlife: ready slot="), g.log()
+
+
+def test_a_replacement_that_never_gets_ready_is_killed_and_the_worker_retires(
+    servers: List[Gunicorn], tmp_path: Path
+) -> None:
+    """Boots 1 and 2 are the first workers; boot 3, the first replacement,
+    hangs in import: killed at ready_timeout, the old worker then retires the
+    plain way, and the server goes on serving without a failed request."""
+    g = start(
+        servers,
+        tmp_path,
+        policy="max_requests=20,max_surge=1,ready_timeout=2s",
+        workers=2,
+        app="apps_hang_once:app",
+        extra_env={"WL_BOOT_COUNT": str(tmp_path / "boots"), "WL_HANG_BOOT": "3"},
+    )
+    deadline = time.monotonic() + 30
+    failures = 0
+    def killed_late() -> List[str]:
+        return [line for line in g.lines("killing worker") if "ready_timeout: " in line]
+
+    while time.monotonic() < deadline and not killed_late():
+        try:
+            g.get("/")
+        except OSError:
+            failures += 1
+        time.sleep(0.02)
+    assert killed_late(), g.log()
+    served = set()
+    for _ in range(60):  # the pool goes on: more recycles, now with ready replacements
+        try:
+            served.add(g.get("/")[0])
+        except OSError:
+            failures += 1
+        time.sleep(0.01)
+    assert failures == 0
+    assert len(served) >= 2
+    assert len((tmp_path / "boots").read_text()) >= 5, "replacements booted after the hung one"

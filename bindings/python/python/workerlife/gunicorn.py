@@ -353,7 +353,11 @@ def _round(server: Any, pool: Pool) -> None:
                         "workerlife: starting a replacement for slot %s: %s", a.replaces, a.reason
                     )
                 continue  # otherwise gunicorn keeps its worker count itself
-            why = pool.decision(a.slot)
+            decision = pool.decision(a.slot)
+            # A late replacement's kill is the master's call, not its decision.
+            why: object = decision if decision.reason == a.reason else a.reason
+            if a.reason == "ready_timeout":
+                why = f"ready_timeout: not ready within {pool.policy['ready_timeout']:g}s"
             sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
             try:
                 kill(a.pid, sig, a.identity)
