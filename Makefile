@@ -173,6 +173,7 @@ bench: lib python perl
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi
 	$(PY) benches/python/bench_python.py
+	$(PY) benches/python/bench_recycling.py
 	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so perl benches/perl/bench.pl
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one
