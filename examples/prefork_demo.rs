@@ -21,7 +21,7 @@ extern "C" fn on_term(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-const POLICY: &str = "max_requests=2000,max_requests_jitter=1000,max_rss=48MiB,drain_timeout=10s,max_concurrent_recycles=1";
+const POLICY: &str = "max_requests=2000,max_requests_jitter=1000,max_rss=48MiB,drain_timeout=10s,max_concurrent_recycles=1,max_surge=1";
 
 fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -112,7 +112,10 @@ fn main() {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let policy = Policy::parse(POLICY).unwrap();
-    let pool = Pool::shared(&policy, workers).unwrap();
+    // Room for the replacements started before a worker retires
+    // (max_surge): the pool keeps its last max_surge slots for them, and the
+    // spawn actions name them, so the loop below needs nothing more.
+    let pool = Pool::shared(&policy, workers + policy.max_surge() as u32).unwrap();
     println!("workerlife prefork demo: {workers} workers on 127.0.0.1:{port} for {seconds}s\npolicy: {policy}\nslot 0 leaks 64 KiB per request\n");
 
     // Counters the load child fills in, in shared memory.
