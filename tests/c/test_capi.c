@@ -622,6 +622,10 @@ static void test_failing_calls_change_nothing(void) {
   OK(wl_pool_spawned(pool, 0, (uint32_t)child)); /* gone: identity unknown */
   size_t n = 7;
   CHECK(wl_pool_reap_dead(pool, NULL, 2, &n) == WL_NULL_ARGUMENT);
+  uint32_t odd[3];
+  CHECK(wl_pool_reap_dead(pool, (uint32_t *)(void *)((char *)odd + 1), 2, &n) ==
+        WL_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "slots") != NULL);
   uint32_t gone[2] = {9, 9};
   OK(wl_pool_reap_dead(pool, gone, 2, &n));
   CHECK(n == 1 && gone[0] == 0); /* still there for the call that works */

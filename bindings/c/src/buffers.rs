@@ -118,6 +118,16 @@ pub(crate) fn opt_out<'a, T>(p: *mut T, name: &str) -> Result<Option<&'a mut T>,
     Ok(unsafe { p.as_mut() })
 }
 
+/// An out-array of `cap` items: aligned, and not NULL unless `cap` is 0.
+/// Exports check it before they change anything.
+pub(crate) fn array_out<T>(array: *mut T, cap: usize, name: &str) -> Result<(), wl_result> {
+    aligned(array, name)?;
+    if cap > 0 && array.is_null() {
+        return Err(null(name));
+    }
+    Ok(())
+}
+
 /// Moves up to `cap` items from the front of `queue` into the caller's
 /// array; `*n` gets how many. The rest stay queued.
 pub(crate) fn drain_into<S, T: From<S>>(
@@ -127,10 +137,7 @@ pub(crate) fn drain_into<S, T: From<S>>(
     n: *mut usize,
 ) -> Result<(), wl_result> {
     let n = out(n, "n")?;
-    aligned(array, "array")?;
-    if cap > 0 && array.is_null() {
-        return Err(null("array"));
-    }
+    array_out(array, cap, "array")?;
     let count = queue.len().min(cap);
     for (i, item) in queue.drain(..count).enumerate() {
         // SAFETY: array has room for cap > i items (documented).

@@ -73,17 +73,23 @@ impl<T> Pending<T> {
     }
 }
 
-/// Queues `fresh` behind what earlier calls had no room for, then hands out
-/// as much as the caller's array holds (`*n` gets how many); the rest stays
-/// queued for the next call. The queue's lock is never held while the pool
-/// works (see `workerlife::fork`).
-pub(crate) fn hand_out<S: Send + 'static, T: From<S>>(
+/// Checks the caller's out-array (`name`, room for `cap`) and `n` first, so
+/// that a failing call changes nothing; then takes `fresh()` from the pool,
+/// queues it behind what earlier calls had no room for, and hands out as
+/// much as the array holds (`*n` gets how many); the rest stays queued for
+/// the next call. The queue's lock is never held while the pool works (see
+/// `workerlife::fork`).
+pub(crate) fn hand_out<S: Send + 'static, T: From<S>, I: IntoIterator<Item = S>>(
     queue: &ForkMutex<Pending<S>>,
-    fresh: impl IntoIterator<Item = S>,
+    fresh: impl FnOnce() -> I,
     array: *mut T,
     cap: usize,
     n: *mut usize,
+    name: &str,
 ) -> Result<(), wl_result> {
+    buffers::out(n, "n")?;
+    buffers::array_out(array, cap, name)?;
+    let fresh = fresh();
     let mut pending = queue.lock();
     pending.0.extend(fresh);
     buffers::drain_into(&mut pending.0, array, cap, n)

@@ -366,12 +366,14 @@ pub unsafe extern "C" fn wl_pool_reap_dead(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        out(n, "n")?;
-        // Checked first: a call that fails must retire nothing.
-        if cap > 0 && slots.is_null() {
-            return Err(crate::buffers::null("slots"));
-        }
-        hand_out(&p.pending_gone, p.pool.reap_dead(), slots, cap, n)
+        hand_out(
+            &p.pending_gone,
+            || p.pool.reap_dead(),
+            slots,
+            cap,
+            n,
+            "slots",
+        )
     })
 }
 
@@ -401,17 +403,14 @@ pub unsafe extern "C" fn wl_pool_sample(
     guard(|| {
         let p = self::pool(pool)?;
         let sampled = opt_out(sampled, "sampled")?;
-        out(n, "n")?;
-        crate::buffers::aligned(gone, "gone")?;
-        // Checked first: a call that fails must retire nothing.
-        if cap > 0 && gone.is_null() {
-            return Err(crate::buffers::null("gone"));
-        }
-        let report = p.pool.sample();
-        if let Some(s) = sampled {
-            *s = report.sampled;
-        }
-        hand_out(&p.pending_gone, report.gone, gone, cap, n)
+        let sample = || {
+            let report = p.pool.sample();
+            if let Some(s) = sampled {
+                *s = report.sampled;
+            }
+            report.gone
+        };
+        hand_out(&p.pending_gone, sample, gone, cap, n, "gone")
     })
 }
 
@@ -464,9 +463,12 @@ pub unsafe extern "C" fn wl_pool_tick(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        let mut fresh = Vec::new();
-        p.pool.tick_into(&mut fresh);
-        hand_out(&p.pending_actions, fresh, actions, cap, n)
+        let tick = || {
+            let mut fresh = Vec::new();
+            p.pool.tick_into(&mut fresh);
+            fresh
+        };
+        hand_out(&p.pending_actions, tick, actions, cap, n, "actions")
     })
 }
 
@@ -490,7 +492,14 @@ pub unsafe extern "C" fn wl_pool_events(
 ) -> wl_result {
     guard(|| {
         let p = self::pool(pool)?;
-        hand_out(&p.pending_events, p.pool.events(), events, cap, n)
+        hand_out(
+            &p.pending_events,
+            || p.pool.events(),
+            events,
+            cap,
+            n,
+            "events",
+        )
     })
 }
 

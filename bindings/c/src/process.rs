@@ -155,9 +155,8 @@ pub unsafe extern "C" fn wl_ledger_reap(
     guard(|| {
         let l = lookup(&LEDGERS, ledger, "ledger")?;
         let total = out(n, "n")?;
-        if cap > 0 && reaped.is_null() {
-            return Err(crate::buffers::null("reaped"));
-        }
+        // Checked before any process is signalled.
+        crate::buffers::array_out(reaped, cap, "reaped")?;
         let report = check(l.reap(Duration::from_micros(grace_us)))?;
         *total = report.len();
         let mut lines: std::collections::VecDeque<wl_reaped> = report
