@@ -37,11 +37,11 @@ pub(crate) fn check_trusted(_path: &Path, _meta: &Metadata) -> Result<()> {
     Ok(())
 }
 
-/// A new file beside `path`, made with `O_EXCL` and `O_NOFOLLOW` (mode 0600)
-/// under a name nobody can predict; a name someone took is skipped.
-pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(File, PathBuf)> {
+/// How every file of ours is made: new (`O_EXCL`: an existing file or a
+/// link there is an error), never through a symlink, mode 0600, read-write.
+pub(crate) fn exclusive() -> OpenOptions {
     let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    options.read(true).write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -49,6 +49,13 @@ pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(File, PathBuf)> 
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
     }
+    options
+}
+
+/// A new file beside `path`, made `exclusive()`ly under a name nobody can
+/// predict; a name someone took is skipped.
+pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(File, PathBuf)> {
+    let options = exclusive();
     let mut last = None;
     for attempt in 0u64..16 {
         let token = crate::clock::precise_ns()

@@ -209,16 +209,7 @@ impl Drop for Region {
 }
 
 fn create_file(path: &Path) -> Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    }
-    options
+    crate::files::exclusive()
         .open(path)
         .map_err(|e| Error::io(format!("{}: creating the pool file", path.display()), e))
 }
