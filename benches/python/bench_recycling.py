@@ -31,7 +31,8 @@ CONFIGS: Sequence[Tuple[str, Optional[str], Sequence[str]]] = (
     ("workerlife + max_surge=1", "max_requests=200,max_surge=1", ()),
 )
 
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+# wrk pads a unit to two characters ("1.03s "), and shows minutes past 60 s.
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 
 
 def free_port() -> int:
@@ -66,7 +67,7 @@ def run(app_dir: Path, app: str, policy: Optional[str], extra: Sequence[str], se
             capture_output=True, text=True, check=True,
         ).stdout
         rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M).group(1))  # type: ignore[union-attr]
-        m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", out, re.M)
+        m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
         assert m is not None, out
         return rps, float(m.group(1)) * UNITS[m.group(2)]
     finally:
