@@ -74,3 +74,80 @@ pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(File, PathBuf)> 
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name was free")))
 }
+
+/// Takes this open file's lock on all of `file` without waiting: exclusive,
+/// or shared. False if another process holds a conflicting one. Open file
+/// description locks (Linux): held per open file, released by the kernel
+/// when the last descriptor closes (the process died), and converted from
+/// exclusive to shared atomically, unlike `flock`.
+#[cfg(target_os = "linux")]
+pub(crate) fn try_lock(file: &File, exclusive: bool) -> std::io::Result<bool> {
+    match ofd_lock(file, exclusive, false) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes this open file's shared lock on all of `file`, waiting for an
+/// exclusive holder (one making the pool) to finish.
+#[cfg(target_os = "linux")]
+pub(crate) fn lock_shared(file: &File) -> std::io::Result<()> {
+    ofd_lock(file, false, true)
+}
+
+#[cfg(target_os = "linux")]
+fn ofd_lock(file: &File, exclusive: bool, wait: bool) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero is a valid flock; the fields that matter are set below.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = if exclusive {
+        libc::F_WRLCK
+    } else {
+        libc::F_RDLCK
+    } as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    let cmd = if wait {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
+    };
+    loop {
+        // SAFETY: a valid descriptor and a valid flock for the call.
+        if unsafe { libc::fcntl(file.as_raw_fd(), cmd, &lock) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn try_lock(_file: &File, _exclusive: bool) -> std::io::Result<bool> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "opening a shared pool file needs Linux open file description locks",
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn lock_shared(_file: &File) -> std::io::Result<()> {
+    try_lock(_file, false).map(|_| ())
+}
+
+/// Whether `path` still names the open `file` (not removed or replaced).
+#[cfg(unix)]
+pub(crate) fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn same_file(_file: &File, _path: &Path) -> bool {
+    false
+}

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.
@@ -81,6 +81,10 @@ pub(crate) struct Header {
     pub manual_now: AtomicU64,
     /// The rolling budget, see `budget.rs`.
     pub budget: AtomicU64,
+    /// Pool time (µs) plus one of the master's last `tick`; 0: never. While
+    /// a master ticks, exits are its to report, and workers' watchdogs leave
+    /// dead workers' slots to it.
+    pub master_tick: AtomicU64,
     pub counters: Counters,
 }
 

@@ -31,6 +31,7 @@ pub mod process;
 mod region;
 mod stats;
 mod units;
+mod watchdog;
 mod worker;
 
 pub use clock::{coarse_ns as clock_ns_coarse, precise_ns as clock_ns_precise, ClockMode};
@@ -42,4 +43,5 @@ pub use policy::{Key, Policy, Unit};
 pub use pool::{ActionKind, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};
 pub use region::Sharing;
 pub use stats::{Histogram, SlotStats, Stats};
+pub use watchdog::{Watchdog, WatchdogOptions};
 pub use worker::{Health, Worker};

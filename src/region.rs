@@ -29,6 +29,8 @@ pub(crate) struct Region {
     /// The process that created a named file removes it when its pool drops;
     /// forked children inherit the handle but must not.
     owner_pid: Option<u32>,
+    /// For a pool from `open`: the file, holding this process's lock on it.
+    lock: Option<File>,
 }
 
 impl Region {
@@ -75,7 +77,22 @@ impl Region {
             sharing,
             path,
             owner_pid,
+            lock: None,
         };
+        region.write_header(slots, policy, seed, clock, epoch_ns);
+        Ok(region)
+    }
+
+    /// Writes the header of zeroed memory not yet visible to anyone else,
+    /// and readies the slots.
+    fn write_header(
+        &mut self,
+        slots: u32,
+        policy: &Policy,
+        seed: u64,
+        clock: ClockMode,
+        epoch_ns: u64,
+    ) {
         let fixed = HeaderStatic {
             magic: MAGIC,
             layout_version: LAYOUT_VERSION,
@@ -88,7 +105,7 @@ impl Region {
             epoch_ns,
             policy: *policy.raw_values(),
         };
-        let header = region.map.as_mut_ptr().cast::<Header>();
+        let header = self.map.as_mut_ptr().cast::<Header>();
         // SAFETY: the mapping is page aligned, at least size_of::<Header>()
         // long, zeroed, and not yet visible to anyone else. All-zero bytes are
         // a valid Header apart from the fields written here.
@@ -96,16 +113,133 @@ impl Region {
             std::ptr::addr_of_mut!((*header).fixed).write(fixed);
             std::ptr::addr_of_mut!((*header).checksum).write(fixed.checksum());
         }
-        region.init_slots();
-        Ok(region)
+        self.init_slots();
+    }
+
+    /// Opens the pool file at `path` that the processes of one server share
+    /// with no master to make it (uvicorn's workers): attaches it while
+    /// another process holds it, else (missing, or left by processes now
+    /// gone) makes it anew with `slots` slots and `policy`. Every process
+    /// holding the pool keeps a shared lock on the file (released by the
+    /// kernel when it dies), which is how a stale file is told apart; the
+    /// one that makes it holds the lock exclusively meanwhile. A file that is
+    /// not a workerlife pool, or that another user could have planted, is an
+    /// error and is left as it is.
+    pub fn open(
+        path: &Path,
+        slots: u32,
+        policy: &Policy,
+        seed: u64,
+        clock: ClockMode,
+        epoch_ns: u64,
+    ) -> Result<Region> {
+        if slots == 0 || slots > MAX_SLOTS {
+            return Err(Error::InvalidSlotCount(u64::from(slots)));
+        }
+        policy.validate()?;
+        let ctx = |what: &str| format!("{}: {what}", path.display());
+        // A file removed or replaced between our open and our lock is not
+        // the pool any more: open again.
+        for _ in 0..64 {
+            let file = match open_existing(path) {
+                Ok(f) => f,
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    match crate::files::exclusive().open(path) {
+                        Ok(f) => f,
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(Error::io(ctx("creating the pool file"), e)),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            let meta = file.metadata().map_err(|e| Error::io(ctx("stat"), e))?;
+            crate::files::check_trusted(path, &meta)?;
+            let exclusive =
+                crate::files::try_lock(&file, true).map_err(|e| Error::io(ctx("locking"), e))?;
+            if !exclusive {
+                crate::files::lock_shared(&file).map_err(|e| Error::io(ctx("locking"), e))?;
+            }
+            if !crate::files::same_file(&file, path) {
+                continue;
+            }
+            let size = file
+                .metadata()
+                .map_err(|e| Error::io(ctx("stat"), e))?
+                .len();
+            if !exclusive {
+                let map = map_file(&file, path)?;
+                let region = Region::validated(map, size, path, Some(file))?;
+                if region.header().fixed.policy != *policy.raw_values() {
+                    return Err(Error::BadPoolFile {
+                        path: path.to_path_buf(),
+                        why: format!(
+                            "in use with another policy ({}; this process asks for {policy})",
+                            Policy::from_raw_values(region.header().fixed.policy)
+                                .map(|p| p.to_string())
+                                .unwrap_or_default()
+                        ),
+                    });
+                }
+                return Ok(region);
+            }
+            // Nobody else holds it: new, or stale. Only a workerlife pool (or
+            // an empty file) is ours to make anew.
+            if size > 0 {
+                let mut magic = [0u8; 8];
+                let read = std::os::unix::fs::FileExt::read_at(&file, &mut magic, 0).unwrap_or(0);
+                if read < magic.len() || magic != MAGIC {
+                    return Err(Error::BadPoolFile {
+                        path: path.to_path_buf(),
+                        why: "not a workerlife pool (bad magic); left as it is".into(),
+                    });
+                }
+            }
+            let want = layout::pool_size(slots) as u64;
+            file.set_len(0)
+                .map_err(|e| Error::io(ctx("emptying a stale pool file"), e))?;
+            file.set_len(want)
+                .map_err(|e| Error::io(ctx("sizing the pool file"), e))?;
+            let map = map_file(&file, path)?;
+            let mut region = Region {
+                map,
+                sharing: Sharing::Named,
+                path: Some(path.to_path_buf()),
+                owner_pid: None,
+                lock: None,
+            };
+            region.write_header(slots, policy, seed, clock, epoch_ns);
+            // fcntl locks convert atomically: nobody can take the file
+            // between our making it and our holding it shared.
+            crate::files::lock_shared(&file).map_err(|e| Error::io(ctx("locking"), e))?;
+            region.lock = Some(file);
+            return Ok(region);
+        }
+        Err(Error::BadPoolFile {
+            path: path.to_path_buf(),
+            why: "replaced again and again while opening it".into(),
+        })
+    }
+
+    /// For a pool from `open`: removes the file if no other process holds
+    /// it (this one is done with it; the mapping stays valid). True if it
+    /// was removed.
+    pub fn remove_if_last(&self) -> Result<bool> {
+        let (Some(file), Some(path)) = (&self.lock, &self.path) else {
+            return Ok(false);
+        };
+        let ctx = |what: &str| format!("{}: {what}", path.display());
+        if !crate::files::try_lock(file, true).map_err(|e| Error::io(ctx("locking"), e))? {
+            return Ok(false);
+        }
+        let removed = crate::files::same_file(file, path) && std::fs::remove_file(path).is_ok();
+        if !removed {
+            crate::files::lock_shared(file).map_err(|e| Error::io(ctx("locking"), e))?;
+        }
+        Ok(removed)
     }
 
     /// Attaches a named pool file after checking it is whole and ours.
     pub fn attach(path: &Path) -> Result<Region> {
-        let bad = |why: String| Error::BadPoolFile {
-            path: path.to_path_buf(),
-            why,
-        };
         let file = open_existing(path)?;
         let meta = file
             .metadata()
@@ -115,15 +249,27 @@ impl Region {
         let len = meta.len();
         let need = std::mem::size_of::<Header>() as u64;
         if len < need {
+            return Err(Error::BadPoolFile {
+                path: path.to_path_buf(),
+                why: format!("truncated: {len} bytes, a header alone is {need}"),
+            });
+        }
+        let map = map_file(&file, path)?;
+        Region::validated(map, len, path, None)
+    }
+
+    /// A mapping of a pool file of `len` bytes, once its header checks out.
+    fn validated(map: MmapMut, len: u64, path: &Path, lock: Option<File>) -> Result<Region> {
+        let bad = |why: String| Error::BadPoolFile {
+            path: path.to_path_buf(),
+            why,
+        };
+        let need = std::mem::size_of::<Header>() as u64;
+        if len < need || (map.len() as u64) < need {
             return Err(bad(format!(
                 "truncated: {len} bytes, a header alone is {need}"
             )));
         }
-        // SAFETY: the file is at least a header long (checked above); we read
-        // only through atomics and validated plain fields, and a file changed
-        // under us can give wrong numbers but not undefined reads within len.
-        let map = unsafe { MmapMut::map_mut(&file) }
-            .map_err(|e| Error::io(format!("{}: mapping", path.display()), e))?;
         // SAFETY: the mapping is page aligned and at least a header long.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
         let fixed = header.fixed;
@@ -151,7 +297,7 @@ impl Region {
             return Err(bad(format!("invalid slot count {}", fixed.slot_count)));
         }
         let want = layout::pool_size(fixed.slot_count) as u64;
-        if len != want {
+        if len != want || map.len() as u64 != want {
             return Err(bad(format!(
                 "size {len} bytes, {} slots need {want}: truncated or extended",
                 fixed.slot_count
@@ -167,6 +313,7 @@ impl Region {
             sharing: Sharing::Named,
             path: Some(path.to_path_buf()),
             owner_pid: None,
+            lock,
         })
     }
 
@@ -206,6 +353,14 @@ impl Drop for Region {
             }
         }
     }
+}
+
+fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
+    // SAFETY: every process touches the mapping only through atomics and
+    // checked plain fields; a file changed under us can give wrong numbers
+    // but not undefined reads within its length (checked by the caller).
+    unsafe { MmapMut::map_mut(file) }
+        .map_err(|e| Error::io(format!("{}: mapping", path.display()), e))
 }
 
 fn create_file(path: &Path) -> Result<File> {

@@ -5,6 +5,7 @@
 use crate::core::{Core, LazyNow};
 use crate::decision::Decision;
 use crate::layout::{busy, flag, state, GenState, Slot, NONE};
+use crate::watchdog::{Watchdog, WatchdogOptions};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -75,8 +76,12 @@ impl Worker {
         }
     }
 
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     #[inline]
-    fn slot(&self) -> &Slot {
+    pub(crate) fn slot(&self) -> &Slot {
         // SAFETY: see the field's comment.
         unsafe { self.slot.as_ref() }
     }
@@ -213,9 +218,21 @@ impl Worker {
         self.slot().requests.load(Relaxed)
     }
 
+    /// Starts this worker's watchdog thread (see `Watchdog`): kill
+    /// decisions end this process even with no master running.
+    pub fn watchdog(&self, options: WatchdogOptions) -> crate::Result<Watchdog> {
+        Watchdog::start(self.clone(), options)
+    }
+
     /// Marks the slot on the way out: the recycle permit goes back at once, so
     /// the next worker may start draining without waiting for the master.
     pub fn exiting(&self) {
+        self.exiting_because(None);
+    }
+
+    /// `exiting`, noting why (a kill the watchdog carries out) for the exit
+    /// the master reports.
+    pub(crate) fn exiting_because(&self, reason: Option<crate::decision::Reason>) {
         let slot = self.slot();
         let mut word = slot.gen_state.load(Acquire);
         loop {
@@ -225,6 +242,7 @@ impl Worker {
             }
             let marked = GenState {
                 flags: (gs.flags | flag::EXITING) & !flag::PERMIT,
+                reason: reason.map_or(gs.reason, |r| r as u8),
                 ..gs
             };
             match slot

@@ -111,6 +111,34 @@ impl Pool {
         Ok(Pool::from_region(Region::attach(path.as_ref())?))
     }
 
+    /// Opens the pool file at `path` shared by processes that no master of
+    /// ours starts (uvicorn's workers, each started afresh): attaches it
+    /// while another process holds it, else (missing, or left behind by
+    /// processes now gone) makes it anew with `slots` slots and `policy`.
+    /// While held, its policy must be `policy` (`BadPoolFile` otherwise). A
+    /// file that is not a workerlife pool is an error and left as it is.
+    /// Needs Linux (open file description locks); elsewhere an I/O error says so.
+    pub fn open(path: impl AsRef<Path>, policy: &Policy, slots: u32) -> Result<Pool> {
+        let seed = crate::clock::precise_ns() ^ (u64::from(std::process::id()) << 40);
+        let region = Region::open(
+            path.as_ref(),
+            slots,
+            policy,
+            seed,
+            ClockMode::Monotonic,
+            crate::clock::coarse_ns(),
+        )?;
+        Ok(Pool::from_region(region))
+    }
+
+    /// For a pool from `open`, when this process is done with it (its
+    /// server shuts down): removes the file if no other process holds it, so
+    /// none is left behind. True if it was removed. (A file left by workers
+    /// that were killed is found stale by the next `open` and made anew.)
+    pub fn remove_if_last(&self) -> Result<bool> {
+        self.core.region.remove_if_last()
+    }
+
     fn from_region(region: Region) -> Pool {
         let core = Arc::new(Core::new(region));
         let n = core.slots().len();
@@ -320,7 +348,7 @@ impl Pool {
 /// process (costs a `kill(pid, 0)` and a `/proc` read). A dead child of
 /// this process not yet reaped is not: the host reports its exit, with the
 /// status, when it reaps it.
-fn holds_dead_process(slot: &Slot) -> bool {
+pub(crate) fn holds_dead_process(slot: &Slot) -> bool {
     let pid = slot.pid.load(Relaxed);
     GenState::unpack(slot.gen_state.load(Acquire)).state != state::VACANT
         && process::liveness(pid, slot.identity.load(Relaxed)) == Liveness::Gone

@@ -309,7 +309,10 @@ impl Pool {
         });
         let reason = match killed.flatten() {
             Some(r) => Some(r),
-            None if gs.state == state::DRAINING => Reason::from_code(gs.reason),
+            // Draining, or killed by its own watchdog (which noted why).
+            None if gs.state == state::DRAINING || gs.has(flag::EXITING) => {
+                Reason::from_code(gs.reason)
+            }
             None => None,
         };
         let asked = killed.is_some() || gs.state == state::DRAINING || gs.has(flag::EXITING);
@@ -383,6 +386,11 @@ impl Pool {
         let now = self.core.now();
         let mut sup = self.sup();
         let sup = &mut *sup;
+        // Workers' watchdogs see a master at work (see `Header::master_tick`).
+        self.core
+            .header()
+            .master_tick
+            .store(now.saturating_add(1), Relaxed);
         let interval = self.core.policy.raw(Key::SampleInterval);
         if self.core.clock == ClockMode::Monotonic
             && interval > 0

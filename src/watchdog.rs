@@ -1,0 +1,246 @@
+//! The worker's own watchdog: a native thread that carries out kill
+//! decisions where no master of ours runs (uvicorn's supervisor, Starman,
+//! Starlet), and frees what dead workers held.
+//!
+//! It needs no interpreter lock and takes no lock at all, so a worker stuck
+//! in C code or in a loop holding Python's GIL is still ended at
+//! `request_timeout`. It signals only its own process: a kill decision for
+//! its slot ends it (SIGKILL, after a line on stderr), and, when asked, a
+//! granted recycle sends it the server's graceful signal once. While no
+//! master ticks the pool, it also samples its process every
+//! `sample_interval`, and retires the slots of workers that are gone, which
+//! returns their recycle permits (else a worker could wait forever for the
+//! permit of one that died without saying so).
+
+use crate::decision::{Action, Decision};
+use crate::error::{Error, Result};
+use crate::layout::{state, GenState};
+use crate::worker::Worker;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a watchdog acts; `Default` is kills only, at the derived interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchdogOptions {
+    /// The signal to send the process once when its recycle is granted (the
+    /// server's graceful exit: SIGTERM for uvicorn, SIGQUIT for Starman's
+    /// children); `None` leaves recycles to the host.
+    pub recycle_signal: Option<i32>,
+    /// Time between two looks at the slot; `None`: a tenth of the shortest
+    /// of `request_timeout` and `heartbeat_timeout`, within 10 ms..100 ms
+    /// (100 ms when neither is set).
+    pub interval: Option<Duration>,
+}
+
+/// A master that ticked less than this long ago is running: exits are its
+/// to report, and it samples the workers itself.
+const MASTER_QUIET: u64 = 5_000_000;
+/// How often a watchdog looks for dead workers (µs).
+const REAP_EVERY: u64 = 1_000_000;
+
+/// A running watchdog. Stopped (and joined) by `stop` or when dropped; in
+/// a forked child, which does not have the thread, both do nothing.
+pub struct Watchdog {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    owner: u32,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// Generation whose recycle was already signalled, plus one (0: none).
+    signalled: AtomicU32,
+}
+
+impl Watchdog {
+    pub(crate) fn start(worker: Worker, options: WatchdogOptions) -> Result<Watchdog> {
+        if let Some(sig) = options.recycle_signal {
+            if !(1..=64).contains(&sig) || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                return Err(Error::InvalidArgument(format!(
+                    "recycle_signal {sig}: expected a catchable signal number (1..=64, not SIGKILL or SIGSTOP)"
+                )));
+            }
+        }
+        let interval = match options.interval {
+            Some(d) if d.is_zero() || d > Duration::from_secs(60) => {
+                return Err(Error::InvalidArgument(format!(
+                    "watchdog interval {d:?}: expected more than 0 and at most 60 s"
+                )))
+            }
+            Some(d) => d,
+            None => default_interval(&worker),
+        };
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            signalled: AtomicU32::new(0),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("workerlife-watchdog".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let mut last_reap = 0u64;
+                while !s.stop.load(Acquire) {
+                    watch(&worker, options.recycle_signal, &s, &mut last_reap);
+                    std::thread::park_timeout(interval);
+                }
+            })
+            .map_err(|e| Error::io("starting the watchdog thread", e))?;
+        Ok(Watchdog {
+            shared,
+            thread: Some(thread),
+            owner: std::process::id(),
+        })
+    }
+
+    /// Looks at the slot now rather than at the next interval (after a
+    /// request that said the worker should leave, say).
+    pub fn wake(&self) {
+        if let Some(t) = &self.thread {
+            if self.owner == std::process::id() {
+                t.thread().unpark();
+            }
+        }
+    }
+
+    /// Whether the thread runs (in this process).
+    pub fn running(&self) -> bool {
+        self.owner == std::process::id() && self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the thread and waits for it (a round takes microseconds).
+    pub fn stop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        if self.owner != std::process::id() {
+            // A forked child: the thread is the parent's; nothing to join.
+            std::mem::forget(thread);
+            return;
+        }
+        self.shared.stop.store(true, Release);
+        thread.thread().unpark();
+        let _ = thread.join();
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchdog")
+            .field("running", &self.running())
+            .finish()
+    }
+}
+
+fn default_interval(worker: &Worker) -> Duration {
+    let l = &worker.core().limits;
+    let shortest = [l.request_timeout, l.heartbeat_timeout]
+        .into_iter()
+        .filter(|t| *t > 0)
+        .min();
+    Duration::from_micros(shortest.map_or(100_000, |t| (t / 10).clamp(10_000, 100_000)))
+}
+
+/// One look at the slot.
+fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, last_reap: &mut u64) {
+    let core = worker.core();
+    let me = std::process::id();
+    let now = core.now();
+    let tick = core.header().master_tick.load(Relaxed);
+    let master = tick != 0 && now.saturating_sub(tick - 1) < MASTER_QUIET;
+    let slot = worker.slot();
+    let gs = GenState::unpack(slot.gen_state.load(Acquire));
+    // Only the slot this process holds is ours to act on.
+    if gs.state != state::VACANT && slot.pid.load(Relaxed) == me {
+        if !master {
+            // No master samples us: sample ourselves (an unreadable /proc
+            // leaves the last readings, and is tried again next interval).
+            let _ = worker.sample_if_due();
+        }
+        let d = worker.decision();
+        match d.action {
+            Action::Kill => {
+                say(me, worker.index(), "killing it", &d);
+                worker.exiting_because(d.reason);
+                // SAFETY: signalling our own process.
+                unsafe { libc::kill(me as libc::pid_t, libc::SIGKILL) };
+            }
+            Action::Recycle => {
+                if let Some(sig) = recycle_signal {
+                    let mark = gs.generation.wrapping_add(1).max(1);
+                    if shared.signalled.swap(mark, Relaxed) != mark {
+                        say(me, worker.index(), "asking it to leave", &d);
+                        // SAFETY: signalling our own process.
+                        unsafe { libc::kill(me as libc::pid_t, sig) };
+                    }
+                }
+            }
+            Action::Continue => {}
+        }
+    }
+    if !master && now.saturating_sub(*last_reap) >= REAP_EVERY {
+        *last_reap = now;
+        for (i, s) in core.slots().iter().enumerate() {
+            if i as u32 != worker.index() && crate::pool::holds_dead_process(s) {
+                core.retire(i as u32, now);
+            }
+        }
+    }
+}
+
+/// One line on stderr, written with no lock and no allocation: the thread
+/// it runs beside may hold any lock there is.
+fn say(pid: u32, slot: u32, what: &str, d: &Decision) {
+    let mut line = Line::default();
+    let _ = writeln!(
+        line,
+        "workerlife: watchdog of worker {pid} (slot {slot}): {what}: {d}"
+    );
+    let bytes = &line.buf[..line.len];
+    // SAFETY: writing our own buffer to fd 2.
+    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+struct Line {
+    buf: [u8; 256],
+    len: usize,
+    cut: bool,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Line {
+            buf: [0; 256],
+            len: 0,
+            cut: false,
+        }
+    }
+}
+
+impl std::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.cut {
+            return Ok(());
+        }
+        // A line too long is cut, keeping room for its newline.
+        let room = self.buf.len() - 1 - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        if n < s.len() {
+            self.buf[self.len] = b'\n';
+            self.len += 1;
+            self.cut = true;
+        }
+        Ok(())
+    }
+}
