@@ -298,6 +298,10 @@ typedef struct wl_policy wl_policy;
 // is freed.
 typedef struct wl_pool wl_pool;
 
+// A worker's running watchdog thread (opaque). Made by
+// `wl_worker_watchdog`, stopped and released by `wl_watchdog_free`.
+typedef struct wl_watchdog wl_watchdog;
+
 // One worker's handle on its slot (opaque). Made by `wl_pool_worker` or
 // `wl_pool_claim`, released by `wl_worker_free`.
 typedef struct wl_worker wl_worker;
@@ -623,6 +627,41 @@ wl_result wl_pool_create(const char *path,
 // A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
 // aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
 wl_result wl_pool_attach(const char *path, struct wl_pool **out);
+
+// Opens the pool file at `path` that the processes of one server share
+// when no master of ours starts them (each worker opens it itself): it is
+// attached while another process holds it, else (missing, or left behind
+// by processes now gone) made anew, mode 0600, with `slots` slots and
+// `policy`. While held its policy must equal `policy`, else
+// `WL_BAD_POOL_FILE`; a file that is not a workerlife pool is
+// `WL_BAD_POOL_FILE` and left as it is; one another user owns or may write
+// is `WL_UNSAFE_FILE`. The file stays until `wl_pool_remove_if_last`.
+// Linux only (`WL_IO` elsewhere). `path` and `policy` are borrowed; the
+// caller owns the new handle. Any thread.
+//
+// # Safety
+//
+// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+wl_result wl_pool_open(const char *path,
+                       const struct wl_policy *policy,
+                       uint32_t slots,
+                       struct wl_pool **out);
+
+// For a pool from `wl_pool_open`, when this process is done with it:
+// removes the file if no other process holds it; `*removed` gets whether
+// it did. Other pools: `*removed` is false. Thread-safe.
+//
+// # Safety
+//
+// - `removed` is NULL or valid for writing one `bool`.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+wl_result wl_pool_remove_if_last(const struct wl_pool *pool, bool *removed);
 
 // Makes a pool from options: slot count, sharing, path (named pools), a
 // manual clock (for tests: time moves only by `wl_pool_advance`) and a
@@ -1109,6 +1148,42 @@ wl_result wl_decision_text(const struct wl_decision *decision,
 // `wl_unit`: microseconds, bytes or a count), or `UINT32_MAX` for
 // `WL_REASON_NONE` and numbers that are no reason. Any thread.
 uint32_t wl_reason_unit(uint32_t reason);
+
+// Starts the worker's watchdog: a native thread (no lock of the host's
+// needed) that looks at the worker's slot every `interval_ms` (0: a tenth
+// of the shortest of `request_timeout` and `heartbeat_timeout`, within
+// 10..100 ms). On a kill decision (`request_timeout`, `heartbeat_timeout`,
+// `drain_timeout`) it writes a line to stderr and ends this process with
+// SIGKILL; on a granted recycle it sends `recycle_signal` to this process
+// once (0: none, recycles are the host's). While no master calls
+// `wl_pool_tick`, it also samples this process every `sample_interval` and
+// retires the slots of workers that are gone, returning their recycle
+// permits. It only ever signals its own process. `recycle_signal` must be
+// 0 or a catchable signal (`WL_INVALID_ARGUMENT` otherwise, as is an
+// `interval_ms` over 60000). The caller owns the new handle; a child
+// forked later does not have the thread (start one there). Thread-safe.
+//
+// # Safety
+//
+// - `out` is NULL or valid for writing one handle.
+//
+// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+wl_result wl_worker_watchdog(const struct wl_worker *worker,
+                             int32_t recycle_signal,
+                             uint32_t interval_ms,
+                             struct wl_watchdog **out);
+
+// Makes the watchdog look at its slot now rather than at its next
+// interval (after `wl_worker_end` said the worker should leave, say).
+// Thread-safe.
+wl_result wl_watchdog_wake(const struct wl_watchdog *watchdog);
+
+// Stops the watchdog thread, waits for it (a look takes microseconds) and
+// releases the handle. NULL is a no-op; a freed or foreign handle is
+// `WL_INVALID_HANDLE`. In a forked child it only releases the handle. Do
+// not free a handle another thread is using.
+wl_result wl_watchdog_free(struct wl_watchdog *watchdog);
 
 #ifdef __cplusplus
 }  // extern "C"

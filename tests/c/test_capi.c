@@ -714,6 +714,80 @@ static void test_fork_under_busy_thread(void) {
   OK(wl_pool_free(pool));
 }
 
+/* The worker's own watchdog with no master: a worker stuck in a C-level
+ * sleep is killed at request_timeout; a granted recycle sends the graceful
+ * signal; wl_pool_open shares one file between processes. */
+static void test_watchdog_and_open(void) {
+  wl_policy *p = policy("request_timeout=200ms");
+  wl_pool *pool = NULL;
+  OK(wl_pool_new_shared(p, 2, &pool));
+  wl_worker *w = NULL;
+  wl_watchdog *dog = NULL;
+  OK(wl_pool_claim(pool, (uint32_t)getpid(), &w));
+  CHECK(wl_worker_watchdog(NULL, 0, 0, &dog) == WL_NULL_ARGUMENT);
+  CHECK(wl_worker_watchdog(w, 0, 0, NULL) == WL_NULL_ARGUMENT);
+  CHECK(wl_worker_watchdog(w, SIGKILL, 0, &dog) == WL_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "recycle_signal 9") != NULL);
+  CHECK(wl_worker_watchdog(w, 0, 60001, &dog) == WL_INVALID_ARGUMENT);
+  CHECK(dog == NULL);
+  CHECK(wl_watchdog_wake(NULL) == WL_NULL_ARGUMENT);
+  CHECK(wl_watchdog_wake((const wl_watchdog *)w) == WL_INVALID_HANDLE);
+  CHECK(wl_watchdog_free(NULL) == WL_OK);
+  OK(wl_worker_free(w));
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    wl_worker *cw = NULL;
+    wl_watchdog *cd = NULL;
+    if (wl_pool_claim(pool, (uint32_t)getpid(), &cw) != WL_OK) _exit(2);
+    if (wl_worker_watchdog(cw, 0, 0, &cd) != WL_OK) _exit(3);
+    if (wl_worker_begin(cw) != WL_OK) _exit(4);
+    sleep(30); /* stuck in C: only the watchdog can end it */
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  OK(wl_pool_free(pool));
+  OK(wl_policy_free(p));
+
+  p = policy("max_requests=1");
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/wl-ctest-open-%d.pool", (int)getpid());
+  unlink(path);
+  CHECK(wl_pool_open(NULL, p, 2, &pool) == WL_NULL_ARGUMENT);
+  CHECK(wl_pool_open(path, p, 0, &pool) == WL_INVALID_SLOT_COUNT);
+  OK(wl_pool_open(path, p, 2, &pool));
+  child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    /* Another worker opens the same file, and its watchdog asks it to
+     * leave (SIGTERM) once its one request is served. */
+    wl_pool *mine = NULL;
+    wl_worker *cw = NULL;
+    wl_watchdog *cd = NULL;
+    bool leave = false;
+    if (wl_pool_open(path, p, 2, &mine) != WL_OK) _exit(2);
+    if (wl_pool_claim(mine, (uint32_t)getpid(), &cw) != WL_OK) _exit(3);
+    if (wl_worker_watchdog(cw, SIGTERM, 0, &cd) != WL_OK) _exit(4);
+    if (wl_worker_begin(cw) != WL_OK || wl_worker_end(cw, &leave) != WL_OK) _exit(5);
+    if (!leave || wl_watchdog_wake(cd) != WL_OK) _exit(6);
+    sleep(30);
+    _exit(0);
+  }
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+  char json[8192];
+  OK(wl_pool_stats_json(pool, json, sizeof json, NULL));
+  CHECK(strstr(json, "\"requests\":1") != NULL);
+  bool removed = false;
+  CHECK(wl_pool_remove_if_last(pool, NULL) == WL_NULL_ARGUMENT);
+  OK(wl_pool_remove_if_last(pool, &removed));
+  CHECK(removed && access(path, F_OK) != 0);
+  OK(wl_pool_free(pool));
+  OK(wl_policy_free(p));
+}
+
 int main(void) {
   test_version();
   test_results();
@@ -723,6 +797,7 @@ int main(void) {
   test_process_toolkit();
   test_failing_calls_change_nothing();
   test_fork_under_busy_thread();
+  test_watchdog_and_open();
   printf("test_capi: %d checks passed\n", checks);
   return 0;
 }

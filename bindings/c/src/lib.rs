@@ -23,6 +23,8 @@ pub mod types;
 pub mod version;
 pub mod worker;
 
+pub mod watchdog;
+
 pub use result::wl_result;
 
 use handles::Registry;
@@ -50,6 +52,12 @@ pub struct wl_worker {
 /// An orphan ledger opened for this run (opaque). Made by
 /// `wl_ledger_open`, released by `wl_ledger_free`.
 pub struct wl_ledger {
+    _opaque: [u8; 0],
+}
+
+/// A worker's running watchdog thread (opaque). Made by
+/// `wl_worker_watchdog`, stopped and released by `wl_watchdog_free`.
+pub struct wl_watchdog {
     _opaque: [u8; 0],
 }
 
@@ -105,6 +113,7 @@ pub(crate) static POLICIES: Registry<ForkMutex<workerlife::Policy>> = Registry::
 pub(crate) static POOLS: Registry<PoolObj> = Registry::new(2);
 pub(crate) static WORKERS: Registry<workerlife::Worker> = Registry::new(3);
 pub(crate) static LEDGERS: Registry<workerlife::process::Ledger> = Registry::new(4);
+pub(crate) static WATCHDOGS: Registry<workerlife::Watchdog> = Registry::new(5);
 
 /// Looks a handle up in its registry; NULL and dead handles are errors.
 #[inline(always)]
@@ -236,7 +245,7 @@ pub unsafe extern "C" fn wl_last_error_message(
 pub unsafe extern "C" fn wl_live_handles(count: *mut u64) -> wl_result {
     result::guard(|| {
         let out = buffers::out(count, "count")?;
-        *out = POLICIES.live() + POOLS.live() + WORKERS.live() + LEDGERS.live();
+        *out = POLICIES.live() + POOLS.live() + WORKERS.live() + LEDGERS.live() + WATCHDOGS.live();
         Ok(())
     })
 }

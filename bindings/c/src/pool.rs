@@ -123,6 +123,62 @@ pub unsafe extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_p
     })
 }
 
+/// Opens the pool file at `path` that the processes of one server share
+/// when no master of ours starts them (each worker opens it itself): it is
+/// attached while another process holds it, else (missing, or left behind
+/// by processes now gone) made anew, mode 0600, with `slots` slots and
+/// `policy`. While held its policy must equal `policy`, else
+/// `WL_BAD_POOL_FILE`; a file that is not a workerlife pool is
+/// `WL_BAD_POOL_FILE` and left as it is; one another user owns or may write
+/// is `WL_UNSAFE_FILE`. The file stays until `wl_pool_remove_if_last`.
+/// Linux only (`WL_IO` elsewhere). `path` and `policy` are borrowed; the
+/// caller owns the new handle. Any thread.
+///
+/// # Safety
+///
+/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
+/// - `out` is NULL or valid for writing one handle.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn wl_pool_open(
+    path: *const c_char,
+    policy: *const wl_policy,
+    slots: u32,
+    out: *mut *mut wl_pool,
+) -> wl_result {
+    guard(|| {
+        let path = path_arg(path, "path")?;
+        let p = crate::policy::snapshot(policy)?;
+        crate::buffers::out(out, "out")?;
+        publish_pool(check(Pool::open(path, &p, slots))?, out)
+    })
+}
+
+/// For a pool from `wl_pool_open`, when this process is done with it:
+/// removes the file if no other process holds it; `*removed` gets whether
+/// it did. Other pools: `*removed` is false. Thread-safe.
+///
+/// # Safety
+///
+/// - `removed` is NULL or valid for writing one `bool`.
+///
+/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
+/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn wl_pool_remove_if_last(
+    pool: *const wl_pool,
+    removed: *mut bool,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        let removed = crate::buffers::out(removed, "removed")?;
+        *removed = check(p.pool.remove_if_last())?;
+        Ok(())
+    })
+}
+
 /// Makes a pool from options: slot count, sharing, path (named pools), a
 /// manual clock (for tests: time moves only by `wl_pool_advance`) and a
 /// fixed jitter seed. `options` is borrowed for the call. An unknown
