@@ -651,9 +651,11 @@ wl_result wl_pool_open(const char *path,
                        uint32_t slots,
                        struct wl_pool **out);
 
-// For a pool from `wl_pool_open`, when this process is done with it:
-// removes the file if no other process holds it; `*removed` gets whether
-// it did. Other pools: `*removed` is false. Thread-safe.
+// For a pool from `wl_pool_open`, when this process is done with it (its
+// server shuts down): gives up this process's hold on the file, then
+// removes the file if no other process holds it, so the last worker leaves
+// none behind; `*removed` gets whether it did. Later calls, and other
+// pools: `*removed` is false. Thread-safe.
 //
 // # Safety
 //

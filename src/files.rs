@@ -98,20 +98,32 @@ pub(crate) fn lock_shared(file: &File) -> std::io::Result<()> {
 
 #[cfg(target_os = "linux")]
 fn ofd_lock(file: &File, exclusive: bool, wait: bool) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: all-zero is a valid flock; the fields that matter are set below.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = if exclusive {
+    let kind = if exclusive {
         libc::F_WRLCK
     } else {
         libc::F_RDLCK
-    } as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    };
     let cmd = if wait {
         libc::F_OFD_SETLKW
     } else {
         libc::F_OFD_SETLK
     };
+    ofd_fcntl(file, kind, cmd)
+}
+
+/// Drops this open file's lock.
+#[cfg(target_os = "linux")]
+pub(crate) fn unlock(file: &File) -> std::io::Result<()> {
+    ofd_fcntl(file, libc::F_UNLCK, libc::F_OFD_SETLK)
+}
+
+#[cfg(target_os = "linux")]
+fn ofd_fcntl(file: &File, kind: libc::c_int, cmd: libc::c_int) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero is a valid flock; the fields that matter are set below.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
     loop {
         // SAFETY: a valid descriptor and a valid flock for the call.
         if unsafe { libc::fcntl(file.as_raw_fd(), cmd, &lock) } == 0 {
@@ -130,6 +142,11 @@ pub(crate) fn try_lock(_file: &File, _exclusive: bool) -> std::io::Result<bool> 
         std::io::ErrorKind::Unsupported,
         "opening a shared pool file needs Linux open file description locks",
     ))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn unlock(_file: &File) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]

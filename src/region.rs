@@ -7,7 +7,10 @@ use crate::layout::{self, Header, HeaderStatic, Slot, LAYOUT_VERSION, MAGIC, MAX
 use crate::policy::{Policy, KEY_COUNT};
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicI32;
+use std::sync::atomic::Ordering::AcqRel;
 
 crate::names::named_enum! {
     /// How the pool's memory is shared.
@@ -29,8 +32,10 @@ pub(crate) struct Region {
     /// The process that created a named file removes it when its pool drops;
     /// forked children inherit the handle but must not.
     owner_pid: Option<u32>,
-    /// For a pool from `open`: the file, holding this process's lock on it.
-    lock: Option<File>,
+    /// For a pool from `open`: the file's descriptor, holding this
+    /// process's lock on it; -1 when none (taken without a lock, so it is
+    /// fork-safe, by `remove_if_last`).
+    lock: AtomicI32,
 }
 
 impl Region {
@@ -77,7 +82,7 @@ impl Region {
             sharing,
             path,
             owner_pid,
-            lock: None,
+            lock: AtomicI32::new(-1),
         };
         region.write_header(slots, policy, seed, clock, epoch_ns);
         Ok(region)
@@ -205,13 +210,13 @@ impl Region {
                 sharing: Sharing::Named,
                 path: Some(path.to_path_buf()),
                 owner_pid: None,
-                lock: None,
+                lock: AtomicI32::new(-1),
             };
             region.write_header(slots, policy, seed, clock, epoch_ns);
             // fcntl locks convert atomically: nobody can take the file
             // between our making it and our holding it shared.
             crate::files::lock_shared(&file).map_err(|e| Error::io(ctx("locking"), e))?;
-            region.lock = Some(file);
+            region.lock = AtomicI32::new(file.into_raw_fd());
             return Ok(region);
         }
         Err(Error::BadPoolFile {
@@ -220,22 +225,26 @@ impl Region {
         })
     }
 
-    /// For a pool from `open`: removes the file if no other process holds
-    /// it (this one is done with it; the mapping stays valid). True if it
-    /// was removed.
+    /// For a pool from `open`, when this process is done with it: gives
+    /// up its hold on the file, then removes the file if no other process
+    /// holds it. Giving up first is what lets the last of several workers
+    /// shutting down at once find itself last. The mapping stays valid.
+    /// True if the file was removed; later calls do nothing.
     pub fn remove_if_last(&self) -> Result<bool> {
-        let (Some(file), Some(path)) = (&self.lock, &self.path) else {
+        let fd = self.lock.swap(-1, AcqRel);
+        let Some(path) = self.path.as_ref().filter(|_| fd >= 0) else {
             return Ok(false);
         };
+        // SAFETY: the descriptor was ours alone (taken out of `lock` above).
+        let file = unsafe { File::from_raw_fd(fd) };
         let ctx = |what: &str| format!("{}: {what}", path.display());
-        if !crate::files::try_lock(file, true).map_err(|e| Error::io(ctx("locking"), e))? {
+        crate::files::unlock(&file).map_err(|e| Error::io(ctx("unlocking"), e))?;
+        if !crate::files::try_lock(&file, true).map_err(|e| Error::io(ctx("locking"), e))? {
             return Ok(false);
         }
-        let removed = crate::files::same_file(file, path) && std::fs::remove_file(path).is_ok();
-        if !removed {
-            crate::files::lock_shared(file).map_err(|e| Error::io(ctx("locking"), e))?;
-        }
-        Ok(removed)
+        // Removed while we held it exclusively: whoever opens it next makes
+        // it anew; closing the file drops our lock.
+        Ok(crate::files::same_file(&file, path) && std::fs::remove_file(path).is_ok())
     }
 
     /// Attaches a named pool file after checking it is whole and ours.
@@ -313,7 +322,7 @@ impl Region {
             sharing: Sharing::Named,
             path: Some(path.to_path_buf()),
             owner_pid: None,
-            lock,
+            lock: AtomicI32::new(lock.map_or(-1, |f| f.into_raw_fd())),
         })
     }
 
@@ -347,6 +356,11 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
+        let fd = *self.lock.get_mut();
+        if fd >= 0 {
+            // SAFETY: our own descriptor, closed once.
+            drop(unsafe { File::from_raw_fd(fd) });
+        }
         if let (Some(owner), Some(path)) = (self.owner_pid, &self.path) {
             if owner == std::process::id() {
                 let _ = std::fs::remove_file(path);

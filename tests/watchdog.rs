@@ -228,11 +228,15 @@ fn processes_that_open_one_path_share_one_pool_and_the_last_removes_it() {
     // Held by another process: another policy is refused, the file stays.
     let e = Pool::open(&path, &Policy::parse("max_requests=5").unwrap(), 4).unwrap_err();
     assert!(e.to_string().contains("in use with another policy"), "{e}");
+    // We are done first: we give up our hold, and the child still has it.
     assert!(!pool.remove_if_last().unwrap(), "the child still holds it");
     assert!(path.exists());
+    assert!(!pool.remove_if_last().unwrap(), "a second call does nothing");
     // SAFETY: releasing the child.
     unsafe { libc::write(down[1], b"x".as_ptr().cast(), 1) };
-    assert_eq!(wait(child), 0, "the child was not the last");
+    let status = wait(child);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1, "the child was last");
+    assert!(!path.exists());
     // SAFETY: our pipe ends.
     unsafe {
         for fd in up.into_iter().chain(down) {
@@ -240,8 +244,15 @@ fn processes_that_open_one_path_share_one_pool_and_the_last_removes_it() {
         }
     }
     drop(pool);
-    // The file is left (we dropped without removing): stale, so the next
-    // open makes it anew, with its own policy.
+    // A worker that dies without removing it leaves the file: stale, so
+    // the next open makes it anew, with its own policy.
+    let left = fork_child(|| {
+        let pool = Pool::open(&path, &policy, 4).unwrap();
+        pool.claim(std::process::id()).unwrap().begin();
+        0
+    });
+    assert_eq!(wait(left), 0);
+    assert!(path.exists());
     let again = Pool::open(&path, &Policy::parse("max_requests=5").unwrap(), 2).unwrap();
     assert_eq!(again.slot_count(), 2);
     assert!(again.stats().per_slot.iter().all(|s| s.pid == 0));

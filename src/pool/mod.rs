@@ -132,9 +132,11 @@ impl Pool {
     }
 
     /// For a pool from `open`, when this process is done with it (its
-    /// server shuts down): removes the file if no other process holds it, so
-    /// none is left behind. True if it was removed. (A file left by workers
-    /// that were killed is found stale by the next `open` and made anew.)
+    /// server shuts down): gives up its hold on the file, then removes the
+    /// file if no other process holds it, so that the last of the workers
+    /// leaves none behind. True if it was removed; later calls do nothing.
+    /// (A file left by workers that were killed is found stale by the next
+    /// `open` and made anew.)
     pub fn remove_if_last(&self) -> Result<bool> {
         self.core.region.remove_if_last()
     }

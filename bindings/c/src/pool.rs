@@ -156,9 +156,11 @@ pub unsafe extern "C" fn wl_pool_open(
     })
 }
 
-/// For a pool from `wl_pool_open`, when this process is done with it:
-/// removes the file if no other process holds it; `*removed` gets whether
-/// it did. Other pools: `*removed` is false. Thread-safe.
+/// For a pool from `wl_pool_open`, when this process is done with it (its
+/// server shuts down): gives up this process's hold on the file, then
+/// removes the file if no other process holds it, so the last worker leaves
+/// none behind; `*removed` gets whether it did. Later calls, and other
+/// pools: `*removed` is false. Thread-safe.
 ///
 /// # Safety
 ///

@@ -70,6 +70,7 @@ fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<policy::PyPolicy>()?;
     m.add_class::<pool::PyPool>()?;
     m.add_class::<worker::PyWorker>()?;
+    m.add_class::<worker::PyWatchdog>()?;
     m.add_class::<records::PyDecision>()?;
     m.add_class::<records::PyAction>()?;
     m.add_class::<records::PyEvent>()?;

@@ -99,6 +99,35 @@ impl PyPool {
         build(py, policy, slots, seed, manual_clock, |b| b.named(&path))
     }
 
+    /// Opens the pool file that the workers of one server share when no
+    /// master of ours starts them (`uvicorn --workers N`): attached while
+    /// another process holds it, else (missing, or left by processes now
+    /// gone) made anew with `slots` slots and `policy`. While held, its
+    /// policy must be `policy` (BadPoolFile otherwise); a file that is not a
+    /// workerlife pool is an error and left as it is. Linux only.
+    #[staticmethod]
+    #[pyo3(signature = (path, policy=None, slots=64))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        policy: Option<&Bound<'_, PyAny>>,
+        slots: u32,
+    ) -> PyResult<Self> {
+        let policy = policy_arg(py, policy)?;
+        Ok(PyPool {
+            inner: py
+                .detach(|| Pool::open(&path, &policy, slots))
+                .or_raise(py)?,
+        })
+    }
+
+    /// For a pool from `open`, when this process is done with it: gives up
+    /// its hold on the file, then removes the file if no other process holds
+    /// it (the last worker leaves none behind). True if it did.
+    fn remove_if_last(&self, py: Python<'_>) -> PyResult<bool> {
+        self.inner.remove_if_last().or_raise(py)
+    }
+
     /// Attaches the pool file another process created.
     #[staticmethod]
     fn attach(py: Python<'_>, path: PathBuf) -> PyResult<Self> {

@@ -4,7 +4,70 @@
 use crate::errors::OrRaise;
 use crate::records::{PyDecision, PySample};
 use pyo3::prelude::*;
+use std::sync::Mutex;
 use workerlife::Health;
+
+/// A worker's running watchdog (see `Worker.watchdog`). Stopped by `stop()`,
+/// by leaving its `with` block, or when collected.
+#[pyclass(frozen, module = "workerlife", name = "Watchdog")]
+pub struct PyWatchdog {
+    inner: Mutex<Option<workerlife::Watchdog>>,
+}
+
+#[pymethods]
+impl PyWatchdog {
+    /// Look at the slot now rather than at the next interval.
+    fn wake(&self) {
+        if let Some(d) = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            d.wake();
+        }
+    }
+
+    /// Whether the thread runs in this process (a forked child does not
+    /// have its parent's).
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|d| d.running())
+    }
+
+    /// Stops the thread and waits for it (microseconds). Idempotent.
+    fn stop(&self, py: Python<'_>) {
+        let dog = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        py.detach(move || drop(dog));
+    }
+
+    fn __enter__<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
+        slf.clone()
+    }
+
+    #[pyo3(signature = (_exc_type=None, _exc=None, _tb=None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        self.stop(py);
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Watchdog running={}>",
+            if self.running() { "True" } else { "False" }
+        )
+    }
+}
 
 /// A worker's handle on its slot. Usable from any thread, and in a child
 /// forked after it was made.
@@ -116,6 +179,35 @@ impl PyWorker {
     /// Marks the worker as leaving, so its recycle permit returns at once.
     fn exiting(&self) {
         self.inner.exiting();
+    }
+
+    /// Starts this worker's watchdog: a native thread, which needs no GIL,
+    /// that looks at the slot every `interval` seconds (None: a tenth of the
+    /// shortest of request_timeout and heartbeat_timeout, within 10..100
+    /// ms). On a kill decision it writes a line to stderr and ends this
+    /// process with SIGKILL, even while Python is stuck; on a granted
+    /// recycle it sends `recycle_signal` to this process once (None: leave
+    /// recycles to the caller). While no master ticks the pool it also
+    /// samples this process every sample_interval and frees the slots and
+    /// permits of workers that are gone. It signals only its own process.
+    #[pyo3(signature = (recycle_signal=None, interval=None))]
+    fn watchdog(
+        &self,
+        py: Python<'_>,
+        recycle_signal: Option<i32>,
+        interval: Option<f64>,
+    ) -> PyResult<PyWatchdog> {
+        let interval = interval
+            .map(|s| crate::seconds(s, "interval"))
+            .transpose()?;
+        let options = workerlife::WatchdogOptions {
+            recycle_signal,
+            interval,
+        };
+        let dog = self.inner.watchdog(options).or_raise(py)?;
+        Ok(PyWatchdog {
+            inner: Mutex::new(Some(dog)),
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -3,7 +3,8 @@
 The master keeps a :class:`Pool`; each worker gets a :class:`Worker` handle
 (``pool.claim()``) and wraps its requests in ``begin()``/``end()`` or
 ``with worker.request():``. ``pool.tick()`` tells the master whom to
-recycle, kill or spawn. See ``workerlife.gunicorn`` for the ready hook.
+recycle, kill or spawn. See ``workerlife.gunicorn`` for the ready hook and
+``workerlife.asgi`` for ASGI servers (uvicorn, gunicorn's uvicorn workers).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ._workerlife import (
     Process,
     Sample,
     TABLES,
+    Watchdog,
     Worker,
     __version__,
     identity,
@@ -70,6 +72,7 @@ __all__ = [
     "UnknownIdentity",
     "UnknownPidError",
     "UnsafeFile",
+    "Watchdog",
     "Worker",
     "__version__",
     "identity",
