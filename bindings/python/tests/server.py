@@ -119,3 +119,56 @@ class Gunicorn:
             os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of the group is left
         except ProcessLookupError:
             pass
+
+
+class Uvicorn(Gunicorn):
+    """``uvicorn --workers N`` with the middleware in the app (no master of
+    ours), its stderr (uvicorn's log and the watchdogs' lines) in a file."""
+
+    def __init__(  # noqa: PLR0913 (the knobs the tests turn)
+        self,
+        tmp: Path,
+        policy: str = "",
+        workers: int = 2,
+        app: str = "asgi_apps:app",
+        pool: Optional[Path] = None,
+        extra_env: Optional[Dict[str, str]] = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / f"uvicorn-{self.port}.log"
+        env = {**os.environ, "WORKERLIFE_POLICY": policy}
+        env.pop("WORKERLIFE_POOL", None)
+        if pool is not None:
+            env["WORKERLIFE_POOL"] = str(pool)
+        env.update(extra_env or {})
+        args = [
+            sys.executable, "-m", "uvicorn", "--app-dir", str(HERE),
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(workers), "--log-level", "info", "--no-access-log",
+            app,
+        ]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def stderr(self) -> str:
+        return self.log()
+
+    def stop(self, graceful: bool = False) -> None:
+        if self.proc.poll() is None:
+            # uvicorn's parent shuts its workers down on SIGTERM (gracefully:
+            # it waits for open connections, so a test with a hung one asks
+            # for no grace, and the group is killed).
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20 if graceful else 5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._log.close()

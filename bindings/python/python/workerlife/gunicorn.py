@@ -43,7 +43,10 @@ With a ``gunicorn.conf.py`` of your own, import the hooks you do not define::
 
 and call ours from yours where you do define one, e.g.
 ``def post_fork(server, worker): workerlife.gunicorn.post_fork(server, worker); ...``.
-Supported worker classes: ``sync`` and ``gthread``.
+Supported worker classes: ``sync`` and ``gthread`` (through the request
+hooks), and uvicorn's ``uvicorn_worker.UvicornWorker`` for ASGI apps (the hook
+wraps the app in :class:`workerlife.asgi.WorkerLife` once it is loaded; the
+app needs no change).
 """
 
 from __future__ import annotations
@@ -441,9 +444,38 @@ def child_exit(server: Any, worker: Any) -> None:
         server.num_workers -= 1
 
 
+def _is_asgi_worker(worker: Any) -> bool:
+    """uvicorn's worker class for gunicorn (``uvicorn_worker.UvicornWorker``,
+    or the older ``uvicorn.workers.UvicornWorker``) and its subclasses: they
+    call no pre_request/post_request, so the hook wraps the app instead."""
+    return any(c.__name__ == "UvicornWorker" for c in type(worker).__mro__)
+
+
+def _wrap_asgi_app(worker: Any, w: Worker) -> None:
+    from .asgi import WorkerLife
+
+    leaving = False
+
+    def leave() -> None:
+        nonlocal leaving
+        if leaving:
+            return
+        leaving = True
+        worker.log.info("workerlife: worker %s leaving after this request: %s", os.getpid(), w.decision())
+        # uvicorn's own graceful exit in a gunicorn worker: stop accepting,
+        # finish what is in flight, run lifespan shutdown.
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    assert state.pool is not None
+    worker.wsgi = WorkerLife(worker.wsgi, state.pool.policy, worker=w, leave=leave)
+
+
 def post_worker_init(worker: Any) -> None:
-    """Worker, app loaded: ready to serve (what a replacement waits for)."""
+    """Worker, app loaded: ready to serve (what a replacement waits for).
+    An ASGI app of uvicorn's worker class is wrapped here."""
     if state.pool is not None and state.worker is not None:
+        if _is_asgi_worker(worker):
+            _wrap_asgi_app(worker, state.worker)
         state.pool.ready(state.worker.slot)
 
 

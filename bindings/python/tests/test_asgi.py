@@ -1,0 +1,200 @@
+"""End to end with real ASGI servers started by each test: ``uvicorn
+--workers 2`` with the middleware in the app (no master of ours: kills come
+from each worker's watchdog), and gunicorn with uvicorn's worker class and
+the workerlife hook (the app unchanged)."""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator, List, Union
+
+import pytest
+from websockets.sync.client import connect
+
+import workerlife
+from server import Gunicorn, Uvicorn
+
+Server = Union[Gunicorn, Uvicorn]
+KINDS = ["uvicorn", "gunicorn"]
+
+
+@pytest.fixture
+def servers() -> Iterator[List[Server]]:
+    started: List[Server] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def start(servers: List[Server], tmp_path: Path, kind: str, policy: str, **kw: object) -> Server:
+    s: Server
+    if kind == "uvicorn":
+        s = Uvicorn(tmp_path, policy=policy, **kw)  # type: ignore[arg-type]
+    else:
+        s = Gunicorn(
+            tmp_path,
+            policy=policy,
+            worker_class="uvicorn_worker.UvicornWorker",
+            app="asgi_apps:plain",
+            **kw,  # type: ignore[arg-type]
+        )
+    servers.append(s)
+    return s.wait_ready()
+
+
+def kill_lines(s: Server) -> List[str]:
+    """The lines that say a worker was killed: the watchdog's (uvicorn) or
+    the master's (gunicorn)."""
+    return s.lines("killing it:") + s.lines("killing worker")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_max_requests_rotates_pids_with_no_failure_under_load(
+    servers: List[Server], tmp_path: Path, kind: str
+) -> None:
+    kw = {"pool": tmp_path / "pool"} if kind == "uvicorn" else {}
+    s = start(servers, tmp_path, kind, "max_requests=25,max_concurrent_recycles=0", **kw)
+    per_pid: collections.Counter[int] = collections.Counter()
+    failures: List[BaseException] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        for _ in range(n):
+            try:
+                pid, _ = s.get("/slow")
+            except (OSError, urllib.error.URLError) as e:
+                with lock:
+                    failures.append(e)
+                continue
+            with lock:
+                per_pid[pid] += 1
+
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(client, [100] * 4))
+    assert not failures, failures[:3]
+    assert sum(per_pid.values()) == 400
+    # Each worker leaves at 25 (a few more may be in flight on the event
+    # loop when it stops accepting).
+    assert len(per_pid) >= 400 // 40, per_pid
+    assert max(per_pid.values()) <= 25 + 8, per_pid
+    if kind == "uvicorn":
+        assert s.lines("asking it to leave: max_requests: 25 >= 25"), s.log()
+    else:
+        assert s.lines("leaving after this request: max_requests: 25 >= 25"), s.log()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_leaking_app_is_held_under_max_rss(servers: List[Server], tmp_path: Path, kind: str) -> None:
+    limit = 120 << 20
+    s = start(servers, tmp_path, kind, "max_rss=120MiB,sample_interval=50ms")
+    rss_seen: List[int] = []
+    pids = set()
+    for _ in range(400):
+        pid, rss = s.get("/leak")  # about 1 MiB more each
+        pids.add(pid)
+        rss_seen.append(rss)
+        time.sleep(0.004)
+    # Without workerlife each worker would pass 200 MiB.
+    assert max(rss_seen) < limit + (32 << 20), max(rss_seen)
+    assert len(pids) >= 4, pids
+    assert s.lines("memory_rss"), s.log()
+    assert not kill_lines(s), s.log()
+
+
+@pytest.mark.parametrize(
+    "kind,how", [("uvicorn", "sleep"), ("uvicorn", "spin"), ("uvicorn", "c"), ("gunicorn", "sleep")]
+)
+def test_a_hung_handler_is_killed_and_the_other_worker_serves(
+    servers: List[Server], tmp_path: Path, kind: str, how: str
+) -> None:
+    s = start(servers, tmp_path, kind, "request_timeout=2s")
+    hung: List[BaseException] = []
+    started = time.monotonic()
+
+    def hang() -> None:
+        try:
+            s.get(f"/hang?how={how}", timeout=60)
+        except BaseException as e:  # the connection drops when it is killed
+            hung.append(e)
+
+    t = threading.Thread(target=hang)
+    t.start()
+    time.sleep(0.3)
+    served = 0
+    pids = set()
+    while t.is_alive() and time.monotonic() - started < 30:
+        pid, _ = s.get("/slow")
+        pids.add(pid)
+        served += 1
+    t.join(timeout=30)
+    elapsed = time.monotonic() - started
+    assert hung, "the hung request came back"
+    assert 1.9 < elapsed < 15, elapsed
+    assert served >= 20
+    kills = kill_lines(s)
+    assert len(kills) == 1 and re.search(r"request_timeout: \d+(\.\d+)?s >= 2s", kills[0]), s.log()
+    killed = int(re.search(r"worker (\d+)", kills[0]).group(1))  # type: ignore[union-attr]
+    assert killed not in pids  # the other worker served all the while
+    # And the server goes on: a new worker in its place.
+    deadline = time.monotonic() + 20
+    fresh = set()
+    while len(fresh) < 2 and time.monotonic() < deadline:
+        fresh.add(s.get("/")[0])
+    assert killed not in fresh and len(fresh) == 2, fresh
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_websockets_and_streams_open_longer_than_request_timeout_live_on(
+    servers: List[Server], tmp_path: Path, kind: str
+) -> None:
+    s = start(servers, tmp_path, kind, "request_timeout=1s", workers=1)
+    ws_url = s.url.replace("http://", "ws://") + "/ws"
+    with connect(ws_url, open_timeout=10) as ws:
+        ws.send("hello")
+        first = str(ws.recv(timeout=10))
+        time.sleep(2.5)  # open, and idle, well past request_timeout
+        ws.send("still there")
+        second = str(ws.recv(timeout=10))
+    assert first.split()[0] == second.split()[0]
+    assert second.endswith("still there")
+    with urllib.request.urlopen(s.url + "/stream?n=3&every=1", timeout=30) as r:
+        lines = r.read().decode().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ["chunk 0", "chunk 1", "chunk 2"]
+    assert {line.split()[0] for line in lines} == {first.split()[0]}
+    assert s.get("/")[0] == int(first.split()[0])  # the same worker, not killed
+    assert not kill_lines(s), s.log()
+
+
+def test_uvicorn_workers_share_one_pool_file_and_leave_none_behind(
+    servers: List[Server], tmp_path: Path
+) -> None:
+    path = tmp_path / "shared.pool"
+    s = start(servers, tmp_path, "uvicorn", "max_requests=1000", pool=path)
+    assert isinstance(s, Uvicorn)
+    pids = set()
+    deadline = time.monotonic() + 20
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids.add(s.get("/")[0])
+    assert len(pids) == 2
+    assert path.exists()
+    # Both workers are in the one pool, each in its own slot.
+    stats = workerlife.Pool.attach(path).stats()
+    assert {slot["pid"] for slot in stats["per_slot"] if slot["pid"]} >= pids, stats
+    s.stop(graceful=True)
+    assert not path.exists(), "the last worker out removed the pool file"
+
+
+def test_a_bad_policy_stops_uvicorn_naming_the_key(tmp_path: Path) -> None:
+    s = Uvicorn(tmp_path, policy="max_rsss=1", workers=1)
+    try:
+        s.proc.wait(timeout=30)
+    finally:
+        s.stop()
+    assert "max_rsss" in s.log(), s.log()
