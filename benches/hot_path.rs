@@ -34,6 +34,27 @@ fn main() {
         })
     };
     let begin_end = begin_end_ns("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s");
+    // The same with the worker's watchdog thread looking at the slot every
+    // 10 ms (its shortest interval), as hosts without a master run it.
+    let watched = {
+        let pool = Pool::shared(
+            &Policy::parse("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s").unwrap(),
+            4,
+        )
+        .unwrap();
+        let w = pool.claim(std::process::id()).unwrap();
+        let options = workerlife::WatchdogOptions {
+            interval: Some(std::time::Duration::from_millis(10)),
+            ..Default::default()
+        };
+        let _dog = w.watchdog(options).unwrap();
+        best_ns(7, iters, |n| {
+            for _ in 0..n {
+                w.begin();
+                black_box(w.end());
+            }
+        })
+    };
     // Without a rule that times activity (request_timeout,
     // heartbeat_timeout, max_idle) begin and end read no clock.
     let untimed = begin_end_ns("max_requests=1000000000000,max_rss=1GiB");
@@ -53,6 +74,11 @@ fn main() {
     println!(
         "begin + end (Rust API)               {begin_end:8.2}  {:7.2}x   goal <= 3x (with request_timeout: two clock reads)",
         begin_end / baseline
+    );
+    println!(
+        "begin + end, watchdog running        {watched:8.2}  {:7.2}x   {:+.1} % against begin + end without it",
+        watched / baseline,
+        100.0 * (watched - begin_end) / begin_end
     );
     println!(
         "begin + end, no timed rule           {untimed:8.2}  {:7.2}x   goal <= 3x (max_requests, max_rss: no clock read)",

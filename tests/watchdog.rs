@@ -231,11 +231,17 @@ fn processes_that_open_one_path_share_one_pool_and_the_last_removes_it() {
     // We are done first: we give up our hold, and the child still has it.
     assert!(!pool.remove_if_last().unwrap(), "the child still holds it");
     assert!(path.exists());
-    assert!(!pool.remove_if_last().unwrap(), "a second call does nothing");
+    assert!(
+        !pool.remove_if_last().unwrap(),
+        "a second call does nothing"
+    );
     // SAFETY: releasing the child.
     unsafe { libc::write(down[1], b"x".as_ptr().cast(), 1) };
     let status = wait(child);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1, "the child was last");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1,
+        "the child was last"
+    );
     assert!(!path.exists());
     // SAFETY: our pipe ends.
     unsafe {
