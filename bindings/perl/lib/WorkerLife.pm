@@ -12,7 +12,7 @@ use warnings;
 our @PACKAGES;
 BEGIN {
     @PACKAGES = qw(WorkerLife WorkerLife::Raw WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker
-        WorkerLife::Pool);
+        WorkerLife::Watchdog WorkerLife::Pool);
 }
 our @CARP_NOT = @PACKAGES;
 

@@ -53,6 +53,29 @@ sub _build {
     return bless { h => $h, pid => $$, tid => WorkerLife::Raw::tid() }, $class;
 }
 
+# WorkerLife::Pool->open(path => $path, policy => ..., slots => N (default
+# 64)): the pool file the workers of one server share when no master of
+# ours starts them; attached while another process holds it, else (missing,
+# or left by processes now gone) made anew. Linux only.
+sub open {
+    my ($class, %o) = @_;
+    my %known = map { $_ => 1 } qw(policy slots path);
+    for (sort keys %o) { croak "workerlife: unknown pool option \"$_\"" unless $known{$_} }
+    croak "workerlife: open needs path" unless defined $o{path};
+    WorkerLife::Raw::text('path', $o{path});
+    my $policy = _policy_handle($o{policy});
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_open($o{path}, $policy->{h}, _slots($o{slots} // 64), \my $h));
+    return bless { h => $h, pid => $$, tid => WorkerLife::Raw::tid() }, $class;
+}
+
+# For a pool from open, when this process is done with it: gives up its
+# hold, then removes the file if no other process holds it. True if it did.
+sub remove_if_last {
+    my $removed = 0;
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_remove_if_last($_[0]{h}, \$removed));
+    return $removed ? 1 : 0;
+}
+
 # Attaches the pool file another process created.
 sub attach {
     my ($class, $path) = @_;

@@ -74,10 +74,59 @@ sub slot {
 # Marks the worker as leaving: its recycle permit returns at once.
 sub exiting { WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_exiting($_[0]{h})); return }
 
+# $worker->watchdog(recycle_signal => 'TERM', interval => SECONDS): starts the
+# worker's watchdog, a native thread (no Perl runs in it) that ends this
+# process with SIGKILL on a kill decision (request_timeout,
+# heartbeat_timeout...), even while Perl is stuck in C code, and, with
+# recycle_signal, sends this process that signal once a recycle is granted.
+# While no master ticks the pool it also samples this process and frees the
+# slots and permits of workers that are gone. Stopped when the returned
+# WorkerLife::Watchdog is destroyed (or by its stop()).
+sub watchdog {
+    my ($self, %o) = @_;
+    my %known = map { $_ => 1 } qw(recycle_signal interval);
+    for (sort keys %o) { croak "workerlife: unknown watchdog option \"$_\"" unless $known{$_} }
+    my $sig = defined $o{recycle_signal} ? WorkerLife::Raw::signal_number($o{recycle_signal}) : 0;
+    my $ms = 0;
+    if (defined $o{interval}) {
+        my $secs = WorkerLife::Raw::seconds('interval', $o{interval});
+        croak "workerlife: interval must be more than 0 and at most 60 seconds, not $o{interval}"
+            unless $secs > 0 && $secs <= 60;
+        $ms = int($secs * 1000 + 0.5) || 1;
+    }
+    croak "workerlife: recycle_signal must be a signal number up to 64, not $o{recycle_signal}" if $sig > 64;
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_watchdog($self->{h}, $sig, $ms, \my $h));
+    return bless { h => $h, pid => $$, tid => WorkerLife::Raw::tid() }, 'WorkerLife::Watchdog';
+}
+
 sub DESTROY {
     my ($self) = @_;
     return if ($self->{tid} // 0) != WorkerLife::Raw::tid();
     WorkerLife::Raw::wl_worker_free($self->{h}) if $self->{h};
+}
+
+package WorkerLife::Watchdog;
+
+use strict;
+use warnings;
+
+# Look at the slot now rather than at the next interval.
+sub wake { WorkerLife::Raw::check(WorkerLife::Raw::wl_watchdog_wake($_[0]{h})) if $_[0]{h}; return }
+
+# Stops the thread (in the process that started it) and frees the handle.
+sub stop {
+    my ($self) = @_;
+    my $h = delete $self->{h} or return;
+    WorkerLife::Raw::wl_watchdog_free($h);
+    return;
+}
+
+sub running { return $_[0]{h} && $_[0]{pid} == $$ ? 1 : 0 }
+
+sub DESTROY {
+    my ($self) = @_;
+    return if ($self->{tid} // 0) != WorkerLife::Raw::tid();
+    $self->stop;
 }
 
 1;

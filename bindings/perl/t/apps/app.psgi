@@ -1,5 +1,5 @@
 # The test app: "/" answers "PID RSS"; "/leak" keeps 1 MiB more first;
-# "/stream" streams its answer in three writes. Policy from WL_TEST_POLICY.
+# "/stream" streams its answer in three writes; "/hang" never answers. Policy from WL_TEST_POLICY.
 use strict;
 use warnings;
 use Plack::Builder;
@@ -17,6 +17,7 @@ my $app = sub {
     my ($env) = @_;
     my $path = $env->{PATH_INFO};
     push @leaked, 'x' x (1 << 20) if $path eq '/leak';
+    select undef, undef, undef, 3600 if $path eq '/hang';    # stuck in a system call
     if ($path eq '/stream') {
         return sub {
             my ($respond) = @_;

@@ -8,6 +8,7 @@ use Test::More;
 use TestServer;
 use POSIX ();
 use Time::HiRes qw(sleep);
+use HTTP::Tiny;
 
 sub rotate {
     my ($server, %o) = @_;
@@ -90,8 +91,41 @@ sub budget {
     $s->stop;
 }
 
+sub hang {
+    my ($server, %o) = @_;
+    my $s = TestServer->start(server => $server, workers => 2, policy => 'request_timeout=2s', %o);
+    my $started = Time::HiRes::time();
+    my $hung = fork // die "fork: $!";
+    if ($hung == 0) {
+        my $r = HTTP::Tiny->new(timeout => 60)->get($s->url('/hang'));
+        POSIX::_exit($r->{status} == 200 ? 1 : 0);    # the connection drops when it is killed
+    }
+    sleep 0.3;
+    my (%pids, $served);
+    while (waitpid($hung, POSIX::WNOHANG()) == 0 && Time::HiRes::time() - $started < 30) {
+        my ($pid) = $s->get('/');
+        $pids{$pid}++ if $pid;
+        $served++;
+    }
+    my $status = $?;
+    my $took = Time::HiRes::time() - $started;
+    is($status, 0, "$server: the hung request never answered");
+    cmp_ok($took, '>', 1.9, "$server: not before request_timeout");
+    cmp_ok($took, '<', 15, "$server: killed at request_timeout ($took s)");
+    cmp_ok($served, '>=', 10, "$server: the other child served meanwhile");
+    my ($killed) = $s->log =~ /watchdog of worker (\d+) \(slot \d+\): killing it: request_timeout: [0-9.]+s >= 2s/;
+    ok($killed, "$server: the watchdog says why") or diag $s->log;
+    ok($killed && !$pids{$killed}, "$server: it was not the child that served");
+    my ($after) = $s->get('/');
+    ok($after && $after != ($killed // 0), "$server: a new child serves");
+    $s->stop;
+}
+
 sub run {
     my ($server) = @_;
+    subtest "$server: a hung request is killed at request_timeout, with no master of ours" => sub {
+        hang($server, preload => 1);
+    };
     subtest "$server: max_requests rotates children" => sub { rotate($server, preload => 1) };
     subtest "$server: streamed responses count, and the last is known when it begins" => sub {
         rotate($server, preload => 1, path => '/stream');

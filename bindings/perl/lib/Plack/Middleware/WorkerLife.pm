@@ -3,7 +3,9 @@ package Plack::Middleware::WorkerLife;
 # Recycles pre-fork workers (Starman, Starlet) by workerlife's rules: every
 # request is wrapped in begin/end, and when the worker must go it sets
 # psgix.harakiri.commit so the server finishes the response and ends the
-# child gracefully.
+# child gracefully. Kills (request_timeout, drain_timeout) need no master:
+# each child runs the engine's watchdog thread, which ends the child with
+# SIGKILL even while Perl is stuck (the server starts a new one).
 
 use strict;
 use warnings;
@@ -24,8 +26,8 @@ sub prepare_app {
     my $policy = $self->policy;
     $policy = WorkerLife::Policy->parse($policy // '')
         unless Scalar::Util::blessed($policy) && $policy->isa('WorkerLife::Policy');
-    # Nothing here beats, and no master of ours would act on a kill: a rule
-    # the host cannot feed must not be left to fire on healthy workers.
+    # Nothing here beats: a rule the host cannot feed must not be left to
+    # fire on healthy workers.
     Carp::croak("workerlife: heartbeat_timeout cannot be fed by the Plack middleware (nothing sends heartbeats); leave it off")
         if $policy->get('heartbeat_timeout');
     # Starman and Starlet start their children themselves: no replacement
@@ -54,6 +56,14 @@ sub _worker {
     # The C handle, read once: the per-request path makes raw calls.
     $self->{handle} = $self->{worker} && $self->{worker}->handle;
     _log($env, "workerlife: worker $$ runs unsupervised: $@") unless $self->{worker};
+    # The child's own watchdog carries out kill decisions (no master of
+    # ours runs); a forked child's copy of the parent's is let go first.
+    $self->{watchdog} = undef;
+    if ($self->{worker}) {
+        $self->{watchdog} = eval { $self->{worker}->watchdog };
+        _log($env, "workerlife: worker $$ has no watchdog (request_timeout is not enforced): $@")
+            unless $self->{watchdog};
+    }
     return $self->{worker};
 }
 
