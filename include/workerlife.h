@@ -1181,6 +1181,12 @@ wl_result wl_worker_watchdog(const struct wl_worker *worker,
 // Thread-safe.
 wl_result wl_watchdog_wake(const struct wl_watchdog *watchdog);
 
+// Releases the handle and leaves the thread running for the life of the
+// process (for a binding whose object is collected; nothing can stop the
+// thread afterwards). NULL is a no-op; a freed or foreign handle is
+// `WL_INVALID_HANDLE`. Do not detach a handle another thread is using.
+wl_result wl_watchdog_detach(struct wl_watchdog *watchdog);
+
 // Stops the watchdog thread, waits for it (a look takes microseconds) and
 // releases the handle. NULL is a no-op; a freed or foreign handle is
 // `WL_INVALID_HANDLE`. In a forked child it only releases the handle. Do

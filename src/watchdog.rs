@@ -41,8 +41,9 @@ const MASTER_QUIET: u64 = 5_000_000;
 /// How often a watchdog looks for dead workers (µs).
 const REAP_EVERY: u64 = 1_000_000;
 
-/// A running watchdog. Stopped (and joined) by `stop` or when dropped; in
-/// a forked child, which does not have the thread, both do nothing.
+/// A running watchdog. Stopped (and joined) by `stop` or when dropped,
+/// unless `detach`ed (then it runs as long as the process); in a forked
+/// child, which does not have the thread, both do nothing.
 pub struct Watchdog {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -109,6 +110,13 @@ impl Watchdog {
     /// Whether the thread runs (in this process).
     pub fn running(&self) -> bool {
         self.owner == std::process::id() && self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Lets the thread run on for the life of the process, with no handle
+    /// left to stop it (what a binding does when its object is collected:
+    /// `worker.watchdog()` with the result unused still guards the worker).
+    pub fn detach(mut self) {
+        drop(self.thread.take());
     }
 
     /// Stops the thread and waits for it (a round takes microseconds).

@@ -46,7 +46,8 @@ fn a_worker_stuck_in_c_code_is_killed_at_request_timeout_with_no_master() {
     let pool = Pool::shared(&Policy::parse("request_timeout=300ms").unwrap(), 2).unwrap();
     let (status, err, took) = run_child(|| {
         let w = pool.claim(std::process::id()).unwrap();
-        let _dog = w.watchdog(WatchdogOptions::default()).unwrap();
+        // Detached: no handle left, the thread runs on.
+        w.watchdog(WatchdogOptions::default()).unwrap().detach();
         w.begin();
         // SAFETY: a C-level sleep: nothing of ours runs on this thread.
         unsafe { libc::sleep(30) };

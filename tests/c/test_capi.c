@@ -733,6 +733,13 @@ static void test_watchdog_and_open(void) {
   CHECK(wl_watchdog_wake(NULL) == WL_NULL_ARGUMENT);
   CHECK(wl_watchdog_wake((const wl_watchdog *)w) == WL_INVALID_HANDLE);
   CHECK(wl_watchdog_free(NULL) == WL_OK);
+  CHECK(wl_watchdog_detach(NULL) == WL_OK);
+  OK(wl_worker_watchdog(w, 0, 50, &dog));
+  OK(wl_watchdog_wake(dog));
+  OK(wl_watchdog_detach(dog)); /* runs on, with no handle */
+  CHECK(wl_watchdog_wake(dog) == WL_INVALID_HANDLE);
+  CHECK(wl_watchdog_free(dog) == WL_INVALID_HANDLE);
+  dog = NULL;
   OK(wl_worker_free(w));
   pid_t child = fork();
   CHECK(child >= 0);

@@ -57,6 +57,26 @@ pub extern "C" fn wl_watchdog_wake(watchdog: *const wl_watchdog) -> wl_result {
     })
 }
 
+/// Releases the handle and leaves the thread running for the life of the
+/// process (for a binding whose object is collected; nothing can stop the
+/// thread afterwards). NULL is a no-op; a freed or foreign handle is
+/// `WL_INVALID_HANDLE`. Do not detach a handle another thread is using.
+#[no_mangle]
+pub extern "C" fn wl_watchdog_detach(watchdog: *mut wl_watchdog) -> wl_result {
+    guard(|| {
+        if watchdog.is_null() {
+            return Ok(());
+        }
+        match WATCHDOGS.remove(watchdog as u64) {
+            Some(dog) => {
+                dog.detach();
+                Ok(())
+            }
+            None => Err(crate::invalid_handle("watchdog")),
+        }
+    })
+}
+
 /// Stops the watchdog thread, waits for it (a look takes microseconds) and
 /// releases the handle. NULL is a no-op; a freed or foreign handle is
 /// `WL_INVALID_HANDLE`. In a forked child it only releases the handle. Do

@@ -7,11 +7,25 @@ use pyo3::prelude::*;
 use std::sync::Mutex;
 use workerlife::Health;
 
-/// A worker's running watchdog (see `Worker.watchdog`). Stopped by `stop()`,
-/// by leaving its `with` block, or when collected.
+/// A worker's running watchdog (see `Worker.watchdog`). Stopped by `stop()`
+/// or by leaving its `with` block; an object collected unstopped leaves the
+/// thread running for the life of the process.
 #[pyclass(frozen, module = "workerlife", name = "Watchdog")]
 pub struct PyWatchdog {
     inner: Mutex<Option<workerlife::Watchdog>>,
+}
+
+impl Drop for PyWatchdog {
+    fn drop(&mut self) {
+        let dog = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(dog) = dog {
+            dog.detach();
+        }
+    }
 }
 
 #[pymethods]
@@ -190,6 +204,7 @@ impl PyWorker {
     /// recycles to the caller). While no master ticks the pool it also
     /// samples this process every sample_interval and frees the slots and
     /// permits of workers that are gone. It signals only its own process.
+    /// It runs until `stop()`, even if the returned object is dropped.
     #[pyo3(signature = (recycle_signal=None, interval=None))]
     fn watchdog(
         &self,

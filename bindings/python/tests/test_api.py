@@ -387,3 +387,75 @@ def test_a_worker_samples_itself_when_due() -> None:
     assert w.sample_if_due() is False
     pool.advance(2)
     assert w.sample_if_due() is True
+
+
+def test_watchdog_options_and_stop() -> None:
+    pool = Pool(None, 1)
+    w = pool.claim()
+    for bad in (0, -1, 9, 19, 65):  # 9 SIGKILL and 19 SIGSTOP cannot be a graceful signal
+        with pytest.raises(workerlife.InvalidArgument, match=f"recycle_signal {bad}"):
+            w.watchdog(recycle_signal=bad)
+    for interval in (0.0, 61.0):
+        with pytest.raises(workerlife.InvalidArgument, match="interval"):
+            w.watchdog(interval=interval)
+    with pytest.raises(ValueError, match="interval"):
+        w.watchdog(interval=float("nan"))
+    with w.watchdog(interval=0.05) as dog:
+        assert dog.running
+        dog.wake()
+    assert not dog.running
+    dog.stop()  # again: nothing
+
+
+def test_a_watchdog_kills_a_process_stuck_holding_the_gil() -> None:
+    """A busy loop holding the GIL, with no master: the native thread ends
+    the process at request_timeout."""
+    pool = Pool("request_timeout=300ms", 2, shared=True)
+    r, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os.dup2(wfd, 2)
+        w = pool.claim()
+        w.watchdog()
+        w.begin()
+        while True:
+            pass
+    os.close(wfd)
+    import time
+
+    deadline = time.monotonic() + 20
+    done, status = os.waitpid(pid, os.WNOHANG)
+    while not done and time.monotonic() < deadline:
+        time.sleep(0.05)
+        done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:  # never left spinning, even when the test fails
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    err = os.read(r, 4096).decode()
+    os.close(r)
+    assert done, "still spinning after 20 s"
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, (status, err)
+    assert "killing it: request_timeout:" in err, err
+
+
+def test_open_shares_a_file_and_the_last_removes_it(tmp_path: "os.PathLike[str]") -> None:
+    path = os.path.join(str(tmp_path), "shared.pool")
+    a = Pool.open(path, "max_requests=10", slots=4)
+    b = Pool.open(path, "max_requests=10", slots=4)  # another process would do the same
+    w = b.claim()
+    w.begin()
+    w.end()
+    assert a.stats()["requests_total"] == 1
+    with pytest.raises(workerlife.BadPoolFile, match="in use with another policy"):
+        Pool.open(path, "max_requests=11")
+    assert not a.remove_if_last()  # b still holds it
+    assert b.remove_if_last()
+    assert not os.path.exists(path)
+    foreign = os.path.join(str(tmp_path), "foreign")
+    with open(foreign, "w") as f:
+        f.write("not a pool")
+    os.chmod(foreign, 0o600)
+    with pytest.raises(workerlife.BadPoolFile, match="not a workerlife pool"):
+        Pool.open(foreign)
+    with open(foreign) as f:
+        assert f.read() == "not a pool"

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, List, Union
+from typing import Iterator, List, Set, Union
 
 import pytest
 from websockets.sync.client import connect
@@ -95,7 +95,7 @@ def test_a_leaking_app_is_held_under_max_rss(servers: List[Server], tmp_path: Pa
     limit = 120 << 20
     s = start(servers, tmp_path, kind, "max_rss=120MiB,sample_interval=50ms")
     rss_seen: List[int] = []
-    pids = set()
+    pids: Set[int] = set()
     for _ in range(400):
         pid, rss = s.get("/leak")  # about 1 MiB more each
         pids.add(pid)
@@ -128,7 +128,7 @@ def test_a_hung_handler_is_killed_and_the_other_worker_serves(
     t.start()
     time.sleep(0.3)
     served = 0
-    pids = set()
+    pids: Set[int] = set()
     while t.is_alive() and time.monotonic() - started < 30:
         pid, _ = s.get("/slow")
         pids.add(pid)
@@ -144,7 +144,7 @@ def test_a_hung_handler_is_killed_and_the_other_worker_serves(
     assert killed not in pids  # the other worker served all the while
     # And the server goes on: a new worker in its place.
     deadline = time.monotonic() + 20
-    fresh = set()
+    fresh: Set[int] = set()
     while len(fresh) < 2 and time.monotonic() < deadline:
         fresh.add(s.get("/")[0])
     assert killed not in fresh and len(fresh) == 2, fresh
@@ -178,7 +178,7 @@ def test_uvicorn_workers_share_one_pool_file_and_leave_none_behind(
     path = tmp_path / "shared.pool"
     s = start(servers, tmp_path, "uvicorn", "max_requests=1000", pool=path)
     assert isinstance(s, Uvicorn)
-    pids = set()
+    pids: Set[int] = set()
     deadline = time.monotonic() + 20
     while len(pids) < 2 and time.monotonic() < deadline:
         pids.add(s.get("/")[0])

@@ -80,6 +80,7 @@ my %attach = (
     wl_worker_watchdog   => [['opaque', 'sint32', 'uint32', 'opaque*'] => 'uint32'],
     wl_watchdog_wake     => [['opaque'] => 'uint32'],
     wl_watchdog_free     => [['opaque'] => 'uint32'],
+    wl_watchdog_detach   => [['opaque'] => 'uint32'],
     wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
     wl_pool_exited_slot  => [['opaque', 'uint32', 'sint32'] => 'uint32'],
     wl_pool_reap_dead    => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],

@@ -80,8 +80,9 @@ sub exiting { WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_exiting($_[0]{h}
 # heartbeat_timeout...), even while Perl is stuck in C code, and, with
 # recycle_signal, sends this process that signal once a recycle is granted.
 # While no master ticks the pool it also samples this process and frees the
-# slots and permits of workers that are gone. Stopped when the returned
-# WorkerLife::Watchdog is destroyed (or by its stop()).
+# slots and permits of workers that are gone. It runs until the returned
+# WorkerLife::Watchdog's stop(); destroying the object unstopped leaves the
+# thread running for the life of the process.
 sub watchdog {
     my ($self, %o) = @_;
     my %known = map { $_ => 1 } qw(recycle_signal interval);
@@ -126,7 +127,8 @@ sub running { return $_[0]{h} && $_[0]{pid} == $$ ? 1 : 0 }
 sub DESTROY {
     my ($self) = @_;
     return if ($self->{tid} // 0) != WorkerLife::Raw::tid();
-    $self->stop;
+    my $h = delete $self->{h} or return;
+    WorkerLife::Raw::wl_watchdog_detach($h);
 }
 
 1;

@@ -15,6 +15,7 @@ __all__ = [
     "Process",
     "Sample",
     "TABLES",
+    "Watchdog",
     "Worker",
     "__version__",
     "identity",
