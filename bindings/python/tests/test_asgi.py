@@ -191,6 +191,78 @@ def test_uvicorn_workers_share_one_pool_file_and_leave_none_behind(
     assert not path.exists(), "the last worker out removed the pool file"
 
 
+def test_gunicorn_uvicorn_workers_are_replaced_before_they_retire(
+    servers: List[Server], tmp_path: Path
+) -> None:
+    """max_surge=1 with gunicorn's uvicorn workers: a replacement is started
+    and ready before the old worker drains; under load no request fails and
+    there are never more than workers + 1."""
+    from test_gunicorn import live_children
+
+    s = start(servers, tmp_path, "gunicorn", "max_requests=40,max_surge=1")
+    stop = threading.Event()
+    most = [0]
+
+    def count() -> None:
+        while not stop.is_set():
+            most[0] = max(most[0], live_children(s.proc.pid))
+            time.sleep(0.005)
+
+    failures: List[BaseException] = []
+    pids: Set[int] = set()
+
+    def client() -> None:
+        for _ in range(120):
+            try:
+                pids.add(s.get("/")[0])
+            except BaseException as e:  # every failure counts
+                failures.append(e)
+            time.sleep(0.01)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    stop.set()
+    counter.join()
+    assert not failures, failures[:3]
+    assert most[0] <= 3, f"{most[0]} workers at once with 2 workers and max_surge=1\n{s.log()}"
+    assert len(pids) >= 4, (pids, s.log())
+    assert s.lines("starting a replacement for slot"), s.log()
+    assert s.lines("workerlife: ready slot="), s.log()
+
+
+def test_a_blocked_event_loop_is_killed_by_heartbeat_timeout(
+    servers: List[Server], tmp_path: Path
+) -> None:
+    s = start(servers, tmp_path, "uvicorn", "heartbeat_timeout=1500ms")
+    time.sleep(3)  # idle but beating: nobody is killed
+    assert not kill_lines(s), s.log()
+    started = time.monotonic()
+    with pytest.raises((OSError, urllib.error.URLError)):
+        s.get("/hang?how=sleep", timeout=30)  # blocks that worker's loop
+    assert time.monotonic() - started < 15
+    kills = kill_lines(s)
+    assert len(kills) == 1 and "heartbeat_timeout" in kills[0], s.log()
+
+
+def test_idle_uvicorn_workers_are_recycled_at_max_lifetime(servers: List[Server], tmp_path: Path) -> None:
+    s = start(servers, tmp_path, "uvicorn", "max_lifetime=2s,max_concurrent_recycles=0")
+    first: Set[int] = set()
+    deadline = time.monotonic() + 20
+    while len(first) < 2 and time.monotonic() < deadline:
+        first.add(s.get("/")[0])
+    time.sleep(4)  # no request meanwhile: only the watchdogs can act
+    later: Set[int] = set()
+    while len(later) < 2 and time.monotonic() < deadline + 10:
+        later.add(s.get("/")[0])
+    assert not (first & later), (first, later)
+    assert s.lines("asking it to leave: max_lifetime"), s.log()
+
+
 def test_a_bad_policy_stops_uvicorn_naming_the_key(tmp_path: Path) -> None:
     s = Uvicorn(tmp_path, policy="max_rsss=1", workers=1)
     try:

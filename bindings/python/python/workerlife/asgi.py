@@ -242,11 +242,12 @@ class WorkerLife:
         signal.signal(signal.SIGTERM, on_term)
 
     def _start_beating(self, w: Worker) -> None:
-        """With heartbeat_timeout and no master: a task of this event loop
-        beats, so a loop blocked longer than the timeout is killed."""
+        """With heartbeat_timeout: a task of this event loop beats, so a
+        loop blocked longer than the timeout is killed (under gunicorn too,
+        beside its liveness loop, which beats only every --timeout)."""
         self._beating = True
         timeout = self.policy["heartbeat_timeout"]
-        if not timeout or self._leave_host is not None:
+        if not timeout:
             return
         every = max(0.01, min(timeout / 4, 1.0))
 
