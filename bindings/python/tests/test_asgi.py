@@ -263,6 +263,19 @@ def test_idle_uvicorn_workers_are_recycled_at_max_lifetime(servers: List[Server]
     assert s.lines("asking it to leave: max_lifetime"), s.log()
 
 
+def test_a_worker_that_finds_the_pool_full_serves_unsupervised(
+    servers: List[Server], tmp_path: Path
+) -> None:
+    s = start(servers, tmp_path, "uvicorn", "max_requests=1000", pool=tmp_path / "small.pool",
+              extra_env={"WORKERLIFE_SLOTS": "1"})
+    pids: Set[int] = set()
+    deadline = time.monotonic() + 20
+    while len(pids) < 2 and time.monotonic() < deadline:
+        pids.add(s.get("/")[0])
+    assert len(pids) == 2, "both workers serve"
+    assert len(s.lines("runs unsupervised: no free slot: all 1 slots hold live workers")) == 1, s.log()
+
+
 def test_a_bad_policy_stops_uvicorn_naming_the_key(tmp_path: Path) -> None:
     s = Uvicorn(tmp_path, policy="max_rsss=1", workers=1)
     try:

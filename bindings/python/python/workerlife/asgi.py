@@ -62,7 +62,7 @@ import threading
 from types import FrameType
 from typing import Any, Awaitable, Callable, List, MutableMapping, Optional, Union
 
-from . import Policy, Pool, Watchdog, Worker
+from . import Policy, Pool, PoolFullError, Watchdog, Worker
 
 __all__ = ["WorkerLife"]
 
@@ -196,22 +196,33 @@ class WorkerLife:
         # in the master, and each worker claims its own after fork.
         self._pid = os.getpid() if worker is not None else 0
 
-    def _setup(self) -> Worker:
-        """This process's slot (and watchdog), made on its first scope."""
+    def _setup(self) -> Optional[Worker]:
+        """This process's slot (and watchdog), made on its first scope; None
+        when the shared pool is full (the worker then runs unsupervised,
+        and says so: a server must not fail to start for it)."""
         if self.watchdog is not None:
             self.watchdog.stop()  # a forked child's copy of the parent's
+        # What was the parent's (its event loop, its signal handler) is not
+        # this process's.
+        self._beating = False
+        self._term_installed = False
         if self._leave_host is not None and self.worker is not None:
             self._pid = os.getpid()
             return self.worker
         pid = os.getpid()
+        self._pid = pid
         if self.path is not None:
             self.pool = Pool.open(self.path, self.policy, self.slots)
         else:
             self.pool = Pool(self.policy, 1)
-        w = self.worker = self.pool.claim(pid)
+        try:
+            w = self.worker = self.pool.claim(pid)
+        except PoolFullError as e:
+            print(f"workerlife: worker {pid} runs unsupervised: {e}", file=sys.stderr)
+            self.worker = None
+            return None
         self.watchdog = w.watchdog(recycle_signal=signal.SIGTERM)
         self._nodelay_tries = 100
-        self._pid = pid
         return w
 
     def _leave(self) -> None:
@@ -271,13 +282,16 @@ class WorkerLife:
             except Exception as e:  # shutting down: say so, never fail it
                 print(f"workerlife: leaving {self.path}: {e}", file=sys.stderr)
 
-    def _prepare(self) -> Worker:
+    def _prepare(self) -> Optional[Worker]:
         """Everything a scope needs in this process, once (again after a
         fork): the slot and watchdog, the heartbeat task, the SIGTERM
         handler, TCP_NODELAY."""
         w = self.worker
         if w is None or self._pid != os.getpid():
             w = self._setup()
+        if w is None:
+            self._prepared = _forks[0]
+            return None
         if not self._beating:
             self._start_beating(w)
         if not self._term_installed:
@@ -291,10 +305,10 @@ class WorkerLife:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # One comparison on the hot path (no getpid() system call): the
         # generation moves on in a forked child.
-        if self._prepared != _forks[0]:
-            w = self._prepare()
-        else:
-            w = self.worker  # type: ignore[assignment]
+        w = self._prepare() if self._prepared != _forks[0] else self.worker
+        if w is None:
+            await self.app(scope, receive, send)
+            return
         kind = scope["type"]
         if kind == "http":
             # The request that reaches max_requests is known when it begins:
