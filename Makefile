@@ -90,16 +90,20 @@ python-bench: python
 	$(PY) benches/python/bench_python.py
 
 # Debian's packages for the Perl binding and its servers, installed when a
-# module is missing (as root, or through sudo).
-PERL_DEBS := starman starlet libffi-platypus-perl libplack-perl
-perl:
-	@perl -MFFI::Platypus -MPlack -MStarman -MStarlet -MJSON::PP -e1 2>/dev/null || { $(APT_GET) $(PERL_DEBS); }
+# module or Perl's C headers are missing (as root, or through sudo); then
+# the XS module, built against this repository's library (bindings/perl/blib).
+PERL_DEBS := starman starlet libplack-perl libperl-dev
+PERL_ENV := PERL5LIB=$(CURDIR)/bindings/perl/blib/arch:$(CURDIR)/bindings/perl/blib/lib
+perl: lib
+	@perl -MPlack -MStarman -MStarlet -MJSON::PP -MExtUtils::MakeMaker -e1 2>/dev/null \
+	  && test -e "$$(perl -MConfig -e 'print $$Config{archlibexp}')/CORE/perl.h" || { $(APT_GET) $(PERL_DEBS); }
+	cd bindings/perl && perl Makefile.PL >/dev/null && $(MAKE) --no-print-directory >/dev/null
 
-perl-test: lib perl
-	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so prove -r bindings/perl/t
+perl-test: perl
+	$(PERL_ENV) prove -r bindings/perl/t
 
-perl-bench: lib perl
-	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so perl benches/perl/bench.pl
+perl-bench: perl
+	$(PERL_ENV) perl benches/perl/bench.pl
 
 # The engine and the C ABI crate (the Python extension has its own target).
 RUST_CRATES := -p workerlife -p workerlife-c
@@ -174,7 +178,7 @@ bench: lib python perl
 	$(CDIR)/bench_capi
 	$(PY) benches/python/bench_python.py
 	$(PY) benches/python/bench_recycling.py
-	WORKERLIFE_LIB=$(CURDIR)/target/release/libworkerlife.so perl benches/perl/bench.pl
+	$(PERL_ENV) perl benches/perl/bench.pl
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one
 # stable toolchain; RUSTC_BOOTSTRAP lets it take the -Z flags cargo fuzz uses.

@@ -1,7 +1,7 @@
 #!/usr/bin/env perl
 # Perl benchmarks: ratios against baselines measured in the same run; they
 # assert nothing.
-#  1. One begin+end through FFI::Platypus against a bare Perl sub call.
+#  1. One begin+end through the XS module against a bare Perl sub call.
 #  2. Starman hello-world requests/s with the middleware against without
 #     (wrk; goal: <= 3 % lost).
 use strict;
@@ -33,7 +33,7 @@ my $sub2 = best_ns(sub { for (1 .. $_[0]) { bare(); bare() } }, $n);
 my $be = best_ns(sub { for (1 .. $_[0]) { $w->begin; $w->end } }, $n);
 printf "Perl hot path (ns per iteration, loop overhead %.1f ns included)\n", $loop;
 printf "  two bare Perl sub calls                 %8.1f ns\n", $sub2;
-printf "  \$w->begin + \$w->end (FFI::Platypus)     %8.1f ns   = %.2fx two bare sub calls\n", $be, $be / $sub2;
+printf "  \$w->begin + \$w->end (XS)                %8.1f ns   = %.2fx two bare sub calls\n", $be, $be / $sub2;
 
 # The middleware's own cost per request, in-process (no server, no
 # network: steadier than requests/s on a shared 2-core machine).
@@ -64,7 +64,8 @@ sub starman_rps {
     if (!$pid) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        $ENV{PERL5LIB} = "$FindBin::Bin/../../bindings/perl/lib";
+        # The source packages first, then the built XS module (make perl).
+        $ENV{PERL5LIB} = join ":", "$FindBin::Bin/../../bindings/perl/lib", grep { defined && length } $ENV{PERL5LIB};
         if ($with) { $ENV{WL_BENCH_POLICY} = 'max_requests=1000000,max_rss=1GiB' } else { delete $ENV{WL_BENCH_POLICY} }
         exec('starman', '--listen', "127.0.0.1:$port", '--workers', 2, '--preload-app', "$FindBin::Bin/hello.psgi")
             or POSIX::_exit(127);

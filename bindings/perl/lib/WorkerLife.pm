@@ -17,7 +17,6 @@ BEGIN {
 our @CARP_NOT = @PACKAGES;
 
 use Carp qw(croak);
-use FFI::Platypus::Buffer qw(scalar_to_buffer);
 use WorkerLife::Raw;
 use WorkerLife::Policy;
 use WorkerLife::Decision;
@@ -44,7 +43,7 @@ our @SHARING      = @WorkerLife::Raw::SHARING;
 sub sample {
     my ($pid, $uss) = @_;
     my $buf = "\0" x $WorkerLife::Raw::SIZE{sample};
-    my ($ptr) = scalar_to_buffer $buf;
+    my ($ptr) = WorkerLife::Raw::scalar_to_buffer($buf);
     WorkerLife::Raw::check(WorkerLife::Raw::wl_process_sample(WorkerLife::Raw::pid($pid), $uss ? 1 : 0, $ptr));
     return WorkerLife::Raw::sample($buf);
 }

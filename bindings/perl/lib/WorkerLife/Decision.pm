@@ -25,7 +25,7 @@ sub must_exit { return $_[0]{action} != 0 }
 sub to_string {
     my ($self) = @_;
     my $raw = $self->{raw};
-    my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($raw);
+    my ($ptr) = WorkerLife::Raw::scalar_to_buffer($raw);
     return WorkerLife::Raw::string(\&WorkerLife::Raw::wl_decision_text, $ptr);
 }
 

@@ -44,11 +44,11 @@ sub _build {
     my $policy = _policy_handle($o->{policy});
     my $cpath = defined $path ? WorkerLife::Raw::text('path', $path) . "\0" : undef;
     my $path_ptr = 0;
-    ($path_ptr) = FFI::Platypus::Buffer::scalar_to_buffer($cpath) if defined $cpath;
+    ($path_ptr) = WorkerLife::Raw::scalar_to_buffer($cpath) if defined $cpath;
     my $seed = $o->{seed};
     my $opts = pack $WorkerLife::Raw::LAYOUT{options}, _slots($o->{slots}), $sharing, $path_ptr,
         $o->{manual_clock} ? 1 : 0, defined $seed ? 1 : 0, $seed // 0;
-    my ($opts_ptr) = FFI::Platypus::Buffer::scalar_to_buffer($opts);
+    my ($opts_ptr) = WorkerLife::Raw::scalar_to_buffer($opts);
     WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_build($policy->{h}, $opts_ptr, \my $h));
     return bless { h => $h, pid => $$, tid => WorkerLife::Raw::tid() }, $class;
 }
@@ -173,7 +173,7 @@ sub _records {
     my $cap = 64;
     while (1) {
         my $buf = "\0" x ($size * $cap);
-        my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
+        my ($ptr) = WorkerLife::Raw::scalar_to_buffer($buf);
         my $n = 0;
         WorkerLife::Raw::check($fn->($self->{h}, $ptr, $cap, \$n));
         push @out, [ unpack "($layout)$n", $buf ] if $n;
@@ -228,7 +228,7 @@ sub reap_dead {
     my ($self) = @_;
     my $cap = $self->slots;
     my $buf = "\0" x (4 * $cap);
-    my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
+    my ($ptr) = WorkerLife::Raw::scalar_to_buffer($buf);
     WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_reap_dead($self->{h}, $ptr, $cap, \my $n));
     return unpack "L$n", $buf;
 }
@@ -239,7 +239,7 @@ sub sample {
     my ($self) = @_;
     my $cap = $self->slots;
     my $buf = "\0" x (4 * $cap);
-    my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
+    my ($ptr) = WorkerLife::Raw::scalar_to_buffer($buf);
     WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_sample($self->{h}, \my $sampled, $ptr, $cap, \my $n));
     my @gone = unpack "L$n", $buf;
     return { sampled => $sampled, gone => \@gone };

@@ -2,41 +2,25 @@ package WorkerLife::Raw;
 
 our @CARP_NOT = @WorkerLife::PACKAGES;
 
-# The raw layer of the Perl binding: libworkerlife loaded through
-# FFI::Platypus (api 2), every C function attached under its own name
-# (WorkerLife::Raw::wl_worker_begin(...)), and the helpers the object
-# packages share (errors, strings, struct layouts, the library's tables,
-# argument checks). Private to the binding, but imported openly by the
-# Plack middleware, whose per-request path calls the C functions directly.
+# The raw layer of the Perl binding: the XS module (WorkerLife.xs, linked
+# with libworkerlife) defines every C function the binding calls under its
+# own name (WorkerLife::Raw::wl_worker_begin_last(...)), and this file the
+# helpers the object packages share (errors, strings, struct layouts, the
+# library's tables, argument checks). Private to the binding, but imported
+# openly by the Plack middleware, whose per-request path calls the C
+# functions directly.
 
 use strict;
 use warnings;
 use Carp qw(croak);
-use File::Basename qw(dirname);
-use File::Spec;
-use FFI::Platypus 2.00;
-use FFI::Platypus::Buffer qw(scalar_to_buffer);
 use JSON::PP ();
 use Scalar::Util ();
+use XSLoader;
 
+XSLoader::load('WorkerLife');
 
-# WORKERLIFE_LIB, then this repository's build, then the system's.
-sub library {
-    if (my $lib = $ENV{WORKERLIFE_LIB}) {
-        croak "workerlife: WORKERLIFE_LIB=$lib: no such file" unless -e $lib;
-        return $lib;
-    }
-    my $repo = File::Spec->catfile(dirname(__FILE__), qw(.. .. .. .. target release libworkerlife.so));
-    return File::Spec->rel2abs($repo) if -e $repo;
-    require FFI::CheckLib;
-    my $found = FFI::CheckLib::find_lib(lib => 'workerlife')
-        or croak "workerlife: libworkerlife.so not found: set WORKERLIFE_LIB, "
-        . "build the repository (cargo build --release) or install it (make install)";
-    return $found;
-}
-
-our $LIBRARY = library();
-my $ffi = FFI::Platypus->new(api => 2, lib => $LIBRARY);
+# The library file this module is linked with.
+our $LIBRARY = library_path();
 
 # Result codes (include/workerlife.h).
 use constant {
@@ -44,91 +28,22 @@ use constant {
     WL_BUFFER_TOO_SMALL => 102,
 };
 
-$ffi->attach([wl_last_error_message => 'last_error'] => ['opaque', 'size_t', 'size_t*'] => 'uint32');
-$ffi->attach([wl_result_text => 'result_text'] => ['uint32', 'opaque', 'size_t', 'size_t*'] => 'uint32');
-$ffi->attach([wl_version => 'wl_version'] => [] => 'string');
-$ffi->attach([wl_key_name => 'key_name'] => ['uint32'] => 'string');
-$ffi->attach([wl_key_unit => 'key_unit'] => ['uint32'] => 'uint32');
-$ffi->attach([wl_reason_name => 'reason_name'] => ['uint32'] => 'string');
-$ffi->attach([$_ => $_] => ['uint32'] => 'string')
-    for qw(wl_action_name wl_pool_action_kind_name wl_event_kind_name wl_sharing_name);
-$ffi->attach([wl_reason_unit => 'reason_unit'] => ['uint32'] => 'uint32');
-
-my %attach = (
-    wl_policy_new        => [['opaque*'] => 'uint32'],
-    wl_policy_parse      => [['string', 'opaque*'] => 'uint32'],
-    wl_policy_free       => [['opaque'] => 'uint32'],
-    wl_policy_set        => [['opaque', 'string', 'string'] => 'uint32'],
-    wl_policy_get_raw    => [['opaque', 'uint32', 'uint64*'] => 'uint32'],
-    wl_policy_to_string  => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_build        => [['opaque', 'opaque', 'opaque*'] => 'uint32'],
-    wl_pool_attach       => [['string', 'opaque*'] => 'uint32'],
-    wl_pool_free         => [['opaque'] => 'uint32'],
-    wl_pool_slot_count   => [['opaque', 'uint32*'] => 'uint32'],
-    wl_pool_policy       => [['opaque', 'opaque*'] => 'uint32'],
-    wl_pool_worker       => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
-    wl_pool_claim        => [['opaque', 'uint32', 'opaque*'] => 'uint32'],
-    wl_pool_spawned      => [['opaque', 'uint32', 'uint32'] => 'uint32'],
-    wl_pool_adopt        => [['opaque', 'uint32'] => 'uint32'],
-    wl_pool_ready        => [['opaque', 'uint32'] => 'uint32'],
-    wl_worker_sample_if_due => [['opaque', 'bool*'] => 'uint32'],
-    wl_policy_set_number => [['opaque', 'string', 'double'] => 'uint32'],
-    wl_pool_exiting      => [['opaque', 'uint32', 'uint32*'] => 'uint32'],
-    wl_live_handles      => [['uint64*'] => 'uint32'],
-    wl_pool_open         => [['string', 'opaque', 'uint32', 'opaque*'] => 'uint32'],
-    wl_pool_remove_if_last => [['opaque', 'bool*'] => 'uint32'],
-    wl_worker_watchdog   => [['opaque', 'sint32', 'uint32', 'opaque*'] => 'uint32'],
-    wl_watchdog_wake     => [['opaque'] => 'uint32'],
-    wl_watchdog_free     => [['opaque'] => 'uint32'],
-    wl_watchdog_detach   => [['opaque'] => 'uint32'],
-    wl_pool_exited       => [['opaque', 'uint32', 'sint32', 'uint32*'] => 'uint32'],
-    wl_pool_exited_slot  => [['opaque', 'uint32', 'sint32'] => 'uint32'],
-    wl_pool_reap_dead    => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_sample       => [['opaque', 'uint32*', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_recycle      => [['opaque', 'uint32'] => 'uint32'],
-    wl_pool_decision     => [['opaque', 'uint32', 'opaque'] => 'uint32'],
-    wl_pool_tick         => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_events       => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_stats_json   => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_prometheus   => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_pool_advance      => [['opaque', 'uint64'] => 'uint32'],
-    wl_pool_now_us       => [['opaque', 'uint64*'] => 'uint32'],
-    wl_pool_next_spawn_in => [['opaque', 'bool*', 'uint64*'] => 'uint32'],
-    wl_worker_free       => [['opaque'] => 'uint32'],
-    wl_worker_begin_last => [['opaque', 'bool*'] => 'uint32'],
-    wl_worker_end        => [['opaque', 'bool*'] => 'uint32'],
-    wl_worker_heartbeat  => [['opaque'] => 'uint32'],
-    wl_worker_report_health => [['opaque', 'opaque'] => 'uint32'],
-    wl_worker_sample_self => [['opaque', 'bool', 'opaque'] => 'uint32'],
-    wl_worker_check      => [['opaque', 'bool'] => 'uint32'],
-    wl_worker_decision   => [['opaque', 'opaque'] => 'uint32'],
-    wl_worker_requests   => [['opaque', 'uint64*'] => 'uint32'],
-    wl_worker_slot       => [['opaque', 'uint32*'] => 'uint32'],
-    wl_worker_exiting    => [['opaque'] => 'uint32'],
-    wl_decision_text     => [['opaque', 'opaque', 'size_t', 'size_t*'] => 'uint32'],
-    wl_process_sample    => [['uint32', 'bool', 'opaque'] => 'uint32'],
-    wl_process_identity  => [['uint32', 'uint64*'] => 'uint32'],
-    wl_signal            => [['uint32', 'uint64', 'sint32'] => 'uint32'],
-    wl_wait_released     => [['uint32', 'uint16', 'uint64', 'uint32*'] => 'uint32'],
-);
-$ffi->attach([$_ => $_] => @{ $attach{$_} }) for sort keys %attach;
-
 # The library's message for the last failed call on this thread.
 sub message {
     my ($code) = @_;
     my $buf = "\0" x 512;
-    my ($ptr, $len) = scalar_to_buffer $buf;
+    my ($ptr, $len) = scalar_to_buffer($buf);
     my $needed = 0;
     my $rc = last_error($ptr, $len, \$needed);
     if ($rc == WL_BUFFER_TOO_SMALL) {
         $buf = "\0" x $needed;
-        ($ptr, $len) = scalar_to_buffer $buf;
+        ($ptr, $len) = scalar_to_buffer($buf);
         $rc = last_error($ptr, $len, \$needed);
     }
     $buf =~ s/\0.*//s;
     if ($buf eq '') {
         $buf = "\0" x 256;
-        ($ptr, $len) = scalar_to_buffer $buf;
+        ($ptr, $len) = scalar_to_buffer($buf);
         result_text($code, $ptr, $len, \$needed);
         $buf =~ s/\0.*//s;
     }
@@ -153,7 +68,7 @@ sub string {
     my $size = 1024;
     for (1 .. 5) {
         my $buf = "\0" x $size;
-        my ($ptr, $len) = scalar_to_buffer $buf;
+        my ($ptr, $len) = scalar_to_buffer($buf);
         my $needed = 0;
         my $rc = $fn->(@args, $ptr, $len, \$needed);
         if ($rc == WL_BUFFER_TOO_SMALL) {
@@ -215,7 +130,7 @@ our %SIZE = map { $_ => length pack($LAYOUT{$_}, (0) x 16) } keys %LAYOUT;
 sub decision {
     my ($fn, @args) = @_;
     my $buf = "\0" x $SIZE{decision};
-    my ($ptr) = scalar_to_buffer $buf;
+    my ($ptr) = scalar_to_buffer($buf);
     check($fn->(@args, $ptr));
     my ($action, $reason, $value, $limit) = unpack $LAYOUT{decision}, $buf;
     return WorkerLife::Decision->_new($buf, $action, $reason, $value, $limit);

@@ -11,24 +11,10 @@ use Carp qw(croak);
 # Plack middleware's per-request path uses.
 sub handle { return $_[0]{h} }
 
-# Hot path: the handle is read straight from the object, and check is
-# called only on failure (a Perl sub call is a third of the cost).
-# A request starts; true when it should be the last this worker takes (it
-# reaches max_requests): accept nothing new, finish, then leave.
-sub begin {
-    my $last = 0;
-    my $rc = WorkerLife::Raw::wl_worker_begin_last($_[0]{h}, \$last);
-    WorkerLife::Raw::check($rc) if $rc;
-    return $last ? 1 : 0;
-}
-
-# True when the worker should leave after this request.
-sub end {
-    my $exit = 0;
-    my $rc = WorkerLife::Raw::wl_worker_end($_[0]{h}, \$exit);
-    WorkerLife::Raw::check($rc) if $rc;
-    return $exit ? 1 : 0;
-}
+# begin and end are XS methods (WorkerLife.xs): one call each, no Perl in
+# between. begin: a request starts; true when it should be the last this
+# worker takes (it reaches max_requests): accept nothing new, finish, then
+# leave. end: true when the worker should leave after this request.
 
 sub heartbeat { WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_heartbeat($_[0]{h})); return }
 
@@ -41,7 +27,7 @@ sub report_health {
     for (sort keys %h) { croak "workerlife: unknown reading \"$_\" (rss, uss, pss, fds)" unless $known{$_} }
     my $buf = pack $WorkerLife::Raw::LAYOUT{health},
         map { defined $h{$_} ? WorkerLife::Raw::whole("the $_ reading", $h{$_}) : $none } qw(rss uss pss fds);
-    my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
+    my ($ptr) = WorkerLife::Raw::scalar_to_buffer($buf);
     WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_report_health($self->{h}, $ptr));
     return;
 }
@@ -50,7 +36,7 @@ sub report_health {
 sub sample_self {
     my ($self, $uss) = @_;
     my $buf = "\0" x $WorkerLife::Raw::SIZE{sample};
-    my ($ptr) = FFI::Platypus::Buffer::scalar_to_buffer($buf);
+    my ($ptr) = WorkerLife::Raw::scalar_to_buffer($buf);
     WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_sample_self($self->{h}, $uss ? 1 : 0, $ptr));
     return WorkerLife::Raw::sample($buf);
 }

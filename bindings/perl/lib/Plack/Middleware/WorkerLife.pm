@@ -87,7 +87,7 @@ sub call {
     # server learns before it writes anything (Starman reads harakiri.commit
     # before the headers). A worker told to go at the end of a stream the
     # server could no longer act on makes this request its last.
-    # The FFI calls are made directly (not through WorkerLife::Worker's
+    # The C calls are made directly (not through WorkerLife::Worker's
     # methods) and _finish is a plain function: per request, Perl's call
     # overhead is most of this middleware's cost.
     my $last = 0;
