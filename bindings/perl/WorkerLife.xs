@@ -14,7 +14,11 @@
  * in between): true when the request should be the last / the worker should
  * leave; a failure croaks through WorkerLife::Raw::check. scalar_to_buffer
  * gives (address, length) of a scalar's string buffer for the calls that
- * read or write a caller's buffer; library_path the file of the library
+ * read or write a caller's buffer; request_begin and request_end are the
+ * Plack middleware's whole per-request work, one call each (begin: 1 if
+ * this is the last request; end: samples when due, ends the request, and
+ * returns 1 if the worker should leave, plus 2 if a sample was due);
+ * library_path the file of the library
  * this module is linked with. Nothing here keeps state: the library's
  * handles carry it. */
 #define PERL_NO_GET_CONTEXT
@@ -87,6 +91,34 @@ end(self)
 MODULE = WorkerLife  PACKAGE = WorkerLife::Raw
 
 PROTOTYPES: DISABLE
+
+IV
+request_begin(handle)
+    SV *handle
+  CODE:
+    {
+      bool last = false;
+      wl_result rc = wl_worker_begin_last(wl_xs_ptr(aTHX_ handle), &last);
+      if (rc != WL_OK) wl_xs_fail(aTHX_ rc);
+      RETVAL = last ? 1 : 0;
+    }
+  OUTPUT:
+    RETVAL
+
+IV
+request_end(handle)
+    SV *handle
+  CODE:
+    {
+      /* A failed sample keeps the old readings; the request still ends. */
+      bool due = false, leave = false;
+      wl_worker_sample_if_due(wl_xs_ptr(aTHX_ handle), &due);
+      wl_result rc = wl_worker_end(wl_xs_ptr(aTHX_ handle), &leave);
+      if (rc != WL_OK) wl_xs_fail(aTHX_ rc);
+      RETVAL = (leave ? 1 : 0) | (due ? 2 : 0);
+    }
+  OUTPUT:
+    RETVAL
 
 SV *
 library_path()

@@ -87,13 +87,10 @@ sub call {
     # server learns before it writes anything (Starman reads harakiri.commit
     # before the headers). A worker told to go at the end of a stream the
     # server could no longer act on makes this request its last.
-    # The C calls are made directly (not through WorkerLife::Worker's
-    # methods) and _finish is a plain function: per request, Perl's call
-    # overhead is most of this middleware's cost.
-    my $last = 0;
-    my $rc = WorkerLife::Raw::wl_worker_begin_last($self->{handle}, \$last);
-    WorkerLife::Raw::check($rc) if $rc;
-    $self->_leave($env, $w) if $last || $self->{leaving};
+    # One XS call at each end of the request (WorkerLife::Raw::request_begin
+    # and request_end), and _finish is a plain function: per request, Perl's
+    # call overhead is most of this middleware's cost.
+    $self->_leave($env, $w) if WorkerLife::Raw::request_begin($self->{handle}) || $self->{leaving};
     my $res = eval { $self->{app}->($env) };
     if (my $err = $@) {
         _finish($self, $env, $w);
@@ -126,15 +123,13 @@ sub call {
 # count it, and leave if told to.
 sub _finish {
     my ($self, $env, $w, $res) = @_;
-    my $due = 0;
-    WorkerLife::Raw::wl_worker_sample_if_due($self->{handle}, \$due);    # a failed sample keeps the old readings
+    # Samples when due (the library keeps the cadence), counts the request.
+    my $r = WorkerLife::Raw::request_end($self->{handle});
     # Free the slots (and recycle permits) of children that exited since,
-    # so a waiting worker need not wait for their replacement.
-    eval { $self->{pool}->reap_dead } if $due;
-    my $exit = 0;
-    my $rc = WorkerLife::Raw::wl_worker_end($self->{handle}, \$exit);
-    WorkerLife::Raw::check($rc) if $rc;
-    $self->_leave($env, $w) if $exit;
+    # so a waiting worker need not wait for their replacement (the watchdog
+    # does it too, every second).
+    eval { $self->{pool}->reap_dead } if $r & 2;
+    $self->_leave($env, $w) if $r & 1;
     return $res;
 }
 
