@@ -1,0 +1,79 @@
+#!/usr/bin/perl
+# A plain Perl pre-fork HTTP server (no Plack) supervised by workerlife: the
+# pattern of a Perl server that is not a PSGI one. The master forks N
+# workers, ticks the pool every 50 ms and does what it says: spawn (fork,
+# then spawned), recycle (SIGTERM: the worker finishes its request and
+# leaves), kill (SIGKILL), all through the identity-checked
+# WorkerLife::kill; it reaps children and reports their exits. Workers count
+# every request and leave after the response when told to.
+#
+#   WORKERLIFE_POLICY='max_requests=100,request_timeout=5s' \
+#     perl -Ibindings/perl/lib examples/perl/prefork_server.pl 8080 4
+#
+# GET / answers "PID REQUESTS"; /hang never answers (for request_timeout).
+# SIGTERM or SIGINT stops the server and its workers.
+use strict;
+use warnings;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep);
+use WorkerLife;
+
+my ($port, $workers) = (@ARGV, 8080, 2)[0, 1];
+my $policy = WorkerLife::Policy->parse($ENV{WORKERLIFE_POLICY} // '');
+my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port", Listen => 128, ReuseAddr => 1)
+    or die "listen on $port: $!\n";
+# Room for the workers, plus any max_surge replacements.
+my $pool = WorkerLife::Pool->new(policy => $policy, slots => $workers + $policy->get('max_surge'), shared => 1);
+my %children;    # pid => identity (the master's own record: whom it may signal)
+my $stopping = 0;
+$SIG{TERM} = $SIG{INT} = sub { $stopping = 1 };
+$| = 1;
+print "listening on 127.0.0.1:$port with $workers workers\n";
+
+sub serve {
+    my ($slot) = @_;
+    my $w = $pool->slot($slot);
+    my $leave = 0;
+    $SIG{TERM} = sub { $leave = 1 };    # graceful: finish the request, then go
+    $SIG{INT} = 'DEFAULT';
+    $pool->ready($slot);
+    until ($leave) {
+        my $c = $listen->accept or next;    # EINTR on SIGTERM: look at $leave
+        my $line = <$c> // next;
+        while (my $h = <$c>) { last if $h =~ /^\r?\n\z/ }
+        my ($path) = $line =~ m{^GET (\S+)};
+        my $last = $w->begin;
+        sleep 3600 if ($path // '') eq '/hang';
+        my $body = "$$ " . ($w->requests + 1) . "\n";
+        print $c "HTTP/1.0 200 OK\r\nContent-Length: " . length($body) . "\r\n\r\n$body";
+        close $c;
+        $leave ||= $w->end || $last;
+    }
+    POSIX::_exit(0);
+}
+
+until ($stopping) {
+    for my $a ($pool->tick) {
+        if ($a->{action} eq 'spawn') {
+            my $pid = fork // die "fork: $!";
+            serve($a->{slot}) if $pid == 0;
+            $pool->spawned($a->{slot}, $pid);
+            $children{$pid} = WorkerLife::identity($pid);
+        } elsif ($children{ $a->{pid} }) {
+            my $sig = $a->{action} eq 'kill' ? 'KILL' : 'TERM';
+            print "$a->{action} worker $a->{pid} (slot $a->{slot}): $a->{reason}\n";
+            eval { WorkerLife::kill($a->{pid}, $sig, $a->{identity}) };    # gone meanwhile: nothing sent
+        }
+    }
+    while ((my $pid = waitpid(-1, WNOHANG)) > 0) {
+        delete $children{$pid};
+        eval { $pool->exited($pid, $?) };
+    }
+    sleep 0.05;
+}
+for my $pid (keys %children) { eval { WorkerLife::kill($pid, 'TERM', $children{$pid}) } }
+sleep 0.2;
+for my $pid (keys %children) { eval { WorkerLife::kill($pid, 'KILL', $children{$pid}) } }
+1 while waitpid(-1, 0) > 0;
+print "stopped\n";
