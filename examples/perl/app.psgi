@@ -1,7 +1,7 @@
 # A leaking app behind Plack::Middleware::WorkerLife, to try by hand:
 #
-#   cargo build --release
-#   PERL5LIB=bindings/perl/lib starman --workers 4 --preload-app examples/perl/app.psgi
+#   make perl
+#   PERL5LIB=bindings/perl/blib/arch:bindings/perl/blib/lib starman --workers 4 --preload-app examples/perl/app.psgi
 #   for i in $(seq 500); do curl -s localhost:5000/; done; curl -s localhost:5000/_workerlife
 #
 # Each request keeps 512 KiB; children leave at 64 MiB or 300 requests,

@@ -7,8 +7,10 @@
 # WorkerLife::kill; it reaps children and reports their exits. Workers count
 # every request and leave after the response when told to.
 #
+#   make perl
 #   WORKERLIFE_POLICY='max_requests=100,request_timeout=5s' \
-#     perl -Ibindings/perl/lib examples/perl/prefork_server.pl 8080 4
+#     PERL5LIB=bindings/perl/blib/arch:bindings/perl/blib/lib \
+#     perl examples/perl/prefork_server.pl 8080 4
 #
 # GET / answers "PID REQUESTS"; /hang never answers (for request_timeout).
 # SIGTERM or SIGINT stops the server and its workers.
