@@ -91,9 +91,26 @@ sub budget {
     $s->stop;
 }
 
+# The processes of process group $pgrp.
+sub group_pids {
+    my ($pgrp) = @_;
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        my ($pid, $rest) = $line =~ /^(\d+) \(.*\) (.*)$/ or next;
+        my (undef, undef, $group) = split ' ', $rest;
+        push @pids, $pid if $group == $pgrp;
+    }
+    return @pids;
+}
+
 sub hang {
     my ($server, %o) = @_;
     my $s = TestServer->start(server => $server, workers => 2, policy => 'request_timeout=2s', %o);
+    my @group = group_pids($s->{pid});
+    is(scalar @group, 3, "$server: the master and its 2 children, nothing more (watchdogs are threads)")
+        or diag "@group";
     my $started = Time::HiRes::time();
     my $hung = fork // die "fork: $!";
     if ($hung == 0) {
@@ -118,6 +135,12 @@ sub hang {
     ok($killed && !$pids{$killed}, "$server: it was not the child that served");
     my ($after) = $s->get('/');
     ok($after && $after != ($killed // 0), "$server: a new child serves");
+    # Stopped the server's way (SIGTERM to its master): nothing is left.
+    kill 'TERM', $s->{pid};
+    my $deadline = Time::HiRes::time() + 15;
+    sleep 0.05 while waitpid($s->{pid}, POSIX::WNOHANG()) == 0 && Time::HiRes::time() < $deadline;
+    sleep 0.05 while group_pids($s->{pid}) && Time::HiRes::time() < $deadline;
+    is(scalar(group_pids($s->{pid})), 0, "$server: no process left after the server stops");
     $s->stop;
 }
 
