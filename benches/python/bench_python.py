@@ -220,7 +220,7 @@ def asgi_end_to_end() -> None:
             "async def nodelay(scope, receive, send):\n"
             "    global fixed\n"
             "    if not fixed:\n"
-            "        fixed = _no_delay(_listening_fds())\n"
+            "        fixed = _no_delay(_listening_fds(bound=True))\n"
             "    await app(scope, receive, send)\n"
         )
         with socket.socket() as s:

@@ -87,9 +87,11 @@ def _policy(policy: Union[Policy, str, None]) -> Policy:
 GRACE = 0.2
 
 
-def _listening_fds() -> List[int]:
+def _listening_fds(bound: bool = False) -> List[int]:
     """This process's listening sockets (the server's, shared with the
-    other workers)."""
+    other workers); with ``bound``, also TCP sockets bound and not connected
+    (uvicorn's workers call listen() on theirs only after lifespan startup).
+    """
     fds = []
     for name in os.listdir("/proc/self/fd"):
         try:
@@ -99,6 +101,12 @@ def _listening_fds() -> List[int]:
             with socket.socket(fileno=os.dup(fd)) as s:
                 if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
                     fds.append(fd)
+                elif bound and s.family in (socket.AF_INET, socket.AF_INET6) and s.type == socket.SOCK_STREAM:
+                    try:
+                        s.getpeername()
+                    except OSError:  # ENOTCONN: a server's socket
+                        if s.getsockname()[1]:
+                            fds.append(fd)
         except (OSError, ValueError):
             continue
     return fds
@@ -297,7 +305,7 @@ class WorkerLife:
         if not self._term_installed:
             self._graceful_term()
         if self._nodelay_tries:
-            self._nodelay_tries = 0 if _no_delay(_listening_fds()) else self._nodelay_tries - 1
+            self._nodelay_tries = 0 if _no_delay(_listening_fds(bound=True)) else self._nodelay_tries - 1
         if not self._nodelay_tries:
             self._prepared = _forks[0]
         return w
