@@ -35,6 +35,7 @@ pub(crate) struct Limits {
     pub max_surge: u64,
     pub ready_timeout: u64,
     pub max_pool_rss: u64,
+    pub memory_sustain: u64,
     /// Whether a rule reads the time of a worker's last begin or end
     /// (request_timeout, heartbeat_timeout, max_idle); without one, the hot
     /// path skips its clock reads.
@@ -63,6 +64,7 @@ impl Limits {
             max_surge: p.raw(Key::MaxSurge),
             ready_timeout: p.raw(Key::ReadyTimeout),
             max_pool_rss: p.raw(Key::MaxPoolRss),
+            memory_sustain: p.raw(Key::MemorySustain),
             activity_clock: p.raw(Key::RequestTimeout) > 0
                 || p.raw(Key::HeartbeatTimeout) > 0
                 || p.raw(Key::MaxIdle) > 0,
@@ -469,20 +471,29 @@ impl Core {
     fn soft_reason(&self, slot: &Slot, now: &LazyNow, pending: u64) -> Option<(Reason, u64, u64)> {
         let l = &self.limits;
         let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;
+        // With memory_sustain, reading `i` must have been over its limit
+        // without a break for that long, as of the latest reading.
+        let sustained = |i: usize| {
+            if l.memory_sustain == 0 {
+                return true;
+            }
+            let since = slot.over_since[i].load(Relaxed);
+            since != NONE && slot.read_at.load(Relaxed).saturating_sub(since) >= l.memory_sustain
+        };
         let rss = slot.rss.load(Relaxed);
-        if over(rss, l.max_rss) {
+        if over(rss, l.max_rss) && sustained(0) {
             return Some((Reason::MemoryRss, rss, l.max_rss));
         }
         let uss = slot.uss.load(Relaxed);
-        if over(uss, l.max_uss) {
+        if over(uss, l.max_uss) && sustained(1) {
             return Some((Reason::MemoryUss, uss, l.max_uss));
         }
         let pss = slot.pss.load(Relaxed);
-        if over(pss, l.max_pss) {
+        if over(pss, l.max_pss) && sustained(2) {
             return Some((Reason::MemoryPss, pss, l.max_pss));
         }
         let fds = slot.fds.load(Relaxed);
-        if over(fds, l.max_fds) {
+        if over(fds, l.max_fds) && sustained(3) {
             return Some((Reason::OpenFds, fds, l.max_fds));
         }
         let failures = u64::from(slot.health_failures.load(Relaxed));

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.
@@ -116,7 +116,7 @@ pub(crate) mod flag {
     pub const RESERVED: u16 = 64;
 }
 
-/// One worker. Exactly 128 bytes: two cache lines, and never shares one with
+/// One worker. Exactly 256 bytes: four cache lines, and never shares one with
 /// another slot, so workers do not slow each other down.
 #[repr(C, align(128))]
 pub(crate) struct Slot {
@@ -149,6 +149,12 @@ pub(crate) struct Slot {
     pub recycle_at: AtomicU64,
     /// The value that tripped the recycle.
     pub trip_value: AtomicU64,
+    /// With `memory_sustain`: since when (µs) each reading (rss, uss, pss,
+    /// fds) has been at or above its limit without a break; `NONE`: it is
+    /// not.
+    pub over_since: [AtomicU64; 4],
+    /// With `memory_sustain`: when the latest reading arrived (µs).
+    pub read_at: AtomicU64,
 }
 
 impl Slot {
@@ -168,10 +174,14 @@ impl Slot {
         self.trip_value.store(0, Relaxed);
         self.request_limit.store(0, Relaxed);
         self.lifetime_limit.store(0, Relaxed);
+        for since in &self.over_since {
+            since.store(NONE, Relaxed);
+        }
+        self.read_at.store(0, Relaxed);
     }
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 128);
+const _: () = assert!(std::mem::size_of::<Slot>() == 256);
 const _: () = assert!(std::mem::size_of::<HeaderStatic>() == 48 + 8 * KEY_COUNT);
 
 /// Packs and unpacks `Slot::gen_state`.

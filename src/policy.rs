@@ -126,6 +126,11 @@ policy_keys! {
     /// worker's would pass this (0: no ceiling); the recycle then goes the
     /// plain way.
     MaxPoolRss, "max_pool_rss", Size, 0, max_pool_rss, set_max_pool_rss;
+    /// A memory or FD limit trips only once every reading over this span was
+    /// at or above it, judged when a reading arrives (a spike that falls
+    /// back does not recycle; readings that stop never trip). 0: the first
+    /// reading at or above the limit trips.
+    MemorySustain, "memory_sustain", Duration, 0, memory_sustain, set_memory_sustain;
 }
 
 /// The number of policy keys.

@@ -12,8 +12,10 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::Arc;
 
 /// Writes a worker's readings, by the worker itself or by the master's
-/// sampling; the latest reading wins.
-pub(crate) fn store_health(slot: &Slot, health: Health) {
+/// sampling; the latest reading wins. With `memory_sustain` it also keeps,
+/// for each reading, since when it has been over its limit (an absent
+/// reading changes nothing).
+pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
     let put = |cell: &std::sync::atomic::AtomicU64, v: Option<u64>| {
         if let Some(v) = v {
             cell.store(v.min(NONE - 1), Relaxed);
@@ -23,6 +25,27 @@ pub(crate) fn store_health(slot: &Slot, health: Health) {
     put(&slot.uss, health.uss);
     put(&slot.pss, health.pss);
     put(&slot.fds, health.fds);
+    let l = &core.limits;
+    if l.memory_sustain == 0 {
+        return;
+    }
+    let now = core.now();
+    let readings = [
+        (health.rss, l.max_rss),
+        (health.uss, l.max_uss),
+        (health.pss, l.max_pss),
+        (health.fds, l.max_fds),
+    ];
+    for ((v, limit), since) in readings.into_iter().zip(&slot.over_since) {
+        match v {
+            Some(v) if limit > 0 && v >= limit => {
+                let _ = since.compare_exchange(NONE, now, Relaxed, Relaxed);
+            }
+            Some(_) => since.store(NONE, Relaxed),
+            None => {}
+        }
+    }
+    slot.read_at.store(now, Relaxed);
 }
 
 /// A health sample; `None` is no reading, which leaves the previous one.
@@ -161,7 +184,7 @@ impl Worker {
     /// Reports the worker's own health; absent readings stay as they were.
     #[inline]
     pub fn report_health(&self, health: Health) {
-        store_health(self.slot(), health);
+        store_health(&self.core, self.slot(), health);
     }
 
     /// Samples this process from `/proc` and reports the readings (USS and

@@ -63,7 +63,7 @@ impl Pool {
             };
             match sample {
                 Ok(sample) => {
-                    crate::worker::store_health(s, sample.health());
+                    crate::worker::store_health(&self.core, s, sample.health());
                     report.sampled += 1;
                 }
                 Err(Error::NoSuchProcess(_)) => {

@@ -111,6 +111,7 @@ pub enum wl_key {
     WL_KEY_MAX_SURGE = 22,
     WL_KEY_READY_TIMEOUT = 23,
     WL_KEY_MAX_POOL_RSS = 24,
+    WL_KEY_MEMORY_SUSTAIN = 25,
 }
 
 /// How a key's raw value is counted.

@@ -32,13 +32,14 @@ def test_policy_str_parses_back_for_every_key() -> None:
         "max_surge": 1,
         "ready_timeout": 10,
         "max_pool_rss": "2GiB",
+        "memory_sustain": "30s",
     }
     p = Policy(**values)
     assert Policy.parse(str(p)) == p
     assert eval(repr(p), {"Policy": Policy}) == p
     assert pickle.loads(pickle.dumps(p)) == p
     assert set(Policy.keys()) == set(p.to_dict())
-    assert len(Policy.keys()) == 25
+    assert len(Policy.keys()) == 26
 
 
 def test_policy_defaults_and_off() -> None:

@@ -253,6 +253,10 @@ class WorkerLife:
 
         def later(sig: int) -> None:
             _stop_accepting(loop)
+            # Leaving for sure: the recycle permit goes back now, so the next
+            # worker due need not wait for this one's whole shutdown.
+            if self.worker is not None:
+                self.worker.exiting()
             loop.call_later(GRACE, server_handler, sig, None)
 
         def on_term(sig: int, frame: Optional[FrameType]) -> None:
