@@ -96,21 +96,20 @@ def sampling() -> None:
         child.wait()
 
 
-def gunicorn_rps(hook: bool, seconds: int, port: int, app_dir: Path) -> float:
-    env = {**os.environ, "WORKERLIFE_POLICY": "max_requests=100000,max_rss=1GiB"}
-    args = [sys.executable, "-m", "gunicorn", "--chdir", str(app_dir), "-w", "2",
-            "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
-    if hook:
-        args += ["-c", "python:workerlife.gunicorn"]
-    args.append("hello:app")
-    server = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import socket
+def wrk_rps(args: List[str], env: Dict[str, str], port: int, seconds: int) -> float:
+    """Requests/s of wrk -c8 against the server `args` starts on `port`
+    (its own session, ended with every process of it)."""
+    import socket
 
+    server = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
         for _ in range(300):
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    if c.recv(16).startswith(b"HTTP/1."):
+                        break
             except OSError:
                 time.sleep(0.05)
         out = subprocess.run(
@@ -123,7 +122,25 @@ def gunicorn_rps(hook: bool, seconds: int, port: int, app_dir: Path) -> float:
         raise RuntimeError(out)
     finally:
         server.terminate()
-        server.wait()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        try:
+            os.killpg(server.pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def gunicorn_rps(hook: bool, seconds: int, port: int, app_dir: Path) -> float:
+    env = {**os.environ, "WORKERLIFE_POLICY": "max_requests=100000,max_rss=1GiB"}
+    args = [sys.executable, "-m", "gunicorn", "--chdir", str(app_dir), "-w", "2",
+            "-b", f"127.0.0.1:{port}", "--log-level", "warning"]
+    if hook:
+        args += ["-c", "python:workerlife.gunicorn"]
+    args.append("hello:app")
+    return wrk_rps(args, env, port, seconds)
 
 
 def end_to_end() -> None:
@@ -162,38 +179,7 @@ def uvicorn_rps(app: str, seconds: int, port: int, app_dir: Path) -> float:
     args = [sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--workers", "2",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
             "--no-access-log", app]
-    server = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        import socket
-
-        for _ in range(300):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                    if c.recv(16).startswith(b"HTTP/1."):
-                        break
-            except OSError:
-                time.sleep(0.05)
-        out = subprocess.run(
-            ["wrk", "-t1", "-c8", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        for line in out.splitlines():
-            if line.startswith("Requests/sec:"):
-                return float(line.split()[1])
-        raise RuntimeError(out)
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        try:
-            os.killpg(server.pid, 9)
-        except ProcessLookupError:
-            pass
+    return wrk_rps(args, env, port, seconds)
 
 
 def asgi_end_to_end() -> None:
