@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 HERE = Path(__file__).resolve().parent
 
@@ -19,6 +19,59 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def live_children(parent: int) -> int:
+    """Live (not zombie) children of `parent`, from /proc."""
+    n = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            n += 1
+    return n
+
+
+def paced_load(server: "Gunicorn", path: str) -> Tuple[List[BaseException], int, Set[int]]:
+    """4 clients × 120 requests to `path`, 10 ms apart (so a run spans many
+    recycles), while the master's live children are counted from outside:
+    (every failure, the most workers at once, the pids that answered)."""
+    import threading
+
+    stop = threading.Event()
+    most = [0]
+
+    def count() -> None:
+        while not stop.is_set():
+            most[0] = max(most[0], live_children(server.proc.pid))
+            time.sleep(0.005)
+
+    failures: List[BaseException] = []
+    pids: Set[int] = set()
+
+    def client() -> None:
+        for _ in range(120):
+            try:
+                pids.add(server.get(path)[0])
+            except BaseException as e:  # every failure counts
+                failures.append(e)
+            time.sleep(0.01)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    clients = [threading.Thread(target=client) for _ in range(4)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    stop.set()
+    counter.join()
+    return failures, most[0], pids
 
 
 class Gunicorn:

@@ -19,7 +19,7 @@ import pytest
 from websockets.sync.client import connect
 
 import workerlife
-from server import Gunicorn, Uvicorn
+from server import Gunicorn, Uvicorn, paced_load
 
 Server = Union[Gunicorn, Uvicorn]
 KINDS = ["uvicorn", "gunicorn"]
@@ -197,39 +197,11 @@ def test_gunicorn_uvicorn_workers_are_replaced_before_they_retire(
     """max_surge=1 with gunicorn's uvicorn workers: a replacement is started
     and ready before the old worker drains; under load no request fails and
     there are never more than workers + 1."""
-    from test_gunicorn import live_children
-
     s = start(servers, tmp_path, "gunicorn", "max_requests=40,max_surge=1")
-    stop = threading.Event()
-    most = [0]
-
-    def count() -> None:
-        while not stop.is_set():
-            most[0] = max(most[0], live_children(s.proc.pid))
-            time.sleep(0.005)
-
-    failures: List[BaseException] = []
-    pids: Set[int] = set()
-
-    def client() -> None:
-        for _ in range(120):
-            try:
-                pids.add(s.get("/")[0])
-            except BaseException as e:  # every failure counts
-                failures.append(e)
-            time.sleep(0.01)
-
-    counter = threading.Thread(target=count)
-    counter.start()
-    clients = [threading.Thread(target=client) for _ in range(4)]
-    for t in clients:
-        t.start()
-    for t in clients:
-        t.join()
-    stop.set()
-    counter.join()
+    assert isinstance(s, Gunicorn)
+    failures, most, pids = paced_load(s, "/")
     assert not failures, failures[:3]
-    assert most[0] <= 3, f"{most[0]} workers at once with 2 workers and max_surge=1\n{s.log()}"
+    assert most <= 3, f"{most} workers at once with 2 workers and max_surge=1\n{s.log()}"
     assert len(pids) >= 4, (pids, s.log())
     assert s.lines("starting a replacement for slot"), s.log()
     assert s.lines("workerlife: ready slot="), s.log()

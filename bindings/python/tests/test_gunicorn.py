@@ -17,7 +17,7 @@ from typing import Iterator, List, Set, Tuple
 
 import pytest
 
-from server import Gunicorn, free_port
+from server import Gunicorn, free_port, paced_load
 
 
 @pytest.fixture
@@ -333,22 +333,6 @@ def test_a_worker_that_dies_is_a_crash_and_a_scale_down_is_not(
     assert crashes() == 1
 
 
-def live_children(parent: int) -> int:
-    """Live (not zombie) children of `parent`, from /proc."""
-    n = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            n += 1
-    return n
-
-
 @pytest.mark.parametrize(
     "reason,policy,path",
     [
@@ -373,36 +357,9 @@ def test_replace_before_retire_under_load(
         worker_class=worker_class,
         threads=2 if worker_class == "gthread" else 1,
     )
-    stop = threading.Event()
-    most = [0]
-
-    def count() -> None:
-        while not stop.is_set():
-            most[0] = max(most[0], live_children(g.proc.pid))
-            time.sleep(0.005)
-
-    failures: List[BaseException] = []
-    pids: Set[int] = set()
-
-    def client() -> None:
-        for _ in range(120):
-            try:
-                pids.add(g.get(path)[0])
-            except BaseException as e:  # every failure counts
-                failures.append(e)
-            time.sleep(0.01)  # paced, so that the run spans many recycles
-
-    counter = threading.Thread(target=count)
-    counter.start()
-    clients = [threading.Thread(target=client) for _ in range(4)]
-    for t in clients:
-        t.start()
-    for t in clients:
-        t.join()
-    stop.set()
-    counter.join()
+    failures, most, pids = paced_load(g, path)
     assert not failures, failures[:3]
-    assert most[0] <= 3, f"{most[0]} workers at once with 2 workers and max_surge=1\n{g.log()}"
+    assert most <= 3, f"{most} workers at once with 2 workers and max_surge=1\n{g.log()}"
     assert len(pids) >= 4, (pids, g.log())  # 2 first workers and their replacements
     assert any(line.endswith(reason) for line in g.lines("starting a replacement for slot")), g.log()
     assert g.lines("workerlife: ready slot="), g.log()
