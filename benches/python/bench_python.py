@@ -96,9 +96,10 @@ def sampling() -> None:
         child.wait()
 
 
-def wrk_rps(args: List[str], env: Dict[str, str], port: int, seconds: int) -> float:
-    """Requests/s of wrk -c8 against the server `args` starts on `port`
-    (its own session, ended with every process of it)."""
+def wrk_output(args: List[str], env: Dict[str, str], port: int, seconds: int, *wrk_flags: str) -> str:
+    """What wrk -c8 prints against the server `args` starts on `port` (its
+    own session, ended with every process of it). bench_recycling.py uses
+    it too."""
     import socket
 
     server = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -112,14 +113,10 @@ def wrk_rps(args: List[str], env: Dict[str, str], port: int, seconds: int) -> fl
                         break
             except OSError:
                 time.sleep(0.05)
-        out = subprocess.run(
-            ["wrk", "-t1", "-c8", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+        return subprocess.run(
+            ["wrk", "-t1", "-c8", f"-d{seconds}s", *wrk_flags, f"http://127.0.0.1:{port}/"],
             capture_output=True, text=True, check=True,
         ).stdout
-        for line in out.splitlines():
-            if line.startswith("Requests/sec:"):
-                return float(line.split()[1])
-        raise RuntimeError(out)
     finally:
         server.terminate()
         try:
@@ -131,6 +128,15 @@ def wrk_rps(args: List[str], env: Dict[str, str], port: int, seconds: int) -> fl
             os.killpg(server.pid, 9)
         except ProcessLookupError:
             pass
+
+
+def wrk_rps(args: List[str], env: Dict[str, str], port: int, seconds: int) -> float:
+    """Requests/s of wrk -c8 against the server `args` starts on `port`."""
+    out = wrk_output(args, env, port, seconds)
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise RuntimeError(out)
 
 
 def gunicorn_rps(hook: bool, seconds: int, port: int, app_dir: Path) -> float:

@@ -17,12 +17,12 @@ import re
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from bench_python import wrk_output
 
 CONFIGS: Sequence[Tuple[str, Optional[str], Sequence[str]]] = (
     ("no recycling", None, ()),
@@ -50,37 +50,11 @@ def run(app_dir: Path, app: str, policy: Optional[str], extra: Sequence[str], se
     if policy is not None:
         args += ["-c", "python:workerlife.gunicorn"]
     args.append(app)
-    server = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                    c.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                    if c.recv(16).startswith(b"HTTP/1."):
-                        break
-            except OSError:
-                time.sleep(0.05)
-        out = subprocess.run(
-            ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}/"],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M).group(1))  # type: ignore[union-attr]
-        m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
-        assert m is not None, out
-        return rps, float(m.group(1)) * UNITS[m.group(2)]
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        try:
-            os.killpg(server.pid, 9)
-        except ProcessLookupError:
-            pass
+    out = wrk_output(args, env, port, seconds, "--latency")
+    rps = float(re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M).group(1))  # type: ignore[union-attr]
+    m = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    assert m is not None, out
+    return rps, float(m.group(1)) * UNITS[m.group(2)]
 
 
 def table(title: str, app_dir: Path, app: str, rounds: int, seconds: int) -> None:
