@@ -346,7 +346,9 @@ typedef struct wl_pool_action {
 
 // One event. `kind` is a `wl_event_kind`, `reason` a `wl_reason`. `rss` and
 // `delay_us` are `WL_NO_READING` when absent; `status` is meaningful when
-// `has_status`.
+// `has_status`. For recycles, kills and exits, `growth_per_request` and
+// `growth_per_second` are how fast the worker's memory grew (bytes, a
+// Theil–Sen fit over its generation); NaN when not known.
 typedef struct wl_event {
   uint32_t kind;
   uint32_t slot;
@@ -361,6 +363,8 @@ typedef struct wl_event {
   uint64_t requests;
   uint64_t rss;
   uint64_t delay_us;
+  double growth_per_request;
+  double growth_per_second;
 } wl_event;
 
 // One sample of a process: values, or `WL_NO_READING` (not asked for),

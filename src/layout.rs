@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.
@@ -153,8 +153,11 @@ pub(crate) struct Slot {
     /// fds) has been at or above its limit without a break; `NONE`: it is
     /// not.
     pub over_since: [AtomicU64; 4],
-    /// With `memory_sustain`: when the latest reading arrived (µs).
+    /// When the latest reading arrived (µs).
     pub read_at: AtomicU64,
+    /// The growth fit's state and points (see `growth.rs`).
+    pub fit: AtomicU64,
+    pub fit_points: crate::growth::Points,
 }
 
 impl Slot {
@@ -178,6 +181,7 @@ impl Slot {
             since.store(NONE, Relaxed);
         }
         self.read_at.store(0, Relaxed);
+        self.fit.store(0, Relaxed);
     }
 }
 

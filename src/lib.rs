@@ -22,6 +22,7 @@ mod error;
 mod event;
 mod files;
 pub mod fork;
+mod growth;
 mod jitter;
 mod layout;
 mod names;
@@ -38,6 +39,7 @@ pub use clock::{coarse_ns as clock_ns_coarse, precise_ns as clock_ns_precise, Cl
 pub use decision::{Action, Decision, Reason};
 pub use error::{Error, Result};
 pub use event::{Event, EventKind};
+pub use growth::{Growth, Metric};
 pub use layout::{LAYOUT_VERSION, MAX_SLOTS, SLOT_BYTES};
 pub use policy::{Key, Policy, Unit};
 pub use pool::{ActionKind, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};

@@ -1,6 +1,7 @@
 //! Pool statistics, as a struct, as JSON and as Prometheus text exposition.
 
 use crate::decision::Reason;
+use crate::growth::Growth;
 use crate::layout::{busy, flag, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
 use crate::pool::Pool;
 use serde_json::json;
@@ -35,6 +36,8 @@ pub struct SlotStats {
     pub uss: Option<u64>,
     pub pss: Option<u64>,
     pub fds: Option<u64>,
+    /// How fast its memory grows, once it has three readings.
+    pub growth: Option<Growth>,
 }
 
 /// A snapshot of a pool.
@@ -143,6 +146,11 @@ impl Pool {
                 uss: reading(s.uss.load(Relaxed)),
                 pss: reading(s.pss.load(Relaxed)),
                 fds: reading(s.fds.load(Relaxed)),
+                growth: if live {
+                    crate::growth::estimate(core, s)
+                } else {
+                    None
+                },
             });
         }
         st
@@ -173,6 +181,7 @@ impl Pool {
                     "generation": s.generation, "requests": s.requests,
                     "in_flight": s.in_flight, "uptime": s.uptime_secs,
                     "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
+                    "growth": s.growth.map(|g| growth_json(&g)),
                 })
             })
             .collect();
@@ -196,6 +205,11 @@ impl Pool {
     }
 
     /// The stats in Prometheus text exposition format (version 0.0.4).
+    ///
+    /// Growth, per slot with an estimate (label `metric`: the reading
+    /// fitted): `workerlife_slot_memory_growth_bytes_per_request`,
+    /// `workerlife_slot_memory_growth_bytes_per_second`,
+    /// `workerlife_slot_memory_seconds_to_limit`.
     pub fn prometheus(&self) -> String {
         let st = self.stats();
         let mut o = String::new();
@@ -332,6 +346,51 @@ impl Pool {
                 }
             }
         }
+        for (name, help, pick) in [
+            (
+                "slot_memory_growth_bytes_per_request",
+                "How fast the slot worker's memory grows per request (Theil-Sen fit over its life).",
+                (|g: &Growth| g.per_request) as fn(&Growth) -> Option<f64>,
+            ),
+            (
+                "slot_memory_growth_bytes_per_second",
+                "How fast the slot worker's memory grows per second (Theil-Sen fit over its life).",
+                |g| Some(g.per_second),
+            ),
+            (
+                "slot_memory_seconds_to_limit",
+                "Predicted seconds until the slot worker's memory reaches its limit.",
+                |g| g.to_limit.map(|d| d.as_secs_f64()),
+            ),
+        ] {
+            family(&mut o, name, "gauge", help);
+            for s in &st.per_slot {
+                if let Some(v) = s.growth.as_ref().and_then(pick) {
+                    let metric = s.growth.map_or("rss", |g| g.metric.as_str());
+                    let _ = writeln!(
+                        o,
+                        "workerlife_{name}{{slot=\"{}\",metric=\"{metric}\"}} {v}",
+                        s.slot
+                    );
+                }
+            }
+        }
         o
     }
+}
+
+/// One worker's growth estimate as JSON (bytes, seconds; null when not
+/// known).
+pub(crate) fn growth_json(g: &Growth) -> serde_json::Value {
+    json!({
+        "metric": g.metric.as_str(),
+        "bytes_per_request": g.per_request,
+        "bytes_per_second": g.per_second,
+        "requests": g.requests,
+        "seconds": g.seconds,
+        "samples": g.samples,
+        "seconds_to_limit": g.to_limit.map(|d| d.as_secs_f64()),
+        "requests_to_limit": g.requests_to_limit,
+        "text": g.to_string(),
+    })
 }

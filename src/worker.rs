@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::Arc;
 
 /// Writes a worker's readings, by the worker itself or by the master's
-/// sampling; the latest reading wins. With `memory_sustain` it also keeps,
-/// for each reading, since when it has been over its limit (an absent
-/// reading changes nothing).
+/// sampling; the latest reading wins. The fitted memory reading goes to the
+/// growth fit; with `memory_sustain` it also keeps, for each reading, since
+/// when it has been over its limit (an absent reading changes nothing).
 pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
     let put = |cell: &std::sync::atomic::AtomicU64, v: Option<u64>| {
         if let Some(v) = v {
@@ -25,24 +25,31 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
     put(&slot.uss, health.uss);
     put(&slot.pss, health.pss);
     put(&slot.fds, health.fds);
-    let l = &core.limits;
-    if l.memory_sustain == 0 {
-        return;
-    }
     let now = core.now();
-    let readings = [
-        (health.rss, l.max_rss),
-        (health.uss, l.max_uss),
-        (health.pss, l.max_pss),
-        (health.fds, l.max_fds),
-    ];
-    for ((v, limit), since) in readings.into_iter().zip(&slot.over_since) {
-        match v {
-            Some(v) if limit > 0 && v >= limit => {
-                let _ = since.compare_exchange(NONE, now, Relaxed, Relaxed);
+    let l = &core.limits;
+    let fitted = match crate::growth::Metric::of(l).0 {
+        crate::growth::Metric::Rss => health.rss,
+        crate::growth::Metric::Uss => health.uss,
+        crate::growth::Metric::Pss => health.pss,
+    };
+    if let Some(v) = fitted {
+        crate::growth::record(slot, now, v);
+    }
+    if l.memory_sustain > 0 {
+        let readings = [
+            (health.rss, l.max_rss),
+            (health.uss, l.max_uss),
+            (health.pss, l.max_pss),
+            (health.fds, l.max_fds),
+        ];
+        for ((v, limit), since) in readings.into_iter().zip(&slot.over_since) {
+            match v {
+                Some(v) if limit > 0 && v >= limit => {
+                    let _ = since.compare_exchange(NONE, now, Relaxed, Relaxed);
+                }
+                Some(_) => since.store(NONE, Relaxed),
+                None => {}
             }
-            Some(_) => since.store(NONE, Relaxed),
-            None => {}
         }
     }
     slot.read_at.store(now, Relaxed);

@@ -212,6 +212,13 @@ impl Pool {
             status: None,
             crash: false,
             delay: None,
+            decision: None,
+            growth: match kind {
+                EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
+                    crate::growth::estimate(&self.core, s)
+                }
+                _ => None,
+            },
         }
     }
 
@@ -504,7 +511,8 @@ impl Pool {
                 },
                 _ => now,
             };
-            let ev = self.event(event, slot, Some(reason), at);
+            let mut ev = self.event(event, slot, Some(reason), at);
+            ev.decision = Some(d);
             push_event(sup, ev);
         }
     }

@@ -204,7 +204,9 @@ pub struct wl_pool_action {
 
 /// One event. `kind` is a `wl_event_kind`, `reason` a `wl_reason`. `rss` and
 /// `delay_us` are `WL_NO_READING` when absent; `status` is meaningful when
-/// `has_status`.
+/// `has_status`. For recycles, kills and exits, `growth_per_request` and
+/// `growth_per_second` are how fast the worker's memory grew (bytes, a
+/// Theil–Sen fit over its generation); NaN when not known.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct wl_event {
@@ -221,6 +223,8 @@ pub struct wl_event {
     pub requests: u64,
     pub rss: u64,
     pub delay_us: u64,
+    pub growth_per_request: f64,
+    pub growth_per_second: f64,
 }
 
 /// One sample of a process: values, or `WL_NO_READING` (not asked for),
@@ -330,6 +334,8 @@ impl From<Event> for wl_event {
             requests: e.requests,
             rss: e.rss.unwrap_or(WL_NO_READING),
             delay_us: e.delay.map_or(WL_NO_READING, micros),
+            growth_per_request: e.growth.and_then(|g| g.per_request).unwrap_or(f64::NAN),
+            growth_per_second: e.growth.map_or(f64::NAN, |g| g.per_second),
         }
     }
 }

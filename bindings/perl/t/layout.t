@@ -32,6 +32,7 @@ int main(void) {
   wl_event e; memset(&e, 0, sizeof e);
   e.kind = 1; e.slot = 2; e.pid = 3; e.generation = 4; e.reason = 5; e.status = -6; e.has_status = 1;
   e.crash = 1; e.at_us = 7; e.uptime_us = 8; e.requests = 9; e.rss = 10; e.delay_us = 11;
+  e.growth_per_request = 12.5; e.growth_per_second = 13.25;
   dump("event", &e, sizeof e);
   wl_sample s; memset(&s, 0, sizeof s);
   s.pid = 1; s.start_time = 2; s.rss = 3; s.fds = 4; s.uss = 5; s.pss = 6;
@@ -53,7 +54,7 @@ my %bytes = map { my ($n, $h) = split ' '; ($n => pack('H*', $h)) } `$dir/layout
 my %want = (
     decision => [1, 10, 1000, 999],
     action   => [3, 4, 5, 6, 7, 10, 8, 9],
-    event    => [1, 2, 3, 4, 5, -6, 1, 1, 7, 8, 9, 10, 11],
+    event    => [1, 2, 3, 4, 5, -6, 1, 1, 7, 8, 9, 10, 11, 12.5, 13.25],
     sample   => [1, 2, 3, 4, 5, 6],
     health   => [1, 2, 3, 4],
     options  => [1, 2, 3, 1, 1, 5],

@@ -187,6 +187,17 @@ impl PyEvent {
     fn delay(&self) -> Option<f64> {
         self.inner.delay.map(|d| d.as_secs_f64())
     }
+    /// For recycles, kills and exits: how fast the worker's memory grew, in
+    /// bytes per request (None when unknown).
+    #[getter]
+    fn growth_per_request(&self) -> Option<f64> {
+        self.inner.growth.and_then(|g| g.per_request)
+    }
+    /// Likewise in bytes per second.
+    #[getter]
+    fn growth_per_second(&self) -> Option<f64> {
+        self.inner.growth.map(|g| g.per_second)
+    }
     fn __str__(&self) -> String {
         self.inner.to_string()
     }

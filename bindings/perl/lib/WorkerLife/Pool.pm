@@ -208,15 +208,18 @@ sub events {
     my @events;
     for my $chunk (@flat) {
         my @f = @$chunk;
-        while (my @e = splice @f, 0, 13) {
+        while (my @e = splice @f, 0, 15) {
             my ($kind, $slot, $pid, $gen, $reason, $status, $has_status, $crash,
-                $at, $uptime, $requests, $rss, $delay) = @e;
+                $at, $uptime, $requests, $rss, $delay, $per_request, $per_second) = @e;
             push @events, {
                 kind => $WorkerLife::EVENTS[$kind], slot => $slot, pid => $pid, generation => $gen,
                 reason => WorkerLife::Raw::reason($reason), status => $has_status ? $status : undef,
                 crash => $crash ? 1 : 0, at => $at / 1e6, uptime => $uptime / 1e6,
                 requests => $requests, rss => WorkerLife::Raw::reading($rss),
                 delay => $kind == 5 ? $delay / 1e6 : undef,
+                # NaN (unknown) is the one value not equal to itself.
+                growth_per_request => $per_request == $per_request ? $per_request : undef,
+                growth_per_second  => $per_second == $per_second ? $per_second : undef,
             };
         }
     }

@@ -120,7 +120,7 @@ sub reason {
 our %LAYOUT = (
     decision => 'L L Q Q',
     action   => 'L6 Q2',
-    event    => 'L5 l C C x6 Q5',
+    event    => 'L5 l C C x6 Q5 d2',
     sample   => 'L x4 Q5',
     health   => 'Q4',
     options  => 'L L Q C C x6 Q',

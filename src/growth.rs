@@ -1,0 +1,314 @@
+//! Growth estimates: how fast a worker's memory grows, per request and per
+//! second, from the readings the pool already takes, and when it will reach
+//! its limit.
+//!
+//! Each slot keeps up to `POINTS` readings of its generation spread evenly
+//! over its life: when the points are full, every other one is dropped and
+//! readings are kept half as often from then on, so the fit covers the whole
+//! generation in fixed space (80 bytes of the slot). The estimate is the
+//! Theil–Sen slope, the median of the slopes between every pair of points:
+//! a warm-up step or a spike moves one point, which moves a minority of the
+//! slopes and so barely the median, where first-minus-last or least squares
+//! follow it.
+//!
+//! Writers are whoever samples the worker (its master, its watchdog, the
+//! worker itself), possibly at once: a writer that finds the points being
+//! written skips its reading (the next one is kept), so nobody waits.
+//! Readers retry while the points change under them (a sequence lock).
+
+use crate::core::Core;
+use crate::layout::{Slot, NONE};
+use std::fmt;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{fence, AtomicU32};
+use std::time::Duration;
+
+/// Readings kept per generation.
+pub(crate) const POINTS: usize = 6;
+/// Fewer points than this give no estimate: two would be first-minus-last.
+const MIN_POINTS: usize = 3;
+
+/// One kept reading: milliseconds since the generation started, requests
+/// served by then, and the reading in KiB (pages are 4 KiB, so nothing is
+/// lost); each saturates at `u32::MAX`.
+pub(crate) type Points = [[AtomicU32; 3]; POINTS];
+
+/// `Slot::fit`: readings seen (32) | level (8): one reading in 2^level is
+/// kept | count (8) | sequence (16): odd while a writer changes the points.
+mod word {
+    pub fn seen(w: u64) -> u32 {
+        (w >> 32) as u32
+    }
+    pub fn level(w: u64) -> u32 {
+        ((w >> 24) & 0xff) as u32
+    }
+    pub fn count(w: u64) -> usize {
+        ((w >> 16) & 0xff) as usize
+    }
+    pub fn seq(w: u64) -> u16 {
+        w as u16
+    }
+    pub fn pack(seen: u32, level: u32, count: usize, seq: u16) -> u64 {
+        (u64::from(seen) << 32) | (u64::from(level) << 24) | ((count as u64) << 16) | u64::from(seq)
+    }
+}
+
+/// Which reading the growth fit follows: the first memory reading the
+/// policy limits, in the decisions' order (RSS, USS, PSS); RSS when none is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Rss,
+    Uss,
+    Pss,
+}
+
+impl Metric {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Rss => "rss",
+            Metric::Uss => "uss",
+            Metric::Pss => "pss",
+        }
+    }
+
+    /// The metric and its limit (0: none) under these limits.
+    pub(crate) fn of(l: &crate::core::Limits) -> (Metric, u64) {
+        if l.max_rss > 0 {
+            (Metric::Rss, l.max_rss)
+        } else if l.max_uss > 0 {
+            (Metric::Uss, l.max_uss)
+        } else if l.max_pss > 0 {
+            (Metric::Pss, l.max_pss)
+        } else {
+            (Metric::Rss, 0)
+        }
+    }
+
+    fn latest(self, slot: &Slot) -> u64 {
+        match self {
+            Metric::Rss => slot.rss.load(Relaxed),
+            Metric::Uss => slot.uss.load(Relaxed),
+            Metric::Pss => slot.pss.load(Relaxed),
+        }
+    }
+}
+
+/// How fast one worker's memory grows, fitted over its generation so far.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Growth {
+    /// The reading fitted (`rss`, `uss` or `pss`).
+    pub metric: Metric,
+    /// Bytes per request; None when no request was served between readings.
+    pub per_request: Option<f64>,
+    /// Bytes per second.
+    pub per_second: f64,
+    /// Requests and seconds between the first and the last reading fitted.
+    pub requests: u64,
+    pub seconds: f64,
+    /// Readings fitted.
+    pub samples: u32,
+    /// Predicted time until the reading reaches its limit: zero when it is
+    /// there already; None with no limit or no growth.
+    pub to_limit: Option<Duration>,
+    /// Predicted requests until then, likewise.
+    pub requests_to_limit: Option<u64>,
+}
+
+/// `grew 6.4 KiB/request over 48000 requests`, or per second when no request
+/// was served.
+impl fmt::Display for Growth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.per_request {
+            Some(r) => write!(
+                f,
+                "grew {}/request over {} requests",
+                human_rate(r),
+                self.requests
+            ),
+            None => write!(
+                f,
+                "grew {}/s over {:.0}s",
+                human_rate(self.per_second),
+                self.seconds
+            ),
+        }
+    }
+}
+
+/// A rate in bytes for people: `6.4 KiB`, `-512 B`, `1.2 MiB`.
+fn human_rate(bytes: f64) -> String {
+    let mut v = bytes;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if v.abs() < 1024.0 || unit == "GiB" {
+            return if unit == "B" {
+                format!("{v:.0} {unit}")
+            } else {
+                format!("{v:.1} {unit}")
+            };
+        }
+        v /= 1024.0;
+    }
+    unreachable!()
+}
+
+/// Keeps a reading (in bytes) of `slot`'s fitted metric, taken at `now`.
+pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
+    let w = slot.fit.load(Acquire);
+    if word::seq(w) & 1 == 1 {
+        return; // another sampler is writing: this reading is skipped
+    }
+    let locked = word::pack(
+        word::seen(w),
+        word::level(w),
+        word::count(w),
+        word::seq(w).wrapping_add(1),
+    );
+    if slot
+        .fit
+        .compare_exchange(w, locked, Acquire, Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    let (seen, mut level, mut count) = (word::seen(w), word::level(w), word::count(w));
+    let ms = now.saturating_sub(slot.spawned_at.load(Relaxed)) / 1_000;
+    let keep = |level: u32| level < 32 && seen % (1u32 << level) == 0;
+    let mut kept = keep(level);
+    if kept && count == POINTS {
+        // Full: keep every other point, and from now on every other reading.
+        for i in 1..POINTS / 2 {
+            for k in 0..3 {
+                let v = slot.fit_points[2 * i][k].load(Relaxed);
+                slot.fit_points[i][k].store(v, Relaxed);
+            }
+        }
+        count = POINTS / 2;
+        level += 1;
+        kept = keep(level);
+    }
+    if kept {
+        let point = [
+            ms.min(u64::from(u32::MAX)) as u32,
+            slot.requests.load(Relaxed).min(u64::from(u32::MAX)) as u32,
+            (bytes / 1024).min(u64::from(u32::MAX)) as u32,
+        ];
+        for (cell, v) in slot.fit_points[count].iter().zip(point) {
+            cell.store(v, Relaxed);
+        }
+        count += 1;
+    }
+    slot.fit.store(
+        word::pack(
+            seen.wrapping_add(1),
+            level,
+            count,
+            word::seq(w).wrapping_add(2),
+        ),
+        Release,
+    );
+}
+
+/// A consistent copy of the kept points, or None while a writer keeps
+/// changing them.
+fn snapshot(slot: &Slot) -> Option<Vec<[u32; 3]>> {
+    for _ in 0..8 {
+        let before = slot.fit.load(Acquire);
+        if word::seq(before) & 1 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let points: Vec<[u32; 3]> = slot.fit_points[..word::count(before).min(POINTS)]
+            .iter()
+            .map(|p| [p[0].load(Relaxed), p[1].load(Relaxed), p[2].load(Relaxed)])
+            .collect();
+        fence(Acquire);
+        if slot.fit.load(Relaxed) == before {
+            return Some(points);
+        }
+    }
+    None
+}
+
+/// The Theil–Sen slope of `y` over `x` (KiB per unit of x, in bytes): the
+/// median of the slopes between pairs whose x differ. None without such
+/// pairs.
+fn theil_sen(points: &[[u32; 3]], x: usize) -> Option<f64> {
+    let mut slopes = Vec::with_capacity(points.len() * (points.len() - 1) / 2);
+    for (i, a) in points.iter().enumerate() {
+        for b in &points[i + 1..] {
+            let dx = f64::from(b[x]) - f64::from(a[x]);
+            if dx > 0.0 {
+                slopes.push((f64::from(b[2]) - f64::from(a[2])) * 1024.0 / dx);
+            }
+        }
+    }
+    if slopes.is_empty() {
+        return None;
+    }
+    slopes.sort_by(f64::total_cmp);
+    let n = slopes.len();
+    Some(if n % 2 == 1 {
+        slopes[n / 2]
+    } else {
+        (slopes[n / 2 - 1] + slopes[n / 2]) / 2.0
+    })
+}
+
+/// The growth estimate of `slot`'s current generation, once it has enough
+/// readings.
+pub(crate) fn estimate(core: &Core, slot: &Slot) -> Option<Growth> {
+    let points = snapshot(slot)?;
+    if points.len() < MIN_POINTS {
+        return None;
+    }
+    let (metric, limit) = Metric::of(&core.limits);
+    let per_second = theil_sen(&points, 0)? * 1_000.0;
+    let per_request = theil_sen(&points, 1);
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let latest = metric.latest(slot);
+    let remaining = (limit > 0 && latest != NONE).then(|| limit.saturating_sub(latest) as f64);
+    let to_limit = remaining.and_then(|left| match left {
+        0.0 => Some(Duration::ZERO),
+        _ if per_second > 0.0 => Duration::try_from_secs_f64(left / per_second).ok(),
+        _ => None,
+    });
+    let requests_to_limit = remaining.and_then(|left| match (left, per_request) {
+        (0.0, _) => Some(0),
+        (_, Some(r)) if r > 0.0 => Some((left / r).ceil().min(u64::MAX as f64) as u64),
+        _ => None,
+    });
+    Some(Growth {
+        metric,
+        per_request,
+        per_second,
+        requests: u64::from(last[1].saturating_sub(first[1])),
+        seconds: f64::from(last[0].saturating_sub(first[0])) / 1e3,
+        samples: points.len() as u32,
+        to_limit,
+        requests_to_limit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn theil_sen_ignores_one_outlier_that_least_squares_follows() {
+        // 1 KiB per request, with a 50 MiB spike in the middle.
+        let mut pts: Vec<[u32; 3]> = (0..6)
+            .map(|i| [i * 1000, i * 100, 1000 + i * 100])
+            .collect();
+        pts[3][2] += 50 * 1024;
+        let slope = theil_sen(&pts, 1).unwrap();
+        assert!((slope - 1024.0).abs() < 1.0, "{slope}");
+    }
+
+    #[test]
+    fn rates_read_for_people() {
+        assert_eq!(human_rate(6.4 * 1024.0), "6.4 KiB");
+        assert_eq!(human_rate(512.0), "512 B");
+        assert_eq!(human_rate(-2048.0), "-2.0 KiB");
+        assert_eq!(human_rate(3.0 * 1024.0 * 1024.0), "3.0 MiB");
+    }
+}
