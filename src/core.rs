@@ -336,16 +336,18 @@ impl Core {
                 (Reason::Manual, 0, 0)
             } else {
                 match self.soft_reason(slot, now, pending) {
-                    None => return Decision::CONTINUE,
+                    None => {
+                        if gs.has(flag::WAITING) {
+                            // No longer due: out of the line for a permit.
+                            self.set_waiting(slot, word, false);
+                        }
+                        return Decision::CONTINUE;
+                    }
                     Some(t) => t,
                 }
             };
             let forced = reason == Reason::Manual;
-            if !forced
-                && self.limits.min_lifetime > 0
-                && now.get().saturating_sub(slot.spawned_at.load(Relaxed))
-                    < self.limits.min_lifetime
-            {
+            if !forced && self.held_by_min_lifetime(slot, now) {
                 return Decision::CONTINUE;
             }
             let budget = &self.header().budget;
@@ -356,40 +358,22 @@ impl Core {
                 now.get(),
                 forced,
             ) {
+                if !gs.has(flag::WAITING) {
+                    self.set_waiting(slot, word, true);
+                }
                 return Decision::CONTINUE;
             }
-            // With max_surge a soft recycle waits for a replacement (the
-            // master starts it); a manual one retires at once.
-            let surge = !forced && self.limits.max_surge > 0;
-            let granted = if surge {
-                GenState {
-                    flags: (gs.flags | flag::PERMIT | flag::SURGE) & !flag::MANUAL,
-                    reason: reason as u8,
-                    ..gs
+            // The permit goes to the waiter predicted to reach its memory
+            // limit first, whoever asked.
+            if !forced && self.budget_limited() && self.hand_over(slot, now) {
+                if !gs.has(flag::WAITING) {
+                    self.set_waiting(slot, word, true);
                 }
-            } else {
-                GenState {
-                    flags: (gs.flags | flag::PERMIT) & !flag::MANUAL,
-                    reason: reason as u8,
-                    state: state::DRAINING,
-                    ..gs
-                }
-            };
-            match slot
-                .gen_state
-                .compare_exchange(word, granted.pack(), AcqRel, Acquire)
-            {
-                Ok(_) => {
-                    slot.trip_value.store(value, Relaxed);
-                    self.observe_recycle(slot, reason, now.get(), pending);
-                    // For a surge, when it was granted: replacements go in
-                    // that order (the drain is dated again when it starts).
-                    slot.recycle_at.store(now.get(), Release);
-                    if surge {
-                        return Decision::CONTINUE;
-                    }
-                    return Decision::tripped(reason, value, limit);
-                }
+                return Decision::CONTINUE;
+            }
+            match self.grant(slot, word, gs, reason, value, now, pending) {
+                Ok(false) => return Decision::tripped(reason, value, limit),
+                Ok(true) => return Decision::CONTINUE,
                 Err(w) => {
                     // Someone changed the slot meanwhile (granted it, retired
                     // it, flagged it): give the permit back and look again.
@@ -398,6 +382,137 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// True while `min_lifetime` holds a soft recycle of `slot` back.
+    fn held_by_min_lifetime(&self, slot: &Slot, now: &LazyNow) -> bool {
+        self.limits.min_lifetime > 0
+            && now.get().saturating_sub(slot.spawned_at.load(Relaxed)) < self.limits.min_lifetime
+    }
+
+    /// Whether the rolling budget can make a worker wait at all.
+    fn budget_limited(&self) -> bool {
+        self.limits.max_concurrent > 0 || self.limits.min_interval > 0
+    }
+
+    /// Sets or clears `slot`'s WAITING flag, if its word is still `word`
+    /// (a change meanwhile means someone else decided it).
+    fn set_waiting(&self, slot: &Slot, word: u64, waiting: bool) {
+        let gs = GenState::unpack(word);
+        let flags = if waiting {
+            gs.flags | flag::WAITING
+        } else {
+            gs.flags & !flag::WAITING
+        };
+        let _ = slot.gen_state.compare_exchange(
+            word,
+            GenState { flags, ..gs }.pack(),
+            AcqRel,
+            Relaxed,
+        );
+    }
+
+    /// Grants `slot` the soft recycle for `reason` with a permit the caller
+    /// holds: Ok(true) when it waits for a replacement (`max_surge`),
+    /// Ok(false) when it drains now, Err(the slot's word) if it changed since
+    /// `word`.
+    #[allow(clippy::too_many_arguments)]
+    fn grant(
+        &self,
+        slot: &Slot,
+        word: u64,
+        gs: GenState,
+        reason: Reason,
+        value: u64,
+        now: &LazyNow,
+        pending: u64,
+    ) -> Result<bool, u64> {
+        // With max_surge a soft recycle waits for a replacement (the master
+        // starts it); a manual one retires at once.
+        let surge = reason != Reason::Manual && self.limits.max_surge > 0;
+        let flags = (gs.flags | flag::PERMIT) & !(flag::MANUAL | flag::WAITING);
+        let granted = if surge {
+            GenState {
+                flags: flags | flag::SURGE,
+                reason: reason as u8,
+                ..gs
+            }
+        } else {
+            GenState {
+                flags,
+                reason: reason as u8,
+                state: state::DRAINING,
+                ..gs
+            }
+        };
+        slot.gen_state
+            .compare_exchange(word, granted.pack(), AcqRel, Acquire)?;
+        slot.trip_value.store(value, Relaxed);
+        self.observe_recycle(slot, reason, now.get(), pending);
+        // For a surge, when it was granted: replacements go in that order
+        // (the drain is dated again when it starts).
+        slot.recycle_at.store(now.get(), Release);
+        Ok(surge)
+    }
+
+    /// How urgent a waiting worker is: microseconds until its memory
+    /// reading reaches its limit (0 when there already; `u64::MAX` with no
+    /// memory limit or no growth estimate yet).
+    pub fn urgency(&self, slot: &Slot) -> u64 {
+        let (metric, limit) = crate::growth::Metric::of(&self.limits);
+        if limit == 0 {
+            return u64::MAX;
+        }
+        let latest = metric.latest(slot);
+        if latest != NONE && latest >= limit {
+            return 0;
+        }
+        crate::growth::estimate(self, slot)
+            .and_then(|g| g.to_limit)
+            .map_or(u64::MAX, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// With a permit in hand for `slot`: gives it to the most urgent other
+    /// waiter, if one is strictly more urgent and can take it now. True if
+    /// it did (the caller keeps waiting).
+    fn hand_over(&self, slot: &Slot, now: &LazyNow) -> bool {
+        let mine = self.urgency(slot);
+        if mine == 0 {
+            return false; // nobody is more urgent than a worker at its limit
+        }
+        let mut best: Option<(&Slot, u64)> = None;
+        for other in self.slots() {
+            if std::ptr::eq(other, slot) {
+                continue;
+            }
+            let gs = GenState::unpack(other.gen_state.load(Acquire));
+            if gs.state != state::RUNNING
+                || !gs.has(flag::WAITING)
+                || gs.has(flag::EXITING | flag::SURGE)
+            {
+                continue;
+            }
+            let u = self.urgency(other);
+            if u < mine && best.map_or(true, |(_, b)| u < b) {
+                best = Some((other, u));
+            }
+        }
+        let Some((other, _)) = best else {
+            return false;
+        };
+        let word = other.gen_state.load(Acquire);
+        let gs = GenState::unpack(word);
+        if gs.state != state::RUNNING || !gs.has(flag::WAITING) {
+            return false;
+        }
+        let Some((reason, value, _)) = self.soft_reason(other, now, 0) else {
+            self.set_waiting(other, word, false);
+            return false;
+        };
+        if self.held_by_min_lifetime(other, now) {
+            return false;
+        }
+        self.grant(other, word, gs, reason, value, now, 0).is_ok()
     }
 
     /// Ends a surge: the worker that waited for its replacement now drains

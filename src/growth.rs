@@ -84,7 +84,7 @@ impl Metric {
         }
     }
 
-    fn latest(self, slot: &Slot) -> u64 {
+    pub(crate) fn latest(self, slot: &Slot) -> u64 {
         match self {
             Metric::Rss => slot.rss.load(Relaxed),
             Metric::Uss => slot.uss.load(Relaxed),
@@ -208,22 +208,24 @@ pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
     );
 }
 
-/// A consistent copy of the kept points, or None while a writer keeps
-/// changing them.
-fn snapshot(slot: &Slot) -> Option<Vec<[u32; 3]>> {
+/// A consistent copy of the kept points (and how many there are), or None
+/// while a writer keeps changing them. No allocation: deciding who gets a
+/// permit reads it.
+fn snapshot(slot: &Slot) -> Option<([[u32; 3]; POINTS], usize)> {
     for _ in 0..8 {
         let before = slot.fit.load(Acquire);
         if word::seq(before) & 1 == 1 {
             std::hint::spin_loop();
             continue;
         }
-        let points: Vec<[u32; 3]> = slot.fit_points[..word::count(before).min(POINTS)]
-            .iter()
-            .map(|p| [p[0].load(Relaxed), p[1].load(Relaxed), p[2].load(Relaxed)])
-            .collect();
+        let count = word::count(before).min(POINTS);
+        let mut points = [[0u32; 3]; POINTS];
+        for (p, cells) in points.iter_mut().zip(&slot.fit_points[..count]) {
+            *p = [cells[0].load(Relaxed), cells[1].load(Relaxed), cells[2].load(Relaxed)];
+        }
         fence(Acquire);
         if slot.fit.load(Relaxed) == before {
-            return Some(points);
+            return Some((points, count));
         }
     }
     None
@@ -233,20 +235,22 @@ fn snapshot(slot: &Slot) -> Option<Vec<[u32; 3]>> {
 /// median of the slopes between pairs whose x differ. None without such
 /// pairs.
 fn theil_sen(points: &[[u32; 3]], x: usize) -> Option<f64> {
-    let mut slopes = Vec::with_capacity(points.len() * (points.len() - 1) / 2);
+    let mut slopes = [0f64; POINTS * (POINTS - 1) / 2];
+    let mut n = 0;
     for (i, a) in points.iter().enumerate() {
         for b in &points[i + 1..] {
             let dx = f64::from(b[x]) - f64::from(a[x]);
-            if dx > 0.0 {
-                slopes.push((f64::from(b[2]) - f64::from(a[2])) * 1024.0 / dx);
+            if dx > 0.0 && n < slopes.len() {
+                slopes[n] = (f64::from(b[2]) - f64::from(a[2])) * 1024.0 / dx;
+                n += 1;
             }
         }
     }
-    if slopes.is_empty() {
+    if n == 0 {
         return None;
     }
-    slopes.sort_by(f64::total_cmp);
-    let n = slopes.len();
+    let slopes = &mut slopes[..n];
+    slopes.sort_unstable_by(f64::total_cmp);
     Some(if n % 2 == 1 {
         slopes[n / 2]
     } else {
@@ -257,13 +261,14 @@ fn theil_sen(points: &[[u32; 3]], x: usize) -> Option<f64> {
 /// The growth estimate of `slot`'s current generation, once it has enough
 /// readings.
 pub(crate) fn estimate(core: &Core, slot: &Slot) -> Option<Growth> {
-    let points = snapshot(slot)?;
-    if points.len() < MIN_POINTS {
+    let (points, count) = snapshot(slot)?;
+    let points = &points[..count];
+    if count < MIN_POINTS {
         return None;
     }
     let (metric, limit) = Metric::of(&core.limits);
-    let per_second = theil_sen(&points, 0)? * 1_000.0;
-    let per_request = theil_sen(&points, 1);
+    let per_second = theil_sen(points, 0)? * 1_000.0;
+    let per_request = theil_sen(points, 1);
     let (first, last) = (points[0], points[points.len() - 1]);
     let latest = metric.latest(slot);
     let remaining = (limit > 0 && latest != NONE).then(|| limit.saturating_sub(latest) as f64);

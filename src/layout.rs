@@ -114,6 +114,9 @@ pub(crate) mod flag {
     /// that claims by pid takes it first (servers that start their workers
     /// themselves, like gunicorn).
     pub const RESERVED: u16 = 64;
+    /// A soft recycle is due but the rolling budget had no permit: the
+    /// worker waits in line (see `Core::urgency`).
+    pub const WAITING: u16 = 128;
 }
 
 /// One worker. Exactly 256 bytes: four cache lines, and never shares one with
