@@ -34,7 +34,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -79,7 +79,7 @@ wheel: python
 	PATH=$(VENV)/bin:$$PATH $(PY) -m maturin build --quiet --release --strip --zig \
 	  --compatibility manylinux_2_28 -m bindings/python/Cargo.toml -o dist
 
-python-test: python wheel
+python-test: python wheel cli
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p workerlife-python --release -- -D warnings
 	$(PY) -m mypy --strict bindings/python/python/workerlife bindings/python/tests examples/python benches/python
@@ -88,6 +88,10 @@ python-test: python wheel
 
 python-bench: python
 	$(PY) benches/python/bench_python.py
+
+# The `workerlife` command (`workerlife top`): target/release/workerlife.
+cli:
+	$(CARGO) build --release -p workerlife-cli
 
 # Debian's packages for the Perl binding and its servers, installed when a
 # module or Perl's C headers are missing (as root, or through sudo); then
@@ -106,7 +110,7 @@ perl-bench: perl
 	$(PERL_ENV) perl benches/perl/bench.pl
 
 # The engine and the C ABI crate (the Python extension has its own target).
-RUST_CRATES := -p workerlife -p workerlife-c
+RUST_CRATES := -p workerlife -p workerlife-c -p workerlife-cli
 rust-test:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets $(RUST_CRATES) -- -D warnings

@@ -7,7 +7,7 @@ use crate::clock::{self, ClockMode};
 use crate::decision::{Action, Decision, Reason};
 use crate::jitter::{self, Which};
 use crate::layout::{
-    busy, flag, state, GenState, Header, Slot, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS,
+    busy, flag, last_exit, state, GenState, Header, Slot, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS,
 };
 use crate::policy::{Key, Policy};
 use crate::region::Region;
@@ -261,6 +261,15 @@ impl Core {
             };
             // Zero before publishing VACANT so a new claimer starts clean.
             slot.reset(now);
+            let asked = gs.state == state::DRAINING || gs.has(flag::EXITING);
+            slot.last_exit.store(
+                match gs.reason {
+                    0 if asked => last_exit::LEFT,
+                    0 => last_exit::CRASH,
+                    r => u64::from(r),
+                },
+                Relaxed,
+            );
             match slot
                 .gen_state
                 .compare_exchange(word, vacant.pack(), AcqRel, Acquire)
@@ -404,12 +413,9 @@ impl Core {
         } else {
             gs.flags & !flag::WAITING
         };
-        let _ = slot.gen_state.compare_exchange(
-            word,
-            GenState { flags, ..gs }.pack(),
-            AcqRel,
-            Relaxed,
-        );
+        let _ =
+            slot.gen_state
+                .compare_exchange(word, GenState { flags, ..gs }.pack(), AcqRel, Relaxed);
     }
 
     /// Grants `slot` the soft recycle for `reason` with a permit the caller
@@ -469,7 +475,9 @@ impl Core {
         }
         crate::growth::estimate(self, slot)
             .and_then(|g| g.to_limit)
-            .map_or(u64::MAX, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .map_or(u64::MAX, |d| {
+                u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+            })
     }
 
     /// With a permit in hand for `slot`: gives it to the most urgent other

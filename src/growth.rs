@@ -136,7 +136,7 @@ impl fmt::Display for Growth {
 }
 
 /// A rate in bytes for people: `6.4 KiB`, `-512 B`, `1.2 MiB`.
-fn human_rate(bytes: f64) -> String {
+pub(crate) fn human_rate(bytes: f64) -> String {
     let mut v = bytes;
     for unit in ["B", "KiB", "MiB", "GiB"] {
         if v.abs() < 1024.0 || unit == "GiB" {
@@ -221,7 +221,11 @@ fn snapshot(slot: &Slot) -> Option<([[u32; 3]; POINTS], usize)> {
         let count = word::count(before).min(POINTS);
         let mut points = [[0u32; 3]; POINTS];
         for (p, cells) in points.iter_mut().zip(&slot.fit_points[..count]) {
-            *p = [cells[0].load(Relaxed), cells[1].load(Relaxed), cells[2].load(Relaxed)];
+            *p = [
+                cells[0].load(Relaxed),
+                cells[1].load(Relaxed),
+                cells[2].load(Relaxed),
+            ];
         }
         fence(Acquire);
         if slot.fit.load(Relaxed) == before {

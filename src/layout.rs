@@ -161,6 +161,9 @@ pub(crate) struct Slot {
     /// The growth fit's state and points (see `growth.rs`).
     pub fit: AtomicU64,
     pub fit_points: crate::growth::Points,
+    /// How the previous generation ended (`last_exit` codes); kept across
+    /// generations, for people watching the pool.
+    pub last_exit: AtomicU64,
 }
 
 impl Slot {
@@ -190,6 +193,23 @@ impl Slot {
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 256);
 const _: () = assert!(std::mem::size_of::<HeaderStatic>() == 48 + 8 * KEY_COUNT);
+
+/// `Slot::last_exit`: 0 none yet, a reason code, or one of these.
+pub(crate) mod last_exit {
+    /// It left on its own account (`exiting()`, the server's own restart).
+    pub const LEFT: u64 = 254;
+    /// An exit nobody asked for.
+    pub const CRASH: u64 = 255;
+
+    pub fn name(code: u64) -> Option<&'static str> {
+        match code {
+            0 => None,
+            LEFT => Some("left"),
+            CRASH => Some("crash"),
+            c => crate::decision::Reason::from_code(c as u8).map(|r| r.as_str()),
+        }
+    }
+}
 
 /// Packs and unpacks `Slot::gen_state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -31,6 +31,7 @@ mod pool;
 pub mod process;
 mod region;
 mod stats;
+pub mod top;
 mod units;
 mod watchdog;
 mod worker;

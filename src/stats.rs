@@ -38,6 +38,9 @@ pub struct SlotStats {
     pub fds: Option<u64>,
     /// How fast its memory grows, once it has three readings.
     pub growth: Option<Growth>,
+    /// How the slot's previous worker ended: a reason name, `left` (on its
+    /// own account) or `crash`; None before any ended.
+    pub last_exit: Option<&'static str>,
 }
 
 /// A snapshot of a pool.
@@ -146,6 +149,7 @@ impl Pool {
                 uss: reading(s.uss.load(Relaxed)),
                 pss: reading(s.pss.load(Relaxed)),
                 fds: reading(s.fds.load(Relaxed)),
+                last_exit: crate::layout::last_exit::name(s.last_exit.load(Relaxed)),
                 growth: if live {
                     crate::growth::estimate(core, s)
                 } else {
@@ -182,6 +186,7 @@ impl Pool {
                     "in_flight": s.in_flight, "uptime": s.uptime_secs,
                     "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
                     "growth": s.growth.map(|g| growth_json(&g)),
+                    "last_exit": s.last_exit,
                 })
             })
             .collect();

@@ -329,6 +329,15 @@ impl Pool {
         sup.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
         let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
         self.core.retire(slot, now);
+        // The master knows more than the slot did: its own kills and crashes.
+        s.last_exit.store(
+            match reason {
+                Some(r) => r as u64,
+                None if asked => crate::layout::last_exit::LEFT,
+                None => crate::layout::last_exit::CRASH,
+            },
+            Relaxed,
+        );
         self.surge_on_exit(sup, slot, now);
         if let Some(child) = sup.slots[slot as usize].child.take() {
             sup.forget_child(child.pid);

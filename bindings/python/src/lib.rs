@@ -81,5 +81,6 @@ fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(toolkit::identity, m)?)?;
     m.add_function(wrap_pyfunction!(toolkit::kill, m)?)?;
     m.add_function(wrap_pyfunction!(toolkit::wait_released, m)?)?;
+    m.add_function(wrap_pyfunction!(toolkit::render_top, m)?)?;
     Ok(())
 }

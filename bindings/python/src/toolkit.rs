@@ -185,3 +185,12 @@ impl PyLedger {
         format!("<Ledger {}>", self.inner.path().display())
     }
 }
+
+/// `workerlife top`'s table for a stats JSON document (`Pool.stats_json()`
+/// or a stats endpoint's body); ValueError when it is not one.
+#[pyfunction]
+pub fn render_top(stats_json: &str, source: &str) -> PyResult<String> {
+    let stats: serde_json::Value = serde_json::from_str(stats_json)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("not stats JSON: {e}")))?;
+    workerlife::top::render(&stats, source).map_err(pyo3::exceptions::PyValueError::new_err)
+}

@@ -33,6 +33,7 @@ my $app = sub {
 };
 
 builder {
-    enable 'WorkerLife', policy => $ENV{WL_TEST_POLICY} // '', stats_path => '/_workerlife';
+    enable 'WorkerLife', policy => $ENV{WL_TEST_POLICY} // '', stats_path => '/_workerlife',
+        pool => $ENV{WL_TEST_POOL};
     $app;
 };

@@ -9,6 +9,8 @@ use TestServer;
 use POSIX ();
 use Time::HiRes qw(sleep);
 use HTTP::Tiny;
+use File::Temp ();
+use FindBin;
 
 sub rotate {
     my ($server, %o) = @_;
@@ -144,8 +146,38 @@ sub hang {
     $s->stop;
 }
 
+# The pool published as a file (`pool => PATH`) and as JSON at the stats
+# path, both read by `workerlife top --once`: every child, its requests and
+# its growth (each /leak keeps 1 MiB).
+sub top {
+    my ($server, %o) = @_;
+    my $repo = "$FindBin::Bin/../../..";
+    my $bin = "$repo/target/release/workerlife";
+    system('cargo', 'build', '--release', '-q', '-p', 'workerlife-cli', '--manifest-path', "$repo/Cargo.toml") == 0
+        or die "cannot build workerlife" unless -x $bin;
+    my $path = File::Temp::tempdir(CLEANUP => 1) . '/pool';
+    my $s = TestServer->start(server => $server, workers => 2, pool => $path,
+        policy => 'max_rss=4GiB,sample_interval=1ms', %o);
+    my %pids;
+    for (1 .. 60) { my ($pid) = $s->get('/leak'); $pids{$pid}++ if $pid }
+    for my $source ($path, $s->url('/_workerlife.json')) {
+        my $table = `$bin top --once '$source' 2>&1`;
+        is($?, 0, "$server: top reads $source") or diag $table;
+        my @rows = grep { /^\d+\s+\d+\s+running/ } split /\n/, $table;
+        my %shown = map { (split ' ')[1] => $_ } @rows;
+        for my $pid (sort keys %pids) {
+            my $row = $shown{$pid};
+            ok($row, "$server: child $pid listed") or diag $table;
+            next unless $row && $pids{$pid} >= 5;
+            like($row, qr/\s1\.0 MiB\s/, "$server: child $pid grows 1 MiB per request") or diag $table;
+        }
+    }
+    $s->stop;
+}
+
 sub run {
     my ($server) = @_;
+    subtest "$server: workerlife top shows the published pool" => sub { top($server) };
     subtest "$server: a hung request is killed at request_timeout, with no master of ours" => sub {
         hang($server, preload => 1);
     };

@@ -51,6 +51,7 @@ sub start {
         open STDERR, '>', $log;
         $ENV{PERL5LIB} = join ':', $LIB, ($ENV{PERL5LIB} // ());
         $ENV{WL_TEST_POLICY} = $o{policy} // '';
+        $ENV{WL_TEST_POOL} = $o{pool} // '';
         exec @cmd or POSIX::_exit(127);
     }
     my $self = bless { pid => $pid, port => $port, log => $log,

@@ -11,6 +11,10 @@ Settings come from the environment:
     ``/metrics`` and JSON at ``/stats`` (default: no server).
 ``WORKERLIFE_TICK``
     Seconds between two supervisor ticks in the master (default 0.1).
+``WORKERLIFE_POOL``
+    A path: the pool is published there as a named pool file (mode 0600,
+    owned by the master's user) that ``workerlife top PATH`` attaches to;
+    removed when gunicorn stops (default: an anonymous shared pool).
 
 Workers wrap every request in begin/end and, when told to go, leave after the
 response the way gunicorn's own ``max_requests`` does (``worker.alive =
@@ -228,7 +232,10 @@ def on_starting(server: Any) -> None:
     # Room for workers added with TTIN, for a replacement that claims before
     # its predecessor's slot is retired, and (the last ones) for max_surge.
     slots = 2 * workers + 8 + int(policy["max_surge"])
-    state.pool = Pool(policy, slots=slots, shared=True)
+    path = os.environ.get("WORKERLIFE_POOL", "").strip()
+    # Published for `workerlife top`: a file left by an earlier master that is
+    # gone is made anew; one still held, or not a pool, is an error.
+    state.pool = Pool.open(path, policy, slots=slots) if path else Pool(policy, slots=slots, shared=True)
     state.stop.clear()
     _watch_exits(server)
     if address is not None:
@@ -492,3 +499,5 @@ def on_exit(server: Any) -> None:
         state.metrics.shutdown()
         state.metrics.server_close()
         state.metrics = None
+    if state.pool is not None and os.environ.get("WORKERLIFE_POOL", "").strip():
+        state.pool.remove_if_last()

@@ -12,7 +12,7 @@ use warnings;
 use parent 'Plack::Middleware';
 use Plack::Util;
 use Carp ();
-use Plack::Util::Accessor qw(policy slots stats_path);
+use Plack::Util::Accessor qw(policy slots stats_path pool);
 use Scalar::Util ();
 use WorkerLife;
 use WorkerLife::Raw ();    # the C calls of the per-request path, openly
@@ -34,7 +34,13 @@ sub prepare_app {
     # can be started first.
     Carp::croak("workerlife: max_surge cannot be carried out by the Plack middleware (the server starts its children); leave it off")
         if $policy->get('max_surge');
-    $self->{pool} = WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
+    # With `pool => PATH` the pool is a named file: every child shares it
+    # even without --preload-app, and `workerlife top PATH` shows it. A file
+    # left by a server that is gone is made anew.
+    my $path = $self->pool;
+    $self->{pool} = defined $path && length $path
+        ? WorkerLife::Pool->open(path => $path, policy => $policy, slots => $self->slots // 64)
+        : WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
     $self->{worker_pid} = 0;
     $self->{stats_at} = $self->stats_path;
     return;
@@ -77,9 +83,16 @@ sub _log {
 
 sub call {
     my ($self, $env) = @_;
-    if (defined $self->{stats_at} && ($env->{PATH_INFO} // '') eq $self->{stats_at}) {
-        my $text = $self->{pool}->prometheus;
-        return [200, ['Content-Type' => 'text/plain; version=0.0.4', 'Content-Length' => length $text], [$text]];
+    if (defined $self->{stats_at} && substr($env->{PATH_INFO} // '', 0, length $self->{stats_at}) eq $self->{stats_at}) {
+        my $rest = substr($env->{PATH_INFO}, length $self->{stats_at});
+        if ($rest eq '') {
+            my $text = $self->{pool}->prometheus;
+            return [200, ['Content-Type' => 'text/plain; version=0.0.4', 'Content-Length' => length $text], [$text]];
+        }
+        if ($rest eq '.json') {    # what `workerlife top URL` reads
+            my $text = $self->{pool}->stats_json;
+            return [200, ['Content-Type' => 'application/json', 'Content-Length' => length $text], [$text]];
+        }
     }
     my $w = ($self->{worker_pid} == $$ ? $self->{worker} : $self->_worker($env))
         or return $self->{app}->($env);
@@ -159,6 +172,9 @@ Plack::Middleware::WorkerLife - recycle Starman/Starlet workers by workerlife's 
 
   enable 'WorkerLife', policy => 'max_requests=1000,max_rss=300MiB';
   # options: slots => 64 (a shared pool's size), stats_path => '/_workerlife'
+  # (Prometheus text there, the stats JSON at '/_workerlife.json'),
+  # pool => '/run/app/workerlife.pool' (publish the pool as a named file for
+  # `workerlife top`; every child shares it, with or without --preload-app)
 
 Run Starman or Starlet with C<--preload-app> so that every child shares one
 pool and the rolling recycle budget holds across them; without it each child

@@ -1,0 +1,121 @@
+//! `workerlife`: the command line. `workerlife top SOURCE` shows a pool's
+//! workers live (pid, age, requests, memory, growth, time to limit, state,
+//! how the last one in each slot ended), from a named pool file or a
+//! server's stats endpoint; `--once` prints one table, for scripts.
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "workerlife", version, about = "workerlife's command line")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A live view of a pool's workers.
+    Top {
+        /// A pool file (the gunicorn hook's and the Plack middleware's
+        /// WORKERLIFE_POOL / pool), or a stats endpoint serving the pool's
+        /// JSON: http://HOST:PORT/stats (the gunicorn hook's
+        /// WORKERLIFE_METRICS), or HOST:PORT for that.
+        source: String,
+        /// Print one table and exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between two refreshes.
+        #[arg(long, default_value_t = 1.0, value_parser = interval)]
+        interval: f64,
+    },
+}
+
+fn interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.05..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: expected seconds in [0.05, 3600]")),
+    }
+}
+
+/// Where the stats come from.
+enum Source {
+    File(workerlife::Pool),
+    Url(String),
+}
+
+impl Source {
+    fn open(source: &str) -> Result<Source, String> {
+        let is_url = source.starts_with("http://")
+            || (!std::path::Path::new(source).exists()
+                && source
+                    .rsplit_once(':')
+                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok()));
+        if is_url {
+            let url = if source.starts_with("http://") {
+                source.to_string()
+            } else {
+                format!("http://{source}/stats")
+            };
+            return Ok(Source::Url(url));
+        }
+        workerlife::Pool::attach(source)
+            .map(Source::File)
+            .map_err(|e| e.to_string())
+    }
+
+    fn stats(&self) -> Result<Value, String> {
+        let text = match self {
+            Source::File(pool) => pool.stats_json(),
+            Source::Url(url) => ureq::get(url)
+                .config()
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .call()
+                .map_err(|e| format!("{url}: {e}"))?
+                .body_mut()
+                .read_to_string()
+                .map_err(|e| format!("{url}: {e}"))?,
+        };
+        serde_json::from_str(&text).map_err(|e| {
+            format!("not the pool's stats JSON ({e}): point at the JSON endpoint (gunicorn hook: /stats)")
+        })
+    }
+}
+
+fn top(source: &str, once: bool, interval: f64) -> Result<(), String> {
+    let src = Source::open(source)?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let table = workerlife::top::render(&src.stats()?, source)?;
+        if once {
+            return out.write_all(table.as_bytes()).map_err(|e| e.to_string());
+        }
+        // Home, clear, table: a refresh in place, as top does.
+        write!(out, "\x1b[H\x1b[2J{table}")
+            .and_then(|()| out.flush())
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_secs_f64(interval));
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Top {
+            source,
+            once,
+            interval,
+        } => top(&source, once, interval),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("workerlife: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `workerlife top`'s table: a pool's stats (the JSON of `Pool::stats_json`,
+//! read from a pool file or a server's stats endpoint) rendered for people.
+//! One renderer for the `workerlife` binary and `python -m workerlife top`.
+
+use crate::growth::human_rate;
+use crate::units::human_size;
+use serde_json::Value;
+use std::fmt::Write;
+
+/// The column heads, in order.
+pub const COLUMNS: [&str; 11] = [
+    "SLOT", "PID", "STATE", "AGE", "REQS", "RSS", "USS", "GROW/REQ", "GROW/S", "TO-LIMIT", "LAST",
+];
+
+/// Renders `stats` (a stats JSON document) as a header and one row per
+/// occupied slot. `source` names where it came from. Errors name what is
+/// missing when the document is not a pool's stats.
+pub fn render(stats: &Value, source: &str) -> Result<String, String> {
+    let slots = stats["per_slot"]
+        .as_array()
+        .ok_or("not workerlife stats: no per_slot list")?;
+    let workers = &stats["workers"];
+    let mut out = String::new();
+    let _ = writeln!(out, "workerlife top: {source}");
+    let count = |k: &str| workers[k].as_u64().unwrap_or(0);
+    let mut recycles: Vec<(String, u64)> = stats["recycles"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().filter(|&n| n > 0).map(|n| (k.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    recycles.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let recycles = if recycles.is_empty() {
+        "none".to_string()
+    } else {
+        recycles
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "workers: {} running, {} draining, {} exiting, {} vacant | requests {} | spawns {} | crashes {} | permits held {}",
+        count("running"),
+        count("draining"),
+        count("exiting"),
+        count("vacant"),
+        stats["requests_total"].as_u64().unwrap_or(0),
+        stats["spawns"].as_u64().unwrap_or(0),
+        stats["crashes"].as_u64().unwrap_or(0),
+        stats["permits_held"].as_u64().unwrap_or(0),
+    );
+    let _ = writeln!(out, "recycles: {recycles}");
+    let mut rows: Vec<[String; 11]> = Vec::new();
+    for s in slots {
+        let state = s["state"].as_str().unwrap_or("?");
+        if state == "vacant" {
+            continue;
+        }
+        let g = &s["growth"];
+        let size = |v: &Value| v.as_u64().map_or("-".into(), human_size);
+        let rate = |v: &Value, unit: &str| {
+            v.as_f64()
+                .map_or("-".into(), |r| format!("{}{unit}", human_rate(r)))
+        };
+        let to_limit = match g["seconds_to_limit"].as_f64() {
+            None => "-".to_string(),
+            Some(t) if t <= 0.0 => "now".to_string(),
+            Some(t) => age(t),
+        };
+        rows.push([
+            s["slot"].to_string(),
+            s["pid"].to_string(),
+            state.to_string(),
+            age(s["uptime"].as_f64().unwrap_or(0.0)),
+            s["requests"].to_string(),
+            size(&s["rss"]),
+            size(&s["uss"]),
+            rate(&g["bytes_per_request"], ""),
+            rate(&g["bytes_per_second"], "/s"),
+            to_limit,
+            s["last_exit"].as_str().unwrap_or("-").to_string(),
+        ]);
+    }
+    let mut widths = COLUMNS.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: &[String]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+    };
+    line(&mut out, &COLUMNS.map(String::from));
+    for r in &rows {
+        line(&mut out, r);
+    }
+    Ok(out)
+}
+
+/// `45s`, `12m05s`, `3h20m`, `2d04h`.
+fn age(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3_599 => format!("{}m{:02}s", s / 60, s % 60),
+        3_600..=86_399 => format!("{}h{:02}m", s / 3_600, s % 3_600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_renders_one_row_per_worker() {
+        let pool = crate::Pool::new(&crate::Policy::parse("max_rss=1GiB").unwrap(), 3).unwrap();
+        let w = pool.claim(std::process::id()).unwrap();
+        w.begin();
+        w.end();
+        let stats: Value = serde_json::from_str(&pool.stats_json()).unwrap();
+        let table = render(&stats, "test").unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("workers: 1 running, 0 draining, 0 exiting, 2 vacant"));
+        assert!(lines[3].starts_with("SLOT  PID"), "{table}");
+        assert_eq!(lines.len(), 5, "{table}");
+        let row: Vec<&str> = lines[4].split_whitespace().collect();
+        assert_eq!(row[1], std::process::id().to_string());
+        assert_eq!(row[4], "1");
+        assert!(render(&serde_json::json!({}), "x")
+            .unwrap_err()
+            .contains("per_slot"));
+    }
+
+    #[test]
+    fn ages_read_for_people() {
+        assert_eq!(age(5.2), "5s");
+        assert_eq!(age(725.0), "12m05s");
+        assert_eq!(age(12_000.0), "3h20m");
+        assert_eq!(age(187_200.0), "2d04h");
+    }
+}
