@@ -3,8 +3,12 @@ under the same load, one with workerlife and one without.
 
     make demo            (or: .venv/bin/python examples/python/demo.py --seconds 20)
 
-A live table shows each server's workers (pid, age, requests, RSS, state);
-at the end, the recycles by reason and the peak RSS of each server.
+A live table shows each server's workers (pid, age, requests, RSS, state;
+with workerlife also how fast each grows per request and when it is
+predicted to reach max_rss). At the end: the recycles by reason, the peak
+RSS of each server, how the predictions came out against the recycles that
+followed, and a chart (chart.svg next to the logs: each worker's RSS over
+time, both servers, recycles marked).
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ class Server:
         self.peak_rss = 0
         self.workers_seen: set[int] = set()
         self.lock = threading.Lock()
+        # pid -> [(seconds since start, RSS)], for the chart.
+        self.series: Dict[int, List[Tuple[float, int]]] = collections.defaultdict(list)
+        # pid -> (when the first estimate was made, when it predicted max_rss).
+        self.predicted: Dict[int, Tuple[float, float]] = {}
+        # pid -> when it was first seen draining (told to recycle), if it was.
+        self.draining_at: Dict[int, float] = {}
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 30
@@ -92,11 +102,14 @@ class Server:
         except OSError:
             return None
 
-    def rows(self) -> List[Tuple[int, float, int, int, str]]:
-        states = {}
+    def rows(self, elapsed: float) -> List[Tuple[int, float, int, int, str, str, str]]:
+        """(pid, age, requests, RSS, state, growth per request, time to
+        limit) of each live worker; records the chart's points and the
+        predictions."""
+        slots = {}
         st = self.stats()
         if st:
-            states = {s["pid"]: s["state"] for s in st["per_slot"] if s["pid"]}
+            slots = {s["pid"]: s for s in st["per_slot"] if s["pid"]}
         rows = []
         now = boot_seconds()
         for pid in self.worker_pids():
@@ -106,12 +119,24 @@ class Server:
             except (workerlife.Error, OSError, IndexError):
                 continue
             rss = s.rss or 0
+            slot = slots.get(pid, {})
+            growth = slot.get("growth") or {}
+            state = slot.get("state", "running" if not st else "starting")
             with self.lock:
                 self.peak_rss = max(self.peak_rss, rss)
                 self.workers_seen.add(pid)
                 served = self.per_pid.get(pid, 0)
+                self.series[pid].append((elapsed, rss))
+                to_limit = growth.get("seconds_to_limit")
+                if to_limit is not None and to_limit > 0 and pid not in self.predicted:
+                    self.predicted[pid] = (elapsed, elapsed + to_limit)
+                if state == "draining":
+                    self.draining_at.setdefault(pid, elapsed)
             age = now - start / TICKS_PER_SEC
-            rows.append((pid, age, served, rss, states.get(pid, "running" if not st else "starting")))
+            per_request = growth.get("bytes_per_request")
+            grow = f"{per_request / 2**10:.0f} KiB" if per_request is not None else "-"
+            eta = "-" if to_limit is None else ("now" if to_limit <= 0 else f"{to_limit:.1f}s")
+            rows.append((pid, age, served, rss, state, grow, eta))
         return rows
 
     def stop(self) -> None:
@@ -146,22 +171,86 @@ def mib(n: int) -> str:
 
 def table(servers: List[Server], elapsed: float, total: float) -> str:
     out = [f"workerlife demo: {elapsed:4.1f}s of {total:.0f}s; same app, same load; policy {POLICY}", ""]
-    columns = [s.rows() for s in servers]
-    width = 52
-    out.append("".join(f"{s.name:<{width}}" for s in servers))
-    out.append("".join(f"{'pid':>7} {'age':>7} {'reqs':>6} {'RSS':>12} {'state':<12}    " for _ in servers))
+    columns = [s.rows(elapsed) for s in servers]
+    widths = [72, 48]
+    out.append("".join(f"{s.name:<{w}}" for s, w in zip(servers, widths)))
+    head = f"{'pid':>7} {'age':>7} {'reqs':>5} {'RSS':>11} {'state':<9}"
+    out.append(f"{head} {'grow/req':>9} {'to limit':>8}    " + head)
     for i in range(max(len(c) for c in columns)):
         line = ""
-        for c in columns:
+        for n, (c, w) in enumerate(zip(columns, widths)):
             if i < len(c):
-                pid, age, reqs, rss, state = c[i]
-                line += f"{pid:>7} {age:6.1f}s {reqs:>6} {mib(rss):>12} {state:<12}    "
+                pid, age, reqs, rss, state, grow, eta = c[i]
+                cell = f"{pid:>7} {age:6.1f}s {reqs:>5} {mib(rss):>11} {state:<9}"
+                if n == 0:
+                    cell += f" {grow:>9} {eta:>8}"
+                line += f"{cell:<{w}}"
             else:
-                line += " " * width
-        out.append(line)
+                line += " " * w
+        out.append(line.rstrip())
     out.append("")
-    out.append("".join(f"{f'ok {s.ok}  failed {s.failed}  workers so far {len(s.workers_seen)}':<{width}}" for s in servers))
+    out.append("".join(f"{f'ok {s.ok}  failed {s.failed}  workers so far {len(s.workers_seen)}':<{w}}" for s, w in zip(servers, widths)))
     return "\n".join(out)
+
+
+def recycle_reasons(log: Path) -> Dict[int, str]:
+    """pid -> why the hook recycled or killed it, from gunicorn's log."""
+    out: Dict[int, str] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        for verb in ("recycling worker ", "killing worker "):
+            if verb in line:
+                rest = line.split(verb, 1)[1]
+                pid = int(rest.split()[0])
+                out[pid] = rest.split("): ", 1)[1].split(":")[0] if "): " in rest else "?"
+    return out
+
+
+def chart(servers: List[Server], reasons: Dict[int, str], limit_mib: float, seconds: float, path: Path) -> None:
+    """An SVG, one panel per server: each worker's RSS over time (one line per
+    worker), max_rss dashed, a mark where workerlife recycled (circle) or
+    killed (cross) a worker. Hand-written: a dozen lines of SVG need no
+    plotting library."""
+    w, h, pad = 900, 300, 50
+    top = max([limit_mib * 1.2] + [r / 2**20 for s in servers for pts in s.series.values() for _, r in pts])
+    colors = {"memory_rss": "#d62728", "max_requests": "#1f77b4", "request_timeout": "#000000"}
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{len(servers) * (h + pad) + pad}" '
+             'font-family="sans-serif" font-size="12">', '<rect width="100%" height="100%" fill="white"/>']
+    for n, s in enumerate(servers):
+        y0 = pad + n * (h + pad)
+
+        def x(t: float) -> float:
+            return pad + (w - 2 * pad) * t / seconds
+
+        def y(m: float, y0: float = y0) -> float:
+            return y0 + h - h * m / top
+
+        parts.append(f'<text x="{pad}" y="{y0 - 10}" font-size="14">{s.name}: worker RSS (MiB) over time (s)</text>')
+        parts.append(f'<rect x="{pad}" y="{y0}" width="{w - 2 * pad}" height="{h}" fill="none" stroke="#999"/>')
+        for m in range(0, int(top) + 1, 50):
+            parts.append(f'<text x="{pad - 6}" y="{y(m) + 4:.1f}" text-anchor="end">{m}</text>')
+        for sec in range(0, int(seconds) + 1, 5):
+            parts.append(f'<text x="{x(sec):.1f}" y="{y0 + h + 15}" text-anchor="middle">{sec}</text>')
+        parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y(limit_mib):.1f}" y2="{y(limit_mib):.1f}" '
+                     f'stroke="#d62728" stroke-dasharray="6 4"/><text x="{w - pad - 4}" y="{y(limit_mib) - 4:.1f}" '
+                     f'text-anchor="end" fill="#d62728">max_rss {limit_mib:.0f} MiB</text>')
+        for pid, pts in sorted(s.series.items()):
+            if not pts:
+                continue
+            line = " ".join(f"{x(t):.1f},{y(r / 2**20):.1f}" for t, r in pts)
+            parts.append(f'<polyline points="{line}" fill="none" stroke="#555" stroke-width="1.2"><title>pid {pid}</title></polyline>')
+            why = reasons.get(pid) if n == 0 else None
+            if why:
+                t, r = pts[-1]
+                color = colors.get(why, "#2ca02c")
+                if why.endswith("timeout"):
+                    parts.append(f'<text x="{x(t):.1f}" y="{y(r / 2**20) + 4:.1f}" text-anchor="middle" fill="{color}">x</text>')
+                else:
+                    parts.append(f'<circle cx="{x(t):.1f}" cy="{y(r / 2**20):.1f}" r="3.5" fill="{color}"><title>{why}</title></circle>')
+        if n == 0:
+            parts.append(f'<text x="{pad}" y="{y0 + h + 32}">marks: red circle memory_rss, blue circle '
+                         'max_requests, green circle another recycle, x a kill (request_timeout)</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n")
 
 
 def main() -> None:
@@ -185,11 +274,12 @@ def main() -> None:
         started = time.monotonic()
         last_print = -10.0
         while (elapsed := time.monotonic() - started) < a.seconds:
+            text = table(servers, elapsed, a.seconds)  # also records the chart's points
             if live:
-                sys.stdout.write("\x1b[H\x1b[2J" + table(servers, elapsed, a.seconds) + "\n")
+                sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
                 sys.stdout.flush()
             elif elapsed - last_print >= 5:
-                print(table(servers, elapsed, a.seconds) + "\n", flush=True)
+                print(text + "\n", flush=True)
                 last_print = elapsed
             time.sleep(0.5)
         stop.set()
@@ -213,10 +303,32 @@ def main() -> None:
         print(f"{'requests ok':<22}{w.ok:>18}{wo.ok:>18}")
         print(f"{'requests failed':<22}{w.failed:>18}{wo.failed:>18}   (the app's hung requests)")
         print(f"{'worker processes':<22}{len(w.workers_seen):>18}{len(wo.workers_seen):>18}")
+        reasons = recycle_reasons(w.log)
+        # The predictions against what happened: each worker recycled for
+        # memory_rss, its first estimate of when it would reach max_rss
+        # against when it was told to go.
+        errors = []
+        for pid, why in reasons.items():
+            if why == "memory_rss" and pid in w.predicted and w.series.get(pid):
+                made, due = w.predicted[pid]
+                # Told to go: seen draining, else last seen alive (it drains
+                # in a request's time, between two polls).
+                actual = w.draining_at.get(pid, w.series[pid][-1][0])
+                errors.append((actual - made, actual - due))
+        if errors:
+            errors.sort(key=lambda e: abs(e[1]))
+            ahead = sorted(e[0] for e in errors)[len(errors) // 2]
+            median = sorted(abs(e[1]) for e in errors)[len(errors) // 2]
+            print(f"\nPredictions: {len(errors)} workers recycled for memory_rss were first predicted to reach")
+            print(f"max_rss a median {ahead:.1f}s ahead; it came within a median {median:.1f}s of the prediction")
+            print("(the table polls every 0.5s).")
+        path = logdir / "chart.svg"
+        chart(servers, reasons, 96, a.seconds, path)
         print("\nA hung request fails either way; with workerlife its worker is killed after")
         print("request_timeout and replaced, without it the worker stays stuck until gunicorn's")
         print("own 30 s timeout. Leaking workers are recycled one at a time, after their request.")
         print(f"\nLogs: {logdir} (grep 'workerlife:' for every recycle, kill and exit with its reason)")
+        print(f"Chart: {path} (each worker's RSS over time, both servers, recycles marked; open it in a browser)")
     finally:
         for s in servers:
             s.stop()

@@ -6,7 +6,13 @@ import sys
 
 from .top import main
 
-if len(sys.argv) < 2 or sys.argv[1] != "top":
-    print("usage: python -m workerlife top SOURCE [--once] [--interval SECONDS]", file=sys.stderr)
-    sys.exit(2)
-sys.exit(main(sys.argv[2:]))
+
+def run(argv: list[str]) -> int:
+    if not argv or argv[0] != "top":
+        print("usage: python -m workerlife top SOURCE [--once] [--interval SECONDS]", file=sys.stderr)
+        return 2
+    return main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))

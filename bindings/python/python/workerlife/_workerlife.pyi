@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Literal, Optional, Tuple, Type, Union, final
 __all__ = [
     "Action",
     "Decision",
+    "render_top",
     "Event",
     "Ledger",
     "Policy",
