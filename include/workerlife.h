@@ -137,6 +137,8 @@ enum wl_reason
   WL_REASON_IDLE = 12,
   // A replacement not ready within `ready_timeout` (kill).
   WL_REASON_READY_TIMEOUT = 13,
+  // Predicted to reach its memory limit within `memory_forecast` (recycle).
+  WL_REASON_MEMORY_FORECAST = 14,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_reason;
@@ -216,6 +218,7 @@ enum wl_key
   WL_KEY_READY_TIMEOUT = 23,
   WL_KEY_MAX_POOL_RSS = 24,
   WL_KEY_MEMORY_SUSTAIN = 25,
+  WL_KEY_MEMORY_FORECAST = 26,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_key;

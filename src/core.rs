@@ -36,6 +36,7 @@ pub(crate) struct Limits {
     pub ready_timeout: u64,
     pub max_pool_rss: u64,
     pub memory_sustain: u64,
+    pub memory_forecast: u64,
     /// Whether a rule reads the time of a worker's last begin or end
     /// (request_timeout, heartbeat_timeout, max_idle); without one, the hot
     /// path skips its clock reads.
@@ -65,6 +66,7 @@ impl Limits {
             ready_timeout: p.raw(Key::ReadyTimeout),
             max_pool_rss: p.raw(Key::MaxPoolRss),
             memory_sustain: p.raw(Key::MemorySustain),
+            memory_forecast: p.raw(Key::MemoryForecast),
             activity_clock: p.raw(Key::RequestTimeout) > 0
                 || p.raw(Key::HeartbeatTimeout) > 0
                 || p.raw(Key::MaxIdle) > 0,
@@ -642,6 +644,16 @@ impl Core {
                 return Some((Reason::Idle, idle, l.max_idle));
             }
         }
+        // Set from the latest reading's estimate (`store_health`), so the
+        // hot path reads one bit; the estimate is made again only now.
+        if l.memory_forecast > 0
+            && GenState::unpack(slot.gen_state.load(Relaxed)).has(flag::FORECAST)
+        {
+            let left = crate::growth::estimate(self, slot)
+                .and_then(|g| g.to_limit)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            return Some((Reason::MemoryForecast, left, l.memory_forecast));
+        }
         None
     }
 
@@ -662,6 +674,7 @@ impl Core {
             Reason::MaxLifetime => slot.lifetime_limit.load(Relaxed),
             Reason::Idle => l.max_idle,
             Reason::ReadyTimeout => l.ready_timeout,
+            Reason::MemoryForecast => l.memory_forecast,
         }
     }
 

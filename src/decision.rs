@@ -42,6 +42,8 @@ crate::names::named_enum! {
         Idle = 12 => "idle",
         /// A replacement not ready within `ready_timeout` (kill).
         ReadyTimeout = 13 => "ready_timeout",
+        /// Predicted to reach its memory limit within `memory_forecast`.
+        MemoryForecast = 14 => "memory_forecast",
     }
 }
 
@@ -71,7 +73,8 @@ impl Reason {
             | Reason::DrainTimeout
             | Reason::MaxLifetime
             | Reason::Idle
-            | Reason::ReadyTimeout => Unit::Duration,
+            | Reason::ReadyTimeout
+            | Reason::MemoryForecast => Unit::Duration,
             Reason::MemoryRss | Reason::MemoryUss | Reason::MemoryPss => Unit::Size,
             Reason::Manual | Reason::OpenFds | Reason::HealthCheck | Reason::MaxRequests => {
                 Unit::Count
@@ -127,6 +130,13 @@ impl fmt::Display for Decision {
         match self.reason {
             None => f.write_str("continue"),
             Some(Reason::Manual) => f.write_str("manual"),
+            // The one rule that trips below its limit: time left to it.
+            Some(Reason::MemoryForecast) => write!(
+                f,
+                "memory_forecast: memory limit in {}s <= {}s",
+                self.value as f64 / 1e6,
+                self.limit as f64 / 1e6
+            ),
             Some(r) => match r.unit() {
                 Unit::Duration => write!(
                     f,

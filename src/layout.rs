@@ -117,6 +117,9 @@ pub(crate) mod flag {
     /// A soft recycle is due but the rolling budget had no permit: the
     /// worker waits in line (see `Core::urgency`).
     pub const WAITING: u16 = 128;
+    /// With `memory_forecast`: the latest reading's growth estimate says the
+    /// worker reaches its memory limit within that span.
+    pub const FORECAST: u16 = 256;
 }
 
 /// One worker. Exactly 256 bytes: four cache lines, and never shares one with

@@ -131,6 +131,10 @@ policy_keys! {
     /// back does not recycle; readings that stop never trip). 0: the first
     /// reading at or above the limit trips.
     MemorySustain, "memory_sustain", Duration, 0, memory_sustain, set_memory_sustain;
+    /// Recycle a worker predicted (by its growth estimate) to reach its
+    /// memory limit within this span, before it gets there: for budgets that
+    /// free a permit only every so often (`min_recycle_interval`). 0: off.
+    MemoryForecast, "memory_forecast", Duration, 0, memory_forecast, set_memory_forecast;
 }
 
 /// The number of policy keys.

@@ -34,6 +34,9 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
     };
     if let Some(v) = fitted {
         crate::growth::record(slot, now, v);
+        if l.memory_forecast > 0 {
+            forecast(core, slot);
+        }
     }
     if l.memory_sustain > 0 {
         let readings = [
@@ -53,6 +56,32 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
         }
     }
     slot.read_at.store(now, Relaxed);
+}
+
+/// With `memory_forecast`: flags the slot when its growth estimate, as of
+/// the reading just kept, has it reaching its memory limit within the span
+/// (and not there yet: then the limit itself decides).
+fn forecast(core: &Core, slot: &Slot) {
+    let (metric, limit) = crate::growth::Metric::of(&core.limits);
+    let latest = metric.latest(slot);
+    let due = limit > 0
+        && latest != NONE
+        && latest < limit
+        && crate::growth::estimate(core, slot)
+            .and_then(|g| g.to_limit)
+            .is_some_and(|d| d.as_micros() <= u128::from(core.limits.memory_forecast));
+    let _ = slot.gen_state.fetch_update(AcqRel, Acquire, |w| {
+        let gs = GenState::unpack(w);
+        if gs.state == state::VACANT || gs.has(flag::FORECAST) == due {
+            return None;
+        }
+        let flags = if due {
+            gs.flags | flag::FORECAST
+        } else {
+            gs.flags & !flag::FORECAST
+        };
+        Some(GenState { flags, ..gs }.pack())
+    });
 }
 
 /// A health sample; `None` is no reading, which leaves the previous one.

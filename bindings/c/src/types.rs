@@ -48,6 +48,8 @@ pub enum wl_reason {
     WL_REASON_IDLE = 12,
     /// A replacement not ready within `ready_timeout` (kill).
     WL_REASON_READY_TIMEOUT = 13,
+    /// Predicted to reach its memory limit within `memory_forecast` (recycle).
+    WL_REASON_MEMORY_FORECAST = 14,
 }
 
 /// What `wl_pool_tick` tells the master to do.
@@ -112,6 +114,7 @@ pub enum wl_key {
     WL_KEY_READY_TIMEOUT = 23,
     WL_KEY_MAX_POOL_RSS = 24,
     WL_KEY_MEMORY_SUSTAIN = 25,
+    WL_KEY_MEMORY_FORECAST = 26,
 }
 
 /// How a key's raw value is counted.

@@ -20,7 +20,7 @@ subtest 'policy' => sub {
     is(WorkerLife::Policy->parse("$p")->to_string, "$p", 'the string parses back');
     is(WorkerLife::Policy->new->to_string, '', 'the default policy is empty');
     is(WorkerLife::Policy->new(drain_timeout => undef)->get('drain_timeout'), 0, 'undef is off');
-    is(scalar(WorkerLife::Policy->keys), 26, 'every key');
+    is(scalar(WorkerLife::Policy->keys), 27, 'every key');
     is(WorkerLife::Policy->parse('memory_sustain=30s')->get('memory_sustain'), 30, 'memory_sustain in seconds');
     is(WorkerLife::Policy->new->to_hash->{max_concurrent_recycles}, 1, 'defaults');
     is(WorkerLife::Policy->new->get('sample_interval'), 1, 'sample_interval default 1s');

@@ -39,7 +39,7 @@ def test_policy_str_parses_back_for_every_key() -> None:
     assert eval(repr(p), {"Policy": Policy}) == p
     assert pickle.loads(pickle.dumps(p)) == p
     assert set(Policy.keys()) == set(p.to_dict())
-    assert len(Policy.keys()) == 26
+    assert len(Policy.keys()) == 27
 
 
 def test_policy_defaults_and_off() -> None:
