@@ -107,8 +107,10 @@ pub struct Growth {
     pub seconds: f64,
     /// Readings fitted.
     pub samples: u32,
-    /// Predicted time until the reading reaches its limit: zero when it is
-    /// there already; None with no limit or no growth.
+    /// Predicted time until the reading reaches its limit, at the growth per
+    /// request and the request rate between the last two readings (per
+    /// second when no request came): zero when it is there already; None
+    /// with no limit or no growth.
     pub to_limit: Option<Duration>,
     /// Predicted requests until then, likewise.
     pub requests_to_limit: Option<u64>,
@@ -276,9 +278,18 @@ pub(crate) fn estimate(core: &Core, slot: &Slot) -> Option<Growth> {
     let (first, last) = (points[0], points[points.len() - 1]);
     let latest = metric.latest(slot);
     let remaining = (limit > 0 && latest != NONE).then(|| limit.saturating_sub(latest) as f64);
+    // How fast it grows now: growth per request at the request rate between
+    // the last two readings (traffic changes faster than a leak does), or
+    // per second when no request came between readings.
+    let (before, newest) = (points[points.len() - 2], last);
+    let span = f64::from(newest[0].saturating_sub(before[0])) / 1e3;
+    let speed = match per_request {
+        Some(r) if span > 0.0 => r * f64::from(newest[1].saturating_sub(before[1])) / span,
+        _ => per_second,
+    };
     let to_limit = remaining.and_then(|left| match left {
         0.0 => Some(Duration::ZERO),
-        _ if per_second > 0.0 => Duration::try_from_secs_f64(left / per_second).ok(),
+        _ if speed > 0.0 => Duration::try_from_secs_f64(left / speed).ok(),
         _ => None,
     });
     let requests_to_limit = remaining.and_then(|left| match (left, per_request) {

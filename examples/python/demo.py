@@ -69,8 +69,8 @@ class Server:
         self.lock = threading.Lock()
         # pid -> [(seconds since start, RSS)], for the chart.
         self.series: Dict[int, List[Tuple[float, int]]] = collections.defaultdict(list)
-        # pid -> (when the first estimate was made, when it predicted max_rss).
-        self.predicted: Dict[int, Tuple[float, float]] = {}
+        # pid -> [(when an estimate was made, when it predicted max_rss)].
+        self.predicted: Dict[int, List[Tuple[float, float]]] = collections.defaultdict(list)
         # pid -> when it was first seen draining (told to recycle), if it was.
         self.draining_at: Dict[int, float] = {}
 
@@ -128,8 +128,8 @@ class Server:
                 served = self.per_pid.get(pid, 0)
                 self.series[pid].append((elapsed, rss))
                 to_limit = growth.get("seconds_to_limit")
-                if to_limit is not None and to_limit > 0 and pid not in self.predicted:
-                    self.predicted[pid] = (elapsed, elapsed + to_limit)
+                if to_limit is not None and to_limit > 0:
+                    self.predicted[pid].append((elapsed, elapsed + to_limit))
                 if state == "draining":
                     self.draining_at.setdefault(pid, elapsed)
             age = now - start / TICKS_PER_SEC
@@ -307,21 +307,24 @@ def main() -> None:
         # The predictions against what happened: each worker recycled for
         # memory_rss, its first estimate of when it would reach max_rss
         # against when it was told to go.
-        errors = []
-        for pid, why in reasons.items():
-            if why == "memory_rss" and pid in w.predicted and w.series.get(pid):
-                made, due = w.predicted[pid]
-                # Told to go: seen draining, else last seen alive (it drains
-                # in a request's time, between two polls).
+        print()
+        for horizon in (5.0, 2.0):
+            errors = []
+            for pid, why in reasons.items():
+                if why != "memory_rss" or not w.series.get(pid):
+                    continue
+                # Told to go: seen draining, else last seen alive (it drains in
+                # a request's time, between two polls).
                 actual = w.draining_at.get(pid, w.series[pid][-1][0])
-                errors.append((actual - made, actual - due))
-        if errors:
-            errors.sort(key=lambda e: abs(e[1]))
-            ahead = sorted(e[0] for e in errors)[len(errors) // 2]
-            median = sorted(abs(e[1]) for e in errors)[len(errors) // 2]
-            print(f"\nPredictions: {len(errors)} workers recycled for memory_rss were first predicted to reach")
-            print(f"max_rss a median {ahead:.1f}s ahead; it came within a median {median:.1f}s of the prediction")
-            print("(the table polls every 0.5s).")
+                # The last estimate made at least `horizon` seconds before.
+                made = [due for at, due in w.predicted[pid] if at <= actual - horizon]
+                if made:
+                    errors.append(actual - made[-1])
+            if errors:
+                errors.sort(key=abs)
+                print(f"Predictions {horizon:.0f}s ahead: {len(errors)} workers recycled for memory_rss reached max_rss "
+                      f"a median {errors[len(errors) // 2]:+.1f}s from when their estimate said")
+        print("(+: later than predicted; the table polls every 0.5s)")
         path = logdir / "chart.svg"
         chart(servers, reasons, 96, a.seconds, path)
         print("\nA hung request fails either way; with workerlife its worker is killed after")
