@@ -112,6 +112,9 @@ impl Driver for RustDriver {
             })
             .collect())
     }
+    fn stats_json(&mut self) -> Result<String, String> {
+        Ok(self.pool().stats_json())
+    }
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String> {
         Ok(self.pool().next_spawn_in().map(|d| d.as_micros() as u64))
     }

@@ -37,6 +37,25 @@ pub trait Driver {
     fn ready(&mut self, slot: u32) -> Result<(), String>;
     /// Seconds until the next held-back respawn, if any.
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String>;
+    /// The pool's stats JSON.
+    fn stats_json(&mut self) -> Result<String, String>;
+}
+
+/// The fields of a growth estimate a vector may expect, compared to 1e-9
+/// relative (the fit is computed in f64 the same way everywhere).
+pub const GROWTH_FIELDS: [&str; 5] = [
+    "bytes_per_request",
+    "bytes_per_second",
+    "seconds_to_limit",
+    "requests_to_limit",
+    "samples",
+];
+
+fn same_number(got: &Value, want: &Value) -> bool {
+    match (got.as_f64(), want.as_f64()) {
+        (Some(g), Some(w)) => (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+        _ => got.is_null() && want.is_null(),
+    }
 }
 
 /// (action, slot, reason, replaced slot) of one action `tick` returned.
@@ -208,6 +227,27 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                     .map(|s| (s * 1e6).round() as u64);
                 if got != want {
                     return Err(fail(format!("next spawn in {got:?} µs, expected {want:?}")));
+                }
+            }
+            "growth" => {
+                let json = driver.stats_json().map_err(fail)?;
+                let stats: Value = serde_json::from_str(&json).map_err(|e| fail(e.to_string()))?;
+                let got = &stats["per_slot"][slot as usize]["growth"];
+                if step.get("none").and_then(Value::as_bool) == Some(true) {
+                    if !got.is_null() {
+                        return Err(fail(format!("growth is {got}, expected none")));
+                    }
+                } else {
+                    for key in GROWTH_FIELDS {
+                        if let Some(want) = step.get(key) {
+                            if !same_number(&got[key], want) {
+                                return Err(fail(format!(
+                                    "growth {key} is {}, expected {want}",
+                                    got[key]
+                                )));
+                            }
+                        }
+                    }
                 }
             }
             other => return Err(fail(format!("unknown op {other:?}"))),

@@ -176,6 +176,18 @@ impl Driver for CDriver {
             }
         }
     }
+    fn stats_json(&mut self) -> Result<String, String> {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut needed = 0usize;
+        ok(unsafe {
+            wl_pool_stats_json(self.pool, buf.as_mut_ptr().cast(), buf.len(), &mut needed)
+        })?;
+        buf.truncate(needed.min(buf.len()));
+        let text = std::ffi::CStr::from_bytes_until_nul(&buf)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| String::from_utf8_lossy(&buf).into_owned());
+        Ok(text)
+    }
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String> {
         let (mut due, mut us) = (false, 0);
         ok(unsafe { wl_pool_next_spawn_in(self.pool, &mut due, &mut us) })?;

@@ -35,6 +35,17 @@ class StepFailed(AssertionError):
     pass
 
 
+GROWTH_FIELDS = ("bytes_per_request", "bytes_per_second", "seconds_to_limit", "requests_to_limit", "samples")
+
+
+def _same_number(got: Optional[float], want: Optional[float]) -> bool:
+    """Equal to 1e-9 relative (the fit is computed in f64 the same way
+    everywhere), or both null."""
+    if got is None or want is None:
+        return got is None and want is None
+    return abs(got - want) <= 1e-9 * max(abs(want), 1.0)
+
+
 def run_case(case: Dict[str, Any]) -> None:
     slots = case.get("slots", 1)
     pool = workerlife.Pool(
@@ -118,6 +129,15 @@ def run_case(case: Dict[str, Any]) -> None:
                 left.remove(match)
             if left:
                 raise fail(f"tick returned {got}, unexpected {left}")
+        elif op == "growth":
+            got_g = json.loads(pool.stats_json())["per_slot"][slot]["growth"]
+            if step.get("none"):
+                if got_g is not None:
+                    raise fail(f"growth is {got_g}, expected none")
+            else:
+                for key in GROWTH_FIELDS:
+                    if key in step and not _same_number(got_g[key], step[key]):
+                        raise fail(f"growth {key} is {got_g[key]}, expected {step[key]}")
         elif op == "next_spawn":
             got_s = pool.next_spawn_in()
             got_us = None if got_s is None else round(got_s * 1e6)

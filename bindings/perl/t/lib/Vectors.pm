@@ -92,6 +92,19 @@ sub run_case {
                     splice @left, $pos, 1;
                 }
                 return $fail->("tick returned $shown, unexpected " . _describe(\@left)) if @left;
+            } elsif ($op eq 'growth') {
+                my $got = $pool->stats->{per_slot}[$slot]{growth};
+                if ($step->{none}) {
+                    return $fail->('growth is ' . _describe($got) . ', expected none') if defined $got;
+                } else {
+                    for my $key (qw(bytes_per_request bytes_per_second seconds_to_limit requests_to_limit samples)) {
+                        next unless exists $step->{$key};
+                        my ($g, $w) = ($got->{$key}, $step->{$key});
+                        my $same = (!defined $g && !defined $w)
+                            || (defined $g && defined $w && abs($g - $w) <= 1e-9 * (abs($w) > 1 ? abs($w) : 1));
+                        return $fail->("growth $key is " . ($g // 'null') . ', expected ' . ($w // 'null')) unless $same;
+                    }
+                }
             } elsif ($op eq 'next_spawn') {
                 my $got = $pool->next_spawn_in;
                 my $got_us = defined $got ? sprintf('%.0f', $got * 1e6) : 'none';
