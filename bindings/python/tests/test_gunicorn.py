@@ -83,6 +83,14 @@ def test_leaking_app_is_held_under_max_rss(servers: List[Gunicorn], tmp_path: Pa
     recycles = g.lines("recycle_requested") + g.lines("leaving after this request")
     assert recycles and all("memory_rss" in line for line in recycles), g.log()
     assert not g.lines("killing worker")
+    # Each recycle says how fast the worker grew: about 1 MiB a request.
+    grew = [re.search(r"; memory_rss: \S+ >= 100MiB \(grew ([\d.]+) (KiB|MiB)/request over (\d+) requests\)", line)
+            for line in g.lines("recycle_requested")]
+    assert grew and all(grew), g.log()
+    for m in grew:
+        assert m is not None
+        per_request = float(m.group(1)) * (1 << (20 if m.group(2) == "MiB" else 10))
+        assert abs(per_request - (1 << 20)) <= 0.1 * (1 << 20), m.group(0)
 
 
 def test_hanging_request_is_killed_while_the_other_worker_serves(
