@@ -716,7 +716,10 @@ wl_result wl_pool_slot_count(const struct wl_pool *pool, uint32_t *slots);
 wl_result wl_pool_policy(const struct wl_pool *pool, struct wl_policy **out);
 
 // A worker handle for slot `slot`, for hosts that number their workers.
-// The caller owns it (`wl_worker_free`). Thread-safe.
+// A vacant slot gets a generation first, for the calling process (as
+// `wl_pool_spawned(pool, slot, getpid())` would; the master's later report
+// of that pid takes it on), so its limits hold. The caller owns it
+// (`wl_worker_free`). Thread-safe.
 //
 // # Safety
 //

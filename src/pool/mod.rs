@@ -218,10 +218,30 @@ impl Pool {
         Ok(())
     }
 
-    /// The handle of slot `slot`, for hosts that number their workers.
+    /// The handle of slot `slot`, for hosts that number their workers. A
+    /// vacant slot gets a generation first, for the calling process (as if
+    /// its master had reported it with `spawned(slot, getpid())`; a master
+    /// that does so later takes it on): requests counted in no generation
+    /// would be counted without limits.
     pub fn worker(&self, slot: u32) -> Result<Worker> {
         self.check_slot(slot)?;
-        Ok(Worker::new(self.core.clone(), slot))
+        let s = &self.core.slots()[slot as usize];
+        for _ in 0..1_000 {
+            let gs = GenState::unpack(s.gen_state.load(Acquire));
+            if gs.state != state::VACANT {
+                return Ok(Worker::new(self.core.clone(), slot));
+            }
+            if self.core.try_claim(slot) {
+                let pid = std::process::id();
+                let identity = process::identity(pid);
+                self.core
+                    .start_generation(slot, pid, identity, self.core.now());
+                return Ok(Worker::new(self.core.clone(), slot));
+            }
+            // Another process is filling it (CLAIMING) right now.
+            std::thread::yield_now();
+        }
+        Err(Error::SlotBusy { slot, pid: 0 })
     }
 
     /// The slot of `pid`: the one already holding it, else a vacant one, else

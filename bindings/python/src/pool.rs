@@ -187,7 +187,9 @@ impl PyPool {
         })
     }
 
-    /// The worker handle of slot `index`, for hosts that number workers.
+    /// The worker handle of slot `index`, for hosts that number workers. A
+    /// vacant slot gets a generation first, for this process (its master's
+    /// later `spawned(index, pid)` takes it on), so its limits hold.
     fn slot(&self, py: Python<'_>, index: u32) -> PyResult<PyWorker> {
         Ok(PyWorker {
             inner: self.inner.worker(index).or_raise(py)?,
