@@ -34,7 +34,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -44,7 +44,15 @@ demo: python
 demo-rust:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test: deps rust-test c-test python-test perl-test
+test: deps rust-test c-test python-test perl-test cross-test
+
+# Pool files across languages: the Rust, C, Python and Perl pool tools
+# (examples/pool_tool.*) make and use each other's files.
+cross-test: lib python perl
+	$(CARGO) build --release -q --example pool_tool
+	$(CC) $(CFLAGS_STRICT) examples/c/pool_tool.c $(LINK) -o $(CDIR)/pool_tool
+	$(PY) -m mypy --strict tests/cross
+	$(PY) -m pytest -q -rf -p no:cacheprovider tests/cross
 
 # What the tests need from Debian and cargo, installed when missing.
 deps: $(CBINDGEN)
