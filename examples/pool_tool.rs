@@ -17,7 +17,9 @@ fn open(args: &[String]) -> Result<Pool, String> {
     match args {
         [cmd, path, policy, slots] if cmd == "create" => {
             let policy = Policy::parse(policy).map_err(|e| e.to_string())?;
-            let slots = slots.parse().map_err(|_| format!("bad slot count {slots:?}"))?;
+            let slots = slots
+                .parse()
+                .map_err(|_| format!("bad slot count {slots:?}"))?;
             Pool::create(path, &policy, slots).map_err(|e| e.to_string())
         }
         [cmd, path] if cmd == "attach" => Pool::attach(path).map_err(|e| e.to_string()),
@@ -39,7 +41,11 @@ fn command(pool: &Pool, line: &str) -> Result<String, String> {
         }
         ["decision", slot] => {
             let d = pool.decision(num(slot)?).map_err(|e| e.to_string())?;
-            Ok(format!("{} {}", d.action, d.reason.map_or("-", |r| r.as_str())))
+            Ok(format!(
+                "{} {}",
+                d.action,
+                d.reason.map_or("-", |r| r.as_str())
+            ))
         }
         ["stats"] => Ok(pool.stats_json()),
         _ => Err(format!("unknown command {line:?}")),
