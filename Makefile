@@ -46,10 +46,11 @@ demo-rust:
 
 test: deps rust-test c-test python-test perl-test cross-test
 
-# Pool files across languages: the Rust, C, Python and Perl pool tools
-# (examples/pool_tool.*) make and use each other's files.
+# Across languages: the Rust, C, Python and Perl pool tools
+# (examples/pool_tool.*) make and use each other's pool files, and the
+# worker-pool example (a Rust master, exec'd Python workers) end to end.
 cross-test: lib python perl
-	$(CARGO) build --release -q --example pool_tool
+	$(CARGO) build --release -q --example pool_tool --example worker_pool
 	$(CC) $(CFLAGS_STRICT) examples/c/pool_tool.c $(LINK) -o $(CDIR)/pool_tool
 	$(PY) -m mypy --strict tests/cross
 	$(PY) -m pytest -q -rf -p no:cacheprovider tests/cross
