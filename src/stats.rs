@@ -41,6 +41,8 @@ pub struct SlotStats {
     /// How the slot's previous worker ended: a reason name, `left` (on its
     /// own account) or `crash`; None before any ended.
     pub last_exit: Option<&'static str>,
+    /// Due for a soft recycle, waiting in line for a budget permit.
+    pub waiting: bool,
 }
 
 /// A snapshot of a pool.
@@ -150,6 +152,7 @@ impl Pool {
                 pss: reading(s.pss.load(Relaxed)),
                 fds: reading(s.fds.load(Relaxed)),
                 last_exit: crate::layout::last_exit::name(s.last_exit.load(Relaxed)),
+                waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
                 growth: if live {
                     crate::growth::estimate(core, s)
                 } else {
@@ -187,6 +190,7 @@ impl Pool {
                     "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
                     "growth": s.growth.map(|g| growth_json(&g)),
                     "last_exit": s.last_exit,
+                    "waiting": s.waiting,
                 })
             })
             .collect();

@@ -60,6 +60,12 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
         if state == "vacant" {
             continue;
         }
+        // Due for a recycle, in line for a permit (closest to its limit first).
+        let state = if s["waiting"].as_bool() == Some(true) {
+            "waiting"
+        } else {
+            state
+        };
         let g = &s["growth"];
         let size = |v: &Value| v.as_u64().map_or("-".into(), human_size);
         let rate = |v: &Value, unit: &str| {
@@ -139,6 +145,27 @@ mod tests {
         assert!(render(&serde_json::json!({}), "x")
             .unwrap_err()
             .contains("per_slot"));
+    }
+
+    #[test]
+    fn a_worker_in_line_for_a_permit_shows_as_waiting() {
+        let pool = crate::Pool::new(&crate::Policy::parse("max_requests=1").unwrap(), 2).unwrap();
+        pool.spawned(0, std::process::id()).unwrap();
+        let (a, b) = (pool.worker(0).unwrap(), pool.worker(1).unwrap());
+        for w in [&a, &b] {
+            w.begin();
+            w.end();
+        }
+        let st = pool.stats();
+        assert!(!st.per_slot[0].waiting && st.per_slot[1].waiting, "{st:?}");
+        let stats: Value = serde_json::from_str(&pool.stats_json()).unwrap();
+        let table = render(&stats, "test").unwrap();
+        let states: Vec<&str> = table
+            .lines()
+            .skip(4)
+            .map(|l| l.split_whitespace().nth(2).unwrap())
+            .collect();
+        assert_eq!(states, ["draining", "waiting"], "{table}");
     }
 
     #[test]
