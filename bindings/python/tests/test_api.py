@@ -3,6 +3,7 @@
 import os
 import pickle
 import threading
+from pathlib import Path
 from typing import Dict, Union
 
 import pytest
@@ -460,3 +461,15 @@ def test_open_shares_a_file_and_the_last_removes_it(tmp_path: "os.PathLike[str]"
         Pool.open(foreign)
     with open(foreign) as f:
         assert f.read() == "not a pool"
+
+
+def test_a_slot_taken_by_number_that_nobody_started_starts_its_generation(tmp_path: Path) -> None:
+    pool = Pool.create(tmp_path / "pool", "max_requests=5", slots=3)
+    w = pool.slot(1)
+    for _ in range(5):
+        w.begin()
+        w.end()
+    d = pool.decision(1)
+    assert (d.action, d.reason) == ("recycle", "max_requests")
+    st = pool.stats()["per_slot"][1]
+    assert (st["state"], st["pid"], st["generation"], st["requests"]) == ("draining", os.getpid(), 1, 5)
