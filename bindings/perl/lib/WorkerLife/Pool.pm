@@ -105,7 +105,9 @@ sub claim {
     return _worker($w);
 }
 
-# The handle of slot $i, for hosts that number their workers.
+# The handle of slot $i, for hosts that number their workers. A vacant
+# slot gets a generation first, for this process (its master's later
+# spawned($i, $pid) takes it on), so its limits hold.
 sub slot {
     my ($self, $i) = @_;
     WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_worker($self->{h}, _slots($i), \my $w));
