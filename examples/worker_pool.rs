@@ -40,7 +40,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use workerlife::process::{self, Ledger, ReapOutcome};
-use workerlife::{ActionKind, Event, Policy, Pool};
+use workerlife::{ActionKind, Event, Policy, Pool, Worker};
 
 struct Options {
     workers: u32,
@@ -138,6 +138,9 @@ struct Running {
     pid: u32,
     identity: u64,
     conn: Option<(TcpStream, BufReader<TcpStream>)>,
+    /// Its slot's handle, taken once its generation started (`spawned`):
+    /// where the master reports its health checks.
+    handle: Worker,
     retiring: bool,
     last_check: Instant,
 }
@@ -193,12 +196,14 @@ impl Master {
             log(json!({"event": "ledger_error", "pid": pid, "error": e.to_string()}));
         }
         self.pool.spawned(slot, pid).map_err(|e| e.to_string())?;
+        let handle = self.pool.worker(slot).map_err(|e| e.to_string())?;
         self.last_pid[slot as usize] = Some(pid);
         self.slots[slot as usize] = Some(Running {
             child,
             pid,
             identity,
             conn: None,
+            handle,
             retiring: false,
             last_check: Instant::now(),
         });
@@ -325,13 +330,13 @@ impl Master {
                     .is_some_and(|r| r.last_check.elapsed() >= self.o.health);
                 if due {
                     let healthy = self.ask(slot, "ping").is_some_and(|r| r == "pong");
+                    let current = self.pool.stats().per_slot[slot as usize].pid;
                     if let Some(r) = self.slots[slot as usize].as_mut() {
                         r.last_check = Instant::now();
-                        // Not yet listening is no failed check.
-                        if r.conn.is_some() {
-                            if let Ok(w) = self.pool.worker(slot) {
-                                w.check(healthy);
-                            }
+                        // Not yet listening is no failed check; a worker the
+                        // pool already retired gets none.
+                        if r.conn.is_some() && current == r.pid {
+                            r.handle.check(healthy);
                         }
                     }
                     continue;
