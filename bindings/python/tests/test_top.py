@@ -150,3 +150,27 @@ def test_top_names_a_bad_source() -> None:
     assert r.returncode == 2 and "nan" in r.stderr
     r = subprocess.run([str(top_binary()), "top", "--interval", "0", "x"], capture_output=True, text=True)
     assert r.returncode == 2 and "expected seconds" in r.stderr
+
+
+def test_top_refreshes_in_place_until_stopped(tmp_path: Path) -> None:
+    import workerlife
+
+    pool = workerlife.Pool.create(tmp_path / "pool", "max_rss=1GiB", slots=2)
+    w = pool.claim(os.getpid())
+    for cmd in ([str(top_binary()), "top", "--interval", "0.1", str(tmp_path / "pool")],
+                [sys.executable, "-m", "workerlife", "top", "--interval", "0.1", str(tmp_path / "pool")]):
+        before = w.requests
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            w.begin()
+            w.end()  # seen by the next refresh
+            time.sleep(0.6)
+        finally:
+            p.terminate()
+            out, _ = p.communicate(timeout=10)
+        frames = out.split("\x1b[H\x1b[2J")[1:]
+        assert len(frames) >= 5, out
+        assert all(f.startswith("workerlife top: ") for f in frames)
+        reqs = [int(rows(f)[os.getpid()]["REQS"]) for f in frames]
+        assert reqs[0] == before and reqs[-1] == before + 1, reqs
