@@ -19,14 +19,18 @@
  * this is the last request; end: samples when due, ends the request, and
  * returns 1 if the worker should leave, plus 2 if a sample was due);
  * library_path the file of the library
- * this module is linked with. Nothing here keeps state: the library's
- * handles carry it. */
+ * this module is linked with; forks the number of fork()s this process
+ * descends through since the module was loaded (an at-fork handler counts
+ * them), which tells the middleware it runs in a new child for the price of
+ * an XS call: reading $$ is a getpid() system call. Apart from that counter
+ * nothing here keeps state: the library's handles carry it. */
 #define PERL_NO_GET_CONTEXT
 #include "EXTERN.h"
 #include "perl.h"
 #include "XSUB.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +47,14 @@ static const wl_worker *wl_xs_worker(pTHX_ SV *self) {
     if (h && SvOK(*h)) return INT2PTR(const wl_worker *, SvUV(*h));
   }
   return NULL; /* the library says WL_NULL_ARGUMENT, naming it */
+}
+
+/* fork()s since load, counted in the child (a plain store: the child runs
+ * one thread when its handler runs). */
+static volatile UV wl_xs_forks = 0;
+
+static void wl_xs_after_fork_in_child(void) {
+  wl_xs_forks = wl_xs_forks + 1;
 }
 
 /* Croaks with the library's message, through the Perl side's check(). */
@@ -91,6 +103,16 @@ end(self)
 MODULE = WorkerLife  PACKAGE = WorkerLife::Raw
 
 PROTOTYPES: DISABLE
+
+BOOT:
+    pthread_atfork(NULL, NULL, wl_xs_after_fork_in_child);
+
+UV
+forks()
+  CODE:
+    RETVAL = wl_xs_forks;
+  OUTPUT:
+    RETVAL
 
 IV
 request_begin(handle)
