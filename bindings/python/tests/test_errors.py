@@ -174,3 +174,11 @@ def test_a_failing_vector_names_its_case(tmp_path: Path) -> None:
     assert "wrong.json: deliberately wrong" in r.stdout
     assert "step 1" in r.stdout and "expected recycle" in r.stdout
     assert "1 failed" in r.stdout
+
+
+def test_render_top_refuses_what_is_not_a_pools_stats() -> None:
+    for bad in ("", "not json", "[]", '{"per_slot": 3}', "\x00"):
+        with pytest.raises(ValueError):
+            workerlife.render_top(bad, "x")
+    table = workerlife.render_top(workerlife.Pool(None, 2).stats_json(), "here")
+    assert table.startswith("workerlife top: here\n")

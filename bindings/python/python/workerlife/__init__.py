@@ -42,6 +42,7 @@ from ._workerlife import (
     __version__,
     identity,
     kill,
+    render_top,
     sample,
     wait_released,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "__version__",
     "identity",
     "kill",
+    "render_top",
     "sample",
     "wait_released",
 ]
