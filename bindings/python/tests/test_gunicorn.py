@@ -87,6 +87,9 @@ def test_leaking_app_is_held_under_max_rss(servers: List[Gunicorn], tmp_path: Pa
     grew = [re.search(r"; memory_rss: \S+ >= 100MiB \(grew ([\d.]+) (KiB|MiB)/request over (\d+) requests\)", line)
             for line in g.lines("recycle_requested")]
     assert grew and all(grew), g.log()
+    said = g.lines("recycling worker")
+    assert said and all(re.search(r"memory_rss: \S+ >= 100MiB \(grew [\d.]+ (KiB|MiB)/request over \d+ requests\)", line)
+                        for line in said), g.log()
     for m in grew:
         assert m is not None
         per_request = float(m.group(1)) * (1 << (20 if m.group(2) == "MiB" else 10))

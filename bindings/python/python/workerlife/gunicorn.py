@@ -368,6 +368,11 @@ def _round(server: Any, pool: Pool) -> None:
             why: object = decision if decision.reason == a.reason else a.reason
             if a.reason == "ready_timeout":
                 why = f"ready_timeout: not ready within {pool.policy['ready_timeout']:g}s"
+            elif a.reason is not None and a.reason.startswith("memory_"):
+                # How fast it got there: "(grew 6.4 KiB/request over 48000 requests)".
+                growth = pool.stats()["per_slot"][a.slot].get("growth")
+                if growth:
+                    why = f"{why} ({growth['text']})"
             sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
             try:
                 kill(a.pid, sig, a.identity)
