@@ -38,6 +38,14 @@ pub(crate) struct Region {
     lock: AtomicI32,
 }
 
+/// What every new pool needs: a slot count in range and a valid policy.
+fn check_request(slots: u32, policy: &Policy) -> Result<()> {
+    if slots == 0 || slots > MAX_SLOTS {
+        return Err(Error::InvalidSlotCount(u64::from(slots)));
+    }
+    policy.validate()
+}
+
 impl Region {
     /// Makes zeroed memory for `slots` slots and writes the header.
     pub fn create(
@@ -49,10 +57,7 @@ impl Region {
         clock: ClockMode,
         epoch_ns: u64,
     ) -> Result<Region> {
-        if slots == 0 || slots > MAX_SLOTS {
-            return Err(Error::InvalidSlotCount(u64::from(slots)));
-        }
-        policy.validate()?;
+        check_request(slots, policy)?;
         let size = layout::pool_size(slots);
         let (map, owner_pid, path) = match sharing {
             Sharing::Private => (
@@ -138,10 +143,7 @@ impl Region {
         clock: ClockMode,
         epoch_ns: u64,
     ) -> Result<Region> {
-        if slots == 0 || slots > MAX_SLOTS {
-            return Err(Error::InvalidSlotCount(u64::from(slots)));
-        }
-        policy.validate()?;
+        check_request(slots, policy)?;
         let ctx = |what: &str| format!("{}: {what}", path.display());
         // A file removed or replaced between our open and our lock is not
         // the pool any more: open again.

@@ -62,14 +62,10 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
 /// the reading just kept, has it reaching its memory limit within the span
 /// (and not there yet: then the limit itself decides).
 fn forecast(core: &Core, slot: &Slot) {
-    let (metric, limit) = crate::growth::Metric::of(&core.limits);
-    let latest = metric.latest(slot);
-    let due = limit > 0
-        && latest != NONE
-        && latest < limit
-        && crate::growth::estimate(core, slot)
-            .and_then(|g| g.to_limit)
-            .is_some_and(|d| d.as_micros() <= u128::from(core.limits.memory_forecast));
+    // The time to the limit a waiting worker is ranked by: 0 is at the
+    // limit already, MAX no limit or no estimate.
+    let left = core.urgency(slot);
+    let due = left > 0 && left != u64::MAX && left <= core.limits.memory_forecast;
     let _ = slot.gen_state.fetch_update(AcqRel, Acquire, |w| {
         let gs = GenState::unpack(w);
         if gs.state == state::VACANT || gs.has(flag::FORECAST) == due {
