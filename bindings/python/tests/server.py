@@ -37,6 +37,33 @@ def live_children(parent: int) -> int:
     return n
 
 
+def serve_beside_a_hang(server: "Gunicorn", hang_path: str) -> Tuple[List[BaseException], float, int, Set[int]]:
+    """One request to `hang_path` in a thread, and requests to /slow from
+    this one until it comes back (or 30 s): (what the hung request raised,
+    the seconds it took, the requests served meanwhile, their pids)."""
+    import threading
+
+    hung: List[BaseException] = []
+    started = time.monotonic()
+
+    def hang() -> None:
+        try:
+            server.get(hang_path, timeout=60)
+        except BaseException as e:  # the connection drops when it is killed
+            hung.append(e)
+
+    t = threading.Thread(target=hang)
+    t.start()
+    time.sleep(0.3)
+    served = 0
+    pids: Set[int] = set()
+    while t.is_alive() and time.monotonic() - started < 30:
+        pids.add(server.get("/slow")[0])
+        served += 1
+    t.join(timeout=30)
+    return hung, time.monotonic() - started, served, pids
+
+
 def paced_load(server: "Gunicorn", path: str) -> Tuple[List[BaseException], int, Set[int]]:
     """4 clients × 120 requests to `path`, 10 ms apart (so a run spans many
     recycles), while the master's live children are counted from outside:

@@ -19,7 +19,7 @@ import pytest
 from websockets.sync.client import connect
 
 import workerlife
-from server import Gunicorn, Uvicorn, paced_load
+from server import Gunicorn, Uvicorn, paced_load, serve_beside_a_hang
 
 Server = Union[Gunicorn, Uvicorn]
 KINDS = ["uvicorn", "gunicorn"]
@@ -115,26 +115,7 @@ def test_a_hung_handler_is_killed_and_the_other_worker_serves(
     servers: List[Server], tmp_path: Path, kind: str, how: str
 ) -> None:
     s = start(servers, tmp_path, kind, "request_timeout=2s")
-    hung: List[BaseException] = []
-    started = time.monotonic()
-
-    def hang() -> None:
-        try:
-            s.get(f"/hang?how={how}", timeout=60)
-        except BaseException as e:  # the connection drops when it is killed
-            hung.append(e)
-
-    t = threading.Thread(target=hang)
-    t.start()
-    time.sleep(0.3)
-    served = 0
-    pids: Set[int] = set()
-    while t.is_alive() and time.monotonic() - started < 30:
-        pid, _ = s.get("/slow")
-        pids.add(pid)
-        served += 1
-    t.join(timeout=30)
-    elapsed = time.monotonic() - started
+    hung, elapsed, served, pids = serve_beside_a_hang(s, f"/hang?how={how}")
     assert hung, "the hung request came back"
     assert 1.9 < elapsed < 15, elapsed
     assert served >= 20

@@ -13,11 +13,11 @@ import urllib.request
 import time
 import urllib.error
 from pathlib import Path
-from typing import Iterator, List, Set, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 
-from server import Gunicorn, free_port, paced_load
+from server import Gunicorn, free_port, paced_load, serve_beside_a_hang
 
 
 @pytest.fixture
@@ -100,26 +100,7 @@ def test_hanging_request_is_killed_while_the_other_worker_serves(
     servers: List[Gunicorn], tmp_path: Path
 ) -> None:
     g = start(servers, tmp_path, policy="request_timeout=2s", workers=2)
-    hung: List[BaseException] = []
-    started = time.monotonic()
-
-    def hang() -> None:
-        try:
-            g.get("/hang", timeout=60)
-        except BaseException as e:  # the connection drops when it is killed
-            hung.append(e)
-
-    t = threading.Thread(target=hang)
-    t.start()
-    time.sleep(0.2)
-    served = 0
-    pids = set()
-    while t.is_alive() and time.monotonic() - started < 30:
-        pid, _ = g.get("/slow")
-        pids.add(pid)
-        served += 1
-    t.join(timeout=30)
-    elapsed = time.monotonic() - started
+    hung, elapsed, served, pids = serve_beside_a_hang(g, "/hang")
     assert hung, "the hanging request came back"
     assert 1.9 < elapsed < 15, elapsed
     assert served >= 20
