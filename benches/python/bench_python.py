@@ -96,6 +96,15 @@ def sampling() -> None:
         child.wait()
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def wrk_output(args: List[str], env: Dict[str, str], port: int, seconds: int, *wrk_flags: str) -> str:
     """What wrk -c8 prints against the server `args` starts on `port` (its
     own session, ended with every process of it). bench_recycling.py uses
@@ -153,8 +162,6 @@ def end_to_end() -> None:
     if shutil.which("wrk") is None:
         print("\ngunicorn requests/s: wrk is not installed (apt-get install wrk); skipped")
         return
-    import socket
-
     with tempfile.TemporaryDirectory() as d:
         app_dir = Path(d)
         (app_dir / "hello.py").write_text(
@@ -162,9 +169,7 @@ def end_to_end() -> None:
             "    start_response('200 OK', [('Content-Length', '2')])\n"
             "    return [b'ok']\n"
         )
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
         without: List[float] = []
         with_: List[float] = []
@@ -193,8 +198,6 @@ def asgi_end_to_end() -> None:
     middleware (and so each worker's watchdog)."""
     if shutil.which("wrk") is None:
         return
-    import socket
-
     with tempfile.TemporaryDirectory() as d:
         app_dir = Path(d)
         (app_dir / "hello_asgi.py").write_text(
@@ -215,9 +218,7 @@ def asgi_end_to_end() -> None:
             "        fixed = _no_delay(_listening_fds(bound=True))\n"
             "    await app(scope, receive, send)\n"
         )
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
         bare = uvicorn_rps("hello_asgi:app", 3, port, app_dir)
         without: List[float] = []

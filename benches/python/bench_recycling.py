@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from bench_python import wrk_output
+from bench_python import free_port, wrk_output
 
 CONFIGS: Sequence[Tuple[str, Optional[str], Sequence[str]]] = (
     ("no recycling", None, ()),
@@ -33,12 +32,6 @@ CONFIGS: Sequence[Tuple[str, Optional[str], Sequence[str]]] = (
 
 # wrk pads a unit to two characters ("1.03s "), and shows minutes past 60 s.
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(app_dir: Path, app: str, policy: Optional[str], extra: Sequence[str], seconds: int) -> Tuple[float, float]:
