@@ -281,3 +281,26 @@ fn damaged_pool_files_are_errors_not_crashes() {
     // The good file still attaches and sees the same policy.
     assert_eq!(Pool::attach(&path).unwrap().policy(), pool.policy());
 }
+
+#[test]
+fn a_child_taking_its_slot_by_number_races_its_masters_report_and_both_win() {
+    // The child's worker(slot) starts the generation while the master's
+    // spawned(slot, pid) runs: whichever comes first, the master takes the
+    // child on (no "slot busy"), with the child's requests counted.
+    let pool = Pool::shared(&Policy::parse("max_requests=1000").unwrap(), 1).unwrap();
+    for round in 0..200 {
+        let pool_ref = &pool;
+        let pid = fork_child(move || {
+            let w = pool_ref.worker(0).unwrap();
+            w.begin();
+            w.end();
+            0
+        });
+        let reported = pool.spawned(0, pid);
+        let status = wait(pid);
+        assert_eq!(status, 0, "round {round}");
+        assert!(reported.is_ok(), "round {round}: {reported:?}");
+        assert_eq!(pool.stats().per_slot[0].pid, pid, "round {round}");
+        pool.exited(pid, status).unwrap();
+    }
+}

@@ -113,27 +113,33 @@ impl Pool {
         let now = self.core.now();
         let mut sup = self.sup();
         let s = &self.core.slots()[slot as usize];
-        let gs = GenState::unpack(s.gen_state.load(Acquire));
-        if gs.state != state::VACANT {
-            let held = s.pid.load(Relaxed);
-            if held == pid {
-                // The child claimed it first; just take it on.
+        // A child taking its slot by number (`worker(slot)`) may be filling
+        // it right now (CLAIMING, a few stores): wait for it, then look again.
+        for _ in 0..1_000 {
+            let gs = GenState::unpack(s.gen_state.load(Acquire));
+            if gs.state != state::VACANT {
+                let held = s.pid.load(Relaxed);
+                if held == pid {
+                    // The child claimed it first; just take it on.
+                    self.note_generation(&mut sup, slot, now);
+                    record_child(&mut sup, slot, Child { pid, identity });
+                    return Ok(());
+                }
+                if process::liveness(held, s.identity.load(Relaxed)) == Liveness::Alive {
+                    return Err(Error::SlotBusy { slot, pid: held });
+                }
+                self.on_exit(&mut sup, slot, None, now);
+                continue;
+            }
+            if self.core.try_claim(slot) {
+                self.core.start_generation(slot, pid, identity, now);
                 self.note_generation(&mut sup, slot, now);
                 record_child(&mut sup, slot, Child { pid, identity });
                 return Ok(());
             }
-            if process::liveness(held, s.identity.load(Relaxed)) == Liveness::Alive {
-                return Err(Error::SlotBusy { slot, pid: held });
-            }
-            self.on_exit(&mut sup, slot, None, now);
+            std::thread::yield_now();
         }
-        if !self.core.try_claim(slot) {
-            return Err(Error::SlotBusy { slot, pid: 0 });
-        }
-        self.core.start_generation(slot, pid, identity, now);
-        self.note_generation(&mut sup, slot, now);
-        record_child(&mut sup, slot, Child { pid, identity });
-        Ok(())
+        Err(Error::SlotBusy { slot, pid: 0 })
     }
 
     /// Takes `pid` as one of the master's own workers, for hosts whose
