@@ -229,3 +229,30 @@ fn a_dead_child_is_left_for_the_host_to_report_with_its_status() {
     assert!(exit.crash, "an exit nobody asked for");
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3);
 }
+
+#[test]
+fn a_recycle_the_worker_took_and_left_between_ticks_still_has_its_event() {
+    let pool = pool("max_requests=1", 1);
+    pool.spawned(0, 1_111_111).unwrap();
+    let _ = pool.events();
+    let w = pool.worker(0).unwrap();
+    w.begin();
+    assert!(w.end(), "granted by the worker itself");
+    pool.advance(Duration::from_secs(2)).unwrap();
+    pool.exited(1_111_111, 0).unwrap(); // before any tick returned the recycle
+    let events = pool.events();
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.reason)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EventKind::RecycleRequested, Some(Reason::MaxRequests)),
+            (EventKind::Exited, Some(Reason::MaxRequests)),
+        ]
+    );
+    assert_eq!(events[0].uptime, Duration::ZERO, "dated from the grant");
+    assert_eq!(
+        events[0].decision.unwrap().to_string(),
+        "max_requests: 1 >= 1"
+    );
+    assert!(!events[1].crash);
+}

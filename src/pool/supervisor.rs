@@ -329,6 +329,24 @@ impl Pool {
             None => None,
         };
         let asked = killed.is_some() || gs.state == state::DRAINING || gs.has(flag::EXITING);
+        if gs.state == state::DRAINING
+            && killed.is_none()
+            && !sup.slots[slot as usize].recycle_returned
+        {
+            // Granted by the worker itself and gone before a tick returned
+            // it: the recycle is still filed, dated from the grant, so every
+            // recycle has its event.
+            let d = self.core.decide(s, now);
+            if d.action == Action::Recycle {
+                let at = match s.recycle_at.load(Acquire) {
+                    NONE => now,
+                    granted => granted.min(now),
+                };
+                let mut ev = self.event(EventKind::RecycleRequested, slot, d.reason, at);
+                ev.decision = Some(d);
+                push_event(sup, ev);
+            }
+        }
         let mut ev = self.event(EventKind::Exited, slot, reason, now);
         ev.status = status;
         ev.crash = !asked;
