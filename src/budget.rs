@@ -32,6 +32,9 @@ pub(crate) fn try_acquire(
 ) -> bool {
     word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
         let (draining, last) = unpack(w);
+        // Any worker can write the word: a last start in the future (which
+        // would hold every recycle back for as long) counts as none.
+        let last = last.filter(|&t| t <= now);
         if !forced {
             if max_concurrent > 0 && draining >= max_concurrent {
                 return None;
@@ -53,6 +56,17 @@ pub(crate) fn release(word: &AtomicU64) {
     let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
         Some(w - (u64::from(w >> 48 > 0) << 48))
     });
+}
+
+/// Sets the count of permits held to `held` (the pool's recount of its
+/// slots), keeping the last start; returns the count the word had.
+pub(crate) fn set_held(word: &AtomicU64, held: u64) -> u64 {
+    let before = word
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+            Some((held.min(MAX_BUDGET) << 48) | (w & TIME_MASK))
+        })
+        .unwrap_or_else(|w| w);
+    before >> 48
 }
 
 /// Workers currently holding a permit.

@@ -12,6 +12,11 @@ use crate::layout::{
 use crate::policy::{Key, Policy};
 use crate::region::Region;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// How often (µs of pool time) a process with no master of ours looks for
+/// permits held by the gone when it finds the budget full.
+const TAKE_BACK_EVERY: u64 = 100_000;
 
 /// The policy's numbers, in the units the rules compare (µs, bytes, counts).
 #[derive(Clone, Copy)]
@@ -120,6 +125,14 @@ pub(crate) struct Core {
     pub clock: ClockMode,
     pub epoch_ns: u64,
     pub seed: u64,
+    /// The process whose `Pool` supervises (it recorded a child or ticked).
+    /// Process memory, not shared: no worker can claim to be the master.
+    pub master_pid: AtomicU32,
+    /// The permit recount (see `recount_permits`): when this process last
+    /// made one (pool time + 1; 0 never) and the excess of the budget word
+    /// over the permits found it saw then (as i64 bits).
+    recounted_at: AtomicU64,
+    recount_excess: AtomicU64,
 }
 
 impl Core {
@@ -138,6 +151,9 @@ impl Core {
             epoch_ns: fixed.epoch_ns,
             seed: fixed.seed,
             region,
+            master_pid: AtomicU32::new(0),
+            recounted_at: AtomicU64::new(0),
+            recount_excess: AtomicU64::new(0),
         }
     }
 
@@ -168,6 +184,10 @@ impl Core {
         let slot = &self.slots()[index as usize];
         let gs = GenState::unpack(slot.gen_state.load(Acquire));
         let generation = gs.generation.wrapping_add(1);
+        // The permit of the recycle this generation follows, if the slot
+        // carries one: held until this worker serves (see `flag::INHERITED`).
+        let inherited = gs.has(flag::PERMIT);
+        let left_at = slot.recycle_at.load(Relaxed).min(now);
         let slots = self.slots().len() as u32;
         let l = &self.limits;
         let request_limit = if l.max_requests == 0 {
@@ -200,7 +220,8 @@ impl Core {
         slot.last_beat.store(now, Relaxed);
         slot.request_limit.store(request_limit, Relaxed);
         slot.lifetime_limit.store(lifetime_limit, Relaxed);
-        slot.recycle_at.store(NONE, Relaxed);
+        slot.recycle_at
+            .store(if inherited { left_at } else { NONE }, Relaxed);
         slot.trip_value.store(0, Relaxed);
         let _ = slot.busy.fetch_update(Relaxed, Relaxed, |w| {
             Some(if busy::in_flight(w) == 0 {
@@ -212,7 +233,11 @@ impl Core {
         slot.gen_state.store(
             GenState {
                 generation,
-                flags: 0,
+                flags: if inherited {
+                    flag::PERMIT | flag::INHERITED
+                } else {
+                    0
+                },
                 reason: 0,
                 state: state::RUNNING,
             }
@@ -232,8 +257,9 @@ impl Core {
         if gs.state != state::VACANT || gs.has(flag::CLAIMING) {
             return false;
         }
+        // A carried permit stays with the slot for the generation to come.
         let claiming = GenState {
-            flags: flag::CLAIMING,
+            flags: flag::CLAIMING | (gs.flags & flag::PERMIT),
             ..gs
         };
         slot.gen_state
@@ -241,9 +267,12 @@ impl Core {
             .is_ok()
     }
 
-    /// Ends a generation: zeroes the slot and makes it vacant, returning the
-    /// budget permit if the worker still held one. Returns the state the slot
-    /// had, or None if it was already vacant.
+    /// Ends a generation: zeroes the slot and makes it vacant. A recycle
+    /// permit the worker held stays with the slot until the next worker
+    /// there serves (the budget counts workers missing, not draining), or
+    /// goes back now when `ready_timeout` is 0 or it was carried that long
+    /// already. Returns the state the slot had, or None if it was already
+    /// vacant.
     pub fn retire(&self, index: u32, now: u64) -> Option<GenState> {
         let slot = &self.slots()[index as usize];
         let c = &self.header().counters;
@@ -255,14 +284,26 @@ impl Core {
                 slot.requests.fetch_add(requests, Relaxed);
                 return None;
             }
+            // Carried since the worker it replaces left: an inherited permit
+            // keeps its first date, so a slot that never serves cannot hold
+            // it beyond `ready_timeout`.
+            let left_at = if gs.has(flag::INHERITED) {
+                slot.recycle_at.load(Relaxed).min(now)
+            } else {
+                now
+            };
+            let carry = gs.has(flag::PERMIT) && !self.carried_too_long(left_at, now);
             let vacant = GenState {
                 generation: gs.generation,
-                flags: 0,
+                flags: if carry { flag::PERMIT } else { 0 },
                 reason: 0,
                 state: state::VACANT,
             };
             // Zero before publishing VACANT so a new claimer starts clean.
             slot.reset(now);
+            if carry {
+                slot.recycle_at.store(left_at, Relaxed);
+            }
             let asked = gs.state == state::DRAINING || gs.has(flag::EXITING);
             slot.last_exit.store(
                 match gs.reason {
@@ -277,7 +318,7 @@ impl Core {
                 .compare_exchange(word, vacant.pack(), AcqRel, Acquire)
             {
                 Ok(_) => {
-                    if gs.has(flag::PERMIT) {
+                    if gs.has(flag::PERMIT) && !carry {
                         budget::release(&self.header().budget);
                     }
                     c.retired_requests.fetch_add(requests, Relaxed);
@@ -361,14 +402,11 @@ impl Core {
             if !forced && self.held_by_min_lifetime(slot, now) {
                 return Decision::CONTINUE;
             }
+            // A worker that never served holds the permit of the one it
+            // replaced: its own recycle goes on with that permit.
+            let have = gs.has(flag::INHERITED);
             let budget = &self.header().budget;
-            if !budget::try_acquire(
-                budget,
-                self.limits.max_concurrent,
-                self.limits.min_interval,
-                now.get(),
-                forced,
-            ) {
+            if !have && !self.acquire(now, forced) {
                 if !gs.has(flag::WAITING) {
                     self.set_waiting(slot, word, true);
                 }
@@ -376,7 +414,7 @@ impl Core {
             }
             // The permit goes to the waiter predicted to reach its memory
             // limit first, whoever asked.
-            if !forced && self.budget_limited() && self.hand_over(slot, now) {
+            if !have && !forced && self.budget_limited() && self.hand_over(slot, now) {
                 if !gs.has(flag::WAITING) {
                     self.set_waiting(slot, word, true);
                 }
@@ -388,11 +426,164 @@ impl Core {
                 Err(w) => {
                     // Someone changed the slot meanwhile (granted it, retired
                     // it, flagged it): give the permit back and look again.
-                    budget::release(budget);
+                    if !have {
+                        budget::release(budget);
+                    }
                     word = w;
                 }
             }
         }
+    }
+
+    /// Takes a permit from the rolling budget. With the budget full and no
+    /// master of ours in this process, first takes back the permits of the
+    /// gone (at most every `TAKE_BACK_EVERY`): no permit outlives its holder,
+    /// whether or not anyone reports its exit.
+    fn acquire(&self, now: &LazyNow, forced: bool) -> bool {
+        let budget = &self.header().budget;
+        let (max, interval) = (self.limits.max_concurrent, self.limits.min_interval);
+        if budget::try_acquire(budget, max, interval, now.get(), forced) {
+            return true;
+        }
+        if max == 0 || budget::draining(budget) < max || self.is_master() {
+            return false;
+        }
+        let t = now.get();
+        let last = self.recounted_at.load(Relaxed);
+        if last != 0 && t.saturating_sub(last - 1) < TAKE_BACK_EVERY && t >= last - 1 {
+            return false;
+        }
+        self.recounted_at.store(t.saturating_add(1), Relaxed);
+        self.recount_permits(t, true);
+        budget::try_acquire(budget, max, interval, t, forced)
+    }
+
+    /// Whether this process supervises the pool (its `Pool` recorded a
+    /// child or ticked); a forked child is not, whatever it inherited.
+    pub fn is_master(&self) -> bool {
+        self.master_pid.load(Relaxed) == std::process::id()
+    }
+
+    /// Whether a permit carried since `left_at` waited for a serving worker
+    /// as long as it may (`ready_timeout`; 0: it never waits). A date in the
+    /// future (a word someone wrote) has waited long enough.
+    fn carried_too_long(&self, left_at: u64, now: u64) -> bool {
+        let limit = self.limits.ready_timeout;
+        limit == 0 || left_at > now || now - left_at >= limit
+    }
+
+    /// The worker in `slot` serves (ready, or a request begun): the permit
+    /// it inherited goes back. Costs nothing unless it holds one.
+    #[inline]
+    pub fn serving(&self, slot: &Slot) {
+        let word = slot.gen_state.load(Acquire);
+        if GenState::unpack(word).has(flag::INHERITED) {
+            self.give_back(slot, word, flag::PERMIT | flag::INHERITED);
+        }
+    }
+
+    /// Clears `flags` (which include `PERMIT`) from `slot` if it still holds
+    /// the permit, then returns it to the budget: each permit returns once.
+    fn give_back(&self, slot: &Slot, mut word: u64, flags: u16) {
+        loop {
+            let gs = GenState::unpack(word);
+            if !gs.has(flag::PERMIT) {
+                return;
+            }
+            let without = GenState {
+                flags: gs.flags & !flags,
+                ..gs
+            };
+            match slot
+                .gen_state
+                .compare_exchange(word, without.pack(), AcqRel, Acquire)
+            {
+                Ok(_) => {
+                    budget::release(&self.header().budget);
+                    return;
+                }
+                Err(w) => word = w,
+            }
+        }
+    }
+
+    /// Counts the permits the slots hold, and takes back the ones no worker
+    /// can return: carried too long, inherited by a worker that serves or
+    /// never did in time, a flag on a slot that was never granted (clearing
+    /// only that), and, with `check_alive`, held by a process that is gone
+    /// (its slot is retired; the permit then waits for the next worker).
+    /// Then repairs the shared budget word when it disagrees with the count
+    /// on two recounts in a row by this process (a permit being taken sits
+    /// in the word an instant before its slot shows it; a disagreement that
+    /// lasts is a word someone wrote). Returns the permits held.
+    pub fn recount_permits(&self, now: u64, check_alive: bool) -> u64 {
+        let mut held = 0u64;
+        for (i, slot) in self.slots().iter().enumerate() {
+            let word = slot.gen_state.load(Acquire);
+            let gs = GenState::unpack(word);
+            if !gs.has(flag::PERMIT) {
+                continue;
+            }
+            let at = slot.recycle_at.load(Relaxed);
+            if gs.state == state::VACANT {
+                if self.carried_too_long(at, now) {
+                    self.give_back(slot, word, flag::PERMIT);
+                } else {
+                    held += 1;
+                }
+                continue;
+            }
+            if check_alive && crate::pool::holds_dead_process(slot) {
+                // Retired, the slot carries the permit for the next worker
+                // (or gives it back, if it waited long enough).
+                self.retire(i as u32, now);
+                if GenState::unpack(slot.gen_state.load(Acquire)).has(flag::PERMIT) {
+                    held += 1;
+                }
+                continue;
+            }
+            if gs.has(flag::INHERITED) {
+                let serves = gs.has(flag::READY)
+                    || slot.requests.load(Relaxed) > 0
+                    || busy::in_flight(slot.busy.load(Relaxed)) > 0;
+                if serves || self.carried_too_long(at, now) {
+                    self.give_back(slot, word, flag::PERMIT | flag::INHERITED);
+                } else {
+                    held += 1;
+                }
+                continue;
+            }
+            if gs.state == state::DRAINING || gs.has(flag::SURGE) {
+                held += 1;
+                continue;
+            }
+            // PERMIT on a worker never granted: not a permit of the budget's.
+            let _ = slot.gen_state.compare_exchange(
+                word,
+                GenState {
+                    flags: gs.flags & !flag::PERMIT,
+                    ..gs
+                }
+                .pack(),
+                AcqRel,
+                Relaxed,
+            );
+        }
+        let budget = &self.header().budget;
+        let counted = budget::draining(budget);
+        let excess = counted as i64 - held as i64;
+        let before = self.recount_excess.swap(excess as u64, Relaxed) as i64;
+        if excess != 0 && before != 0 && (excess > 0) == (before > 0) {
+            // Off the same way twice: trust the slots, by the smaller error.
+            let fix = if excess > 0 {
+                excess.min(before)
+            } else {
+                excess.max(before)
+            };
+            budget::set_held(budget, (counted as i64 - fix).max(0) as u64);
+            self.recount_excess.store(0, Relaxed);
+        }
+        held
     }
 
     /// True while `min_lifetime` holds a soft recycle of `slot` back.
@@ -438,7 +629,7 @@ impl Core {
         // With max_surge a soft recycle waits for a replacement (the master
         // starts it); a manual one retires at once.
         let surge = reason != Reason::Manual && self.limits.max_surge > 0;
-        let flags = (gs.flags | flag::PERMIT) & !(flag::MANUAL | flag::WAITING);
+        let flags = (gs.flags | flag::PERMIT) & !(flag::MANUAL | flag::WAITING | flag::INHERITED);
         let granted = if surge {
             GenState {
                 flags: flags | flag::SURGE,
@@ -498,7 +689,7 @@ impl Core {
             let gs = GenState::unpack(other.gen_state.load(Acquire));
             if gs.state != state::RUNNING
                 || !gs.has(flag::WAITING)
-                || gs.has(flag::EXITING | flag::SURGE)
+                || gs.has(flag::EXITING | flag::SURGE | flag::INHERITED)
             {
                 continue;
             }
@@ -526,9 +717,11 @@ impl Core {
     }
 
     /// Ends a surge: the worker that waited for its replacement now drains
-    /// (its decision becomes the recycle it was granted). False if it was not
-    /// waiting.
-    pub fn promote(&self, slot: &Slot, now: u64) -> bool {
+    /// (its decision becomes the recycle it was granted). With `replaced`
+    /// (its replacement serves) its permit goes back now: no worker is
+    /// missing; otherwise it keeps it, as a plain recycle does. False if it
+    /// was not waiting.
+    pub fn promote(&self, slot: &Slot, now: u64, replaced: bool) -> bool {
         let mut word = slot.gen_state.load(Acquire);
         loop {
             let gs = GenState::unpack(word);
@@ -536,8 +729,9 @@ impl Core {
                 return false;
             }
             slot.recycle_at.store(now, Release);
+            let release = replaced && gs.has(flag::PERMIT);
             let draining = GenState {
-                flags: gs.flags & !flag::SURGE,
+                flags: gs.flags & !(flag::SURGE | if release { flag::PERMIT } else { 0 }),
                 state: state::DRAINING,
                 ..gs
             };
@@ -545,7 +739,12 @@ impl Core {
                 .gen_state
                 .compare_exchange(word, draining.pack(), AcqRel, Acquire)
             {
-                Ok(_) => return true,
+                Ok(_) => {
+                    if release {
+                        budget::release(&self.header().budget);
+                    }
+                    return true;
+                }
                 Err(w) => word = w,
             }
         }
@@ -625,12 +824,12 @@ impl Core {
         if over(failures, l.max_health_failures) {
             return Some((Reason::HealthCheck, failures, l.max_health_failures));
         }
-        let requests = slot.requests.load(Relaxed) + pending;
-        let request_limit = slot.request_limit.load(Relaxed);
+        let requests = slot.requests.load(Relaxed).saturating_add(pending);
+        let request_limit = self.request_limit(slot);
         if over(requests, request_limit) {
             return Some((Reason::MaxRequests, requests, request_limit));
         }
-        let lifetime_limit = slot.lifetime_limit.load(Relaxed);
+        let lifetime_limit = self.lifetime_limit(slot);
         if lifetime_limit > 0 {
             let age = now.get().saturating_sub(slot.spawned_at.load(Relaxed));
             if over(age, lifetime_limit) {
@@ -657,6 +856,29 @@ impl Core {
         None
     }
 
+    /// This generation's request limit, as drawn at its start; a value the
+    /// worker wrote outside `max_requests + [0, jitter]` is taken as the
+    /// nearest bound (0 only when the policy has no limit).
+    #[inline]
+    pub fn request_limit(&self, slot: &Slot) -> u64 {
+        let l = &self.limits;
+        within(
+            slot.request_limit.load(Relaxed),
+            l.max_requests,
+            l.max_requests_jitter,
+        )
+    }
+
+    /// This generation's lifetime limit (µs), bounded as `request_limit`.
+    pub fn lifetime_limit(&self, slot: &Slot) -> u64 {
+        let l = &self.limits;
+        within(
+            slot.lifetime_limit.load(Relaxed),
+            l.max_lifetime,
+            l.lifetime_jitter,
+        )
+    }
+
     /// The limit a reason compares against, for displaying a sticky decision.
     fn limit_of(&self, slot: &Slot, reason: Reason) -> u64 {
         let l = &self.limits;
@@ -670,8 +892,8 @@ impl Core {
             Reason::MemoryPss => l.max_pss,
             Reason::OpenFds => l.max_fds,
             Reason::HealthCheck => l.max_health_failures,
-            Reason::MaxRequests => slot.request_limit.load(Relaxed),
-            Reason::MaxLifetime => slot.lifetime_limit.load(Relaxed),
+            Reason::MaxRequests => self.request_limit(slot),
+            Reason::MaxLifetime => self.lifetime_limit(slot),
             Reason::Idle => l.max_idle,
             Reason::ReadyTimeout => l.ready_timeout,
             Reason::MemoryForecast => l.memory_forecast,
@@ -683,13 +905,15 @@ impl Core {
     fn observe_recycle(&self, slot: &Slot, reason: Reason, now: u64, pending: u64) {
         let c = &self.header().counters;
         c.by_reason[reason as usize].fetch_add(1, Relaxed);
-        let requests = slot.requests.load(Relaxed) + pending;
+        let requests = slot.requests.load(Relaxed).saturating_add(pending);
         let bucket = REQUEST_BUCKETS
             .iter()
             .position(|&b| requests <= b)
             .unwrap_or(REQUEST_BUCKETS.len());
         c.requests_hist[bucket].fetch_add(1, Relaxed);
-        c.requests_sum.fetch_add(requests, Relaxed);
+        let _ = c
+            .requests_sum
+            .fetch_update(Relaxed, Relaxed, |s| Some(s.saturating_add(requests)));
         let uptime = now.saturating_sub(slot.spawned_at.load(Relaxed));
         let secs = uptime / 1_000_000;
         let bucket = UPTIME_BUCKETS
@@ -698,5 +922,17 @@ impl Core {
             .unwrap_or(UPTIME_BUCKETS.len());
         c.uptime_hist[bucket].fetch_add(1, Relaxed);
         c.uptime_sum_us.fetch_add(uptime, Relaxed);
+    }
+}
+
+/// A per-generation limit drawn as `base + [0, jitter]`, read back from a
+/// word any worker can write: clamped into that range (0 when `base` is 0,
+/// the rule off).
+#[inline]
+fn within(value: u64, base: u64, jitter: u64) -> u64 {
+    if base == 0 {
+        0
+    } else {
+        value.clamp(base, base.saturating_add(jitter))
     }
 }

@@ -25,6 +25,8 @@ use std::time::Duration;
 
 /// Readings kept per generation.
 pub(crate) const POINTS: usize = 6;
+/// The deepest halving kept: one reading in 2^31 (far beyond any life).
+const MAX_LEVEL: u32 = 31;
 /// Fewer points than this give no estimate: two would be first-minus-last.
 const MIN_POINTS: usize = 3;
 
@@ -173,6 +175,11 @@ pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
         return;
     }
     let (seen, mut level, mut count) = (word::seen(w), word::level(w), word::count(w));
+    if count > POINTS || level > MAX_LEVEL {
+        // Not a word this code wrote (any worker can write the slot): the
+        // fit starts over rather than index past its points.
+        (level, count) = (0, 0);
+    }
     let ms = now.saturating_sub(slot.spawned_at.load(Relaxed)) / 1_000;
     let keep = |level: u32| level < 32 && seen % (1u32 << level) == 0;
     let mut kept = keep(level);
@@ -185,7 +192,7 @@ pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
             }
         }
         count = POINTS / 2;
-        level += 1;
+        level = (level + 1).min(MAX_LEVEL);
         kept = keep(level);
     }
     if kept {

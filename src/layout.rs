@@ -120,6 +120,12 @@ pub(crate) mod flag {
     /// With `memory_forecast`: the latest reading's growth estimate says the
     /// worker reaches its memory limit within that span.
     pub const FORECAST: u16 = 256;
+    /// A new generation holding the permit of the recycle it follows (with
+    /// `PERMIT`): the pool still misses a worker until this one serves (its
+    /// `ready()` or first `begin()`), when the permit goes back. On a vacant
+    /// slot, `PERMIT` alone means the same for the next generation, dated by
+    /// `Slot::recycle_at`.
+    pub const INHERITED: u16 = 512;
 }
 
 /// One worker. Exactly 256 bytes: four cache lines, and never shares one with
@@ -151,7 +157,8 @@ pub(crate) struct Slot {
     pub uss: AtomicU64,
     pub pss: AtomicU64,
     pub fds: AtomicU64,
-    /// When the recycle was granted, µs.
+    /// When the recycle was granted, µs; on a generation or vacant slot
+    /// holding an inherited permit, when that permit's worker left.
     pub recycle_at: AtomicU64,
     /// The value that tripped the recycle.
     pub trip_value: AtomicU64,
@@ -209,7 +216,11 @@ pub(crate) mod last_exit {
             0 => None,
             LEFT => Some("left"),
             CRASH => Some("crash"),
-            c => crate::decision::Reason::from_code(c as u8).map(|r| r.as_str()),
+            // A word any worker can write: a code out of range names nothing.
+            c => u8::try_from(c)
+                .ok()
+                .and_then(crate::decision::Reason::from_code)
+                .map(|r| r.as_str()),
         }
     }
 }

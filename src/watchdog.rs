@@ -2,15 +2,15 @@
 //! decisions where no master of ours runs (uvicorn's supervisor, Starman,
 //! Starlet), and frees what dead workers held.
 //!
-//! It needs no interpreter lock and takes no lock at all, so a worker stuck
-//! in C code or in a loop holding Python's GIL is still ended at
-//! `request_timeout`. It signals only its own process: a kill decision for
+//! It needs no interpreter lock, and the only lock it takes is the one
+//! guarding this process's own `/proc` files while it samples itself, which
+//! no host code holds; so a worker stuck in C code or in a loop holding
+//! Python's GIL is still ended at `request_timeout`. It signals only its own process: a kill decision for
 //! its slot ends it (SIGKILL, after a line on stderr), and, when asked, a
-//! granted recycle sends it the server's graceful signal once. While no
-//! master ticks the pool, it also samples its process every
-//! `sample_interval`, and retires the slots of workers that are gone, which
-//! returns their recycle permits (else a worker could wait forever for the
-//! permit of one that died without saying so).
+//! granted recycle sends it the server's graceful signal once. It also
+//! samples its process every `sample_interval`, and retires the slots of
+//! workers found gone at two looks a second apart, so that no permit waits
+//! for ever on a worker that died without saying so.
 
 use crate::decision::{Action, Decision};
 use crate::error::{Error, Result};
@@ -35,9 +35,6 @@ pub struct WatchdogOptions {
     pub interval: Option<Duration>,
 }
 
-/// A master that ticked less than this long ago is running: exits are its
-/// to report, and it samples the workers itself.
-const MASTER_QUIET: u64 = 5_000_000;
 /// How often a watchdog looks for dead workers (µs).
 const REAP_EVERY: u64 = 1_000_000;
 
@@ -83,9 +80,15 @@ impl Watchdog {
             .name("workerlife-watchdog".into())
             .stack_size(256 * 1024)
             .spawn(move || {
-                let mut last_reap = 0u64;
+                let mut reap = Reap::default();
                 while !s.stop.load(Acquire) {
-                    watch(&worker, options.recycle_signal, &s, &mut last_reap);
+                    // Nothing in the shared table may end the guard: a round
+                    // that panics (a bug, or a slot no writer of ours made)
+                    // is skipped, and the next one runs.
+                    let round = std::panic::AssertUnwindSafe(|| {
+                        watch(&worker, options.recycle_signal, &s, &mut reap)
+                    });
+                    let _ = std::panic::catch_unwind(round);
                     std::thread::park_timeout(interval);
                 }
             })
@@ -158,27 +161,34 @@ fn default_interval(worker: &Worker) -> Duration {
     Duration::from_micros(shortest.map_or(100_000, |t| (t / 10).clamp(10_000, 100_000)))
 }
 
+/// What the watchdog remembers between its looks for dead workers.
+#[derive(Default)]
+struct Reap {
+    /// Pool time of the last look.
+    last: u64,
+    /// Slots (and their generation) found holding a dead process at the last
+    /// look: retired if still so at the next.
+    suspects: Vec<(u32, u32)>,
+}
+
 /// One look at the slot.
-fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, last_reap: &mut u64) {
+fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &mut Reap) {
     let core = worker.core();
     let me = std::process::id();
     let now = core.now();
-    let tick = core.header().master_tick.load(Relaxed);
-    let master = tick != 0 && now.saturating_sub(tick - 1) < MASTER_QUIET;
     let slot = worker.slot();
     let gs = GenState::unpack(slot.gen_state.load(Acquire));
     // Only the slot this process holds is ours to act on.
     if gs.state != state::VACANT && slot.pid.load(Relaxed) == me {
-        if !master {
-            // No master samples us: sample ourselves (an unreadable /proc
-            // leaves the last readings, and is tried again next interval).
-            let _ = worker.sample_if_due();
-        }
+        // Sampled whether or not a master samples it too: whether a master is
+        // present is not taken from a word any worker can write (an
+        // unreadable /proc leaves the last readings, tried again next time).
+        let _ = worker.sample_if_due();
         let d = worker.decision();
         match d.action {
             Action::Kill => {
                 say(me, worker.index(), "killing it", &d);
-                worker.exiting_because(d.reason);
+                worker.exiting_because(d.reason, false);
                 // SAFETY: signalling our own process.
                 unsafe { libc::kill(me as libc::pid_t, libc::SIGKILL) };
             }
@@ -195,15 +205,30 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, last_rea
             Action::Continue => {}
         }
     }
-    if !master && now.saturating_sub(*last_reap) >= REAP_EVERY {
-        *last_reap = now;
+    if now.saturating_sub(reap.last) >= REAP_EVERY || now < reap.last {
+        reap.last = now;
+        // A worker dead at two looks a second apart is retired (which
+        // frees its slot and, once the next worker there serves, its
+        // permit): a master of ours reports its children's exits well
+        // within that, so the two never retire the same worker.
+        let before = std::mem::take(&mut reap.suspects);
         for (i, s) in core.slots().iter().enumerate() {
-            if i as u32 != worker.index() && crate::pool::holds_dead_process(s) {
+            if i as u32 == worker.index() || !crate::pool::holds_dead_process(s) {
+                continue;
+            }
+            let generation = GenState::unpack(s.gen_state.load(Acquire)).generation;
+            if before.contains(&(i as u32, generation)) {
                 core.retire(i as u32, now);
+            } else if reap.suspects.len() < MAX_SUSPECTS {
+                reap.suspects.push((i as u32, generation));
             }
         }
     }
 }
+
+/// The most dead workers one look remembers (their slots are retired at the
+/// next look; any more, at a later one).
+const MAX_SUSPECTS: usize = 64;
 
 /// One line on stderr, written with no lock and no allocation: the thread
 /// it runs beside may hold any lock there is.

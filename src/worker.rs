@@ -170,6 +170,9 @@ impl Worker {
                 })
             })
             .unwrap_or_else(|w| w);
+        // A new worker serving returns the permit it inherited (one load of
+        // a word on this cache line when it holds none).
+        self.core.serving(slot);
         // Requests ended plus those in flight, this one included: when that
         // reaches the limit, this is the last request to take.
         let begun = busy::in_flight(before) + 1;
@@ -279,15 +282,18 @@ impl Worker {
         Watchdog::start(self.clone(), options)
     }
 
-    /// Marks the slot on the way out: the recycle permit goes back at once, so
-    /// the next worker may start draining without waiting for the master.
+    /// Marks the slot on the way out: its exit is not a crash. A recycle
+    /// permit it holds stays with the slot until the worker that takes the
+    /// slot next serves: the budget counts workers missing, and this one
+    /// soon is.
     pub fn exiting(&self) {
-        self.exiting_because(None);
+        self.exiting_because(None, false);
     }
 
     /// `exiting`, noting why (a kill the watchdog carries out) for the exit
-    /// the master reports.
-    pub(crate) fn exiting_because(&self, reason: Option<crate::decision::Reason>) {
+    /// the master reports. With `for_good` (the server is shrinking or
+    /// stopping: nobody replaces it) the permit goes back now.
+    pub(crate) fn exiting_because(&self, reason: Option<crate::decision::Reason>, for_good: bool) {
         let slot = self.slot();
         let mut word = slot.gen_state.load(Acquire);
         loop {
@@ -295,8 +301,16 @@ impl Worker {
             if gs.state == state::VACANT || gs.has(flag::EXITING) {
                 return;
             }
+            // With `ready_timeout=0` no permit waits for a replacement.
+            let release =
+                (for_good || self.core.limits.ready_timeout == 0) && gs.has(flag::PERMIT);
+            let dropped = if release {
+                flag::PERMIT | flag::INHERITED
+            } else {
+                0
+            };
             let marked = GenState {
-                flags: (gs.flags | flag::EXITING) & !flag::PERMIT,
+                flags: (gs.flags | flag::EXITING) & !dropped,
                 reason: reason.map_or(gs.reason, |r| r as u8),
                 ..gs
             };
@@ -305,7 +319,7 @@ impl Worker {
                 .compare_exchange(word, marked.pack(), AcqRel, Acquire)
             {
                 Ok(_) => {
-                    if gs.has(flag::PERMIT) {
+                    if release {
                         crate::budget::release(&self.core.header().budget);
                     }
                     return;

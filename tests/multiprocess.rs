@@ -205,8 +205,12 @@ fn the_rolling_budget_holds_across_processes_without_a_master() {
         let p = scratch.cast::<AtomicU64>();
         (&*p, &*p.add(1))
     };
-    let policy =
-        Policy::parse("max_requests=200,max_requests_jitter=0,max_concurrent_recycles=1").unwrap();
+    // Nobody replaces these workers: with `ready_timeout=0` each permit goes
+    // back as its worker leaves instead of waiting for a replacement.
+    let policy = Policy::parse(
+        "max_requests=200,max_requests_jitter=0,max_concurrent_recycles=1,ready_timeout=0",
+    )
+    .unwrap();
     let pool = Pool::shared(&policy, 4).unwrap();
     let pref = &pool;
     let pids: Vec<u32> = (0..4)

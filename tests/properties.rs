@@ -175,6 +175,9 @@ fn workers_racing_for_permits_never_exceed_the_budget() {
                         generations += 1;
                     }
                 }
+                // The last replacement serves too: the permit it inherited
+                // goes back (held until then, as one worker is missing).
+                pool.ready(slot).unwrap();
             })
         })
         .collect();

@@ -267,15 +267,32 @@ impl Pool {
             })
         };
         let n = self.slot_count();
-        // A slot kept for a replacement first: with a server that starts its
-        // workers itself, the next new worker is the replacement.
-        let reserved = |i: &u32| {
-            GenState::unpack(self.core.slots()[*i as usize].gen_state.load(Acquire))
-                .has(flag::RESERVED)
+        // The slots of the gone that hold a recycle permit first, so that a
+        // worker that died without a word (a crash, the OOM killer) hands
+        // its permit to the one that takes its place, which returns it once
+        // it serves. (Other dead workers' slots are left for their master to
+        // report, with the exit status, unless no slot is free.)
+        let permit = |s: &Slot| GenState::unpack(s.gen_state.load(Acquire)).has(flag::PERMIT);
+        for (i, slot) in self.core.slots().iter().enumerate() {
+            if permit(slot) && holds_dead_process(slot) {
+                self.core.retire(i as u32, now);
+            }
+        }
+        // Then a slot kept for a replacement (with a server that starts its
+        // workers itself, the next new worker is the replacement), then one
+        // carrying the permit of a worker that left (this one replaces it),
+        // then any.
+        let rank = |i: &u32| {
+            let gs = GenState::unpack(self.core.slots()[*i as usize].gen_state.load(Acquire));
+            if gs.has(flag::RESERVED) {
+                0
+            } else if gs.has(flag::PERMIT) {
+                1
+            } else {
+                2
+            }
         };
-        let order = (0..n)
-            .filter(reserved)
-            .chain((0..n).filter(|i| !reserved(i)));
+        let order = (0..3u8).flat_map(|r| (0..n).filter(move |i| rank(i) == r));
         if let Some(w) = order.into_iter().find_map(take) {
             return Ok(w);
         }
@@ -340,6 +357,8 @@ impl Pool {
                 .pack()
             })
         });
+        // Serving: a permit it inherited goes back.
+        self.core.serving(s);
         Ok(())
     }
 
@@ -367,14 +386,15 @@ impl Pool {
 }
 
 /// An occupied slot whose process is gone, or whose pid now names another
-/// process (costs a `kill(pid, 0)` and a `/proc` read). A dead child of
-/// this process not yet reaped is not: the host reports its exit, with the
-/// status, when it reaps it.
+/// process (costs a `kill(pid, 0)` and a `/proc` read). A dead worker not
+/// yet reaped (a zombie) is not: its parent reaps it soon, and when that is
+/// a master of ours it reports the exit, with the status.
 pub(crate) fn holds_dead_process(slot: &Slot) -> bool {
     let pid = slot.pid.load(Relaxed);
+    let identity = slot.identity.load(Relaxed);
     GenState::unpack(slot.gen_state.load(Acquire)).state != state::VACANT
-        && process::liveness(pid, slot.identity.load(Relaxed)) == Liveness::Gone
-        && !process::identity::unreaped_child(pid)
+        && process::liveness(pid, identity) == Liveness::Gone
+        && !process::identity::zombie_of(pid, identity)
 }
 
 impl std::fmt::Debug for Pool {

@@ -63,7 +63,30 @@ impl Pool {
             };
             match sample {
                 Ok(sample) => {
-                    crate::worker::store_health(&self.core, s, sample.health());
+                    let health = sample.health();
+                    crate::worker::store_health(&self.core, s, health);
+                    // The master's own record of its child, which no write
+                    // to the slot changes (see `master_decision`).
+                    let ss = &mut sup.slots[i];
+                    if ss.child.is_some_and(|c| c.pid == pid) {
+                        ss.measured = health;
+                        let l = &self.core.limits;
+                        let readings = [
+                            (health.rss, l.max_rss),
+                            (health.uss, l.max_uss),
+                            (health.pss, l.max_pss),
+                            (health.fds, l.max_fds),
+                        ];
+                        for ((v, limit), since) in readings.into_iter().zip(&mut ss.over_since) {
+                            match v {
+                                Some(v) if limit > 0 && v >= limit => {
+                                    since.get_or_insert(now);
+                                }
+                                Some(_) => *since = None,
+                                None => {}
+                            }
+                        }
+                    }
                     report.sampled += 1;
                 }
                 Err(Error::NoSuchProcess(_)) => {

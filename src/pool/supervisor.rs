@@ -4,14 +4,14 @@
 
 use super::{holds_dead_process, ActionKind, Pool, PoolAction, EVENT_CAPACITY};
 use crate::clock::ClockMode;
-use crate::decision::{Action, Reason};
+use crate::decision::{Action, Decision, Reason};
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::fork::AfterFork;
 use crate::layout::{flag, state, GenState, NONE};
 use crate::policy::Key;
 use crate::process::{self, Liveness, ProcHandle};
-use crate::worker::Worker;
+use crate::worker::{Health, Worker};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
@@ -56,6 +56,18 @@ pub(super) struct SlotSup {
     pub(super) replaces: Option<u32>,
     pub(super) replace_started: u64,
     pub(super) replace_deadline: u64,
+    /// When the master bound its child to this generation (pool time): the
+    /// age it judges `max_lifetime` by, whatever the slot says.
+    pub(super) bound_at: u64,
+    /// The master's own latest reading of the child (its sampling): the
+    /// memory and FDs it judges the limits by, whatever the slot says.
+    pub(super) measured: Health,
+    /// Since when each of the master's readings (rss, uss, pss, fds) has
+    /// been at or over its limit without a break, by its own sampling.
+    pub(super) over_since: [Option<u64>; 4],
+    /// Since when a worker over a limit the master measures has claimed to
+    /// be leaving (EXITING) without going: killed after `drain_timeout`.
+    pub(super) exiting_since: Option<u64>,
 }
 
 pub(super) struct Supervisor {
@@ -112,6 +124,7 @@ impl Pool {
         let identity = process::identity(pid);
         let now = self.core.now();
         let mut sup = self.sup();
+        self.core.master_pid.store(std::process::id(), Relaxed);
         let s = &self.core.slots()[slot as usize];
         // A child taking its slot by number (`worker(slot)`) may be filling
         // it right now (CLAIMING, a few stores): wait for it, then look again.
@@ -158,6 +171,7 @@ impl Pool {
             return Err(Error::NotAChild { pid, parent });
         }
         let mut sup = self.sup();
+        self.core.master_pid.store(me, Relaxed);
         match sup.child(pid) {
             Some(c) if c.identity == identity => return Ok(()),
             Some(_) => sup.forget_child(pid),
@@ -191,6 +205,10 @@ impl Pool {
         ss.failures_seen = 0;
         ss.refused = 0;
         ss.child = child;
+        ss.bound_at = now;
+        ss.measured = Health::default();
+        ss.over_since = [None; 4];
+        ss.exiting_since = None;
         let ev = self.event(EventKind::Spawned, slot, None, now);
         push_event(sup, ev);
     }
@@ -274,7 +292,9 @@ impl Pool {
         let slot = self
             .slot_of_child(&self.sup(), pid)
             .ok_or(Error::UnknownPid(pid))?;
-        Worker::new(self.core.clone(), slot).exiting();
+        // The server's own call (scale-down, shutdown, its restart): a
+        // permit it held goes back now, none waits for a replacement.
+        Worker::new(self.core.clone(), slot).exiting_because(None, true);
         Ok(slot)
     }
 
@@ -421,16 +441,42 @@ impl Pool {
     }
 
     /// `tick`, appending to a caller's vector (no allocation once it has
-    /// room).
+    /// room). One round, in phases: sample the workers when due, recount the
+    /// permits from the slots, replace before retiring, then for each slot
+    /// respawn (or re-seat) a vacancy, or file its health events, decide
+    /// from the master's own record, and act.
     pub fn tick_into(&self, out: &mut Vec<PoolAction>) {
         let now = self.core.now();
         let mut sup = self.sup();
         let sup = &mut *sup;
-        // Workers' watchdogs see a master at work (see `Header::master_tick`).
+        self.core.master_pid.store(std::process::id(), Relaxed);
+        // For people watching the pool; nothing trusts it (any worker can
+        // write it).
         self.core
             .header()
             .master_tick
             .store(now.saturating_add(1), Relaxed);
+        self.sample_when_due(sup, now);
+        self.core.recount_permits(now, false);
+        self.surge_round(sup, now, out);
+        for (i, s) in self.core.slots().iter().enumerate() {
+            let slot = i as u32;
+            let gs = GenState::unpack(s.gen_state.load(Acquire));
+            if gs.state == state::VACANT {
+                self.fill_vacancy(sup, slot, gs, now, out);
+                continue;
+            }
+            if sup.slots[i].generation != gs.generation || sup.slots[i].pid == 0 {
+                self.note_generation(sup, slot, now);
+            }
+            self.file_health_events(sup, slot, now);
+            let d = self.master_decision(sup, slot, now);
+            self.act(sup, slot, gs, d, now, out);
+        }
+    }
+
+    /// Phase 1: every `sample_interval`, read each worker's `/proc`.
+    fn sample_when_due(&self, sup: &mut Supervisor, now: u64) {
         let interval = self.core.policy.raw(Key::SampleInterval);
         if self.core.clock == ClockMode::Monotonic
             && interval > 0
@@ -441,113 +487,223 @@ impl Pool {
             sup.last_sample = Some(now);
             self.sample_locked(sup, now);
         }
-        self.surge_round(sup, now, out);
-        for (i, s) in self.core.slots().iter().enumerate() {
-            let slot = i as u32;
-            let gs = GenState::unpack(s.gen_state.load(Acquire));
-            if gs.state == state::VACANT {
-                let ss = &mut sup.slots[i];
-                if ss.pid != 0 {
-                    // Retired by another process of the pool.
-                    ss.pid = 0;
-                    ss.spawn_returned = false;
-                    ss.not_before = now;
-                }
-                if !ss.spawn_returned
-                    && !ss.parked
-                    && !gs.has(flag::CLAIMING)
-                    && now >= ss.not_before
-                {
-                    ss.spawn_returned = true;
-                    out.push(PoolAction {
-                        kind: ActionKind::Spawn,
-                        slot,
-                        pid: 0,
-                        identity: 0,
-                        generation: gs.generation,
-                        reason: None,
-                        not_before: Duration::from_micros(ss.not_before),
-                        replaces: None,
-                    });
-                }
-                continue;
-            }
-            if sup.slots[i].generation != gs.generation || sup.slots[i].pid == 0 {
+    }
+
+    /// A vacant slot: a respawn when due (once per vacancy). A slot that
+    /// says vacant while the master's child bound to it lives (a worker
+    /// wrote its slot) is given back to that child instead: a vacancy
+    /// nobody left would start a process for every such write.
+    fn fill_vacancy(
+        &self,
+        sup: &mut Supervisor,
+        slot: u32,
+        gs: GenState,
+        now: u64,
+        out: &mut Vec<PoolAction>,
+    ) {
+        let i = slot as usize;
+        if let Some(child) = sup.slots[i].child.take() {
+            if process::liveness(child.pid, child.identity) == Liveness::Alive
+                && self.core.try_claim(slot)
+            {
+                let bound_at = sup.slots[i].bound_at;
+                self.core
+                    .start_generation(slot, child.pid, child.identity, now);
                 self.note_generation(sup, slot, now);
+                let ss = &mut sup.slots[i];
+                ss.child = Some(child);
+                ss.bound_at = bound_at.min(now);
+                return;
             }
-            let failures = s.health_failures.load(Relaxed);
-            let ss = &mut sup.slots[i];
-            if failures > ss.failures_seen {
-                ss.failures_seen = failures;
-                let ev = self.event(
-                    EventKind::HealthCheckFailed,
-                    slot,
-                    Some(Reason::HealthCheck),
-                    now,
-                );
-                push_event(sup, ev);
-            } else if failures < ss.failures_seen {
-                ss.failures_seen = failures;
-            }
-            let d = self.core.decide(s, now);
-            let Some(reason) = d.reason else { continue };
-            // Whom to signal comes from the master's record, never from the
-            // slot: the slot's pid only says which of its children it is.
-            let slot_pid = s.pid.load(Relaxed);
-            let known = sup.child(slot_pid);
-            let ss = &mut sup.slots[i];
-            if ss.child.map(|c| c.pid) != Some(slot_pid) {
-                ss.child = known;
-            }
-            let (kind, event) = match d.action {
-                Action::Recycle if !ss.recycle_returned => {
-                    (ActionKind::Recycle, EventKind::RecycleRequested)
-                }
-                Action::Kill if ss.kills_returned & (1 << reason as u8) == 0 => {
-                    (ActionKind::Kill, EventKind::Killed)
-                }
-                _ => continue,
-            };
-            let Some(child) = ss.child else {
-                // Held back, not dropped: a worker the server lists later
-                // (`adopt`) still gets it.
-                if ss.refused & (1 << reason as u8) == 0 {
-                    ss.refused |= 1 << reason as u8;
-                    let ev = self.event(EventKind::Refused, slot, Some(reason), now);
-                    push_event(sup, ev);
-                }
-                continue;
-            };
-            match kind {
-                ActionKind::Kill => {
-                    ss.kills_returned |= 1 << reason as u8;
-                    self.core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
-                }
-                _ => ss.recycle_returned = true,
-            }
+        }
+        let ss = &mut sup.slots[i];
+        if ss.pid != 0 {
+            // Retired by another process of the pool.
+            ss.pid = 0;
+            ss.spawn_returned = false;
+            ss.not_before = now;
+        }
+        if !ss.spawn_returned && !ss.parked && !gs.has(flag::CLAIMING) && now >= ss.not_before {
+            ss.spawn_returned = true;
             out.push(PoolAction {
-                kind,
+                kind: ActionKind::Spawn,
                 slot,
-                pid: child.pid,
-                identity: child.identity,
+                pid: 0,
+                identity: 0,
                 generation: gs.generation,
-                reason: Some(reason),
-                not_before: Duration::ZERO,
+                reason: None,
+                not_before: Duration::from_micros(ss.not_before),
                 replaces: None,
             });
-            // A recycle may have been granted earlier, by the worker itself:
-            // date the event (and the uptime in it) from the grant.
-            let at = match event {
-                EventKind::RecycleRequested => match s.recycle_at.load(Acquire) {
-                    NONE => now,
-                    granted => granted.min(now),
-                },
-                _ => now,
-            };
-            let mut ev = self.event(event, slot, Some(reason), at);
-            ev.decision = Some(d);
-            push_event(sup, ev);
         }
+    }
+
+    /// A health check failed since the last round: one event each.
+    fn file_health_events(&self, sup: &mut Supervisor, slot: u32, now: u64) {
+        let failures = self.core.slots()[slot as usize]
+            .health_failures
+            .load(Relaxed);
+        let ss = &mut sup.slots[slot as usize];
+        if failures > ss.failures_seen {
+            ss.failures_seen = failures;
+            let ev = self.event(
+                EventKind::HealthCheckFailed,
+                slot,
+                Some(Reason::HealthCheck),
+                now,
+            );
+            push_event(sup, ev);
+        } else if failures < ss.failures_seen {
+            ss.failures_seen = failures;
+        }
+    }
+
+    /// The slot's decision, held to what the master measured itself: a
+    /// worker of its own over a memory or FD limit by the master's reading,
+    /// or past its lifetime by the master's clock, is decided from those
+    /// (its slot's readings and start put back) whatever the slot says; one
+    /// that claims to be leaving (EXITING) while over such a limit is killed
+    /// once it has not left within `drain_timeout`.
+    fn master_decision(&self, sup: &mut Supervisor, slot: u32, now: u64) -> Decision {
+        let s = &self.core.slots()[slot as usize];
+        let d = self.core.decide(s, now);
+        let ss = &mut sup.slots[slot as usize];
+        if d.action != Action::Continue
+            || !ss.child.is_some_and(|c| c.pid == s.pid.load(Relaxed))
+            || self.measured_trip(ss, s, now).is_none()
+        {
+            ss.exiting_since = None;
+            return d;
+        }
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        if gs.has(flag::EXITING) {
+            let since = *ss.exiting_since.get_or_insert(now);
+            let limit = self.core.limits.drain_timeout;
+            let waited = now.saturating_sub(since);
+            if limit > 0 && waited >= limit {
+                return Decision::tripped(Reason::DrainTimeout, waited, limit);
+            }
+            return d;
+        }
+        let m = ss.measured;
+        for (cell, v) in [
+            (&s.rss, m.rss),
+            (&s.uss, m.uss),
+            (&s.pss, m.pss),
+            (&s.fds, m.fds),
+        ] {
+            if let Some(v) = v {
+                cell.store(v.min(NONE - 1), Relaxed);
+            }
+        }
+        if s.spawned_at.load(Relaxed) > ss.bound_at {
+            s.spawned_at.store(ss.bound_at, Relaxed);
+        }
+        for since in &s.over_since {
+            since.store(NONE, Relaxed);
+        }
+        let from = ss.over_since;
+        for (since, at) in s.over_since.iter().zip(from) {
+            if let Some(at) = at {
+                since.store(at, Relaxed);
+            }
+        }
+        s.read_at.store(now, Relaxed);
+        self.core.decide(s, now)
+    }
+
+    /// A limit the master measures itself that its own record says is
+    /// reached: memory and FDs by its last sampling (held `memory_sustain`
+    /// by its own dates), lifetime from when it bound the child.
+    fn measured_trip(&self, ss: &SlotSup, s: &crate::layout::Slot, now: u64) -> Option<Reason> {
+        let l = &self.core.limits;
+        let m = ss.measured;
+        let checks = [
+            (m.rss, l.max_rss, Reason::MemoryRss),
+            (m.uss, l.max_uss, Reason::MemoryUss),
+            (m.pss, l.max_pss, Reason::MemoryPss),
+            (m.fds, l.max_fds, Reason::OpenFds),
+        ];
+        for ((v, limit, reason), since) in checks.into_iter().zip(ss.over_since) {
+            let held = l.memory_sustain == 0
+                || since.is_some_and(|t| now.saturating_sub(t) >= l.memory_sustain);
+            if limit > 0 && v.is_some_and(|v| v >= limit) && held {
+                return Some(reason);
+            }
+        }
+        let lifetime = self.core.lifetime_limit(s);
+        (lifetime > 0 && now.saturating_sub(ss.bound_at) >= lifetime).then_some(Reason::MaxLifetime)
+    }
+
+    /// Turns a decision into the action to return (once per generation and
+    /// reason) and its event; whom to signal comes from the master's record,
+    /// never from the slot.
+    fn act(
+        &self,
+        sup: &mut Supervisor,
+        slot: u32,
+        gs: GenState,
+        d: Decision,
+        now: u64,
+        out: &mut Vec<PoolAction>,
+    ) {
+        let Some(reason) = d.reason else { return };
+        let s = &self.core.slots()[slot as usize];
+        // The slot's pid only says which of the master's children it is.
+        let slot_pid = s.pid.load(Relaxed);
+        let known = sup.child(slot_pid);
+        let ss = &mut sup.slots[slot as usize];
+        if ss.child.map(|c| c.pid) != Some(slot_pid) {
+            ss.child = known;
+        }
+        let (kind, event) = match d.action {
+            Action::Recycle if !ss.recycle_returned => {
+                (ActionKind::Recycle, EventKind::RecycleRequested)
+            }
+            Action::Kill if ss.kills_returned & (1 << reason as u8) == 0 => {
+                (ActionKind::Kill, EventKind::Killed)
+            }
+            _ => return,
+        };
+        let Some(child) = ss.child else {
+            // Held back, not dropped: a worker the server lists later
+            // (`adopt`) still gets it.
+            if ss.refused & (1 << reason as u8) == 0 {
+                ss.refused |= 1 << reason as u8;
+                let ev = self.event(EventKind::Refused, slot, Some(reason), now);
+                push_event(sup, ev);
+            }
+            return;
+        };
+        match kind {
+            ActionKind::Kill => {
+                ss.kills_returned |= 1 << reason as u8;
+                self.core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
+            }
+            _ => ss.recycle_returned = true,
+        }
+        out.push(PoolAction {
+            kind,
+            slot,
+            pid: child.pid,
+            identity: child.identity,
+            generation: gs.generation,
+            reason: Some(reason),
+            not_before: Duration::ZERO,
+            replaces: None,
+        });
+        // A recycle may have been granted earlier, by the worker itself:
+        // date the event (and the uptime in it) from the grant.
+        let at = match event {
+            EventKind::RecycleRequested => match s.recycle_at.load(Acquire) {
+                NONE => now,
+                granted => granted.min(now),
+            },
+            _ => now,
+        };
+        let mut ev = self.event(event, slot, Some(reason), at);
+        ev.decision = Some(d);
+        push_event(sup, ev);
     }
 
     /// How long until the next respawn held back by crash backoff is due, if

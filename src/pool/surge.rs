@@ -139,6 +139,13 @@ impl Pool {
         waiting.sort_unstable();
         for (_, x) in waiting {
             let gs = GenState::unpack(slots[x].gen_state.load(Acquire));
+            if sup.child(slots[x].pid.load(Relaxed)).is_none() {
+                // Replacements start only for the master's own children: a
+                // slot any worker marks "waiting for a replacement" starts
+                // no process; it retires the plain way.
+                self.core.promote(&slots[x], now, false);
+                continue;
+            }
             if l.max_pool_rss > 0 {
                 let rss = |i: usize| match slots[i].rss.load(Relaxed) {
                     NONE => 0,
@@ -151,7 +158,7 @@ impl Pool {
                     .map(rss)
                     .sum();
                 if pool.saturating_add(rss(x)) > l.max_pool_rss {
-                    self.core.promote(&slots[x], now);
+                    self.core.promote(&slots[x], now, false);
                     continue;
                 }
             }
@@ -176,7 +183,7 @@ impl Pool {
                     sup.slots[z].parked && (gz.state == state::DRAINING || gz.has(flag::EXITING))
                 });
                 if !soon {
-                    self.core.promote(&slots[x], now);
+                    self.core.promote(&slots[x], now, false);
                 }
                 continue;
             };
@@ -222,7 +229,7 @@ impl Pool {
         if sup.slots[xi].replacement == Some(y) {
             sup.slots[xi].replacement = None;
         }
-        self.core.promote(&self.core.slots()[xi], now);
+        self.core.promote(&self.core.slots()[xi], now, ready);
         if ready {
             sup.slots[yi].parked = false;
             sup.slots[xi].parked = true;

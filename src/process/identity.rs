@@ -63,6 +63,12 @@ pub(crate) fn unreaped_child(_pid: u32) -> bool {
     false
 }
 
+/// Whether `pid` is a zombie: dead, not yet reaped by its parent, and (with
+/// a known `identity`) the process that started then.
+pub(crate) fn zombie_of(pid: u32, identity: u64) -> bool {
+    matches!(stat(pid), Some((start, true)) if identity == 0 || start == identity)
+}
+
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn stat(_pid: u32) -> Option<(u64, bool)> {
     None

@@ -97,8 +97,12 @@ class State:
         self.fork_lock = threading.Lock()
         # The pids of gunicorn's workers this master has adopted.
         self.adopted: Set[int] = set()
-        # Workers added for replacements (max_surge) not yet given back.
+        # Workers added for replacements (max_surge) not yet given back;
+        # never more than max_surge, whatever the pool asks for.
         self.surge_extra = 0
+        # Supervisor errors already logged (type and text): each is logged
+        # once, and the supervisor goes on ticking.
+        self.errors_seen: Set[Tuple[str, str]] = set()
         # Wait statuses the arbiter reaped, by pid, until child_exit tells
         # the pool (gunicorn passes the hook no status).
         self.statuses: Dict[int, int] = {}
@@ -352,7 +356,15 @@ def _round(server: Any, pool: Pool) -> None:
         _adopt_workers(server, pool)
         for a in pool.tick():
             if a.action == "spawn":
-                if a.replaces is not None:
+                if a.replaces is not None and state.surge_extra >= int(pool.policy["max_surge"]):
+                    # The processes this master added and that are still
+                    # alive cap the surge, not what the pool asks for.
+                    log.warning(
+                        "workerlife: not starting a replacement for slot %s: %d extra worker(s) already",
+                        a.replaces,
+                        state.surge_extra,
+                    )
+                elif a.replaces is not None:
                     # Replace before retiring: one more worker for gunicorn
                     # to start; it takes the slot kept for it, and the worker
                     # in slot `replaces` drains once it is ready.
@@ -390,8 +402,13 @@ def _round(server: Any, pool: Pool) -> None:
                 log.warning("workerlife: %s", ev)
             else:
                 log.info("workerlife: %s", ev)
-    except Exception:  # the supervisor must outlive any one bad tick
-        log.exception("workerlife: supervisor tick failed")
+    except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
+        # Everything, a PanicException included (it is no Exception): a
+        # supervisor that died would leave every worker unguarded, silently.
+        key = (type(e).__name__, str(e))
+        if key not in state.errors_seen:
+            state.errors_seen.add(key)
+            log.exception("workerlife: supervisor round failed (logged once; supervision goes on)")
 
 
 def post_fork(server: Any, worker: Any) -> None:
