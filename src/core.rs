@@ -553,6 +553,16 @@ impl Core {
                 }
                 continue;
             }
+            if gs.state == state::DRAINING
+                && (at > now || now - at >= self.limits.drain_timeout.saturating_mul(2))
+                && self.limits.drain_timeout > 0
+            {
+                // Told to leave twice its drain_timeout ago and still here
+                // (a worker no master of ours can kill, that ignores its
+                // recycle): it no longer holds the pool's turn.
+                self.give_back(slot, word, flag::PERMIT);
+                continue;
+            }
             if gs.state == state::DRAINING || gs.has(flag::SURGE) {
                 held += 1;
                 continue;
@@ -601,6 +611,13 @@ impl Core {
     /// (a change meanwhile means someone else decided it).
     fn set_waiting(&self, slot: &Slot, word: u64, waiting: bool) {
         let gs = GenState::unpack(word);
+        // While it waits, `recycle_at` says since when: equally urgent
+        // waiters are granted in that order.
+        if waiting {
+            slot.recycle_at.store(self.now(), Relaxed);
+        } else {
+            slot.recycle_at.store(NONE, Relaxed);
+        }
         let flags = if waiting {
             gs.flags | flag::WAITING
         } else {
@@ -681,7 +698,18 @@ impl Core {
         if mine == 0 {
             return false; // nobody is more urgent than a worker at its limit
         }
-        let mut best: Option<(&Slot, u64)> = None;
+        // Then, among the equally urgent, whoever has waited longest: a
+        // worker that just became due does not pass one kept waiting.
+        let since = |s: &Slot| {
+            if GenState::unpack(s.gen_state.load(Acquire)).has(flag::WAITING) {
+                // A date in the future (a word written over) is now.
+                s.recycle_at.load(Relaxed).min(now.get())
+            } else {
+                NONE
+            }
+        };
+        let mine = (mine, since(slot));
+        let mut best: Option<(&Slot, (u64, u64))> = None;
         for other in self.slots() {
             if std::ptr::eq(other, slot) {
                 continue;
@@ -693,7 +721,7 @@ impl Core {
             {
                 continue;
             }
-            let u = self.urgency(other);
+            let u = (self.urgency(other), since(other));
             if u < mine && best.map_or(true, |(_, b)| u < b) {
                 best = Some((other, u));
             }

@@ -240,7 +240,13 @@ impl GenState {
             generation: (word >> 32) as u32,
             flags: (word >> 16) as u16,
             reason: (word >> 8) as u8,
-            state: word as u8,
+            // Any worker can write the word: a state no code of ours writes
+            // reads as vacant (the master refills the slot, or gives it back
+            // to its live child).
+            state: match word as u8 {
+                s @ (state::RUNNING | state::DRAINING) => s,
+                _ => state::VACANT,
+            },
         }
     }
 

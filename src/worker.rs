@@ -302,8 +302,7 @@ impl Worker {
                 return;
             }
             // With `ready_timeout=0` no permit waits for a replacement.
-            let release =
-                (for_good || self.core.limits.ready_timeout == 0) && gs.has(flag::PERMIT);
+            let release = (for_good || self.core.limits.ready_timeout == 0) && gs.has(flag::PERMIT);
             let dropped = if release {
                 flag::PERMIT | flag::INHERITED
             } else {

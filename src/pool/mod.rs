@@ -68,6 +68,10 @@ pub struct PoolAction {
     pub replaces: Option<u32>,
 }
 
+/// How long `worker(slot)` and `spawned` wait for another process that is
+/// filling the same slot at that moment (a few stores, unless preempted).
+pub(crate) const CLAIM_WAIT: Duration = Duration::from_secs(1);
+
 /// The most events kept before the oldest are dropped (and counted).
 pub const EVENT_CAPACITY: usize = 4096;
 
@@ -226,7 +230,10 @@ impl Pool {
     pub fn worker(&self, slot: u32) -> Result<Worker> {
         self.check_slot(slot)?;
         let s = &self.core.slots()[slot as usize];
-        for _ in 0..1_000 {
+        // A claimer preempted mid-fill (a loaded machine) may take a while:
+        // bounded by time, not by a count of tries.
+        let deadline = std::time::Instant::now() + CLAIM_WAIT;
+        while std::time::Instant::now() < deadline {
             let gs = GenState::unpack(s.gen_state.load(Acquire));
             if gs.state != state::VACANT {
                 return Ok(Worker::new(self.core.clone(), slot));

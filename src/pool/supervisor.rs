@@ -2,7 +2,7 @@
 //! does with it: spawns, exits, crash backoff, the actions `tick()` returns
 //! and the events it files.
 
-use super::{holds_dead_process, ActionKind, Pool, PoolAction, EVENT_CAPACITY};
+use super::{holds_dead_process, ActionKind, Pool, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
 use crate::clock::ClockMode;
 use crate::decision::{Action, Decision, Reason};
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ use crate::policy::Key;
 use crate::process::{self, Liveness, ProcHandle};
 use crate::worker::{Health, Worker};
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::Duration;
 
 /// A child of the master: a pid it spawned or adopted, with the start time
@@ -68,6 +68,10 @@ pub(super) struct SlotSup {
     /// Since when a worker over a limit the master measures has claimed to
     /// be leaving (EXITING) without going: killed after `drain_timeout`.
     pub(super) exiting_since: Option<u64>,
+    /// Since when the slot has been vacant and marked as being filled
+    /// (CLAIMING): a fill takes a few stores, so a mark that stays was
+    /// written, and is cleared.
+    pub(super) claiming_since: Option<u64>,
 }
 
 pub(super) struct Supervisor {
@@ -128,7 +132,10 @@ impl Pool {
         let s = &self.core.slots()[slot as usize];
         // A child taking its slot by number (`worker(slot)`) may be filling
         // it right now (CLAIMING, a few stores): wait for it, then look again.
-        for _ in 0..1_000 {
+        // A claimer preempted mid-fill (a loaded machine) may take a while:
+        // bounded by time, not by a count of tries.
+        let deadline = std::time::Instant::now() + CLAIM_WAIT;
+        while std::time::Instant::now() < deadline {
             let gs = GenState::unpack(s.gen_state.load(Acquire));
             if gs.state != state::VACANT {
                 let held = s.pid.load(Relaxed);
@@ -204,8 +211,12 @@ impl Pool {
         ss.spawn_returned = false;
         ss.failures_seen = 0;
         ss.refused = 0;
+        // The same child in a new generation (a generation number written
+        // over) keeps its age: no write restarts its lifetime.
+        if child.is_none() || ss.child != child {
+            ss.bound_at = now;
+        }
         ss.child = child;
-        ss.bound_at = now;
         ss.measured = Health::default();
         ss.over_since = [None; 4];
         ss.exiting_since = None;
@@ -466,6 +477,12 @@ impl Pool {
                 self.fill_vacancy(sup, slot, gs, now, out);
                 continue;
             }
+            if s.pid.load(Relaxed) == 0 {
+                // Occupied by no process (a word written over): vacant.
+                self.core.retire(slot, now);
+                continue;
+            }
+            self.hold_to_record(sup, slot);
             if sup.slots[i].generation != gs.generation || sup.slots[i].pid == 0 {
                 self.note_generation(sup, slot, now);
             }
@@ -503,9 +520,20 @@ impl Pool {
     ) {
         let i = slot as usize;
         if let Some(child) = sup.slots[i].child.take() {
-            if process::liveness(child.pid, child.identity) == Liveness::Alive
-                && self.core.try_claim(slot)
-            {
+            let s = &self.core.slots()[i];
+            let alive = process::liveness(child.pid, child.identity) == Liveness::Alive;
+            if alive {
+                // No one fills a slot the master's live child holds: the
+                // word was written over, and is made a plain vacancy.
+                let clean = GenState {
+                    generation: gs.generation,
+                    flags: 0,
+                    reason: 0,
+                    state: state::VACANT,
+                };
+                s.gen_state.store(clean.pack(), Release);
+            }
+            if alive && self.core.try_claim(slot) {
                 let bound_at = sup.slots[i].bound_at;
                 self.core
                     .start_generation(slot, child.pid, child.identity, now);
@@ -515,8 +543,31 @@ impl Pool {
                 ss.bound_at = bound_at.min(now);
                 return;
             }
+            if alive {
+                sup.slots[i].child = Some(child);
+                return;
+            }
         }
         let ss = &mut sup.slots[i];
+        if gs.has(flag::CLAIMING) {
+            let since = *ss.claiming_since.get_or_insert(now);
+            if now.saturating_sub(since) >= CLAIM_WAIT.as_micros() as u64 {
+                let s = &self.core.slots()[i];
+                let _ = s.gen_state.compare_exchange(
+                    gs.pack(),
+                    GenState {
+                        flags: gs.flags & !flag::CLAIMING,
+                        ..gs
+                    }
+                    .pack(),
+                    AcqRel,
+                    Relaxed,
+                );
+                ss.claiming_since = None;
+            }
+        } else {
+            ss.claiming_since = None;
+        }
         if ss.pid != 0 {
             // Retired by another process of the pool.
             ss.pid = 0;
@@ -535,6 +586,25 @@ impl Pool {
                 not_before: Duration::from_micros(ss.not_before),
                 replaces: None,
             });
+        }
+    }
+
+    /// A slot that names another process than the live child the master
+    /// bound to it, and not one of its children either, was written over:
+    /// the child's pid and identity go back, so no write takes a worker out
+    /// of supervision.
+    fn hold_to_record(&self, sup: &Supervisor, slot: u32) {
+        let Some(child) = sup.slots[slot as usize].child else {
+            return;
+        };
+        let s = &self.core.slots()[slot as usize];
+        let pid = s.pid.load(Relaxed);
+        if pid == child.pid || sup.child(pid).is_some() {
+            return;
+        }
+        if process::liveness(child.pid, child.identity) == Liveness::Alive {
+            s.pid.store(child.pid, Relaxed);
+            s.identity.store(child.identity, Relaxed);
         }
     }
 
@@ -598,6 +668,12 @@ impl Pool {
         }
         if s.spawned_at.load(Relaxed) > ss.bound_at {
             s.spawned_at.store(ss.bound_at, Relaxed);
+        }
+        if gs.has(flag::WAITING) {
+            // In line since its start at the latest: no date it wrote puts
+            // it behind workers due after it.
+            let since = s.recycle_at.load(Relaxed);
+            s.recycle_at.store(since.min(ss.bound_at), Relaxed);
         }
         for since in &s.over_since {
             since.store(NONE, Relaxed);

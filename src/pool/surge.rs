@@ -180,7 +180,9 @@ impl Pool {
                 // claimed it) retire the plain way.
                 let soon = (0..slots.len()).any(|z| {
                     let gz = GenState::unpack(slots[z].gen_state.load(Acquire));
-                    sup.slots[z].parked && (gz.state == state::DRAINING || gz.has(flag::EXITING))
+                    sup.slots[z].parked
+                        && (gz.state == state::DRAINING || gz.has(flag::EXITING))
+                        && sup.child(slots[z].pid.load(Relaxed)).is_some()
                 });
                 if !soon {
                     self.core.promote(&slots[x], now, false);
