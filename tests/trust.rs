@@ -75,7 +75,7 @@ fn a_worker_cannot_aim_the_masters_signals() {
 }
 
 #[test]
-fn a_slot_written_by_hand_names_nobody_to_signal() {
+fn a_slot_written_by_hand_names_only_the_masters_own_child() {
     let mut victim = Bystander::start();
     let mut worker = Bystander::start();
     let path = temp_path("hand-written.pool");
@@ -96,11 +96,19 @@ fn a_slot_written_by_hand_names_nobody_to_signal() {
     std::fs::write(&path, &bytes).unwrap();
     pool.recycle(0).unwrap();
     let actions = pool.tick();
+    // The master puts back its own live child's pid: the recycle names that
+    // child, with the identity the master read; never the victim.
     assert!(
-        actions.iter().all(|a| a.kind == ActionKind::Spawn),
+        actions
+            .iter()
+            .all(|a| a.kind == ActionKind::Spawn || a.pid == worker.pid()),
         "{actions:?}"
     );
-    assert_eq!(refused(&pool), vec![victim.pid()]);
+    assert!(actions
+        .iter()
+        .any(|a| a.kind == ActionKind::Recycle && a.pid == worker.pid()));
+    assert!(refused(&pool).is_empty());
+    assert_eq!(pool.stats().per_slot[0].pid, worker.pid());
     assert!(victim.alive() && worker.alive());
 }
 

@@ -163,7 +163,14 @@ int main(int argc, char **argv) {
   wl_event events[16];
   while (!stop) {
     size_t n = 0;
-    TRY("tick", wl_pool_tick(pool, actions, 16, &n));
+    wl_result tr = wl_pool_tick(pool, actions, 16, &n);
+    if (tr != WL_OK) {
+      /* A master outlives a bad round: say so, and tick again. */
+      char msg[256];
+      wl_result_text(tr, msg, sizeof msg, NULL);
+      fprintf(stderr, "prefork_server: tick: %s (supervision goes on)\n", msg);
+      n = 0;
+    }
     for (size_t i = 0; i < n; i++) {
       wl_pool_action *a = &actions[i];
       if (a->kind == WL_DO_SPAWN) {

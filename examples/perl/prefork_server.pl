@@ -56,7 +56,10 @@ sub serve {
 }
 
 until ($stopping) {
-    for my $a ($pool->tick) {
+    # A master outlives a bad round: say so, and tick again.
+    my @actions = eval { $pool->tick };
+    warn "prefork_server: tick: $@ (supervision goes on)\n" if $@;
+    for my $a (@actions) {
         if ($a->{action} eq 'spawn') {
             my $pid = fork // die "fork: $!";
             serve($a->{slot}) if $pid == 0;
