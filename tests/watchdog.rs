@@ -121,8 +121,12 @@ fn a_granted_recycle_sends_the_graceful_signal_once() {
 fn the_watchdog_frees_the_permit_of_a_worker_that_died_without_saying_so() {
     let path = temp_path("dead-permit.pool");
     let _ = std::fs::remove_file(&path);
-    let policy = Policy::parse("max_requests=1,max_concurrent_recycles=1").unwrap();
+    // Nobody replaces the dead worker here: its permit comes back
+    // `ready_timeout` after its slot is retired.
+    let policy =
+        Policy::parse("max_requests=1,max_concurrent_recycles=1,ready_timeout=2s").unwrap();
     let pool = Pool::open(&path, &policy, 4).unwrap();
+    let me = pool.claim(std::process::id()).unwrap();
     // A worker of another process takes the only permit and dies holding
     // it, as a worker ended by its server with no master to report it.
     let dead = fork_child(|| {
@@ -132,7 +136,6 @@ fn the_watchdog_frees_the_permit_of_a_worker_that_died_without_saying_so() {
         i32::from(!w.end())
     });
     assert_eq!(wait(dead), 0, "the first worker was granted its recycle");
-    let me = pool.claim(std::process::id()).unwrap();
     me.begin();
     assert!(!me.end(), "the permit is still held by the dead worker");
     let dog = me.watchdog(WatchdogOptions::default()).unwrap();
