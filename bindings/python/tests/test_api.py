@@ -187,7 +187,9 @@ def test_tick_actions_events_and_stats() -> None:
 
 
 def test_exiting_returns_the_permit_and_manual_recycle() -> None:
-    pool = Pool("max_requests=1,max_concurrent_recycles=1", slots=2, manual_clock=True)
+    # ready_timeout=0: the permit comes back as the worker leaves (no wait
+    # for the worker after it to serve).
+    pool = Pool("max_requests=1,max_concurrent_recycles=1,ready_timeout=0", slots=2, manual_clock=True)
     pool.spawned(0, 100)
     pool.spawned(1, 101)
     for i in (0, 1):
