@@ -59,14 +59,11 @@ pub(crate) fn release(word: &AtomicU64) {
 }
 
 /// Sets the count of permits held to `held` (the pool's recount of its
-/// slots), keeping the last start; returns the count the word had.
-pub(crate) fn set_held(word: &AtomicU64, held: u64) -> u64 {
-    let before = word
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
-            Some((held.min(MAX_BUDGET) << 48) | (w & TIME_MASK))
-        })
-        .unwrap_or_else(|w| w);
-    before >> 48
+/// slots), keeping the last start.
+pub(crate) fn set_held(word: &AtomicU64, held: u64) {
+    let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+        Some((held.min(MAX_BUDGET) << 48) | (w & TIME_MASK))
+    });
 }
 
 /// Workers currently holding a permit.

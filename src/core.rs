@@ -543,10 +543,7 @@ impl Core {
                 continue;
             }
             if gs.has(flag::INHERITED) {
-                let serves = gs.has(flag::READY)
-                    || slot.requests.load(Relaxed) > 0
-                    || busy::in_flight(slot.busy.load(Relaxed)) > 0;
-                if serves || self.carried_too_long(at, now) {
+                if serves(slot, gs) || self.carried_too_long(at, now) {
                     self.give_back(slot, word, flag::PERMIT | flag::INHERITED);
                 } else {
                     held += 1;
@@ -951,6 +948,15 @@ impl Core {
         c.uptime_hist[bucket].fetch_add(1, Relaxed);
         c.uptime_sum_us.fetch_add(uptime, Relaxed);
     }
+}
+
+/// Whether the worker in an occupied slot serves: the host said it is
+/// ready, or it has begun a request. What a replacement (`max_surge`) and an
+/// inherited permit wait for.
+pub(crate) fn serves(slot: &Slot, gs: GenState) -> bool {
+    gs.has(flag::READY)
+        || slot.requests.load(Relaxed) > 0
+        || busy::in_flight(slot.busy.load(Relaxed)) > 0
 }
 
 /// A per-generation limit drawn as `base + [0, jitter]`, read back from a

@@ -39,23 +39,30 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
         }
     }
     if l.memory_sustain > 0 {
-        let readings = [
-            (health.rss, l.max_rss),
-            (health.uss, l.max_uss),
-            (health.pss, l.max_pss),
-            (health.fds, l.max_fds),
-        ];
-        for ((v, limit), since) in readings.into_iter().zip(&slot.over_since) {
-            match v {
-                Some(v) if limit > 0 && v >= limit => {
+        for (over, since) in over_limits(l, health).into_iter().zip(&slot.over_since) {
+            match over {
+                Some(true) => {
                     let _ = since.compare_exchange(NONE, now, Relaxed, Relaxed);
                 }
-                Some(_) => since.store(NONE, Relaxed),
+                Some(false) => since.store(NONE, Relaxed),
                 None => {}
             }
         }
     }
     slot.read_at.store(now, Relaxed);
+}
+
+/// Whether each reading of `health` is at or over its limit, in the order
+/// of `Slot::over_since` (rss, uss, pss, fds); None where there is no
+/// reading (a limit that is off is never reached).
+pub(crate) fn over_limits(l: &crate::core::Limits, health: Health) -> [Option<bool>; 4] {
+    [
+        (health.rss, l.max_rss),
+        (health.uss, l.max_uss),
+        (health.pss, l.max_pss),
+        (health.fds, l.max_fds),
+    ]
+    .map(|(v, limit)| v.map(|v| limit > 0 && v >= limit))
 }
 
 /// With `memory_forecast`: flags the slot when its growth estimate, as of

@@ -70,19 +70,13 @@ impl Pool {
                     let ss = &mut sup.slots[i];
                     if ss.child.is_some_and(|c| c.pid == pid) {
                         ss.measured = health;
-                        let l = &self.core.limits;
-                        let readings = [
-                            (health.rss, l.max_rss),
-                            (health.uss, l.max_uss),
-                            (health.pss, l.max_pss),
-                            (health.fds, l.max_fds),
-                        ];
-                        for ((v, limit), since) in readings.into_iter().zip(&mut ss.over_since) {
-                            match v {
-                                Some(v) if limit > 0 && v >= limit => {
+                        let over = crate::worker::over_limits(&self.core.limits, health);
+                        for (over, since) in over.into_iter().zip(&mut ss.over_since) {
+                            match over {
+                                Some(true) => {
                                     since.get_or_insert(now);
                                 }
-                                Some(_) => *since = None,
+                                Some(false) => *since = None,
                                 None => {}
                             }
                         }

@@ -675,14 +675,8 @@ impl Pool {
             let since = s.recycle_at.load(Relaxed);
             s.recycle_at.store(since.min(ss.bound_at), Relaxed);
         }
-        for since in &s.over_since {
-            since.store(NONE, Relaxed);
-        }
-        let from = ss.over_since;
-        for (since, at) in s.over_since.iter().zip(from) {
-            if let Some(at) = at {
-                since.store(at, Relaxed);
-            }
+        for (since, at) in s.over_since.iter().zip(ss.over_since) {
+            since.store(at.unwrap_or(NONE), Relaxed);
         }
         s.read_at.store(now, Relaxed);
         self.core.decide(s, now)
@@ -693,17 +687,17 @@ impl Pool {
     /// by its own dates), lifetime from when it bound the child.
     fn measured_trip(&self, ss: &SlotSup, s: &crate::layout::Slot, now: u64) -> Option<Reason> {
         let l = &self.core.limits;
-        let m = ss.measured;
-        let checks = [
-            (m.rss, l.max_rss, Reason::MemoryRss),
-            (m.uss, l.max_uss, Reason::MemoryUss),
-            (m.pss, l.max_pss, Reason::MemoryPss),
-            (m.fds, l.max_fds, Reason::OpenFds),
+        let reasons = [
+            Reason::MemoryRss,
+            Reason::MemoryUss,
+            Reason::MemoryPss,
+            Reason::OpenFds,
         ];
-        for ((v, limit, reason), since) in checks.into_iter().zip(ss.over_since) {
+        let over = crate::worker::over_limits(l, ss.measured);
+        for ((over, reason), since) in over.into_iter().zip(reasons).zip(ss.over_since) {
             let held = l.memory_sustain == 0
                 || since.is_some_and(|t| now.saturating_sub(t) >= l.memory_sustain);
-            if limit > 0 && v.is_some_and(|v| v >= limit) && held {
+            if over == Some(true) && held {
                 return Some(reason);
             }
         }

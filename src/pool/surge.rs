@@ -16,7 +16,7 @@ use super::supervisor::{SlotSup, Supervisor};
 use super::{ActionKind, Pool, PoolAction};
 use crate::decision::Reason;
 use crate::event::EventKind;
-use crate::layout::{busy, flag, state, GenState, NONE};
+use crate::layout::{flag, state, GenState, NONE};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
 
@@ -65,10 +65,7 @@ impl Pool {
                 continue;
             };
             let gs = GenState::unpack(ys.gen_state.load(Acquire));
-            let b = ys.busy.load(Relaxed);
-            let ready = gs.state != state::VACANT
-                && (gs.has(flag::READY) || ys.requests.load(Relaxed) > 0 || busy::in_flight(b) > 0);
-            if ready {
+            if gs.state != state::VACANT && crate::core::serves(ys, gs) {
                 self.end_surge(sup, x, y as u32, now, true);
                 continue;
             }
