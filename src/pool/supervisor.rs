@@ -68,6 +68,9 @@ pub(super) struct SlotSup {
     /// Since when a worker over a limit the master measures has claimed to
     /// be leaving (EXITING) without going: killed after `drain_timeout`.
     pub(super) exiting_since: Option<u64>,
+    /// When the master first saw this generation waiting for a replacement
+    /// (`max_surge`): the order replacements start in.
+    pub(super) surge_seen: Option<u64>,
     /// Since when the slot has been vacant and marked as being filled
     /// (CLAIMING): a fill takes a few stores, so a mark that stays was
     /// written, and is cleared.
@@ -220,6 +223,7 @@ impl Pool {
         ss.measured = Health::default();
         ss.over_since = [None; 4];
         ss.exiting_since = None;
+        ss.surge_seen = None;
         let ev = self.event(EventKind::Spawned, slot, None, now);
         push_event(sup, ev);
     }

@@ -122,17 +122,18 @@ impl Pool {
             .filter(|ss| ss.replacement.is_some())
             .count() as u64;
         let mut room = l.max_surge.saturating_sub(in_flight);
-        // Workers waiting for a replacement, longest-waiting first (by when
-        // their recycle was granted), so that none is passed over for ever.
-        let mut waiting: Vec<(u64, usize)> = (0..slots.len())
-            .filter(|&x| {
-                let gs = GenState::unpack(slots[x].gen_state.load(Acquire));
-                gs.state == state::RUNNING
-                    && gs.has(flag::SURGE)
-                    && sup.slots[x].replacement.is_none()
-            })
-            .map(|x| (slots[x].recycle_at.load(Acquire), x))
-            .collect();
+        // Workers waiting for a replacement, longest-waiting first, so that
+        // none is passed over for ever: by when the master first saw each
+        // wait (its own record: a grant date in the slot can be written
+        // over), then by when it was granted.
+        let mut waiting: Vec<((u64, u64), usize)> = Vec::new();
+        for (x, (xs, ss)) in slots.iter().zip(sup.slots.iter_mut()).enumerate() {
+            let gs = GenState::unpack(xs.gen_state.load(Acquire));
+            if gs.state == state::RUNNING && gs.has(flag::SURGE) && ss.replacement.is_none() {
+                let seen = *ss.surge_seen.get_or_insert(now);
+                waiting.push(((seen, xs.recycle_at.load(Acquire).min(now)), x));
+            }
+        }
         waiting.sort_unstable();
         for (_, x) in waiting {
             let gs = GenState::unpack(slots[x].gen_state.load(Acquire));
