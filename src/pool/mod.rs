@@ -274,15 +274,19 @@ impl Pool {
             })
         };
         let n = self.slot_count();
-        // The slots of the gone that hold a recycle permit first, so that a
-        // worker that died without a word (a crash, the OOM killer) hands
-        // its permit to the one that takes its place, which returns it once
-        // it serves. (Other dead workers' slots are left for their master to
-        // report, with the exit status, unless no slot is free.)
-        let permit = |s: &Slot| GenState::unpack(s.gen_state.load(Acquire)).has(flag::PERMIT);
-        for (i, slot) in self.core.slots().iter().enumerate() {
-            if permit(slot) && holds_dead_process(slot) {
-                self.core.retire(i as u32, now);
+        // With the budget full, the slots of the gone that hold a permit
+        // first, so that a worker that died without a word (a crash, the OOM
+        // killer) hands its permit to the one that takes its place, which
+        // returns it once it serves. (Otherwise dead workers' slots are left
+        // for their master to report, with the exit status, unless no slot
+        // is free.)
+        let max = self.core.limits.max_concurrent;
+        if max > 0 && crate::budget::draining(&self.core.header().budget) >= max {
+            let permit = |s: &Slot| GenState::unpack(s.gen_state.load(Acquire)).has(flag::PERMIT);
+            for (i, slot) in self.core.slots().iter().enumerate() {
+                if permit(slot) && holds_dead_process(slot) {
+                    self.core.retire(i as u32, now);
+                }
             }
         }
         // Then a slot kept for a replacement (with a server that starts its
