@@ -28,9 +28,10 @@ recycle, SIGKILL to kill) and logs each recycle and kill with its reason.
 
 With ``max_surge`` the hook replaces before retiring: for each replacement
 the pool asks for, it raises gunicorn's worker count by one; the new worker
-takes the slot kept for it and is ready once its app is loaded
-(``post_worker_init``); then the old worker drains, and the exit that follows
-gives the extra worker back.
+takes the slot kept for it and is ready once its app is loaded and it
+starts serving; then the old worker drains, and the exit that follows gives
+the extra worker back. Every new worker's readiness also returns the recycle
+permit of the worker it follows (the budget counts workers missing).
 
 Whom to signal never comes from the shared pool, which every worker can
 write: the supervisor adopts the pids gunicorn's arbiter lists as its
@@ -429,6 +430,18 @@ def post_fork(server: Any, worker: Any) -> None:
         w.heartbeat()
 
     worker.notify = notify_and_beat
+    # Ready once the worker starts serving (its app loaded), even with a
+    # config of the user's own that leaves out post_worker_init: the permit
+    # of the recycle this worker follows waits for that (or its first request).
+    run = worker.run
+
+    def run_when_ready() -> None:
+        pool = state.pool
+        if pool is not None:
+            pool.ready(w.slot)
+        run()
+
+    worker.run = run_when_ready
 
 
 def _leave(worker: Any, w: Worker) -> None:
