@@ -731,7 +731,8 @@ impl Pool {
             ss.child = known;
         }
         let (kind, event) = match d.action {
-            Action::Recycle if !ss.recycle_returned => {
+            // A worker already told to die needs no recycle as well.
+            Action::Recycle if !ss.recycle_returned && ss.kills_returned == 0 => {
                 (ActionKind::Recycle, EventKind::RecycleRequested)
             }
             Action::Kill if ss.kills_returned & (1 << reason as u8) == 0 => {
