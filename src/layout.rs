@@ -81,10 +81,10 @@ pub(crate) struct Header {
     pub manual_now: AtomicU64,
     /// The rolling budget, see `budget.rs`.
     pub budget: AtomicU64,
-    /// Pool time (µs) plus one of the master's last `tick`; 0: never. While
-    /// a master ticks, exits are its to report, and workers' watchdogs leave
-    /// dead workers' slots to it.
-    pub master_tick: AtomicU64,
+    /// Was the time of the master's last `tick`, which watchdogs took as
+    /// "a master is present". Any worker can write it, so nothing may trust
+    /// it: no longer written or read, kept so the layout stays as version 6.
+    pub _reserved: AtomicU64,
     pub counters: Counters,
 }
 

@@ -465,12 +465,6 @@ impl Pool {
         let mut sup = self.sup();
         let sup = &mut *sup;
         self.core.master_pid.store(std::process::id(), Relaxed);
-        // For people watching the pool; nothing trusts it (any worker can
-        // write it).
-        self.core
-            .header()
-            .master_tick
-            .store(now.saturating_add(1), Relaxed);
         self.sample_when_due(sup, now);
         self.core.recount_permits(now, false);
         self.surge_round(sup, now, out);

@@ -111,6 +111,9 @@ class State:
 
 state = State()
 
+# The most kinds of supervisor error logged (each once).
+_MAX_ERRORS_LOGGED = 100
+
 
 def _before_fork() -> None:
     state.fork_lock.acquire()
@@ -407,9 +410,15 @@ def _round(server: Any, pool: Pool) -> None:
         # Everything, a PanicException included (it is no Exception): a
         # supervisor that died would leave every worker unguarded, silently.
         key = (type(e).__name__, str(e))
-        if key not in state.errors_seen:
-            state.errors_seen.add(key)
-            log.exception("workerlife: supervisor round failed (logged once; supervision goes on)")
+        if key in state.errors_seen or len(state.errors_seen) > _MAX_ERRORS_LOGGED:
+            return
+        state.errors_seen.add(key)
+        if len(state.errors_seen) > _MAX_ERRORS_LOGGED:
+            # Errors whose text never repeats would grow the set (and the
+            # log) without end: past this many, say so once and stop.
+            log.error("workerlife: %d kinds of supervisor error; no more are logged", _MAX_ERRORS_LOGGED)
+            return
+        log.exception("workerlife: supervisor round failed (logged once; supervision goes on)")
 
 
 def post_fork(server: Any, worker: Any) -> None:
