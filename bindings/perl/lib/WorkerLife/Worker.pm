@@ -65,8 +65,8 @@ sub exiting { WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_exiting($_[0]{h}
 # process with SIGKILL on a kill decision (request_timeout,
 # heartbeat_timeout...), even while Perl is stuck in C code, and, with
 # recycle_signal, sends this process that signal once a recycle is granted.
-# While no master ticks the pool it also samples this process and frees the
-# slots and permits of workers that are gone. It runs until the returned
+# It also samples this process every sample_interval, and frees the slots
+# (and, once the next worker there serves, the permits) of workers gone. It runs until the returned
 # WorkerLife::Watchdog's stop(); destroying the object unstopped leaves the
 # thread running for the life of the process.
 sub watchdog {
