@@ -117,6 +117,7 @@ class Gunicorn:
         config: Optional[str] = None,
         extra_env: Optional[Dict[str, str]] = None,
         extra_args: Sequence[str] = (),
+        app_dir: Optional[Path] = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -128,7 +129,7 @@ class Gunicorn:
             "-m",
             "gunicorn",
             "--chdir",
-            str(HERE),
+            str(app_dir or HERE),
             "-b",
             f"127.0.0.1:{self.port}",
             "-w",

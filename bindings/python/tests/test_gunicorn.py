@@ -5,8 +5,10 @@ from __future__ import annotations
 import collections
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 import subprocess
 import threading
 import urllib.request
@@ -226,6 +228,12 @@ def test_a_worker_cannot_aim_the_root_masters_signals(servers: List[Gunicorn], t
     """The master runs as root, the workers as nobody (gunicorn --user), as
     production servers run; an app claims a slot for an unrelated root
     process and asks for its recycle, or leaves a request hanging on it."""
+    # The workers, as nobody, import the app: from a copy they can read
+    # (the checkout may sit where only root can enter, as root's home does).
+    readable = Path(tempfile.mkdtemp(prefix="workerlife-apps-"))
+    os.chmod(readable, 0o755)
+    shutil.copy(Path(__file__).parent / "apps.py", readable / "apps.py")
+    os.chmod(readable / "apps.py", 0o644)
     victim = subprocess.Popen(["sleep", "60"])
     try:
         g = start(
@@ -234,6 +242,7 @@ def test_a_worker_cannot_aim_the_root_masters_signals(servers: List[Gunicorn], t
             policy="request_timeout=1s",
             workers=2,
             extra_args=("--user", "nobody", "--group", "nogroup"),
+            app_dir=readable,
         )
         worker_pid, _ = g.get("/")
         assert os.stat(f"/proc/{worker_pid}").st_uid != 0, "the workers dropped root"
@@ -249,6 +258,7 @@ def test_a_worker_cannot_aim_the_root_masters_signals(servers: List[Gunicorn], t
     finally:
         victim.kill()
         victim.wait()
+        shutil.rmtree(readable, ignore_errors=True)
 
 
 def test_heartbeat_timeout_is_fed_by_gunicorns_liveness_loop(servers: List[Gunicorn], tmp_path: Path) -> None:
