@@ -37,10 +37,19 @@ static int reply(wl_pool *pool, char *line) {
     const char *reason = d.reason ? wl_reason_name(d.reason) : "-";
     printf("%s %s\n", wl_action_name(d.action), reason ? reason : "?");
   } else if (strcmp(line, "stats") == 0) {
+    /* Asks the size, then writes; the stats move on meanwhile (uptimes
+     * grow a digit), so a text that outgrew the buffer is asked again. */
     size_t needed = 0;
-    wl_pool_stats_json(pool, NULL, 0, &needed); /* asks the size */
-    char *buf = malloc(needed);
-    if (!buf || wl_pool_stats_json(pool, buf, needed, NULL) != WL_OK) {
+    char *buf = NULL;
+    wl_result r = wl_pool_stats_json(pool, NULL, 0, &needed);
+    for (int tries = 0; tries < 8; tries++) {
+      char *bigger = realloc(buf, needed);
+      if (!bigger) break;
+      buf = bigger;
+      r = wl_pool_stats_json(pool, buf, needed, &needed);
+      if (r != WL_BUFFER_TOO_SMALL) break;
+    }
+    if (!buf || r != WL_OK) {
       free(buf);
       return -1;
     }
