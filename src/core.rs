@@ -458,6 +458,62 @@ impl Core {
         budget::try_acquire(budget, max, interval, t, forced)
     }
 
+    /// For a worker that has just started in `to` with the budget full:
+    /// takes over the permit of a worker that died holding one (no exit
+    /// reported yet, perhaps never), which then comes back once this worker
+    /// serves, as an inherited permit does. The dead worker's slot is left
+    /// as it is, for its master to report. True if it took one.
+    pub fn take_over_permit(&self, to: &Slot) -> bool {
+        let max = self.limits.max_concurrent;
+        if max == 0 || budget::draining(&self.header().budget) < max {
+            return false;
+        }
+        for from in self.slots() {
+            if std::ptr::eq(from, to) {
+                continue;
+            }
+            let word = from.gen_state.load(Acquire);
+            let gs = GenState::unpack(word);
+            if gs.state == state::VACANT
+                || !gs.has(flag::PERMIT)
+                || !crate::pool::holds_dead_process(from)
+            {
+                continue;
+            }
+            let without = GenState {
+                flags: gs.flags & !(flag::PERMIT | flag::INHERITED),
+                ..gs
+            };
+            if from
+                .gen_state
+                .compare_exchange(word, without.pack(), AcqRel, Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            let left_at = from.recycle_at.load(Relaxed);
+            let now = self.now();
+            let taken = to.gen_state.fetch_update(AcqRel, Acquire, |w| {
+                let g = GenState::unpack(w);
+                (g.state == state::RUNNING && !g.has(flag::PERMIT)).then(|| {
+                    GenState {
+                        flags: g.flags | flag::PERMIT | flag::INHERITED,
+                        ..g
+                    }
+                    .pack()
+                })
+            });
+            if taken.is_ok() {
+                to.recycle_at.store(left_at.min(now), Relaxed);
+                return true;
+            }
+            // This worker holds one already, or is gone: the permit goes back.
+            budget::release(&self.header().budget);
+            return false;
+        }
+        false
+    }
+
     /// Whether this process supervises the pool (its `Pool` recorded a
     /// child or ticked); a forked child is not, whatever it inherited.
     pub fn is_master(&self) -> bool {
@@ -518,7 +574,7 @@ impl Core {
     /// lasts is a word someone wrote). Returns the permits held.
     pub fn recount_permits(&self, now: u64, check_alive: bool) -> u64 {
         let mut held = 0u64;
-        for (i, slot) in self.slots().iter().enumerate() {
+        for slot in self.slots() {
             let word = slot.gen_state.load(Acquire);
             let gs = GenState::unpack(word);
             if !gs.has(flag::PERMIT) {
@@ -534,10 +590,14 @@ impl Core {
                 continue;
             }
             if check_alive && crate::pool::holds_dead_process(slot) {
-                // Retired, the slot carries the permit for the next worker
-                // (or gives it back, if it waited long enough).
-                self.retire(i as u32, now);
-                if GenState::unpack(slot.gen_state.load(Acquire)).has(flag::PERMIT) {
+                // A worker missing: its permit waits for the worker that
+                // takes its place (`take_over_permit`), at most
+                // `ready_timeout` from its grant. The slot itself is left
+                // for its master to report, with the exit status (or for the
+                // watchdogs' second look).
+                if self.carried_too_long(at, now) {
+                    self.give_back(slot, word, flag::PERMIT | flag::INHERITED);
+                } else {
                     held += 1;
                 }
                 continue;

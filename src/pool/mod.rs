@@ -274,25 +274,20 @@ impl Pool {
             })
         };
         let n = self.slot_count();
-        // With the budget full, the slots of the gone that hold a permit
-        // first, so that a worker that died without a word (a crash, the OOM
-        // killer) hands its permit to the one that takes its place, which
-        // returns it once it serves. (Otherwise dead workers' slots are left
-        // for their master to report, with the exit status, unless no slot
-        // is free.)
-        let max = self.core.limits.max_concurrent;
-        if max > 0 && crate::budget::draining(&self.core.header().budget) >= max {
-            let permit = |s: &Slot| GenState::unpack(s.gen_state.load(Acquire)).has(flag::PERMIT);
-            for (i, slot) in self.core.slots().iter().enumerate() {
-                if permit(slot) && holds_dead_process(slot) {
-                    self.core.retire(i as u32, now);
-                }
-            }
-        }
-        // Then a slot kept for a replacement (with a server that starts its
+        // A slot kept for a replacement first (with a server that starts its
         // workers itself, the next new worker is the replacement), then one
         // carrying the permit of a worker that left (this one replaces it),
         // then any.
+        let take = |i: u32| {
+            take(i).inspect(|w| {
+                // With the budget full, a worker that died holding a permit
+                // (a crash, the OOM killer; no word from anyone) hands it to
+                // this one, which returns it once it serves.
+                if !GenState::unpack(w.slot().gen_state.load(Acquire)).has(flag::INHERITED) {
+                    self.core.take_over_permit(w.slot());
+                }
+            })
+        };
         let rank = |i: &u32| {
             let gs = GenState::unpack(self.core.slots()[*i as usize].gen_state.load(Acquire));
             if gs.has(flag::RESERVED) {
