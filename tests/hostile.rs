@@ -264,3 +264,69 @@ fn the_forged_words_of_the_issue_change_nothing_that_matters() {
     );
     assert!(host.live.len() <= SLOTS as usize);
 }
+
+#[test]
+fn a_worker_over_max_rss_by_the_masters_reading_cannot_exempt_itself() {
+    // A real worker holding 64 MiB under max_rss=32MiB marks its own slot
+    // "on the way out" (EXITING, which decisions skip) and stays. The master
+    // samples it itself: it is killed once it has not left within
+    // drain_timeout, by the master's own reading and record.
+    let pool = Pool::builder(
+        &Policy::parse("max_rss=32MiB,drain_timeout=1s,sample_interval=50ms").unwrap(),
+    )
+    .slots(1)
+    .shared()
+    .build()
+    .unwrap();
+    let (ready_r, ready_w) = {
+        let mut fds = [0; 2];
+        // SAFETY: a pipe for the child to say it is set.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        (fds[0], fds[1])
+    };
+    let pool_ref = &pool;
+    let pid = fork_child(move || {
+        let held = vec![7u8; 64 << 20];
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        // Wait for the master's record, then exempt itself.
+        while pool_ref.stats().per_slot[0].pid != std::process::id()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        pool_ref.worker(0).unwrap().exiting();
+        // SAFETY: our end of the pipe.
+        unsafe { libc::write(ready_w, [1u8].as_ptr().cast(), 1) };
+        loop {
+            std::hint::black_box(&held);
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    });
+    pool.spawned(0, pid).unwrap();
+    let mut byte = [0u8];
+    // SAFETY: our end of the pipe.
+    assert_eq!(
+        unsafe { libc::read(ready_r, byte.as_mut_ptr().cast(), 1) },
+        1
+    );
+    // SAFETY: our ends of the pipe, no longer used.
+    unsafe {
+        libc::close(ready_r);
+        libc::close(ready_w);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut killed = None;
+    while killed.is_none() && std::time::Instant::now() < deadline {
+        killed = pool
+            .tick()
+            .into_iter()
+            .find(|a| a.kind == ActionKind::Kill && a.pid == pid);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: our own child, ended either way.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    wait(pid);
+    let killed = killed.expect("the worker over max_rss that claimed to be leaving was killed");
+    assert_eq!(killed.reason, Some(workerlife::Reason::DrainTimeout));
+    assert!(pool.stats().per_slot[0].rss.is_some_and(|r| r >= 64 << 20));
+}

@@ -80,6 +80,13 @@ impl Pool {
                                 None => {}
                             }
                         }
+                        let sustain = self.core.limits.memory_sustain;
+                        ss.measured_due = ss
+                            .over_since
+                            .iter()
+                            .flatten()
+                            .map(|t| t.saturating_add(sustain))
+                            .min();
                     }
                     report.sampled += 1;
                 }

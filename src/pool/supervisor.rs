@@ -65,6 +65,10 @@ pub(super) struct SlotSup {
     /// Since when each of the master's readings (rss, uss, pss, fds) has
     /// been at or over its limit without a break, by its own sampling.
     pub(super) over_since: [Option<u64>; 4],
+    /// When the first of those readings over its limit has been so for
+    /// `memory_sustain` (at once without it): from then on the master holds
+    /// the worker to it.
+    pub(super) measured_due: Option<u64>,
     /// Since when a worker over a limit the master measures has claimed to
     /// be leaving (EXITING) without going: killed after `drain_timeout`.
     pub(super) exiting_since: Option<u64>,
@@ -222,6 +226,7 @@ impl Pool {
         ss.child = child;
         ss.measured = Health::default();
         ss.over_since = [None; 4];
+        ss.measured_due = None;
         ss.exiting_since = None;
         ss.surge_seen = None;
         let ev = self.event(EventKind::Spawned, slot, None, now);
@@ -638,7 +643,7 @@ impl Pool {
         let ss = &mut sup.slots[slot as usize];
         if d.action != Action::Continue
             || !ss.child.is_some_and(|c| c.pid == s.pid.load(Relaxed))
-            || self.measured_trip(ss, s, now).is_none()
+            || !self.measured_over(ss, s, now)
         {
             ss.exiting_since = None;
             return d;
@@ -680,27 +685,16 @@ impl Pool {
         self.core.decide(s, now)
     }
 
-    /// A limit the master measures itself that its own record says is
-    /// reached: memory and FDs by its last sampling (held `memory_sustain`
-    /// by its own dates), lifetime from when it bound the child.
-    fn measured_trip(&self, ss: &SlotSup, s: &crate::layout::Slot, now: u64) -> Option<Reason> {
-        let l = &self.core.limits;
-        let reasons = [
-            Reason::MemoryRss,
-            Reason::MemoryUss,
-            Reason::MemoryPss,
-            Reason::OpenFds,
-        ];
-        let over = crate::worker::over_limits(l, ss.measured);
-        for ((over, reason), since) in over.into_iter().zip(reasons).zip(ss.over_since) {
-            let held = l.memory_sustain == 0
-                || since.is_some_and(|t| now.saturating_sub(t) >= l.memory_sustain);
-            if over == Some(true) && held {
-                return Some(reason);
-            }
+    /// Whether a limit the master measures itself is reached by its own
+    /// record: memory and FDs by its last sampling (held `memory_sustain` by
+    /// its own dates: `measured_due`, worked out when it samples, so a tick
+    /// compares one time), lifetime from when it bound the child.
+    fn measured_over(&self, ss: &SlotSup, s: &crate::layout::Slot, now: u64) -> bool {
+        if ss.measured_due.is_some_and(|at| now >= at) {
+            return true;
         }
-        let lifetime = self.core.lifetime_limit(s);
-        (lifetime > 0 && now.saturating_sub(ss.bound_at) >= lifetime).then_some(Reason::MaxLifetime)
+        self.core.limits.max_lifetime > 0
+            && now.saturating_sub(ss.bound_at) >= self.core.lifetime_limit(s)
     }
 
     /// Turns a decision into the action to return (once per generation and
