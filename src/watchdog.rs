@@ -164,8 +164,9 @@ fn default_interval(worker: &Worker) -> Duration {
 /// What the watchdog remembers between its looks for dead workers.
 #[derive(Default)]
 struct Reap {
-    /// Pool time of the last look.
-    last: u64,
+    /// Pool time of the last look (None: none yet, so the first is at
+    /// the watchdog's start).
+    last: Option<u64>,
     /// Slots (and their generation) found holding a dead process at the last
     /// look: retired if still so at the next.
     suspects: Vec<(u32, u32)>,
@@ -205,8 +206,11 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &m
             Action::Continue => {}
         }
     }
-    if now.saturating_sub(reap.last) >= REAP_EVERY || now < reap.last {
-        reap.last = now;
+    if reap
+        .last
+        .map_or(true, |last| now < last || now - last >= REAP_EVERY)
+    {
+        reap.last = Some(now);
         // A worker dead at two looks a second apart is retired (which
         // frees its slot and, once the next worker there serves, its
         // permit): a master of ours reports its children's exits well
