@@ -154,6 +154,9 @@ c-test: lib header-check
 	$(CDIR)/test_capi
 	$(CC) $(CFLAGS_STRICT) $(SANITIZE) -pthread tests/c/test_capi.c $(LINK) -o $(CDIR)/test_capi_asan
 	$(CDIR)/test_capi_asan
+	# Every export against the header's word on NULL, under ASan + UBSan.
+	$(CC) $(CFLAGS_STRICT) $(SANITIZE) tests/c/test_null_args.c $(LINK) -o $(CDIR)/test_null_args
+	$(CDIR)/test_null_args
 	# The C prefork server under concurrent load.
 	$(CC) $(CFLAGS_STRICT) examples/c/prefork_server.c $(LINK) -o $(CDIR)/prefork_server
 	$(CC) $(CFLAGS_STRICT) -pthread tests/c/load_prefork.c -o $(CDIR)/load_prefork

@@ -7,6 +7,12 @@
  * message of the calling thread's last failure. Handles are opaque; *_free
  * accepts NULL; a freed or foreign handle is WL_INVALID_HANDLE. Values
  * named after an enum (wl_reason, wl_key...) cross as uint32_t.
+ *
+ * Pointers: a handle argument must not be NULL (except for *_free); each
+ * function's Safety list says of every other pointer whether it may be
+ * NULL. A NULL where one is required is WL_NULL_ARGUMENT, a pointer not
+ * aligned for its type WL_INVALID_ARGUMENT; neither is dereferenced, and a
+ * call that fails changes nothing.
  */
 
 #ifndef WORKERLIFE_H
@@ -414,11 +420,8 @@ extern "C" {
 //
 // # Safety
 //
-// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
-// - `needed` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_result_text(uint32_t result, char *buf, size_t len, size_t *needed);
 
 // Writes the message of the last call that failed on the calling thread
@@ -428,11 +431,8 @@ wl_result wl_result_text(uint32_t result, char *buf, size_t len, size_t *needed)
 //
 // # Safety
 //
-// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
-// - `needed` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
 
 // Writes the number of live handles of every type (policies, pools,
@@ -442,10 +442,7 @@ wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
 //
 // # Safety
 //
-// - `count` is NULL or valid for writing one `u64`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `count` must not be NULL: valid for writing one `u64`.
 wl_result wl_live_handles(uint64_t *count);
 
 // The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
@@ -475,10 +472,7 @@ const char *wl_sharing_name(uint32_t sharing);
 //
 // # Safety
 //
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_policy_new(struct wl_policy **out);
 
 // Parses a spec string such as `"max_requests=1000,max_rss=512MiB"` into a
@@ -492,11 +486,8 @@ wl_result wl_policy_new(struct wl_policy **out);
 //
 // # Safety
 //
-// - `spec` is NULL or a NUL-terminated string, readable up to its NUL.
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `spec` must not be NULL: a NUL-terminated string, readable up to its NUL.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_policy_parse(const char *spec, struct wl_policy **out);
 
 // Releases a policy. NULL is a no-op (`WL_OK`); a freed or foreign handle
@@ -513,11 +504,8 @@ wl_result wl_policy_free(struct wl_policy *policy);
 //
 // # Safety
 //
-// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
-// - `value` is NULL or a NUL-terminated string, readable up to its NUL.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `key` must not be NULL: a NUL-terminated string, readable up to its NUL.
+// - `value` must not be NULL: a NUL-terminated string, readable up to its NUL.
 wl_result wl_policy_set(struct wl_policy *policy, const char *key, const char *value);
 
 // Sets one key from a number: seconds for durations (fractions to the
@@ -529,10 +517,7 @@ wl_result wl_policy_set(struct wl_policy *policy, const char *key, const char *v
 //
 // # Safety
 //
-// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `key` must not be NULL: a NUL-terminated string, readable up to its NUL.
 wl_result wl_policy_set_number(struct wl_policy *policy, const char *key, double value);
 
 // Sets one key (a `wl_key`) from its raw value: bytes for sizes,
@@ -549,10 +534,7 @@ wl_result wl_policy_set_raw(struct wl_policy *policy, uint32_t key, uint64_t raw
 //
 // # Safety
 //
-// - `raw` is NULL or valid for writing one `u64`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `raw` must not be NULL: valid for writing one `u64`.
 wl_result wl_policy_get_raw(const struct wl_policy *policy, uint32_t key, uint64_t *raw);
 
 // Writes the policy as a spec string (only keys that differ from their
@@ -563,11 +545,8 @@ wl_result wl_policy_get_raw(const struct wl_policy *policy, uint32_t key, uint64
 //
 // # Safety
 //
-// - `buf` is NULL or valid for writing `len` bytes.
-// - `needed` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_policy_to_string(const struct wl_policy *policy,
                               char *buf,
                               size_t len,
@@ -588,10 +567,7 @@ uint32_t wl_key_unit(uint32_t key);
 //
 // # Safety
 //
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_new(const struct wl_policy *policy, uint32_t slots, struct wl_pool **out);
 
 // As `wl_pool_new`, in shared memory: create it before `fork()` and the
@@ -600,10 +576,7 @@ wl_result wl_pool_new(const struct wl_policy *policy, uint32_t slots, struct wl_
 //
 // # Safety
 //
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_new_shared(const struct wl_policy *policy, uint32_t slots, struct wl_pool **out);
 
 // As `wl_pool_new`, in a new file at `path` (mode 0600; an existing file or
@@ -613,11 +586,8 @@ wl_result wl_pool_new_shared(const struct wl_policy *policy, uint32_t slots, str
 //
 // # Safety
 //
-// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_create(const char *path,
                          const struct wl_policy *policy,
                          uint32_t slots,
@@ -629,11 +599,8 @@ wl_result wl_pool_create(const char *path,
 //
 // # Safety
 //
-// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_attach(const char *path, struct wl_pool **out);
 
 // Opens the pool file at `path` that the processes of one server share
@@ -649,11 +616,8 @@ wl_result wl_pool_attach(const char *path, struct wl_pool **out);
 //
 // # Safety
 //
-// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_open(const char *path,
                        const struct wl_policy *policy,
                        uint32_t slots,
@@ -667,10 +631,7 @@ wl_result wl_pool_open(const char *path,
 //
 // # Safety
 //
-// - `removed` is NULL or valid for writing one `bool`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `removed` must not be NULL: valid for writing one `bool`.
 wl_result wl_pool_remove_if_last(const struct wl_pool *pool, bool *removed);
 
 // Makes a pool from options: slot count, sharing, path (named pools), a
@@ -680,11 +641,8 @@ wl_result wl_pool_remove_if_last(const struct wl_pool *pool, bool *removed);
 //
 // # Safety
 //
-// - `options` is NULL or valid for reading one `wl_pool_options`.
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `options` must not be NULL: valid for reading one `wl_pool_options`.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_build(const struct wl_policy *policy,
                         const struct wl_pool_options *options,
                         struct wl_pool **out);
@@ -698,10 +656,7 @@ wl_result wl_pool_free(struct wl_pool *pool);
 //
 // # Safety
 //
-// - `slots` is NULL or valid for writing one `u32`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `slots` may be NULL only when `cap` is 0, else valid for writing one `u32`.
 wl_result wl_pool_slot_count(const struct wl_pool *pool, uint32_t *slots);
 
 // Makes a new policy handle holding a copy of the pool's policy (as stored
@@ -709,10 +664,7 @@ wl_result wl_pool_slot_count(const struct wl_pool *pool, uint32_t *slots);
 //
 // # Safety
 //
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_policy(const struct wl_pool *pool, struct wl_policy **out);
 
 // A worker handle for slot `slot`, for hosts that number their workers.
@@ -723,10 +675,7 @@ wl_result wl_pool_policy(const struct wl_pool *pool, struct wl_policy **out);
 //
 // # Safety
 //
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_worker(const struct wl_pool *pool, uint32_t slot, struct wl_worker **out);
 
 // The slot of `pid` (usually the caller's own `getpid()`): the one already
@@ -735,10 +684,7 @@ wl_result wl_pool_worker(const struct wl_pool *pool, uint32_t slot, struct wl_wo
 //
 // # Safety
 //
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_pool_claim(const struct wl_pool *pool, uint32_t pid, struct wl_worker **out);
 
 // The master started `pid` in `slot`. A slot still holding a live process
@@ -758,10 +704,7 @@ wl_result wl_pool_ready(const struct wl_pool *pool, uint32_t slot);
 //
 // # Safety
 //
-// - `slot` is NULL or valid for writing one `u32`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `slot` may be NULL (nothing is written there), else valid for writing one `u32`.
 wl_result wl_pool_exiting(const struct wl_pool *pool, uint32_t pid, uint32_t *slot);
 
 // Takes `pid` as one of this master's own workers, for servers that start
@@ -781,10 +724,7 @@ wl_result wl_pool_adopt(const struct wl_pool *pool, uint32_t pid);
 //
 // # Safety
 //
-// - `slot` is NULL or valid for writing one `u32`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `slot` may be NULL (nothing is written there), else valid for writing one `u32`.
 wl_result wl_pool_exited(const struct wl_pool *pool, uint32_t pid, int32_t status, uint32_t *slot);
 
 // Retires every slot whose process is gone (or whose pid now names another
@@ -794,11 +734,8 @@ wl_result wl_pool_exited(const struct wl_pool *pool, uint32_t pid, int32_t statu
 //
 // # Safety
 //
-// - `slots` is NULL or valid for writing `cap` items of its type.
-// - `n` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `slots` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+// - `n` must not be NULL: valid for writing one `usize`.
 wl_result wl_pool_reap_dead(const struct wl_pool *pool, uint32_t *slots, size_t cap, size_t *n);
 
 // Samples every worker's memory and FDs from `/proc` now (also done by
@@ -810,12 +747,9 @@ wl_result wl_pool_reap_dead(const struct wl_pool *pool, uint32_t *slots, size_t 
 //
 // # Safety
 //
-// - `sampled` is NULL or valid for writing one `u32`.
-// - `gone` is NULL or valid for writing `cap` items of its type.
-// - `n` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `sampled` may be NULL (nothing is written there), else valid for writing one `u32`.
+// - `gone` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+// - `n` must not be NULL: valid for writing one `usize`.
 wl_result wl_pool_sample(const struct wl_pool *pool,
                          uint32_t *sampled,
                          uint32_t *gone,
@@ -829,10 +763,7 @@ wl_result wl_pool_recycle(const struct wl_pool *pool, uint32_t slot);
 //
 // # Safety
 //
-// - `decision` is NULL or valid for writing one `wl_decision`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `decision` must not be NULL: valid for writing one `wl_decision`.
 wl_result wl_pool_decision(const struct wl_pool *pool, uint32_t slot, struct wl_decision *decision);
 
 // What the master should do now: recycles and kills (each once per worker
@@ -843,11 +774,8 @@ wl_result wl_pool_decision(const struct wl_pool *pool, uint32_t slot, struct wl_
 //
 // # Safety
 //
-// - `actions` is NULL or valid for writing `cap` items of its type.
-// - `n` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `actions` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+// - `n` must not be NULL: valid for writing one `usize`.
 wl_result wl_pool_tick(const struct wl_pool *pool,
                        struct wl_pool_action *actions,
                        size_t cap,
@@ -859,11 +787,8 @@ wl_result wl_pool_tick(const struct wl_pool *pool,
 //
 // # Safety
 //
-// - `events` is NULL or valid for writing `cap` items of its type.
-// - `n` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `events` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+// - `n` must not be NULL: valid for writing one `usize`.
 wl_result wl_pool_events(const struct wl_pool *pool,
                          struct wl_event *events,
                          size_t cap,
@@ -876,11 +801,8 @@ wl_result wl_pool_events(const struct wl_pool *pool,
 //
 // # Safety
 //
-// - `buf` is NULL or valid for writing `len` bytes.
-// - `needed` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_pool_stats_json(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
 
 // Writes the pool's stats in the Prometheus text format into `buf`, as
@@ -888,11 +810,8 @@ wl_result wl_pool_stats_json(const struct wl_pool *pool, char *buf, size_t len, 
 //
 // # Safety
 //
-// - `buf` is NULL or valid for writing `len` bytes.
-// - `needed` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_pool_prometheus(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
 
 // Moves a manual-clock pool's time forward by `us` microseconds (tests). A
@@ -903,10 +822,7 @@ wl_result wl_pool_advance(const struct wl_pool *pool, uint64_t us);
 //
 // # Safety
 //
-// - `us` is NULL or valid for writing one `u64`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `us` must not be NULL: valid for writing one `u64`.
 wl_result wl_pool_now_us(const struct wl_pool *pool, uint64_t *us);
 
 // When the next respawn held back by crash backoff is due: `*due` gets
@@ -914,11 +830,8 @@ wl_result wl_pool_now_us(const struct wl_pool *pool, uint64_t *us);
 //
 // # Safety
 //
-// - `due` is NULL or valid for writing one `bool`.
-// - `us` is NULL or valid for writing one `u64`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `due` must not be NULL: valid for writing one `bool`.
+// - `us` must not be NULL: valid for writing one `u64`.
 wl_result wl_pool_next_spawn_in(const struct wl_pool *pool, bool *due, uint64_t *us);
 
 // The worker in `slot` exited with wait status `status` (for hosts that
@@ -932,10 +845,7 @@ wl_result wl_pool_exited_slot(const struct wl_pool *pool, uint32_t slot, int32_t
 //
 // # Safety
 //
-// - `sample` is NULL or valid for writing one `wl_sample`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `sample` must not be NULL: valid for writing one `wl_sample`.
 wl_result wl_process_sample(uint32_t pid, bool uss, struct wl_sample *sample);
 
 // The start time of process `pid` (clock ticks since boot; with the pid,
@@ -944,10 +854,7 @@ wl_result wl_process_sample(uint32_t pid, bool uss, struct wl_sample *sample);
 //
 // # Safety
 //
-// - `start_time` is NULL or valid for writing one `u64`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `start_time` must not be NULL: valid for writing one `u64`.
 wl_result wl_process_identity(uint32_t pid, uint64_t *start_time);
 
 // Sends signal `sig` to `pid` only if it is still the process that started
@@ -963,11 +870,8 @@ wl_result wl_signal(uint32_t pid, uint64_t start_time, int32_t sig);
 //
 // # Safety
 //
-// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_ledger_open(const char *path, struct wl_ledger **out);
 
 // Releases a ledger handle (the file stays). NULL is a no-op; a freed or
@@ -991,11 +895,8 @@ wl_result wl_ledger_forget(const struct wl_ledger *ledger, uint32_t pid);
 //
 // # Safety
 //
-// - `reaped` is NULL or valid for writing `cap` items of its type.
-// - `n` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `reaped` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+// - `n` must not be NULL: valid for writing one `usize`.
 wl_result wl_ledger_reap(const struct wl_ledger *ledger,
                          uint64_t grace_us,
                          struct wl_reaped *reaped,
@@ -1009,10 +910,7 @@ wl_result wl_ledger_reap(const struct wl_ledger *ledger,
 //
 // # Safety
 //
-// - `held` is NULL or valid for writing one `u32`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `held` may be NULL (nothing is written there), else valid for writing one `u32`.
 wl_result wl_wait_released(uint32_t pid, uint16_t port, uint64_t timeout_us, uint32_t *held);
 
 // The version as `"MAJOR.MINOR.PATCH"`: a static NUL-terminated string,
@@ -1042,10 +940,7 @@ wl_result wl_worker_begin(const struct wl_worker *worker);
 //
 // # Safety
 //
-// - `last` is NULL or valid for writing one `bool`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `last` must not be NULL: valid for writing one `bool`.
 wl_result wl_worker_begin_last(const struct wl_worker *worker, bool *last);
 
 // A request ended. `*exit` gets whether the worker should exit after this
@@ -1054,10 +949,7 @@ wl_result wl_worker_begin_last(const struct wl_worker *worker, bool *last);
 //
 // # Safety
 //
-// - `exit` is NULL or valid for writing one `bool`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `exit` must not be NULL: valid for writing one `bool`.
 wl_result wl_worker_end(const struct wl_worker *worker, bool *exit);
 
 // A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
@@ -1068,10 +960,7 @@ wl_result wl_worker_heartbeat(const struct wl_worker *worker);
 //
 // # Safety
 //
-// - `health` is NULL or valid for reading one `wl_health`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `health` must not be NULL: valid for reading one `wl_health`.
 wl_result wl_worker_report_health(const struct wl_worker *worker, const struct wl_health *health);
 
 // For hosts with no master to sample them: `*due` gets whether
@@ -1084,10 +973,7 @@ wl_result wl_worker_report_health(const struct wl_worker *worker, const struct w
 //
 // # Safety
 //
-// - `due` is NULL or valid for writing one `bool`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `due` must not be NULL: valid for writing one `bool`.
 wl_result wl_worker_sample_if_due(const struct wl_worker *worker, bool *due);
 
 // Samples the calling process from `/proc` (USS and PSS too when `uss`),
@@ -1096,10 +982,7 @@ wl_result wl_worker_sample_if_due(const struct wl_worker *worker, bool *due);
 //
 // # Safety
 //
-// - `sample` is NULL or valid for writing one `wl_sample`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `sample` may be NULL (nothing is written there), else valid for writing one `wl_sample`.
 wl_result wl_worker_sample_self(const struct wl_worker *worker, bool uss, struct wl_sample *sample);
 
 // The result of one health check: `ok` false adds a failure, true resets.
@@ -1109,30 +992,21 @@ wl_result wl_worker_check(const struct wl_worker *worker, bool ok);
 //
 // # Safety
 //
-// - `decision` is NULL or valid for writing one `wl_decision`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `decision` must not be NULL: valid for writing one `wl_decision`.
 wl_result wl_worker_decision(const struct wl_worker *worker, struct wl_decision *decision);
 
 // Requests served in this generation, into `*requests`.
 //
 // # Safety
 //
-// - `requests` is NULL or valid for writing one `u64`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `requests` must not be NULL: valid for writing one `u64`.
 wl_result wl_worker_requests(const struct wl_worker *worker, uint64_t *requests);
 
 // The worker's slot index, into `*slot`.
 //
 // # Safety
 //
-// - `slot` is NULL or valid for writing one `u32`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `slot` must not be NULL: valid for writing one `u32`.
 wl_result wl_worker_slot(const struct wl_worker *worker, uint32_t *slot);
 
 // Marks the slot on the way out (call just before exiting): the recycle
@@ -1146,12 +1020,9 @@ wl_result wl_worker_exiting(const struct wl_worker *worker);
 //
 // # Safety
 //
-// - `decision` is NULL or valid for reading one `wl_decision`.
-// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
-// - `needed` is NULL or valid for writing one `usize`.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `decision` must not be NULL: valid for reading one `wl_decision`.
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_decision_text(const struct wl_decision *decision,
                            char *buf,
                            size_t len,
@@ -1178,10 +1049,7 @@ uint32_t wl_reason_unit(uint32_t reason);
 //
 // # Safety
 //
-// - `out` is NULL or valid for writing one handle.
-//
-// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+// - `out` must not be NULL: valid for writing one handle.
 wl_result wl_worker_watchdog(const struct wl_worker *worker,
                              int32_t recycle_signal,
                              uint32_t interval_ms,

@@ -180,11 +180,8 @@ pub(crate) fn release<T, H>(
 ///
 /// # Safety
 ///
-/// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
-/// - `needed` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_result_text(
     result: u32,
@@ -210,11 +207,8 @@ pub unsafe extern "C" fn wl_result_text(
 ///
 /// # Safety
 ///
-/// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
-/// - `needed` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_last_error_message(
     buf: *mut std::ffi::c_char,
@@ -237,10 +231,7 @@ pub unsafe extern "C" fn wl_last_error_message(
 ///
 /// # Safety
 ///
-/// - `count` is NULL or valid for writing one `u64`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `count` must not be NULL: valid for writing one `u64`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_live_handles(count: *mut u64) -> wl_result {
     result::guard(|| {

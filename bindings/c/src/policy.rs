@@ -33,10 +33,7 @@ pub(crate) fn snapshot(p: *const wl_policy) -> Result<Policy, wl_result> {
 ///
 /// # Safety
 ///
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_policy_new(out: *mut *mut wl_policy) -> wl_result {
     guard(|| publish(&POLICIES, ForkMutex::new(Policy::new()), out))
@@ -53,11 +50,8 @@ pub unsafe extern "C" fn wl_policy_new(out: *mut *mut wl_policy) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `spec` is NULL or a NUL-terminated string, readable up to its NUL.
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `spec` must not be NULL: a NUL-terminated string, readable up to its NUL.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_policy_parse(
     spec: *const c_char,
@@ -87,11 +81,8 @@ pub extern "C" fn wl_policy_free(policy: *mut wl_policy) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
-/// - `value` is NULL or a NUL-terminated string, readable up to its NUL.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `key` must not be NULL: a NUL-terminated string, readable up to its NUL.
+/// - `value` must not be NULL: a NUL-terminated string, readable up to its NUL.
 #[no_mangle]
 pub unsafe extern "C" fn wl_policy_set(
     policy: *mut wl_policy,
@@ -118,10 +109,7 @@ pub unsafe extern "C" fn wl_policy_set(
 ///
 /// # Safety
 ///
-/// - `key` is NULL or a NUL-terminated string, readable up to its NUL.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `key` must not be NULL: a NUL-terminated string, readable up to its NUL.
 #[no_mangle]
 pub unsafe extern "C" fn wl_policy_set_number(
     policy: *mut wl_policy,
@@ -164,10 +152,7 @@ pub extern "C" fn wl_policy_set_raw(policy: *mut wl_policy, key: u32, raw: u64) 
 ///
 /// # Safety
 ///
-/// - `raw` is NULL or valid for writing one `u64`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `raw` must not be NULL: valid for writing one `u64`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_policy_get_raw(
     policy: *const wl_policy,
@@ -190,11 +175,8 @@ pub unsafe extern "C" fn wl_policy_get_raw(
 ///
 /// # Safety
 ///
-/// - `buf` is NULL or valid for writing `len` bytes.
-/// - `needed` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_policy_to_string(
     policy: *const wl_policy,

@@ -40,10 +40,7 @@ fn publish_pool(pool: Pool, out: *mut *mut wl_pool) -> Result<(), wl_result> {
 ///
 /// # Safety
 ///
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_new(
     policy: *const wl_policy,
@@ -51,6 +48,7 @@ pub unsafe extern "C" fn wl_pool_new(
     out: *mut *mut wl_pool,
 ) -> wl_result {
     guard(|| {
+        crate::buffers::out(out, "out")?;
         let p = crate::policy::snapshot(policy)?;
         finish(Pool::builder(&p).slots(slots), out)
     })
@@ -62,10 +60,7 @@ pub unsafe extern "C" fn wl_pool_new(
 ///
 /// # Safety
 ///
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_new_shared(
     policy: *const wl_policy,
@@ -73,6 +68,7 @@ pub unsafe extern "C" fn wl_pool_new_shared(
     out: *mut *mut wl_pool,
 ) -> wl_result {
     guard(|| {
+        crate::buffers::out(out, "out")?;
         let p = crate::policy::snapshot(policy)?;
         finish(Pool::builder(&p).slots(slots).shared(), out)
     })
@@ -85,11 +81,8 @@ pub unsafe extern "C" fn wl_pool_new_shared(
 ///
 /// # Safety
 ///
-/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_create(
     path: *const c_char,
@@ -98,6 +91,7 @@ pub unsafe extern "C" fn wl_pool_create(
     out: *mut *mut wl_pool,
 ) -> wl_result {
     guard(|| {
+        crate::buffers::out(out, "out")?;
         let path = path_arg(path, "path")?;
         let p = crate::policy::snapshot(policy)?;
         finish(Pool::builder(&p).slots(slots).named(path), out)
@@ -110,14 +104,12 @@ pub unsafe extern "C" fn wl_pool_create(
 ///
 /// # Safety
 ///
-/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_pool) -> wl_result {
     guard(|| {
+        crate::buffers::out(out, "out")?;
         let path = path_arg(path, "path")?;
         publish_pool(check(Pool::attach(path))?, out)
     })
@@ -136,11 +128,8 @@ pub unsafe extern "C" fn wl_pool_attach(path: *const c_char, out: *mut *mut wl_p
 ///
 /// # Safety
 ///
-/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_open(
     path: *const c_char,
@@ -164,10 +153,7 @@ pub unsafe extern "C" fn wl_pool_open(
 ///
 /// # Safety
 ///
-/// - `removed` is NULL or valid for writing one `bool`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `removed` must not be NULL: valid for writing one `bool`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_remove_if_last(
     pool: *const wl_pool,
@@ -188,11 +174,8 @@ pub unsafe extern "C" fn wl_pool_remove_if_last(
 ///
 /// # Safety
 ///
-/// - `options` is NULL or valid for reading one `wl_pool_options`.
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `options` must not be NULL: valid for reading one `wl_pool_options`.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_build(
     policy: *const wl_policy,
@@ -200,6 +183,7 @@ pub unsafe extern "C" fn wl_pool_build(
     out: *mut *mut wl_pool,
 ) -> wl_result {
     guard(|| {
+        crate::buffers::out(out, "out")?;
         let p = crate::policy::snapshot(policy)?;
         let o = arg(options, "options")?;
         let mut b = Pool::builder(&p)
@@ -237,10 +221,7 @@ pub extern "C" fn wl_pool_free(pool: *mut wl_pool) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `slots` is NULL or valid for writing one `u32`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `slots` may be NULL only when `cap` is 0, else valid for writing one `u32`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_slot_count(pool: *const wl_pool, slots: *mut u32) -> wl_result {
     guard(|| {
@@ -255,10 +236,7 @@ pub unsafe extern "C" fn wl_pool_slot_count(pool: *const wl_pool, slots: *mut u3
 ///
 /// # Safety
 ///
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_policy(
     pool: *const wl_pool,
@@ -278,10 +256,7 @@ pub unsafe extern "C" fn wl_pool_policy(
 ///
 /// # Safety
 ///
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_worker(
     pool: *const wl_pool,
@@ -289,6 +264,8 @@ pub unsafe extern "C" fn wl_pool_worker(
     out: *mut *mut wl_worker,
 ) -> wl_result {
     guard(|| {
+        // Checked first: a call that fails must not leave a slot taken.
+        crate::buffers::out(out, "out")?;
         let w = check(self::pool(pool)?.pool.worker(slot))?;
         publish(&WORKERS, w, out)
     })
@@ -300,10 +277,7 @@ pub unsafe extern "C" fn wl_pool_worker(
 ///
 /// # Safety
 ///
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_claim(
     pool: *const wl_pool,
@@ -342,10 +316,7 @@ pub extern "C" fn wl_pool_ready(pool: *const wl_pool, slot: u32) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `slot` is NULL or valid for writing one `u32`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `slot` may be NULL (nothing is written there), else valid for writing one `u32`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_exiting(
     pool: *const wl_pool,
@@ -383,10 +354,7 @@ pub extern "C" fn wl_pool_adopt(pool: *const wl_pool, pid: u32) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `slot` is NULL or valid for writing one `u32`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `slot` may be NULL (nothing is written there), else valid for writing one `u32`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_exited(
     pool: *const wl_pool,
@@ -413,11 +381,8 @@ pub unsafe extern "C" fn wl_pool_exited(
 ///
 /// # Safety
 ///
-/// - `slots` is NULL or valid for writing `cap` items of its type.
-/// - `n` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `slots` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+/// - `n` must not be NULL: valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_reap_dead(
     pool: *const wl_pool,
@@ -447,12 +412,9 @@ pub unsafe extern "C" fn wl_pool_reap_dead(
 ///
 /// # Safety
 ///
-/// - `sampled` is NULL or valid for writing one `u32`.
-/// - `gone` is NULL or valid for writing `cap` items of its type.
-/// - `n` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `sampled` may be NULL (nothing is written there), else valid for writing one `u32`.
+/// - `gone` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+/// - `n` must not be NULL: valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_sample(
     pool: *const wl_pool,
@@ -485,10 +447,7 @@ pub extern "C" fn wl_pool_recycle(pool: *const wl_pool, slot: u32) -> wl_result 
 ///
 /// # Safety
 ///
-/// - `decision` is NULL or valid for writing one `wl_decision`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `decision` must not be NULL: valid for writing one `wl_decision`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_decision(
     pool: *const wl_pool,
@@ -510,11 +469,8 @@ pub unsafe extern "C" fn wl_pool_decision(
 ///
 /// # Safety
 ///
-/// - `actions` is NULL or valid for writing `cap` items of its type.
-/// - `n` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `actions` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+/// - `n` must not be NULL: valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_tick(
     pool: *const wl_pool,
@@ -539,11 +495,8 @@ pub unsafe extern "C" fn wl_pool_tick(
 ///
 /// # Safety
 ///
-/// - `events` is NULL or valid for writing `cap` items of its type.
-/// - `n` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `events` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+/// - `n` must not be NULL: valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_events(
     pool: *const wl_pool,
@@ -571,11 +524,8 @@ pub unsafe extern "C" fn wl_pool_events(
 ///
 /// # Safety
 ///
-/// - `buf` is NULL or valid for writing `len` bytes.
-/// - `needed` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_stats_json(
     pool: *const wl_pool,
@@ -591,11 +541,8 @@ pub unsafe extern "C" fn wl_pool_stats_json(
 ///
 /// # Safety
 ///
-/// - `buf` is NULL or valid for writing `len` bytes.
-/// - `needed` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_prometheus(
     pool: *const wl_pool,
@@ -617,10 +564,7 @@ pub extern "C" fn wl_pool_advance(pool: *const wl_pool, us: u64) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `us` is NULL or valid for writing one `u64`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `us` must not be NULL: valid for writing one `u64`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_now_us(pool: *const wl_pool, us: *mut u64) -> wl_result {
     guard(|| {
@@ -635,11 +579,8 @@ pub unsafe extern "C" fn wl_pool_now_us(pool: *const wl_pool, us: *mut u64) -> w
 ///
 /// # Safety
 ///
-/// - `due` is NULL or valid for writing one `bool`.
-/// - `us` is NULL or valid for writing one `u64`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `due` must not be NULL: valid for writing one `bool`.
+/// - `us` must not be NULL: valid for writing one `u64`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_pool_next_spawn_in(
     pool: *const wl_pool,

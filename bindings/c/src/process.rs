@@ -17,10 +17,7 @@ use workerlife::Error;
 ///
 /// # Safety
 ///
-/// - `sample` is NULL or valid for writing one `wl_sample`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `sample` must not be NULL: valid for writing one `wl_sample`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_process_sample(
     pid: u32,
@@ -41,10 +38,7 @@ pub unsafe extern "C" fn wl_process_sample(
 ///
 /// # Safety
 ///
-/// - `start_time` is NULL or valid for writing one `u64`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `start_time` must not be NULL: valid for writing one `u64`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_process_identity(pid: u32, start_time: *mut u64) -> wl_result {
     guard(|| {
@@ -92,11 +86,8 @@ pub extern "C" fn wl_signal(pid: u32, start_time: u64, sig: i32) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `path` is NULL or a NUL-terminated string, readable up to its NUL.
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `path` must not be NULL: a NUL-terminated string, readable up to its NUL.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_ledger_open(
     path: *const c_char,
@@ -104,6 +95,7 @@ pub unsafe extern "C" fn wl_ledger_open(
 ) -> wl_result {
     guard(|| {
         let path = path_arg(path, "path")?;
+        crate::buffers::out(out, "out")?;
         let ledger = check(Ledger::open(path))?;
         publish(&LEDGERS, ledger, out)
     })
@@ -139,11 +131,8 @@ pub extern "C" fn wl_ledger_forget(ledger: *const wl_ledger, pid: u32) -> wl_res
 ///
 /// # Safety
 ///
-/// - `reaped` is NULL or valid for writing `cap` items of its type.
-/// - `n` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `reaped` may be NULL only when `cap` is 0, else valid for writing `cap` items of its type.
+/// - `n` must not be NULL: valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_ledger_reap(
     ledger: *const wl_ledger,
@@ -197,10 +186,7 @@ pub unsafe extern "C" fn wl_ledger_reap(
 ///
 /// # Safety
 ///
-/// - `held` is NULL or valid for writing one `u32`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `held` may be NULL (nothing is written there), else valid for writing one `u32`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_wait_released(
     pid: u32,
@@ -209,6 +195,7 @@ pub unsafe extern "C" fn wl_wait_released(
     held: *mut u32,
 ) -> wl_result {
     guard(|| {
+        let held = crate::buffers::opt_out(held, "held")?;
         let r = process::wait_released(
             (pid != 0).then_some(pid),
             (port != 0).then_some(port),
@@ -219,7 +206,7 @@ pub unsafe extern "C" fn wl_wait_released(
             Err(Held::Process(_)) => wl_held_kind::WL_HELD_PROCESS,
             Err(Held::Port(_)) => wl_held_kind::WL_HELD_PORT,
         };
-        if let Some(h) = crate::buffers::opt_out(held, "held")? {
+        if let Some(h) = held {
             *h = kind as u32;
         }
         match r {

@@ -23,10 +23,7 @@ use workerlife::WatchdogOptions;
 ///
 /// # Safety
 ///
-/// - `out` is NULL or valid for writing one handle.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `out` must not be NULL: valid for writing one handle.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_watchdog(
     worker: *const wl_worker,

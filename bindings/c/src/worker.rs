@@ -39,10 +39,7 @@ pub extern "C" fn wl_worker_begin(worker: *const wl_worker) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `last` is NULL or valid for writing one `bool`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `last` must not be NULL: valid for writing one `bool`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_begin_last(
     worker: *const wl_worker,
@@ -62,10 +59,7 @@ pub unsafe extern "C" fn wl_worker_begin_last(
 ///
 /// # Safety
 ///
-/// - `exit` is NULL or valid for writing one `bool`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `exit` must not be NULL: valid for writing one `bool`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_end(worker: *const wl_worker, exit: *mut bool) -> wl_result {
     guard(|| {
@@ -90,10 +84,7 @@ pub extern "C" fn wl_worker_heartbeat(worker: *const wl_worker) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `health` is NULL or valid for reading one `wl_health`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `health` must not be NULL: valid for reading one `wl_health`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_report_health(
     worker: *const wl_worker,
@@ -123,10 +114,7 @@ pub unsafe extern "C" fn wl_worker_report_health(
 ///
 /// # Safety
 ///
-/// - `due` is NULL or valid for writing one `bool`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `due` must not be NULL: valid for writing one `bool`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_sample_if_due(
     worker: *const wl_worker,
@@ -155,10 +143,7 @@ pub unsafe extern "C" fn wl_worker_sample_if_due(
 ///
 /// # Safety
 ///
-/// - `sample` is NULL or valid for writing one `wl_sample`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `sample` may be NULL (nothing is written there), else valid for writing one `wl_sample`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_sample_self(
     worker: *const wl_worker,
@@ -189,10 +174,7 @@ pub extern "C" fn wl_worker_check(worker: *const wl_worker, ok: bool) -> wl_resu
 ///
 /// # Safety
 ///
-/// - `decision` is NULL or valid for writing one `wl_decision`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `decision` must not be NULL: valid for writing one `wl_decision`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_decision(
     worker: *const wl_worker,
@@ -209,10 +191,7 @@ pub unsafe extern "C" fn wl_worker_decision(
 ///
 /// # Safety
 ///
-/// - `requests` is NULL or valid for writing one `u64`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `requests` must not be NULL: valid for writing one `u64`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_requests(
     worker: *const wl_worker,
@@ -229,10 +208,7 @@ pub unsafe extern "C" fn wl_worker_requests(
 ///
 /// # Safety
 ///
-/// - `slot` is NULL or valid for writing one `u32`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `slot` must not be NULL: valid for writing one `u32`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_worker_slot(worker: *const wl_worker, slot: *mut u32) -> wl_result {
     guard(|| {
@@ -259,12 +235,9 @@ pub extern "C" fn wl_worker_exiting(worker: *const wl_worker) -> wl_result {
 ///
 /// # Safety
 ///
-/// - `decision` is NULL or valid for reading one `wl_decision`.
-/// - `buf` is NULL or valid for writing one `std::ffi::c_char`.
-/// - `needed` is NULL or valid for writing one `usize`.
-///
-/// A NULL where a value is required is `WL_NULL_ARGUMENT`, a pointer not
-/// aligned for its type `WL_INVALID_ARGUMENT`; neither is dereferenced.
+/// - `decision` must not be NULL: valid for reading one `wl_decision`.
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 #[no_mangle]
 pub unsafe extern "C" fn wl_decision_text(
     decision: *const wl_decision,

@@ -213,3 +213,86 @@ fn every_result_code_is_listed_once_with_its_text() {
         assert!(!r.text().is_empty());
     }
 }
+
+/// Every declaration of the header with the comment block above it.
+fn declarations() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut doc = String::new();
+    let mut lines = HEADER.lines();
+    while let Some(line) = lines.next() {
+        if let Some(text) = line.strip_prefix("//") {
+            doc.push_str(text);
+            doc.push('\n');
+            continue;
+        }
+        let code = !line.starts_with([' ', '#', '/', '*']);
+        if code && line.contains(" wl_") && line.contains('(') {
+            let mut decl = line.to_string();
+            while !decl.contains(';') {
+                decl.push_str(lines.next().unwrap().trim());
+            }
+            out.push((decl, std::mem::take(&mut doc)));
+        } else {
+            doc.clear();
+        }
+    }
+    out
+}
+
+const HANDLES: [&str; 5] = [
+    "struct wl_policy *",
+    "struct wl_pool *",
+    "struct wl_worker *",
+    "struct wl_ledger *",
+    "struct wl_watchdog *",
+];
+
+#[test]
+fn every_pointer_argument_says_whether_it_may_be_null_and_is_tested() {
+    let tests = include_str!("../../../tests/c/test_null_args.c");
+    let mut checked = 0;
+    for (decl, doc) in declarations() {
+        let name = decl
+            .split('(')
+            .next()
+            .unwrap()
+            .rsplit([' ', '*'])
+            .next()
+            .unwrap();
+        let params = decl.split_once('(').unwrap().1.rsplit_once(')').unwrap().0;
+        let mut any_pointer = false;
+        for param in params.split(',') {
+            let param = param.trim();
+            let Some((ty, arg)) = param.rsplit_once(|c| c == ' ' || c == '*') else {
+                continue;
+            };
+            if !param.contains('*') {
+                continue;
+            }
+            any_pointer = true;
+            // Handles follow the header's one rule (never NULL but for *_free).
+            if HANDLES
+                .iter()
+                .any(|h| param.trim_start_matches("const ").starts_with(h))
+                && !ty.ends_with("**")
+                && !param.contains("**")
+            {
+                continue;
+            }
+            let may = format!("- `{arg}` may be NULL");
+            let must = format!("- `{arg}` must not be NULL");
+            assert!(
+                doc.contains(&may) || doc.contains(&must),
+                "{name}: the header does not say whether `{arg}` may be NULL"
+            );
+            checked += 1;
+        }
+        if any_pointer {
+            assert!(
+                tests.contains(&format!("{name}(")),
+                "{name} takes a pointer but tests/c/test_null_args.c does not call it"
+            );
+        }
+    }
+    assert!(checked >= 60, "only {checked} pointer arguments found");
+}
