@@ -263,7 +263,7 @@ fn every_pointer_argument_says_whether_it_may_be_null_and_is_tested() {
         let mut any_pointer = false;
         for param in params.split(',') {
             let param = param.trim();
-            let Some((ty, arg)) = param.rsplit_once(|c| c == ' ' || c == '*') else {
+            let Some((ty, arg)) = param.rsplit_once([' ', '*']) else {
                 continue;
             };
             if !param.contains('*') {
