@@ -69,7 +69,7 @@ sub kill {
 sub wait_released {
     my (%o) = @_;
     my $timeout = WorkerLife::Raw::seconds('timeout', $o{timeout} // 30);
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_wait_released(WorkerLife::Raw::pid($o{pid} // 0, 1), $o{port} // 0, int($timeout * 1e6), \my $held));
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_wait_released(WorkerLife::Raw::pid($o{pid} // 0, 1), WorkerLife::Raw::port($o{port} // 0), int($timeout * 1e6), \my $held));
     return 1;
 }
 

@@ -64,6 +64,59 @@ subtest 'numbers that are not numbers are refused' => sub {
     waitpid $pid, 0;
 };
 
+subtest 'numbers out of their C range are refused, never wrapped' => sub {
+    my $pid = bystander();
+    my $id  = WorkerLife::identity($pid);
+    # 4294967311 is 2^32 + 15: cut to 32 bits it would be SIGTERM.
+    for my $bad (4294967311, 65, -15, '15abc') {
+        eval { WorkerLife::kill($pid, $bad, $id) };
+        like($@, qr/signal .*\Q$bad\E/, "signal $bad is refused, naming it");
+    }
+    ok(kill(0, $pid), 'and the process got nothing');
+
+    # Port 65536 + P would be port P in 16 bits; -1 and 'abc' would be no port.
+    for my $bad (65536 + 8080, 70000, -1, 'abc', '80.5') {
+        eval { WorkerLife::wait_released(port => $bad, timeout => 0) };
+        like($@, qr/port must be a whole number from 0 to 65535, not "\Q$bad\E"/, "port $bad");
+    }
+
+    for my $bad ('abc', -1, 1.5, '1e3', 2**70) {
+        eval { WorkerLife::Pool->new(policy => '', seed => $bad) };
+        like($@, qr/seed must be a whole number/, "seed $bad");
+    }
+
+    my $pool = WorkerLife::Pool->new(policy => '', slots => 1);
+    $pool->spawned(0, $pid);
+    for my $bad ('abc', 2**40, 1.5, -2**31 - 1) {
+        eval { $pool->exited($pid, $bad) };
+        like($@, qr/wait status must be a whole number/, "status $bad");
+    }
+    is($pool->stats->{per_slot}[0]{pid}, $pid, 'the refused exits changed nothing');
+    WorkerLife::kill($pid, 'KILL', $id);
+    waitpid $pid, 0;
+    is($pool->exited($pid, $?), 0, 'a real status is taken');
+};
+
+# A number whose text and value differ, counting its readings.
+package Slippery {
+    use overload '0+' => sub { $_[0]{reads}++; $_[0]{reads} == 1 ? $_[0]{first} : 1 },
+                 '""' => sub { $_[0]{first} }, fallback => 1;
+}
+
+subtest 'an object with overloaded numbers is read once' => sub {
+    my $pid = bystander();
+    my $obj = bless { first => $pid, reads => 0 }, 'Slippery';
+    is(WorkerLife::identity($obj), WorkerLife::identity($pid), 'its first reading is the pid used');
+    is($obj->{reads}, 1, 'and it was read once');
+    my $id = WorkerLife::identity($pid);
+    $obj->{reads} = 0;
+    WorkerLife::kill($obj, 'KILL', $id);
+    waitpid $pid, 0;
+    is($? & 127, 9, 'the kill reached the process its first reading named, not pid 1');
+    eval { WorkerLife::identity([1]) };
+    like($@, qr/pid must be a number, not ARRAY/, 'a plain reference is refused');
+};
+
 subtest 'a worker cannot aim the master at another process' => sub {
     my $victim = bystander();
     my $pool = WorkerLife::Pool->new(policy => 'request_timeout=1s', slots => 2, shared => 1, manual_clock => 1);

@@ -18,8 +18,7 @@ sub _policy_handle {
 sub _slots {
     my ($n) = @_;
     $n //= 1;
-    croak "workerlife: slots must be a whole number, not $n" unless $n =~ /\A[0-9]+\z/ && $n < 2**32;
-    return $n;
+    return WorkerLife::Raw::whole('slots', $n, 0, 4294967295);
 }
 
 # WorkerLife::Pool->new(policy => $policy_or_spec, slots => N,
@@ -45,7 +44,7 @@ sub _build {
     my $cpath = defined $path ? WorkerLife::Raw::text('path', $path) . "\0" : undef;
     my $path_ptr = 0;
     ($path_ptr) = WorkerLife::Raw::scalar_to_buffer($cpath) if defined $cpath;
-    my $seed = $o->{seed};
+    my $seed = defined $o->{seed} ? WorkerLife::Raw::whole('seed', $o->{seed}) : undef;
     my $opts = pack $WorkerLife::Raw::LAYOUT{options}, _slots($o->{slots}), $sharing, $path_ptr,
         $o->{manual_clock} ? 1 : 0, defined $seed ? 1 : 0, $seed // 0;
     my ($opts_ptr) = WorkerLife::Raw::scalar_to_buffer($opts);
@@ -147,13 +146,13 @@ sub adopt {
 # The master reaped $pid with wait status $status; returns its slot.
 sub exited {
     my ($self, $pid, $status) = @_;
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_exited($self->{h}, WorkerLife::Raw::pid($pid), $status // 0, \my $slot));
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_exited($self->{h}, WorkerLife::Raw::pid($pid), WorkerLife::Raw::wait_status($status // 0), \my $slot));
     return $slot;
 }
 
 sub exited_slot {
     my ($self, $slot, $status) = @_;
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_exited_slot($self->{h}, _slots($slot), $status // 0));
+    WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_exited_slot($self->{h}, _slots($slot), WorkerLife::Raw::wait_status($status // 0)));
     return;
 }
 
@@ -257,7 +256,7 @@ sub prometheus { return WorkerLife::Raw::string(\&WorkerLife::Raw::wl_pool_prome
 # Moves a manual clock forward by $secs (pools made with manual_clock).
 sub advance {
     my ($self, $secs) = @_;
-    WorkerLife::Raw::seconds('advance', $secs);
+    $secs = WorkerLife::Raw::seconds('advance', $secs);
     WorkerLife::Raw::check(WorkerLife::Raw::wl_pool_advance($self->{h}, int($secs * 1e6 + 0.5)));
     return;
 }

@@ -13,8 +13,9 @@ our @CARP_NOT = @WorkerLife::PACKAGES;
 use strict;
 use warnings;
 use Carp qw(croak);
-use JSON::PP ();
+use overload ();
 use Scalar::Util ();
+use JSON::PP ();
 use XSLoader;
 
 XSLoader::load('WorkerLife');
@@ -167,11 +168,29 @@ sub text {
     return $s;
 }
 
-# A whole number that fits the library's 64-bit fields (below 10^19).
-sub whole {
+# The value of an argument, read once. An object with overloaded numbers
+# (Math::BigInt, say) is numified here, once, so the value checked is the
+# value used: checking its text and then passing it on would read it twice,
+# and the two readings may differ. Any other reference is an error.
+sub plain {
     my ($what, $v) = @_;
-    croak "workerlife: $what must be a whole number, not " . (defined $v ? "\"$v\"" : 'undef')
-        unless defined $v && !ref $v && $v =~ /\A[0-9]{1,19}\z/;
+    return $v unless ref $v;
+    croak "workerlife: $what must be a number, not $v"
+        unless Scalar::Util::blessed($v) && overload::Overloaded($v);
+    return 0 + $v;
+}
+
+sub _shown { my ($v) = @_; return defined $v ? "\"$v\"" : 'undef' }
+
+# A whole number from $min to $max (defaults: 0 and the largest 64-bit
+# value below 10^19), as a plain scalar.
+sub whole {
+    my ($what, $v, $min, $max) = @_;
+    $v = plain($what, $v);
+    $min //= 0;
+    my $ok = defined $v && $v =~ /\A[0-9]{1,19}\z/ && $v >= $min && (!defined $max || $v <= $max);
+    croak "workerlife: $what must be a whole number from $min to " . ($max // '9999999999999999999') . ', not ' . _shown($v)
+        unless $ok;
     return $v;
 }
 
@@ -179,33 +198,48 @@ sub whole {
 # is a mistake rather than a wish to wait forever).
 sub seconds {
     my ($what, $v) = @_;
-    croak "workerlife: $what must be a number of seconds from 0 to 1e9, not " . (defined $v ? "\"$v\"" : 'undef')
-        unless defined $v && !ref $v
+    $v = plain($what, $v);
+    croak "workerlife: $what must be a number of seconds from 0 to 1e9, not " . _shown($v)
+        unless defined $v
         && $v =~ /\A(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\z/ && $v <= 1e9;
     return $v;
 }
 
+# A wait status as waitpid() gives it in $? (a C int).
+sub wait_status {
+    my ($v) = @_;
+    $v = plain('the wait status', $v);
+    croak "workerlife: the wait status must be a whole number from -2147483648 to 2147483647, not " . _shown($v)
+        unless defined $v && $v =~ /\A-?[0-9]{1,10}\z/ && $v >= -2147483648 && $v <= 2147483647;
+    return $v;
+}
 
+# A TCP port, 1 to 65535 (0: none).
+sub port { return whole('port', $_[0], 0, 65535) }
 
-# 15, 'TERM' or 'SIGTERM' as a number.
+# 15, 'TERM' or 'SIGTERM' as a number from 0 to 64 (Linux's last real-time
+# signal); an overloaded object is read once, as text.
 sub signal_number {
     my ($sig) = @_;
     croak "workerlife: no signal given" unless defined $sig;
-    return $sig if $sig =~ /\A[0-9]+\z/;
+    $sig = "$sig" if Scalar::Util::blessed($sig) && overload::Overloaded($sig);
+    croak "workerlife: a signal must be a number or a name, not $sig" if ref $sig;
+    if ($sig =~ /\A[0-9]+\z/) {
+        croak "workerlife: signal $sig is out of range (0 to 64)" unless $sig <= 64;
+        return $sig;
+    }
     require Config;
     (my $name = $sig) =~ s/\ASIG//;
     my @names = split ' ', $Config::Config{sig_name};
     my @nums  = split ' ', $Config::Config{sig_num};
     for my $i (0 .. $#names) { return $nums[$i] if $names[$i] eq $name }
-    croak "workerlife: unknown signal \"$sig\"";
+    croak "workerlife: unknown signal " . _shown($sig);
 }
 
-
+# A process id, 1 to 2^32-1 (0 too with $zero_ok).
 sub pid {
     my ($pid, $zero_ok) = @_;
-    croak "workerlife: pid must be a whole number, not " . ($pid // 'undef')
-        unless defined $pid && $pid =~ /\A[0-9]+\z/ && ($zero_ok || $pid > 0) && $pid < 2**32;
-    return $pid;
+    return whole('pid', $pid, $zero_ok ? 0 : 1, 4294967295);
 }
 
 1;

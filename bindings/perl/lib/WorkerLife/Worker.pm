@@ -81,7 +81,6 @@ sub watchdog {
             unless $secs > 0 && $secs <= 60;
         $ms = int($secs * 1000 + 0.5) || 1;
     }
-    croak "workerlife: recycle_signal must be a signal number up to 64, not $o{recycle_signal}" if $sig > 64;
     WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_watchdog($self->{h}, $sig, $ms, \my $h));
     return bless { h => $h, pid => $$, tid => WorkerLife::Raw::tid() }, 'WorkerLife::Watchdog';
 }
