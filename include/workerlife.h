@@ -805,6 +805,19 @@ wl_result wl_pool_events(const struct wl_pool *pool,
 // - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_pool_stats_json(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
 
+// As `wl_pool_stats_json`, with only the slots a worker holds in
+// `per_slot` (vacant ones counted in `workers.vacant`): for views of large
+// pools, whose text then grows with their workers, not their slots.
+//
+// # Safety
+//
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
+wl_result wl_pool_stats_json_occupied(const struct wl_pool *pool,
+                                      char *buf,
+                                      size_t len,
+                                      size_t *needed);
+
 // Writes the pool's stats in the Prometheus text format into `buf`, as
 // `wl_pool_stats_json` does.
 //

@@ -79,6 +79,17 @@ fn reading(v: u64) -> Option<u64> {
 impl Pool {
     /// A snapshot of the pool's counters and slots.
     pub fn stats(&self) -> Stats {
+        self.snapshot(true)
+    }
+
+    /// A snapshot whose `per_slot` lists only the slots a worker holds
+    /// (vacant ones are counted in `vacant`): what a view of a pool of a
+    /// million slots needs, in time and memory bounded by its workers.
+    pub fn stats_occupied(&self) -> Stats {
+        self.snapshot(false)
+    }
+
+    fn snapshot(&self, list_vacant: bool) -> Stats {
         let core = self.core();
         let c = &core.header().counters;
         let now = core.now();
@@ -110,7 +121,7 @@ impl Pool {
                 counts: c.uptime_hist.iter().map(|a| a.load(Relaxed)).collect(),
                 sum: c.uptime_sum_us.load(Relaxed) as f64 / 1e6,
             },
-            per_slot: Vec::with_capacity(self.slot_count() as usize),
+            per_slot: Vec::new(),
         };
         for (i, s) in core.slots().iter().enumerate() {
             let gs = GenState::unpack(s.gen_state.load(Acquire));
@@ -135,6 +146,9 @@ impl Pool {
                 }
             };
             let live = gs.state != state::VACANT;
+            if !live && !list_vacant {
+                continue;
+            }
             st.per_slot.push(SlotStats {
                 slot: i as u32,
                 state: name,
@@ -165,52 +179,13 @@ impl Pool {
 
     /// The stats as a JSON document.
     pub fn stats_json(&self) -> String {
-        let st = self.stats();
-        let hist = |h: &Histogram| {
-            json!({
-                "bounds": h.bounds,
-                "counts": h.counts,
-                "count": h.count(),
-                "sum": h.sum,
-            })
-        };
-        let recycles: serde_json::Map<String, serde_json::Value> = st
-            .recycles
-            .iter()
-            .map(|(r, n)| (r.as_str().to_string(), json!(n)))
-            .collect();
-        let slots: Vec<_> = st
-            .per_slot
-            .iter()
-            .map(|s| {
-                json!({
-                    "slot": s.slot, "state": s.state, "pid": s.pid,
-                    "generation": s.generation, "requests": s.requests,
-                    "in_flight": s.in_flight, "uptime": s.uptime_secs,
-                    "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
-                    "growth": s.growth.map(|g| growth_json(&g)),
-                    "last_exit": s.last_exit,
-                    "waiting": s.waiting,
-                })
-            })
-            .collect();
-        json!({
-            "slots": st.slots,
-            "workers": {"vacant": st.vacant, "running": st.running, "draining": st.draining, "exiting": st.exiting},
-            "requests_total": st.requests_total,
-            "spawns": st.spawns,
-            "exits": st.exits,
-            "crashes": st.crashes,
-            "crash_loops": st.crash_loops,
-            "replacements": st.replacements,
-            "ready_timeouts": st.ready_timeouts,
-            "permits_held": st.permits_held,
-            "recycles": recycles,
-            "requests_at_recycle": hist(&st.requests_at_recycle),
-            "uptime_at_recycle_seconds": hist(&st.uptime_at_recycle),
-            "per_slot": slots,
-        })
-        .to_string()
+        stats_json(&self.stats())
+    }
+
+    /// `stats_json` with only the occupied slots in `per_slot` (the vacant
+    /// ones counted in `workers.vacant`); see `stats_occupied`.
+    pub fn stats_json_occupied(&self) -> String {
+        stats_json(&self.stats_occupied())
     }
 
     /// The stats in Prometheus text exposition format (version 0.0.4).
@@ -386,6 +361,55 @@ impl Pool {
         }
         o
     }
+}
+
+/// The JSON document of a snapshot (see `Pool::stats_json`).
+fn stats_json(st: &Stats) -> String {
+    let hist = |h: &Histogram| {
+        json!({
+            "bounds": h.bounds,
+            "counts": h.counts,
+            "count": h.count(),
+            "sum": h.sum,
+        })
+    };
+    let recycles: serde_json::Map<String, serde_json::Value> = st
+        .recycles
+        .iter()
+        .map(|(r, n)| (r.as_str().to_string(), json!(n)))
+        .collect();
+    let slots: Vec<_> = st
+        .per_slot
+        .iter()
+        .map(|s| {
+            json!({
+                "slot": s.slot, "state": s.state, "pid": s.pid,
+                "generation": s.generation, "requests": s.requests,
+                "in_flight": s.in_flight, "uptime": s.uptime_secs,
+                "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
+                "growth": s.growth.map(|g| growth_json(&g)),
+                "last_exit": s.last_exit,
+                "waiting": s.waiting,
+            })
+        })
+        .collect();
+    json!({
+        "slots": st.slots,
+        "workers": {"vacant": st.vacant, "running": st.running, "draining": st.draining, "exiting": st.exiting},
+        "requests_total": st.requests_total,
+        "spawns": st.spawns,
+        "exits": st.exits,
+        "crashes": st.crashes,
+        "crash_loops": st.crash_loops,
+        "replacements": st.replacements,
+        "ready_timeouts": st.ready_timeouts,
+        "permits_held": st.permits_held,
+        "recycles": recycles,
+        "requests_at_recycle": hist(&st.requests_at_recycle),
+        "uptime_at_recycle_seconds": hist(&st.uptime_at_recycle),
+        "per_slot": slots,
+    })
+    .to_string()
 }
 
 /// One worker's growth estimate as JSON (bytes, seconds; null when not

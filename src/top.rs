@@ -12,16 +12,56 @@ pub const COLUMNS: [&str; 11] = [
     "SLOT", "PID", "STATE", "AGE", "REQS", "RSS", "USS", "GROW/REQ", "GROW/S", "TO-LIMIT", "LAST",
 ];
 
+/// The most characters a cell (or a name in the header) shows; longer text
+/// ends in `…`. A document from anywhere cannot widen the table without
+/// bound (formatting widths stop at 65,535: past that, a panic).
+pub const MAX_CELL: usize = 40;
+
+/// `text` as it is safe to print to a terminal: control characters (C0, DEL,
+/// C1: escape sequences could move the cursor, retitle the window or
+/// rewrite what was printed) and the bidirectional overrides (which reorder
+/// what follows) are shown escaped, as `\x1b` or `\u{202e}`; then cut to
+/// `MAX_CELL` characters.
+pub fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_CELL {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            if (c as u32) < 0x100 {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            } else {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A number of the document, or `?` for anything else it holds there.
+fn number(v: &Value) -> String {
+    match v {
+        Value::Number(n) => printable(&n.to_string()),
+        _ => "?".into(),
+    }
+}
+
 /// Renders `stats` (a stats JSON document) as a header and one row per
 /// occupied slot. `source` names where it came from. Errors name what is
-/// missing when the document is not a pool's stats.
+/// missing when the document is not a pool's stats. Every string from the
+/// document is shown through `printable`.
 pub fn render(stats: &Value, source: &str) -> Result<String, String> {
     let slots = stats["per_slot"]
         .as_array()
         .ok_or("not workerlife stats: no per_slot list")?;
     let workers = &stats["workers"];
     let mut out = String::new();
-    let _ = writeln!(out, "workerlife top: {source}");
+    let _ = writeln!(out, "workerlife top: {}", printable(source));
     let count = |k: &str| workers[k].as_u64().unwrap_or(0);
     let mut recycles: Vec<(String, u64)> = stats["recycles"]
         .as_object()
@@ -37,7 +77,7 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
     } else {
         recycles
             .iter()
-            .map(|(k, n)| format!("{k} {n}"))
+            .map(|(k, n)| format!("{} {n}", printable(k)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -78,17 +118,17 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
             Some(t) => age(t),
         };
         rows.push([
-            s["slot"].to_string(),
-            s["pid"].to_string(),
-            state.to_string(),
+            number(&s["slot"]),
+            number(&s["pid"]),
+            printable(state),
             age(s["uptime"].as_f64().unwrap_or(0.0)),
-            s["requests"].to_string(),
+            number(&s["requests"]),
             size(&s["rss"]),
             size(&s["uss"]),
             rate(&g["bytes_per_request"], ""),
             rate(&g["bytes_per_second"], "/s"),
             to_limit,
-            s["last_exit"].as_str().unwrap_or("-").to_string(),
+            printable(s["last_exit"].as_str().unwrap_or("-")),
         ]);
     }
     let mut widths = COLUMNS.map(str::len);
@@ -166,6 +206,49 @@ mod tests {
             .map(|l| l.split_whitespace().nth(2).unwrap())
             .collect();
         assert_eq!(states, ["draining", "waiting"], "{table}");
+    }
+
+    #[test]
+    fn strings_from_anywhere_are_escaped_and_cut() {
+        let long = "x".repeat(65_536);
+        let stats = serde_json::json!({
+            "workers": {"running": 1},
+            "recycles": {"\u{1b}]0;owned\u{7}": 3},
+            "per_slot": [
+                {"slot": 0, "pid": "\u{1b}[2J", "state": "\u{1b}[31mrunning\u{202e}", "requests": 1,
+                 "uptime": 1.0, "growth": {}, "last_exit": long},
+                {"slot": 1, "pid": 7, "state": long, "requests": -1e300, "uptime": "nan", "growth": null,
+                 "last_exit": "crash\r\u{9b}"},
+            ],
+        });
+        let table = render(&stats, "host:1\u{1b}[H").unwrap();
+        assert!(
+            !table.chars().any(|c| c != '\n' && c.is_control()),
+            "{table:?}"
+        );
+        assert!(table.contains("\\x1b[31mrunning\\u{202e}"), "{table}");
+        assert!(table.contains("\\x1b]0;owned\\x07 3"), "{table}");
+        assert!(table.contains("crash\\x0d\\x9b"), "{table}");
+        let widest = table.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest < 11 * (MAX_CELL + 3), "{widest}");
+        assert!(table.contains(&format!("{}…", "x".repeat(MAX_CELL))));
+    }
+
+    #[test]
+    fn a_pool_of_a_million_slots_is_listed_by_its_workers() {
+        let policy = crate::Policy::parse("max_requests=5").unwrap();
+        let pool = crate::Pool::new(&policy, 1 << 20).unwrap();
+        let w = pool.claim(std::process::id()).unwrap();
+        w.begin();
+        w.end();
+        let json = pool.stats_json_occupied();
+        assert!(json.len() < 4096, "{} bytes", json.len());
+        let stats: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(stats["workers"]["vacant"], (1 << 20) - 1);
+        assert_eq!(stats["per_slot"].as_array().unwrap().len(), 1);
+        let table = render(&stats, "test").unwrap();
+        assert_eq!(table.lines().count(), 5, "{table}");
+        assert_eq!(pool.stats().per_slot.len(), 1 << 20);
     }
 
     #[test]

@@ -706,6 +706,21 @@ wl_pool_stats_json(a0, a1, a2, a3)
     RETVAL
 
 U32
+wl_pool_stats_json_occupied(a0, a1, a2, a3)
+    SV *a0
+    SV *a1
+    SV *a2
+    SV *a3
+  CODE:
+    {
+        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
+        RETVAL = wl_pool_stats_json_occupied(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
+        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
+    }
+  OUTPUT:
+    RETVAL
+
+U32
 wl_pool_tick(a0, a1, a2, a3)
     SV *a0
     SV *a1

@@ -41,6 +41,15 @@ fn interval(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The longest a stats endpoint may take to answer, from connecting to
+/// the end of the body: a server that sends a byte every few seconds is cut
+/// off here rather than holding `top` for ever.
+const HTTP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The largest stats body read (64 MiB): an endless or huge body is an
+/// error, not all of memory. A pool's stats are about 600 bytes per worker.
+const BODY_CAP: u64 = 64 << 20;
+
 /// Where the stats come from.
 enum Source {
     File(workerlife::Pool),
@@ -69,16 +78,20 @@ impl Source {
 
     fn stats(&self) -> Result<Value, String> {
         let text = match self {
-            Source::File(pool) => pool.stats_json(),
+            // Vacant slots counted, not listed: a pool of 2^20 slots reads
+            // in time and memory bounded by its workers.
+            Source::File(pool) => pool.stats_json_occupied(),
             Source::Url(url) => ureq::get(url)
                 .config()
-                .timeout_global(Some(Duration::from_secs(5)))
+                .timeout_global(Some(HTTP_DEADLINE))
                 .build()
                 .call()
                 .map_err(|e| format!("{url}: {e}"))?
                 .body_mut()
+                .with_config()
+                .limit(BODY_CAP)
                 .read_to_string()
-                .map_err(|e| format!("{url}: {e}"))?,
+                .map_err(|e| format!("{url}: {e} (the body is read up to 64 MiB within 5 s)"))?,
         };
         serde_json::from_str(&text).map_err(|e| {
             format!("not the pool's stats JSON ({e}): point at the JSON endpoint (gunicorn hook: /stats)")

@@ -317,6 +317,17 @@ static void test_worker_and_decisions(void) {
   CHECK(json[0] == '{' && strstr(json, "\"spawns\"") != NULL);
   CHECK(needed == strlen(json) + 1);
   CHECK(wl_pool_stats_json(pool, json, 4, &needed) == WL_BUFFER_TOO_SMALL);
+  /* Vacant slots counted, not listed: one "slot" key per occupied slot. */
+  {
+    char occupied[8192];
+    OK(wl_pool_stats_json(pool, json, sizeof json, NULL));
+    OK(wl_pool_stats_json_occupied(pool, occupied, sizeof occupied, NULL));
+    size_t listed = 0, all = 0, vacant = 0;
+    for (const char *p = occupied; (p = strstr(p, "\"slot\":")) != NULL; p++) listed++;
+    for (const char *p = json; (p = strstr(p, "\"slot\":")) != NULL; p++) all++;
+    for (const char *p = json; (p = strstr(p, "\"state\":\"vacant\"")) != NULL; p++) vacant++;
+    CHECK(all == 2 && listed == all - vacant);
+  }
   char prom[16384];
   OK(wl_pool_prometheus(pool, prom, sizeof prom, NULL));
   CHECK(strstr(prom, "workerlife_") != NULL);

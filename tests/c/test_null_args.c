@@ -214,6 +214,10 @@ static void pools(void) {
   REFUSED(wl_pool_stats_json(pool, NULL, 8, &needed));
   EXPECT(wl_pool_stats_json(pool, NULL, 0, &needed), WL_BUFFER_TOO_SMALL);
   OK(wl_pool_stats_json(pool, buf, sizeof buf, NULL));
+  REFUSED(wl_pool_stats_json_occupied(NULL, buf, sizeof buf, &needed));
+  REFUSED(wl_pool_stats_json_occupied(pool, NULL, 8, &needed));
+  EXPECT(wl_pool_stats_json_occupied(pool, NULL, 0, &needed), WL_BUFFER_TOO_SMALL);
+  OK(wl_pool_stats_json_occupied(pool, buf, sizeof buf, NULL));
   REFUSED(wl_pool_prometheus(NULL, buf, sizeof buf, &needed));
   REFUSED(wl_pool_prometheus(pool, NULL, 8, &needed));
   EXPECT(wl_pool_prometheus(pool, NULL, 0, &needed), WL_BUFFER_TOO_SMALL);

@@ -536,6 +536,27 @@ pub unsafe extern "C" fn wl_pool_stats_json(
     guard(|| write_str(&self::pool(pool)?.pool.stats_json(), buf, len, needed))
 }
 
+/// As `wl_pool_stats_json`, with only the slots a worker holds in
+/// `per_slot` (vacant ones counted in `workers.vacant`): for views of large
+/// pools, whose text then grows with their workers, not their slots.
+///
+/// # Safety
+///
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_pool_stats_json_occupied(
+    pool: *const wl_pool,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        write_str(&p.pool.stats_json_occupied(), buf, len, needed)
+    })
+}
+
 /// Writes the pool's stats in the Prometheus text format into `buf`, as
 /// `wl_pool_stats_json` does.
 ///

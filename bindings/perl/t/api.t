@@ -296,4 +296,16 @@ subtest 'a failing vector names its case' => sub {
     like($out, qr/step 1 .*expected recycle/, 'and the step');
 };
 
+subtest 'stats can leave the vacant slots out' => sub {
+    my $pool = WorkerLife::Pool->new(policy => '', slots => 1000);
+    $pool->claim($$);
+    my $all = $pool->stats;
+    my $occupied = $pool->stats(vacant => 0);
+    is(scalar @{ $all->{per_slot} }, 1000, 'every slot by default');
+    is_deeply([map { $_->{pid} } @{ $occupied->{per_slot} }], [$$], 'only the occupied one with vacant => 0');
+    is($occupied->{workers}{vacant}, 999, 'the vacant ones counted');
+    eval { $pool->stats(vacnat => 0) };
+    like($@, qr/unknown stats option "vacnat"/);
+};
+
 done_testing;

@@ -298,15 +298,22 @@ impl PyPool {
         self.inner.dropped_events()
     }
 
-    /// A snapshot of counters and slots as a dict.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let json = self.inner.stats_json();
+    /// A snapshot of counters and slots as a dict; `vacant=False` lists
+    /// only the occupied slots in `per_slot` (vacant ones are counted).
+    #[pyo3(signature = (*, vacant = true))]
+    fn stats<'py>(&self, py: Python<'py>, vacant: bool) -> PyResult<Bound<'py, PyAny>> {
+        let json = self.stats_json(vacant);
         py.import("json")?.call_method1("loads", (json,))
     }
 
     /// The same snapshot as JSON text.
-    fn stats_json(&self) -> String {
-        self.inner.stats_json()
+    #[pyo3(signature = (*, vacant = true))]
+    fn stats_json(&self, vacant: bool) -> String {
+        if vacant {
+            self.inner.stats_json()
+        } else {
+            self.inner.stats_json_occupied()
+        }
     }
 
     /// The stats in Prometheus text exposition format.

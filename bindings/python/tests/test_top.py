@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List
 
 import pytest
 
@@ -174,3 +175,131 @@ def test_top_refreshes_in_place_until_stopped(tmp_path: Path) -> None:
         assert all(f.startswith("workerlife top: ") for f in frames)
         reqs = [int(rows(f)[os.getpid()]["REQS"]) for f in frames]
         assert reqs[0] == before and reqs[-1] == before + 1, reqs
+
+
+class Hostile:
+    """A real HTTP server on a local port that answers every connection with
+    `answer(conn, stop)`; stopped (every connection closed) by the test."""
+
+    def __init__(self, answer: Callable[[socket.socket, threading.Event], None]) -> None:
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.answer = answer
+        self.threads: List[threading.Thread] = []
+        self.accepting = threading.Thread(target=self._accept)
+        self.accepting.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            t = threading.Thread(target=self._serve, args=(conn,))
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)  # the request
+                self.answer(conn, self.stop)
+            except OSError:
+                pass  # the client gave up: what the test wants
+
+    def close(self) -> None:
+        self.stop.set()
+        self.accepting.join()
+        for t in self.threads:
+            t.join()
+        self.listener.close()
+
+
+def drip(conn: socket.socket, stop: threading.Event) -> None:
+    """One byte of a valid answer every 2 s: never done, never idle 5 s."""
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}":
+        if stop.wait(2.0):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def endless(conn: socket.socket, stop: threading.Event) -> None:
+    """A body that never ends."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n[")
+    chunk = b"0," * 65536
+    while not stop.is_set():
+        conn.sendall(chunk)
+
+
+HOSTILE_STATS = {
+    "workers": {"running": 1},
+    "recycles": {"\x1b]0;owned\x07": 3},
+    "per_slot": [
+        {"slot": 0, "pid": 7, "state": "\x1b[2J\x1b[31mrunning\u202e", "requests": 1, "uptime": 1.0,
+         "growth": {}, "last_exit": "y" * 65536},
+        {"slot": 1, "pid": "\x1b[H", "state": "x" * 65536, "requests": 2, "uptime": 1.0, "growth": None,
+         "last_exit": "crash\r\x9b"},
+    ],
+}
+
+
+def escapes(conn: socket.socket, stop: threading.Event) -> None:
+    import json
+
+    body = json.dumps(HOSTILE_STATS).encode()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def top_commands(source: str) -> List[List[str]]:
+    return [[str(top_binary()), "top", "--once", source], [sys.executable, "-m", "workerlife", "top", "--once", source]]
+
+
+@pytest.mark.parametrize("answer", [drip, endless], ids=["a-byte-every-2s", "an-endless-body"])
+def test_top_gives_up_on_an_endpoint_that_never_finishes(answer: Callable[[socket.socket, threading.Event], None]) -> None:
+    server = Hostile(answer)
+    try:
+        for cmd in top_commands(server.address):
+            # Within its 5 s deadline and 64 MiB cap, each says why and ends.
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 1, (cmd, r.stdout[:200], r.stderr)
+            assert server.address in r.stderr, r.stderr
+            assert len(r.stderr) < 1000, r.stderr[:2000]
+    finally:
+        server.close()
+
+
+def test_top_prints_no_terminal_escape_from_a_hostile_endpoint() -> None:
+    server = Hostile(escapes)
+    try:
+        for cmd in top_commands(server.address):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, (cmd, r.stderr)
+            assert not [c for c in r.stdout if c != "\n" and (ord(c) < 32 or 0x7F <= ord(c) < 0xA0)], r.stdout
+            assert "\u202e" not in r.stdout
+            assert "\\x1b[2J\\x1b[31mrunning\\u{202e}" in r.stdout, r.stdout
+            assert "\\x1b]0;owned\\x07 3" in r.stdout, r.stdout
+            assert max(len(line) for line in r.stdout.splitlines()) < 600, r.stdout
+    finally:
+        server.close()
+
+
+def test_top_lists_a_pool_of_a_million_slots_by_its_workers(tmp_path: Path) -> None:
+    import json
+
+    import workerlife
+
+    pool = workerlife.Pool.create(tmp_path / "pool", "max_rss=1GiB", slots=1 << 20)
+    w = pool.claim(os.getpid())
+    w.begin()
+    w.end()
+    compact = pool.stats(vacant=False)
+    assert compact["workers"]["vacant"] == (1 << 20) - 1
+    assert [s["pid"] for s in compact["per_slot"]] == [os.getpid()]
+    assert len(json.loads(pool.stats_json())["per_slot"]) == 1 << 20
+    for cmd in top_commands(str(tmp_path / "pool")):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert f"{(1 << 20) - 1} vacant" in r.stdout
+        assert list(rows(r.stdout)) == [os.getpid()], r.stdout

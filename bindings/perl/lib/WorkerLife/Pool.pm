@@ -249,8 +249,15 @@ sub sample {
     return { sampled => $sampled, gone => \@gone };
 }
 
-sub stats_json { return WorkerLife::Raw::string(\&WorkerLife::Raw::wl_pool_stats_json, $_[0]{h}) }
-sub stats      { return JSON::PP::decode_json($_[0]->stats_json) }
+# The stats as JSON (stats: decoded); with vacant => 0, per_slot lists only
+# the occupied slots (vacant ones are counted in workers.vacant).
+sub stats_json {
+    my ($self, %o) = @_;
+    for (sort keys %o) { croak "workerlife: unknown stats option \"$_\"" unless $_ eq 'vacant' }
+    my $fn = (!defined $o{vacant} || $o{vacant}) ? \&WorkerLife::Raw::wl_pool_stats_json : \&WorkerLife::Raw::wl_pool_stats_json_occupied;
+    return WorkerLife::Raw::string($fn, $self->{h});
+}
+sub stats { my ($self, %o) = @_; return JSON::PP::decode_json($self->stats_json(%o)) }
 sub prometheus { return WorkerLife::Raw::string(\&WorkerLife::Raw::wl_pool_prometheus, $_[0]{h}) }
 
 # Moves a manual clock forward by $secs (pools made with manual_clock).
