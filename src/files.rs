@@ -168,3 +168,99 @@ pub(crate) fn same_file(file: &File, path: &Path) -> bool {
 pub(crate) fn same_file(_file: &File, _path: &Path) -> bool {
     false
 }
+
+/// A file this process made and removes when it is done with it: by path,
+/// and by identity so that a file put there since is left alone.
+struct Owned {
+    pid: u32,
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+/// The pool files this process made. A plain `Mutex`: touched when a named
+/// pool is made or freed, and at exit.
+static OWNED: std::sync::Mutex<Vec<Owned>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes `path` (which names `file`, made by this process) when this
+/// process frees it (`remove_owned`) or, failing that, when it exits
+/// normally: hosts exit with a worker's watchdog still holding the pool, or
+/// without freeing their handle, and the name must not outlive them. A
+/// process killed outright leaves the file; the next `create` of the path
+/// finds nobody holding it and makes it anew.
+#[cfg(unix)]
+pub(crate) fn remove_at_exit(path: &Path, file: &File) {
+    use std::os::unix::fs::MetadataExt;
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    let Ok(meta) = file.metadata() else { return };
+    REGISTER.call_once(|| {
+        // SAFETY: registers a function that takes no arguments and does
+        // not unwind (it catches nothing it calls could throw: it only
+        // locks without waiting, compares and unlinks).
+        unsafe { libc::atexit(remove_all_owned) };
+    });
+    if let Ok(mut owned) = OWNED.lock() {
+        owned.push(Owned {
+            pid: std::process::id(),
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        });
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn remove_at_exit(_path: &Path, _file: &File) {}
+
+/// Removes `path` now if this process made it as `file` and it is still
+/// that file; forgets it either way. Forked children inherit the list but
+/// not the file: the pid check leaves it to its maker.
+#[cfg(unix)]
+pub(crate) fn remove_owned(path: &Path, file: &File) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = file.metadata() else { return };
+    let Ok(mut owned) = OWNED.lock() else { return };
+    let me = std::process::id();
+    owned.retain(|o| {
+        let ours = o.path == path && o.pid == me && o.dev == meta.dev() && o.ino == meta.ino();
+        if ours {
+            unlink_if_same(o);
+        }
+        !ours
+    });
+}
+
+#[cfg(not(unix))]
+pub(crate) fn remove_owned(path: &Path, _file: &File) {
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(unix)]
+fn unlink_if_same(o: &Owned) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::symlink_metadata(&o.path) {
+        if meta.dev() == o.dev && meta.ino() == o.ino {
+            let _ = std::fs::remove_file(&o.path);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn unlink_if_same(o: &Owned) {
+    let _ = std::fs::remove_file(&o.path);
+}
+
+/// At `exit()`: the files this process made and still has.
+extern "C" fn remove_all_owned() {
+    // Never waits: exit() may run on a thread while another holds the lock
+    // (or, in a forked child, held it at the fork).
+    let Ok(mut owned) = OWNED.try_lock() else {
+        return;
+    };
+    let me = std::process::id();
+    for o in owned.drain(..) {
+        if o.pid == me {
+            unlink_if_same(&o);
+        }
+    }
+}

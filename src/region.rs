@@ -32,6 +32,11 @@ pub(crate) struct Region {
     /// The process that created a named file removes it when its pool drops;
     /// forked children inherit the handle but must not.
     owner_pid: Option<u32>,
+    /// For a named pool from `create` or `attach`: the file, holding this
+    /// process's shared lock on it for as long as the pool lives (the kernel
+    /// drops it when the process dies). A file nobody holds is stale, and
+    /// `create` makes it anew.
+    hold: Option<File>,
     /// For a pool from `open`: the file's descriptor, holding this
     /// process's lock on it; -1 when none (taken without a lock, so it is
     /// fork-safe, by `remove_if_last`).
@@ -71,15 +76,7 @@ impl Region {
             Sharing::Shared => (shared_anonymous(size)?, None, None),
             Sharing::Named => {
                 let path = path.ok_or(Error::NotSupported("a named pool needs a path"))?;
-                let file = create_file(path)?;
-                file.set_len(size as u64).map_err(|e| {
-                    Error::io(format!("{}: sizing the pool file", path.display()), e)
-                })?;
-                // SAFETY: the file was just created by us with O_EXCL; others
-                // who open it later only ever touch it through atomics.
-                let map = unsafe { MmapMut::map_mut(&file) }
-                    .map_err(|e| Error::io(format!("{}: mapping", path.display()), e))?;
-                (map, Some(std::process::id()), Some(path.to_path_buf()))
+                return Region::create_named(path, size, slots, policy, seed, clock, epoch_ns);
             }
         };
         let mut region = Region {
@@ -87,9 +84,64 @@ impl Region {
             sharing,
             path,
             owner_pid,
+            hold: None,
             lock: AtomicI32::new(-1),
         };
         region.write_header(slots, policy, seed, clock, epoch_ns);
+        Ok(region)
+    }
+
+    /// A named pool: made whole under a temporary name beside `path` (mode
+    /// 0600, held with a shared lock), then linked at `path`, so nobody
+    /// ever sees it half made or unheld. A pool file already there that no
+    /// live process holds (its makers were killed) is replaced; one that is
+    /// held, a file that is not a workerlife pool, a symlink, or a file
+    /// another user owns or may write is refused and left as it is.
+    #[allow(clippy::too_many_arguments)]
+    fn create_named(
+        path: &Path,
+        size: usize,
+        slots: u32,
+        policy: &Policy,
+        seed: u64,
+        clock: ClockMode,
+        epoch_ns: u64,
+    ) -> Result<Region> {
+        let ctx = |what: &str| format!("{}: {what}", path.display());
+        let (file, tmp) = crate::files::create_temporary(path)
+            .map_err(|e| Error::io(ctx("creating the pool file"), e))?;
+        let made = (|| {
+            hold_shared(&file);
+            file.set_len(size as u64)
+                .map_err(|e| Error::io(ctx("sizing the pool file"), e))?;
+            // SAFETY: the file was just created by us with O_EXCL under a
+            // name nobody can predict; others who open it once it is linked
+            // only ever touch it through atomics.
+            let map =
+                unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(ctx("mapping"), e))?;
+            let mut region = Region {
+                map,
+                sharing: Sharing::Named,
+                path: Some(path.to_path_buf()),
+                // Set once the file is at `path`: a region dropped before
+                // then must not remove what is there.
+                owner_pid: None,
+                hold: None,
+                lock: AtomicI32::new(-1),
+            };
+            region.write_header(slots, policy, seed, clock, epoch_ns);
+            Ok(region)
+        })();
+        let mut region = match made.and_then(|r| publish(&tmp, path).map(|()| r)) {
+            Ok(region) => region,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        crate::files::remove_at_exit(path, &file);
+        region.hold = Some(file);
+        region.owner_pid = Some(std::process::id());
         Ok(region)
     }
 
@@ -212,6 +264,7 @@ impl Region {
                 sharing: Sharing::Named,
                 path: Some(path.to_path_buf()),
                 owner_pid: None,
+                hold: None,
                 lock: AtomicI32::new(-1),
             };
             region.write_header(slots, policy, seed, clock, epoch_ns);
@@ -249,9 +302,19 @@ impl Region {
         Ok(crate::files::same_file(&file, path) && std::fs::remove_file(path).is_ok())
     }
 
-    /// Attaches a named pool file after checking it is whole and ours.
+    /// Attaches a named pool file after checking it is whole and ours, and
+    /// holds it (a shared lock) while attached, so that its maker's death
+    /// alone does not make it stale while its workers run.
     pub fn attach(path: &Path) -> Result<Region> {
-        let file = open_existing(path)?;
+        let mut file = open_existing(path)?;
+        // A file being replaced (its replacer holds it exclusively) is waited
+        // for; if it was replaced meanwhile, the new one is what to attach.
+        for _ in 0..64 {
+            if !hold_shared(&file) || crate::files::same_file(&file, path) {
+                break;
+            }
+            file = open_existing(path)?;
+        }
         let meta = file
             .metadata()
             .map_err(|e| Error::io(format!("{}: stat", path.display()), e))?;
@@ -266,7 +329,9 @@ impl Region {
             });
         }
         let map = map_file(&file, path)?;
-        Region::validated(map, len, path, None)
+        let mut region = Region::validated(map, len, path, None)?;
+        region.hold = Some(file);
+        Ok(region)
     }
 
     /// A mapping of a pool file of `len` bytes, once its header checks out.
@@ -324,6 +389,7 @@ impl Region {
             sharing: Sharing::Named,
             path: Some(path.to_path_buf()),
             owner_pid: None,
+            hold: None,
             lock: AtomicI32::new(lock.map_or(-1, |f| f.into_raw_fd())),
         })
     }
@@ -363,12 +429,81 @@ impl Drop for Region {
             // SAFETY: our own descriptor, closed once.
             drop(unsafe { File::from_raw_fd(fd) });
         }
-        if let (Some(owner), Some(path)) = (self.owner_pid, &self.path) {
+        self.remove_if_owner();
+    }
+}
+
+impl Region {
+    /// For the process that made a named pool: removes its file (if it is
+    /// still the one at its path). Called when the maker's pool handle is
+    /// freed, even while its workers' handles (or a watchdog) keep the
+    /// memory; later calls, and other processes, do nothing.
+    pub fn remove_if_owner(&self) {
+        if let (Some(owner), Some(path), Some(file)) = (self.owner_pid, &self.path, &self.hold) {
             if owner == std::process::id() {
-                let _ = std::fs::remove_file(path);
+                crate::files::remove_owned(path, file);
             }
         }
     }
+}
+
+/// Takes a shared lock on `file`, waiting while someone holds it
+/// exclusively (making or replacing it). False where such locks are not
+/// supported (the file is then never judged stale by its lock).
+fn hold_shared(file: &File) -> bool {
+    crate::files::lock_shared(file).is_ok()
+}
+
+/// Links the finished pool file `tmp` at `path`. Something already there
+/// is replaced only if it is a workerlife pool file that we may trust and
+/// that no live process holds (we then hold it exclusively, so no other
+/// process can take it, or replace it too, meanwhile).
+fn publish(tmp: &Path, path: &Path) -> Result<()> {
+    let ctx = |what: &str| format!("{}: {what}", path.display());
+    for _ in 0..64 {
+        match std::fs::hard_link(tmp, path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(tmp);
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(ctx("creating the pool file"), e)),
+        }
+        let existing = match open_existing(path) {
+            Ok(f) => f,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        let meta = existing.metadata().map_err(|e| Error::io(ctx("stat"), e))?;
+        crate::files::check_trusted(path, &meta)?;
+        if !crate::files::try_lock(&existing, true).unwrap_or(false) {
+            return Err(Error::io(
+                ctx("creating the pool file (a live process holds the one there)"),
+                std::io::Error::from_raw_os_error(libc::EEXIST),
+            ));
+        }
+        if !crate::files::same_file(&existing, path) {
+            continue;
+        }
+        let mut magic = [0u8; 8];
+        let read = std::os::unix::fs::FileExt::read_at(&existing, &mut magic, 0).unwrap_or(0);
+        if read < magic.len() || magic != MAGIC {
+            return Err(Error::BadPoolFile {
+                path: path.to_path_buf(),
+                why: "a file that is not a workerlife pool is there; left as it is".into(),
+            });
+        }
+        // Stale: replaced in one step; our exclusive hold on the old file
+        // ends when `existing` closes.
+        return std::fs::rename(tmp, path)
+            .map_err(|e| Error::io(ctx("replacing a stale pool file"), e));
+    }
+    Err(Error::BadPoolFile {
+        path: path.to_path_buf(),
+        why: "replaced again and again while making it".into(),
+    })
 }
 
 fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
@@ -377,12 +512,6 @@ fn map_file(file: &File, path: &Path) -> Result<MmapMut> {
     // but not undefined reads within its length (checked by the caller).
     unsafe { MmapMut::map_mut(file) }
         .map_err(|e| Error::io(format!("{}: mapping", path.display()), e))
-}
-
-fn create_file(path: &Path) -> Result<File> {
-    crate::files::exclusive()
-        .open(path)
-        .map_err(|e| Error::io(format!("{}: creating the pool file", path.display()), e))
 }
 
 fn open_existing(path: &Path) -> Result<File> {

@@ -308,3 +308,143 @@ fn a_child_taking_its_slot_by_number_races_its_masters_report_and_both_win() {
         pool.exited(pid, status).unwrap();
     }
 }
+
+/// A pool file left by a maker killed outright is made anew by the next
+/// `create`; one a live process holds (its maker, or a worker attached to
+/// it) is refused and left as it is; so is a file that is not a pool.
+#[test]
+fn create_makes_a_stale_pool_file_anew_and_refuses_a_held_one() {
+    let path = temp_path("stale.pool");
+    let _ = std::fs::remove_file(&path);
+    let old = Policy::parse("max_requests=7").unwrap();
+    let new = Policy::parse("max_requests=9").unwrap();
+
+    // The maker is SIGKILLed while holding its pool: the file stays.
+    let (ready_r, ready_w) = pipe();
+    let p = path.clone();
+    let maker = fork_child(move || {
+        let _pool = Pool::create(&p, &old, 2).unwrap();
+        signal_ready(ready_w);
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        0
+    });
+    wait_ready(ready_r, ready_w);
+    // While it lives, its file is refused, and left whole.
+    let Err(e) = Pool::create(&path, &new, 2) else {
+        panic!("a held file is refused")
+    };
+    assert!(e.to_string().contains("a live process holds"), "{e}");
+    assert_eq!(
+        Pool::attach(&path).unwrap().policy().to_string(),
+        "max_requests=7"
+    );
+    // SAFETY: our own child.
+    unsafe { libc::kill(maker as i32, libc::SIGKILL) };
+    wait(maker);
+    assert!(path.exists(), "a killed maker cannot remove its file");
+
+    // A worker attached to it holds it too, its maker gone.
+    let (ready_r, ready_w) = pipe();
+    let p = path.clone();
+    let worker = fork_child(move || {
+        let _pool = Pool::attach(&p).unwrap();
+        signal_ready(ready_w);
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        0
+    });
+    wait_ready(ready_r, ready_w);
+    assert!(Pool::create(&path, &new, 2).is_err(), "held by a worker");
+    // SAFETY: our own child.
+    unsafe { libc::kill(worker as i32, libc::SIGKILL) };
+    wait(worker);
+
+    // Nobody holds it now: made anew, with the new policy.
+    let pool = Pool::create(&path, &new, 3).unwrap();
+    let attached = Pool::attach(&path).unwrap();
+    assert_eq!(attached.policy().to_string(), "max_requests=9");
+    assert_eq!(attached.slot_count(), 3);
+    drop(attached);
+    drop(pool);
+    assert!(!path.exists(), "its maker's handle removes it");
+
+    // Not a pool: refused, and left as it is.
+    std::fs::write(&path, b"somebody's data").unwrap();
+    let Err(e) = Pool::create(&path, &new, 1) else {
+        panic!("not a pool")
+    };
+    assert!(e.to_string().contains("not a workerlife pool"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"somebody's data");
+    std::fs::remove_file(&path).unwrap();
+    // A symlink: refused, its target untouched.
+    let target = temp_path("stale.target");
+    std::fs::write(&target, b"target").unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    assert!(Pool::create(&path, &new, 1).is_err());
+    assert_eq!(std::fs::read(&target).unwrap(), b"target");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&target).unwrap();
+}
+
+/// A maker that exits with a worker's watchdog still running (the thread
+/// holds the pool's memory) removes its file: when it frees its pool
+/// handle, and, if it never does, at exit.
+#[test]
+fn a_maker_exiting_with_a_watchdog_running_removes_its_file() {
+    for free_first in [true, false] {
+        let path = temp_path(&format!("watchdog-exit-{free_first}.pool"));
+        let _ = std::fs::remove_file(&path);
+        let p = path.clone();
+        let child = fork_child(move || {
+            let pool = Pool::create(&p, &Policy::parse("max_requests=5").unwrap(), 1).unwrap();
+            let worker = pool.claim(std::process::id()).unwrap();
+            let dog = worker.watchdog(Default::default()).unwrap();
+            std::mem::forget(dog); // runs for the life of the process
+            if free_first {
+                drop(pool);
+                if p.exists() {
+                    return 3;
+                }
+            } else {
+                std::mem::forget(pool);
+            }
+            // A normal exit: atexit handlers run, as when a host returns from
+            // main or calls exit().
+            // SAFETY: ends this forked child.
+            unsafe { libc::exit(0) }
+        });
+        let status = wait(child);
+        assert!(libc::WIFEXITED(status), "status {status}");
+        assert_eq!(libc::WEXITSTATUS(status), 0, "free_first={free_first}");
+        assert!(
+            !path.exists(),
+            "free_first={free_first}: {} left behind",
+            path.display()
+        );
+    }
+}
+
+fn pipe() -> (i32, i32) {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    (fds[0], fds[1])
+}
+
+fn signal_ready(w: i32) {
+    // SAFETY: writes one byte from a valid buffer to our pipe.
+    unsafe { libc::write(w, b"r".as_ptr().cast(), 1) };
+}
+
+/// Waits for the child's byte; a child that died first gives EOF, and the
+/// test fails here rather than hanging.
+fn wait_ready(r: i32, w: i32) {
+    // SAFETY: the parent's copy of the write end, closed once, so that a
+    // child that dies gives EOF.
+    unsafe { libc::close(w) };
+    let mut b = [0u8; 1];
+    // SAFETY: reads one byte into a valid buffer from our pipe.
+    let n = unsafe { libc::read(r, b.as_mut_ptr().cast(), 1) };
+    assert_eq!(n, 1, "the child died before it was ready");
+    // SAFETY: our descriptor, closed once.
+    unsafe { libc::close(r) };
+}

@@ -40,9 +40,10 @@ impl PoolBuilder {
         self.path = None;
         self
     }
-    /// Keep the pool in a new file at `path` (created 0600, never replacing
-    /// an existing file) that other processes attach; removed when this
-    /// process drops the pool.
+    /// Keep the pool in a new file at `path` (created 0600) that other
+    /// processes attach. A pool file there that no live process holds is
+    /// made anew; anything else there is refused. Removed when this
+    /// process drops the pool, or at its exit.
     pub fn named(mut self, path: impl AsRef<Path>) -> Self {
         self.sharing = Sharing::Named;
         self.path = Some(path.as_ref().to_path_buf());

@@ -82,6 +82,15 @@ pub struct Pool {
     sup: ForkMutex<Supervisor>,
 }
 
+impl Drop for Pool {
+    /// The maker's handle going is when its pool file goes, even while
+    /// worker handles or a watchdog keep the memory mapped (they never did
+    /// drop it in hosts that exit with a watchdog running).
+    fn drop(&mut self) {
+        self.core.region.remove_if_owner();
+    }
+}
+
 impl Pool {
     /// A builder for a private pool with one slot; see its methods.
     pub fn builder(policy: &Policy) -> PoolBuilder {
@@ -105,7 +114,7 @@ impl Pool {
         Pool::builder(policy).slots(slots).shared().build()
     }
 
-    /// A pool in a new named file.
+    /// A pool in a new named file (see `PoolBuilder::named`).
     pub fn create(path: impl AsRef<Path>, policy: &Policy, slots: u32) -> Result<Pool> {
         Pool::builder(policy).slots(slots).named(path).build()
     }

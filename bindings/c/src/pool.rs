@@ -74,9 +74,12 @@ pub unsafe extern "C" fn wl_pool_new_shared(
     })
 }
 
-/// As `wl_pool_new`, in a new file at `path` (mode 0600; an existing file or
-/// a symlink there is refused), for workers started with exec, which call
-/// `wl_pool_attach`. The creating process removes the file when its handle
+/// As `wl_pool_new`, in a new file at `path` (mode 0600), for workers
+/// started with exec, which call `wl_pool_attach`. A pool file there that
+/// no live process holds (its maker was killed) is made anew; one a live
+/// process holds is `WL_IO` (`EEXIST`), and a symlink, a file that is no
+/// pool or one another user could write is refused and left as it is. The
+/// creating process removes the file when its handle
 /// is freed. `path` is a NUL-terminated path, borrowed.
 ///
 /// # Safety

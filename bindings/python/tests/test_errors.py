@@ -182,3 +182,38 @@ def test_render_top_refuses_what_is_not_a_pools_stats() -> None:
             workerlife.render_top(bad, "x")
     table = workerlife.render_top(workerlife.Pool(None, 2).stats_json(), "here")
     assert table.startswith("workerlife top: here\n")
+
+
+MAKER = """
+import sys, time, workerlife
+pool = workerlife.Pool.create(sys.argv[1], "max_requests=5", slots=2)
+dog = pool.claim().watchdog()  # a thread that keeps the pool's memory
+print("ready", flush=True)
+if sys.argv[2] == "wait":
+    time.sleep(60)
+"""
+
+
+def test_a_pool_file_outlives_no_maker(tmp_path: Path) -> None:
+    """The README's setup (a pool file, a worker's watchdog running): the
+    maker exiting removes its file; a maker SIGKILLed leaves it, and the next
+    `Pool.create` makes it anew instead of failing with "File exists"."""
+    path = tmp_path / "pool"
+    done = subprocess.run([sys.executable, "-c", MAKER, str(path), "exit"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "ready\n", done.stderr
+    assert not path.exists(), "a maker that exits with its watchdog running removes its file"
+
+    killed = subprocess.Popen([sys.executable, "-c", MAKER, str(path), "wait"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert killed.stdout is not None and killed.stdout.readline() == "ready\n"
+        with pytest.raises(workerlife.OSFailure) as held:
+            Pool.create(path, "", slots=1)
+        assert held.value.errno == errno.EEXIST and "live process" in str(held.value)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert path.exists()
+    pool = Pool.create(path, "max_requests=9", slots=3)
+    assert Pool.attach(path).policy["max_requests"] == 9
+    del pool
+    assert not path.exists()
