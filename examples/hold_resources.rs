@@ -93,12 +93,17 @@ fn main() {
         .map_or(0, |l| l.local_addr().unwrap().port());
     let mut child = 0;
     if flag("--fork") {
+        // The parent's pid is taken before the fork: read in the child, it
+        // could already be its new parent's (init), had the parent died
+        // first, and the child would wait for ever. The kernel's death
+        // signal ends it too, with no polling to miss.
+        let parent = std::process::id() as libc::pid_t;
         // SAFETY: the child only sleeps until its parent is gone.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // SAFETY: getppid and sleep are async-signal-safe.
+            // SAFETY: prctl, getppid and usleep are async-signal-safe.
             unsafe {
-                let parent = libc::getppid();
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 while libc::getppid() == parent {
                     libc::usleep(20_000);
                 }

@@ -230,6 +230,59 @@ fn a_dead_child_is_left_for_the_host_to_report_with_its_status() {
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 3);
 }
 
+/// gunicorn's arbiter reaps a worker, then calls `child_exit`; the hook's
+/// tick thread can sample in between. The exit must still be the host's to
+/// report, with its status (a SIGKILL is a crash), and a host that never
+/// reports it has the slot retired a little later.
+#[test]
+fn a_child_its_host_reaped_waits_for_the_hosts_report() {
+    let pool = Pool::new(&Policy::parse("").unwrap(), 2).unwrap();
+    let mut pids = Vec::new();
+    for slot in 0..2 {
+        // SAFETY: the child only sleeps until it is killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                libc::sleep(60);
+                libc::_exit(0)
+            };
+        }
+        pool.spawned(slot, pid as u32).unwrap();
+        pids.push(pid);
+    }
+    let mut statuses = Vec::new();
+    for &pid in &pids {
+        let mut status = 0;
+        // SAFETY: killing and reaping our own children.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        statuses.push(status);
+    }
+    // Reaped, not yet reported: sampling leaves both slots.
+    assert!(pool.sample().gone.is_empty(), "left for the host's report");
+    pool.exited(pids[0] as u32, statuses[0]).unwrap();
+    let exit = pool
+        .events()
+        .into_iter()
+        .find(|e| e.kind == EventKind::Exited && e.slot == 0)
+        .unwrap();
+    assert_eq!(exit.status, Some(libc::SIGKILL));
+    assert!(exit.crash);
+    // The other is never reported: retired by sampling once the wait is
+    // over (polled, with a deadline well past it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let gone = loop {
+        let gone = pool.sample().gone;
+        if !gone.is_empty() || std::time::Instant::now() > deadline {
+            break gone;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(gone, [1]);
+    // Its late report is answered with its slot, recording nothing more.
+    assert_eq!(pool.exited(pids[1] as u32, statuses[1]).unwrap(), 1);
+}
+
 #[test]
 fn a_recycle_the_worker_took_and_left_between_ticks_still_has_its_event() {
     let pool = pool("max_requests=1", 1);

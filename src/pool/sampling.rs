@@ -8,6 +8,12 @@ use crate::layout::{state, GenState};
 use crate::policy::Key;
 use crate::process::{self, ProcHandle};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::time::Duration;
+
+/// How long sampling leaves the slot of the master's own child that is gone
+/// and already reaped for its host to report the exit with its wait status
+/// (so the exit is told a crash or not by the status, not by a guess).
+pub(super) const EXIT_REPORT_WAIT: Duration = Duration::from_secs(2);
 
 /// What one round of master-side sampling found.
 #[derive(Debug, Default)]
@@ -93,11 +99,22 @@ impl Pool {
                 Err(Error::NoSuchProcess(_)) => {
                     sup.handles[i] = None;
                     // Our own child's exit is reported by the host with its
-                    // status once it reaps it; anyone else's is retired now.
-                    if !process::identity::unreaped_child(pid) {
-                        self.on_exit(sup, i as u32, None, now);
-                        report.gone.push(i as u32);
+                    // status once it reaps it (a zombie until then), and
+                    // soon after if it has just reaped it (a host that
+                    // samples on another thread, as the gunicorn hook does,
+                    // sees the gap); anyone else's is retired now.
+                    if process::identity::unreaped_child(pid) {
+                        continue;
                     }
+                    let ss = &mut sup.slots[i];
+                    if ss.child.is_some_and(|c| c.pid == pid) {
+                        let since = *ss.reaped_since.get_or_insert(now);
+                        if now.saturating_sub(since) < EXIT_REPORT_WAIT.as_micros() as u64 {
+                            continue;
+                        }
+                    }
+                    self.on_exit(sup, i as u32, None, now);
+                    report.gone.push(i as u32);
                 }
                 Err(e) => report.errors.push((i as u32, e)),
             }

@@ -46,6 +46,11 @@ pub(super) struct SlotSup {
     /// `reap_dead`) before the host reported its exit: the host's later
     /// `exited(pid)` is answered with this slot instead of an error.
     pub(super) found_gone: u32,
+    /// When sampling first found the master's own child gone and already
+    /// reaped (pool time): its host is between `waitpid` and reporting the
+    /// exit with its status, which is waited for (`EXIT_REPORT_WAIT`)
+    /// before the slot is retired without one.
+    pub(super) reaped_since: Option<u64>,
     /// Not respawned when vacant: a slot kept for replacements
     /// (`max_surge`; see `surge.rs`).
     pub(super) parked: bool,
@@ -229,6 +234,7 @@ impl Pool {
         ss.measured_due = None;
         ss.exiting_since = None;
         ss.surge_seen = None;
+        ss.reaped_since = None;
         let ev = self.event(EventKind::Spawned, slot, None, now);
         push_event(sup, ev);
     }
