@@ -971,6 +971,14 @@ wl_result wl_worker_end(const struct wl_worker *worker, bool *exit);
 // A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
 wl_result wl_worker_heartbeat(const struct wl_worker *worker);
 
+// The worker serves from an event loop that ends its own requests at
+// `request_timeout` and calls `wl_worker_heartbeat` from that loop well
+// within half of it (beats now): a request past its timeout is then a
+// kill only once the loop has also been still for half of
+// `request_timeout`. For this generation of the slot. Lock-free; any
+// thread.
+wl_result wl_worker_on_event_loop(const struct wl_worker *worker);
+
 // Reports the worker's own readings; a field set to `WL_NO_READING` leaves
 // the previous reading. `health` is borrowed for the call. Lock-free.
 //

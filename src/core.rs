@@ -841,7 +841,9 @@ impl Core {
         let t = busy::time(b);
         if l.request_timeout > 0 && busy::in_flight(b) > 0 {
             let age = now.saturating_sub(t);
-            if age >= l.request_timeout {
+            if age >= l.request_timeout
+                && (!gs.has(flag::LOOP) || loop_stalled(slot, now, l.request_timeout))
+            {
                 return Some(Decision::tripped(
                     Reason::RequestTimeout,
                     age,
@@ -1029,4 +1031,15 @@ fn within(value: u64, base: u64, jitter: u64) -> u64 {
     } else {
         value.clamp(base, base.saturating_add(jitter))
     }
+}
+
+/// Whether the event loop of a worker that ends its own timed-out requests
+/// (`flag::LOOP`) has stopped: no beat for half of `request_timeout`. While
+/// it beats it cancels a request at its timeout itself, and one slow
+/// request must not cost the worker; a handler that blocks the loop stops
+/// the beats, and the worker is killed as any other, by the time its
+/// request is `request_timeout` old and the loop has been still for half
+/// that (a loop blocked from the request's start: at `request_timeout`).
+pub(crate) fn loop_stalled(slot: &Slot, now: u64, request_timeout: u64) -> bool {
+    now.saturating_sub(slot.last_beat.load(Relaxed)) >= (request_timeout / 2).max(1)
 }

@@ -126,6 +126,11 @@ pub(crate) mod flag {
     /// slot, `PERMIT` alone means the same for the next generation, dated by
     /// `Slot::recycle_at`.
     pub const INHERITED: u16 = 512;
+    /// The worker serves from an event loop that ends its own requests at
+    /// `request_timeout` and beats while it runs (`Worker::on_event_loop`):
+    /// a request past its timeout is a kill only once the loop has stopped
+    /// beating too (`Core::loop_stalled`).
+    pub const LOOP: u16 = 1024;
 }
 
 /// One worker. Exactly 256 bytes: four cache lines, and never shares one with

@@ -223,6 +223,37 @@ impl Worker {
         self.slot().last_beat.store(self.core.now(), Relaxed);
     }
 
+    /// Says this worker serves from an event loop that ends its own
+    /// requests at `request_timeout` (cancels them) and calls `heartbeat`
+    /// from that loop well within half of `request_timeout`. From then on a
+    /// request past its timeout costs the worker its life (a kill, by its
+    /// watchdog or its master) only once the loop has also not beaten for
+    /// half of `request_timeout`: one slow request is the loop's to end, a
+    /// blocked loop is still killed. Beats now. Holds for this generation
+    /// of the slot; a vacant slot is left as it is.
+    pub fn on_event_loop(&self) {
+        self.heartbeat();
+        let slot = self.slot();
+        let mut word = slot.gen_state.load(Acquire);
+        loop {
+            let gs = GenState::unpack(word);
+            if gs.state == state::VACANT || gs.has(flag::LOOP) {
+                return;
+            }
+            let marked = GenState {
+                flags: gs.flags | flag::LOOP,
+                ..gs
+            };
+            match slot
+                .gen_state
+                .compare_exchange(word, marked.pack(), AcqRel, Acquire)
+            {
+                Ok(_) => return,
+                Err(w) => word = w,
+            }
+        }
+    }
+
     /// Reports the worker's own health; absent readings stay as they were.
     #[inline]
     pub fn report_health(&self, health: Health) {

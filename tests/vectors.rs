@@ -62,6 +62,10 @@ impl Driver for RustDriver {
         self.pool().worker(slot).map_err(e)?.heartbeat();
         Ok(())
     }
+    fn on_event_loop(&mut self, slot: u32) -> Result<(), String> {
+        self.pool().worker(slot).map_err(e)?.on_event_loop();
+        Ok(())
+    }
     fn check(&mut self, slot: u32, ok: bool) -> Result<(), String> {
         self.pool().worker(slot).map_err(e)?.check(ok);
         Ok(())

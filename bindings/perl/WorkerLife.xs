@@ -931,6 +931,16 @@ wl_worker_heartbeat(a0)
     RETVAL
 
 U32
+wl_worker_on_event_loop(a0)
+    SV *a0
+  CODE:
+    {
+        RETVAL = wl_worker_on_event_loop(wl_xs_ptr(aTHX_ a0));
+    }
+  OUTPUT:
+    RETVAL
+
+U32
 wl_worker_report_health(a0, a1)
     SV *a0
     SV *a1

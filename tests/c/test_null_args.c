@@ -303,6 +303,8 @@ static void workers(void) {
     failures++;
   }
   REFUSED(wl_worker_heartbeat(NULL));
+  REFUSED(wl_worker_on_event_loop(NULL));
+  OK(wl_worker_on_event_loop(w));
   struct wl_health h = {0, 0, 0, 0};
   REFUSED(wl_worker_report_health(NULL, &h));
   REFUSED(wl_worker_report_health(w, NULL));

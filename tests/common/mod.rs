@@ -22,6 +22,8 @@ pub trait Driver {
         fds: Option<u64>,
     ) -> Result<(), String>;
     fn heartbeat(&mut self, slot: u32) -> Result<(), String>;
+    /// The worker says it serves from an event loop (`on_event_loop`).
+    fn on_event_loop(&mut self, slot: u32) -> Result<(), String>;
     fn check(&mut self, slot: u32, ok: bool) -> Result<(), String>;
     fn recycle(&mut self, slot: u32) -> Result<(), String>;
     fn exiting(&mut self, slot: u32) -> Result<(), String>;
@@ -138,6 +140,7 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                 )
                 .map_err(fail)?,
             "heartbeat" => driver.heartbeat(slot).map_err(fail)?,
+            "on_event_loop" => driver.on_event_loop(slot).map_err(fail)?,
             "check" => driver
                 .check(
                     slot,

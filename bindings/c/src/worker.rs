@@ -79,6 +79,20 @@ pub extern "C" fn wl_worker_heartbeat(worker: *const wl_worker) -> wl_result {
     })
 }
 
+/// The worker serves from an event loop that ends its own requests at
+/// `request_timeout` and calls `wl_worker_heartbeat` from that loop well
+/// within half of it (beats now): a request past its timeout is then a
+/// kill only once the loop has also been still for half of
+/// `request_timeout`. For this generation of the slot. Lock-free; any
+/// thread.
+#[no_mangle]
+pub extern "C" fn wl_worker_on_event_loop(worker: *const wl_worker) -> wl_result {
+    guard(|| {
+        self::worker(worker)?.on_event_loop();
+        Ok(())
+    })
+}
+
 /// Reports the worker's own readings; a field set to `WL_NO_READING` leaves
 /// the previous reading. `health` is borrowed for the call. Lock-free.
 ///

@@ -115,6 +115,10 @@ impl Driver for CDriver {
         let w = self.worker(slot)?;
         ok(wl_worker_heartbeat(w))
     }
+    fn on_event_loop(&mut self, slot: u32) -> Result<(), String> {
+        let w = self.worker(slot)?;
+        ok(wl_worker_on_event_loop(w))
+    }
     fn check(&mut self, slot: u32, good: bool) -> Result<(), String> {
         let w = self.worker(slot)?;
         ok(wl_worker_check(w, good))

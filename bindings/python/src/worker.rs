@@ -148,6 +148,14 @@ impl PyWorker {
         self.inner.heartbeat();
     }
 
+    /// The worker serves from an event loop that cancels its own requests at
+    /// request_timeout and beats (`heartbeat`) from that loop well within
+    /// half of it: a request past its timeout then kills the worker only
+    /// once the loop has also been still for half of request_timeout.
+    fn on_event_loop(&self) {
+        self.inner.on_event_loop();
+    }
+
     /// The worker's own readings, in bytes and a count; None leaves a
     /// reading as it was.
     #[pyo3(signature = (rss=None, uss=None, pss=None, fds=None))]

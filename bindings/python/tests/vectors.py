@@ -85,6 +85,8 @@ def run_case(case: Dict[str, Any]) -> None:
             )
         elif op == "heartbeat":
             worker(slot).heartbeat()
+        elif op == "on_event_loop":
+            worker(slot).on_event_loop()
         elif op == "check":
             worker(slot).check(step["ok"])
         elif op == "recycle":

@@ -18,6 +18,11 @@ sub handle { return $_[0]{h} }
 
 sub heartbeat { WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_heartbeat($_[0]{h})); return }
 
+# The worker serves from an event loop that ends its own requests at
+# request_timeout and beats from that loop: a request past its timeout then
+# kills it only once the loop has also been still for half of that.
+sub on_event_loop { WorkerLife::Raw::check(WorkerLife::Raw::wl_worker_on_event_loop($_[0]{h})); return }
+
 # report_health(rss => BYTES, uss => ..., pss => ..., fds => N); absent keys
 # leave a reading as it was.
 sub report_health {

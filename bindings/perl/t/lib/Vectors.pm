@@ -61,7 +61,8 @@ sub run_case {
             } elsif ($op eq 'health') {
                 my %h = map { exists $step->{$_} ? ($_ => $step->{$_}) : () } qw(rss uss pss fds);
                 $worker->($slot)->report_health(%h);
-            } elsif ($op eq 'heartbeat') { $worker->($slot)->heartbeat }
+            } elsif ($op eq 'heartbeat') { $worker->($slot)->heartbeat
+            } elsif ($op eq 'on_event_loop') { $worker->($slot)->on_event_loop }
             elsif ($op eq 'check') { $worker->($slot)->check($step->{ok}) }
             elsif ($op eq 'recycle') { $pool->recycle($slot) }
             elsif ($op eq 'exiting') { $worker->($slot)->exiting }
