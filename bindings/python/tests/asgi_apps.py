@@ -45,7 +45,9 @@ async def slow(request: Request) -> Response:
 
 async def hang(request: Request) -> Response:
     how = request.query_params.get("how", "sleep")
-    if how == "sleep":
+    if how == "await":
+        await asyncio.sleep(3600)  # stuck, but the event loop runs on
+    elif how == "sleep":
         time.sleep(3600)  # blocks the event loop: a sync call in async code
     elif how == "spin":
         while True:  # a busy loop holding the GIL
@@ -54,6 +56,12 @@ async def hang(request: Request) -> Response:
         # A C-level sleep that keeps the GIL (PyDLL does not release it).
         ctypes.PyDLL(None).sleep(3600)
     return answer()
+
+
+async def body(request: Request) -> Response:
+    """Reads the whole body (as slowly as the client sends it)."""
+    data = await request.body()
+    return PlainTextResponse(f"{os.getpid()} {len(data)}\n")
 
 
 async def stream(request: Request) -> Response:
@@ -85,6 +93,7 @@ plain = Starlette(
         Route("/leak", leak),
         Route("/slow", slow),
         Route("/hang", hang),
+        Route("/body", body, methods=["POST"]),
         Route("/stream", stream),
         WebSocketRoute("/ws", echo),
     ]

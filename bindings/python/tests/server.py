@@ -214,6 +214,8 @@ class Uvicorn(Gunicorn):
         app: str = "asgi_apps:app",
         pool: Optional[Path] = None,
         extra_env: Optional[Dict[str, str]] = None,
+        http: str = "auto",
+        loop: str = "auto",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -227,6 +229,7 @@ class Uvicorn(Gunicorn):
             sys.executable, "-m", "uvicorn", "--app-dir", str(HERE),
             "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(workers), "--log-level", "info", "--no-access-log",
+            "--http", http, "--loop", loop,
             app,
         ]
         self._log = open(self.log_path, "wb")

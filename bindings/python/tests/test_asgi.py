@@ -6,19 +6,22 @@ the workerlife hook (the app unchanged)."""
 from __future__ import annotations
 
 import collections
+import os
 import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, List, Set, Union
+from typing import Iterator, List, Optional, Set, Union
 
 import pytest
 from websockets.sync.client import connect
 
 import workerlife
+from load import Load, read_response
 from server import Gunicorn, Uvicorn, paced_load, serve_beside_a_hang
 
 Server = Union[Gunicorn, Uvicorn]
@@ -240,3 +243,129 @@ def test_a_bad_policy_stops_uvicorn_naming_the_key(tmp_path: Path) -> None:
     finally:
         s.stop()
     assert "max_rsss" in s.log(), s.log()
+
+
+# Each server as a user runs it: uvicorn's two stacks (its pure-Python
+# one, and uvloop with httptools; the workers in one pool file), and
+# gunicorn with uvicorn's worker class and the hook.
+STACKS = ["uvicorn-h11-asyncio", "uvicorn-httptools-uvloop", "gunicorn"]
+
+
+def start_stack(servers: List[Server], tmp_path: Path, stack: str, policy: str, **kw: object) -> Server:
+    if stack == "gunicorn":
+        return start(servers, tmp_path, "gunicorn", policy, **kw)
+    _, http, loop = stack.split("-")
+    if loop == "uvloop":
+        kw.setdefault("pool", tmp_path / "pool")
+    return start(servers, tmp_path, "uvicorn", policy, http=http, loop=loop, **kw)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_recycling_resets_nobody(servers: List[Server], tmp_path: Path, stack: str) -> None:
+    """A worker recycled every 40 requests for 8 s under clients that reuse
+    each keep-alive connection as fast as they can, open one per request,
+    pipeline pairs, and hold WebSockets: no request fails, nothing is reset
+    (a proxy in front would answer no 502), and WebSockets get 1012."""
+    s = start_stack(servers, tmp_path, stack, "max_requests=40")
+    load = Load("127.0.0.1", s.port).start(keep_alive=4, close=2, pipelined=2, websockets=2)
+    time.sleep(8)
+    tally = load.finish()
+    assert not tally.failed and tally.resets == 0, (dict(tally.failed), tally.errors)
+    assert all(tally.ok[k] > 20 for k in ("keep-alive", "close", "pipelined", "websocket")), dict(tally.ok)
+    assert len(tally.pids) >= 6, tally.pids  # workers were recycled all along
+
+
+def slow_body(s: Server, sent: bytes, total: int) -> socket.socket:
+    """A POST /body announcing `total` bytes and sending only `sent`."""
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    sock.sendall(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % total + sent)
+    return sock
+
+
+@pytest.mark.parametrize("client_timeout", [None, "1"])
+def test_a_slow_client_costs_the_worker_nothing(
+    servers: List[Server], tmp_path: Path, client_timeout: Optional[str]
+) -> None:
+    """A client that sends 10 of 100 announced bytes to a worker that also
+    holds a WebSocket and serves others: its time is not the app's, so the
+    worker is not killed; by default its request waits for the rest, with
+    client_timeout=1 it is ended with a 408. The WebSocket and the others
+    are untouched."""
+    env = {"WORKERLIFE_CLIENT_TIMEOUT": client_timeout} if client_timeout else {}
+    s = start(servers, tmp_path, "uvicorn", "request_timeout=1s", workers=1, extra_env=env)
+    pid = s.get("/")[0]
+    with connect(s.url.replace("http://", "ws://") + "/ws", open_timeout=10) as ws:
+        sock = slow_body(s, b"x" * 10, 100)
+        try:
+            deadline = time.monotonic() + 3  # three request_timeouts
+            served = 0
+            while time.monotonic() < deadline:
+                assert s.get("/slow")[0] == pid
+                served += 1
+            ws.send("still there")
+            assert str(ws.recv(timeout=10)) == f"{pid} still there"
+            if client_timeout:
+                status, _, body = read_response(bytearray(), sock)
+                assert (status, body) == (408, b"client_timeout\n")
+                assert s.lines("request_cancelled POST '/body': client_timeout 1s"), s.log()
+            else:
+                sock.sendall(b"y" * 90)
+                status, _, body = read_response(bytearray(), sock)
+                assert (status, body) == (200, f"{pid} 100\n".encode())
+        finally:
+            sock.close()
+    assert served > 10
+    assert s.get("/")[0] == pid, "the same worker, alive"
+    assert not kill_lines(s), s.log()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_request_stuck_among_busy_ones_is_cancelled_at_its_timeout(
+    servers: List[Server], tmp_path: Path, kind: str
+) -> None:
+    """A request awaiting for ever while others come and go (each of which
+    used to restart the one timer): it alone is cancelled with a 504 at
+    request_timeout; the worker lives and keeps serving."""
+    s = start(servers, tmp_path, kind, "request_timeout=1s", workers=1)
+    pid = s.get("/")[0]
+    stop = threading.Event()
+    served: List[int] = []
+
+    def busy() -> None:
+        while not stop.is_set():
+            served.append(s.get("/slow")[0])
+
+    threads = [threading.Thread(target=busy) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(s.url + "/hang?how=await", timeout=30)
+        assert e.value.code == 504 and e.value.read() == b"request_timeout\n"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert set(served) == {pid} and len(served) > 10
+    assert s.get("/")[0] == pid
+    assert s.lines("request_cancelled GET '/hang': request_timeout 1s"), s.log()
+    assert not kill_lines(s), s.log()
+
+
+def test_leave_grace_and_client_timeout_are_checked(tmp_path: Path) -> None:
+    from asgi_apps import plain
+    from workerlife.asgi import WorkerLife
+
+    for name, env in (("leave_grace", "WORKERLIFE_LEAVE_GRACE"), ("client_timeout", "WORKERLIFE_CLIENT_TIMEOUT")):
+        for bad in (-1.0, float("nan"), float("inf"), 1e7):
+            with pytest.raises(ValueError, match=name):
+                WorkerLife(plain, "", **{name: bad})  # type: ignore[arg-type]
+        os.environ[env] = "soon"
+        try:
+            with pytest.raises(ValueError, match=f"{name} 'soon'.*{env}"):
+                WorkerLife(plain, "")
+        finally:
+            del os.environ[env]
+    # The grace leaves the exit half of drain_timeout.
+    assert WorkerLife(plain, "drain_timeout=4s", leave_grace=10).leave_grace == 2
+    assert WorkerLife(plain, "").leave_grace == 3

@@ -8,29 +8,40 @@ What counts as a request:
 
 * an HTTP request begins when its scope arrives and ends when its response
   body starts (the whole response, or the first chunk of a streaming one),
-  or when the app returns or raises (a client that went away included):
-  ``request_timeout`` times the work before the first byte; a response that
-  is streaming is legitimately open and is not timed;
+  or when the app returns or raises (a client that went away included);
 * a WebSocket counts as one request when it closes and is never timed, however
   long it stays open;
 * ``lifespan`` scopes pass through; at shutdown the worker leaves the pool
   (with ``WORKERLIFE_POOL``, the last worker out removes the file).
 
+``request_timeout`` under an event loop times the app's own work on a
+request: from its scope to its first response byte, less the time the app
+spends waiting on the client in ``receive()`` (a slow body is the client's
+time, not the app's). A request past it is cancelled, alone: a 504 (with
+``Connection: close``) when no response has started, else its connection is
+closed; its slot counts it ended, and a line says so (``request_cancelled``,
+with method, path and time). The worker lives on, its other requests and
+WebSockets untouched. Only when the event loop itself stops (a blocking call
+in a handler, a busy loop), which stops the loop's beats, does the watchdog
+(or gunicorn's master) kill the worker, once its oldest request is past
+``request_timeout`` and the loop has not beaten for half of it. With
+``client_timeout`` (off by default) a request whose app has waited on the
+client that long in one ``receive()`` is cancelled too (408).
+
 With no master of ours (uvicorn), each worker runs the engine's watchdog, a
-native thread: a kill decision (``request_timeout``, ``heartbeat_timeout``)
-ends the process even while the event loop or the GIL is stuck, and a
-granted recycle sends the worker SIGTERM, which is how uvicorn leaves
-gracefully (stop accepting, finish in-flight requests, run lifespan
-shutdown); uvicorn's supervisor then starts a new worker. Any SIGTERM (the
-watchdog's, gunicorn's master's, an operator's) first stops the worker
-accepting and lets it read the requests of connections it has accepted
-for 0.2 s before uvicorn's own exit begins, which would close them unread
-(clients see a reset: the 502s of a proxy in front). And the listening
-socket gets TCP_NODELAY, which uvicorn --workers leaves off (every response
-then waits 40 ms for the client's delayed ACK). With
-``heartbeat_timeout`` a task of the event loop beats, so a loop blocked
-longer than that is killed. Memory and FDs are sampled by the watchdog every
-``sample_interval``.
+native thread: a kill decision (a stopped loop, ``heartbeat_timeout``) ends
+the process even while the event loop or the GIL is stuck, and a granted
+recycle sends the worker SIGTERM. Any SIGTERM (the watchdog's, gunicorn's
+master's, an operator's) makes the worker leave without resetting anyone
+(see :mod:`workerlife.uvicorn_process`: every response then says
+``Connection: close``, the worker stops accepting and waits up to
+``leave_grace`` for its keep-alive connections to carry one more request or
+be closed, then uvicorn's own graceful exit runs), and uvicorn's supervisor
+starts a new worker. The listening socket gets TCP_NODELAY, which uvicorn
+--workers leaves off (every response then waits 40 ms for the client's
+delayed ACK). A task of the event loop beats, so a loop blocked longer than
+``heartbeat_timeout`` is killed. Memory and FDs are sampled by the watchdog
+every ``sample_interval``.
 
 Settings, as arguments or from the environment:
 
@@ -45,6 +56,13 @@ Settings, as arguments or from the environment:
 ``WORKERLIFE_SLOTS`` (``slots=``)
     Slots of a shared pool file (default 64): at least the workers, plus
     those being replaced.
+``WORKERLIFE_LEAVE_GRACE`` (``leave_grace=``)
+    Seconds a leaving worker waits for its keep-alive connections before
+    uvicorn's exit (default 3; at most half the policy's ``drain_timeout``
+    when that is set, so the exit has time to finish).
+``WORKERLIFE_CLIENT_TIMEOUT`` (``client_timeout=``)
+    Seconds an app may wait on the client in one ``receive()`` before its
+    request is cancelled with a 408 (default 0: off).
 
 Under plain ``uvicorn`` with one process (no ``--workers``) nothing restarts
 a worker that leaves, so a recycle ends the server: use ``--workers 1`` or
@@ -56,13 +74,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
-import threading
-from types import FrameType
-from typing import Any, Awaitable, Callable, List, MutableMapping, Optional, Union
+from typing import Any, Awaitable, Callable, MutableMapping, Optional, Set, Union
 
 from . import Policy, Pool, PoolFullError, Watchdog, Worker
+from .uvicorn_process import Departure, listening_fds, no_delay
 
 __all__ = ["WorkerLife"]
 
@@ -80,65 +96,19 @@ def _policy(policy: Union[Policy, str, None]) -> Policy:
     return Policy.parse(os.environ.get("WORKERLIFE_POLICY", "") if policy is None else policy)
 
 
-# How long a leaving worker goes on serving the connections it has already
-# accepted, having stopped accepting, before its server's graceful exit
-# begins: uvicorn's closes every connection whose request it has not read
-# yet, which a client sees as a reset.
-GRACE = 0.2
-
-
-def _listening_fds(bound: bool = False) -> List[int]:
-    """This process's listening sockets (the server's, shared with the
-    other workers); with ``bound``, also TCP sockets bound and not connected
-    (uvicorn's workers call listen() on theirs only after lifespan startup).
-    """
-    fds = []
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            fd = int(name)
-            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
-                continue
-            with socket.socket(fileno=os.dup(fd)) as s:
-                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-                    fds.append(fd)
-                elif bound and s.family in (socket.AF_INET, socket.AF_INET6) and s.type == socket.SOCK_STREAM:
-                    try:
-                        s.getpeername()
-                    except OSError:  # ENOTCONN: a server's socket
-                        if s.getsockname()[1]:
-                            fds.append(fd)
-        except (OSError, ValueError):
-            continue
-    return fds
-
-
-def _no_delay(fds: List[int]) -> bool:
-    """TCP_NODELAY on the listening sockets, which Linux passes on to every
-    connection they accept. uvicorn --workers binds its socket itself and
-    asyncio then leaves Nagle's algorithm on for its connections: a response
-    written in two parts waits for the client's delayed ACK, 40 ms a request
-    (184 requests/s where one worker does 30 000). False when there was
-    no listening socket yet (a spawned worker may get it after its first
-    scope)."""
-    for fd in fds:
-        try:
-            with socket.socket(fileno=os.dup(fd)) as s:
-                if s.family in (socket.AF_INET, socket.AF_INET6):
-                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            continue
-    return bool(fds)
-
-
-def _stop_accepting(loop: asyncio.AbstractEventLoop) -> None:
-    """This worker takes no new connection; the other workers (which share
-    the listening socket) get them. Only this process's event loop stops
-    watching the socket: the socket itself stays open for the others."""
-    for fd in _listening_fds():
-        try:
-            loop.remove_reader(fd)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # a loop that does not let go: its server's own exit then
+def _seconds(name: str, env: str, value: Optional[float], default: float) -> float:
+    """A setting in seconds, from its argument or the environment: a finite
+    number from 0 to 1e6, else a ValueError naming it."""
+    raw: object = value if value is not None else os.environ.get(env, "")
+    if raw == "":
+        return default
+    try:
+        secs = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        secs = float("nan")
+    if not 0 <= secs <= 1e6:
+        raise ValueError(f"workerlife: bad {name} {raw!r}: expected seconds from 0 to 1e6 ({env})")
+    return secs
 
 
 # Moves on in every forked child, so a middleware made before a fork
@@ -163,6 +133,35 @@ def _slots(slots: Optional[int]) -> int:
     return int(value)
 
 
+class _Timed:
+    """One HTTP request the event loop times: the app's own time so far
+    (its time waiting on the client in ``receive()`` left out), and why it
+    was cancelled, if it was."""
+
+    __slots__ = ("task", "used", "since", "waiting_since", "fired", "done")
+
+    def __init__(self, task: "Optional[asyncio.Task[Any]]", now: float) -> None:
+        self.task = task
+        self.used = 0.0
+        self.since: Optional[float] = now  # running since; None while waiting
+        self.waiting_since: Optional[float] = None
+        self.fired: Optional[str] = None
+        self.done = False
+
+    def pause(self, now: float) -> None:
+        if self.since is not None:
+            self.used += now - self.since
+            self.since = None
+        self.waiting_since = now
+
+    def resume(self, now: float) -> None:
+        self.waiting_since = None
+        self.since = now
+
+    def app_time(self, now: float) -> float:
+        return self.used + (now - self.since if self.since is not None else 0.0)
+
+
 class WorkerLife:
     """ASGI middleware: reports every request of this worker to workerlife,
     and leaves (or is killed) when the policy says so. See the module's
@@ -170,7 +169,8 @@ class WorkerLife:
 
     ``worker`` and ``leave`` are for hosts that supervise the workers
     themselves (the gunicorn hook): a slot already claimed, and how to leave
-    gracefully; no watchdog is started then, the master acts.
+    gracefully; no watchdog is started then, the master acts. ``log`` takes
+    the middleware's lines (default: stderr).
     """
 
     def __init__(
@@ -182,13 +182,24 @@ class WorkerLife:
         slots: Optional[int] = None,
         worker: Optional[Worker] = None,
         leave: Optional[Callable[[], None]] = None,
+        leave_grace: Optional[float] = None,
+        client_timeout: Optional[float] = None,
+        log: Optional[Callable[[str], None]] = None,
     ) -> None:
         self.app = app
+        # Where its lines go: stderr (uvicorn's log), or the host's logger.
+        self._log = log or (lambda line: print(line, file=sys.stderr))
         # Checked now, so a bad setting stops the server at start.
         self.policy = _policy(policy)
         path = os.environ.get("WORKERLIFE_POOL", "") if pool is None else os.fspath(pool)
         self.path: Optional[str] = path or None
         self.slots = _slots(slots)
+        grace = _seconds("leave_grace", "WORKERLIFE_LEAVE_GRACE", leave_grace, 3.0)
+        drain = self.policy["drain_timeout"]
+        # The exit that follows needs time too before drain_timeout's kill.
+        self.leave_grace = min(grace, drain / 2) if drain else grace
+        self.client_timeout = _seconds("client_timeout", "WORKERLIFE_CLIENT_TIMEOUT", client_timeout, 0.0)
+        self.request_timeout = float(self.policy["request_timeout"])
         self.worker = worker
         self._leave_host = leave
         self.pool: Optional[Pool] = None
@@ -196,6 +207,11 @@ class WorkerLife:
         self._beating = False
         self._beat_task: Optional[asyncio.Task[None]] = None
         self._term_installed = False
+        self.departure = Departure(self.leave_grace, self._leaving_for_sure)
+        # The requests the event loop times (with request_timeout or
+        # client_timeout), and how many it has cancelled.
+        self._timed: Set[_Timed] = set()
+        self.cancelled = 0
         # Scopes left on which to look for the listening socket (uvicorn).
         self._nodelay_tries = 0
         # The fork generation (`_forks`) this process was prepared in.
@@ -214,6 +230,8 @@ class WorkerLife:
         # this process's.
         self._beating = False
         self._term_installed = False
+        self.departure = Departure(self.leave_grace, self._leaving_for_sure)
+        self._timed = set()
         if self._leave_host is not None and self.worker is not None:
             self._pid = os.getpid()
             return self.worker
@@ -234,53 +252,73 @@ class WorkerLife:
         return w
 
     def _leave(self) -> None:
+        # Responses from now on say `Connection: close`, before the SIGTERM
+        # that starts the departure arrives.
+        self.departure.leaving = True
         if self._leave_host is not None:
             self._leave_host()
         elif self.watchdog is not None:
             self.watchdog.wake()  # it sends SIGTERM now, not at its next look
 
-    def _graceful_term(self) -> None:
-        """SIGTERM (from the watchdog, the gunicorn master or an operator)
-        first stops this worker accepting, then, GRACE later, runs the
-        server's own handler (uvicorn's graceful exit)."""
-        self._term_installed = True
-        if threading.current_thread() is not threading.main_thread():
-            return
-        server_handler = signal.getsignal(signal.SIGTERM)
-        if not callable(server_handler):
-            return
-        loop = asyncio.get_running_loop()
-
-        def later(sig: int) -> None:
-            _stop_accepting(loop)
-            # Leaving for sure: the recycle permit goes back now, so the next
-            # worker due need not wait for this one's whole shutdown.
-            if self.worker is not None:
-                self.worker.exiting()
-            loop.call_later(GRACE, server_handler, sig, None)
-
-        def on_term(sig: int, frame: Optional[FrameType]) -> None:
-            loop.call_soon_threadsafe(later, sig)
-
-        signal.signal(signal.SIGTERM, on_term)
+    def _leaving_for_sure(self) -> None:
+        # The recycle permit goes back now, so the next worker due need not
+        # wait for this one's whole departure.
+        if self.worker is not None:
+            self.worker.exiting()
 
     def _start_beating(self, w: Worker) -> None:
-        """With heartbeat_timeout: a task of this event loop beats, so a
-        loop blocked longer than the timeout is killed (under gunicorn too,
-        beside its liveness loop, which beats only every --timeout)."""
+        """A task of this event loop beats (for heartbeat_timeout: a loop
+        blocked longer is killed, under gunicorn too, beside its liveness
+        loop, which beats only every --timeout) and ends the timed requests
+        past their time. With request_timeout the slot says so
+        (`on_event_loop`): the worker is killed for a request only once the
+        loop has stopped beating too."""
         self._beating = True
-        timeout = self.policy["heartbeat_timeout"]
-        if not timeout:
+        periods = []
+        heartbeat = float(self.policy["heartbeat_timeout"])
+        if heartbeat:
+            periods.append(heartbeat / 4)
+        for timeout in (self.request_timeout, self.client_timeout):
+            if timeout:
+                periods.append(timeout / 20)
+        if not periods:
             return
-        every = max(0.01, min(timeout / 4, 1.0))
+        if self.request_timeout:
+            w.on_event_loop()
+        every = max(0.01, min(min(periods), 1.0))
+        loop = asyncio.get_running_loop()
 
         async def beat() -> None:
             while True:
                 w.heartbeat()
+                if self._timed:
+                    self._end_overdue(loop.time())
                 await asyncio.sleep(every)
 
         w.heartbeat()
-        self._beat_task = asyncio.get_running_loop().create_task(beat())
+        self._beat_task = loop.create_task(beat())
+
+    def _end_overdue(self, now: float) -> None:
+        """Cancels each timed request past request_timeout (its app's own
+        time) or client_timeout (one wait on the client)."""
+        for t in list(self._timed):
+            if t.done or t.task is None:
+                continue
+            if t.fired is not None:
+                # An app that swallowed the cancellation: again.
+                t.task.cancel()
+                continue
+            if self.request_timeout and t.app_time(now) >= self.request_timeout:
+                t.fired = "request_timeout"
+            elif (
+                self.client_timeout
+                and t.waiting_since is not None
+                and now - t.waiting_since >= self.client_timeout
+            ):
+                t.fired = "client_timeout"
+            else:
+                continue
+            t.task.cancel()
 
     def _shutdown(self) -> None:
         w = self.worker
@@ -296,7 +334,7 @@ class WorkerLife:
 
     def _prepare(self) -> Optional[Worker]:
         """Everything a scope needs in this process, once (again after a
-        fork): the slot and watchdog, the heartbeat task, the SIGTERM
+        fork): the slot and watchdog, the beating task, the SIGTERM
         handler, TCP_NODELAY."""
         w = self.worker
         if w is None or self._pid != os.getpid():
@@ -307,9 +345,9 @@ class WorkerLife:
         if not self._beating:
             self._start_beating(w)
         if not self._term_installed:
-            self._graceful_term()
+            self._term_installed = self.departure.install()
         if self._nodelay_tries:
-            self._nodelay_tries = 0 if _no_delay(_listening_fds(bound=True)) else self._nodelay_tries - 1
+            self._nodelay_tries = 0 if no_delay(listening_fds(bound=True)) else self._nodelay_tries - 1
         if not self._nodelay_tries:
             self._prepared = _forks[0]
         return w
@@ -323,28 +361,7 @@ class WorkerLife:
             return
         kind = scope["type"]
         if kind == "http":
-            # The request that reaches max_requests is known when it begins:
-            # leave now (SIGTERM: uvicorn stops accepting, finishes this one).
-            if w.begin():
-                self._leave()
-            ended = False
-
-            async def send_and_end(message: Message) -> None:
-                nonlocal ended
-                if not ended and message["type"] == "http.response.body":
-                    # The response is complete or streaming: no longer timed.
-                    ended = True
-                    if w.end():
-                        self._leave()
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_and_end)
-            finally:
-                if not ended:
-                    ended = True
-                    if w.end():
-                        self._leave()
+            await self._http(w, scope, receive, send)
         elif kind == "websocket":
             try:
                 await self.app(scope, receive, send)
@@ -357,6 +374,87 @@ class WorkerLife:
             await self.app(scope, self._lifespan_receive(receive), send)
         else:
             await self.app(scope, receive, send)
+
+    async def _http(self, w: Worker, scope: Scope, receive: Receive, send: Send) -> None:
+        # The request that reaches max_requests is known when it begins:
+        # leave now (SIGTERM: uvicorn stops accepting, finishes this one).
+        if w.begin():
+            self._leave()
+        ended = False
+        started = False
+        departure = self.departure
+        timed: Optional[_Timed] = None
+        if self.request_timeout or self.client_timeout:
+            loop = asyncio.get_running_loop()
+            timed = _Timed(asyncio.current_task(), loop.time())
+            self._timed.add(timed)
+            inner = receive
+
+            async def receive_timed() -> Message:
+                assert timed is not None
+                timed.pause(loop.time())
+                try:
+                    return await inner()
+                finally:
+                    timed.resume(loop.time())
+
+            receive = receive_timed
+
+        async def send_and_end(message: Message) -> None:
+            nonlocal ended, started
+            kind = message["type"]
+            if kind == "http.response.start":
+                started = True
+                if departure.leaving:
+                    message = departure.response_start(scope, message)
+            elif not ended and kind == "http.response.body":
+                # The response is complete or streaming: no longer timed.
+                ended = True
+                if timed is not None:
+                    timed.done = True
+                if w.end():
+                    self._leave()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_end)
+        except asyncio.CancelledError:
+            if timed is None or timed.fired is None:
+                raise
+            timed.done = True
+            uncancel = getattr(timed.task, "uncancel", None)
+            if uncancel is not None:
+                uncancel()
+            await self._cancelled(scope, timed, started, send_and_end)
+        finally:
+            if timed is not None:
+                self._timed.discard(timed)
+            if not ended:
+                ended = True
+                if w.end():
+                    self._leave()
+
+    async def _cancelled(self, scope: Scope, timed: _Timed, started: bool, send: Send) -> None:
+        """A request ended at its time: a line, then a 504 (408 for the
+        client's time) if no response has started; otherwise uvicorn closes
+        the connection of a response left unfinished."""
+        self.cancelled += 1
+        why = timed.fired or "request_timeout"
+        limit = self.request_timeout if why == "request_timeout" else self.client_timeout
+        method = scope.get("method", "?")
+        path = scope.get("path", "?")
+        self._log(f"workerlife: worker {os.getpid()} request_cancelled {method} {path!r}: {why} {limit:g}s")
+        if started:
+            return
+        status = 504 if why == "request_timeout" else 408
+        body = f"{why}\n".encode()
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         async def receive_noting_shutdown() -> Message:

@@ -518,7 +518,7 @@ def _wrap_asgi_app(worker: Any, w: Worker) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert state.pool is not None
-    worker.wsgi = WorkerLife(worker.wsgi, state.pool.policy, worker=w, leave=leave)
+    worker.wsgi = WorkerLife(worker.wsgi, state.pool.policy, worker=w, leave=leave, log=worker.log.warning)
 
 
 def post_worker_init(worker: Any) -> None:
