@@ -194,6 +194,7 @@ bench: lib python perl
 	$(CDIR)/bench_capi
 	$(PY) benches/python/bench_python.py
 	$(PY) benches/python/bench_recycling.py
+	$(PY) benches/python/bench_asgi.py
 	$(PERL_ENV) perl benches/perl/bench.pl
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one

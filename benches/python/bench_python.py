@@ -210,12 +210,12 @@ def asgi_end_to_end() -> None:
             "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
             "wrapped = WorkerLife(app)\n"
             "# The baseline: the app with only the middleware's TCP_NODELAY fix.\n"
-            "from workerlife.asgi import _listening_fds, _no_delay\n"
+            "from workerlife.uvicorn_process import listening_fds, no_delay\n"
             "fixed = False\n"
             "async def nodelay(scope, receive, send):\n"
             "    global fixed\n"
             "    if not fixed:\n"
-            "        fixed = _no_delay(_listening_fds(bound=True))\n"
+            "        fixed = no_delay(listening_fds(bound=True))\n"
             "    await app(scope, receive, send)\n"
         )
         port = free_port()
