@@ -1,10 +1,10 @@
 //! How to make a pool: slots, sharing, a seed and the clock.
 
 use super::Pool;
-use crate::clock::{self, ClockMode};
 use crate::error::Result;
+use crate::os::clock::{self, ClockMode};
 use crate::policy::Policy;
-use crate::region::{Region, Sharing};
+use crate::table::region::{Region, Sharing};
 use std::path::{Path, PathBuf};
 
 /// How to make a pool.

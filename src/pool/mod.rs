@@ -10,6 +10,7 @@
 //! workers' `/proc`.
 
 mod builder;
+pub(crate) mod event;
 mod sampling;
 mod supervisor;
 mod surge;
@@ -18,16 +19,16 @@ pub use builder::PoolBuilder;
 pub use sampling::SampleReport;
 use supervisor::{SlotSup, Supervisor};
 
-use crate::clock::ClockMode;
-use crate::core::Core;
-use crate::decision::{Decision, Reason};
 use crate::error::{Error, Result};
-use crate::event::Event;
-use crate::fork::{ForkGuard, ForkMutex};
-use crate::layout::{flag, state, GenState, Slot};
+use crate::os::clock::ClockMode;
+use crate::os::fork::{ForkGuard, ForkMutex};
+use crate::os::process;
 use crate::policy::Policy;
-use crate::process::{self, Liveness};
-use crate::region::{Region, Sharing};
+use crate::pool::event::Event;
+use crate::rules::core::Core;
+use crate::rules::decision::{Decision, Reason};
+use crate::table::layout::{flag, state, GenState};
+use crate::table::region::{Region, Sharing};
 use crate::worker::Worker;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -132,14 +133,14 @@ impl Pool {
     /// file that is not a workerlife pool is an error and left as it is.
     /// Needs Linux (open file description locks); elsewhere an I/O error says so.
     pub fn open(path: impl AsRef<Path>, policy: &Policy, slots: u32) -> Result<Pool> {
-        let seed = crate::clock::precise_ns() ^ (u64::from(std::process::id()) << 40);
+        let seed = crate::os::clock::precise_ns() ^ (u64::from(std::process::id()) << 40);
         let region = Region::open(
             path.as_ref(),
             slots,
             policy,
             seed,
             ClockMode::Monotonic,
-            crate::clock::coarse_ns(),
+            crate::os::clock::coarse_ns(),
         )?;
         Ok(Pool::from_region(region))
     }
@@ -226,7 +227,7 @@ impl Pool {
             .header()
             .manual_now
             .fetch_update(Release, Acquire, |t| {
-                Some(t.saturating_add(us).min(crate::layout::TIME_MASK))
+                Some(t.saturating_add(us).min(crate::table::layout::TIME_MASK))
             });
         Ok(())
     }
@@ -312,7 +313,7 @@ impl Pool {
             return Ok(w);
         }
         for (i, slot) in self.core.slots().iter().enumerate() {
-            if holds_dead_process(slot) {
+            if crate::rules::liveness::holds_dead_process(slot) {
                 self.core.retire(i as u32, now);
                 if let Some(w) = take(i as u32) {
                     return Ok(w);
@@ -398,18 +399,6 @@ impl Pool {
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
-}
-
-/// An occupied slot whose process is gone, or whose pid now names another
-/// process (costs a `kill(pid, 0)` and a `/proc` read). A dead worker not
-/// yet reaped (a zombie) is not: its parent reaps it soon, and when that is
-/// a master of ours it reports the exit, with the status.
-pub(crate) fn holds_dead_process(slot: &Slot) -> bool {
-    let pid = slot.pid.load(Relaxed);
-    let identity = slot.identity.load(Relaxed);
-    GenState::unpack(slot.gen_state.load(Acquire)).state != state::VACANT
-        && process::liveness(pid, identity) == Liveness::Gone
-        && !process::identity::zombie_of(pid, identity)
 }
 
 impl std::fmt::Debug for Pool {

@@ -4,9 +4,9 @@
 use super::supervisor::Supervisor;
 use super::Pool;
 use crate::error::Error;
-use crate::layout::{state, GenState};
+use crate::os::process::{self, ProcHandle};
 use crate::policy::Key;
-use crate::process::{self, ProcHandle};
+use crate::table::layout::{state, GenState};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
 

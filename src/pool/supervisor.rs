@@ -2,15 +2,16 @@
 //! does with it: spawns, exits, crash backoff, the actions `tick()` returns
 //! and the events it files.
 
-use super::{holds_dead_process, ActionKind, Pool, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
-use crate::clock::ClockMode;
-use crate::decision::{Action, Decision, Reason};
+use super::{ActionKind, Pool, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
 use crate::error::{Error, Result};
-use crate::event::{Event, EventKind};
-use crate::fork::AfterFork;
-use crate::layout::{flag, state, GenState, NONE};
+use crate::os::clock::ClockMode;
+use crate::os::fork::AfterFork;
+use crate::os::process::{self, Liveness, ProcHandle};
 use crate::policy::Key;
-use crate::process::{self, Liveness, ProcHandle};
+use crate::pool::event::{Event, EventKind};
+use crate::rules::decision::{Action, Decision, Reason};
+use crate::rules::liveness::holds_dead_process;
+use crate::table::layout::{flag, state, GenState, NONE};
 use crate::worker::{Health, Worker};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -265,7 +266,7 @@ impl Pool {
             decision: None,
             growth: match kind {
                 EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
-                    crate::growth::estimate(&self.core, s)
+                    crate::rules::growth::estimate(&self.core, s)
                 }
                 _ => None,
             },
@@ -403,8 +404,8 @@ impl Pool {
         s.last_exit.store(
             match reason {
                 Some(r) => r as u64,
-                None if asked => crate::layout::last_exit::LEFT,
-                None => crate::layout::last_exit::CRASH,
+                None if asked => crate::table::layout::last_exit::LEFT,
+                None => crate::table::layout::last_exit::CRASH,
             },
             Relaxed,
         );
@@ -695,7 +696,7 @@ impl Pool {
     /// record: memory and FDs by its last sampling (held `memory_sustain` by
     /// its own dates: `measured_due`, worked out when it samples, so a tick
     /// compares one time), lifetime from when it bound the child.
-    fn measured_over(&self, ss: &SlotSup, s: &crate::layout::Slot, now: u64) -> bool {
+    fn measured_over(&self, ss: &SlotSup, s: &crate::table::layout::Slot, now: u64) -> bool {
         if ss.measured_due.is_some_and(|at| now >= at) {
             return true;
         }

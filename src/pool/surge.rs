@@ -14,15 +14,15 @@
 
 use super::supervisor::{SlotSup, Supervisor};
 use super::{ActionKind, Pool, PoolAction};
-use crate::decision::Reason;
-use crate::event::EventKind;
-use crate::layout::{flag, state, GenState, NONE};
+use crate::pool::event::EventKind;
+use crate::rules::decision::Reason;
+use crate::table::layout::{flag, state, GenState, NONE};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
 
 /// Marks a vacant slot as kept for a replacement (or no longer); a slot
 /// someone filled meanwhile is left alone.
-fn set_reserved(slot: &crate::layout::Slot, on: bool) {
+fn set_reserved(slot: &crate::table::layout::Slot, on: bool) {
     use std::sync::atomic::Ordering::Release;
     let _ = slot.gen_state.fetch_update(Release, Acquire, |w| {
         let gs = GenState::unpack(w);
@@ -65,7 +65,7 @@ impl Pool {
                 continue;
             };
             let gs = GenState::unpack(ys.gen_state.load(Acquire));
-            if gs.state != state::VACANT && crate::core::serves(ys, gs) {
+            if gs.state != state::VACANT && crate::rules::core::serves(ys, gs) {
                 self.end_surge(sup, x, y as u32, now, true);
                 continue;
             }

@@ -1,8 +1,8 @@
 //! Records of what happened in a pool, pulled from a queue by the host.
 
-use crate::decision::{Decision, Reason};
-use crate::growth::Growth;
 use crate::policy::Unit;
+use crate::rules::decision::{Decision, Reason};
+use crate::rules::growth::Growth;
 use std::fmt;
 use std::time::Duration;
 

@@ -58,7 +58,7 @@ pub(crate) fn create_temporary(path: &Path) -> std::io::Result<(File, PathBuf)> 
     let options = exclusive();
     let mut last = None;
     for attempt in 0u64..16 {
-        let token = crate::clock::precise_ns()
+        let token = crate::os::clock::precise_ns()
             .rotate_left(23)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             ^ (u64::from(std::process::id()) << 16)

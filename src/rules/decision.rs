@@ -157,3 +157,18 @@ impl fmt::Display for Decision {
         }
     }
 }
+
+/// How a slot's previous worker ended (`Slot::last_exit`): a reason's
+/// name, `left`, `crash`, or None (none ended yet, or a code out of range).
+pub(crate) fn last_exit_name(code: u64) -> Option<&'static str> {
+    match code {
+        0 => None,
+        crate::table::layout::last_exit::LEFT => Some("left"),
+        crate::table::layout::last_exit::CRASH => Some("crash"),
+        // A word any worker can write: a code out of range names nothing.
+        c => u8::try_from(c)
+            .ok()
+            .and_then(Reason::from_code)
+            .map(|r| r.as_str()),
+    }
+}

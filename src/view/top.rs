@@ -2,7 +2,7 @@
 //! read from a pool file or a server's stats endpoint) rendered for people.
 //! One renderer for the `workerlife` binary and `python -m workerlife top`.
 
-use crate::growth::human_rate;
+use crate::rules::growth::human_rate;
 use crate::units::human_size;
 use serde_json::Value;
 use std::fmt::Write;

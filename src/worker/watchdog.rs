@@ -12,9 +12,9 @@
 //! workers found gone at two looks a second apart, so that no permit waits
 //! for ever on a worker that died without saying so.
 
-use crate::decision::{Action, Decision};
 use crate::error::{Error, Result};
-use crate::layout::{state, GenState};
+use crate::rules::decision::{Action, Decision};
+use crate::table::layout::{state, GenState};
 use crate::worker::Worker;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -217,7 +217,7 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &m
         // within that, so the two never retire the same worker.
         let before = std::mem::take(&mut reap.suspects);
         for (i, s) in core.slots().iter().enumerate() {
-            if i as u32 == worker.index() || !crate::pool::holds_dead_process(s) {
+            if i as u32 == worker.index() || !crate::rules::liveness::holds_dead_process(s) {
                 continue;
             }
             let generation = GenState::unpack(s.gen_state.load(Acquire)).generation;

@@ -11,6 +11,13 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The largest time the pool stores, in microseconds (48 bits, 8.9 years):
+/// times share a word with other fields.
+pub(crate) const TIME_MASK: u64 = (1 << 48) - 1;
+
+/// The largest `max_concurrent_recycles` the word can count.
+pub(crate) const MAX_BUDGET: u64 = 0xFFFF;
+
 /// How a key's value is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
@@ -216,7 +223,7 @@ pub struct Policy {
 }
 
 /// A policy is plain data: a forked child keeps its copy as it was.
-impl crate::fork::AfterFork for Policy {
+impl crate::os::fork::AfterFork for Policy {
     fn after_fork_in_child(&mut self) {}
 }
 
@@ -315,7 +322,7 @@ impl Policy {
     /// Checks the rules that span keys or bound a value.
     pub fn validate(&self) -> Result<(), Error> {
         let budget = self.raw(Key::MaxConcurrentRecycles);
-        if budget > crate::budget::MAX_BUDGET {
+        if budget > MAX_BUDGET {
             return Err(Error::invalid_value(
                 Key::MaxConcurrentRecycles.name(),
                 &budget.to_string(),
@@ -338,7 +345,7 @@ impl Policy {
             ));
         }
         for k in Key::ALL {
-            if k.unit() == Unit::Duration && self.raw(*k) > crate::layout::TIME_MASK {
+            if k.unit() == Unit::Duration && self.raw(*k) > TIME_MASK {
                 return Err(Error::invalid_value(
                     k.name(),
                     &k.format_value(self.raw(*k)),

@@ -1,9 +1,9 @@
 //! Pool statistics, as a struct, as JSON and as Prometheus text exposition.
 
-use crate::decision::Reason;
-use crate::growth::Growth;
-use crate::layout::{busy, flag, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
 use crate::pool::Pool;
+use crate::rules::decision::Reason;
+use crate::rules::growth::Growth;
+use crate::table::layout::{busy, flag, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
 use serde_json::json;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -106,7 +106,7 @@ impl Pool {
             crash_loops: c.crash_loops.load(Relaxed),
             replacements: c.replacements.load(Relaxed),
             ready_timeouts: c.ready_timeouts.load(Relaxed),
-            permits_held: crate::budget::draining(&core.header().budget),
+            permits_held: crate::table::budget::draining(&core.header().budget),
             recycles: Reason::ALL
                 .iter()
                 .map(|r| (*r, c.by_reason[*r as usize].load(Relaxed)))
@@ -165,10 +165,10 @@ impl Pool {
                 uss: reading(s.uss.load(Relaxed)),
                 pss: reading(s.pss.load(Relaxed)),
                 fds: reading(s.fds.load(Relaxed)),
-                last_exit: crate::layout::last_exit::name(s.last_exit.load(Relaxed)),
+                last_exit: crate::rules::decision::last_exit_name(s.last_exit.load(Relaxed)),
                 waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
                 growth: if live {
-                    crate::growth::estimate(core, s)
+                    crate::rules::growth::estimate(core, s)
                 } else {
                     None
                 },

@@ -12,4 +12,4 @@ mod sample;
 pub use identity::{identity, liveness, signal, Liveness, SignalRefused};
 pub use ledger::{Entry, Ledger, ReapOutcome, Reaped};
 pub use release::{wait_released, Held};
-pub use sample::{sample, sample_self, ProcHandle, Reading, Sample};
+pub use sample::{sample, sample_self, Health, ProcHandle, Reading, Sample};

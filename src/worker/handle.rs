@@ -2,10 +2,11 @@
 //! no lock, no allocation, and no syscall beyond a vDSO clock read (made
 //! only when a rule needs the time).
 
-use crate::core::{Core, LazyNow};
-use crate::decision::Decision;
-use crate::layout::{busy, flag, state, GenState, Slot, NONE};
-use crate::watchdog::{Watchdog, WatchdogOptions};
+use crate::os::process::Health;
+use crate::rules::core::{Core, LazyNow};
+use crate::rules::decision::Decision;
+use crate::table::layout::{busy, flag, state, GenState, Slot, NONE};
+use crate::worker::watchdog::{Watchdog, WatchdogOptions};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -27,13 +28,13 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
     put(&slot.fds, health.fds);
     let now = core.now();
     let l = &core.limits;
-    let fitted = match crate::growth::Metric::of(l).0 {
-        crate::growth::Metric::Rss => health.rss,
-        crate::growth::Metric::Uss => health.uss,
-        crate::growth::Metric::Pss => health.pss,
+    let fitted = match crate::rules::growth::Metric::of(l).0 {
+        crate::rules::growth::Metric::Rss => health.rss,
+        crate::rules::growth::Metric::Uss => health.uss,
+        crate::rules::growth::Metric::Pss => health.pss,
     };
     if let Some(v) = fitted {
-        crate::growth::record(slot, now, v);
+        crate::rules::growth::record(slot, now, v);
         if l.memory_forecast > 0 {
             forecast(core, slot);
         }
@@ -55,7 +56,7 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
 /// Whether each reading of `health` is at or over its limit, in the order
 /// of `Slot::over_since` (rss, uss, pss, fds); None where there is no
 /// reading (a limit that is off is never reached).
-pub(crate) fn over_limits(l: &crate::core::Limits, health: Health) -> [Option<bool>; 4] {
+pub(crate) fn over_limits(l: &crate::rules::core::Limits, health: Health) -> [Option<bool>; 4] {
     [
         (health.rss, l.max_rss),
         (health.uss, l.max_uss),
@@ -85,15 +86,6 @@ fn forecast(core: &Core, slot: &Slot) {
         };
         Some(GenState { flags, ..gs }.pack())
     });
-}
-
-/// A health sample; `None` is no reading, which leaves the previous one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Health {
-    pub rss: Option<u64>,
-    pub uss: Option<u64>,
-    pub pss: Option<u64>,
-    pub fds: Option<u64>,
 }
 
 /// One worker's handle on its slot. Cheap to clone; usable from any thread,
@@ -262,8 +254,8 @@ impl Worker {
 
     /// Samples this process from `/proc` and reports the readings (USS and
     /// PSS too when `uss`). Returns the sample.
-    pub fn sample_self(&self, uss: bool) -> crate::Result<crate::process::Sample> {
-        let sample = crate::process::sample_self(uss)?;
+    pub fn sample_self(&self, uss: bool) -> crate::Result<crate::os::process::Sample> {
+        let sample = crate::os::process::sample_self(uss)?;
         self.report_health(sample.health());
         Ok(sample)
     }
@@ -331,7 +323,11 @@ impl Worker {
     /// `exiting`, noting why (a kill the watchdog carries out) for the exit
     /// the master reports. With `for_good` (the server is shrinking or
     /// stopping: nobody replaces it) the permit goes back now.
-    pub(crate) fn exiting_because(&self, reason: Option<crate::decision::Reason>, for_good: bool) {
+    pub(crate) fn exiting_because(
+        &self,
+        reason: Option<crate::rules::decision::Reason>,
+        for_good: bool,
+    ) {
         let slot = self.slot();
         let mut word = slot.gen_state.load(Acquire);
         loop {
@@ -357,7 +353,7 @@ impl Worker {
             {
                 Ok(_) => {
                     if release {
-                        crate::budget::release(&self.core.header().budget);
+                        crate::table::budget::release(&self.core.header().budget);
                     }
                     return;
                 }

@@ -5,7 +5,6 @@
 //! worker is fine again).
 
 use crate::error::{Error, Result};
-use crate::worker::Health;
 
 /// One reading of a sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +90,7 @@ pub use linux::ProcHandle;
 #[cfg(target_os = "linux")]
 mod linux {
     use super::*;
-    use crate::process::procfs;
+    use crate::os::process::procfs;
     use std::ffi::CStr;
     use std::io;
     use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -142,7 +141,7 @@ mod linux {
         /// Opens the files of `pid`. A pid that does not exist, or a zombie,
         /// is [`Error::NoSuchProcess`].
         pub fn open(pid: u32) -> Result<ProcHandle> {
-            if !crate::process::identity::in_pid_range(pid) {
+            if !crate::os::process::identity::in_pid_range(pid) {
                 return Err(Error::NoSuchProcess(pid));
             }
             let mut path = [0u8; 24];
@@ -314,6 +313,15 @@ pub use other::ProcHandle;
 
 /// A forked child keeps a kept-open handle: its files are the child's own
 /// copies, still bound to the same process.
-impl crate::fork::AfterFork for ProcHandle {
+impl crate::os::fork::AfterFork for ProcHandle {
     fn after_fork_in_child(&mut self) {}
+}
+
+/// A health sample; `None` is no reading, which leaves the previous one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    pub rss: Option<u64>,
+    pub uss: Option<u64>,
+    pub pss: Option<u64>,
+    pub fds: Option<u64>,
 }

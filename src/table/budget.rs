@@ -6,11 +6,10 @@
 //! draining count (16 bits) | time of the last start in µs + 1 (48 bits; 0 =
 //! never).
 
-use crate::layout::TIME_MASK;
+use crate::policy::TIME_MASK;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The largest `max_concurrent_recycles` the word can count.
-pub const MAX_BUDGET: u64 = 0xFFFF;
+pub(crate) use crate::policy::MAX_BUDGET;
 
 fn unpack(word: u64) -> (u64, Option<u64>) {
     let last = word & TIME_MASK;

@@ -79,7 +79,7 @@ pub(crate) struct Header {
     pub _pad: u32,
     /// The manual clock's time in microseconds, when `clock_mode` is manual.
     pub manual_now: AtomicU64,
-    /// The rolling budget, see `budget.rs`.
+    /// The rolling budget, see `table/budget.rs`.
     pub budget: AtomicU64,
     /// Was the time of the master's last `tick`, which watchdogs took as
     /// "a master is present". Any worker can write it, so nothing may trust
@@ -173,9 +173,9 @@ pub(crate) struct Slot {
     pub over_since: [AtomicU64; 4],
     /// When the latest reading arrived (µs).
     pub read_at: AtomicU64,
-    /// The growth fit's state and points (see `growth.rs`).
+    /// The growth fit's state and points (see `rules/growth.rs`).
     pub fit: AtomicU64,
-    pub fit_points: crate::growth::Points,
+    pub fit_points: Points,
     /// How the previous generation ended (`last_exit` codes); kept across
     /// generations, for people watching the pool.
     pub last_exit: AtomicU64,
@@ -215,18 +215,32 @@ pub(crate) mod last_exit {
     pub const LEFT: u64 = 254;
     /// An exit nobody asked for.
     pub const CRASH: u64 = 255;
+}
 
-    pub fn name(code: u64) -> Option<&'static str> {
-        match code {
-            0 => None,
-            LEFT => Some("left"),
-            CRASH => Some("crash"),
-            // A word any worker can write: a code out of range names nothing.
-            c => u8::try_from(c)
-                .ok()
-                .and_then(crate::decision::Reason::from_code)
-                .map(|r| r.as_str()),
-        }
+/// The growth fit's readings kept per generation (`Slot::fit_points`).
+pub(crate) const POINTS: usize = 6;
+/// One kept reading: milliseconds since the generation started, requests
+/// served by then, and the reading in KiB (pages are 4 KiB, so nothing is
+/// lost); each saturates at `u32::MAX`.
+pub(crate) type Points = [[AtomicU32; 3]; POINTS];
+
+/// `Slot::fit`: readings seen (32) | level (8): one reading in 2^level is
+/// kept | count (8) | sequence (16): odd while a writer changes the points.
+pub(crate) mod fit_word {
+    pub fn seen(w: u64) -> u32 {
+        (w >> 32) as u32
+    }
+    pub fn level(w: u64) -> u32 {
+        ((w >> 24) & 0xff) as u32
+    }
+    pub fn count(w: u64) -> usize {
+        ((w >> 16) & 0xff) as usize
+    }
+    pub fn seq(w: u64) -> u16 {
+        w as u16
+    }
+    pub fn pack(seen: u32, level: u32, count: usize, seq: u16) -> u64 {
+        (u64::from(seen) << 32) | (u64::from(level) << 24) | ((count as u64) << 16) | u64::from(seq)
     }
 }
 
@@ -267,9 +281,7 @@ impl GenState {
     }
 }
 
-/// The largest time the pool stores, in microseconds (48 bits, 8.9 years):
-/// times share a word with other fields.
-pub(crate) const TIME_MASK: u64 = (1 << 48) - 1;
+pub(crate) use crate::policy::TIME_MASK;
 
 /// Packs and unpacks `Slot::busy`.
 pub(crate) mod busy {
@@ -292,3 +304,15 @@ pub(crate) fn pool_size(slots: u32) -> usize {
 
 /// Bytes of one slot (for the benchmarks and the README).
 pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_slot_count_error_names_max_slots() {
+        let text = crate::Error::InvalidSlotCount(0).to_string();
+        assert!(
+            text.ends_with(&format!("between 1 and {}", super::MAX_SLOTS)),
+            "{text}"
+        );
+    }
+}

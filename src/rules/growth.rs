@@ -16,44 +16,17 @@
 //! written skips its reading (the next one is kept), so nobody waits.
 //! Readers retry while the points change under them (a sequence lock).
 
-use crate::core::Core;
-use crate::layout::{Slot, NONE};
+use crate::rules::core::Core;
+use crate::table::layout::{fit_word, Slot, NONE, POINTS};
 use std::fmt;
+use std::sync::atomic::fence;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{fence, AtomicU32};
 use std::time::Duration;
 
-/// Readings kept per generation.
-pub(crate) const POINTS: usize = 6;
 /// The deepest halving kept: one reading in 2^31 (far beyond any life).
 const MAX_LEVEL: u32 = 31;
 /// Fewer points than this give no estimate: two would be first-minus-last.
 const MIN_POINTS: usize = 3;
-
-/// One kept reading: milliseconds since the generation started, requests
-/// served by then, and the reading in KiB (pages are 4 KiB, so nothing is
-/// lost); each saturates at `u32::MAX`.
-pub(crate) type Points = [[AtomicU32; 3]; POINTS];
-
-/// `Slot::fit`: readings seen (32) | level (8): one reading in 2^level is
-/// kept | count (8) | sequence (16): odd while a writer changes the points.
-mod word {
-    pub fn seen(w: u64) -> u32 {
-        (w >> 32) as u32
-    }
-    pub fn level(w: u64) -> u32 {
-        ((w >> 24) & 0xff) as u32
-    }
-    pub fn count(w: u64) -> usize {
-        ((w >> 16) & 0xff) as usize
-    }
-    pub fn seq(w: u64) -> u16 {
-        w as u16
-    }
-    pub fn pack(seen: u32, level: u32, count: usize, seq: u16) -> u64 {
-        (u64::from(seen) << 32) | (u64::from(level) << 24) | ((count as u64) << 16) | u64::from(seq)
-    }
-}
 
 /// Which reading the growth fit follows: the first memory reading the
 /// policy limits, in the decisions' order (RSS, USS, PSS); RSS when none is.
@@ -74,7 +47,7 @@ impl Metric {
     }
 
     /// The metric and its limit (0: none) under these limits.
-    pub(crate) fn of(l: &crate::core::Limits) -> (Metric, u64) {
+    pub(crate) fn of(l: &crate::rules::core::Limits) -> (Metric, u64) {
         if l.max_rss > 0 {
             (Metric::Rss, l.max_rss)
         } else if l.max_uss > 0 {
@@ -158,14 +131,14 @@ pub(crate) fn human_rate(bytes: f64) -> String {
 /// Keeps a reading (in bytes) of `slot`'s fitted metric, taken at `now`.
 pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
     let w = slot.fit.load(Acquire);
-    if word::seq(w) & 1 == 1 {
+    if fit_word::seq(w) & 1 == 1 {
         return; // another sampler is writing: this reading is skipped
     }
-    let locked = word::pack(
-        word::seen(w),
-        word::level(w),
-        word::count(w),
-        word::seq(w).wrapping_add(1),
+    let locked = fit_word::pack(
+        fit_word::seen(w),
+        fit_word::level(w),
+        fit_word::count(w),
+        fit_word::seq(w).wrapping_add(1),
     );
     if slot
         .fit
@@ -174,7 +147,7 @@ pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
     {
         return;
     }
-    let (seen, mut level, mut count) = (word::seen(w), word::level(w), word::count(w));
+    let (seen, mut level, mut count) = (fit_word::seen(w), fit_word::level(w), fit_word::count(w));
     if count > POINTS || level > MAX_LEVEL {
         // Not a word this code wrote (any worker can write the slot): the
         // fit starts over rather than index past its points.
@@ -207,11 +180,11 @@ pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
         count += 1;
     }
     slot.fit.store(
-        word::pack(
+        fit_word::pack(
             seen.wrapping_add(1),
             level,
             count,
-            word::seq(w).wrapping_add(2),
+            fit_word::seq(w).wrapping_add(2),
         ),
         Release,
     );
@@ -223,11 +196,11 @@ pub(crate) fn record(slot: &Slot, now: u64, bytes: u64) {
 fn snapshot(slot: &Slot) -> Option<([[u32; 3]; POINTS], usize)> {
     for _ in 0..8 {
         let before = slot.fit.load(Acquire);
-        if word::seq(before) & 1 == 1 {
+        if fit_word::seq(before) & 1 == 1 {
             std::hint::spin_loop();
             continue;
         }
-        let count = word::count(before).min(POINTS);
+        let count = fit_word::count(before).min(POINTS);
         let mut points = [[0u32; 3]; POINTS];
         for (p, cells) in points.iter_mut().zip(&slot.fit_points[..count]) {
             *p = [

@@ -1,10 +1,10 @@
 //! Where a pool's bytes live: private memory, shared-anonymous memory created
 //! before `fork()`, or a named file that workers started with `exec` attach.
 
-use crate::clock::ClockMode;
 use crate::error::{Error, Result};
-use crate::layout::{self, Header, HeaderStatic, Slot, LAYOUT_VERSION, MAGIC, MAX_SLOTS};
+use crate::os::clock::ClockMode;
 use crate::policy::{Policy, KEY_COUNT};
+use crate::table::layout::{self, Header, HeaderStatic, Slot, LAYOUT_VERSION, MAGIC, MAX_SLOTS};
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::os::fd::{FromRawFd, IntoRawFd};
@@ -108,7 +108,7 @@ impl Region {
         epoch_ns: u64,
     ) -> Result<Region> {
         let ctx = |what: &str| format!("{}: {what}", path.display());
-        let (file, tmp) = crate::files::create_temporary(path)
+        let (file, tmp) = crate::os::files::create_temporary(path)
             .map_err(|e| Error::io(ctx("creating the pool file"), e))?;
         let made = (|| {
             hold_shared(&file);
@@ -139,7 +139,7 @@ impl Region {
                 return Err(e);
             }
         };
-        crate::files::remove_at_exit(path, &file);
+        crate::os::files::remove_at_exit(path, &file);
         region.hold = Some(file);
         region.owner_pid = Some(std::process::id());
         Ok(region)
@@ -203,7 +203,7 @@ impl Region {
             let file = match open_existing(path) {
                 Ok(f) => f,
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    match crate::files::exclusive().open(path) {
+                    match crate::os::files::exclusive().open(path) {
                         Ok(f) => f,
                         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                         Err(e) => return Err(Error::io(ctx("creating the pool file"), e)),
@@ -212,13 +212,13 @@ impl Region {
                 Err(e) => return Err(e),
             };
             let meta = file.metadata().map_err(|e| Error::io(ctx("stat"), e))?;
-            crate::files::check_trusted(path, &meta)?;
-            let exclusive =
-                crate::files::try_lock(&file, true).map_err(|e| Error::io(ctx("locking"), e))?;
+            crate::os::files::check_trusted(path, &meta)?;
+            let exclusive = crate::os::files::try_lock(&file, true)
+                .map_err(|e| Error::io(ctx("locking"), e))?;
             if !exclusive {
-                crate::files::lock_shared(&file).map_err(|e| Error::io(ctx("locking"), e))?;
+                crate::os::files::lock_shared(&file).map_err(|e| Error::io(ctx("locking"), e))?;
             }
-            if !crate::files::same_file(&file, path) {
+            if !crate::os::files::same_file(&file, path) {
                 continue;
             }
             let size = file
@@ -270,7 +270,7 @@ impl Region {
             region.write_header(slots, policy, seed, clock, epoch_ns);
             // fcntl locks convert atomically: nobody can take the file
             // between our making it and our holding it shared.
-            crate::files::lock_shared(&file).map_err(|e| Error::io(ctx("locking"), e))?;
+            crate::os::files::lock_shared(&file).map_err(|e| Error::io(ctx("locking"), e))?;
             region.lock = AtomicI32::new(file.into_raw_fd());
             return Ok(region);
         }
@@ -293,13 +293,13 @@ impl Region {
         // SAFETY: the descriptor was ours alone (taken out of `lock` above).
         let file = unsafe { File::from_raw_fd(fd) };
         let ctx = |what: &str| format!("{}: {what}", path.display());
-        crate::files::unlock(&file).map_err(|e| Error::io(ctx("unlocking"), e))?;
-        if !crate::files::try_lock(&file, true).map_err(|e| Error::io(ctx("locking"), e))? {
+        crate::os::files::unlock(&file).map_err(|e| Error::io(ctx("unlocking"), e))?;
+        if !crate::os::files::try_lock(&file, true).map_err(|e| Error::io(ctx("locking"), e))? {
             return Ok(false);
         }
         // Removed while we held it exclusively: whoever opens it next makes
         // it anew; closing the file drops our lock.
-        Ok(crate::files::same_file(&file, path) && std::fs::remove_file(path).is_ok())
+        Ok(crate::os::files::same_file(&file, path) && std::fs::remove_file(path).is_ok())
     }
 
     /// Attaches a named pool file after checking it is whole and ours, and
@@ -310,7 +310,7 @@ impl Region {
         // A file being replaced (its replacer holds it exclusively) is waited
         // for; if it was replaced meanwhile, the new one is what to attach.
         for _ in 0..64 {
-            if !hold_shared(&file) || crate::files::same_file(&file, path) {
+            if !hold_shared(&file) || crate::os::files::same_file(&file, path) {
                 break;
             }
             file = open_existing(path)?;
@@ -319,7 +319,7 @@ impl Region {
             .metadata()
             .map_err(|e| Error::io(format!("{}: stat", path.display()), e))?;
         // Every process of the pool acts on what the file says.
-        crate::files::check_trusted(path, &meta)?;
+        crate::os::files::check_trusted(path, &meta)?;
         let len = meta.len();
         let need = std::mem::size_of::<Header>() as u64;
         if len < need {
@@ -441,7 +441,7 @@ impl Region {
     pub fn remove_if_owner(&self) {
         if let (Some(owner), Some(path), Some(file)) = (self.owner_pid, &self.path, &self.hold) {
             if owner == std::process::id() {
-                crate::files::remove_owned(path, file);
+                crate::os::files::remove_owned(path, file);
             }
         }
     }
@@ -451,7 +451,7 @@ impl Region {
 /// exclusively (making or replacing it). False where such locks are not
 /// supported (the file is then never judged stale by its lock).
 fn hold_shared(file: &File) -> bool {
-    crate::files::lock_shared(file).is_ok()
+    crate::os::files::lock_shared(file).is_ok()
 }
 
 /// Links the finished pool file `tmp` at `path`. Something already there
@@ -477,14 +477,14 @@ fn publish(tmp: &Path, path: &Path) -> Result<()> {
             Err(e) => return Err(e),
         };
         let meta = existing.metadata().map_err(|e| Error::io(ctx("stat"), e))?;
-        crate::files::check_trusted(path, &meta)?;
-        if !crate::files::try_lock(&existing, true).unwrap_or(false) {
+        crate::os::files::check_trusted(path, &meta)?;
+        if !crate::os::files::try_lock(&existing, true).unwrap_or(false) {
             return Err(Error::io(
                 ctx("creating the pool file (a live process holds the one there)"),
                 std::io::Error::from_raw_os_error(libc::EEXIST),
             ));
         }
-        if !crate::files::same_file(&existing, path) {
+        if !crate::os::files::same_file(&existing, path) {
             continue;
         }
         let mut magic = [0u8; 8];

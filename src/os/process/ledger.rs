@@ -77,9 +77,9 @@ impl Ledger {
         let pid = std::process::id();
         let ledger = Ledger {
             path: path.as_ref().to_path_buf(),
-            run_id: crate::clock::precise_ns()
+            run_id: crate::os::clock::precise_ns()
                 ^ (u64::from(pid) << 32)
-                ^ crate::clock::coarse_ns().rotate_left(17),
+                ^ crate::os::clock::coarse_ns().rotate_left(17),
             master_pid: pid,
             master_start: identity::identity(pid),
         };
@@ -266,7 +266,7 @@ impl Ledger {
             let meta = file.metadata().map_err(|e| self.io("stat", e))?;
             // Root reaps what the ledger names: a ledger someone else could
             // write would let them choose whom.
-            crate::files::check_trusted(&self.path, &meta)?;
+            crate::os::files::check_trusted(&self.path, &meta)?;
             // SAFETY: flock on an fd we own; blocks until the lock is ours.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
                 return Err(self.io("lock", std::io::Error::last_os_error()));
@@ -324,7 +324,7 @@ impl Ledger {
             text.push_str(&format_entry(e));
         }
         let (mut f, tmp) =
-            crate::files::create_temporary(&self.path).map_err(|e| self.io("rewrite", e))?;
+            crate::os::files::create_temporary(&self.path).map_err(|e| self.io("rewrite", e))?;
         let mut write = || -> std::io::Result<()> {
             f.write_all(text.as_bytes())?;
             f.sync_data()?;

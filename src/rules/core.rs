@@ -2,15 +2,15 @@
 //! policy (cached out of the shared header), the clock and the rules that
 //! decide. Shared by the `Pool` and its `Worker` handles.
 
-use crate::budget;
-use crate::clock::{self, ClockMode};
-use crate::decision::{Action, Decision, Reason};
-use crate::jitter::{self, Which};
-use crate::layout::{
+use crate::os::clock::{self, ClockMode};
+use crate::policy::{Key, Policy};
+use crate::rules::decision::{Action, Decision, Reason};
+use crate::rules::jitter::{self, Which};
+use crate::table::budget;
+use crate::table::layout::{
     busy, flag, last_exit, state, GenState, Header, Slot, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS,
 };
-use crate::policy::{Key, Policy};
-use crate::region::Region;
+use crate::table::region::Region;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -476,7 +476,7 @@ impl Core {
             let gs = GenState::unpack(word);
             if gs.state == state::VACANT
                 || !gs.has(flag::PERMIT)
-                || !crate::pool::holds_dead_process(from)
+                || !crate::rules::liveness::holds_dead_process(from)
             {
                 continue;
             }
@@ -589,7 +589,7 @@ impl Core {
                 }
                 continue;
             }
-            if check_alive && crate::pool::holds_dead_process(slot) {
+            if check_alive && crate::rules::liveness::holds_dead_process(slot) {
                 // A worker missing: its permit waits for the worker that
                 // takes its place (`take_over_permit`), at most
                 // `ready_timeout` from its grant. The slot itself is left
@@ -732,7 +732,7 @@ impl Core {
     /// reading reaches its limit (0 when there already; `u64::MAX` with no
     /// memory limit or no growth estimate yet).
     pub fn urgency(&self, slot: &Slot) -> u64 {
-        let (metric, limit) = crate::growth::Metric::of(&self.limits);
+        let (metric, limit) = crate::rules::growth::Metric::of(&self.limits);
         if limit == 0 {
             return u64::MAX;
         }
@@ -740,7 +740,7 @@ impl Core {
         if latest != NONE && latest >= limit {
             return 0;
         }
-        crate::growth::estimate(self, slot)
+        crate::rules::growth::estimate(self, slot)
             .and_then(|g| g.to_limit)
             .map_or(u64::MAX, |d| {
                 u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -935,7 +935,7 @@ impl Core {
         if l.memory_forecast > 0
             && GenState::unpack(slot.gen_state.load(Relaxed)).has(flag::FORECAST)
         {
-            let left = crate::growth::estimate(self, slot)
+            let left = crate::rules::growth::estimate(self, slot)
                 .and_then(|g| g.to_limit)
                 .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
             return Some((Reason::MemoryForecast, left, l.memory_forecast));

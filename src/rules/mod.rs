@@ -1,0 +1,10 @@
+//! The rules: what a worker must do and why (`decision`), the slot
+//! lifecycle, permits and every limit (`core`), growth estimates
+//! (`growth`), per-generation jitter (`jitter`) and whether a slot's
+//! process still lives (`liveness`).
+
+pub(crate) mod core;
+pub(crate) mod decision;
+pub(crate) mod growth;
+pub(crate) mod jitter;
+pub(crate) mod liveness;
