@@ -1,6 +1,7 @@
 """Runs a command as a child subreaper and fails if any process it started
 is still alive when it ends.
 
+Every child that ends is reaped at once, orphans included, as init would.
 Processes a test started and lost (orphans, daemons, a forked helper that
 outlives its parent) are reparented to this process rather than to init, so
 every one of them is found: each process whose parent chain reaches here.
@@ -74,7 +75,17 @@ def main() -> int:
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         print("leftovers: cannot become a child subreaper", file=sys.stderr)
         return 1
-    rc = subprocess.call(sys.argv[1:])
+    main = subprocess.Popen(sys.argv[1:])
+    # Reap every child as it ends, the run's orphans too (as init would):
+    # a zombie left unreaped here would still count in its process group,
+    # which tests check.
+    while True:
+        pid, status = os.wait()
+        if pid == main.pid:
+            code = os.waitstatus_to_exitcode(status)
+            rc = code if code >= 0 else 128 - code  # a signal, as a shell says it
+            break
+    main.returncode = rc
     deadline = time.monotonic() + GRACE_SECONDS
     left = descendants()
     while left and time.monotonic() < deadline:
