@@ -6,7 +6,9 @@
 //! nothing about time.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 use workerlife::process::{self, ProcHandle};
+use workerlife::{Policy, Pool};
 
 mod timing;
 use timing::best_ns;
@@ -83,5 +85,92 @@ fn main() {
     println!(
         "smaps_rollup read by path, Pss only    {smaps_by_path:8.0}  {:7.2}x slower",
         smaps_by_path / kept_uss
+    );
+    lock_wait();
+}
+
+/// How long a host thread's `exited()` waits for the supervisor's lock
+/// while another thread's `tick()` samples 64 live workers (RSS, FDs and
+/// USS, every tick, a tick a millisecond), against the same calls with no
+/// tick running; and what one sampling round takes (what the wait was
+/// when rounds read `/proc` under the lock).
+fn lock_wait() {
+    let mut children: Vec<_> = (0..64)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .expect("start sleep")
+        })
+        .collect();
+    let policy = Policy::parse("sample_interval=1ms,max_uss=64GiB").unwrap();
+    let pool = Pool::new(&policy, 64).unwrap();
+    for (slot, c) in children.iter().enumerate() {
+        pool.spawned(slot as u32, c.id()).unwrap();
+    }
+    // A pid no slot holds: the call takes the lock, finds nothing, returns.
+    let unknown = u32::MAX / 2;
+    let waits = |pool: &Pool, run: Duration| {
+        let mut ns = Vec::new();
+        let end = Instant::now() + run;
+        while Instant::now() < end {
+            let t = Instant::now();
+            black_box(pool.exited(unknown, 0).is_err());
+            ns.push(t.elapsed().as_nanos() as f64);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        ns.sort_by(f64::total_cmp);
+        ns
+    };
+    let quiet = waits(&pool, Duration::from_millis(500));
+    let round = best_ns(3, 20, |n| {
+        for _ in 0..n {
+            black_box(pool.sample());
+        }
+    });
+    let mut ticks = 0u64;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let busy = std::thread::scope(|scope| {
+        let ticker = scope.spawn(|| {
+            let mut n = 0u64;
+            // A master's loop: a tick every millisecond, each sampling
+            // every worker (sample_interval=1ms).
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                black_box(pool.tick());
+                n += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            n
+        });
+        let busy = waits(&pool, Duration::from_secs(2));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        ticks = ticker.join().unwrap();
+        busy
+    });
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let pct = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p) as usize] / 1e3;
+    println!();
+    println!("another thread's exited() while tick() samples 64 workers (µs)");
+    println!("                                         p50      p99      max  calls");
+    println!(
+        "no tick running                     {:8.2} {:8.2} {:8.2} {:6}",
+        pct(&quiet, 0.5),
+        pct(&quiet, 0.99),
+        pct(&quiet, 1.0),
+        quiet.len()
+    );
+    println!(
+        "tick() sampling all the while       {:8.2} {:8.2} {:8.2} {:6}   ({ticks} ticks; goal p99 < 50 µs)",
+        pct(&busy, 0.5),
+        pct(&busy, 0.99),
+        pct(&busy, 1.0),
+        busy.len()
+    );
+    println!(
+        "one sampling round of the 64 workers {:8.0} µs (the wait when it held the lock)",
+        round / 1e3
     );
 }

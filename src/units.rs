@@ -162,18 +162,30 @@ pub(crate) fn format_size(bytes: u64) -> String {
 /// Prints a size for people, to one decimal in the largest binary unit it
 /// reaches (`64.3MiB`, `300MiB`, `512B`): for decisions and logs, not specs.
 pub(crate) fn human_size(bytes: u64) -> String {
-    for (name, scale) in BINARY_UNITS {
-        // Rounded first, so 1023.96MiB is written as 1GiB.
-        let tenths = (bytes as u128 * 10 + scale as u128 / 2) / scale as u128;
-        if tenths >= 10 {
-            return if tenths % 10 == 0 {
-                format!("{}{name}", tenths / 10)
-            } else {
-                format!("{}.{}{name}", tenths / 10, tenths % 10)
-            };
+    HumanSize(bytes).to_string()
+}
+
+/// `human_size` as a `Display`, which writes without allocating: the
+/// watchdog prints decisions beside threads that may hold the allocator's
+/// lock.
+pub(crate) struct HumanSize(pub u64);
+
+impl std::fmt::Display for HumanSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = self.0;
+        for (name, scale) in BINARY_UNITS {
+            // Rounded first, so 1023.96MiB is written as 1GiB.
+            let tenths = (bytes as u128 * 10 + scale as u128 / 2) / scale as u128;
+            if tenths >= 10 {
+                return if tenths % 10 == 0 {
+                    write!(f, "{}{name}", tenths / 10)
+                } else {
+                    write!(f, "{}.{}{name}", tenths / 10, tenths % 10)
+                };
+            }
         }
+        write!(f, "{bytes}B")
     }
-    format!("{bytes}B")
 }
 
 /// Prints a duration as a compound such as `1h30m` or `1s250ms`.

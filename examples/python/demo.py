@@ -210,13 +210,15 @@ def chart(servers: List[Server], reasons: Dict[int, str], limit_mib: float, seco
     worker), max_rss dashed, a mark where workerlife recycled (circle) or
     killed (cross) a worker. Hand-written: a dozen lines of SVG need no
     plotting library."""
-    w, h, pad = 900, 300, 50
+    # Each panel: its title above, the seconds axis and (first panel) the
+    # legend below, each on a line of its own, then the next panel's title.
+    w, h, pad, gap = 900, 300, 50, 80
     top = max([limit_mib * 1.2] + [r / 2**20 for s in servers for pts in s.series.values() for _, r in pts])
     colors = {"memory_rss": "#d62728", "max_requests": "#1f77b4", "request_timeout": "#000000"}
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{len(servers) * (h + pad) + pad}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{len(servers) * (h + gap) + pad}" '
              'font-family="sans-serif" font-size="12">', '<rect width="100%" height="100%" fill="white"/>']
     for n, s in enumerate(servers):
-        y0 = pad + n * (h + pad)
+        y0 = pad + n * (h + gap)
 
         def x(t: float) -> float:
             return pad + (w - 2 * pad) * t / seconds

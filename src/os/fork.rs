@@ -12,7 +12,10 @@
 //!
 //! Spin locks (from the `spin` crate) rather than `std::sync::Mutex`, because
 //! the handlers must release a lock they took in another function, which
-//! std's guards cannot do; every section they guard is short.
+//! std's guards cannot do; every section they guard is short: no file is
+//! read under one (a pool's sampling takes its workers under the lock,
+//! reads their `/proc` files without it, then applies the readings under it
+//! again).
 
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 use spin::relax::Yield;

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::os::process::{self, ProcHandle};
 use crate::policy::Key;
 use crate::table::layout::{state, GenState};
+use crate::worker::Health;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
 
@@ -27,49 +28,128 @@ pub struct SampleReport {
     pub errors: Vec<(u32, Error)>,
 }
 
+/// One worker to read in a sampling round: taken under the supervisor's
+/// lock, read without it, applied under it again.
+pub(super) struct Target {
+    slot: u32,
+    pid: u32,
+    identity: u64,
+    /// Its kept-open `/proc` files, out of the supervisor for the read.
+    handle: Option<ProcHandle>,
+    read: Read,
+}
+
+enum Read {
+    Pending,
+    Health(Health),
+    /// Gone; `unreaped`: a zombie of this process, whose exit its host
+    /// reports once it reaps it.
+    Gone {
+        unreaped: bool,
+    },
+    Failed(Error),
+}
+
 impl Pool {
     /// Samples every worker's memory and FDs from `/proc` now (USS and PSS
     /// too when the policy limits them) and feeds the readings to the
     /// decisions; workers whose process is gone are retired. `tick()` does
     /// this itself every `sample_interval` (except with a manual clock).
+    /// The `/proc` files are read without the supervisor's lock: a host
+    /// thread reporting an exit meanwhile does not wait for the round.
     pub fn sample(&self) -> SampleReport {
         let now = self.core.now();
+        let targets = {
+            let mut sup = self.sup();
+            sup.last_sample = Some(now);
+            self.sampling_targets(&mut sup)
+        };
+        let targets = self.read_targets(targets);
         let mut sup = self.sup();
-        sup.last_sample = Some(now);
-        self.sample_locked(&mut sup, now)
+        self.apply_samples(&mut sup, targets, now)
     }
 
-    pub(super) fn sample_locked(&self, sup: &mut Supervisor, now: u64) -> SampleReport {
-        let p = &self.core.policy;
-        let uss = p.raw(Key::MaxUss) > 0 || p.raw(Key::MaxPss) > 0;
-        let mut report = SampleReport::default();
+    /// Under the lock: every occupied slot's pid, with its kept files.
+    pub(super) fn sampling_targets(&self, sup: &mut Supervisor) -> Vec<Target> {
+        let mut targets = Vec::new();
         for (i, s) in self.core.slots().iter().enumerate() {
-            let held = &mut sup.handles[i];
             let pid = s.pid.load(Relaxed);
             if GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT || pid == 0 {
-                *held = None;
+                sup.handles[i] = None;
                 continue;
             }
-            let identity = s.identity.load(Relaxed);
+            targets.push(Target {
+                slot: i as u32,
+                pid,
+                identity: s.identity.load(Relaxed),
+                handle: sup.handles[i].take(),
+                read: Read::Pending,
+            });
+        }
+        targets
+    }
+
+    /// Without the lock: each target's `/proc` files.
+    pub(super) fn read_targets(&self, mut targets: Vec<Target>) -> Vec<Target> {
+        let p = &self.core.policy;
+        let uss = p.raw(Key::MaxUss) > 0 || p.raw(Key::MaxPss) > 0;
+        for t in &mut targets {
+            let (pid, identity) = (t.pid, t.identity);
             let current =
                 |h: &ProcHandle| h.pid() == pid && (identity == 0 || h.start_time() == identity);
-            if !held.as_ref().is_some_and(current) {
-                *held = match ProcHandle::open(pid) {
+            if !t.handle.as_ref().is_some_and(current) {
+                t.handle = match ProcHandle::open(pid) {
                     Ok(h) => Some(h),
                     Err(Error::NoSuchProcess(_)) => None,
                     Err(e) => {
-                        report.errors.push((i as u32, e));
+                        t.read = Read::Failed(e);
                         continue;
                     }
                 };
             }
-            let sample = match held.as_mut().filter(|h| current(h)) {
+            let sample = match t.handle.as_mut().filter(|h| current(h)) {
                 Some(h) => h.sample(uss),
                 None => Err(Error::NoSuchProcess(pid)),
             };
-            match sample {
-                Ok(sample) => {
-                    let health = sample.health();
+            t.read = match sample {
+                Ok(sample) => Read::Health(sample.health()),
+                Err(Error::NoSuchProcess(_)) => {
+                    t.handle = None;
+                    Read::Gone {
+                        unreaped: process::identity::unreaped_child(pid),
+                    }
+                }
+                Err(e) => Read::Failed(e),
+            };
+        }
+        targets
+    }
+
+    /// Under the lock again: the readings of the slots that still hold the
+    /// process read (a slot refilled meanwhile keeps its new worker's).
+    pub(super) fn apply_samples(
+        &self,
+        sup: &mut Supervisor,
+        targets: Vec<Target>,
+        now: u64,
+    ) -> SampleReport {
+        let mut report = SampleReport::default();
+        for t in targets {
+            let i = t.slot as usize;
+            let s = &self.core.slots()[i];
+            let same = s.pid.load(Relaxed) == t.pid
+                && s.identity.load(Relaxed) == t.identity
+                && GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT;
+            if !same {
+                continue;
+            }
+            if sup.handles[i].is_none() {
+                sup.handles[i] = t.handle;
+            }
+            let pid = t.pid;
+            match t.read {
+                Read::Pending => {}
+                Read::Health(health) => {
                     crate::worker::store_health(&self.core, s, health);
                     // The master's own record of its child, which no write
                     // to the slot changes (see `master_decision`).
@@ -96,14 +176,14 @@ impl Pool {
                     }
                     report.sampled += 1;
                 }
-                Err(Error::NoSuchProcess(_)) => {
+                Read::Gone { unreaped } => {
                     sup.handles[i] = None;
                     // Our own child's exit is reported by the host with its
                     // status once it reaps it (a zombie until then), and
                     // soon after if it has just reaped it (a host that
                     // samples on another thread, as the gunicorn hook does,
                     // sees the gap); anyone else's is retired now.
-                    if process::identity::unreaped_child(pid) {
+                    if unreaped {
                         continue;
                     }
                     let ss = &mut sup.slots[i];
@@ -113,10 +193,10 @@ impl Pool {
                             continue;
                         }
                     }
-                    self.on_exit(sup, i as u32, None, now);
-                    report.gone.push(i as u32);
+                    self.on_exit(sup, t.slot, None, now);
+                    report.gone.push(t.slot);
                 }
-                Err(e) => report.errors.push((i as u32, e)),
+                Read::Failed(e) => report.errors.push((t.slot, e)),
             }
         }
         report

@@ -339,13 +339,20 @@ impl Pool {
     /// slots. Costs a `kill(pid, 0)` and a `/proc` read per worker, so hosts
     /// call it at a sampling interval, not on every tick.
     pub fn reap_dead(&self) -> Vec<u32> {
+        // The checks read `/proc` and the shared slots only: made without
+        // the supervisor's lock, then confirmed under it.
+        let dead: Vec<(u32, u32)> = (self.core.slots().iter().enumerate())
+            .filter(|(_, s)| holds_dead_process(s))
+            .map(|(i, s)| (i as u32, s.pid.load(Relaxed)))
+            .collect();
         let now = self.core.now();
         let mut sup = self.sup();
         let mut gone = Vec::new();
-        for (i, s) in self.core.slots().iter().enumerate() {
-            if holds_dead_process(s) {
-                self.on_exit(&mut sup, i as u32, None, now);
-                gone.push(i as u32);
+        for (i, pid) in dead {
+            let s = &self.core.slots()[i as usize];
+            if s.pid.load(Relaxed) == pid && holds_dead_process(s) {
+                self.on_exit(&mut sup, i, None, now);
+                gone.push(i);
             }
         }
         gone
@@ -474,10 +481,18 @@ impl Pool {
     /// from the master's own record, and act.
     pub fn tick_into(&self, out: &mut Vec<PoolAction>) {
         let now = self.core.now();
+        // Phase 1, sampling when due, reads `/proc` without the lock.
+        let due = {
+            let mut sup = self.sup();
+            self.sampling_due(&mut sup, now)
+        };
+        let read = due.map(|targets| self.read_targets(targets));
         let mut sup = self.sup();
         let sup = &mut *sup;
         self.core.master_pid.store(std::process::id(), Relaxed);
-        self.sample_when_due(sup, now);
+        if let Some(read) = read {
+            self.apply_samples(sup, read, now);
+        }
         self.core.recount_permits(now, false);
         self.surge_round(sup, now, out);
         for (i, s) in self.core.slots().iter().enumerate() {
@@ -502,18 +517,20 @@ impl Pool {
         }
     }
 
-    /// Phase 1: every `sample_interval`, read each worker's `/proc`.
-    fn sample_when_due(&self, sup: &mut Supervisor, now: u64) {
+    /// Phase 1: every `sample_interval`, the workers to read (see
+    /// `sampling.rs`: read without the lock, applied under it).
+    fn sampling_due(&self, sup: &mut Supervisor, now: u64) -> Option<Vec<super::sampling::Target>> {
         let interval = self.core.policy.raw(Key::SampleInterval);
-        if self.core.clock == ClockMode::Monotonic
+        let due = self.core.clock == ClockMode::Monotonic
             && interval > 0
             && sup
                 .last_sample
-                .map_or(true, |t| now.saturating_sub(t) >= interval)
-        {
-            sup.last_sample = Some(now);
-            self.sample_locked(sup, now);
+                .map_or(true, |t| now.saturating_sub(t) >= interval);
+        if !due {
+            return None;
         }
+        sup.last_sample = Some(now);
+        Some(self.sampling_targets(sup))
     }
 
     /// A vacant slot: a respawn when due (once per vacancy). A slot that

@@ -149,8 +149,8 @@ impl fmt::Display for Decision {
                     f,
                     "{}: {} >= {}",
                     r,
-                    crate::units::human_size(self.value),
-                    crate::units::human_size(self.limit)
+                    crate::units::HumanSize(self.value),
+                    crate::units::HumanSize(self.limit)
                 ),
                 Unit::Count => write!(f, "{}: {} >= {}", r, self.value, self.limit),
             },

@@ -234,8 +234,9 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &m
 /// next look; any more, at a later one).
 const MAX_SUSPECTS: usize = 64;
 
-/// One line on stderr, written with no lock and no allocation: the thread
-/// it runs beside may hold any lock there is.
+/// One line on stderr, written with no lock and no allocation (a
+/// decision's sizes are written by `HumanSize` in place): the thread it
+/// runs beside may hold any lock there is, the allocator's included.
 fn say(pid: u32, slot: u32, what: &str, d: &Decision) {
     let mut line = Line::default();
     let _ = writeln!(

@@ -296,6 +296,23 @@ subtest 'a failing vector names its case' => sub {
     like($out, qr/step 1 .*expected recycle/, 'and the step');
 };
 
+subtest 'a ready event says how long the replacement took' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=1,max_surge=1', slots => 3, manual_clock => 1);
+    $pool->spawned(0, 1_000_001);
+    my $w = $pool->slot(0);
+    $w->begin;
+    $w->end;
+    my ($spawn) = grep { $_->{action} eq 'spawn' } $pool->tick;
+    ok($spawn && defined $spawn->{replaces}, 'a replacement is started') or return;
+    $pool->spawned($spawn->{slot}, 1_000_002);
+    $pool->advance(0.25);
+    $pool->ready($spawn->{slot});
+    $pool->tick;
+    my ($ready) = grep { $_->{kind} eq 'ready' } $pool->events;
+    ok($ready, 'a ready event') or return;
+    is($ready->{delay}, 0.25, 'with its delay (it was dropped for every kind but crash_loop)');
+};
+
 subtest 'stats can leave the vacant slots out' => sub {
     my $pool = WorkerLife::Pool->new(policy => '', slots => 1000);
     $pool->claim($$);

@@ -183,7 +183,7 @@ impl PyPool {
     fn claim(&self, py: Python<'_>, pid: Option<u32>) -> PyResult<PyWorker> {
         let pid = pid.unwrap_or_else(std::process::id);
         Ok(PyWorker {
-            inner: self.inner.claim(pid).or_raise(py)?,
+            inner: py.detach(|| self.inner.claim(pid)).or_raise(py)?,
         })
     }
 
@@ -192,58 +192,59 @@ impl PyPool {
     /// later `spawned(index, pid)` takes it on), so its limits hold.
     fn slot(&self, py: Python<'_>, index: u32) -> PyResult<PyWorker> {
         Ok(PyWorker {
-            inner: self.inner.worker(index).or_raise(py)?,
+            inner: py.detach(|| self.inner.worker(index)).or_raise(py)?,
         })
     }
 
     /// The master started `pid` in `slot`; the pid joins the master's own
     /// record of its children (whom actions may name).
     fn spawned(&self, py: Python<'_>, slot: u32, pid: u32) -> PyResult<()> {
-        self.inner.spawned(slot, pid).or_raise(py)
+        py.detach(|| self.inner.spawned(slot, pid)).or_raise(py)
     }
 
     /// The worker in `slot` is ready to serve: what a replacement waits for
     /// before the worker it replaces drains (max_surge). Its first request
     /// counts as ready too.
     fn ready(&self, py: Python<'_>, slot: u32) -> PyResult<()> {
-        self.inner.ready(slot).or_raise(py)
+        py.detach(|| self.inner.ready(slot)).or_raise(py)
     }
 
     /// Takes `pid`, a live child of this process that the server started
     /// (gunicorn's arbiter), as one of the master's workers: actions for the
     /// slot it claims may then name it. NotAChild for any other process.
     fn adopt(&self, py: Python<'_>, pid: u32) -> PyResult<()> {
-        self.inner.adopt(pid).or_raise(py)
+        py.detach(|| self.inner.adopt(pid)).or_raise(py)
     }
 
     /// The server asked worker `pid` to leave on its own account (graceful
     /// restart, scale-down, shutdown): its exit is not a crash. Returns its
     /// slot.
     fn exiting(&self, py: Python<'_>, pid: u32) -> PyResult<u32> {
-        self.inner.exiting(pid).or_raise(py)
+        py.detach(|| self.inner.exiting(pid)).or_raise(py)
     }
 
     /// The master reaped `pid` with wait status `status`; returns its slot.
     #[pyo3(signature = (pid, status=0))]
     fn exited(&self, py: Python<'_>, pid: u32, status: i32) -> PyResult<u32> {
-        self.inner.exited(pid, status).or_raise(py)
+        py.detach(|| self.inner.exited(pid, status)).or_raise(py)
     }
 
     /// As `exited`, by slot.
     #[pyo3(signature = (slot, status=0))]
     fn exited_slot(&self, py: Python<'_>, slot: u32, status: i32) -> PyResult<()> {
-        self.inner.exited_slot(slot, status).or_raise(py)
+        py.detach(|| self.inner.exited_slot(slot, status))
+            .or_raise(py)
     }
 
     /// Asks for a recycle of `slot` (reason "manual").
     fn recycle(&self, py: Python<'_>, slot: u32) -> PyResult<()> {
-        self.inner.recycle(slot).or_raise(py)
+        py.detach(|| self.inner.recycle(slot)).or_raise(py)
     }
 
     /// What the worker in `slot` should do now.
     fn decision(&self, py: Python<'_>, slot: u32) -> PyResult<PyDecision> {
         Ok(PyDecision {
-            inner: self.inner.decision(slot).or_raise(py)?,
+            inner: py.detach(|| self.inner.decision(slot)).or_raise(py)?,
         })
     }
 
@@ -277,25 +278,21 @@ impl PyPool {
     }
 
     /// Seconds until the next held-back respawn, if any.
-    fn next_spawn_in(&self) -> Option<f64> {
-        self.inner.next_spawn_in().map(|d| d.as_secs_f64())
+    fn next_spawn_in(&self, py: Python<'_>) -> Option<f64> {
+        py.detach(|| self.inner.next_spawn_in())
+            .map(|d| d.as_secs_f64())
     }
 
     /// The events since the last call, oldest first.
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(
-            py,
-            self.inner
-                .events()
-                .into_iter()
-                .map(|inner| PyEvent { inner }),
-        )
+        let events = py.detach(|| self.inner.events());
+        PyList::new(py, events.into_iter().map(|inner| PyEvent { inner }))
     }
 
     /// Events dropped because nobody read them in time.
     #[getter]
-    fn dropped_events(&self) -> u64 {
-        self.inner.dropped_events()
+    fn dropped_events(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.inner.dropped_events())
     }
 
     /// A snapshot of counters and slots as a dict; `vacant=False` lists

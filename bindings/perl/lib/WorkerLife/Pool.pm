@@ -217,7 +217,8 @@ sub events {
                 reason => WorkerLife::Raw::reason($reason), status => $has_status ? $status : undef,
                 crash => $crash ? 1 : 0, at => $at / 1e6, uptime => $uptime / 1e6,
                 requests => $requests, rss => WorkerLife::Raw::reading($rss),
-                delay => $kind == 5 ? $delay / 1e6 : undef,
+                # Absent (WL_NO_READING) but for crash loops and ready replacements.
+                delay => defined(WorkerLife::Raw::reading($delay)) ? $delay / 1e6 : undef,
                 # NaN (unknown) is the one value not equal to itself.
                 growth_per_request => $per_request == $per_request ? $per_request : undef,
                 growth_per_second  => $per_second == $per_second ? $per_second : undef,
