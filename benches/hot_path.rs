@@ -117,6 +117,6 @@ fn main() {
     }) / f64::from(slots);
     println!("tick() over {slots} slots, per slot      {tick:8.2}              goal <= 20 ns (every shared value checked)");
     println!(
-        "bytes per slot                       {SLOT_BYTES:8}              goal <= 128 (256: the growth fit and sustain runs; see README)"
+        "bytes per slot                       {SLOT_BYTES:8}              goal <= 128 (256: the growth fit and sustain runs; see docs/benchmarks.md)"
     );
 }

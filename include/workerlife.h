@@ -192,7 +192,7 @@ enum wl_event_kind
 typedef uint32_t wl_event_kind;
 #endif // __cplusplus
 
-// A policy key, in spec-string order (see the README for each default).
+// A policy key, in spec-string order (see docs/policy.md for each default).
 enum wl_key
 #ifdef __cplusplus
   : uint32_t

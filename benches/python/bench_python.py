@@ -1,5 +1,5 @@
 """Python benchmarks: they print ratios against baselines measured in the
-same run and assert nothing (the README's "Benchmarks").
+same run and assert nothing (docs/benchmarks.md).
 
 1. begin()+end() against gunicorn's per-loop heartbeat (os.utime on its
    temp file; goal: >= 20x cheaper) and against two calls of a builtin

@@ -216,7 +216,7 @@ impl Key {
     }
 }
 
-/// The limits and pool settings. See the README for every default.
+/// The limits and pool settings. See docs/policy.md for every default.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Policy {
     values: [u64; KEY_COUNT],

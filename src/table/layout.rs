@@ -302,7 +302,7 @@ pub(crate) fn pool_size(slots: u32) -> usize {
     std::mem::size_of::<Header>() + slots as usize * std::mem::size_of::<Slot>()
 }
 
-/// Bytes of one slot (for the benchmarks and the README).
+/// Bytes of one slot (for the benchmarks and docs/benchmarks.md).
 pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
 #[cfg(test)]

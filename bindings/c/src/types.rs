@@ -84,7 +84,7 @@ pub enum wl_event_kind {
     WL_EVENT_READY = 9,
 }
 
-/// A policy key, in spec-string order (see the README for each default).
+/// A policy key, in spec-string order (see docs/policy.md for each default).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum wl_key {

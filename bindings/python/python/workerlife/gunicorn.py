@@ -4,7 +4,7 @@ Settings come from the environment:
 
 ``WORKERLIFE_POLICY``
     The policy spec, e.g. ``max_requests=1000,max_rss=300MiB,request_timeout=30s``
-    (default: empty, every limit off; see the README's key table). A bad key or
+    (default: empty, every limit off; see docs/policy.md). A bad key or
     value stops gunicorn at start with a message naming it.
 ``WORKERLIFE_METRICS``
     ``127.0.0.1:PORT``: serve the pool's stats there, Prometheus text at
