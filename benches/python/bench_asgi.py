@@ -26,20 +26,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence, Tuple
 
-from bench_python import free_port, wrk_output
+from bench_python import HELLO_ASGI, free_port, wrk_output
 
 Message = MutableMapping[str, Any]
-
-HELLO = (
-    "async def app(scope, receive, send):\n"
-    "    if scope['type'] != 'http':\n"
-    "        return\n"
-    "    await send({'type': 'http.response.start', 'status': 200,\n"
-    "                'headers': [(b'content-length', b'2')]})\n"
-    "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
-    "from workerlife.asgi import WorkerLife\n"
-    "wrapped = WorkerLife(app)\n"
-)
 
 
 async def _hello(scope: Message, receive: Any, send: Any) -> None:
@@ -127,7 +116,7 @@ def recycling() -> None:
     seconds = 5
     with tempfile.TemporaryDirectory() as d:
         app_dir = Path(d)
-        (app_dir / "hello_asgi.py").write_text(HELLO)
+        (app_dir / "hello_asgi.py").write_text(HELLO_ASGI)
         results: Dict[str, List[Tuple[float, float, int]]] = {name: [] for name, _, _ in CONFIGS}
         for _ in range(rounds):  # alternating, so drift hits every way alike
             for name, policy, extra in CONFIGS:

@@ -193,6 +193,20 @@ def uvicorn_rps(app: str, seconds: int, port: int, app_dir: Path) -> float:
     return wrk_rps(args, env, port, seconds)
 
 
+# A bare ASGI hello world (`app`) and the same in the middleware
+# (`wrapped`), as a module for uvicorn; bench_asgi.py uses it too.
+HELLO_ASGI = (
+    "from workerlife.asgi import WorkerLife\n"
+    "async def app(scope, receive, send):\n"
+    "    if scope['type'] != 'http':\n"
+    "        return\n"
+    "    await send({'type': 'http.response.start', 'status': 200,\n"
+    "                'headers': [(b'content-length', b'2')]})\n"
+    "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
+    "wrapped = WorkerLife(app)\n"
+)
+
+
 def asgi_end_to_end() -> None:
     """uvicorn --workers 2, a bare ASGI hello world, with and without the
     middleware (and so each worker's watchdog)."""
@@ -201,15 +215,8 @@ def asgi_end_to_end() -> None:
     with tempfile.TemporaryDirectory() as d:
         app_dir = Path(d)
         (app_dir / "hello_asgi.py").write_text(
-            "from workerlife.asgi import WorkerLife\n"
-            "async def app(scope, receive, send):\n"
-            "    if scope['type'] != 'http':\n"
-            "        return\n"
-            "    await send({'type': 'http.response.start', 'status': 200,\n"
-            "                'headers': [(b'content-length', b'2')]})\n"
-            "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
-            "wrapped = WorkerLife(app)\n"
-            "# The baseline: the app with only the middleware's TCP_NODELAY fix.\n"
+            HELLO_ASGI
+            + "# The baseline: the app with only the middleware's TCP_NODELAY fix.\n"
             "from workerlife.uvicorn_process import listening_fds, no_delay\n"
             "fixed = False\n"
             "async def nodelay(scope, receive, send):\n"

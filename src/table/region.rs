@@ -114,21 +114,9 @@ impl Region {
             hold_shared(&file);
             file.set_len(size as u64)
                 .map_err(|e| Error::io(ctx("sizing the pool file"), e))?;
-            // SAFETY: the file was just created by us with O_EXCL under a
-            // name nobody can predict; others who open it once it is linked
-            // only ever touch it through atomics.
-            let map =
-                unsafe { MmapMut::map_mut(&file) }.map_err(|e| Error::io(ctx("mapping"), e))?;
-            let mut region = Region {
-                map,
-                sharing: Sharing::Named,
-                path: Some(path.to_path_buf()),
-                // Set once the file is at `path`: a region dropped before
-                // then must not remove what is there.
-                owner_pid: None,
-                hold: None,
-                lock: AtomicI32::new(-1),
-            };
+            // Its owner is set once the file is at `path`: a region dropped
+            // before then must not remove what is there.
+            let mut region = Region::fresh_named(map_file(&file, path)?, path);
             region.write_header(slots, policy, seed, clock, epoch_ns);
             Ok(region)
         })();
@@ -143,6 +131,18 @@ impl Region {
         region.hold = Some(file);
         region.owner_pid = Some(std::process::id());
         Ok(region)
+    }
+
+    /// A named region over `map`, not yet holding its file nor removing it.
+    fn fresh_named(map: MmapMut, path: &Path) -> Region {
+        Region {
+            map,
+            sharing: Sharing::Named,
+            path: Some(path.to_path_buf()),
+            owner_pid: None,
+            hold: None,
+            lock: AtomicI32::new(-1),
+        }
     }
 
     /// Writes the header of zeroed memory not yet visible to anyone else,
@@ -243,30 +243,18 @@ impl Region {
             }
             // Nobody else holds it: new, or stale. Only a workerlife pool (or
             // an empty file) is ours to make anew.
-            if size > 0 {
-                let mut magic = [0u8; 8];
-                let read = std::os::unix::fs::FileExt::read_at(&file, &mut magic, 0).unwrap_or(0);
-                if read < magic.len() || magic != MAGIC {
-                    return Err(Error::BadPoolFile {
-                        path: path.to_path_buf(),
-                        why: "not a workerlife pool (bad magic); left as it is".into(),
-                    });
-                }
+            if size > 0 && !starts_with_magic(&file) {
+                return Err(Error::BadPoolFile {
+                    path: path.to_path_buf(),
+                    why: "not a workerlife pool (bad magic); left as it is".into(),
+                });
             }
             let want = layout::pool_size(slots) as u64;
             file.set_len(0)
                 .map_err(|e| Error::io(ctx("emptying a stale pool file"), e))?;
             file.set_len(want)
                 .map_err(|e| Error::io(ctx("sizing the pool file"), e))?;
-            let map = map_file(&file, path)?;
-            let mut region = Region {
-                map,
-                sharing: Sharing::Named,
-                path: Some(path.to_path_buf()),
-                owner_pid: None,
-                hold: None,
-                lock: AtomicI32::new(-1),
-            };
+            let mut region = Region::fresh_named(map_file(&file, path)?, path);
             region.write_header(slots, policy, seed, clock, epoch_ns);
             // fcntl locks convert atomically: nobody can take the file
             // between our making it and our holding it shared.
@@ -384,14 +372,9 @@ impl Region {
         }
         Policy::from_raw_values(fixed.policy)
             .map_err(|e| bad(format!("stored policy is invalid: {e}")))?;
-        Ok(Region {
-            map,
-            sharing: Sharing::Named,
-            path: Some(path.to_path_buf()),
-            owner_pid: None,
-            hold: None,
-            lock: AtomicI32::new(lock.map_or(-1, |f| f.into_raw_fd())),
-        })
+        let mut region = Region::fresh_named(map, path);
+        *region.lock.get_mut() = lock.map_or(-1, |f| f.into_raw_fd());
+        Ok(region)
     }
 
     fn init_slots(&mut self) {
@@ -487,9 +470,7 @@ fn publish(tmp: &Path, path: &Path) -> Result<()> {
         if !crate::os::files::same_file(&existing, path) {
             continue;
         }
-        let mut magic = [0u8; 8];
-        let read = std::os::unix::fs::FileExt::read_at(&existing, &mut magic, 0).unwrap_or(0);
-        if read < magic.len() || magic != MAGIC {
+        if !starts_with_magic(&existing) {
             return Err(Error::BadPoolFile {
                 path: path.to_path_buf(),
                 why: "a file that is not a workerlife pool is there; left as it is".into(),
@@ -504,6 +485,14 @@ fn publish(tmp: &Path, path: &Path) -> Result<()> {
         path: path.to_path_buf(),
         why: "replaced again and again while making it".into(),
     })
+}
+
+/// Whether `file` begins with a workerlife pool's magic: only such a file
+/// (or an empty one) is ever made anew in place of what was there.
+fn starts_with_magic(file: &File) -> bool {
+    let mut magic = [0u8; 8];
+    let read = std::os::unix::fs::FileExt::read_at(file, &mut magic, 0).unwrap_or(0);
+    read == magic.len() && magic == MAGIC
 }
 
 fn map_file(file: &File, path: &Path) -> Result<MmapMut> {

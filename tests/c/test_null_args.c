@@ -38,6 +38,15 @@ static int holds_me(const struct wl_pool *pool) {
   return wl_pool_exiting(pool, (uint32_t)getpid(), NULL) == WL_OK;
 }
 
+/* A new directory (from the template `dir`) and `name` in it, in `path`. */
+static void temp_path(char *dir, const char *name, char *path, size_t len) {
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    exit(2);
+  }
+  snprintf(path, len, "%s/%s", dir, name);
+}
+
 static void results_and_errors(void) {
   char buf[64];
   size_t needed = 0;
@@ -109,12 +118,8 @@ static void pools(void) {
 
   /* A refused create, attach or open makes no file. */
   char dir[] = "/tmp/wl-null-XXXXXX";
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    exit(2);
-  }
   char path[64];
-  snprintf(path, sizeof path, "%s/pool", dir);
+  temp_path(dir, "pool", path, sizeof path);
   REFUSED(wl_pool_create(NULL, p, 2, &pool));
   REFUSED(wl_pool_create(path, NULL, 2, &pool));
   REFUSED(wl_pool_create(path, p, 2, NULL));
@@ -244,12 +249,8 @@ static void processes(void) {
   OK(wl_process_sample((uint32_t)getpid(), false, &s));
 
   char dir[] = "/tmp/wl-null-XXXXXX";
-  if (!mkdtemp(dir)) {
-    perror("mkdtemp");
-    exit(2);
-  }
   char path[64];
-  snprintf(path, sizeof path, "%s/ledger", dir);
+  temp_path(dir, "ledger", path, sizeof path);
   struct wl_ledger *ledger = NULL;
   REFUSED(wl_ledger_open(NULL, &ledger));
   REFUSED(wl_ledger_open(path, NULL));

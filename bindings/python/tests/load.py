@@ -102,28 +102,39 @@ class Load:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return s
 
-    def keep_alive(self) -> None:
+    def _reused(self, kind: str, depth: int) -> None:
+        """One connection reused for as long as the server keeps it: `depth`
+        requests sent at once (1: keep-alive; 2: pipelined), each of which
+        must be answered, and a new connection once an answer says close."""
         sock: Optional[socket.socket] = None
         buf = bytearray()
         while not self.stop.is_set():
             try:
                 if sock is None:
                     sock, buf = self._connect(), bytearray()
-                sock.sendall(_request(self.path))
-                status, headers, body = read_response(buf, sock)
-                if status != 200:
-                    raise Closed(f"status {status}")
-                self.tally.good("keep-alive", _pid(body))
-                if _closes(headers):
+                sock.sendall(_request(self.path) * depth)
+                closes = False
+                for _ in range(depth):
+                    if closes:
+                        raise Closed("a pipelined request left unanswered")
+                    status, headers, body = read_response(buf, sock)
+                    if status != 200:
+                        raise Closed(f"status {status}")
+                    self.tally.good(kind, _pid(body))
+                    closes = _closes(headers)
+                if closes:
                     sock.close()
                     sock = None
             except (OSError, Closed, ValueError, IndexError) as e:
-                self.tally.bad("keep-alive", e)
+                self.tally.bad(kind, e)
                 if sock is not None:
                     sock.close()
                 sock = None
         if sock is not None:
             sock.close()
+
+    def keep_alive(self) -> None:
+        self._reused("keep-alive", 1)
 
     def one_per_connection(self) -> None:
         while not self.stop.is_set():
@@ -139,32 +150,7 @@ class Load:
             time.sleep(0.002)
 
     def pipelined(self) -> None:
-        sock: Optional[socket.socket] = None
-        buf = bytearray()
-        while not self.stop.is_set():
-            try:
-                if sock is None:
-                    sock, buf = self._connect(), bytearray()
-                sock.sendall(_request(self.path) * 2)
-                closes = False
-                for _ in range(2):
-                    if closes:
-                        raise Closed("a pipelined request left unanswered")
-                    status, headers, body = read_response(buf, sock)
-                    if status != 200:
-                        raise Closed(f"status {status}")
-                    self.tally.good("pipelined", _pid(body))
-                    closes = _closes(headers)
-                if closes:
-                    sock.close()
-                    sock = None
-            except (OSError, Closed, ValueError, IndexError) as e:
-                self.tally.bad("pipelined", e)
-                if sock is not None:
-                    sock.close()
-                sock = None
-        if sock is not None:
-            sock.close()
+        self._reused("pipelined", 2)
 
     def websocket(self) -> None:
         url = f"ws://{self.host}:{self.port}/ws"
