@@ -4,11 +4,14 @@
 //! Supervision state that only the master needs (its record of its
 //! children, which actions were already returned, crash history, the event
 //! queue) is private to this handle; all that workers need is in the shared
-//! slots and header. This file is the facade (making, attaching, claiming,
-//! deciding); `builder.rs` makes pools, `supervisor.rs` holds what the
-//! master does (spawns, exits, `tick`, events) and `sampling.rs` reads the
-//! workers' `/proc`.
+//! slots and header. `Pool` is the whole public surface, in this file: it
+//! takes the supervisor's lock and delegates. `Supervisor` (`supervisor.rs`)
+//! owns what the master does (spawns, exits, the phases of `tick`, events)
+//! and takes the shared table by reference; `surge.rs` holds its
+//! replacements, `sampling.rs` its `/proc` reads (made without the lock),
+//! `backoff.rs` crash backoff (a pure type) and `builder.rs` makes pools.
 
+mod backoff;
 mod builder;
 pub(crate) mod event;
 mod sampling;
@@ -17,7 +20,7 @@ mod surge;
 
 pub use builder::PoolBuilder;
 pub use sampling::SampleReport;
-use supervisor::{SlotSup, Supervisor};
+use supervisor::{Child, SlotSup, Supervisor};
 
 use crate::error::{Error, Result};
 use crate::os::clock::ClockMode;
@@ -27,6 +30,7 @@ use crate::policy::Policy;
 use crate::pool::event::Event;
 use crate::rules::core::Core;
 use crate::rules::decision::{Decision, Reason};
+use crate::rules::liveness::holds_dead_process;
 use crate::table::layout::{flag, state, GenState};
 use crate::table::region::{Region, Sharing};
 use crate::worker::Worker;
@@ -270,7 +274,7 @@ impl Pool {
     pub fn claim(&self, pid: u32) -> Result<Worker> {
         let identity = process::identity(pid);
         let now = self.core.now();
-        if let Some(i) = self.slot_of(pid) {
+        if let Some(i) = self.core.slot_of(pid) {
             let held = self.core.slots()[i as usize].identity.load(Relaxed);
             if held == identity {
                 return Ok(Worker::new(self.core.clone(), i));
@@ -323,18 +327,138 @@ impl Pool {
         Err(Error::NoFreeSlot(n))
     }
 
-    fn slot_of(&self, pid: u32) -> Option<u32> {
+    /// The master started `pid` in `slot`. A slot still holding a live
+    /// process is refused; one whose process is gone is retired first.
+    ///
+    /// The pid joins the master's private record of its children, with the
+    /// start time read now: actions for the slot name this pid and identity.
+    /// A pid whose process is already gone is recorded with identity 0, which
+    /// never authorises a signal.
+    pub fn spawned(&self, slot: u32, pid: u32) -> Result<()> {
+        self.check_slot(slot)?;
         if pid == 0 {
-            return None;
+            return Err(Error::NoSuchProcess(0));
         }
-        self.core
-            .slots()
-            .iter()
-            .position(|s| {
-                GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT
-                    && s.pid.load(Relaxed) == pid
-            })
-            .map(|i| i as u32)
+        let child = Child {
+            pid,
+            identity: process::identity(pid),
+        };
+        let now = self.core.now();
+        self.sup().spawned(&self.core, slot, child, now)
+    }
+
+    /// Takes `pid` as one of the master's own workers, for hosts whose
+    /// server starts them (gunicorn's arbiter): the worker then claims a
+    /// slot itself, and actions for that slot name this pid. The process
+    /// must be a live child of the calling process; its start time is read
+    /// now. Calling it again for a known pid changes nothing.
+    pub fn adopt(&self, pid: u32) -> Result<()> {
+        let me = std::process::id();
+        let (parent, identity) = match process::identity::parent_and_start(pid) {
+            Some(found) => found,
+            None if cfg!(target_os = "linux") => return Err(Error::NoSuchProcess(pid)),
+            None => return Err(Error::NotSupported("reading a process's parent (no /proc)")),
+        };
+        if parent != me {
+            return Err(Error::NotAChild { pid, parent });
+        }
+        let mut sup = self.sup();
+        self.core.master_pid.store(me, Relaxed);
+        sup.adopt(Child { pid, identity });
+        Ok(())
+    }
+
+    /// The worker `pid` exited (the host reaped it with `waitpid`). Returns
+    /// its slot. Exits the pool did not ask for count as crashes. A worker
+    /// the pool already found gone by itself (sampling, `reap_dead`) is
+    /// answered with its slot once, with nothing more recorded.
+    ///
+    /// The pid leaves the master's record of its children either way.
+    pub fn exited(&self, pid: u32, status: i32) -> Result<u32> {
+        let now = self.core.now();
+        self.sup().exited(&self.core, pid, status, now)
+    }
+
+    /// The worker in `slot` exited.
+    pub fn exited_slot(&self, slot: u32, status: i32) -> Result<()> {
+        self.check_slot(slot)?;
+        let now = self.core.now();
+        self.sup().on_exit(&self.core, slot, Some(status), now);
+        Ok(())
+    }
+
+    /// The host's server asked worker `pid` to leave on its own account (its
+    /// graceful restart, scale-down or shutdown): its exit will not count as
+    /// a crash, and its recycle permit, if it held one, goes back now. What
+    /// `Worker::exiting` is for the worker, by pid for the master. Returns
+    /// the slot.
+    pub fn exiting(&self, pid: u32) -> Result<u32> {
+        let slot = self
+            .sup()
+            .slot_of_child(&self.core, pid)
+            .ok_or(Error::UnknownPid(pid))?;
+        // The server's own call (scale-down, shutdown, its restart): a
+        // permit it held goes back now, none waits for a replacement.
+        Worker::new(self.core.clone(), slot).exiting_because(None, true);
+        Ok(slot)
+    }
+
+    /// Checks the pid of every occupied slot and retires those whose process
+    /// is gone (or whose pid now belongs to another process). Returns their
+    /// slots. Costs a `kill(pid, 0)` and a `/proc` read per worker, so hosts
+    /// call it at a sampling interval, not on every tick.
+    pub fn reap_dead(&self) -> Vec<u32> {
+        // The checks read `/proc` and the shared slots only: made without
+        // the supervisor's lock, then confirmed under it.
+        let dead: Vec<(u32, u32)> = (self.core.slots().iter().enumerate())
+            .filter(|(_, s)| holds_dead_process(s))
+            .map(|(i, s)| (i as u32, s.pid.load(Relaxed)))
+            .collect();
+        let now = self.core.now();
+        self.sup().reap(&self.core, dead, now)
+    }
+
+    /// Samples every worker's memory and FDs from `/proc` now (USS and PSS
+    /// too when the policy limits them) and feeds the readings to the
+    /// decisions; workers whose process is gone are retired. `tick()` does
+    /// this itself every `sample_interval` (except with a manual clock).
+    /// The `/proc` files are read without the supervisor's lock: a host
+    /// thread reporting an exit meanwhile does not wait for the round.
+    pub fn sample(&self) -> SampleReport {
+        let now = self.core.now();
+        let targets = {
+            let mut sup = self.sup();
+            sup.last_sample = Some(now);
+            sup.sampling_targets(&self.core)
+        };
+        let read = sampling::read_targets(&self.core, targets);
+        self.sup().apply_samples(&self.core, read, now)
+    }
+
+    /// What the master should do now: recycles and kills (each once per
+    /// generation and reason) and due respawns (once per vacancy).
+    pub fn tick(&self) -> Vec<PoolAction> {
+        let mut out = Vec::new();
+        self.tick_into(&mut out);
+        out
+    }
+
+    /// `tick`, appending to a caller's vector (no allocation once it has
+    /// room). The workers due for sampling (every `sample_interval`) are
+    /// read without the supervisor's lock; the round itself runs under it
+    /// (`Supervisor::tick`: sample, surge, spawn, decide, refuse, date).
+    pub fn tick_into(&self, out: &mut Vec<PoolAction>) {
+        let now = self.core.now();
+        let due = self.sup().sampling_due(&self.core, now);
+        let read = due.map(|targets| sampling::read_targets(&self.core, targets));
+        self.sup().tick(&self.core, read, now, out);
+    }
+
+    /// How long until the next respawn held back by crash backoff is due, if
+    /// one is.
+    pub fn next_spawn_in(&self) -> Option<Duration> {
+        let now = self.core.now();
+        self.sup().next_spawn_in(&self.core, now)
     }
 
     /// Asks for a manual recycle of the worker in `slot` (not held back by

@@ -2,10 +2,10 @@
 //! `/proc` files, fed to the decisions.
 
 use super::supervisor::Supervisor;
-use super::Pool;
 use crate::error::Error;
 use crate::os::process::{self, ProcHandle};
 use crate::policy::Key;
+use crate::rules::core::Core;
 use crate::table::layout::{state, GenState};
 use crate::worker::Health;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -50,77 +50,23 @@ enum Read {
     Failed(Error),
 }
 
-impl Pool {
-    /// Samples every worker's memory and FDs from `/proc` now (USS and PSS
-    /// too when the policy limits them) and feeds the readings to the
-    /// decisions; workers whose process is gone are retired. `tick()` does
-    /// this itself every `sample_interval` (except with a manual clock).
-    /// The `/proc` files are read without the supervisor's lock: a host
-    /// thread reporting an exit meanwhile does not wait for the round.
-    pub fn sample(&self) -> SampleReport {
-        let now = self.core.now();
-        let targets = {
-            let mut sup = self.sup();
-            sup.last_sample = Some(now);
-            self.sampling_targets(&mut sup)
-        };
-        let targets = self.read_targets(targets);
-        let mut sup = self.sup();
-        self.apply_samples(&mut sup, targets, now)
-    }
-
+impl Supervisor {
     /// Under the lock: every occupied slot's pid, with its kept files.
-    pub(super) fn sampling_targets(&self, sup: &mut Supervisor) -> Vec<Target> {
+    pub(super) fn sampling_targets(&mut self, core: &Core) -> Vec<Target> {
         let mut targets = Vec::new();
-        for (i, s) in self.core.slots().iter().enumerate() {
+        for (i, s) in core.slots().iter().enumerate() {
             let pid = s.pid.load(Relaxed);
             if GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT || pid == 0 {
-                sup.handles[i] = None;
+                self.handles[i] = None;
                 continue;
             }
             targets.push(Target {
                 slot: i as u32,
                 pid,
                 identity: s.identity.load(Relaxed),
-                handle: sup.handles[i].take(),
+                handle: self.handles[i].take(),
                 read: Read::Pending,
             });
-        }
-        targets
-    }
-
-    /// Without the lock: each target's `/proc` files.
-    pub(super) fn read_targets(&self, mut targets: Vec<Target>) -> Vec<Target> {
-        let p = &self.core.policy;
-        let uss = p.raw(Key::MaxUss) > 0 || p.raw(Key::MaxPss) > 0;
-        for t in &mut targets {
-            let (pid, identity) = (t.pid, t.identity);
-            let current =
-                |h: &ProcHandle| h.pid() == pid && (identity == 0 || h.start_time() == identity);
-            if !t.handle.as_ref().is_some_and(current) {
-                t.handle = match ProcHandle::open(pid) {
-                    Ok(h) => Some(h),
-                    Err(Error::NoSuchProcess(_)) => None,
-                    Err(e) => {
-                        t.read = Read::Failed(e);
-                        continue;
-                    }
-                };
-            }
-            let sample = match t.handle.as_mut().filter(|h| current(h)) {
-                Some(h) => h.sample(uss),
-                None => Err(Error::NoSuchProcess(pid)),
-            };
-            t.read = match sample {
-                Ok(sample) => Read::Health(sample.health()),
-                Err(Error::NoSuchProcess(_)) => {
-                    t.handle = None;
-                    Read::Gone {
-                        unreaped: process::identity::unreaped_child(pid),
-                    }
-                }
-                Err(e) => Read::Failed(e),
-            };
         }
         targets
     }
@@ -128,35 +74,35 @@ impl Pool {
     /// Under the lock again: the readings of the slots that still hold the
     /// process read (a slot refilled meanwhile keeps its new worker's).
     pub(super) fn apply_samples(
-        &self,
-        sup: &mut Supervisor,
+        &mut self,
+        core: &Core,
         targets: Vec<Target>,
         now: u64,
     ) -> SampleReport {
         let mut report = SampleReport::default();
         for t in targets {
             let i = t.slot as usize;
-            let s = &self.core.slots()[i];
+            let s = &core.slots()[i];
             let same = s.pid.load(Relaxed) == t.pid
                 && s.identity.load(Relaxed) == t.identity
                 && GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT;
             if !same {
                 continue;
             }
-            if sup.handles[i].is_none() {
-                sup.handles[i] = t.handle;
+            if self.handles[i].is_none() {
+                self.handles[i] = t.handle;
             }
             let pid = t.pid;
             match t.read {
                 Read::Pending => {}
                 Read::Health(health) => {
-                    crate::worker::store_health(&self.core, s, health);
+                    crate::worker::store_health(core, s, health);
                     // The master's own record of its child, which no write
                     // to the slot changes (see `master_decision`).
-                    let ss = &mut sup.slots[i];
+                    let ss = &mut self.slots[i];
                     if ss.child.is_some_and(|c| c.pid == pid) {
                         ss.measured = health;
-                        let over = crate::worker::over_limits(&self.core.limits, health);
+                        let over = crate::worker::over_limits(&core.limits, health);
                         for (over, since) in over.into_iter().zip(&mut ss.over_since) {
                             match over {
                                 Some(true) => {
@@ -166,7 +112,7 @@ impl Pool {
                                 None => {}
                             }
                         }
-                        let sustain = self.core.limits.memory_sustain;
+                        let sustain = core.limits.memory_sustain;
                         ss.measured_due = ss
                             .over_since
                             .iter()
@@ -177,7 +123,7 @@ impl Pool {
                     report.sampled += 1;
                 }
                 Read::Gone { unreaped } => {
-                    sup.handles[i] = None;
+                    self.handles[i] = None;
                     // Our own child's exit is reported by the host with its
                     // status once it reaps it (a zombie until then), and
                     // soon after if it has just reaped it (a host that
@@ -186,14 +132,14 @@ impl Pool {
                     if unreaped {
                         continue;
                     }
-                    let ss = &mut sup.slots[i];
+                    let ss = &mut self.slots[i];
                     if ss.child.is_some_and(|c| c.pid == pid) {
                         let since = *ss.reaped_since.get_or_insert(now);
                         if now.saturating_sub(since) < EXIT_REPORT_WAIT.as_micros() as u64 {
                             continue;
                         }
                     }
-                    self.on_exit(sup, t.slot, None, now);
+                    self.on_exit(core, t.slot, None, now);
                     report.gone.push(t.slot);
                 }
                 Read::Failed(e) => report.errors.push((t.slot, e)),
@@ -201,4 +147,40 @@ impl Pool {
         }
         report
     }
+}
+
+/// Without the lock: each target's `/proc` files.
+pub(super) fn read_targets(core: &Core, mut targets: Vec<Target>) -> Vec<Target> {
+    let p = &core.policy;
+    let uss = p.raw(Key::MaxUss) > 0 || p.raw(Key::MaxPss) > 0;
+    for t in &mut targets {
+        let (pid, identity) = (t.pid, t.identity);
+        let current =
+            |h: &ProcHandle| h.pid() == pid && (identity == 0 || h.start_time() == identity);
+        if !t.handle.as_ref().is_some_and(current) {
+            t.handle = match ProcHandle::open(pid) {
+                Ok(h) => Some(h),
+                Err(Error::NoSuchProcess(_)) => None,
+                Err(e) => {
+                    t.read = Read::Failed(e);
+                    continue;
+                }
+            };
+        }
+        let sample = match t.handle.as_mut().filter(|h| current(h)) {
+            Some(h) => h.sample(uss),
+            None => Err(Error::NoSuchProcess(pid)),
+        };
+        t.read = match sample {
+            Ok(sample) => Read::Health(sample.health()),
+            Err(Error::NoSuchProcess(_)) => {
+                t.handle = None;
+                Read::Gone {
+                    unreaped: process::identity::unreaped_child(pid),
+                }
+            }
+            Err(e) => Read::Failed(e),
+        };
+    }
+    targets
 }

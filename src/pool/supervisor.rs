@@ -1,18 +1,22 @@
 //! Supervision: the master's private record of its children, and what it
-//! does with it: spawns, exits, crash backoff, the actions `tick()` returns
-//! and the events it files.
+//! does with it: spawns, exits, the actions `tick()` returns and the events
+//! it files. `Pool` holds a `Supervisor` behind a lock and calls it with
+//! the shared table (`Core`); nothing here locks.
 
-use super::{ActionKind, Pool, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
+use super::backoff::{BackoffRules, CrashBackoff};
+use super::sampling::Target;
+use super::{ActionKind, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
 use crate::error::{Error, Result};
 use crate::os::clock::ClockMode;
 use crate::os::fork::AfterFork;
 use crate::os::process::{self, Liveness, ProcHandle};
 use crate::policy::Key;
 use crate::pool::event::{Event, EventKind};
+use crate::rules::core::Core;
 use crate::rules::decision::{Action, Decision, Reason};
 use crate::rules::liveness::holds_dead_process;
-use crate::table::layout::{flag, state, GenState, NONE};
-use crate::worker::{Health, Worker};
+use crate::table::layout::{flag, state, GenState, Slot, NONE};
+use crate::worker::Health;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::Duration;
@@ -40,8 +44,8 @@ pub(super) struct SlotSup {
     pub(super) kills_returned: u16,
     pub(super) spawn_returned: bool,
     pub(super) not_before: u64,
-    pub(super) crashes: VecDeque<u64>,
-    pub(super) backoff_level: u32,
+    /// Its recent crashes (crash backoff).
+    pub(super) backoff: CrashBackoff,
     pub(super) failures_seen: u32,
     /// The pid of the last worker the pool found gone by itself (sampling,
     /// `reap_dead`) before the host reported its exit: the host's later
@@ -125,24 +129,12 @@ impl AfterFork for Supervisor {
     }
 }
 
-impl Pool {
-    /// The master started `pid` in `slot`. A slot still holding a live
-    /// process is refused; one whose process is gone is retired first.
-    ///
-    /// The pid joins the master's private record of its children, with the
-    /// start time read now: actions for the slot name this pid and identity.
-    /// A pid whose process is already gone is recorded with identity 0, which
-    /// never authorises a signal.
-    pub fn spawned(&self, slot: u32, pid: u32) -> Result<()> {
-        self.check_slot(slot)?;
-        if pid == 0 {
-            return Err(Error::NoSuchProcess(0));
-        }
-        let identity = process::identity(pid);
-        let now = self.core.now();
-        let mut sup = self.sup();
-        self.core.master_pid.store(std::process::id(), Relaxed);
-        let s = &self.core.slots()[slot as usize];
+impl Supervisor {
+    /// The master started `child` in `slot` (see `Pool::spawned`).
+    pub(super) fn spawned(&mut self, core: &Core, slot: u32, child: Child, now: u64) -> Result<()> {
+        let Child { pid, .. } = child;
+        core.master_pid.store(std::process::id(), Relaxed);
+        let s = &core.slots()[slot as usize];
         // A child taking its slot by number (`worker(slot)`) may be filling
         // it right now (CLAIMING, a few stores): wait for it, then look again.
         // A claimer preempted mid-fill (a loaded machine) may take a while:
@@ -154,20 +146,20 @@ impl Pool {
                 let held = s.pid.load(Relaxed);
                 if held == pid {
                     // The child claimed it first; just take it on.
-                    self.note_generation(&mut sup, slot, now);
-                    record_child(&mut sup, slot, Child { pid, identity });
+                    self.note_generation(core, slot, now);
+                    self.record_child(slot, child);
                     return Ok(());
                 }
                 if process::liveness(held, s.identity.load(Relaxed)) == Liveness::Alive {
                     return Err(Error::SlotBusy { slot, pid: held });
                 }
-                self.on_exit(&mut sup, slot, None, now);
+                self.on_exit(core, slot, None, now);
                 continue;
             }
-            if self.core.try_claim(slot) {
-                self.core.start_generation(slot, pid, identity, now);
-                self.note_generation(&mut sup, slot, now);
-                record_child(&mut sup, slot, Child { pid, identity });
+            if core.try_claim(slot) {
+                core.start_generation(slot, pid, child.identity, now);
+                self.note_generation(core, slot, now);
+                self.record_child(slot, child);
                 return Ok(());
             }
             std::thread::yield_now();
@@ -175,45 +167,31 @@ impl Pool {
         Err(Error::SlotBusy { slot, pid: 0 })
     }
 
-    /// Takes `pid` as one of the master's own workers, for hosts whose
-    /// server starts them (gunicorn's arbiter): the worker then claims a
-    /// slot itself, and actions for that slot name this pid. The process
-    /// must be a live child of the calling process; its start time is read
-    /// now. Calling it again for a known pid changes nothing.
-    pub fn adopt(&self, pid: u32) -> Result<()> {
-        let me = std::process::id();
-        let (parent, identity) = match process::identity::parent_and_start(pid) {
-            Some(found) => found,
-            None if cfg!(target_os = "linux") => return Err(Error::NoSuchProcess(pid)),
-            None => return Err(Error::NotSupported("reading a process's parent (no /proc)")),
-        };
-        if parent != me {
-            return Err(Error::NotAChild { pid, parent });
-        }
-        let mut sup = self.sup();
-        self.core.master_pid.store(me, Relaxed);
-        match sup.child(pid) {
-            Some(c) if c.identity == identity => return Ok(()),
-            Some(_) => sup.forget_child(pid),
+    /// Takes `child`, a live child of this process, into the record (see
+    /// `Pool::adopt`).
+    pub(super) fn adopt(&mut self, child: Child) {
+        let Child { pid, identity } = child;
+        match self.child(pid) {
+            Some(c) if c.identity == identity => return,
+            Some(_) => self.forget_child(pid),
             None => {}
         }
         // Children that left without an exit report (they never claimed a
         // slot) would pile up: drop the dead once the record grows.
-        if sup.children.len() >= 2 * sup.slots.len() + 16 {
-            sup.children
+        if self.children.len() >= 2 * self.slots.len() + 16 {
+            self.children
                 .retain(|c| process::liveness(c.pid, c.identity) == Liveness::Alive);
         }
-        sup.children.push(Child { pid, identity });
-        Ok(())
+        self.children.push(child);
     }
 
     /// Notes a new generation in the supervisor and files its spawned event.
-    pub(super) fn note_generation(&self, sup: &mut Supervisor, slot: u32, now: u64) {
-        let s = &self.core.slots()[slot as usize];
+    pub(super) fn note_generation(&mut self, core: &Core, slot: u32, now: u64) {
+        let s = &core.slots()[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
         let pid = s.pid.load(Relaxed);
-        let child = sup.child(pid);
-        let ss = &mut sup.slots[slot as usize];
+        let child = self.child(pid);
+        let ss = &mut self.slots[slot as usize];
         if ss.generation == gs.generation && ss.pid != 0 {
             return;
         }
@@ -236,138 +214,102 @@ impl Pool {
         ss.exiting_since = None;
         ss.surge_seen = None;
         ss.reaped_since = None;
-        let ev = self.event(EventKind::Spawned, slot, None, now);
-        push_event(sup, ev);
+        let ev = event(core, EventKind::Spawned, slot, None, now);
+        self.push_event(ev);
     }
+}
 
-    pub(super) fn event(
-        &self,
-        kind: EventKind,
-        slot: u32,
-        reason: Option<Reason>,
-        now: u64,
-    ) -> Event {
-        let s = &self.core.slots()[slot as usize];
-        let gs = GenState::unpack(s.gen_state.load(Acquire));
-        let rss = s.rss.load(Relaxed);
-        Event {
-            kind,
-            slot,
-            pid: s.pid.load(Relaxed),
-            generation: gs.generation,
-            reason,
-            at: Duration::from_micros(now),
-            uptime: Duration::from_micros(now.saturating_sub(s.spawned_at.load(Relaxed))),
-            requests: s.requests.load(Relaxed),
-            rss: (rss != NONE).then_some(rss),
-            status: None,
-            crash: false,
-            delay: None,
-            decision: None,
-            growth: match kind {
-                EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
-                    crate::rules::growth::estimate(&self.core, s)
-                }
-                _ => None,
-            },
-        }
+/// An event about `slot`'s worker as its slot shows it now.
+pub(super) fn event(
+    core: &Core,
+    kind: EventKind,
+    slot: u32,
+    reason: Option<Reason>,
+    now: u64,
+) -> Event {
+    let s = &core.slots()[slot as usize];
+    let gs = GenState::unpack(s.gen_state.load(Acquire));
+    let rss = s.rss.load(Relaxed);
+    Event {
+        kind,
+        slot,
+        pid: s.pid.load(Relaxed),
+        generation: gs.generation,
+        reason,
+        at: Duration::from_micros(now),
+        uptime: Duration::from_micros(now.saturating_sub(s.spawned_at.load(Relaxed))),
+        requests: s.requests.load(Relaxed),
+        rss: (rss != NONE).then_some(rss),
+        status: None,
+        crash: false,
+        delay: None,
+        decision: None,
+        growth: match kind {
+            EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
+                crate::rules::growth::estimate(core, s)
+            }
+            _ => None,
+        },
     }
+}
 
-    /// The worker `pid` exited (the host reaped it with `waitpid`). Returns
-    /// its slot. Exits the pool did not ask for count as crashes. A worker
-    /// the pool already found gone by itself (sampling, `reap_dead`) is
-    /// answered with its slot once, with nothing more recorded.
-    ///
-    /// The pid leaves the master's record of its children either way.
-    pub fn exited(&self, pid: u32, status: i32) -> Result<u32> {
-        let now = self.core.now();
-        let mut sup = self.sup();
-        let found = self.slot_of_child(&sup, pid);
-        sup.forget_child(pid);
+impl Supervisor {
+    /// Worker `pid` exited with `status` (see `Pool::exited`).
+    pub(super) fn exited(&mut self, core: &Core, pid: u32, status: i32, now: u64) -> Result<u32> {
+        let found = self.slot_of_child(core, pid);
+        self.forget_child(pid);
         let Some(slot) = found else {
-            let found = sup
+            let found = self
                 .slots
                 .iter()
                 .position(|ss| pid != 0 && ss.found_gone == pid)
                 .ok_or(Error::UnknownPid(pid))?;
-            sup.slots[found].found_gone = 0;
+            self.slots[found].found_gone = 0;
             return Ok(found as u32);
         };
-        self.on_exit(&mut sup, slot, Some(status), now);
+        self.on_exit(core, slot, Some(status), now);
         Ok(slot)
     }
 
     /// The slot the master bound child `pid` to, if it still holds that
     /// generation; else the slot claiming the pid.
-    pub(super) fn slot_of_child(&self, sup: &Supervisor, pid: u32) -> Option<u32> {
-        let bound = sup.slots.iter().enumerate().position(|(i, ss)| {
-            let gs = GenState::unpack(self.core.slots()[i].gen_state.load(Acquire));
+    pub(super) fn slot_of_child(&self, core: &Core, pid: u32) -> Option<u32> {
+        let bound = self.slots.iter().enumerate().position(|(i, ss)| {
+            let gs = GenState::unpack(core.slots()[i].gen_state.load(Acquire));
             pid != 0
                 && ss.child.is_some_and(|c| c.pid == pid)
                 && ss.generation == gs.generation
                 && gs.state != state::VACANT
         });
-        bound.map(|i| i as u32).or_else(|| self.slot_of(pid))
+        bound.map(|i| i as u32).or_else(|| core.slot_of(pid))
     }
 
-    /// The host's server asked worker `pid` to leave on its own account (its
-    /// graceful restart, scale-down or shutdown): its exit will not count as
-    /// a crash, and its recycle permit, if it held one, goes back now. What
-    /// `Worker::exiting` is for the worker, by pid for the master. Returns
-    /// the slot.
-    pub fn exiting(&self, pid: u32) -> Result<u32> {
-        let slot = self
-            .slot_of_child(&self.sup(), pid)
-            .ok_or(Error::UnknownPid(pid))?;
-        // The server's own call (scale-down, shutdown, its restart): a
-        // permit it held goes back now, none waits for a replacement.
-        Worker::new(self.core.clone(), slot).exiting_because(None, true);
-        Ok(slot)
-    }
-
-    /// The worker in `slot` exited.
-    pub fn exited_slot(&self, slot: u32, status: i32) -> Result<()> {
-        self.check_slot(slot)?;
-        let now = self.core.now();
-        let mut sup = self.sup();
-        self.on_exit(&mut sup, slot, Some(status), now);
-        Ok(())
-    }
-
-    /// Checks the pid of every occupied slot and retires those whose process
-    /// is gone (or whose pid now belongs to another process). Returns their
-    /// slots. Costs a `kill(pid, 0)` and a `/proc` read per worker, so hosts
-    /// call it at a sampling interval, not on every tick.
-    pub fn reap_dead(&self) -> Vec<u32> {
-        // The checks read `/proc` and the shared slots only: made without
-        // the supervisor's lock, then confirmed under it.
-        let dead: Vec<(u32, u32)> = (self.core.slots().iter().enumerate())
-            .filter(|(_, s)| holds_dead_process(s))
-            .map(|(i, s)| (i as u32, s.pid.load(Relaxed)))
-            .collect();
-        let now = self.core.now();
-        let mut sup = self.sup();
+    /// Retires the slots of `dead` (slot, pid: found gone without the lock)
+    /// that still hold that gone process; returns them.
+    pub(super) fn reap(&mut self, core: &Core, dead: Vec<(u32, u32)>, now: u64) -> Vec<u32> {
         let mut gone = Vec::new();
         for (i, pid) in dead {
-            let s = &self.core.slots()[i as usize];
+            let s = &core.slots()[i as usize];
             if s.pid.load(Relaxed) == pid && holds_dead_process(s) {
-                self.on_exit(&mut sup, i, None, now);
+                self.on_exit(core, i, None, now);
                 gone.push(i);
             }
         }
         gone
     }
 
-    pub(super) fn on_exit(&self, sup: &mut Supervisor, slot: u32, status: Option<i32>, now: u64) {
-        let s = &self.core.slots()[slot as usize];
+    /// The worker in `slot` is gone, with `status` when its host reported
+    /// it: its exit event, the slot retired, and crash backoff.
+    pub(super) fn on_exit(&mut self, core: &Core, slot: u32, status: Option<i32>, now: u64) {
+        let s = &core.slots()[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
         if gs.state == state::VACANT {
             return;
         }
-        if sup.slots[slot as usize].generation != gs.generation {
-            self.note_generation(sup, slot, now);
+        if self.slots[slot as usize].generation != gs.generation {
+            self.note_generation(core, slot, now);
         }
-        let ss = &sup.slots[slot as usize];
+        let ss = &self.slots[slot as usize];
         let killed = (ss.kills_returned != 0).then(|| {
             Reason::ALL
                 .iter()
@@ -385,28 +327,25 @@ impl Pool {
         let asked = killed.is_some() || gs.state == state::DRAINING || gs.has(flag::EXITING);
         if gs.state == state::DRAINING
             && killed.is_none()
-            && !sup.slots[slot as usize].recycle_returned
+            && !self.slots[slot as usize].recycle_returned
         {
             // Granted by the worker itself and gone before a tick returned
             // it: the recycle is still filed, dated from the grant, so every
             // recycle has its event.
-            let d = self.core.decide(s, now);
+            let d = core.decide(s, now);
             if d.action == Action::Recycle {
-                let at = match s.recycle_at.load(Acquire) {
-                    NONE => now,
-                    granted => granted.min(now),
-                };
-                let mut ev = self.event(EventKind::RecycleRequested, slot, d.reason, at);
+                let at = recycle_granted_at(s, now);
+                let mut ev = event(core, EventKind::RecycleRequested, slot, d.reason, at);
                 ev.decision = Some(d);
-                push_event(sup, ev);
+                self.push_event(ev);
             }
         }
-        let mut ev = self.event(EventKind::Exited, slot, reason, now);
+        let mut ev = event(core, EventKind::Exited, slot, reason, now);
         ev.status = status;
         ev.crash = !asked;
-        sup.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
+        self.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
         let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
-        self.core.retire(slot, now);
+        core.retire(slot, now);
         // The master knows more than the slot did: its own kills and crashes.
         s.last_exit.store(
             match reason {
@@ -416,138 +355,101 @@ impl Pool {
             },
             Relaxed,
         );
-        self.surge_on_exit(sup, slot, now);
-        if let Some(child) = sup.slots[slot as usize].child.take() {
-            sup.forget_child(child.pid);
+        self.surge_on_exit(core, slot, now);
+        if let Some(child) = self.slots[slot as usize].child.take() {
+            self.forget_child(child.pid);
         }
-        push_event(sup, ev.clone());
+        self.push_event(ev.clone());
 
-        let p = &self.core.policy;
-        let ss = &mut sup.slots[slot as usize];
+        let ss = &mut self.slots[slot as usize];
         ss.generation = gs.generation;
         ss.pid = 0;
         ss.spawn_returned = false;
         ss.not_before = now;
-        if uptime >= p.raw(Key::MinUptime) {
-            ss.crashes.clear();
-            ss.backoff_level = 0;
-        }
+        let rules = BackoffRules::of(&core.policy);
+        let delay = ss.backoff.on_exit(&rules, now, uptime, !asked);
         if asked {
             return;
         }
-        self.core.header().counters.crashes.fetch_add(1, Relaxed);
-        let window = p.raw(Key::RestartWindow);
-        ss.crashes.push_back(now);
-        while ss
-            .crashes
-            .front()
-            .is_some_and(|&t| window > 0 && now.saturating_sub(t) >= window)
-        {
-            ss.crashes.pop_front();
-        }
-        let max_restarts = p.raw(Key::MaxRestarts);
-        if max_restarts > 0 && ss.crashes.len() as u64 > max_restarts {
-            let delay = p
-                .raw(Key::BackoffInitial)
-                .checked_shl(ss.backoff_level)
-                .unwrap_or(u64::MAX)
-                .min(p.raw(Key::BackoffMax));
-            ss.backoff_level = ss.backoff_level.saturating_add(1).min(63);
+        let counters = &core.header().counters;
+        counters.crashes.fetch_add(1, Relaxed);
+        if let Some(delay) = delay {
             ss.not_before = now.saturating_add(delay);
-            self.core
-                .header()
-                .counters
-                .crash_loops
-                .fetch_add(1, Relaxed);
+            counters.crash_loops.fetch_add(1, Relaxed);
             let mut ev = ev;
             ev.kind = EventKind::CrashLoop;
             ev.delay = Some(Duration::from_micros(delay));
-            push_event(sup, ev);
+            self.push_event(ev);
         }
     }
 
-    /// What the master should do now: recycles and kills (each once per
-    /// generation and reason) and due respawns (once per vacancy).
-    pub fn tick(&self) -> Vec<PoolAction> {
-        let mut out = Vec::new();
-        self.tick_into(&mut out);
-        out
-    }
-
-    /// `tick`, appending to a caller's vector (no allocation once it has
-    /// room). One round, in phases: sample the workers when due, recount the
-    /// permits from the slots, replace before retiring, then for each slot
-    /// respawn (or re-seat) a vacancy, or file its health events, decide
-    /// from the master's own record, and act.
-    pub fn tick_into(&self, out: &mut Vec<PoolAction>) {
-        let now = self.core.now();
-        // Phase 1, sampling when due, reads `/proc` without the lock.
-        let due = {
-            let mut sup = self.sup();
-            self.sampling_due(&mut sup, now)
-        };
-        let read = due.map(|targets| self.read_targets(targets));
-        let mut sup = self.sup();
-        let sup = &mut *sup;
-        self.core.master_pid.store(std::process::id(), Relaxed);
-        if let Some(read) = read {
-            self.apply_samples(sup, read, now);
-        }
-        self.core.recount_permits(now, false);
-        self.surge_round(sup, now, out);
-        for (i, s) in self.core.slots().iter().enumerate() {
+    /// One round of `Pool::tick` under the lock, once the workers due for
+    /// sampling were `read`, in named phases: sample, surge, then for each
+    /// slot spawn (a vacancy) or decide, and refuse or return-and-date.
+    pub(super) fn tick(
+        &mut self,
+        core: &Core,
+        read: Option<Vec<Target>>,
+        now: u64,
+        out: &mut Vec<PoolAction>,
+    ) {
+        core.master_pid.store(std::process::id(), Relaxed);
+        self.sample(core, read, now);
+        self.surge(core, now, out);
+        for (i, s) in core.slots().iter().enumerate() {
             let slot = i as u32;
             let gs = GenState::unpack(s.gen_state.load(Acquire));
             if gs.state == state::VACANT {
-                self.fill_vacancy(sup, slot, gs, now, out);
+                self.spawn(core, slot, gs, now, out);
                 continue;
             }
-            if s.pid.load(Relaxed) == 0 {
-                // Occupied by no process (a word written over): vacant.
-                self.core.retire(slot, now);
+            let Some(d) = self.decide(core, slot, gs, now) else {
                 continue;
+            };
+            match self.order(core, slot, gs, &d) {
+                Order::Nothing => {}
+                Order::Refuse(reason) => self.refuse(core, slot, reason, now),
+                Order::Return(action, kind) => {
+                    out.push(action);
+                    self.date(core, slot, kind, d, now);
+                }
             }
-            self.hold_to_record(sup, slot);
-            if sup.slots[i].generation != gs.generation || sup.slots[i].pid == 0 {
-                self.note_generation(sup, slot, now);
-            }
-            self.file_health_events(sup, slot, now);
-            let d = self.master_decision(sup, slot, now);
-            self.act(sup, slot, gs, d, now, out);
         }
     }
 
-    /// Phase 1: every `sample_interval`, the workers to read (see
+    /// Phase "sample": the readings taken without the lock applied, then
+    /// the permits recounted from the slots.
+    fn sample(&mut self, core: &Core, read: Option<Vec<Target>>, now: u64) {
+        if let Some(read) = read {
+            self.apply_samples(core, read, now);
+        }
+        core.recount_permits(now, false);
+    }
+
+    /// Before a round, every `sample_interval`: the workers to read (see
     /// `sampling.rs`: read without the lock, applied under it).
-    fn sampling_due(&self, sup: &mut Supervisor, now: u64) -> Option<Vec<super::sampling::Target>> {
-        let interval = self.core.policy.raw(Key::SampleInterval);
-        let due = self.core.clock == ClockMode::Monotonic
+    pub(super) fn sampling_due(&mut self, core: &Core, now: u64) -> Option<Vec<Target>> {
+        let interval = core.policy.raw(Key::SampleInterval);
+        let due = core.clock == ClockMode::Monotonic
             && interval > 0
-            && sup
+            && self
                 .last_sample
                 .map_or(true, |t| now.saturating_sub(t) >= interval);
         if !due {
             return None;
         }
-        sup.last_sample = Some(now);
-        Some(self.sampling_targets(sup))
+        self.last_sample = Some(now);
+        Some(self.sampling_targets(core))
     }
 
-    /// A vacant slot: a respawn when due (once per vacancy). A slot that
+    /// Phase "spawn", for a vacant slot: a respawn when due (once per vacancy). A slot that
     /// says vacant while the master's child bound to it lives (a worker
     /// wrote its slot) is given back to that child instead: a vacancy
     /// nobody left would start a process for every such write.
-    fn fill_vacancy(
-        &self,
-        sup: &mut Supervisor,
-        slot: u32,
-        gs: GenState,
-        now: u64,
-        out: &mut Vec<PoolAction>,
-    ) {
+    fn spawn(&mut self, core: &Core, slot: u32, gs: GenState, now: u64, out: &mut Vec<PoolAction>) {
         let i = slot as usize;
-        if let Some(child) = sup.slots[i].child.take() {
-            let s = &self.core.slots()[i];
+        if let Some(child) = self.slots[i].child.take() {
+            let s = &core.slots()[i];
             let alive = process::liveness(child.pid, child.identity) == Liveness::Alive;
             if alive {
                 // No one fills a slot the master's live child holds: the
@@ -560,26 +462,25 @@ impl Pool {
                 };
                 s.gen_state.store(clean.pack(), Release);
             }
-            if alive && self.core.try_claim(slot) {
-                let bound_at = sup.slots[i].bound_at;
-                self.core
-                    .start_generation(slot, child.pid, child.identity, now);
-                self.note_generation(sup, slot, now);
-                let ss = &mut sup.slots[i];
+            if alive && core.try_claim(slot) {
+                let bound_at = self.slots[i].bound_at;
+                core.start_generation(slot, child.pid, child.identity, now);
+                self.note_generation(core, slot, now);
+                let ss = &mut self.slots[i];
                 ss.child = Some(child);
                 ss.bound_at = bound_at.min(now);
                 return;
             }
             if alive {
-                sup.slots[i].child = Some(child);
+                self.slots[i].child = Some(child);
                 return;
             }
         }
-        let ss = &mut sup.slots[i];
+        let ss = &mut self.slots[i];
         if gs.has(flag::CLAIMING) {
             let since = *ss.claiming_since.get_or_insert(now);
             if now.saturating_sub(since) >= CLAIM_WAIT.as_micros() as u64 {
-                let s = &self.core.slots()[i];
+                let s = &core.slots()[i];
                 let _ = s.gen_state.compare_exchange(
                     gs.pack(),
                     GenState {
@@ -616,17 +517,35 @@ impl Pool {
         }
     }
 
+    /// Phase "decide", for an occupied slot: the master's record brought up
+    /// to date (the child it bound, a new generation, failed health checks)
+    /// and the decision held to it. None for a slot that names no process
+    /// (a word written over): it is made vacant.
+    fn decide(&mut self, core: &Core, slot: u32, gs: GenState, now: u64) -> Option<Decision> {
+        if core.slots()[slot as usize].pid.load(Relaxed) == 0 {
+            core.retire(slot, now);
+            return None;
+        }
+        self.hold_to_record(core, slot);
+        let ss = &self.slots[slot as usize];
+        if ss.generation != gs.generation || ss.pid == 0 {
+            self.note_generation(core, slot, now);
+        }
+        self.file_health_events(core, slot, now);
+        Some(self.master_decision(core, slot, now))
+    }
+
     /// A slot that names another process than the live child the master
     /// bound to it, and not one of its children either, was written over:
     /// the child's pid and identity go back, so no write takes a worker out
     /// of supervision.
-    fn hold_to_record(&self, sup: &Supervisor, slot: u32) {
-        let Some(child) = sup.slots[slot as usize].child else {
+    fn hold_to_record(&self, core: &Core, slot: u32) {
+        let Some(child) = self.slots[slot as usize].child else {
             return;
         };
-        let s = &self.core.slots()[slot as usize];
+        let s = &core.slots()[slot as usize];
         let pid = s.pid.load(Relaxed);
-        if pid == child.pid || sup.child(pid).is_some() {
+        if pid == child.pid || self.child(pid).is_some() {
             return;
         }
         if process::liveness(child.pid, child.identity) == Liveness::Alive {
@@ -636,20 +555,19 @@ impl Pool {
     }
 
     /// A health check failed since the last round: one event each.
-    fn file_health_events(&self, sup: &mut Supervisor, slot: u32, now: u64) {
-        let failures = self.core.slots()[slot as usize]
-            .health_failures
-            .load(Relaxed);
-        let ss = &mut sup.slots[slot as usize];
+    fn file_health_events(&mut self, core: &Core, slot: u32, now: u64) {
+        let failures = core.slots()[slot as usize].health_failures.load(Relaxed);
+        let ss = &mut self.slots[slot as usize];
         if failures > ss.failures_seen {
             ss.failures_seen = failures;
-            let ev = self.event(
+            let ev = event(
+                core,
                 EventKind::HealthCheckFailed,
                 slot,
                 Some(Reason::HealthCheck),
                 now,
             );
-            push_event(sup, ev);
+            self.push_event(ev);
         } else if failures < ss.failures_seen {
             ss.failures_seen = failures;
         }
@@ -661,13 +579,13 @@ impl Pool {
     /// (its slot's readings and start put back) whatever the slot says; one
     /// that claims to be leaving (EXITING) while over such a limit is killed
     /// once it has not left within `drain_timeout`.
-    fn master_decision(&self, sup: &mut Supervisor, slot: u32, now: u64) -> Decision {
-        let s = &self.core.slots()[slot as usize];
-        let d = self.core.decide(s, now);
-        let ss = &mut sup.slots[slot as usize];
+    fn master_decision(&mut self, core: &Core, slot: u32, now: u64) -> Decision {
+        let s = &core.slots()[slot as usize];
+        let d = core.decide(s, now);
+        let ss = &mut self.slots[slot as usize];
         if d.action != Action::Continue
             || !ss.child.is_some_and(|c| c.pid == s.pid.load(Relaxed))
-            || !self.measured_over(ss, s, now)
+            || !measured_over(core, ss, s, now)
         {
             ss.exiting_since = None;
             return d;
@@ -675,7 +593,7 @@ impl Pool {
         let gs = GenState::unpack(s.gen_state.load(Acquire));
         if gs.has(flag::EXITING) {
             let since = *ss.exiting_since.get_or_insert(now);
-            let limit = self.core.limits.drain_timeout;
+            let limit = core.limits.drain_timeout;
             let waited = now.saturating_sub(since);
             if limit > 0 && waited >= limit {
                 return Decision::tripped(Reason::DrainTimeout, waited, limit);
@@ -706,39 +624,20 @@ impl Pool {
             since.store(at.unwrap_or(NONE), Relaxed);
         }
         s.read_at.store(now, Relaxed);
-        self.core.decide(s, now)
-    }
-
-    /// Whether a limit the master measures itself is reached by its own
-    /// record: memory and FDs by its last sampling (held `memory_sustain` by
-    /// its own dates: `measured_due`, worked out when it samples, so a tick
-    /// compares one time), lifetime from when it bound the child.
-    fn measured_over(&self, ss: &SlotSup, s: &crate::table::layout::Slot, now: u64) -> bool {
-        if ss.measured_due.is_some_and(|at| now >= at) {
-            return true;
-        }
-        self.core.limits.max_lifetime > 0
-            && now.saturating_sub(ss.bound_at) >= self.core.lifetime_limit(s)
+        core.decide(s, now)
     }
 
     /// Turns a decision into the action to return (once per generation and
     /// reason) and its event; whom to signal comes from the master's record,
     /// never from the slot.
-    fn act(
-        &self,
-        sup: &mut Supervisor,
-        slot: u32,
-        gs: GenState,
-        d: Decision,
-        now: u64,
-        out: &mut Vec<PoolAction>,
-    ) {
-        let Some(reason) = d.reason else { return };
-        let s = &self.core.slots()[slot as usize];
+    fn order(&mut self, core: &Core, slot: u32, gs: GenState, d: &Decision) -> Order {
+        let Some(reason) = d.reason else {
+            return Order::Nothing;
+        };
         // The slot's pid only says which of the master's children it is.
-        let slot_pid = s.pid.load(Relaxed);
-        let known = sup.child(slot_pid);
-        let ss = &mut sup.slots[slot as usize];
+        let slot_pid = core.slots()[slot as usize].pid.load(Relaxed);
+        let known = self.child(slot_pid);
+        let ss = &mut self.slots[slot as usize];
         if ss.child.map(|c| c.pid) != Some(slot_pid) {
             ss.child = known;
         }
@@ -750,26 +649,19 @@ impl Pool {
             Action::Kill if ss.kills_returned & (1 << reason as u8) == 0 => {
                 (ActionKind::Kill, EventKind::Killed)
             }
-            _ => return,
+            _ => return Order::Nothing,
         };
         let Some(child) = ss.child else {
-            // Held back, not dropped: a worker the server lists later
-            // (`adopt`) still gets it.
-            if ss.refused & (1 << reason as u8) == 0 {
-                ss.refused |= 1 << reason as u8;
-                let ev = self.event(EventKind::Refused, slot, Some(reason), now);
-                push_event(sup, ev);
-            }
-            return;
+            return Order::Refuse(reason);
         };
         match kind {
             ActionKind::Kill => {
                 ss.kills_returned |= 1 << reason as u8;
-                self.core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
+                core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
             }
             _ => ss.recycle_returned = true,
         }
-        out.push(PoolAction {
+        let action = PoolAction {
             kind,
             slot,
             pid: child.pid,
@@ -778,30 +670,40 @@ impl Pool {
             reason: Some(reason),
             not_before: Duration::ZERO,
             replaces: None,
-        });
-        // A recycle may have been granted earlier, by the worker itself:
-        // date the event (and the uptime in it) from the grant.
-        let at = match event {
-            EventKind::RecycleRequested => match s.recycle_at.load(Acquire) {
-                NONE => now,
-                granted => granted.min(now),
-            },
-            _ => now,
         };
-        let mut ev = self.event(event, slot, Some(reason), at);
-        ev.decision = Some(d);
-        push_event(sup, ev);
+        Order::Return(action, event)
     }
 
-    /// How long until the next respawn held back by crash backoff is due, if
-    /// one is.
-    pub fn next_spawn_in(&self) -> Option<Duration> {
-        let now = self.core.now();
-        let sup = self.sup();
-        self.core
-            .slots()
+    /// Phase "refuse": a signal due to a worker that is none of the
+    /// master's children is filed once per generation and reason, and held
+    /// back, not dropped: a worker the server lists later (`adopt`) still
+    /// gets it.
+    fn refuse(&mut self, core: &Core, slot: u32, reason: Reason, now: u64) {
+        let ss = &mut self.slots[slot as usize];
+        if ss.refused & (1 << reason as u8) == 0 {
+            ss.refused |= 1 << reason as u8;
+            self.push_event(event(core, EventKind::Refused, slot, Some(reason), now));
+        }
+    }
+
+    /// Phase "date": the event of a returned action. A recycle may have
+    /// been granted earlier, by the worker itself: its event (and the uptime
+    /// in it) is dated from the grant.
+    fn date(&mut self, core: &Core, slot: u32, kind: EventKind, d: Decision, now: u64) {
+        let at = match kind {
+            EventKind::RecycleRequested => recycle_granted_at(&core.slots()[slot as usize], now),
+            _ => now,
+        };
+        let mut ev = event(core, kind, slot, d.reason, at);
+        ev.decision = Some(d);
+        self.push_event(ev);
+    }
+
+    /// How long until the next respawn held back by crash backoff is due.
+    pub(super) fn next_spawn_in(&self, core: &Core, now: u64) -> Option<Duration> {
+        core.slots()
             .iter()
-            .zip(sup.slots.iter())
+            .zip(self.slots.iter())
             .filter(|(s, ss)| {
                 GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT
                     && !ss.spawn_returned
@@ -809,19 +711,50 @@ impl Pool {
             .map(|(_, ss)| Duration::from_micros(ss.not_before.saturating_sub(now)))
             .min()
     }
-}
 
-/// Puts `child` in the master's record and binds it to `slot`.
-fn record_child(sup: &mut Supervisor, slot: u32, child: Child) {
-    sup.forget_child(child.pid);
-    sup.children.push(child);
-    sup.slots[slot as usize].child = Some(child);
-}
-
-pub(super) fn push_event(sup: &mut Supervisor, ev: Event) {
-    if sup.events.len() >= EVENT_CAPACITY {
-        sup.events.pop_front();
-        sup.dropped_events += 1;
+    /// Puts `child` in the master's record and binds it to `slot`.
+    fn record_child(&mut self, slot: u32, child: Child) {
+        self.forget_child(child.pid);
+        self.children.push(child);
+        self.slots[slot as usize].child = Some(child);
     }
-    sup.events.push_back(ev);
+
+    /// Files an event; the oldest goes when the queue is full.
+    pub(super) fn push_event(&mut self, ev: Event) {
+        if self.events.len() >= EVENT_CAPACITY {
+            self.events.pop_front();
+            self.dropped_events += 1;
+        }
+        self.events.push_back(ev);
+    }
+}
+
+/// When the recycle of `s`'s worker was granted (at the latest `now`).
+fn recycle_granted_at(s: &Slot, now: u64) -> u64 {
+    match s.recycle_at.load(Acquire) {
+        NONE => now,
+        granted => granted.min(now),
+    }
+}
+
+/// What a decision comes to for the master (`Supervisor::order`).
+enum Order {
+    /// Nothing to return: no reason, or returned already this generation.
+    Nothing,
+    /// A signal is due, but the slot's worker is none of the master's
+    /// children.
+    Refuse(Reason),
+    /// An action to return, and the event it is filed as.
+    Return(PoolAction, EventKind),
+}
+
+/// Whether a limit the master measures itself is reached by its own
+/// record: memory and FDs by its last sampling (held `memory_sustain` by
+/// its own dates: `measured_due`, worked out when it samples, so a tick
+/// compares one time), lifetime from when it bound the child.
+fn measured_over(core: &Core, ss: &SlotSup, s: &Slot, now: u64) -> bool {
+    if ss.measured_due.is_some_and(|at| now >= at) {
+        return true;
+    }
+    core.limits.max_lifetime > 0 && now.saturating_sub(ss.bound_at) >= core.lifetime_limit(s)
 }

@@ -12,9 +12,11 @@
 //! respawned when vacant). A ready replacement takes X's position: Y is
 //! unparked and X's slot parked, so the pool's worker count holds.
 
+use super::supervisor::event;
 use super::supervisor::{SlotSup, Supervisor};
-use super::{ActionKind, Pool, PoolAction};
+use super::{ActionKind, PoolAction};
 use crate::pool::event::EventKind;
+use crate::rules::core::Core;
 use crate::rules::decision::Reason;
 use crate::table::layout::{flag, state, GenState, NONE};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -50,41 +52,37 @@ pub(super) fn parked_at_start(i: usize, n: usize, max_surge: u64) -> bool {
     i >= n - k
 }
 
-impl Pool {
+impl Supervisor {
     /// One round of replacements, before `tick()` looks at decisions: ends
     /// the surges whose replacement is ready, late or gone, and starts
     /// replacements for workers newly waiting for one.
-    pub(super) fn surge_round(&self, sup: &mut Supervisor, now: u64, out: &mut Vec<PoolAction>) {
-        let l = &self.core.limits;
+    pub(super) fn surge(&mut self, core: &Core, now: u64, out: &mut Vec<PoolAction>) {
+        let l = &core.limits;
         if l.max_surge == 0 {
             return;
         }
-        let slots = self.core.slots();
+        let slots = core.slots();
         for (y, ys) in slots.iter().enumerate() {
-            let Some(x) = sup.slots[y].replaces else {
+            let Some(x) = self.slots[y].replaces else {
                 continue;
             };
             let gs = GenState::unpack(ys.gen_state.load(Acquire));
             if gs.state != state::VACANT && crate::rules::core::serves(ys, gs) {
-                self.end_surge(sup, x, y as u32, now, true);
+                self.end_surge(core, x, y as u32, now, true);
                 continue;
             }
-            if now < sup.slots[y].replace_deadline {
+            if now < self.slots[y].replace_deadline {
                 continue;
             }
             // Late: the replacement goes, the old worker retires plainly.
-            self.end_surge(sup, x, y as u32, now, false);
-            self.core
-                .header()
-                .counters
-                .ready_timeouts
-                .fetch_add(1, Relaxed);
+            self.end_surge(core, x, y as u32, now, false);
+            core.header().counters.ready_timeouts.fetch_add(1, Relaxed);
             if gs.state != state::VACANT {
-                let ss = &mut sup.slots[y];
+                let ss = &mut self.slots[y];
                 ss.kills_returned |= 1 << Reason::ReadyTimeout as u8;
                 match ss.child {
                     Some(child) => {
-                        self.core.header().counters.by_reason[Reason::ReadyTimeout as usize]
+                        core.header().counters.by_reason[Reason::ReadyTimeout as usize]
                             .fetch_add(1, Relaxed);
                         out.push(PoolAction {
                             kind: ActionKind::Kill,
@@ -96,27 +94,29 @@ impl Pool {
                             not_before: Duration::ZERO,
                             replaces: None,
                         });
-                        let ev = self.event(
+                        let ev = event(
+                            core,
                             EventKind::Killed,
                             y as u32,
                             Some(Reason::ReadyTimeout),
                             now,
                         );
-                        super::supervisor::push_event(sup, ev);
+                        self.push_event(ev);
                     }
                     None => {
-                        let ev = self.event(
+                        let ev = event(
+                            core,
                             EventKind::Refused,
                             y as u32,
                             Some(Reason::ReadyTimeout),
                             now,
                         );
-                        super::supervisor::push_event(sup, ev);
+                        self.push_event(ev);
                     }
                 }
             }
         }
-        let in_flight = sup
+        let in_flight = self
             .slots
             .iter()
             .filter(|ss| ss.replacement.is_some())
@@ -127,7 +127,7 @@ impl Pool {
         // wait (its own record: a grant date in the slot can be written
         // over), then by when it was granted.
         let mut waiting: Vec<((u64, u64), usize)> = Vec::new();
-        for (x, (xs, ss)) in slots.iter().zip(sup.slots.iter_mut()).enumerate() {
+        for (x, (xs, ss)) in slots.iter().zip(self.slots.iter_mut()).enumerate() {
             let gs = GenState::unpack(xs.gen_state.load(Acquire));
             if gs.state == state::RUNNING && gs.has(flag::SURGE) && ss.replacement.is_none() {
                 let seen = *ss.surge_seen.get_or_insert(now);
@@ -137,11 +137,11 @@ impl Pool {
         waiting.sort_unstable();
         for (_, x) in waiting {
             let gs = GenState::unpack(slots[x].gen_state.load(Acquire));
-            if sup.child(slots[x].pid.load(Relaxed)).is_none() {
+            if self.child(slots[x].pid.load(Relaxed)).is_none() {
                 // Replacements start only for the master's own children: a
                 // slot any worker marks "waiting for a replacement" starts
                 // no process; it retires the plain way.
-                self.core.promote(&slots[x], now, false);
+                core.promote(&slots[x], now, false);
                 continue;
             }
             if l.max_pool_rss > 0 {
@@ -156,7 +156,7 @@ impl Pool {
                     .map(rss)
                     .sum();
                 if pool.saturating_add(rss(x)) > l.max_pool_rss {
-                    self.core.promote(&slots[x], now, false);
+                    core.promote(&slots[x], now, false);
                     continue;
                 }
             }
@@ -164,7 +164,7 @@ impl Pool {
                 continue; // waits, serving, for a surge to end
             }
             let free = (0..slots.len()).find(|&y| {
-                let ss: &SlotSup = &sup.slots[y];
+                let ss: &SlotSup = &self.slots[y];
                 let gy = GenState::unpack(slots[y].gen_state.load(Acquire));
                 ss.parked
                     && ss.replaces.is_none()
@@ -178,28 +178,24 @@ impl Pool {
                 // claimed it) retire the plain way.
                 let soon = (0..slots.len()).any(|z| {
                     let gz = GenState::unpack(slots[z].gen_state.load(Acquire));
-                    sup.slots[z].parked
+                    self.slots[z].parked
                         && (gz.state == state::DRAINING || gz.has(flag::EXITING))
-                        && sup.child(slots[z].pid.load(Relaxed)).is_some()
+                        && self.child(slots[z].pid.load(Relaxed)).is_some()
                 });
                 if !soon {
-                    self.core.promote(&slots[x], now, false);
+                    core.promote(&slots[x], now, false);
                 }
                 continue;
             };
             room -= 1;
             set_reserved(&slots[y], true);
-            let ys = &mut sup.slots[y];
+            let ys = &mut self.slots[y];
             ys.replaces = Some(x as u32);
             ys.replace_started = now;
             ys.replace_deadline = now.saturating_add(l.ready_timeout);
             ys.spawn_returned = true;
-            sup.slots[x].replacement = Some(y as u32);
-            self.core
-                .header()
-                .counters
-                .replacements
-                .fetch_add(1, Relaxed);
+            self.slots[x].replacement = Some(y as u32);
+            core.header().counters.replacements.fetch_add(1, Relaxed);
             out.push(PoolAction {
                 kind: ActionKind::Spawn,
                 slot: y as u32,
@@ -210,50 +206,51 @@ impl Pool {
                 not_before: Duration::from_micros(now),
                 replaces: Some(x as u32),
             });
-            let ev = self.event(
+            let ev = event(
+                core,
                 EventKind::Replacing,
                 x as u32,
                 Reason::from_code(gs.reason),
                 now,
             );
-            super::supervisor::push_event(sup, ev);
+            self.push_event(ev);
         }
     }
 
     /// Ends the surge of worker `x` with replacement `y`: `x` drains either
     /// way; a ready `y` takes `x`'s position.
-    pub(super) fn end_surge(&self, sup: &mut Supervisor, x: u32, y: u32, now: u64, ready: bool) {
+    pub(super) fn end_surge(&mut self, core: &Core, x: u32, y: u32, now: u64, ready: bool) {
         let (xi, yi) = (x as usize, y as usize);
-        sup.slots[yi].replaces = None;
-        set_reserved(&self.core.slots()[yi], false);
-        if sup.slots[xi].replacement == Some(y) {
-            sup.slots[xi].replacement = None;
+        self.slots[yi].replaces = None;
+        set_reserved(&core.slots()[yi], false);
+        if self.slots[xi].replacement == Some(y) {
+            self.slots[xi].replacement = None;
         }
-        self.core.promote(&self.core.slots()[xi], now, ready);
+        core.promote(&core.slots()[xi], now, ready);
         if ready {
-            sup.slots[yi].parked = false;
-            sup.slots[xi].parked = true;
-            let mut ev = self.event(EventKind::Ready, y, None, now);
+            self.slots[yi].parked = false;
+            self.slots[xi].parked = true;
+            let mut ev = event(core, EventKind::Ready, y, None, now);
             ev.delay = Some(Duration::from_micros(
-                now.saturating_sub(sup.slots[yi].replace_started),
+                now.saturating_sub(self.slots[yi].replace_started),
             ));
-            super::supervisor::push_event(sup, ev);
+            self.push_event(ev);
         }
     }
 
     /// A slot's worker is gone: a replacement that never became ready lets
     /// its worker retire plainly; a worker gone while its replacement was on
     /// the way leaves its position to it.
-    pub(super) fn surge_on_exit(&self, sup: &mut Supervisor, slot: u32, now: u64) {
+    pub(super) fn surge_on_exit(&mut self, core: &Core, slot: u32, now: u64) {
         let i = slot as usize;
-        if let Some(x) = sup.slots[i].replaces {
-            self.end_surge(sup, x, slot, now, false);
+        if let Some(x) = self.slots[i].replaces {
+            self.end_surge(core, x, slot, now, false);
         }
-        if let Some(y) = sup.slots[i].replacement.take() {
-            let ys = &mut sup.slots[y as usize];
+        if let Some(y) = self.slots[i].replacement.take() {
+            let ys = &mut self.slots[y as usize];
             ys.replaces = None;
             ys.parked = false;
-            sup.slots[i].parked = true;
+            self.slots[i].parked = true;
         }
     }
 }

@@ -136,6 +136,20 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// The occupied slot holding `pid` (never for pid 0).
+    pub(crate) fn slot_of(&self, pid: u32) -> Option<u32> {
+        if pid == 0 {
+            return None;
+        }
+        self.slots()
+            .iter()
+            .position(|s| {
+                GenState::unpack(s.gen_state.load(Acquire)).state != state::VACANT
+                    && s.pid.load(Relaxed) == pid
+            })
+            .map(|i| i as u32)
+    }
+
     pub fn new(region: Region) -> Self {
         let fixed = region.header().fixed;
         // The policy was validated when the region was created or attached.

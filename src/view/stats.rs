@@ -126,7 +126,7 @@ impl Pool {
         for (i, s) in core.slots().iter().enumerate() {
             let gs = GenState::unpack(s.gen_state.load(Acquire));
             let requests = s.requests.load(Relaxed);
-            st.requests_total += requests;
+            st.requests_total = st.requests_total.saturating_add(requests);
             let name = match gs.state {
                 state::RUNNING | state::DRAINING if gs.has(flag::EXITING) => {
                     st.exiting += 1;

@@ -177,7 +177,7 @@ impl Worker {
         let begun = busy::in_flight(before) + 1;
         let limit = slot.request_limit.load(Relaxed);
         limit > 0
-            && slot.requests.load(Relaxed) + begun >= limit
+            && slot.requests.load(Relaxed).saturating_add(begun) >= limit
             && self
                 .core
                 .decide_before_last(slot, begun, &LazyNow::later(&self.core))
