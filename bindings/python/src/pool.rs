@@ -243,16 +243,15 @@ impl PyPool {
 
     /// What the worker in `slot` should do now.
     fn decision(&self, py: Python<'_>, slot: u32) -> PyResult<PyDecision> {
-        Ok(PyDecision {
-            inner: py.detach(|| self.inner.decision(slot)).or_raise(py)?,
-        })
+        let d = py.detach(|| self.inner.decision(slot)).or_raise(py)?;
+        PyDecision::new(py, d)
     }
 
     /// What the master should do now: each action is returned once. Also
     /// samples the workers every sample_interval.
     fn tick<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let actions = py.detach(|| self.inner.tick());
-        PyList::new(py, actions.into_iter().map(|inner| PyAction { inner }))
+        PyList::new(py, actions.into_iter().map(PyAction::from))
     }
 
     /// Samples every live worker's memory and FDs now; returns
@@ -286,7 +285,7 @@ impl PyPool {
     /// The events since the last call, oldest first.
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let events = py.detach(|| self.inner.events());
-        PyList::new(py, events.into_iter().map(|inner| PyEvent { inner }))
+        PyList::new(py, events.into_iter().map(PyEvent::from))
     }
 
     /// Events dropped because nobody read them in time.

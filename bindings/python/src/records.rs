@@ -1,5 +1,9 @@
 //! The read-only records the API returns: decisions, tick actions, events,
-//! process samples.
+//! process samples. Each is a frozen class of plain fields in Python units,
+//! filled once from the engine's record (`new`); pyo3 generates every
+//! attribute (`#[pyo3(get)]`). The engine's record is kept, unpublished,
+//! for what is built from it: the text (`str()`), equality and `missing()`.
+//! (`get_all` would publish it too: pyo3 has no way to leave a field out.)
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -16,41 +20,48 @@ fn amount(py: Python<'_>, reason: Option<Reason>, raw: u64) -> PyResult<Py<PyAny
     })
 }
 
+fn reason_name(r: Option<Reason>) -> Option<&'static str> {
+    r.map(Reason::as_str)
+}
+
 /// What a worker should do now.
 #[pyclass(frozen, module = "workerlife", name = "Decision")]
 pub struct PyDecision {
-    pub inner: Decision,
+    /// "continue", "recycle" or "kill".
+    #[pyo3(get)]
+    action: &'static str,
+    /// The reason's name, or None for continue.
+    #[pyo3(get)]
+    reason: Option<&'static str>,
+    /// The reading that tripped the limit (seconds for times).
+    #[pyo3(get)]
+    value: Py<PyAny>,
+    /// The limit it tripped (seconds for times).
+    #[pyo3(get)]
+    limit: Py<PyAny>,
+    /// True when the worker should stop taking requests.
+    #[pyo3(get)]
+    must_exit: bool,
+    inner: Decision,
+}
+
+impl PyDecision {
+    pub fn new(py: Python<'_>, d: Decision) -> PyResult<PyDecision> {
+        Ok(PyDecision {
+            action: d.action.as_str(),
+            reason: reason_name(d.reason),
+            value: amount(py, d.reason, d.value)?,
+            limit: amount(py, d.reason, d.limit)?,
+            must_exit: d.must_exit(),
+            inner: d,
+        })
+    }
 }
 
 #[pymethods]
 impl PyDecision {
-    /// "continue", "recycle" or "kill".
-    #[getter]
-    fn action(&self) -> &'static str {
-        self.inner.action.as_str()
-    }
-    /// The reason's name, or None for continue.
-    #[getter]
-    fn reason(&self) -> Option<&'static str> {
-        self.inner.reason.map(Reason::as_str)
-    }
-    /// The reading that tripped the limit (seconds for times).
-    #[getter]
-    fn value(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        amount(py, self.inner.reason, self.inner.value)
-    }
-    /// The limit it tripped (seconds for times).
-    #[getter]
-    fn limit(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        amount(py, self.inner.reason, self.inner.limit)
-    }
-    /// True when the worker should stop taking requests.
-    #[getter]
-    fn must_exit(&self) -> bool {
-        self.inner.must_exit()
-    }
     fn __bool__(&self) -> bool {
-        self.inner.must_exit()
+        self.must_exit
     }
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other
@@ -70,59 +81,49 @@ impl PyDecision {
 }
 
 /// One thing `Pool.tick()` tells the master to do.
-#[pyclass(frozen, module = "workerlife", name = "Action")]
+#[pyclass(frozen, get_all, module = "workerlife", name = "Action")]
 pub struct PyAction {
-    pub inner: PoolAction,
+    /// "recycle" (graceful signal), "kill" (now) or "spawn".
+    action: &'static str,
+    slot: u32,
+    /// The worker's pid (0 for spawn).
+    pid: u32,
+    /// The worker's start time, for `workerlife.kill` (0 when unknown).
+    identity: u64,
+    generation: u32,
+    reason: Option<&'static str>,
+    /// For spawn: when it was due, in seconds on the pool's clock.
+    not_before: f64,
+    /// For spawn with max_surge: the slot whose worker the new one replaces
+    /// (it retires once this one is ready), else None.
+    replaces: Option<u32>,
+}
+
+impl From<PoolAction> for PyAction {
+    fn from(a: PoolAction) -> PyAction {
+        PyAction {
+            action: a.kind.as_str(),
+            slot: a.slot,
+            pid: a.pid,
+            identity: a.identity,
+            generation: a.generation,
+            reason: reason_name(a.reason),
+            not_before: a.not_before.as_secs_f64(),
+            replaces: a.replaces,
+        }
+    }
 }
 
 #[pymethods]
 impl PyAction {
-    /// "recycle" (graceful signal), "kill" (now) or "spawn".
-    #[getter]
-    fn action(&self) -> &'static str {
-        self.inner.kind.as_str()
-    }
-    #[getter]
-    fn slot(&self) -> u32 {
-        self.inner.slot
-    }
-    /// The worker's pid (0 for spawn).
-    #[getter]
-    fn pid(&self) -> u32 {
-        self.inner.pid
-    }
-    /// The worker's start time, for `workerlife.kill` (0 when unknown).
-    #[getter]
-    fn identity(&self) -> u64 {
-        self.inner.identity
-    }
-    #[getter]
-    fn generation(&self) -> u32 {
-        self.inner.generation
-    }
-    #[getter]
-    fn reason(&self) -> Option<&'static str> {
-        self.inner.reason.map(Reason::as_str)
-    }
-    /// For spawn: when it was due, in seconds on the pool's clock.
-    #[getter]
-    fn not_before(&self) -> f64 {
-        self.inner.not_before.as_secs_f64()
-    }
-    /// For spawn with max_surge: the slot whose worker the new one replaces
-    /// (it retires once this one is ready), else None.
-    #[getter]
-    fn replaces(&self) -> Option<u32> {
-        self.inner.replaces
-    }
     fn __repr__(&self) -> String {
-        let a = &self.inner;
-        let reason = a.reason.map(|r| format!(" reason={r}")).unwrap_or_default();
+        let reason = self
+            .reason
+            .map(|r| format!(" reason={r}"))
+            .unwrap_or_default();
         format!(
             "<Action {} slot={} pid={}{reason}>",
-            a.kind.as_str(),
-            a.slot,
-            a.pid
+            self.action, self.slot, self.pid
         )
     }
 }
@@ -130,74 +131,69 @@ impl PyAction {
 /// Something that happened in a pool.
 #[pyclass(frozen, module = "workerlife", name = "Event")]
 pub struct PyEvent {
-    pub inner: Event,
+    /// "spawned", "recycle_requested", "killed", "exited", "crash_loop",
+    /// "health_check_failed", "refused", "replacing" or "ready".
+    #[pyo3(get)]
+    kind: &'static str,
+    #[pyo3(get)]
+    slot: u32,
+    #[pyo3(get)]
+    pid: u32,
+    #[pyo3(get)]
+    generation: u32,
+    #[pyo3(get)]
+    reason: Option<&'static str>,
+    /// Seconds on the pool's clock.
+    #[pyo3(get)]
+    at: f64,
+    #[pyo3(get)]
+    uptime: f64,
+    #[pyo3(get)]
+    requests: u64,
+    #[pyo3(get)]
+    rss: Option<u64>,
+    #[pyo3(get)]
+    status: Option<i32>,
+    #[pyo3(get)]
+    crash: bool,
+    /// For crash loops: the respawn delay in seconds; for ready: how long
+    /// the replacement took.
+    #[pyo3(get)]
+    delay: Option<f64>,
+    /// For recycles, kills and exits: how fast the worker's memory grew, in
+    /// bytes per request (None when unknown).
+    #[pyo3(get)]
+    growth_per_request: Option<f64>,
+    /// Likewise in bytes per second.
+    #[pyo3(get)]
+    growth_per_second: Option<f64>,
+    inner: Event,
+}
+
+impl From<Event> for PyEvent {
+    fn from(e: Event) -> PyEvent {
+        PyEvent {
+            kind: e.kind.as_str(),
+            slot: e.slot,
+            pid: e.pid,
+            generation: e.generation,
+            reason: reason_name(e.reason),
+            at: e.at.as_secs_f64(),
+            uptime: e.uptime.as_secs_f64(),
+            requests: e.requests,
+            rss: e.rss,
+            status: e.status,
+            crash: e.crash,
+            delay: e.delay.map(|d| d.as_secs_f64()),
+            growth_per_request: e.growth.and_then(|g| g.per_request),
+            growth_per_second: e.growth.map(|g| g.per_second),
+            inner: e,
+        }
+    }
 }
 
 #[pymethods]
 impl PyEvent {
-    /// "spawned", "recycle_requested", "killed", "exited", "crash_loop" or
-    /// "health_check_failed".
-    #[getter]
-    fn kind(&self) -> &'static str {
-        self.inner.kind.as_str()
-    }
-    #[getter]
-    fn slot(&self) -> u32 {
-        self.inner.slot
-    }
-    #[getter]
-    fn pid(&self) -> u32 {
-        self.inner.pid
-    }
-    #[getter]
-    fn generation(&self) -> u32 {
-        self.inner.generation
-    }
-    #[getter]
-    fn reason(&self) -> Option<&'static str> {
-        self.inner.reason.map(Reason::as_str)
-    }
-    /// Seconds on the pool's clock.
-    #[getter]
-    fn at(&self) -> f64 {
-        self.inner.at.as_secs_f64()
-    }
-    #[getter]
-    fn uptime(&self) -> f64 {
-        self.inner.uptime.as_secs_f64()
-    }
-    #[getter]
-    fn requests(&self) -> u64 {
-        self.inner.requests
-    }
-    #[getter]
-    fn rss(&self) -> Option<u64> {
-        self.inner.rss
-    }
-    #[getter]
-    fn status(&self) -> Option<i32> {
-        self.inner.status
-    }
-    #[getter]
-    fn crash(&self) -> bool {
-        self.inner.crash
-    }
-    /// For crash loops: the respawn delay in seconds.
-    #[getter]
-    fn delay(&self) -> Option<f64> {
-        self.inner.delay.map(|d| d.as_secs_f64())
-    }
-    /// For recycles, kills and exits: how fast the worker's memory grew, in
-    /// bytes per request (None when unknown).
-    #[getter]
-    fn growth_per_request(&self) -> Option<f64> {
-        self.inner.growth.and_then(|g| g.per_request)
-    }
-    /// Likewise in bytes per second.
-    #[getter]
-    fn growth_per_second(&self) -> Option<f64> {
-        self.inner.growth.map(|g| g.per_second)
-    }
     fn __str__(&self) -> String {
         self.inner.to_string()
     }
@@ -210,40 +206,42 @@ impl PyEvent {
 /// reading (not asked for, denied, or not supported here).
 #[pyclass(frozen, module = "workerlife", name = "Sample")]
 pub struct PySample {
-    pub inner: Sample,
+    #[pyo3(get)]
+    pid: u32,
+    /// The start time in clock ticks since boot (the process's identity).
+    #[pyo3(get)]
+    start_time: Option<u64>,
+    /// Resident set size, bytes.
+    #[pyo3(get)]
+    rss: Option<u64>,
+    /// Open file descriptors.
+    #[pyo3(get)]
+    fds: Option<u64>,
+    /// Unique set size, bytes (only when asked for with uss=True).
+    #[pyo3(get)]
+    uss: Option<u64>,
+    /// Proportional set size, bytes (only when asked for with uss=True).
+    #[pyo3(get)]
+    pss: Option<u64>,
+    inner: Sample,
+}
+
+impl From<Sample> for PySample {
+    fn from(s: Sample) -> PySample {
+        PySample {
+            pid: s.pid,
+            start_time: s.start_time.value(),
+            rss: s.rss.value(),
+            fds: s.fds.value(),
+            uss: s.uss.value(),
+            pss: s.pss.value(),
+            inner: s,
+        }
+    }
 }
 
 #[pymethods]
 impl PySample {
-    #[getter]
-    fn pid(&self) -> u32 {
-        self.inner.pid
-    }
-    /// The start time in clock ticks since boot (the process's identity).
-    #[getter]
-    fn start_time(&self) -> Option<u64> {
-        self.inner.start_time.value()
-    }
-    /// Resident set size, bytes.
-    #[getter]
-    fn rss(&self) -> Option<u64> {
-        self.inner.rss.value()
-    }
-    /// Open file descriptors.
-    #[getter]
-    fn fds(&self) -> Option<u64> {
-        self.inner.fds.value()
-    }
-    /// Unique set size, bytes (only when asked for with uss=True).
-    #[getter]
-    fn uss(&self) -> Option<u64> {
-        self.inner.uss.value()
-    }
-    /// Proportional set size, bytes (only when asked for with uss=True).
-    #[getter]
-    fn pss(&self) -> Option<u64> {
-        self.inner.pss.value()
-    }
     /// Why each missing reading is missing: {"fds": "denied", ...}.
     fn missing<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -266,15 +264,14 @@ impl PySample {
         Ok(d)
     }
     fn __repr__(&self) -> String {
-        let s = &self.inner;
-        let f = |r: Reading| r.value().map_or("None".to_string(), |v| v.to_string());
+        let f = |r: Option<u64>| r.map_or("None".to_string(), |v| v.to_string());
         format!(
             "<Sample pid={} rss={} fds={} uss={} pss={}>",
-            s.pid,
-            f(s.rss),
-            f(s.fds),
-            f(s.uss),
-            f(s.pss)
+            self.pid,
+            f(self.rss),
+            f(self.fds),
+            f(self.uss),
+            f(self.pss)
         )
     }
 }

@@ -17,7 +17,7 @@ use workerlife::process::{self, Entry, ProcHandle, ReapOutcome};
 #[pyo3(signature = (pid, uss=false))]
 pub fn sample(py: Python<'_>, pid: u32, uss: bool) -> PyResult<PySample> {
     let inner = py.detach(|| process::sample(pid, uss)).or_raise(py)?;
-    Ok(PySample { inner })
+    Ok(PySample::from(inner))
 }
 
 /// The identity of `pid` (its start time), for `kill`.
@@ -92,7 +92,7 @@ impl PyProcess {
                 h.sample(uss)
             })
             .or_raise(py)?;
-        Ok(PySample { inner })
+        Ok(PySample::from(inner))
     }
     fn __repr__(&self) -> String {
         format!("<Process pid={}>", self.pid)

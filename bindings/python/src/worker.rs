@@ -174,7 +174,7 @@ impl PyWorker {
     #[pyo3(signature = (uss=false))]
     fn sample_self(&self, py: Python<'_>, uss: bool) -> PyResult<PySample> {
         let inner = py.detach(|| self.inner.sample_self(uss)).or_raise(py)?;
-        Ok(PySample { inner })
+        Ok(PySample::from(inner))
     }
 
     /// For servers with no master to sample them: whether sample_interval
@@ -192,10 +192,8 @@ impl PyWorker {
     }
 
     /// What this worker should do now.
-    fn decision(&self) -> PyDecision {
-        PyDecision {
-            inner: self.inner.decision(),
-        }
+    fn decision(&self, py: Python<'_>) -> PyResult<PyDecision> {
+        PyDecision::new(py, self.inner.decision())
     }
 
     /// Marks the worker as leaving, so its recycle permit returns at once.
