@@ -1,29 +1,31 @@
-/* The Perl binding's one native part: every C export of workerlife.h that
- * the binding calls, as WorkerLife::Raw::<name>, plus the hot path of
- * WorkerLife::Worker (begin/end) as XS methods.
+/* WorkerLife.xs: the Perl binding of libworkerlife, as XS methods in their
+ * packages (WorkerLife, ::Policy, ::Pool, ::Worker, ::Watchdog, ::Decision).
  *
- * Calling conventions (what the packages under lib/ pass):
- * - a handle or a buffer address is an unsigned integer (undef: NULL);
- *   buffers come from WorkerLife::Raw::scalar_to_buffer;
- * - an out-parameter is a reference to a scalar, written after the call
- *   (anything else: NULL, which the library refuses with WL_NULL_ARGUMENT);
- * - a string is passed as its bytes (undef: NULL); the Perl side refuses
- *   NUL bytes before it gets here;
- * - results are the library's uint32_t result codes, checked in Perl.
- * WorkerLife::Worker's begin and end are XS methods (one call each, no Perl
- * in between): true when the request should be the last / the worker should
- * leave; a failure croaks through WorkerLife::Raw::check. scalar_to_buffer
- * gives (address, length) of a scalar's string buffer for the calls that
- * read or write a caller's buffer; request_begin and request_end are the
- * Plack middleware's whole per-request work, one call each (begin: 1 if
- * this is the last request; end: samples when due, ends the request, and
- * returns 1 if the worker should leave, plus 2 if a sample was due);
- * library_path the file of the library
- * this module is linked with; forks the number of fork()s this process
- * descends through since the module was loaded (an at-fork handler counts
- * them), which tells the middleware it runs in a new child for the price of
- * an XS call: reading $$ is a getpid() system call. Apart from that counter
- * nothing here keeps state: the library's handles carry it. */
+ * Objects. A policy, pool or worker is a blessed reference to a read-only
+ * scalar holding the library's handle; the typemap (typemap) checks the
+ * class of every invocant, and DESTROY frees the handle once (a freed
+ * object holds 0, which the library refuses as a NULL argument). A forged
+ * object gets no further: handles are registry entries the library checks
+ * (WL_INVALID_HANDLE), never pointers it follows. A watchdog and a
+ * decision hold a C struct by value in their scalar's buffer.
+ *
+ * Threads. The library's handles are thread-safe, so an object an ithread
+ * inherits works in it; but only the original frees its handle. A clone
+ * is marked as borrowing it when ithreads copy it (owner magic, its dup
+ * hook), and its DESTROY lets it go without freeing. (CLONE_SKIP would
+ * make every object undef in a new thread: a thread could no longer use
+ * its process's pool.) A borrowed handle used after its owner freed it is
+ * refused by the library (WL_INVALID_HANDLE), never followed.
+ *
+ * Arguments are read once (tied and overloaded values too: an object with
+ * overloaded numbers is numified once, and that value is both the one
+ * checked and the one used) and checked against the C type they become,
+ * with an error naming the argument and the value. Errors croak
+ * "workerlife: <the library's message>" at the caller's line and set
+ * $WorkerLife::ERROR_CODE to the library's result code.
+ *
+ * Nothing here keeps state but the fork counter (fork_count) and the
+ * class stashes of each interpreter (MY_CXT). */
 #define PERL_NO_GET_CONTEXT
 #include "EXTERN.h"
 #include "perl.h"
@@ -33,112 +35,618 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "workerlife.h"
 
-static void *wl_xs_ptr(pTHX_ SV *sv) {
-  return SvOK(sv) ? INT2PTR(void *, SvUV(sv)) : NULL;
+/* ---- Classes and objects ---------------------------------------------- */
+
+enum wl_xs_class { WL_XS_POLICY, WL_XS_POOL, WL_XS_WORKER, WL_XS_WATCHDOG, WL_XS_DECISION, WL_XS_CLASSES };
+
+static const char *const wl_xs_class_name[WL_XS_CLASSES] = {
+    "WorkerLife::Policy", "WorkerLife::Pool", "WorkerLife::Worker", "WorkerLife::Watchdog",
+    "WorkerLife::Decision",
+};
+
+/* Each interpreter's stashes of those classes: the class check of an
+ * invocant is one pointer comparison (subclasses take sv_derived_from). */
+#define MY_CXT_KEY "WorkerLife::_guts" XS_VERSION
+typedef struct {
+  HV *stash[WL_XS_CLASSES];
+} my_cxt_t;
+START_MY_CXT
+
+static void wl_xs_find_stashes(pTHX_ my_cxt_t *cxt) {
+  for (int i = 0; i < WL_XS_CLASSES; i++) cxt->stash[i] = gv_stashpv(wl_xs_class_name[i], GV_ADD);
 }
 
-/* The worker handle of a WorkerLife::Worker object ({h => handle}). */
-static const wl_worker *wl_xs_worker(pTHX_ SV *self) {
-  if (SvROK(self) && SvTYPE(SvRV(self)) == SVt_PVHV) {
-    SV **h = hv_fetchs((HV *)SvRV(self), "h", 0);
-    if (h && SvOK(*h)) return INT2PTR(const wl_worker *, SvUV(*h));
-  }
-  return NULL; /* the library says WL_NULL_ARGUMENT, naming it */
+/* A watchdog object's state: the handle and the process that started it
+ * (a forked child has no watchdog thread). */
+typedef struct {
+  wl_watchdog *h;
+  pid_t pid;
+} wl_xs_watchdog;
+
+/* The owner magic of a handle object: mg_private is 1 on a clone, which
+ * borrows the handle. */
+#ifdef USE_ITHREADS
+static int wl_xs_dup(pTHX_ MAGIC *mg, CLONE_PARAMS *param) {
+  PERL_UNUSED_CONTEXT;
+  PERL_UNUSED_ARG(param);
+  mg->mg_private = 1;
+  return 0;
 }
+#endif
+static MGVTBL wl_xs_owner = {
+    NULL, NULL, NULL, NULL, NULL, NULL,
+#ifdef USE_ITHREADS
+    wl_xs_dup,
+#else
+    NULL,
+#endif
+    NULL,
+};
+
+/* Whether this object owns what it holds (it is no thread's clone). */
+static bool wl_xs_owns(pTHX_ SV *obj) {
+  MAGIC *mg = mg_findext(obj, PERL_MAGIC_ext, &wl_xs_owner);
+  return !mg || !mg->mg_private;
+}
+
+/* A new object of class `cls` around `inner`, made read-only. */
+static SV *wl_xs_bless(pTHX_ SV *inner, enum wl_xs_class cls) {
+  dMY_CXT;
+  SV *rv = sv_bless(newRV_noinc(inner), MY_CXT.stash[cls]);
+  SvREADONLY_on(inner);
+  return rv;
+}
+
+/* Marks `inner` as owning its handle (see wl_xs_owner). */
+static SV *wl_xs_owning(pTHX_ SV *inner) {
+  MAGIC *mg = sv_magicext(inner, NULL, PERL_MAGIC_ext, &wl_xs_owner, NULL, 0);
+  mg->mg_flags |= MGf_DUP;
+  return inner;
+}
+
+static SV *wl_xs_handle_object(pTHX_ const void *h, enum wl_xs_class cls) {
+  return wl_xs_bless(aTHX_ wl_xs_owning(aTHX_ newSViv(PTR2IV(h))), cls);
+}
+
+/* The object `sv` refers to, if it is of class `cls`; croaks otherwise. */
+static SV *wl_xs_object(pTHX_ SV *sv, enum wl_xs_class cls) {
+  dMY_CXT;
+  if (SvROK(sv)) {
+    SV *obj = SvRV(sv);
+    if (SvOBJECT(obj) && (SvSTASH(obj) == MY_CXT.stash[cls] || sv_derived_from(sv, wl_xs_class_name[cls])))
+      return obj;
+  }
+  croak("workerlife: expected a %s object, not %" SVf, wl_xs_class_name[cls], SVfARG(sv));
+}
+
+/* The handle of a policy, pool or worker object (NULL once freed). */
+static void *wl_xs_handle(pTHX_ SV *sv, enum wl_xs_class cls) {
+  return INT2PTR(void *, SvIV(wl_xs_object(aTHX_ sv, cls)));
+}
+
+/* The struct a watchdog or decision object holds by value; NULL when its
+ * buffer is not one (a forged object). */
+static void *wl_xs_struct(pTHX_ SV *sv, enum wl_xs_class cls, size_t size) {
+  SV *obj = wl_xs_object(aTHX_ sv, cls);
+  return SvPOK(obj) && SvCUR(obj) == size ? (void *)SvPVX(obj) : NULL;
+}
+
+/* Takes the handle out of a policy, pool or worker object (it holds 0
+ * after): the handle to free, or NULL when there is none or the object
+ * only borrows it. */
+static void *wl_xs_take_handle(pTHX_ SV *self) {
+  if (!SvROK(self)) return NULL;
+  SV *obj = SvRV(self);
+  void *h = INT2PTR(void *, SvIV(obj));
+  SvREADONLY_off(obj);
+  sv_setiv(obj, 0);
+  SvREADONLY_on(obj);
+  return wl_xs_owns(aTHX_ obj) ? h : NULL;
+}
+
+/* ---- Text out of the library ----------------------------------------- */
+
+/* The calls that write text into a caller's buffer. */
+enum wl_xs_text {
+  WL_XS_POLICY_TEXT,
+  WL_XS_STATS_JSON,
+  WL_XS_STATS_JSON_OCCUPIED,
+  WL_XS_PROMETHEUS,
+  WL_XS_DECISION_TEXT,
+  WL_XS_LAST_ERROR,
+  WL_XS_RESULT_TEXT,
+};
+
+static wl_result wl_xs_write(enum wl_xs_text kind, const void *of, uint32_t code, char *buf, size_t len,
+                             size_t *needed) {
+  switch (kind) {
+  case WL_XS_POLICY_TEXT: return wl_policy_to_string((const wl_policy *)of, buf, len, needed);
+  case WL_XS_STATS_JSON: return wl_pool_stats_json((const wl_pool *)of, buf, len, needed);
+  case WL_XS_STATS_JSON_OCCUPIED: return wl_pool_stats_json_occupied((const wl_pool *)of, buf, len, needed);
+  case WL_XS_PROMETHEUS: return wl_pool_prometheus((const wl_pool *)of, buf, len, needed);
+  case WL_XS_DECISION_TEXT: return wl_decision_text((const wl_decision *)of, buf, len, needed);
+  case WL_XS_LAST_ERROR: return wl_last_error_message(buf, len, needed);
+  case WL_XS_RESULT_TEXT: return wl_result_text(code, buf, len, needed);
+  }
+  return WL_INVALID_ARGUMENT;
+}
+
+/* The one helper for the buffer-returning calls: the text as a new SV, or
+ * NULL with *rc set. Stats text can grow between two calls (a counter or
+ * an uptime gains a digit), so a retry asks for room to spare. */
+static SV *wl_xs_string(pTHX_ enum wl_xs_text kind, const void *of, uint32_t code, wl_result *rc) {
+  size_t size = 1024;
+  SV *out = newSV(size);
+  for (int tries = 0; tries < 5; tries++) {
+    size_t needed = 0;
+    char *buf = SvGROW(out, size);
+    *rc = wl_xs_write(kind, of, code, buf, size, &needed);
+    if (*rc == WL_BUFFER_TOO_SMALL) {
+      size = needed + 1024;
+      continue;
+    }
+    if (*rc != WL_OK) break;
+    SvCUR_set(out, strnlen(buf, size));
+    SvPOK_only(out);
+    return out;
+  }
+  SvREFCNT_dec(out);
+  return NULL;
+}
+
+/* Croaks with the library's message for `rc` (at the caller's line) and
+ * keeps the code in $WorkerLife::ERROR_CODE. */
+static void wl_xs_fail(pTHX_ wl_result rc) __attribute__((noreturn));
+static void wl_xs_fail(pTHX_ wl_result rc) {
+  wl_result ignored;
+  sv_setuv(get_sv("WorkerLife::ERROR_CODE", GV_ADD), rc);
+  SV *msg = wl_xs_string(aTHX_ WL_XS_LAST_ERROR, NULL, 0, &ignored);
+  if (msg && !SvCUR(msg)) {
+    SvREFCNT_dec(msg);
+    msg = NULL;
+  }
+  if (!msg) msg = wl_xs_string(aTHX_ WL_XS_RESULT_TEXT, NULL, rc, &ignored);
+  if (!msg) msg = newSVpvf("result %u", (unsigned)rc);
+  croak("workerlife: %" SVf, SVfARG(sv_2mortal(msg)));
+}
+
+#define WL_XS_CHECK(call)                                                                                \
+  do {                                                                                                   \
+    wl_result wl_xs_rc_ = (call);                                                                        \
+    if (wl_xs_rc_ != WL_OK) wl_xs_fail(aTHX_ wl_xs_rc_);                                                 \
+  } while (0)
+
+static SV *wl_xs_text_of(pTHX_ enum wl_xs_text kind, const void *of) {
+  wl_result rc;
+  SV *s = wl_xs_string(aTHX_ kind, of, 0, &rc);
+  if (!s) {
+    if (rc == WL_BUFFER_TOO_SMALL) croak("workerlife: the string kept growing");
+    wl_xs_fail(aTHX_ rc);
+  }
+  return s;
+}
+
+/* ---- Arguments --------------------------------------------------------- */
+
+/* How a value is shown in an error: "text", or undef. */
+static SV *wl_xs_shown(pTHX_ SV *sv) {
+  return sv_2mortal(SvOK(sv) ? newSVpvf("\"%" SVf "\"", SVfARG(sv)) : newSVpvs("undef"));
+}
+
+/* An argument's value, read once (its get-magic run here, once). An object
+ * with overloaded numbers is numified here, once; any other reference
+ * croaks. */
+static SV *wl_xs_plain(pTHX_ const char *what, SV *sv) {
+  SvGETMAGIC(sv);
+  if (!SvROK(sv)) return sv;
+  if (SvAMAGIC(sv)) {
+    SV *n = amagic_call(sv, &PL_sv_undef, numer_amg, AMGf_noright | AMGf_unary);
+    if (n && !SvROK(n)) return n;
+  }
+  croak("workerlife: %s must be a number, not %" SVf, what, SVfARG(sv));
+}
+
+static bool wl_xs_digits(const char *s, STRLEN len, STRLEN most) {
+  return len >= 1 && len <= most && strspn(s, "0123456789") == len;
+}
+
+/* The largest whole number an argument may be when nothing smaller
+ * applies: 19 digits (every one fits a u64). */
+#define WL_XS_WHOLE_MAX UINT64_C(9999999999999999999)
+
+/* A whole number from `min` to `max`. */
+static UV wl_xs_whole(pTHX_ const char *what, SV *arg, UV min, UV max) {
+  SV *sv = wl_xs_plain(aTHX_ what, arg);
+  if (SvOK(sv)) {
+    STRLEN len;
+    const char *s = SvPV_nomg(sv, len);
+    if (wl_xs_digits(s, len, 19)) {
+      UV v = (UV)strtoull(s, NULL, 10);
+      if (v >= min && v <= max) return v;
+    }
+  }
+  croak("workerlife: %s must be a whole number from %" UVuf " to %" UVuf ", not %" SVf, what, min, max,
+        SVfARG(wl_xs_shown(aTHX_ sv)));
+}
+
+static uint32_t wl_xs_pid(pTHX_ SV *arg, bool zero_ok) {
+  return (uint32_t)wl_xs_whole(aTHX_ "pid", arg, zero_ok ? 0 : 1, UINT32_MAX);
+}
+
+static uint32_t wl_xs_slot(pTHX_ const char *what, SV *arg) {
+  return (uint32_t)wl_xs_whole(aTHX_ what, arg, 0, UINT32_MAX);
+}
+
+/* A decimal without sign: 5, 5., .5, 5.5, each with an optional exponent. */
+static bool wl_xs_decimal(const char *s, STRLEN len) {
+  const char *p = s, *end = s + len;
+  STRLEN whole = 0, frac = 0;
+  while (p < end && isDIGIT(*p)) p++, whole++;
+  if (p < end && *p == '.')
+    for (p++; p < end && isDIGIT(*p); p++) frac++;
+  if (!whole && !frac) return false;
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    const char *digits = p;
+    while (p < end && isDIGIT(*p)) p++;
+    if (p == digits) return false;
+  }
+  return p == end;
+}
+
+/* Seconds: a finite number from 0 to 1e9 (about 31 years; more, or 'inf',
+ * is a mistake rather than a wish to wait forever). */
+static NV wl_xs_seconds(pTHX_ const char *what, SV *arg) {
+  SV *sv = wl_xs_plain(aTHX_ what, arg);
+  if (SvOK(sv)) {
+    STRLEN len;
+    const char *s = SvPV_nomg(sv, len);
+    if (wl_xs_decimal(s, len)) {
+      NV v = SvNV_nomg(sv);
+      if (v <= 1e9) return v;
+    }
+  }
+  croak("workerlife: %s must be a number of seconds from 0 to 1e9, not %" SVf, what,
+        SVfARG(wl_xs_shown(aTHX_ sv)));
+}
+
+/* A wait status as waitpid() gives it in $? (a C int). */
+static int32_t wl_xs_wait_status(pTHX_ SV *arg) {
+  SV *sv = wl_xs_plain(aTHX_ "the wait status", arg);
+  if (SvOK(sv)) {
+    STRLEN len;
+    const char *s = SvPV_nomg(sv, len);
+    bool neg = len && s[0] == '-';
+    if (wl_xs_digits(s + neg, len - neg, 10)) {
+      long long v = strtoll(s, NULL, 10);
+      if (v >= INT32_MIN && v <= INT32_MAX) return (int32_t)v;
+    }
+  }
+  croak("workerlife: the wait status must be a whole number from -2147483648 to 2147483647, not %" SVf,
+        SVfARG(wl_xs_shown(aTHX_ sv)));
+}
+
+/* The last signal number Linux has (its last real-time signal). */
+#define WL_XS_LAST_SIGNAL 64
+
+/* 15, 'TERM' or 'SIGTERM' as a number from 0 to 64; an overloaded object
+ * is read once, as text. */
+static int32_t wl_xs_signal(pTHX_ SV *arg) {
+  SvGETMAGIC(arg);
+  if (!SvOK(arg)) croak("workerlife: no signal given");
+  STRLEN len;
+  const char *s;
+  if (SvROK(arg)) {
+    if (!SvAMAGIC(arg)) croak("workerlife: a signal must be a number or a name, not %" SVf, SVfARG(arg));
+    s = SvPV_nomg(arg, len); /* its "" overload, once */
+    arg = sv_2mortal(newSVpvn(s, len));
+  }
+  s = SvPV_nomg(arg, len);
+  if (wl_xs_digits(s, len, len ? len : 1)) {
+    UV n = len <= 19 ? (UV)strtoull(s, NULL, 10) : UV_MAX;
+    if (n > WL_XS_LAST_SIGNAL) croak("workerlife: signal %" SVf " is out of range (0 to 64)", SVfARG(arg));
+    return (int32_t)n;
+  }
+  const char *name = len >= 3 && memcmp(s, "SIG", 3) == 0 ? s + 3 : s;
+  I32 n = whichsig_pvn(name, len - (STRLEN)(name - s));
+  if (n < 0 || n > WL_XS_LAST_SIGNAL) croak("workerlife: unknown signal %" SVf, SVfARG(wl_xs_shown(aTHX_ arg)));
+  return (int32_t)n;
+}
+
+/* A string for the library: the C side would stop at a NUL byte and
+ * silently drop the rest, so one is an error. */
+static const char *wl_xs_text_arg(pTHX_ const char *what, SV *sv) {
+  SvGETMAGIC(sv);
+  if (!SvOK(sv) || SvROK(sv)) croak("workerlife: %s must be a string", what);
+  STRLEN len;
+  const char *s = SvPV_nomg(sv, len);
+  if (memchr(s, 0, len)) {
+    SV *shown = sv_2mortal(newSVpvs(""));
+    for (STRLEN i = 0; i < len; i++) {
+      if (s[i]) sv_catpvn(shown, s + i, 1);
+      else sv_catpvs(shown, "\\0");
+    }
+    croak("workerlife: %s contains a NUL byte: \"%" SVf "\"", what, SVfARG(shown));
+  }
+  return s;
+}
+
+/* Named options (key => value pairs from `first` on the stack) into a new
+ * mortal hash, each key one of `known` (NULL-terminated); an unknown key
+ * croaks, naming it and the kind of option. */
+static HV *wl_xs_options(pTHX_ SV **args, I32 n, const char *kind, const char *const *known) {
+  if (n % 2) croak("workerlife: %s options come in name => value pairs", kind);
+  HV *hv = (HV *)sv_2mortal((SV *)newHV());
+  for (I32 i = 0; i < n; i += 2) (void)hv_store_ent(hv, args[i], newSVsv(args[i + 1]), 0);
+  /* Refused in name order, as before: the first unknown name is reported. */
+  SV *bad = NULL;
+  for (I32 i = 0; i < n; i += 2) {
+    const char *k = SvPV_nolen(args[i]);
+    bool ok = false;
+    for (const char *const *p = known; *p; p++) ok = ok || strcmp(k, *p) == 0;
+    if (!ok && (!bad || sv_cmp(args[i], bad) < 0)) bad = args[i];
+  }
+  if (bad) croak("workerlife: unknown %s option \"%" SVf "\"", kind, SVfARG(bad));
+  return hv;
+}
+
+/* The option `key` of `hv`, or undef. */
+static SV *wl_xs_opt(pTHX_ HV *hv, const char *key) {
+  SV **v = hv_fetch(hv, key, (I32)strlen(key), 0);
+  return v ? *v : &PL_sv_undef;
+}
+
+/* ---- Values into Perl -------------------------------------------------- */
+
+/* A reading: undef for "none" and the other reserved values. */
+static SV *wl_xs_reading(pTHX_ uint64_t v) {
+  return v >= WL_READING_UNSUPPORTED ? newSV(0) : newSVuv(v);
+}
+
+static SV *wl_xs_seconds_sv(pTHX_ uint64_t us) { return newSVnv((NV)us / 1e6); }
+
+static SV *wl_xs_name(pTHX_ const char *s) { return s ? newSVpv(s, 0) : newSV(0); }
+
+/* A reason's name; undef for none (0). */
+static SV *wl_xs_reason(pTHX_ uint32_t code) { return code ? wl_xs_name(aTHX_ wl_reason_name(code)) : newSV(0); }
+
+/* A raw policy or decision value in Perl terms: seconds for durations. */
+static SV *wl_xs_value(pTHX_ uint32_t unit, uint64_t raw) {
+  return unit == WL_UNIT_MICROSECONDS ? newSVnv((NV)raw / 1e6) : newSVuv(raw);
+}
+
+static SV *wl_xs_sample_hash(pTHX_ const wl_sample *s) {
+  HV *hv = newHV();
+  (void)hv_stores(hv, "pid", newSVuv(s->pid));
+  (void)hv_stores(hv, "start_time", wl_xs_reading(aTHX_ s->start_time));
+  (void)hv_stores(hv, "rss", wl_xs_reading(aTHX_ s->rss));
+  (void)hv_stores(hv, "fds", wl_xs_reading(aTHX_ s->fds));
+  (void)hv_stores(hv, "uss", wl_xs_reading(aTHX_ s->uss));
+  (void)hv_stores(hv, "pss", wl_xs_reading(aTHX_ s->pss));
+  return newRV_noinc((SV *)hv);
+}
+
+static SV *wl_xs_action_hash(pTHX_ const wl_pool_action *a) {
+  HV *hv = newHV();
+  (void)hv_stores(hv, "action", wl_xs_name(aTHX_ wl_pool_action_kind_name(a->kind)));
+  (void)hv_stores(hv, "slot", newSVuv(a->slot));
+  (void)hv_stores(hv, "pid", newSVuv(a->pid));
+  (void)hv_stores(hv, "reason", wl_xs_reason(aTHX_ a->reason));
+  (void)hv_stores(hv, "generation", newSVuv(a->generation));
+  (void)hv_stores(hv, "identity", newSVuv(a->identity));
+  (void)hv_stores(hv, "not_before", wl_xs_seconds_sv(aTHX_ a->not_before_us));
+  (void)hv_stores(hv, "replaces", a->replaces == WL_NO_SLOT ? newSV(0) : newSVuv(a->replaces));
+  return newRV_noinc((SV *)hv);
+}
+
+static SV *wl_xs_event_hash(pTHX_ const wl_event *e) {
+  HV *hv = newHV();
+  (void)hv_stores(hv, "kind", wl_xs_name(aTHX_ wl_event_kind_name(e->kind)));
+  (void)hv_stores(hv, "slot", newSVuv(e->slot));
+  (void)hv_stores(hv, "pid", newSVuv(e->pid));
+  (void)hv_stores(hv, "generation", newSVuv(e->generation));
+  (void)hv_stores(hv, "reason", wl_xs_reason(aTHX_ e->reason));
+  (void)hv_stores(hv, "status", e->has_status ? newSViv(e->status) : newSV(0));
+  (void)hv_stores(hv, "crash", newSViv(e->crash ? 1 : 0));
+  (void)hv_stores(hv, "at", wl_xs_seconds_sv(aTHX_ e->at_us));
+  (void)hv_stores(hv, "uptime", wl_xs_seconds_sv(aTHX_ e->uptime_us));
+  (void)hv_stores(hv, "requests", newSVuv(e->requests));
+  (void)hv_stores(hv, "rss", wl_xs_reading(aTHX_ e->rss));
+  /* Absent (WL_NO_READING) but for crash loops and ready replacements. */
+  (void)hv_stores(hv, "delay", e->delay_us >= WL_READING_UNSUPPORTED ? newSV(0) : wl_xs_seconds_sv(aTHX_ e->delay_us));
+  /* NaN: unknown. */
+  (void)hv_stores(hv, "growth_per_request", Perl_isnan(e->growth_per_request) ? newSV(0) : newSVnv(e->growth_per_request));
+  (void)hv_stores(hv, "growth_per_second", Perl_isnan(e->growth_per_second) ? newSV(0) : newSVnv(e->growth_per_second));
+  return newRV_noinc((SV *)hv);
+}
+
+static SV *wl_xs_decision_object(pTHX_ const wl_decision *d) {
+  return wl_xs_bless(aTHX_ newSVpvn((const char *)d, sizeof *d), WL_XS_DECISION);
+}
+
+/* ---- Policies ----------------------------------------------------------- */
+
+/* The number and unit of policy key `name`; croaks for an unknown one. */
+static uint32_t wl_xs_key(pTHX_ SV *name, uint32_t *unit) {
+  const char *s = SvPV_nolen(name);
+  for (uint32_t k = 0; wl_key_name(k); k++) {
+    if (strcmp(wl_key_name(k), s) == 0) {
+      *unit = wl_key_unit(k);
+      return k;
+    }
+  }
+  croak("workerlife: unknown policy key \"%" SVf "\"", SVfARG(name));
+}
+
+static SV *wl_xs_policy_get(pTHX_ const wl_policy *p, uint32_t key, uint32_t unit) {
+  uint64_t raw = 0;
+  WL_XS_CHECK(wl_policy_get_raw(p, key, &raw));
+  return wl_xs_value(aTHX_ unit, raw);
+}
+
+static void wl_xs_free_policy(pTHX_ void *p) {
+  PERL_UNUSED_CONTEXT;
+  wl_policy_free((wl_policy *)p);
+}
+
+/* A pool's policy argument: a WorkerLife::Policy, a spec string, or undef
+ * (the defaults). *made is a policy made here, freed when the caller's
+ * scope (ENTER/LEAVE) ends, croak or not. */
+static const wl_policy *wl_xs_policy_arg(pTHX_ SV *arg, wl_policy **made) {
+  *made = NULL;
+  SvGETMAGIC(arg);
+  if (sv_isobject(arg) && sv_derived_from(arg, wl_xs_class_name[WL_XS_POLICY]))
+    return wl_xs_handle(aTHX_ arg, WL_XS_POLICY);
+  if (SvROK(arg)) croak("workerlife: policy must be a WorkerLife::Policy or a spec string");
+  if (!SvOK(arg)) WL_XS_CHECK(wl_policy_new(made));
+  else WL_XS_CHECK(wl_policy_parse(wl_xs_text_arg(aTHX_ "a policy spec", arg), made));
+  SAVEDESTRUCTOR_X(wl_xs_free_policy, *made);
+  return *made;
+}
+
+/* ---- Pools -------------------------------------------------------------- */
+
+static const char *const wl_xs_build_options[] = {"policy", "slots", "shared", "seed", "manual_clock", "path", NULL};
+static const char *const wl_xs_open_options[] = {"policy", "slots", "path", NULL};
+
+static uint32_t wl_xs_slot_count(pTHX_ SV *arg, uint32_t fallback) {
+  SvGETMAGIC(arg);
+  return SvOK(arg) ? wl_xs_slot(aTHX_ "slots", arg) : fallback;
+}
+
+/* Reads the records `call` returns into Perl hashes on the stack, in
+ * batches, until a batch comes back short. */
+#define WL_XS_BATCH 64
+
+/* ---- The fork counter --------------------------------------------------- */
 
 /* fork()s since load, counted in the child (a plain store: the child runs
- * one thread when its handler runs). */
+ * one thread when its handler runs). It tells the Plack middleware it runs
+ * in a new child for the price of an XS call (reading $$ is a getpid()
+ * system call). */
 static volatile UV wl_xs_forks = 0;
 
-static void wl_xs_after_fork_in_child(void) {
-  wl_xs_forks = wl_xs_forks + 1;
-}
+static void wl_xs_after_fork_in_child(void) { wl_xs_forks = wl_xs_forks + 1; }
 
-/* Croaks with the library's message, through the Perl side's check(). */
-static void wl_xs_fail(pTHX_ U32 rc) {
-  dSP;
-  ENTER;
-  SAVETMPS;
-  PUSHMARK(SP);
-  XPUSHs(sv_2mortal(newSVuv(rc)));
-  PUTBACK;
-  call_pv("WorkerLife::Raw::check", G_DISCARD);
-  FREETMPS;
-  LEAVE;
-}
+/* What Worker::request_end returns, as flags (constants at BOOT). */
+#define WL_XS_END_LEAVE 1
+#define WL_XS_END_SAMPLED 2
 
-MODULE = WorkerLife  PACKAGE = WorkerLife::Worker
+/* The result codes a caller may branch on ($WorkerLife::ERROR_CODE), as
+ * constants WorkerLife::WL_*: the names and numbers come from the header. */
+#define WL_XS_RESULT(name) {#name, name}
+static const struct {
+  const char *name;
+  wl_result code;
+} wl_xs_results[] = {
+    WL_XS_RESULT(WL_OK),
+    WL_XS_RESULT(WL_NULL_ARGUMENT),
+    WL_XS_RESULT(WL_INVALID_HANDLE),
+    WL_XS_RESULT(WL_BUFFER_TOO_SMALL),
+    WL_XS_RESULT(WL_INVALID_UTF8),
+    WL_XS_RESULT(WL_INVALID_ARGUMENT),
+    WL_XS_RESULT(WL_UNKNOWN_KEY),
+    WL_XS_RESULT(WL_INVALID_VALUE),
+    WL_XS_RESULT(WL_INVALID_SLOT_COUNT),
+    WL_XS_RESULT(WL_SLOT_OUT_OF_RANGE),
+    WL_XS_RESULT(WL_NO_FREE_SLOT),
+    WL_XS_RESULT(WL_UNKNOWN_PID),
+    WL_XS_RESULT(WL_SLOT_BUSY),
+    WL_XS_RESULT(WL_BAD_POOL_FILE),
+    WL_XS_RESULT(WL_UNSAFE_FILE),
+    WL_XS_RESULT(WL_NO_SUCH_PROCESS),
+    WL_XS_RESULT(WL_IDENTITY_MISMATCH),
+    WL_XS_RESULT(WL_BAD_LEDGER),
+    WL_XS_RESULT(WL_STILL_HELD),
+    WL_XS_RESULT(WL_NOT_A_CHILD),
+    WL_XS_RESULT(WL_UNKNOWN_IDENTITY),
+    WL_XS_RESULT(WL_IO),
+    WL_XS_RESULT(WL_NOT_SUPPORTED),
+    WL_XS_RESULT(WL_PANIC),
+};
 
-PROTOTYPES: DISABLE
+/* The name tables (@WorkerLife::ACTIONS, ...): number => name, from the
+ * library, which holds the one definition of each; undef where a number
+ * names nothing. */
+static const struct {
+  const char *array;
+  const char *(*name)(uint32_t);
+} wl_xs_tables[] = {
+    {"WorkerLife::ACTIONS", wl_action_name},
+    {"WorkerLife::REASONS", wl_reason_name},
+    {"WorkerLife::POOL_ACTIONS", wl_pool_action_kind_name},
+    {"WorkerLife::EVENTS", wl_event_kind_name},
+    {"WorkerLife::SHARING", wl_sharing_name},
+};
 
-IV
-begin(self)
-    SV *self
-  CODE:
-    {
-      bool last = false;
-      wl_result rc = wl_worker_begin_last(wl_xs_worker(aTHX_ self), &last);
-      if (rc != WL_OK) wl_xs_fail(aTHX_ rc);
-      RETVAL = last ? 1 : 0;
-    }
-  OUTPUT:
-    RETVAL
+/* The numbers each table is read for: every code a u8 names, the widest
+ * any of them uses. */
+#define WL_XS_TABLE_SIZE 64
 
-IV
-end(self)
-    SV *self
-  CODE:
-    {
-      bool leave = false;
-      wl_result rc = wl_worker_end(wl_xs_worker(aTHX_ self), &leave);
-      if (rc != WL_OK) wl_xs_fail(aTHX_ rc);
-      RETVAL = leave ? 1 : 0;
-    }
-  OUTPUT:
-    RETVAL
-
-MODULE = WorkerLife  PACKAGE = WorkerLife::Raw
+MODULE = WorkerLife  PACKAGE = WorkerLife
 
 PROTOTYPES: DISABLE
 
 BOOT:
+  {
+    MY_CXT_INIT;
+    wl_xs_find_stashes(aTHX_ &MY_CXT);
     pthread_atfork(NULL, NULL, wl_xs_after_fork_in_child);
+    HV *stash = gv_stashpvs("WorkerLife", GV_ADD);
+    for (size_t i = 0; i < sizeof wl_xs_results / sizeof wl_xs_results[0]; i++)
+      newCONSTSUB(stash, wl_xs_results[i].name, newSVuv(wl_xs_results[i].code));
+    HV *worker = gv_stashpvs("WorkerLife::Worker", GV_ADD);
+    newCONSTSUB(worker, "END_LEAVE", newSVuv(WL_XS_END_LEAVE));
+    newCONSTSUB(worker, "END_SAMPLED", newSVuv(WL_XS_END_SAMPLED));
+    for (size_t t = 0; t < sizeof wl_xs_tables / sizeof wl_xs_tables[0]; t++) {
+      AV *av = get_av(wl_xs_tables[t].array, GV_ADD);
+      av_clear(av);
+      for (uint32_t n = 0; n < WL_XS_TABLE_SIZE; n++) av_push(av, wl_xs_name(aTHX_ wl_xs_tables[t].name(n)));
+    }
+  }
 
-UV
-forks()
-  CODE:
-    RETVAL = wl_xs_forks;
-  OUTPUT:
-    RETVAL
-
-IV
-request_begin(handle)
-    SV *handle
+void
+CLONE(...)
   CODE:
     {
-      bool last = false;
-      wl_result rc = wl_worker_begin_last(wl_xs_ptr(aTHX_ handle), &last);
-      if (rc != WL_OK) wl_xs_fail(aTHX_ rc);
-      RETVAL = last ? 1 : 0;
+      MY_CXT_CLONE;
+      wl_xs_find_stashes(aTHX_ &MY_CXT);
+      PERL_UNUSED_VAR(items);
+    }
+
+SV *
+name_of(code)
+    U32 code
+  ALIAS:
+    action_name = 0
+    reason_name = 1
+    pool_action_name = 2
+    event_name = 3
+    sharing_name = 4
+    key_name = 5
+  CODE:
+    switch (ix) {
+    case 0: RETVAL = wl_xs_name(aTHX_ wl_action_name(code)); break;
+    case 1: RETVAL = wl_xs_name(aTHX_ wl_reason_name(code)); break;
+    case 2: RETVAL = wl_xs_name(aTHX_ wl_pool_action_kind_name(code)); break;
+    case 3: RETVAL = wl_xs_name(aTHX_ wl_event_kind_name(code)); break;
+    case 4: RETVAL = wl_xs_name(aTHX_ wl_sharing_name(code)); break;
+    default: RETVAL = wl_xs_name(aTHX_ wl_key_name(code)); break;
     }
   OUTPUT:
     RETVAL
 
-IV
-request_end(handle)
-    SV *handle
+const char *
+library_version()
   CODE:
-    {
-      /* A failed sample keeps the old readings; the request still ends. */
-      bool due = false, leave = false;
-      wl_worker_sample_if_due(wl_xs_ptr(aTHX_ handle), &due);
-      wl_result rc = wl_worker_end(wl_xs_ptr(aTHX_ handle), &leave);
-      if (rc != WL_OK) wl_xs_fail(aTHX_ rc);
-      RETVAL = (leave ? 1 : 0) | (due ? 2 : 0);
-    }
+    RETVAL = wl_version();
   OUTPUT:
     RETVAL
 
@@ -147,872 +655,850 @@ library_path()
   CODE:
     {
       Dl_info info;
-      RETVAL = dladdr((void *)wl_version, &info) && info.dli_fname ? newSVpv(info.dli_fname, 0)
-                                                                  : &PL_sv_undef;
+      RETVAL = dladdr((void *)wl_version, &info) && info.dli_fname ? newSVpv(info.dli_fname, 0) : newSV(0);
+    }
+  OUTPUT:
+    RETVAL
+
+UV
+fork_count()
+  CODE:
+    RETVAL = wl_xs_forks;
+  OUTPUT:
+    RETVAL
+
+UV
+live_handles()
+  CODE:
+    {
+      uint64_t n = 0;
+      WL_XS_CHECK(wl_live_handles(&n));
+      RETVAL = n;
+    }
+  OUTPUT:
+    RETVAL
+
+SV *
+sample(pid, uss = &PL_sv_undef)
+    SV *pid
+    SV *uss
+  CODE:
+    {
+      wl_sample s;
+      uint32_t p = wl_xs_pid(aTHX_ pid, false);
+      WL_XS_CHECK(wl_process_sample(p, SvTRUE(uss), &s));
+      RETVAL = wl_xs_sample_hash(aTHX_ &s);
+    }
+  OUTPUT:
+    RETVAL
+
+UV
+identity(pid)
+    SV *pid
+  CODE:
+    {
+      uint64_t start = 0;
+      WL_XS_CHECK(wl_process_identity(wl_xs_pid(aTHX_ pid, false), &start));
+      RETVAL = start;
+    }
+  OUTPUT:
+    RETVAL
+
+IV
+kill(pid, sig, identity)
+    SV *pid
+    SV *sig
+    SV *identity
+  CODE:
+    {
+      uint32_t p = wl_xs_pid(aTHX_ pid, false);
+      uint64_t id = wl_xs_whole(aTHX_ "identity", identity, 0, WL_XS_WHOLE_MAX);
+      WL_XS_CHECK(wl_signal(p, id, wl_xs_signal(aTHX_ sig)));
+      RETVAL = 1;
+    }
+  OUTPUT:
+    RETVAL
+
+IV
+wait_released(...)
+  CODE:
+    {
+      static const char *const known[] = {"pid", "port", "timeout", NULL};
+      HV *o = wl_xs_options(aTHX_ &ST(0), items, "wait_released", known);
+      SV *t = wl_xs_opt(aTHX_ o, "timeout");
+      NV timeout = SvOK(t) ? wl_xs_seconds(aTHX_ "timeout", t) : 30;
+      SV *pid = wl_xs_opt(aTHX_ o, "pid"), *port = wl_xs_opt(aTHX_ o, "port");
+      uint32_t p = SvOK(pid) ? wl_xs_pid(aTHX_ pid, true) : 0;
+      uint16_t n = SvOK(port) ? (uint16_t)wl_xs_whole(aTHX_ "port", port, 0, 65535) : 0;
+      uint32_t held = 0;
+      WL_XS_CHECK(wl_wait_released(p, n, (uint64_t)(timeout * 1e6), &held));
+      RETVAL = 1;
+    }
+  OUTPUT:
+    RETVAL
+
+MODULE = WorkerLife  PACKAGE = WorkerLife::Policy
+
+SV *
+parse(cls, spec)
+    SV *cls
+    SV *spec
+  CODE:
+    {
+      wl_policy *p = NULL;
+      PERL_UNUSED_VAR(cls);
+      WL_XS_CHECK(wl_policy_parse(wl_xs_text_arg(aTHX_ "a policy spec", spec), &p));
+      RETVAL = wl_xs_handle_object(aTHX_ p, WL_XS_POLICY);
+    }
+  OUTPUT:
+    RETVAL
+
+SV *
+new(cls, ...)
+    SV *cls
+  CODE:
+    {
+      /* key => value: numbers are seconds, bytes or counts by the key
+       * (a number stays a number), strings are parsed, undef is off. */
+      wl_policy *p = NULL;
+      PERL_UNUSED_VAR(cls);
+      if ((items - 1) % 2) croak("workerlife: policy keys come in name => value pairs");
+      WL_XS_CHECK(wl_policy_new(&p));
+      RETVAL = wl_xs_handle_object(aTHX_ p, WL_XS_POLICY); /* frees p on a croak */
+      sv_2mortal(RETVAL);
+      ENTER;
+      /* In key order (as a hash walked sorted), a later duplicate last. */
+      I32 n = (items - 1) / 2, *order;
+      Newx(order, n ? n : 1, I32);
+      SAVEFREEPV(order);
+      for (I32 a = 0; a < n; a++) {
+        I32 i = 1 + 2 * a, b = a;
+        for (; b > 0 && sv_cmp(ST(i), ST(order[b - 1])) < 0; b--) order[b] = order[b - 1];
+        order[b] = i;
+      }
+      for (I32 a = 0; a < n; a++) {
+        I32 i = order[a];
+        SV *key = ST(i), *v = ST(i + 1);
+        SvGETMAGIC(v);
+        if (SvROK(v)) croak("workerlife: invalid value for %" SVf ": expected a number or a string", SVfARG(key));
+        SV *what = sv_2mortal(newSVpvf("the policy key \"%" SVf "\"", SVfARG(key)));
+        const char *k = wl_xs_text_arg(aTHX_ SvPV_nolen(what), key);
+        if (!SvOK(v)) WL_XS_CHECK(wl_policy_set_number(p, k, 0));
+        else if (looks_like_number(v)) WL_XS_CHECK(wl_policy_set_number(p, k, SvNV_nomg(v)));
+        else {
+          SV *vwhat = sv_2mortal(newSVpvf("the value for %" SVf, SVfARG(key)));
+          WL_XS_CHECK(wl_policy_set(p, k, wl_xs_text_arg(aTHX_ SvPV_nolen(vwhat), v)));
+        }
+      }
+      LEAVE;
+      SvREFCNT_inc_simple_void_NN(RETVAL);
+    }
+  OUTPUT:
+    RETVAL
+
+SV *
+get(self, key)
+    wl_policy *self
+    SV *key
+  CODE:
+    {
+      uint32_t unit, k = wl_xs_key(aTHX_ key, &unit);
+      RETVAL = wl_xs_policy_get(aTHX_ self, k, unit);
     }
   OUTPUT:
     RETVAL
 
 void
-scalar_to_buffer(sv)
-    SV *sv
+keys(...)
   PPCODE:
     {
-      STRLEN len;
-      char *p = SvPV_force(sv, len);
-      EXTEND(SP, 2);
-      mPUSHu(PTR2UV(p));
-      mPUSHu((UV)len);
+      /* Every key's name in the library's order; a count in scalar context. */
+      IV n = 0;
+      while (wl_key_name((uint32_t)n)) n++;
+      if (GIMME_V != G_ARRAY) {
+        mXPUSHi(n);
+      } else {
+        EXTEND(SP, n);
+        for (uint32_t k = 0; k < (uint32_t)n; k++) mPUSHp(wl_key_name(k), strlen(wl_key_name(k)));
+      }
     }
 
 SV *
-key_name(a0)
-    SV *a0
+to_hash(self)
+    wl_policy *self
   CODE:
     {
-        const char *s = wl_key_name((uint32_t)SvUV(a0));
-        RETVAL = s ? newSVpv(s, 0) : &PL_sv_undef;
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-key_unit(a0)
-    SV *a0
-  CODE:
-    {
-        RETVAL = wl_key_unit((uint32_t)SvUV(a0));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-last_error(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        size_t t2 = SvROK(a2) && SvOK(SvRV(a2)) ? (size_t)SvUV(SvRV(a2)) : 0;
-        RETVAL = wl_last_error_message(wl_xs_ptr(aTHX_ a0), (size_t)SvUV(a1), (SvROK(a2) ? &t2 : NULL));
-        if (SvROK(a2)) sv_setuv(SvRV(a2), (UV)t2);
+      HV *hv = newHV();
+      RETVAL = newRV_noinc((SV *)hv);
+      sv_2mortal(RETVAL);
+      for (uint32_t k = 0; wl_key_name(k); k++)
+        (void)hv_store(hv, wl_key_name(k), (I32)strlen(wl_key_name(k)), wl_xs_policy_get(aTHX_ self, k, wl_key_unit(k)), 0);
+      SvREFCNT_inc_simple_void_NN(RETVAL);
     }
   OUTPUT:
     RETVAL
 
 SV *
-reason_name(a0)
-    SV *a0
+to_string(self, ...)
+    wl_policy *self
   CODE:
-    {
-        const char *s = wl_reason_name((uint32_t)SvUV(a0));
-        RETVAL = s ? newSVpv(s, 0) : &PL_sv_undef;
-    }
+    RETVAL = wl_xs_text_of(aTHX_ WL_XS_POLICY_TEXT, self);
   OUTPUT:
     RETVAL
 
-U32
-reason_unit(a0)
-    SV *a0
+void
+DESTROY(self)
+    SV *self
   CODE:
     {
-        RETVAL = wl_reason_unit((uint32_t)SvUV(a0));
+      void *h = wl_xs_take_handle(aTHX_ self);
+      if (h) wl_policy_free(h);
     }
-  OUTPUT:
-    RETVAL
 
-U32
-result_text(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
+MODULE = WorkerLife  PACKAGE = WorkerLife::Decision
+
+SV *
+action(self, ...)
+    SV *self
+  ALIAS:
+    reason = 1
+    value = 2
+    limit = 3
+    must_exit = 4
   CODE:
     {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_result_text((uint32_t)SvUV(a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
+      const wl_decision *d = wl_xs_struct(aTHX_ self, WL_XS_DECISION, sizeof(wl_decision));
+      if (!d) croak("workerlife: not a decision");
+      uint32_t unit = d->reason ? wl_reason_unit(d->reason) : WL_UNIT_COUNT;
+      switch (ix) {
+      case 0: {
+        const char *name = wl_action_name(d->action);
+        RETVAL = newSVpv(name ? name : "unknown", 0);
+        break;
+      }
+      case 1: RETVAL = wl_xs_reason(aTHX_ d->reason); break;
+      case 2: RETVAL = d->reason ? wl_xs_value(aTHX_ unit, d->value) : newSViv(0); break;
+      case 3: RETVAL = d->reason ? wl_xs_value(aTHX_ unit, d->limit) : newSViv(0); break;
+      default: RETVAL = newSViv(d->action != WL_ACTION_CONTINUE); break;
+      }
     }
   OUTPUT:
     RETVAL
 
 SV *
-wl_action_name(a0)
-    SV *a0
+to_string(self, ...)
+    SV *self
   CODE:
     {
-        const char *s = wl_action_name((uint32_t)SvUV(a0));
-        RETVAL = s ? newSVpv(s, 0) : &PL_sv_undef;
+      /* "max_requests: 1000 >= 1000", "request_timeout: 31.5s >= 30s". */
+      const wl_decision *d = wl_xs_struct(aTHX_ self, WL_XS_DECISION, sizeof(wl_decision));
+      RETVAL = wl_xs_text_of(aTHX_ WL_XS_DECISION_TEXT, d);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_decision_text(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
+MODULE = WorkerLife  PACKAGE = WorkerLife::Pool
+
+SV *
+new(cls, ...)
+    SV *cls
+  ALIAS:
+    create = 1
   CODE:
     {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_decision_text(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
+      /* new: policy, slots, shared (children forked afterwards share it),
+       * seed, manual_clock (time moves by advance() only). create: the
+       * same in a new file at path, which exec'd processes attach. */
+      PERL_UNUSED_VAR(cls);
+      ENTER;
+      HV *o = wl_xs_options(aTHX_ &ST(1), items - 1, "pool", wl_xs_build_options);
+      SV *path = wl_xs_opt(aTHX_ o, "path");
+      if (ix == 1 && !SvOK(path)) croak("workerlife: create needs path");
+      if (ix == 0 && SvOK(path)) croak("workerlife: a pool at a path is made with create or open");
+      wl_policy *made;
+      const wl_policy *policy = wl_xs_policy_arg(aTHX_ wl_xs_opt(aTHX_ o, "policy"), &made);
+      wl_pool_options opts;
+      memset(&opts, 0, sizeof opts);
+      opts.path = ix == 1 ? wl_xs_text_arg(aTHX_ "path", path) : NULL;
+      SV *seed = wl_xs_opt(aTHX_ o, "seed");
+      opts.has_seed = SvOK(seed);
+      opts.seed = opts.has_seed ? wl_xs_whole(aTHX_ "seed", seed, 0, WL_XS_WHOLE_MAX) : 0;
+      opts.slots = wl_xs_slot_count(aTHX_ wl_xs_opt(aTHX_ o, "slots"), 1);
+      opts.sharing = ix == 1 ? WL_SHARING_NAMED : SvTRUE(wl_xs_opt(aTHX_ o, "shared")) ? WL_SHARING_SHARED : WL_SHARING_PRIVATE;
+      opts.manual_clock = SvTRUE(wl_xs_opt(aTHX_ o, "manual_clock"));
+      wl_pool *pool = NULL;
+      WL_XS_CHECK(wl_pool_build(policy, &opts, &pool));
+      LEAVE;
+      RETVAL = wl_xs_handle_object(aTHX_ pool, WL_XS_POOL);
     }
   OUTPUT:
     RETVAL
 
 SV *
-wl_event_kind_name(a0)
-    SV *a0
+open(cls, ...)
+    SV *cls
   CODE:
     {
-        const char *s = wl_event_kind_name((uint32_t)SvUV(a0));
-        RETVAL = s ? newSVpv(s, 0) : &PL_sv_undef;
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_live_handles(a0)
-    SV *a0
-  CODE:
-    {
-        uint64_t t0 = SvROK(a0) && SvOK(SvRV(a0)) ? (uint64_t)SvUV(SvRV(a0)) : 0;
-        RETVAL = wl_live_handles((SvROK(a0) ? &t0 : NULL));
-        if (SvROK(a0)) sv_setuv(SvRV(a0), (UV)t0);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_policy_free(a0)
-    SV *a0
-  CODE:
-    {
-        RETVAL = wl_policy_free(wl_xs_ptr(aTHX_ a0));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_policy_get_raw(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        uint64_t t2 = SvROK(a2) && SvOK(SvRV(a2)) ? (uint64_t)SvUV(SvRV(a2)) : 0;
-        RETVAL = wl_policy_get_raw(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), (SvROK(a2) ? &t2 : NULL));
-        if (SvROK(a2)) sv_setuv(SvRV(a2), (UV)t2);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_policy_new(a0)
-    SV *a0
-  CODE:
-    {
-        void *t0 = NULL;
-        RETVAL = wl_policy_new((SvROK(a0) ? (void *)&t0 : NULL));
-        if (SvROK(a0)) sv_setuv(SvRV(a0), PTR2UV(t0));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_policy_parse(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        void *t1 = NULL;
-        RETVAL = wl_policy_parse((SvOK(a0) ? SvPV_nolen(a0) : NULL), (SvROK(a1) ? (void *)&t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), PTR2UV(t1));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_policy_set(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        RETVAL = wl_policy_set(wl_xs_ptr(aTHX_ a0), (SvOK(a1) ? SvPV_nolen(a1) : NULL), (SvOK(a2) ? SvPV_nolen(a2) : NULL));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_policy_set_number(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        RETVAL = wl_policy_set_number(wl_xs_ptr(aTHX_ a0), (SvOK(a1) ? SvPV_nolen(a1) : NULL), SvNV(a2));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_policy_to_string(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_policy_to_string(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
+      /* The pool file the workers of one server share when no master of
+       * ours starts them: attached while another process holds it, else
+       * (missing, or left by processes now gone) made anew. Linux only. */
+      PERL_UNUSED_VAR(cls);
+      ENTER;
+      HV *o = wl_xs_options(aTHX_ &ST(1), items - 1, "pool", wl_xs_open_options);
+      SV *path = wl_xs_opt(aTHX_ o, "path");
+      if (!SvOK(path)) croak("workerlife: open needs path");
+      const char *p = wl_xs_text_arg(aTHX_ "path", path);
+      wl_policy *made;
+      const wl_policy *policy = wl_xs_policy_arg(aTHX_ wl_xs_opt(aTHX_ o, "policy"), &made);
+      wl_pool *pool = NULL;
+      WL_XS_CHECK(wl_pool_open(p, policy, wl_xs_slot_count(aTHX_ wl_xs_opt(aTHX_ o, "slots"), 64), &pool));
+      LEAVE;
+      RETVAL = wl_xs_handle_object(aTHX_ pool, WL_XS_POOL);
     }
   OUTPUT:
     RETVAL
 
 SV *
-wl_pool_action_kind_name(a0)
-    SV *a0
+attach(cls, path = &PL_sv_undef)
+    SV *cls
+    SV *path
   CODE:
     {
-        const char *s = wl_pool_action_kind_name((uint32_t)SvUV(a0));
-        RETVAL = s ? newSVpv(s, 0) : &PL_sv_undef;
+      PERL_UNUSED_VAR(cls);
+      SvGETMAGIC(path);
+      if (!SvOK(path)) croak("workerlife: attach needs a path");
+      wl_pool *pool = NULL;
+      WL_XS_CHECK(wl_pool_attach(wl_xs_text_arg(aTHX_ "path", path), &pool));
+      RETVAL = wl_xs_handle_object(aTHX_ pool, WL_XS_POOL);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_pool_adopt(a0, a1)
-    SV *a0
-    SV *a1
+IV
+remove_if_last(self)
+    wl_pool *self
   CODE:
     {
-        RETVAL = wl_pool_adopt(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1));
+      bool removed = false;
+      WL_XS_CHECK(wl_pool_remove_if_last(self, &removed));
+      RETVAL = removed;
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_pool_advance(a0, a1)
-    SV *a0
-    SV *a1
+UV
+slots(self)
+    wl_pool *self
   CODE:
     {
-        RETVAL = wl_pool_advance(wl_xs_ptr(aTHX_ a0), (uint64_t)SvUV(a1));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_attach(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        void *t1 = NULL;
-        RETVAL = wl_pool_attach((SvOK(a0) ? SvPV_nolen(a0) : NULL), (SvROK(a1) ? (void *)&t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), PTR2UV(t1));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_build(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        void *t2 = NULL;
-        RETVAL = wl_pool_build(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (SvROK(a2) ? (void *)&t2 : NULL));
-        if (SvROK(a2)) sv_setuv(SvRV(a2), PTR2UV(t2));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_claim(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        void *t2 = NULL;
-        RETVAL = wl_pool_claim(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), (SvROK(a2) ? (void *)&t2 : NULL));
-        if (SvROK(a2)) sv_setuv(SvRV(a2), PTR2UV(t2));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_decision(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        RETVAL = wl_pool_decision(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), wl_xs_ptr(aTHX_ a2));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_events(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_pool_events(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_exited(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        uint32_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (uint32_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_pool_exited(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), (int32_t)SvIV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_exited_slot(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        RETVAL = wl_pool_exited_slot(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), (int32_t)SvIV(a2));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_exiting(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        uint32_t t2 = SvROK(a2) && SvOK(SvRV(a2)) ? (uint32_t)SvUV(SvRV(a2)) : 0;
-        RETVAL = wl_pool_exiting(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), (SvROK(a2) ? &t2 : NULL));
-        if (SvROK(a2)) sv_setuv(SvRV(a2), (UV)t2);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_free(a0)
-    SV *a0
-  CODE:
-    {
-        RETVAL = wl_pool_free(wl_xs_ptr(aTHX_ a0));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_next_spawn_in(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        bool t1 = SvROK(a1) && SvTRUE(SvRV(a1));
-        uint64_t t2 = SvROK(a2) && SvOK(SvRV(a2)) ? (uint64_t)SvUV(SvRV(a2)) : 0;
-        RETVAL = wl_pool_next_spawn_in(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL), (SvROK(a2) ? &t2 : NULL));
-        if (SvROK(a1)) sv_setiv(SvRV(a1), t1 ? 1 : 0);
-        if (SvROK(a2)) sv_setuv(SvRV(a2), (UV)t2);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_now_us(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        uint64_t t1 = SvROK(a1) && SvOK(SvRV(a1)) ? (uint64_t)SvUV(SvRV(a1)) : 0;
-        RETVAL = wl_pool_now_us(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), (UV)t1);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_open(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        void *t3 = NULL;
-        RETVAL = wl_pool_open((SvOK(a0) ? SvPV_nolen(a0) : NULL), wl_xs_ptr(aTHX_ a1), (uint32_t)SvUV(a2), (SvROK(a3) ? (void *)&t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), PTR2UV(t3));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_policy(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        void *t1 = NULL;
-        RETVAL = wl_pool_policy(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? (void *)&t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), PTR2UV(t1));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_prometheus(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_pool_prometheus(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_ready(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        RETVAL = wl_pool_ready(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_reap_dead(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_pool_reap_dead(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_recycle(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        RETVAL = wl_pool_recycle(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_remove_if_last(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        bool t1 = SvROK(a1) && SvTRUE(SvRV(a1));
-        RETVAL = wl_pool_remove_if_last(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setiv(SvRV(a1), t1 ? 1 : 0);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_sample(a0, a1, a2, a3, a4)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-    SV *a4
-  CODE:
-    {
-        uint32_t t1 = SvROK(a1) && SvOK(SvRV(a1)) ? (uint32_t)SvUV(SvRV(a1)) : 0;
-        size_t t4 = SvROK(a4) && SvOK(SvRV(a4)) ? (size_t)SvUV(SvRV(a4)) : 0;
-        RETVAL = wl_pool_sample(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL), wl_xs_ptr(aTHX_ a2), (size_t)SvUV(a3), (SvROK(a4) ? &t4 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), (UV)t1);
-        if (SvROK(a4)) sv_setuv(SvRV(a4), (UV)t4);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_slot_count(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        uint32_t t1 = SvROK(a1) && SvOK(SvRV(a1)) ? (uint32_t)SvUV(SvRV(a1)) : 0;
-        RETVAL = wl_pool_slot_count(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), (UV)t1);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_spawned(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        RETVAL = wl_pool_spawned(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), (uint32_t)SvUV(a2));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_stats_json(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_pool_stats_json(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_stats_json_occupied(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_pool_stats_json_occupied(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_tick(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        size_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (size_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_pool_tick(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1), (size_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_pool_worker(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        void *t2 = NULL;
-        RETVAL = wl_pool_worker(wl_xs_ptr(aTHX_ a0), (uint32_t)SvUV(a1), (SvROK(a2) ? (void *)&t2 : NULL));
-        if (SvROK(a2)) sv_setuv(SvRV(a2), PTR2UV(t2));
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_process_identity(a0, a1)
-    SV *a0
-    SV *a1
-  CODE:
-    {
-        uint64_t t1 = SvROK(a1) && SvOK(SvRV(a1)) ? (uint64_t)SvUV(SvRV(a1)) : 0;
-        RETVAL = wl_process_identity((uint32_t)SvUV(a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), (UV)t1);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_process_sample(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        RETVAL = wl_process_sample((uint32_t)SvUV(a0), (bool)SvTRUE(a1), wl_xs_ptr(aTHX_ a2));
+      uint32_t n = 0;
+      WL_XS_CHECK(wl_pool_slot_count(self, &n));
+      RETVAL = n;
     }
   OUTPUT:
     RETVAL
 
 SV *
-wl_sharing_name(a0)
-    SV *a0
+policy(self)
+    wl_pool *self
   CODE:
     {
-        const char *s = wl_sharing_name((uint32_t)SvUV(a0));
-        RETVAL = s ? newSVpv(s, 0) : &PL_sv_undef;
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_signal(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
-  CODE:
-    {
-        RETVAL = wl_signal((uint32_t)SvUV(a0), (uint64_t)SvUV(a1), (int32_t)SvIV(a2));
+      wl_policy *p = NULL;
+      WL_XS_CHECK(wl_pool_policy(self, &p));
+      RETVAL = wl_xs_handle_object(aTHX_ p, WL_XS_POLICY);
     }
   OUTPUT:
     RETVAL
 
 SV *
-wl_version()
+claim(self, pid = &PL_sv_undef)
+    wl_pool *self
+    SV *pid
+  ALIAS:
+    slot = 1
   CODE:
     {
-        const char *s = wl_version();
-        RETVAL = s ? newSVpv(s, 0) : &PL_sv_undef;
+      /* claim: the slot holding pid (default: this process), claiming a
+       * free or stale one. slot: the handle of slot i; a vacant slot gets
+       * a generation first, for this process. */
+      wl_worker *w = NULL;
+      if (ix == 1) {
+        WL_XS_CHECK(wl_pool_worker(self, wl_xs_slot(aTHX_ "slot", pid), &w));
+      } else {
+        SvGETMAGIC(pid);
+        uint32_t p = SvOK(pid) ? wl_xs_pid(aTHX_ pid, false) : (uint32_t)getpid();
+        WL_XS_CHECK(wl_pool_claim(self, p, &w));
+      }
+      RETVAL = wl_xs_handle_object(aTHX_ w, WL_XS_WORKER);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_wait_released(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
+void
+spawned(self, slot, pid)
+    wl_pool *self
+    SV *slot
+    SV *pid
   CODE:
     {
-        uint32_t t3 = SvROK(a3) && SvOK(SvRV(a3)) ? (uint32_t)SvUV(SvRV(a3)) : 0;
-        RETVAL = wl_wait_released((uint32_t)SvUV(a0), (uint16_t)SvUV(a1), (uint64_t)SvUV(a2), (SvROK(a3) ? &t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), (UV)t3);
+      uint32_t s = wl_xs_slot(aTHX_ "slot", slot);
+      WL_XS_CHECK(wl_pool_spawned(self, s, wl_xs_pid(aTHX_ pid, false)));
+    }
+
+void
+ready(self, slot)
+    wl_pool *self
+    SV *slot
+  ALIAS:
+    recycle = 1
+  CODE:
+    {
+      /* ready: the worker in slot is ready to serve (what a replacement
+       * waits for, max_surge). recycle: a manual recycle. */
+      uint32_t s = wl_xs_slot(aTHX_ "slot", slot);
+      WL_XS_CHECK(ix == 1 ? wl_pool_recycle(self, s) : wl_pool_ready(self, s));
+    }
+
+UV
+exiting(self, pid)
+    wl_pool *self
+    SV *pid
+  CODE:
+    {
+      uint32_t slot = 0;
+      WL_XS_CHECK(wl_pool_exiting(self, wl_xs_pid(aTHX_ pid, false), &slot));
+      RETVAL = slot;
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_watchdog_detach(a0)
-    SV *a0
+void
+adopt(self, pid)
+    wl_pool *self
+    SV *pid
+  CODE:
+    WL_XS_CHECK(wl_pool_adopt(self, wl_xs_pid(aTHX_ pid, false)));
+
+UV
+exited(self, pid, status = &PL_sv_undef)
+    wl_pool *self
+    SV *pid
+    SV *status
   CODE:
     {
-        RETVAL = wl_watchdog_detach(wl_xs_ptr(aTHX_ a0));
+      uint32_t slot = 0, p = wl_xs_pid(aTHX_ pid, false);
+      SvGETMAGIC(status);
+      int32_t st = SvOK(status) ? wl_xs_wait_status(aTHX_ status) : 0;
+      WL_XS_CHECK(wl_pool_exited(self, p, st, &slot));
+      RETVAL = slot;
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_watchdog_free(a0)
-    SV *a0
+void
+exited_slot(self, slot, status = &PL_sv_undef)
+    wl_pool *self
+    SV *slot
+    SV *status
   CODE:
     {
-        RETVAL = wl_watchdog_free(wl_xs_ptr(aTHX_ a0));
+      uint32_t s = wl_xs_slot(aTHX_ "slot", slot);
+      SvGETMAGIC(status);
+      WL_XS_CHECK(wl_pool_exited_slot(self, s, SvOK(status) ? wl_xs_wait_status(aTHX_ status) : 0));
+    }
+
+SV *
+decision(self, slot)
+    wl_pool *self
+    SV *slot
+  CODE:
+    {
+      wl_decision d;
+      WL_XS_CHECK(wl_pool_decision(self, wl_xs_slot(aTHX_ "slot", slot), &d));
+      RETVAL = wl_xs_decision_object(aTHX_ &d);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_watchdog_wake(a0)
-    SV *a0
+void
+tick(self)
+    wl_pool *self
+  PPCODE:
+    {
+      /* What the master should do now, as hashes: action (recycle, kill,
+       * spawn), slot, pid, identity, generation, reason, not_before
+       * (seconds), replaces (a slot, or undef). */
+      wl_pool_action batch[WL_XS_BATCH];
+      size_t n;
+      do {
+        n = 0;
+        WL_XS_CHECK(wl_pool_tick(self, batch, WL_XS_BATCH, &n));
+        EXTEND(SP, (SSize_t)n);
+        for (size_t i = 0; i < n; i++) mPUSHs(wl_xs_action_hash(aTHX_ &batch[i]));
+      } while (n == WL_XS_BATCH);
+    }
+
+void
+events(self)
+    wl_pool *self
+  PPCODE:
+    {
+      /* The events since the last call, oldest first, as hashes. */
+      wl_event batch[WL_XS_BATCH];
+      size_t n;
+      do {
+        n = 0;
+        WL_XS_CHECK(wl_pool_events(self, batch, WL_XS_BATCH, &n));
+        EXTEND(SP, (SSize_t)n);
+        for (size_t i = 0; i < n; i++) mPUSHs(wl_xs_event_hash(aTHX_ &batch[i]));
+      } while (n == WL_XS_BATCH);
+    }
+
+void
+reap_dead(self)
+    wl_pool *self
+  ALIAS:
+    sample = 1
+  PPCODE:
+    {
+      /* reap_dead: the slots retired because their process is gone.
+       * sample: { sampled => N, gone => [those slots] } after reading
+       * every live worker now. */
+      uint32_t cap = 0, sampled = 0;
+      size_t n = 0;
+      WL_XS_CHECK(wl_pool_slot_count(self, &cap));
+      uint32_t *gone;
+      ENTER;
+      Newx(gone, cap ? cap : 1, uint32_t);
+      SAVEFREEPV(gone);
+      WL_XS_CHECK(ix == 1 ? wl_pool_sample(self, &sampled, gone, cap, &n) : wl_pool_reap_dead(self, gone, cap, &n));
+      if (ix == 1) {
+        AV *av = newAV();
+        for (size_t i = 0; i < n; i++) av_push(av, newSVuv(gone[i]));
+        HV *hv = newHV();
+        (void)hv_stores(hv, "sampled", newSVuv(sampled));
+        (void)hv_stores(hv, "gone", newRV_noinc((SV *)av));
+        mXPUSHs(newRV_noinc((SV *)hv));
+      } else {
+        EXTEND(SP, (SSize_t)n);
+        for (size_t i = 0; i < n; i++) mPUSHu(gone[i]);
+      }
+      LEAVE;
+    }
+
+SV *
+stats_json(self, ...)
+    wl_pool *self
+  ALIAS:
+    stats = 1
   CODE:
     {
-        RETVAL = wl_watchdog_wake(wl_xs_ptr(aTHX_ a0));
+      /* The stats as JSON (stats: decoded); with vacant => 0, per_slot
+       * lists only the occupied slots (the vacant ones are counted in
+       * workers.vacant). */
+      static const char *const known[] = {"vacant", NULL};
+      HV *o = wl_xs_options(aTHX_ &ST(1), items - 1, "stats", known);
+      SV *vacant = wl_xs_opt(aTHX_ o, "vacant");
+      bool all = !SvOK(vacant) || SvTRUE(vacant);
+      SV *json = wl_xs_text_of(aTHX_ all ? WL_XS_STATS_JSON : WL_XS_STATS_JSON_OCCUPIED, self);
+      if (ix == 0) {
+        RETVAL = json;
+      } else {
+        dSP;
+        sv_2mortal(json);
+        PUSHMARK(SP);
+        XPUSHs(json);
+        PUTBACK;
+        if (call_pv("JSON::PP::decode_json", G_SCALAR) != 1) croak("workerlife: stats: no JSON decoded");
+        SPAGAIN;
+        RETVAL = newSVsv(POPs);
+        PUTBACK;
+      }
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_begin_last(a0, a1)
-    SV *a0
-    SV *a1
+SV *
+prometheus(self)
+    wl_pool *self
+  CODE:
+    RETVAL = wl_xs_text_of(aTHX_ WL_XS_PROMETHEUS, self);
+  OUTPUT:
+    RETVAL
+
+void
+advance(self, secs)
+    wl_pool *self
+    SV *secs
   CODE:
     {
-        bool t1 = SvROK(a1) && SvTRUE(SvRV(a1));
-        RETVAL = wl_worker_begin_last(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setiv(SvRV(a1), t1 ? 1 : 0);
+      /* Moves a manual clock forward (pools made with manual_clock). */
+      NV s = wl_xs_seconds(aTHX_ "advance", secs);
+      WL_XS_CHECK(wl_pool_advance(self, (uint64_t)(s * 1e6 + 0.5)));
+    }
+
+SV *
+now(self)
+    wl_pool *self
+  ALIAS:
+    next_spawn_in = 1
+  CODE:
+    {
+      /* now: the pool's clock in seconds. next_spawn_in: seconds until the
+       * next held-back respawn, or undef. */
+      uint64_t us = 0;
+      bool due = true;
+      WL_XS_CHECK(ix == 1 ? wl_pool_next_spawn_in(self, &due, &us) : wl_pool_now_us(self, &us));
+      RETVAL = due ? wl_xs_seconds_sv(aTHX_ us) : newSV(0);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_check(a0, a1)
-    SV *a0
-    SV *a1
+void
+DESTROY(self)
+    SV *self
   CODE:
     {
-        RETVAL = wl_worker_check(wl_xs_ptr(aTHX_ a0), (bool)SvTRUE(a1));
+      void *h = wl_xs_take_handle(aTHX_ self);
+      if (h) wl_pool_free(h);
+    }
+
+MODULE = WorkerLife  PACKAGE = WorkerLife::Worker
+
+IV
+begin(self)
+    wl_worker *self
+  ALIAS:
+    request_begin = 1
+  CODE:
+    {
+      /* A request starts; true when it should be the last this worker
+       * takes (it reaches max_requests): accept nothing new, finish, then
+       * leave. request_begin is the same, for the Plack middleware's
+       * function-call path. */
+      bool last = false;
+      WL_XS_CHECK(wl_worker_begin_last(self, &last));
+      PERL_UNUSED_VAR(ix);
+      RETVAL = last;
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_decision(a0, a1)
-    SV *a0
-    SV *a1
+IV
+end(self)
+    wl_worker *self
   CODE:
     {
-        RETVAL = wl_worker_decision(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1));
+      /* True when the worker should leave after this request. */
+      bool leave = false;
+      WL_XS_CHECK(wl_worker_end(self, &leave));
+      RETVAL = leave;
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_end(a0, a1)
-    SV *a0
-    SV *a1
+IV
+request_end(self)
+    wl_worker *self
   CODE:
     {
-        bool t1 = SvROK(a1) && SvTRUE(SvRV(a1));
-        RETVAL = wl_worker_end(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setiv(SvRV(a1), t1 ? 1 : 0);
+      /* The Plack middleware's end of a request: samples when due (a
+       * failed sample keeps the old readings; the request still ends),
+       * ends it, and returns END_LEAVE | END_SAMPLED as they apply. */
+      bool due = false, leave = false;
+      (void)wl_worker_sample_if_due(self, &due);
+      WL_XS_CHECK(wl_worker_end(self, &leave));
+      RETVAL = (leave ? WL_XS_END_LEAVE : 0) | (due ? WL_XS_END_SAMPLED : 0);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_exiting(a0)
-    SV *a0
+void
+heartbeat(self)
+    wl_worker *self
+  ALIAS:
+    on_event_loop = 1
+    exiting = 2
+  CODE:
+    /* heartbeat: alive (heartbeat_timeout). on_event_loop: the worker
+     * serves from an event loop that ends its own requests at
+     * request_timeout and beats from that loop, so a request past its
+     * timeout kills only once the loop has been still for half of it.
+     * exiting: leaving; its recycle permit returns at once. */
+    switch (ix) {
+    case 0: WL_XS_CHECK(wl_worker_heartbeat(self)); break;
+    case 1: WL_XS_CHECK(wl_worker_on_event_loop(self)); break;
+    default: WL_XS_CHECK(wl_worker_exiting(self)); break;
+    }
+
+void
+report_health(self, ...)
+    wl_worker *self
   CODE:
     {
-        RETVAL = wl_worker_exiting(wl_xs_ptr(aTHX_ a0));
+      /* rss => BYTES, uss => ..., pss => ..., fds => N; an absent key
+       * leaves its reading as it was. */
+      static const char *const known[] = {"rss", "uss", "pss", "fds", NULL};
+      if ((items - 1) % 2) croak("workerlife: readings come in name => value pairs");
+      for (I32 i = 1; i < items; i += 2) {
+        bool ok = false;
+        for (const char *const *k = known; *k; k++) ok = ok || strcmp(SvPV_nolen(ST(i)), *k) == 0;
+        if (!ok) croak("workerlife: unknown reading \"%" SVf "\" (rss, uss, pss, fds)", SVfARG(ST(i)));
+      }
+      HV *o = wl_xs_options(aTHX_ &ST(1), items - 1, "reading", known);
+      uint64_t v[4];
+      for (int k = 0; k < 4; k++) {
+        SV *sv = wl_xs_opt(aTHX_ o, known[k]);
+        SvGETMAGIC(sv);
+        SV *what = sv_2mortal(newSVpvf("the %s reading", known[k]));
+        v[k] = SvOK(sv) ? wl_xs_whole(aTHX_ SvPV_nolen(what), sv, 0, WL_XS_WHOLE_MAX) : WL_NO_READING;
+      }
+      wl_health h = {.rss = v[0], .uss = v[1], .pss = v[2], .fds = v[3]};
+      WL_XS_CHECK(wl_worker_report_health(self, &h));
+    }
+
+SV *
+sample_self(self, uss = &PL_sv_undef)
+    wl_worker *self
+    SV *uss
+  CODE:
+    {
+      /* Samples this process from /proc, reports it, returns the sample. */
+      wl_sample s;
+      WL_XS_CHECK(wl_worker_sample_self(self, SvTRUE(uss), &s));
+      RETVAL = wl_xs_sample_hash(aTHX_ &s);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_free(a0)
-    SV *a0
+void
+check(self, ok = &PL_sv_undef)
+    wl_worker *self
+    SV *ok
+  CODE:
+    WL_XS_CHECK(wl_worker_check(self, SvTRUE(ok)));
+
+SV *
+decision(self)
+    wl_worker *self
+  ALIAS:
+    must_exit = 1
   CODE:
     {
-        RETVAL = wl_worker_free(wl_xs_ptr(aTHX_ a0));
+      wl_decision d;
+      WL_XS_CHECK(wl_worker_decision(self, &d));
+      RETVAL = ix == 1 ? newSViv(d.action != WL_ACTION_CONTINUE) : wl_xs_decision_object(aTHX_ &d);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_heartbeat(a0)
-    SV *a0
+UV
+requests(self)
+    wl_worker *self
   CODE:
     {
-        RETVAL = wl_worker_heartbeat(wl_xs_ptr(aTHX_ a0));
+      uint64_t n = 0;
+      WL_XS_CHECK(wl_worker_requests(self, &n));
+      RETVAL = n;
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_on_event_loop(a0)
-    SV *a0
+UV
+slot(self)
+    wl_worker *self
   CODE:
     {
-        RETVAL = wl_worker_on_event_loop(wl_xs_ptr(aTHX_ a0));
+      uint32_t n = 0;
+      WL_XS_CHECK(wl_worker_slot(self, &n));
+      RETVAL = n;
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_report_health(a0, a1)
-    SV *a0
-    SV *a1
+SV *
+watchdog(self, ...)
+    wl_worker *self
   CODE:
     {
-        RETVAL = wl_worker_report_health(wl_xs_ptr(aTHX_ a0), wl_xs_ptr(aTHX_ a1));
+      /* recycle_signal => 'TERM', interval => SECONDS: the worker's
+       * watchdog, a native thread (no Perl runs in it) that ends this
+       * process with SIGKILL on a kill decision even while Perl is stuck
+       * in C code, sends recycle_signal once a recycle is granted, samples
+       * every sample_interval and frees the slots of workers gone. It runs
+       * until stop(); destroying the object unstopped leaves it running
+       * for the life of the process. */
+      static const char *const known[] = {"recycle_signal", "interval", NULL};
+      HV *o = wl_xs_options(aTHX_ &ST(1), items - 1, "watchdog", known);
+      SV *sig = wl_xs_opt(aTHX_ o, "recycle_signal"), *interval = wl_xs_opt(aTHX_ o, "interval");
+      int32_t signal = SvOK(sig) ? wl_xs_signal(aTHX_ sig) : 0;
+      uint32_t ms = 0;
+      if (SvOK(interval)) {
+        NV secs = wl_xs_seconds(aTHX_ "interval", interval);
+        if (!(secs > 0 && secs <= 60))
+          croak("workerlife: interval must be more than 0 and at most 60 seconds, not %" SVf, SVfARG(interval));
+        ms = (uint32_t)(secs * 1000 + 0.5);
+        if (!ms) ms = 1;
+      }
+      wl_xs_watchdog wd = {.h = NULL, .pid = getpid()};
+      WL_XS_CHECK(wl_worker_watchdog(self, signal, ms, &wd.h));
+      RETVAL = wl_xs_bless(aTHX_ wl_xs_owning(aTHX_ newSVpvn((const char *)&wd, sizeof wd)), WL_XS_WATCHDOG);
     }
   OUTPUT:
     RETVAL
 
-U32
-wl_worker_requests(a0, a1)
-    SV *a0
-    SV *a1
+void
+DESTROY(self)
+    SV *self
   CODE:
     {
-        uint64_t t1 = SvROK(a1) && SvOK(SvRV(a1)) ? (uint64_t)SvUV(SvRV(a1)) : 0;
-        RETVAL = wl_worker_requests(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), (UV)t1);
+      void *h = wl_xs_take_handle(aTHX_ self);
+      if (h) wl_worker_free(h);
     }
-  OUTPUT:
-    RETVAL
 
-U32
-wl_worker_sample_if_due(a0, a1)
-    SV *a0
-    SV *a1
+MODULE = WorkerLife  PACKAGE = WorkerLife::Watchdog
+
+void
+wake(self)
+    SV *self
   CODE:
     {
-        bool t1 = SvROK(a1) && SvTRUE(SvRV(a1));
-        RETVAL = wl_worker_sample_if_due(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setiv(SvRV(a1), t1 ? 1 : 0);
+      /* Look at the slot now rather than at the next interval. */
+      wl_xs_watchdog *wd = wl_xs_struct(aTHX_ self, WL_XS_WATCHDOG, sizeof(wl_xs_watchdog));
+      if (wd && wd->h) WL_XS_CHECK(wl_watchdog_wake(wd->h));
     }
-  OUTPUT:
-    RETVAL
 
-U32
-wl_worker_sample_self(a0, a1, a2)
-    SV *a0
-    SV *a1
-    SV *a2
+void
+stop(self)
+    SV *self
+  ALIAS:
+    DESTROY = 1
   CODE:
     {
-        RETVAL = wl_worker_sample_self(wl_xs_ptr(aTHX_ a0), (bool)SvTRUE(a1), wl_xs_ptr(aTHX_ a2));
+      /* stop: ends the thread (in the process that started it) and frees
+       * the handle. DESTROY: lets the thread run on, handle freed. */
+      wl_xs_watchdog *wd = SvROK(self) && SvPOK(SvRV(self)) && SvCUR(SvRV(self)) == sizeof(wl_xs_watchdog)
+                               ? (wl_xs_watchdog *)SvPVX(SvRV(self)) : NULL;
+      if (ix == 0) wd = wl_xs_struct(aTHX_ self, WL_XS_WATCHDOG, sizeof(wl_xs_watchdog));
+      wl_watchdog *h = wd ? wd->h : NULL;
+      if (h && !wl_xs_owns(aTHX_ SvRV(self))) {
+        wd->h = NULL; /* a thread's clone: the owner stops or lets go */
+        h = NULL;
+      }
+      if (h) {
+        wd->h = NULL;
+        if (ix == 0) wl_watchdog_free(h);
+        else wl_watchdog_detach(h);
+      }
     }
-  OUTPUT:
-    RETVAL
 
-U32
-wl_worker_slot(a0, a1)
-    SV *a0
-    SV *a1
+IV
+running(self)
+    SV *self
   CODE:
     {
-        uint32_t t1 = SvROK(a1) && SvOK(SvRV(a1)) ? (uint32_t)SvUV(SvRV(a1)) : 0;
-        RETVAL = wl_worker_slot(wl_xs_ptr(aTHX_ a0), (SvROK(a1) ? &t1 : NULL));
-        if (SvROK(a1)) sv_setuv(SvRV(a1), (UV)t1);
-    }
-  OUTPUT:
-    RETVAL
-
-U32
-wl_worker_watchdog(a0, a1, a2, a3)
-    SV *a0
-    SV *a1
-    SV *a2
-    SV *a3
-  CODE:
-    {
-        void *t3 = NULL;
-        RETVAL = wl_worker_watchdog(wl_xs_ptr(aTHX_ a0), (int32_t)SvIV(a1), (uint32_t)SvUV(a2), (SvROK(a3) ? (void *)&t3 : NULL));
-        if (SvROK(a3)) sv_setuv(SvRV(a3), PTR2UV(t3));
+      wl_xs_watchdog *wd = wl_xs_struct(aTHX_ self, WL_XS_WATCHDOG, sizeof(wl_xs_watchdog));
+      RETVAL = wd && wd->h && wd->pid == getpid();
     }
   OUTPUT:
     RETVAL

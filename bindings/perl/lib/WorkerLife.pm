@@ -1,77 +1,41 @@
 package WorkerLife;
 
-# The Perl binding: an object API over libworkerlife's C ABI. Thin: every
-# rule lives in the library; these packages convert arguments, results and
-# errors (the raw calls are in WorkerLife::Raw).
+# The Perl binding: libworkerlife's C ABI as XS methods (WorkerLife.xs) in
+# the packages below. Thin: every rule lives in the library; the XS
+# converts and checks arguments, builds results and croaks with the
+# library's messages. This file loads it and declares what XS does not:
+# the overloads of policies and decisions.
 
 use strict;
 use warnings;
+use JSON::PP ();    # Pool::stats decodes the library's JSON with it
+use XSLoader;
 
-# The packages of the binding trust each other, so croak names the caller's
-# line, not one in here.
-our @PACKAGES;
-BEGIN {
-    @PACKAGES = qw(WorkerLife WorkerLife::Raw WorkerLife::Policy WorkerLife::Decision WorkerLife::Worker
-        WorkerLife::Watchdog WorkerLife::Pool);
-}
-our @CARP_NOT = @PACKAGES;
-
-use Carp qw(croak);
-use WorkerLife::Raw;
-use WorkerLife::Policy;
-use WorkerLife::Decision;
-use WorkerLife::Worker;
-use WorkerLife::Pool;
+# Loaded before $VERSION exists: the XS module's version check would read
+# it undefined (the version is the library's, known once loaded).
+BEGIN { XSLoader::load('WorkerLife') }
 
 # The version is the library's (Cargo.toml's), not a copy.
-our $VERSION = WorkerLife::Raw::wl_version();
-sub library_version { return WorkerLife::Raw::wl_version() }
-our $LIBRARY = $WorkerLife::Raw::LIBRARY;
+our $VERSION = library_version();
+# The library file this module is linked with.
+our $LIBRARY = library_path();
 
-# The result code of the last failed call, for callers that branch on it.
+# The result code of the last failed call, for callers that branch on it
+# (the constants WorkerLife::WL_UNKNOWN_PID and so on name them).
 our $ERROR_CODE = 0;
 
-# The names of each table's numbers, from the library.
-our @ACTIONS      = @WorkerLife::Raw::ACTIONS;
-our @REASONS      = @WorkerLife::Raw::REASONS;
-our @POOL_ACTIONS = @WorkerLife::Raw::POOL_ACTIONS;
-our @EVENTS       = @WorkerLife::Raw::EVENTS;
-our @SHARING      = @WorkerLife::Raw::SHARING;
+# Filled at load time from the library, number => name (undef where a
+# number names nothing): @ACTIONS, @REASONS, @POOL_ACTIONS, @EVENTS,
+# @SHARING.
+our (@ACTIONS, @REASONS, @POOL_ACTIONS, @EVENTS, @SHARING);
 
-# Samples process $pid once: { pid, start_time, rss, fds, uss, pss } (undef:
-# no reading); USS and PSS too when $uss is true.
-sub sample {
-    my ($pid, $uss) = @_;
-    my $buf = "\0" x $WorkerLife::Raw::SIZE{sample};
-    my ($ptr) = WorkerLife::Raw::scalar_to_buffer($buf);
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_process_sample(WorkerLife::Raw::pid($pid), $uss ? 1 : 0, $ptr));
-    return WorkerLife::Raw::sample($buf);
-}
+package WorkerLife::Policy;
 
-# The identity (start time) of $pid, for kill().
-sub identity {
-    my ($pid) = @_;
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_process_identity(WorkerLife::Raw::pid($pid), \my $start));
-    return $start;
-}
+use overload '""' => \&to_string, 'eq' => sub { "$_[0]" eq "$_[1]" }, fallback => 1;
 
-# Sends $sig to $pid only if it is still the process of $identity (from
-# identity()); croaks (and sends nothing) if the pid is gone or reused, or
-# the identity is missing or 0: a bare pid never authorises a signal.
-sub kill {
-    my ($pid, $sig, $identity) = @_;
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_signal(WorkerLife::Raw::pid($pid), WorkerLife::Raw::whole('identity', $identity), WorkerLife::Raw::signal_number($sig)));
-    return 1;
-}
+package WorkerLife::Decision;
 
-# Waits until $pid (0: none) is gone and TCP $port (0: none) can be bound;
-# croaks naming what is still held after $timeout seconds.
-sub wait_released {
-    my (%o) = @_;
-    my $timeout = WorkerLife::Raw::seconds('timeout', $o{timeout} // 30);
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_wait_released(WorkerLife::Raw::pid($o{pid} // 0, 1), WorkerLife::Raw::port($o{port} // 0), int($timeout * 1e6), \my $held));
-    return 1;
-}
+use overload '""' => \&to_string, 'bool' => \&must_exit, fallback => 1;
 
 1;
 
@@ -92,6 +56,8 @@ WorkerLife - when a server's worker processes must be recycled, why, and how
   # in a master:
   for my $a ($pool->tick) { WorkerLife::kill($a->{pid}, 'TERM', $a->{identity}) ... }
 
-See the repository's README ("Using it from Perl") for every method.
+Objects an ithread inherits work in it (the library's handles are
+thread-safe); only the original frees its handle. See the repository's
+docs/perl.md for every method.
 
 =cut

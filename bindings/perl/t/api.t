@@ -148,15 +148,15 @@ subtest 'pool errors' => sub {
 
 subtest 'objects free their handles' => sub {
     # Many pools and workers made and dropped: no handle leaks, no crash.
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_live_handles(\my $before));
+    my $before = WorkerLife::live_handles();
     for (1 .. 2000) {
         my $pool = WorkerLife::Pool->new(policy => 'max_requests=5');
         my $w = $pool->claim;
         $w->begin; $w->end;
-        WorkerLife::Raw::check(WorkerLife::Raw::wl_live_handles(\my $during));
+        my $during = WorkerLife::live_handles();
         die "no handles counted while alive" unless $during == $before + 2;    # the pool and the worker
     }
-    WorkerLife::Raw::check(WorkerLife::Raw::wl_live_handles(\my $after));
+    my $after = WorkerLife::live_handles();
     is($after, $before, '2000 pools and workers made and freed: no handle left');
     my $pool = WorkerLife::Pool->new;
     my $w = $pool->claim;
@@ -323,6 +323,43 @@ subtest 'stats can leave the vacant slots out' => sub {
     is($occupied->{workers}{vacant}, 999, 'the vacant ones counted');
     eval { $pool->stats(vacnat => 0) };
     like($@, qr/unknown stats option "vacnat"/);
+};
+
+subtest 'objects are checked, and forged ones get nowhere' => sub {
+    my $pool = WorkerLife::Pool->new(slots => 1);
+    my $w = $pool->claim;
+    eval { WorkerLife::Pool::slots($w) };
+    like($@, qr/expected a WorkerLife::Pool object, not WorkerLife::Worker=/, 'a worker is no pool');
+    eval { WorkerLife::Worker::begin('WorkerLife::Worker') };
+    like($@, qr/expected a WorkerLife::Worker object, not WorkerLife::Worker at \S+api\.t line/, 'a class name is no object');
+    eval { $$pool = 1 };
+    like($@, qr/read-only/, 'the handle inside an object cannot be changed');
+    my $forged = bless \(my $x = 12345), 'WorkerLife::Pool';
+    eval { $forged->slots };
+    like($@, qr/workerlife: .*handle/i, 'a forged handle is refused by the library');
+    is($WorkerLife::ERROR_CODE, WorkerLife::WL_INVALID_HANDLE, 'as WL_INVALID_HANDLE');
+    $w->DESTROY;
+    eval { $w->begin };
+    like($@, qr/workerlife: /, 'a freed object croaks');
+    is($WorkerLife::ERROR_CODE, WorkerLife::WL_NULL_ARGUMENT, 'as a NULL argument');
+    $w->DESTROY;    # twice: nothing is freed twice
+    package My::Pool { our @ISA = ('WorkerLife::Pool') }
+    my $sub = bless \(my $y = 0), 'My::Pool';
+    eval { $sub->slots };
+    like($@, qr/workerlife: /, 'a subclass is accepted as its class (then refused for its handle)');
+    unlike($@, qr/expected a/, 'not for its class');
+};
+
+subtest 'the result codes are the header\'s, as constants' => sub {
+    open my $fh, '<', "$FindBin::Bin/../../../include/workerlife.h" or die $!;
+    my $header = do { local $/; <$fh> };
+    my ($body) = $header =~ /enum wl_result\n.*?\{(.*?)\};/s or die 'no wl_result';
+    my %codes = $body =~ /(WL_\w+) = (\d+)/g;
+    ok(keys %codes > 20, 'the header lists them');
+    for my $name (sort keys %codes) {
+        my $const = WorkerLife->can($name);
+        ok($const && $const->() == $codes{$name}, "WorkerLife::$name is $codes{$name}");
+    }
 };
 
 done_testing;

@@ -15,7 +15,6 @@ use Carp ();
 use Plack::Util::Accessor qw(policy slots stats_path pool);
 use Scalar::Util ();
 use WorkerLife;
-use WorkerLife::Raw ();    # the C calls of the per-request path, openly
 
 our $VERSION = $WorkerLife::VERSION;
 
@@ -41,7 +40,7 @@ sub prepare_app {
     $self->{pool} = defined $path && length $path
         ? WorkerLife::Pool->open(path => $path, policy => $policy, slots => $self->slots // 64)
         : WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
-    # The fork count (WorkerLife::Raw::forks) this process claimed its slot
+    # The fork count (WorkerLife::fork_count) this process claimed its slot
     # at; -1: none yet. A new child sees another count and claims its own.
     $self->{forks} = -1;
     $self->{stats_at} = $self->stats_path;
@@ -51,7 +50,7 @@ sub prepare_app {
 # This process's slot, claimed on its first request.
 sub _worker {
     my ($self, $env) = @_;
-    my $forks = WorkerLife::Raw::forks();
+    my $forks = WorkerLife::fork_count();
     return $self->{worker} if $self->{forks} == $forks;
     $self->{forks} = $forks;
     $self->{worker} = undef;
@@ -62,8 +61,6 @@ sub _worker {
     # permit now (no master calls exited() for Starman's children).
     $pool->reap_dead;
     $self->{worker} = eval { $pool->claim($$) };
-    # The C handle, read once: the per-request path makes raw calls.
-    $self->{handle} = $self->{worker} && $self->{worker}->handle;
     _log($env, "workerlife: worker $$ runs unsupervised: $@") unless $self->{worker};
     # The child's own watchdog carries out kill decisions (no master of
     # ours runs); a forked child's copy of the parent's is let go first.
@@ -98,16 +95,17 @@ sub call {
         }
     }
     # The fork count, not $$: reading $$ is a getpid() system call.
-    my $w = ($self->{forks} == WorkerLife::Raw::forks() ? $self->{worker} : $self->_worker($env))
+    my $w = ($self->{forks} == WorkerLife::fork_count() ? $self->{worker} : $self->_worker($env))
         or return $self->{app}->($env);
     # The request that reaches max_requests is known when it begins, so the
     # server learns before it writes anything (Starman reads harakiri.commit
     # before the headers). A worker told to go at the end of a stream the
     # server could no longer act on makes this request its last.
-    # One XS call at each end of the request (WorkerLife::Raw::request_begin
-    # and request_end), and _finish is a plain function: per request, Perl's
-    # call overhead is most of this middleware's cost.
-    $self->_leave($env, $w) if WorkerLife::Raw::request_begin($self->{handle}) || $self->{leaving};
+    # One XS call at each end of the request (WorkerLife::Worker's
+    # request_begin and request_end, called as functions: no method
+    # lookup), and _finish is a plain function: per request, Perl's call
+    # overhead is most of this middleware's cost.
+    $self->_leave($env, $w) if WorkerLife::Worker::request_begin($w) || $self->{leaving};
     my $res = eval { $self->{app}->($env) };
     if (my $err = $@) {
         _finish($self, $env, $w);
@@ -116,7 +114,7 @@ sub call {
     if (ref $res eq 'ARRAY') {
         # _finish, inline for the common case: a sub call is a fifth of
         # this middleware's cost per request.
-        my $r = WorkerLife::Raw::request_end($self->{handle}) or return $res;
+        my $r = WorkerLife::Worker::request_end($w) or return $res;
         return _after_end($self, $env, $w, $r, $res);
     }
     # Delayed and streaming responses end when the app hands over the
@@ -146,7 +144,7 @@ sub call {
 sub _finish {
     my ($self, $env, $w, $res) = @_;
     # Samples when due (the library keeps the cadence), counts the request.
-    return _after_end($self, $env, $w, WorkerLife::Raw::request_end($self->{handle}), $res);
+    return _after_end($self, $env, $w, WorkerLife::Worker::request_end($w), $res);
 }
 
 # What request_end's flags ask for.
@@ -155,8 +153,8 @@ sub _after_end {
     # Free the slots (and recycle permits) of children that exited since,
     # so a waiting worker need not wait for their replacement (the watchdog
     # does it too, every second).
-    eval { $self->{pool}->reap_dead } if $r & 2;
-    $self->_leave($env, $w) if $r & 1;
+    eval { $self->{pool}->reap_dead } if $r & WorkerLife::Worker::END_SAMPLED;
+    $self->_leave($env, $w) if $r & WorkerLife::Worker::END_LEAVE;
     return $res;
 }
 
