@@ -188,7 +188,7 @@ install: lib
 # The benchmarks drive gunicorn and Starman with wrk.
 bench: lib python perl
 	@command -v wrk >/dev/null || { $(APT_GET) wrk; }
-	$(CARGO) bench -p workerlife --bench hot_path --bench sampling
+	$(CARGO) bench -p workerlife --bench hot_path --bench sampling --bench container
 	$(CARGO) bench -p workerlife-c --bench exports
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi

@@ -62,6 +62,9 @@ pub enum Error {
     /// An argument no call could act on safely.
     #[error("{0}")]
     InvalidArgument(String),
+    /// No memory cgroup to read, or one whose files say nothing usable.
+    #[error("no usable memory cgroup: {0}")]
+    NoCgroup(String),
     /// The platform lacks what the call needs.
     #[error("not supported on this platform: {0}")]
     NotSupported(&'static str),

@@ -173,7 +173,7 @@ mod pool;
 
 mod view;
 
-pub use os::{fork, process};
+pub use os::{cgroup, fork, process};
 pub use view::top;
 
 pub use error::{Error, Result};

@@ -150,7 +150,8 @@ impl From<&Error> for wl_result {
             Error::NoSuchProcess(_) => WL_NO_SUCH_PROCESS,
             Error::BadLedger { .. } => WL_BAD_LEDGER,
             Error::Io { .. } => WL_IO,
-            Error::NotSupported(_) => WL_NOT_SUPPORTED,
+            // Nothing here to read: as "not supported" (its message says why).
+            Error::NotSupported(_) | Error::NoCgroup(_) => WL_NOT_SUPPORTED,
             // The engine's errors are non-exhaustive; one this layer does
             // not know yet still fails the call, with its message.
             _ => WL_INVALID_ARGUMENT,

@@ -77,7 +77,7 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
             let errno = source.raw_os_error().unwrap_or(0);
             raise(py, "OSFailure", msg, Some(errno), &[])
         }
-        Error::NotSupported(_) => raise(py, "NotSupported", msg, None, &[]),
+        Error::NotSupported(_) | Error::NoCgroup(_) => raise(py, "NotSupported", msg, None, &[]),
         Error::NotAChild { pid, parent } => raise(
             py,
             "NotAChild",
