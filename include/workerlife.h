@@ -43,6 +43,13 @@
 // No slot (`wl_pool_action.replaces` of an action that replaces none).
 #define WL_NO_SLOT UINT32_MAX
 
+// `container_memory=auto`, as `wl_policy_get_raw` gives it.
+#define WL_CONTAINER_AUTO UINT64_MAX
+
+// A `container_headroom` that is a percentage, as `wl_policy_get_raw`
+// gives it: this bit, with hundredths of a percent below it.
+#define WL_HEADROOM_PERCENT (1 << 63)
+
 // The result of every fallible call. Numbers are grouped by area and never
 // reused: 1xx arguments and handles, 2xx policies, 3xx pools, 4xx
 // processes, 5xx the system, 9xx library faults.
@@ -145,6 +152,10 @@ enum wl_reason
   WL_REASON_READY_TIMEOUT = 13,
   // Predicted to reach its memory limit within `memory_forecast` (recycle).
   WL_REASON_MEMORY_FORECAST = 14,
+  // Picked to free memory before the container's limit
+  // (`container_memory`): recycled ahead of the line, killed if the
+  // working set keeps rising.
+  WL_REASON_CONTAINER_MEMORY = 15,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_reason;
@@ -187,6 +198,10 @@ enum wl_event_kind
   WL_EVENT_REPLACING = 8,
   // A replacement became ready (`delay_us`: how long it took).
   WL_EVENT_READY = 9,
+  // No replacement was started (`max_surge`): a fresh worker would not
+  // fit under the container's limit minus its headroom; the worker
+  // retires first.
+  WL_EVENT_RETIRE_FIRST = 10,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_event_kind;
@@ -225,6 +240,8 @@ enum wl_key
   WL_KEY_MAX_POOL_RSS = 24,
   WL_KEY_MEMORY_SUSTAIN = 25,
   WL_KEY_MEMORY_FORECAST = 26,
+  WL_KEY_CONTAINER_MEMORY = 27,
+  WL_KEY_CONTAINER_HEADROOM = 28,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_key;
@@ -367,6 +384,8 @@ typedef struct wl_event {
   int32_t status;
   bool has_status;
   bool crash;
+  // For exits: a crash by the kernel's OOM killer.
+  bool oom_killed;
   uint64_t at_us;
   uint64_t uptime_us;
   uint64_t requests;
@@ -375,6 +394,18 @@ typedef struct wl_event {
   double growth_per_request;
   double growth_per_second;
 } wl_event;
+
+// A reading of the container's memory cgroup, for
+// `wl_pool_report_container`: bytes, or `WL_NO_READING` where unknown;
+// `pressure_some_avg10` in percent, NaN where unknown.
+typedef struct wl_container_reading {
+  uint64_t limit;
+  uint64_t working_set;
+  uint64_t anon;
+  uint64_t file;
+  uint64_t oom_kills;
+  double pressure_some_avg10;
+} wl_container_reading;
 
 // One sample of a process: values, or `WL_NO_READING` (not asked for),
 // `WL_READING_DENIED`, `WL_READING_UNSUPPORTED`.
@@ -559,6 +590,22 @@ const char *wl_key_name(uint32_t key);
 // The unit of a `wl_key`'s raw value (a `wl_unit`), or `UINT32_MAX` for a
 // number that is no key. Any thread.
 uint32_t wl_key_unit(uint32_t key);
+
+// Whether `raw` is a plain number in `key`'s unit (bytes, microseconds, a
+// count), as against a word its spec text writes: `container_memory`'s
+// `auto` (`WL_CONTAINER_AUTO`) and a `container_headroom` percentage
+// (`WL_HEADROOM_PERCENT`). False for a number that is no key. Any thread.
+bool wl_key_is_number(uint32_t key, uint64_t raw);
+
+// Writes `raw` as `key`'s spec text (`512MiB`, `1h30m`, `auto`, `10%`)
+// into `buf`, as `wl_policy_to_string` writes. `WL_INVALID_ARGUMENT` for
+// a number that is no key. Any thread.
+//
+// # Safety
+//
+// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
+wl_result wl_key_format_value(uint32_t key, uint64_t raw, char *buf, size_t len, size_t *needed);
 
 // Makes a pool private to this process with `slots` slots under a copy of
 // `policy`; `*out` gets its handle (owned by the caller, released with
@@ -829,6 +876,19 @@ wl_result wl_pool_stats_json_occupied(const struct wl_pool *pool,
 // - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
 // - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_pool_prometheus(const struct wl_pool *pool, char *buf, size_t len, size_t *needed);
+
+// Gives the pool a reading of its container, for a host that reads the
+// cgroup itself (or a test): the next `wl_pool_tick` takes it as the
+// master's own reading (`container_memory`). `working_set` must be known;
+// `limit` `WL_NO_READING` means none. Refused (`WL_INVALID_ARGUMENT`) with
+// nothing kept: an unknown working set, a pressure that is negative or
+// infinite. Thread-safe.
+//
+// # Safety
+//
+// - `reading` must not be NULL: valid for reading one `wl_container_reading`.
+wl_result wl_pool_report_container(const struct wl_pool *pool,
+                                   const struct wl_container_reading *reading);
 
 // Moves a manual-clock pool's time forward by `us` microseconds (tests). A
 // pool on the real clock is `WL_NOT_SUPPORTED`. Thread-safe.

@@ -173,6 +173,7 @@ mod pool;
 
 mod view;
 
+pub use os::cgroup::MemoryReading;
 pub use os::{cgroup, fork, process};
 pub use view::top;
 
@@ -185,6 +186,6 @@ pub use rules::decision::{Action, Decision, Reason};
 pub use rules::growth::{Growth, Metric};
 pub use table::layout::{LAYOUT_VERSION, MAX_SLOTS, SLOT_BYTES};
 pub use table::region::Sharing;
-pub use view::stats::{Histogram, SlotStats, Stats};
+pub use view::stats::{ContainerStats, Histogram, SlotStats, Stats};
 pub use worker::watchdog::{Watchdog, WatchdogOptions};
 pub use worker::{Health, Worker};

@@ -132,6 +132,25 @@ pub(crate) fn parse_duration_us(s: &str) -> Result<u64, UnitError> {
     Ok(total)
 }
 
+/// Parses a decimal (`12.5`) into hundredths (1250), for percentages.
+pub(crate) fn parse_hundredths(s: &str) -> Result<u64, String> {
+    reject_sign(s)?;
+    let (number, rest) = split_number(s);
+    if !rest.is_empty() {
+        return Err("expected a number before %".into());
+    }
+    Ok(scaled(number, 100)?)
+}
+
+/// Writes hundredths as a decimal without trailing zeros (1250: `12.5`).
+pub(crate) fn format_hundredths(h: u64) -> String {
+    match h % 100 {
+        0 => (h / 100).to_string(),
+        f if f % 10 == 0 => format!("{}.{}", h / 100, f / 10),
+        f => format!("{}.{f:02}", h / 100),
+    }
+}
+
 /// Parses a plain count.
 pub(crate) fn parse_count(s: &str) -> Result<u64, UnitError> {
     reject_sign(s)?;

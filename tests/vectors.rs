@@ -119,6 +119,15 @@ impl Driver for RustDriver {
     fn stats_json(&mut self) -> Result<String, String> {
         Ok(self.pool().stats_json())
     }
+    fn container(&mut self, limit: Option<u64>, working_set: u64) -> Result<(), String> {
+        self.pool().report_container(workerlife::MemoryReading {
+            limit,
+            usage: working_set,
+            working_set,
+            ..Default::default()
+        });
+        Ok(())
+    }
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String> {
         Ok(self.pool().next_spawn_in().map(|d| d.as_micros() as u64))
     }

@@ -18,6 +18,16 @@ pub(crate) const TIME_MASK: u64 = (1 << 48) - 1;
 /// The largest `max_concurrent_recycles` the word can count.
 pub(crate) const MAX_BUDGET: u64 = 0xFFFF;
 
+/// `container_memory=auto`: the limit is read from the cgroup.
+pub const CONTAINER_AUTO: u64 = u64::MAX;
+
+/// A `container_headroom` written as a percentage of the limit: this bit,
+/// with the percentage in hundredths (basis points) below it.
+pub const HEADROOM_PERCENT: u64 = 1 << 63;
+
+/// The largest size a container key takes in bytes (2^62: 4 EiB).
+const CONTAINER_SIZE_MAX: u64 = 1 << 62;
+
 /// How a key's value is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
@@ -142,6 +152,14 @@ policy_keys! {
     /// memory limit within this span, before it gets there: for budgets that
     /// free a permit only every so often (`min_recycle_interval`). 0: off.
     MemoryForecast, "memory_forecast", Duration, 0, memory_forecast, set_memory_forecast;
+    /// Recycle before the container is OOM-killed: the memory limit of the
+    /// container the master runs in, `auto` (read from its cgroup, again
+    /// every `sample_interval`) or a size that overrides it. 0: off.
+    ContainerMemory, "container_memory", Size, 0, container_memory, set_container_memory;
+    /// How far below that limit the container's working set may rise before
+    /// the worker whose recycle frees the most is recycled: a size, or a
+    /// percentage of the limit (raw: [`HEADROOM_PERCENT`] | hundredths).
+    ContainerHeadroom, "container_headroom", Size, HEADROOM_PERCENT | 1000, container_headroom, set_container_headroom;
 }
 
 /// The number of policy keys.
@@ -158,6 +176,17 @@ impl Key {
         let v = value.trim();
         if v.eq_ignore_ascii_case("off") || v.eq_ignore_ascii_case("none") {
             return Ok(0);
+        }
+        if self == Key::ContainerMemory && v.eq_ignore_ascii_case("auto") {
+            return Ok(CONTAINER_AUTO);
+        }
+        if let (Key::ContainerHeadroom, Some(p)) = (self, v.strip_suffix('%')) {
+            return units::parse_hundredths(p.trim())
+                .and_then(|bp| match bp {
+                    1..=9_999 => Ok(HEADROOM_PERCENT | bp),
+                    _ => Err("expected a percentage above 0 and below 100".into()),
+                })
+                .map_err(|why| Error::invalid_value(self.name(), value, &why));
         }
         let parsed = match self.unit() {
             Unit::Size => units::parse_size(v),
@@ -206,8 +235,25 @@ impl Key {
         }
     }
 
+    /// Whether a raw value is a plain number in the key's unit, as against
+    /// a word the spec string writes (`auto`, a percentage): hosts show
+    /// those as text (`format_value`).
+    pub fn is_number(self, raw: u64) -> bool {
+        match self {
+            Key::ContainerMemory => raw != CONTAINER_AUTO,
+            Key::ContainerHeadroom => raw & HEADROOM_PERCENT == 0,
+            _ => true,
+        }
+    }
+
     /// Writes a raw value the way the spec string does.
     pub fn format_value(self, raw: u64) -> String {
+        if !self.is_number(raw) {
+            return match self {
+                Key::ContainerMemory => "auto".to_string(),
+                _ => format!("{}%", units::format_hundredths(raw & !HEADROOM_PERCENT)),
+            };
+        }
         match self.unit() {
             Unit::Size => units::format_size(raw),
             Unit::Duration => units::format_duration_us(raw),
@@ -344,6 +390,37 @@ impl Policy {
                 "must be above 0 when max_surge is set (a replacement that never becomes ready must end)",
             ));
         }
+        let (memory, headroom) = (
+            self.raw(Key::ContainerMemory),
+            self.raw(Key::ContainerHeadroom),
+        );
+        if memory != CONTAINER_AUTO && memory > CONTAINER_SIZE_MAX {
+            return Err(Error::invalid_value(
+                Key::ContainerMemory.name(),
+                &memory.to_string(),
+                "expected off, auto or a size up to 4EiB",
+            ));
+        }
+        let percent = headroom & HEADROOM_PERCENT != 0;
+        let bad_headroom = if percent {
+            !(1..=9_999).contains(&(headroom & !HEADROOM_PERCENT))
+        } else {
+            headroom > CONTAINER_SIZE_MAX || (headroom == 0 && memory != 0)
+        };
+        if bad_headroom {
+            return Err(Error::invalid_value(
+                Key::ContainerHeadroom.name(),
+                &Key::ContainerHeadroom.format_value(headroom),
+                "expected a size above 0 (up to 4EiB) or a percentage above 0 and below 100",
+            ));
+        }
+        if memory != 0 && memory != CONTAINER_AUTO && !percent && headroom >= memory {
+            return Err(Error::invalid_value(
+                Key::ContainerHeadroom.name(),
+                &Key::ContainerHeadroom.format_value(headroom),
+                "must be below container_memory",
+            ));
+        }
         for k in Key::ALL {
             if k.unit() == Unit::Duration && self.raw(*k) > TIME_MASK {
                 return Err(Error::invalid_value(
@@ -407,6 +484,52 @@ mod tests {
         assert_eq!(p.max_lifetime(), Duration::from_secs(5400));
         assert_eq!(p.drain_timeout(), Duration::ZERO);
         assert_eq!(Policy::parse(&p.to_string()).unwrap(), p);
+    }
+
+    #[test]
+    fn container_keys() {
+        let p = Policy::parse("container_memory=auto,container_headroom=12.5%").unwrap();
+        assert_eq!(p.raw(Key::ContainerMemory), CONTAINER_AUTO);
+        assert_eq!(p.raw(Key::ContainerHeadroom), HEADROOM_PERCENT | 1250);
+        assert_eq!(
+            p.to_string(),
+            "container_memory=auto,container_headroom=12.5%"
+        );
+        assert_eq!(Policy::parse(&p.to_string()).unwrap(), p);
+        assert!(!Key::ContainerMemory.is_number(CONTAINER_AUTO));
+        let p = Policy::parse("container_memory=400MiB,container_headroom=64MiB").unwrap();
+        assert_eq!(p.raw(Key::ContainerMemory), 400 << 20);
+        assert_eq!(p.raw(Key::ContainerHeadroom), 64 << 20);
+        assert!(Key::ContainerHeadroom.is_number(64 << 20));
+        assert_eq!(Policy::default().to_string(), "", "10% is the default");
+        assert_eq!(
+            Key::ContainerHeadroom.format_value(HEADROOM_PERCENT | 1000),
+            "10%"
+        );
+        assert_eq!(
+            Key::ContainerHeadroom.format_value(HEADROOM_PERCENT | 5),
+            "0.05%"
+        );
+        for bad in [
+            "container_headroom=0%",
+            "container_headroom=100%",
+            "container_headroom=-5%",
+            "container_headroom=x%",
+            "container_memory=auto,container_headroom=0",
+            "container_memory=100MiB,container_headroom=100MiB",
+            "container_memory=auto2",
+            "container_memory=8EiB",
+        ] {
+            let e = Policy::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("container_"), "{bad}: {e}");
+        }
+        // A raw value a worker or a C host could write is checked too.
+        let mut raw = *Policy::default().raw_values();
+        raw[Key::ContainerHeadroom as usize] = HEADROOM_PERCENT | 20_000;
+        assert!(Policy::from_raw_values(raw).is_err());
+        raw[Key::ContainerHeadroom as usize] = HEADROOM_PERCENT | 1000;
+        raw[Key::ContainerMemory as usize] = (1 << 62) + 1;
+        assert!(Policy::from_raw_values(raw).is_err());
     }
 
     #[test]

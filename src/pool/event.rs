@@ -31,6 +31,11 @@ crate::names::named_enum! {
         /// A replacement became ready (`delay`: how long it took); on its
         /// slot. The worker it replaces drains now.
         Ready = 9 => "ready",
+        /// No replacement was started before a retirement (`max_surge`):
+        /// one of the recent workers' median start size would not fit under
+        /// the container's limit minus its headroom (reason
+        /// `container_memory`); the worker retires first, then is respawned.
+        RetireFirst = 10 => "retire_first",
     }
 }
 
@@ -54,6 +59,9 @@ pub struct Event {
     /// For exits: whether the pool counted it as a crash. For crash loops:
     /// the respawn delay.
     pub crash: bool,
+    /// For exits: a crash the kernel's OOM killer caused (SIGKILL from
+    /// nobody of ours while the cgroup's OOM kill count rose).
+    pub oom_killed: bool,
     pub delay: Option<Duration>,
     /// For recycles and kills: the decision, with the value and limit that
     /// tripped it.
@@ -88,7 +96,9 @@ impl fmt::Display for Event {
         if let Some(s) = self.status {
             write!(f, " status={s}")?;
         }
-        if self.crash {
+        if self.oom_killed {
+            f.write_str(" oom_killed")?;
+        } else if self.crash {
             f.write_str(" crash")?;
         }
         if let Some(d) = self.delay {

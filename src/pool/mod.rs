@@ -13,6 +13,7 @@
 
 mod backoff;
 mod builder;
+mod container;
 pub(crate) mod event;
 mod sampling;
 mod supervisor;
@@ -23,6 +24,7 @@ pub use sampling::SampleReport;
 use supervisor::{Child, SlotSup, Supervisor};
 
 use crate::error::{Error, Result};
+use crate::os::cgroup::MemoryReading;
 use crate::os::clock::ClockMode;
 use crate::os::fork::{ForkGuard, ForkMutex};
 use crate::os::process;
@@ -177,6 +179,7 @@ impl Pool {
                 dropped_events: 0,
                 handles: (0..n).map(|_| None).collect(),
                 last_sample: None,
+                container: Default::default(),
             }),
         }
     }
@@ -450,8 +453,17 @@ impl Pool {
     pub fn tick_into(&self, out: &mut Vec<PoolAction>) {
         let now = self.core.now();
         let due = self.sup().sampling_due(&self.core, now);
-        let read = due.map(|targets| sampling::read_targets(&self.core, targets));
+        let read = due.map(|round| round.read(&self.core));
         self.sup().tick(&self.core, read, now, out);
+    }
+
+    /// Gives the pool a reading of its container, as a host that reads the
+    /// cgroup itself (or a test) would: used by the next `tick()` as the
+    /// master's own reading (`container_memory`). With `auto` the reading's
+    /// limit is the limit; a size in the policy overrides it.
+    pub fn report_container(&self, reading: MemoryReading) {
+        let now = self.core.now();
+        self.sup().note_container(&self.core, reading, now);
     }
 
     /// How long until the next respawn held back by crash backoff is due, if

@@ -28,6 +28,24 @@ pub struct SampleReport {
     pub errors: Vec<(u32, Error)>,
 }
 
+/// One sampling round: the workers to read, and the container when the
+/// policy asks for it; taken under the supervisor's lock, read without it,
+/// applied under it again.
+pub(super) struct Round {
+    pub(super) targets: Vec<Target>,
+    pub(super) container: Option<super::container::ContainerRead>,
+}
+
+impl Round {
+    /// Without the lock: every reading of the round.
+    pub(super) fn read(self, core: &Core) -> Round {
+        Round {
+            targets: read_targets(core, self.targets),
+            container: self.container.map(|c| c.read()),
+        }
+    }
+}
+
 /// One worker to read in a sampling round: taken under the supervisor's
 /// lock, read without it, applied under it again.
 pub(super) struct Target {
@@ -101,6 +119,7 @@ impl Supervisor {
                     // to the slot changes (see `master_decision`).
                     let ss = &mut self.slots[i];
                     if ss.child.is_some_and(|c| c.pid == pid) {
+                        let first = ss.measured == Health::default();
                         ss.measured = health;
                         let over = crate::worker::over_limits(&core.limits, health);
                         for (over, since) in over.into_iter().zip(&mut ss.over_since) {
@@ -119,6 +138,9 @@ impl Supervisor {
                             .flatten()
                             .map(|t| t.saturating_add(sustain))
                             .min();
+                        if let (true, Some(rss)) = (first, health.rss) {
+                            self.note_start_size(rss);
+                        }
                     }
                     report.sampled += 1;
                 }

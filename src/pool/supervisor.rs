@@ -4,7 +4,8 @@
 //! the shared table (`Core`); nothing here locks.
 
 use super::backoff::{BackoffRules, CrashBackoff};
-use super::sampling::Target;
+use super::container::Container;
+use super::sampling::Round;
 use super::{ActionKind, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
 use crate::error::{Error, Result};
 use crate::os::clock::ClockMode;
@@ -102,6 +103,8 @@ pub(super) struct Supervisor {
     /// Kept-open `/proc` files of each slot's process, for sampling.
     pub(super) handles: Vec<Option<ProcHandle>>,
     pub(super) last_sample: Option<u64>,
+    /// The container the master runs in (`container_memory`; `container.rs`).
+    pub(super) container: Container,
 }
 
 impl Supervisor {
@@ -242,6 +245,7 @@ pub(super) fn event(
         rss: (rss != NONE).then_some(rss),
         status: None,
         crash: false,
+        oom_killed: false,
         delay: None,
         decision: None,
         growth: match kind {
@@ -343,6 +347,9 @@ impl Supervisor {
         let mut ev = event(core, EventKind::Exited, slot, reason, now);
         ev.status = status;
         ev.crash = !asked;
+        // SIGKILL from nobody of ours while the cgroup's OOM kill count rose.
+        let sigkill = status.is_some_and(|st| st & 0x7f == 9);
+        ev.oom_killed = !asked && sigkill && self.oom_killed();
         self.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
         let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
         core.retire(slot, now);
@@ -351,10 +358,14 @@ impl Supervisor {
             match reason {
                 Some(r) => r as u64,
                 None if asked => crate::table::layout::last_exit::LEFT,
+                None if ev.oom_killed => crate::table::layout::last_exit::OOM_KILLED,
                 None => crate::table::layout::last_exit::CRASH,
             },
             Relaxed,
         );
+        if ev.oom_killed {
+            core.header().counters.oom_kills.fetch_add(1, Relaxed);
+        }
         self.surge_on_exit(core, slot, now);
         if let Some(child) = self.slots[slot as usize].child.take() {
             self.forget_child(child.pid);
@@ -383,18 +394,20 @@ impl Supervisor {
         }
     }
 
-    /// One round of `Pool::tick` under the lock, once the workers due for
-    /// sampling were `read`, in named phases: sample, surge, then for each
-    /// slot spawn (a vacancy) or decide, and refuse or return-and-date.
+    /// One round of `Pool::tick` under the lock, once the workers (and the
+    /// container) due for sampling were `read`, in named phases: sample,
+    /// container, surge, then for each slot spawn (a vacancy) or decide, and
+    /// refuse or return-and-date.
     pub(super) fn tick(
         &mut self,
         core: &Core,
-        read: Option<Vec<Target>>,
+        read: Option<Round>,
         now: u64,
         out: &mut Vec<PoolAction>,
     ) {
         core.master_pid.store(std::process::id(), Relaxed);
         self.sample(core, read, now);
+        self.container(core);
         self.surge(core, now, out);
         for (i, s) in core.slots().iter().enumerate() {
             let slot = i as u32;
@@ -419,16 +432,21 @@ impl Supervisor {
 
     /// Phase "sample": the readings taken without the lock applied, then
     /// the permits recounted from the slots.
-    fn sample(&mut self, core: &Core, read: Option<Vec<Target>>, now: u64) {
-        if let Some(read) = read {
-            self.apply_samples(core, read, now);
+    fn sample(&mut self, core: &Core, read: Option<Round>, now: u64) {
+        if let Some(round) = read {
+            if let Some(c) = round.container {
+                self.apply_container(core, c, now);
+            }
+            self.apply_samples(core, round.targets, now);
+        } else {
+            self.oom_baseline();
         }
         core.recount_permits(now, false);
     }
 
     /// Before a round, every `sample_interval`: the workers to read (see
     /// `sampling.rs`: read without the lock, applied under it).
-    pub(super) fn sampling_due(&mut self, core: &Core, now: u64) -> Option<Vec<Target>> {
+    pub(super) fn sampling_due(&mut self, core: &Core, now: u64) -> Option<Round> {
         let interval = core.policy.raw(Key::SampleInterval);
         let due = core.clock == ClockMode::Monotonic
             && interval > 0
@@ -439,7 +457,10 @@ impl Supervisor {
             return None;
         }
         self.last_sample = Some(now);
-        Some(self.sampling_targets(core))
+        Some(Round {
+            targets: self.sampling_targets(core),
+            container: self.container.take_for_read(core),
+        })
     }
 
     /// Phase "spawn", for a vacant slot: a respawn when due (once per vacancy). A slot that
@@ -581,6 +602,18 @@ impl Supervisor {
     /// once it has not left within `drain_timeout`.
     fn master_decision(&mut self, core: &Core, slot: u32, now: u64) -> Decision {
         let s = &core.slots()[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        if self.container_kill_due(slot, gs.generation) {
+            // The working set kept rising while it drained: killed now, so
+            // the kernel never picks a worker at random.
+            let w = &core.header().container;
+            return Decision {
+                action: Action::Kill,
+                reason: Some(Reason::ContainerMemory),
+                value: self.container.latest.map_or(0, |r| r.working_set),
+                limit: w.threshold.load(Relaxed),
+            };
+        }
         let d = core.decide(s, now);
         let ss = &mut self.slots[slot as usize];
         if d.action != Action::Continue

@@ -160,6 +160,20 @@ impl Supervisor {
                     continue;
                 }
             }
+            if !self.replacement_fits(core) {
+                // A fresh worker would not fit under the container's limit
+                // minus its headroom: retire first, and say so.
+                core.promote(&slots[x], now, false);
+                let ev = event(
+                    core,
+                    EventKind::RetireFirst,
+                    x as u32,
+                    Some(Reason::ContainerMemory),
+                    now,
+                );
+                self.push_event(ev);
+                continue;
+            }
             if room == 0 {
                 continue; // waits, serving, for a surge to end
             }

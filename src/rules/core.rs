@@ -400,6 +400,10 @@ impl Core {
             }
             let (reason, value, limit) = if gs.has(flag::MANUAL) {
                 (Reason::Manual, 0, 0)
+            } else if gs.has(flag::CONTAINER) {
+                let c = &self.header().container;
+                let (ws, at) = (c.working_set.load(Relaxed), c.threshold.load(Relaxed));
+                (Reason::ContainerMemory, ws, at)
             } else {
                 match self.soft_reason(slot, now, pending) {
                     None => {
@@ -412,7 +416,7 @@ impl Core {
                     Some(t) => t,
                 }
             };
-            let forced = reason == Reason::Manual;
+            let forced = reason.is_forced();
             if !forced && self.held_by_min_lifetime(slot, now) {
                 return Decision::CONTINUE;
             }
@@ -716,7 +720,7 @@ impl Core {
     ) -> Result<bool, u64> {
         // With max_surge a soft recycle waits for a replacement (the master
         // starts it); a manual one retires at once.
-        let surge = reason != Reason::Manual && self.limits.max_surge > 0;
+        let surge = !reason.is_forced() && self.limits.max_surge > 0;
         let flags = (gs.flags | flag::PERMIT) & !(flag::MANUAL | flag::WAITING | flag::INHERITED);
         let granted = if surge {
             GenState {
@@ -998,6 +1002,7 @@ impl Core {
             Reason::Idle => l.max_idle,
             Reason::ReadyTimeout => l.ready_timeout,
             Reason::MemoryForecast => l.memory_forecast,
+            Reason::ContainerMemory => self.header().container.threshold.load(Relaxed),
         }
     }
 

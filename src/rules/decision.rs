@@ -44,6 +44,10 @@ crate::names::named_enum! {
         ReadyTimeout = 13 => "ready_timeout",
         /// Predicted to reach its memory limit within `memory_forecast`.
         MemoryForecast = 14 => "memory_forecast",
+        /// Picked to free memory before the container's limit
+        /// (`container_memory`): recycled ahead of the line, killed if the
+        /// working set keeps rising.
+        ContainerMemory = 15 => "container_memory",
     }
 }
 
@@ -61,7 +65,13 @@ impl Reason {
 
     /// Soft reasons wait for `min_lifetime` and the rolling budget.
     pub fn is_soft(self) -> bool {
-        self.action() == Action::Recycle && self != Reason::Manual
+        self.action() == Action::Recycle && !self.is_forced()
+    }
+
+    /// Recycles that neither `min_lifetime` nor the line for permits holds
+    /// back (they still count in the budget).
+    pub fn is_forced(self) -> bool {
+        matches!(self, Reason::Manual | Reason::ContainerMemory)
     }
 
     /// What a decision's value and limit measure for this reason:
@@ -75,7 +85,9 @@ impl Reason {
             | Reason::Idle
             | Reason::ReadyTimeout
             | Reason::MemoryForecast => Unit::Duration,
-            Reason::MemoryRss | Reason::MemoryUss | Reason::MemoryPss => Unit::Size,
+            Reason::MemoryRss | Reason::MemoryUss | Reason::MemoryPss | Reason::ContainerMemory => {
+                Unit::Size
+            }
             Reason::Manual | Reason::OpenFds | Reason::HealthCheck | Reason::MaxRequests => {
                 Unit::Count
             }
@@ -165,6 +177,7 @@ pub(crate) fn last_exit_name(code: u64) -> Option<&'static str> {
         0 => None,
         crate::table::layout::last_exit::LEFT => Some("left"),
         crate::table::layout::last_exit::CRASH => Some("crash"),
+        crate::table::layout::last_exit::OOM_KILLED => Some("oom_killed"),
         // A word any worker can write: a code out of range names nothing.
         c => u8::try_from(c)
             .ok()

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.
@@ -70,6 +70,43 @@ pub(crate) struct Counters {
     pub requests_sum: AtomicU64,
     pub uptime_hist: [AtomicU64; UPTIME_BUCKETS.len() + 1],
     pub uptime_sum_us: AtomicU64,
+    /// Workers the kernel's OOM killer ended (a SIGKILL nobody of ours
+    /// sent while the cgroup's OOM kill count rose).
+    pub oom_kills: AtomicU64,
+}
+
+/// `ContainerWords::state`.
+pub(crate) mod container_state {
+    /// Not read (`container_memory` off, or no sampling yet).
+    pub const UNREAD: u64 = 0;
+    /// The words hold the latest reading.
+    pub const READ: u64 = 1;
+    /// The latest reading failed (no memory cgroup, an unreadable file, a
+    /// limit of 0): the words are stale, and nothing is recycled for it.
+    pub const FAILED: u64 = 2;
+}
+
+/// The container's latest reading, as the master took it (`container_memory`),
+/// for people watching the pool: stats, Prometheus, `workerlife top`. Any
+/// worker can write them, so the master decides from its own copy, never
+/// from these. Sizes in bytes; `NONE` where unknown.
+#[repr(C)]
+pub(crate) struct ContainerWords {
+    pub state: AtomicU64,
+    pub limit: AtomicU64,
+    pub working_set: AtomicU64,
+    pub anon: AtomicU64,
+    pub file: AtomicU64,
+    /// The headroom in bytes, and the working set at which a worker is
+    /// recycled (limit minus headroom).
+    pub headroom: AtomicU64,
+    pub threshold: AtomicU64,
+    /// The cgroup's own count of OOM kills (all its processes).
+    pub oom_kills: AtomicU64,
+    /// `memory.pressure` some avg10, in hundredths of a percent.
+    pub pressure: AtomicU64,
+    /// When it was read (pool time, µs).
+    pub read_at: AtomicU64,
 }
 
 #[repr(C, align(128))]
@@ -86,6 +123,7 @@ pub(crate) struct Header {
     /// it: no longer written or read, kept so the layout stays as version 6.
     pub _reserved: AtomicU64,
     pub counters: Counters,
+    pub container: ContainerWords,
 }
 
 /// Slot states, in the low byte of `Slot::gen_state`.
@@ -131,6 +169,9 @@ pub(crate) mod flag {
     /// a request past its timeout is a kill only once the loop has stopped
     /// beating too (`Core::loop_stalled`).
     pub const LOOP: u16 = 1024;
+    /// The master picked this worker to free memory for the container
+    /// (`container_memory`): a recycle ahead of the line, as a manual one.
+    pub const CONTAINER: u16 = 2048;
 }
 
 /// One worker. Exactly 256 bytes: four cache lines, and never shares one with
@@ -215,6 +256,8 @@ pub(crate) mod last_exit {
     pub const LEFT: u64 = 254;
     /// An exit nobody asked for.
     pub const CRASH: u64 = 255;
+    /// Ended by the kernel's OOM killer.
+    pub const OOM_KILLED: u64 = 253;
 }
 
 /// The growth fit's readings kept per generation (`Slot::fit_points`).

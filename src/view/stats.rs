@@ -45,6 +45,28 @@ pub struct SlotStats {
     pub waiting: bool,
 }
 
+/// The container the master runs in, as it last read it
+/// (`container_memory`). Sizes in bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerStats {
+    /// False when the latest reading failed (no memory cgroup, an
+    /// unreadable file, a limit of 0): the figures are then unknown, and
+    /// nothing is recycled for the container.
+    pub known: bool,
+    pub limit: Option<u64>,
+    pub working_set: Option<u64>,
+    pub anon: Option<u64>,
+    pub file: Option<u64>,
+    pub headroom: Option<u64>,
+    /// The working set at which a worker is recycled (limit minus headroom).
+    pub recycle_at: Option<u64>,
+    /// The cgroup's own count of OOM kills (any of its processes).
+    pub oom_kills: Option<u64>,
+    /// Memory pressure: the share of the last 10 s some task waited for
+    /// memory, in percent (cgroup v2 only).
+    pub pressure_some_avg10: Option<f64>,
+}
+
 /// A snapshot of a pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stats {
@@ -59,6 +81,8 @@ pub struct Stats {
     pub exits: u64,
     pub crashes: u64,
     pub crash_loops: u64,
+    /// Crashes the kernel's OOM killer caused (in `crashes` too).
+    pub oom_kills: u64,
     /// Replacements started before a retirement (`max_surge`).
     pub replacements: u64,
     /// Replacements killed for not being ready within `ready_timeout`.
@@ -70,10 +94,35 @@ pub struct Stats {
     pub requests_at_recycle: Histogram,
     pub uptime_at_recycle: Histogram,
     pub per_slot: Vec<SlotStats>,
+    /// None until the master has read its container (`container_memory`).
+    pub container: Option<ContainerStats>,
 }
 
 fn reading(v: u64) -> Option<u64> {
     (v != NONE).then_some(v)
+}
+
+/// The container words as stats; None before any reading.
+fn container(w: &crate::table::layout::ContainerWords) -> Option<ContainerStats> {
+    use crate::table::layout::container_state;
+    let known = match w.state.load(Relaxed) {
+        container_state::UNREAD => return None,
+        container_state::READ => true,
+        // FAILED, or a word written over: unknown.
+        _ => false,
+    };
+    let get = |a: &std::sync::atomic::AtomicU64| reading(a.load(Relaxed)).filter(|_| known);
+    Some(ContainerStats {
+        known,
+        limit: get(&w.limit),
+        working_set: get(&w.working_set),
+        anon: get(&w.anon),
+        file: get(&w.file),
+        headroom: get(&w.headroom),
+        recycle_at: get(&w.threshold),
+        oom_kills: get(&w.oom_kills),
+        pressure_some_avg10: get(&w.pressure).map(|p| p as f64 / 100.0),
+    })
 }
 
 impl Pool {
@@ -104,6 +153,7 @@ impl Pool {
             exits: c.exits.load(Relaxed),
             crashes: c.crashes.load(Relaxed),
             crash_loops: c.crash_loops.load(Relaxed),
+            oom_kills: c.oom_kills.load(Relaxed),
             replacements: c.replacements.load(Relaxed),
             ready_timeouts: c.ready_timeouts.load(Relaxed),
             permits_held: crate::table::budget::draining(&core.header().budget),
@@ -122,6 +172,7 @@ impl Pool {
                 sum: c.uptime_sum_us.load(Relaxed) as f64 / 1e6,
             },
             per_slot: Vec::new(),
+            container: container(&core.header().container),
         };
         for (i, s) in core.slots().iter().enumerate() {
             let gs = GenState::unpack(s.gen_state.load(Acquire));
@@ -240,6 +291,11 @@ impl Pool {
                 st.crash_loops,
             ),
             (
+                "oom_kills_total",
+                "Workers the kernel's OOM killer ended (counted in crashes_total too).",
+                st.oom_kills,
+            ),
+            (
                 "replacements_total",
                 "Replacements started before a worker retired (max_surge).",
                 st.replacements,
@@ -330,6 +386,58 @@ impl Pool {
                 }
             }
         }
+        if let Some(c) = st.container.as_ref().filter(|c| c.known) {
+            // Named as cAdvisor names them (dashboards graph
+            // container_memory_working_set_bytes), under this exporter's
+            // prefix: the same names unprefixed would collide with the
+            // kubelet's own series.
+            for (name, help, v) in [
+                (
+                    "container_spec_memory_limit_bytes",
+                    "The container's memory limit (cgroup).",
+                    c.limit.map(|v| v as f64),
+                ),
+                (
+                    "container_memory_working_set_bytes",
+                    "The container's working set: usage minus inactive file cache.",
+                    c.working_set.map(|v| v as f64),
+                ),
+                (
+                    "container_memory_rss",
+                    "The container's anonymous memory.",
+                    c.anon.map(|v| v as f64),
+                ),
+                (
+                    "container_memory_cache",
+                    "The container's page cache.",
+                    c.file.map(|v| v as f64),
+                ),
+                (
+                    "container_memory_headroom_bytes",
+                    "How far below the limit the working set may rise (container_headroom).",
+                    c.headroom.map(|v| v as f64),
+                ),
+                (
+                    "container_memory_pressure_some_avg10",
+                    "Share of the last 10 s some task waited for memory, percent (cgroup v2).",
+                    c.pressure_some_avg10,
+                ),
+            ] {
+                if let Some(v) = v {
+                    family(&mut o, name, "gauge", help);
+                    let _ = writeln!(o, "workerlife_{name} {v}");
+                }
+            }
+            if let Some(v) = c.oom_kills {
+                family(
+                    &mut o,
+                    "container_oom_events_total",
+                    "counter",
+                    "OOM kills in the container's cgroup (any process).",
+                );
+                let _ = writeln!(o, "workerlife_container_oom_events_total {v}");
+            }
+        }
         for (name, help, pick) in [
             (
                 "slot_memory_growth_bytes_per_request",
@@ -401,6 +509,7 @@ fn stats_json(st: &Stats) -> String {
         "exits": st.exits,
         "crashes": st.crashes,
         "crash_loops": st.crash_loops,
+        "oom_kills": st.oom_kills,
         "replacements": st.replacements,
         "ready_timeouts": st.ready_timeouts,
         "permits_held": st.permits_held,
@@ -408,6 +517,17 @@ fn stats_json(st: &Stats) -> String {
         "requests_at_recycle": hist(&st.requests_at_recycle),
         "uptime_at_recycle_seconds": hist(&st.uptime_at_recycle),
         "per_slot": slots,
+        "container": st.container.as_ref().map(|c| json!({
+            "known": c.known,
+            "limit_bytes": c.limit,
+            "working_set_bytes": c.working_set,
+            "anon_bytes": c.anon,
+            "file_bytes": c.file,
+            "headroom_bytes": c.headroom,
+            "recycle_at_bytes": c.recycle_at,
+            "oom_kills": c.oom_kills,
+            "pressure_some_avg10": c.pressure_some_avg10,
+        })),
     })
     .to_string()
 }

@@ -51,6 +51,41 @@ fn number(v: &Value) -> String {
     }
 }
 
+/// The container line: `container: working set 310MiB of 400MiB (recycle
+/// at 360MiB) | anon 280MiB | file 30MiB | OOM kills 0 | pressure 0.12%`;
+/// None when the document has no container.
+fn container_line(c: &Value) -> Option<String> {
+    if !c.is_object() {
+        return None;
+    }
+    if c["known"].as_bool() != Some(true) {
+        return Some("container: unknown (its memory cgroup could not be read)".into());
+    }
+    let size = |v: &Value| v.as_u64().map_or("?".into(), human_size);
+    let mut line = format!(
+        "container: working set {} of {}",
+        size(&c["working_set_bytes"]),
+        c["limit_bytes"]
+            .as_u64()
+            .map_or("no limit".into(), human_size)
+    );
+    if let Some(at) = c["recycle_at_bytes"].as_u64() {
+        let _ = write!(line, " (recycle at {})", human_size(at));
+    }
+    for (name, key) in [("anon", "anon_bytes"), ("file", "file_bytes")] {
+        if let Some(v) = c[key].as_u64() {
+            let _ = write!(line, " | {name} {}", human_size(v));
+        }
+    }
+    if let Some(n) = c["oom_kills"].as_u64() {
+        let _ = write!(line, " | OOM kills {n}");
+    }
+    if let Some(p) = c["pressure_some_avg10"].as_f64() {
+        let _ = write!(line, " | pressure {p:.2}%");
+    }
+    Some(line)
+}
+
 /// Renders `stats` (a stats JSON document) as a header and one row per
 /// occupied slot. `source` names where it came from. Errors name what is
 /// missing when the document is not a pool's stats. Every string from the
@@ -83,7 +118,7 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
     };
     let _ = writeln!(
         out,
-        "workers: {} running, {} draining, {} exiting, {} vacant | requests {} | spawns {} | crashes {} | permits held {}",
+        "workers: {} running, {} draining, {} exiting, {} vacant | requests {} | spawns {} | crashes {}{} | permits held {}",
         count("running"),
         count("draining"),
         count("exiting"),
@@ -91,9 +126,16 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
         stats["requests_total"].as_u64().unwrap_or(0),
         stats["spawns"].as_u64().unwrap_or(0),
         stats["crashes"].as_u64().unwrap_or(0),
+        match stats["oom_kills"].as_u64().unwrap_or(0) {
+            0 => String::new(),
+            n => format!(" ({n} OOM-killed)"),
+        },
         stats["permits_held"].as_u64().unwrap_or(0),
     );
     let _ = writeln!(out, "recycles: {recycles}");
+    if let Some(line) = container_line(&stats["container"]) {
+        let _ = writeln!(out, "{line}");
+    }
     let mut rows: Vec<[String; 11]> = Vec::new();
     for s in slots {
         let state = s["state"].as_str().unwrap_or("?");

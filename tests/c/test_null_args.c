@@ -102,6 +102,15 @@ static void policies(void) {
   REFUSED(wl_policy_to_string(p, NULL, 8, &needed));
   EXPECT(wl_policy_to_string(p, NULL, 0, &needed), WL_BUFFER_TOO_SMALL);
   OK(wl_policy_to_string(p, buf, sizeof buf, NULL));
+  REFUSED(wl_key_format_value(WL_KEY_CONTAINER_MEMORY, WL_CONTAINER_AUTO, NULL, 8, &needed));
+  EXPECT(wl_key_format_value(WL_KEY_CONTAINER_MEMORY, WL_CONTAINER_AUTO, NULL, 0, &needed),
+         WL_BUFFER_TOO_SMALL);
+  OK(wl_key_format_value(WL_KEY_CONTAINER_MEMORY, WL_CONTAINER_AUTO, buf, sizeof buf, NULL));
+  if (strcmp(buf, "auto") != 0) {
+    fprintf(stderr, "wl_key_format_value wrote \"%s\", not auto\n", buf);
+    failures++;
+  }
+  EXPECT(wl_key_format_value(999, 0, buf, sizeof buf, NULL), WL_INVALID_ARGUMENT);
   OK(wl_policy_free(NULL));
   OK(wl_policy_free(p));
 }
@@ -227,6 +236,18 @@ static void pools(void) {
   REFUSED(wl_pool_prometheus(pool, NULL, 8, &needed));
   EXPECT(wl_pool_prometheus(pool, NULL, 0, &needed), WL_BUFFER_TOO_SMALL);
   OK(wl_pool_prometheus(pool, buf, sizeof buf, NULL));
+
+  /* A refused report keeps nothing: no container appears in the stats. */
+  struct wl_container_reading unknown_ws = {WL_NO_READING, WL_NO_READING, WL_NO_READING,
+                                            WL_NO_READING, WL_NO_READING, 0.0};
+  REFUSED(wl_pool_report_container(NULL, &unknown_ws));
+  REFUSED(wl_pool_report_container(pool, NULL));
+  EXPECT(wl_pool_report_container(pool, &unknown_ws), WL_INVALID_ARGUMENT);
+  OK(wl_pool_stats_json(pool, buf, sizeof buf, NULL));
+  if (!strstr(buf, "\"container\":null")) {
+    fprintf(stderr, "a refused wl_pool_report_container was kept: %s\n", buf);
+    failures++;
+  }
 
   uint64_t us = 0;
   bool due = false;

@@ -41,6 +41,9 @@ pub trait Driver {
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String>;
     /// The pool's stats JSON.
     fn stats_json(&mut self) -> Result<String, String>;
+    /// A reading of the container (`Pool::report_container`): its limit
+    /// (None: none) and working set, in bytes.
+    fn container(&mut self, limit: Option<u64>, working_set: u64) -> Result<(), String>;
 }
 
 /// The fields of a growth estimate a vector may expect, compared to 1e-9
@@ -137,6 +140,13 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                     opt_u64(step, "uss"),
                     opt_u64(step, "pss"),
                     opt_u64(step, "fds"),
+                )
+                .map_err(fail)?,
+            "container" => driver
+                .container(
+                    opt_u64(step, "limit"),
+                    opt_u64(step, "working_set")
+                        .ok_or_else(|| fail("container needs working_set".into()))?,
                 )
                 .map_err(fail)?,
             "heartbeat" => driver.heartbeat(slot).map_err(fail)?,

@@ -212,6 +212,44 @@ pub extern "C" fn wl_key_unit(key: u32) -> u32 {
     })
 }
 
+/// Whether `raw` is a plain number in `key`'s unit (bytes, microseconds, a
+/// count), as against a word its spec text writes: `container_memory`'s
+/// `auto` (`WL_CONTAINER_AUTO`) and a `container_headroom` percentage
+/// (`WL_HEADROOM_PERCENT`). False for a number that is no key. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_key_is_number(key: u32, raw: u64) -> bool {
+    guard_value(false, || {
+        Key::ALL.get(key as usize).is_some_and(|k| k.is_number(raw))
+    })
+}
+
+/// Writes `raw` as `key`'s spec text (`512MiB`, `1h30m`, `auto`, `10%`)
+/// into `buf`, as `wl_policy_to_string` writes. `WL_INVALID_ARGUMENT` for
+/// a number that is no key. Any thread.
+///
+/// # Safety
+///
+/// - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
+/// - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_key_format_value(
+    key: u32,
+    raw: u64,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let k = Key::ALL.get(key as usize).ok_or_else(|| {
+            fail(
+                wl_result::WL_INVALID_ARGUMENT,
+                &format!("wl_key_format_value: {key} is no key"),
+            )
+        })?;
+        write_str(&k.format_value(raw), buf, len, needed)
+    })
+}
+
 /// A unit as its `wl_unit` number.
 pub(crate) fn unit_c(unit: Unit) -> u32 {
     use crate::types::wl_unit;

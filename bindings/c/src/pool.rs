@@ -577,6 +577,51 @@ pub unsafe extern "C" fn wl_pool_prometheus(
     guard(|| write_str(&self::pool(pool)?.pool.prometheus(), buf, len, needed))
 }
 
+/// Gives the pool a reading of its container, for a host that reads the
+/// cgroup itself (or a test): the next `wl_pool_tick` takes it as the
+/// master's own reading (`container_memory`). `working_set` must be known;
+/// `limit` `WL_NO_READING` means none. Refused (`WL_INVALID_ARGUMENT`) with
+/// nothing kept: an unknown working set, a pressure that is negative or
+/// infinite. Thread-safe.
+///
+/// # Safety
+///
+/// - `reading` must not be NULL: valid for reading one `wl_container_reading`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_pool_report_container(
+    pool: *const wl_pool,
+    reading: *const crate::types::wl_container_reading,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        let r = arg(reading, "reading")?;
+        let known = |v: u64| (v < crate::types::WL_READING_UNSUPPORTED).then_some(v);
+        let pressure = r.pressure_some_avg10;
+        let bad = |why: &str| {
+            Err(fail(
+                wl_result::WL_INVALID_ARGUMENT,
+                &format!("wl_pool_report_container: {why}"),
+            ))
+        };
+        let Some(working_set) = known(r.working_set) else {
+            return bad("the working set must be known");
+        };
+        if !(pressure.is_nan() || (pressure.is_finite() && pressure >= 0.0)) {
+            return bad("the pressure must be NaN (unknown) or a finite number >= 0");
+        }
+        p.pool.report_container(workerlife::MemoryReading {
+            limit: known(r.limit),
+            usage: working_set,
+            working_set,
+            anon: known(r.anon),
+            file: known(r.file),
+            oom_kills: known(r.oom_kills),
+            pressure_some_avg10: (!pressure.is_nan()).then_some(pressure),
+        });
+        Ok(())
+    })
+}
+
 /// Moves a manual-clock pool's time forward by `us` microseconds (tests). A
 /// pool on the real clock is `WL_NOT_SUPPORTED`. Thread-safe.
 #[no_mangle]

@@ -50,6 +50,10 @@ pub enum wl_reason {
     WL_REASON_READY_TIMEOUT = 13,
     /// Predicted to reach its memory limit within `memory_forecast` (recycle).
     WL_REASON_MEMORY_FORECAST = 14,
+    /// Picked to free memory before the container's limit
+    /// (`container_memory`): recycled ahead of the line, killed if the
+    /// working set keeps rising.
+    WL_REASON_CONTAINER_MEMORY = 15,
 }
 
 /// What `wl_pool_tick` tells the master to do.
@@ -82,6 +86,10 @@ pub enum wl_event_kind {
     WL_EVENT_REPLACING = 8,
     /// A replacement became ready (`delay_us`: how long it took).
     WL_EVENT_READY = 9,
+    /// No replacement was started (`max_surge`): a fresh worker would not
+    /// fit under the container's limit minus its headroom; the worker
+    /// retires first.
+    WL_EVENT_RETIRE_FIRST = 10,
 }
 
 /// A policy key, in spec-string order (see docs/policy.md for each default).
@@ -115,6 +123,8 @@ pub enum wl_key {
     WL_KEY_MAX_POOL_RSS = 24,
     WL_KEY_MEMORY_SUSTAIN = 25,
     WL_KEY_MEMORY_FORECAST = 26,
+    WL_KEY_CONTAINER_MEMORY = 27,
+    WL_KEY_CONTAINER_HEADROOM = 28,
 }
 
 /// How a key's raw value is counted.
@@ -186,6 +196,27 @@ pub struct wl_health {
 /// No slot (`wl_pool_action.replaces` of an action that replaces none).
 pub const WL_NO_SLOT: u32 = u32::MAX;
 
+/// `container_memory=auto`, as `wl_policy_get_raw` gives it.
+pub const WL_CONTAINER_AUTO: u64 = u64::MAX;
+
+/// A `container_headroom` that is a percentage, as `wl_policy_get_raw`
+/// gives it: this bit, with hundredths of a percent below it.
+pub const WL_HEADROOM_PERCENT: u64 = 1 << 63;
+
+/// A reading of the container's memory cgroup, for
+/// `wl_pool_report_container`: bytes, or `WL_NO_READING` where unknown;
+/// `pressure_some_avg10` in percent, NaN where unknown.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wl_container_reading {
+    pub limit: u64,
+    pub working_set: u64,
+    pub anon: u64,
+    pub file: u64,
+    pub oom_kills: u64,
+    pub pressure_some_avg10: f64,
+}
+
 /// One thing for the master to do. `kind` is a `wl_pool_action_kind`,
 /// `reason` a `wl_reason`. `identity` is the worker's start time: pass it to
 /// `wl_signal`. `not_before_us` is when a held-back respawn was due. For a
@@ -221,6 +252,8 @@ pub struct wl_event {
     pub status: i32,
     pub has_status: bool,
     pub crash: bool,
+    /// For exits: a crash by the kernel's OOM killer.
+    pub oom_killed: bool,
     pub at_us: u64,
     pub uptime_us: u64,
     pub requests: u64,
@@ -332,6 +365,7 @@ impl From<Event> for wl_event {
             status: e.status.unwrap_or(0),
             has_status: e.status.is_some(),
             crash: e.crash,
+            oom_killed: e.oom_killed,
             at_us: micros(e.at),
             uptime_us: micros(e.uptime),
             requests: e.requests,

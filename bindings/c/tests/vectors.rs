@@ -192,6 +192,17 @@ impl Driver for CDriver {
             .unwrap_or_else(|_| String::from_utf8_lossy(&buf).into_owned());
         Ok(text)
     }
+    fn container(&mut self, limit: Option<u64>, working_set: u64) -> Result<(), String> {
+        let r = wl_container_reading {
+            limit: limit.unwrap_or(WL_NO_READING),
+            working_set,
+            anon: WL_NO_READING,
+            file: WL_NO_READING,
+            oom_kills: WL_NO_READING,
+            pressure_some_avg10: f64::NAN,
+        };
+        ok(unsafe { wl_pool_report_container(self.pool, &r) })
+    }
     fn next_spawn_us(&mut self) -> Result<Option<u64>, String> {
         let (mut due, mut us) = (false, 0);
         ok(unsafe { wl_pool_next_spawn_in(self.pool, &mut due, &mut us) })?;

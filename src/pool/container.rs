@@ -1,0 +1,371 @@
+//! The container the master runs in (`container_memory`): its memory cgroup
+//! read once per sampling round (outside the supervisor's lock, as `/proc`
+//! is), and the phase of `tick` that recycles before the kernel's OOM
+//! killer picks a worker at random.
+//!
+//! - Working set at or above the limit minus `container_headroom`: the
+//!   worker whose recycle frees the most (its USS, else RSS; ties to the
+//!   fastest grower) is recycled, ahead of the line for permits (flag
+//!   `CONTAINER`), one at a time by the master's own record.
+//! - Still rising to the limit minus half the headroom while that worker
+//!   drains: it is killed, so the kernel never chooses.
+//! - A worker that dies by SIGKILL, unasked, while the cgroup's OOM kill
+//!   count rose, was OOM-killed, and its exit says so.
+//!
+//! The master decides from its own reading, never from the header's
+//! container words, which it only publishes (any worker can write them).
+
+use super::supervisor::Supervisor;
+use crate::os::cgroup::{Cgroup, MemoryReading, Reader};
+use crate::policy::{Key, CONTAINER_AUTO, HEADROOM_PERCENT};
+use crate::rules::core::Core;
+use crate::table::layout::{container_state, flag, state, GenState, NONE};
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+
+/// How many recent workers' start sizes the surge check takes the median
+/// of.
+const START_SIZES: usize = 16;
+
+/// The master's record of the container.
+#[derive(Default)]
+pub(super) struct Container {
+    /// The cgroup's files, kept open; None until first needed, and while
+    /// out of the supervisor for a read.
+    reader: Option<Reader>,
+    /// The cgroup could not be found (a process does not move to another
+    /// hierarchy: not looked for again).
+    no_cgroup: bool,
+    /// The OOM kill count's baseline was read (or tried).
+    baseline_read: bool,
+    /// The latest reading (the cgroup's, or a host's `report_container`).
+    pub(super) latest: Option<MemoryReading>,
+    /// The cgroup's OOM kill count when last read: an exit by SIGKILL with
+    /// a higher count since was the kernel's.
+    oom_seen: Option<u64>,
+    /// The worker picked to free memory, by slot and generation: one at a
+    /// time, whatever the slots say.
+    pub(super) target: Option<(u32, u32)>,
+    /// Its kill is due (the working set reached limit minus half the
+    /// headroom).
+    pub(super) kill: bool,
+    /// The first RSS readings of recent workers of ours.
+    start_sizes: VecDeque<u64>,
+}
+
+/// A reading taken without the lock: the reader goes out and comes back.
+pub(super) struct ContainerRead {
+    reader: Option<Reader>,
+    result: Option<crate::Result<MemoryReading>>,
+}
+
+/// The limit and thresholds a reading comes to under the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Bounds {
+    pub limit: u64,
+    pub headroom: u64,
+    /// Working set at which a worker is recycled.
+    pub recycle_at: u64,
+    /// Working set at which that worker is killed instead of drained.
+    pub kill_at: u64,
+}
+
+/// The bounds for `reading` under `container_memory` and
+/// `container_headroom` raw values; None when off or no limit is known.
+pub(super) fn bounds(memory: u64, headroom: u64, reading: &MemoryReading) -> Option<Bounds> {
+    let limit = match memory {
+        0 => return None,
+        CONTAINER_AUTO => reading.limit?,
+        size => size,
+    };
+    let headroom = if headroom & HEADROOM_PERCENT != 0 {
+        let bp = headroom & !HEADROOM_PERCENT;
+        (u128::from(limit) * u128::from(bp) / 10_000) as u64
+    } else {
+        headroom
+    }
+    .min(limit);
+    Some(Bounds {
+        limit,
+        headroom,
+        recycle_at: limit - headroom,
+        kill_at: limit - headroom / 2,
+    })
+}
+
+impl Container {
+    fn wanted(core: &Core) -> bool {
+        core.policy.raw(Key::ContainerMemory) != 0
+    }
+
+    /// Under the lock, when a sampling round is due: the reader to read
+    /// with, if the policy asks for the container.
+    pub(super) fn take_for_read(&mut self, core: &Core) -> Option<ContainerRead> {
+        if !Self::wanted(core) || self.no_cgroup {
+            return None;
+        }
+        let reader = match self.reader.take() {
+            Some(r) => Some(r),
+            None => match Cgroup::of_self() {
+                Ok(c) => Some(c.reader()),
+                Err(_) => {
+                    // Found once: a process does not change its cgroup
+                    // hierarchy. The stats say "failed".
+                    self.no_cgroup = true;
+                    core.header()
+                        .container
+                        .state
+                        .store(container_state::FAILED, Relaxed);
+                    None
+                }
+            },
+        };
+        reader.map(|r| ContainerRead {
+            reader: Some(r),
+            result: None,
+        })
+    }
+}
+
+impl ContainerRead {
+    /// Without the lock: the reading.
+    pub(super) fn read(mut self) -> ContainerRead {
+        self.result = self.reader.as_mut().map(Reader::read);
+        self
+    }
+}
+
+impl Supervisor {
+    /// Under the lock again: the reader back, the reading kept.
+    pub(super) fn apply_container(&mut self, core: &Core, read: ContainerRead, now: u64) {
+        let c = &mut self.container;
+        c.reader = read.reader;
+        match read.result {
+            Some(Ok(r)) => self.note_container(core, r, now),
+            Some(Err(_)) => {
+                c.latest = None;
+                core.header()
+                    .container
+                    .state
+                    .store(container_state::FAILED, Relaxed);
+            }
+            None => {}
+        }
+    }
+
+    /// A reading from the cgroup or the host (`Pool::report_container`):
+    /// kept, and published in the header for people watching.
+    pub(super) fn note_container(&mut self, core: &Core, r: MemoryReading, now: u64) {
+        let c = &mut self.container;
+        if c.oom_seen.is_none() {
+            c.oom_seen = r.oom_kills;
+        }
+        c.latest = Some(r);
+        let p = &core.policy;
+        let b = bounds(
+            p.raw(Key::ContainerMemory),
+            p.raw(Key::ContainerHeadroom),
+            &r,
+        );
+        let w = &core.header().container;
+        let or_none = |v: Option<u64>| v.unwrap_or(NONE);
+        w.limit
+            .store(or_none(b.map(|b| b.limit).or(r.limit)), Relaxed);
+        w.working_set.store(r.working_set, Relaxed);
+        w.anon.store(or_none(r.anon), Relaxed);
+        w.file.store(or_none(r.file), Relaxed);
+        w.headroom.store(or_none(b.map(|b| b.headroom)), Relaxed);
+        w.threshold.store(or_none(b.map(|b| b.recycle_at)), Relaxed);
+        w.oom_kills.store(or_none(r.oom_kills), Relaxed);
+        w.pressure.store(
+            or_none(r.pressure_some_avg10.map(|p| (p * 100.0).round() as u64)),
+            Relaxed,
+        );
+        w.read_at.store(now, Relaxed);
+        w.state.store(container_state::READ, Relaxed);
+    }
+
+    /// Phase "container" of `tick`: the worker to recycle (or kill) for
+    /// the container, from the latest reading.
+    pub(super) fn container(&mut self, core: &Core) {
+        let c = &mut self.container;
+        // The target's generation ended (it left, or was retired): done.
+        if let Some((slot, generation)) = c.target {
+            let gs = GenState::unpack(core.slots()[slot as usize].gen_state.load(Acquire));
+            if gs.state == state::VACANT || gs.generation != generation {
+                c.target = None;
+                c.kill = false;
+            }
+        }
+        let Some(r) = c.latest else { return };
+        let p = &core.policy;
+        let Some(b) = bounds(
+            p.raw(Key::ContainerMemory),
+            p.raw(Key::ContainerHeadroom),
+            &r,
+        ) else {
+            return;
+        };
+        if r.working_set < b.recycle_at {
+            return;
+        }
+        if c.target.is_some() {
+            c.kill |= r.working_set >= b.kill_at;
+            return;
+        }
+        let Some(slot) = self.largest_worker(core) else {
+            return;
+        };
+        let s = &core.slots()[slot as usize];
+        let picked = s.gen_state.fetch_update(AcqRel, Acquire, |w| {
+            let gs = GenState::unpack(w);
+            (gs.state == state::RUNNING && !gs.has(flag::EXITING)).then(|| {
+                GenState {
+                    flags: gs.flags | flag::CONTAINER,
+                    ..gs
+                }
+                .pack()
+            })
+        });
+        if let Ok(w) = picked {
+            self.container.target = Some((slot, GenState::unpack(w).generation));
+            self.container.kill = r.working_set >= b.kill_at;
+        }
+    }
+
+    /// The running worker whose recycle frees the most: by the master's own
+    /// latest reading of it (USS, else RSS), else by the worker's own
+    /// report; ties to the fastest grower.
+    fn largest_worker(&self, core: &Core) -> Option<u32> {
+        let mut best: Option<(u64, f64, u32)> = None;
+        for (i, (s, ss)) in core.slots().iter().zip(&self.slots).enumerate() {
+            let gs = GenState::unpack(s.gen_state.load(Acquire));
+            if gs.state != state::RUNNING || gs.has(flag::EXITING) || gs.has(flag::SURGE) {
+                continue;
+            }
+            let reported =
+                |w: &std::sync::atomic::AtomicU64| Some(w.load(Relaxed)).filter(|&v| v != NONE);
+            let size = (ss.measured.uss.or(ss.measured.rss))
+                .or_else(|| reported(&s.uss).or_else(|| reported(&s.rss)))
+                .unwrap_or(0);
+            let growth = crate::rules::growth::estimate(core, s).map_or(0.0, |g| g.per_second);
+            let better = best.is_none_or(|(bs, bg, _)| size > bs || (size == bs && growth > bg));
+            if better {
+                best = Some((size, growth, i as u32));
+            }
+        }
+        best.map(|(_, _, i)| i)
+    }
+
+    /// Whether the master's kill of `slot`'s worker for the container is
+    /// due (its own record).
+    pub(super) fn container_kill_due(&self, slot: u32, generation: u32) -> bool {
+        self.container.kill && self.container.target == Some((slot, generation))
+    }
+
+    /// A first reading of a new worker of ours: its start size, for the
+    /// surge check.
+    pub(super) fn note_start_size(&mut self, rss: u64) {
+        let sizes = &mut self.container.start_sizes;
+        if sizes.len() == START_SIZES {
+            sizes.pop_front();
+        }
+        sizes.push_back(rss);
+    }
+
+    /// With a container limit: whether a replacement of the median recent
+    /// start size fits under the limit minus the headroom. True when
+    /// nothing is known (no limit, no reading, no start size yet).
+    pub(super) fn replacement_fits(&self, core: &Core) -> bool {
+        let c = &self.container;
+        let (Some(r), false) = (c.latest, c.start_sizes.is_empty()) else {
+            return true;
+        };
+        let p = &core.policy;
+        let Some(b) = bounds(
+            p.raw(Key::ContainerMemory),
+            p.raw(Key::ContainerHeadroom),
+            &r,
+        ) else {
+            return true;
+        };
+        let mut sizes: Vec<u64> = c.start_sizes.iter().copied().collect();
+        sizes.sort_unstable();
+        let median = sizes[sizes.len() / 2];
+        r.working_set.saturating_add(median) < b.recycle_at
+    }
+
+    /// An exit by SIGKILL that nobody of ours asked for: whether the
+    /// cgroup's OOM kill count rose since last seen (read now; a cgroup
+    /// that cannot be read says no).
+    pub(super) fn oom_killed(&mut self) -> bool {
+        let c = &mut self.container;
+        let reader = match c.reader.as_mut() {
+            Some(r) => r,
+            None => match Cgroup::of_self() {
+                Ok(cg) => c.reader.insert(cg.reader()),
+                Err(_) => return false,
+            },
+        };
+        let Ok(now) = reader.read().map(|r| r.oom_kills) else {
+            return false;
+        };
+        let rose = matches!((c.oom_seen, now), (Some(before), Some(after)) if after > before);
+        if now.is_some() {
+            c.oom_seen = now;
+        }
+        rose
+    }
+
+    /// The baseline of the OOM kill count, before any exit needs it.
+    pub(super) fn oom_baseline(&mut self) {
+        let c = &mut self.container;
+        if c.baseline_read || c.no_cgroup {
+            return;
+        }
+        c.baseline_read = true;
+        let reader = match c.reader.as_mut() {
+            Some(r) => r,
+            None => match Cgroup::of_self() {
+                Ok(cg) => c.reader.insert(cg.reader()),
+                Err(_) => {
+                    c.no_cgroup = true;
+                    return;
+                }
+            },
+        };
+        c.oom_seen = reader.read().ok().and_then(|r| r.oom_kills);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(limit: Option<u64>, ws: u64) -> MemoryReading {
+        MemoryReading {
+            limit,
+            usage: ws,
+            working_set: ws,
+            ..MemoryReading::default()
+        }
+    }
+
+    #[test]
+    fn bounds_from_auto_size_and_percent() {
+        const M: u64 = 1 << 20;
+        let r = reading(Some(400 * M), 0);
+        let b = bounds(CONTAINER_AUTO, HEADROOM_PERCENT | 1000, &r).unwrap();
+        assert_eq!((b.limit, b.headroom), (400 * M, 40 * M));
+        assert_eq!((b.recycle_at, b.kill_at), (360 * M, 380 * M));
+        // A size overrides the cgroup's limit, and a byte headroom is bytes.
+        let b = bounds(200 * M, 50 * M, &r).unwrap();
+        assert_eq!((b.recycle_at, b.kill_at), (150 * M, 175 * M));
+        // Off, or auto with no limit: nothing to hold to.
+        assert_eq!(bounds(0, HEADROOM_PERCENT | 1000, &r), None);
+        assert_eq!(bounds(CONTAINER_AUTO, 10 * M, &reading(None, 5)), None);
+        // A headroom past the limit is the whole limit, never an underflow.
+        let b = bounds(CONTAINER_AUTO, 999 * M, &r).unwrap();
+        assert_eq!((b.recycle_at, b.kill_at), (0, 200 * M));
+    }
+}
