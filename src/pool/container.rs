@@ -249,7 +249,7 @@ impl Supervisor {
                 .or_else(|| reported(&s.uss).or_else(|| reported(&s.rss)))
                 .unwrap_or(0);
             let growth = crate::rules::growth::estimate(core, s).map_or(0.0, |g| g.per_second);
-            let better = best.is_none_or(|(bs, bg, _)| size > bs || (size == bs && growth > bg));
+            let better = best.map_or(true, |(bs, bg, _)| size > bs || (size == bs && growth > bg));
             if better {
                 best = Some((size, growth, i as u32));
             }
