@@ -32,6 +32,7 @@
 #include "XSUB.h"
 
 #include <dlfcn.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -161,7 +162,14 @@ enum wl_xs_text {
   WL_XS_DECISION_TEXT,
   WL_XS_LAST_ERROR,
   WL_XS_RESULT_TEXT,
+  WL_XS_KEY_VALUE,
 };
+
+/* A policy key's raw value, for WL_XS_KEY_VALUE. */
+typedef struct {
+  uint32_t key;
+  uint64_t raw;
+} wl_xs_key_value;
 
 static wl_result wl_xs_write(enum wl_xs_text kind, const void *of, uint32_t code, char *buf, size_t len,
                              size_t *needed) {
@@ -173,6 +181,10 @@ static wl_result wl_xs_write(enum wl_xs_text kind, const void *of, uint32_t code
   case WL_XS_DECISION_TEXT: return wl_decision_text((const wl_decision *)of, buf, len, needed);
   case WL_XS_LAST_ERROR: return wl_last_error_message(buf, len, needed);
   case WL_XS_RESULT_TEXT: return wl_result_text(code, buf, len, needed);
+  case WL_XS_KEY_VALUE: {
+    const wl_xs_key_value *kv = of;
+    return wl_key_format_value(kv->key, kv->raw, buf, len, needed);
+  }
   }
   return WL_INVALID_ARGUMENT;
 }
@@ -317,6 +329,20 @@ static NV wl_xs_seconds(pTHX_ const char *what, SV *arg) {
         SVfARG(wl_xs_shown(aTHX_ sv)));
 }
 
+/* A percentage from 0 to 100. */
+static NV wl_xs_percent(pTHX_ const char *what, SV *arg) {
+  SV *sv = wl_xs_plain(aTHX_ what, arg);
+  if (SvOK(sv)) {
+    STRLEN len;
+    const char *s = SvPV_nomg(sv, len);
+    if (wl_xs_decimal(s, len)) {
+      NV v = SvNV_nomg(sv);
+      if (v <= 100) return v;
+    }
+  }
+  croak("workerlife: %s must be a percentage from 0 to 100, not %" SVf, what, SVfARG(wl_xs_shown(aTHX_ sv)));
+}
+
 /* A wait status as waitpid() gives it in $? (a C int). */
 static int32_t wl_xs_wait_status(pTHX_ SV *arg) {
   SV *sv = wl_xs_plain(aTHX_ "the wait status", arg);
@@ -455,6 +481,7 @@ static SV *wl_xs_event_hash(pTHX_ const wl_event *e) {
   (void)hv_stores(hv, "reason", wl_xs_reason(aTHX_ e->reason));
   (void)hv_stores(hv, "status", e->has_status ? newSViv(e->status) : newSV(0));
   (void)hv_stores(hv, "crash", newSViv(e->crash ? 1 : 0));
+  (void)hv_stores(hv, "oom_killed", newSViv(e->oom_killed ? 1 : 0));
   (void)hv_stores(hv, "at", wl_xs_seconds_sv(aTHX_ e->at_us));
   (void)hv_stores(hv, "uptime", wl_xs_seconds_sv(aTHX_ e->uptime_us));
   (void)hv_stores(hv, "requests", newSVuv(e->requests));
@@ -485,9 +512,15 @@ static uint32_t wl_xs_key(pTHX_ SV *name, uint32_t *unit) {
   croak("workerlife: unknown policy key \"%" SVf "\"", SVfARG(name));
 }
 
+/* A key's value: seconds for durations, bytes or a count otherwise; a
+ * value the spec writes as a word (auto, 10%) as that text. */
 static SV *wl_xs_policy_get(pTHX_ const wl_policy *p, uint32_t key, uint32_t unit) {
   uint64_t raw = 0;
   WL_XS_CHECK(wl_policy_get_raw(p, key, &raw));
+  if (!wl_key_is_number(key, raw)) {
+    wl_xs_key_value kv = {key, raw};
+    return wl_xs_text_of(aTHX_ WL_XS_KEY_VALUE, &kv);
+  }
   return wl_xs_value(aTHX_ unit, raw);
 }
 
@@ -1217,6 +1250,32 @@ stats_json(self, ...)
     }
   OUTPUT:
     RETVAL
+
+void
+report_container(self, ...)
+    wl_pool *self
+  CODE:
+    {
+      /* working_set => BYTES (required), limit => BYTES (undef: none),
+       * anon, file, oom_kills, pressure_some_avg10: a reading of the
+       * container for the next tick (container_memory). */
+      static const char *const known[] = {"working_set", "limit", "anon", "file", "oom_kills", "pressure_some_avg10", NULL};
+      HV *o = wl_xs_options(aTHX_ &ST(1), items - 1, "container reading", known);
+      uint64_t v[5];
+      for (int k = 0; k < 5; k++) {
+        SV *sv = wl_xs_opt(aTHX_ o, known[k]);
+        SvGETMAGIC(sv);
+        if (k == 0 && !SvOK(sv)) croak("workerlife: report_container needs working_set");
+        v[k] = SvOK(sv) ? wl_xs_whole(aTHX_ known[k], sv, 0, WL_XS_WHOLE_MAX) : WL_NO_READING;
+      }
+      SV *p = wl_xs_opt(aTHX_ o, "pressure_some_avg10");
+      SvGETMAGIC(p);
+      wl_container_reading r = {
+          .working_set = v[0], .limit = v[1], .anon = v[2], .file = v[3], .oom_kills = v[4],
+          .pressure_some_avg10 = SvOK(p) ? wl_xs_percent(aTHX_ "pressure_some_avg10", p) : NAN,
+      };
+      WL_XS_CHECK(wl_pool_report_container(self, &r));
+    }
 
 SV *
 prometheus(self)

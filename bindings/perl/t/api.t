@@ -20,7 +20,10 @@ subtest 'policy' => sub {
     is(WorkerLife::Policy->parse("$p")->to_string, "$p", 'the string parses back');
     is(WorkerLife::Policy->new->to_string, '', 'the default policy is empty');
     is(WorkerLife::Policy->new(drain_timeout => undef)->get('drain_timeout'), 0, 'undef is off');
-    is(scalar(WorkerLife::Policy->keys), 27, 'every key');
+    is(scalar(WorkerLife::Policy->keys), 29, 'every key');
+    is(WorkerLife::Policy->parse('container_memory=auto')->get('container_memory'), 'auto', 'a word comes back as text');
+    is(WorkerLife::Policy->new->get('container_headroom'), '10%', 'the default headroom');
+    is(WorkerLife::Policy->new(container_headroom => '64MiB')->get('container_headroom'), 64 * 2**20, 'a size in bytes');
     is(WorkerLife::Policy->parse('memory_sustain=30s')->get('memory_sustain'), 30, 'memory_sustain in seconds');
     is(WorkerLife::Policy->new->to_hash->{max_concurrent_recycles}, 1, 'defaults');
     is(WorkerLife::Policy->new->get('sample_interval'), 1, 'sample_interval default 1s');

@@ -71,8 +71,12 @@ fn key_of(name: &str) -> PyResult<Key> {
     Key::from_name(name).ok_or_else(|| PyKeyError::new_err(format!("unknown policy key {name:?}")))
 }
 
-/// A value in Python terms: seconds as float for durations, else int.
+/// A value in Python terms: seconds as float for durations, else int; a
+/// value the spec writes as a word (`auto`, `10%`) as that text.
 fn value_obj(py: Python<'_>, key: Key, raw: u64) -> PyResult<Py<PyAny>> {
+    if !key.is_number(raw) {
+        return Ok(key.format_value(raw).into_pyobject(py)?.into_any().unbind());
+    }
     Ok(match key.unit() {
         Unit::Duration => (raw as f64 / 1e6).into_pyobject(py)?.into_any().unbind(),
         _ => raw.into_pyobject(py)?.into_any().unbind(),

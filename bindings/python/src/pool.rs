@@ -276,6 +276,39 @@ impl PyPool {
         py.detach(|| self.inner.reap_dead())
     }
 
+    /// Gives the pool a reading of its container (bytes; limit None: no
+    /// limit), as a host that reads the cgroup itself or a test would: the
+    /// next tick() takes it as the master's own reading (container_memory).
+    #[pyo3(signature = (working_set, limit=None, anon=None, file=None, oom_kills=None, pressure_some_avg10=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn report_container(
+        &self,
+        py: Python<'_>,
+        working_set: u64,
+        limit: Option<u64>,
+        anon: Option<u64>,
+        file: Option<u64>,
+        oom_kills: Option<u64>,
+        pressure_some_avg10: Option<f64>,
+    ) -> PyResult<()> {
+        if pressure_some_avg10.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "pressure_some_avg10 must be a finite number >= 0, not {pressure_some_avg10:?}"
+            )));
+        }
+        let reading = workerlife::MemoryReading {
+            limit,
+            usage: working_set,
+            working_set,
+            anon,
+            file,
+            oom_kills,
+            pressure_some_avg10,
+        };
+        py.detach(|| self.inner.report_container(reading));
+        Ok(())
+    }
+
     /// Seconds until the next held-back respawn, if any.
     fn next_spawn_in(&self, py: Python<'_>) -> Option<f64> {
         py.detach(|| self.inner.next_spawn_in())

@@ -132,7 +132,8 @@ impl PyAction {
 #[pyclass(frozen, module = "workerlife", name = "Event")]
 pub struct PyEvent {
     /// "spawned", "recycle_requested", "killed", "exited", "crash_loop",
-    /// "health_check_failed", "refused", "replacing" or "ready".
+    /// "health_check_failed", "refused", "replacing", "ready" or
+    /// "retire_first".
     #[pyo3(get)]
     kind: &'static str,
     #[pyo3(get)]
@@ -156,6 +157,10 @@ pub struct PyEvent {
     status: Option<i32>,
     #[pyo3(get)]
     crash: bool,
+    /// For exits: a crash by the kernel's OOM killer (a SIGKILL nobody of
+    /// ours sent while the container's OOM kill count rose).
+    #[pyo3(get)]
+    oom_killed: bool,
     /// For crash loops: the respawn delay in seconds; for ready: how long
     /// the replacement took.
     #[pyo3(get)]
@@ -184,6 +189,7 @@ impl From<Event> for PyEvent {
             rss: e.rss,
             status: e.status,
             crash: e.crash,
+            oom_killed: e.oom_killed,
             delay: e.delay.map(|d| d.as_secs_f64()),
             growth_per_request: e.growth.and_then(|g| g.per_request),
             growth_per_second: e.growth.map(|g| g.per_second),

@@ -34,13 +34,19 @@ def test_policy_str_parses_back_for_every_key() -> None:
         "ready_timeout": 10,
         "max_pool_rss": "2GiB",
         "memory_sustain": "30s",
+        "container_memory": "auto",
+        "container_headroom": "12.5%",
     }
     p = Policy(**values)
     assert Policy.parse(str(p)) == p
     assert eval(repr(p), {"Policy": Policy}) == p
     assert pickle.loads(pickle.dumps(p)) == p
     assert set(Policy.keys()) == set(p.to_dict())
-    assert len(Policy.keys()) == 27
+    assert len(Policy.keys()) == 29
+    # Words the spec writes come back as that text; sizes as bytes.
+    assert p["container_memory"] == "auto" and p["container_headroom"] == "12.5%"
+    assert Policy.parse("container_headroom=64MiB")["container_headroom"] == 64 << 20
+    assert Policy()["container_headroom"] == "10%"
 
 
 def test_policy_defaults_and_off() -> None:

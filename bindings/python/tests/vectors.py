@@ -83,6 +83,8 @@ def run_case(case: Dict[str, Any]) -> None:
             worker(slot).report_health(
                 rss=step.get("rss"), uss=step.get("uss"), pss=step.get("pss"), fds=step.get("fds")
             )
+        elif op == "container":
+            pool.report_container(step["working_set"], limit=step.get("limit"))
         elif op == "heartbeat":
             worker(slot).heartbeat()
         elif op == "on_event_loop":

@@ -61,6 +61,8 @@ sub run_case {
             } elsif ($op eq 'health') {
                 my %h = map { exists $step->{$_} ? ($_ => $step->{$_}) : () } qw(rss uss pss fds);
                 $worker->($slot)->report_health(%h);
+            } elsif ($op eq 'container') {
+                $pool->report_container(working_set => $step->{working_set}, limit => $step->{limit});
             } elsif ($op eq 'heartbeat') { $worker->($slot)->heartbeat
             } elsif ($op eq 'on_event_loop') { $worker->($slot)->on_event_loop }
             elsif ($op eq 'check') { $worker->($slot)->check($step->{ok}) }

@@ -204,7 +204,7 @@ class WorkerLife:
         self.path: Optional[str] = path or None
         self.slots = _slots(slots)
         grace = _seconds("leave_grace", "WORKERLIFE_LEAVE_GRACE", leave_grace, 3.0)
-        drain = self.policy["drain_timeout"]
+        drain = float(self.policy["drain_timeout"])
         # The exit that follows needs time too before drain_timeout's kill.
         self.leave_grace = min(grace, drain / 2) if drain else grace
         self.client_timeout = _seconds("client_timeout", "WORKERLIFE_CLIENT_TIMEOUT", client_timeout, 0.0)

@@ -260,7 +260,7 @@ def _check_heartbeat(policy: Policy, server: Any) -> None:
     """heartbeat_timeout is fed by gunicorn's liveness loop, which beats at
     least every ``--timeout`` seconds (``timeout / 2`` when idle): a shorter
     heartbeat_timeout would kill healthy idle workers, so it stops gunicorn."""
-    beat = policy["heartbeat_timeout"]
+    beat = float(policy["heartbeat_timeout"])
     if not beat:
         return
     timeout = float(getattr(server.cfg, "timeout", 0) or 0)
