@@ -20,6 +20,7 @@ use crate::os::cgroup::{Cgroup, MemoryReading, Reader};
 use crate::policy::{Key, CONTAINER_AUTO, HEADROOM_PERCENT};
 use crate::rules::core::Core;
 use crate::table::layout::{container_state, flag, state, GenState, NONE};
+use crate::worker::Health;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
@@ -49,6 +50,11 @@ pub(super) struct Container {
     /// Its kill is due (the working set reached limit minus half the
     /// headroom).
     pub(super) kill: bool,
+    /// Readings taken so far, and how many there were when the last target
+    /// left: the next pick needs a reading taken since, which no longer
+    /// counts the memory that worker freed.
+    readings: u64,
+    fresh_after: u64,
     /// The first RSS readings of recent workers of ours.
     start_sizes: VecDeque<u64>,
 }
@@ -127,6 +133,22 @@ impl Container {
     }
 }
 
+impl Container {
+    /// The picked worker is gone: the next pick waits for a fresh reading.
+    pub(super) fn end_target(&mut self) {
+        self.target = None;
+        self.kill = false;
+        self.fresh_after = self.readings;
+    }
+
+    /// `slot`'s worker is gone: if it was the target, that ends it.
+    pub(super) fn on_exit(&mut self, slot: u32) {
+        if self.target.is_some_and(|(s, _)| s == slot) {
+            self.end_target();
+        }
+    }
+}
+
 impl ContainerRead {
     /// Without the lock: the reading.
     pub(super) fn read(mut self) -> ContainerRead {
@@ -161,6 +183,7 @@ impl Supervisor {
             c.oom_seen = r.oom_kills;
         }
         c.latest = Some(r);
+        c.readings += 1;
         let p = &core.policy;
         let b = bounds(
             p.raw(Key::ContainerMemory),
@@ -189,12 +212,12 @@ impl Supervisor {
     /// the container, from the latest reading.
     pub(super) fn container(&mut self, core: &Core) {
         let c = &mut self.container;
-        // The target's generation ended (it left, or was retired): done.
+        // The target's generation ended (it left, or its slot was taken
+        // before its exit was reported): done.
         if let Some((slot, generation)) = c.target {
             let gs = GenState::unpack(core.slots()[slot as usize].gen_state.load(Acquire));
             if gs.state == state::VACANT || gs.generation != generation {
-                c.target = None;
-                c.kill = false;
+                c.end_target();
             }
         }
         let Some(r) = c.latest else { return };
@@ -211,6 +234,9 @@ impl Supervisor {
         }
         if c.target.is_some() {
             c.kill |= r.working_set >= b.kill_at;
+            return;
+        }
+        if c.readings <= c.fresh_after {
             return;
         }
         let Some(slot) = self.largest_worker(core) else {
@@ -245,7 +271,11 @@ impl Supervisor {
             }
             let reported =
                 |w: &std::sync::atomic::AtomicU64| Some(w.load(Relaxed)).filter(|&v| v != NONE);
-            let size = (ss.measured.uss.or(ss.measured.rss))
+            // The master's record is of this generation only once it saw
+            // it: a worker that just took the slot inherits nothing.
+            let mine = ss.generation == gs.generation && ss.pid == s.pid.load(Relaxed);
+            let measured = if mine { ss.measured } else { Health::default() };
+            let size = (measured.uss.or(measured.rss))
                 .or_else(|| reported(&s.uss).or_else(|| reported(&s.rss)))
                 .unwrap_or(0);
             let growth = crate::rules::growth::estimate(core, s).map_or(0.0, |g| g.per_second);

@@ -367,6 +367,7 @@ impl Supervisor {
             core.header().counters.oom_kills.fetch_add(1, Relaxed);
         }
         self.surge_on_exit(core, slot, now);
+        self.container.on_exit(slot);
         if let Some(child) = self.slots[slot as usize].child.take() {
             self.forget_child(child.pid);
         }

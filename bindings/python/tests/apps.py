@@ -36,7 +36,13 @@ def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
 
         os.kill(os.getpid(), _signal.SIGKILL)  # the worker dies by a signal
     elif path == "/leak":
-        _leaked.append(b"x" * (1 << 20))  # written, so resident
+        # 1 MiB more (or ?mib=N, a MiB every 25 ms: a request in flight
+        # while it grows), written, so resident.
+        mib = int(environ.get("QUERY_STRING", "").partition("mib=")[2] or 0)
+        for i in range(max(mib, 1)):
+            if i:
+                time.sleep(0.025)
+            _leaked.append(b"x" * (1 << 20))
     elif path == "/hang":
         time.sleep(3600)
     elif path == "/slow":

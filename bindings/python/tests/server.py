@@ -118,6 +118,7 @@ class Gunicorn:
         extra_env: Optional[Dict[str, str]] = None,
         extra_args: Sequence[str] = (),
         app_dir: Optional[Path] = None,
+        cgroup: Optional[Path] = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -151,8 +152,21 @@ class Gunicorn:
         args.append(app)
         # Its own session, so that stop() ends every worker too, even those
         # of a master that had to be killed.
+        # With `cgroup`, it starts in that cgroup (its `cgroup.procs`): so do
+        # its workers.
+        procs = None if cgroup is None else cgroup / "cgroup.procs"
+
+        def enter() -> None:
+            if procs is not None:
+                procs.write_text(f"{os.getpid()}\n")
+
         self.proc = subprocess.Popen(
-            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+            args,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=enter if procs is not None else None,
         )
 
     def wait_ready(self, timeout: float = 30) -> "Gunicorn":

@@ -402,7 +402,10 @@ def _round(server: Any, pool: Pool) -> None:
         for ev in pool.events():
             # One line per event: what operators grep for, and what the
             # end-to-end tests read back.
-            if ev.kind in ("killed", "crash_loop", "health_check_failed", "refused") or ev.crash:
+            if ev.oom_killed:
+                # Named for what it was, not gunicorn's "Perhaps out of memory?".
+                log.error("workerlife: worker %s was OOM-killed by the kernel: %s", ev.pid, ev)
+            elif ev.kind in ("killed", "crash_loop", "health_check_failed", "refused") or ev.crash:
                 log.warning("workerlife: %s", ev)
             else:
                 log.info("workerlife: %s", ev)
