@@ -179,7 +179,7 @@ pub use view::top;
 
 pub use error::{Error, Result};
 pub use os::clock::{coarse_ns as clock_ns_coarse, precise_ns as clock_ns_precise, ClockMode};
-pub use policy::{Key, Policy, Unit};
+pub use policy::{Key, Policy, Unit, CONTAINER_AUTO, HEADROOM_PERCENT};
 pub use pool::event::{Event, EventKind};
 pub use pool::{ActionKind, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};
 pub use rules::decision::{Action, Decision, Reason};

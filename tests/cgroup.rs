@@ -33,7 +33,8 @@ impl Drop for Fixture {
     }
 }
 
-const V2_STAT: &str = "anon 104857600\nfile 52428800\nkernel 1000\ninactive_file 20971520\nactive_file 31457280\n";
+const V2_STAT: &str =
+    "anon 104857600\nfile 52428800\nkernel 1000\ninactive_file 20971520\nactive_file 31457280\n";
 
 fn v2(f: &Fixture) {
     f.write("memory.max", "419430400\n")
@@ -53,7 +54,11 @@ fn v2_reads_every_figure() {
     let r = Cgroup::at(f.path(), Version::V2).read().unwrap();
     assert_eq!(r.limit, Some(400 << 20));
     assert_eq!(r.usage, 150 << 20);
-    assert_eq!(r.working_set, (150 << 20) - (20 << 20), "usage minus inactive file");
+    assert_eq!(
+        r.working_set,
+        (150 << 20) - (20 << 20),
+        "usage minus inactive file"
+    );
     assert_eq!(r.anon, Some(100 << 20));
     assert_eq!(r.file, Some(50 << 20));
     assert_eq!(r.oom_kills, Some(2));
@@ -72,7 +77,10 @@ fn v2_max_is_no_limit_and_a_parent_limit_binds() {
     f.write("pod/memory.max", "268435456\n");
     let r = Cgroup::find(
         "0::/pod/ctr\n",
-        &format!("40 30 0:40 / {} rw - cgroup2 cgroup2 rw\n", f.path().display()),
+        &format!(
+            "40 30 0:40 / {} rw - cgroup2 cgroup2 rw\n",
+            f.path().display()
+        ),
     )
     .unwrap()
     .read()
@@ -87,14 +95,26 @@ fn v2_max_is_no_limit_and_a_parent_limit_binds() {
 #[test]
 fn v2_files_it_can_do_without() {
     let f = Fixture::new("v2partial");
-    f.write("memory.max", "1000000\n").write("memory.current", "5000\n");
+    f.write("memory.max", "1000000\n")
+        .write("memory.current", "5000\n");
     let r = Cgroup::at(f.path(), Version::V2).read().unwrap();
-    assert_eq!((r.limit, r.usage, r.working_set), (Some(1_000_000), 5000, 5000));
-    assert_eq!((r.anon, r.file, r.oom_kills, r.pressure_some_avg10), (None, None, None, None));
+    assert_eq!(
+        (r.limit, r.usage, r.working_set),
+        (Some(1_000_000), 5000, 5000)
+    );
+    assert_eq!(
+        (r.anon, r.file, r.oom_kills, r.pressure_some_avg10),
+        (None, None, None, None)
+    );
     // Empty or garbage breakdowns leave their fields unknown too.
-    f.write("memory.stat", "").write("memory.events", "oom_kill x\n").write("memory.pressure", "garbage");
+    f.write("memory.stat", "")
+        .write("memory.events", "oom_kill x\n")
+        .write("memory.pressure", "garbage");
     let r = Cgroup::at(f.path(), Version::V2).read().unwrap();
-    assert_eq!((r.anon, r.oom_kills, r.pressure_some_avg10), (None, None, None));
+    assert_eq!(
+        (r.anon, r.oom_kills, r.pressure_some_avg10),
+        (None, None, None)
+    );
 }
 
 #[test]
@@ -115,7 +135,10 @@ fn files_a_reading_needs_are_errors_naming_them() {
             }
             None => fs::remove_file(f.path().join(file)).unwrap(),
         }
-        let e = Cgroup::at(f.path(), Version::V2).read().unwrap_err().to_string();
+        let e = Cgroup::at(f.path(), Version::V2)
+            .read()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(says), "{file} {text:?}: {e}");
     }
 }
@@ -133,14 +156,26 @@ fn v1_reads_every_figure_and_its_huge_number_is_no_limit() {
     let r = Cgroup::at(f.path(), Version::V1).read().unwrap();
     assert_eq!(r.limit, Some(500_000_000), "the hierarchy's limit binds");
     assert_eq!(r.working_set, 240_000_000);
-    assert_eq!((r.anon, r.file, r.oom_kills), (Some(150_000_000), Some(100_000_000), Some(4)));
+    assert_eq!(
+        (r.anon, r.file, r.oom_kills),
+        (Some(150_000_000), Some(100_000_000), Some(4))
+    );
     assert_eq!(r.pressure_some_avg10, None, "v1 has no pressure file");
-    f.write("memory.stat", "total_inactive_file 60000000\nhierarchical_memory_limit 9223372036854771712\n");
+    f.write(
+        "memory.stat",
+        "total_inactive_file 60000000\nhierarchical_memory_limit 9223372036854771712\n",
+    );
     let r = Cgroup::at(f.path(), Version::V1).read().unwrap();
     assert_eq!(r.limit, None, "v1's huge number everywhere: no limit");
     f.write("memory.limit_in_bytes", "garbage");
-    let e = Cgroup::at(f.path(), Version::V1).read().unwrap_err().to_string();
-    assert!(e.contains("memory.limit_in_bytes") && e.contains("garbage"), "{e}");
+    let e = Cgroup::at(f.path(), Version::V1)
+        .read()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("memory.limit_in_bytes") && e.contains("garbage"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -150,7 +185,11 @@ fn a_reader_sees_changes_and_recovers_from_a_failed_reading() {
     let mut reader = Cgroup::at(f.path(), Version::V2).reader();
     assert_eq!(reader.read().unwrap().usage, 150 << 20);
     f.write("memory.current", "209715200\n");
-    assert_eq!(reader.read().unwrap().usage, 200 << 20, "read again, not cached");
+    assert_eq!(
+        reader.read().unwrap().usage,
+        200 << 20,
+        "read again, not cached"
+    );
     fs::remove_file(f.path().join("memory.current")).unwrap();
     // The kept file still reads; a file replaced is reopened after an error.
     f.write("memory.max", "garbage\n");
@@ -164,7 +203,12 @@ fn this_process_has_a_cgroup_or_a_clear_error() {
     match Cgroup::of_self() {
         Ok(c) => {
             let r = c.read();
-            assert!(r.is_ok() || r.unwrap_err().to_string().contains(c.dir().to_str().unwrap()));
+            assert!(
+                r.is_ok()
+                    || r.unwrap_err()
+                        .to_string()
+                        .contains(c.dir().to_str().unwrap())
+            );
         }
         Err(e) => assert!(e.to_string().contains("memory"), "{e}"),
     }

@@ -45,7 +45,11 @@ fn surge_pool(kids: &Sleepers) -> Pool {
     let policy =
         Policy::parse("max_requests=1,max_surge=1,container_memory=auto,container_headroom=10%")
             .unwrap();
-    let pool = Pool::builder(&policy).slots(3).manual_clock(true).build().unwrap();
+    let pool = Pool::builder(&policy)
+        .slots(3)
+        .manual_clock(true)
+        .build()
+        .unwrap();
     for (slot, kid) in kids.0.iter().enumerate() {
         pool.spawned(slot as u32, kid.id()).unwrap();
     }
@@ -71,9 +75,16 @@ fn a_replacement_that_would_not_fit_is_not_started() {
     let events = pool.events();
     let retire = events.iter().find(|e| e.kind == EventKind::RetireFirst);
     let retire = retire.unwrap_or_else(|| panic!("a retire_first event: {events:?}"));
-    assert_eq!((retire.slot, retire.reason), (0, Some(Reason::ContainerMemory)));
+    assert_eq!(
+        (retire.slot, retire.reason),
+        (0, Some(Reason::ContainerMemory))
+    );
     let d = pool.decision(0).unwrap();
-    assert_eq!(d.reason, Some(Reason::MaxRequests), "it retires the plain way: {d}");
+    assert_eq!(
+        d.reason,
+        Some(Reason::MaxRequests),
+        "it retires the plain way: {d}"
+    );
 }
 
 #[test]
@@ -86,13 +97,20 @@ fn a_replacement_that_fits_is_started() {
         actions.iter().any(|a| a.replaces == Some(0)),
         "a replacement for slot 0: {actions:?}"
     );
-    assert!(pool.events().iter().all(|e| e.kind != EventKind::RetireFirst));
+    assert!(pool
+        .events()
+        .iter()
+        .all(|e| e.kind != EventKind::RetireFirst));
 }
 
 #[test]
 fn stats_show_the_container_as_the_master_read_it() {
     let policy = Policy::parse("container_memory=auto,container_headroom=64MiB").unwrap();
-    let pool = Pool::builder(&policy).slots(1).manual_clock(true).build().unwrap();
+    let pool = Pool::builder(&policy)
+        .slots(1)
+        .manual_clock(true)
+        .build()
+        .unwrap();
     assert_eq!(pool.stats().container, None, "nothing read yet");
     pool.report_container(MemoryReading {
         anon: Some(200 * M),
@@ -105,7 +123,10 @@ fn stats_show_the_container_as_the_master_read_it() {
     assert!(c.known);
     assert_eq!((c.limit, c.working_set), (Some(512 * M), Some(250 * M)));
     assert_eq!((c.headroom, c.recycle_at), (Some(64 * M), Some(448 * M)));
-    assert_eq!((c.anon, c.file, c.oom_kills), (Some(200 * M), Some(50 * M), Some(3)));
+    assert_eq!(
+        (c.anon, c.file, c.oom_kills),
+        (Some(200 * M), Some(50 * M), Some(3))
+    );
     assert_eq!(c.pressure_some_avg10, Some(0.5));
     let text = pool.prometheus();
     for line in [
@@ -118,5 +139,8 @@ fn stats_show_the_container_as_the_master_read_it() {
     let json: serde_json::Value = serde_json::from_str(&pool.stats_json()).unwrap();
     assert_eq!(json["container"]["recycle_at_bytes"], 448 * M);
     let top = workerlife::top::render(&json, "test").unwrap();
-    assert!(top.contains("container: working set 250MiB of 512MiB (recycle at 448MiB)"), "{top}");
+    assert!(
+        top.contains("container: working set 250MiB of 512MiB (recycle at 448MiB)"),
+        "{top}"
+    );
 }

@@ -196,6 +196,19 @@ fn raw_value(key: workerlife::Key) -> BoxedStrategy<u64> {
     use workerlife::{Key, Unit};
     match (key, key.unit()) {
         (Key::MaxConcurrentRecycles, _) => (0u64..=65_535).boxed(),
+        // Off, auto or a size; a headroom below any such size, or a
+        // percentage (their encodings: docs/policy.md).
+        (Key::ContainerMemory, _) => prop_oneof![
+            Just(0),
+            Just(workerlife::CONTAINER_AUTO),
+            (1u64 << 21)..(1 << 40)
+        ]
+        .boxed(),
+        (Key::ContainerHeadroom, _) => prop_oneof![
+            (1u64..10_000).prop_map(|bp| workerlife::HEADROOM_PERCENT | bp),
+            1u64..(1 << 20)
+        ]
+        .boxed(),
         (_, Unit::Duration) => prop_oneof![0u64..10_000_000, 0u64..(1 << 48)].boxed(),
         (_, Unit::Size) => prop_oneof![Just(512u64 << 20), 0u64..u64::MAX].boxed(),
         (_, Unit::Count) => any::<u64>().boxed(),
