@@ -540,10 +540,15 @@ impl Core {
 
     /// Whether a permit carried since `left_at` waited for a serving worker
     /// as long as it may (`ready_timeout`; 0: it never waits). A date in the
-    /// future (a word someone wrote) has waited long enough.
+    /// future (a word someone wrote) has waited long enough; one after a
+    /// `now` read a moment ago may be another process's since, so the
+    /// clock is read again before taking it for written over.
     fn carried_too_long(&self, left_at: u64, now: u64) -> bool {
         let limit = self.limits.ready_timeout;
-        limit == 0 || left_at > now || now - left_at >= limit
+        if left_at > now {
+            return limit == 0 || left_at > self.now();
+        }
+        limit == 0 || now - left_at >= limit
     }
 
     /// The worker in `slot` serves (ready, or a request begun): the permit
@@ -628,8 +633,12 @@ impl Core {
                 }
                 continue;
             }
+            // A grant dated after `now` may be one made since `now` was read
+            // (another process's, a moment ago): only a date after the
+            // clock read afresh is one written over.
+            let future = at > now && at > self.now();
             if gs.state == state::DRAINING
-                && (at > now || now - at >= self.limits.drain_timeout.saturating_mul(2))
+                && (future || now.saturating_sub(at) >= self.limits.drain_timeout.saturating_mul(2))
                 && self.limits.drain_timeout > 0
             {
                 // Told to leave twice its drain_timeout ago and still here
