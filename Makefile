@@ -89,6 +89,7 @@ wheel: python
 	  --compatibility manylinux_2_28 -m bindings/python/Cargo.toml -o dist
 
 python-test: python wheel cli
+	@command -v redis-server >/dev/null || { $(APT_GET) redis-server; }
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p workerlife-python --release -- -D warnings
 	$(PY) -m mypy --strict bindings/python/python/workerlife bindings/python/tests examples/python benches/python

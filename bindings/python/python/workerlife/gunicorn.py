@@ -64,7 +64,8 @@ import socket
 import threading
 from typing import Any, Dict, Optional, Set, Tuple
 
-from . import Error, NoSuchProcess, Policy, PolicyError, Pool, UnknownPidError, Worker, kill
+from . import Error, NoSuchProcess, Policy, Pool, UnknownPidError, Worker, kill
+from ._settings import _metrics_address, _tick_interval, policy_from_env
 
 __all__ = [
     "child_exit",
@@ -138,37 +139,6 @@ os.register_at_fork(
     after_in_parent=_after_fork_in_parent,
     after_in_child=_after_fork_in_child,
 )
-
-
-def policy_from_env() -> Policy:
-    """The policy in WORKERLIFE_POLICY; RuntimeError (which gunicorn prints
-    as "Error: ..." before it exits) naming a bad key or value."""
-    spec = os.environ.get("WORKERLIFE_POLICY", "")
-    try:
-        return Policy.parse(spec)
-    except PolicyError as e:
-        raise RuntimeError(f"workerlife: bad WORKERLIFE_POLICY {spec!r}: {e}") from e
-
-
-def _metrics_address() -> Optional[Tuple[str, int]]:
-    value = os.environ.get("WORKERLIFE_METRICS", "").strip()
-    if not value:
-        return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise RuntimeError(f"workerlife: bad WORKERLIFE_METRICS {value!r}: expected HOST:PORT")
-    return host, int(port)
-
-
-def _tick_interval() -> float:
-    value = os.environ.get("WORKERLIFE_TICK", "0.1")
-    try:
-        tick = float(value)
-    except ValueError:
-        tick = -1.0
-    if not 0.0 < tick <= 60.0:
-        raise RuntimeError(f"workerlife: bad WORKERLIFE_TICK {value!r}: expected seconds in (0, 60]")
-    return tick
 
 
 class _MetricsServer(http.server.ThreadingHTTPServer):

@@ -1,0 +1,306 @@
+"""workerlife for Celery's prefork pool: ``workerlife.celery.install(app)``.
+
+One line, where the app is made::
+
+    app = Celery("tasks", broker="redis://localhost:6379/0")
+    workerlife.celery.install(app)  # policy from WORKERLIFE_POLICY, or:
+    workerlife.celery.install(app, policy="max_requests=1000,max_uss=200MiB")
+
+Each task is a request: the child counts it (``begin`` before it runs,
+``end`` after it, failed or retried too), and when workerlife decides that a
+child must go it leaves the way billiard's own ``worker_max_memory_per_child``
+makes it leave: after the task, once its result is handed to the parent
+(exit status ``EX_RECYCLE``), never in the middle of one and never with a
+``WorkerLostError`` for a task that finished. The parent makes the pool
+before billiard forks its children (they share its memory), adopts each child
+billiard starts, samples their *current* memory and FDs (``max_rss``,
+``max_uss``, ``max_pss``: not billiard's ``ru_maxrss``, a peak that counts
+every page a child shares with its parent), kills a child whose task runs
+past ``request_timeout`` (billiard then fails that task with
+``WorkerLostError`` and starts a new child), and logs each recycle, kill and
+crash with its reason.
+
+Settings come from the environment, as for gunicorn
+(:mod:`workerlife.gunicorn`): ``WORKERLIFE_POLICY`` (when ``policy`` is
+None), ``WORKERLIFE_TICK`` (the parent's tick, default 0.1 s) and
+``WORKERLIFE_POOL`` (publish the pool as a named file for ``workerlife
+top``).
+
+Celery's own ``worker_max_tasks_per_child`` and
+``worker_max_memory_per_child`` keep working when set: a child leaves at
+whichever comes first. workerlife's recycle goes through the memory check
+billiard makes after every task (when ``worker_max_memory_per_child`` is
+unset it is set to a limit no reading reaches, so the check runs), reading
+the child's own figure unless workerlife says it must go.
+
+Only the prefork pool has children to recycle; with another pool
+(``-P solo``, ``threads``, ``gevent``) ``install`` logs so and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any, Callable, Optional, Set, Union
+
+from . import Error, NoSuchProcess, Policy, PolicyError, Pool, Worker, kill
+from ._settings import _tick_interval, policy_from_env
+
+__all__ = ["install", "state"]
+
+log = logging.getLogger("workerlife.celery")
+
+# billiard's check compares KiB: a limit no reading reaches, for when the
+# user set none (the check must run for a recycle to go through it).
+_NO_LIMIT_KIB = 1 << 60
+
+
+class State:
+    """What the parent and each child share: the pool (made in the parent
+    before billiard forks), the child's handle, and the parent's
+    supervisor."""
+
+    def __init__(self) -> None:
+        self.policy: Optional[Policy] = None
+        self.pool: Optional[Pool] = None
+        self.worker: Optional[Worker] = None
+        # In a child: workerlife decided it leaves after this task (and
+        # said so in the log).
+        self.leaving = False
+        self.told = False
+        # billiard's memory limit in KiB, and whether the user set it.
+        self.limit_kib = _NO_LIMIT_KIB
+        self.user_limit = False
+        self.controller: Any = None
+        self.stop = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+        self.tick = 0.1
+        self.adopted: Set[int] = set()
+        # Held by the supervisor for a round and by os.fork() around a fork.
+        self.fork_lock = threading.Lock()
+        self.installed = False
+
+
+state = State()
+
+
+def _before_fork() -> None:
+    state.fork_lock.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    state.fork_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    state.fork_lock = threading.Lock()
+    state.thread = None
+    state.adopted = set()
+
+
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)
+
+
+def install(app: Any, policy: Union[None, str, Policy] = None) -> None:
+    """Recycles ``app``'s prefork children by workerlife's rules. ``policy``:
+    a spec string or a :class:`~workerlife.Policy`; None reads
+    ``WORKERLIFE_POLICY``. A bad policy raises ``RuntimeError`` naming the
+    key and value, here, before the worker starts."""
+    from celery import signals  # type: ignore[import-untyped]
+
+
+    if policy is None:
+        state.policy = policy_from_env()
+    elif isinstance(policy, Policy):
+        state.policy = policy
+    else:
+        try:
+            state.policy = Policy.parse(policy)
+        except PolicyError as e:
+            raise RuntimeError(f"workerlife: bad policy {policy!r}: {e}") from e
+    state.tick = _tick_interval()
+    if state.installed:
+        return
+    state.installed = True
+    for signal_, handler in (
+        (signals.worker_init, _on_worker_init),
+        (signals.worker_ready, _on_worker_ready),
+        (signals.worker_shutdown, _on_worker_shutdown),
+        (signals.worker_process_init, _on_child_start),
+        (signals.worker_process_shutdown, _on_child_shutdown),
+        (signals.task_prerun, _on_prerun),
+        (signals.task_postrun, _on_postrun),
+    ):
+        signal_.connect(handler, weak=False, dispatch_uid=f"workerlife.{handler.__name__}")
+
+
+# -- the parent ---------------------------------------------------------------
+
+
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    """Parent, before the pool of children is made: the workerlife pool,
+    and billiard's memory check turned into workerlife's way out."""
+    if "prefork" not in str(getattr(sender, "pool_cls", "prefork")).lower():
+        log.warning("workerlife: the %s pool has no children to recycle; not installed", sender.pool_cls)
+        return
+    policy = state.policy or Policy()
+    concurrency = int(getattr(sender, "concurrency", 0) or 0) or (os.cpu_count() or 1)
+    # Room for a child that claims before its predecessor's slot is retired.
+    slots = 2 * concurrency + 8
+    path = os.environ.get("WORKERLIFE_POOL", "").strip()
+    state.pool = Pool.open(path, policy, slots=slots) if path else Pool(policy, slots=slots, shared=True)
+    state.controller = sender
+    user = getattr(sender, "max_memory_per_child", None)
+    state.user_limit = bool(user)
+    state.limit_kib = int(user) if user else _NO_LIMIT_KIB
+    if not user:
+        sender.max_memory_per_child = _NO_LIMIT_KIB
+    _route_billiard_memory_check()
+    log.info("workerlife: policy %r, %d slots", str(policy), slots)
+
+
+def _route_billiard_memory_check() -> None:
+    """billiard's child calls ``billiard.pool.mem_rss()`` after every task
+    and leaves (``EX_RECYCLE``) when it is over the limit: it reads past the
+    limit once workerlife says the child must go, else the child's own
+    figure (a user's ``worker_max_memory_per_child`` still holds) or, with
+    no user limit, a figure under it."""
+    import billiard.pool  # type: ignore[import-untyped]
+
+    original: Callable[[], int] = billiard.pool.mem_rss
+    if getattr(original, "_workerlife", False):
+        return
+
+    def mem_rss() -> int:
+        if state.leaving:
+            return state.limit_kib + 1
+        return original() if state.user_limit else 1
+
+    mem_rss._workerlife = True  # type: ignore[attr-defined]
+    billiard.pool.mem_rss = mem_rss
+    # billiard then warns that the child exceeded its memory limit: true of
+    # billiard's figure only, so that line goes when workerlife decided.
+    logging.getLogger("multiprocessing").addFilter(_LeavingFilter())
+
+
+class _LeavingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (state.leaving and "exceeding memory limit" in record.getMessage())
+
+
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    """Parent, once the children run: the supervisor starts."""
+    if state.pool is None or state.thread is not None:
+        return
+    state.stop.clear()
+    state.thread = threading.Thread(target=_supervise, name="workerlife-supervisor", daemon=True)
+    state.thread.start()
+
+
+def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
+    state.stop.set()
+    if state.thread is not None:
+        state.thread.join(timeout=5)
+        state.thread = None
+    if state.pool is not None and os.environ.get("WORKERLIFE_POOL", "").strip():
+        try:
+            state.pool.remove_if_last()
+        except Error:
+            pass
+
+
+def _children() -> list[int]:
+    """The pids of billiard's children, from its own list."""
+    pool = getattr(getattr(state.controller, "pool", None), "_pool", None)
+    procs = getattr(pool, "_pool", None) or []
+    return [p.pid for p in list(procs) if getattr(p, "pid", None)]
+
+
+def _supervise() -> None:
+    while not state.stop.wait(state.tick):
+        with state.fork_lock:
+            try:
+                _round()
+            except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
+                log.error("workerlife: supervisor error: %r", e)
+
+
+def _round() -> None:
+    """One supervisor round: adopt new children, tick, act, log events."""
+    pool = state.pool
+    assert pool is not None
+    live = set(_children())
+    for pid in live - state.adopted:
+        try:
+            pool.adopt(pid)
+            state.adopted.add(pid)
+        except (NoSuchProcess, Error):
+            pass
+    state.adopted &= live
+    for a in pool.tick():
+        decision = pool.decision(a.slot)
+        why = f"{a.reason}: {decision}" if a.reason else str(a.reason)
+        if a.action == "kill":
+            try:
+                kill(a.pid, signal.SIGKILL, a.identity)
+                log.warning("workerlife: killing child %s (slot %s): %s", a.pid, a.slot, decision)
+            except Error as e:
+                log.info("workerlife: not signalling child %s: %s", a.pid, e)
+        elif a.action == "recycle":
+            # Never a signal: the child leaves after its current task, when
+            # its own end() sees the decision (billiard's EX_RECYCLE).
+            log.info("workerlife: recycling child %s (slot %s): %s; it leaves after its task", a.pid, a.slot, why)
+        # spawn: billiard starts its children itself.
+    for ev in pool.events():
+        if ev.oom_killed:
+            log.error("workerlife: child %s was OOM-killed by the kernel: %s", ev.pid, ev)
+        elif ev.kind in ("killed", "crash_loop", "health_check_failed", "refused") or ev.crash:
+            log.warning("workerlife: %s", ev)
+        else:
+            log.info("workerlife: %s", ev)
+
+
+# -- each child ---------------------------------------------------------------
+
+
+def _on_child_start(sender: Any = None, **_: Any) -> None:
+    """Child, once forked: its slot."""
+    state.leaving = state.told = False
+    state.worker = None
+    if state.pool is None:
+        return
+    try:
+        state.worker = state.pool.claim(os.getpid())
+    except Error as e:
+        log.warning("workerlife: child %s runs unsupervised: %s", os.getpid(), e)
+
+
+def _on_prerun(sender: Any = None, **_: Any) -> None:
+    w = state.worker
+    if w is not None and w.begin():
+        # The task that reaches max_requests: the last this child takes.
+        state.leaving = True
+
+
+def _on_postrun(sender: Any = None, **_: Any) -> None:
+    w = state.worker
+    if w is None:
+        return
+    if w.end() and not state.leaving:
+        state.leaving = True
+    if state.leaving and not state.told:
+        state.told = True
+        log.info("workerlife: child %s leaving after this task: %s", os.getpid(), w.decision())
+
+
+def _on_child_shutdown(sender: Any = None, pid: Optional[int] = None, exitcode: Any = None, **_: Any) -> None:
+    """Child, on its way out (billiard's recycle, Celery's shutdown): not a
+    crash, and a recycle permit it held goes back."""
+    if state.worker is not None:
+        state.worker.exiting()

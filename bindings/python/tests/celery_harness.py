@@ -1,0 +1,106 @@
+"""A redis-server and a real ``celery worker -P prefork`` for a test, each
+started by it and stopped by it (every process of the worker's session),
+even when the test fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+from server import HERE, free_port
+
+
+@contextlib.contextmanager
+def redis_server(tmp: Path) -> Iterator[str]:
+    """A redis-server of the test's own on a free port: its URL."""
+    import redis
+
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class CeleryWorker:
+    """``celery -A celery_app worker -P prefork -c N``, its log in a file."""
+
+    def __init__(self, tmp: Path, redis_url: str, policy: str = "", concurrency: int = 4, env: Optional[Dict[str, str]] = None) -> None:
+        self.log_path = tmp / f"celery-{free_port()}.log"
+        full = {**os.environ, "CELERY_TEST_REDIS": redis_url, "WORKERLIFE_POLICY": policy, "WORKERLIFE_TICK": "0.05"}
+        full.update(env or {})
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-P", "prefork",
+                "-c", str(concurrency), "--loglevel", "INFO", "--without-heartbeat",
+                "--without-mingle", "--without-gossip", "--logfile", str(self.log_path),
+            ],
+            cwd=HERE,
+            env=full,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> "CeleryWorker":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery exited: {self.log()}")
+            if "ready." in self.log():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"celery not ready: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def lines(self, needle: str) -> List[str]:
+        return [line for line in self.log().splitlines() if needle in line]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of the session is left
+
+
+@contextlib.contextmanager
+def celery_worker(tmp: Path, redis_url: str, **kw: object) -> Iterator[CeleryWorker]:
+    w = CeleryWorker(tmp, redis_url, **kw)  # type: ignore[arg-type]
+    try:
+        yield w.wait_ready()
+    finally:
+        w.stop()
