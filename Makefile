@@ -196,6 +196,8 @@ bench: lib python perl
 	$(PY) benches/python/bench_python.py
 	$(PY) benches/python/bench_recycling.py
 	$(PY) benches/python/bench_asgi.py
+	@command -v redis-server >/dev/null || { $(APT_GET) redis-server; }
+	$(PY) benches/python/bench_celery.py
 	$(PERL_ENV) perl benches/perl/bench.pl
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one

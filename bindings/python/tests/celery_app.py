@@ -36,6 +36,12 @@ _leaked: List[bytes] = []
 
 
 @app.task  # type: ignore[untyped-decorator]
+def noop() -> float:
+    """When it ran (the benchmark's latency: from its send to this)."""
+    return time.time()
+
+
+@app.task  # type: ignore[untyped-decorator]
 def pid() -> int:
     return os.getpid()
 
