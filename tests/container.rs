@@ -64,9 +64,10 @@ fn surge_pool(kids: &Sleepers) -> Pool {
 fn a_replacement_that_would_not_fit_is_not_started() {
     let kids = sleepers(2);
     let pool = surge_pool(&kids);
-    // 400 MiB, recycle at 360: a sleep's start size (about a MiB) does
-    // not fit above 359.5 MiB.
-    pool.report_container(reading(400 * M, 360 * M - M / 2));
+    // 400 MiB, recycle at 360: a byte under it, so no container recycle,
+    // and any start size (a sleep's is some hundreds of KiB, at least a
+    // page) does not fit.
+    pool.report_container(reading(400 * M, 360 * M - 1));
     let actions = pool.tick();
     assert!(
         actions.iter().all(|a| a.replaces.is_none()),
