@@ -99,35 +99,50 @@ pub(super) fn bounds(memory: u64, headroom: u64, reading: &MemoryReading) -> Opt
     })
 }
 
+/// The bounds for `reading` under `core`'s policy.
+fn bounds_of(core: &Core, reading: &MemoryReading) -> Option<Bounds> {
+    let p = &core.policy;
+    bounds(
+        p.raw(Key::ContainerMemory),
+        p.raw(Key::ContainerHeadroom),
+        reading,
+    )
+}
+
 impl Container {
     fn wanted(core: &Core) -> bool {
         core.policy.raw(Key::ContainerMemory) != 0
     }
 
+    /// The reader of this process's cgroup, found the first time it is
+    /// needed; None when there is none (looked for once: a process does
+    /// not change its cgroup hierarchy).
+    fn reader(&mut self) -> Option<&mut Reader> {
+        if self.reader.is_none() && !self.no_cgroup {
+            match Cgroup::of_self() {
+                Ok(c) => self.reader = Some(c.reader()),
+                Err(_) => self.no_cgroup = true,
+            }
+        }
+        self.reader.as_mut()
+    }
+
     /// Under the lock, when a sampling round is due: the reader to read
-    /// with, if the policy asks for the container.
+    /// with, if the policy asks for the container. Without a cgroup the
+    /// stats say "failed".
     pub(super) fn take_for_read(&mut self, core: &Core) -> Option<ContainerRead> {
-        if !Self::wanted(core) || self.no_cgroup {
+        if !Self::wanted(core) {
             return None;
         }
-        let reader = match self.reader.take() {
-            Some(r) => Some(r),
-            None => match Cgroup::of_self() {
-                Ok(c) => Some(c.reader()),
-                Err(_) => {
-                    // Found once: a process does not change its cgroup
-                    // hierarchy. The stats say "failed".
-                    self.no_cgroup = true;
-                    core.header()
-                        .container
-                        .state
-                        .store(container_state::FAILED, Relaxed);
-                    None
-                }
-            },
-        };
-        reader.map(|r| ContainerRead {
-            reader: Some(r),
+        if self.reader().is_none() {
+            core.header()
+                .container
+                .state
+                .store(container_state::FAILED, Relaxed);
+            return None;
+        }
+        Some(ContainerRead {
+            reader: self.reader.take(),
             result: None,
         })
     }
@@ -184,12 +199,7 @@ impl Supervisor {
         }
         c.latest = Some(r);
         c.readings += 1;
-        let p = &core.policy;
-        let b = bounds(
-            p.raw(Key::ContainerMemory),
-            p.raw(Key::ContainerHeadroom),
-            &r,
-        );
+        let b = bounds_of(core, &r);
         let w = &core.header().container;
         let or_none = |v: Option<u64>| v.unwrap_or(NONE);
         w.limit
@@ -221,12 +231,7 @@ impl Supervisor {
             }
         }
         let Some(r) = c.latest else { return };
-        let p = &core.policy;
-        let Some(b) = bounds(
-            p.raw(Key::ContainerMemory),
-            p.raw(Key::ContainerHeadroom),
-            &r,
-        ) else {
+        let Some(b) = bounds_of(core, &r) else {
             return;
         };
         if r.working_set < b.recycle_at {
@@ -311,12 +316,7 @@ impl Supervisor {
         let (Some(r), false) = (c.latest, c.start_sizes.is_empty()) else {
             return true;
         };
-        let p = &core.policy;
-        let Some(b) = bounds(
-            p.raw(Key::ContainerMemory),
-            p.raw(Key::ContainerHeadroom),
-            &r,
-        ) else {
+        let Some(b) = bounds_of(core, &r) else {
             return true;
         };
         let mut sizes: Vec<u64> = c.start_sizes.iter().copied().collect();
@@ -330,14 +330,7 @@ impl Supervisor {
     /// that cannot be read says no).
     pub(super) fn oom_killed(&mut self) -> bool {
         let c = &mut self.container;
-        let reader = match c.reader.as_mut() {
-            Some(r) => r,
-            None => match Cgroup::of_self() {
-                Ok(cg) => c.reader.insert(cg.reader()),
-                Err(_) => return false,
-            },
-        };
-        let Ok(now) = reader.read().map(|r| r.oom_kills) else {
+        let Some(Ok(now)) = c.reader().map(|r| r.read().map(|r| r.oom_kills)) else {
             return false;
         };
         let rose = matches!((c.oom_seen, now), (Some(before), Some(after)) if after > before);
@@ -350,21 +343,13 @@ impl Supervisor {
     /// The baseline of the OOM kill count, before any exit needs it.
     pub(super) fn oom_baseline(&mut self) {
         let c = &mut self.container;
-        if c.baseline_read || c.no_cgroup {
+        if c.baseline_read {
             return;
         }
         c.baseline_read = true;
-        let reader = match c.reader.as_mut() {
-            Some(r) => r,
-            None => match Cgroup::of_self() {
-                Ok(cg) => c.reader.insert(cg.reader()),
-                Err(_) => {
-                    c.no_cgroup = true;
-                    return;
-                }
-            },
-        };
-        c.oom_seen = reader.read().ok().and_then(|r| r.oom_kills);
+        if let Some(reader) = c.reader() {
+            c.oom_seen = reader.read().ok().and_then(|r| r.oom_kills);
+        }
     }
 }
 
