@@ -50,6 +50,11 @@
 // gives it: this bit, with hundredths of a percent below it.
 #define WL_HEADROOM_PERCENT (1 << 63)
 
+// The ABI version this header describes; `wl_abi_version()` gives the
+// library's. Raised whenever a public struct's fields, an enum's values or
+// a function's signature change in a way an existing binding would misread.
+#define WL_ABI_VERSION 1
+
 // The result of every fallible call. Numbers are grouped by area and never
 // reused: 1xx arguments and handles, 2xx policies, 3xx pools, 4xx
 // processes, 5xx the system, 9xx library faults.
@@ -454,6 +459,13 @@ extern "C" {
 // - `buf` may be NULL only when `len` is 0 (a size query), else valid for writing `len` bytes.
 // - `needed` may be NULL (nothing is written there), else valid for writing one `usize`.
 wl_result wl_result_text(uint32_t result, char *buf, size_t len, size_t *needed);
+
+// The message of the last call that failed on the calling thread, in one
+// call: a NUL-terminated string owned by the library, valid until this
+// thread's next `wl_last_error_text` or `wl_decision_string`; `""` when no
+// call has failed. Never NULL. Thread-local, so any thread. (For FFIs:
+// `wl_last_error_message` is the same into the caller's buffer.)
+const char *wl_last_error_text(void);
 
 // Writes the message of the last call that failed on the calling thread
 // (it names what was wrong, e.g. the bad key and value) into `buf`;
@@ -997,6 +1009,26 @@ const char *wl_version(void);
 // same as `WL_VERSION_NUMBER`). Any thread.
 uint32_t wl_version_number(void);
 
+// The library's ABI version (`WL_ABI_VERSION` of the header it was built
+// with). A binding that declares the structs itself (an FFI: Ruby's `ffi`,
+// Node's koffi, Python's ctypes) compares it, and each struct's size from
+// `wl_struct_size`, with its own before the first call, and refuses a
+// library that differs. Any thread.
+uint32_t wl_abi_version(void);
+
+// The version of the pool's shared memory layout: a pool file made by a
+// library with another layout is refused by `wl_pool_attach`. Any thread.
+uint32_t wl_layout_version(void);
+
+// `sizeof` of a public struct, by its name in the header (`"wl_event"`,
+// `"wl_pool_action"`...), or 0 for NULL or a name that is no public struct.
+// Any thread.
+//
+// # Safety
+//
+// - `name` may be NULL (the answer is 0), else a NUL-terminated string.
+size_t wl_struct_size(const char *name);
+
 // Releases a worker handle. NULL is a no-op; a freed or foreign handle is
 // `WL_INVALID_HANDLE`. The slot is not retired (the master learns of the
 // exit). Do not free a handle another thread is using.
@@ -1111,6 +1143,16 @@ wl_result wl_decision_text(const struct wl_decision *decision,
                            char *buf,
                            size_t len,
                            size_t *needed);
+
+// A decision's text in one call (`"max_requests: 1000 >= 1000"`,
+// `"continue"`): a NUL-terminated string owned by the library, valid until
+// this thread's next `wl_decision_string` or `wl_last_error_text`; NULL for
+// a NULL decision or one whose numbers are no action or reason. Any thread.
+//
+// # Safety
+//
+// - `decision` may be NULL (the answer is NULL), else valid for reading one `wl_decision`.
+const char *wl_decision_string(const struct wl_decision *decision);
 
 // What a decision's `value` and `limit` measure for a `wl_reason` (a
 // `wl_unit`: microseconds, bytes or a count), or `UINT32_MAX` for

@@ -49,6 +49,34 @@ static void test_version(void) {
   CHECK(strcmp(wl_version(), expect) == 0);
 }
 
+/* What a binding that declares the structs itself checks first. */
+static void test_abi(void) {
+  CHECK(wl_abi_version() == WL_ABI_VERSION);
+  CHECK(wl_layout_version() >= 1);
+  CHECK(wl_struct_size("wl_decision") == sizeof(wl_decision));
+  CHECK(wl_struct_size("wl_health") == sizeof(wl_health));
+  CHECK(wl_struct_size("wl_container_reading") == sizeof(wl_container_reading));
+  CHECK(wl_struct_size("wl_pool_action") == sizeof(wl_pool_action));
+  CHECK(wl_struct_size("wl_event") == sizeof(wl_event));
+  CHECK(wl_struct_size("wl_sample") == sizeof(wl_sample));
+  CHECK(wl_struct_size("wl_pool_options") == sizeof(wl_pool_options));
+  CHECK(wl_struct_size("wl_reaped") == sizeof(wl_reaped));
+  CHECK(wl_struct_size("wl_pool") == 0); /* opaque: no size to check */
+  CHECK(wl_struct_size("") == 0 && wl_struct_size("wl_event ") == 0);
+  CHECK(wl_struct_size(NULL) == 0);
+
+  /* Texts in one call, owned by the library until the thread's next one. */
+  wl_decision d = {WL_ACTION_RECYCLE, WL_REASON_MAX_REQUESTS, 1000, 1000};
+  CHECK(strcmp(wl_decision_string(&d), "max_requests: 1000 >= 1000") == 0);
+  wl_decision cont = {WL_ACTION_CONTINUE, WL_REASON_NONE, 0, 0};
+  CHECK(strcmp(wl_decision_string(&cont), "continue") == 0);
+  wl_decision bad = {99, WL_REASON_NONE, 0, 0};
+  CHECK(wl_decision_string(&bad) == NULL);
+  CHECK(wl_decision_string(NULL) == NULL);
+  CHECK(wl_result_text(12345, NULL, 0, NULL) == WL_INVALID_ARGUMENT);
+  CHECK(strstr(wl_last_error_text(), "12345") != NULL);
+}
+
 static void test_results(void) {
   const wl_result all[] = {
       WL_OK,           WL_NULL_ARGUMENT,      WL_INVALID_HANDLE,
@@ -808,6 +836,7 @@ static void test_watchdog_and_open(void) {
 
 int main(void) {
   test_version();
+  test_abi();
   test_results();
   test_policy();
   test_worker_and_decisions();

@@ -111,6 +111,11 @@ static void policies(void) {
     failures++;
   }
   EXPECT(wl_key_format_value(999, 0, buf, sizeof buf, NULL), WL_INVALID_ARGUMENT);
+  /* The one-call forms answer NULL or 0 for NULL, and read nothing. */
+  if (wl_struct_size(NULL) != 0 || wl_decision_string(NULL) != NULL) {
+    fprintf(stderr, "wl_struct_size or wl_decision_string took NULL\n");
+    failures++;
+  }
   OK(wl_policy_free(NULL));
   OK(wl_policy_free(p));
 }

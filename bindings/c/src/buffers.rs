@@ -146,3 +146,20 @@ pub(crate) fn drain_into<S, T: From<S>>(
     *n = count;
     Ok(())
 }
+
+thread_local! {
+    // The text behind the last `static_text` of each thread.
+    static TEXT: std::cell::RefCell<std::ffi::CString> = std::cell::RefCell::new(std::ffi::CString::default());
+}
+
+/// `text` as a NUL-terminated string the library owns, for the exports that
+/// answer in one call: valid until the calling thread's next such call. An
+/// interior NUL ends it there.
+pub(crate) fn static_text(text: &str) -> *const c_char {
+    let end = text.find('\0').unwrap_or(text.len());
+    let owned = std::ffi::CString::new(&text[..end]).unwrap_or_default();
+    TEXT.with(|t| {
+        *t.borrow_mut() = owned;
+        t.borrow().as_ptr()
+    })
+}

@@ -200,6 +200,18 @@ pub unsafe extern "C" fn wl_result_text(
     })
 }
 
+/// The message of the last call that failed on the calling thread, in one
+/// call: a NUL-terminated string owned by the library, valid until this
+/// thread's next `wl_last_error_text` or `wl_decision_string`; `""` when no
+/// call has failed. Never NULL. Thread-local, so any thread. (For FFIs:
+/// `wl_last_error_message` is the same into the caller's buffer.)
+#[no_mangle]
+pub extern "C" fn wl_last_error_text() -> *const std::ffi::c_char {
+    result::guard_value(c"".as_ptr(), || {
+        buffers::static_text(&result::last_error(|m| m.to_string()))
+    })
+}
+
 /// Writes the message of the last call that failed on the calling thread
 /// (it names what was wrong, e.g. the bad key and value) into `buf`;
 /// `*needed` (may be NULL) gets the size needed. Successful calls leave it

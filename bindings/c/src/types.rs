@@ -398,3 +398,16 @@ impl From<&Sample> for wl_sample {
         }
     }
 }
+
+/// Every public struct's name in the header and its size, for
+/// `wl_struct_size` (one table: a struct added above is added here).
+pub(crate) const STRUCT_SIZES: &[(&str, usize)] = &[
+    ("wl_decision", std::mem::size_of::<wl_decision>()),
+    ("wl_health", std::mem::size_of::<wl_health>()),
+    ("wl_container_reading", std::mem::size_of::<wl_container_reading>()),
+    ("wl_pool_action", std::mem::size_of::<wl_pool_action>()),
+    ("wl_event", std::mem::size_of::<wl_event>()),
+    ("wl_sample", std::mem::size_of::<wl_sample>()),
+    ("wl_pool_options", std::mem::size_of::<wl_pool_options>()),
+    ("wl_reaped", std::mem::size_of::<wl_reaped>()),
+];

@@ -270,6 +270,24 @@ pub unsafe extern "C" fn wl_decision_text(
     })
 }
 
+/// A decision's text in one call (`"max_requests: 1000 >= 1000"`,
+/// `"continue"`): a NUL-terminated string owned by the library, valid until
+/// this thread's next `wl_decision_string` or `wl_last_error_text`; NULL for
+/// a NULL decision or one whose numbers are no action or reason. Any thread.
+///
+/// # Safety
+///
+/// - `decision` may be NULL (the answer is NULL), else valid for reading one `wl_decision`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_decision_string(decision: *const wl_decision) -> *const std::ffi::c_char {
+    crate::result::guard_value(std::ptr::null(), || {
+        match arg(decision, "decision").ok().and_then(|d| d.to_decision()) {
+            Some(d) => crate::buffers::static_text(&d.to_string()),
+            None => std::ptr::null(),
+        }
+    })
+}
+
 /// What a decision's `value` and `limit` measure for a `wl_reason` (a
 /// `wl_unit`: microseconds, bytes or a count), or `UINT32_MAX` for
 /// `WL_REASON_NONE` and numbers that are no reason. Any thread.

@@ -3,10 +3,11 @@ broker, each started and stopped by the test (celery_harness.py)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Set
+from typing import Any, Dict, Iterator, List, Set
 
 import pytest
 from celery import Celery  # type: ignore[import-untyped]
@@ -64,15 +65,18 @@ def test_max_uss_judges_what_the_child_alone_holds(tmp_path: Path, redis_url: st
     assert "exceeding memory limit" not in log, "billiard's line is not workerlife's reason"
 
 
-def watch_pool(path: Path, stop: threading.Event, most: List[int]) -> None:
-    """The most workers draining at once, from the published pool file."""
+def watch_pool(path: Path, stop: threading.Event, seen: Dict[str, int]) -> None:
+    """From the published pool file: the most workers draining at once, and
+    the recycles so far."""
     from workerlife import Pool
 
     pool = None
     while not stop.is_set():
         try:
             pool = pool or Pool.attach(str(path))
-            most[0] = max(most[0], int(pool.stats(vacant=False)["workers"]["draining"]))
+            stats = pool.stats(vacant=False)
+            seen["most_draining"] = max(seen["most_draining"], int(stats["workers"]["draining"]))
+            seen["recycles"] = int(stats["recycles"]["max_requests"])
         except Exception:
             pass
         time.sleep(0.005)
@@ -80,23 +84,27 @@ def watch_pool(path: Path, stop: threading.Event, most: List[int]) -> None:
 
 @pytest.mark.parametrize("acks_late", [False, True])
 def test_children_leave_one_at_a_time_and_no_task_is_lost(tmp_path: Path, redis_url: str, acks_late: bool) -> None:
-    """max_requests=5 with max_concurrent_recycles=1 and 4 children, 300
-    tasks from 4 clients: children recycled, never two draining at once
-    (billiard's own exit after a recycle waits, 1 to 5 s, for the parent to
-    take the child's last results: the others serve meanwhile, past their
-    max_requests, waiting for the permit), and every task's result arrives."""
+    """max_requests=5 with max_concurrent_recycles=1 and 4 children, 4
+    clients submitting (at least 300 tasks, and on until 6 children were
+    recycled): never two children draining at once, and every task's result
+    arrives. billiard's own exit after a recycle waits, 1 to 5 s, for the
+    parent to take the child's last results: the others serve meanwhile,
+    past their max_requests, waiting for the permit."""
     path = tmp_path / "pool"
     env = {"WORKERLIFE_POOL": str(path), "CELERY_ACKS_LATE": "1" if acks_late else "0"}
     with celery_worker(tmp_path, redis_url, policy="max_requests=5,max_concurrent_recycles=1", env=env) as w:
-        stop, most = threading.Event(), [0]
-        watcher = threading.Thread(target=watch_pool, args=(path, stop, most))
+        stop, seen = threading.Event(), {"most_draining": 0, "recycles": 0}
+        watcher = threading.Thread(target=watch_pool, args=(path, stop, seen))
         watcher.start()
         results: List[int] = []
         failures: List[BaseException] = []
+        deadline = time.monotonic() + 120
 
         def submit() -> None:
             app = client(redis_url)
-            for _ in range(75):
+            sent = 0
+            while sent < 75 or (seen["recycles"] < 6 and time.monotonic() < deadline):
+                sent += 1
                 try:
                     results.append(run(app, "pid"))
                 except BaseException as e:
@@ -112,9 +120,10 @@ def test_children_leave_one_at_a_time_and_no_task_is_lost(tmp_path: Path, redis_
         log = w.log()
     pids: Set[int] = set(results)
     assert failures == [], f"{failures[:3]}\n{log[-3000:]}"
-    assert len(results) == 300
-    assert len(pids) >= 6, f"children recycled: {len(pids)} pids served\n{log[-3000:]}"
-    assert most[0] <= 1, f"{most[0]} children drained at once"
+    assert len(results) >= 300
+    assert seen["recycles"] >= 6, f"{seen}\n{log[-3000:]}"
+    assert len(pids) >= 8, f"children recycled: {len(pids)} pids served\n{log[-3000:]}"
+    assert seen["most_draining"] <= 1, f"{seen['most_draining']} children drained at once"
     assert "WorkerLostError" not in log
 
 
@@ -152,3 +161,73 @@ def test_a_child_killed_mid_task_is_a_crash_and_its_slot_comes_back(tmp_path: Pa
     assert stats["crashes"] == 1, log[-3000:]
     assert stats["workers"]["running"] == 4, stats["workers"]
     assert stats["permits_held"] == 0
+
+
+def get(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return str(r.read().decode())
+
+
+def test_idle_children_leave_without_a_next_task_and_the_parent_serves_stats(tmp_path: Path, redis_url: str) -> None:
+    """max_idle=2s and no task at all: children leave while they wait for
+    work (not after a next task that never comes), and billiard replaces
+    them; WORKERLIFE_METRICS serves the counts."""
+    from server import free_port
+
+    port = free_port()
+    env = {"WORKERLIFE_METRICS": f"127.0.0.1:{port}"}
+    with celery_worker(tmp_path, redis_url, policy="max_idle=2s", env=env) as w:
+        stats: Any = {}
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            stats = json.loads(get(f"http://127.0.0.1:{port}/stats"))
+            if stats["recycles"]["idle"] >= 6:
+                break
+            time.sleep(0.2)
+        metrics = get(f"http://127.0.0.1:{port}/metrics")
+        app = client(redis_url)
+        served = [run(app, "pid") for _ in range(8)]
+        log = w.log()
+    assert stats["recycles"]["idle"] >= 6, f"{stats}\n{log[-3000:]}"
+    assert stats["crashes"] == 0, stats
+    assert len(w_lines(log, "leaving while idle")) >= 6, log[-3000:]
+    assert 'workerlife_recycles_total{reason="idle"}' in metrics
+    assert len(served) == 8
+    assert "WorkerLostError" not in log
+
+
+def w_lines(log: str, needle: str) -> List[str]:
+    return [line for line in log.splitlines() if needle in line]
+
+
+@pytest.mark.parametrize("acks_late", [False, True])
+def test_no_task_is_lost_across_hundreds_of_recycles(tmp_path: Path, redis_url: str, acks_late: bool) -> None:
+    """max_requests=1: every child leaves after its one task, 4 may leave
+    at once; 4 clients submit 240 tasks: every result arrives, from at
+    least 200 different children."""
+    env = {"CELERY_ACKS_LATE": "1" if acks_late else "0"}
+    with celery_worker(tmp_path, redis_url, policy="max_requests=1,max_concurrent_recycles=4", env=env) as w:
+        results: List[int] = []
+        failures: List[BaseException] = []
+
+        def submit() -> None:
+            app = client(redis_url)
+            pending = [app.send_task("celery_app.pid") for _ in range(60)]
+            for r in pending:
+                try:
+                    results.append(r.get(timeout=240))
+                except BaseException as e:
+                    failures.append(e)
+
+        clients = [threading.Thread(target=submit) for _ in range(4)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(timeout=300)
+        log = w.log()
+    assert failures == [], f"{failures[:3]}\n{log[-3000:]}"
+    assert len(results) == 240
+    assert len(set(results)) >= 200, f"{len(set(results))} children served"
+    assert "WorkerLostError" not in log

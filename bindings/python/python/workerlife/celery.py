@@ -20,11 +20,17 @@ past ``request_timeout`` (billiard then fails that task with
 ``WorkerLostError`` and starts a new child), and logs each recycle, kill and
 crash with its reason.
 
+A recycle decided while a child waits for work (``max_lifetime``, ``idle``,
+a memory reading the parent took) does not wait for a next task: billiard's
+child looks for work in one-second waits, and between two of them, holding
+no task, it leaves the way billiard's own shutdown sentinel makes it leave.
+
 Settings come from the environment, as for gunicorn
 (:mod:`workerlife.gunicorn`): ``WORKERLIFE_POLICY`` (when ``policy`` is
-None), ``WORKERLIFE_TICK`` (the parent's tick, default 0.1 s) and
-``WORKERLIFE_POOL`` (publish the pool as a named file for ``workerlife
-top``).
+None), ``WORKERLIFE_TICK`` (the parent's tick, default 0.1 s),
+``WORKERLIFE_METRICS`` (``HOST:PORT``: the parent serves Prometheus text at
+``/metrics`` and JSON at ``/stats``; default none) and ``WORKERLIFE_POOL``
+(publish the pool as a named file for ``workerlife top``).
 
 Celery's own ``worker_max_tasks_per_child`` and
 ``worker_max_memory_per_child`` keep working when set: a child leaves at
@@ -41,12 +47,15 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
+import sys
 import threading
 from typing import Any, Callable, Optional, Set, Union
 
 from . import Error, NoSuchProcess, Policy, PolicyError, Pool, Worker, kill
-from ._settings import _tick_interval, policy_from_env
+from ._metrics import MetricsServer
+from ._settings import _metrics_address, _tick_interval, policy_from_env
 
 __all__ = ["install", "state"]
 
@@ -81,6 +90,7 @@ class State:
         # Held by the supervisor for a round and by os.fork() around a fork.
         self.fork_lock = threading.Lock()
         self.installed = False
+        self.metrics: Optional[MetricsServer] = None
 
 
 state = State()
@@ -98,6 +108,9 @@ def _after_fork_in_child() -> None:
     state.fork_lock = threading.Lock()
     state.thread = None
     state.adopted = set()
+    server, state.metrics = state.metrics, None
+    if server is not None:
+        server.close_inherited()
 
 
 os.register_at_fork(
@@ -125,6 +138,7 @@ def install(app: Any, policy: Union[None, str, Policy] = None) -> None:
         except PolicyError as e:
             raise RuntimeError(f"workerlife: bad policy {policy!r}: {e}") from e
     state.tick = _tick_interval()
+    _metrics_address()  # a bad address stops the worker here, named
     if state.installed:
         return
     state.installed = True
@@ -162,7 +176,16 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
     if not user:
         sender.max_memory_per_child = _NO_LIMIT_KIB
     _route_billiard_memory_check()
-    log.info("workerlife: policy %r, %d slots", str(policy), slots)
+    _leave_between_tasks()
+    address = _metrics_address()
+    if address is not None and state.metrics is None:
+        state.metrics = MetricsServer(address, lambda: state.pool, lambda: state.fork_lock)
+    log.info(
+        "workerlife: policy %r, %d slots%s",
+        str(policy),
+        slots,
+        f", metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
+    )
 
 
 def _route_billiard_memory_check() -> None:
@@ -189,6 +212,48 @@ def _route_billiard_memory_check() -> None:
     logging.getLogger("multiprocessing").addFilter(_LeavingFilter())
 
 
+def _leave_between_tasks() -> None:
+    """Celery's child waits for its next task in a blocking read of its own
+    job pipe (billiard's one-second wait does not apply to Celery's pipes).
+    The read is put behind a ``select`` of one second at a time: between
+    two, holding no task, a child that workerlife says must go leaves with
+    ``sys.exit`` (billiard's own way out of its work loop, which then waits
+    for the parent to take its last results). A job the parent wrote in the
+    moment between is not lost: Celery puts a job back that a child left
+    without accepting. So a recycle decided while the child idles takes
+    effect within a second, not after a next task that may not come."""
+    import billiard.pool
+
+    worker_cls = billiard.pool.Worker
+    original = worker_cls._make_child_methods
+    if getattr(original, "_workerlife", False):
+        return
+
+    def _make_child_methods(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        reader = getattr(self.inq, "_reader", None)
+        if reader is None:
+            return  # not a pipe of its own: the next task is the way out
+        fd = reader.fileno()
+        shutdown = getattr(self, "_shutdown", None)
+        wait_for_job = self.wait_for_job
+
+        def wait_for_job_unless_leaving(*a: Any, **kw: Any) -> Any:
+            if select.select([fd], [], [], 1.0)[0] or (shutdown is not None and shutdown.is_set()):
+                return wait_for_job(*a, **kw)
+            w = state.worker
+            if w is not None and w.must_exit:
+                state.leaving = True
+                log.info("workerlife: child %s leaving while idle: %s", os.getpid(), w.decision())
+                sys.exit(billiard.pool.EX_RECYCLE)  # billiard's sys.exit: it keeps the status
+            return None  # no task yet: billiard's loop asks again
+
+        self.wait_for_job = wait_for_job_unless_leaving
+
+    _make_child_methods._workerlife = True  # type: ignore[attr-defined]
+    worker_cls._make_child_methods = _make_child_methods
+
+
 class _LeavingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not (state.leaving and "exceeding memory limit" in record.getMessage())
@@ -201,6 +266,8 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     state.stop.clear()
     state.thread = threading.Thread(target=_supervise, name="workerlife-supervisor", daemon=True)
     state.thread.start()
+    if state.metrics is not None:
+        state.metrics.serve_in_thread()
 
 
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
@@ -208,6 +275,9 @@ def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     if state.thread is not None:
         state.thread.join(timeout=5)
         state.thread = None
+    if state.metrics is not None:
+        state.metrics.stop()
+        state.metrics = None
     if state.pool is not None and os.environ.get("WORKERLIFE_POOL", "").strip():
         try:
             state.pool.remove_if_last()

@@ -56,15 +56,14 @@ app needs no change).
 
 from __future__ import annotations
 
-import http.server
 import importlib
 import os
 import signal
-import socket
 import threading
 from typing import Any, Dict, Optional, Set, Tuple
 
 from . import Error, NoSuchProcess, Policy, Pool, UnknownPidError, Worker, kill
+from ._metrics import MetricsServer
 from ._settings import _metrics_address, _tick_interval, policy_from_env
 
 __all__ = [
@@ -91,7 +90,7 @@ class State:
         self.worker: Optional[Worker] = None
         self.stop = threading.Event()
         self.thread: Optional[threading.Thread] = None
-        self.metrics: Optional[_MetricsServer] = None
+        self.metrics: Optional[MetricsServer] = None
         self.tick = 0.1
         # Held by the supervisor for a whole round (tick, signals, logging)
         # and by os.fork() around the fork: no worker starts with a lock of
@@ -141,65 +140,6 @@ os.register_at_fork(
 )
 
 
-class _MetricsServer(http.server.ThreadingHTTPServer):
-    """The metrics server, keeping track of its client sockets so that a
-    forked worker can close every one it inherited (it would otherwise hold
-    them open, and count them against ``max_fds``)."""
-
-    daemon_threads = True
-
-    def __init__(self, address: Tuple[str, int]) -> None:
-        self.clients: Set[socket.socket] = set()
-        super().__init__(address, _MetricsHandler)
-        # Accepting never blocks, so it may run under the fork lock.
-        self.socket.setblocking(False)
-
-    def get_request(self) -> Tuple[socket.socket, Any]:
-        with state.fork_lock:
-            sock, address = self.socket.accept()
-            self.clients.add(sock)
-        return sock, address
-
-    def shutdown_request(self, request: Any) -> None:
-        self.clients.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client gone mid-answer: nothing to print, and no stderr lock to take
-
-    def close_inherited(self) -> None:
-        # detach() then close: a handler's makefile() objects keep a plain
-        # close() from closing the fd, and the child never runs them.
-        for sock in list(self.clients):
-            os.close(sock.detach())
-        self.clients.clear()
-        os.close(self.socket.detach())
-
-
-class _MetricsHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        pool = state.pool
-        if pool is None:
-            self.send_error(503)
-            return
-        if self.path in ("/", "/metrics"):
-            body, kind = pool.prometheus(), "text/plain; version=0.0.4"
-        elif self.path == "/stats":
-            body, kind = pool.stats_json(), "application/json"
-        else:
-            self.send_error(404)
-            return
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def on_starting(server: Any) -> None:
     """Master, before anything starts: check the settings, make the pool."""
     policy = policy_from_env()
@@ -217,7 +157,7 @@ def on_starting(server: Any) -> None:
     state.stop.clear()
     _watch_exits(server)
     if address is not None:
-        state.metrics = _MetricsServer(address)
+        state.metrics = MetricsServer(address, lambda: state.pool, lambda: state.fork_lock)
     server.log.info(
         "workerlife: policy %r, %d slots%s",
         str(policy),
@@ -294,9 +234,7 @@ def when_ready(server: Any) -> None:
     )
     state.thread.start()
     if state.metrics is not None:
-        threading.Thread(
-            target=state.metrics.serve_forever, name="workerlife-metrics", daemon=True
-        ).start()
+        state.metrics.serve_in_thread()
 
 
 def _supervise(server: Any) -> None:
@@ -513,8 +451,7 @@ def on_exit(server: Any) -> None:
         state.thread.join(timeout=5)
         state.thread = None
     if state.metrics is not None:
-        state.metrics.shutdown()
-        state.metrics.server_close()
+        state.metrics.stop()
         state.metrics = None
     if state.pool is not None and os.environ.get("WORKERLIFE_POOL", "").strip():
         state.pool.remove_if_last()
