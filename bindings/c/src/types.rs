@@ -404,7 +404,10 @@ impl From<&Sample> for wl_sample {
 pub(crate) const STRUCT_SIZES: &[(&str, usize)] = &[
     ("wl_decision", std::mem::size_of::<wl_decision>()),
     ("wl_health", std::mem::size_of::<wl_health>()),
-    ("wl_container_reading", std::mem::size_of::<wl_container_reading>()),
+    (
+        "wl_container_reading",
+        std::mem::size_of::<wl_container_reading>(),
+    ),
     ("wl_pool_action", std::mem::size_of::<wl_pool_action>()),
     ("wl_event", std::mem::size_of::<wl_event>()),
     ("wl_sample", std::mem::size_of::<wl_sample>()),

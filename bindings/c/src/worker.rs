@@ -279,7 +279,9 @@ pub unsafe extern "C" fn wl_decision_text(
 ///
 /// - `decision` may be NULL (the answer is NULL), else valid for reading one `wl_decision`.
 #[no_mangle]
-pub unsafe extern "C" fn wl_decision_string(decision: *const wl_decision) -> *const std::ffi::c_char {
+pub unsafe extern "C" fn wl_decision_string(
+    decision: *const wl_decision,
+) -> *const std::ffi::c_char {
     crate::result::guard_value(std::ptr::null(), || {
         match arg(decision, "decision").ok().and_then(|d| d.to_decision()) {
             Some(d) => crate::buffers::static_text(&d.to_string()),
