@@ -447,6 +447,12 @@ typedef struct wl_health {
 extern "C" {
 #endif // __cplusplus
 
+// The name of a result code as the header spells it (`"WL_UNKNOWN_PID"`):
+// a static NUL-terminated string owned by the library, or NULL for a
+// number that is no result. A binding reads its constants here instead of
+// copying the header: every code is below 1000. Any thread.
+const char *wl_result_name(uint32_t result);
+
 // Writes the fixed text of `result` into `buf` (`len` bytes, NUL
 // included); `*needed` (may be NULL) gets the size needed.
 //

@@ -64,6 +64,9 @@ static void test_abi(void) {
   CHECK(wl_struct_size("wl_pool") == 0); /* opaque: no size to check */
   CHECK(wl_struct_size("") == 0 && wl_struct_size("wl_event ") == 0);
   CHECK(wl_struct_size(NULL) == 0);
+  CHECK(strcmp(wl_result_name(WL_UNKNOWN_PID), "WL_UNKNOWN_PID") == 0);
+  CHECK(strcmp(wl_result_name(WL_OK), "WL_OK") == 0);
+  CHECK(wl_result_name(12345) == NULL && wl_result_name(1) == NULL);
 
   /* Texts in one call, owned by the library until the thread's next one. */
   wl_decision d = {WL_ACTION_RECYCLE, WL_REASON_MAX_REQUESTS, 1000, 1000};

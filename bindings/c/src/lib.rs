@@ -171,6 +171,32 @@ pub(crate) fn release<T, H>(
     })
 }
 
+/// The name of a result code as the header spells it (`"WL_UNKNOWN_PID"`):
+/// a static NUL-terminated string owned by the library, or NULL for a
+/// number that is no result. A binding reads its constants here instead of
+/// copying the header: every code is below 1000. Any thread.
+#[no_mangle]
+pub extern "C" fn wl_result_name(result: u32) -> *const std::ffi::c_char {
+    static NAMES: std::sync::OnceLock<Vec<(u32, std::ffi::CString)>> = std::sync::OnceLock::new();
+    result::guard_value(std::ptr::null(), || {
+        let names = NAMES.get_or_init(|| {
+            wl_result::ALL
+                .iter()
+                .map(|&r| {
+                    (
+                        r as u32,
+                        std::ffi::CString::new(format!("{r:?}")).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        });
+        names
+            .iter()
+            .find(|(code, _)| *code == result)
+            .map_or(std::ptr::null(), |(_, name)| name.as_ptr())
+    })
+}
+
 /// Writes the fixed text of `result` into `buf` (`len` bytes, NUL
 /// included); `*needed` (may be NULL) gets the size needed.
 ///

@@ -1,0 +1,153 @@
+'use strict';
+// The C ABI through koffi (the maintained FFI for Node; ffi-napi is
+// abandoned). Every declaration mirrors include/workerlife.h; the structs'
+// sizes and the ABI version are checked against the library's own answers
+// before anything else is called, so a library whose structs changed is
+// refused instead of misread.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const koffi = require('koffi');
+
+// The ABI this binding was written for (the header's WL_ABI_VERSION).
+const ABI_VERSION = 1;
+
+function candidates() {
+  const env = process.env.WORKERLIFE_LIB;
+  if (env) return [env];
+  // In the repository: the library `make lib` builds; else the loader's paths.
+  const repo = path.resolve(__dirname, '..', '..', '..', 'target', 'release', 'libworkerlife.so');
+  return fs.existsSync(repo) ? [repo] : ['libworkerlife.so'];
+}
+
+function load() {
+  const tried = [];
+  for (const file of candidates()) {
+    try {
+      return koffi.load(file);
+    } catch (e) {
+      tried.push(`${file}: ${e.message}`);
+    }
+  }
+  throw new Error(`workerlife: cannot load the library (set WORKERLIFE_LIB): ${tried.join('; ')}`);
+}
+
+const lib = load();
+
+const opaque = (name) => koffi.pointer(koffi.opaque(name));
+const wl_policy = opaque('wl_policy');
+const wl_pool = opaque('wl_pool');
+const wl_worker = opaque('wl_worker');
+const wl_watchdog = opaque('wl_watchdog');
+
+const wl_pool_options = koffi.struct('wl_pool_options', {
+  slots: 'uint32_t', sharing: 'uint32_t', path: 'const char *',
+  manual_clock: 'bool', has_seed: 'bool', seed: 'uint64_t',
+});
+const wl_decision = koffi.struct('wl_decision', {
+  action: 'uint32_t', reason: 'uint32_t', value: 'uint64_t', limit: 'uint64_t',
+});
+const wl_pool_action = koffi.struct('wl_pool_action', {
+  kind: 'uint32_t', slot: 'uint32_t', pid: 'uint32_t', reason: 'uint32_t',
+  generation: 'uint32_t', replaces: 'uint32_t', identity: 'uint64_t', not_before_us: 'uint64_t',
+});
+const wl_event = koffi.struct('wl_event', {
+  kind: 'uint32_t', slot: 'uint32_t', pid: 'uint32_t', generation: 'uint32_t', reason: 'uint32_t',
+  status: 'int32_t', has_status: 'bool', crash: 'bool', oom_killed: 'bool',
+  at_us: 'uint64_t', uptime_us: 'uint64_t', requests: 'uint64_t', rss: 'uint64_t', delay_us: 'uint64_t',
+  growth_per_request: 'double', growth_per_second: 'double',
+});
+const wl_health = koffi.struct('wl_health', {
+  rss: 'uint64_t', uss: 'uint64_t', pss: 'uint64_t', fds: 'uint64_t',
+});
+const wl_container_reading = koffi.struct('wl_container_reading', {
+  limit: 'uint64_t', working_set: 'uint64_t', anon: 'uint64_t', file: 'uint64_t',
+  oom_kills: 'uint64_t', pressure_some_avg10: 'double',
+});
+const wl_sample = koffi.struct('wl_sample', {
+  pid: 'uint32_t', start_time: 'uint64_t', rss: 'uint64_t', fds: 'uint64_t', uss: 'uint64_t', pss: 'uint64_t',
+});
+
+const STRUCTS = {
+  wl_pool_options, wl_decision, wl_pool_action, wl_event, wl_health, wl_container_reading, wl_sample,
+};
+
+const R = 'uint32_t'; // wl_result
+const out = (t) => koffi.out(koffi.pointer(t));
+const fn = (name, ret, args) => lib.func(name, ret, args);
+
+const C = {
+  abi_version: fn('wl_abi_version', 'uint32_t', []),
+  layout_version: fn('wl_layout_version', 'uint32_t', []),
+  struct_size: fn('wl_struct_size', 'size_t', ['const char *']),
+  version: fn('wl_version', 'const char *', []),
+  result_name: fn('wl_result_name', 'const char *', ['uint32_t']),
+  last_error_text: fn('wl_last_error_text', 'const char *', []),
+  decision_string: fn('wl_decision_string', 'const char *', [koffi.pointer(wl_decision)]),
+  action_name: fn('wl_action_name', 'const char *', ['uint32_t']),
+  reason_name: fn('wl_reason_name', 'const char *', ['uint32_t']),
+  pool_action_kind_name: fn('wl_pool_action_kind_name', 'const char *', ['uint32_t']),
+  event_kind_name: fn('wl_event_kind_name', 'const char *', ['uint32_t']),
+
+  policy_parse: fn('wl_policy_parse', R, ['const char *', out(wl_policy)]),
+  policy_free: fn('wl_policy_free', R, [wl_policy]),
+  policy_to_string: fn('wl_policy_to_string', R, [wl_policy, 'char *', 'size_t', out('size_t')]),
+
+  pool_build: fn('wl_pool_build', R, [wl_policy, koffi.pointer(wl_pool_options), out(wl_pool)]),
+  pool_create: fn('wl_pool_create', R, ['const char *', wl_policy, 'uint32_t', out(wl_pool)]),
+  pool_attach: fn('wl_pool_attach', R, ['const char *', out(wl_pool)]),
+  pool_open: fn('wl_pool_open', R, ['const char *', wl_policy, 'uint32_t', out(wl_pool)]),
+  pool_remove_if_last: fn('wl_pool_remove_if_last', R, [wl_pool, out('bool')]),
+  pool_free: fn('wl_pool_free', R, [wl_pool]),
+  pool_worker: fn('wl_pool_worker', R, [wl_pool, 'uint32_t', out(wl_worker)]),
+  pool_claim: fn('wl_pool_claim', R, [wl_pool, 'uint32_t', out(wl_worker)]),
+  pool_spawned: fn('wl_pool_spawned', R, [wl_pool, 'uint32_t', 'uint32_t']),
+  pool_ready: fn('wl_pool_ready', R, [wl_pool, 'uint32_t']),
+  pool_adopt: fn('wl_pool_adopt', R, [wl_pool, 'uint32_t']),
+  pool_exited: fn('wl_pool_exited', R, [wl_pool, 'uint32_t', 'int32_t', out('uint32_t')]),
+  pool_exited_slot: fn('wl_pool_exited_slot', R, [wl_pool, 'uint32_t', 'int32_t']),
+  pool_recycle: fn('wl_pool_recycle', R, [wl_pool, 'uint32_t']),
+  pool_decision: fn('wl_pool_decision', R, [wl_pool, 'uint32_t', out(wl_decision)]),
+  pool_tick: fn('wl_pool_tick', R, [wl_pool, out(koffi.array(wl_pool_action, 64)), 'size_t', out('size_t')]),
+  pool_events: fn('wl_pool_events', R, [wl_pool, out(koffi.array(wl_event, 64)), 'size_t', out('size_t')]),
+  pool_stats_json: fn('wl_pool_stats_json', R, [wl_pool, 'char *', 'size_t', out('size_t')]),
+  pool_prometheus: fn('wl_pool_prometheus', R, [wl_pool, 'char *', 'size_t', out('size_t')]),
+  pool_report_container: fn('wl_pool_report_container', R, [wl_pool, koffi.pointer(wl_container_reading)]),
+  pool_advance: fn('wl_pool_advance', R, [wl_pool, 'uint64_t']),
+  pool_next_spawn_in: fn('wl_pool_next_spawn_in', R, [wl_pool, out('bool'), out('uint64_t')]),
+  pool_slot_count: fn('wl_pool_slot_count', R, [wl_pool, out('uint32_t')]),
+
+  worker_free: fn('wl_worker_free', R, [wl_worker]),
+  worker_begin: fn('wl_worker_begin', R, [wl_worker]),
+  worker_begin_last: fn('wl_worker_begin_last', R, [wl_worker, out('bool')]),
+  worker_end: fn('wl_worker_end', R, [wl_worker, out('bool')]),
+  worker_heartbeat: fn('wl_worker_heartbeat', R, [wl_worker]),
+  worker_on_event_loop: fn('wl_worker_on_event_loop', R, [wl_worker]),
+  worker_report_health: fn('wl_worker_report_health', R, [wl_worker, koffi.pointer(wl_health)]),
+  worker_check: fn('wl_worker_check', R, [wl_worker, 'bool']),
+  worker_decision: fn('wl_worker_decision', R, [wl_worker, out(wl_decision)]),
+  worker_requests: fn('wl_worker_requests', R, [wl_worker, out('uint64_t')]),
+  worker_slot: fn('wl_worker_slot', R, [wl_worker, out('uint32_t')]),
+  worker_exiting: fn('wl_worker_exiting', R, [wl_worker]),
+
+  signal: fn('wl_signal', R, ['uint32_t', 'uint64_t', 'int32_t']),
+};
+
+// Refuse a library this binding would misread: another ABI, or a struct of
+// another size than the one declared here.
+function checkAbi() {
+  const abi = C.abi_version();
+  if (abi !== ABI_VERSION) {
+    throw new Error(`workerlife: the library's ABI is ${abi}, this binding's is ${ABI_VERSION}`);
+  }
+  for (const [name, type] of Object.entries(STRUCTS)) {
+    const theirs = Number(C.struct_size(name));
+    const ours = koffi.sizeof(type);
+    if (theirs !== ours) {
+      throw new Error(`workerlife: ${name} is ${theirs} bytes in the library, ${ours} here: rebuild the binding`);
+    }
+  }
+}
+checkAbi();
+
+module.exports = { koffi, C, ABI_VERSION, wl_decision, wl_pool_options, wl_health, wl_container_reading, wl_pool_action, wl_event };
