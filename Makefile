@@ -34,7 +34,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: node node-test node-bench cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -44,7 +44,21 @@ demo: python
 demo-rust:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test: deps rust-test c-test python-test perl-test cross-test
+test: deps rust-test c-test python-test perl-test node-test cross-test
+
+# The Node package (bindings/node): node and npm from Debian when missing,
+# koffi (pinned in package-lock.json) from npm into bindings/node/node_modules.
+NODE_DIR := bindings/node
+node: lib
+	@{ command -v node && command -v npm; } >/dev/null || { $(APT_GET) nodejs npm; }
+	cd $(NODE_DIR) && { [ -f node_modules/koffi/package.json ] || npm ci --no-audit --no-fund --loglevel=error; }
+
+# Its whole suite: the API, the shared vectors, a real cluster.
+node-test: node
+	cd $(NODE_DIR) && node --test --test-concurrency=1 test/*.test.js
+
+node-bench: node
+	cd $(NODE_DIR) && node bench/bench.js
 
 # Across languages: the Rust, C, Python and Perl pool tools
 # (examples/pool_tool.*) make and use each other's pool files, and the
@@ -118,6 +132,7 @@ perl-test: perl
 
 perl-bench: perl
 	$(PERL_ENV) perl benches/perl/bench.pl
+	$(MAKE) --no-print-directory node-bench
 
 # The engine and the C ABI crate (the Python extension has its own target).
 RUST_CRATES := -p workerlife -p workerlife-c -p workerlife-cli

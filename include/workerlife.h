@@ -1066,6 +1066,19 @@ wl_result wl_worker_begin_last(const struct wl_worker *worker, bool *last);
 // - `exit` must not be NULL: valid for writing one `bool`.
 wl_result wl_worker_end(const struct wl_worker *worker, bool *exit);
 
+// `wl_worker_begin_last` with its answer as the return value, for FFIs
+// where an out-parameter costs a marshalled allocation per call (Node's
+// koffi, Ruby's ffi): 1 when this request should be the worker's last, 0
+// when not, or a failure's `wl_result` negated (`-WL_INVALID_HANDLE`; the
+// message as for any failure). Lock-free and allocation-free; any thread.
+int32_t wl_worker_begin_flag(const struct wl_worker *worker);
+
+// `wl_worker_end` with its answer as the return value (see
+// `wl_worker_begin_flag`): 1 when the worker should exit after this
+// request, 0 when not, or a failure's `wl_result` negated. Lock-free and
+// allocation-free; any thread.
+int32_t wl_worker_end_flag(const struct wl_worker *worker);
+
 // A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
 wl_result wl_worker_heartbeat(const struct wl_worker *worker);
 

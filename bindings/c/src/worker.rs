@@ -70,6 +70,38 @@ pub unsafe extern "C" fn wl_worker_end(worker: *const wl_worker, exit: *mut bool
     })
 }
 
+/// `wl_worker_begin_last` with its answer as the return value, for FFIs
+/// where an out-parameter costs a marshalled allocation per call (Node's
+/// koffi, Ruby's ffi): 1 when this request should be the worker's last, 0
+/// when not, or a failure's `wl_result` negated (`-WL_INVALID_HANDLE`; the
+/// message as for any failure). Lock-free and allocation-free; any thread.
+#[no_mangle]
+pub extern "C" fn wl_worker_begin_flag(worker: *const wl_worker) -> i32 {
+    flag(|| Ok(self::worker(worker)?.begin()))
+}
+
+/// `wl_worker_end` with its answer as the return value (see
+/// `wl_worker_begin_flag`): 1 when the worker should exit after this
+/// request, 0 when not, or a failure's `wl_result` negated. Lock-free and
+/// allocation-free; any thread.
+#[no_mangle]
+pub extern "C" fn wl_worker_end_flag(worker: *const wl_worker) -> i32 {
+    flag(|| Ok(self::worker(worker)?.end()))
+}
+
+/// A boolean answer or a failure, as one `int32_t`.
+fn flag(f: impl FnOnce() -> Result<bool, wl_result>) -> i32 {
+    let mut answer = false;
+    let code = guard(|| {
+        answer = f()?;
+        Ok(())
+    });
+    match code {
+        wl_result::WL_OK => i32::from(answer),
+        failed => -(failed as i32),
+    }
+}
+
 /// A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
 #[no_mangle]
 pub extern "C" fn wl_worker_heartbeat(worker: *const wl_worker) -> wl_result {

@@ -103,13 +103,14 @@ const C = {
   pool_claim: fn('wl_pool_claim', R, [wl_pool, 'uint32_t', out(wl_worker)]),
   pool_spawned: fn('wl_pool_spawned', R, [wl_pool, 'uint32_t', 'uint32_t']),
   pool_ready: fn('wl_pool_ready', R, [wl_pool, 'uint32_t']),
+  pool_exiting: fn('wl_pool_exiting', R, [wl_pool, 'uint32_t', out('uint32_t')]),
   pool_adopt: fn('wl_pool_adopt', R, [wl_pool, 'uint32_t']),
   pool_exited: fn('wl_pool_exited', R, [wl_pool, 'uint32_t', 'int32_t', out('uint32_t')]),
   pool_exited_slot: fn('wl_pool_exited_slot', R, [wl_pool, 'uint32_t', 'int32_t']),
   pool_recycle: fn('wl_pool_recycle', R, [wl_pool, 'uint32_t']),
   pool_decision: fn('wl_pool_decision', R, [wl_pool, 'uint32_t', out(wl_decision)]),
-  pool_tick: fn('wl_pool_tick', R, [wl_pool, out(koffi.array(wl_pool_action, 64)), 'size_t', out('size_t')]),
-  pool_events: fn('wl_pool_events', R, [wl_pool, out(koffi.array(wl_event, 64)), 'size_t', out('size_t')]),
+  pool_tick: fn('wl_pool_tick', R, [wl_pool, 'void *', 'size_t', out('size_t')]),
+  pool_events: fn('wl_pool_events', R, [wl_pool, 'void *', 'size_t', out('size_t')]),
   pool_stats_json: fn('wl_pool_stats_json', R, [wl_pool, 'char *', 'size_t', out('size_t')]),
   pool_prometheus: fn('wl_pool_prometheus', R, [wl_pool, 'char *', 'size_t', out('size_t')]),
   pool_report_container: fn('wl_pool_report_container', R, [wl_pool, koffi.pointer(wl_container_reading)]),
@@ -119,8 +120,13 @@ const C = {
 
   worker_free: fn('wl_worker_free', R, [wl_worker]),
   worker_begin: fn('wl_worker_begin', R, [wl_worker]),
-  worker_begin_last: fn('wl_worker_begin_last', R, [wl_worker, out('bool')]),
-  worker_end: fn('wl_worker_end', R, [wl_worker, out('bool')]),
+  // The hot path: answers as return values (an out-parameter costs koffi a
+  // marshalled allocation per call), and the handle as its address (koffi
+  // passes an integer in half the time of a typed pointer; the library
+  // checks every handle it is given, so a stale address is an error, not
+  // a dereference).
+  worker_begin_flag: fn('wl_worker_begin_flag', 'int32_t', ['uintptr_t']),
+  worker_end_flag: fn('wl_worker_end_flag', 'int32_t', ['uintptr_t']),
   worker_heartbeat: fn('wl_worker_heartbeat', R, [wl_worker]),
   worker_on_event_loop: fn('wl_worker_on_event_loop', R, [wl_worker]),
   worker_report_health: fn('wl_worker_report_health', R, [wl_worker, koffi.pointer(wl_health)]),
@@ -129,6 +135,11 @@ const C = {
   worker_requests: fn('wl_worker_requests', R, [wl_worker, out('uint64_t')]),
   worker_slot: fn('wl_worker_slot', R, [wl_worker, out('uint32_t')]),
   worker_exiting: fn('wl_worker_exiting', R, [wl_worker]),
+
+  worker_watchdog: fn('wl_worker_watchdog', R, [wl_worker, 'int32_t', 'uint32_t', out(wl_watchdog)]),
+  watchdog_wake: fn('wl_watchdog_wake', R, [wl_watchdog]),
+  watchdog_detach: fn('wl_watchdog_detach', R, [wl_watchdog]),
+  watchdog_free: fn('wl_watchdog_free', R, [wl_watchdog]),
 
   signal: fn('wl_signal', R, ['uint32_t', 'uint64_t', 'int32_t']),
 };

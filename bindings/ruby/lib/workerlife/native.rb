@@ -1,0 +1,141 @@
+# frozen_string_literal: true
+
+require "ffi"
+
+module WorkerLife
+  # The C ABI through the ffi gem. Every declaration mirrors
+  # include/workerlife.h; the ABI version and each struct's size are checked
+  # against the library's own answers at load, so a library whose structs
+  # changed is refused instead of misread.
+  module Native
+    extend FFI::Library
+
+    # The ABI this binding was written for (the header's WL_ABI_VERSION).
+    ABI_VERSION = 1
+
+    def self.candidates
+      return [ENV["WORKERLIFE_LIB"]] if ENV["WORKERLIFE_LIB"] && !ENV["WORKERLIFE_LIB"].empty?
+
+      # In the repository: the library `make lib` builds; else the loader's paths.
+      repo = File.expand_path("../../../../../target/release/libworkerlife.so", __FILE__)
+      File.exist?(repo) ? [repo] : ["libworkerlife.so", "workerlife"]
+    end
+
+    begin
+      ffi_lib candidates
+    rescue LoadError => e
+      raise LoadError, "workerlife: cannot load the library (set WORKERLIFE_LIB): #{e.message}"
+    end
+
+    class PoolOptions < FFI::Struct
+      layout :slots, :uint32, :sharing, :uint32, :path, :pointer,
+             :manual_clock, :bool, :has_seed, :bool, :seed, :uint64
+    end
+
+    class Decision < FFI::Struct
+      layout :action, :uint32, :reason, :uint32, :value, :uint64, :limit, :uint64
+    end
+
+    class PoolAction < FFI::Struct
+      layout :kind, :uint32, :slot, :uint32, :pid, :uint32, :reason, :uint32,
+             :generation, :uint32, :replaces, :uint32, :identity, :uint64, :not_before_us, :uint64
+    end
+
+    class Event < FFI::Struct
+      layout :kind, :uint32, :slot, :uint32, :pid, :uint32, :generation, :uint32, :reason, :uint32,
+             :status, :int32, :has_status, :bool, :crash, :bool, :oom_killed, :bool,
+             :at_us, :uint64, :uptime_us, :uint64, :requests, :uint64, :rss, :uint64, :delay_us, :uint64,
+             :growth_per_request, :double, :growth_per_second, :double
+    end
+
+    class Health < FFI::Struct
+      layout :rss, :uint64, :uss, :uint64, :pss, :uint64, :fds, :uint64
+    end
+
+    class ContainerReading < FFI::Struct
+      layout :limit, :uint64, :working_set, :uint64, :anon, :uint64, :file, :uint64,
+             :oom_kills, :uint64, :pressure_some_avg10, :double
+    end
+
+    class Sample < FFI::Struct
+      layout :pid, :uint32, :start_time, :uint64, :rss, :uint64, :fds, :uint64, :uss, :uint64, :pss, :uint64
+    end
+
+    STRUCTS = {
+      "wl_pool_options" => PoolOptions, "wl_decision" => Decision, "wl_pool_action" => PoolAction,
+      "wl_event" => Event, "wl_health" => Health, "wl_container_reading" => ContainerReading,
+      "wl_sample" => Sample,
+    }.freeze
+
+    R = :uint32 # wl_result
+
+    attach_function :wl_abi_version, [], :uint32
+    attach_function :wl_layout_version, [], :uint32
+    attach_function :wl_struct_size, [:string], :size_t
+    attach_function :wl_version, [], :string
+    attach_function :wl_result_name, [:uint32], :string
+    attach_function :wl_last_error_text, [], :string
+    attach_function :wl_decision_string, [Decision.by_ref], :string
+    attach_function :wl_action_name, [:uint32], :string
+    attach_function :wl_reason_name, [:uint32], :string
+    attach_function :wl_pool_action_kind_name, [:uint32], :string
+    attach_function :wl_event_kind_name, [:uint32], :string
+
+    attach_function :wl_policy_parse, [:string, :pointer], R
+    attach_function :wl_policy_free, [:pointer], R
+    attach_function :wl_policy_to_string, [:pointer, :pointer, :size_t, :pointer], R
+
+    attach_function :wl_pool_build, [:pointer, PoolOptions.by_ref, :pointer], R
+    attach_function :wl_pool_create, [:string, :pointer, :uint32, :pointer], R
+    attach_function :wl_pool_attach, [:string, :pointer], R
+    attach_function :wl_pool_open, [:string, :pointer, :uint32, :pointer], R
+    attach_function :wl_pool_remove_if_last, [:pointer, :pointer], R
+    attach_function :wl_pool_free, [:pointer], R
+    attach_function :wl_pool_slot_count, [:pointer, :pointer], R
+    attach_function :wl_pool_worker, [:pointer, :uint32, :pointer], R
+    attach_function :wl_pool_claim, [:pointer, :uint32, :pointer], R
+    attach_function :wl_pool_spawned, [:pointer, :uint32, :uint32], R
+    attach_function :wl_pool_ready, [:pointer, :uint32], R
+    attach_function :wl_pool_adopt, [:pointer, :uint32], R
+    attach_function :wl_pool_exiting, [:pointer, :uint32, :pointer], R
+    attach_function :wl_pool_exited, [:pointer, :uint32, :int32, :pointer], R
+    attach_function :wl_pool_exited_slot, [:pointer, :uint32, :int32], R
+    attach_function :wl_pool_recycle, [:pointer, :uint32], R
+    attach_function :wl_pool_decision, [:pointer, :uint32, Decision.by_ref], R
+    attach_function :wl_pool_tick, [:pointer, :pointer, :size_t, :pointer], R
+    attach_function :wl_pool_events, [:pointer, :pointer, :size_t, :pointer], R
+    attach_function :wl_pool_stats_json, [:pointer, :pointer, :size_t, :pointer], R
+    attach_function :wl_pool_prometheus, [:pointer, :pointer, :size_t, :pointer], R
+    attach_function :wl_pool_report_container, [:pointer, ContainerReading.by_ref], R
+    attach_function :wl_pool_advance, [:pointer, :uint64], R
+    attach_function :wl_pool_next_spawn_in, [:pointer, :pointer, :pointer], R
+
+    attach_function :wl_worker_free, [:pointer], R
+    attach_function :wl_worker_begin_flag, [:pointer], :int32
+    attach_function :wl_worker_end_flag, [:pointer], :int32
+    attach_function :wl_worker_heartbeat, [:pointer], R
+    attach_function :wl_worker_on_event_loop, [:pointer], R
+    attach_function :wl_worker_report_health, [:pointer, Health.by_ref], R
+    attach_function :wl_worker_check, [:pointer, :bool], R
+    attach_function :wl_worker_decision, [:pointer, Decision.by_ref], R
+    attach_function :wl_worker_requests, [:pointer, :pointer], R
+    attach_function :wl_worker_slot, [:pointer, :pointer], R
+    attach_function :wl_worker_exiting, [:pointer], R
+    attach_function :wl_worker_watchdog, [:pointer, :int32, :uint32, :pointer], R
+    attach_function :wl_watchdog_wake, [:pointer], R
+    attach_function :wl_watchdog_detach, [:pointer], R
+    attach_function :wl_watchdog_free, [:pointer], R
+
+    attach_function :wl_signal, [:uint32, :uint64, :int32], R
+
+    abi = wl_abi_version
+    raise LoadError, "workerlife: the library's ABI is #{abi}, this binding's is #{ABI_VERSION}" if abi != ABI_VERSION
+
+    STRUCTS.each do |name, type|
+      theirs = wl_struct_size(name)
+      next if theirs == type.size
+
+      raise LoadError, "workerlife: #{name} is #{theirs} bytes in the library, #{type.size} here: rebuild the binding"
+    end
+  end
+end

@@ -1,0 +1,102 @@
+# frozen_string_literal: true
+
+# A Puma started by a test and stopped by it (its whole process group),
+# even when the test fails; waits on conditions with deadlines.
+
+require "net/http"
+require "socket"
+require "tmpdir"
+
+module Harness
+  HERE = File.expand_path(__dir__)
+  LIB = File.expand_path("../lib", HERE)
+
+  def self.free_port
+    s = TCPServer.new("127.0.0.1", 0)
+    port = s.addr[1]
+    s.close
+    port
+  end
+
+  def self.until_true(timeout, what)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    loop do
+      v = yield
+      return v if v
+      raise "timed out waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.02
+    end
+  end
+
+  # `puma -C test/apps/puma.rb test/apps/config.ru` on a free port.
+  class Puma
+    attr_reader :port, :log_path
+
+    def initialize(env = {})
+      @port = Harness.free_port
+      @dir = Dir.mktmpdir("wl-puma-")
+      @log_path = File.join(@dir, "puma.log")
+      full = { "APP_PORT" => @port.to_s, "RUBYLIB" => [LIB, ENV["RUBYLIB"]].compact.join(":") }.merge(env)
+      @pid = Process.spawn(full, "puma", "-C", File.join(HERE, "apps", "puma.rb"), File.join(HERE, "apps", "config.ru"),
+                           out: @log_path, err: [:child, :out], pgroup: true)
+    end
+
+    def log
+      File.exist?(@log_path) ? File.read(@log_path) : ""
+    end
+
+    def lines(needle)
+      log.lines.grep(/#{Regexp.escape(needle)}/)
+    end
+
+    def ready
+      Harness.until_true(30, "puma to serve\n#{log}") do
+        raise "puma exited:\n#{log}" if Process.wait(@pid, Process::WNOHANG)
+
+        Harness.get(@port, "/", timeout: 1)[:ok]
+      end
+      self
+    end
+
+    # SIGTERM, then whatever of its group is left: SIGKILL; the directory goes.
+    def stop
+      begin
+        Process.kill("TERM", @pid)
+        Harness.until_true(20, "puma to stop") { Process.wait(@pid, Process::WNOHANG) }
+      rescue Errno::ESRCH, Errno::ECHILD, RuntimeError
+        nil
+      end
+      begin
+        Process.kill("KILL", -@pid)
+      rescue Errno::ESRCH
+        nil
+      end
+      begin
+        Process.wait(@pid)
+      rescue Errno::ECHILD
+        nil
+      end
+      FileUtils.rm_rf(@dir)
+    end
+  end
+
+  def self.get(port, path = "/", timeout: 15)
+    http = Net::HTTP.new("127.0.0.1", port)
+    http.open_timeout = timeout
+    http.read_timeout = timeout
+    res = http.get(path)
+    { ok: res.code == "200", body: res.body, status: res.code }
+  rescue StandardError => e
+    { ok: false, error: e.message }
+  end
+
+  def self.with_puma(env = {})
+    puma = Puma.new(env)
+    begin
+      yield puma.ready
+    ensure
+      puma.stop
+    end
+  end
+end
