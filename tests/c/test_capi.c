@@ -68,6 +68,23 @@ static void test_abi(void) {
   CHECK(strcmp(wl_result_name(WL_OK), "WL_OK") == 0);
   CHECK(wl_result_name(12345) == NULL && wl_result_name(1) == NULL);
 
+  /* Answers as return values: 1, 0, or a failure's wl_result negated. */
+  {
+    wl_policy *p = NULL;
+    wl_pool *pool = NULL;
+    wl_worker *w = NULL;
+    OK(wl_policy_parse("max_requests=2", &p));
+    OK(wl_pool_new(p, 1, &pool));
+    OK(wl_pool_worker(pool, 0, &w));
+    CHECK(wl_worker_begin_flag(w) == 0 && wl_worker_end_flag(w) == 0);
+    CHECK(wl_worker_begin_flag(w) == 1); /* the second request is the last */
+    CHECK(wl_worker_end_flag(w) == 1);
+    OK(wl_worker_free(w));
+    CHECK(wl_worker_end_flag(w) == -(int32_t)WL_INVALID_HANDLE);
+    OK(wl_pool_free(pool));
+    OK(wl_policy_free(p));
+  }
+
   /* Texts in one call, owned by the library until the thread's next one. */
   wl_decision d = {WL_ACTION_RECYCLE, WL_REASON_MAX_REQUESTS, 1000, 1000};
   CHECK(strcmp(wl_decision_string(&d), "max_requests: 1000 >= 1000") == 0);

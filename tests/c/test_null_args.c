@@ -318,6 +318,12 @@ static void workers(void) {
   REFUSED(wl_worker_begin_last(w, NULL));
   OK(wl_worker_begin(w));
   REFUSED(wl_worker_end(NULL, &flag));
+  /* The answer-as-return forms: a failure is its wl_result negated. */
+  if (wl_worker_begin_flag(NULL) != -(int32_t)WL_NULL_ARGUMENT ||
+      wl_worker_end_flag(NULL) != -(int32_t)WL_NULL_ARGUMENT) {
+    fprintf(stderr, "the _flag forms did not refuse NULL with -WL_NULL_ARGUMENT\n");
+    failures++;
+  }
   REFUSED(wl_worker_end(w, NULL));
   OK(wl_worker_end(w, &flag));
   uint64_t requests = 0;
