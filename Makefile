@@ -34,7 +34,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: node node-test node-bench cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: ruby ruby-test ruby-bench node node-test node-bench cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -44,7 +44,21 @@ demo: python
 demo-rust:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test: deps rust-test c-test python-test perl-test node-test cross-test
+test: deps rust-test c-test python-test perl-test ruby-test node-test cross-test
+
+# The Ruby gem (bindings/ruby): Ruby, the ffi gem and Puma from Debian
+# (ruby, ruby-ffi, puma) when missing.
+RUBY_DIR := bindings/ruby
+ruby: lib
+	@{ command -v ruby && command -v puma && ruby -e 'require "ffi"; require "minitest"'; } >/dev/null 2>&1 || { $(APT_GET) ruby ruby-ffi puma; }
+
+# Its whole suite: the API, the shared vectors, a real Puma.
+ruby-test: ruby
+	cd $(RUBY_DIR)/test && ruby -w -I../lib -e 'Dir["test_*.rb"].sort.each { |f| require File.expand_path(f) }'
+
+ruby-bench: ruby
+	@command -v wrk >/dev/null || { $(APT_GET) wrk; }
+	cd $(RUBY_DIR) && ruby -Ilib bench/bench.rb
 
 # The Node package (bindings/node): node and npm from Debian when missing,
 # koffi (pinned in package-lock.json) from npm into bindings/node/node_modules.
@@ -132,7 +146,7 @@ perl-test: perl
 
 perl-bench: perl
 	$(PERL_ENV) perl benches/perl/bench.pl
-	$(MAKE) --no-print-directory node-bench
+	$(MAKE) --no-print-directory ruby-bench node-bench
 
 # The engine and the C ABI crate (the Python extension has its own target).
 RUST_CRATES := -p workerlife -p workerlife-c -p workerlife-cli

@@ -79,6 +79,12 @@ function primary(options) {
     w.workerlifeSlot = slot;
     bySlot.set(slot, w);
     pool.spawned(slot, w.process.pid);
+    // A worker that leaves closes its IPC channel; Node's own answer to its
+    // last message can then fail with EPIPE, an 'error' that would end the
+    // primary if nobody listened.
+    w.on('error', (e) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_IPC_CHANNEL_CLOSED') log(`workerlife: worker ${w.process.pid}: ${e.message}`);
+    });
     w.on('listening', () => {
       try { pool.ready(slot); } catch (e) { log(`workerlife: ready ${slot}: ${e.message}`); }
     });

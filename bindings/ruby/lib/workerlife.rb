@@ -375,16 +375,18 @@ module WorkerLife
   class Worker < Handle
     # A request begins: true when it should be this worker's last (stop accepting).
     def begin_request
-      r = N.wl_worker_begin_flag(ptr)
-      WorkerLife.check(-r) if r.negative?
-      r == 1
+      r = N.wl_worker_begin_flag(@ptr || ptr) # the hot path: no method call when open
+      return r == 1 unless r.negative?
+
+      WorkerLife.check(-r)
     end
 
     # A request ended: true when the worker must exit after answering.
     def end_request
-      r = N.wl_worker_end_flag(ptr)
-      WorkerLife.check(-r) if r.negative?
-      r == 1
+      r = N.wl_worker_end_flag(@ptr || ptr)
+      return r == 1 unless r.negative?
+
+      WorkerLife.check(-r)
     end
 
     # The names the other bindings use (Ruby allows them after a dot: w.begin, w.end).

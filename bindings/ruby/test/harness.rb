@@ -23,7 +23,7 @@ module Harness
     loop do
       v = yield
       return v if v
-      raise "timed out waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      raise "timed out waiting for #{what.respond_to?(:call) ? what.call : what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
 
       sleep 0.02
     end
@@ -51,7 +51,7 @@ module Harness
     end
 
     def ready
-      Harness.until_true(30, "puma to serve\n#{log}") do
+      Harness.until_true(30, -> { "puma to serve\n#{log}" }) do
         raise "puma exited:\n#{log}" if Process.wait(@pid, Process::WNOHANG)
 
         Harness.get(@port, "/", timeout: 1)[:ok]

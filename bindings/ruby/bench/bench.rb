@@ -1,0 +1,67 @@
+# frozen_string_literal: true
+
+# Ruby benchmarks (`make ruby-bench`), each against a baseline measured in
+# the same run:
+#  1. begin_request+end_request through the ffi gem against two bare method
+#     calls of a Ruby object (goal: <= 3x);
+#  2. hello-world requests/s of Puma in cluster mode (2 workers, threads
+#     1..4), plain against `plugin :workerlife` (goal: <= 3 % lost), with
+#     wrk, alternating, median of 3.
+
+require "workerlife"
+require_relative "../test/harness"
+
+def per_op(n)
+  (n / 10).times { yield }
+  t = Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+  n.times { yield }
+  (Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) - t).to_f / n
+end
+
+def median(xs) = xs.sort[xs.size / 2]
+
+# The baseline: two calls that change state, as begin and end do.
+class Counter
+  def initialize = @n = 0
+  def begin_request = (@n += 1) > 1e15
+  def end_request = (@n -= 1) < -1
+end
+
+pool = WorkerLife::Pool.new("max_requests=1000000000", slots: 1)
+pool.spawned(0, Process.pid)
+w = pool.worker(0)
+bare = Counter.new
+rounds = Array.new(5) do
+  [per_op(500_000) { bare.begin_request; bare.end_request }, per_op(500_000) { w.begin_request; w.end_request }]
+end
+base = median(rounds.map(&:first))
+ours = median(rounds.map(&:last))
+puts "Ruby begin_request+end_request through the ffi gem (median of 5 rounds of 500k)"
+puts format("  two bare Ruby method calls   %8.1f ns", base)
+puts format("  worker.begin/end_request     %8.1f ns   %.1fx", ours, ours / base)
+puts "  goal: <= 3x"
+w.close
+pool.close
+
+def wrk(port)
+  out = `wrk -t2 -c16 -d4s http://127.0.0.1:#{port}/`
+  Float(out[/Requests\/sec:\s+([\d.]+)/, 1] || raise("wrk said: #{out}"))
+end
+
+results = { plain: [], workerlife: [] }
+5.times do
+  %i[plain workerlife].each do |kind|
+    env = { "APP_THREADS" => "4", "WORKERLIFE_POLICY" => "" }
+    env["APP_PLAIN"] = "1" if kind == :plain
+    Harness.with_puma(env) do |puma|
+      wrk(puma.port) # warm up
+      results[kind] << wrk(puma.port)
+    end
+  end
+end
+plain = median(results[:plain])
+ours = median(results[:workerlife])
+puts "Puma 5 cluster, 2 workers, threads 1..4, hello world, wrk -t2 -c16 -d4s (median of 5 alternating runs)"
+puts format("  plain                   %8.0f req/s  %s", plain, results[:plain].map(&:round).inspect)
+puts format("  plugin :workerlife      %8.0f req/s  %s  %.1f%%", ours, results[:workerlife].map(&:round).inspect, 100 * ours / plain)
+puts "  goal: <= 3 % lost"

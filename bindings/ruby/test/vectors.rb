@@ -1,0 +1,106 @@
+# frozen_string_literal: true
+
+# The shared test vectors (tests/vectors/*.json, and WORKERLIFE_VECTORS'
+# directory when set) through the Ruby binding: the same cases the Rust,
+# C, Python, Perl and Node suites run.
+
+require "json"
+require "workerlife"
+
+module Vectors
+  REPO = File.expand_path("../../..", __dir__)
+  GROWTH_FIELDS = %w[bytes_per_request bytes_per_second seconds_to_limit requests_to_limit samples].freeze
+
+  class StepFailed < StandardError; end
+
+  def self.files
+    dirs = [File.join(REPO, "tests", "vectors")]
+    dirs << ENV["WORKERLIFE_VECTORS"] if ENV["WORKERLIFE_VECTORS"] && !ENV["WORKERLIFE_VECTORS"].empty?
+    dirs.flat_map { |d| Dir[File.join(d, "*.json")].sort }
+  end
+
+  # [["file: name", case], ...]
+  def self.cases
+    files.flat_map do |f|
+      JSON.parse(File.read(f)).map { |c| ["#{File.basename(f)}: #{c.fetch('name', '<unnamed>')}", c] }
+    end
+  end
+
+  # Equal to 1e-9 relative (the fit is computed in f64 the same way everywhere), or both nil.
+  def self.same_number(got, want)
+    return got.nil? && want.nil? if got.nil? || want.nil?
+
+    (got - want).abs <= 1e-9 * [want.abs, 1.0].max
+  end
+
+  def self.run_case(c)
+    slots = c.fetch("slots", 1)
+    pool = WorkerLife::Pool.new(c.fetch("policy", ""), slots: slots, seed: c.fetch("seed", 0), manual_clock: true)
+    handles = {}
+    worker = ->(slot) { handles[slot] ||= pool.worker(slot) }
+    steps = c.fetch("steps")
+    pool.spawned(0, Process.pid) if slots == 1 && steps.none? { |s| s["op"] == "spawned" }
+    steps.each_with_index do |step, i|
+      slot = step.fetch("slot", 0)
+      fail_with = ->(msg) { raise StepFailed, "step #{i} (#{JSON.generate(step)}): #{msg}" }
+      case step["op"]
+      when "request" then step.fetch("n", 1).times { worker[slot].begin_request; worker[slot].end_request }
+      when "begin" then worker[slot].begin_request
+      when "end" then worker[slot].end_request
+      when "advance" then pool.advance((step["secs"] * 1e6).round / 1e6)
+      when "health" then worker[slot].report_health(rss: step["rss"], uss: step["uss"], pss: step["pss"], fds: step["fds"])
+      when "container" then pool.report_container(working_set: step["working_set"], limit: step["limit"])
+      when "heartbeat" then worker[slot].heartbeat
+      when "on_event_loop" then worker[slot].on_event_loop
+      when "check" then worker[slot].check(step["ok"])
+      when "recycle" then pool.recycle(slot)
+      when "exiting" then worker[slot].exiting
+      when "ready" then pool.ready(slot)
+      when "spawned" then pool.spawned(slot, step["pid"])
+      when "claim"
+        w = pool.claim(step["pid"])
+        claimed = w.slot
+        w.close
+        fail_with.call("claimed slot #{claimed}, expected #{slot}") if step.key?("slot") && claimed != slot
+      when "exited" then pool.exited_slot(slot, step.fetch("status", 0))
+      when "expect"
+        d = pool.decision(slot)
+        fail_with.call("action is #{d.action} (reason #{d.reason}), expected #{step['action']}") if d.action.to_s != step["action"]
+        fail_with.call("reason is #{d.reason}, expected #{step['reason']}") if step.key?("reason") && d.reason.to_s != step["reason"]
+      when "tick"
+        got = pool.tick.map { |a| [a.action.to_s, a.slot, a.reason&.to_s, a.replaces] }
+        left = got.dup
+        step["expect"].each do |w|
+          k = left.index do |g|
+            g[0] == w["action"] && g[1] == w.fetch("slot", 0) &&
+              (!w.key?("reason") || g[2] == w["reason"]) && (!w.key?("replaces") || g[3] == w["replaces"])
+          end
+          fail_with.call("tick returned #{got}, missing #{w}") if k.nil?
+          left.delete_at(k)
+        end
+        fail_with.call("tick returned #{got}, unexpected #{left}") unless left.empty?
+      when "growth"
+        g = pool.stats["per_slot"][slot]["growth"]
+        if step["none"]
+          fail_with.call("growth is #{g}, expected none") unless g.nil?
+        else
+          GROWTH_FIELDS.each do |key|
+            next unless step.key?(key)
+
+            fail_with.call("growth #{key} is #{g[key]}, expected #{step[key]}") unless same_number(g[key], step[key])
+          end
+        end
+      when "next_spawn"
+        s = pool.next_spawn_in
+        got = s&.*(1e6)&.round
+        want = step["secs"]&.*(1e6)&.round
+        fail_with.call("next spawn in #{got} µs, expected #{want}") if got != want
+      else
+        fail_with.call("unknown op #{step['op'].inspect}")
+      end
+    end
+  ensure
+    handles&.each_value(&:close)
+    pool&.close
+  end
+end
