@@ -8,19 +8,28 @@
 
 const clusterHelper = require('./cluster');
 
+// One listener, shared by every response: 'close' follows 'finish' on a
+// response that completed and comes alone on one whose connection went.
+function onClose() {
+  const c = clusterHelper.current();
+  try {
+    if (c && c.worker.end()) c.leave();
+  } catch {
+    // The slot was retired under a leaving worker: nothing left to count.
+  }
+}
+
 function track(req, res) {
   const c = clusterHelper.current();
   if (!c) return;
-  const w = c.worker;
-  let ended = false;
-  if (w.begin() || c.leaving) res.setHeader('Connection', 'close');
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    if (w.end()) c.leave();
-  };
-  res.once('finish', end);
-  res.once('close', end);
+  let last;
+  try {
+    last = c.worker.begin();
+  } catch {
+    return; // as above: not counted, still answered
+  }
+  if (last || c.leaving) res.setHeader('Connection', 'close');
+  res.on('close', onClose);
 }
 
 /** Express-style: `app.use(middleware())`. */
