@@ -23,7 +23,7 @@ module WorkerLife
       env[TRACKED] = true
       Host.leave! if w.begin_request
       begin
-        status, headers, body = @app.call(env)
+        response = @app.call(env)
       rescue Exception # rubocop:disable Lint/RescueException -- ended, then re-raised
         finish(w)
         raise
@@ -32,11 +32,12 @@ module WorkerLife
       # as good as written, and a server writes an Array in one go with
       # its length (a wrapper would cost it that: chunked, 8 % of a hello
       # world's requests/s on Puma). A leaving worker still answers it.
+      body = response[2]
       if body.is_a?(Array)
         finish(w)
-        return [status, headers, body]
+        return response
       end
-      [status, headers, Body.new(body) { finish(w) }]
+      [response[0], response[1], Body.new(body) { finish(w) }]
     end
 
     private
