@@ -50,7 +50,7 @@ test: deps rust-test c-test python-test perl-test ruby-test node-test cross-test
 # (ruby, ruby-ffi, puma) when missing.
 RUBY_DIR := bindings/ruby
 ruby: lib
-	@{ command -v ruby && command -v puma && ruby -e 'require "ffi"; require "minitest"'; } >/dev/null 2>&1 || { $(APT_GET) ruby ruby-ffi puma; }
+	@{ command -v ruby && command -v puma && ruby -e 'require "ffi"; require "minitest"; require "rack"'; } >/dev/null 2>&1 || { $(APT_GET) ruby ruby-ffi puma ruby-rack; }
 
 # Its whole suite: the API, the shared vectors, a real Puma.
 ruby-test: ruby

@@ -145,3 +145,11 @@ test('the cluster directory must be private', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the HTTP middleware and handler pass through outside a cluster worker', () => {
+  let next = 0;
+  wl.http.middleware()({}, { on() { throw new Error('not tracked here'); } }, () => { next++; });
+  assert.strictEqual(next, 1);
+  const res = { on() { throw new Error('not tracked here'); } };
+  assert.strictEqual(wl.http.handler((req, r) => (r === res ? 'answered' : 'wrong'))({}, res), 'answered');
+});
