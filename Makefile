@@ -146,7 +146,6 @@ perl-test: perl
 
 perl-bench: perl
 	$(PERL_ENV) perl benches/perl/bench.pl
-	$(MAKE) --no-print-directory ruby-bench node-bench
 
 # The engine and the C ABI crate (the Python extension has its own target).
 RUST_CRATES := -p workerlife -p workerlife-c -p workerlife-cli
@@ -228,6 +227,7 @@ bench: lib python perl
 	@command -v redis-server >/dev/null || { $(APT_GET) redis-server; }
 	$(PY) benches/python/bench_celery.py
 	$(PERL_ENV) perl benches/perl/bench.pl
+	$(MAKE) --no-print-directory ruby-bench node-bench
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one
 # stable toolchain; RUSTC_BOOTSTRAP lets it take the -Z flags cargo fuzz uses.

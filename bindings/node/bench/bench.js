@@ -73,7 +73,7 @@ async function serve(withWorkerlife) {
 }
 
 function wrk(port) {
-  const out = execFileSync('wrk', ['-t2', '-c32', '-d4s', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
+  const out = execFileSync('wrk', ['-t2', '-c32', '-d3s', `http://127.0.0.1:${port}/`], { encoding: 'utf8' });
   const m = out.match(/Requests\/sec:\s+([\d.]+)/);
   if (!m) throw new Error(`wrk said: ${out}`);
   return Number(m[1]);
@@ -94,7 +94,7 @@ async function http() {
   }
   const plain = median(rounds.plain);
   const ours = median(rounds.workerlife);
-  console.log('Node cluster, 2 workers, hello world, wrk -t2 -c32 -d4s (median of 3 alternating runs)');
+  console.log('Node cluster, 2 workers, hello world, wrk -t2 -c32 -d3s (median of 3 alternating runs)');
   console.log(`  plain cluster                         ${plain.toFixed(0).padStart(8)} req/s  [${rounds.plain.map(Math.round).join(', ')}]`);
   console.log(`  workerlife.cluster + http.handler     ${ours.toFixed(0).padStart(8)} req/s  [${rounds.workerlife.map(Math.round).join(', ')}]  ${(100 * ours / plain).toFixed(1)}%`);
   console.log('  goal: <= 3 % lost');

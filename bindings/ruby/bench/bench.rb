@@ -44,12 +44,12 @@ w.close
 pool.close
 
 def wrk(port)
-  out = `wrk -t2 -c16 -d4s http://127.0.0.1:#{port}/`
+  out = `wrk -t2 -c16 -d3s http://127.0.0.1:#{port}/`
   Float(out[/Requests\/sec:\s+([\d.]+)/, 1] || raise("wrk said: #{out}"))
 end
 
 results = { plain: [], workerlife: [] }
-5.times do
+3.times do
   %i[plain workerlife].each do |kind|
     env = { "APP_THREADS" => "4", "WORKERLIFE_POLICY" => "" }
     env["APP_PLAIN"] = "1" if kind == :plain
@@ -61,7 +61,7 @@ results = { plain: [], workerlife: [] }
 end
 plain = median(results[:plain])
 ours = median(results[:workerlife])
-puts "Puma 5 cluster, 2 workers, threads 1..4, hello world, wrk -t2 -c16 -d4s (median of 5 alternating runs)"
+puts "Puma 5 cluster, 2 workers, threads 1..4, hello world, wrk -t2 -c16 -d3s (median of 3 alternating runs)"
 puts format("  plain                   %8.0f req/s  %s", plain, results[:plain].map(&:round).inspect)
 puts format("  plugin :workerlife      %8.0f req/s  %s  %.1f%%", ours, results[:workerlife].map(&:round).inspect, 100 * ours / plain)
 puts "  goal: <= 3 % lost"
