@@ -42,7 +42,7 @@ function clusterPolicy(spec) {
   const text = spec ?? process.env.WORKERLIFE_POLICY ?? '';
   if (typeof text !== 'string') throw new wl.ArgumentError(104, 'policy must be a spec string');
   const hasSurge = text.split(',').some((kv) => kv.trim().split('=')[0].trim() === 'max_surge');
-  return wl.Policy.parse(hasSurge || text.trim() === '' ? (hasSurge ? text : 'max_surge=1') : `${text},max_surge=1`);
+  return wl.Policy.parse(hasSurge ? text : [text.trim(), 'max_surge=1'].filter(Boolean).join(','));
 }
 
 /**

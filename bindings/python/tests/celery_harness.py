@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-from server import HERE, free_port
+from server import HERE, free_port, stop_group
 
 
 @contextlib.contextmanager
@@ -41,12 +41,7 @@ def redis_server(tmp: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_group(proc, signal.SIGTERM, timeout=10)
 
 
 class CeleryWorker:
@@ -86,15 +81,7 @@ class CeleryWorker:
         return [line for line in self.log().splitlines() if needle in line]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of the session is left
+        stop_group(self.proc, signal.SIGTERM, timeout=30)  # a warm shutdown
 
 
 @contextlib.contextmanager

@@ -7,10 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 HERE = Path(__file__).resolve().parent
 
@@ -19,6 +20,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop_group(proc: "subprocess.Popen[Any]", sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Stops a server a test started in a session of its own: ``sig``, up
+    to ``timeout`` s for it to go, SIGKILL if it did not, then SIGKILL to
+    whatever of its process group is left."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_clients(
+    client: Callable[[], None],
+    n: int,
+    watch: Optional[Callable[[threading.Event], None]] = None,
+    timeout: Optional[float] = 300,
+) -> None:
+    """Runs ``n`` threads of ``client`` to their end (each joined within
+    ``timeout``), with ``watch(stop)`` in a thread of its own meanwhile,
+    told to stop once they are done."""
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,)) if watch is not None else None
+    if watcher is not None:
+        watcher.start()
+    clients = [threading.Thread(target=client) for _ in range(n)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(timeout=timeout)
+    stop.set()
+    if watcher is not None:
+        watcher.join()
 
 
 def live_children(parent: int) -> int:
@@ -68,12 +109,9 @@ def paced_load(server: "Gunicorn", path: str) -> Tuple[List[BaseException], int,
     """4 clients × 120 requests to `path`, 10 ms apart (so a run spans many
     recycles), while the master's live children are counted from outside:
     (every failure, the most workers at once, the pids that answered)."""
-    import threading
-
-    stop = threading.Event()
     most = [0]
 
-    def count() -> None:
+    def count(stop: threading.Event) -> None:
         while not stop.is_set():
             most[0] = max(most[0], live_children(server.proc.pid))
             time.sleep(0.005)
@@ -89,15 +127,7 @@ def paced_load(server: "Gunicorn", path: str) -> Tuple[List[BaseException], int,
                 failures.append(e)
             time.sleep(0.01)
 
-    counter = threading.Thread(target=count)
-    counter.start()
-    clients = [threading.Thread(target=client) for _ in range(4)]
-    for t in clients:
-        t.start()
-    for t in clients:
-        t.join()
-    stop.set()
-    counter.join()
+    run_clients(client, 4, watch=count, timeout=None)
     return failures, most[0], pids
 
 
@@ -202,18 +232,8 @@ class Gunicorn:
         return self.proc.stderr.read().decode(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            # Quick shutdown: a graceful one waits for hung requests.
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever of the group is left
-        except ProcessLookupError:
-            pass
+        # Quick shutdown: a graceful one waits for hung requests.
+        stop_group(self.proc, signal.SIGQUIT)
 
 
 class Uvicorn(Gunicorn):
@@ -255,18 +275,8 @@ class Uvicorn(Gunicorn):
         return self.log()
 
     def stop(self, graceful: bool = False) -> None:
-        if self.proc.poll() is None:
-            # uvicorn's parent shuts its workers down on SIGTERM (gracefully:
-            # it waits for open connections, so a test with a hung one asks
-            # for no grace, and the group is killed).
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20 if graceful else 5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        # uvicorn's parent shuts its workers down on SIGTERM (gracefully:
+        # it waits for open connections, so a test with a hung one asks
+        # for no grace, and the group is killed).
+        stop_group(self.proc, signal.SIGTERM, timeout=20 if graceful else 5)
         self._log.close()

@@ -13,6 +13,7 @@ import pytest
 from celery import Celery  # type: ignore[import-untyped]
 
 from celery_harness import celery_worker, redis_server
+from server import run_clients
 
 
 @pytest.fixture
@@ -93,9 +94,7 @@ def test_children_leave_one_at_a_time_and_no_task_is_lost(tmp_path: Path, redis_
     path = tmp_path / "pool"
     env = {"WORKERLIFE_POOL": str(path), "CELERY_ACKS_LATE": "1" if acks_late else "0"}
     with celery_worker(tmp_path, redis_url, policy="max_requests=5,max_concurrent_recycles=1", env=env) as w:
-        stop, seen = threading.Event(), {"most_draining": 0, "recycles": 0}
-        watcher = threading.Thread(target=watch_pool, args=(path, stop, seen))
-        watcher.start()
+        seen = {"most_draining": 0, "recycles": 0}
         results: List[int] = []
         failures: List[BaseException] = []
         deadline = time.monotonic() + 120
@@ -110,13 +109,7 @@ def test_children_leave_one_at_a_time_and_no_task_is_lost(tmp_path: Path, redis_
                 except BaseException as e:
                     failures.append(e)
 
-        clients = [threading.Thread(target=submit) for _ in range(4)]
-        for t in clients:
-            t.start()
-        for t in clients:
-            t.join(timeout=300)
-        stop.set()
-        watcher.join()
+        run_clients(submit, 4, watch=lambda stop: watch_pool(path, stop, seen))
         log = w.log()
     pids: Set[int] = set(results)
     assert failures == [], f"{failures[:3]}\n{log[-3000:]}"
@@ -221,11 +214,7 @@ def test_no_task_is_lost_across_hundreds_of_recycles(tmp_path: Path, redis_url: 
                 except BaseException as e:
                     failures.append(e)
 
-        clients = [threading.Thread(target=submit) for _ in range(4)]
-        for t in clients:
-            t.start()
-        for t in clients:
-            t.join(timeout=300)
+        run_clients(submit, 4)
         log = w.log()
     assert failures == [], f"{failures[:3]}\n{log[-3000:]}"
     assert len(results) == 240

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 from cgroups import memory_cgroup, oom_kills, working_set
-from server import Gunicorn
+from server import Gunicorn, run_clients
 
 LIMIT = 400 << 20
 CLIENTS = 4
@@ -29,9 +29,8 @@ def leaky_load(server: Gunicorn, cg: Path, version: str) -> Tuple[List[BaseExcep
     the cgroup's working set is watched: (every failure, the most seen)."""
     failures: List[BaseException] = []
     most = [0]
-    stop = threading.Event()
 
-    def watch() -> None:
+    def watch(stop: threading.Event) -> None:
         while not stop.is_set():
             most[0] = max(most[0], working_set(cg, version))
             time.sleep(0.01)
@@ -44,15 +43,7 @@ def leaky_load(server: Gunicorn, cg: Path, version: str) -> Tuple[List[BaseExcep
                 failures.append(e)
             time.sleep(PACE)
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    clients = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for t in clients:
-        t.start()
-    for t in clients:
-        t.join(timeout=300)
-    stop.set()
-    watcher.join()
+    run_clients(client, CLIENTS, watch=watch)
     return failures, most[0]
 
 

@@ -112,8 +112,12 @@ module WorkerLife
     buf.read_string.force_encoding(Encoding::UTF_8)
   end
 
-  def self.out_pointer
-    FFI::MemoryPointer.new(:pointer)
+  # The answer a call writes through its one out-parameter of `type` (a
+  # handle for :pointer), read back once the call succeeded; else raises.
+  def self.out(type)
+    p = FFI::MemoryPointer.new(type)
+    check(yield(p))
+    type == :pointer ? p.read_pointer : p.read(type)
   end
 
   # A decision: action, reason (nil for none), value, limit, text, must_exit?.
@@ -173,9 +177,7 @@ module WorkerLife
   class Policy < Handle
     def self.parse(spec = "")
       WorkerLife.to_str("a policy spec", spec)
-      out = WorkerLife.out_pointer
-      WorkerLife.check(N.wl_policy_parse(spec, out))
-      new(out.read_pointer, :wl_policy_free)
+      new(WorkerLife.out(:pointer) { |out| N.wl_policy_parse(spec, out) }, :wl_policy_free)
     end
 
     def self.with(policy)
@@ -205,9 +207,7 @@ module WorkerLife
       opts[:manual_clock] = manual_clock
       opts[:has_seed] = !seed.nil?
       opts[:seed] = seed.nil? ? 0 : WorkerLife.to_u64("seed", seed)
-      out = WorkerLife.out_pointer
-      Policy.with(policy) { |p| WorkerLife.check(N.wl_pool_build(p.ptr, opts, out)) }
-      wrap(out.read_pointer)
+      wrap(WorkerLife.out(:pointer) { |out| Policy.with(policy) { |p| N.wl_pool_build(p.ptr, opts, out) } })
     end
 
     def self.wrap(ptr)
@@ -227,42 +227,33 @@ module WorkerLife
     end
 
     def self.attach(path)
-      out = WorkerLife.out_pointer
-      WorkerLife.check(N.wl_pool_attach(WorkerLife.to_str("path", path), out))
-      wrap(out.read_pointer)
+      wrap(WorkerLife.out(:pointer) { |out| N.wl_pool_attach(WorkerLife.to_str("path", path), out) })
     end
 
     def self.named(fn, path, policy, slots)
       WorkerLife.to_str("path", path)
-      out = WorkerLife.out_pointer
-      Policy.with(policy) { |p| WorkerLife.check(N.send(fn, path, p.ptr, WorkerLife.to_u32("slots", slots), out)) }
-      wrap(out.read_pointer)
+      slots = WorkerLife.to_u32("slots", slots)
+      wrap(WorkerLife.out(:pointer) { |out| Policy.with(policy) { |p| N.send(fn, path, p.ptr, slots, out) } })
     end
     private_class_method :named
 
     def remove_if_last
-      removed = FFI::MemoryPointer.new(:bool)
-      WorkerLife.check(N.wl_pool_remove_if_last(ptr, removed))
-      removed.read(:bool)
+      WorkerLife.out(:bool) { |removed| N.wl_pool_remove_if_last(ptr, removed) }
     end
 
     def slots
-      n = FFI::MemoryPointer.new(:uint32)
-      WorkerLife.check(N.wl_pool_slot_count(ptr, n))
-      n.read(:uint32)
+      WorkerLife.out(:uint32) { |n| N.wl_pool_slot_count(ptr, n) }
     end
 
     def worker(slot)
-      out = WorkerLife.out_pointer
-      WorkerLife.check(N.wl_pool_worker(ptr, WorkerLife.to_u32("slot", slot), out))
-      Worker.new(out.read_pointer, :wl_worker_free)
+      slot = WorkerLife.to_u32("slot", slot)
+      Worker.new(WorkerLife.out(:pointer) { |out| N.wl_pool_worker(ptr, slot, out) }, :wl_worker_free)
     end
 
     # In a worker: the slot the master recorded (or adopted) for `pid`.
     def claim(pid = Process.pid)
-      out = WorkerLife.out_pointer
-      WorkerLife.check(N.wl_pool_claim(ptr, WorkerLife.to_u32("pid", pid), out))
-      Worker.new(out.read_pointer, :wl_worker_free)
+      pid = WorkerLife.to_u32("pid", pid)
+      Worker.new(WorkerLife.out(:pointer) { |out| N.wl_pool_claim(ptr, pid, out) }, :wl_worker_free)
     end
 
     def spawned(slot, pid) = WorkerLife.check(N.wl_pool_spawned(ptr, WorkerLife.to_u32("slot", slot), WorkerLife.to_u32("pid", pid)))
@@ -271,9 +262,7 @@ module WorkerLife
     def recycle(slot) = WorkerLife.check(N.wl_pool_recycle(ptr, WorkerLife.to_u32("slot", slot)))
 
     def exiting(pid)
-      slot = FFI::MemoryPointer.new(:uint32)
-      WorkerLife.check(N.wl_pool_exiting(ptr, WorkerLife.to_u32("pid", pid), slot))
-      slot.read(:uint32)
+      WorkerLife.out(:uint32) { |slot| N.wl_pool_exiting(ptr, WorkerLife.to_u32("pid", pid), slot) }
     end
 
     # A child exited: `status` a wait status (Process::Status or Integer). Its slot.
@@ -281,9 +270,7 @@ module WorkerLife
       st = status.is_a?(Process::Status) ? status.to_i : status
       raise WorkerLife.bad("a wait status is an Integer, not #{status.inspect}") unless st.is_a?(Integer) && st.bit_length < 32
 
-      slot = FFI::MemoryPointer.new(:uint32)
-      WorkerLife.check(N.wl_pool_exited(ptr, WorkerLife.to_u32("pid", pid), st, slot))
-      slot.read(:uint32)
+      WorkerLife.out(:uint32) { |slot| N.wl_pool_exited(ptr, WorkerLife.to_u32("pid", pid), st, slot) }
     end
 
     def exited_slot(slot, status = 0)
@@ -416,15 +403,11 @@ module WorkerLife
     def must_exit? = decision.must_exit?
 
     def requests
-      n = FFI::MemoryPointer.new(:uint64)
-      WorkerLife.check(N.wl_worker_requests(ptr, n))
-      n.read(:uint64)
+      WorkerLife.out(:uint64) { |n| N.wl_worker_requests(ptr, n) }
     end
 
     def slot
-      n = FFI::MemoryPointer.new(:uint32)
-      WorkerLife.check(N.wl_worker_slot(ptr, n))
-      n.read(:uint32)
+      WorkerLife.out(:uint32) { |n| N.wl_worker_slot(ptr, n) }
     end
 
     # On the way out: not a crash, and a recycle permit goes back at once.
@@ -437,9 +420,8 @@ module WorkerLife
       sig = recycle_signal.nil? ? 0 : (recycle_signal.is_a?(Integer) ? recycle_signal : Signal.list[recycle_signal.to_s.delete_prefix("SIG")])
       raise WorkerLife.bad("unknown signal #{recycle_signal.inspect}") unless sig
 
-      out = WorkerLife.out_pointer
-      WorkerLife.check(N.wl_worker_watchdog(ptr, sig, WorkerLife.to_u32("interval_ms", interval_ms), out))
-      Watchdog.new(out.read_pointer, :wl_watchdog_detach)
+      interval_ms = WorkerLife.to_u32("interval_ms", interval_ms)
+      Watchdog.new(WorkerLife.out(:pointer) { |out| N.wl_worker_watchdog(ptr, sig, interval_ms, out) }, :wl_watchdog_detach)
     end
   end
 

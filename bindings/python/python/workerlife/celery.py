@@ -54,6 +54,7 @@ import threading
 from typing import Any, Callable, Optional, Set, Union
 
 from . import Error, NoSuchProcess, Policy, PolicyError, Pool, Worker, kill
+from ._host import log_events, quiesce_around_fork
 from ._metrics import MetricsServer
 from ._settings import _metrics_address, _tick_interval, policy_from_env
 
@@ -96,28 +97,7 @@ class State:
 state = State()
 
 
-def _before_fork() -> None:
-    state.fork_lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    state.fork_lock.release()
-
-
-def _after_fork_in_child() -> None:
-    state.fork_lock = threading.Lock()
-    state.thread = None
-    state.adopted = set()
-    server, state.metrics = state.metrics, None
-    if server is not None:
-        server.close_inherited()
-
-
-os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=_after_fork_in_parent,
-    after_in_child=_after_fork_in_child,
-)
+quiesce_around_fork(state)
 
 
 def install(app: Any, policy: Union[None, str, Policy] = None) -> None:
@@ -327,13 +307,7 @@ def _round() -> None:
             # its own end() sees the decision (billiard's EX_RECYCLE).
             log.info("workerlife: recycling child %s (slot %s): %s; it leaves after its task", a.pid, a.slot, why)
         # spawn: billiard starts its children itself.
-    for ev in pool.events():
-        if ev.oom_killed:
-            log.error("workerlife: child %s was OOM-killed by the kernel: %s", ev.pid, ev)
-        elif ev.kind in ("killed", "crash_loop", "health_check_failed", "refused") or ev.crash:
-            log.warning("workerlife: %s", ev)
-        else:
-            log.info("workerlife: %s", ev)
+    log_events(pool, log, "child")
 
 
 # -- each child ---------------------------------------------------------------

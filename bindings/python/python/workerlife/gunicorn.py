@@ -63,6 +63,7 @@ import threading
 from typing import Any, Dict, Optional, Set, Tuple
 
 from . import Error, NoSuchProcess, Policy, Pool, UnknownPidError, Worker, kill
+from ._host import log_events, quiesce_around_fork
 from ._metrics import MetricsServer
 from ._settings import _metrics_address, _tick_interval, policy_from_env
 
@@ -115,29 +116,7 @@ state = State()
 _MAX_ERRORS_LOGGED = 100
 
 
-def _before_fork() -> None:
-    state.fork_lock.acquire()
-
-
-def _after_fork_in_parent() -> None:
-    state.fork_lock.release()
-
-
-def _after_fork_in_child() -> None:
-    # The lock was held by the forking thread: the child gets a fresh one.
-    state.fork_lock = threading.Lock()
-    state.thread = None
-    state.adopted = set()
-    server, state.metrics = state.metrics, None
-    if server is not None:
-        server.close_inherited()
-
-
-os.register_at_fork(
-    before=_before_fork,
-    after_in_parent=_after_fork_in_parent,
-    after_in_child=_after_fork_in_child,
-)
+quiesce_around_fork(state)
 
 
 def on_starting(server: Any) -> None:
@@ -307,16 +286,7 @@ def _round(server: Any, pool: Pool) -> None:
                 log.info("workerlife: recycling worker %s (slot %s): %s", a.pid, a.slot, why)
             else:
                 log.warning("workerlife: killing worker %s (slot %s): %s", a.pid, a.slot, why)
-        for ev in pool.events():
-            # One line per event: what operators grep for, and what the
-            # end-to-end tests read back.
-            if ev.oom_killed:
-                # Named for what it was, not gunicorn's "Perhaps out of memory?".
-                log.error("workerlife: worker %s was OOM-killed by the kernel: %s", ev.pid, ev)
-            elif ev.kind in ("killed", "crash_loop", "health_check_failed", "refused") or ev.crash:
-                log.warning("workerlife: %s", ev)
-            else:
-                log.info("workerlife: %s", ev)
+        log_events(pool, log, "worker")
     except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
         # Everything, a PanicException included (it is no Exception): a
         # supervisor that died would leave every worker unguarded, silently.
