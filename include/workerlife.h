@@ -30,6 +30,47 @@
 #define WL_VERSION_STRING "0.1.0"
 
 
+// The host beats (`wl_worker_heartbeat`) from the loop that serves
+// requests, so a missing beat proves that loop stuck: `heartbeat_timeout`
+// can hold there and nowhere else.
+#define WL_HOST_HEARTBEAT 1
+
+// The host starts a worker when a spawn action asks (one that replaces
+// another): `max_surge` can hold.
+#define WL_HOST_SURGE (1 << 1)
+
+// The host can cancel one request alone (an event loop's 504).
+#define WL_HOST_CANCEL (1 << 2)
+
+// One worker runs several requests at once (threads, an event loop).
+#define WL_HOST_CONCURRENT (1 << 3)
+
+// The master carries out kills (it ticks the pool, signals its children).
+#define WL_HOST_MASTER_KILLS (1 << 4)
+
+// Each worker's watchdog carries out its own slot's kills.
+#define WL_HOST_WATCHDOG_KILLS (1 << 5)
+
+// The master starts each worker into the slot a spawn action names (rather
+// than workers claiming a free slot by pid).
+#define WL_HOST_NUMBERED (1 << 6)
+
+// `wl_pool_stats_text` formats.
+#define WL_STATS_JSON 0
+
+// JSON with only the slots a worker holds (see `wl_pool_stats_json_occupied`).
+#define WL_STATS_JSON_OCCUPIED 1
+
+// The Prometheus text format.
+#define WL_STATS_PROMETHEUS 2
+
+// `wl_event_severity` answers.
+#define WL_SEVERITY_INFO 1
+
+#define WL_SEVERITY_WARNING 2
+
+#define WL_SEVERITY_ERROR 3
+
 // A reading that is absent (`wl_health`, `wl_event.rss`), or not asked for
 // (`wl_sample`).
 #define WL_NO_READING UINT64_MAX
@@ -53,7 +94,7 @@
 // The ABI version this header describes; `wl_abi_version()` gives the
 // library's. Raised whenever a public struct's fields, an enum's values or
 // a function's signature change in a way an existing binding would misread.
-#define WL_ABI_VERSION 1
+#define WL_ABI_VERSION 2
 
 // The result of every fallible call. Numbers are grouped by area and never
 // reused: 1xx arguments and handles, 2xx policies, 3xx pools, 4xx
@@ -79,6 +120,9 @@ enum wl_result
   WL_UNKNOWN_KEY = 200,
   // A policy value did not parse or is out of range.
   WL_INVALID_VALUE = 201,
+  // A policy rule the host cannot carry out (`wl_pool_set_host`); the
+  // message names the key, the host and what to do instead.
+  WL_NOT_FOR_HOST = 202,
   // A pool needs between 1 and 2^20 slots.
   WL_INVALID_SLOT_COUNT = 300,
   // A slot index past the end of the pool.
@@ -338,6 +382,39 @@ typedef struct wl_watchdog wl_watchdog;
 // `wl_pool_claim`, released by `wl_worker_free`.
 typedef struct wl_worker wl_worker;
 
+// One event. `kind` is a `wl_event_kind`, `reason` a `wl_reason`. `rss` and
+// `delay_us` are `WL_NO_READING` when absent; `status` is meaningful when
+// `has_status`. For recycles, kills and exits, `growth_per_request` and
+// `growth_per_second` are how fast the worker's memory grew (bytes, a
+// Theil–Sen fit over its generation); NaN when not known, and then
+// `growth_requests` 0 and `growth_seconds` NaN too (requests and seconds
+// between the first and last reading fitted). `value` and `limit` are what
+// tripped, for recycles and kills (as in `wl_decision`); `WL_NO_READING`
+// otherwise. `wl_event_string` gives the line every host logs.
+typedef struct wl_event {
+  uint32_t kind;
+  uint32_t slot;
+  uint32_t pid;
+  uint32_t generation;
+  uint32_t reason;
+  int32_t status;
+  bool has_status;
+  bool crash;
+  // For exits: a crash by the kernel's OOM killer.
+  bool oom_killed;
+  uint64_t at_us;
+  uint64_t uptime_us;
+  uint64_t requests;
+  uint64_t rss;
+  uint64_t delay_us;
+  double growth_per_request;
+  double growth_per_second;
+  uint64_t growth_requests;
+  double growth_seconds;
+  uint64_t value;
+  uint64_t limit;
+} wl_event;
+
 // How to build a pool: `sharing` is a `wl_sharing`; `path` is used (and
 // required) for `WL_SHARING_NAMED`; `seed` is used when `has_seed`.
 typedef struct wl_pool_options {
@@ -374,31 +451,6 @@ typedef struct wl_pool_action {
   uint64_t identity;
   uint64_t not_before_us;
 } wl_pool_action;
-
-// One event. `kind` is a `wl_event_kind`, `reason` a `wl_reason`. `rss` and
-// `delay_us` are `WL_NO_READING` when absent; `status` is meaningful when
-// `has_status`. For recycles, kills and exits, `growth_per_request` and
-// `growth_per_second` are how fast the worker's memory grew (bytes, a
-// Theil–Sen fit over its generation); NaN when not known.
-typedef struct wl_event {
-  uint32_t kind;
-  uint32_t slot;
-  uint32_t pid;
-  uint32_t generation;
-  uint32_t reason;
-  int32_t status;
-  bool has_status;
-  bool crash;
-  // For exits: a crash by the kernel's OOM killer.
-  bool oom_killed;
-  uint64_t at_us;
-  uint64_t uptime_us;
-  uint64_t requests;
-  uint64_t rss;
-  uint64_t delay_us;
-  double growth_per_request;
-  double growth_per_second;
-} wl_event;
 
 // A reading of the container's memory cgroup, for
 // `wl_pool_report_container`: bytes, or `WL_NO_READING` where unknown;
@@ -493,6 +545,128 @@ wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
 //
 // - `count` must not be NULL: valid for writing one `u64`.
 wl_result wl_live_handles(uint64_t *count);
+
+// Checks `policy` against what the host named `name` can carry out
+// (`caps`, `WL_HOST_*` bits), before any pool is made: a rule it cannot
+// is `WL_NOT_FOR_HOST`, with a message naming the key, its value, the
+// host and what to do instead. `name`: 1 to 64 bytes of UTF-8 with no
+// control characters, else `WL_INVALID_ARGUMENT`; unknown bits are
+// `WL_INVALID_ARGUMENT` too. Any thread.
+//
+// # Safety
+//
+// - `name` must not be NULL: a NUL-terminated string.
+wl_result wl_policy_check_host(const struct wl_policy *policy, const char *name, uint32_t caps);
+
+// The host named `name` declares what it can carry out (`caps`,
+// `WL_HOST_*` bits) for this pool. The pool's policy is checked as
+// `wl_policy_check_host` does; a refusal records nothing. Declaring again
+// replaces the host. Thread-safe.
+//
+// # Safety
+//
+// - `name` must not be NULL: a NUL-terminated string.
+wl_result wl_pool_set_host(const struct wl_pool *pool, const char *name, uint32_t caps);
+
+// `*slots` gets how many slots a pool for `workers` workers of a host with
+// `caps` needs under `policy`: workers plus `max_surge` where the master
+// numbers its workers (`WL_HOST_NUMBERED`); else twice the workers plus
+// `max_surge` plus 8 (a leaving worker holds its slot until its exit is
+// seen, while its successor claims one). At most 2^20. Any thread.
+//
+// # Safety
+//
+// - `slots` must not be NULL: valid for writing one `uint32_t`.
+wl_result wl_host_slots(uint32_t caps,
+                        uint32_t workers,
+                        const struct wl_policy *policy,
+                        uint32_t *slots);
+
+// `*line` gets the line a host logs once at start (workerlife is on, for
+// which host, the policy, the slots, what the host can do and what is
+// refused there), owned by the caller: free it with `wl_string_free`.
+// Thread-safe.
+//
+// # Safety
+//
+// - `line` must not be NULL: valid for writing one pointer.
+wl_result wl_pool_startup_line(const struct wl_pool *pool, char **line);
+
+// Notes an error of the host's supervision round (`text`): `*line` gets
+// the line to log now, owned by the caller (free it with
+// `wl_string_free`), or NULL when this error was logged already and is
+// only counted (each distinct text is logged once, then with its count at
+// 10, 100, 1000... occurrences; at most 256 distinct texts are
+// remembered, each cut to 1024 bytes). Thread-safe.
+//
+// # Safety
+//
+// - `text` must not be NULL: a NUL-terminated string.
+// - `line` must not be NULL: valid for writing one pointer.
+wl_result wl_pool_round_error(const struct wl_pool *pool, const char *text, char **line);
+
+// Adopts the workers of the server's own list (`pids`, `n` of them): each
+// pid not adopted before is read (parent, start time) and taken as
+// `wl_pool_adopt` does; a pid already gone is passed over (its exit is the
+// host's to report); pids not in the list are forgotten, so a reused pid
+// is adopted anew. `*adopted` (may be NULL) gets how many were taken on
+// now. Each pid stands on its own: when one is not a child of this
+// process, the others are still adopted, it is never signalled, and the
+// call answers `WL_NOT_A_CHILD` with a message naming it. Thread-safe.
+//
+// # Safety
+//
+// - `pids` may be NULL only when `n` is 0, else valid for reading `n` `uint32_t`s.
+// - `adopted` may be NULL (nothing is written there), else valid for writing one `size_t`.
+wl_result wl_pool_adopt_all(const struct wl_pool *pool,
+                            const uint32_t *pids,
+                            size_t n,
+                            size_t *adopted);
+
+// `*text` gets the pool's stats in `format` (`WL_STATS_JSON`,
+// `WL_STATS_JSON_OCCUPIED` or `WL_STATS_PROMETHEUS`; another number is
+// `WL_INVALID_ARGUMENT`), allocated by the library and owned by the
+// caller: free it with `wl_string_free`. One call, so a counter that gains
+// a digit meanwhile cannot make it fail (as a size query then a fill can).
+// Thread-safe.
+//
+// # Safety
+//
+// - `text` must not be NULL: valid for writing one pointer.
+wl_result wl_pool_stats_text(const struct wl_pool *pool, uint32_t format, char **text);
+
+// Frees a string the library handed to the caller (`wl_pool_stats_text`,
+// `wl_pool_startup_line`, `wl_pool_round_error`). NULL is accepted and
+// does nothing. A pointer the library did not hand out, or one freed
+// already, is undefined behaviour (the strings are plain allocations, not
+// handles). Any thread.
+//
+// # Safety
+//
+// - `text` may be NULL, else a string from one of the calls above, not freed before.
+void wl_string_free(char *text);
+
+// An event's line, the one every host logs (`recycle_requested slot=0
+// pid=4242 gen=3 reason=max_requests (100 >= 100) uptime=12.300s
+// requests=100 rss=45.2MiB`): a NUL-terminated string owned by the
+// library, valid until this thread's next `wl_event_string`,
+// `wl_decision_string` or `wl_last_error_text`; NULL for a NULL event or
+// one whose numbers are no event kind or reason. Any thread.
+//
+// # Safety
+//
+// - `event` may be NULL (the answer is NULL), else valid for reading one `wl_event`.
+const char *wl_event_string(const struct wl_event *event);
+
+// How loud an event is in the host's log: `WL_SEVERITY_INFO`, `_WARNING`
+// (a kill, a crash, a failed health check, a refusal) or `_ERROR` (a crash
+// loop, the kernel's OOM killer); 0 for a NULL event or one whose numbers
+// are no event kind or reason. Any thread.
+//
+// # Safety
+//
+// - `event` may be NULL (the answer is 0), else valid for reading one `wl_event`.
+uint32_t wl_event_severity(const struct wl_event *event);
 
 // The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
 // for `WL_REASON_NONE` and numbers that are no reason. Any thread.

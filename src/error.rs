@@ -65,6 +65,15 @@ pub enum Error {
     /// No memory cgroup to read, or one whose files say nothing usable.
     #[error("no usable memory cgroup: {0}")]
     NoCgroup(String),
+    /// A policy rule the host cannot carry out (see the `host` module).
+    #[error("{key}={value}: {host} {why}; {instead}")]
+    NotForHost {
+        key: String,
+        value: String,
+        host: String,
+        why: String,
+        instead: String,
+    },
     /// The platform lacks what the call needs.
     #[error("not supported on this platform: {0}")]
     NotSupported(&'static str),

@@ -152,8 +152,10 @@
 //! 5. `rules`: decisions and reasons, the slot lifecycle, permits, growth,
 //!    jitter, whether a slot's process lives;
 //! 6. `worker`: a worker's handle and its watchdog;
-//! 7. `pool`: the pool and its supervision (surge, sampling, events);
-//! 8. `view`: read-only views (stats, `workerlife top`).
+//! 7. `host`: the host contract (what a server can carry out, checked
+//!    against the policy) and the chores every host's master shares;
+//! 8. `pool`: the pool and its supervision (surge, sampling, events);
+//! 9. `view`: read-only views (stats, `workerlife top`).
 
 mod error;
 mod names;
@@ -169,6 +171,8 @@ mod rules;
 
 mod worker;
 
+pub mod host;
+
 mod pool;
 
 mod view;
@@ -178,10 +182,11 @@ pub use os::{cgroup, fork, process};
 pub use view::top;
 
 pub use error::{Error, Result};
+pub use host::{Caps, Host};
 pub use os::clock::{coarse_ns as clock_ns_coarse, precise_ns as clock_ns_precise, ClockMode};
 pub use policy::{Key, Policy, Unit, CONTAINER_AUTO, HEADROOM_PERCENT};
-pub use pool::event::{Event, EventKind};
-pub use pool::{ActionKind, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};
+pub use pool::event::{Event, EventKind, Severity};
+pub use pool::{ActionKind, Adopted, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};
 pub use rules::decision::{Action, Decision, Reason};
 pub use rules::growth::{Growth, Metric};
 pub use table::layout::{LAYOUT_VERSION, MAX_SLOTS, SLOT_BYTES};

@@ -188,7 +188,7 @@ fn a_memory_recycle_event_says_how_fast_the_worker_grew() {
     assert_eq!(g.to_limit, Some(Duration::ZERO), "at the limit: {g:?}");
     let line = ev.to_string();
     assert!(
-        line.contains("; memory_rss: ") && line.contains(" KiB/request over "),
+        line.contains(" reason=memory_rss (") && line.contains(" KiB/request over "),
         "{line}"
     );
     assert!(predicted.is_some(), "a prediction before the limit");

@@ -6,13 +6,14 @@
 use std::path::Path;
 
 /// The layers, first to last; a layer is a file or a folder of `src/`.
-const LAYERS: [&[&str]; 8] = [
+const LAYERS: [&[&str]; 9] = [
     &["error", "names", "units"],
     &["os"],
     &["policy"],
     &["table"],
     &["rules"],
     &["worker"],
+    &["host"],
     &["pool"],
     &["view"],
 ];

@@ -71,6 +71,11 @@ pub struct Event {
     pub growth: Option<Growth>,
 }
 
+/// The one line format of every host's log: each fact once, as
+/// `key=value` words that logs are searched by, the reason with the value
+/// and limit that tripped it, sizes for people.
+///
+/// `recycle_requested slot=0 pid=4242 gen=3 reason=max_requests (100 >= 100) uptime=12.300s requests=100 rss=45.2MiB`
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -83,6 +88,18 @@ impl fmt::Display for Event {
         )?;
         if let Some(r) = self.reason {
             write!(f, " reason={r}")?;
+            let compared = self
+                .decision
+                .filter(|d| d.reason == Some(r) && r != Reason::Manual);
+            // `memory_rss (301MiB >= 300MiB, grew 6.4 KiB/request over
+            // 48000 requests)`: how it got there, where it is a size.
+            let growth = self.growth.filter(|_| r.unit() == Unit::Size);
+            match (compared, growth) {
+                (Some(d), Some(g)) => write!(f, " ({}, {g})", d.comparison())?,
+                (Some(d), None) => write!(f, " ({})", d.comparison())?,
+                (None, Some(g)) => write!(f, " ({g})")?,
+                (None, None) => {}
+            }
         }
         write!(
             f,
@@ -91,7 +108,7 @@ impl fmt::Display for Event {
             self.requests
         )?;
         if let Some(rss) = self.rss {
-            write!(f, " rss={rss}")?;
+            write!(f, " rss={}", crate::units::HumanSize(rss))?;
         }
         if let Some(s) = self.status {
             write!(f, " status={s}")?;
@@ -104,14 +121,33 @@ impl fmt::Display for Event {
         if let Some(d) = self.delay {
             write!(f, " delay={:.3}s", d.as_secs_f64())?;
         }
-        if let Some(d) = self.decision {
-            write!(f, "; {d}")?;
-            // `memory_rss: 301MiB >= 300MiB (grew 6.4 KiB/request over
-            // 48000 requests)`: how it got there, where it is a size.
-            if let (Some(g), Some(Unit::Size)) = (self.growth, d.reason.map(|r| r.unit())) {
-                write!(f, " ({g})")?;
-            }
-        }
         Ok(())
+    }
+}
+
+crate::names::named_enum! {
+    /// How loud an event is in the host's log.
+    pub enum Severity {
+        /// The pool working as meant (spawns, recycles, replacements).
+        Info = 1 => "info",
+        /// A worker killed, a crash, a failed health check, a refusal.
+        Warning = 2 => "warning",
+        /// A crash loop, or the kernel's OOM killer.
+        Error = 3 => "error",
+    }
+}
+
+impl Event {
+    /// How loud this event is: what every host logs it at.
+    pub fn severity(&self) -> Severity {
+        match self.kind {
+            _ if self.oom_killed => Severity::Error,
+            EventKind::CrashLoop => Severity::Error,
+            EventKind::Killed | EventKind::HealthCheckFailed | EventKind::Refused => {
+                Severity::Warning
+            }
+            EventKind::Exited if self.crash => Severity::Warning,
+            _ => Severity::Info,
+        }
     }
 }

@@ -24,6 +24,8 @@ pub use sampling::SampleReport;
 use supervisor::{Child, SlotSup, Supervisor};
 
 use crate::error::{Error, Result};
+use crate::host::errors::RoundErrors;
+use crate::host::Host;
 use crate::os::cgroup::MemoryReading;
 use crate::os::clock::ClockMode;
 use crate::os::fork::{ForkGuard, ForkMutex};
@@ -87,6 +89,36 @@ pub const EVENT_CAPACITY: usize = 4096;
 pub struct Pool {
     core: Arc<Core>,
     sup: ForkMutex<Supervisor>,
+    host: ForkMutex<HostRecord>,
+}
+
+/// What the pool keeps of its host: the contract it declared, its round
+/// errors, and the pids of the server's list already adopted (so a round
+/// reads `/proc` only for new ones).
+#[derive(Debug, Default)]
+struct HostRecord {
+    host: Option<Host>,
+    errors: RoundErrors,
+    adopted: std::collections::HashSet<u32>,
+}
+
+impl crate::os::fork::AfterFork for HostRecord {
+    /// A forked child is not the master: it keeps the contract (the same
+    /// server) but none of the master's errors or adopted pids.
+    fn after_fork_in_child(&mut self) {
+        self.errors = RoundErrors::new();
+        self.adopted.clear();
+    }
+}
+
+/// What `Pool::adopt_all` did with a server's list of workers.
+#[derive(Debug, Default)]
+pub struct Adopted {
+    /// Pids taken on in this call.
+    pub new: Vec<u32>,
+    /// Pids refused, each with why (not a child of this process): nothing
+    /// is ever signalled for them.
+    pub refused: Vec<(u32, Error)>,
 }
 
 impl Drop for Pool {
@@ -181,6 +213,7 @@ impl Pool {
                 last_sample: None,
                 container: Default::default(),
             }),
+            host: ForkMutex::new(HostRecord::default()),
         }
     }
 
@@ -378,6 +411,7 @@ impl Pool {
     ///
     /// The pid leaves the master's record of its children either way.
     pub fn exited(&self, pid: u32, status: i32) -> Result<u32> {
+        self.host.lock().adopted.remove(&pid);
         let now = self.core.now();
         self.sup().exited(&self.core, pid, status, now)
     }
@@ -530,6 +564,68 @@ impl Pool {
     /// Events dropped because the queue was full.
     pub fn dropped_events(&self) -> u64 {
         self.sup().dropped_events
+    }
+
+    /// The host declares what it can carry out. The pool's policy is
+    /// checked against it: a rule the host cannot carry out is an error
+    /// naming the key, the host and what to do instead, and nothing is
+    /// recorded. Declaring again replaces the host.
+    pub fn set_host(&self, host: Host) -> Result<()> {
+        host.check(self.policy())?;
+        self.host.lock().host = Some(host);
+        Ok(())
+    }
+
+    /// The host declared with `set_host`, if any.
+    pub fn host(&self) -> Option<Host> {
+        self.host.lock().host.clone()
+    }
+
+    /// The line a host logs once at start: workerlife is on, for which host,
+    /// under which policy, and what is refused there.
+    pub fn startup_line(&self) -> String {
+        let host = self.host().unwrap_or_else(|| {
+            Host::new("this host", crate::host::Caps::NONE).expect("a valid name")
+        });
+        host.startup_line(self.policy(), self.slot_count())
+    }
+
+    /// Notes an error of the host's supervision round; returns the line to
+    /// log now, if any (each distinct text once, then with its count at
+    /// 10, 100, 1000... occurrences).
+    pub fn round_error(&self, text: &str) -> Option<String> {
+        self.host.lock().errors.note(text)
+    }
+
+    /// Adopts the workers of the server's own list (gunicorn's `WORKERS`,
+    /// billiard's `_pool`, Puma's workers): each pid not adopted before is
+    /// taken as `adopt` does; a pid that is gone already is passed over (its
+    /// exit is the host's to report); a pid that is not a child of this
+    /// process is refused and reported, never signalled. Pids not in the
+    /// list are forgotten from the list's record, so a reused pid is
+    /// adopted anew.
+    pub fn adopt_all(&self, pids: &[u32]) -> Adopted {
+        let mut out = Adopted::default();
+        let known: Vec<u32> = {
+            let mut rec = self.host.lock();
+            rec.adopted.retain(|p| pids.contains(p));
+            pids.iter()
+                .copied()
+                .filter(|p| !rec.adopted.contains(p))
+                .collect()
+        };
+        for pid in known {
+            match self.adopt(pid) {
+                Ok(()) => out.new.push(pid),
+                Err(Error::NoSuchProcess(_)) => continue,
+                Err(e) => {
+                    out.refused.push((pid, e));
+                    continue;
+                }
+            }
+            self.host.lock().adopted.insert(pid);
+        }
+        out
     }
 
     pub(crate) fn core(&self) -> &Core {

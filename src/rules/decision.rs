@@ -142,29 +142,46 @@ impl fmt::Display for Decision {
         match self.reason {
             None => f.write_str("continue"),
             Some(Reason::Manual) => f.write_str("manual"),
+            Some(r) => write!(f, "{r}: {}", self.comparison()),
+        }
+    }
+}
+
+impl Decision {
+    /// The value against the limit that tripped, without the reason
+    /// (`100 >= 100`, `301MiB >= 300MiB`); empty for continue and manual.
+    pub fn comparison(&self) -> Comparison {
+        Comparison(*self)
+    }
+}
+
+/// A decision's value against its limit, as text (see
+/// [`Decision::comparison`]).
+pub struct Comparison(Decision);
+
+impl fmt::Display for Comparison {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.0;
+        match d.reason {
+            None | Some(Reason::Manual) => Ok(()),
             // The one rule that trips below its limit: time left to it.
             Some(Reason::MemoryForecast) => write!(
                 f,
-                "memory_forecast: memory limit in {}s <= {}s",
-                self.value as f64 / 1e6,
-                self.limit as f64 / 1e6
+                "memory limit in {}s <= {}s",
+                d.value as f64 / 1e6,
+                d.limit as f64 / 1e6
             ),
             Some(r) => match r.unit() {
-                Unit::Duration => write!(
-                    f,
-                    "{}: {}s >= {}s",
-                    r,
-                    self.value as f64 / 1e6,
-                    self.limit as f64 / 1e6
-                ),
+                Unit::Duration => {
+                    write!(f, "{}s >= {}s", d.value as f64 / 1e6, d.limit as f64 / 1e6)
+                }
                 Unit::Size => write!(
                     f,
-                    "{}: {} >= {}",
-                    r,
-                    crate::units::HumanSize(self.value),
-                    crate::units::HumanSize(self.limit)
+                    "{} >= {}",
+                    crate::units::HumanSize(d.value),
+                    crate::units::HumanSize(d.limit)
                 ),
-                Unit::Count => write!(f, "{}: {} >= {}", r, self.value, self.limit),
+                Unit::Count => write!(f, "{} >= {}", d.value, d.limit),
             },
         }
     }

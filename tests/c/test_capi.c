@@ -854,6 +854,114 @@ static void test_watchdog_and_open(void) {
   OK(wl_policy_free(p));
 }
 
+/* The host contract, and the chores every host's master shares. */
+static void test_host_contract(void) {
+  struct wl_policy *p = NULL;
+  OK(wl_policy_parse("heartbeat_timeout=2s,max_requests=1", &p));
+  CHECK(wl_policy_check_host(p, "Puma cluster", WL_HOST_MASTER_KILLS) == WL_NOT_FOR_HOST);
+  CHECK(strstr(last_error(), "heartbeat_timeout=2s") == last_error());
+  CHECK(strstr(last_error(), "Puma cluster") != NULL);
+  CHECK(strstr(last_error(), "request_timeout") != NULL);
+  OK(wl_policy_check_host(p, "gunicorn", WL_HOST_MASTER_KILLS | WL_HOST_HEARTBEAT));
+
+  uint32_t slots = 0;
+  struct wl_policy *surge = NULL;
+  OK(wl_policy_parse("max_surge=1", &surge));
+  OK(wl_host_slots(WL_HOST_NUMBERED, 4, surge, &slots));
+  CHECK(slots == 5);
+  OK(wl_host_slots(WL_HOST_MASTER_KILLS, 4, surge, &slots));
+  CHECK(slots == 17);
+  wl_policy_free(surge);
+
+  struct wl_pool *pool = NULL;
+  OK(wl_pool_new(p, 2, &pool));
+  CHECK(wl_pool_set_host(pool, "Puma cluster", WL_HOST_MASTER_KILLS) == WL_NOT_FOR_HOST);
+  OK(wl_pool_set_host(pool, "C test master", WL_HOST_MASTER_KILLS | WL_HOST_HEARTBEAT | WL_HOST_NUMBERED));
+  char *line = NULL;
+  OK(wl_pool_startup_line(pool, &line));
+  CHECK(strstr(line, "C test master") != NULL);
+  CHECK(strstr(line, "max_requests=1") != NULL);
+  wl_string_free(line);
+
+  /* Round errors: once, then counted. */
+  OK(wl_pool_round_error(pool, "spawn failed: EAGAIN", &line));
+  CHECK(line != NULL && strcmp(line, "spawn failed: EAGAIN") == 0);
+  wl_string_free(line);
+  for (int i = 2; i < 10; i++) {
+    OK(wl_pool_round_error(pool, "spawn failed: EAGAIN", &line));
+    CHECK(line == NULL);
+  }
+  OK(wl_pool_round_error(pool, "spawn failed: EAGAIN", &line));
+  CHECK(line != NULL && strstr(line, "(seen 10 times)") != NULL);
+  wl_string_free(line);
+
+  /* Stats in one call, allocated by the library. */
+  OK(wl_pool_stats_text(pool, WL_STATS_JSON, &line));
+  CHECK(line[0] == '{');
+  wl_string_free(line);
+  OK(wl_pool_stats_text(pool, WL_STATS_PROMETHEUS, &line));
+  CHECK(strstr(line, "workerlife_") != NULL);
+  wl_string_free(line);
+
+  /* Adopting a server's list: its children only. */
+  pid_t kids[2];
+  for (int i = 0; i < 2; i++) {
+    kids[i] = fork();
+    CHECK(kids[i] >= 0);
+    if (kids[i] == 0) {
+      pause();
+      _exit(0);
+    }
+  }
+  uint32_t list[3] = {(uint32_t)kids[0], (uint32_t)kids[1], 1};
+  size_t adopted = 0;
+  OK(wl_pool_adopt_all(pool, list, 2, &adopted));
+  CHECK(adopted == 2);
+  OK(wl_pool_adopt_all(pool, list, 2, &adopted));
+  CHECK(adopted == 0);
+  CHECK(wl_pool_adopt_all(pool, list, 3, &adopted) == WL_NOT_A_CHILD);
+  CHECK(strstr(last_error(), "pid 1 ") != NULL);
+  CHECK(adopted == 0);
+  for (int i = 0; i < 2; i++) {
+    kill(kids[i], SIGKILL);
+    waitpid(kids[i], NULL, 0);
+  }
+
+  /* The event line every host logs, with its severity. */
+  struct wl_worker *w = NULL;
+  OK(wl_pool_claim(pool, (uint32_t)getpid(), &w));
+  bool must_exit = false;
+  OK(wl_worker_begin(w));
+  OK(wl_worker_end(w, &must_exit));
+  CHECK(must_exit);
+  struct wl_pool_action actions[8];
+  size_t n = 0;
+  OK(wl_pool_tick(pool, actions, 8, &n));
+  struct wl_event events[16];
+  OK(wl_pool_events(pool, events, 16, &n));
+  int seen = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *text = wl_event_string(&events[i]);
+    CHECK(text != NULL);
+    CHECK(wl_event_severity(&events[i]) >= WL_SEVERITY_INFO);
+    /* This process is no child of its own: the recycle is refused, and
+     * said so, with the decision. */
+    if (events[i].kind == WL_EVENT_REFUSED) {
+      CHECK(strstr(text, "refused slot=") == text);
+      CHECK(strstr(text, " reason=max_requests ") != NULL);
+      CHECK(wl_event_severity(&events[i]) == WL_SEVERITY_WARNING);
+      seen++;
+    }
+  }
+  CHECK(seen == 1);
+  struct wl_event bad = events[0];
+  bad.kind = 200;
+  CHECK(wl_event_string(&bad) == NULL && wl_event_severity(&bad) == 0);
+  wl_worker_free(w);
+  wl_pool_free(pool);
+  wl_policy_free(p);
+}
+
 int main(void) {
   test_version();
   test_abi();
@@ -865,6 +973,7 @@ int main(void) {
   test_failing_calls_change_nothing();
   test_fork_under_busy_thread();
   test_watchdog_and_open();
+  test_host_contract();
   printf("test_capi: %d checks passed\n", checks);
   return 0;
 }

@@ -380,10 +380,67 @@ static void workers(void) {
   OK(wl_pool_free(pool));
 }
 
+/* The host contract and the chores every host shares. */
+static void hosts(void) {
+  struct wl_policy *p = NULL;
+  struct wl_pool *pool = NULL;
+  OK(wl_policy_parse("heartbeat_timeout=2s", &p));
+  OK(wl_pool_new(p, 2, &pool));
+  REFUSED(wl_policy_check_host(p, NULL, 0));
+  EXPECT(wl_policy_check_host(p, "Puma", WL_HOST_MASTER_KILLS), WL_NOT_FOR_HOST);
+  OK(wl_policy_check_host(p, "gunicorn", WL_HOST_MASTER_KILLS | WL_HOST_HEARTBEAT));
+  REFUSED(wl_pool_set_host(NULL, "x", 0));
+  REFUSED(wl_pool_set_host(pool, NULL, 0));
+  EXPECT(wl_pool_set_host(pool, "Puma", WL_HOST_MASTER_KILLS), WL_NOT_FOR_HOST);
+  EXPECT(wl_pool_set_host(pool, "x", 1u << 30), WL_INVALID_ARGUMENT);
+
+  uint32_t slots = 0;
+  REFUSED(wl_host_slots(0, 4, p, NULL));
+  REFUSED(wl_host_slots(0, 4, NULL, &slots));
+  OK(wl_host_slots(WL_HOST_NUMBERED, 4, p, &slots));
+
+  char *line = NULL;
+  REFUSED(wl_pool_startup_line(NULL, &line));
+  REFUSED(wl_pool_startup_line(pool, NULL));
+  OK(wl_pool_startup_line(pool, &line));
+  /* The refused host was not recorded. */
+  if (!line || strstr(line, "Puma")) {
+    fprintf(stderr, "a refused wl_pool_set_host was recorded: %s\n", line ? line : "(null)");
+    failures++;
+  }
+  wl_string_free(line);
+  wl_string_free(NULL);
+
+  REFUSED(wl_pool_round_error(NULL, "boom", &line));
+  REFUSED(wl_pool_round_error(pool, NULL, &line));
+  REFUSED(wl_pool_round_error(pool, "boom", NULL));
+  OK(wl_pool_round_error(pool, "boom", &line));
+  wl_string_free(line);
+
+  uint32_t pids[2] = {0, 0};
+  size_t adopted = 7;
+  REFUSED(wl_pool_adopt_all(NULL, pids, 2, &adopted));
+  REFUSED(wl_pool_adopt_all(pool, NULL, 2, &adopted));
+  OK(wl_pool_adopt_all(pool, NULL, 0, NULL));
+  OK(wl_pool_adopt_all(pool, NULL, 0, &adopted));
+
+  REFUSED(wl_pool_stats_text(NULL, WL_STATS_JSON, &line));
+  REFUSED(wl_pool_stats_text(pool, WL_STATS_JSON, NULL));
+  EXPECT(wl_pool_stats_text(pool, 99, &line), WL_INVALID_ARGUMENT);
+
+  if (wl_event_string(NULL) != NULL || wl_event_severity(NULL) != 0) {
+    fprintf(stderr, "wl_event_string or wl_event_severity took NULL\n");
+    failures++;
+  }
+  wl_pool_free(pool);
+  wl_policy_free(p);
+}
+
 int main(void) {
   results_and_errors();
   policies();
   pools();
+  hosts();
   processes();
   workers();
   if (live_handles() != 0) {

@@ -14,6 +14,7 @@
 
 mod buffers;
 mod handles;
+pub mod host;
 pub mod names;
 pub mod policy;
 pub mod pool;

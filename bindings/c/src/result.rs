@@ -28,6 +28,9 @@ pub enum wl_result {
     WL_UNKNOWN_KEY = 200,
     /// A policy value did not parse or is out of range.
     WL_INVALID_VALUE = 201,
+    /// A policy rule the host cannot carry out (`wl_pool_set_host`); the
+    /// message names the key, the host and what to do instead.
+    WL_NOT_FOR_HOST = 202,
     /// A pool needs between 1 and 2^20 slots.
     WL_INVALID_SLOT_COUNT = 300,
     /// A slot index past the end of the pool.
@@ -68,7 +71,7 @@ use wl_result::*;
 
 impl wl_result {
     /// Every code, for tests and `wl_result_text`.
-    pub const ALL: [wl_result; 24] = [
+    pub const ALL: [wl_result; 25] = [
         WL_OK,
         WL_NULL_ARGUMENT,
         WL_INVALID_HANDLE,
@@ -77,6 +80,7 @@ impl wl_result {
         WL_INVALID_ARGUMENT,
         WL_UNKNOWN_KEY,
         WL_INVALID_VALUE,
+        WL_NOT_FOR_HOST,
         WL_INVALID_SLOT_COUNT,
         WL_SLOT_OUT_OF_RANGE,
         WL_NO_FREE_SLOT,
@@ -108,6 +112,7 @@ impl wl_result {
             WL_INVALID_ARGUMENT => "an argument is out of range",
             WL_UNKNOWN_KEY => "unknown policy key",
             WL_INVALID_VALUE => "invalid policy value",
+            WL_NOT_FOR_HOST => "a policy rule this host cannot carry out",
             WL_INVALID_SLOT_COUNT => "invalid slot count",
             WL_SLOT_OUT_OF_RANGE => "slot out of range",
             WL_NO_FREE_SLOT => "no free slot",
@@ -138,6 +143,7 @@ impl From<&Error> for wl_result {
         match e {
             Error::UnknownKey { .. } => WL_UNKNOWN_KEY,
             Error::InvalidValue { .. } => WL_INVALID_VALUE,
+            Error::NotForHost { .. } => WL_NOT_FOR_HOST,
             Error::InvalidSlotCount(_) => WL_INVALID_SLOT_COUNT,
             Error::SlotOutOfRange { .. } => WL_SLOT_OUT_OF_RANGE,
             Error::NoFreeSlot(_) => WL_NO_FREE_SLOT,

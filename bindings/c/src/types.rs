@@ -240,7 +240,11 @@ pub struct wl_pool_action {
 /// `delay_us` are `WL_NO_READING` when absent; `status` is meaningful when
 /// `has_status`. For recycles, kills and exits, `growth_per_request` and
 /// `growth_per_second` are how fast the worker's memory grew (bytes, a
-/// Theil–Sen fit over its generation); NaN when not known.
+/// Theil–Sen fit over its generation); NaN when not known, and then
+/// `growth_requests` 0 and `growth_seconds` NaN too (requests and seconds
+/// between the first and last reading fitted). `value` and `limit` are what
+/// tripped, for recycles and kills (as in `wl_decision`); `WL_NO_READING`
+/// otherwise. `wl_event_string` gives the line every host logs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct wl_event {
@@ -261,6 +265,10 @@ pub struct wl_event {
     pub delay_us: u64,
     pub growth_per_request: f64,
     pub growth_per_second: f64,
+    pub growth_requests: u64,
+    pub growth_seconds: f64,
+    pub value: u64,
+    pub limit: u64,
 }
 
 /// One sample of a process: values, or `WL_NO_READING` (not asked for),
@@ -373,7 +381,61 @@ impl From<Event> for wl_event {
             delay_us: e.delay.map_or(WL_NO_READING, micros),
             growth_per_request: e.growth.and_then(|g| g.per_request).unwrap_or(f64::NAN),
             growth_per_second: e.growth.map_or(f64::NAN, |g| g.per_second),
+            growth_requests: e.growth.map_or(0, |g| g.requests),
+            growth_seconds: e.growth.map_or(f64::NAN, |g| g.seconds),
+            value: e.decision.map_or(WL_NO_READING, |d| d.value),
+            limit: e.decision.map_or(WL_NO_READING, |d| d.limit),
         }
+    }
+}
+
+impl wl_event {
+    /// Back to the engine's type, as far as its line needs; `None` for
+    /// numbers that are no event kind or reason.
+    pub(crate) fn to_event(self) -> Option<Event> {
+        let kind = workerlife::EventKind::from_code(u8::try_from(self.kind).ok()?)?;
+        let reason = match self.reason {
+            0 => None,
+            n => Some(Reason::from_code(u8::try_from(n).ok()?)?),
+        };
+        let known = |v: u64| (v != WL_NO_READING).then_some(v);
+        let decision = match (reason, known(self.value), known(self.limit)) {
+            (Some(r), Some(value), Some(limit)) => Some(Decision {
+                action: r.action(),
+                reason: Some(r),
+                value,
+                limit,
+            }),
+            _ => None,
+        };
+        let growth = (!self.growth_per_second.is_nan()).then(|| workerlife::Growth {
+            metric: workerlife::Metric::Rss,
+            per_request: (!self.growth_per_request.is_nan()).then_some(self.growth_per_request),
+            per_second: self.growth_per_second,
+            requests: self.growth_requests,
+            seconds: self.growth_seconds,
+            samples: 0,
+            to_limit: None,
+            requests_to_limit: None,
+        });
+        let us = std::time::Duration::from_micros;
+        Some(Event {
+            kind,
+            slot: self.slot,
+            pid: self.pid,
+            generation: self.generation,
+            reason,
+            at: us(self.at_us),
+            uptime: us(self.uptime_us),
+            requests: self.requests,
+            rss: known(self.rss),
+            status: self.has_status.then_some(self.status),
+            crash: self.crash,
+            oom_killed: self.oom_killed,
+            delay: known(self.delay_us).map(us),
+            decision,
+            growth,
+        })
     }
 }
 

@@ -33,7 +33,7 @@ pub extern "C" fn wl_version_number() -> u32 {
 /// The ABI version this header describes; `wl_abi_version()` gives the
 /// library's. Raised whenever a public struct's fields, an enum's values or
 /// a function's signature change in a way an existing binding would misread.
-pub const WL_ABI_VERSION: u32 = 1;
+pub const WL_ABI_VERSION: u32 = 2;
 
 /// The library's ABI version (`WL_ABI_VERSION` of the header it was built
 /// with). A binding that declares the structs itself (an FFI: Ruby's `ffi`,
