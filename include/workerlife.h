@@ -546,6 +546,16 @@ wl_result wl_last_error_message(char *buf, size_t len, size_t *needed);
 // - `count` must not be NULL: valid for writing one `u64`.
 wl_result wl_live_handles(uint64_t *count);
 
+// The `WL_HOST_*` bit named `name` (`"heartbeat"`, `"surge"`, `"cancel"`,
+// `"concurrent"`, `"master_kills"`, `"watchdog_kills"`, `"numbered"`), for
+// bindings that read the bits from the library rather than copying them;
+// 0 for NULL or any other name. Any thread.
+//
+// # Safety
+//
+// - `name` may be NULL (the answer is 0), else a NUL-terminated string.
+uint32_t wl_host_capability(const char *name);
+
 // Checks `policy` against what the host named `name` can carry out
 // (`caps`, `WL_HOST_*` bits), before any pool is made: a rule it cannot
 // is `WL_NOT_FOR_HOST`, with a message naming the key, its value, the

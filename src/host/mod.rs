@@ -72,21 +72,34 @@ impl Caps {
         self.0 & (Caps::MASTER_KILLS.0 | Caps::WATCHDOG_KILLS.0) != 0
     }
 
-    /// Names of the capabilities held, for the start-up line.
+    /// Every capability: its bit, the name bindings use for it, and how
+    /// the start-up line says it.
+    pub const NAMED: [(Caps, &'static str, &'static str); 7] = [
+        (Caps::HEARTBEAT, "heartbeat", "heartbeats"),
+        (Caps::SURGE, "surge", "surge"),
+        (Caps::CANCEL, "cancel", "cancels requests"),
+        (Caps::CONCURRENT, "concurrent", "concurrent requests"),
+        (Caps::MASTER_KILLS, "master_kills", "master kills"),
+        (Caps::WATCHDOG_KILLS, "watchdog_kills", "watchdog kills"),
+        (Caps::NUMBERED, "numbered", "numbered workers"),
+    ];
+
+    /// The capability named `name` (`heartbeat`, `surge`, `cancel`,
+    /// `concurrent`, `master_kills`, `watchdog_kills`, `numbered`).
+    pub fn from_name(name: &str) -> Option<Caps> {
+        Caps::NAMED
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(c, _, _)| *c)
+    }
+
+    /// How the start-up line says the capabilities held.
     fn names(self) -> Vec<&'static str> {
-        [
-            (Caps::HEARTBEAT, "heartbeats"),
-            (Caps::SURGE, "surge"),
-            (Caps::CANCEL, "cancels requests"),
-            (Caps::CONCURRENT, "concurrent requests"),
-            (Caps::MASTER_KILLS, "master kills"),
-            (Caps::WATCHDOG_KILLS, "watchdog kills"),
-            (Caps::NUMBERED, "numbered workers"),
-        ]
-        .into_iter()
-        .filter(|(c, _)| self.contains(*c))
-        .map(|(_, n)| n)
-        .collect()
+        Caps::NAMED
+            .iter()
+            .filter(|(c, _, _)| self.contains(*c))
+            .map(|(_, _, said)| *said)
+            .collect()
     }
 }
 
@@ -298,6 +311,10 @@ mod tests {
     #[test]
     fn unknown_bits_and_bad_names_are_refused() {
         assert!(Caps::from_bits(1 << 20).is_err());
+        assert_eq!(Caps::from_name("surge"), Some(Caps::SURGE));
+        assert_eq!(Caps::from_name("nope"), None);
+        let all = Caps::NAMED.iter().fold(Caps::NONE, |a, (c, _, _)| a | *c);
+        assert_eq!(all, Caps::ALL);
         assert_eq!(Caps::from_bits(3).unwrap(), Caps::HEARTBEAT | Caps::SURGE);
         assert!(Host::new("", Caps::NONE).is_err());
         assert!(Host::new("a\nb", Caps::NONE).is_err());

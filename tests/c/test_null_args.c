@@ -428,6 +428,11 @@ static void hosts(void) {
   REFUSED(wl_pool_stats_text(pool, WL_STATS_JSON, NULL));
   EXPECT(wl_pool_stats_text(pool, 99, &line), WL_INVALID_ARGUMENT);
 
+  if (wl_host_capability(NULL) != 0 || wl_host_capability("nope") != 0 ||
+      wl_host_capability("surge") != WL_HOST_SURGE) {
+    fprintf(stderr, "wl_host_capability: wrong answers\n");
+    failures++;
+  }
   if (wl_event_string(NULL) != NULL || wl_event_severity(NULL) != 0) {
     fprintf(stderr, "wl_event_string or wl_event_severity took NULL\n");
     failures++;

@@ -42,6 +42,29 @@ pub const WL_SEVERITY_INFO: u32 = 1;
 pub const WL_SEVERITY_WARNING: u32 = 2;
 pub const WL_SEVERITY_ERROR: u32 = 3;
 
+/// The `WL_HOST_*` bit named `name` (`"heartbeat"`, `"surge"`, `"cancel"`,
+/// `"concurrent"`, `"master_kills"`, `"watchdog_kills"`, `"numbered"`), for
+/// bindings that read the bits from the library rather than copying them;
+/// 0 for NULL or any other name. Any thread.
+///
+/// # Safety
+///
+/// - `name` may be NULL (the answer is 0), else a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn wl_host_capability(name: *const c_char) -> u32 {
+    guard_value(0, || {
+        if name.is_null() {
+            return 0;
+        }
+        // SAFETY: a non-NULL name is NUL-terminated (documented).
+        let name = unsafe { std::ffi::CStr::from_ptr(name) };
+        name.to_str()
+            .ok()
+            .and_then(Caps::from_name)
+            .map_or(0, |c| c.bits())
+    })
+}
+
 fn pool<'a>(p: *const wl_pool) -> Result<&'a PoolObj, wl_result> {
     lookup(&POOLS, p, "pool")
 }
