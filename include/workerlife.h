@@ -251,6 +251,9 @@ enum wl_event_kind
   // fit under the container's limit minus its headroom; the worker
   // retires first.
   WL_EVENT_RETIRE_FIRST = 10,
+  // A worker due for a soft recycle waits for a permit of the rolling
+  // budget and serves on meanwhile; once per generation.
+  WL_EVENT_RECYCLE_WAITING = 11,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_event_kind;

@@ -309,3 +309,35 @@ fn a_recycle_the_worker_took_and_left_between_ticks_still_has_its_event() {
     );
     assert!(!events[1].crash);
 }
+
+#[test]
+fn a_due_worker_kept_waiting_for_a_permit_says_so_once() {
+    // Two workers due at once under a budget of one: the second waits,
+    // serving on, and the pool says why once (not on every tick).
+    let pool = pool("max_requests=1", 2);
+    pool.spawned(0, 1_111_121).unwrap();
+    pool.spawned(1, 1_111_122).unwrap();
+    let (w0, w1) = (pool.worker(0).unwrap(), pool.worker(1).unwrap());
+    w0.begin();
+    assert!(w0.end(), "the first due worker takes the one permit");
+    w1.begin();
+    assert!(!w1.end(), "the second waits for it");
+    for _ in 0..3 {
+        pool.tick();
+    }
+    let waiting: Vec<_> = pool
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::RecycleWaiting)
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].slot, 1);
+    assert_eq!(waiting[0].reason, Some(Reason::MaxRequests));
+    assert!(
+        waiting[0]
+            .to_string()
+            .starts_with("recycle_waiting slot=1 "),
+        "{}",
+        waiting[0]
+    );
+}

@@ -36,6 +36,12 @@ crate::names::named_enum! {
         /// the container's limit minus its headroom (reason
         /// `container_memory`); the worker retires first, then is respawned.
         RetireFirst = 10 => "retire_first",
+        /// A worker due for a soft recycle waits for a permit of the
+        /// rolling budget (`max_concurrent_recycles`,
+        /// `min_recycle_interval`): it serves on meanwhile. Filed once per
+        /// generation, when the master first sees it waiting, so a limit
+        /// that seems not to work says why.
+        RecycleWaiting = 11 => "recycle_waiting",
     }
 }
 

@@ -39,6 +39,8 @@ pub(super) struct SlotSup {
     pub(super) refused: u16,
     /// The generation last seen in the slot (0: none yet).
     pub(super) generation: u32,
+    /// The generation whose wait for a permit was filed, plus one (0: none).
+    pub(super) waiting_filed: u32,
     pub(super) pid: u32,
     pub(super) recycle_returned: bool,
     /// Bit per reason code: kills already returned for this generation.
@@ -554,7 +556,23 @@ impl Supervisor {
             self.note_generation(core, slot, now);
         }
         self.file_health_events(core, slot, now);
-        Some(self.master_decision(core, slot, now))
+        let d = self.master_decision(core, slot, now);
+        self.file_waiting(core, slot, now);
+        Some(d)
+    }
+
+    /// A worker due for a soft recycle that waits for a permit: one event
+    /// per generation, with the reason it is due for.
+    fn file_waiting(&mut self, core: &Core, slot: u32, now: u64) {
+        let s = &core.slots()[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        let ss = &mut self.slots[slot as usize];
+        if !gs.has(flag::WAITING) || ss.waiting_filed == gs.generation.wrapping_add(1) {
+            return;
+        }
+        ss.waiting_filed = gs.generation.wrapping_add(1);
+        let reason = core.due_reason(s, now);
+        self.push_event(event(core, EventKind::RecycleWaiting, slot, reason, now));
     }
 
     /// A slot that names another process than the live child the master

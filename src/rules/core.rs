@@ -906,6 +906,20 @@ impl Core {
 
     /// The first soft reason that trips, in priority order, with its value
     /// and limit.
+    /// The soft reason `slot`'s worker is due for now, if any (for the
+    /// master's `recycle_waiting` event; decides nothing).
+    pub fn due_reason(&self, slot: &Slot, now: u64) -> Option<Reason> {
+        let gs = GenState::unpack(slot.gen_state.load(Acquire));
+        if gs.has(flag::MANUAL) {
+            return Some(Reason::Manual);
+        }
+        if gs.has(flag::CONTAINER) {
+            return Some(Reason::ContainerMemory);
+        }
+        self.soft_reason(slot, &LazyNow::at(self, now), 0)
+            .map(|(r, _, _)| r)
+    }
+
     fn soft_reason(&self, slot: &Slot, now: &LazyNow, pending: u64) -> Option<(Reason, u64, u64)> {
         let l = &self.limits;
         let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;

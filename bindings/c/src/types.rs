@@ -90,6 +90,9 @@ pub enum wl_event_kind {
     /// fit under the container's limit minus its headroom; the worker
     /// retires first.
     WL_EVENT_RETIRE_FIRST = 10,
+    /// A worker due for a soft recycle waits for a permit of the rolling
+    /// budget and serves on meanwhile; once per generation.
+    WL_EVENT_RECYCLE_WAITING = 11,
 }
 
 /// A policy key, in spec-string order (see docs/policy.md for each default).
