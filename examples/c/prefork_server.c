@@ -118,6 +118,19 @@ static void worker_main(int listener, wl_pool *pool, uint32_t slot) {
   _exit(0);
 }
 
+/* An error of the master's round, logged through the pool: each distinct
+ * one once, then with its count now and then, never a line per tick. */
+static void round_error(const wl_pool *pool, const char *what, wl_result r) {
+  char text[320], msg[256] = "";
+  wl_last_error_message(msg, sizeof msg, NULL);
+  snprintf(text, sizeof text, "%s: error %u: %s", what, (unsigned)r, msg);
+  char *line = NULL;
+  if (wl_pool_round_error(pool, text, &line) == WL_OK && line) {
+    fprintf(stderr, "prefork_server: %s (supervision goes on)\n", line);
+    wl_string_free(line);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) {
     fprintf(stderr, "usage: prefork_server PORT WORKERS POLICY\n");
@@ -127,12 +140,21 @@ int main(int argc, char **argv) {
   unsigned workers = (unsigned)atoi(argv[2]);
   wl_policy *policy = NULL;
   TRY("policy", wl_policy_parse(argv[3], &policy));
-  /* With max_surge, room for the replacements started before a worker
-   * retires: the engine keeps the last max_surge slots for them. */
-  uint64_t surge = 0;
-  TRY("max_surge", wl_policy_get_raw(policy, WL_KEY_MAX_SURGE, &surge));
+  /* The host contract: this master beats for nobody (no heartbeat_timeout),
+   * starts replacements (max_surge), kills its own children, and starts each
+   * worker into the slot the pool names. A rule it cannot carry out stops
+   * the start here, naming the key. */
+  uint32_t caps = WL_HOST_SURGE | WL_HOST_MASTER_KILLS | WL_HOST_NUMBERED;
+  TRY("policy", wl_policy_check_host(policy, "C prefork master", caps));
+  uint32_t slots = 0;
+  TRY("slots", wl_host_slots(caps, workers, policy, &slots));
   wl_pool *pool = NULL;
-  TRY("pool", wl_pool_new_shared(policy, workers + (unsigned)surge, &pool));
+  TRY("pool", wl_pool_new_shared(policy, slots, &pool));
+  TRY("host", wl_pool_set_host(pool, "C prefork master", caps));
+  char *line = NULL;
+  TRY("start-up line", wl_pool_startup_line(pool, &line));
+  fprintf(stderr, "prefork_server: %s\n", line);
+  wl_string_free(line);
   wl_policy_free(policy);
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -165,18 +187,22 @@ int main(int argc, char **argv) {
     size_t n = 0;
     wl_result tr = wl_pool_tick(pool, actions, 16, &n);
     if (tr != WL_OK) {
-      /* A master outlives a bad round: say so, and tick again. */
-      char msg[256];
-      wl_result_text(tr, msg, sizeof msg, NULL);
-      fprintf(stderr, "prefork_server: tick: %s (supervision goes on)\n", msg);
+      /* A master outlives a bad round: say so (once per kind of error, then
+       * counted), and tick again. */
+      round_error(pool, "tick", tr);
       n = 0;
     }
     for (size_t i = 0; i < n; i++) {
       wl_pool_action *a = &actions[i];
       if (a->kind == WL_DO_SPAWN) {
         int go[2];
-        if (pipe2(go, O_CLOEXEC) != 0) continue;
+        if (pipe2(go, O_CLOEXEC) != 0) {
+          round_error(pool, "pipe", WL_IO);
+          continue;
+        }
         pid_t pid = fork();
+        if (pid < 0) /* a pids limit: the spawn is returned again later */
+          round_error(pool, "fork", WL_IO);
         if (pid == 0) {
           char c;
           close(go[1]);
@@ -203,24 +229,9 @@ int main(int argc, char **argv) {
       wl_pool_exited(pool, (uint32_t)pid, status, &slot);
     }
     TRY("events", wl_pool_events(pool, events, 16, &n));
-    for (size_t i = 0; i < n; i++) {
-      wl_event *e = &events[i];
-      const char *why = wl_reason_name(e->reason);
-      if (e->kind == WL_EVENT_REFUSED)
-        fprintf(stderr, "refused slot=%u pid=%u reason=%s: not a worker of this master\n",
-                e->slot, e->pid, why ? why : "-");
-      if (e->kind == WL_EVENT_REPLACING || e->kind == WL_EVENT_READY ||
-          e->kind == WL_EVENT_EXITED)
-        fprintf(stderr, "%s slot=%u pid=%u requests=%llu\n", wl_event_kind_name(e->kind),
-                e->slot, e->pid, (unsigned long long)e->requests);
-      if (e->kind == WL_EVENT_REPLACING || e->kind == WL_EVENT_READY)
-        fprintf(stderr, "%s slot=%u pid=%u requests=%llu\n", wl_event_kind_name(e->kind),
-                e->slot, e->pid, (unsigned long long)e->requests);
-      if (e->kind == WL_EVENT_RECYCLE_REQUESTED || e->kind == WL_EVENT_KILLED)
-        fprintf(stderr, "%s slot=%u pid=%u reason=%s requests=%llu\n",
-                e->kind == WL_EVENT_KILLED ? "kill" : "recycle", e->slot,
-                e->pid, why ? why : "-", (unsigned long long)e->requests);
-    }
+    /* Every event in the line every host logs. */
+    for (size_t i = 0; i < n; i++)
+      fprintf(stderr, "workerlife: %s\n", wl_event_string(&events[i]));
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
