@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use workerlife::{process, ActionKind, EventKind, Health, Policy, Pool, Worker};
+use workerlife::{process, ActionKind, Caps, EventKind, Health, Host, Policy, Pool, Worker};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -112,11 +112,19 @@ fn main() {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let policy = Policy::parse(POLICY).unwrap();
-    // Room for the replacements started before a worker retires
-    // (max_surge): the pool keeps its last max_surge slots for them, and the
+    // What this master carries out: replacements (max_surge), kills of its
+    // own children, workers started into the slots the pool names. Its pool
+    // has room for the replacements (the last max_surge slots), and the
     // spawn actions name them, so the loop below needs nothing more.
-    let pool = Pool::shared(&policy, workers + policy.max_surge() as u32).unwrap();
-    println!("workerlife prefork demo: {workers} workers on 127.0.0.1:{port} for {seconds}s\npolicy: {policy}\nslot 0 leaks 64 KiB per request\n");
+    let host = Host::new(
+        "Rust prefork demo",
+        Caps::SURGE | Caps::MASTER_KILLS | Caps::NUMBERED,
+    )
+    .unwrap();
+    let pool = Pool::shared(&policy, host.slots(workers, &policy)).unwrap();
+    pool.set_host(host).unwrap();
+    println!("{}", pool.startup_line());
+    println!("workerlife prefork demo: {workers} workers on 127.0.0.1:{port} for {seconds}s\nslot 0 leaks 64 KiB per request\n");
 
     // Counters the load child fills in, in shared memory.
     // SAFETY: a fresh shared anonymous mapping of two u64s.
