@@ -145,3 +145,49 @@ fn stats_show_the_container_as_the_master_read_it() {
         "{top}"
     );
 }
+
+#[test]
+fn a_limit_that_cannot_hold_a_fresh_worker_is_said_once_and_recycles_nobody() {
+    // Both workers are their start size: recycling the largest would free
+    // nothing and its successor would be picked next, for ever.
+    let kids = sleepers(2);
+    let policy = Policy::parse("container_memory=auto,container_headroom=10%").unwrap();
+    let pool = Pool::builder(&policy)
+        .slots(2)
+        .manual_clock(true)
+        .build()
+        .unwrap();
+    for (slot, kid) in kids.0.iter().enumerate() {
+        pool.spawned(slot as u32, kid.id()).unwrap();
+    }
+    assert_eq!(pool.sample().sampled, 2, "the start sizes");
+    let too_small = |pool: &Pool| {
+        pool.events()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::ContainerTooSmall)
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..5 {
+        pool.report_container(reading(400 * M, 399 * M));
+        let actions = pool.tick();
+        assert!(
+            actions.is_empty(),
+            "nothing recycled or killed: {actions:?}"
+        );
+    }
+    let said = too_small(&pool);
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    assert_eq!(said[0].reason, Some(Reason::ContainerMemory));
+    let line = said[0].to_string();
+    assert!(
+        line.contains("reason=container_memory (399MiB >= 360MiB)"),
+        "{line}"
+    );
+    assert_eq!(said[0].severity(), workerlife::Severity::Error);
+    // Below the threshold, then over it again: a new run, said again.
+    pool.report_container(reading(400 * M, 100 * M));
+    pool.tick();
+    pool.report_container(reading(400 * M, 399 * M));
+    assert!(pool.tick().is_empty());
+    assert_eq!(too_small(&pool).len(), 1);
+}

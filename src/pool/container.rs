@@ -18,7 +18,9 @@
 use super::supervisor::Supervisor;
 use crate::os::cgroup::{Cgroup, MemoryReading, Reader};
 use crate::policy::{Key, CONTAINER_AUTO, HEADROOM_PERCENT};
+use crate::pool::event::EventKind;
 use crate::rules::core::Core;
+use crate::rules::decision::{Action, Decision, Reason};
 use crate::table::layout::{container_state, flag, state, GenState, NONE};
 use crate::worker::Health;
 use std::collections::VecDeque;
@@ -57,6 +59,9 @@ pub(super) struct Container {
     fresh_after: u64,
     /// The first RSS readings of recent workers of ours.
     start_sizes: VecDeque<u64>,
+    /// A `container_too_small` event was filed for the working set's
+    /// current run at or above the threshold.
+    too_small_said: bool,
 }
 
 /// A reading taken without the lock: the reader goes out and comes back.
@@ -220,7 +225,7 @@ impl Supervisor {
 
     /// Phase "container" of `tick`: the worker to recycle (or kill) for
     /// the container, from the latest reading.
-    pub(super) fn container(&mut self, core: &Core) {
+    pub(super) fn container(&mut self, core: &Core, now: u64) {
         let c = &mut self.container;
         // The target's generation ended (it left, or its slot was taken
         // before its exit was reported): done.
@@ -235,6 +240,7 @@ impl Supervisor {
             return;
         };
         if r.working_set < b.recycle_at {
+            c.too_small_said = false;
             return;
         }
         if c.target.is_some() {
@@ -247,6 +253,30 @@ impl Supervisor {
         let Some(slot) = self.largest_worker(core) else {
             return;
         };
+        if self.recycle_frees_nothing(core, slot) {
+            // The largest worker is no bigger than a fresh one: recycling
+            // it would free nothing, and the next pick would be its
+            // successor, for ever. Said once per run over the threshold;
+            // the limit cannot hold this pool.
+            if !self.container.too_small_said {
+                self.container.too_small_said = true;
+                let mut ev = super::supervisor::event(
+                    core,
+                    EventKind::ContainerTooSmall,
+                    slot,
+                    Some(Reason::ContainerMemory),
+                    now,
+                );
+                ev.decision = Some(Decision {
+                    action: Action::Continue,
+                    reason: Some(Reason::ContainerMemory),
+                    value: r.working_set,
+                    limit: b.recycle_at,
+                });
+                self.push_event(ev);
+            }
+            return;
+        }
         let s = &core.slots()[slot as usize];
         let picked = s.gen_state.fetch_update(AcqRel, Acquire, |w| {
             let gs = GenState::unpack(w);
@@ -290,6 +320,26 @@ impl Supervisor {
             }
         }
         best.map(|(_, _, i)| i)
+    }
+
+    /// Whether `slot`'s worker is no bigger than a fresh one, by RSS (what
+    /// the start sizes are): at most a tenth over the median recent start
+    /// size. False while no start size or no reading is known.
+    fn recycle_frees_nothing(&self, core: &Core, slot: u32) -> bool {
+        let c = &self.container;
+        if c.start_sizes.is_empty() {
+            return false;
+        }
+        let mut sizes: Vec<u64> = c.start_sizes.iter().copied().collect();
+        sizes.sort_unstable();
+        let median = sizes[sizes.len() / 2];
+        let s = &core.slots()[slot as usize];
+        let ss = &self.slots[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        let mine = ss.generation == gs.generation && ss.pid == s.pid.load(Relaxed);
+        let rss = if mine { ss.measured.rss } else { None }
+            .or_else(|| Some(s.rss.load(Relaxed)).filter(|&v| v != NONE));
+        rss.is_some_and(|rss| rss <= median.saturating_add(median / 10))
     }
 
     /// Whether the master's kill of `slot`'s worker for the container is

@@ -42,6 +42,12 @@ crate::names::named_enum! {
         /// generation, when the master first sees it waiting, so a limit
         /// that seems not to work says why.
         RecycleWaiting = 11 => "recycle_waiting",
+        /// The container's working set is at its threshold
+        /// (`container_memory`), but its largest worker (the slot named) is
+        /// no bigger than a fresh one: recycling would free nothing, so
+        /// none is recycled for it. The value and limit are the working
+        /// set and the threshold. Filed once per run over the threshold.
+        ContainerTooSmall = 12 => "container_too_small",
     }
 }
 
@@ -149,6 +155,7 @@ impl Event {
         match self.kind {
             _ if self.oom_killed => Severity::Error,
             EventKind::CrashLoop => Severity::Error,
+            EventKind::ContainerTooSmall => Severity::Error,
             EventKind::Killed | EventKind::HealthCheckFailed | EventKind::Refused => {
                 Severity::Warning
             }

@@ -410,7 +410,7 @@ impl Supervisor {
     ) {
         core.master_pid.store(std::process::id(), Relaxed);
         self.sample(core, read, now);
-        self.container(core);
+        self.container(core, now);
         self.surge(core, now, out);
         for (i, s) in core.slots().iter().enumerate() {
             let slot = i as u32;

@@ -93,6 +93,10 @@ pub enum wl_event_kind {
     /// A worker due for a soft recycle waits for a permit of the rolling
     /// budget and serves on meanwhile; once per generation.
     WL_EVENT_RECYCLE_WAITING = 11,
+    /// The container's working set is at its threshold but its largest
+    /// worker is no bigger than a fresh one: none is recycled for it (the
+    /// limit cannot hold this pool). Once per run over the threshold.
+    WL_EVENT_CONTAINER_TOO_SMALL = 12,
 }
 
 /// A policy key, in spec-string order (see docs/policy.md for each default).
