@@ -80,19 +80,44 @@ module WorkerLife
     v >= NO_READING_FLOOR ? nil : v
   end
 
-  # A reading for the library: nil (none) or an Integer in [0, 2^64 - 3).
-  def self.to_u64(name, v)
-    return U64_MAX if v.nil?
+  # An Integer in [min, max] for the library, checked here so that a bad
+  # number is this binding's ArgumentError (never the ffi gem's RangeError
+  # or TypeError), with nothing sent.
+  def self.to_int(name, v, min, max)
     raise bad("#{name} must be an Integer, not #{v.inspect}") unless v.is_a?(Integer)
-    raise bad("#{name} is out of range: #{v}") if v.negative? || v >= NO_READING_FLOOR
+    raise bad("#{name} is out of range [#{min}, #{max}]: #{v}") if v < min || v > max
 
     v
   end
 
-  def self.to_u32(name, v)
-    raise bad("#{name} must be an Integer in [0, 2^32), not #{v.inspect}") unless v.is_a?(Integer) && v >= 0 && v <= NO_SLOT
+  # A reading for the library: nil (none) or an Integer in [0, 2^64 - 3).
+  def self.to_u64(name, v)
+    return U64_MAX if v.nil?
 
-    v
+    to_int(name, v, 0, NO_READING_FLOOR - 1)
+  end
+
+  def self.to_u32(name, v) = to_int(name, v, 0, NO_SLOT)
+
+  # A wait status (Process::Status or an Integer that fits a C int).
+  def self.to_status(status)
+    st = status.is_a?(Process::Status) ? status.to_i : status
+    to_int("a wait status", st, -(1 << 31), (1 << 31) - 1)
+  end
+
+  # A signal by number, name or Symbol ("TERM", :SIGTERM, 15); nil for none
+  # when `none` allows it.
+  def self.to_signal(name, signal, none: false)
+    return 0 if none && signal.nil?
+
+    n = if signal.is_a?(Integer)
+          signal
+        elsif signal.is_a?(String) || signal.is_a?(Symbol)
+          Signal.list[signal.to_s.delete_prefix("SIG")]
+        end
+    raise bad("#{name}: unknown signal #{signal.inspect}") unless n
+
+    to_int(name, n, 0, 64)
   end
 
   def self.to_str(name, v)
@@ -100,6 +125,20 @@ module WorkerLife
     raise bad("#{name} cannot hold a NUL") if v.include?("\0")
 
     v
+  end
+
+  # A string the library allocates (wl_pool_stats_text, startup_line,
+  # round_error) through its one char** out-parameter: nil for NULL; freed
+  # with wl_string_free whatever happens.
+  def self.owned_string
+    p = FFI::MemoryPointer.new(:pointer) # zeroed: NULL until written
+    begin
+      check(yield(p))
+      s = p.read_pointer
+      s.null? ? nil : s.read_string.force_encoding(Encoding::UTF_8)
+    ensure
+      N.wl_string_free(p.read_pointer)
+    end
   end
 
   # A string of the library through its size-query-then-fill convention.
@@ -138,15 +177,45 @@ module WorkerLife
 
   # The wait status of a child as Process::Status#to_i gives it; or from (code, signal).
   def self.wait_status(code, signal = nil)
-    if signal
-      n = signal.is_a?(Integer) ? signal : Signal.list[signal.to_s.delete_prefix("SIG")]
-      raise bad("unknown signal #{signal.inspect}") unless n
+    return to_signal("signal", signal) & 0x7f if signal
 
-      n & 0x7f
-    else
-      (code.to_i & 0xff) << 8
+    (to_int("an exit code", code, 0, 255) & 0xff) << 8
+  end
+
+  # The host contract: a host declares what it can carry out as capability
+  # names (:heartbeat, :surge, :cancel, :concurrent, :master_kills,
+  # :watchdog_kills, :numbered), whose bits are read from the library.
+  def self.capabilities(caps)
+    raise bad("host capabilities are an Array of names, not #{caps.inspect}") unless caps.is_a?(Array)
+
+    caps.reduce(0) do |bits, c|
+      raise bad("a host capability is a Symbol, not #{c.inspect}") unless c.is_a?(Symbol) || c.is_a?(String)
+
+      bit = N.wl_host_capability(c.to_s)
+      raise bad("unknown host capability #{c.inspect}") if bit.zero?
+
+      bits | bit
     end
   end
+
+  # Checks `policy` against what the host `name` can carry out, before any
+  # pool is made: a rule it cannot is a PolicyError (WL_NOT_FOR_HOST)
+  # naming the key, the host and what to do instead.
+  def self.check_host(policy, name, caps)
+    bits = capabilities(caps)
+    to_str("a host name", name)
+    Policy.with(policy) { |p| check(N.wl_policy_check_host(p.ptr, name, bits)) }
+  end
+
+  # How many slots a pool for `workers` workers of a host with `caps` needs
+  # under `policy` (the library's rule).
+  def self.host_slots(workers, policy, caps)
+    bits = capabilities(caps)
+    workers = to_u32("workers", workers)
+    Policy.with(policy) { |p| out(:uint32) { |n| N.wl_host_slots(bits, workers, p.ptr, n) } }
+  end
+
+  SEVERITIES = { 1 => :info, 2 => :warning, 3 => :error }.freeze
 
   # Owns one library handle: freed by #close, or when collected.
   class Handle
@@ -256,6 +325,39 @@ module WorkerLife
       Worker.new(WorkerLife.out(:pointer) { |out| N.wl_pool_claim(ptr, pid, out) }, :wl_worker_free)
     end
 
+    # The host named `name` declares what it can carry out (`caps`, names as
+    # for WorkerLife.capabilities): a rule of the pool's policy it cannot is
+    # a PolicyError (WL_NOT_FOR_HOST) naming the key, and nothing is recorded.
+    def set_host(name, caps)
+      bits = WorkerLife.capabilities(caps)
+      WorkerLife.check(N.wl_pool_set_host(ptr, WorkerLife.to_str("a host name", name), bits))
+    end
+
+    # The line a host logs once at start: workerlife is on, for which host,
+    # the policy, the slots, what the host can do and what is refused there.
+    def startup_line = WorkerLife.owned_string { |out| N.wl_pool_startup_line(ptr, out) }
+
+    # Notes an error of the master's round: the line to log now (the first
+    # time, then with its count at 10, 100...), or nil (only counted).
+    def round_error(text)
+      WorkerLife.to_str("an error text", text)
+      WorkerLife.owned_string { |out| N.wl_pool_round_error(ptr, text, out) }
+    end
+
+    # Adopts the workers of the server's own list of pids (known ones
+    # skipped, dead ones passed over, pids no longer listed forgotten): how
+    # many were taken on now. A pid that is not this process's child is
+    # refused (ProcessError, WL_NOT_A_CHILD, naming it) after the others
+    # were adopted.
+    def adopt_all(pids)
+      raise WorkerLife.bad("pids is an Array of Integers, not #{pids.inspect}") unless pids.is_a?(Array)
+
+      pids.each { |pid| WorkerLife.to_u32("pid", pid) }
+      buf = FFI::MemoryPointer.new(:uint32, [pids.size, 1].max)
+      buf.write_array_of_uint32(pids)
+      WorkerLife.out(:size_t) { |n| N.wl_pool_adopt_all(ptr, buf, pids.size, n) }
+    end
+
     def spawned(slot, pid) = WorkerLife.check(N.wl_pool_spawned(ptr, WorkerLife.to_u32("slot", slot), WorkerLife.to_u32("pid", pid)))
     def ready(slot) = WorkerLife.check(N.wl_pool_ready(ptr, WorkerLife.to_u32("slot", slot)))
     def adopt(pid) = WorkerLife.check(N.wl_pool_adopt(ptr, WorkerLife.to_u32("pid", pid)))
@@ -267,16 +369,14 @@ module WorkerLife
 
     # A child exited: `status` a wait status (Process::Status or Integer). Its slot.
     def exited(pid, status)
-      st = status.is_a?(Process::Status) ? status.to_i : status
-      raise WorkerLife.bad("a wait status is an Integer, not #{status.inspect}") unless st.is_a?(Integer) && st.bit_length < 32
-
-      WorkerLife.out(:uint32) { |slot| N.wl_pool_exited(ptr, WorkerLife.to_u32("pid", pid), st, slot) }
+      pid = WorkerLife.to_u32("pid", pid)
+      st = WorkerLife.to_status(status)
+      WorkerLife.out(:uint32) { |slot| N.wl_pool_exited(ptr, pid, st, slot) }
     end
 
     def exited_slot(slot, status = 0)
-      raise WorkerLife.bad("a wait status is an Integer, not #{status.inspect}") unless status.is_a?(Integer) && status.bit_length < 32
-
-      WorkerLife.check(N.wl_pool_exited_slot(ptr, WorkerLife.to_u32("slot", slot), status))
+      slot = WorkerLife.to_u32("slot", slot)
+      WorkerLife.check(N.wl_pool_exited_slot(ptr, slot, WorkerLife.to_status(status)))
     end
 
     def decision(slot)
@@ -286,8 +386,15 @@ module WorkerLife
     end
 
     Action = Struct.new(:action, :slot, :pid, :reason, :generation, :replaces, :identity, :not_before_us, keyword_init: true)
+    # An event; `line` is the library's text of it, the one every host logs
+    # (`recycle_requested slot=0 pid=4242 gen=3 reason=max_requests (100 >=
+    # 100) ...`), `severity` :info, :warning or :error.
     Event = Struct.new(:kind, :slot, :pid, :generation, :reason, :status, :crash, :oom_killed, :uptime, :requests, :rss,
-                       keyword_init: true)
+                       :value, :limit, :line, :severity, keyword_init: true) do
+      def to_s
+        line
+      end
+    end
 
     # What the master must do now: [Action(action: :spawn/:recycle/:kill, slot, pid, reason, identity...)].
     def tick
@@ -304,13 +411,16 @@ module WorkerLife
         Event.new(kind: EVENT_KINDS.fetch(e[:kind]), slot: e[:slot], pid: e[:pid], generation: e[:generation],
                   reason: REASONS[e[:reason]], status: e[:has_status] ? e[:status] : nil, crash: e[:crash],
                   oom_killed: e[:oom_killed], uptime: e[:uptime_us] / 1e6, requests: WorkerLife.u64(e[:requests]),
-                  rss: WorkerLife.u64(e[:rss])).freeze
+                  rss: WorkerLife.u64(e[:rss]), value: WorkerLife.u64(e[:value]), limit: WorkerLife.u64(e[:limit]),
+                  line: N.wl_event_string(e), severity: SEVERITIES[N.wl_event_severity(e)]).freeze
       end
     end
 
-    def stats_json = WorkerLife.text { |b, n, need| N.wl_pool_stats_json(ptr, b, n, need) }
-    def stats = JSON.parse(stats_json)
-    def prometheus = WorkerLife.text { |b, n, need| N.wl_pool_prometheus(ptr, b, n, need) }
+    # The stats as JSON (occupied: only the slots a worker holds), parsed,
+    # or as Prometheus text: one call, the text the library allocates.
+    def stats_json(occupied: false) = stats_text(occupied ? N::STATS_JSON_OCCUPIED : N::STATS_JSON)
+    def stats(occupied: false) = JSON.parse(stats_json(occupied: occupied))
+    def prometheus = stats_text(N::STATS_PROMETHEUS)
 
     # The container's memory: working_set, limit (nil: read none), anon, file, oom_kills.
     def report_container(working_set:, limit: nil, anon: nil, file: nil, oom_kills: nil)
@@ -326,9 +436,12 @@ module WorkerLife
 
     # A manual-clock pool's clock moves on `seconds` (rounded to the microsecond).
     def advance(seconds)
-      raise WorkerLife.bad("seconds must be finite and >= 0, not #{seconds.inspect}") unless seconds.is_a?(Numeric) && seconds.finite? && seconds >= 0
+      unless seconds.is_a?(Numeric) && seconds.real? && seconds.finite? && seconds >= 0
+        raise WorkerLife.bad("seconds must be a finite number >= 0, not #{seconds.inspect}")
+      end
 
-      WorkerLife.check(N.wl_pool_advance(ptr, (seconds * 1e6).round))
+      us = WorkerLife.to_int("seconds (in microseconds)", (seconds * 1_000_000).round, 0, U64_MAX - 1)
+      WorkerLife.check(N.wl_pool_advance(ptr, us))
     end
 
     # Seconds until the next respawn is allowed, or nil when none waits.
@@ -340,6 +453,10 @@ module WorkerLife
     end
 
     private
+
+    def stats_text(format)
+      WorkerLife.owned_string { |out| N.wl_pool_stats_text(ptr, format, out) }
+    end
 
     def initialize_handle(ptr)
       @ptr = FFI::AutoPointer.new(ptr, N.method(:wl_pool_free))
@@ -417,9 +534,7 @@ module WorkerLife
     # kill decision (request_timeout...) even while Ruby holds its lock, and
     # sends `recycle_signal` (default none) once on a granted recycle.
     def watchdog(recycle_signal: nil, interval_ms: 0)
-      sig = recycle_signal.nil? ? 0 : (recycle_signal.is_a?(Integer) ? recycle_signal : Signal.list[recycle_signal.to_s.delete_prefix("SIG")])
-      raise WorkerLife.bad("unknown signal #{recycle_signal.inspect}") unless sig
-
+      sig = WorkerLife.to_signal("recycle_signal", recycle_signal, none: true)
       interval_ms = WorkerLife.to_u32("interval_ms", interval_ms)
       Watchdog.new(WorkerLife.out(:pointer) { |out| N.wl_worker_watchdog(ptr, sig, interval_ms, out) }, :wl_watchdog_detach)
     end
@@ -443,9 +558,9 @@ module WorkerLife
 
   # Sends `signal` to `pid` only if it is still the process `identity` names.
   def self.kill(pid, signal, identity)
-    n = signal.is_a?(Integer) ? signal : Signal.list[signal.to_s.delete_prefix("SIG")]
-    raise bad("unknown signal #{signal.inspect}") unless n
-
-    check(N.wl_signal(to_u32("pid", pid), to_u64("identity", identity), n))
+    n = to_signal("signal", signal)
+    pid = to_u32("pid", pid)
+    identity = to_int("identity", identity, 0, U64_MAX)
+    check(N.wl_signal(pid, identity, n))
   end
 end

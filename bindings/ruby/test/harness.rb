@@ -50,6 +50,14 @@ module Harness
       log.lines.grep(/#{Regexp.escape(needle)}/)
     end
 
+    # The exit status of a Puma that must stop by itself (its start refused).
+    def exit_status(timeout = 30)
+      Harness.until_true(timeout, -> { "puma to exit by itself\n#{log}" }) do
+        _, @status = Process.wait2(@pid, Process::WNOHANG)
+        @status
+      end
+    end
+
     def ready
       Harness.until_true(30, -> { "puma to serve\n#{log}" }) do
         raise "puma exited:\n#{log}" if Process.wait(@pid, Process::WNOHANG)
@@ -59,13 +67,17 @@ module Harness
       self
     end
 
-    # SIGTERM, then whatever of its group is left: SIGKILL; the directory goes.
+    # SIGTERM, then whatever of its group is left: SIGKILL; the directory
+    # goes. A Puma reaped already (its start refused) gets no SIGTERM: its
+    # pid may be another's now (a live group keeps its id from reuse).
     def stop
-      begin
-        Process.kill("TERM", @pid)
-        Harness.until_true(20, "puma to stop") { Process.wait(@pid, Process::WNOHANG) }
-      rescue Errno::ESRCH, Errno::ECHILD, RuntimeError
-        nil
+      unless @status
+        begin
+          Process.kill("TERM", @pid)
+          Harness.until_true(20, "puma to stop") { Process.wait(@pid, Process::WNOHANG) }
+        rescue Errno::ESRCH, Errno::ECHILD, RuntimeError
+          nil
+        end
       end
       begin
         Process.kill("KILL", -@pid)
@@ -73,7 +85,7 @@ module Harness
         nil
       end
       begin
-        Process.wait(@pid)
+        Process.wait(@pid) unless @status
       rescue Errno::ECHILD
         nil
       end
@@ -95,6 +107,17 @@ module Harness
     puma = Puma.new(env)
     begin
       yield puma.ready
+    ensure
+      puma.stop
+    end
+  end
+
+  # A Puma whose start must be refused: its exit status and its log.
+  def self.refused_puma(env)
+    puma = Puma.new(env)
+    begin
+      status = puma.exit_status
+      [status, puma.log]
     ensure
       puma.stop
     end

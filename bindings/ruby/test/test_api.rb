@@ -18,7 +18,7 @@ class TestApi < Minitest::Test
     assert_includes WorkerLife::REASONS.values, :max_requests
     assert_includes WorkerLife::REASONS.values, :container_memory
     assert_match(/\A\d+\.\d+\.\d+\z/, WorkerLife::VERSION)
-    assert_equal 1, WorkerLife::ABI_VERSION
+    assert_equal 2, WorkerLife::ABI_VERSION
   end
 
   def test_a_bad_policy_is_a_policy_error_naming_the_key_and_value
@@ -71,6 +71,139 @@ class TestApi < Minitest::Test
     assert_raises(WorkerLife::ArgumentError) { pool.exited(1, "x") }
   ensure
     w&.close
+    pool&.close
+  end
+
+  # Numbers past what the C types hold are this binding's ArgumentError,
+  # naming the argument, before the call: never Ruby's RangeError.
+  def test_numbers_past_the_c_types_are_the_bindings_argument_error
+    pool = WorkerLife::Pool.new("", slots: 2, manual_clock: true)
+    w = pool.worker(0)
+    before = pool.stats_json
+    {
+      "seconds" => -> { pool.advance(1e300) },
+      "status" => -> { pool.exited(1, 2**40) },
+      "wait status" => -> { pool.exited_slot(0, -(2**40)) },
+      "signal" => -> { WorkerLife.kill(Process.pid, 2**40, 1) },
+      "identity" => -> { WorkerLife.kill(Process.pid, 0, 2**64) },
+      "recycle_signal" => -> { w.watchdog(recycle_signal: 2**33) },
+      "interval_ms" => -> { w.watchdog(interval_ms: 2**32) },
+      "workers" => -> { WorkerLife.host_slots(2**32, "", []) },
+      "pid" => -> { pool.adopt_all([Process.pid, 2**32]) },
+      "exit code" => -> { WorkerLife.wait_status(2**64) },
+    }.each do |what, call|
+      e = assert_raises(WorkerLife::ArgumentError, what, &call)
+      assert_equal "WL_INVALID_ARGUMENT", e.code_name
+      assert_match(/#{Regexp.escape(what.split.last)}/, e.message, what)
+    end
+    assert_raises(WorkerLife::ArgumentError) { pool.advance(Complex(1, 1)) }
+    assert_raises(WorkerLife::ArgumentError) { WorkerLife.kill(Process.pid, 10.5, 1) }
+    assert_equal before, pool.stats_json, "nothing was recorded"
+  ensure
+    w&.close
+    pool&.close
+  end
+
+  def test_a_rule_the_host_cannot_carry_out_is_refused_naming_key_and_host
+    caps = %i[master_kills watchdog_kills concurrent]
+    pool = WorkerLife::Pool.new("heartbeat_timeout=2s,max_requests=5", slots: 4)
+    e = assert_raises(WorkerLife::PolicyError) { pool.set_host("Puma cluster", caps) }
+    assert_equal "WL_NOT_FOR_HOST", e.code_name
+    assert_equal WorkerLife::WL_NOT_FOR_HOST, e.code
+    assert_match(/\Aheartbeat_timeout=2s: Puma cluster sends no heartbeat/, e.message)
+    assert_match(/for this host/, pool.startup_line, "a refusal records nothing")
+    pool.set_host("Puma cluster", caps + [:heartbeat])
+    e = assert_raises(WorkerLife::PolicyError) { WorkerLife.check_host("max_surge=1", "Puma cluster", caps) }
+    assert_match(/\Amax_surge=1: Puma cluster cannot start a replacement/, e.message)
+    e = assert_raises(WorkerLife::PolicyError) { WorkerLife.check_host("request_timeout=1s", "bare", []) }
+    assert_match(/\Arequest_timeout=1s: bare has no master and no watchdog/, e.message)
+    WorkerLife.check_host("request_timeout=1s", "Unicorn", %i[watchdog_kills])
+    e = assert_raises(WorkerLife::ArgumentError) { pool.set_host("Puma", %i[master_kills telepathy]) }
+    assert_match(/unknown host capability :telepathy/, e.message)
+    assert_raises(WorkerLife::ArgumentError) { pool.set_host("Puma", :master_kills) }
+    assert_raises(WorkerLife::ArgumentError) { pool.set_host("", []) }
+    assert_raises(WorkerLife::ArgumentError) { pool.set_host("a\0b", []) }
+  ensure
+    pool&.close
+  end
+
+  def test_the_pool_size_rule_and_the_startup_line_are_the_librarys
+    assert_equal 12, WorkerLife.host_slots(2, "", %i[master_kills])
+    assert_equal 13, WorkerLife.host_slots(2, "max_surge=1", %i[surge])
+    assert_equal 3, WorkerLife.host_slots(2, WorkerLife::Policy.parse("max_surge=1"), %i[numbered surge])
+    pool = WorkerLife::Pool.new("max_requests=5", slots: 12)
+    pool.set_host("Puma cluster", %i[master_kills watchdog_kills concurrent])
+    assert_equal "workerlife on for Puma cluster: policy max_requests=5, 12 slots; the host has concurrent requests, " \
+                 "master kills, watchdog kills; refused here: heartbeat_timeout (no heartbeat), " \
+                 "max_surge (cannot start a replacement)", pool.startup_line
+  ensure
+    pool&.close
+  end
+
+  def test_round_errors_are_logged_once_then_counted
+    pool = WorkerLife::Pool.new("", slots: 1)
+    lines = Array.new(100) { pool.round_error("adopting: boom") }
+    assert_equal ["adopting: boom", "adopting: boom (seen 10 times)", "adopting: boom (seen 100 times)"], lines.compact
+    assert_nil lines[1]
+    assert_equal "other", pool.round_error("other")
+    assert_raises(WorkerLife::ArgumentError) { pool.round_error(nil) }
+    assert_raises(WorkerLife::ArgumentError) { pool.round_error("a\0b") }
+  ensure
+    pool&.close
+  end
+
+  def test_stats_text_in_one_call
+    pool = WorkerLife::Pool.new("", slots: 3, manual_clock: true)
+    pool.spawned(1, Process.pid)
+    assert_equal 3, pool.stats["per_slot"].size
+    assert_equal [1], pool.stats(occupied: true)["per_slot"].map { |s| s["slot"] }
+    assert_equal 3, JSON.parse(pool.stats_json)["slots"]
+    assert_match(/^workerlife_recycles_total\{reason="max_requests"\} 0$/, pool.prometheus)
+    assert_equal Encoding::UTF_8, pool.prometheus.encoding
+  ensure
+    pool&.close
+  end
+
+  def test_events_carry_the_librarys_line_and_severity
+    pool = WorkerLife::Pool.new("max_requests=2,max_rss=100MiB", slots: 2, manual_clock: true)
+    pool.spawned(0, Process.pid)
+    w = pool.worker(0)
+    2.times do
+      w.begin_request
+      w.end_request
+    end
+    pool.tick
+    spawned, recycle = pool.events
+    assert_equal :spawned, spawned.kind
+    assert_equal :info, spawned.severity
+    assert_match(/\Aspawned slot=0 pid=#{Process.pid} gen=1 uptime=0\.000s requests=0\z/, spawned.line)
+    assert_equal :recycle_requested, recycle.kind
+    assert_equal "recycle_requested slot=0 pid=#{Process.pid} gen=1 reason=max_requests (2 >= 2) uptime=0.000s requests=2",
+                 recycle.line
+    assert_equal recycle.line, recycle.to_s
+    assert_equal [2, 2], [recycle.value, recycle.limit]
+    assert_nil spawned.value
+  ensure
+    w&.close
+    pool&.close
+  end
+
+  def test_adopt_all_takes_the_children_and_refuses_the_others_after
+    pool = WorkerLife::Pool.new("", slots: 4)
+    child = Process.spawn("sleep", "30")
+    assert_equal 1, pool.adopt_all([child])
+    assert_equal 0, pool.adopt_all([child]), "known already"
+    assert_equal 0, pool.adopt_all([])
+    e = assert_raises(WorkerLife::ProcessError) { pool.adopt_all([1, child]) }
+    assert_equal "WL_NOT_A_CHILD", e.code_name
+    assert_match(/pid 1 is not a child/, e.message)
+    assert_raises(WorkerLife::ArgumentError) { pool.adopt_all(child) }
+    assert_raises(WorkerLife::ArgumentError) { pool.adopt_all([-1]) }
+  ensure
+    if child
+      Process.kill("KILL", child)
+      Process.wait(child)
+    end
     pool&.close
   end
 

@@ -17,6 +17,12 @@ class TestPuma < Minitest::Test
       pids = results.map { |r| r[:body] }.uniq
       assert_operator pids.size, :>=, 8, "#{pids.size} workers served 60 requests\n#{puma.log[-3000..]}"
       refute_match(/crash/, puma.log)
+      started = puma.lines("workerlife on for Puma cluster")
+      assert_equal 1, started.size, "the start-up line, once\n#{puma.log[0, 3000]}"
+      assert_match(/policy max_requests=5, 12 slots; the host has concurrent requests, master kills, watchdog kills/, started.first)
+      assert_match(/refused here: heartbeat_timeout .*max_surge/, started.first)
+      recycle = puma.lines("[workerlife] recycle_requested").first
+      assert_match(/\[workerlife\] recycle_requested slot=\d+ pid=\d+ gen=\d+ reason=max_requests \(5 >= 5\) uptime=/, recycle)
     end
   end
 
@@ -36,7 +42,9 @@ class TestPuma < Minitest::Test
         puma.lines("recycle_requested").grep(/reason=memory_rss/).first
       end
       line = puma.lines("recycle_requested").grep(/reason=memory_rss/).first
-      mib = Integer(line[/rss=(\d+)/, 1]) / (1 << 20).to_f
+      # The library's line: the reason once, its value and limit, sizes for people.
+      assert_match(/\[workerlife\] recycle_requested slot=\d+ pid=\d+ gen=\d+ reason=memory_rss \([\d.]+MiB >= 120MiB[,)]/, line)
+      mib = Float(line[/reason=memory_rss \(([\d.]+)MiB/, 1])
       assert_operator mib, :>=, 120, line
       assert_operator mib, :<=, 128, line
       assert_empty results.reject { |r| r[:ok] }
@@ -58,5 +66,28 @@ class TestPuma < Minitest::Test
       results = Array.new(10) { Harness.get(puma.port) }
       assert_empty results.reject { |r| r[:ok] }
     end
+  end
+
+  # A setting Puma cannot serve stops its start (exit 1), naming the key:
+  # never "serve on with workerlife off".
+  def refused(policy, *needles)
+    status, log = Harness.refused_puma("WORKERLIFE_POLICY" => policy)
+    refute status.success?, "puma exited #{status.inspect}\n#{log}"
+    needles.each { |n| assert_match(n, log) }
+    refute_match(/Worker 0 \(PID/, log, "no worker started")
+    log
+  end
+
+  def test_heartbeat_timeout_stops_the_start_naming_the_key_and_the_host
+    refused("heartbeat_timeout=2s", /ERROR: \[workerlife\] WORKERLIFE_POLICY="heartbeat_timeout=2s" stops the start: /,
+            /heartbeat_timeout=2s: Puma cluster sends no heartbeat/, /request_timeout catches a stuck request/)
+  end
+
+  def test_a_typo_in_the_policy_stops_the_start_naming_the_key
+    refused("max_request=5", /unknown policy key "max_request"/)
+  end
+
+  def test_max_surge_stops_the_start_with_the_reason
+    refused("max_requests=5,max_surge=1", /max_surge=1: Puma cluster cannot start a replacement/)
   end
 end

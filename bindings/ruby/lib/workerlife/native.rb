@@ -11,7 +11,7 @@ module WorkerLife
     extend FFI::Library
 
     # The ABI this binding was written for (the header's WL_ABI_VERSION).
-    ABI_VERSION = 1
+    ABI_VERSION = 2
 
     def self.candidates
       return [ENV["WORKERLIFE_LIB"]] if ENV["WORKERLIFE_LIB"] && !ENV["WORKERLIFE_LIB"].empty?
@@ -45,7 +45,8 @@ module WorkerLife
       layout :kind, :uint32, :slot, :uint32, :pid, :uint32, :generation, :uint32, :reason, :uint32,
              :status, :int32, :has_status, :bool, :crash, :bool, :oom_killed, :bool,
              :at_us, :uint64, :uptime_us, :uint64, :requests, :uint64, :rss, :uint64, :delay_us, :uint64,
-             :growth_per_request, :double, :growth_per_second, :double
+             :growth_per_request, :double, :growth_per_second, :double,
+             :growth_requests, :uint64, :growth_seconds, :double, :value, :uint64, :limit, :uint64
     end
 
     class Health < FFI::Struct
@@ -69,6 +70,11 @@ module WorkerLife
 
     R = :uint32 # wl_result
 
+    # wl_pool_stats_text's formats (the header's WL_STATS_*).
+    STATS_JSON = 0
+    STATS_JSON_OCCUPIED = 1
+    STATS_PROMETHEUS = 2
+
     attach_function :wl_abi_version, [], :uint32
     attach_function :wl_layout_version, [], :uint32
     attach_function :wl_struct_size, [:string], :size_t
@@ -80,6 +86,15 @@ module WorkerLife
     attach_function :wl_reason_name, [:uint32], :string
     attach_function :wl_pool_action_kind_name, [:uint32], :string
     attach_function :wl_event_kind_name, [:uint32], :string
+    attach_function :wl_event_string, [Event.by_ref], :string
+    attach_function :wl_event_severity, [Event.by_ref], :uint32
+    attach_function :wl_string_free, [:pointer], :void
+
+    # The host contract: capability bits by name, the policy checked
+    # against a host, the pool-size rule.
+    attach_function :wl_host_capability, [:string], :uint32
+    attach_function :wl_policy_check_host, [:pointer, :string, :uint32], R
+    attach_function :wl_host_slots, [:uint32, :uint32, :pointer, :pointer], R
 
     attach_function :wl_policy_parse, [:string, :pointer], R
     attach_function :wl_policy_free, [:pointer], R
@@ -104,8 +119,11 @@ module WorkerLife
     attach_function :wl_pool_decision, [:pointer, :uint32, Decision.by_ref], R
     attach_function :wl_pool_tick, [:pointer, :pointer, :size_t, :pointer], R
     attach_function :wl_pool_events, [:pointer, :pointer, :size_t, :pointer], R
-    attach_function :wl_pool_stats_json, [:pointer, :pointer, :size_t, :pointer], R
-    attach_function :wl_pool_prometheus, [:pointer, :pointer, :size_t, :pointer], R
+    attach_function :wl_pool_stats_text, [:pointer, :uint32, :pointer], R
+    attach_function :wl_pool_set_host, [:pointer, :string, :uint32], R
+    attach_function :wl_pool_startup_line, [:pointer, :pointer], R
+    attach_function :wl_pool_round_error, [:pointer, :string, :pointer], R
+    attach_function :wl_pool_adopt_all, [:pointer, :pointer, :size_t, :pointer], R
     attach_function :wl_pool_report_container, [:pointer, ContainerReading.by_ref], R
     attach_function :wl_pool_advance, [:pointer, :uint64], R
     attach_function :wl_pool_next_spawn_in, [:pointer, :pointer, :pointer], R
