@@ -153,12 +153,10 @@ static void *wl_xs_take_handle(pTHX_ SV *self) {
 
 /* ---- Text out of the library ----------------------------------------- */
 
-/* The calls that write text into a caller's buffer. */
+/* The calls that write text into a caller's buffer (texts that cannot
+ * change between two calls; stats come from wl_pool_stats_text). */
 enum wl_xs_text {
   WL_XS_POLICY_TEXT,
-  WL_XS_STATS_JSON,
-  WL_XS_STATS_JSON_OCCUPIED,
-  WL_XS_PROMETHEUS,
   WL_XS_DECISION_TEXT,
   WL_XS_LAST_ERROR,
   WL_XS_RESULT_TEXT,
@@ -175,9 +173,6 @@ static wl_result wl_xs_write(enum wl_xs_text kind, const void *of, uint32_t code
                              size_t *needed) {
   switch (kind) {
   case WL_XS_POLICY_TEXT: return wl_policy_to_string((const wl_policy *)of, buf, len, needed);
-  case WL_XS_STATS_JSON: return wl_pool_stats_json((const wl_pool *)of, buf, len, needed);
-  case WL_XS_STATS_JSON_OCCUPIED: return wl_pool_stats_json_occupied((const wl_pool *)of, buf, len, needed);
-  case WL_XS_PROMETHEUS: return wl_pool_prometheus((const wl_pool *)of, buf, len, needed);
   case WL_XS_DECISION_TEXT: return wl_decision_text((const wl_decision *)of, buf, len, needed);
   case WL_XS_LAST_ERROR: return wl_last_error_message(buf, len, needed);
   case WL_XS_RESULT_TEXT: return wl_result_text(code, buf, len, needed);
@@ -190,26 +185,34 @@ static wl_result wl_xs_write(enum wl_xs_text kind, const void *of, uint32_t code
 }
 
 /* The one helper for the buffer-returning calls: the text as a new SV, or
- * NULL with *rc set. Stats text can grow between two calls (a counter or
- * an uptime gains a digit), so a retry asks for room to spare. */
+ * NULL with *rc set. These texts cannot change between two calls, so one
+ * size query is enough; a second refusal is the library's fault. */
 static SV *wl_xs_string(pTHX_ enum wl_xs_text kind, const void *of, uint32_t code, wl_result *rc) {
-  size_t size = 1024;
+  size_t size = 1024, needed = 0;
   SV *out = newSV(size);
-  for (int tries = 0; tries < 5; tries++) {
-    size_t needed = 0;
-    char *buf = SvGROW(out, size);
+  char *buf = SvPVX(out);
+  *rc = wl_xs_write(kind, of, code, buf, size, &needed);
+  if (*rc == WL_BUFFER_TOO_SMALL) {
+    size = needed + 1;
+    buf = SvGROW(out, size);
     *rc = wl_xs_write(kind, of, code, buf, size, &needed);
-    if (*rc == WL_BUFFER_TOO_SMALL) {
-      size = needed + 1024;
-      continue;
-    }
-    if (*rc != WL_OK) break;
-    SvCUR_set(out, strnlen(buf, size));
-    SvPOK_only(out);
-    return out;
   }
-  SvREFCNT_dec(out);
-  return NULL;
+  if (*rc != WL_OK) {
+    SvREFCNT_dec(out);
+    return NULL;
+  }
+  SvCUR_set(out, strnlen(buf, size));
+  SvPOK_only(out);
+  return out;
+}
+
+/* A string the library allocated for the caller, as a new SV (undef for
+ * NULL); the library's copy is freed (wl_string_free). */
+static SV *wl_xs_owned(pTHX_ char *s) {
+  if (!s) return newSV(0);
+  SV *sv = newSVpv(s, 0);
+  wl_string_free(s);
+  return sv;
 }
 
 /* Croaks with the library's message for `rc` (at the caller's line) and
@@ -238,10 +241,19 @@ static SV *wl_xs_text_of(pTHX_ enum wl_xs_text kind, const void *of) {
   wl_result rc;
   SV *s = wl_xs_string(aTHX_ kind, of, 0, &rc);
   if (!s) {
-    if (rc == WL_BUFFER_TOO_SMALL) croak("workerlife: the string kept growing");
+    if (rc == WL_BUFFER_TOO_SMALL) croak("workerlife: the library asked for a larger buffer twice");
     wl_xs_fail(aTHX_ rc);
   }
   return s;
+}
+
+/* A pool's stats in `format` (WL_STATS_*), in one call: the library
+ * allocates the text, so a counter that gains a digit meanwhile cannot
+ * make it fail. */
+static SV *wl_xs_stats(pTHX_ const wl_pool *pool, uint32_t format) {
+  char *text = NULL;
+  WL_XS_CHECK(wl_pool_stats_text(pool, format, &text));
+  return wl_xs_owned(aTHX_ text);
 }
 
 /* ---- Arguments --------------------------------------------------------- */
@@ -404,6 +416,20 @@ static const char *wl_xs_text_arg(pTHX_ const char *what, SV *sv) {
   return s;
 }
 
+/* The WL_HOST_* bits of the capability names args[0 .. n-1] ("heartbeat",
+ * "watchdog_kills", ...), each read from the library by name; an unknown
+ * name croaks, naming it. */
+static uint32_t wl_xs_caps(pTHX_ SV **args, I32 n) {
+  uint32_t caps = 0;
+  for (I32 i = 0; i < n; i++) {
+    const char *name = wl_xs_text_arg(aTHX_ "a host capability", args[i]);
+    uint32_t bit = wl_host_capability(name);
+    if (!bit) croak("workerlife: unknown host capability \"%s\"", name);
+    caps |= bit;
+  }
+  return caps;
+}
+
 /* Named options (key => value pairs from `first` on the stack) into a new
  * mortal hash, each key one of `known` (NULL-terminated); an unknown key
  * croaks, naming it and the kind of option. */
@@ -491,6 +517,19 @@ static SV *wl_xs_event_hash(pTHX_ const wl_event *e) {
   /* NaN: unknown. */
   (void)hv_stores(hv, "growth_per_request", Perl_isnan(e->growth_per_request) ? newSV(0) : newSVnv(e->growth_per_request));
   (void)hv_stores(hv, "growth_per_second", Perl_isnan(e->growth_per_second) ? newSV(0) : newSVnv(e->growth_per_second));
+  /* The span fitted: requests and seconds between the first and last
+   * reading (undef when the growth is not known). */
+  bool fitted = !Perl_isnan(e->growth_per_request);
+  (void)hv_stores(hv, "growth_requests", fitted ? newSVuv(e->growth_requests) : newSV(0));
+  (void)hv_stores(hv, "growth_seconds", Perl_isnan(e->growth_seconds) ? newSV(0) : newSVnv(e->growth_seconds));
+  /* What tripped, for recycles and kills (seconds for durations). */
+  uint32_t unit = e->reason ? wl_reason_unit(e->reason) : WL_UNIT_COUNT;
+  (void)hv_stores(hv, "value", e->value == WL_NO_READING ? newSV(0) : wl_xs_value(aTHX_ unit, e->value));
+  (void)hv_stores(hv, "limit", e->limit == WL_NO_READING ? newSV(0) : wl_xs_value(aTHX_ unit, e->limit));
+  /* The line every host logs (after "workerlife: "), and how loud:
+   * WL_SEVERITY_INFO, _WARNING or _ERROR. */
+  (void)hv_stores(hv, "line", wl_xs_name(aTHX_ wl_event_string(e)));
+  (void)hv_stores(hv, "severity", newSVuv(wl_event_severity(e)));
   return newRV_noinc((SV *)hv);
 }
 
@@ -572,13 +611,17 @@ static void wl_xs_after_fork_in_child(void) { wl_xs_forks = wl_xs_forks + 1; }
 #define WL_XS_END_LEAVE 1
 #define WL_XS_END_SAMPLED 2
 
-/* The result codes a caller may branch on ($WorkerLife::ERROR_CODE), as
- * constants WorkerLife::WL_*: the names and numbers come from the header. */
+/* The result codes a caller may branch on ($WorkerLife::ERROR_CODE) and
+ * the event severities (an event's "severity"), as constants
+ * WorkerLife::WL_*: the names and numbers come from the header. */
 #define WL_XS_RESULT(name) {#name, name}
 static const struct {
   const char *name;
-  wl_result code;
+  UV code;
 } wl_xs_results[] = {
+    WL_XS_RESULT(WL_SEVERITY_INFO),
+    WL_XS_RESULT(WL_SEVERITY_WARNING),
+    WL_XS_RESULT(WL_SEVERITY_ERROR),
     WL_XS_RESULT(WL_OK),
     WL_XS_RESULT(WL_NULL_ARGUMENT),
     WL_XS_RESULT(WL_INVALID_HANDLE),
@@ -771,6 +814,28 @@ wait_released(...)
   OUTPUT:
     RETVAL
 
+UV
+host_slots(workers, policy, ...)
+    SV *workers
+    SV *policy
+  CODE:
+    {
+      /* How many slots a pool needs for `workers` workers of a host with
+       * the capabilities named after the policy (a WorkerLife::Policy, a
+       * spec or undef): the library's rule. */
+      ENTER;
+      uint32_t n = (uint32_t)wl_xs_whole(aTHX_ "workers", workers, 1, UINT32_MAX);
+      wl_policy *made;
+      const wl_policy *p = wl_xs_policy_arg(aTHX_ policy, &made);
+      uint32_t caps = wl_xs_caps(aTHX_ &ST(2), items - 2);
+      uint32_t slots = 0;
+      WL_XS_CHECK(wl_host_slots(caps, n, p, &slots));
+      LEAVE;
+      RETVAL = slots;
+    }
+  OUTPUT:
+    RETVAL
+
 MODULE = WorkerLife  PACKAGE = WorkerLife::Policy
 
 SV *
@@ -855,6 +920,20 @@ keys(...)
         EXTEND(SP, n);
         for (uint32_t k = 0; k < (uint32_t)n; k++) mPUSHp(wl_key_name(k), strlen(wl_key_name(k)));
       }
+    }
+
+void
+check_host(self, name, ...)
+    wl_policy *self
+    SV *name
+  CODE:
+    {
+      /* Croaks (WL_NOT_FOR_HOST) when the host named `name`, with the
+       * capabilities named after it, cannot carry out a rule of this
+       * policy: the message names the key, the host and what to do
+       * instead. */
+      const char *n = wl_xs_text_arg(aTHX_ "the host name", name);
+      WL_XS_CHECK(wl_policy_check_host(self, n, wl_xs_caps(aTHX_ &ST(2), items - 2)));
     }
 
 SV *
@@ -1004,6 +1083,79 @@ attach(cls, path = &PL_sv_undef)
       wl_pool *pool = NULL;
       WL_XS_CHECK(wl_pool_attach(wl_xs_text_arg(aTHX_ "path", path), &pool));
       RETVAL = wl_xs_handle_object(aTHX_ pool, WL_XS_POOL);
+    }
+  OUTPUT:
+    RETVAL
+
+void
+set_host(self, name, ...)
+    wl_pool *self
+    SV *name
+  CODE:
+    {
+      /* The host named `name` declares what it can carry out (the
+       * capability names after it); a rule of the pool's policy it cannot
+       * croaks (WL_NOT_FOR_HOST) and nothing is recorded. */
+      const char *n = wl_xs_text_arg(aTHX_ "the host name", name);
+      WL_XS_CHECK(wl_pool_set_host(self, n, wl_xs_caps(aTHX_ &ST(2), items - 2)));
+    }
+
+SV *
+startup_line(self)
+    wl_pool *self
+  CODE:
+    {
+      /* The line a host logs once at start (after nothing: it begins
+       * "workerlife on for HOST"). */
+      char *line = NULL;
+      WL_XS_CHECK(wl_pool_startup_line(self, &line));
+      RETVAL = wl_xs_owned(aTHX_ line);
+    }
+  OUTPUT:
+    RETVAL
+
+SV *
+round_error(self, text)
+    wl_pool *self
+    SV *text
+  CODE:
+    {
+      /* An error of the host's supervision round: the line to log now, or
+       * undef when it was logged already and is only counted. */
+      char *line = NULL;
+      WL_XS_CHECK(wl_pool_round_error(self, wl_xs_text_arg(aTHX_ "the error text", text), &line));
+      RETVAL = wl_xs_owned(aTHX_ line);
+    }
+  OUTPUT:
+    RETVAL
+
+UV
+adopt_all(self, pids)
+    wl_pool *self
+    SV *pids
+  CODE:
+    {
+      /* Adopts the server's own list of worker pids (an array ref): those
+       * adopted before are skipped, those gone passed over; how many were
+       * taken on now. A pid that is not this process's child croaks
+       * (WL_NOT_A_CHILD) once the others are adopted. */
+      SvGETMAGIC(pids);
+      if (!SvROK(pids) || SvTYPE(SvRV(pids)) != SVt_PVAV)
+        croak("workerlife: adopt_all needs an array reference of pids");
+      AV *av = (AV *)SvRV(pids);
+      SSize_t n = av_top_index(av) + 1;
+      uint32_t *list;
+      ENTER;
+      Newx(list, n ? n : 1, uint32_t);
+      SAVEFREEPV(list);
+      for (SSize_t i = 0; i < n; i++) {
+        SV **e = av_fetch(av, i, 0);
+        list[i] = wl_xs_pid(aTHX_ e ? *e : &PL_sv_undef, false);
+      }
+      size_t adopted = 0;
+      WL_XS_CHECK(wl_pool_adopt_all(self, list, (size_t)n, &adopted));
+      LEAVE;
+      RETVAL = adopted;
     }
   OUTPUT:
     RETVAL
@@ -1234,7 +1386,7 @@ stats_json(self, ...)
       HV *o = wl_xs_options(aTHX_ &ST(1), items - 1, "stats", known);
       SV *vacant = wl_xs_opt(aTHX_ o, "vacant");
       bool all = !SvOK(vacant) || SvTRUE(vacant);
-      SV *json = wl_xs_text_of(aTHX_ all ? WL_XS_STATS_JSON : WL_XS_STATS_JSON_OCCUPIED, self);
+      SV *json = wl_xs_stats(aTHX_ self, all ? WL_STATS_JSON : WL_STATS_JSON_OCCUPIED);
       if (ix == 0) {
         RETVAL = json;
       } else {
@@ -1282,7 +1434,7 @@ SV *
 prometheus(self)
     wl_pool *self
   CODE:
-    RETVAL = wl_xs_text_of(aTHX_ WL_XS_PROMETHEUS, self);
+    RETVAL = wl_xs_stats(aTHX_ self, WL_STATS_PROMETHEUS);
   OUTPUT:
     RETVAL
 

@@ -7,6 +7,7 @@ use lib "$FindBin::Bin/../lib";
 use File::Temp qw(tempdir);
 use POSIX ();
 use Test::More;
+use JSON::PP ();
 use WorkerLife;
 
 my $dir = tempdir(CLEANUP => 1);
@@ -351,6 +352,129 @@ subtest 'objects are checked, and forged ones get nowhere' => sub {
     eval { $sub->slots };
     like($@, qr/workerlife: /, 'a subclass is accepted as its class (then refused for its handle)');
     unlike($@, qr/expected a/, 'not for its class');
+};
+
+subtest 'the host contract: set_host, check_host, host_slots, the start-up line' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'heartbeat_timeout=2s,max_requests=5', slots => 4);
+    eval { $pool->set_host('Starman', 'watchdog_kills') };
+    like($@, qr/^workerlife: heartbeat_timeout=2s: Starman sends no heartbeat .*request_timeout/, 'refused, naming the key, the host and what to do');
+    like($@, qr/ at \S+api\.t line \d+/, 'at the caller');
+    is($WorkerLife::ERROR_CODE, WorkerLife::WL_NOT_FOR_HOST, 'as WL_NOT_FOR_HOST (202, the policy family)');
+    is(WorkerLife::WL_NOT_FOR_HOST, 202);
+    like($pool->startup_line, qr/^workerlife on for this host:/, 'a refusal records nothing');
+    $pool->set_host('Gunicorn test', 'heartbeat', 'master_kills');
+    like($pool->startup_line, qr/^workerlife on for Gunicorn test: policy heartbeat_timeout=2s,max_requests=5, 4 slots; the host has heartbeats, master kills; refused here: max_surge/,
+        'the start-up line: host, policy, slots, capabilities, what is refused');
+
+    my $surge = WorkerLife::Policy->parse('max_surge=1');
+    eval { $surge->check_host('Starlet', 'watchdog_kills') };
+    like($@, qr/^workerlife: max_surge=1: Starlet cannot start a replacement.*max_surge=0/, 'check_host before any pool');
+    ok(eval { $surge->check_host('Node cluster', 'surge', 'master_kills'); 1 }, 'a host with surge carries it');
+    eval { WorkerLife::Policy->parse('request_timeout=1s')->check_host('Bare') };
+    like($@, qr/request_timeout=1s: Bare has no master and no watchdog/, 'kills need someone to carry them out');
+
+    for my $case ([['nope'], qr/unknown host capability "nope"/], [[undef], qr/a host capability must be a string/],
+                  [["watchdog_kills\0"], qr/contains a NUL byte/]) {
+        eval { $pool->set_host('X', @{ $case->[0] }) };
+        like($@, $case->[1], 'a bad capability name');
+    }
+    for my $name ('', 'x' x 65, "a\nb") {
+        eval { $pool->set_host($name, 'master_kills') };
+        like($@, qr/host name/, 'a bad host name');
+        is($WorkerLife::ERROR_CODE, WorkerLife::WL_INVALID_ARGUMENT);
+    }
+    like($pool->startup_line, qr/for Gunicorn test/, 'nothing changed by the bad calls');
+
+    is(WorkerLife::host_slots(4, 'max_surge=1', 'numbered', 'master_kills'), 5, 'numbered: workers + max_surge');
+    is(WorkerLife::host_slots(4, 'max_surge=1'), 17, 'claimed by pid: 2 * workers + max_surge + 8');
+    is(WorkerLife::host_slots(2, undef, 'watchdog_kills'), 12, 'the default policy');
+    is(WorkerLife::host_slots(3, $surge), 15, 'a policy object');
+    for my $bad (0, -1, 1.5, 'x', 2**32) {
+        eval { WorkerLife::host_slots($bad, undef) };
+        like($@, qr/workers must be a whole number from 1 to 4294967295/, "workers $bad refused");
+    }
+    eval { WorkerLife::host_slots(2, 'max_reqests=1') };
+    like($@, qr/unknown policy key "max_reqests"/, 'a bad policy');
+    eval { WorkerLife::host_slots(2, undef, 'numbred') };
+    like($@, qr/unknown host capability "numbred"/, 'a bad capability');
+};
+
+subtest 'round errors: each once, then counted' => sub {
+    my $pool = WorkerLife::Pool->new(slots => 1);
+    my @logged;
+    for (1 .. 100) {
+        my $line = $pool->round_error('spawn failed: EAGAIN');
+        push @logged, $line if defined $line;
+    }
+    is_deeply(\@logged, ['spawn failed: EAGAIN', 'spawn failed: EAGAIN (seen 10 times)', 'spawn failed: EAGAIN (seen 100 times)'],
+        'once, then at 10 and 100');
+    is($pool->round_error('another'), 'another', 'another error is logged once too');
+    eval { $pool->round_error(undef) };
+    like($@, qr/the error text must be a string/);
+    eval { $pool->round_error("a\0b") };
+    like($@, qr/the error text contains a NUL byte/);
+};
+
+subtest 'adopt_all: the server\'s list of pids' => sub {
+    my $pool = WorkerLife::Pool->new(slots => 4);
+    my @kids;
+    for (1 .. 3) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) { sleep 30; POSIX::_exit(0) }
+        push @kids, $pid;
+    }
+    is($pool->adopt_all([@kids[0, 1]]), 2, 'both adopted');
+    is($pool->adopt_all([@kids[0, 1]]), 0, 'known ones skipped');
+    eval { $pool->adopt_all([@kids, 1]) };
+    like($@, qr/pid 1 is not a child of this process/, 'a stranger refused, naming it');
+    is($WorkerLife::ERROR_CODE, WorkerLife::WL_NOT_A_CHILD);
+    is($pool->adopt_all(\@kids), 0, 'the others were adopted all the same');
+    for my $bad (['x'], [0], [2**32], 'not a list', {}) {
+        eval { $pool->adopt_all($bad) };
+        like($@, qr/pid must be a whole number|array reference/, 'bad input refused');
+    }
+    kill 'KILL', @kids;
+    waitpid($_, 0) for @kids;
+};
+
+subtest 'stats text in one call' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=10', slots => 3);
+    my $w = $pool->claim;
+    $w->begin; $w->end;
+    like($pool->prometheus, qr/^workerlife_requests_total 1$/m, 'Prometheus text');
+    is(JSON::PP::decode_json($pool->stats_json)->{requests_total}, 1, 'JSON');
+    is(scalar @{ $pool->stats(vacant => 0)->{per_slot} }, 1, 'the occupied slots only');
+};
+
+subtest 'events carry the library\'s line and severity' => sub {
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=2,max_restarts=1,backoff_initial=2s,min_uptime=10s',
+        slots => 2, manual_clock => 1);
+    $pool->spawned(0, 100);
+    my $w = $pool->slot(0);
+    $pool->advance(1.5);
+    for (1 .. 2) { $w->begin; $w->end }
+    $pool->tick;
+    $pool->exited(100, 0);
+    $pool->spawned(0, 101);
+    $pool->exited(101, 9);    # SIGKILL from nobody of ours: a crash
+    $pool->spawned(0, 102);
+    $pool->exited(102, 256);
+    my %by = map { ($_->{kind} . ($_->{pid} // '') => $_) } $pool->events;
+    my $recycle = $by{recycle_requested100} or return fail('no recycle event');
+    like($recycle->{line}, qr/^recycle_requested slot=0 pid=100 gen=\d+ reason=max_requests \(2 >= 2\) uptime=1\.500s requests=2/,
+        'the line: the reason once, with value and limit');
+    is($recycle->{severity}, WorkerLife::WL_SEVERITY_INFO, 'a recycle is info');
+    is_deeply([ @{$recycle}{qw(value limit)} ], [2, 2], 'value and limit');
+    ok(exists $recycle->{growth_requests} && exists $recycle->{growth_seconds}, 'the growth span');
+    my $crash = $by{exited101} or return fail('no crash');
+    is($crash->{severity}, WorkerLife::WL_SEVERITY_WARNING, 'a crash is a warning');
+    like($crash->{line}, qr/^exited slot=0 pid=101 /, 'its line');
+    ok(!defined $crash->{value}, 'nothing tripped: no value');
+    my ($loop) = grep { $_->{kind} eq 'crash_loop' } values %by;
+    ok($loop, 'a crash loop') or return;
+    is($loop->{severity}, WorkerLife::WL_SEVERITY_ERROR, 'a crash loop is an error');
+    ok(WorkerLife::WL_SEVERITY_INFO < WorkerLife::WL_SEVERITY_WARNING && WorkerLife::WL_SEVERITY_WARNING < WorkerLife::WL_SEVERITY_ERROR,
+        'severities, from the header');
 };
 
 subtest 'the result codes are the header\'s, as constants' => sub {

@@ -7,8 +7,13 @@ use Test::More;
 use Plack::Builder;
 use Plack::Util;
 
+# The start-up lines the middlewares built here wrote on STDERR.
+my $said = '';
+
 sub app_with {
     my ($policy, $inner) = @_;
+    local *STDERR;
+    open STDERR, '>>', \$said;
     return builder {
         enable 'WorkerLife', policy => $policy, stats_path => '/_wl';
         $inner // sub { [200, ['Content-Type' => 'text/plain'], ["ok\n"]] };
@@ -105,6 +110,39 @@ subtest 'an app that dies still ends its request' => sub {
 subtest 'a bad policy stops the app from building' => sub {
     eval { app_with('max_reqests=5') };
     like($@, qr/unknown policy key "max_reqests"/);
+    eval { app_with('heartbeat_timeout=2s') };
+    like($@, qr/heartbeat_timeout=2s: Plack sends no heartbeat/, 'a rule this host cannot carry out, named by the library');
+    eval { app_with('request_timeout=5s,max_surge=1') };
+    like($@, qr/max_surge=1: Plack cannot start a replacement/);
+};
+
+subtest 'the start-up line, once per app built' => sub {
+    $said = '';
+    app_with('max_requests=7');
+    is($said, "workerlife on for Plack: policy max_requests=7, 64 slots; the host has watchdog kills; refused here: heartbeat_timeout (no heartbeat), max_surge (cannot start a replacement)\n",
+        'the library\'s line: no server named by Plack here, 64 slots for 28 workers');
+    $said = '';
+    {
+        local *STDERR;
+        open STDERR, '>>', \$said;
+        builder {
+            enable 'WorkerLife', policy => '', workers => 3;
+            sub { [200, [], []] };
+        };
+    }
+    like($said, qr/^workerlife on for Plack: the default policy, 14 slots;/, 'workers => N sizes the pool by the library\'s rule');
+    $said = '';
+    {
+        local $ENV{PLACK_SERVER} = 'Starlet';
+        app_with('max_requests=7');
+    }
+    like($said, qr/^workerlife on for Starlet: .* 28 slots;/, 'the server Plack was asked for, and its default worker count (10)');
+};
+
+subtest 'request_timeout is carried out by the watchdog: accepted' => sub {
+    my $app = app_with('request_timeout=30s,drain_timeout=10s');
+    my ($env) = env('psgix.harakiri' => 1);
+    is($app->($env)->[0], 200);
 };
 
 done_testing;

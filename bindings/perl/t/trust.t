@@ -199,12 +199,15 @@ subtest 'forks under a busy thread never hang' => sub {
 
 subtest 'the middleware refuses a rule it cannot feed' => sub {
     require Plack::Middleware::WorkerLife;
+    local *STDERR;
+    open STDERR, '>', \my $said;
     my $mw = Plack::Middleware::WorkerLife->new(policy => 'heartbeat_timeout=5s');
     eval { $mw->prepare_app };
-    like($@, qr/heartbeat_timeout cannot be fed by the Plack middleware/);
+    like($@, qr/heartbeat_timeout=5s: Plack sends no heartbeat .*leave heartbeat_timeout off/, 'the library refuses it, naming the key and the host');
+    is($WorkerLife::ERROR_CODE, WorkerLife::WL_NOT_FOR_HOST);
     my $surge = Plack::Middleware::WorkerLife->new(policy => 'max_requests=10,max_surge=1');
     eval { $surge->prepare_app };
-    like($@, qr/max_surge cannot be carried out by the Plack middleware/);
+    like($@, qr/max_surge=1: Plack cannot start a replacement .*use max_surge=0/);
 };
 
 done_testing;

@@ -12,39 +12,115 @@ use warnings;
 use parent 'Plack::Middleware';
 use Plack::Util;
 use Carp ();
-use Plack::Util::Accessor qw(policy slots stats_path pool);
+use Plack::Util::Accessor qw(policy slots workers stats_path pool);
 use Scalar::Util ();
 use WorkerLife;
 
 our $VERSION = $WorkerLife::VERSION;
 
+# What this middleware can carry out, by the library's names: each child's
+# watchdog thread carries out its own kills. Nothing beats from the loop
+# that serves requests (a timer thread would prove nothing), so no
+# heartbeat; the server starts its children itself, so no surge; one
+# request at a time per child, none cancelled alone; children claim a free
+# slot by pid (not numbered). The library refuses the rules these leave out.
+my @CAPS = ('watchdog_kills');
+
 # Made when the app is built: in the master with --preload-app (shared by
-# every child, so the rolling budget holds across them), else in each child.
+# every child, so the rolling budget holds across them; Starlet always),
+# else in each child as it starts. A bad setting (policy, a rule the host
+# cannot carry out, a pool path) croaks here, so the server does not start.
 sub prepare_app {
     my ($self) = @_;
+    my $server = _server();
+    return if eval { $self->_setup($server); 1 };
+    my $err = $@;
+    # A child building the app itself (Starman without --preload-app):
+    # its server would start another child at once, and that one would die
+    # the same way, forever. Stop the server instead (its master closes its
+    # children and the port); see docs/perl.md.
+    if ($server->{master}) {
+        chomp(my $why = $err);
+        print STDERR "$why\nworkerlife: stopping the server (master $server->{master}): every child would fail the same way\n";
+        kill 'TERM', $server->{master};
+    }
+    die $err;
+}
+
+sub _setup {
+    my ($self, $server) = @_;
     my $policy = $self->policy;
     $policy = WorkerLife::Policy->parse($policy // '')
         unless Scalar::Util::blessed($policy) && $policy->isa('WorkerLife::Policy');
-    # Nothing here beats: a rule the host cannot feed must not be left to
-    # fire on healthy workers.
-    Carp::croak("workerlife: heartbeat_timeout cannot be fed by the Plack middleware (nothing sends heartbeats); leave it off")
-        if $policy->get('heartbeat_timeout');
-    # Starman and Starlet start their children themselves: no replacement
-    # can be started first.
-    Carp::croak("workerlife: max_surge cannot be carried out by the Plack middleware (the server starts its children); leave it off")
-        if $policy->get('max_surge');
+    # Checked before any pool is made: the library names the key, the host
+    # and what to do instead.
+    $policy->check_host($server->{name}, @CAPS);
+    my $slots = $self->slots
+        // WorkerLife::host_slots($self->workers // $server->{workers} // 28, $policy, @CAPS);
     # With `pool => PATH` the pool is a named file: every child shares it
     # even without --preload-app, and `workerlife top PATH` shows it. A file
     # left by a server that is gone is made anew.
     my $path = $self->pool;
-    $self->{pool} = defined $path && length $path
-        ? WorkerLife::Pool->open(path => $path, policy => $policy, slots => $self->slots // 64)
-        : WorkerLife::Pool->new(policy => $policy, slots => $self->slots // 64, shared => 1);
+    my $pool = defined $path && length $path
+        ? WorkerLife::Pool->open(path => $path, policy => $policy, slots => $slots)
+        : WorkerLife::Pool->new(policy => $policy, slots => $slots, shared => 1);
+    $pool->set_host($server->{name}, @CAPS);
+    $self->{pool} = $pool;
     # The fork count (WorkerLife::fork_count) this process claimed its slot
     # at; -1: none yet. A new child sees another count and claims its own.
     $self->{forks} = -1;
     $self->{stats_at} = $self->stats_path;
+    # Once per server start where the master builds the app; without
+    # --preload-app each child builds it, and says so as it starts.
+    print STDERR $pool->startup_line, "\n";
     return;
+}
+
+# The server that runs this app, as far as Plack tells it: its name for the
+# library ("Starman", "Starlet", else "Plack"), its worker count, and (in a
+# server's child that builds the app itself) the pid of its master. The
+# objects are read from the call stack: Plack's runner (the server it was
+# asked for, and its options) while a master preloads the app; the server's
+# own objects in a child that builds it.
+sub _server {
+    my (%s, $asked, %opt);
+    eval {
+        package DB;    # so that caller() fills @DB::args
+        for (my $i = 1; ; $i++) {
+            @DB::args = ();
+            my @frame = caller($i) or last;
+            next unless $frame[4] && @DB::args;    # called with arguments
+            my $obj = $DB::args[0];
+            next unless Scalar::Util::blessed($obj) && Scalar::Util::reftype($obj) eq 'HASH';
+            if ($obj->isa('Plack::Runner')) {
+                $asked //= $obj->{server};
+                %opt = @{ $obj->{options} } if !%opt && ref $obj->{options} eq 'ARRAY';
+            } elsif ($obj->isa('Net::Server') && ref $obj->{server} eq 'HASH') {
+                $s{name} //= 'Starman' if $obj->isa('Starman::Server');
+                $s{workers} //= $obj->{server}{max_servers};
+                my $ppid = $obj->{server}{ppid};
+                $s{master} //= $ppid if $ppid && $ppid != $$ && $ppid == getppid();
+            } elsif ($obj->isa('Plack::Handler::Starlet')) {
+                $s{name} //= 'Starlet';
+                my $n = $obj->{max_workers};
+                $s{workers} //= $n if $n;
+                $s{master} //= getppid() if $n && getppid() > 1;
+            } elsif ($obj->isa('Plack::Handler::Starman')) {
+                $s{name} //= 'Starman';
+                $s{workers} //= $obj->{workers};
+            }
+        }
+        1;
+    };
+    $asked //= $ENV{PLACK_SERVER};
+    if (!$s{name} && defined $asked && $asked =~ /\A(?:Plack::Handler::)?(Starman|Starlet)\z/) {
+        $s{name} = $1;
+        # The servers' own defaults: Starman 5, Starlet 10.
+        $s{workers} = $1 eq 'Starman' ? $opt{workers} // 5 : $opt{max_workers} // $opt{workers} // 10;
+    }
+    $s{name} //= 'Plack';
+    $s{workers} = undef unless defined $s{workers} && $s{workers} =~ /\A[1-9][0-9]{0,6}\z/;
+    return \%s;
 }
 
 # This process's slot, claimed on its first request.
@@ -60,6 +136,7 @@ sub _worker {
     # Whoever ran here before has exited: free its slot and its recycle
     # permit now (no master calls exited() for Starman's children).
     $pool->reap_dead;
+    _events($env, $pool);
     $self->{worker} = eval { $pool->claim($$) };
     _log($env, "workerlife: worker $$ runs unsupervised: $@") unless $self->{worker};
     # The child's own watchdog carries out kill decisions (no master of
@@ -71,6 +148,14 @@ sub _worker {
             unless $self->{watchdog};
     }
     return $self->{worker};
+}
+
+# The pool's events of this process (exits it saw, its watchdog's reaping),
+# each logged as the library's line.
+sub _events {
+    my ($env, $pool) = @_;
+    _log($env, "workerlife: $_->{line}") for $pool->events;
+    return;
 }
 
 sub _log {
@@ -153,7 +238,10 @@ sub _after_end {
     # Free the slots (and recycle permits) of children that exited since,
     # so a waiting worker need not wait for their replacement (the watchdog
     # does it too, every second).
-    eval { $self->{pool}->reap_dead } if $r & WorkerLife::Worker::END_SAMPLED;
+    if ($r & WorkerLife::Worker::END_SAMPLED) {
+        eval { $self->{pool}->reap_dead };
+        _events($env, $self->{pool});
+    }
     $self->_leave($env, $w) if $r & WorkerLife::Worker::END_LEAVE;
     return $res;
 }
