@@ -55,6 +55,19 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
             None,
             &[("key", obj(py, key)), ("value", obj(py, value))],
         ),
+        Error::NotForHost {
+            ref key,
+            ref value,
+            ref host,
+            ..
+        } => {
+            let attrs = [
+                ("key", obj(py, key.clone())),
+                ("value", obj(py, value.clone())),
+                ("host", obj(py, host.clone())),
+            ];
+            raise(py, "NotForHost", msg, None, &attrs)
+        }
         Error::InvalidSlotCount(_) | Error::SlotOutOfRange { .. } | Error::SlotBusy { .. } => {
             raise(py, "SlotError", msg, None, &[])
         }

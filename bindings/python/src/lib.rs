@@ -3,6 +3,7 @@
 //! live in the `workerlife` crate.
 
 mod errors;
+mod host;
 mod policy;
 mod pool;
 mod records;
@@ -32,7 +33,7 @@ pub(crate) fn seconds(secs: f64, what: &str) -> PyResult<Duration> {
 /// The names of every enum that crosses a language line, each in number
 /// order, from the engine's one table of it.
 fn tables(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
-    use workerlife::{Action, ActionKind, EventKind, Reason, Sharing};
+    use workerlife::{Action, ActionKind, Caps, EventKind, Reason, Severity, Sharing};
     let t = pyo3::types::PyDict::new(py);
     t.set_item(
         "action",
@@ -60,6 +61,14 @@ fn tables(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
         "sharing",
         Sharing::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
     )?;
+    t.set_item(
+        "severity",
+        Severity::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+    )?;
+    t.set_item(
+        "capability",
+        Caps::NAMED.iter().map(|(_, n, _)| *n).collect::<Vec<_>>(),
+    )?;
     Ok(t)
 }
 
@@ -68,6 +77,7 @@ fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("TABLES", tables(m.py())?)?;
     m.add_class::<policy::PyPolicy>()?;
+    m.add_class::<host::PyHost>()?;
     m.add_class::<pool::PyPool>()?;
     m.add_class::<worker::PyWorker>()?;
     m.add_class::<worker::PyWatchdog>()?;

@@ -1,6 +1,7 @@
 //! `workerlife.Pool`.
 
 use crate::errors::OrRaise;
+use crate::host::PyHost;
 use crate::policy::PyPolicy;
 use crate::records::{PyAction, PyDecision, PyEvent};
 use crate::seconds;
@@ -348,6 +349,48 @@ impl PyPool {
     /// The stats in Prometheus text exposition format.
     fn prometheus(&self) -> String {
         self.inner.prometheus()
+    }
+
+    /// The host declares what it can carry out: the pool's policy is
+    /// checked against it (NotForHost naming the key, the host and what to
+    /// do instead; nothing recorded then). Declaring again replaces it.
+    fn set_host(&self, py: Python<'_>, host: &PyHost) -> PyResult<()> {
+        let host = host.inner.clone();
+        py.detach(|| self.inner.set_host(host)).or_raise(py)
+    }
+
+    /// The host declared with `set_host`, if any.
+    #[getter]
+    fn host(&self) -> Option<PyHost> {
+        self.inner.host().map(|inner| PyHost { inner })
+    }
+
+    /// The line a host logs once at start: workerlife is on, for which
+    /// host, under which policy, and what is refused there.
+    fn startup_line(&self) -> String {
+        self.inner.startup_line()
+    }
+
+    /// Notes an error of the master's round (its text); returns the line to
+    /// log now, or None (just counted): each distinct text the first time,
+    /// then with its count at 10, 100, 1000... occurrences.
+    fn round_error(&self, text: &str) -> Option<String> {
+        self.inner.round_error(text)
+    }
+
+    /// Adopts the workers of the server's own list of pids (gunicorn's
+    /// WORKERS, billiard's children): pids adopted before are skipped, dead
+    /// ones passed over, and a pid that is not a child of this process is
+    /// refused, never signalled. Returns (the pids adopted now, [(pid,
+    /// why refused)]).
+    fn adopt_all(&self, py: Python<'_>, pids: Vec<u32>) -> (Vec<u32>, Vec<(u32, String)>) {
+        let done = py.detach(|| self.inner.adopt_all(&pids));
+        let refused = done
+            .refused
+            .into_iter()
+            .map(|(pid, e)| (pid, e.to_string()))
+            .collect();
+        (done.new, refused)
     }
 
     fn __repr__(&self) -> String {

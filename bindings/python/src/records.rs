@@ -200,6 +200,12 @@ impl From<Event> for PyEvent {
 
 #[pymethods]
 impl PyEvent {
+    /// How loud it is in the host's log: "info", "warning" or "error".
+    #[getter]
+    fn severity(&self) -> &'static str {
+        self.inner.severity().as_str()
+    }
+    /// The library's one line for it, what every host logs.
     fn __str__(&self) -> String {
         self.inner.to_string()
     }

@@ -354,6 +354,7 @@ def test_names_come_from_the_library_and_the_stubs_agree() -> None:
         "Decision.action": t["action"],
         "Action.action": t["pool_action"],
         "Pool.sharing": t["sharing"],
+        "Event.severity": t["severity"],
     }
     # What the objects say is in the tables.
     pool = workerlife.Pool("max_requests=1", slots=1, manual_clock=True)
@@ -481,3 +482,87 @@ def test_a_slot_taken_by_number_that_nobody_started_starts_its_generation(tmp_pa
     assert (d.action, d.reason) == ("recycle", "max_requests")
     st = pool.stats()["per_slot"][1]
     assert (st["state"], st["pid"], st["generation"], st["requests"]) == ("draining", os.getpid(), 1, 5)
+
+
+def test_a_host_declares_what_it_can_carry_out() -> None:
+    gunicorn = workerlife.Host("gunicorn (sync)", heartbeat=True, surge=True, master_kills=True)
+    assert gunicorn.name == "gunicorn (sync)"
+    assert gunicorn.capabilities == ["heartbeat", "surge", "master_kills"]
+    assert workerlife.TABLES["capability"] == [
+        "heartbeat", "surge", "cancel", "concurrent", "master_kills", "watchdog_kills", "numbered"
+    ]
+    celery = workerlife.Host("Celery prefork", master_kills=True)
+    beat = Policy.parse("heartbeat_timeout=2s")
+    gunicorn.check(beat)
+    with pytest.raises(workerlife.NotForHost) as e:
+        celery.check(beat)
+    assert isinstance(e.value, workerlife.PolicyError)
+    assert (e.value.key, e.value.value, e.value.host) == ("heartbeat_timeout", "2s", "Celery prefork")
+    assert str(e.value).startswith("heartbeat_timeout=2s: Celery prefork ")
+    assert "request_timeout" in str(e.value)
+    with pytest.raises(workerlife.NotForHost, match="max_surge=0"):
+        celery.check(Policy(max_surge=1))
+    # The pool-size rule: numbered hosts need one slot a worker, others more.
+    surge = Policy(max_surge=1)
+    assert workerlife.Host("C master", numbered=True, surge=True).slots(4, surge) == 5
+    assert gunicorn.slots(4, surge) == 17
+    for bad in ("", "a\nb", "x" * 65):
+        with pytest.raises(workerlife.InvalidArgument):
+            workerlife.Host(bad)
+    with pytest.raises(TypeError):
+        workerlife.Host("h", True)  # type: ignore[misc]
+
+
+def test_a_pool_checks_its_policy_against_its_host_and_says_so() -> None:
+    pool = Pool("heartbeat_timeout=2s,max_requests=5", slots=3)
+    assert pool.host is None
+    celery = workerlife.Host("Celery prefork", master_kills=True)
+    with pytest.raises(workerlife.NotForHost, match="heartbeat_timeout=2s"):
+        pool.set_host(celery)
+    assert pool.host is None, "nothing recorded"
+    gunicorn = workerlife.Host("gunicorn (sync)", heartbeat=True, surge=True, master_kills=True)
+    pool.set_host(gunicorn)
+    assert pool.host == gunicorn
+    line = pool.startup_line()
+    assert line.startswith("workerlife on for gunicorn (sync): policy "), line
+    assert "max_requests=5" in line and "3 slots" in line, line
+
+
+def test_round_errors_are_said_once_then_counted() -> None:
+    pool = Pool()
+    said = [pool.round_error("boom") for _ in range(100)]
+    assert said[0] == "boom"
+    assert said[9] == "boom (seen 10 times)"
+    assert said[99] == "boom (seen 100 times)"
+    assert sum(s is not None for s in said) == 3
+    assert pool.round_error("other") == "other"
+
+
+def test_adopt_all_takes_children_and_refuses_the_rest() -> None:
+    import subprocess
+    import sys
+
+    pool = Pool(slots=4, shared=True)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        adopted, refused = pool.adopt_all([child.pid, 1])
+        assert adopted == [child.pid]
+        assert [pid for pid, _ in refused] == [1], "init is nobody's worker"
+        assert "not a child" in refused[0][1], refused
+        assert pool.adopt_all([child.pid]) == ([], []), "adopted once"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_event_severity_and_the_librarys_line() -> None:
+    pool = Pool("max_requests=1", slots=1, manual_clock=True)
+    pool.spawned(0, 100)
+    with pool.slot(0).request():
+        pass
+    pool.tick()
+    events = pool.events()
+    assert [(e.kind, e.severity) for e in events] == [("spawned", "info"), ("recycle_requested", "info")]
+    line = str(events[1])
+    assert "reason=max_requests (1 >= 1)" in line, line
+    assert line.count("max_requests") == 1, line

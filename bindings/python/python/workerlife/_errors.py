@@ -18,6 +18,14 @@ class PolicyError(Error, ValueError):
     value: str = ""
 
 
+class NotForHost(PolicyError):
+    """A policy rule the host cannot carry out (``heartbeat_timeout`` where
+    nothing beats, ``max_surge`` where nothing starts a replacement); names
+    the key, its value, the host and what to do instead."""
+
+    host: str = ""
+
+
 class SlotError(Error, ValueError):
     """A slot count or index out of range, or a slot already taken."""
 

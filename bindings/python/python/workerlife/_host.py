@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional, Protocol, Set
+from typing import Any, Iterable, Optional, Protocol
 
 from . import Pool
 from ._metrics import MetricsServer
@@ -17,7 +17,6 @@ class ForkingHost(Protocol):
 
     fork_lock: threading.Lock
     thread: Optional[threading.Thread]
-    adopted: Set[int]
     metrics: Optional[MetricsServer]
 
 
@@ -25,8 +24,8 @@ def quiesce_around_fork(state: ForkingHost) -> None:
     """``os.fork()`` takes ``state.fork_lock``, which the supervisor holds
     for a whole round (tick, signals, logging): no child starts with a lock
     of ours, or of the log stream, held by a thread it does not have. The
-    child gets a fresh lock, no supervisor, no record of children, and
-    closes every socket of the metrics server it inherited."""
+    child gets a fresh lock, no supervisor (the pool forgets the master's
+    record of children and round errors itself), and closes every socket of the metrics server it inherited."""
 
     def before() -> None:
         state.fork_lock.acquire()
@@ -38,7 +37,6 @@ def quiesce_around_fork(state: ForkingHost) -> None:
         # The lock was held by the forking thread: the child gets a fresh one.
         state.fork_lock = threading.Lock()
         state.thread = None
-        state.adopted = set()
         server, state.metrics = state.metrics, None
         if server is not None:
             server.close_inherited()
@@ -46,15 +44,29 @@ def quiesce_around_fork(state: ForkingHost) -> None:
     os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=after_in_child)
 
 
-def log_events(pool: Pool, log: Any, noun: str) -> None:
-    """One line per event (what operators grep for, and what the end-to-end
-    tests read back) to ``log``, a ``logging.Logger`` or gunicorn's own
-    logger; ``noun`` is what the host calls a worker."""
+def log_events(pool: Pool, log: Any) -> None:
+    """Each event in the library's one line (what operators grep for, and
+    what the end-to-end tests read back), at the event's own severity, to
+    ``log``: a ``logging.Logger`` or gunicorn's own logger."""
     for ev in pool.events():
-        if ev.oom_killed:
-            # Named for what it was, not the host's guess ("Perhaps out of memory?").
-            log.error("workerlife: %s %s was OOM-killed by the kernel: %s", noun, ev.pid, ev)
-        elif ev.kind in ("killed", "crash_loop", "health_check_failed", "refused") or ev.crash:
-            log.warning("workerlife: %s", ev)
-        else:
-            log.info("workerlife: %s", ev)
+        getattr(log, ev.severity)("workerlife: %s", ev)
+
+
+def round_failed(pool: Pool, log: Any, e: BaseException) -> None:
+    """An error of the master's round, logged the library's way: each
+    distinct one once, then with its count at 10, 100, 1000... (never a
+    line per tick)."""
+    line = pool.round_error(f"{type(e).__name__}: {e}")
+    if line is not None:
+        log.error("workerlife: supervisor round failed (supervision goes on): %s", line)
+
+
+def adopt_workers(pool: Pool, log: Any, pids: Iterable[int], noun: str) -> None:
+    """Takes on the server's own list of its workers (the only processes the
+    master will signal); a pid that is not our child is refused, and said
+    once (through ``round_error``)."""
+    _, refused = pool.adopt_all(list(pids))
+    for pid, why in refused:
+        line = pool.round_error(f"not adopting {noun} {pid}: {why}")
+        if line is not None:
+            log.warning("workerlife: %s", line)

@@ -1,12 +1,19 @@
 """Settings every host integration reads from the environment the same
-way (gunicorn, Celery): the policy, the metrics address, the tick."""
+way (gunicorn, Celery): the policy, the metrics address, the tick, the
+pool file. A bad one stops the host's start with a RuntimeError naming it
+(gunicorn prints it as "Error: ..."), never "serve on with workerlife off"."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
-from typing import Optional, Tuple
+import struct
+import threading
+from typing import Callable, Optional, Tuple
 
-from . import Policy, PolicyError
+from . import Error, Host, Policy, PolicyError, Pool
+from ._metrics import MetricsServer
 
 
 def policy_from_env() -> Policy:
@@ -38,3 +45,86 @@ def _tick_interval() -> float:
     if not 0.0 < tick <= 60.0:
         raise RuntimeError(f"workerlife: bad WORKERLIFE_TICK {value!r}: expected seconds in (0, 60]")
     return tick
+
+
+def check_policy(policy: Policy, host: Host, setting: str = "WORKERLIFE_POLICY") -> None:
+    """The policy against what ``host`` can carry out: a rule it cannot is a
+    RuntimeError naming the setting, the key, the host and what to do."""
+    try:
+        host.check(policy)
+    except PolicyError as e:
+        raise RuntimeError(f"workerlife: bad {setting} {str(policy)!r}: {e}") from e
+
+
+def pool_path() -> Optional[str]:
+    """WORKERLIFE_POOL, checked: its directory must exist (a RuntimeError
+    naming the setting and the path otherwise)."""
+    path = os.environ.get("WORKERLIFE_POOL", "").strip()
+    if not path:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise RuntimeError(
+            f"workerlife: bad WORKERLIFE_POOL {path!r}: its directory {folder} does not exist "
+            "(make it first, owned by the server's user)"
+        )
+    return path
+
+
+def _held_by_another(path: str) -> bool:
+    """Whether a live process holds the pool file (each holder keeps a
+    shared open-file-description lock on it, released by the kernel when it
+    dies): asked without taking a lock (F_OFD_GETLK)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return False  # missing: ours to make
+    try:
+        # struct flock: l_type, l_whence, l_start, l_len, l_pid.
+        probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        got = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, probe)
+        return bool(struct.unpack("hhqqi", got[: struct.calcsize("hhqqi")])[0] != fcntl.F_UNLCK)
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.ENOTSUP):
+            return False  # no OFD locks here: Pool.open says what it can
+        raise
+    finally:
+        os.close(fd)
+
+
+def master_pool(policy: Policy, slots: int) -> Pool:
+    """The pool a master makes before its first fork: published at
+    WORKERLIFE_POOL when set (for ``workerlife top``; a file left by a
+    master that is gone is made anew), else an anonymous shared pool. One
+    pool, one master: a file another live process holds (a second server
+    given the same WORKERLIFE_POOL) is refused, as is a file that is not a
+    pool; the RuntimeError names the setting."""
+    path = pool_path()
+    if path is None:
+        return Pool(policy, slots=slots, shared=True)
+    if _held_by_another(path):
+        raise RuntimeError(
+            f"workerlife: bad WORKERLIFE_POOL {path!r}: another live server holds this pool "
+            "(one pool file per master: give each server its own WORKERLIFE_POOL)"
+        )
+    try:
+        return Pool.open(path, policy, slots=slots)
+    except Error as e:
+        raise RuntimeError(f"workerlife: bad WORKERLIFE_POOL {path!r}: {e}") from e
+
+
+def metrics_server(
+    pool: Callable[[], Optional[Pool]], fork_lock: Callable[[], threading.Lock]
+) -> Optional[MetricsServer]:
+    """The stats server at WORKERLIFE_METRICS, bound now (served once the
+    master runs): an address that cannot be served (unresolvable, not this
+    machine's, a port in use) is a RuntimeError naming the setting."""
+    address = _metrics_address()
+    if address is None:
+        return None
+    try:
+        return MetricsServer(address, pool, fork_lock)
+    except OSError as e:
+        raise RuntimeError(
+            f"workerlife: bad WORKERLIFE_METRICS {address[0]}:{address[1]!s}: cannot serve there: {e}"
+        ) from e

@@ -78,7 +78,7 @@ import sys
 import time
 from typing import Any, Awaitable, Callable, MutableMapping, Optional, Set, Union
 
-from . import Policy, Pool, PoolFullError, Watchdog, Worker
+from . import Error, Host, Policy, Pool, PoolFullError, Watchdog, Worker
 from .uvicorn_process import Departure, listening_fds, no_delay
 
 __all__ = ["WorkerLife"]
@@ -95,6 +95,72 @@ def _policy(policy: Union[Policy, str, None]) -> Policy:
         return policy
     # A bad key or value raises PolicyError, naming both.
     return Policy.parse(os.environ.get("WORKERLIFE_POLICY", "") if policy is None else policy)
+
+
+# What this middleware carries out where no master of ours runs (uvicorn
+# --workers N): a task of the event loop beats (heartbeat), each worker's
+# watchdog carries out its kills, a request past its time is cancelled
+# alone, and one worker serves many requests at once. Not surge: nothing of
+# ours starts a worker (uvicorn's supervisor replaces one that left).
+def _host(under_uvicorn: bool) -> Host:
+    name = "uvicorn" if under_uvicorn else "ASGI server"
+    return Host(name, heartbeat=True, cancel=True, concurrent=True, watchdog_kills=True)
+
+
+# uvicorn's status for a worker that failed before it served: its
+# supervisor (--workers N) then stops the whole server rather than start
+# the worker again and again.
+_STARTUP_FAILURE = 3
+
+# The rules that make a worker leave: with one uvicorn process (no
+# --workers, or --workers 1) nothing starts another, and the server ends.
+_RECYCLING = (
+    "max_requests", "max_lifetime", "max_idle", "max_rss", "max_uss", "max_pss", "max_fds",
+    "max_health_failures", "max_pool_rss", "memory_forecast", "container_memory",
+)
+
+
+def _uvicorn_config() -> Optional[Any]:
+    """uvicorn's Config when the app is being loaded by uvicorn (the
+    middleware is made while ``Config.load`` imports the app), else None."""
+    module = sys.modules.get("uvicorn.config")
+    config_cls = getattr(module, "Config", None)
+    if config_cls is None:
+        return None
+    frame = sys._getframe(1)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, config_cls):
+            return candidate
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+def _check_single_process(policy: Policy, config: Any) -> None:
+    """uvicorn runs no supervisor for one worker: a recycle would end the
+    server. Refused at start, naming the first rule that recycles."""
+    if int(getattr(config, "workers", 1) or 1) > 1:
+        return
+    on = [k for k in _RECYCLING if policy[k] not in (0, 0.0, "0", "off")]
+    if on:
+        raise RuntimeError(
+            f"workerlife: {on[0]}={policy.to_dict()[on[0]]}: uvicorn with one process (no --workers, "
+            "or --workers 1) runs no supervisor, so a recycled worker is never started again and the "
+            "server ends; use --workers 2 or more (or gunicorn -k uvicorn_worker.UvicornWorker)"
+        )
+
+
+def _pool_path(path: Optional[str]) -> Optional[str]:
+    """WORKERLIFE_POOL (or ``pool=``): its directory must exist."""
+    if not path:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(
+            f"workerlife: bad WORKERLIFE_POOL {path!r}: its directory {folder} does not exist "
+            "(make it first, owned by the server's user)"
+        )
+    return path
 
 
 def _seconds(name: str, env: str, value: Optional[float], default: float) -> float:
@@ -198,18 +264,34 @@ class WorkerLife:
         self.app = app
         # Where its lines go: stderr (uvicorn's log), or the host's logger.
         self._log = log or (lambda line: print(line, file=sys.stderr))
-        # Checked now, so a bad setting stops the server at start.
-        self.policy = _policy(policy)
-        path = os.environ.get("WORKERLIFE_POOL", "") if pool is None else os.fspath(pool)
-        self.path: Optional[str] = path or None
-        self.slots = _slots(slots)
-        grace = _seconds("leave_grace", "WORKERLIFE_LEAVE_GRACE", leave_grace, 3.0)
-        drain = float(self.policy["drain_timeout"])
-        # The exit that follows needs time too before drain_timeout's kill.
-        self.leave_grace = min(grace, drain / 2) if drain else grace
-        self.client_timeout = _seconds("client_timeout", "WORKERLIFE_CLIENT_TIMEOUT", client_timeout, 0.0)
-        self.request_timeout = float(self.policy["request_timeout"])
-        self._timing = bool(self.request_timeout or self.client_timeout)
+        config = _uvicorn_config() if leave is None else None
+        self.host: Optional[Host] = None
+        # An early pool (opened to check WORKERLIFE_POOL at start), and the
+        # process that opened it.
+        self._opened: Optional[Pool] = None
+        self._opened_pid = 0
+        try:
+            self._configure(policy, pool, slots, leave_grace, client_timeout)
+            if leave is None:
+                self.host = _host(config is not None)
+                self.host.check(self.policy)
+                if config is not None:
+                    _check_single_process(self.policy, config)
+                    if self.path is not None:
+                        # This process serves (uvicorn loads the app in each
+                        # worker): a pool file that is not one, or one held
+                        # under another policy, stops the start here.
+                        self._opened = Pool.open(self.path, self.policy, self.slots)
+                        self._opened.set_host(self.host)
+                        self._opened_pid = os.getpid()
+        except (Error, ValueError, RuntimeError) as e:
+            if config is None:
+                raise
+            # Under uvicorn: one line, and uvicorn's start-up failure, which
+            # stops its supervisor too (no worker started again and again).
+            text = str(e) if str(e).startswith("workerlife: ") else f"workerlife: {e}"
+            print(text, file=sys.stderr, flush=True)
+            raise SystemExit(_STARTUP_FAILURE) from e
         self.worker = worker
         self._leave_host = leave
         self.pool: Optional[Pool] = None
@@ -232,6 +314,28 @@ class WorkerLife:
         # in the master, and each worker claims its own after fork.
         self._pid = os.getpid() if worker is not None else 0
 
+    def _configure(
+        self,
+        policy: Union[Policy, str, None],
+        pool: Union[str, "os.PathLike[str]", None],
+        slots: Optional[int],
+        leave_grace: Optional[float],
+        client_timeout: Optional[float],
+    ) -> None:
+        """The settings, each checked now, so a bad one stops the server at
+        start, named."""
+        self.policy = _policy(policy)
+        path = os.environ.get("WORKERLIFE_POOL", "") if pool is None else os.fspath(pool)
+        self.path: Optional[str] = _pool_path(path)
+        self.slots = _slots(slots)
+        grace = _seconds("leave_grace", "WORKERLIFE_LEAVE_GRACE", leave_grace, 3.0)
+        drain = float(self.policy["drain_timeout"])
+        # The exit that follows needs time too before drain_timeout's kill.
+        self.leave_grace = min(grace, drain / 2) if drain else grace
+        self.client_timeout = _seconds("client_timeout", "WORKERLIFE_CLIENT_TIMEOUT", client_timeout, 0.0)
+        self.request_timeout = float(self.policy["request_timeout"])
+        self._timing = bool(self.request_timeout or self.client_timeout)
+
     def _setup(self) -> Optional[Worker]:
         """This process's slot (and watchdog), made on its first scope; None
         when the shared pool is full (the worker then runs unsupervised,
@@ -249,10 +353,17 @@ class WorkerLife:
             return self.worker
         pid = os.getpid()
         self._pid = pid
-        if self.path is not None:
+        if self._opened is not None and self._opened_pid == pid:
+            self.pool = self._opened
+        elif self.path is not None:
             self.pool = Pool.open(self.path, self.policy, self.slots)
         else:
             self.pool = Pool(self.policy, 1)
+        self._opened = None
+        if self.host is not None:
+            self.pool.set_host(self.host)
+            # Once per worker process: uvicorn starts each one afresh.
+            self._log(f"{self.pool.startup_line()} (worker {pid})")
         try:
             w = self.worker = self.pool.claim(pid)
         except PoolFullError as e:

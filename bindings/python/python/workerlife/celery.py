@@ -51,16 +51,26 @@ import select
 import signal
 import sys
 import threading
-from typing import Any, Callable, Optional, Set, Union
+from typing import Any, Callable, Optional, Union
 
-from . import Error, NoSuchProcess, Policy, PolicyError, Pool, Worker, kill
-from ._host import log_events, quiesce_around_fork
+from . import Error, Host, Policy, PolicyError, Pool, Worker, kill
+from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
 from ._metrics import MetricsServer
-from ._settings import _metrics_address, _tick_interval, policy_from_env
+from ._settings import _metrics_address, _tick_interval, check_policy, master_pool, metrics_server, pool_path, policy_from_env
 
 __all__ = ["install", "state"]
 
 log = logging.getLogger("workerlife.celery")
+
+# What Celery's prefork pool can carry out: its parent ticks the pool and
+# signals its own children (master kills). Not heartbeat: a child runs one
+# task at a time in its main thread, and nothing in billiard beats while a
+# task runs, so a silent child is a busy one, not a stuck one (the idle
+# workers of issue 33 were killed for it): request_timeout catches a stuck
+# task. Not surge: billiard starts a child only to keep its count, and its
+# grow()/shrink() pick no particular child to retire (shrink ends idle ones,
+# the replacement as likely as the worker it replaces).
+HOST = Host("Celery prefork", master_kills=True)
 
 # billiard's check compares KiB: a limit no reading reaches, for when the
 # user set none (the check must run for a recycle to go through it).
@@ -87,7 +97,6 @@ class State:
         self.stop = threading.Event()
         self.thread: Optional[threading.Thread] = None
         self.tick = 0.1
-        self.adopted: Set[int] = set()
         # Held by the supervisor for a round and by os.fork() around a fork.
         self.fork_lock = threading.Lock()
         self.installed = False
@@ -103,22 +112,26 @@ quiesce_around_fork(state)
 def install(app: Any, policy: Union[None, str, Policy] = None) -> None:
     """Recycles ``app``'s prefork children by workerlife's rules. ``policy``:
     a spec string or a :class:`~workerlife.Policy`; None reads
-    ``WORKERLIFE_POLICY``. A bad policy raises ``RuntimeError`` naming the
-    key and value, here, before the worker starts."""
+    ``WORKERLIFE_POLICY``. A bad setting (a bad policy, a rule Celery's
+    prefork pool cannot carry out, a bad ``WORKERLIFE_TICK``,
+    ``WORKERLIFE_METRICS`` or ``WORKERLIFE_POOL``) raises ``RuntimeError``
+    naming it, here, before the worker starts."""
     from celery import signals  # type: ignore[import-untyped]
 
-
     if policy is None:
-        state.policy = policy_from_env()
+        chosen = policy_from_env()
     elif isinstance(policy, Policy):
-        state.policy = policy
+        chosen = policy
     else:
         try:
-            state.policy = Policy.parse(policy)
+            chosen = Policy.parse(policy)
         except PolicyError as e:
             raise RuntimeError(f"workerlife: bad policy {policy!r}: {e}") from e
+    check_policy(chosen, HOST, "WORKERLIFE_POLICY" if policy is None else "policy")
+    state.policy = chosen
     state.tick = _tick_interval()
     _metrics_address()  # a bad address stops the worker here, named
+    pool_path()  # likewise a pool file whose directory is missing
     if state.installed:
         return
     state.installed = True
@@ -139,16 +152,36 @@ def install(app: Any, policy: Union[None, str, Policy] = None) -> None:
 
 def _on_worker_init(sender: Any = None, **_: Any) -> None:
     """Parent, before the pool of children is made: the workerlife pool,
-    and billiard's memory check turned into workerlife's way out."""
+    and billiard's memory check turned into workerlife's way out. A setting
+    that cannot be served (WORKERLIFE_POOL held by another worker or not a
+    pool, WORKERLIFE_METRICS not bindable here) stops the worker: Celery
+    logs and goes on past an exception of a signal handler, so it is a
+    SystemExit, said in the log and on stderr."""
     if "prefork" not in str(getattr(sender, "pool_cls", "prefork")).lower():
         log.warning("workerlife: the %s pool has no children to recycle; not installed", sender.pool_cls)
         return
+    try:
+        _start(sender)
+    except RuntimeError as e:
+        log.critical("%s", e)
+        raise SystemExit(str(e)) from e
+
+
+def _start(sender: Any) -> None:
     policy = state.policy or Policy()
     concurrency = int(getattr(sender, "concurrency", 0) or 0) or (os.cpu_count() or 1)
-    # Room for a child that claims before its predecessor's slot is retired.
-    slots = 2 * concurrency + 8
-    path = os.environ.get("WORKERLIFE_POOL", "").strip()
-    state.pool = Pool.open(path, policy, slots=slots) if path else Pool(policy, slots=slots, shared=True)
+    if state.metrics is None:
+        state.metrics = metrics_server(lambda: state.pool, lambda: state.fork_lock)
+    try:
+        state.pool = master_pool(policy, HOST.slots(concurrency, policy))
+        state.pool.set_host(HOST)
+    except PolicyError as e:
+        raise RuntimeError(f"workerlife: bad policy {str(policy)!r}: {e}") from e
+    except BaseException:
+        if state.metrics is not None:
+            state.metrics.server_close()
+            state.metrics = None
+        raise
     state.controller = sender
     user = getattr(sender, "max_memory_per_child", None)
     state.user_limit = bool(user)
@@ -157,14 +190,12 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
         sender.max_memory_per_child = _NO_LIMIT_KIB
     _route_billiard_memory_check()
     _leave_between_tasks()
-    address = _metrics_address()
-    if address is not None and state.metrics is None:
-        state.metrics = MetricsServer(address, lambda: state.pool, lambda: state.fork_lock)
-    log.info(
-        "workerlife: policy %r, %d slots%s",
-        str(policy),
-        slots,
-        f", metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
+    address = _metrics_address() if state.metrics is not None else None
+    # At warning, so that it shows at Celery's default log level too.
+    log.warning(
+        "%s%s",
+        state.pool.startup_line(),
+        f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
     )
 
 
@@ -273,41 +304,29 @@ def _children() -> list[int]:
 
 
 def _supervise() -> None:
+    pool = state.pool
+    assert pool is not None
     while not state.stop.wait(state.tick):
         with state.fork_lock:
             try:
-                _round()
+                _round(pool)
             except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
-                log.error("workerlife: supervisor error: %r", e)
+                round_failed(pool, log, e)
 
 
-def _round() -> None:
+def _round(pool: Pool) -> None:
     """One supervisor round: adopt new children, tick, act, log events."""
-    pool = state.pool
-    assert pool is not None
-    live = set(_children())
-    for pid in live - state.adopted:
-        try:
-            pool.adopt(pid)
-            state.adopted.add(pid)
-        except (NoSuchProcess, Error):
-            pass
-    state.adopted &= live
+    adopt_workers(pool, log, _children(), "child")
     for a in pool.tick():
-        decision = pool.decision(a.slot)
-        why = f"{a.reason}: {decision}" if a.reason else str(a.reason)
         if a.action == "kill":
             try:
                 kill(a.pid, signal.SIGKILL, a.identity)
-                log.warning("workerlife: killing child %s (slot %s): %s", a.pid, a.slot, decision)
             except Error as e:
                 log.info("workerlife: not signalling child %s: %s", a.pid, e)
-        elif a.action == "recycle":
-            # Never a signal: the child leaves after its current task, when
-            # its own end() sees the decision (billiard's EX_RECYCLE).
-            log.info("workerlife: recycling child %s (slot %s): %s; it leaves after its task", a.pid, a.slot, why)
-        # spawn: billiard starts its children itself.
-    log_events(pool, log, "child")
+        # recycle: never a signal, the child leaves after its current task
+        # when its own end() sees the decision (billiard's EX_RECYCLE); the
+        # event line says so. spawn: billiard starts its children itself.
+    log_events(pool, log)
 
 
 # -- each child ---------------------------------------------------------------

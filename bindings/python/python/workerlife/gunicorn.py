@@ -60,15 +60,16 @@ import importlib
 import os
 import signal
 import threading
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from . import Error, NoSuchProcess, Policy, Pool, UnknownPidError, Worker, kill
-from ._host import log_events, quiesce_around_fork
+from . import Error, Host, Policy, Pool, UnknownPidError, Worker, kill
+from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
 from ._metrics import MetricsServer
-from ._settings import _metrics_address, _tick_interval, policy_from_env
+from ._settings import _metrics_address, _tick_interval, check_policy, master_pool, metrics_server, policy_from_env
 
 __all__ = [
     "child_exit",
+    "host_of",
     "on_exit",
     "on_starting",
     "policy_from_env",
@@ -97,14 +98,9 @@ class State:
         # and by os.fork() around the fork: no worker starts with a lock of
         # ours, or of the log stream, held by a thread it does not have.
         self.fork_lock = threading.Lock()
-        # The pids of gunicorn's workers this master has adopted.
-        self.adopted: Set[int] = set()
         # Workers added for replacements (max_surge) not yet given back;
         # never more than max_surge, whatever the pool asks for.
         self.surge_extra = 0
-        # Supervisor errors already logged (type and text): each is logged
-        # once, and the supervisor goes on ticking.
-        self.errors_seen: Set[Tuple[str, str]] = set()
         # Wait statuses the arbiter reaped, by pid, until child_exit tells
         # the pool (gunicorn passes the hook no status).
         self.statuses: Dict[int, int] = {}
@@ -112,36 +108,71 @@ class State:
 
 state = State()
 
-# The most kinds of supervisor error logged (each once).
-_MAX_ERRORS_LOGGED = 100
-
-
 quiesce_around_fork(state)
 
 
+def host_of(server: Any) -> Host:
+    """What this gunicorn can carry out, by its worker class. Every class:
+    the arbiter starts a worker when ``num_workers`` grows (surge), and the
+    master signals its own children (master kills). sync and gthread beat
+    from gunicorn's liveness loop (``notify``, between requests and every
+    ``timeout / 2`` when idle); uvicorn's worker class from its event loop
+    (uvicorn's ``notify`` tick, and the middleware's beating task), where
+    the middleware also cancels one request alone. Other worker classes
+    (gevent, eventlet, tornado) are not said to beat."""
+    cls = server.cfg.worker_class
+    names = [c.__name__ for c in getattr(cls, "__mro__", ())]
+    if "UvicornWorker" in names:
+        return Host("gunicorn + UvicornWorker", heartbeat=True, surge=True, cancel=True, concurrent=True, master_kills=True)
+    if "ThreadWorker" in names:
+        return Host("gunicorn (gthread)", heartbeat=True, surge=True, concurrent=True, master_kills=True)
+    if "SyncWorker" in names:
+        return Host("gunicorn (sync)", heartbeat=True, surge=True, master_kills=True)
+    return Host(f"gunicorn ({server.cfg.worker_class_str})"[:64], surge=True, concurrent=True, master_kills=True)
+
+
+def _check_config_file(server: Any) -> None:
+    """``-c python:workerlife.gunicorn`` is gunicorn's config: a
+    ``gunicorn.conf.py`` beside it would be silently ignored (its bind, its
+    workers...), so it stops the start instead."""
+    own = importlib.import_module("gunicorn.config").get_default_config_file()
+    if str(getattr(server.cfg, "config", "") or "") == "python:workerlife.gunicorn" and own is not None:
+        raise RuntimeError(
+            f"workerlife: -c python:workerlife.gunicorn replaces {own}, which gunicorn then does not "
+            "read; drop -c and import the hooks in your gunicorn.conf.py: "
+            "from workerlife.gunicorn import *  (see docs/python.md)"
+        )
+
+
 def on_starting(server: Any) -> None:
-    """Master, before anything starts: check the settings, make the pool."""
+    """Master, before anything starts: check the settings (a bad one stops
+    gunicorn, named), make the pool, log the start-up line."""
+    _check_config_file(server)
     policy = policy_from_env()
+    host = host_of(server)
+    check_policy(policy, host)
     _check_heartbeat(policy, server)
     state.tick = _tick_interval()
-    address = _metrics_address()
     workers = int(server.num_workers)
     # Room for workers added with TTIN, for a replacement that claims before
-    # its predecessor's slot is retired, and (the last ones) for max_surge.
-    slots = 2 * workers + 8 + int(policy["max_surge"])
-    path = os.environ.get("WORKERLIFE_POOL", "").strip()
-    # Published for `workerlife top`: a file left by an earlier master that is
-    # gone is made anew; one still held, or not a pool, is an error.
-    state.pool = Pool.open(path, policy, slots=slots) if path else Pool(policy, slots=slots, shared=True)
+    # its predecessor's slot is retired, and for max_surge: the host's rule.
+    slots = host.slots(workers, policy)
+    state.metrics = metrics_server(lambda: state.pool, lambda: state.fork_lock)
+    try:
+        state.pool = master_pool(policy, slots)
+        state.pool.set_host(host)
+    except BaseException:
+        if state.metrics is not None:
+            state.metrics.server_close()
+            state.metrics = None
+        raise
     state.stop.clear()
     _watch_exits(server)
-    if address is not None:
-        state.metrics = MetricsServer(address, lambda: state.pool, lambda: state.fork_lock)
+    address = _metrics_address() if state.metrics is not None else None
     server.log.info(
-        "workerlife: policy %r, %d slots%s",
-        str(policy),
-        slots,
-        f", metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
+        "%s%s",
+        state.pool.startup_line(),
+        f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
     )
 
 
@@ -224,37 +255,23 @@ def _supervise(server: Any) -> None:
             _round(server, pool)
 
 
-def _adopt_workers(server: Any, pool: Pool) -> None:
-    """Takes on the pids gunicorn's arbiter lists as its workers: the only
-    processes the supervisor will signal."""
-    workers = set(list(server.WORKERS))
-    for pid in workers - state.adopted:
-        try:
-            pool.adopt(pid)
-        except NoSuchProcess:
-            continue  # already gone; child_exit will tell
-        except Error as e:
-            server.log.warning("workerlife: not adopting worker %s: %s", pid, e)
-            continue
-        state.adopted.add(pid)
-    state.adopted &= workers
-
-
 def _round(server: Any, pool: Pool) -> None:
     """One supervision round: adopt, tick, signal, log."""
     log = server.log
     try:
-        _adopt_workers(server, pool)
+        # gunicorn's arbiter's own list of its workers: the only processes
+        # the supervisor will signal.
+        adopt_workers(pool, log, list(server.WORKERS), "worker")
         for a in pool.tick():
             if a.action == "spawn":
                 if a.replaces is not None and state.surge_extra >= int(pool.policy["max_surge"]):
                     # The processes this master added and that are still
                     # alive cap the surge, not what the pool asks for.
-                    log.warning(
-                        "workerlife: not starting a replacement for slot %s: %d extra worker(s) already",
-                        a.replaces,
-                        state.surge_extra,
+                    line = pool.round_error(
+                        f"not starting a replacement: {state.surge_extra} extra worker(s) already"
                     )
+                    if line is not None:
+                        log.warning("workerlife: %s", line)
                 elif a.replaces is not None:
                     # Replace before retiring: one more worker for gunicorn
                     # to start; it takes the slot kept for it, and the worker
@@ -266,40 +283,17 @@ def _round(server: Any, pool: Pool) -> None:
                         "workerlife: starting a replacement for slot %s: %s", a.replaces, a.reason
                     )
                 continue  # otherwise gunicorn keeps its worker count itself
-            decision = pool.decision(a.slot)
-            # A late replacement's kill is the master's call, not its decision.
-            why: object = decision if decision.reason == a.reason else a.reason
-            if a.reason == "ready_timeout":
-                why = f"ready_timeout: not ready within {pool.policy['ready_timeout']:g}s"
-            elif a.reason is not None and a.reason.startswith("memory_"):
-                # How fast it got there: "(grew 6.4 KiB/request over 48000 requests)".
-                growth = pool.stats()["per_slot"][a.slot].get("growth")
-                if growth:
-                    why = f"{why} ({growth['text']})"
+            # The event line (recycle_requested, killed) says whom and why.
             sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
             try:
                 kill(a.pid, sig, a.identity)
             except Error as refused:  # gone or pid reused: nothing was sent
                 log.info("workerlife: not signalling worker %s: %s", a.pid, refused)
-                continue
-            if a.action == "recycle":
-                log.info("workerlife: recycling worker %s (slot %s): %s", a.pid, a.slot, why)
-            else:
-                log.warning("workerlife: killing worker %s (slot %s): %s", a.pid, a.slot, why)
-        log_events(pool, log, "worker")
+        log_events(pool, log)
     except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
         # Everything, a PanicException included (it is no Exception): a
         # supervisor that died would leave every worker unguarded, silently.
-        key = (type(e).__name__, str(e))
-        if key in state.errors_seen or len(state.errors_seen) > _MAX_ERRORS_LOGGED:
-            return
-        state.errors_seen.add(key)
-        if len(state.errors_seen) > _MAX_ERRORS_LOGGED:
-            # Errors whose text never repeats would grow the set (and the
-            # log) without end: past this many, say so once and stop.
-            log.error("workerlife: %d kinds of supervisor error; no more are logged", _MAX_ERRORS_LOGGED)
-            return
-        log.exception("workerlife: supervisor round failed (logged once; supervision goes on)")
+        round_failed(pool, log, e)
 
 
 def post_fork(server: Any, worker: Any) -> None:
