@@ -46,6 +46,16 @@ module Harness
       File.exist?(@log_path) ? File.read(@log_path) : ""
     end
 
+    # The pids of its live children (its workers).
+    def workers
+      Dir["/proc/[0-9]*/stat"].filter_map do |f|
+        fields = File.read(f).split(") ").last.split
+        File.basename(File.dirname(f)).to_i if fields[1].to_i == @pid && fields[0] != "Z"
+      rescue Errno::ENOENT, Errno::ESRCH
+        nil
+      end
+    end
+
     def lines(needle)
       log.lines.grep(/#{Regexp.escape(needle)}/)
     end

@@ -19,8 +19,9 @@ class TestPuma < Minitest::Test
       refute_match(/crash/, puma.log)
       started = puma.lines("workerlife on for Puma cluster")
       assert_equal 1, started.size, "the start-up line, once\n#{puma.log[0, 3000]}"
-      assert_match(/policy max_requests=5, 12 slots; the host has concurrent requests, master kills, watchdog kills/, started.first)
-      assert_match(/refused here: heartbeat_timeout .*max_surge/, started.first)
+      assert_match(/policy max_requests=5, 12 slots; the host has surge, concurrent requests, master kills, watchdog kills; /,
+                   started.first)
+      assert_match(/refused here: heartbeat_timeout \(no heartbeat\)\z/, started.first.chomp)
       recycle = puma.lines("[workerlife] recycle_requested").first
       assert_match(/\[workerlife\] recycle_requested slot=\d+ pid=\d+ gen=\d+ reason=max_requests \(5 >= 5\) uptime=/, recycle)
     end
@@ -32,6 +33,25 @@ class TestPuma < Minitest::Test
 
   def test_workers_rotate_every_5_requests_with_the_apps_own_middleware_too
     rotate("APP_MIDDLEWARE" => "1")
+  end
+
+  # max_surge=1: Puma's master starts the replacement first (its worker
+  # count grown by one, as SIGTTIN does), the old worker drains once the
+  # new one serves, and the count goes back: never more than 3 workers.
+  def test_max_surge_starts_the_replacement_first
+    Harness.with_puma("WORKERLIFE_POLICY" => "max_requests=5,max_surge=1") do |puma|
+      results = Array.new(60) { Harness.get(puma.port).tap { sleep 0.05 } }
+      failed = results.reject { |r| r[:ok] }
+      assert_empty failed, "#{failed.size} failed: #{failed.first(3)}\n#{puma.log[-3000..]}"
+      pids = results.map { |r| r[:body] }.uniq
+      assert_operator pids.size, :>=, 8, "#{pids.size} workers served 60 requests\n#{puma.log[-3000..]}"
+      assert_operator puma.lines("[workerlife] replacing").size, :>=, 3, puma.log[-3000..]
+      refute_match(/crash|ready_timeout|retire_first/, puma.log)
+      assert_match(/policy max_requests=5,max_surge=1, 13 slots; the host has surge, concurrent requests/,
+                   puma.lines("workerlife on for Puma cluster").first)
+      # Back to 2 workers once the rotations are over.
+      Harness.until_true(20, -> { "2 workers\n#{puma.log[-2000..]}" }) { puma.workers.size == 2 }
+    end
   end
 
   def test_a_worker_leaking_1_mib_a_request_is_recycled_a_few_mib_past_max_rss
@@ -87,7 +107,4 @@ class TestPuma < Minitest::Test
     refused("max_request=5", /unknown policy key "max_request"/)
   end
 
-  def test_max_surge_stops_the_start_with_the_reason
-    refused("max_requests=5,max_surge=1", /max_surge=1: Puma cluster cannot start a replacement/)
-  end
 end

@@ -35,19 +35,55 @@ module WorkerLife
     # What Puma's cluster mode can carry out. Its master ticks the pool and
     # signals its own children (master_kills); each worker's watchdog ends
     # its own process on a kill (watchdog_kills); `threads` runs several
-    # requests at once in a worker (concurrent). Not heartbeat: a Ruby
-    # thread's beat proves nothing about the loop that serves requests.
-    # Not surge: Puma's master starts workers only up to `workers` (see
-    # docs/ruby.md, "max_surge").
+    # requests at once in a worker (concurrent); its master starts one
+    # worker more when its `workers` count grows, as its own SIGTTIN does
+    # (surge: see Surge). Not heartbeat: a Ruby thread's beat proves nothing
+    # about the loop that serves requests.
     HOST = "Puma cluster"
-    CAPS = %i[master_kills watchdog_kills concurrent].freeze
+    CAPS = %i[master_kills watchdog_kills concurrent surge].freeze
+
+    # max_surge under Puma. Puma's master keeps `options[:workers]` workers:
+    # each pass of its loop reaps exited workers, culls past the count, then
+    # forks up to it (Cluster#check_workers); its SIGTTIN grows the count by
+    # one and wakes it. A spawn action that replaces a worker sends the
+    # master SIGTTIN: it forks the replacement, which claims the slot the
+    # pool kept for it. The count goes back down when the master reaps the
+    # next worker (the one replaced, once its replacement serves; or the
+    # replacement, when it was late and the pool ended it), in the master's
+    # own thread between its reaping and its forking, so that no further
+    # worker is started and none is culled. The count is only ever changed
+    # in the master's main thread (Puma's trap, the reaping); each counter
+    # here has one writer, so no lock is taken (the reaping may run in a
+    # trap, where Ruby allows none).
+    module Surge
+      @started = 0 # written by the supervisor thread only
+      @ended = 0 # written by the master's main thread only
+
+      class << self
+        def start
+          @started += 1
+          Process.kill("TTIN", Process.pid)
+        end
+
+        # The master reaped a worker: one surge is over.
+        def reaped(options)
+          return unless @started > @ended
+
+          @ended += 1
+          options[:workers] -= 1
+        end
+      end
+    end
 
     # Records each worker's wait status as Puma's master reaps it (Puma
-    # keeps none), for the supervisor to report.
+    # keeps none), for the supervisor to report; ends a surge.
     module StatusRecorder
       def wait(*args)
         pid = super
-        PumaPlugin.statuses << [pid, $?.to_i] if pid && $? && PumaPlugin.pool
+        if pid && $? && PumaPlugin.pool
+          PumaPlugin.statuses << [pid, $?.to_i]
+          Surge.reaped(PumaPlugin.options)
+        end
         pid
       end
     end
@@ -60,10 +96,12 @@ module WorkerLife
     end
 
     @pool = nil
+    @options = nil
     @statuses = Queue.new
+    @ready = {}
 
     class << self
-      attr_reader :pool, :statuses
+      attr_reader :pool, :statuses, :options
 
       def log(events, line)
         events ? events.log("[workerlife] #{line}") : warn("[workerlife] #{line}")
@@ -87,6 +125,7 @@ module WorkerLife
           path.empty? ? WorkerLife::Pool.new(policy, slots: slots, shared: true) : WorkerLife::Pool.open(path, policy, slots)
         end
         @pool.set_host(HOST, CAPS)
+        @options = launcher.options
         log(events, @pool.startup_line + (path.empty? ? "" : "; published at #{path}"))
         true
       end
@@ -130,6 +169,7 @@ module WorkerLife
         rescue WorkerLife::Error => e
           round_error(events, "adopting Puma's workers: #{e.message}")
         end
+        ready(handles)
         until @statuses.empty?
           pid, status = @statuses.pop
           begin
@@ -143,13 +183,34 @@ module WorkerLife
         @pool.events.each { |e| log(events, e.line) }
       end
 
+      # A worker Puma says booted (its server runs) is ready: a replacement
+      # then lets the worker it replaces drain, and a recycle permit goes
+      # back. Its slot is the one holding its pid.
+      def ready(handles)
+        booted = handles.select { |h| h.pid && h.booted? && !@ready[h.pid] }
+        @ready.select! { |pid, _| handles.any? { |h| h.pid == pid } }
+        return if booted.empty?
+
+        slots = @pool.stats(occupied: true)["per_slot"].to_h { |s| [s["pid"], s["slot"]] }
+        booted.each do |h|
+          next unless slots[h.pid] # not claimed yet
+
+          @pool.ready(slots[h.pid])
+          @ready[h.pid] = true
+        end
+      end
+
       # Kills are sent identity-checked; the pool's events say why. A
       # recycle is the worker's own watchdog's to signal (once), never the
-      # master's too; spawns are Puma's own.
+      # master's too. A spawn that replaces a worker (max_surge) has Puma's
+      # master start one more; other spawns are Puma's own.
       def act(events, action)
-        return unless action.action == :kill
-
-        WorkerLife.kill(action.pid, "KILL", action.identity)
+        case action.action
+        when :kill
+          WorkerLife.kill(action.pid, "KILL", action.identity)
+        when :spawn
+          Surge.start if action.replaces
+        end
       rescue WorkerLife::Error => e
         round_error(events, "not signalling #{action.pid}: #{e.message}")
       end
