@@ -48,7 +48,11 @@ class CeleryWorker:
     """``celery -A celery_app worker -P prefork -c N``, its log in a file."""
 
     def __init__(self, tmp: Path, redis_url: str, policy: str = "", concurrency: int = 4, env: Optional[Dict[str, str]] = None) -> None:
-        self.log_path = tmp / f"celery-{free_port()}.log"
+        port = free_port()
+        self.log_path = tmp / f"celery-{port}.log"
+        # What Celery prints itself (an app that failed to load, a start refused).
+        self.out_path = tmp / f"celery-{port}.out"
+        self._out = open(self.out_path, "wb")
         full = {**os.environ, "CELERY_TEST_REDIS": redis_url, "WORKERLIFE_POLICY": policy, "WORKERLIFE_TICK": "0.05"}
         full.update(env or {})
         self.proc = subprocess.Popen(
@@ -59,10 +63,21 @@ class CeleryWorker:
             ],
             cwd=HERE,
             env=full,
-            stdout=subprocess.DEVNULL,
+            stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def refused(self, timeout: float = 60) -> str:
+        """For a worker that must not start: waits for its exit (non-zero),
+        then its log and output."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        finally:
+            self.stop()
+        text = self.log() + self.out_path.read_text(errors="replace")
+        assert code != 0, f"celery started: {text[-3000:]}"
+        return text
 
     def wait_ready(self, timeout: float = 60) -> "CeleryWorker":
         deadline = time.monotonic() + timeout
@@ -82,6 +97,7 @@ class CeleryWorker:
 
     def stop(self) -> None:
         stop_group(self.proc, signal.SIGTERM, timeout=30)  # a warm shutdown
+        self._out.close()
 
 
 @contextlib.contextmanager

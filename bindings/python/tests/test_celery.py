@@ -131,7 +131,7 @@ def test_a_task_past_request_timeout_is_killed_and_the_pool_serves_on(tmp_path: 
         assert [run(app, "pid") for _ in range(8)], "the pool serves on"
         log = w.log()
     assert took < 15, f"killed after {took:.1f}s"
-    assert w.lines("killing child") and "request_timeout" in log, log[-3000:]
+    assert [line for line in w.lines("workerlife: killed slot=") if "reason=request_timeout (" in line], log[-3000:]
 
 
 def test_a_child_killed_mid_task_is_a_crash_and_its_slot_comes_back(tmp_path: Path, redis_url: str) -> None:
@@ -220,3 +220,59 @@ def test_no_task_is_lost_across_hundreds_of_recycles(tmp_path: Path, redis_url: 
     assert len(results) == 240
     assert len(set(results)) >= 200, f"{len(set(results))} children served"
     assert "WorkerLostError" not in log
+
+
+@pytest.mark.parametrize(
+    "policy, needles",
+    [
+        ("max_request=5", ["max_request", "WORKERLIFE_POLICY"]),
+        # Nothing beats in a prefork child while its task runs: refused.
+        ("heartbeat_timeout=2s", ["heartbeat_timeout=2s: Celery prefork", "request_timeout"]),
+        ("max_requests=5,max_surge=1", ["max_surge=1: Celery prefork", "max_surge=0"]),
+    ],
+)
+def test_a_setting_celery_cannot_serve_stops_the_start_naming_it(
+    tmp_path: Path, redis_url: str, policy: str, needles: List[str]
+) -> None:
+    from celery_harness import CeleryWorker
+
+    text = CeleryWorker(tmp_path, redis_url, policy=policy).refused()
+    assert all(n in text for n in needles), text[-3000:]
+    assert "ready." not in text
+
+
+def test_bad_metrics_and_pool_settings_stop_the_start(tmp_path: Path, redis_url: str) -> None:
+    import socket
+
+    from celery_harness import CeleryWorker
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for metrics in (f"127.0.0.1:{port}", "no-such-host.invalid:9100", "192.0.2.1:9100"):
+            text = CeleryWorker(tmp_path, redis_url, env={"WORKERLIFE_METRICS": metrics}).refused()
+            assert f"bad WORKERLIFE_METRICS {metrics}" in text, text[-3000:]
+    missing = tmp_path / "no-such-dir" / "pool"
+    text = CeleryWorker(tmp_path, redis_url, env={"WORKERLIFE_POOL": str(missing)}).refused()
+    assert "bad WORKERLIFE_POOL" in text and str(missing.parent) in text, text[-3000:]
+    not_a_pool = tmp_path / "notes.txt"
+    not_a_pool.write_text("my notes, not a pool\n")
+    not_a_pool.chmod(0o600)
+    text = CeleryWorker(tmp_path, redis_url, env={"WORKERLIFE_POOL": str(not_a_pool)}).refused()
+    assert "bad WORKERLIFE_POOL" in text and "not a workerlife pool" in text, text[-3000:]
+    assert not_a_pool.read_text() == "my notes, not a pool\n", "left as it is"
+
+
+def test_two_workers_never_share_one_pool_file(tmp_path: Path, redis_url: str) -> None:
+    from celery_harness import CeleryWorker
+
+    path = tmp_path / "pool"
+    env = {"WORKERLIFE_POOL": str(path)}
+    with celery_worker(tmp_path, redis_url, policy="max_requests=5", env=env, concurrency=2) as first:
+        text = CeleryWorker(tmp_path, redis_url, policy="max_requests=5", env=env, concurrency=2).refused()
+        assert "bad WORKERLIFE_POOL" in text and "another live server holds this pool" in text, text[-3000:]
+        app = client(redis_url)
+        assert [run(app, "pid") for _ in range(12)], "the first serves on"
+        assert len(first.lines("workerlife on for Celery prefork")) == 1, first.log()[-3000:]
+    assert len(first.lines("recycle_requested")) >= 2, first.log()[-3000:]

@@ -100,6 +100,8 @@ class State:
         # Held by the supervisor for a round and by os.fork() around a fork.
         self.fork_lock = threading.Lock()
         self.installed = False
+        # Said once the worker is ready (its log set up by then).
+        self.startup_line = ""
         self.metrics: Optional[MetricsServer] = None
 
 
@@ -191,12 +193,8 @@ def _start(sender: Any) -> None:
     _route_billiard_memory_check()
     _leave_between_tasks()
     address = _metrics_address() if state.metrics is not None else None
-    # At warning, so that it shows at Celery's default log level too.
-    log.warning(
-        "%s%s",
-        state.pool.startup_line(),
-        f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
-    )
+    metrics = f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else ""
+    state.startup_line = state.pool.startup_line() + metrics
 
 
 def _route_billiard_memory_check() -> None:
@@ -274,6 +272,11 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     """Parent, once the children run: the supervisor starts."""
     if state.pool is None or state.thread is not None:
         return
+    if state.startup_line:
+        # Once Celery's logging is set up; at warning, so that it shows at
+        # Celery's default log level too.
+        log.warning("%s", state.startup_line)
+        state.startup_line = ""
     state.stop.clear()
     state.thread = threading.Thread(target=_supervise, name="workerlife-supervisor", daemon=True)
     state.thread.start()
