@@ -90,8 +90,8 @@ class TestPuma < Minitest::Test
 
   # A setting Puma cannot serve stops its start (exit 1), naming the key:
   # never "serve on with workerlife off".
-  def refused(policy, *needles)
-    status, log = Harness.refused_puma("WORKERLIFE_POLICY" => policy)
+  def refused(policy, *needles, env: {})
+    status, log = Harness.refused_puma({ "WORKERLIFE_POLICY" => policy }.merge(env))
     refute status.success?, "puma exited #{status.inspect}\n#{log}"
     needles.each { |n| assert_match(n, log) }
     refute_match(/Worker 0 \(PID/, log, "no worker started")
@@ -105,6 +105,11 @@ class TestPuma < Minitest::Test
 
   def test_a_typo_in_the_policy_stops_the_start_naming_the_key
     refused("max_request=5", /unknown policy key "max_request"/)
+  end
+
+  def test_a_pool_file_that_cannot_be_made_stops_the_start
+    refused("max_requests=5", %r{WORKERLIFE_POOL="/nonexistent/wl-dir/p.pool" stops the start: .*No such file},
+            env: { "WORKERLIFE_POOL" => "/nonexistent/wl-dir/p.pool" })
   end
 
 end
