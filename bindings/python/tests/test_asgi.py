@@ -369,3 +369,38 @@ def test_leave_grace_and_client_timeout_are_checked(tmp_path: Path) -> None:
     # The grace leaves the exit half of drain_timeout.
     assert WorkerLife(plain, "drain_timeout=4s", leave_grace=10).leave_grace == 2
     assert WorkerLife(plain, "").leave_grace == 3
+
+
+def test_uvicorn_workers_refuse_a_bad_setting_and_stop_the_server(tmp_path: Path) -> None:
+    """A typo under --workers 2: the worker says so and fails the way uvicorn
+    knows (its start-up failure), so uvicorn's supervisor stops the server
+    rather than start workers again and again; recycling rules under one
+    process, and a pool file in a missing directory, likewise."""
+    cases = [
+        (dict(policy="max_request=5", workers=2), ["max_request"]),
+        (dict(policy="max_requests=3", workers=1), ["max_requests=3", "--workers 2"]),
+        (dict(policy="max_requests=5,max_surge=1", workers=2), ["max_surge=1: uvicorn"]),
+        (dict(policy="max_requests=5", workers=2, pool=tmp_path / "no-such-dir" / "pool"),
+         ["bad WORKERLIFE_POOL", str(tmp_path / "no-such-dir")]),
+    ]
+    for kw, needles in cases:
+        s = Uvicorn(tmp_path, **kw)  # type: ignore[arg-type]
+        try:
+            code = s.proc.wait(timeout=30)
+        finally:
+            s.stop()
+        log = s.log()
+        assert all(n in log for n in needles), log
+        assert log.count("Child process") <= 2, f"no restarts: {log}"
+        if kw["workers"] == 1:
+            assert code != 0, log
+
+
+def test_a_uvicorn_worker_says_workerlife_is_on(servers: List[Server], tmp_path: Path) -> None:
+    s = start(servers, tmp_path, "uvicorn", "max_requests=100")
+    s.get("/")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(s.lines("workerlife on for uvicorn")) < 1:
+        time.sleep(0.05)
+    line = s.lines("workerlife on for uvicorn")[0]
+    assert "policy max_requests=100" in line and "heartbeats" in line and "watchdog kills" in line, line

@@ -19,7 +19,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from server import Gunicorn, free_port, paced_load, serve_beside_a_hang
+from server import HERE, Gunicorn, free_port, paced_load, serve_beside_a_hang
 
 
 @pytest.fixture
@@ -403,3 +403,19 @@ def test_a_replacement_that_never_gets_ready_is_killed_and_the_worker_retires(
     assert failures == 0
     assert len(served) >= 2
     assert len((tmp_path / "boots").read_text()) >= 5, "replacements booted after the hung one"
+
+
+def test_the_hook_as_config_refuses_to_hide_a_gunicorn_conf_py(servers: List[Gunicorn], tmp_path: Path) -> None:
+    import shutil
+
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    shutil.copy(HERE / "apps.py", app_dir / "apps.py")
+    (app_dir / "gunicorn.conf.py").write_text("workers = 3\n")
+    g = Gunicorn(tmp_path, app_dir=app_dir)
+    assert g.proc.wait(timeout=30) != 0
+    err = g.stderr() + g.log()
+    assert "replaces" in err and "gunicorn.conf.py" in err, err
+    ok = start(servers, tmp_path, policy="max_requests=50")
+    ok.get("/")
+    assert len(ok.lines("workerlife on for gunicorn (sync)")) == 1, ok.log()
