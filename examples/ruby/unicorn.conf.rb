@@ -10,7 +10,8 @@
 # with `use WorkerLife::Rack` in config.ru (`require "workerlife/rack"`).
 #
 # - The master parses the policy when it reads this file (a bad key stops
-#   Unicorn at start, naming it) and makes the pool, shared with every
+#   Unicorn at start, naming it; so do heartbeat_timeout and max_surge,
+#   which Unicorn cannot carry out) and makes the pool, shared with every
 #   worker it forks after.
 # - after_fork (the worker): the worker claims its slot by pid and starts
 #   its watchdog, which sends it SIGQUIT once on a granted recycle
@@ -40,6 +41,18 @@ begin
   wl_policy = WorkerLife::Policy.parse(spec)
 rescue WorkerLife::Error => e
   raise ArgumentError, "workerlife: bad WORKERLIFE_POLICY #{spec.inspect}: #{e.message}"
+end
+# Two keys Unicorn cannot honour, refused at start rather than left to do
+# harm: nothing beats an idle worker's slot (heartbeat_timeout would kill
+# healthy idle workers), and Unicorn's master starts its workers itself
+# (max_surge's replacement would never come, and no worker would retire).
+{
+  "heartbeat_timeout" => "nothing beats an idle Unicorn worker's slot, so healthy idle workers would be killed",
+  "max_surge" => "Unicorn's master starts its workers itself, so the replacement would never come",
+}.each do |key, why|
+  next unless wl_policy.to_s.split(",").any? { |kv| kv.start_with?("#{key}=") }
+
+  raise ArgumentError, "workerlife: #{key} cannot be carried out under Unicorn (#{why}); leave it off"
 end
 wl_pool = WorkerLife::Pool.new(wl_policy, slots: (2 * workers) + 8, shared: true)
 wl_adopted = {}

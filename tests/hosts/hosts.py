@@ -34,7 +34,7 @@ from harness import (
 PY_TESTS = ROOT / "bindings" / "python" / "tests"
 PERL_APP = ROOT / "bindings" / "perl" / "t" / "apps" / "app.psgi"
 RUBY_APPS = ROOT / "bindings" / "ruby" / "test" / "apps"
-NODE_APP = ROOT / "bindings" / "node" / "test" / "apps" / "cluster_app.js"
+NODE_APP = ROOT / "tests" / "hosts" / "apps" / "node_cluster.js"
 C_SERVER = ROOT / "target" / "c" / "prefork_server"
 UNICORN_CONF = ROOT / "examples" / "ruby" / "unicorn.conf.rb"
 
@@ -288,7 +288,7 @@ def _unicorn(host: Host, policy: str, metrics: bool) -> Server:
 def _node(host: Host, policy: str, metrics: bool) -> Server:
     tmp = make_tmp(host.name)
     port = free_port()
-    env = _env(WORKERLIFE_POLICY=policy, APP_PORT=str(port), APP_DIR=str(tmp), APP_NAME="hosts", APP_WORKERS=str(WORKERS))
+    env = _env(WORKERLIFE_POLICY=policy, APP_PORT=str(port), APP_DIR=str(tmp), APP_WORKERS=str(WORKERS))
     g = Group(["node", str(NODE_APP)], env, tmp, tmp)
     return Server(host, g, tmp, port, None)
 
