@@ -34,7 +34,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: ruby ruby-test ruby-bench node node-test node-bench cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: hosts-test ruby ruby-test ruby-bench node node-test node-bench cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -44,7 +44,7 @@ demo: python
 demo-rust:
 	$(CARGO) run --release --example prefork_demo -- 15 4
 
-test: deps rust-test c-test python-test perl-test ruby-test node-test cross-test
+test: deps rust-test c-test python-test perl-test ruby-test node-test cross-test hosts-test
 
 # The Ruby gem (bindings/ruby): Ruby, the ffi gem and Puma from Debian
 # (ruby, ruby-ffi, puma) when missing.
@@ -82,6 +82,18 @@ cross-test: lib python perl
 	$(CC) $(CFLAGS_STRICT) examples/c/pool_tool.c $(LINK) -o $(CDIR)/pool_tool
 	$(PY) -m mypy --strict tests/cross
 	$(PY) -m pytest -q -rf -p no:cacheprovider tests/cross
+
+# One conformance suite across every host (tests/hosts; docs/hosts.md holds
+# its matrix): gunicorn (sync, gthread, UvicornWorker), uvicorn, Celery with
+# its own redis-server, Starman, Starlet, Puma, Node's cluster, the C
+# example and Unicorn (Debian's, when missing), each started by the suite.
+# WORKERLIFE_HOSTS_WRITE=1 rewrites the matrix in docs/hosts.md from the run.
+hosts-test: lib python perl ruby node
+	@command -v redis-server >/dev/null || { $(APT_GET) redis-server; }
+	@command -v unicorn >/dev/null || { $(APT_GET) unicorn; }
+	$(CC) $(CFLAGS_STRICT) examples/c/prefork_server.c $(LINK) -o $(CDIR)/prefork_server
+	$(PY) -m mypy --strict tests/hosts
+	$(PY) -m pytest -q -rf -p no:cacheprovider tests/hosts
 
 # What the tests need from Debian and cargo, installed when missing.
 deps: $(CBINDGEN)

@@ -15,7 +15,9 @@
  * request it serves counts under its generation's limits.
  * Each worker wraps every request in wl_worker_begin/wl_worker_end and
  * leaves after the response when told to. Every response says which worker
- * served it: "pid=PID requests=N". SIGINT or SIGTERM stops the server. */
+ * served it: "pid=PID requests=N"; "/leak" keeps 1 MiB more first (a
+ * leaking app) and "/hang" never answers (a stuck request). SIGINT or
+ * SIGTERM stops the server. */
 #define _GNU_SOURCE
 #include "workerlife.h"
 
@@ -52,8 +54,8 @@ static void die(const char *what, wl_result r) {
     if (r_ != WL_OK) die(what, r_); \
   } while (0)
 
-/* Reads the request head (the tests send no body). */
-static int read_request(int fd) {
+/* Reads the request head (the tests send no body); its path into `path`. */
+static int read_request(int fd, char *path, size_t path_size) {
   char buf[4096];
   size_t have = 0;
   while (have < sizeof buf - 1) {
@@ -64,7 +66,15 @@ static int read_request(int fd) {
     if (n <= 0) return -1;
     have += (size_t)n;
     buf[have] = 0;
-    if (strstr(buf, "\r\n\r\n")) return 0;
+    if (strstr(buf, "\r\n\r\n")) {
+      /* "GET /path HTTP/1.1": the second word. */
+      const char *p = strchr(buf, ' ');
+      size_t n = 0;
+      if (p)
+        for (p++; *p && *p != ' ' && *p != '?' && n + 1 < path_size; p++) path[n++] = *p;
+      path[n] = 0;
+      return 0;
+    }
   }
   return -1;
 }
@@ -97,7 +107,16 @@ static void worker_main(int listener, wl_pool *pool, uint32_t slot) {
     }
     TRY("begin", wl_worker_begin(w));
     bool leave = false;
-    if (read_request(fd) == 0) {
+    char path[256];
+    if (read_request(fd, path, sizeof path) == 0) {
+      if (strcmp(path, "/leak") == 0) {
+        /* A leaking app: 1 MiB more, written (so resident), never freed. */
+        char *mib = malloc(1 << 20);
+        if (mib) memset(mib, 'x', 1 << 20);
+      } else if (strcmp(path, "/hang") == 0) {
+        /* A stuck request: only a kill ends it. */
+        for (;;) pause();
+      }
       uint64_t served = 0;
       TRY("requests", wl_worker_requests(w, &served));
       char body[64], resp[256];

@@ -1,0 +1,411 @@
+"""THE list of scenarios, in priority order, and the one driver of each,
+run against every host of hosts.HOSTS.
+
+A scenario either has a start of its own (a policy of its own: short) or
+runs on the host's shared start (``SHARED_POLICY``, with metrics on where
+the host serves them), in list order. Each gives a Cell: "pass", "fail" or
+"not here" (with its reason), and what was seen."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Set, Tuple
+
+from harness import Failed, alive, grep, tail, until
+from hosts import WORKERS, Host, Server
+
+# Requests (or tasks) of the rotation scenarios, the pause between two, and
+# the distinct workers they must meet with max_requests=5 and 2 workers
+# (60 / 5 = 12 generations; a worker waiting for the recycle permit serves
+# on, by design, so fewer).
+PACED = 60
+PAUSE = 0.05
+MIN_PIDS = 8
+# How long a host has to refuse a bad policy, or to start serving.
+START_DEADLINE = 30.0
+REFUSE_DEADLINE = 20.0
+HEARTBEAT = 2.0  # heartbeat_timeout, seconds
+IDLE = 3 * HEARTBEAT
+REQUEST_TIMEOUT = 1.0
+MAX_RSS_MIB = 128
+LEAK_REQUESTS = 1000  # 1 MiB each: past max_rss in any worker
+LEAK_DEADLINE = 40.0
+# The stuck request is in before the others are sent.
+STUCK_HEAD_START = 0.3
+# How long the others are sent while the stuck one is watched (past that
+# it has failed).
+STUCK_WATCH = 5.0
+
+SHARED_POLICY = "max_requests=5"
+
+# The series every host that serves metrics must serve (src/view/stats.rs).
+CORE_SERIES = [
+    "workerlife_recycles_total",
+    "workerlife_workers",
+    "workerlife_requests_total",
+    "workerlife_exits_total",
+    "workerlife_crashes_total",
+    "workerlife_recycle_permits",
+]
+
+
+@dataclass
+class Cell:
+    status: str  # "pass", "fail" or "not here"
+    detail: str
+    seconds: float = 0.0
+    refused: bool = False  # passed by refusing the policy key at start
+
+    def label(self) -> str:
+        """What the page shows (no figure that changes between runs)."""
+        if self.status == "pass":
+            return "pass (refused at start)" if self.refused else "pass"
+        if self.status == "fail":
+            return "**FAIL**"
+        return f"not here: {self.detail}"
+
+
+def ok(detail: str, refused: bool = False) -> Cell:
+    return Cell("pass", detail, refused=refused)
+
+
+def fail(detail: str) -> Cell:
+    return Cell("fail", detail)
+
+
+# -- helpers of the drivers ------------------------------------------------
+
+
+def wait_start(server: Server, deadline: float = START_DEADLINE) -> str:
+    """"serving", "exited" or "neither", whichever is known first."""
+
+    def look() -> Optional[str]:
+        if server.group.exited() is not None:
+            return "exited"
+        if server.serving():
+            return "serving"
+        return None
+
+    return until(look, deadline, every=0.1) or "neither"
+
+
+def names_key(text: str, key: str) -> bool:
+    return re.search(rf"\b{re.escape(key)}\b", text) is not None
+
+
+def refusal(server: Server, key: str) -> Tuple[str, Cell]:
+    """How the host took a policy with ``key``: ("refused", a passing cell)
+    when it exited non-zero naming the key; ("serving", a placeholder) when
+    it serves; else ("bad", a failing cell)."""
+    how = wait_start(server, REFUSE_DEADLINE)
+    out = server.output()
+    if how == "exited":
+        rc = server.group.exited()
+        if rc != 0 and names_key(out, key):
+            line = next((ln for ln in out.splitlines() if names_key(ln, key)), "")
+            return "refused", ok(f"exit {rc}: {line.strip()[:200]}", refused=True)
+        return "bad", fail(f"exited {rc} without naming {key}:\n{tail(out)}")
+    if how == "serving":
+        return "serving", fail("")
+    return "bad", fail(f"neither exited nor served within {REFUSE_DEADLINE:g}s:\n{tail(out)}")
+
+
+def serve_or_raise(server: Server) -> None:
+    how = wait_start(server)
+    if how != "serving":
+        raise RuntimeError(f"did not serve ({how}, exit {server.group.exited()}):\n{tail(server.output())}")
+
+
+def workers_settled(server: Server, timeout: float = 15) -> Set[int]:
+    """The worker pids once the host runs its WORKERS workers."""
+    pids = until(lambda: (lambda p: p if len(p) == WORKERS else None)(server.worker_pids()), timeout)
+    if pids is None:
+        raise RuntimeError(f"expected {WORKERS} workers, saw {sorted(server.worker_pids())}")
+    return pids
+
+
+def paced(server: Server, n: int = PACED, kind: str = "hello") -> Tuple[List[str], Set[int]]:
+    """``n`` requests one after another, PAUSE apart: (failures, pids)."""
+    failures: List[str] = []
+    pids: Set[int] = set()
+    for _ in range(n):
+        try:
+            pids.add(server.request(kind))
+        except Failed as e:
+            failures.append(str(e))
+        time.sleep(PAUSE)  # the pacing itself, not a wait for anything
+    return failures, pids
+
+
+def rotation_cell(server: Server) -> Cell:
+    failures, pids = paced(server)
+    seen = f"{PACED} requests: {len(failures)} failed, {len(pids)} distinct workers"
+    if failures:
+        return fail(f"{seen}; first: {failures[0]}\n{tail(server.output())}")
+    if len(pids) < MIN_PIDS:
+        return fail(f"{seen} (want >= {MIN_PIDS})\n{tail(server.output())}")
+    return ok(seen)
+
+
+def kill_lines(text: str, key: str) -> List[str]:
+    return [ln for ln in text.splitlines() if key in ln and "kill" in ln.lower()]
+
+
+# -- the drivers -------------------------------------------------------------
+
+Own = Callable[[Host], Cell]  # starts what it needs
+Shared = Callable[[Server], Cell]  # runs on the shared start
+
+
+def with_start(host: Host, policy: str, body: Callable[[Server], Cell]) -> Cell:
+    server = host.start(policy)
+    try:
+        return body(server)
+    finally:
+        server.stop()
+
+
+def bad_policy(host: Host) -> Cell:
+    """``max_request=5`` (a typo): the host exits non-zero at start, and its
+    output names ``max_request``."""
+
+    def body(server: Server) -> Cell:
+        how, cell = refusal(server, "max_request")
+        if how == "serving":
+            return fail(f"started and served with a bad policy:\n{tail(server.output())}")
+        if how == "refused":
+            cell.refused = False  # refusing is the scenario itself
+        return cell
+
+    return with_start(host, "max_request=5", body)
+
+
+def rotation(server: Server) -> Cell:
+    """max_requests=5: 60 paced requests, 0 failed, >= 8 distinct workers."""
+    return rotation_cell(server)
+
+
+def heartbeat(host: Host) -> Cell:
+    """heartbeat_timeout=2s: refused at start naming it, or idle workers
+    live through 3x the timeout (the same pids, no kill line)."""
+
+    def body(server: Server) -> Cell:
+        how, cell = refusal(server, "heartbeat_timeout")
+        if how != "serving":
+            return cell
+        before = workers_settled(server)
+        started = time.monotonic()
+        changed = until(lambda: server.worker_pids() != before or None, IDLE, every=0.2)
+        idle = time.monotonic() - started
+        after = server.worker_pids()
+        kills = kill_lines(server.output(), "heartbeat_timeout")
+        if changed or kills:
+            return fail(
+                f"idle workers {sorted(before)} became {sorted(after)} after {idle:.1f}s idle; "
+                f"kill lines: {kills[:2]}\n{tail(server.output())}"
+            )
+        try:
+            server.request("hello")
+        except Failed as e:
+            return fail(f"no request served after {IDLE:g}s idle: {e}")
+        return ok(f"same {WORKERS} workers after {idle:.1f}s idle, no kill")
+
+    return with_start(host, f"heartbeat_timeout={HEARTBEAT:g}s", body)
+
+
+def surge(host: Host) -> Cell:
+    """max_surge=1,max_requests=5: refused naming max_surge, or rotation
+    goes on (60 paced requests, 0 failed, >= 8 distinct workers)."""
+
+    def body(server: Server) -> Cell:
+        how, cell = refusal(server, "max_surge")
+        if how != "serving":
+            return cell
+        return rotation_cell(server)
+
+    return with_start(host, "max_surge=1,max_requests=5", body)
+
+
+def sigkill(server: Server) -> Cell:
+    """A worker SIGKILLed from outside is replaced; the host serves on."""
+    before = workers_settled(server)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    started = time.monotonic()
+
+    def replaced() -> Optional[Set[int]]:
+        now = server.worker_pids()
+        return now if not alive(victim) and len(now) == WORKERS and victim not in now else None
+
+    now = until(replaced, 20)
+    took = time.monotonic() - started
+    if now is None:
+        return fail(f"worker {victim} not replaced in 20s: workers {sorted(server.worker_pids())}\n{tail(server.output())}")
+    failures, pids = paced(server, n=10)
+    if failures:
+        return fail(f"replaced in {took:.1f}s, then {len(failures)}/10 failed: {failures[0]}")
+    return ok(f"replaced in {took:.1f}s, 10/10 served after by {sorted(pids)}")
+
+
+def metrics(server: Server) -> Cell:
+    """The metrics the host serves hold the core series, with the shared
+    start's max_requests recycles counted."""
+    if server.metrics_url is None:
+        return Cell("not here", server.host.not_here.get("metrics", "no metrics endpoint"))
+    text = ""
+
+    def counted() -> bool:
+        nonlocal text
+        try:
+            text = server.metrics()
+        except OSError:
+            return False
+        m = re.search(r'^workerlife_recycles_total\{reason="max_requests"\} (\d+)', text, re.M)
+        return m is not None and int(m.group(1)) > 0
+
+    recycled = until(counted, 10, every=0.2)
+    missing = [s for s in CORE_SERIES if not re.search(rf"^{s}[{{ ]", text, re.M)]
+    if missing or not recycled:
+        return fail(f"{server.metrics_url}: missing {missing}, max_requests recycles counted: {bool(recycled)}\n{tail(text)}")
+    return ok(f"{server.metrics_url}: {len(CORE_SERIES)} core series, max_requests recycles counted")
+
+
+def leak(host: Host) -> Cell:
+    """A leaking app (1 MiB a request) under max_rss=128MiB: recycled, the
+    host's log saying ``recycle_requested`` with ``reason=memory_rss``."""
+
+    def body(server: Server) -> Cell:
+        serve_or_raise(server)
+        failures: List[str] = []
+        sent = 0
+        said_at: Optional[float] = None  # when the log first named memory_rss
+        found: List[str] = []
+        deadline = time.monotonic() + LEAK_DEADLINE
+        while time.monotonic() < deadline and sent < LEAK_REQUESTS:
+            try:
+                server.request("leak")
+            except Failed as e:
+                failures.append(str(e))
+            sent += 1
+            out = server.output()
+            found = grep(out, "recycle_requested", "reason=memory_rss")
+            if found:
+                break
+            # A host that said memory_rss some other way has 2 s more to
+            # log the line.
+            if said_at is None and "memory_rss" in out:
+                said_at = time.monotonic()
+            if said_at is not None and time.monotonic() - said_at > 2:
+                break
+        if not found:
+            other = grep(server.output(), "memory_rss")
+            return fail(
+                f"no line with recycle_requested and reason=memory_rss after {sent} leaking requests "
+                f"({len(failures)} failed); memory_rss lines: {other[:2]}\n{tail(server.output())}"
+            )
+        if failures:
+            return fail(f"{len(failures)} of {sent} leaking requests failed: {failures[0]}")
+        return ok(f"after {sent} leaking requests: {found[0].strip()[:200]}")
+
+    return with_start(host, f"max_rss={MAX_RSS_MIB}MiB,sample_interval=100ms", body)
+
+
+def request_timeout(host: Host) -> Cell:
+    """request_timeout=1s: a stuck request ends (its worker killed, or the
+    request cancelled) within 2x the timeout; other requests are served.
+    A start of its own, so that no recycle of another rule is under way
+    when the stuck request is sent."""
+
+    def body(server: Server) -> Cell:
+        serve_or_raise(server)
+        workers_settled(server)
+        return stuck_beside_others(server)
+
+    return with_start(host, f"request_timeout={REQUEST_TIMEOUT:g}s", body)
+
+
+def stuck_beside_others(server: Server) -> Cell:
+    outcome: List[str] = []
+    ended = [0.0]
+
+    def said() -> List[str]:
+        """The host's lines saying a request was killed or cancelled for
+        request_timeout."""
+        return [ln for ln in server.output().splitlines()
+                if "request_timeout" in ln and ("kill" in ln.lower() or "cancel" in ln.lower())]
+
+    said_before = len(said())
+    said_at: Optional[float] = None  # when the host first said so (polled)
+    started = time.monotonic()
+
+    def stuck() -> None:
+        try:
+            pid = server.request("hang", timeout=30)
+            outcome.append(f"served by {pid}")
+        except Failed as e:
+            outcome.append(f"failed: {e}")
+        ended[0] = time.monotonic()
+
+    t = threading.Thread(target=stuck, daemon=True)  # ends when the server stops
+    t.start()
+    # Its worker has it before the others are sent (which ends early if it
+    # is over by then).
+    t.join(timeout=STUCK_HEAD_START)
+    during: List[str] = []
+    during_ok = 0
+    deadline = started + STUCK_WATCH
+    while t.is_alive() and time.monotonic() < deadline:
+        try:
+            server.request("hello", timeout=5)
+            during_ok += 1
+        except Failed as e:
+            during.append(str(e))
+        if said_at is None and len(said()) > said_before:
+            said_at = time.monotonic()
+        time.sleep(PAUSE)
+    t.join(timeout=0.5)
+    if not outcome:
+        return fail(
+            f"the stuck request had not ended {STUCK_WATCH:g}s after it was sent "
+            f"(meanwhile {during_ok} served, {len(during)} failed)\n{tail(server.output())}"
+        )
+    # Ended when its client saw it end, or when the host said it killed or
+    # cancelled it, if that came first (Celery reports a killed child's
+    # task lost up to seconds after the kill).
+    took = min(ended[0], said_at or ended[0]) - started
+    after_failures, _ = paced(server, n=10)
+    seen = (
+        f"stuck request {outcome[0][:120]} after {ended[0] - started:.2f}s, "
+        f"killed or cancelled by {took:.2f}s; meanwhile {during_ok} served, "
+        f"{len(during)} failed{': ' + during[0][:120] if during else ''}; after: {10 - len(after_failures)}/10 served"
+    )
+    if outcome[0].startswith("served") or took > 2 * REQUEST_TIMEOUT:
+        return fail(f"{seen} (want it ended within {2 * REQUEST_TIMEOUT:g}s)\n{tail(server.output())}")
+    if during or after_failures:
+        return fail(f"{seen}\n{tail(server.output())}")
+    return ok(seen)
+
+
+@dataclass
+class Scenario:
+    id: str
+    title: str
+    own: Optional[Own] = None
+    shared: Optional[Shared] = None
+
+
+SCENARIOS: List[Scenario] = [
+    Scenario("bad_policy", "`max_request=5` refused at start, naming the key", own=bad_policy),
+    Scenario("rotation", "`max_requests=5`: 60 paced requests, 0 failed, >= 8 workers", shared=rotation),
+    Scenario("heartbeat", "`heartbeat_timeout=2s`: refused naming it, or idle workers live 6 s", own=heartbeat),
+    Scenario("surge", "`max_surge=1,max_requests=5`: refused naming it, or rotation goes on", own=surge),
+    Scenario("sigkill", "a worker SIGKILLed from outside is replaced, serving goes on", shared=sigkill),
+    Scenario("metrics", "metrics: the core series, recycles counted", shared=metrics),
+    Scenario("memory", f"a leak under `max_rss={MAX_RSS_MIB}MiB`: `recycle_requested` `reason=memory_rss` logged", own=leak),
+    Scenario("request_timeout", "`request_timeout=1s`: a stuck request ends within 2 s, others served", own=request_timeout),
+]
