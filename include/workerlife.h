@@ -1369,6 +1369,21 @@ const char *wl_decision_string(const struct wl_decision *decision);
 // `WL_REASON_NONE` and numbers that are no reason. Any thread.
 uint32_t wl_reason_unit(uint32_t reason);
 
+// The event line of what this worker's decision comes to, the line every
+// master logs (`recycle_requested slot=1 pid=4242 gen=3
+// reason=max_requests (100 >= 100) uptime=12.300s requests=100`, or
+// `killed ...`), for hosts with no master to file events (a middleware
+// whose worker leaves after this request): a NUL-terminated string owned
+// by the library, valid until this thread's next `wl_worker_event_string`,
+// `wl_event_string`, `wl_decision_string` or `wl_last_error_text`; NULL
+// while the worker may continue, and for a NULL, freed or foreign handle.
+// Any thread.
+//
+// # Safety
+//
+// - `worker` may be NULL (the answer is NULL).
+const char *wl_worker_event_string(const struct wl_worker *worker);
+
 // Starts the worker's watchdog: a native thread (no lock of the host's
 // needed) that looks at the worker's slot every `interval_ms` (0: a tenth
 // of the shortest of `request_timeout` and `heartbeat_timeout`, within

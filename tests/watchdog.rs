@@ -61,7 +61,9 @@ fn a_worker_stuck_in_c_code_is_killed_at_request_timeout_with_no_master() {
     assert!(took >= Duration::from_millis(300), "killed after {took:?}");
     assert!(took < Duration::from_secs(20), "killed after {took:?}");
     assert!(
-        err.contains("killing it: request_timeout:") && err.contains(">= 0.3s"),
+        err.contains("workerlife: killed slot=0 ")
+            && err.contains(" reason=request_timeout (")
+            && err.contains(">= 0.3s) "),
         "stderr: {err:?}"
     );
 }
@@ -110,7 +112,8 @@ fn a_granted_recycle_sends_the_graceful_signal_once() {
         "status {status:#x}, {err:?}"
     );
     assert_eq!(
-        err.matches("asking it to leave: max_requests: 1 >= 1")
+        err.matches("workerlife: recycle_requested slot=0 ")
+            .filter(|_| err.contains(" reason=max_requests (1 >= 1) "))
             .count(),
         1,
         "{err:?}"

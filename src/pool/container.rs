@@ -18,9 +18,9 @@
 use super::supervisor::Supervisor;
 use crate::os::cgroup::{Cgroup, MemoryReading, Reader};
 use crate::policy::{Key, CONTAINER_AUTO, HEADROOM_PERCENT};
-use crate::pool::event::EventKind;
 use crate::rules::core::Core;
 use crate::rules::decision::{Action, Decision, Reason};
+use crate::rules::event::{Event, EventKind};
 use crate::table::layout::{container_state, flag, state, GenState, NONE};
 use crate::worker::Health;
 use std::collections::VecDeque;
@@ -260,7 +260,7 @@ impl Supervisor {
             // the limit cannot hold this pool.
             if !self.container.too_small_said {
                 self.container.too_small_said = true;
-                let mut ev = super::supervisor::event(
+                let mut ev = Event::of_slot(
                     core,
                     EventKind::ContainerTooSmall,
                     slot,

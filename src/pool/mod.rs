@@ -14,7 +14,6 @@
 mod backoff;
 mod builder;
 mod container;
-pub(crate) mod event;
 mod sampling;
 mod supervisor;
 mod surge;
@@ -31,9 +30,9 @@ use crate::os::clock::ClockMode;
 use crate::os::fork::{ForkGuard, ForkMutex};
 use crate::os::process;
 use crate::policy::Policy;
-use crate::pool::event::Event;
 use crate::rules::core::Core;
 use crate::rules::decision::{Decision, Reason};
+use crate::rules::event::Event;
 use crate::rules::liveness::holds_dead_process;
 use crate::table::layout::{flag, state, GenState};
 use crate::table::region::{Region, Sharing};

@@ -12,9 +12,9 @@ use crate::os::clock::ClockMode;
 use crate::os::fork::AfterFork;
 use crate::os::process::{self, Liveness, ProcHandle};
 use crate::policy::Key;
-use crate::pool::event::{Event, EventKind};
 use crate::rules::core::Core;
 use crate::rules::decision::{Action, Decision, Reason};
+use crate::rules::event::{Event, EventKind};
 use crate::rules::liveness::holds_dead_process;
 use crate::table::layout::{flag, state, GenState, Slot, NONE};
 use crate::worker::Health;
@@ -219,43 +219,8 @@ impl Supervisor {
         ss.exiting_since = None;
         ss.surge_seen = None;
         ss.reaped_since = None;
-        let ev = event(core, EventKind::Spawned, slot, None, now);
+        let ev = Event::of_slot(core, EventKind::Spawned, slot, None, now);
         self.push_event(ev);
-    }
-}
-
-/// An event about `slot`'s worker as its slot shows it now.
-pub(super) fn event(
-    core: &Core,
-    kind: EventKind,
-    slot: u32,
-    reason: Option<Reason>,
-    now: u64,
-) -> Event {
-    let s = &core.slots()[slot as usize];
-    let gs = GenState::unpack(s.gen_state.load(Acquire));
-    let rss = s.rss.load(Relaxed);
-    Event {
-        kind,
-        slot,
-        pid: s.pid.load(Relaxed),
-        generation: gs.generation,
-        reason,
-        at: Duration::from_micros(now),
-        uptime: Duration::from_micros(now.saturating_sub(s.spawned_at.load(Relaxed))),
-        requests: s.requests.load(Relaxed),
-        rss: (rss != NONE).then_some(rss),
-        status: None,
-        crash: false,
-        oom_killed: false,
-        delay: None,
-        decision: None,
-        growth: match kind {
-            EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
-                crate::rules::growth::estimate(core, s)
-            }
-            _ => None,
-        },
     }
 }
 
@@ -341,12 +306,12 @@ impl Supervisor {
             let d = core.decide(s, now);
             if d.action == Action::Recycle {
                 let at = recycle_granted_at(s, now);
-                let mut ev = event(core, EventKind::RecycleRequested, slot, d.reason, at);
+                let mut ev = Event::of_slot(core, EventKind::RecycleRequested, slot, d.reason, at);
                 ev.decision = Some(d);
                 self.push_event(ev);
             }
         }
-        let mut ev = event(core, EventKind::Exited, slot, reason, now);
+        let mut ev = Event::of_slot(core, EventKind::Exited, slot, reason, now);
         ev.status = status;
         ev.crash = !asked;
         // SIGKILL from nobody of ours while the cgroup's OOM kill count rose.
@@ -572,7 +537,13 @@ impl Supervisor {
         }
         ss.waiting_filed = gs.generation.wrapping_add(1);
         let reason = core.due_reason(s, now);
-        self.push_event(event(core, EventKind::RecycleWaiting, slot, reason, now));
+        self.push_event(Event::of_slot(
+            core,
+            EventKind::RecycleWaiting,
+            slot,
+            reason,
+            now,
+        ));
     }
 
     /// A slot that names another process than the live child the master
@@ -600,7 +571,7 @@ impl Supervisor {
         let ss = &mut self.slots[slot as usize];
         if failures > ss.failures_seen {
             ss.failures_seen = failures;
-            let ev = event(
+            let ev = Event::of_slot(
                 core,
                 EventKind::HealthCheckFailed,
                 slot,
@@ -734,7 +705,13 @@ impl Supervisor {
         let ss = &mut self.slots[slot as usize];
         if ss.refused & (1 << reason as u8) == 0 {
             ss.refused |= 1 << reason as u8;
-            self.push_event(event(core, EventKind::Refused, slot, Some(reason), now));
+            self.push_event(Event::of_slot(
+                core,
+                EventKind::Refused,
+                slot,
+                Some(reason),
+                now,
+            ));
         }
     }
 
@@ -746,7 +723,7 @@ impl Supervisor {
             EventKind::RecycleRequested => recycle_granted_at(&core.slots()[slot as usize], now),
             _ => now,
         };
-        let mut ev = event(core, kind, slot, d.reason, at);
+        let mut ev = Event::of_slot(core, kind, slot, d.reason, at);
         ev.decision = Some(d);
         self.push_event(ev);
     }

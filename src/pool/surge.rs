@@ -12,12 +12,11 @@
 //! respawned when vacant). A ready replacement takes X's position: Y is
 //! unparked and X's slot parked, so the pool's worker count holds.
 
-use super::supervisor::event;
 use super::supervisor::{SlotSup, Supervisor};
 use super::{ActionKind, PoolAction};
-use crate::pool::event::EventKind;
 use crate::rules::core::Core;
 use crate::rules::decision::Reason;
+use crate::rules::event::{Event, EventKind};
 use crate::table::layout::{flag, state, GenState, NONE};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
@@ -94,7 +93,7 @@ impl Supervisor {
                             not_before: Duration::ZERO,
                             replaces: None,
                         });
-                        let ev = event(
+                        let ev = Event::of_slot(
                             core,
                             EventKind::Killed,
                             y as u32,
@@ -104,7 +103,7 @@ impl Supervisor {
                         self.push_event(ev);
                     }
                     None => {
-                        let ev = event(
+                        let ev = Event::of_slot(
                             core,
                             EventKind::Refused,
                             y as u32,
@@ -164,7 +163,7 @@ impl Supervisor {
                 // A fresh worker would not fit under the container's limit
                 // minus its headroom: retire first, and say so.
                 core.promote(&slots[x], now, false);
-                let ev = event(
+                let ev = Event::of_slot(
                     core,
                     EventKind::RetireFirst,
                     x as u32,
@@ -220,7 +219,7 @@ impl Supervisor {
                 not_before: Duration::from_micros(now),
                 replaces: Some(x as u32),
             });
-            let ev = event(
+            let ev = Event::of_slot(
                 core,
                 EventKind::Replacing,
                 x as u32,
@@ -244,7 +243,7 @@ impl Supervisor {
         if ready {
             self.slots[yi].parked = false;
             self.slots[xi].parked = true;
-            let mut ev = event(core, EventKind::Ready, y, None, now);
+            let mut ev = Event::of_slot(core, EventKind::Ready, y, None, now);
             ev.delay = Some(Duration::from_micros(
                 now.saturating_sub(self.slots[yi].replace_started),
             ));

@@ -5,6 +5,7 @@
 
 pub(crate) mod core;
 pub(crate) mod decision;
+pub(crate) mod event;
 pub(crate) mod growth;
 pub(crate) mod jitter;
 pub(crate) mod liveness;

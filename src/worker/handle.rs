@@ -4,7 +4,8 @@
 
 use crate::os::process::Health;
 use crate::rules::core::{Core, LazyNow};
-use crate::rules::decision::Decision;
+use crate::rules::decision::{Action, Decision};
+use crate::rules::event::{Event, EventKind};
 use crate::table::layout::{busy, flag, state, GenState, Slot, NONE};
 use crate::worker::watchdog::{Watchdog, WatchdogOptions};
 use std::ptr::NonNull;
@@ -299,6 +300,23 @@ impl Worker {
     /// What the worker should do now.
     pub fn decision(&self) -> Decision {
         self.core.decide(self.slot(), self.core.now())
+    }
+
+    /// The event every host logs for decision `d` of this worker (from
+    /// `decision()`): `killed` for a kill, `recycle_requested` for a
+    /// recycle, with the value and limit that tripped; None for continue.
+    /// For hosts with no master to file events (the watchdog, a middleware
+    /// whose worker leaves after this request): the same line a master
+    /// logs. Allocates nothing.
+    pub fn event_for(&self, d: Decision) -> Option<Event> {
+        let kind = match d.action {
+            Action::Recycle => EventKind::RecycleRequested,
+            Action::Kill => EventKind::Killed,
+            Action::Continue => return None,
+        };
+        let mut ev = Event::of_slot(&self.core, kind, self.index, d.reason, self.core.now());
+        ev.decision = Some(d);
+        Some(ev)
     }
 
     /// Requests served in this generation.

@@ -188,7 +188,7 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &m
         let d = worker.decision();
         match d.action {
             Action::Kill => {
-                say(me, worker.index(), "killing it", &d);
+                say(worker, d);
                 worker.exiting_because(d.reason, false);
                 // SAFETY: signalling our own process.
                 unsafe { libc::kill(me as libc::pid_t, libc::SIGKILL) };
@@ -197,7 +197,7 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &m
                 if let Some(sig) = recycle_signal {
                     let mark = gs.generation.wrapping_add(1).max(1);
                     if shared.signalled.swap(mark, Relaxed) != mark {
-                        say(me, worker.index(), "asking it to leave", &d);
+                        say(worker, d);
                         // SAFETY: signalling our own process.
                         unsafe { libc::kill(me as libc::pid_t, sig) };
                     }
@@ -234,22 +234,26 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &m
 /// next look; any more, at a later one).
 const MAX_SUSPECTS: usize = 64;
 
-/// One line on stderr, written with no lock and no allocation (a
-/// decision's sizes are written by `HumanSize` in place): the thread it
-/// runs beside may hold any lock there is, the allocator's included.
-fn say(pid: u32, slot: u32, what: &str, d: &Decision) {
+/// The event line of what the watchdog does (`killed ...` before its
+/// SIGKILL, `recycle_requested ...` before its recycle signal), the line
+/// every master logs, on stderr: written with no lock and no allocation (a
+/// decision's sizes are written by `HumanSize` in place; the growth, whose
+/// text allocates, is left out): the thread it runs beside may hold any
+/// lock there is, the allocator's included.
+fn say(worker: &Worker, d: Decision) {
+    let Some(mut ev) = worker.event_for(d) else {
+        return;
+    };
+    ev.growth = None;
     let mut line = Line::default();
-    let _ = writeln!(
-        line,
-        "workerlife: watchdog of worker {pid} (slot {slot}): {what}: {d}"
-    );
+    let _ = writeln!(line, "workerlife: {ev}");
     let bytes = &line.buf[..line.len];
     // SAFETY: writing our own buffer to fd 2.
     unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
 }
 
 struct Line {
-    buf: [u8; 256],
+    buf: [u8; 512],
     len: usize,
     cut: bool,
 }
@@ -257,7 +261,7 @@ struct Line {
 impl Default for Line {
     fn default() -> Self {
         Line {
-            buf: [0; 256],
+            buf: [0; 512],
             len: 0,
             cut: false,
         }

@@ -931,9 +931,14 @@ static void test_host_contract(void) {
   struct wl_worker *w = NULL;
   OK(wl_pool_claim(pool, (uint32_t)getpid(), &w));
   bool must_exit = false;
+  CHECK(wl_worker_event_string(w) == NULL); /* may continue */
   OK(wl_worker_begin(w));
   OK(wl_worker_end(w, &must_exit));
   CHECK(must_exit);
+  /* Where no master files events, the worker's own line is the same. */
+  const char *own = wl_worker_event_string(w);
+  CHECK(own != NULL && strstr(own, "recycle_requested slot=") == own);
+  CHECK(strstr(own, " reason=max_requests (1 >= 1) ") != NULL);
   struct wl_pool_action actions[8];
   size_t n = 0;
   OK(wl_pool_tick(pool, actions, 8, &n));

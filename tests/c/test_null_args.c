@@ -433,6 +433,10 @@ static void hosts(void) {
     fprintf(stderr, "wl_host_capability: wrong answers\n");
     failures++;
   }
+  if (wl_worker_event_string(NULL) != NULL) {
+    fprintf(stderr, "wl_worker_event_string took NULL\n");
+    failures++;
+  }
   if (wl_event_string(NULL) != NULL || wl_event_severity(NULL) != 0) {
     fprintf(stderr, "wl_event_string or wl_event_severity took NULL\n");
     failures++;

@@ -334,3 +334,31 @@ pub extern "C" fn wl_reason_unit(reason: u32) -> u32 {
             .map_or(u32::MAX, |r| crate::policy::unit_c(r.unit()))
     })
 }
+
+/// The event line of what this worker's decision comes to, the line every
+/// master logs (`recycle_requested slot=1 pid=4242 gen=3
+/// reason=max_requests (100 >= 100) uptime=12.300s requests=100`, or
+/// `killed ...`), for hosts with no master to file events (a middleware
+/// whose worker leaves after this request): a NUL-terminated string owned
+/// by the library, valid until this thread's next `wl_worker_event_string`,
+/// `wl_event_string`, `wl_decision_string` or `wl_last_error_text`; NULL
+/// while the worker may continue, and for a NULL, freed or foreign handle.
+/// Any thread.
+///
+/// # Safety
+///
+/// - `worker` may be NULL (the answer is NULL).
+#[no_mangle]
+pub unsafe extern "C" fn wl_worker_event_string(
+    worker: *const wl_worker,
+) -> *const std::ffi::c_char {
+    crate::result::guard_value(std::ptr::null(), || {
+        let Ok(w) = self::worker(worker) else {
+            return std::ptr::null();
+        };
+        match w.event_for(w.decision()) {
+            Some(ev) => crate::buffers::static_text(&ev.to_string()),
+            None => std::ptr::null(),
+        }
+    })
+}

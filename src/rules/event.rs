@@ -1,9 +1,15 @@
-//! Records of what happened in a pool, pulled from a queue by the host.
+//! Records of what happened in a pool, pulled from a queue by the host,
+//! and their one line format. Here, beside the decisions, so that a
+//! worker's watchdog (with no master to file events) says what happens in
+//! the same line as every master.
 
 use crate::policy::Unit;
+use crate::rules::core::Core;
 use crate::rules::decision::{Decision, Reason};
 use crate::rules::growth::Growth;
+use crate::table::layout::{GenState, NONE};
 use std::fmt;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Duration;
 
 crate::names::named_enum! {
@@ -150,6 +156,43 @@ crate::names::named_enum! {
 }
 
 impl Event {
+    /// An event about `slot`'s worker as its slot shows it now (pool time
+    /// `now`), with no decision and, but for recycles, kills and exits, no
+    /// growth.
+    pub(crate) fn of_slot(
+        core: &Core,
+        kind: EventKind,
+        slot: u32,
+        reason: Option<Reason>,
+        now: u64,
+    ) -> Event {
+        let s = &core.slots()[slot as usize];
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        let rss = s.rss.load(Relaxed);
+        Event {
+            kind,
+            slot,
+            pid: s.pid.load(Relaxed),
+            generation: gs.generation,
+            reason,
+            at: Duration::from_micros(now),
+            uptime: Duration::from_micros(now.saturating_sub(s.spawned_at.load(Relaxed))),
+            requests: s.requests.load(Relaxed),
+            rss: (rss != NONE).then_some(rss),
+            status: None,
+            crash: false,
+            oom_killed: false,
+            delay: None,
+            decision: None,
+            growth: match kind {
+                EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
+                    crate::rules::growth::estimate(core, s)
+                }
+                _ => None,
+            },
+        }
+    }
+
     /// How loud this event is: what every host logs it at.
     pub fn severity(&self) -> Severity {
         match self.kind {
