@@ -46,7 +46,7 @@ subtest 'a worker stuck in a system call is killed at request_timeout' => sub {
     is($status & 127, 9, 'ended by SIGKILL') or diag $err;
     cmp_ok($took, '>=', 0.3, 'not before request_timeout');
     cmp_ok($took, '<', 20, 'well before the sleep ended');
-    like($err, qr/watchdog of worker \d+ \(slot \d\): killing it: request_timeout: [0-9.]+s >= 0\.3s/, 'says why');
+    like($err, qr/workerlife: killed slot=\d pid=\d+ gen=\d+ reason=request_timeout \([0-9.]+s >= 0\.3s\)/, 'says why');
 };
 
 subtest 'a granted recycle sends the recycle signal once' => sub {
@@ -59,7 +59,7 @@ subtest 'a granted recycle sends the recycle signal once' => sub {
         sleep 30;
     });
     is($status & 127, 15, 'ended by SIGTERM') or diag $err;
-    my @asked = $err =~ /asking it to leave: max_requests: 1 >= 1/g;
+    my @asked = $err =~ /workerlife: recycle_requested slot=\d pid=\d+ gen=\d+ reason=max_requests \(1 >= 1\)/g;
     is(scalar @asked, 1, 'once');
 };
 
