@@ -384,7 +384,7 @@ def test_a_replacement_that_never_gets_ready_is_killed_and_the_worker_retires(
     deadline = time.monotonic() + 30
     failures = 0
     def killed_late() -> List[str]:
-        return [line for line in g.lines("workerlife: killed slot=") if "reason=ready_timeout (" in line]
+        return [line for line in g.lines("workerlife: killed slot=") if "reason=ready_timeout" in line]
 
     while time.monotonic() < deadline and not killed_late():
         try:

@@ -265,25 +265,22 @@ class WorkerLife:
         # Where its lines go: stderr (uvicorn's log), or the host's logger.
         self._log = log or (lambda line: print(line, file=sys.stderr))
         config = _uvicorn_config() if leave is None else None
-        self.host: Optional[Host] = None
-        # An early pool (opened to check WORKERLIFE_POOL at start), and the
-        # process that opened it.
-        self._opened: Optional[Pool] = None
-        self._opened_pid = 0
+        # Declared only under uvicorn, where this middleware is the host (an
+        # app module imported elsewhere, e.g. under the gunicorn hook, which
+        # declares its own, must still load).
+        self.host: Optional[Host] = _host(True) if config is not None else None
         try:
             self._configure(policy, pool, slots, leave_grace, client_timeout)
-            if leave is None:
-                self.host = _host(config is not None)
+            if self.host is not None:
                 self.host.check(self.policy)
-                if config is not None:
-                    _check_single_process(self.policy, config)
-                    if self.path is not None:
-                        # This process serves (uvicorn loads the app in each
-                        # worker): a pool file that is not one, or one held
-                        # under another policy, stops the start here.
-                        self._opened = Pool.open(self.path, self.policy, self.slots)
-                        self._opened.set_host(self.host)
-                        self._opened_pid = os.getpid()
+                _check_single_process(self.policy, config)
+                if self.path is not None:
+                    # This process serves (uvicorn loads the app in each
+                    # worker): a pool file that is not one, or one held
+                    # under another policy, stops the start here. Opened to
+                    # check only, and let go (the file too, if no other
+                    # worker holds it): the first scope opens it for good.
+                    Pool.open(self.path, self.policy, self.slots).remove_if_last()
         except (Error, ValueError, RuntimeError) as e:
             if config is None:
                 raise
@@ -353,13 +350,10 @@ class WorkerLife:
             return self.worker
         pid = os.getpid()
         self._pid = pid
-        if self._opened is not None and self._opened_pid == pid:
-            self.pool = self._opened
-        elif self.path is not None:
+        if self.path is not None:
             self.pool = Pool.open(self.path, self.policy, self.slots)
         else:
             self.pool = Pool(self.policy, 1)
-        self._opened = None
         if self.host is not None:
             self.pool.set_host(self.host)
             # Once per worker process: uvicorn starts each one afresh.
