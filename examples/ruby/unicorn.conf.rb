@@ -24,8 +24,8 @@
 #   library's locks across Unicorn's fork could leave it held in the
 #   child): before each fork and after each worker's exit it adopts
 #   Unicorn's workers by pid, reports the exit with its status, ticks the
-#   pool and logs its events, each with its reason:
-#     [workerlife] recycle_requested pid=2230 slot=1 reason=max_requests
+#   pool and logs its events in the library's line:
+#     [workerlife] recycle_requested slot=1 pid=2230 gen=1 reason=max_requests (1000 >= 1000) ...
 #   Kills the pool decides in those ticks are sent identity-checked.
 
 require "workerlife"
@@ -42,63 +42,45 @@ begin
 rescue WorkerLife::Error => e
   raise ArgumentError, "workerlife: bad WORKERLIFE_POLICY #{spec.inspect}: #{e.message}"
 end
-# Two keys Unicorn cannot honour, refused at start rather than left to do
-# harm: nothing beats an idle worker's slot (heartbeat_timeout would kill
-# healthy idle workers), and Unicorn's master starts its workers itself
-# (max_surge's replacement would never come, and no worker would retire).
-{
-  "heartbeat_timeout" => "nothing beats an idle Unicorn worker's slot, so healthy idle workers would be killed",
-  "max_surge" => "Unicorn's master starts its workers itself, so the replacement would never come",
-}.each do |key, why|
-  next unless wl_policy.to_s.split(",").any? { |kv| kv.start_with?("#{key}=") }
-
-  raise ArgumentError, "workerlife: #{key} cannot be carried out under Unicorn (#{why}); leave it off"
-end
-wl_pool = WorkerLife::Pool.new(wl_policy, slots: (2 * workers) + 8, shared: true)
-wl_adopted = {}
+# What Unicorn can carry out, declared to the library, which refuses at
+# start a rule it cannot (heartbeat_timeout: nothing beats an idle worker's
+# slot; max_surge: Unicorn's master starts its workers itself): the error
+# names the key and the host, and ends Unicorn's start.
+wl_caps = %i[master_kills watchdog_kills]
+wl_pool = WorkerLife::Pool.new(wl_policy, slots: WorkerLife.host_slots(workers, wl_policy, wl_caps), shared: true)
+wl_pool.set_host("Unicorn", wl_caps)
 
 wl_log = lambda do |server, line|
   server.logger.info("[workerlife] #{line}")
 end
 
 # The master's round: adopt the workers Unicorn lists, tick, act on kills,
-# log every event.
+# log every event in the library's line and each distinct error once.
 wl_round = lambda do |server|
-  (server.instance_variable_get(:@workers) || {}).each_key do |pid|
-    next if wl_adopted[pid]
-
-    begin
-      wl_pool.adopt(pid)
-    rescue WorkerLife::Error
-      nil # gone already, or claimed by then
-    end
-    wl_adopted[pid] = true
+  begin
+    wl_pool.adopt_all((server.instance_variable_get(:@workers) || {}).keys)
+  rescue WorkerLife::Error => e
+    line = wl_pool.round_error("adopting: #{e.message}")
+    wl_log.call(server, line) if line
   end
   wl_pool.tick.each do |a|
     next unless a.action == :kill
 
     begin
       WorkerLife.kill(a.pid, "KILL", a.identity)
-      wl_log.call(server, "killing worker #{a.pid} (slot #{a.slot}): #{wl_pool.decision(a.slot).text}")
     rescue WorkerLife::Error => e
-      wl_log.call(server, "not signalling #{a.pid}: #{e.message}")
+      line = wl_pool.round_error("not signalling #{a.pid}: #{e.message}")
+      wl_log.call(server, line) if line
     end
   end
-  wl_pool.events.each do |e|
-    parts = ["#{e.kind} pid=#{e.pid} slot=#{e.slot}"]
-    parts << "reason=#{e.reason}" if e.reason
-    parts << "status=#{e.status}" if e.status
-    parts << "rss=#{e.rss}" if e.rss
-    parts << "crash" if e.crash
-    wl_log.call(server, parts.join(" "))
-  end
+  wl_pool.events.each { |e| wl_log.call(server, e.line) }
 end
 
-wl_log_policy = true
+wl_said_on = false
 before_fork do |server, _worker|
-  if wl_log_policy
-    wl_log.call(server, "policy #{spec.inspect}, #{(2 * workers) + 8} slots")
-    wl_log_policy = false
+  unless wl_said_on
+    wl_log.call(server, wl_pool.startup_line)
+    wl_said_on = true
   end
   wl_round.call(server)
 end
@@ -125,7 +107,6 @@ after_worker_ready do |server, _worker|
 end
 
 after_worker_exit do |server, _worker, status|
-  wl_adopted.delete(status.pid)
   begin
     wl_pool.exited(status.pid, status)
   rescue WorkerLife::Error

@@ -25,6 +25,20 @@ JOBS = int(os.environ.get("WORKERLIFE_HOSTS_JOBS", "3"))
 Matrix = Dict[str, Dict[str, Cell]]  # scenario id -> host name -> cell
 
 
+def selected() -> List[Host]:
+    """The hosts this run covers: every one, or those named (comma
+    separated) in ``WORKERLIFE_HOSTS``, for working on one host; a name
+    that is no host is an error naming the names there are."""
+    names = [n.strip() for n in os.environ.get("WORKERLIFE_HOSTS", "").split(",") if n.strip()]
+    if not names:
+        return HOSTS
+    known = {h.name: h for h in HOSTS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"WORKERLIFE_HOSTS: no host {unknown}; the hosts are {sorted(known)}")
+    return [known[n] for n in names]
+
+
 def timed(run: Callable[[], Cell]) -> Cell:
     started = time.monotonic()
     try:
@@ -108,6 +122,11 @@ def out_dir() -> Path:
     return d
 
 
+def rows(table: str) -> Dict[str, str]:
+    """A table's rows by host name."""
+    return {line.split(" | ", 1)[0][2:]: line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| host |")}
+
+
 def page_block(text: str) -> str:
     """What docs/hosts.md holds between its markers."""
     if BEGIN not in text or END not in text:
@@ -115,8 +134,13 @@ def page_block(text: str) -> str:
     return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
 
 
-def write_page(table: str) -> None:
+def write_page(table: str, hosts: List[Host] = HOSTS) -> None:
+    """Writes ``table`` into the page; for some hosts only, their rows."""
     text = PAGE.read_text()
+    if hosts != HOSTS:
+        new = rows(table)
+        old = page_block(text)
+        table = "\n".join(new.get(line.split(" | ", 1)[0][2:], line) if line.startswith("| ") else line for line in old.splitlines()) + "\n"
     before, rest = text.split(BEGIN, 1)
     after = rest.split(END, 1)[1]
     PAGE.write_text(f"{before}{BEGIN}\n{table}{END}{after}")
