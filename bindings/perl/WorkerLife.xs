@@ -24,6 +24,13 @@
  * "workerlife: <the library's message>" at the caller's line and set
  * $WorkerLife::ERROR_CODE to the library's result code.
  *
+ * Text. Texts the library writes into a buffer (policies, decisions,
+ * errors) cannot change between the size query and the fill; stats, the
+ * start-up line and round-error lines are allocated by the library in one
+ * call, copied into a Perl string and freed at once (wl_string_free).
+ * Host capabilities are passed by name and read from the library
+ * (wl_host_capability), never copied as numbers.
+ *
  * Nothing here keeps state but the fork counter (fork_count) and the
  * class stashes of each interpreter (MY_CXT). */
 #define PERL_NO_GET_CONTEXT

@@ -12,6 +12,13 @@
 #     PERL5LIB=bindings/perl/blib/arch:bindings/perl/blib/lib \
 #     perl examples/perl/prefork_server.pl 8080 4
 #
+# The master declares its host to the library: it kills (master_kills),
+# forks each worker into the slot a spawn names (numbered), and starts a
+# replacement when one is asked for (surge); its workers send no heartbeat,
+# so heartbeat_timeout is refused at start, naming the key. Errors of its
+# round are logged once, then counted (round_error); events as the
+# library's line.
+#
 # GET / answers "PID REQUESTS"; /hang never answers (for request_timeout).
 # SIGTERM or SIGINT stops the server and its workers.
 use strict;
@@ -22,15 +29,19 @@ use Time::HiRes qw(sleep);
 use WorkerLife;
 
 my ($port, $workers) = (@ARGV, 8080, 2)[0, 1];
+my @caps = qw(master_kills numbered surge);
 my $policy = WorkerLife::Policy->parse($ENV{WORKERLIFE_POLICY} // '');
+$policy->check_host('Perl prefork example', @caps);    # a bad setting stops the start
 my $listen = IO::Socket::INET->new(LocalAddr => "127.0.0.1:$port", Listen => 128, ReuseAddr => 1)
     or die "listen on $port: $!\n";
-# Room for the workers, plus any max_surge replacements.
-my $pool = WorkerLife::Pool->new(policy => $policy, slots => $workers + $policy->get('max_surge'), shared => 1);
+# Room for the workers, plus any max_surge replacements: the library's rule.
+my $pool = WorkerLife::Pool->new(policy => $policy, slots => WorkerLife::host_slots($workers, $policy, @caps), shared => 1);
+$pool->set_host('Perl prefork example', @caps);
 my %children;    # pid => identity (the master's own record: whom it may signal)
 my $stopping = 0;
 $SIG{TERM} = $SIG{INT} = sub { $stopping = 1 };
 $| = 1;
+print $pool->startup_line, "\n";
 print "listening on 127.0.0.1:$port with $workers workers\n";
 
 sub serve {
@@ -56,9 +67,13 @@ sub serve {
 }
 
 until ($stopping) {
-    # A master outlives a bad round: say so, and tick again.
+    # A master outlives a bad round: say so (each error once, then
+    # counted), and tick again.
     my @actions = eval { $pool->tick };
-    warn "prefork_server: tick: $@ (supervision goes on)\n" if $@;
+    if ($@) {
+        my $line = $pool->round_error("tick: $@");
+        print "workerlife: $line (supervision goes on)\n" if defined $line;
+    }
     for my $a (@actions) {
         if ($a->{action} eq 'spawn') {
             my $pid = fork // die "fork: $!";
@@ -75,6 +90,7 @@ until ($stopping) {
         delete $children{$pid};
         eval { $pool->exited($pid, $?) };
     }
+    print "workerlife: $_->{line}\n" for $pool->events;
     sleep 0.05;
 }
 for my $pid (keys %children) { eval { WorkerLife::kill($pid, 'TERM', $children{$pid}) } }

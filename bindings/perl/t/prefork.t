@@ -72,6 +72,17 @@ subtest 'workers rotate at max_requests, no request fails' => sub {
     stop($s);
     like(log_of($s), qr/stopped/, 'the server stopped');
     ok(!kill(0, $_), "worker $_ is gone") for keys %per_pid;
+    my @on = log_of($s) =~ /^workerlife on for Perl prefork example: policy max_requests=10,max_concurrent_recycles=0, 2 slots; the host has surge, master kills, numbered workers; refused here: heartbeat_timeout/mg;
+    is(scalar @on, 1, 'one start-up line') or diag log_of($s);
+    like(log_of($s), qr/^workerlife: recycle_requested slot=\d pid=\d+ gen=\d+ reason=max_requests \(10 >= 10\)/m,
+        'events as the library\'s line');
+};
+
+subtest 'a rule the host cannot carry out stops the start' => sub {
+    my $out = `WORKERLIFE_POLICY=heartbeat_timeout=2s $^X -I$FindBin::Bin/../lib $example 0 2 2>&1`;
+    isnt($?, 0, 'non-zero exit');
+    like($out, qr/heartbeat_timeout=2s: Perl prefork example sends no heartbeat/, 'naming the key and the host');
+    unlike($out, qr/listening/, 'nothing listened');
 };
 
 subtest 'a hung request is killed at request_timeout by the master' => sub {

@@ -30,6 +30,16 @@ sub rotate {
     cmp_ok(scalar keys %per_pid, '>=', 300 / 20 - 1, "$server: children rotate");
     my @leaving = $s->log =~ /leaving after this request: max_requests: 20 >= 20/g;
     cmp_ok(scalar @leaving, '>=', 300 / 20 - 2, "$server: each says why") or diag $s->log;
+    my $name = ucfirst $server;
+    my @on = $s->log =~ /^workerlife on for (\w+): policy max_requests=20,max_concurrent_recycles=0, \d+ slots; the host has watchdog kills; refused here: heartbeat_timeout/mg;
+    if ($o{preload}) {
+        is_deeply(\@on, [$name], "$server: one start-up line for the server's start, naming it") or diag $s->log;
+    } else {
+        # Each child builds the app, and says so as it starts.
+        ok(@on >= 2 && !grep({ $_ ne $name } @on), "$server: each child names the server") or diag $s->log;
+    }
+    unlike($s->log, qr/^workerlife: (?:spawned|recycle_requested|exited) /m, "$server: a recycle is said once, by the child that leaves")
+        or diag $s->log;
     $s->stop;
 }
 
@@ -132,7 +142,7 @@ sub hang {
     cmp_ok($took, '>', 1.9, "$server: not before request_timeout");
     cmp_ok($took, '<', 15, "$server: killed at request_timeout ($took s)");
     cmp_ok($served, '>=', 10, "$server: the other child served meanwhile");
-    my ($killed) = $s->log =~ /watchdog of worker (\d+) \(slot \d+\): killing it: request_timeout: [0-9.]+s >= 2s/;
+    my ($killed) = $s->log =~ /workerlife: killed slot=\d+ pid=(\d+) gen=\d+ reason=request_timeout \([0-9.]+s >= 2s\)/;
     ok($killed, "$server: the watchdog says why") or diag $s->log;
     ok($killed && !$pids{$killed}, "$server: it was not the child that served");
     my ($after) = $s->get('/');
@@ -190,12 +200,62 @@ sub bytes_of {
     return $n * $unit{$u};
 }
 
+# A child SIGKILLed from outside: a crash, logged as the library's line by
+# the child that frees its slot; the server starts another.
+sub crash {
+    my ($server, %o) = @_;
+    my $s = TestServer->start(server => $server, workers => 2, policy => 'max_requests=1000', %o);
+    my ($victim) = $s->get('/');
+    ok($victim, "$server: a child answered") or return;
+    kill 'KILL', $victim;
+    my $deadline = Time::HiRes::time() + 15;
+    my $line;
+    while (!$line && Time::HiRes::time() < $deadline) {
+        $s->get('/');
+        ($line) = $s->log =~ /^(workerlife: exited slot=\d+ pid=$victim .*)$/m;
+    }
+    ok($line, "$server: the crash is logged") or diag $s->log;
+    like($line // '', qr/crash|signal 9|SIGKILL|killed/i, "$server: as a crash ($line)");
+    my ($after) = $s->get('/');
+    ok($after && $after != $victim, "$server: another child serves");
+    $s->stop;
+}
+
+# A bad setting stops the server's start, naming the setting: a rule this
+# host cannot carry out, and a new user's first typo.
+sub bad_setting {
+    my ($server, %o) = @_;
+    my $name = ucfirst $server;
+    for my $case (['heartbeat_timeout=2s', qr/workerlife: heartbeat_timeout=2s: \Q$name\E sends no heartbeat/],
+                  ['max_request=5', qr/workerlife: unknown policy key "max_request" \(with value "5"\)/]) {
+        my ($policy, $named) = @$case;
+        my $s = TestServer->spawn(server => $server, workers => 2, policy => $policy, %o);
+        my $status = $s->wait_exit(20);
+        ok(defined $status, "$server: $policy: the server stops") or next;
+        like($s->log, $named, "$server: $policy: named") or diag $s->log;
+        ok(!$s->fetch('/')->{success}, "$server: $policy: nothing serves");
+        unlike($s->log, qr/^workerlife on/m, "$server: $policy: workerlife is not said to be on");
+        if ($o{preload}) {
+            isnt($status, 0, "$server: $policy: the start fails (exit status $status)");
+        } else {
+            # Each child builds the app: the first to fail stops the server
+            # (Net::Server's master exits 0 whatever stops it).
+            like($s->log, qr/workerlife: stopping the server \(master \d+\): every child would fail the same way/,
+                "$server: $policy: a failing child stops its server");
+            my @failed = $s->log =~ /^workerlife: stopping the server/mg;
+            cmp_ok(scalar @failed, '<=', 4, "$server: $policy: no fork loop (" . scalar(@failed) . " children failed)");
+        }
+    }
+}
+
 sub run {
     my ($server) = @_;
+    subtest "$server: a bad setting stops the start" => sub { bad_setting($server, preload => 1) };
     subtest "$server: workerlife top shows the published pool" => sub { top($server) };
     subtest "$server: a hung request is killed at request_timeout, with no master of ours" => sub {
         hang($server, preload => 1);
     };
+    subtest "$server: a child SIGKILLed from outside is a crash" => sub { crash($server, preload => 1) };
     subtest "$server: max_requests rotates children" => sub { rotate($server, preload => 1) };
     subtest "$server: streamed responses count, and the last is known when it begins" => sub {
         rotate($server, preload => 1, path => '/stream');
@@ -205,6 +265,9 @@ sub run {
     if ($server eq 'starman') {
         subtest 'starman without --preload-app: each child keeps its own pool' => sub {
             rotate($server, preload => 0);
+        };
+        subtest 'starman without --preload-app: a bad setting stops the server, no fork loop' => sub {
+            bad_setting($server, preload => 0);
         };
     }
 }

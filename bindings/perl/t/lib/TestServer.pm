@@ -28,6 +28,21 @@ sub free_port {
 #   preload => 0|1, policy => SPEC, app => 'app.psgi')
 sub start {
     my ($class, %o) = @_;
+    my $self = $class->spawn(%o);
+    my $deadline = time + 30;
+    while (time < $deadline) {
+        my $r = $self->{http}->get("http://127.0.0.1:$self->{port}/");
+        return $self if $r->{success};
+        die "server exited: " . $self->log if waitpid($self->{pid}, POSIX::WNOHANG()) == $self->{pid};
+        sleep 0.05;
+    }
+    $self->stop;
+    die "server not ready: " . $self->log;
+}
+
+# The server started as start() does, not waited for.
+sub spawn {
+    my ($class, %o) = @_;
     my $port = free_port();
     my $dir = tempdir(CLEANUP => 1);
     my $log = "$dir/server.log";
@@ -54,17 +69,26 @@ sub start {
         $ENV{WL_TEST_POOL} = $o{pool} // '';
         exec @cmd or POSIX::_exit(127);
     }
-    my $self = bless { pid => $pid, port => $port, log => $log,
+    return bless { pid => $pid, port => $port, log => $log,
         http => HTTP::Tiny->new(keep_alive => 0, timeout => 10) }, $class;
-    my $deadline = time + 30;
+}
+
+# For a server that must not start: waits up to `timeout` seconds for it
+# to exit; its wait status, or undef (then it is stopped) if it did not.
+sub wait_exit {
+    my ($self, $timeout) = @_;
+    my $deadline = time + $timeout;
     while (time < $deadline) {
-        my $r = $self->{http}->get("http://127.0.0.1:$port/");
-        return $self if $r->{success};
-        die "server exited: " . $self->log if waitpid($pid, POSIX::WNOHANG()) == $pid;
+        if (waitpid($self->{pid}, POSIX::WNOHANG()) == $self->{pid}) {
+            my $status = $?;
+            kill 'KILL', -$self->{pid};    # anything of its group left
+            $self->{pid} = 0;
+            return $status;
+        }
         sleep 0.05;
     }
     $self->stop;
-    die "server not ready: " . $self->log;
+    return undef;
 }
 
 sub url { my ($self, $path) = @_; return "http://127.0.0.1:$self->{port}$path" }

@@ -150,11 +150,16 @@ sub _worker {
     return $self->{worker};
 }
 
-# The pool's events of this process (exits it saw, its watchdog's reaping),
-# each logged as the library's line.
+# The pool's events this process saw (it and its watchdog reap the slots
+# of children gone), the warnings and errors logged as the library's line:
+# crashes, kills, crash loops. A recycle is said once, by the child that
+# leaves (_leave); its info events, seen later by whichever child reaps it,
+# would only repeat it.
 sub _events {
     my ($env, $pool) = @_;
-    _log($env, "workerlife: $_->{line}") for $pool->events;
+    for my $e ($pool->events) {
+        _log($env, "workerlife: $e->{line}") if $e->{severity} >= WorkerLife::WL_SEVERITY_WARNING;
+    }
     return;
 }
 
@@ -271,14 +276,20 @@ Plack::Middleware::WorkerLife - recycle Starman/Starlet workers by workerlife's 
 =head1 SYNOPSIS
 
   enable 'WorkerLife', policy => 'max_requests=1000,max_rss=300MiB';
-  # options: slots => 64 (a shared pool's size), stats_path => '/_workerlife'
+  # options: workers => N (the server's worker count; default: what Plack
+  # was given), slots => N (the pool's size; default: the library's rule for
+  # those workers), stats_path => '/_workerlife'
   # (Prometheus text there, the stats JSON at '/_workerlife.json'),
   # pool => '/run/app/workerlife.pool' (publish the pool as a named file for
   # `workerlife top`; every child shares it, with or without --preload-app)
 
 Run Starman or Starlet with C<--preload-app> so that every child shares one
-pool and the rolling recycle budget holds across them; without it each child
-keeps its own. Memory and FD limits use each worker's own samples, taken
+pool and the rolling recycle budget holds across them, and so that a bad
+setting (policy, a rule the host cannot carry out: C<heartbeat_timeout>,
+C<max_surge>) fails the server's start in its master; without it each
+child keeps its own pool, and a child that cannot build the app stops its
+server. The host is declared to the library as C<Starman>, C<Starlet> or
+C<Plack> with C<watchdog_kills>; see the repository's docs/perl.md. Memory and FD limits use each worker's own samples, taken
 after a request at most every C<sample_interval>.
 
 =cut
