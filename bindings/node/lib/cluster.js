@@ -2,25 +2,34 @@
 // The primary's side of Node's `cluster` under workerlife, and the worker's.
 //
 // cluster workers are new Node processes, not forks, so the pool is a named
-// pool file in a private directory: the primary makes it (replacing a file
-// left by a primary that was killed), passes its path and each worker's
-// slot by environment, ticks it, and acts: `spawn` forks a worker into a
-// slot, `recycle` asks the worker to leave through `disconnect()` (its
-// servers close, the connections the primary already handed it are
-// answered), `kill` sends SIGKILL only to the process the action names
-// (pid and start time checked). A worker's `listening` makes its slot
-// ready; its exit, as Node reports it (code, signal), becomes the wait
-// status the pool wants. `max_surge=1` is the default: a replacement
-// listens before the worker it replaces leaves, so the primary never
-// closes the shared listener for want of a worker.
+// pool file in a private directory. The primary declares the host ("Node
+// cluster": heartbeats, surge, concurrent requests, master and watchdog
+// kills, numbered workers), so a rule it cannot carry out stops the start;
+// takes the pool's name (one primary per name) and makes the pool, passes
+// its path and each worker's slot by environment, ticks it, and acts:
+// `spawn` forks a worker into a slot, `recycle` asks the worker to leave
+// through `disconnect()` (its servers close, the connections the primary
+// already handed it are answered), `kill` sends SIGKILL only to the process
+// the action names (pid and start time checked). A worker's `listening`
+// makes its slot ready; its exit, as Node reports it (code, signal), becomes
+// the wait status the pool wants. Every event is logged with the library's
+// line, every error of the round through the pool's round errors (once,
+// then counted). `max_surge=1` is the default: a replacement listens before
+// the worker it replaces leaves, so the primary never closes the shared
+// listener for want of a worker.
 
 const cluster = require('node:cluster');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const wl = require('./index');
 
 const DEFAULT_TICK_MS = 100;
+
+/** The host this helper is, and what it carries out (see docs/node.md). */
+const HOST = 'Node cluster';
+const CAPS = Object.freeze(['heartbeat', 'surge', 'concurrent', 'master_kills', 'watchdog_kills', 'numbered']);
 
 /** The private directory for pool files: $XDG_RUNTIME_DIR or the temp dir, `workerlife-UID`, mode 0700, ours. */
 function privateDir(dir) {
@@ -37,64 +46,179 @@ function privateDir(dir) {
   return base;
 }
 
-/** The policy, with max_surge=1 unless the spec says otherwise. */
+/**
+ * The pool's name when none is given: the main script's name and a hash of
+ * its path and the working directory (`server-1a2b3c4d5e6f`), so two apps
+ * on one host never share a pool, and one app started again finds its own.
+ */
+function defaultName(main = require.main?.filename ?? process.argv[1] ?? 'node', cwd = process.cwd()) {
+  const file = path.resolve(cwd, main);
+  const base = path.basename(file, path.extname(file)).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40) || 'node';
+  const hash = crypto.createHash('sha256').update(`${file}\0${cwd}`).digest('hex').slice(0, 12);
+  return `${base}-${hash}`;
+}
+
+/** The policy, with max_surge=1 unless the spec says otherwise; a bad one names where it came from. */
 function clusterPolicy(spec) {
-  const text = spec ?? process.env.WORKERLIFE_POLICY ?? '';
+  const fromEnv = spec === undefined || spec === null;
+  const text = fromEnv ? process.env.WORKERLIFE_POLICY ?? '' : spec;
   if (typeof text !== 'string') throw new wl.ArgumentError(104, 'policy must be a spec string');
   const hasSurge = text.split(',').some((kv) => kv.trim().split('=')[0].trim() === 'max_surge');
-  return wl.Policy.parse(hasSurge ? text : [text.trim(), 'max_surge=1'].filter(Boolean).join(','));
+  try {
+    return wl.Policy.parse(hasSurge ? text : [text.trim(), 'max_surge=1'].filter(Boolean).join(','));
+  } catch (e) {
+    throw renamed(e, `${fromEnv ? 'WORKERLIFE_POLICY' : 'options.policy'}: ${e.message}`);
+  }
+}
+
+/** The same error (class and code) with a clearer message. */
+function renamed(e, message) {
+  if (!(e instanceof wl.WorkerLifeError)) return e;
+  const again = new e.constructor(e.code, message);
+  again.cause = e;
+  return again;
+}
+
+/** A file a live process holds: what `Pool.create` refuses. */
+function heldByALiveProcess(e) {
+  return e instanceof wl.SystemError && /a live process holds/.test(e.message);
+}
+
+/**
+ * One pool, one master. The name is taken by `NAME.primary`, a one-slot
+ * pool file only the primary holds (Pool.create refuses one a live process
+ * holds and replaces a stale one): a second primary of the name is refused
+ * here. The pool itself is `NAME.pool`, made with Pool.create too; the
+ * workers hold it as well, so after a primary was SIGKILLed its old workers
+ * may hold it still (they leave when their event loop next turns). Holding
+ * the name, we know they are no master's: the file is unlinked (they keep
+ * their mapping) and made anew.
+ */
+function takePool(dir, name, policy, slots, say) {
+  const lockFile = path.join(dir, `${name}.primary`);
+  let lock;
+  try {
+    lock = wl.Pool.create(lockFile, '', 1);
+  } catch (e) {
+    if (!heldByALiveProcess(e)) throw e;
+    throw renamed(e, `workerlife: another primary named "${name}" is running (it holds ${lockFile}): one pool, one master; stop it, or give this one another name (options.name). ${e.message}`);
+  }
+  const file = path.join(dir, `${name}.pool`);
+  try {
+    try {
+      return { lock, file, pool: wl.Pool.create(file, policy, slots) };
+    } catch (e) {
+      if (!heldByALiveProcess(e)) throw e;
+    }
+    const old = wl.Pool.attach(file); // a workerlife pool we may trust, else an error and left as it is
+    const pids = old.stats().per_slot.map((s) => s.pid).filter(Boolean);
+    old.close();
+    fs.unlinkSync(file);
+    say(`workerlife: ${file} was still held by workers of a primary that is gone (pids ${pids.join(', ') || 'none listed'}); made anew (they leave when their event loop turns)`, 'warning');
+    return { lock, file, pool: wl.Pool.create(file, policy, slots) };
+  } catch (e) {
+    lock.close();
+    throw e;
+  }
 }
 
 /**
  * In the primary: runs `workers` workers under the policy and returns a
  * handle { pool, path, stop() }. In a worker: claims its slot and returns
  * { worker, leave() } (see `worker()`). Options: workers (default the CPU
- * count), policy (a spec; default WORKERLIFE_POLICY), name (the pool file's
- * name, default "cluster"; one primary per name), dir (the private
- * directory), tickMs (default 100), log (a function of one line; default
- * console.error), exec/args (cluster.setupPrimary's).
+ * count), policy (a spec; default WORKERLIFE_POLICY), name (the pool's
+ * name, default `defaultName()`; one primary per name), dir (the private
+ * directory), tickMs (default 100), log (a function of a line and its
+ * severity, 'info', 'warning' or 'error'; default console.info/warn/error),
+ * onEvent (each pool event, besides its log line), exec/args
+ * (cluster.setupPrimary's).
  */
 function run(options = {}) {
   return cluster.isPrimary ? primary(options) : worker(options);
 }
 
+const LOGGERS = { info: console.info, warning: console.warn, error: console.error };
+
+// The primaries of this process, so that their handles (the name's lock
+// included) live while they run, kept or not by the caller.
+const running = new Set();
+
 function primary(options) {
   const workers = options.workers ?? os.availableParallelism?.() ?? os.cpus().length;
-  if (!Number.isInteger(workers) || workers < 1) throw new wl.ArgumentError(104, `workers must be a positive integer, not ${workers}`);
-  const log = options.log ?? ((line) => console.error(line));
+  if (!Number.isInteger(workers) || workers < 1 || workers > 0xffff) {
+    throw new wl.ArgumentError(104, `workers must be an integer in [1, 65535], not ${String(workers)}`);
+  }
+  const tickMs = options.tickMs ?? DEFAULT_TICK_MS;
+  if (!Number.isInteger(tickMs) || tickMs < 1 || tickMs > 2 ** 31 - 1) {
+    throw new wl.ArgumentError(104, `tickMs must be an integer in [1, 2^31), not ${String(tickMs)}`);
+  }
+  const log = options.log ?? ((line, severity) => (LOGGERS[severity] ?? console.error)(line));
+  const name = options.name ?? defaultName();
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(name)) {
+    throw new wl.ArgumentError(104, `name must be letters, digits, ".", "_" or "-", not ${JSON.stringify(name)}`);
+  }
   const policy = clusterPolicy(options.policy);
-  const surge = Number(String(policy).match(/(?:^|,)max_surge=(\d+)/)?.[1] ?? 0);
-  const name = options.name ?? 'cluster';
-  if (!/^[A-Za-z0-9._-]{1,100}$/.test(name)) throw new wl.ArgumentError(104, `name must be letters, digits, ".", "_" or "-", not ${JSON.stringify(name)}`);
-  const file = path.join(privateDir(options.dir), `${name}.pool`);
-  const pool = wl.Pool.open(file, policy, workers + surge);
-  policy.close();
+  let taken;
+  try {
+    policy.checkHost(HOST, CAPS); // before any file: a refused rule stops the start
+    const slots = wl.hostSlots(workers, policy, CAPS);
+    taken = takePool(privateDir(options.dir), name, policy, slots, log);
+  } finally {
+    policy.close();
+  }
+  const { pool, file, lock } = taken;
+  pool.setHost(HOST, CAPS);
+  log(`workerlife: ${pool.startupLine()}`, 'info');
   if (options.exec || options.args) cluster.setupPrimary({ exec: options.exec, args: options.args });
 
   const bySlot = new Map(); // slot -> cluster worker
+  const unforked = new Set(); // slots whose fork failed: forked again at the next tick
   let stopping = false;
 
+  /** An error of the master's round: logged the first time, then only counted (the library's rule). */
+  const roundError = (text) => {
+    const line = pool.roundError(text);
+    if (line !== null) log(`workerlife: ${line}`, 'error');
+  };
+  const forkFailed = (slot, e) => {
+    unforked.add(slot);
+    roundError(`cannot fork a worker (${e.message}); trying again at the next tick`);
+  };
+
   const fork = (slot) => {
-    const w = cluster.fork({ WORKERLIFE_POOL: file, WORKERLIFE_SLOT: String(slot) });
+    unforked.delete(slot);
+    let w;
+    try {
+      w = cluster.fork({ WORKERLIFE_POOL: file, WORKERLIFE_SLOT: String(slot) });
+    } catch (e) {
+      return forkFailed(slot, e);
+    }
+    // A worker that leaves closes its IPC channel; Node's own answer to its
+    // last message can then fail with EPIPE, an 'error' that would end the
+    // primary if nobody listened. A spawn that failed (EAGAIN under a pids
+    // limit) has no pid and reports its error here on the next turn; Node
+    // drops the worker itself.
+    const failed = !Number.isInteger(w.process.pid);
+    if (failed) unforked.add(slot);
+    w.on('error', (e) => {
+      if (failed && e.syscall?.startsWith('spawn')) return forkFailed(slot, e);
+      if (!['EPIPE', 'ERR_IPC_CHANNEL_CLOSED', 'ERR_IPC_DISCONNECTED'].includes(e.code)) roundError(`worker: ${e.message}`);
+    });
+    if (failed) return;
     w.workerlifeSlot = slot;
     bySlot.set(slot, w);
     pool.spawned(slot, w.process.pid);
-    // A worker that leaves closes its IPC channel; Node's own answer to its
-    // last message can then fail with EPIPE, an 'error' that would end the
-    // primary if nobody listened.
-    w.on('error', (e) => {
-      if (e.code !== 'EPIPE' && e.code !== 'ERR_IPC_CHANNEL_CLOSED') log(`workerlife: worker ${w.process.pid}: ${e.message}`);
-    });
     w.on('listening', () => {
-      try { pool.ready(slot); } catch (e) { log(`workerlife: ready ${slot}: ${e.message}`); }
+      try { pool.ready(slot); } catch (e) { roundError(`ready: ${e.message}`); }
     });
   };
   const onExit = (w, code, signal) => {
+    if (w.workerlifeSlot === undefined) return; // not one of ours
     if (bySlot.get(w.workerlifeSlot) === w) bySlot.delete(w.workerlifeSlot);
     try {
       pool.exited(w.process.pid, { code, signal });
     } catch (e) {
-      if (!(e instanceof wl.PoolError)) throw e; // an unknown pid: already told
+      if (!(e instanceof wl.PoolError)) roundError(`exit: ${e.message}`); // a PoolError: an unknown pid, already told
     }
   };
   cluster.on('exit', onExit);
@@ -104,38 +228,44 @@ function primary(options) {
       if (!stopping) fork(a.slot);
     } else if (a.action === 'recycle') {
       const w = bySlot.get(a.slot);
-      log(`workerlife: recycling worker ${a.pid} (slot ${a.slot}): ${pool.decision(a.slot).text}`);
       if (w && w.process.pid === a.pid && w.isConnected()) w.disconnect();
     } else if (a.action === 'kill') {
-      log(`workerlife: killing worker ${a.pid} (slot ${a.slot}): ${pool.decision(a.slot).text}`);
       try {
         wl.kill(a.pid, 'SIGKILL', a.identity);
       } catch (e) {
-        log(`workerlife: not signalling ${a.pid}: ${e.message}`);
+        if (!(e instanceof wl.ProcessError && e.codeName === 'WL_NO_SUCH_PROCESS')) roundError(`kill: ${e.message}`);
       }
     }
   };
   const tick = () => {
     if (stopping) return;
     try {
+      for (const slot of [...unforked]) fork(slot);
       for (const a of pool.tick()) act(a);
-      for (const e of pool.events()) if (options.onEvent) options.onEvent(e);
+      for (const e of pool.events()) {
+        log(`workerlife: ${e.line}`, e.severity ?? 'info');
+        if (options.onEvent) options.onEvent(e);
+      }
     } catch (e) {
-      log(`workerlife: tick: ${e.stack || e}`);
+      roundError(`tick: ${e.message ?? e}`);
     }
   };
   for (let slot = 0; slot < workers; slot++) fork(slot);
-  const timer = setInterval(tick, options.tickMs ?? DEFAULT_TICK_MS);
+  const timer = setInterval(tick, tickMs);
+  const handle = { pool, path: file, name, stop: null, workers: bySlot };
+  running.add(handle);
 
-  /** Stops ticking, asks every worker to leave, and removes the pool file once they are gone. */
-  const stop = () => new Promise((resolve) => {
+  /** Stops ticking, asks every worker to leave, and removes the pool file (and the name's) once they are gone. */
+  handle.stop = () => new Promise((resolve) => {
     stopping = true;
     clearInterval(timer);
     const left = [...Object.values(cluster.workers)].filter(Boolean);
     const done = () => {
       cluster.off('exit', onExit);
-      try { pool.removeIfLast(); } catch (e) { log(`workerlife: ${e.message}`); }
+      try { pool.removeIfLast(); } catch (e) { log(`workerlife: ${e.message}`, 'error'); }
       pool.close();
+      lock.close();
+      running.delete(handle);
       resolve();
     };
     if (left.length === 0) return done();
@@ -146,21 +276,44 @@ function primary(options) {
       w.disconnect();
     }
   });
-  return { pool, path: file, stop, workers: bySlot };
+  return handle;
 }
 
 /**
  * In a cluster worker: its slot in the primary's pool, the watchdog (kills
  * a request stuck past request_timeout even while JavaScript is blocked),
- * and a SIGTERM handler that leaves gracefully. `leave()` is the one way
+ * the heartbeat when the policy sets heartbeat_timeout (a timer on the
+ * event loop beats every quarter of it: a beat proves the loop turns, so a
+ * loop held longer than the timeout is killed, an idle one never; unref'd,
+ * it never keeps the process alive), and a SIGTERM handler that leaves
+ * gracefully. `leave()` is the one way
  * out: exiting() (not a crash, the permit back), then disconnect().
  */
 function worker(options = {}) {
   const file = process.env.WORKERLIFE_POOL;
   if (!file) throw new wl.ArgumentError(104, 'workerlife.cluster: WORKERLIFE_POOL is not set in this worker');
   const pool = wl.Pool.attach(file);
-  const w = pool.claim(process.pid);
-  pool.close();
+  let w;
+  let heartbeatUs;
+  try {
+    w = pool.claim(process.pid);
+    const policy = pool.policy();
+    heartbeatUs = policy.raw('heartbeat_timeout');
+    policy.close();
+  } finally {
+    pool.close();
+  }
+  if (heartbeatUs > 0) {
+    w.heartbeat();
+    const beat = setInterval(() => {
+      try {
+        w.heartbeat();
+      } catch {
+        clearInterval(beat); // the slot is gone: this worker is on its way out
+      }
+    }, Math.max(1, Math.floor(Number(heartbeatUs) / 4000)));
+    beat.unref();
+  }
   const watchdog = options.watchdog === false ? null : w.watchdog();
   let leaving = false;
   const leave = () => {
@@ -180,4 +333,6 @@ function worker(options = {}) {
 let current = null;
 
 // `workerlife.cluster(options)` is `run`; the parts are its properties.
-module.exports = Object.assign(run, { run, primary, worker, current: () => current, privateDir });
+module.exports = Object.assign(run, {
+  run, primary, worker, current: () => current, privateDir, defaultName, HOST, CAPS,
+});

@@ -10,7 +10,7 @@ const path = require('node:path');
 const koffi = require('koffi');
 
 // The ABI this binding was written for (the header's WL_ABI_VERSION).
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 function candidates() {
   const env = process.env.WORKERLIFE_LIB;
@@ -56,6 +56,7 @@ const wl_event = koffi.struct('wl_event', {
   status: 'int32_t', has_status: 'bool', crash: 'bool', oom_killed: 'bool',
   at_us: 'uint64_t', uptime_us: 'uint64_t', requests: 'uint64_t', rss: 'uint64_t', delay_us: 'uint64_t',
   growth_per_request: 'double', growth_per_second: 'double',
+  growth_requests: 'uint64_t', growth_seconds: 'double', value: 'uint64_t', limit: 'uint64_t',
 });
 const wl_health = koffi.struct('wl_health', {
   rss: 'uint64_t', uss: 'uint64_t', pss: 'uint64_t', fds: 'uint64_t',
@@ -73,6 +74,12 @@ const STRUCTS = {
 };
 
 const R = 'uint32_t'; // wl_result
+
+// A string the library allocates and the caller owns (stats text, the
+// start-up line, a round error's line): koffi converts it to a JS string
+// and then hands the pointer to wl_string_free, every time, so none leaks.
+const string_free = lib.func('wl_string_free', 'void', ['void *']);
+const owned_string = koffi.disposable('wl_owned_string', 'const char *', string_free);
 const out = (t) => koffi.out(koffi.pointer(t));
 const fn = (name, ret, args) => lib.func(name, ret, args);
 
@@ -88,10 +95,23 @@ const C = {
   reason_name: fn('wl_reason_name', 'const char *', ['uint32_t']),
   pool_action_kind_name: fn('wl_pool_action_kind_name', 'const char *', ['uint32_t']),
   event_kind_name: fn('wl_event_kind_name', 'const char *', ['uint32_t']),
+  event_string: fn('wl_event_string', 'const char *', [koffi.pointer(wl_event)]),
+  event_severity: fn('wl_event_severity', 'uint32_t', [koffi.pointer(wl_event)]),
+  key_name: fn('wl_key_name', 'const char *', ['uint32_t']),
+
+  host_capability: fn('wl_host_capability', 'uint32_t', ['const char *']),
+  policy_check_host: fn('wl_policy_check_host', R, [wl_policy, 'const char *', 'uint32_t']),
+  pool_set_host: fn('wl_pool_set_host', R, [wl_pool, 'const char *', 'uint32_t']),
+  host_slots: fn('wl_host_slots', R, ['uint32_t', 'uint32_t', wl_policy, out('uint32_t')]),
+  pool_startup_line: fn('wl_pool_startup_line', R, [wl_pool, out(owned_string)]),
+  pool_round_error: fn('wl_pool_round_error', R, [wl_pool, 'const char *', out(owned_string)]),
+  pool_adopt_all: fn('wl_pool_adopt_all', R, [wl_pool, 'uint32_t *', 'size_t', out('size_t')]),
+  pool_stats_text: fn('wl_pool_stats_text', R, [wl_pool, 'uint32_t', out(owned_string)]),
 
   policy_parse: fn('wl_policy_parse', R, ['const char *', out(wl_policy)]),
   policy_free: fn('wl_policy_free', R, [wl_policy]),
   policy_to_string: fn('wl_policy_to_string', R, [wl_policy, 'char *', 'size_t', out('size_t')]),
+  policy_get_raw: fn('wl_policy_get_raw', R, [wl_policy, 'uint32_t', out('uint64_t')]),
 
   pool_build: fn('wl_pool_build', R, [wl_policy, koffi.pointer(wl_pool_options), out(wl_pool)]),
   pool_create: fn('wl_pool_create', R, ['const char *', wl_policy, 'uint32_t', out(wl_pool)]),
@@ -111,12 +131,11 @@ const C = {
   pool_decision: fn('wl_pool_decision', R, [wl_pool, 'uint32_t', out(wl_decision)]),
   pool_tick: fn('wl_pool_tick', R, [wl_pool, 'void *', 'size_t', out('size_t')]),
   pool_events: fn('wl_pool_events', R, [wl_pool, 'void *', 'size_t', out('size_t')]),
-  pool_stats_json: fn('wl_pool_stats_json', R, [wl_pool, 'char *', 'size_t', out('size_t')]),
-  pool_prometheus: fn('wl_pool_prometheus', R, [wl_pool, 'char *', 'size_t', out('size_t')]),
   pool_report_container: fn('wl_pool_report_container', R, [wl_pool, koffi.pointer(wl_container_reading)]),
   pool_advance: fn('wl_pool_advance', R, [wl_pool, 'uint64_t']),
   pool_next_spawn_in: fn('wl_pool_next_spawn_in', R, [wl_pool, out('bool'), out('uint64_t')]),
   pool_slot_count: fn('wl_pool_slot_count', R, [wl_pool, out('uint32_t')]),
+  pool_policy: fn('wl_pool_policy', R, [wl_pool, out(wl_policy)]),
 
   worker_free: fn('wl_worker_free', R, [wl_worker]),
   worker_begin: fn('wl_worker_begin', R, [wl_worker]),

@@ -21,22 +21,54 @@ function u64(v) {
   return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
 }
 
-/** A count or size for the library: a non-negative integer (Number or BigInt) below 2^64 - 3. */
-function toU64(name, v) {
-  if (v === null || v === undefined) return U64_MAX; // no reading
+// Every number is checked here, before the call: koffi would otherwise
+// truncate 10.5 to 10, wrap 2^32 + 9 to 9, or turn NaN into 0, and the
+// library would act on a number nobody gave. A refusal is an ArgumentError
+// naming the argument, and nothing is called.
+const INVALID_ARGUMENT = 104;
+
+function refuse(name, v, what) {
+  const shown = typeof v === 'bigint' ? `${v}n` : typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return new ArgumentError(INVALID_ARGUMENT, `${name} must be ${what}, not ${shown}`);
+}
+
+/** An integer (Number or BigInt) in [min, max] (BigInts), as a BigInt. */
+function intIn(name, v, min, max, what) {
   let b;
   if (typeof v === 'bigint') b = v;
   else if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
-  else throw new ArgumentError(104, `${name} must be an integer, not ${String(v)}`);
-  if (b < 0n || b >= NO_READING_FLOOR) throw new ArgumentError(104, `${name} is out of range: ${b}`);
+  else throw refuse(name, v, what);
+  if (b < min || b > max) throw refuse(name, v, what);
   return b;
 }
 
+/** A uint64 (a seed, an identity): an integer in [0, 2^64). */
+function toU64(name, v) {
+  return intIn(name, v, 0n, U64_MAX, 'an integer in [0, 2^64)');
+}
+
+/** A reading for the library (bytes, a count): null or undefined for none, else an integer below 2^64 - 3. */
+function toReading(name, v) {
+  if (v === null || v === undefined) return U64_MAX; // no reading
+  return intIn(name, v, 0n, NO_READING_FLOOR - 1n, 'null or an integer in [0, 2^64 - 3)');
+}
+
 function toU32(name, v) {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
-    throw new ArgumentError(104, `${name} must be an integer in [0, 2^32), not ${String(v)}`);
+  return Number(intIn(name, v, 0n, 0xffffffffn, 'an integer in [0, 2^32)'));
+}
+
+function toI32(name, v) {
+  return Number(intIn(name, v, -(2n ** 31n), 2n ** 31n - 1n, 'an integer in [-2^31, 2^31)'));
+}
+
+/** A signal: its name (`'SIGKILL'`) or number (an integer in [1, 64]). */
+function toSignal(name, v) {
+  if (typeof v === 'string') {
+    const n = os.constants.signals[v];
+    if (!n) throw refuse(name, v, 'a signal name or number');
+    return n;
   }
-  return v;
+  return Number(intIn(name, v, 1n, 64n, 'a signal name or an integer in [1, 64]'));
 }
 
 function names(fn, limit = 256) {
@@ -53,6 +85,13 @@ const REASONS = names(C.reason_name);
 const ACTIONS = names(C.action_name);
 const ACTION_KINDS = names(C.pool_action_kind_name);
 const EVENT_KINDS = names(C.event_kind_name);
+const KEYS = names(C.key_name);
+// The header's WL_SEVERITY_* (defines, so not readable by name).
+const SEVERITIES = [null, 'info', 'warning', 'error'];
+// The header's WL_STATS_* formats (defines, likewise).
+const STATS_JSON = 0;
+const STATS_JSON_OCCUPIED = 1;
+const STATS_PROMETHEUS = 2;
 /** Every result code by its header name: { WL_OK: 0, WL_UNKNOWN_PID: 303, ... }. */
 const results = {};
 for (let i = 0; i < 1000; i++) {
@@ -73,7 +112,34 @@ function batch(type, call) {
   }
 }
 
-/** A string of the library through its size-query-then-fill convention. */
+/** A string the library allocates (ffi.js frees it): `call(out)` fills out[0]. */
+function owned(call) {
+  const out = [null];
+  check(call(out));
+  return out[0];
+}
+
+/**
+ * The WL_HOST_* bits of capability names (`['heartbeat', 'surge']`), read
+ * from the library by name; an unknown name is an ArgumentError naming it.
+ */
+function hostCaps(caps) {
+  if (!Array.isArray(caps)) throw refuse('caps', caps, 'an array of capability names');
+  let bits = 0;
+  for (const name of caps) {
+    const bit = typeof name === 'string' && !name.includes('\0') ? C.host_capability(name) : 0;
+    if (!bit) throw refuse('caps', name, 'heartbeat, surge, cancel, concurrent, master_kills, watchdog_kills or numbered');
+    bits |= bit;
+  }
+  return bits >>> 0;
+}
+
+function hostName(name) {
+  if (typeof name !== 'string' || name.includes('\0')) throw refuse('name', name, 'a host name string');
+  return name;
+}
+
+/** A string of the library through its size-query-then-fill convention (a local policy: nothing changes between the calls). */
 function text(call) {
   const needed = [0];
   const first = call(null, 0, needed);
@@ -131,6 +197,19 @@ class Policy extends Handle {
   toString() {
     return text((b, n, need) => C.policy_to_string(this.ptr, b, n, need));
   }
+  /** A key's raw value: bytes, microseconds or a count (`wl_key_unit`); 0 is off. */
+  raw(key) {
+    const k = KEYS.indexOf(key);
+    if (typeof key !== 'string' || k < 0) throw refuse('key', key, 'a policy key name');
+    const v = [0];
+    check(C.policy_get_raw(this.ptr, k, v));
+    const b = BigInt(v[0]);
+    return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+  }
+  /** Refuses (PolicyError, WL_NOT_FOR_HOST) a rule the host `name` with `caps` cannot carry out. */
+  checkHost(name, caps) {
+    check(C.policy_check_host(this.ptr, hostName(name), hostCaps(caps)));
+  }
 }
 
 function policyOf(policy) {
@@ -156,12 +235,9 @@ function checkPath(path) {
 
 /** The wait status of a child from Node's (code, signal) pair, as waitpid(2) gives it. */
 function waitStatus(code, signal) {
-  if (signal) {
-    const n = typeof signal === 'number' ? signal : os.constants.signals[signal];
-    if (!n) throw new ArgumentError(104, `unknown signal ${String(signal)}`);
-    return n & 0x7f;
-  }
-  return ((code ?? 0) & 0xff) << 8;
+  if (signal !== null && signal !== undefined) return toSignal('signal', signal);
+  if (code === null || code === undefined) return 0;
+  return Number(intIn('code', code, 0n, 255n, 'an exit code in [0, 255]')) << 8;
 }
 
 class Pool extends Handle {
@@ -180,7 +256,7 @@ class Pool extends Handle {
       path: null,
       manual_clock: Boolean(options.manualClock),
       has_seed: options.seed !== undefined,
-      seed: options.seed === undefined ? 0 : toU64('seed', options.seed),
+      seed: options.seed === undefined ? 0n : toU64('seed', options.seed),
     };
     const out = [null];
     withPolicy(policy, (p) => check(C.pool_build(p.ptr, opts, out)));
@@ -240,15 +316,14 @@ class Pool extends Handle {
   }
   /** A child exited: `status` a wait status, or { code, signal } as Node reports it. Returns its slot. */
   exited(pid, status) {
-    const st = typeof status === 'object' && status !== null ? waitStatus(status.code, status.signal) : status;
-    if (!Number.isInteger(st)) throw new ArgumentError(104, `a wait status is an integer, not ${String(status)}`);
+    const p = toU32('pid', pid);
+    const st = typeof status === 'object' && status !== null ? waitStatus(status.code, status.signal) : toI32('status', status);
     const slot = [0];
-    check(C.pool_exited(this.ptr, toU32('pid', pid), st, slot));
+    check(C.pool_exited(this.ptr, p, st, slot));
     return slot[0];
   }
   exitedSlot(slot, status = 0) {
-    if (!Number.isInteger(status)) throw new ArgumentError(104, `a wait status is an integer, not ${String(status)}`);
-    check(C.pool_exited_slot(this.ptr, toU32('slot', slot), status));
+    check(C.pool_exited_slot(this.ptr, toU32('slot', slot), toI32('status', status)));
   }
   decision(slot) {
     const d = {};
@@ -274,24 +349,76 @@ class Pool extends Handle {
       kind: EVENT_KINDS[e.kind], slot: e.slot, pid: e.pid, generation: e.generation,
       reason: REASONS[e.reason] ?? null, status: e.has_status ? e.status : null,
       crash: e.crash, oomKilled: e.oom_killed, uptime: Number(e.uptime_us) / 1e6,
-      requests: u64(e.requests), rss: u64(e.rss),
+      requests: u64(e.requests), rss: u64(e.rss), value: u64(e.value), limit: u64(e.limit),
+      // The line every host logs (after `workerlife: `), and how loud.
+      line: C.event_string(e),
+      severity: SEVERITIES[C.event_severity(e)] ?? null,
     }));
   }
-  statsJson() { return text((b, n, need) => C.pool_stats_json(this.ptr, b, n, need)); }
+  /** The stats as JSON text, in one call (the library allocates it). */
+  statsJson() { return owned((out) => C.pool_stats_text(this.ptr, STATS_JSON, out)); }
+  /** As statsJson(), listing only the slots a worker holds. */
+  statsJsonOccupied() { return owned((out) => C.pool_stats_text(this.ptr, STATS_JSON_OCCUPIED, out)); }
   stats() { return JSON.parse(this.statsJson()); }
-  prometheus() { return text((b, n, need) => C.pool_prometheus(this.ptr, b, n, need)); }
+  prometheus() { return owned((out) => C.pool_stats_text(this.ptr, STATS_PROMETHEUS, out)); }
+  /** A copy of the pool's policy (an attached pool's, from its file); the caller closes it. */
+  policy() {
+    const out = [null];
+    check(C.pool_policy(this.ptr, out));
+    return new Policy(out[0], C.policy_free);
+  }
+  /**
+   * The host named `name` declares what it can carry out (`caps`:
+   * capability names). A rule of the pool's policy it cannot is a
+   * PolicyError (WL_NOT_FOR_HOST) naming the key, the host and what to do
+   * instead, and nothing is recorded.
+   */
+  setHost(name, caps) {
+    check(C.pool_set_host(this.ptr, hostName(name), hostCaps(caps)));
+  }
+  /** The line to log once at start: workerlife on, for which host, the policy, what is refused there. */
+  startupLine() { return owned((out) => C.pool_startup_line(this.ptr, out)); }
+  /** Notes an error of the master's round: the line to log now, or null (logged already: only counted). */
+  roundError(text) {
+    if (typeof text !== 'string') throw refuse('text', text, 'a string');
+    return owned((out) => C.pool_round_error(this.ptr, text.replaceAll('\0', '\\0'), out));
+  }
+  /**
+   * Adopts the server's own list of worker pids (known ones skipped, gone
+   * ones passed over). Returns how many were taken on now. A pid that is
+   * not this process's child is a ProcessError (WL_NOT_A_CHILD, with
+   * `adopted`: the others are adopted all the same).
+   */
+  adoptAll(pids) {
+    if (!Array.isArray(pids)) throw refuse('pids', pids, 'an array of pids');
+    const list = Uint32Array.from(pids, (p, i) => toU32(`pids[${i}]`, p));
+    const adopted = [0];
+    const r = C.pool_adopt_all(this.ptr, list.length ? list : null, list.length, adopted);
+    try {
+      check(r);
+    } catch (e) {
+      e.adopted = Number(adopted[0]);
+      throw e;
+    }
+    return Number(adopted[0]);
+  }
   /** The container's memory: { workingSet, limit (null: read none), anon, file, oomKills }. */
   reportContainer(r) {
+    const { pressure } = r;
+    if (pressure !== null && pressure !== undefined && !(typeof pressure === 'number' && Number.isFinite(pressure) && pressure >= 0)) {
+      throw refuse('pressure', pressure, 'null or a finite percentage >= 0');
+    }
     check(C.pool_report_container(this.ptr, {
-      limit: toU64('limit', r.limit), working_set: toU64('workingSet', r.workingSet),
-      anon: toU64('anon', r.anon), file: toU64('file', r.file), oom_kills: toU64('oomKills', r.oomKills),
-      pressure_some_avg10: Number.isFinite(r.pressure) ? r.pressure : NaN,
+      limit: toReading('limit', r.limit), working_set: toReading('workingSet', r.workingSet),
+      anon: toReading('anon', r.anon), file: toReading('file', r.file), oom_kills: toReading('oomKills', r.oomKills),
+      pressure_some_avg10: pressure ?? NaN,
     }));
   }
   /** A manual-clock pool's clock moves on `seconds` (rounded to the microsecond). */
   advance(seconds) {
-    if (!Number.isFinite(seconds) || seconds < 0) throw new ArgumentError(104, `seconds must be finite and >= 0, not ${seconds}`);
-    check(C.pool_advance(this.ptr, BigInt(Math.round(seconds * 1e6))));
+    const us = typeof seconds === 'number' && Number.isFinite(seconds) ? Math.round(seconds * 1e6) : NaN;
+    if (!(us >= 0 && us < 2 ** 64)) throw refuse('seconds', seconds, 'a finite number of seconds in [0, 2^64 µs)');
+    check(C.pool_advance(this.ptr, BigInt(us)));
   }
   /** Seconds until the next respawn is allowed, or null when none waits. */
   nextSpawnIn() {
@@ -329,7 +456,7 @@ class Worker extends Handle {
   /** Readings in bytes (fds a count); a missing one is null. */
   reportHealth(h = {}) {
     check(C.worker_report_health(this.ptr, {
-      rss: toU64('rss', h.rss), uss: toU64('uss', h.uss), pss: toU64('pss', h.pss), fds: toU64('fds', h.fds),
+      rss: toReading('rss', h.rss), uss: toReading('uss', h.uss), pss: toReading('pss', h.pss), fds: toReading('fds', h.fds),
     }));
   }
   decision() {
@@ -357,10 +484,11 @@ class Worker extends Handle {
    * `recycleSignal` (default none) once on a granted recycle.
    */
   watchdog({ recycleSignal = 0, intervalMs = 0 } = {}) {
-    const sig = recycleSignal ? os.constants.signals[recycleSignal] ?? recycleSignal : 0;
-    if (!Number.isInteger(sig)) throw new ArgumentError(104, `unknown signal ${String(recycleSignal)}`);
+    const none = recycleSignal === 0 || recycleSignal === null || recycleSignal === undefined;
+    const sig = none ? 0 : toSignal('recycleSignal', recycleSignal);
+    const interval = toU32('intervalMs', intervalMs);
     const out = [null];
-    check(C.worker_watchdog(this.ptr, sig, toU32('intervalMs', intervalMs), out));
+    check(C.worker_watchdog(this.ptr, sig, interval, out));
     return new Watchdog(out[0]);
   }
 }
@@ -381,13 +509,25 @@ class Watchdog extends Handle {
 
 /** Sends `signal` to `pid` only if it is still the process `identity` names (from a tick's action). */
 function kill(pid, signal, identity) {
-  const n = typeof signal === 'number' ? signal : os.constants.signals[signal];
-  if (!n) throw new ArgumentError(104, `unknown signal ${String(signal)}`);
-  check(C.signal(toU32('pid', pid), toU64('identity', identity), n));
+  const p = toU32('pid', pid);
+  const n = toSignal('signal', signal);
+  check(C.signal(p, toU64('identity', identity), n));
+}
+
+/**
+ * How many slots a pool for `workers` workers of a host with `caps`
+ * (capability names) needs under `policy` (a Policy or a spec).
+ */
+function hostSlots(workers, policy, caps) {
+  const w = toU32('workers', workers);
+  const bits = hostCaps(caps);
+  const out = [0];
+  withPolicy(policy, (p) => check(C.host_slots(bits, w, p.ptr, out)));
+  return out[0];
 }
 
 module.exports = {
-  Policy, Pool, Worker, Watchdog, kill, waitStatus,
+  Policy, Pool, Worker, Watchdog, kill, waitStatus, hostSlots,
   version: C.version(),
   abiVersion: C.abi_version(),
   results,

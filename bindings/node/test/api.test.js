@@ -5,7 +5,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert');
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -16,7 +16,7 @@ test('constants and names come from the library', () => {
   assert.strictEqual(wl.results.WL_UNKNOWN_PID, 303);
   assert.ok(wl.reasons.includes('max_requests') && wl.reasons.includes('container_memory'));
   assert.match(wl.version, /^\d+\.\d+\.\d+$/);
-  assert.strictEqual(wl.abiVersion, 1);
+  assert.strictEqual(wl.abiVersion, 2);
 });
 
 test('a bad policy is a PolicyError naming the key and value', () => {
@@ -152,4 +152,129 @@ test('the HTTP middleware and handler pass through outside a cluster worker', ()
   assert.strictEqual(next, 1);
   const res = { on() { throw new Error('not tracked here'); } };
   assert.strictEqual(wl.http.handler((req, r) => (r === res ? 'answered' : 'wrong'))({}, res), 'answered');
+});
+
+test('every number is checked before the call: refused naming the argument, nothing done', () => {
+  const pool = new wl.Pool('', { slots: 2, manualClock: true });
+  pool.spawned(0, 4242);
+  const before = pool.statsJson();
+  const refused = (f, name) => assert.throws(f, (e) => e instanceof wl.ArgumentError && e.codeName === 'WL_INVALID_ARGUMENT'
+    && e.message.startsWith(`${name} must be`), `${f}`);
+  // koffi would make 10.5 SIGUSR1, 2^32 + 9 status 9, 1e300 µs some u64.
+  refused(() => wl.kill(process.pid, 10.5, 1n), 'signal');
+  refused(() => wl.kill(process.pid, 0, 1n), 'signal');
+  refused(() => wl.kill(process.pid, 65, 1n), 'signal');
+  refused(() => wl.kill(process.pid, 'SIGTERM', -1), 'identity');
+  refused(() => wl.kill(process.pid, 'SIGTERM', 2n ** 64n), 'identity');
+  refused(() => wl.kill(2 ** 32, 'SIGTERM', 1n), 'pid');
+  refused(() => pool.exited(4242, 2 ** 32 + 9), 'status');
+  refused(() => pool.exited(4242, 2 ** 31), 'status');
+  refused(() => pool.exited(4242, 0.5), 'status');
+  refused(() => pool.exited(4242, { code: 256 }), 'code');
+  refused(() => pool.exited(4242, { code: 1.5 }), 'code');
+  refused(() => pool.exited(4242, { signal: 9.5 }), 'signal');
+  refused(() => pool.exitedSlot(0, 2 ** 32 + 9), 'status');
+  refused(() => pool.advance(1e300), 'seconds');
+  refused(() => pool.advance(-1), 'seconds');
+  refused(() => pool.advance('1'), 'seconds');
+  refused(() => pool.reportContainer({ limit: 1.5 }), 'limit');
+  refused(() => pool.reportContainer({ pressure: NaN }), 'pressure');
+  refused(() => pool.reportContainer({ pressure: -1 }), 'pressure');
+  refused(() => new wl.Pool('', { slots: 1, seed: NaN }), 'seed');
+  refused(() => new wl.Pool('', { slots: 1.5 }), 'slots');
+  refused(() => wl.hostSlots(4.5, '', []), 'workers');
+  refused(() => pool.adoptAll([1, 2.5]), 'pids[1]');
+  const w = pool.worker(0);
+  for (const bad of [NaN, 10.5, 0.1, Infinity, -1, 65, 'SIGNOPE', {}]) refused(() => w.watchdog({ recycleSignal: bad }), 'recycleSignal');
+  refused(() => w.watchdog({ intervalMs: -5 }), 'intervalMs');
+  refused(() => w.reportHealth({ rss: 2n ** 64n - 3n }), 'rss');
+  assert.strictEqual(pool.statsJson(), before, 'nothing was recorded');
+  assert.strictEqual(pool.exited(4242, { code: 0 }), 0, 'the slot was still held');
+  w.close();
+  pool.close();
+});
+
+test('a host declares its capabilities by name; a rule it cannot carry out is refused naming key and host', () => {
+  const pool = new wl.Pool('heartbeat_timeout=2s', { slots: 2, manualClock: true });
+  assert.throws(() => pool.setHost('Puma', ['master_kills']), (e) => e instanceof wl.PolicyError && e.codeName === 'WL_NOT_FOR_HOST'
+    && e.message.startsWith('heartbeat_timeout=2s: Puma sends no heartbeat') && /request_timeout/.test(e.message));
+  assert.match(pool.startupLine(), /^workerlife on for this host: /, 'the refusal recorded nothing');
+  assert.throws(() => pool.setHost('Puma', ['heartbeats']), (e) => e instanceof wl.ArgumentError && /caps must be .*not "heartbeats"/.test(e.message));
+  assert.throws(() => pool.setHost('Puma', 'heartbeat'), wl.ArgumentError);
+  assert.throws(() => pool.setHost('bad\nname', ['heartbeat']), wl.ArgumentError);
+  assert.throws(() => wl.Policy.parse('max_surge=1').checkHost('Puma', ['master_kills']), (e) => e.codeName === 'WL_NOT_FOR_HOST' && /^max_surge=1: Puma/.test(e.message));
+  pool.setHost(wl.cluster.HOST, wl.cluster.CAPS);
+  assert.strictEqual(pool.startupLine(), 'workerlife on for Node cluster: policy heartbeat_timeout=2s, 2 slots; the host has heartbeats, surge, concurrent requests, master kills, watchdog kills, numbered workers');
+  assert.strictEqual(wl.hostSlots(4, 'max_surge=1', ['numbered']), 5);
+  assert.strictEqual(wl.hostSlots(4, wl.Policy.parse(''), []), 16);
+  pool.close();
+});
+
+test('round errors: each distinct text logged once, then counted at 10, 100...', () => {
+  const pool = new wl.Pool('', { slots: 1 });
+  const lines = [];
+  for (let i = 0; i < 100; i++) lines.push(pool.roundError('tick: boom'), pool.roundError('tick: other'));
+  const said = lines.filter((l) => l !== null);
+  assert.deepStrictEqual(said, ['tick: boom', 'tick: other', 'tick: boom (seen 10 times)', 'tick: other (seen 10 times)',
+    'tick: boom (seen 100 times)', 'tick: other (seen 100 times)']);
+  assert.strictEqual(pool.roundError('a\0b'), 'a\\0b');
+  assert.throws(() => pool.roundError(42), wl.ArgumentError);
+  pool.close();
+});
+
+test('stats text in one call: JSON, JSON of the occupied slots, Prometheus', () => {
+  const pool = new wl.Pool('max_requests=10', { slots: 3, manualClock: true });
+  pool.spawned(1, 4242);
+  const all = JSON.parse(pool.statsJson());
+  const occupied = JSON.parse(pool.statsJsonOccupied());
+  assert.strictEqual(all.per_slot.length, 3);
+  assert.deepStrictEqual(occupied.per_slot.map((s) => s.pid), [4242]);
+  assert.match(pool.prometheus(), /^# HELP workerlife_/);
+  assert.match(pool.prometheus(), /\n# TYPE workerlife_\w+ (counter|gauge)\n/);
+  pool.close();
+  assert.throws(() => pool.statsJson(), wl.ArgumentError);
+});
+
+test("events carry the library's line and severity", () => {
+  const pool = new wl.Pool('max_requests=2', { slots: 2, manualClock: true });
+  pool.spawned(0, 4242);
+  pool.spawned(1, 4343);
+  const w = pool.worker(0);
+  for (let i = 0; i < 2; i++) { w.begin(); w.end(); }
+  pool.tick();
+  pool.advance(1.5);
+  pool.exited(4343, { code: null, signal: 'SIGKILL' });
+  const events = pool.events();
+  assert.deepStrictEqual(events.map((e) => [e.kind, e.slot, e.severity]),
+    [['spawned', 0, 'info'], ['spawned', 1, 'info'], ['recycle_requested', 0, 'info'], ['exited', 1, 'warning']]);
+  assert.strictEqual(events[0].line, 'spawned slot=0 pid=4242 gen=1 uptime=0.000s requests=0');
+  assert.strictEqual(events[2].line, 'recycle_requested slot=0 pid=4242 gen=1 reason=max_requests (2 >= 2) uptime=0.000s requests=2');
+  assert.deepStrictEqual([events[2].value, events[2].limit], [2, 2]);
+  assert.strictEqual(events[3].line, 'exited slot=1 pid=4343 gen=1 uptime=1.500s requests=0 status=9 crash');
+  w.close();
+  pool.close();
+});
+
+test("adoptAll takes the server's children, passes over the known, refuses a stranger but adopts the rest", async () => {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const pool = new wl.Pool('', { slots: 4 });
+    assert.strictEqual(pool.adoptAll([]), 0);
+    assert.throws(() => pool.adoptAll([1, child.pid]), (e) => e instanceof wl.ProcessError && e.codeName === 'WL_NOT_A_CHILD'
+      && /pid 1 is not a child/.test(e.message) && e.adopted === 1);
+    assert.strictEqual(pool.adoptAll([child.pid]), 0, 'known already');
+    assert.throws(() => pool.adoptAll('1'), wl.ArgumentError);
+    pool.close();
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test("the cluster's default pool name: the main script and a hash of its path and the working directory", () => {
+  const a = wl.cluster.defaultName('/srv/app/server.js', '/srv/app');
+  assert.match(a, /^server-[0-9a-f]{12}$/);
+  assert.strictEqual(wl.cluster.defaultName('/srv/app/server.js', '/srv/app'), a);
+  assert.notStrictEqual(wl.cluster.defaultName('/srv/other/server.js', '/srv/other'), a);
+  assert.notStrictEqual(wl.cluster.defaultName('/srv/app/server.js', '/srv'), a);
+  assert.match(wl.cluster.defaultName('/srv/my app/ü.mjs', '/'), /^_-[0-9a-f]{12}$/);
 });

@@ -14,8 +14,8 @@ async function withApp(t, env, body) {
   fs.chmodSync(dir, 0o700);
   const port = await freePort();
   const apps = [];
-  const start = (more = {}) => {
-    const app = new App({ APP_PORT: String(port), APP_DIR: dir, APP_NAME: 'test', ...env, ...more });
+  const start = (more = {}, opts = {}) => {
+    const app = new App({ APP_PORT: String(port), APP_DIR: dir, APP_NAME: 'test', ...env, ...more }, opts);
     apps.push(app);
     return app;
   };
@@ -37,6 +37,14 @@ test('workers rotate every 5 requests at 50 req/s with no failed request', async
     const recycles = app.find((l) => l.event === 'recycle_requested' && l.reason === 'max_requests');
     assert.ok(recycles.length >= 20, `${recycles.length} recycles`);
     assert.strictEqual(app.find((l) => l.crash).length, 0, 'no crash');
+    // The library's line, once per event, at its severity.
+    const lines = app.logs(/^workerlife: recycle_requested /);
+    assert.ok(lines.length >= 20, `${lines.length} recycle lines`);
+    assert.match(lines[0].log, /^workerlife: recycle_requested slot=\d+ pid=\d+ gen=\d+ reason=max_requests \(5 >= 5\) uptime=[\d.]+s requests=\d+ rss=[\d.]+MiB$/);
+    assert.strictEqual(lines[0].severity, 'info');
+    const startup = app.logs(/^workerlife: workerlife on for Node cluster: /);
+    assert.strictEqual(startup.length, 1, 'one start-up line');
+    assert.match(startup[0].log, /policy max_requests=5,max_surge=1, 3 slots; the host has heartbeats, surge, concurrent requests, master kills, watchdog kills, numbered workers$/);
   });
 });
 
@@ -64,6 +72,8 @@ test('a request holding the event loop is killed at request_timeout and the pool
     assert.ok(!hung.ok, 'the hung request failed');
     assert.ok(took < 5, `ended after ${took}s`);
     await until(() => app.find((l) => l.event === 'killed' && l.reason === 'request_timeout').length, 10000, 'the kill event');
+    const [killed] = app.logs(/^workerlife: killed .*reason=request_timeout/);
+    assert.strictEqual(killed.severity, 'warning');
     const after = await load(port, 20, 50);
     assert.deepStrictEqual(after.filter((x) => !x.ok), []);
   });
@@ -81,5 +91,94 @@ test('a primary SIGKILLed and started again reuses its pool path', async (t) => 
     const [{ pool: again }] = second.find((l) => l.pool);
     assert.strictEqual(again, pool);
     assert.ok((await get(port)).ok);
+  });
+});
+
+test('heartbeat_timeout=2s: idle workers live through 3x the timeout, a held event loop is killed', async (t) => {
+  await withApp(t, { WORKERLIFE_POLICY: 'heartbeat_timeout=2s' }, async ({ start, port }) => {
+    const app = await start().ready();
+    const pids = app.find((l) => l.listening).map((l) => l.listening);
+    const idleUntil = Date.now() + 6000;
+    // Polls for a kill or a new worker all through the 6 s; either fails at once.
+    await until(() => {
+      const changed = app.find((l) => l.event === 'killed' || l.listening).length !== pids.length;
+      if (changed) throw new Error(`a worker was replaced while idle: ${JSON.stringify(app.lines.slice(-6))}`);
+      return Date.now() >= idleUntil;
+    }, 10000, 'the idle 6 s');
+    assert.deepStrictEqual(app.find((l) => l.event === 'killed'), []);
+    const served = await get(port);
+    assert.ok(served.ok && pids.includes(Number(served.body)), `served by ${served.body}, workers ${pids}`);
+    // The beat comes from the event loop: a loop held past the timeout stops it.
+    const held = get(port, '/hang');
+    await until(() => app.find((l) => l.event === 'killed' && l.reason === 'heartbeat_timeout').length, 8000, 'a heartbeat kill');
+    assert.ok(!(await held).ok);
+  });
+});
+
+test('a second primary of the same name is refused at start, the first serves on', async (t) => {
+  await withApp(t, {}, async ({ start, port }) => {
+    const first = await start().ready();
+    const second = start();
+    const { code } = await second.exited;
+    assert.notStrictEqual(code, 0);
+    assert.match(second.stderr, /another primary named "test" is running .*one pool, one master/);
+    assert.strictEqual(second.find((l) => l.listening).length, 0, 'the second forked no worker');
+    assert.ok((await get(port)).ok);
+    assert.deepStrictEqual(first.find((l) => l.event === 'exited' || l.event === 'killed'), []);
+  });
+});
+
+test('a primary SIGKILLed while a worker is busy is started again at once; the old worker is left its own pool', async (t) => {
+  await withApp(t, {}, async ({ start, port }) => {
+    const first = await start().ready();
+    const [{ pool }] = first.find((l) => l.pool);
+    get(port, '/hang'); // holds one worker's event loop for 10 s (ended with the old group by the cleanup)
+    const busy = await until(() => first.find((l) => l.hang)[0]?.hang, 5000, 'the worker to take /hang');
+    process.kill(first.proc.pid, 'SIGKILL');
+    await first.exited;
+    const second = await start().ready();
+    process.kill(busy, 0); // the old worker is alive still, holding the old pool
+    const [{ pool: again }] = second.find((l) => l.pool);
+    assert.strictEqual(again, pool);
+    assert.ok((await get(port)).ok);
+    const [held] = second.logs(/was still held by workers of a primary that is gone \(pids [\d, ]*\b/);
+    assert.ok(held, JSON.stringify(second.lines.slice(0, 4)));
+    assert.match(held.log, new RegExp(`\\b${busy}\\b`));
+    assert.strictEqual(held.severity, 'warning');
+  });
+});
+
+test('a failed fork (EAGAIN) leaves the primary up: logged once, then counted, forked again', async (t) => {
+  await withApp(t, { APP_FAIL_FORKS: '14' }, async ({ start, port }) => {
+    const app = await start().ready();
+    const failed = app.logs(/cannot fork a worker/);
+    assert.strictEqual(failed.length, 2, JSON.stringify(failed));
+    assert.match(failed[0].log, /^workerlife: .*cannot fork a worker \(spawn .* EAGAIN\); trying again at the next tick/);
+    assert.match(failed[1].log, /seen 10 times/);
+    assert.strictEqual(failed[0].severity, 'error');
+    assert.ok((await get(port)).ok);
+  });
+});
+
+test('a bad policy stops the start, naming the setting and the key', async (t) => {
+  await withApp(t, { WORKERLIFE_POLICY: 'max_request=5' }, async ({ start }) => {
+    const app = start();
+    const { code } = await app.exited;
+    assert.notStrictEqual(code, 0);
+    assert.match(app.stderr, /WORKERLIFE_POLICY: .*max_request/);
+  });
+});
+
+test('two apps with default options on one host do not share a pool', async (t) => {
+  const cwds = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'wl-node-cwd-')));
+  t.after(() => { for (const d of cwds) fs.rmSync(d, { recursive: true, force: true }); });
+  await withApp(t, { APP_NAME: '' }, async ({ start }) => {
+    const a = start({ APP_PORT: String(await freePort()) }, { cwd: cwds[0] });
+    const b = start({ APP_PORT: String(await freePort()) }, { cwd: cwds[1] });
+    await a.ready();
+    await b.ready();
+    const [pa, pb] = [a, b].map((x) => x.find((l) => l.pool)[0].pool);
+    assert.notStrictEqual(pa, pb);
+    assert.match(path.basename(pa), /^cluster_app-[0-9a-f]{12}\.pool$/);
   });
 });

@@ -30,10 +30,10 @@ async function until(cond, timeoutMs, what) {
 }
 
 class App {
-  constructor(env) {
+  constructor(env, { cwd } = {}) {
     this.lines = [];
     this.proc = spawn(process.execPath, [path.join(__dirname, 'apps', 'cluster_app.js')], {
-      env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env }, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.stderr = '';
     let buf = '';
@@ -50,6 +50,8 @@ class App {
     this.exited = new Promise((r) => this.proc.on('exit', (code, signal) => r({ code, signal })));
   }
   find(pred) { return this.lines.filter(pred); }
+  /** The primary's log lines (text) that match `re`. */
+  logs(re) { return this.find((l) => typeof l.log === 'string' && re.test(l.log)); }
   async ready() { await until(() => this.find((l) => l.ready).length, 20000, `the app to listen\n${this.stderr}`); return this; }
   /** SIGTERM, then whatever of its group is left: SIGKILL. */
   async stop() {

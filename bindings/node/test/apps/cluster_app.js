@@ -2,18 +2,31 @@
 // The cluster app of the Node tests: 2 workers (APP_WORKERS) under the
 // cluster helper, serving on APP_PORT: `/` answers the worker's pid,
 // `/leak` keeps 1 MiB more, `/hang` blocks the event loop for 10 s. The
-// primary prints one JSON line per pool event, and leaves on SIGTERM.
+// primary prints one JSON line per log line (with its severity) and per
+// pool event, and leaves on SIGTERM. APP_FAIL_FORKS=n: the first n
+// cluster.fork() calls fail as a pids limit makes them (EAGAIN).
 
 const cluster = require('node:cluster');
 const http = require('node:http');
 const workerlife = require('../../lib');
 
+if (cluster.isPrimary && process.env.APP_FAIL_FORKS) {
+  let failures = Number(process.env.APP_FAIL_FORKS);
+  const fork = cluster.fork.bind(cluster);
+  cluster.fork = (env) => {
+    if (failures-- > 0) {
+      throw Object.assign(new Error(`spawn ${process.execPath} EAGAIN`), { code: 'EAGAIN', errno: -11, syscall: `spawn ${process.execPath}` });
+    }
+    return fork(env);
+  };
+}
+
 const c = workerlife.cluster({
   workers: Number(process.env.APP_WORKERS || 2),
-  name: process.env.APP_NAME,
+  name: process.env.APP_NAME || undefined,
   dir: process.env.APP_DIR,
   tickMs: 50,
-  log: (line) => console.log(JSON.stringify({ log: line })),
+  log: (line, severity) => console.log(JSON.stringify({ log: line, severity })),
   onEvent: (e) => console.log(JSON.stringify({
     event: e.kind, pid: e.pid, slot: e.slot, reason: e.reason, crash: e.crash, rss: e.rss, status: e.status,
   })),
@@ -32,6 +45,7 @@ if (cluster.isPrimary) {
   http.createServer(workerlife.http.handler((req, res) => {
     if (req.url === '/leak') leaked.push(Buffer.alloc(1 << 20, 1));
     if (req.url === '/hang') {
+      console.log(JSON.stringify({ hang: process.pid }));
       const until = Date.now() + 10000;
       while (Date.now() < until); // holds the event loop: only the watchdog or the primary can end this
     }
