@@ -72,7 +72,7 @@ def test_the_wheel_installs_and_works_without_rust(tmp_path: Path) -> None:
                 time.sleep(0.1)
         text = log.read_text()
         assert len(pids) >= 3, f"workers were not recycled: {pids}\n{text}"
-        assert "workerlife: policy 'max_requests=3" in text, text
+        assert "workerlife on for gunicorn (sync): policy max_requests=3" in text, text
         # Logged by the worker itself before it leaves (the master's event
         # lines may come a tick later).
         assert "leaving after this request: max_requests: 3 >= 3" in text, text
