@@ -66,6 +66,11 @@ sub _setup {
         : WorkerLife::Pool->new(policy => $policy, slots => $slots, shared => 1);
     $pool->set_host($server->{name}, @CAPS);
     $self->{pool} = $pool;
+    # The fork count the pool was made at: a child forked since shares it
+    # with its siblings, and whichever reaps a leaving child's slot logs its
+    # recycle; a pool made in this process (no --preload-app) is seen by
+    # nobody else, so the leaving child says why itself.
+    $self->{made_at} = WorkerLife::fork_count();
     # The fork count (WorkerLife::fork_count) this process claimed its slot
     # at; -1: none yet. A new child sees another count and claims its own.
     $self->{forks} = -1;
@@ -151,14 +156,18 @@ sub _worker {
 }
 
 # The pool's events this process saw (it and its watchdog reap the slots
-# of children gone), the warnings and errors logged as the library's line:
-# crashes, kills, crash loops. A recycle is said once, by the child that
-# leaves (_leave); its info events, seen later by whichever child reaps it,
-# would only repeat it.
+# of children gone), each logged as the library's line: a recycle
+# (recycle_requested, with its reason, value and limit), crashes, kills,
+# crash loops. Not the info lines of a child's start and exit: the server
+# starts and ends its children itself, and a child's `spawned` and `exited`
+# are seen only when its slot is reaped, after the recycle said why.
+my %QUIET = (spawned => 1, exited => 1);
+
 sub _events {
     my ($env, $pool) = @_;
     for my $e ($pool->events) {
-        _log($env, "workerlife: $e->{line}") if $e->{severity} >= WorkerLife::WL_SEVERITY_WARNING;
+        next if $QUIET{ $e->{kind} // '' } && $e->{severity} < WorkerLife::WL_SEVERITY_WARNING;
+        _log($env, "workerlife: $e->{line}");
     }
     return;
 }
@@ -257,7 +266,7 @@ sub _leave {
     if ($env->{'psgix.harakiri'}) {
         $env->{'psgix.harakiri.commit'} = 1;
         _log($env, "workerlife: worker $$ leaving after this request: " . $w->decision)
-            unless $self->{leaving}++;
+            unless $self->{leaving}++ || $self->{made_at} != $self->{forks};
     } elsif (!$self->{warned}++) {
         _log($env, "workerlife: worker $$ should leave (" . $w->decision
             . ") but this server has no psgix.harakiri: it goes on serving; requests are still counted");
