@@ -373,10 +373,10 @@ def test_leave_grace_and_client_timeout_are_checked(tmp_path: Path) -> None:
 
 
 def test_uvicorn_workers_refuse_a_bad_setting_and_stop_the_server(tmp_path: Path) -> None:
-    """A typo under --workers 2: the worker says so and fails the way uvicorn
-    knows (its start-up failure), so uvicorn's supervisor stops the server
-    rather than start workers again and again; recycling rules under one
-    process, and a pool file in a missing directory, likewise."""
+    """A typo under --workers 2: the worker says so and the server stops,
+    non-zero, rather than start workers again and again; recycling rules
+    under one process, max_surge, and a pool file in a missing directory,
+    likewise."""
     cases = [
         (dict(policy="max_request=5", workers=2), ["max_request"]),
         (dict(policy="max_requests=3", workers=1), ["max_requests=3", "--workers 2"]),
@@ -392,9 +392,8 @@ def test_uvicorn_workers_refuse_a_bad_setting_and_stop_the_server(tmp_path: Path
             s.stop()
         log = s.log()
         assert all(n in log for n in needles), log
-        assert log.count("Child process") <= 2, f"no restarts: {log}"
-        if kw["workers"] == 1:
-            assert code != 0, log
+        assert code != 0, log
+        assert "died" not in log, f"no worker started again: {log}"
 
 
 def test_a_uvicorn_worker_says_workerlife_is_on(servers: List[Server], tmp_path: Path) -> None:

@@ -78,8 +78,8 @@ import sys
 import time
 from typing import Any, Awaitable, Callable, MutableMapping, Optional, Set, Union
 
-from . import Error, Host, Policy, Pool, PoolFullError, Watchdog, Worker
-from .uvicorn_process import Departure, listening_fds, no_delay
+from . import Error, Host, Policy, PolicyError, Pool, PoolFullError, Watchdog, Worker
+from .uvicorn_process import Departure, listening_fds, no_delay, stop_server_at_start
 
 __all__ = ["WorkerLife"]
 
@@ -93,8 +93,16 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 def _policy(policy: Union[Policy, str, None]) -> Policy:
     if isinstance(policy, Policy):
         return policy
-    # A bad key or value raises PolicyError, naming both.
-    return Policy.parse(os.environ.get("WORKERLIFE_POLICY", "") if policy is None else policy)
+    # A bad key or value raises PolicyError, naming both (and the setting).
+    if policy is not None:
+        return Policy.parse(policy)
+    spec = os.environ.get("WORKERLIFE_POLICY", "")
+    try:
+        return Policy.parse(spec)
+    except PolicyError as e:
+        named = type(e)(f"workerlife: bad WORKERLIFE_POLICY {spec!r}: {e}")
+        named.key, named.value = e.key, e.value
+        raise named from e
 
 
 # What this middleware carries out where no master of ours runs (uvicorn
@@ -106,11 +114,6 @@ def _host(under_uvicorn: bool) -> Host:
     name = "uvicorn" if under_uvicorn else "ASGI server"
     return Host(name, heartbeat=True, cancel=True, concurrent=True, watchdog_kills=True)
 
-
-# uvicorn's status for a worker that failed before it served: its
-# supervisor (--workers N) then stops the whole server rather than start
-# the worker again and again.
-_STARTUP_FAILURE = 3
 
 # The rules that make a worker leave: with one uvicorn process (no
 # --workers, or --workers 1) nothing starts another, and the server ends.
@@ -284,11 +287,10 @@ class WorkerLife:
         except (Error, ValueError, RuntimeError) as e:
             if config is None:
                 raise
-            # Under uvicorn: one line, and uvicorn's start-up failure, which
-            # stops its supervisor too (no worker started again and again).
+            # Under uvicorn: one line, and the server stops, non-zero (no
+            # worker started again and again).
             text = str(e) if str(e).startswith("workerlife: ") else f"workerlife: {e}"
-            print(text, file=sys.stderr, flush=True)
-            raise SystemExit(_STARTUP_FAILURE) from e
+            stop_server_at_start(config, text)
         self.worker = worker
         self._leave_host = leave
         self.pool: Optional[Pool] = None

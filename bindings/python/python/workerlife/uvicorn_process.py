@@ -32,13 +32,16 @@ asks the event loop to stop watching the listening sockets.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import socket
 import threading
 import weakref
 from types import FrameType
-from typing import Any, Callable, List, MutableMapping, Optional
+import sys
+import time
+from typing import Any, Callable, List, MutableMapping, NoReturn, Optional
 
 Message = MutableMapping[str, Any]
 
@@ -50,6 +53,67 @@ FALLBACK_GRACE = 0.2
 POLL = 0.01
 
 _CLOSE = (b"connection", b"close")
+
+
+# uvicorn's exit status for a worker that failed before it served: its
+# supervisor (--workers N) then stops rather than start it again and again.
+STARTUP_FAILURE = 3
+
+
+def _other_workers(parent: int) -> List[int]:
+    """The live (not yet exited) processes `parent` started, but this one
+    and multiprocessing's resource tracker."""
+    me = os.getpid()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) != parent or fields[0] in ("Z", "X"):
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"resource_tracker" in f.read():
+                    continue
+        except (OSError, IndexError, ValueError):
+            continue
+        out.append(int(entry))
+    return out
+
+
+def stop_server_at_start(config: Any, line: str, grace: float = 30.0) -> NoReturn:
+    """A bad setting found as a uvicorn worker loads the app: says `line`,
+    and stops the whole server with a non-zero status. uvicorn loads the
+    app only in its workers, never in its main process, and that process
+    exits 0 when a worker fails at start under --workers N. So the first
+    worker to fail (one per server: an abstract socket named after the
+    parent) asks uvicorn's supervisor to stop (SIGTERM: it stops every
+    worker, its port with them), waits until the other workers are gone, and
+    then ends the supervisor with SIGKILL, whose status says the start
+    failed; the others just exit with uvicorn's start-up failure status.
+    With one process (no --workers) the exception of a failed start is
+    already uvicorn's own non-zero exit."""
+    print(line, file=sys.stderr, flush=True)
+    parent = os.getppid()
+    spawned_by = getattr(multiprocessing.parent_process(), "pid", None)
+    if int(getattr(config, "workers", 1) or 1) > 1 and spawned_by == parent:
+        leader = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            leader.bind(f"\0workerlife-uvicorn-start-{parent}")
+        except OSError:
+            leader.close()  # another worker stops the server
+        else:
+            try:
+                os.kill(parent, signal.SIGTERM)
+                deadline = time.monotonic() + grace
+                while _other_workers(parent) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if os.getppid() == parent:
+                    os.kill(parent, signal.SIGKILL)
+            except OSError:
+                pass  # the supervisor is gone already
+    raise SystemExit(STARTUP_FAILURE)
 
 
 def listening_fds(bound: bool = False) -> List[int]:
