@@ -419,3 +419,23 @@ def test_the_hook_as_config_refuses_to_hide_a_gunicorn_conf_py(servers: List[Gun
     ok = start(servers, tmp_path, policy="max_requests=50")
     ok.get("/")
     assert len(ok.lines("workerlife on for gunicorn (sync)")) == 1, ok.log()
+
+
+def test_bad_metrics_and_a_pool_another_master_holds_stop_gunicorn(servers: List[Gunicorn], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        g = Gunicorn(tmp_path, extra_env={"WORKERLIFE_METRICS": f"127.0.0.1:{port}"})
+        assert g.proc.wait(timeout=30) != 0
+        err = g.stderr() + g.log()
+        assert f"bad WORKERLIFE_METRICS 127.0.0.1:{port}" in err, err
+    path = tmp_path / "pool"
+    first = start(servers, tmp_path, policy="max_requests=50", extra_env={"WORKERLIFE_POOL": str(path)})
+    second = Gunicorn(tmp_path, policy="max_requests=50", extra_env={"WORKERLIFE_POOL": str(path)})
+    assert second.proc.wait(timeout=30) != 0
+    err = second.stderr() + second.log()
+    assert "bad WORKERLIFE_POOL" in err and "another live server holds this pool" in err, err
+    assert first.get("/")[0] > 0, "the first serves on"
