@@ -153,7 +153,10 @@ def rotation_cell(server: Server) -> Cell:
 
 
 def kill_lines(text: str, key: str) -> List[str]:
-    return [ln for ln in text.splitlines() if key in ln and "kill" in ln.lower()]
+    """The lines of an event for reason ``key`` (every host logs the
+    library's event line, ``killed slot=... reason=KEY (...)``); a worker
+    that went without one is caught by its pid changing."""
+    return [ln for ln in text.splitlines() if f"reason={key}" in ln]
 
 
 # -- the drivers -------------------------------------------------------------
@@ -335,9 +338,10 @@ def stuck_beside_others(server: Server) -> Cell:
 
     def said() -> List[str]:
         """The host's lines saying a request was killed or cancelled for
-        request_timeout."""
+        request_timeout: an event for that reason (the library's line), or
+        a cancellation naming it."""
         return [ln for ln in server.output().splitlines()
-                if "request_timeout" in ln and ("kill" in ln.lower() or "cancel" in ln.lower())]
+                if "reason=request_timeout" in ln or ("request_timeout" in ln and "cancel" in ln.lower())]
 
     said_before = len(said())
     said_at: Optional[float] = None  # when the host first said so (polled)
