@@ -56,10 +56,10 @@ def check_policy(policy: Policy, host: Host, setting: str = "WORKERLIFE_POLICY")
         raise RuntimeError(f"workerlife: bad {setting} {str(policy)!r}: {e}") from e
 
 
-def pool_path() -> Optional[str]:
-    """WORKERLIFE_POOL, checked: its directory must exist (a RuntimeError
-    naming the setting and the path otherwise)."""
-    path = os.environ.get("WORKERLIFE_POOL", "").strip()
+def pool_path(path: Optional[str] = None) -> Optional[str]:
+    """``path``, else WORKERLIFE_POOL, checked: its directory must exist (a
+    RuntimeError naming the setting and the path otherwise)."""
+    path = (os.environ.get("WORKERLIFE_POOL", "") if path is None else path).strip()
     if not path:
         return None
     folder = os.path.dirname(os.path.abspath(path))

@@ -79,6 +79,7 @@ import time
 from typing import Any, Awaitable, Callable, MutableMapping, Optional, Set, Union
 
 from . import Error, Host, Policy, PolicyError, Pool, PoolFullError, Watchdog, Worker
+from ._settings import pool_path
 from .uvicorn_process import Departure, listening_fds, no_delay, stop_server_at_start
 
 __all__ = ["WorkerLife"]
@@ -151,19 +152,6 @@ def _check_single_process(policy: Policy, config: Any) -> None:
             "or --workers 1) runs no supervisor, so a recycled worker is never started again and the "
             "server ends; use --workers 2 or more (or gunicorn -k uvicorn_worker.UvicornWorker)"
         )
-
-
-def _pool_path(path: Optional[str]) -> Optional[str]:
-    """WORKERLIFE_POOL (or ``pool=``): its directory must exist."""
-    if not path:
-        return None
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(
-            f"workerlife: bad WORKERLIFE_POOL {path!r}: its directory {folder} does not exist "
-            "(make it first, owned by the server's user)"
-        )
-    return path
 
 
 def _seconds(name: str, env: str, value: Optional[float], default: float) -> float:
@@ -325,7 +313,7 @@ class WorkerLife:
         start, named."""
         self.policy = _policy(policy)
         path = os.environ.get("WORKERLIFE_POOL", "") if pool is None else os.fspath(pool)
-        self.path: Optional[str] = _pool_path(path)
+        self.path: Optional[str] = pool_path(path)
         self.slots = _slots(slots)
         grace = _seconds("leave_grace", "WORKERLIFE_LEAVE_GRACE", leave_grace, 3.0)
         drain = float(self.policy["drain_timeout"])

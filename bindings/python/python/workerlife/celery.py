@@ -51,7 +51,8 @@ import select
 import signal
 import sys
 import threading
-from typing import Any, Callable, Optional, Union
+from collections import deque
+from typing import Any, Callable, Deque, Optional, Tuple, Union
 
 from . import Error, Host, Policy, PolicyError, Pool, Worker, kill
 from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
@@ -103,6 +104,9 @@ class State:
         # Said once the worker is ready (its log set up by then).
         self.startup_line = ""
         self.metrics: Optional[MetricsServer] = None
+        # (pid, wait status) of each child billiard reaped, for the
+        # supervisor to report.
+        self.exits: Deque[Tuple[int, int]] = deque()
 
 
 state = State()
@@ -192,6 +196,7 @@ def _start(sender: Any) -> None:
         sender.max_memory_per_child = _NO_LIMIT_KIB
     _route_billiard_memory_check()
     _leave_between_tasks()
+    _report_exits()
     address = _metrics_address() if state.metrics is not None else None
     metrics = f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else ""
     state.startup_line = state.pool.startup_line() + metrics
@@ -219,6 +224,34 @@ def _route_billiard_memory_check() -> None:
     # billiard then warns that the child exceeded its memory limit: true of
     # billiard's figure only, so that line goes when workerlife decided.
     logging.getLogger("multiprocessing").addFilter(_LeavingFilter())
+
+
+def _report_exits() -> None:
+    """billiard reaps its children itself (``Process.join`` in
+    ``_join_exited_workers``): each exit it saw is reported to the pool with
+    its wait status, so a crash is counted as one, a kernel OOM kill is
+    named, a child killed by workerlife is told from one that died by
+    itself, and the recycle permit of a child that left comes back now
+    rather than once the pool finds it gone (seconds later). A child that
+    exits between the look and billiard's own is found gone by the pool, as
+    before."""
+    from billiard import pool as bpool
+
+    original = bpool.Pool._join_exited_workers
+    if getattr(original, "_workerlife", False):
+        return
+
+    def join_exited_workers(self: Any, shutdown: bool = False) -> Any:
+        gone = [(p.pid, p.exitcode) for p in list(self._pool) if p.pid and p.exitcode is not None]
+        try:
+            return original(self, shutdown=shutdown)
+        finally:
+            for pid, code in gone:
+                # multiprocessing's exit code: the status, or minus the signal.
+                state.exits.append((pid, -code if code < 0 else (code & 0xFF) << 8))
+
+    join_exited_workers._workerlife = True  # type: ignore[attr-defined]
+    bpool.Pool._join_exited_workers = join_exited_workers
 
 
 def _leave_between_tasks() -> None:
@@ -318,7 +351,14 @@ def _supervise() -> None:
 
 
 def _round(pool: Pool) -> None:
-    """One supervisor round: adopt new children, tick, act, log events."""
+    """One supervisor round: report the exits billiard reaped, adopt new
+    children, tick, act, log events."""
+    while state.exits:
+        pid, status = state.exits.popleft()
+        try:
+            pool.exited(pid, status)
+        except Error:
+            pass  # not one of ours (never adopted), or reported already
     adopt_workers(pool, log, _children(), "child")
     for a in pool.tick():
         if a.action == "kill":
