@@ -156,12 +156,32 @@ impl Host {
     /// Every rule of `policy` this host cannot carry out, in key order.
     fn refusals(&self, policy: &Policy) -> Vec<Refusal> {
         let on = |k: Key| policy.raw(k) != 0;
+        // A worker that runs several requests at once, none of which it can
+        // end alone, has its requests timed together (the timer restarts at
+        // each end): one stuck among busy ones would never be caught.
+        let timed_together =
+            self.caps.contains(Caps::CONCURRENT) && !self.caps.contains(Caps::CANCEL);
         let mut out = Vec::new();
         if on(Key::HeartbeatTimeout) && !self.caps.contains(Caps::HEARTBEAT) {
             out.push(Refusal {
                 key: Key::HeartbeatTimeout,
                 why: "sends no heartbeat from the loop that serves requests, so every idle worker would be killed",
-                instead: "leave heartbeat_timeout off; request_timeout catches a stuck request",
+                instead: if timed_together || !self.caps.kills() {
+                    "leave heartbeat_timeout off"
+                } else {
+                    "leave heartbeat_timeout off; request_timeout catches a stuck request"
+                },
+            });
+        }
+        if on(Key::RequestTimeout) && timed_together && self.caps.kills() {
+            out.push(Refusal {
+                key: Key::RequestTimeout,
+                why: "runs several requests at once in a worker and cannot end one alone, and workerlife times a worker's requests together: one stuck among busy ones would never be caught",
+                instead: if self.caps.contains(Caps::HEARTBEAT) {
+                    "run one request at a time per worker (one thread), or leave it off; heartbeat_timeout catches a stuck loop"
+                } else {
+                    "run one request at a time per worker (one thread), or leave it off"
+                },
             });
         }
         if !self.caps.kills() {
@@ -227,6 +247,9 @@ impl Host {
         let mut off = Vec::new();
         if !self.caps.contains(Caps::HEARTBEAT) {
             off.push("heartbeat_timeout (no heartbeat)");
+        }
+        if self.caps.contains(Caps::CONCURRENT) && !self.caps.contains(Caps::CANCEL) {
+            off.push("request_timeout (requests timed together)");
         }
         if !self.caps.contains(Caps::SURGE) {
             off.push("max_surge (cannot start a replacement)");
@@ -294,6 +317,28 @@ mod tests {
         assert!(e.starts_with("request_timeout=1s"), "{e}");
         host(Caps::WATCHDOG_KILLS).check(&p).unwrap();
         host(Caps::MASTER_KILLS).check(&p).unwrap();
+    }
+
+    #[test]
+    fn requests_timed_together_are_refused_where_one_can_hide_among_others() {
+        let p = Policy::parse("request_timeout=1s").unwrap();
+        let threads = host(Caps::CONCURRENT | Caps::MASTER_KILLS);
+        let e = threads.check(&p).unwrap_err().to_string();
+        assert!(
+            e.starts_with("request_timeout=1s: Test host runs several"),
+            "{e}"
+        );
+        assert!(e.contains("one thread"), "{e}");
+        // One at a time, or a host that cancels one request alone: it holds.
+        host(Caps::MASTER_KILLS).check(&p).unwrap();
+        host(Caps::CONCURRENT | Caps::CANCEL | Caps::WATCHDOG_KILLS)
+            .check(&p)
+            .unwrap();
+        let e = host(Caps::CONCURRENT | Caps::HEARTBEAT | Caps::MASTER_KILLS)
+            .check(&p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("heartbeat_timeout catches a stuck loop"), "{e}");
     }
 
     #[test]

@@ -22,8 +22,14 @@ from hosts import WORKERS, Host, Server
 # Requests (or tasks) of the rotation scenarios, the pause between two, and
 # the distinct workers they must meet with max_requests=5 and 2 workers
 # (60 / 5 = 12 generations; a worker waiting for the recycle permit serves
-# on, by design, so fewer).
+# on, by design, so fewer). Rotation goes on past PACED, up to
+# PACED_SECONDS, until MIN_PIDS workers have served.
 PACED = 60
+# Rotation goes on past PACED requests, for up to this many seconds, until
+# MIN_PIDS workers have served: the promise is that workers keep rotating
+# with no request failed, not how fast a host respawns (billiard reaps a
+# recycled child up to 5 s after it left; the speed is docs/benchmarks.md's).
+PACED_SECONDS = 60.0
 PAUSE = 0.05
 MIN_PIDS = 8
 # How long a host has to refuse a bad policy, or to start serving.
@@ -129,11 +135,16 @@ def workers_settled(server: Server, timeout: float = 15) -> Set[int]:
     return pids
 
 
-def paced(server: Server, n: int = PACED, kind: str = "hello") -> Tuple[List[str], Set[int]]:
-    """``n`` requests one after another, PAUSE apart: (failures, pids)."""
+def paced(server: Server, n: int = PACED, kind: str = "hello", until_pids: int = 0) -> Tuple[List[str], Set[int]]:
+    """``n`` requests one after another, PAUSE apart, and more (for up to
+    PACED_SECONDS in all) until ``until_pids`` workers have served:
+    (failures, pids)."""
     failures: List[str] = []
     pids: Set[int] = set()
-    for _ in range(n):
+    sent = 0
+    deadline = time.monotonic() + PACED_SECONDS
+    while sent < n or (len(pids) < until_pids and time.monotonic() < deadline):
+        sent += 1
         try:
             pids.add(server.request(kind))
         except Failed as e:
@@ -143,8 +154,8 @@ def paced(server: Server, n: int = PACED, kind: str = "hello") -> Tuple[List[str
 
 
 def rotation_cell(server: Server) -> Cell:
-    failures, pids = paced(server)
-    seen = f"{PACED} requests: {len(failures)} failed, {len(pids)} distinct workers"
+    failures, pids = paced(server, until_pids=MIN_PIDS)
+    seen = f"{PACED} requests or more (up to {PACED_SECONDS:g} s): {len(failures)} failed, {len(pids)} distinct workers"
     if failures:
         return fail(f"{seen}; first: {failures[0]}\n{tail(server.output())}")
     if len(pids) < MIN_PIDS:
@@ -189,7 +200,8 @@ def bad_policy(host: Host) -> Cell:
 
 
 def rotation(server: Server) -> Cell:
-    """max_requests=5: 60 paced requests, 0 failed, >= 8 distinct workers."""
+    """max_requests=5: 60 paced requests (more, for up to 60 s, until 8
+    workers served), 0 failed, >= 8 distinct workers."""
     return rotation_cell(server)
 
 
@@ -223,7 +235,7 @@ def heartbeat(host: Host) -> Cell:
 
 def surge(host: Host) -> Cell:
     """max_surge=1,max_requests=5: refused naming max_surge, or rotation
-    goes on (60 paced requests, 0 failed, >= 8 distinct workers)."""
+    goes on (60 paced requests or more, 0 failed, >= 8 distinct workers)."""
 
     def body(server: Server) -> Cell:
         how, cell = refusal(server, "max_surge")
@@ -319,13 +331,17 @@ def leak(host: Host) -> Cell:
 
 
 def request_timeout(host: Host) -> Cell:
-    """request_timeout=1s: a stuck request ends (its worker killed, or the
-    request cancelled) within 2x the timeout; other requests are served.
-    A start of its own, so that no recycle of another rule is under way
-    when the stuck request is sent."""
+    """request_timeout=1s: refused at start naming it (a host whose workers
+    run requests at once and cannot end one alone: one stuck among busy
+    ones would go unseen), or a stuck request ends (its worker killed, or
+    the request cancelled) within 2x the timeout; other requests are
+    served. A start of its own, so that no recycle of another rule is under
+    way when the stuck request is sent."""
 
     def body(server: Server) -> Cell:
-        serve_or_raise(server)
+        how, cell = refusal(server, "request_timeout")
+        if how != "serving":
+            return cell
         workers_settled(server)
         return stuck_beside_others(server)
 
@@ -405,11 +421,11 @@ class Scenario:
 
 SCENARIOS: List[Scenario] = [
     Scenario("bad_policy", "`max_request=5` refused at start, naming the key", own=bad_policy),
-    Scenario("rotation", "`max_requests=5`: 60 paced requests, 0 failed, >= 8 workers", shared=rotation),
+    Scenario("rotation", "`max_requests=5`: 60 paced requests or more (up to 60 s), 0 failed, >= 8 workers", shared=rotation),
     Scenario("heartbeat", "`heartbeat_timeout=2s`: refused naming it, or idle workers live 6 s", own=heartbeat),
     Scenario("surge", "`max_surge=1,max_requests=5`: refused naming it, or rotation goes on", own=surge),
     Scenario("sigkill", "a worker SIGKILLed from outside is replaced, serving goes on", shared=sigkill),
     Scenario("metrics", "metrics: the core series, recycles counted", shared=metrics),
     Scenario("memory", f"a leak under `max_rss={MAX_RSS_MIB}MiB`: `recycle_requested` `reason=memory_rss` logged", own=leak),
-    Scenario("request_timeout", "`request_timeout=1s`: a stuck request ends within 2 s, others served", own=request_timeout),
+    Scenario("request_timeout", "`request_timeout=1s`: refused naming it, or a stuck request ends within 2 s, others served", own=request_timeout),
 ]

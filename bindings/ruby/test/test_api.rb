@@ -135,7 +135,7 @@ class TestApi < Minitest::Test
     pool.set_host("Puma cluster", %i[master_kills watchdog_kills concurrent])
     assert_equal "workerlife on for Puma cluster: policy max_requests=5, 12 slots; the host has concurrent requests, " \
                  "master kills, watchdog kills; refused here: heartbeat_timeout (no heartbeat), " \
-                 "max_surge (cannot start a replacement)", pool.startup_line
+                 "request_timeout (requests timed together), max_surge (cannot start a replacement)", pool.startup_line
   ensure
     pool&.close
   end

@@ -125,7 +125,10 @@ def host_of(server: Any) -> Host:
     if "UvicornWorker" in names:
         return Host("gunicorn + UvicornWorker", heartbeat=True, surge=True, cancel=True, concurrent=True, master_kills=True)
     if "ThreadWorker" in names:
-        return Host("gunicorn (gthread)", heartbeat=True, surge=True, concurrent=True, master_kills=True)
+        # Several threads: requests at once (then request_timeout is
+        # refused: one stuck among busy ones would never be caught).
+        threads = int(getattr(server.cfg, "threads", 1) or 1)
+        return Host("gunicorn (gthread)", heartbeat=True, surge=True, concurrent=threads > 1, master_kills=True)
     if "SyncWorker" in names:
         return Host("gunicorn (sync)", heartbeat=True, surge=True, master_kills=True)
     return Host(f"gunicorn ({server.cfg.worker_class_str})"[:64], surge=True, concurrent=True, master_kills=True)

@@ -34,13 +34,21 @@ module WorkerLife
 
     # What Puma's cluster mode can carry out. Its master ticks the pool and
     # signals its own children (master_kills); each worker's watchdog ends
-    # its own process on a kill (watchdog_kills); `threads` runs several
-    # requests at once in a worker (concurrent); its master starts one
+    # its own process on a kill (watchdog_kills); `threads` with a maximum
+    # above 1 runs several requests at once in a worker (concurrent: then
+    # request_timeout is refused, since a request stuck among busy ones
+    # would never be caught); its master starts one
     # worker more when its `workers` count grows, as its own SIGTTIN does
     # (surge: see Surge). Not heartbeat: a Ruby thread's beat proves nothing
     # about the loop that serves requests.
     HOST = "Puma cluster"
-    CAPS = %i[master_kills watchdog_kills concurrent surge].freeze
+    CAPS = %i[master_kills watchdog_kills surge].freeze
+
+    # The capabilities under these `options`: concurrent when a worker runs
+    # more than one thread.
+    def self.caps(options)
+      options[:max_threads].to_i > 1 ? CAPS + %i[concurrent] : CAPS
+    end
 
     # max_surge under Puma. Puma's master keeps `options[:workers]` workers:
     # each pass of its loop reaps exited workers, culls past the count, then
@@ -118,13 +126,14 @@ module WorkerLife
           log(events, "single mode has no workers to recycle: not installed (use `workers N`)")
           return false
         end
-        setting("WORKERLIFE_POLICY", spec, events) { WorkerLife.check_host(policy, HOST, CAPS) }
+        caps = PumaPlugin.caps(launcher.options)
+        setting("WORKERLIFE_POLICY", spec, events) { WorkerLife.check_host(policy, HOST, caps) }
         path = ENV.fetch("WORKERLIFE_POOL", "").strip
-        slots = WorkerLife.host_slots(workers, policy, CAPS)
+        slots = WorkerLife.host_slots(workers, policy, caps)
         @pool = setting("WORKERLIFE_POOL", path, events) do
           path.empty? ? WorkerLife::Pool.new(policy, slots: slots, shared: true) : WorkerLife::Pool.open(path, policy, slots)
         end
-        @pool.set_host(HOST, CAPS)
+        @pool.set_host(HOST, caps)
         @options = launcher.options
         log(events, @pool.startup_line + (path.empty? ? "" : "; published at #{path}"))
         true
