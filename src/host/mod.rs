@@ -110,6 +110,10 @@ impl std::ops::BitOr for Caps {
     }
 }
 
+/// The keys a host may be unable to carry out, in the order the start-up
+/// line names them.
+const REFUSABLE: [Key; 3] = [Key::HeartbeatTimeout, Key::RequestTimeout, Key::MaxSurge];
+
 /// The longest host name kept (bytes).
 pub const HOST_NAME_MAX: usize = 64;
 
@@ -165,6 +169,7 @@ impl Host {
         if on(Key::HeartbeatTimeout) && !self.caps.contains(Caps::HEARTBEAT) {
             out.push(Refusal {
                 key: Key::HeartbeatTimeout,
+                short: "no heartbeat",
                 why: "sends no heartbeat from the loop that serves requests, so every idle worker would be killed",
                 instead: if timed_together || !self.caps.kills() {
                     "leave heartbeat_timeout off"
@@ -176,6 +181,7 @@ impl Host {
         if on(Key::RequestTimeout) && timed_together && self.caps.kills() {
             out.push(Refusal {
                 key: Key::RequestTimeout,
+                short: "requests timed together",
                 why: "runs several requests at once in a worker and cannot end one alone, and workerlife times a worker's requests together: one stuck among busy ones would never be caught",
                 instead: if self.caps.contains(Caps::HEARTBEAT) {
                     "run one request at a time per worker (one thread), or leave it off; heartbeat_timeout catches a stuck loop"
@@ -189,6 +195,7 @@ impl Host {
                 if on(key) && !out.iter().any(|r| r.key == key) {
                     out.push(Refusal {
                         key,
+                        short: "nobody to carry out a kill",
                         why: "has no master and no watchdog to carry out a kill",
                         instead: "leave it off, or start the worker's watchdog",
                     });
@@ -198,6 +205,7 @@ impl Host {
         if on(Key::MaxSurge) && !self.caps.contains(Caps::SURGE) {
             out.push(Refusal {
                 key: Key::MaxSurge,
+                short: "cannot start a replacement",
                 why: "cannot start a replacement before a worker retires",
                 instead:
                     "use max_surge=0: the worker retires first and the server starts its successor",
@@ -244,16 +252,18 @@ impl Host {
                 caps.join(", ")
             }
         );
-        let mut off = Vec::new();
-        if !self.caps.contains(Caps::HEARTBEAT) {
-            off.push("heartbeat_timeout (no heartbeat)");
+        // What the host refuses, from the refusals themselves: every key
+        // the contract can refuse, turned on.
+        let mut probe = Policy::default();
+        for key in REFUSABLE {
+            probe.set_raw(key, 1);
         }
-        if self.caps.contains(Caps::CONCURRENT) && !self.caps.contains(Caps::CANCEL) {
-            off.push("request_timeout (requests timed together)");
-        }
-        if !self.caps.contains(Caps::SURGE) {
-            off.push("max_surge (cannot start a replacement)");
-        }
+        let refused = self.refusals(&probe);
+        let off: Vec<String> = REFUSABLE
+            .iter()
+            .filter_map(|k| refused.iter().find(|r| r.key == *k))
+            .map(|r| format!("{} ({})", r.key.name(), r.short))
+            .collect();
         if !off.is_empty() {
             line.push_str("; refused here: ");
             line.push_str(&off.join(", "));
@@ -265,6 +275,8 @@ impl Host {
 /// One rule a host cannot carry out.
 struct Refusal {
     key: Key,
+    /// What the start-up line says of it.
+    short: &'static str,
     why: &'static str,
     instead: &'static str,
 }
@@ -387,5 +399,16 @@ mod tests {
         assert!(line.contains("3 slots"), "{line}");
         assert!(line.contains("heartbeat_timeout"), "{line}");
         assert!(!line.contains("max_surge ("), "{line}");
+        let nobody = host(Caps::NONE).startup_line(&p, 1);
+        assert!(
+            nobody.ends_with("refused here: heartbeat_timeout (no heartbeat), request_timeout (nobody to carry out a kill), max_surge (cannot start a replacement)"),
+            "{nobody}"
+        );
+        let threads = host(Caps::CONCURRENT | Caps::MASTER_KILLS | Caps::SURGE | Caps::HEARTBEAT)
+            .startup_line(&p, 1);
+        assert!(
+            threads.ends_with("refused here: request_timeout (requests timed together)"),
+            "{threads}"
+        );
     }
 }

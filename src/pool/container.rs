@@ -64,6 +64,31 @@ pub(super) struct Container {
     too_small_said: bool,
 }
 
+impl Container {
+    /// The median of recent workers' start sizes (RSS), if any is known.
+    fn median_start_size(&self) -> Option<u64> {
+        let mut sizes: Vec<u64> = self.start_sizes.iter().copied().collect();
+        sizes.sort_unstable();
+        sizes.get(sizes.len() / 2).copied()
+    }
+}
+
+/// The master's own latest reading of the worker in slot `s` (generation
+/// `gs`). Its record is of this generation only once it saw it: a worker
+/// that just took the slot inherits nothing.
+fn own_reading(
+    s: &crate::table::layout::Slot,
+    ss: &super::supervisor::SlotSup,
+    gs: GenState,
+) -> Health {
+    let mine = ss.generation == gs.generation && ss.pid == s.pid.load(Relaxed);
+    if mine {
+        ss.measured
+    } else {
+        Health::default()
+    }
+}
+
 /// A reading taken without the lock: the reader goes out and comes back.
 pub(super) struct ContainerRead {
     reader: Option<Reader>,
@@ -306,10 +331,7 @@ impl Supervisor {
             }
             let reported =
                 |w: &std::sync::atomic::AtomicU64| Some(w.load(Relaxed)).filter(|&v| v != NONE);
-            // The master's record is of this generation only once it saw
-            // it: a worker that just took the slot inherits nothing.
-            let mine = ss.generation == gs.generation && ss.pid == s.pid.load(Relaxed);
-            let measured = if mine { ss.measured } else { Health::default() };
+            let measured = own_reading(s, ss, gs);
             let size = (measured.uss.or(measured.rss))
                 .or_else(|| reported(&s.uss).or_else(|| reported(&s.rss)))
                 .unwrap_or(0);
@@ -326,18 +348,13 @@ impl Supervisor {
     /// the start sizes are): at most a tenth over the median recent start
     /// size. False while no start size or no reading is known.
     fn recycle_frees_nothing(&self, core: &Core, slot: u32) -> bool {
-        let c = &self.container;
-        if c.start_sizes.is_empty() {
+        let Some(median) = self.container.median_start_size() else {
             return false;
-        }
-        let mut sizes: Vec<u64> = c.start_sizes.iter().copied().collect();
-        sizes.sort_unstable();
-        let median = sizes[sizes.len() / 2];
+        };
         let s = &core.slots()[slot as usize];
-        let ss = &self.slots[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
-        let mine = ss.generation == gs.generation && ss.pid == s.pid.load(Relaxed);
-        let rss = if mine { ss.measured.rss } else { None }
+        let rss = own_reading(s, &self.slots[slot as usize], gs)
+            .rss
             .or_else(|| Some(s.rss.load(Relaxed)).filter(|&v| v != NONE));
         rss.is_some_and(|rss| rss <= median.saturating_add(median / 10))
     }
@@ -363,15 +380,12 @@ impl Supervisor {
     /// nothing is known (no limit, no reading, no start size yet).
     pub(super) fn replacement_fits(&self, core: &Core) -> bool {
         let c = &self.container;
-        let (Some(r), false) = (c.latest, c.start_sizes.is_empty()) else {
+        let (Some(r), Some(median)) = (c.latest, c.median_start_size()) else {
             return true;
         };
         let Some(b) = bounds_of(core, &r) else {
             return true;
         };
-        let mut sizes: Vec<u64> = c.start_sizes.iter().copied().collect();
-        sizes.sort_unstable();
-        let median = sizes[sizes.len() / 2];
         r.working_set.saturating_add(median) < b.recycle_at
     }
 

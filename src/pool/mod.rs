@@ -605,7 +605,7 @@ impl Pool {
     /// adopted anew.
     pub fn adopt_all(&self, pids: &[u32]) -> Adopted {
         let mut out = Adopted::default();
-        let known: Vec<u32> = {
+        let unseen: Vec<u32> = {
             let mut rec = self.host.lock();
             rec.adopted.retain(|p| pids.contains(p));
             pids.iter()
@@ -613,16 +613,15 @@ impl Pool {
                 .filter(|p| !rec.adopted.contains(p))
                 .collect()
         };
-        for pid in known {
+        for pid in unseen {
             match self.adopt(pid) {
-                Ok(()) => out.new.push(pid),
-                Err(Error::NoSuchProcess(_)) => continue,
-                Err(e) => {
-                    out.refused.push((pid, e));
-                    continue;
+                Ok(()) => {
+                    self.host.lock().adopted.insert(pid);
+                    out.new.push(pid);
                 }
+                Err(Error::NoSuchProcess(_)) => {}
+                Err(e) => out.refused.push((pid, e)),
             }
-            self.host.lock().adopted.insert(pid);
         }
         out
     }

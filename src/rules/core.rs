@@ -904,10 +904,8 @@ impl Core {
         None
     }
 
-    /// The first soft reason that trips, in priority order, with its value
-    /// and limit.
-    /// The soft reason `slot`'s worker is due for now, if any (for the
-    /// master's `recycle_waiting` event; decides nothing).
+    /// The reason `slot`'s worker is due for a recycle now, if any (for
+    /// the master's `recycle_waiting` event; decides nothing).
     pub fn due_reason(&self, slot: &Slot, now: u64) -> Option<Reason> {
         let gs = GenState::unpack(slot.gen_state.load(Acquire));
         if gs.has(flag::MANUAL) {
@@ -920,6 +918,8 @@ impl Core {
             .map(|(r, _, _)| r)
     }
 
+    /// The first soft reason that trips, in priority order, with its value
+    /// and limit.
     fn soft_reason(&self, slot: &Slot, now: &LazyNow, pending: u64) -> Option<(Reason, u64, u64)> {
         let l = &self.limits;
         let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;
