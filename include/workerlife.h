@@ -372,6 +372,10 @@ typedef uint32_t wl_held_kind;
 // `wl_ledger_open`, released by `wl_ledger_free`.
 typedef struct wl_ledger wl_ledger;
 
+// A running stats endpoint (opaque). Made by `wl_metrics_serve`,
+// stopped and released by `wl_metrics_free`.
+typedef struct wl_metrics wl_metrics;
+
 // A policy (opaque). Made by `wl_policy_new` or `wl_policy_parse`,
 // released by `wl_policy_free`.
 typedef struct wl_policy wl_policy;
@@ -684,6 +688,41 @@ const char *wl_event_string(const struct wl_event *event);
 //
 // - `event` may be NULL (the answer is 0), else valid for reading one `wl_event`.
 uint32_t wl_event_severity(const struct wl_event *event);
+
+// Serves `pool`'s stats at `address` (`"HOST:PORT"`: a name, an IPv4
+// address or `[IPv6]`; port 0 picks a free one, see `wl_metrics_port`):
+// Prometheus text at `/metrics` and `/`, the stats JSON at `/stats`, GET
+// and HEAD only, one client at a time, each within 2 s. The address is
+// bound before this returns: one that does not parse is
+// `WL_INVALID_ARGUMENT`, one that cannot be bound (in use, not this
+// machine's) `WL_IO`, each with a message naming it, and nothing is
+// started. The server keeps the pool's memory mapped, so it may outlive
+// `pool`'s handle. A child forked later holds none of its sockets (they
+// are closed in the child at the fork). The caller owns the new handle
+// (`wl_metrics_free`). Thread-safe.
+//
+// # Safety
+//
+// - `address` must not be NULL: a NUL-terminated UTF-8 string.
+// - `out` must not be NULL: valid for writing one handle.
+wl_result wl_metrics_serve(const struct wl_pool *pool,
+                           const char *address,
+                           struct wl_metrics **out);
+
+// The port the server listens on (the one picked when 0 was asked for).
+// Thread-safe.
+//
+// # Safety
+//
+// - `port` must not be NULL: valid for writing one `uint16_t`.
+wl_result wl_metrics_port(const struct wl_metrics *metrics, uint16_t *port);
+
+// Stops serving, closes the port, waits for the thread (at most a tenth
+// of a second, plus the client being answered) and releases the handle.
+// NULL is a no-op; a freed or foreign handle is `WL_INVALID_HANDLE`. In a
+// forked child it only releases the handle. Do not free a handle another
+// thread is using.
+wl_result wl_metrics_free(struct wl_metrics *metrics);
 
 // The name of a `wl_reason` (`"max_requests"`): a static string, or NULL
 // for `WL_REASON_NONE` and numbers that are no reason. Any thread.

@@ -179,6 +179,7 @@ mod view;
 
 pub use os::cgroup::MemoryReading;
 pub use os::{cgroup, fork, process};
+pub use view::serve::MetricsServer;
 pub use view::top;
 
 pub use error::{Error, Result};

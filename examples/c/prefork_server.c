@@ -16,7 +16,10 @@
  * Each worker wraps every request in wl_worker_begin/wl_worker_end and
  * leaves after the response when told to. Every response says which worker
  * served it: "pid=PID requests=N"; "/leak" keeps 1 MiB more first (a
- * leaking app) and "/hang" never answers (a stuck request). SIGINT or
+ * leaking app) and "/hang" never answers (a stuck request). With
+ * WORKERLIFE_METRICS=HOST:PORT set, the master serves the pool's stats there
+ * (Prometheus text at /metrics, JSON at /stats) from the library's own
+ * thread; an address it cannot serve stops the start, named. SIGINT or
  * SIGTERM stops the server. */
 #define _GNU_SOURCE
 #include "workerlife.h"
@@ -175,6 +178,11 @@ int main(int argc, char **argv) {
   fprintf(stderr, "prefork_server: %s\n", line);
   wl_string_free(line);
   wl_policy_free(policy);
+  /* Before any fork: a child closes the server's sockets at its fork. */
+  wl_metrics *metrics = NULL;
+  const char *metrics_at = getenv("WORKERLIFE_METRICS");
+  if (metrics_at && *metrics_at)
+    TRY("WORKERLIFE_METRICS", wl_metrics_serve(pool, metrics_at, &metrics));
 
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -259,6 +267,7 @@ int main(int argc, char **argv) {
   kill(0, SIGTERM);
   while (wait(NULL) > 0) {
   }
+  wl_metrics_free(metrics);
   wl_pool_free(pool);
   return 0;
 }

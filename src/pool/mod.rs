@@ -629,6 +629,12 @@ impl Pool {
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
+
+    /// The pool's memory, for a view that outlives this handle (a stats
+    /// server): it stays mapped while the view holds it.
+    pub(crate) fn shared_core(&self) -> Arc<Core> {
+        Arc::clone(&self.core)
+    }
 }
 
 impl std::fmt::Debug for Pool {

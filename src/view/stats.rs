@@ -1,6 +1,7 @@
 //! Pool statistics, as a struct, as JSON and as Prometheus text exposition.
 
 use crate::pool::Pool;
+use crate::rules::core::Core;
 use crate::rules::decision::Reason;
 use crate::rules::growth::Growth;
 use crate::table::layout::{busy, flag, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
@@ -139,93 +140,7 @@ impl Pool {
     }
 
     fn snapshot(&self, list_vacant: bool) -> Stats {
-        let core = self.core();
-        let c = &core.header().counters;
-        let now = core.now();
-        let mut st = Stats {
-            slots: self.slot_count(),
-            vacant: 0,
-            running: 0,
-            draining: 0,
-            exiting: 0,
-            requests_total: c.retired_requests.load(Relaxed),
-            spawns: c.spawns.load(Relaxed),
-            exits: c.exits.load(Relaxed),
-            crashes: c.crashes.load(Relaxed),
-            crash_loops: c.crash_loops.load(Relaxed),
-            oom_kills: c.oom_kills.load(Relaxed),
-            replacements: c.replacements.load(Relaxed),
-            ready_timeouts: c.ready_timeouts.load(Relaxed),
-            permits_held: crate::table::budget::draining(&core.header().budget),
-            recycles: Reason::ALL
-                .iter()
-                .map(|r| (*r, c.by_reason[*r as usize].load(Relaxed)))
-                .collect(),
-            requests_at_recycle: Histogram {
-                bounds: REQUEST_BUCKETS.iter().map(|&b| b as f64).collect(),
-                counts: c.requests_hist.iter().map(|a| a.load(Relaxed)).collect(),
-                sum: c.requests_sum.load(Relaxed) as f64,
-            },
-            uptime_at_recycle: Histogram {
-                bounds: UPTIME_BUCKETS.iter().map(|&b| b as f64).collect(),
-                counts: c.uptime_hist.iter().map(|a| a.load(Relaxed)).collect(),
-                sum: c.uptime_sum_us.load(Relaxed) as f64 / 1e6,
-            },
-            per_slot: Vec::new(),
-            container: container(&core.header().container),
-        };
-        for (i, s) in core.slots().iter().enumerate() {
-            let gs = GenState::unpack(s.gen_state.load(Acquire));
-            let requests = s.requests.load(Relaxed);
-            st.requests_total = st.requests_total.saturating_add(requests);
-            let name = match gs.state {
-                state::RUNNING | state::DRAINING if gs.has(flag::EXITING) => {
-                    st.exiting += 1;
-                    "exiting"
-                }
-                state::RUNNING => {
-                    st.running += 1;
-                    "running"
-                }
-                state::DRAINING => {
-                    st.draining += 1;
-                    "draining"
-                }
-                _ => {
-                    st.vacant += 1;
-                    "vacant"
-                }
-            };
-            let live = gs.state != state::VACANT;
-            if !live && !list_vacant {
-                continue;
-            }
-            st.per_slot.push(SlotStats {
-                slot: i as u32,
-                state: name,
-                pid: if live { s.pid.load(Relaxed) } else { 0 },
-                generation: gs.generation,
-                requests,
-                in_flight: busy::in_flight(s.busy.load(Relaxed)),
-                uptime_secs: if live {
-                    now.saturating_sub(s.spawned_at.load(Relaxed)) as f64 / 1e6
-                } else {
-                    0.0
-                },
-                rss: reading(s.rss.load(Relaxed)),
-                uss: reading(s.uss.load(Relaxed)),
-                pss: reading(s.pss.load(Relaxed)),
-                fds: reading(s.fds.load(Relaxed)),
-                last_exit: crate::rules::decision::last_exit_name(s.last_exit.load(Relaxed)),
-                waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
-                growth: if live {
-                    crate::rules::growth::estimate(core, s)
-                } else {
-                    None
-                },
-            });
-        }
-        st
+        snapshot(self.core(), list_vacant)
     }
 
     /// The stats as a JSON document.
@@ -246,233 +161,328 @@ impl Pool {
     /// `workerlife_slot_memory_growth_bytes_per_second`,
     /// `workerlife_slot_memory_seconds_to_limit`.
     pub fn prometheus(&self) -> String {
-        let st = self.stats();
-        let mut o = String::new();
-        let family = |o: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(
-                o,
-                "# HELP workerlife_{name} {help}\n# TYPE workerlife_{name} {kind}"
-            );
-        };
-        family(
-            &mut o,
-            "recycles_total",
-            "counter",
-            "Workers told to recycle or killed, by reason.",
-        );
-        for (r, n) in &st.recycles {
-            let _ = writeln!(o, "workerlife_recycles_total{{reason=\"{r}\"}} {n}");
-        }
-        family(&mut o, "workers", "gauge", "Worker slots by state.");
-        for (name, n) in [
-            ("vacant", st.vacant),
-            ("running", st.running),
-            ("draining", st.draining),
-            ("exiting", st.exiting),
-        ] {
-            let _ = writeln!(o, "workerlife_workers{{state=\"{name}\"}} {n}");
-        }
-        for (name, help, v) in [
-            (
-                "requests_total",
-                "Requests ended in every worker.",
-                st.requests_total,
-            ),
-            ("spawns_total", "Workers started.", st.spawns),
-            ("exits_total", "Workers gone.", st.exits),
-            (
-                "crashes_total",
-                "Exits the pool did not ask for.",
-                st.crashes,
-            ),
-            (
-                "crash_loops_total",
-                "Respawns put into backoff.",
-                st.crash_loops,
-            ),
-            (
-                "oom_kills_total",
-                "Workers the kernel's OOM killer ended (counted in crashes_total too).",
-                st.oom_kills,
-            ),
-            (
-                "replacements_total",
-                "Replacements started before a worker retired (max_surge).",
-                st.replacements,
-            ),
-            (
-                "ready_timeouts_total",
-                "Replacements killed for not being ready within ready_timeout.",
-                st.ready_timeouts,
-            ),
-        ] {
-            family(&mut o, name, "counter", help);
-            let _ = writeln!(o, "workerlife_{name} {v}");
-        }
-        for (name, help, h) in [
-            (
-                "requests_at_recycle",
-                "Requests a worker had served when told to recycle.",
-                &st.requests_at_recycle,
-            ),
-            (
-                "uptime_at_recycle_seconds",
-                "Worker age when told to recycle.",
-                &st.uptime_at_recycle,
-            ),
-        ] {
-            family(&mut o, name, "histogram", help);
-            let mut cumulative = 0;
-            for (i, n) in h.counts.iter().enumerate() {
-                cumulative += n;
-                let le = h
-                    .bounds
-                    .get(i)
-                    .map_or("+Inf".to_string(), |b| b.to_string());
-                let _ = writeln!(o, "workerlife_{name}_bucket{{le=\"{le}\"}} {cumulative}");
-            }
-            let _ = writeln!(
-                o,
-                "workerlife_{name}_sum {}\nworkerlife_{name}_count {cumulative}",
-                h.sum
-            );
-        }
-        family(
-            &mut o,
-            "recycle_permits",
-            "gauge",
-            "Rolling-budget permits held by draining workers.",
-        );
-        let _ = writeln!(o, "workerlife_recycle_permits {}", st.permits_held);
-        family(
-            &mut o,
-            "slot_requests",
-            "gauge",
-            "Requests served by the slot's current worker.",
-        );
-        for s in &st.per_slot {
-            let _ = writeln!(
-                o,
-                "workerlife_slot_requests{{slot=\"{}\"}} {}",
-                s.slot, s.requests
-            );
-        }
-        for (name, help, pick) in [
-            (
-                "slot_rss_bytes",
-                "The slot worker's latest RSS reading.",
-                (|s: &SlotStats| s.rss) as fn(&SlotStats) -> Option<u64>,
-            ),
-            (
-                "slot_uss_bytes",
-                "The slot worker's latest USS reading.",
-                |s| s.uss,
-            ),
-            (
-                "slot_pss_bytes",
-                "The slot worker's latest PSS reading.",
-                |s| s.pss,
-            ),
-            (
-                "slot_open_fds",
-                "The slot worker's latest open FD count.",
-                |s| s.fds,
-            ),
-        ] {
-            family(&mut o, name, "gauge", help);
-            for s in &st.per_slot {
-                if let Some(v) = pick(s) {
-                    let _ = writeln!(o, "workerlife_{name}{{slot=\"{}\"}} {v}", s.slot);
-                }
-            }
-        }
-        if let Some(c) = st.container.as_ref().filter(|c| c.known) {
-            // Named as cAdvisor names them (dashboards graph
-            // container_memory_working_set_bytes), under this exporter's
-            // prefix: the same names unprefixed would collide with the
-            // kubelet's own series.
-            for (name, help, v) in [
-                (
-                    "container_spec_memory_limit_bytes",
-                    "The container's memory limit (cgroup).",
-                    c.limit.map(|v| v as f64),
-                ),
-                (
-                    "container_memory_working_set_bytes",
-                    "The container's working set: usage minus inactive file cache.",
-                    c.working_set.map(|v| v as f64),
-                ),
-                (
-                    "container_memory_rss",
-                    "The container's anonymous memory.",
-                    c.anon.map(|v| v as f64),
-                ),
-                (
-                    "container_memory_cache",
-                    "The container's page cache.",
-                    c.file.map(|v| v as f64),
-                ),
-                (
-                    "container_memory_headroom_bytes",
-                    "How far below the limit the working set may rise (container_headroom).",
-                    c.headroom.map(|v| v as f64),
-                ),
-                (
-                    "container_memory_pressure_some_avg10",
-                    "Share of the last 10 s some task waited for memory, percent (cgroup v2).",
-                    c.pressure_some_avg10,
-                ),
-            ] {
-                if let Some(v) = v {
-                    family(&mut o, name, "gauge", help);
-                    let _ = writeln!(o, "workerlife_{name} {v}");
-                }
-            }
-            if let Some(v) = c.oom_kills {
-                family(
-                    &mut o,
-                    "container_oom_events_total",
-                    "counter",
-                    "OOM kills in the container's cgroup (any process).",
-                );
-                let _ = writeln!(o, "workerlife_container_oom_events_total {v}");
-            }
-        }
-        for (name, help, pick) in [
-            (
-                "slot_memory_growth_bytes_per_request",
-                "How fast the slot worker's memory grows per request (Theil-Sen fit over its life).",
-                (|g: &Growth| g.per_request) as fn(&Growth) -> Option<f64>,
-            ),
-            (
-                "slot_memory_growth_bytes_per_second",
-                "How fast the slot worker's memory grows per second (Theil-Sen fit over its life).",
-                |g| Some(g.per_second),
-            ),
-            (
-                "slot_memory_seconds_to_limit",
-                "Predicted seconds until the slot worker's memory reaches its limit.",
-                |g| g.to_limit.map(|d| d.as_secs_f64()),
-            ),
-        ] {
-            family(&mut o, name, "gauge", help);
-            for s in &st.per_slot {
-                if let Some(v) = s.growth.as_ref().and_then(pick) {
-                    let metric = s.growth.map_or("rss", |g| g.metric.as_str());
-                    let _ = writeln!(
-                        o,
-                        "workerlife_{name}{{slot=\"{}\",metric=\"{metric}\"}} {v}",
-                        s.slot
-                    );
-                }
-            }
-        }
-        o
+        prometheus(&self.stats())
     }
 }
 
+/// A snapshot in Prometheus text exposition format (see `Pool::prometheus`).
+pub(crate) fn prometheus(st: &Stats) -> String {
+    let mut o = String::new();
+    let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(
+            o,
+            "# HELP workerlife_{name} {help}\n# TYPE workerlife_{name} {kind}"
+        );
+    };
+    family(
+        &mut o,
+        "recycles_total",
+        "counter",
+        "Workers told to recycle or killed, by reason.",
+    );
+    for (r, n) in &st.recycles {
+        let _ = writeln!(o, "workerlife_recycles_total{{reason=\"{r}\"}} {n}");
+    }
+    family(&mut o, "workers", "gauge", "Worker slots by state.");
+    for (name, n) in [
+        ("vacant", st.vacant),
+        ("running", st.running),
+        ("draining", st.draining),
+        ("exiting", st.exiting),
+    ] {
+        let _ = writeln!(o, "workerlife_workers{{state=\"{name}\"}} {n}");
+    }
+    for (name, help, v) in [
+        (
+            "requests_total",
+            "Requests ended in every worker.",
+            st.requests_total,
+        ),
+        ("spawns_total", "Workers started.", st.spawns),
+        ("exits_total", "Workers gone.", st.exits),
+        (
+            "crashes_total",
+            "Exits the pool did not ask for.",
+            st.crashes,
+        ),
+        (
+            "crash_loops_total",
+            "Respawns put into backoff.",
+            st.crash_loops,
+        ),
+        (
+            "oom_kills_total",
+            "Workers the kernel's OOM killer ended (counted in crashes_total too).",
+            st.oom_kills,
+        ),
+        (
+            "replacements_total",
+            "Replacements started before a worker retired (max_surge).",
+            st.replacements,
+        ),
+        (
+            "ready_timeouts_total",
+            "Replacements killed for not being ready within ready_timeout.",
+            st.ready_timeouts,
+        ),
+    ] {
+        family(&mut o, name, "counter", help);
+        let _ = writeln!(o, "workerlife_{name} {v}");
+    }
+    for (name, help, h) in [
+        (
+            "requests_at_recycle",
+            "Requests a worker had served when told to recycle.",
+            &st.requests_at_recycle,
+        ),
+        (
+            "uptime_at_recycle_seconds",
+            "Worker age when told to recycle.",
+            &st.uptime_at_recycle,
+        ),
+    ] {
+        family(&mut o, name, "histogram", help);
+        let mut cumulative = 0;
+        for (i, n) in h.counts.iter().enumerate() {
+            cumulative += n;
+            let le = h
+                .bounds
+                .get(i)
+                .map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(o, "workerlife_{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(
+            o,
+            "workerlife_{name}_sum {}\nworkerlife_{name}_count {cumulative}",
+            h.sum
+        );
+    }
+    family(
+        &mut o,
+        "recycle_permits",
+        "gauge",
+        "Rolling-budget permits held by draining workers.",
+    );
+    let _ = writeln!(o, "workerlife_recycle_permits {}", st.permits_held);
+    family(
+        &mut o,
+        "slot_requests",
+        "gauge",
+        "Requests served by the slot's current worker.",
+    );
+    for s in &st.per_slot {
+        let _ = writeln!(
+            o,
+            "workerlife_slot_requests{{slot=\"{}\"}} {}",
+            s.slot, s.requests
+        );
+    }
+    for (name, help, pick) in [
+        (
+            "slot_rss_bytes",
+            "The slot worker's latest RSS reading.",
+            (|s: &SlotStats| s.rss) as fn(&SlotStats) -> Option<u64>,
+        ),
+        (
+            "slot_uss_bytes",
+            "The slot worker's latest USS reading.",
+            |s| s.uss,
+        ),
+        (
+            "slot_pss_bytes",
+            "The slot worker's latest PSS reading.",
+            |s| s.pss,
+        ),
+        (
+            "slot_open_fds",
+            "The slot worker's latest open FD count.",
+            |s| s.fds,
+        ),
+    ] {
+        family(&mut o, name, "gauge", help);
+        for s in &st.per_slot {
+            if let Some(v) = pick(s) {
+                let _ = writeln!(o, "workerlife_{name}{{slot=\"{}\"}} {v}", s.slot);
+            }
+        }
+    }
+    if let Some(c) = st.container.as_ref().filter(|c| c.known) {
+        // Named as cAdvisor names them (dashboards graph
+        // container_memory_working_set_bytes), under this exporter's
+        // prefix: the same names unprefixed would collide with the
+        // kubelet's own series.
+        for (name, help, v) in [
+            (
+                "container_spec_memory_limit_bytes",
+                "The container's memory limit (cgroup).",
+                c.limit.map(|v| v as f64),
+            ),
+            (
+                "container_memory_working_set_bytes",
+                "The container's working set: usage minus inactive file cache.",
+                c.working_set.map(|v| v as f64),
+            ),
+            (
+                "container_memory_rss",
+                "The container's anonymous memory.",
+                c.anon.map(|v| v as f64),
+            ),
+            (
+                "container_memory_cache",
+                "The container's page cache.",
+                c.file.map(|v| v as f64),
+            ),
+            (
+                "container_memory_headroom_bytes",
+                "How far below the limit the working set may rise (container_headroom).",
+                c.headroom.map(|v| v as f64),
+            ),
+            (
+                "container_memory_pressure_some_avg10",
+                "Share of the last 10 s some task waited for memory, percent (cgroup v2).",
+                c.pressure_some_avg10,
+            ),
+        ] {
+            if let Some(v) = v {
+                family(&mut o, name, "gauge", help);
+                let _ = writeln!(o, "workerlife_{name} {v}");
+            }
+        }
+        if let Some(v) = c.oom_kills {
+            family(
+                &mut o,
+                "container_oom_events_total",
+                "counter",
+                "OOM kills in the container's cgroup (any process).",
+            );
+            let _ = writeln!(o, "workerlife_container_oom_events_total {v}");
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "slot_memory_growth_bytes_per_request",
+            "How fast the slot worker's memory grows per request (Theil-Sen fit over its life).",
+            (|g: &Growth| g.per_request) as fn(&Growth) -> Option<f64>,
+        ),
+        (
+            "slot_memory_growth_bytes_per_second",
+            "How fast the slot worker's memory grows per second (Theil-Sen fit over its life).",
+            |g| Some(g.per_second),
+        ),
+        (
+            "slot_memory_seconds_to_limit",
+            "Predicted seconds until the slot worker's memory reaches its limit.",
+            |g| g.to_limit.map(|d| d.as_secs_f64()),
+        ),
+    ] {
+        family(&mut o, name, "gauge", help);
+        for s in &st.per_slot {
+            if let Some(v) = s.growth.as_ref().and_then(pick) {
+                let metric = s.growth.map_or("rss", |g| g.metric.as_str());
+                let _ = writeln!(
+                    o,
+                    "workerlife_{name}{{slot=\"{}\",metric=\"{metric}\"}} {v}",
+                    s.slot
+                );
+            }
+        }
+    }
+    o
+}
+
+/// A snapshot of the pool `core` holds: the pool handle's, or a stats
+/// server's that outlives the handle.
+pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
+    let c = &core.header().counters;
+    let now = core.now();
+    let mut st = Stats {
+        slots: core.slots().len() as u32,
+        vacant: 0,
+        running: 0,
+        draining: 0,
+        exiting: 0,
+        requests_total: c.retired_requests.load(Relaxed),
+        spawns: c.spawns.load(Relaxed),
+        exits: c.exits.load(Relaxed),
+        crashes: c.crashes.load(Relaxed),
+        crash_loops: c.crash_loops.load(Relaxed),
+        oom_kills: c.oom_kills.load(Relaxed),
+        replacements: c.replacements.load(Relaxed),
+        ready_timeouts: c.ready_timeouts.load(Relaxed),
+        permits_held: crate::table::budget::draining(&core.header().budget),
+        recycles: Reason::ALL
+            .iter()
+            .map(|r| (*r, c.by_reason[*r as usize].load(Relaxed)))
+            .collect(),
+        requests_at_recycle: Histogram {
+            bounds: REQUEST_BUCKETS.iter().map(|&b| b as f64).collect(),
+            counts: c.requests_hist.iter().map(|a| a.load(Relaxed)).collect(),
+            sum: c.requests_sum.load(Relaxed) as f64,
+        },
+        uptime_at_recycle: Histogram {
+            bounds: UPTIME_BUCKETS.iter().map(|&b| b as f64).collect(),
+            counts: c.uptime_hist.iter().map(|a| a.load(Relaxed)).collect(),
+            sum: c.uptime_sum_us.load(Relaxed) as f64 / 1e6,
+        },
+        per_slot: Vec::new(),
+        container: container(&core.header().container),
+    };
+    for (i, s) in core.slots().iter().enumerate() {
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        let requests = s.requests.load(Relaxed);
+        st.requests_total = st.requests_total.saturating_add(requests);
+        let name = match gs.state {
+            state::RUNNING | state::DRAINING if gs.has(flag::EXITING) => {
+                st.exiting += 1;
+                "exiting"
+            }
+            state::RUNNING => {
+                st.running += 1;
+                "running"
+            }
+            state::DRAINING => {
+                st.draining += 1;
+                "draining"
+            }
+            _ => {
+                st.vacant += 1;
+                "vacant"
+            }
+        };
+        let live = gs.state != state::VACANT;
+        if !live && !list_vacant {
+            continue;
+        }
+        st.per_slot.push(SlotStats {
+            slot: i as u32,
+            state: name,
+            pid: if live { s.pid.load(Relaxed) } else { 0 },
+            generation: gs.generation,
+            requests,
+            in_flight: busy::in_flight(s.busy.load(Relaxed)),
+            uptime_secs: if live {
+                now.saturating_sub(s.spawned_at.load(Relaxed)) as f64 / 1e6
+            } else {
+                0.0
+            },
+            rss: reading(s.rss.load(Relaxed)),
+            uss: reading(s.uss.load(Relaxed)),
+            pss: reading(s.pss.load(Relaxed)),
+            fds: reading(s.fds.load(Relaxed)),
+            last_exit: crate::rules::decision::last_exit_name(s.last_exit.load(Relaxed)),
+            waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
+            growth: if live {
+                crate::rules::growth::estimate(core, s)
+            } else {
+                None
+            },
+        });
+    }
+    st
+}
+
 /// The JSON document of a snapshot (see `Pool::stats_json`).
-fn stats_json(st: &Stats) -> String {
+pub(crate) fn stats_json(st: &Stats) -> String {
     let hist = |h: &Histogram| {
         json!({
             "bounds": h.bounds,

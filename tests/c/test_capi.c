@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -967,6 +970,60 @@ static void test_host_contract(void) {
   wl_policy_free(p);
 }
 
+/* Connects to 127.0.0.1:port; -1 when refused. */
+static int connect_local(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The stats endpoint: served from the library's thread, closed by free. */
+static void test_metrics_endpoint(void) {
+  struct wl_policy *p = NULL;
+  struct wl_pool *pool = NULL;
+  struct wl_metrics *m = NULL, *again = NULL;
+  OK(wl_policy_parse("max_requests=3", &p));
+  OK(wl_pool_new(p, 2, &pool));
+  OK(wl_metrics_serve(pool, "127.0.0.1:0", &m));
+  uint16_t port = 0;
+  OK(wl_metrics_port(m, &port));
+  CHECK(port != 0);
+  CHECK(wl_metrics_serve(pool, "127.0.0.1:99999", &again) == WL_INVALID_ARGUMENT);
+  char taken[32];
+  snprintf(taken, sizeof taken, "127.0.0.1:%u", (unsigned)port);
+  CHECK(wl_metrics_serve(pool, taken, &again) == WL_IO && again == NULL);
+  CHECK(strstr(wl_last_error_text(), taken) != NULL);
+
+  int fd = connect_local(port);
+  CHECK(fd >= 0);
+  const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  CHECK(write(fd, req, strlen(req)) == (ssize_t)strlen(req));
+  static char answer[1 << 16];
+  size_t got = 0;
+  ssize_t n;
+  while (got < sizeof answer - 1 && (n = read(fd, answer + got, sizeof answer - 1 - got)) > 0)
+    got += (size_t)n;
+  answer[got] = 0;
+  close(fd);
+  CHECK(strncmp(answer, "HTTP/1.1 200 OK", 15) == 0);
+  CHECK(strstr(answer, "workerlife_workers{state=\"vacant\"} 2") != NULL);
+
+  /* The server may outlive the pool's handle; freed, its port is closed. */
+  wl_pool_free(pool);
+  OK(wl_metrics_free(m));
+  CHECK(connect_local(port) < 0);
+  CHECK(wl_metrics_free(m) == WL_INVALID_HANDLE);
+  wl_policy_free(p);
+}
+
 int main(void) {
   test_version();
   test_abi();
@@ -979,6 +1036,7 @@ int main(void) {
   test_fork_under_busy_thread();
   test_watchdog_and_open();
   test_host_contract();
+  test_metrics_endpoint();
   printf("test_capi: %d checks passed\n", checks);
   return 0;
 }

@@ -441,6 +441,19 @@ static void hosts(void) {
     fprintf(stderr, "wl_event_string or wl_event_severity took NULL\n");
     failures++;
   }
+  struct wl_metrics *m = NULL;
+  uint16_t port = 0;
+  uint64_t before = live_handles();
+  REFUSED(wl_metrics_serve(NULL, "127.0.0.1:0", &m));
+  REFUSED(wl_metrics_serve(pool, NULL, &m));
+  REFUSED(wl_metrics_serve(pool, "127.0.0.1:0", NULL));
+  EXPECT(wl_metrics_serve(pool, "nowhere", &m), WL_INVALID_ARGUMENT);
+  if (m != NULL || live_handles() != before) {
+    fprintf(stderr, "a refused wl_metrics_serve made a handle\n");
+    failures++;
+  }
+  REFUSED(wl_metrics_port(NULL, &port));
+  OK(wl_metrics_free(NULL));
   wl_pool_free(pool);
   wl_policy_free(p);
 }

@@ -297,8 +297,10 @@ def _c(host: Host, policy: str, metrics: bool) -> Server:
     tmp = make_tmp(host.name)
     port = free_port()
     # The policy is the example's third argument.
-    g = Group([str(C_SERVER), str(port), str(WORKERS), policy], _env(), tmp, tmp)
-    return Server(host, g, tmp, port, None)
+    env = _env()
+    murl = _metrics_env(env, metrics)
+    g = Group([str(C_SERVER), str(port), str(WORKERS), policy], env, tmp, tmp)
+    return Server(host, g, tmp, port, murl)
 
 
 NO_METRICS = "serves no metrics endpoint"
@@ -363,7 +365,7 @@ HOSTS: List[Host] = [
         "C prefork example",
         "`examples/c/prefork_server.c`: a master of its own on `wl_pool_tick`",
         _c,
-        not_here={"metrics": NO_METRICS},
+        metrics="env",
     ),
     Host(
         "Unicorn",

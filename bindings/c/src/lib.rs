@@ -15,6 +15,7 @@
 mod buffers;
 mod handles;
 pub mod host;
+pub mod metrics;
 pub mod names;
 pub mod policy;
 pub mod pool;
@@ -59,6 +60,12 @@ pub struct wl_ledger {
 /// A worker's running watchdog thread (opaque). Made by
 /// `wl_worker_watchdog`, stopped and released by `wl_watchdog_free`.
 pub struct wl_watchdog {
+    _opaque: [u8; 0],
+}
+
+/// A running stats endpoint (opaque). Made by `wl_metrics_serve`,
+/// stopped and released by `wl_metrics_free`.
+pub struct wl_metrics {
     _opaque: [u8; 0],
 }
 
@@ -115,6 +122,7 @@ pub(crate) static POOLS: Registry<PoolObj> = Registry::new(2);
 pub(crate) static WORKERS: Registry<workerlife::Worker> = Registry::new(3);
 pub(crate) static LEDGERS: Registry<workerlife::process::Ledger> = Registry::new(4);
 pub(crate) static WATCHDOGS: Registry<workerlife::Watchdog> = Registry::new(5);
+pub(crate) static METRICS: Registry<workerlife::MetricsServer> = Registry::new(6);
 
 /// Looks a handle up in its registry; NULL and dead handles are errors.
 #[inline(always)]
