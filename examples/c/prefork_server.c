@@ -19,8 +19,11 @@
  * leaking app) and "/hang" never answers (a stuck request). With
  * WORKERLIFE_METRICS=HOST:PORT set, the master serves the pool's stats there
  * (Prometheus text at /metrics, JSON at /stats) from the library's own
- * thread; an address it cannot serve stops the start, named. SIGINT or
- * SIGTERM stops the server. */
+ * thread; an address it cannot serve stops the start, named. With
+ * WL_HOSTS_CRASH=FILE every worker appends its pid to FILE and exits with
+ * status 1 at start (a crash loop, for the conformance suite): the master
+ * backs off as the pool's spawn actions say. SIGINT or SIGTERM stops the
+ * server. */
 #define _GNU_SOURCE
 #include "workerlife.h"
 
@@ -93,6 +96,15 @@ static void write_all(int fd, const char *p, size_t len) {
 }
 
 static void worker_main(int listener, wl_pool *pool, uint32_t slot) {
+  const char *crash = getenv("WL_HOSTS_CRASH");
+  if (crash && *crash) {
+    FILE *f = fopen(crash, "a");
+    if (f) {
+      fprintf(f, "%d\n", (int)getpid());
+      fclose(f);
+    }
+    _exit(1);
+  }
   /* SIGTERM asks for a graceful exit: finish the request in hand. No
    * SA_RESTART, so a blocking accept() returns EINTR and sees the flag. */
   struct sigaction sa;

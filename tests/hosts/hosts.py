@@ -6,7 +6,12 @@ A host entry knows how to start its server with a given policy (in
 ``WORKERLIFE_POLICY`` or the host's equivalent), which app it serves (each
 answers the worker's pid, has a leaking and a stuck endpoint or task), how
 to send it a request or task, how to list its worker pids, where it serves
-metrics (if it does), and how to stop everything it started."""
+metrics (if it does), and how to stop everything it started.
+
+Every app also crashes on demand: started with ``WL_HOSTS_CRASH=FILE`` in
+its environment, each worker appends its pid and a newline to FILE and
+exits with status 1 right after it starts, before serving (the crash-loop
+scenario)."""
 
 from __future__ import annotations
 
@@ -148,12 +153,27 @@ class Host:
     # /metrics there), "app" (a path of the app), or None.
     metrics: Optional[str] = None
 
-    def start(self, policy: str, metrics: bool = False) -> Server:
-        return self.starter(self, policy, metrics)
+    def start(self, policy: str, metrics: bool = False, crash: Optional[Path] = None) -> Server:
+        """Started with ``policy``; with ``crash``, every worker crashes
+        at start, writing its pid there (see the module's doc)."""
+        _CRASH.file = crash
+        try:
+            return self.starter(self, policy, metrics)
+        finally:
+            _CRASH.file = None
+
+
+# The crash file of the start under way in this thread (each host's
+# scenarios run in one thread), read by _env: so every starter passes it on
+# without a parameter of its own.
+_CRASH = threading.local()
 
 
 def _env(**more: str) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERLIFE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKERLIFE_") and k != "WL_HOSTS_CRASH"}
+    crash = getattr(_CRASH, "file", None)
+    if crash is not None:
+        env["WL_HOSTS_CRASH"] = str(crash)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     env.update(more)
     return env
@@ -271,8 +291,9 @@ def _puma(host: Host, policy: str, metrics: bool) -> Server:
     tmp = make_tmp(host.name)
     port = free_port()
     env = _ruby_env(policy, APP_PORT=str(port), APP_WORKERS=str(WORKERS))
+    murl = _metrics_env(env, metrics)
     argv = ["puma", "-C", str(RUBY_APPS / "puma.rb"), str(RUBY_APPS / "config.ru")]
-    return Server(host, Group(argv, env, tmp, tmp), tmp, port, None)
+    return Server(host, Group(argv, env, tmp, tmp), tmp, port, murl)
 
 
 def _unicorn(host: Host, policy: str, metrics: bool) -> Server:
@@ -280,17 +301,19 @@ def _unicorn(host: Host, policy: str, metrics: bool) -> Server:
     port = free_port()
     # The Puma tests' config.ru, with its own `use WorkerLife::Rack`.
     env = _ruby_env(policy, APP_MIDDLEWARE="1", UNICORN_WORKERS=str(WORKERS))
+    murl = _metrics_env(env, metrics)
     argv = ["unicorn", "-c", str(UNICORN_CONF), "-l", f"127.0.0.1:{port}", str(RUBY_APPS / "config.ru")]
     # SIGINT: Unicorn's quick shutdown (SIGQUIT waits for stuck requests).
-    return Server(host, Group(argv, env, tmp, tmp, stop_signal=signal.SIGINT), tmp, port, None)
+    return Server(host, Group(argv, env, tmp, tmp, stop_signal=signal.SIGINT), tmp, port, murl)
 
 
 def _node(host: Host, policy: str, metrics: bool) -> Server:
     tmp = make_tmp(host.name)
     port = free_port()
     env = _env(WORKERLIFE_POLICY=policy, APP_PORT=str(port), APP_DIR=str(tmp), APP_WORKERS=str(WORKERS))
+    murl = _metrics_env(env, metrics)
     g = Group(["node", str(NODE_APP)], env, tmp, tmp)
-    return Server(host, g, tmp, port, None)
+    return Server(host, g, tmp, port, murl)
 
 
 def _c(host: Host, policy: str, metrics: bool) -> Server:
@@ -353,13 +376,13 @@ HOSTS: List[Host] = [
         "Puma cluster",
         "`plugin :workerlife` in puma.rb, `workers 2`",
         _puma,
-        not_here={"metrics": NO_METRICS},
+        metrics="env",
     ),
     Host(
         "Node cluster",
         "`workerlife.cluster({ workers: 2 })` and `workerlife.http.handler`",
         _node,
-        not_here={"metrics": NO_METRICS},
+        metrics="env",
     ),
     Host(
         "C prefork example",
@@ -371,6 +394,6 @@ HOSTS: List[Host] = [
         "Unicorn",
         "`examples/ruby/unicorn.conf.rb` (`WorkerLife::Host.start` in `after_fork`), `use WorkerLife::Rack`",
         _unicorn,
-        not_here={"metrics": NO_METRICS},
+        metrics="env",
     ),
 ]

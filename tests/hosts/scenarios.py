@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, List, Optional, Set, Tuple
 
 from harness import Failed, alive, grep, tail, until
@@ -49,6 +51,12 @@ STUCK_WATCH = 5.0
 
 SHARED_POLICY = "max_requests=5"
 
+# The crash loop: how long it is watched, and the most workers a host that
+# backs off may start meanwhile (the default policy: 5 quick crashes a
+# slot, then 1 s, 2 s, 4 s...; a loop at full speed starts hundreds).
+CRASH_WATCH = 12.0
+CRASH_MAX_STARTS = 40
+
 # The series every host that serves metrics must serve (src/view/stats.rs).
 CORE_SERIES = [
     "workerlife_recycles_total",
@@ -66,11 +74,14 @@ class Cell:
     detail: str
     seconds: float = 0.0
     refused: bool = False  # passed by refusing the policy key at start
+    how: str = ""  # how it passed, where a scenario allows two ways
 
     def label(self) -> str:
         """What the page shows (no figure that changes between runs)."""
         if self.status == "pass":
-            return "pass (refused at start)" if self.refused else "pass"
+            if self.refused:
+                return "pass (refused at start)"
+            return f"pass ({self.how})" if self.how else "pass"
         if self.status == "fail":
             return "**FAIL**"
         return f"not here: {self.detail}"
@@ -411,6 +422,44 @@ def stuck_beside_others(server: Server) -> Cell:
     return ok(seen)
 
 
+def crash_loop(host: Host) -> Cell:
+    """Every worker exits with status 1 right after it starts, before
+    serving (the app, told by ``WL_HOSTS_CRASH``). Under the default crash
+    rules the host either backs off (at most CRASH_MAX_STARTS workers
+    started in CRASH_WATCH s, and a ``crash_loop`` event logged) or stops
+    with a non-zero exit saying why (a line naming the crash loop, or the
+    host's own reason). A host that goes on at full speed, or stops with 0,
+    fails."""
+    if "crash_loop" in host.not_here:
+        return Cell("not here", host.not_here["crash_loop"])
+    fd, name = tempfile.mkstemp(prefix="wl-hosts-crash-")
+    os.close(fd)
+    record = Path(name)
+    try:
+        server = host.start("max_requests=1000", crash=record)
+        try:
+            until(lambda: server.group.exited() is not None, CRASH_WATCH, every=0.1)
+            rc = server.group.exited()
+            out = server.output()
+        finally:
+            server.stop()
+        starts = len(record.read_text().splitlines())
+    finally:
+        record.unlink(missing_ok=True)
+    said = [ln.strip() for ln in out.splitlines() if "crash_loop" in ln or "crash loop" in ln.lower()]
+    seen = f"{starts} workers started and crashed"
+    if rc is not None:
+        if rc == 0:
+            return fail(f"{seen}; the host stopped with exit 0\n{tail(out)}")
+        why = said[-1] if said else (tail(out).strip().splitlines() or [""])[-1]
+        return Cell("pass", f"{seen}; stopped, exit {rc}: {why[:200]}", how="stops")
+    if not said:
+        return fail(f"{seen} in {CRASH_WATCH:g}s, still running, no crash_loop line\n{tail(out)}")
+    if starts > CRASH_MAX_STARTS:
+        return fail(f"{seen} in {CRASH_WATCH:g}s (want <= {CRASH_MAX_STARTS}): {said[-1][:200]}")
+    return Cell("pass", f"{seen} in {CRASH_WATCH:g}s, backed off: {said[-1][:200]}", how="backs off")
+
+
 @dataclass
 class Scenario:
     id: str
@@ -428,4 +477,5 @@ SCENARIOS: List[Scenario] = [
     Scenario("metrics", "metrics: the core series, recycles counted", shared=metrics),
     Scenario("memory", f"a leak under `max_rss={MAX_RSS_MIB}MiB`: `recycle_requested` `reason=memory_rss` logged", own=leak),
     Scenario("request_timeout", "`request_timeout=1s`: refused naming it, or a stuck request ends within 2 s, others served", own=request_timeout),
+    Scenario("crash_loop", f"every worker crashes at start: backs off (<= {CRASH_MAX_STARTS} started in {CRASH_WATCH:g} s, `crash_loop` logged) or the host stops non-zero saying why", own=crash_loop),
 ]

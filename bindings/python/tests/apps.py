@@ -4,6 +4,10 @@ import os
 import time
 from typing import Any, Callable, Iterable, List
 
+from crash_at_start import crash_if_asked
+
+crash_if_asked()  # imported in each worker: the crash-loop scenario
+
 _leaked: List[bytes] = []
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 

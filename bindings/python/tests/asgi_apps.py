@@ -16,6 +16,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from workerlife.asgi import WorkerLife
 
+from crash_at_start import crash_if_asked
+
+crash_if_asked()  # imported in each worker: the crash-loop scenario
+
 _leaked: List[bytes] = []
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 

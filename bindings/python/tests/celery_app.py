@@ -11,6 +11,8 @@ import time
 from typing import List
 
 from celery import Celery  # type: ignore[import-untyped]
+from celery.signals import worker_process_init  # type: ignore[import-untyped]
+from crash_at_start import crash_if_asked
 
 import workerlife.celery
 
@@ -29,6 +31,12 @@ if os.environ.get("CELERY_MAX_MEMORY_KB"):
     app.conf.worker_max_memory_per_child = int(os.environ["CELERY_MAX_MEMORY_KB"])
 if os.environ.get("WORKERLIFE_OFF") != "1":
     workerlife.celery.install(app)
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _crash_if_asked(**_: object) -> None:
+    crash_if_asked()  # in each child as it starts: the crash-loop scenario
+
 
 # Written, so resident: pages the children share with the parent.
 _preloaded = b"m" * (int(os.environ.get("CELERY_PRELOAD_MB", "0")) << 20)
