@@ -27,6 +27,11 @@
 #   pool and logs its events in the library's line:
 #     [workerlife] recycle_requested slot=1 pid=2230 gen=1 reason=max_requests (1000 >= 1000) ...
 #   Kills the pool decides in those ticks are sent identity-checked.
+# - WORKERLIFE_METRICS=HOST:PORT (port 0: any free one): the master serves
+#   the pool's stats there (Prometheus text at /metrics, JSON at /stats)
+#   from the library's own thread, started when it reads this file, before
+#   it forks (a worker closes the server's sockets at its fork), until it
+#   exits. An address it cannot serve stops Unicorn's start, named.
 
 require "workerlife"
 require "workerlife/host"
@@ -49,6 +54,20 @@ end
 wl_caps = %i[master_kills watchdog_kills]
 wl_pool = WorkerLife::Pool.new(wl_policy, slots: WorkerLife.host_slots(workers, wl_policy, wl_caps), shared: true)
 wl_pool.set_host("Unicorn", wl_caps)
+
+# A reload (SIGHUP) reads this file again into the same configurator, with
+# a new pool: the server of the previous read lets go of the port first.
+@wl_metrics&.stop
+@wl_metrics = nil
+wl_metrics_at = ENV.fetch("WORKERLIFE_METRICS", "").strip
+unless wl_metrics_at.empty?
+  begin
+    @wl_metrics = wl_pool.serve_metrics(wl_metrics_at)
+  rescue WorkerLife::Error => e
+    raise ArgumentError, "workerlife: WORKERLIFE_METRICS=#{wl_metrics_at.inspect} cannot be served: #{e.message}"
+  end
+end
+wl_metrics_line = @wl_metrics && "stats served at #{wl_metrics_at.sub(/:\d+\z/, ":#{@wl_metrics.port}")} (/metrics, /stats)"
 
 wl_log = lambda do |server, line|
   server.logger.info("[workerlife] #{line}")
@@ -80,6 +99,7 @@ wl_said_on = false
 before_fork do |server, _worker|
   unless wl_said_on
     wl_log.call(server, wl_pool.startup_line)
+    wl_log.call(server, wl_metrics_line) if wl_metrics_line
     wl_said_on = true
   end
   wl_round.call(server)

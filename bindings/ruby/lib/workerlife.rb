@@ -3,7 +3,7 @@
 require "json"
 require_relative "workerlife/native"
 
-# workerlife for Ruby: Policy, Pool, Worker and Watchdog over the C ABI
+# workerlife for Ruby: Policy, Pool, Worker, Watchdog and MetricsServer over the C ABI
 # (the ffi gem), values normalised (no reading -> nil), constants and names
 # read from the library, one exception class per result family.
 module WorkerLife
@@ -422,6 +422,17 @@ module WorkerLife
     def stats(occupied: false) = JSON.parse(stats_json(occupied: occupied))
     def prometheus = stats_text(N::STATS_PROMETHEUS)
 
+    # Serves the pool's stats at `address` ("HOST:PORT"; port 0 picks a
+    # free one, see MetricsServer#port) from a thread of the library:
+    # Prometheus text at /metrics and /, the stats JSON at /stats. An address
+    # that does not parse is an ArgumentError (WL_INVALID_ARGUMENT), one that
+    # cannot be bound a SystemError (WL_IO), each naming it. Start it in the
+    # master before forking: a child closes the server's sockets at the fork.
+    def serve_metrics(address)
+      WorkerLife.to_str("a metrics address", address)
+      MetricsServer.new(WorkerLife.out(:pointer) { |out| N.wl_metrics_serve(ptr, address, out) }, :wl_metrics_free)
+    end
+
     # The container's memory: working_set, limit (nil: read none), anon, file, oom_kills.
     def report_container(working_set:, limit: nil, anon: nil, file: nil, oom_kills: nil)
       r = N::ContainerReading.new
@@ -554,6 +565,25 @@ module WorkerLife
       p.autorelease = false
       WorkerLife.check(N.wl_watchdog_free(p))
     end
+  end
+
+  # A running stats endpoint (Pool#serve_metrics). It serves until #stop,
+  # or until collected: keep it for as long as it should serve.
+  class MetricsServer < Handle
+    # The port it listens on (the one picked when 0 was asked for).
+    def port = WorkerLife.out(:uint16) { |p| N.wl_metrics_port(ptr, p) }
+
+    # Stops serving, closes the port and waits for the library's thread;
+    # a second call does nothing. In a forked child it only lets go.
+    def stop
+      return if closed?
+
+      p = @ptr
+      @ptr = nil
+      p.autorelease = false
+      WorkerLife.check(N.wl_metrics_free(p))
+    end
+    alias_method :close, :stop
   end
 
   # Sends `signal` to `pid` only if it is still the process `identity` names.

@@ -31,7 +31,7 @@ module Harness
 
   # `puma -C test/apps/puma.rb test/apps/config.ru` on a free port.
   class Puma
-    attr_reader :port, :log_path
+    attr_reader :port, :log_path, :pid
 
     def initialize(env = {})
       @port = Harness.free_port

@@ -5,7 +5,9 @@
 # library's ABI checked at load.
 
 require "minitest/autorun"
+require "io/wait"
 require "open3"
+require "socket"
 require "tmpdir"
 require "workerlife"
 require "workerlife/rack"
@@ -257,6 +259,105 @@ class TestApi < Minitest::Test
       assert_equal "not a pool", File.read(file), "a foreign file is left as it is"
       assert_raises(WorkerLife::ArgumentError) { WorkerLife::Pool.attach("a\0b") }
     end
+  end
+
+  def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  # One GET over a plain socket: the whole answer (the server closes after
+  # it), within 5 s.
+  def http_get(port, path)
+    deadline = now + 5
+    sock = TCPSocket.new("127.0.0.1", port)
+    sock.write("GET #{path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    answer = +""
+    loop do
+      left = deadline - now
+      raise "no whole answer from port #{port} in 5 s: #{answer.inspect}" if left <= 0 || !sock.wait_readable(left)
+
+      chunk = sock.read_nonblock(1 << 16, exception: false)
+      return answer if chunk.nil?
+
+      answer << chunk if chunk.is_a?(String)
+    end
+  ensure
+    sock&.close
+  end
+
+  def refused?(port)
+    TCPSocket.new("127.0.0.1", port).close
+    false
+  rescue Errno::ECONNREFUSED
+    true
+  end
+
+  def test_the_stats_endpoint_serves_the_pool_until_stopped
+    pool = WorkerLife::Pool.new("max_requests=3", slots: 2)
+    m = pool.serve_metrics("127.0.0.1:0")
+    port = m.port
+    assert_operator port, :>, 0
+    answer = http_get(port, "/metrics")
+    assert_match(%r{\AHTTP/1\.1 200 }, answer)
+    assert_match(/^workerlife_workers\{state="vacant"\} 2$/, answer)
+    assert_match(/"per_slot":/, http_get(port, "/stats"))
+    m.stop
+    assert m.closed?
+    assert refused?(port), "the port is closed once stopped"
+    m.stop # again: nothing
+    m.close
+    assert_raises(WorkerLife::ArgumentError) { m.port }
+  ensure
+    m&.stop
+    pool&.close
+  end
+
+  def test_an_address_that_cannot_be_served_raises_naming_it
+    pool = WorkerLife::Pool.new("", slots: 1)
+    ["127.0.0.1:99999", "no-port", "no-such-host.invalid:9100"].each do |bad|
+      e = assert_raises(WorkerLife::ArgumentError, bad) { pool.serve_metrics(bad) }
+      assert_equal "WL_INVALID_ARGUMENT", e.code_name
+      assert_includes e.message, bad
+    end
+    assert_raises(WorkerLife::ArgumentError) { pool.serve_metrics(9100) }
+    assert_raises(WorkerLife::ArgumentError) { pool.serve_metrics("127.0.0.1:0\0") }
+    taken = TCPServer.new("127.0.0.1", 0)
+    at = "127.0.0.1:#{taken.addr[1]}"
+    e = assert_raises(WorkerLife::SystemError) { pool.serve_metrics(at) }
+    assert_equal "WL_IO", e.code_name
+    assert_includes e.message, at
+    assert_match(/in use/, e.message)
+    # A port its own other server holds is taken too.
+    m = pool.serve_metrics("127.0.0.1:0")
+    e = assert_raises(WorkerLife::SystemError) { pool.serve_metrics("127.0.0.1:#{m.port}") }
+    assert_includes e.message, "127.0.0.1:#{m.port}"
+  ensure
+    taken&.close
+    m&.stop
+    pool&.close
+  end
+
+  # A child forked after the server started holds none of its sockets: once
+  # the parent stops, the port refuses though the child lives on.
+  def test_a_forked_child_holds_no_socket_of_the_server
+    pool = WorkerLife::Pool.new("", slots: 1)
+    m = pool.serve_metrics("127.0.0.1:0")
+    port = m.port
+    r, w = IO.pipe
+    child = fork do
+      w.close
+      r.read # until the parent closes its end
+      exit!(0)
+    end
+    r.close
+    m.stop
+    assert refused?(port), "the child kept the listener"
+  ensure
+    w&.close
+    if child
+      Process.kill("KILL", child)
+      Process.wait(child)
+    end
+    m&.stop
+    pool&.close
   end
 
   def test_a_library_that_cannot_be_loaded_is_a_clear_error

@@ -5,6 +5,7 @@
 
 require "minitest/autorun"
 require "fileutils"
+require "json"
 require_relative "harness"
 
 class TestPuma < Minitest::Test
@@ -90,6 +91,44 @@ class TestPuma < Minitest::Test
     end
   end
 
+  # The socket inodes of the listeners on 127.0.0.1:port (/proc/net/tcp).
+  def listener_inodes(port)
+    File.readlines("/proc/net/tcp").drop(1).filter_map do |l|
+      f = l.split
+      f[9] if f[1] == format("0100007F:%04X", port) && f[3] == "0A"
+    end
+  end
+
+  def holds_socket?(pid, inode)
+    Dir["/proc/#{pid}/fd/*"].any? { |fd| File.readlink(fd) == "socket:[#{inode}]" rescue false }
+  end
+
+  # WORKERLIFE_METRICS=127.0.0.1:0: the master serves the pool's stats on
+  # the port it logs, its workers hold none of its sockets, and the
+  # recycles of max_requests=5 are counted there.
+  def test_workerlife_metrics_serves_the_pools_stats_from_the_master
+    Harness.with_puma("WORKERLIFE_POLICY" => "max_requests=5", "WORKERLIFE_METRICS" => "127.0.0.1:0") do |puma|
+      line = puma.lines("[workerlife] stats served at").first
+      refute_nil line, puma.log[0, 3000]
+      port = Integer(line[%r{stats served at 127\.0\.0\.1:(\d+) \(/metrics, /stats\)}, 1])
+      inodes = listener_inodes(port)
+      assert_equal 1, inodes.size, "one listener on #{port}"
+      assert holds_socket?(puma.pid, inodes.first), "the master holds it"
+      workers = Harness.until_true(20, -> { "2 workers\n#{puma.log[-2000..]}" }) { (w = puma.workers).size == 2 && w }
+      workers.each { |w| refute holds_socket?(w, inodes.first), "worker #{w} holds the metrics listener" }
+      results = Array.new(20) { Harness.get(puma.port) }
+      assert_empty results.reject { |r| r[:ok] }
+      text = Harness.until_true(20, -> { "a max_requests recycle counted\n#{puma.log[-2000..]}" }) do
+        m = Harness.get(port, "/metrics")
+        m[:ok] && m[:body] =~ /^workerlife_recycles_total\{reason="max_requests"\} [1-9]/ && m[:body]
+      end
+      assert_match(/^workerlife_workers\{state="running"\} \d+$/, text)
+      stats = Harness.get(port, "/stats")
+      assert stats[:ok], stats.inspect
+      assert_operator JSON.parse(stats[:body])["per_slot"].size, :>=, 2
+    end
+  end
+
   # A setting Puma cannot serve stops its start (exit 1), naming the key:
   # never "serve on with workerlife off".
   def refused(policy, *needles, env: {})
@@ -114,4 +153,14 @@ class TestPuma < Minitest::Test
             env: { "WORKERLIFE_POOL" => "/nonexistent/wl-dir/p.pool" })
   end
 
+  def test_a_metrics_address_that_cannot_be_served_stops_the_start
+    refused("max_requests=5", /ERROR: \[workerlife\] WORKERLIFE_METRICS="127.0.0.1:99999" stops the start: .*at most 65535/,
+            env: { "WORKERLIFE_METRICS" => "127.0.0.1:99999" })
+    taken = TCPServer.new("127.0.0.1", 0)
+    at = "127.0.0.1:#{taken.addr[1]}"
+    refused("max_requests=5", /ERROR: \[workerlife\] WORKERLIFE_METRICS="#{Regexp.escape(at)}" stops the start: .*in use/,
+            env: { "WORKERLIFE_METRICS" => at })
+  ensure
+    taken&.close
+  end
 end

@@ -146,6 +146,11 @@ module WorkerLife
 
     attach_function :wl_signal, [:uint32, :uint64, :int32], R
 
+    # The stats endpoint, served by a thread of the library.
+    attach_function :wl_metrics_serve, [:pointer, :string, :pointer], R
+    attach_function :wl_metrics_port, [:pointer, :pointer], R
+    attach_function :wl_metrics_free, [:pointer], R
+
     abi = wl_abi_version
     raise LoadError, "workerlife: the library's ABI is #{abi}, this binding's is #{ABI_VERSION}" if abi != ABI_VERSION
 

@@ -2,13 +2,18 @@
 
 # `plugin :workerlife` in puma.rb (cluster mode): the whole of workerlife
 # for Puma, with nothing else by hand. The policy comes from
-# WORKERLIFE_POLICY; WORKERLIFE_POOL publishes the pool for `workerlife top`.
+# WORKERLIFE_POLICY; WORKERLIFE_POOL publishes the pool for `workerlife top`;
+# WORKERLIFE_METRICS=HOST:PORT serves its stats (Prometheus text at
+# /metrics, JSON at /stats).
 #
 # - start (the master, before Puma forks): the policy is parsed and checked
 #   against what Puma's cluster can carry out, the pool is made (sized by
 #   the library's rule), shared with every worker forked after, and the
 #   library's start-up line is logged. A bad policy, a typo'd key or a rule
 #   Puma cannot carry out stops Puma's start (exit 1), naming the key.
+#   With WORKERLIFE_METRICS, the library's thread serves the pool's stats
+#   there from the master (a worker forked after closes its sockets), until
+#   Puma stops; an address it cannot serve stops the start, named.
 # - on_worker_boot: the worker claims its slot by pid and starts its
 #   watchdog (SIGTERM once on a granted recycle, SIGKILL on a kill).
 # - every request: counted (the app is wrapped in WorkerLife::Rack; a
@@ -104,12 +109,13 @@ module WorkerLife
     end
 
     @pool = nil
+    @metrics = nil
     @options = nil
     @statuses = Queue.new
     @ready = {}
 
     class << self
-      attr_reader :pool, :statuses, :options
+      attr_reader :pool, :statuses, :options, :metrics
 
       def log(events, line)
         events ? events.log("[workerlife] #{line}") : warn("[workerlife] #{line}")
@@ -135,8 +141,29 @@ module WorkerLife
         end
         @pool.set_host(HOST, caps)
         @options = launcher.options
+        served = serve_metrics(launcher)
         log(events, @pool.startup_line + (path.empty? ? "" : "; published at #{path}"))
+        log(events, served) if served
         true
+      end
+
+      # WORKERLIFE_METRICS, served before Puma forks (a worker closes the
+      # server's sockets at its fork); stopped when Puma stops. Puma's hot
+      # restart execs, which closes them too (close-on-exec). The line to
+      # log, or nil when unset.
+      def serve_metrics(launcher)
+        address = ENV.fetch("WORKERLIFE_METRICS", "").strip
+        return nil if address.empty?
+
+        @metrics = setting("WORKERLIFE_METRICS", address, launcher.events) { @pool.serve_metrics(address) }
+        launcher.events.on_stopped { stop_metrics }
+        "stats served at #{address.sub(/:\d+\z/, ":#{@metrics.port}")} (/metrics, /stats)"
+      end
+
+      def stop_metrics
+        m = @metrics
+        @metrics = nil
+        m&.stop
       end
 
       def setting(name, value, events)
