@@ -16,7 +16,9 @@
 // line, every error of the round through the pool's round errors (once,
 // then counted). `max_surge=1` is the default: a replacement listens before
 // the worker it replaces leaves, so the primary never closes the shared
-// listener for want of a worker.
+// listener for want of a worker. With `metrics` (or WORKERLIFE_METRICS) the
+// primary serves the pool's stats from the library's own thread until it
+// stops.
 
 const cluster = require('node:cluster');
 const crypto = require('node:crypto');
@@ -69,6 +71,21 @@ function clusterPolicy(spec) {
   } catch (e) {
     throw renamed(e, `${fromEnv ? 'WORKERLIFE_POLICY' : 'options.policy'}: ${e.message}`);
   }
+}
+
+/**
+ * Where to serve the stats: options.metrics when given (a "HOST:PORT"
+ * string; false or '' for none), else WORKERLIFE_METRICS when set and not
+ * empty, else null (off).
+ */
+function metricsAddress(option) {
+  if (option === undefined || option === null) {
+    const text = (process.env.WORKERLIFE_METRICS ?? '').trim();
+    return text ? { address: text, from: 'WORKERLIFE_METRICS' } : null;
+  }
+  if (option === false || option === '') return null;
+  if (typeof option !== 'string') throw new wl.ArgumentError(104, 'options.metrics must be a "HOST:PORT" string or false');
+  return { address: option, from: 'options.metrics' };
 }
 
 /** The same error (class and code) with a clearer message. */
@@ -131,7 +148,8 @@ function takePool(dir, name, policy, slots, say) {
  * directory), tickMs (default 100), log (a function of a line and its
  * severity, 'info', 'warning' or 'error'; default console.info/warn/error),
  * onEvent (each pool event, besides its log line), exec/args
- * (cluster.setupPrimary's).
+ * (cluster.setupPrimary's), metrics ("HOST:PORT" to serve the stats at;
+ * default WORKERLIFE_METRICS; false for none).
  */
 function run(options = {}) {
   return cluster.isPrimary ? primary(options) : worker(options);
@@ -157,6 +175,7 @@ function primary(options) {
   if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(name)) {
     throw new wl.ArgumentError(104, `name must be letters, digits, ".", "_" or "-", not ${JSON.stringify(name)}`);
   }
+  const metricsAt = metricsAddress(options.metrics);
   const policy = clusterPolicy(options.policy);
   let taken;
   try {
@@ -168,7 +187,21 @@ function primary(options) {
   }
   const { pool, file, lock } = taken;
   pool.setHost(HOST, CAPS);
+  // Before the start-up line and any worker: an address that cannot be
+  // served stops the start (the library's message names the address),
+  // rather than leaving an empty dashboard to be found later.
+  let metrics = null;
+  if (metricsAt) {
+    try {
+      metrics = pool.serveMetrics(metricsAt.address);
+    } catch (e) {
+      pool.close();
+      lock.close();
+      throw renamed(e, `${metricsAt.from}: ${e.message}`);
+    }
+  }
   log(`workerlife: ${pool.startupLine()}`, 'info');
+  if (metrics) log(`workerlife: serving the pool's stats at http://${metricsAt.address.replace(/:\d+$/, `:${metrics.port}`)}/metrics`, 'info');
   if (options.exec || options.args) cluster.setupPrimary({ exec: options.exec, args: options.args });
 
   const bySlot = new Map(); // slot -> cluster worker
@@ -252,7 +285,7 @@ function primary(options) {
   };
   for (let slot = 0; slot < workers; slot++) fork(slot);
   const timer = setInterval(tick, tickMs);
-  const handle = { pool, path: file, name, stop: null, workers: bySlot };
+  const handle = { pool, path: file, name, stop: null, workers: bySlot, metrics };
   running.add(handle);
 
   /** Stops ticking, asks every worker to leave, and removes the pool file (and the name's) once they are gone. */
@@ -262,6 +295,7 @@ function primary(options) {
     const left = [...Object.values(cluster.workers)].filter(Boolean);
     const done = () => {
       cluster.off('exit', onExit);
+      if (metrics) metrics.stop();
       try { pool.removeIfLast(); } catch (e) { log(`workerlife: ${e.message}`, 'error'); }
       pool.close();
       lock.close();

@@ -39,6 +39,7 @@ const wl_policy = opaque('wl_policy');
 const wl_pool = opaque('wl_pool');
 const wl_worker = opaque('wl_worker');
 const wl_watchdog = opaque('wl_watchdog');
+const wl_metrics = opaque('wl_metrics');
 
 const wl_pool_options = koffi.struct('wl_pool_options', {
   slots: 'uint32_t', sharing: 'uint32_t', path: 'const char *',
@@ -161,6 +162,10 @@ const C = {
   watchdog_free: fn('wl_watchdog_free', R, [wl_watchdog]),
 
   signal: fn('wl_signal', R, ['uint32_t', 'uint64_t', 'int32_t']),
+
+  metrics_serve: fn('wl_metrics_serve', R, [wl_pool, 'const char *', out(wl_metrics)]),
+  metrics_port: fn('wl_metrics_port', R, [wl_metrics, out('uint16_t')]),
+  metrics_free: fn('wl_metrics_free', R, [wl_metrics]),
 };
 
 // Refuse a library this binding would misread: another ABI, or a struct of

@@ -427,6 +427,37 @@ class Pool extends Handle {
     check(C.pool_next_spawn_in(this.ptr, due, us));
     return due[0] ? Number(us[0]) / 1e6 : null;
   }
+  /**
+   * Serves the pool's stats at `address` ("HOST:PORT"; port 0 picks one):
+   * Prometheus text at /metrics and /, JSON at /stats, from a native thread
+   * of the library (it answers while JavaScript is busy). An address that
+   * does not parse is an ArgumentError, one that cannot be bound a
+   * SystemError, each naming it. Returns a MetricsServer ({ port, stop() }).
+   */
+  serveMetrics(address) {
+    if (typeof address !== 'string' || address.includes('\0')) throw refuse('address', address, 'a "HOST:PORT" string');
+    const out = [null];
+    check(C.metrics_serve(this.ptr, address, out));
+    return new MetricsServer(out[0]);
+  }
+}
+
+/** A running stats endpoint; stop() (or collection) closes its port. */
+class MetricsServer extends Handle {
+  constructor(ptr) {
+    super(ptr, C.metrics_free);
+    const port = [0];
+    try {
+      check(C.metrics_port(ptr, port));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+    // Read once: the port stays known after stop().
+    this.port = port[0];
+  }
+  /** Stops serving and closes the port; again is a no-op. */
+  stop() { this.close(); }
 }
 
 class Worker extends Handle {
@@ -527,7 +558,7 @@ function hostSlots(workers, policy, caps) {
 }
 
 module.exports = {
-  Policy, Pool, Worker, Watchdog, kill, waitStatus, hostSlots,
+  Policy, Pool, Worker, Watchdog, MetricsServer, kill, waitStatus, hostSlots,
   version: C.version(),
   abiVersion: C.abi_version(),
   results,

@@ -278,3 +278,62 @@ test("the cluster's default pool name: the main script and a hash of its path an
   assert.notStrictEqual(wl.cluster.defaultName('/srv/app/server.js', '/srv'), a);
   assert.match(wl.cluster.defaultName('/srv/my app/ü.mjs', '/'), /^_-[0-9a-f]{12}$/);
 });
+
+test("serveMetrics: the library's thread serves the pool's stats; a bad or taken address throws naming it; stop() closes the port", async () => {
+  const net = require('node:net');
+  // A raw HTTP/1.0 GET, done when the socket is closed: the server lingers
+  // until its client closes, and stop() holds this event loop, the client's.
+  const get = (port, urlPath) => new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.end(`GET ${urlPath} HTTP/1.0\r\nHost: x\r\n\r\n`));
+    let text = '';
+    s.setTimeout(5000, () => s.destroy(new Error(`GET ${urlPath}: timed out`)));
+    s.on('data', (d) => { text += d; });
+    s.on('error', reject);
+    s.on('close', () => {
+      const [head, ...body] = text.split('\r\n\r\n');
+      resolve({ ok: /^HTTP\/1\.1 200 /.test(head), head, body: body.join('\r\n\r\n') });
+    });
+  });
+  const refused = (port) => new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(false); });
+    s.on('error', (e) => resolve(e.code === 'ECONNREFUSED'));
+  });
+  const pool = new wl.Pool('max_requests=10', { slots: 2 });
+  const taker = net.createServer();
+  let m = null;
+  try {
+    pool.spawned(0, process.pid);
+    m = pool.serveMetrics('127.0.0.1:0');
+    assert.ok(Number.isInteger(m.port) && m.port > 0, `port ${m.port}`);
+    const r = await get(m.port, '/metrics');
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.match(r.body, /^workerlife_workers\{state="running"\} 1$/m);
+    const stats = await get(m.port, '/stats');
+    assert.ok(stats.ok && /\r\nContent-Type: application\/json\r\n/.test(stats.head), stats.head);
+    assert.strictEqual(JSON.parse(stats.body).per_slot[0].pid, process.pid);
+
+    for (const bad of ['nope', '127.0.0.1:99999', '127.0.0.1']) {
+      assert.throws(() => pool.serveMetrics(bad), (e) => e instanceof wl.ArgumentError && e.codeName === 'WL_INVALID_ARGUMENT'
+        && e.message.includes(`"${bad}"`), bad);
+    }
+    assert.throws(() => pool.serveMetrics(8080), (e) => e instanceof wl.ArgumentError && /^address must be/.test(e.message));
+    assert.throws(() => pool.serveMetrics('127.0.0.1:0\0'), wl.ArgumentError);
+    // A port another holds: ours (the library's server) and a Node listener's.
+    assert.throws(() => pool.serveMetrics(`127.0.0.1:${m.port}`), (e) => e instanceof wl.SystemError && e.codeName === 'WL_IO'
+      && e.message.includes(`"127.0.0.1:${m.port}"`) && /cannot serve there/.test(e.message));
+    await new Promise((resolve, reject) => { taker.once('error', reject); taker.listen(0, '127.0.0.1', resolve); });
+    const held = taker.address().port;
+    assert.throws(() => pool.serveMetrics(`127.0.0.1:${held}`), (e) => e instanceof wl.SystemError && e.message.includes(`127.0.0.1:${held}`));
+
+    const { port } = m;
+    m.stop();
+    assert.ok(await refused(port), 'the port is closed once stop() returns');
+    m.stop(); // again: nothing
+    assert.strictEqual(m.port, port, 'the port stays known');
+  } finally {
+    if (m) m.stop();
+    taker.close();
+    pool.close();
+  }
+});

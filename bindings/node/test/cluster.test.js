@@ -179,3 +179,47 @@ test('two apps with default options on one host do not share a pool', async (t) 
     assert.match(path.basename(pa), /^cluster_app-[0-9a-f]{12}\.pool$/);
   });
 });
+
+test('WORKERLIFE_METRICS: the primary serves the pool\'s series until it stops', async (t) => {
+  const mport = await freePort();
+  await withApp(t, { WORKERLIFE_POLICY: 'max_requests=5', WORKERLIFE_METRICS: `127.0.0.1:${mport}` }, async ({ start, port }) => {
+    const app = await start().ready();
+    assert.strictEqual(app.logs(new RegExp(`^workerlife: serving the pool's stats at http://127\\.0\\.0\\.1:${mport}/metrics$`)).length, 1);
+    const results = await load(port, 20, 50);
+    assert.deepStrictEqual(results.filter((r) => !r.ok), []);
+    const text = await until(async () => {
+      const r = await get(mport, '/metrics', 5000);
+      return r.ok && /^workerlife_recycles_total\{reason="max_requests"\} [1-9]/m.test(r.body) && r.body;
+    }, 10000, 'max_requests recycles counted at /metrics');
+    assert.match(text, /^workerlife_workers\{state="running"\} \d+$/m);
+    assert.match(text, /^workerlife_requests_total (\d+)$/m);
+    assert.ok(Number(/^workerlife_requests_total (\d+)$/m.exec(text)[1]) >= 20, text);
+    const stats = await get(mport, '/stats', 5000);
+    assert.ok(stats.ok && JSON.parse(stats.body).per_slot.length === 3, stats.body);
+    await app.stop();
+    assert.strictEqual((await app.exited).code, 0);
+    const after = await get(mport, '/metrics', 2000);
+    assert.ok(!after.ok && /ECONNREFUSED/.test(after.error), JSON.stringify(after));
+  });
+});
+
+test('a metrics address that cannot be served stops the start, naming the setting and the address', async (t) => {
+  const net = require('node:net');
+  const taker = net.createServer();
+  t.after(() => taker.close());
+  await new Promise((resolve, reject) => { taker.once('error', reject); taker.listen(0, '127.0.0.1', resolve); });
+  const held = `127.0.0.1:${taker.address().port}`;
+  await withApp(t, { WORKERLIFE_METRICS: held }, async ({ start, dir }) => {
+    const app = start();
+    const { code } = await app.exited;
+    assert.notStrictEqual(code, 0);
+    assert.match(app.stderr, new RegExp(`WORKERLIFE_METRICS: metrics address "${held}": cannot serve there`));
+    assert.strictEqual(app.find((l) => l.listening).length, 0, 'no worker was forked');
+    assert.deepStrictEqual(app.logs(/workerlife on for/), [], 'no start-up line');
+    assert.deepStrictEqual(fs.readdirSync(dir), [], 'the pool and the name are released');
+    // options.metrics wins over the environment, and is named in its turn.
+    const opt = start({ WORKERLIFE_METRICS: '127.0.0.1:0', APP_METRICS: 'nowhere' });
+    assert.notStrictEqual((await opt.exited).code, 0);
+    assert.match(opt.stderr, /options\.metrics: metrics address "nowhere": expected HOST:PORT/);
+  });
+});

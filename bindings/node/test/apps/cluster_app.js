@@ -5,6 +5,7 @@
 // primary prints one JSON line per log line (with its severity) and per
 // pool event, and leaves on SIGTERM. APP_FAIL_FORKS=n: the first n
 // cluster.fork() calls fail as a pids limit makes them (EAGAIN).
+// APP_METRICS: options.metrics (else WORKERLIFE_METRICS, read by the helper).
 
 const cluster = require('node:cluster');
 const http = require('node:http');
@@ -26,6 +27,7 @@ const c = workerlife.cluster({
   name: process.env.APP_NAME || undefined,
   dir: process.env.APP_DIR,
   tickMs: 50,
+  metrics: process.env.APP_METRICS,
   log: (line, severity) => console.log(JSON.stringify({ log: line, severity })),
   onEvent: (e) => console.log(JSON.stringify({
     event: e.kind, pid: e.pid, slot: e.slot, reason: e.reason, crash: e.crash, rss: e.rss, status: e.status,
