@@ -155,7 +155,7 @@
 //! 7. `host`: the host contract (what a server can carry out, checked
 //!    against the policy) and the chores every host's master shares;
 //! 8. `pool`: the pool and its supervision (surge, sampling, events);
-//! 9. `view`: read-only views (stats, `workerlife top`).
+//! 9. `view`: read-only views (stats, the stats endpoint, `workerlife top`).
 
 mod error;
 mod names;
