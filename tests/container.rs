@@ -191,3 +191,41 @@ fn a_limit_that_cannot_hold_a_fresh_worker_is_said_once_and_recycles_nobody() {
     assert!(pool.tick().is_empty());
     assert_eq!(too_small(&pool).len(), 1);
 }
+
+/// `container_memory=auto` says at start what it found in this process's
+/// cgroup (a limit, no limit, or no cgroup), never nothing; with a size,
+/// or off, the line says nothing of the cgroup.
+#[test]
+fn the_start_up_line_says_what_auto_found() {
+    use workerlife::cgroup::Cgroup;
+    let line = |spec: &str| {
+        Pool::builder(&Policy::parse(spec).unwrap())
+            .slots(2)
+            .build()
+            .unwrap()
+            .startup_line()
+    };
+    let auto = line("container_memory=auto");
+    let said = auto.split_once("; container_memory=auto: ").map(|(_, s)| s);
+    let Some(said) = said else {
+        panic!("nothing said of container_memory=auto: {auto}");
+    };
+    match Cgroup::of_self().and_then(|c| c.read().map(|r| (c, r))) {
+        Ok((c, r)) => {
+            let dir = c.dir().display().to_string();
+            assert!(said.contains(&dir), "{said}");
+            match r.limit {
+                Some(_) => assert!(said.starts_with("limit "), "{said}"),
+                None => assert!(said.starts_with("no memory limit on cgroup"), "{said}"),
+            }
+        }
+        Err(e) => assert!(
+            said.contains(&e.to_string()) && said.ends_with("off"),
+            "{said}"
+        ),
+    }
+    for spec in ["container_memory=512MiB", "max_requests=5"] {
+        let l = line(spec);
+        assert!(!l.contains("cgroup"), "{spec}: {l}");
+    }
+}

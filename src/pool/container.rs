@@ -139,6 +139,30 @@ fn bounds_of(core: &Core, reading: &MemoryReading) -> Option<Bounds> {
     )
 }
 
+/// What the start-up line says of `container_memory=auto`: the limit it
+/// found, or that it found none (the container rules then act on nothing
+/// until a limit is set), so "auto" never silently means "off".
+pub(super) fn auto_note(policy: &crate::policy::Policy) -> Option<String> {
+    if policy.raw(Key::ContainerMemory) != CONTAINER_AUTO {
+        return None;
+    }
+    let found = Cgroup::of_self().and_then(|c| c.read().map(|r| (c, r)));
+    Some(match found {
+        Ok((c, r)) => match r.limit {
+            Some(limit) => format!(
+                "container_memory=auto: limit {} (cgroup {})",
+                crate::units::HumanSize(limit),
+                c.dir().display()
+            ),
+            None => format!(
+                "container_memory=auto: no memory limit on cgroup {}: the container rules wait for one",
+                c.dir().display()
+            ),
+        },
+        Err(e) => format!("container_memory=auto: {e}: the container rules are off"),
+    })
+}
+
 impl Container {
     fn wanted(core: &Core) -> bool {
         core.policy.raw(Key::ContainerMemory) != 0

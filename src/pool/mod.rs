@@ -581,12 +581,18 @@ impl Pool {
     }
 
     /// The line a host logs once at start: workerlife is on, for which host,
-    /// under which policy, and what is refused there.
+    /// under which policy, what is refused there, and with
+    /// `container_memory=auto`, the limit found (or that none was).
     pub fn startup_line(&self) -> String {
         let host = self.host().unwrap_or_else(|| {
             Host::new("this host", crate::host::Caps::NONE).expect("a valid name")
         });
-        host.startup_line(self.policy(), self.slot_count())
+        let mut line = host.startup_line(self.policy(), self.slot_count());
+        if let Some(note) = container::auto_note(self.policy()) {
+            line.push_str("; ");
+            line.push_str(&note);
+        }
+        line
     }
 
     /// Notes an error of the host's supervision round; returns the line to

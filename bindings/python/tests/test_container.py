@@ -80,6 +80,8 @@ def test_container_memory_recycles_before_the_kernel_oom_kills(tmp_path: Path) -
         finally:
             server.stop()
         log = server.log()
+        # The start-up line says what "auto" found: the test's cgroup.
+        assert f"container_memory=auto: limit 400MiB (cgroup {cg})" in log, log[:3000]
         assert oom_kills(cg, version) == before, log[-3000:]
         assert failures == [], log[-3000:]
         assert most < LIMIT
