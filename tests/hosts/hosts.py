@@ -345,7 +345,10 @@ HOSTS: List[Host] = [
         "uvicorn --workers 2",
         "`app = workerlife.asgi.WorkerLife(app)`, `uvicorn --workers 2`",
         _uvicorn,
-        not_here={"metrics": NO_METRICS},
+        not_here={
+            "metrics": "no master to serve it: uvicorn --workers runs none of workerlife's; "
+            "WORKERLIFE_METRICS is refused at start"
+        },
         is_worker=lambda cmd: "resource_tracker" not in cmd,
     ),
     Host(

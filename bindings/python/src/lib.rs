@@ -4,6 +4,7 @@
 
 mod errors;
 mod host;
+mod metrics;
 mod policy;
 mod pool;
 mod records;
@@ -79,6 +80,7 @@ fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<policy::PyPolicy>()?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<pool::PyPool>()?;
+    m.add_class::<metrics::PyMetricsServer>()?;
     m.add_class::<worker::PyWorker>()?;
     m.add_class::<worker::PyWatchdog>()?;
     m.add_class::<records::PyDecision>()?;

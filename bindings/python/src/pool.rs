@@ -2,6 +2,7 @@
 
 use crate::errors::OrRaise;
 use crate::host::PyHost;
+use crate::metrics::PyMetricsServer;
 use crate::policy::PyPolicy;
 use crate::records::{PyAction, PyDecision, PyEvent};
 use crate::seconds;
@@ -349,6 +350,15 @@ impl PyPool {
     /// The stats in Prometheus text exposition format.
     fn prometheus(&self) -> String {
         self.inner.prometheus()
+    }
+
+    /// Serves this pool's stats at `address` (`HOST:PORT`; port 0 picks a
+    /// free one) from a native thread: Prometheus text at `/metrics` and
+    /// `/`, the stats JSON at `/stats`. Bound now: InvalidArgument for an
+    /// address that does not parse or resolve, OSFailure for one that
+    /// cannot be bound (in use, not this machine's); each names it.
+    fn serve_metrics(&self, py: Python<'_>, address: &str) -> PyResult<PyMetricsServer> {
+        PyMetricsServer::start(py, &self.inner, address)
     }
 
     /// The host declares what it can carry out: the pool's policy is

@@ -404,3 +404,51 @@ def test_a_uvicorn_worker_says_workerlife_is_on(servers: List[Server], tmp_path:
         time.sleep(0.05)
     line = s.lines("workerlife on for uvicorn")[0]
     assert "policy max_requests=100" in line and "heartbeats" in line and "watchdog kills" in line, line
+
+
+def test_workerlife_metrics_is_refused_where_no_master_serves_it(
+    servers: List[Server], tmp_path: Path
+) -> None:
+    """uvicorn --workers 2 runs no master of workerlife's, so nothing would
+    serve WORKERLIFE_METRICS: the start stops, non-zero, naming the setting,
+    why, and what to do instead. Under gunicorn's hook with uvicorn's worker
+    class, gunicorn's master serves it."""
+    from server import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    s = Uvicorn(tmp_path, policy="max_requests=50", workers=2, extra_env={"WORKERLIFE_METRICS": address})
+    try:
+        code = s.proc.wait(timeout=30)
+    finally:
+        s.stop()
+    log = s.log()
+    assert f"WORKERLIFE_METRICS={address} cannot be served here: no master to serve it" in log, log
+    assert "uvicorn --workers runs none of workerlife's" in log, log
+    assert "gunicorn -k uvicorn_worker.UvicornWorker -c python:workerlife.gunicorn" in log, log
+    assert code != 0, log
+    assert "died" not in log, f"no worker started again: {log}"
+    g = start(servers, tmp_path, "gunicorn", "max_requests=50", extra_env={"WORKERLIFE_METRICS": address})
+    g.get("/")
+    assert g.lines(f"metrics on http://{address}/metrics"), g.log()
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    assert re.search(r"^workerlife_requests_total [1-9]", text, re.M), text
+
+
+def test_the_middleware_refuses_workerlife_metrics_unless_the_gunicorn_hook_serves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Made outside uvicorn (another ASGI server) the middleware refuses it
+    too; with the gunicorn hook loaded (its master serves it) it does not."""
+    import sys
+    import types
+
+    from asgi_apps import plain
+    from workerlife.asgi import WorkerLife
+
+    monkeypatch.setenv("WORKERLIFE_METRICS", "127.0.0.1:9100")
+    monkeypatch.delitem(sys.modules, "workerlife.gunicorn", raising=False)
+    with pytest.raises(RuntimeError, match="WORKERLIFE_METRICS=127.0.0.1:9100 cannot be served here: no master"):
+        WorkerLife(plain, "")
+    monkeypatch.setitem(sys.modules, "workerlife.gunicorn", types.ModuleType("workerlife.gunicorn"))
+    assert WorkerLife(plain, "").app is plain

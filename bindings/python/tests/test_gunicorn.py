@@ -275,7 +275,34 @@ def socket_fds(pid: int) -> int:
     return sum(os.readlink(f"{fd_dir}/{fd}").startswith("socket:") for fd in os.listdir(fd_dir))
 
 
+def port_socket_inodes(port: int) -> set[str]:
+    """The inodes of every TCP socket with ``port`` at either end: the
+    listener, and both ends of each connection (/proc/net/tcp)."""
+    found: set[str] = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if port in (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)):
+                found.add(fields[9])
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    fd_dir = f"/proc/{pid}/fd"
+    links = []
+    for fd in os.listdir(fd_dir):
+        try:
+            links.append(os.readlink(f"{fd_dir}/{fd}"))
+        except OSError:
+            pass  # closed meanwhile
+    return {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+
+
 def test_workers_inherit_no_metrics_sockets(servers: List[Gunicorn], tmp_path: Path) -> None:
+    """Workers fork while the master's metrics server holds a client (40
+    wait their turn, each sending nothing): no worker holds the metrics port
+    or a connection of the server's (the library closes them at the fork)."""
     metrics_port = free_port()
     g = start(
         servers,
@@ -293,6 +320,8 @@ def test_workers_inherit_no_metrics_sockets(servers: List[Gunicorn], tmp_path: P
         time.sleep(0.3)
         for pid in {g.get("/")[0] for _ in range(6)}:
             assert socket_fds(pid) < 8, (pid, socket_fds(pid))
+            held_here = socket_inodes(pid) & port_socket_inodes(metrics_port)
+            assert not held_here, (pid, held_here)
     finally:
         for s in held:
             s.close()

@@ -1,6 +1,6 @@
 """What every host integration's master does the same way (gunicorn,
-Celery): keep its supervisor and metrics server out of the way of
-``fork()``, and log the pool's events one line each."""
+Celery): keep its supervisor out of the way of ``fork()``, and log the
+pool's events one line each."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import os
 import threading
 from typing import Any, Iterable, Optional, Protocol
 
-from . import Pool
-from ._metrics import MetricsServer
+from . import MetricsServer, Pool
 
 
 class ForkingHost(Protocol):
@@ -25,7 +24,9 @@ def quiesce_around_fork(state: ForkingHost) -> None:
     for a whole round (tick, signals, logging): no child starts with a lock
     of ours, or of the log stream, held by a thread it does not have. The
     child gets a fresh lock, no supervisor (the pool forgets the master's
-    record of children and round errors itself), and closes every socket of the metrics server it inherited."""
+    record of children and round errors itself), and lets go of the metrics
+    server, which is not its own: the library closed the server's sockets
+    (its port, the connection being answered) at the fork."""
 
     def before() -> None:
         state.fork_lock.acquire()
@@ -37,9 +38,7 @@ def quiesce_around_fork(state: ForkingHost) -> None:
         # The lock was held by the forking thread: the child gets a fresh one.
         state.fork_lock = threading.Lock()
         state.thread = None
-        server, state.metrics = state.metrics, None
-        if server is not None:
-            server.close_inherited()
+        state.metrics = None
 
     os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=after_in_child)
 

@@ -9,11 +9,9 @@ import errno
 import fcntl
 import os
 import struct
-import threading
-from typing import Callable, Optional, Tuple
+from typing import Optional
 
-from . import Error, Host, Policy, PolicyError, Pool
-from ._metrics import MetricsServer
+from . import Error, Host, MetricsServer, Policy, PolicyError, Pool
 
 
 def policy_from_env() -> Policy:
@@ -26,14 +24,16 @@ def policy_from_env() -> Policy:
         raise RuntimeError(f"workerlife: bad WORKERLIFE_POLICY {spec!r}: {e}") from e
 
 
-def _metrics_address() -> Optional[Tuple[str, int]]:
+def metrics_address() -> Optional[str]:
+    """WORKERLIFE_METRICS, checked for its form (``HOST:PORT``) only; None
+    when unset. A RuntimeError naming the setting and the value otherwise."""
     value = os.environ.get("WORKERLIFE_METRICS", "").strip()
     if not value:
         return None
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise RuntimeError(f"workerlife: bad WORKERLIFE_METRICS {value!r}: expected HOST:PORT")
-    return host, int(port)
+    return value
 
 
 def _tick_interval() -> float:
@@ -113,18 +113,31 @@ def master_pool(policy: Policy, slots: int) -> Pool:
         raise RuntimeError(f"workerlife: bad WORKERLIFE_POOL {path!r}: {e}") from e
 
 
-def metrics_server(
-    pool: Callable[[], Optional[Pool]], fork_lock: Callable[[], threading.Lock]
-) -> Optional[MetricsServer]:
-    """The stats server at WORKERLIFE_METRICS, bound now (served once the
-    master runs): an address that cannot be served (unresolvable, not this
-    machine's, a port in use) is a RuntimeError naming the setting."""
-    address = _metrics_address()
-    if address is None:
+def metrics_server(pool: Pool) -> Optional[MetricsServer]:
+    """The library's stats endpoint for ``pool`` at WORKERLIFE_METRICS
+    (:meth:`Pool.serve_metrics`: one server, in native code, for every host),
+    bound and serving now; children forked later hold none of its sockets.
+    An address that cannot be served (unresolvable, not this machine's, a
+    port in use) is a RuntimeError naming the setting and the value."""
+    value = metrics_address()
+    if value is None:
         return None
     try:
-        return MetricsServer(address, pool, fork_lock)
-    except OSError as e:
-        raise RuntimeError(
-            f"workerlife: bad WORKERLIFE_METRICS {address[0]}:{address[1]!s}: cannot serve there: {e}"
-        ) from e
+        return pool.serve_metrics(value)
+    except Error as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        # The library names the address; the message names the setting.
+        named = f'metrics address "{value}": '
+        why = why[len(named):] if why.startswith(named) else why
+        raise RuntimeError(f"workerlife: bad WORKERLIFE_METRICS {value}: {why}") from e
+
+
+def let_go(pool: Pool) -> None:
+    """A master's pool that will not be used after all (its start failed
+    past ``master_pool``): a pool file published at WORKERLIFE_POOL is
+    removed, unless another live process holds it."""
+    if pool.path is not None and os.environ.get("WORKERLIFE_POOL", "").strip():
+        try:
+            pool.remove_if_last()
+        except Error:
+            pass

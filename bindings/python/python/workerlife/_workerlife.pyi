@@ -12,6 +12,7 @@ __all__ = [
     "Event",
     "Host",
     "Ledger",
+    "MetricsServer",
     "Policy",
     "Pool",
     "Process",
@@ -295,6 +296,26 @@ class Pool:
     def startup_line(self) -> str: ...
     def round_error(self, text: str) -> Optional[str]: ...
     def adopt_all(self, pids: List[int]) -> Tuple[List[int], List[Tuple[int, str]]]: ...
+    def serve_metrics(self, address: str) -> MetricsServer: ...
+
+@final
+class MetricsServer:
+    """The library's stats endpoint for a pool, served by a native thread."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> MetricsServer: ...
+    def __exit__(
+        self,
+        _exc_type: Optional[Type[BaseException]] = None,
+        _exc: Optional[BaseException] = None,
+        _tb: Optional[TracebackType] = None,
+    ) -> bool: ...
 
 @final
 class Process:

@@ -67,6 +67,14 @@ Settings, as arguments or from the environment:
 Under plain ``uvicorn`` with one process (no ``--workers``) nothing restarts
 a worker that leaves, so a recycle ends the server: use ``--workers 1`` or
 more.
+
+``WORKERLIFE_METRICS`` is served by a master of workerlife's (gunicorn's
+hook, Celery's parent). ``uvicorn --workers N`` runs none (its supervisor is
+uvicorn's, and each worker is a process of its own), so the middleware
+refuses the setting at start, naming it, rather than serve nothing: run
+``gunicorn -k uvicorn_worker.UvicornWorker -c python:workerlife.gunicorn``,
+whose master serves it, or give the workers a pool file (``WORKERLIFE_POOL``)
+and read it with ``workerlife top PATH``.
 """
 
 from __future__ import annotations
@@ -152,6 +160,28 @@ def _check_single_process(policy: Policy, config: Any) -> None:
             "or --workers 1) runs no supervisor, so a recycled worker is never started again and the "
             "server ends; use --workers 2 or more (or gunicorn -k uvicorn_worker.UvicornWorker)"
         )
+
+
+def _check_no_metrics(config: Optional[Any]) -> None:
+    """WORKERLIFE_METRICS where no master of ours can serve it: under
+    uvicorn (``config``), or any server but gunicorn with the workerlife
+    hook (its config module imported: ``-c python:workerlife.gunicorn``, or
+    a gunicorn.conf.py importing the hooks), whose master serves it. A
+    RuntimeError naming the setting, why, and what to do instead."""
+    value = os.environ.get("WORKERLIFE_METRICS", "").strip()
+    if not value or (config is None and "workerlife.gunicorn" in sys.modules):
+        return
+    if config is None:
+        server = "this ASGI server runs"
+    else:
+        server = "uvicorn --workers runs" if int(getattr(config, "workers", 1) or 1) > 1 else "uvicorn runs"
+    raise RuntimeError(
+        f"workerlife: WORKERLIFE_METRICS={value} cannot be served here: no master to serve it "
+        f"({server} none of workerlife's, and each worker is a process of its own); unset it, and "
+        "run gunicorn -k uvicorn_worker.UvicornWorker -c python:workerlife.gunicorn, whose master "
+        "serves it, or give the workers a pool file (WORKERLIFE_POOL) and read it with "
+        "workerlife top PATH"
+    )
 
 
 def _seconds(name: str, env: str, value: Optional[float], default: float) -> float:
@@ -262,6 +292,10 @@ class WorkerLife:
         self.host: Optional[Host] = _host(True) if config is not None else None
         try:
             self._configure(policy, pool, slots, leave_grace, client_timeout)
+            if leave is None:
+                # Not wrapped by a host of ours (the gunicorn hook passes
+                # `leave`): is anyone there to serve WORKERLIFE_METRICS?
+                _check_no_metrics(config)
             if self.host is not None:
                 self.host.check(self.policy)
                 _check_single_process(self.policy, config)

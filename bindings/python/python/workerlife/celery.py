@@ -29,7 +29,8 @@ Settings come from the environment, as for gunicorn
 (:mod:`workerlife.gunicorn`): ``WORKERLIFE_POLICY`` (when ``policy`` is
 None), ``WORKERLIFE_TICK`` (the parent's tick, default 0.1 s),
 ``WORKERLIFE_METRICS`` (``HOST:PORT``: the parent serves Prometheus text at
-``/metrics`` and JSON at ``/stats``; default none) and ``WORKERLIFE_POOL``
+``/metrics`` and JSON at ``/stats`` with the library's server, a native
+thread whose sockets no child inherits; default none) and ``WORKERLIFE_POOL``
 (publish the pool as a named file for ``workerlife top``).
 
 Celery's own ``worker_max_tasks_per_child`` and
@@ -54,10 +55,18 @@ import threading
 from collections import deque
 from typing import Any, Callable, Deque, Optional, Tuple, Union
 
-from . import Error, Host, Policy, PolicyError, Pool, Worker, kill
+from . import Error, Host, MetricsServer, Policy, PolicyError, Pool, Worker, kill
 from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
-from ._metrics import MetricsServer
-from ._settings import _metrics_address, _tick_interval, check_policy, master_pool, metrics_server, pool_path, policy_from_env
+from ._settings import (
+    _tick_interval,
+    check_policy,
+    let_go,
+    master_pool,
+    metrics_address,
+    metrics_server,
+    pool_path,
+    policy_from_env,
+)
 
 __all__ = ["install", "state"]
 
@@ -136,7 +145,7 @@ def install(app: Any, policy: Union[None, str, Policy] = None) -> None:
     check_policy(chosen, HOST, "WORKERLIFE_POLICY" if policy is None else "policy")
     state.policy = chosen
     state.tick = _tick_interval()
-    _metrics_address()  # a bad address stops the worker here, named
+    metrics_address()  # a malformed address stops the worker here, named
     pool_path()  # likewise a pool file whose directory is missing
     if state.installed:
         return
@@ -176,18 +185,19 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
 def _start(sender: Any) -> None:
     policy = state.policy or Policy()
     concurrency = int(getattr(sender, "concurrency", 0) or 0) or (os.cpu_count() or 1)
-    if state.metrics is None:
-        state.metrics = metrics_server(lambda: state.pool, lambda: state.fork_lock)
+    pool = master_pool(policy, HOST.slots(concurrency, policy))
     try:
-        state.pool = master_pool(policy, HOST.slots(concurrency, policy))
-        state.pool.set_host(HOST)
-    except PolicyError as e:
-        raise RuntimeError(f"workerlife: bad policy {str(policy)!r}: {e}") from e
-    except BaseException:
-        if state.metrics is not None:
-            state.metrics.server_close()
-            state.metrics = None
+        pool.set_host(HOST)
+        if state.metrics is None:
+            # The library's server, serving from now on; no child billiard
+            # forks holds its sockets.
+            state.metrics = metrics_server(pool)
+    except BaseException as e:
+        let_go(pool)
+        if isinstance(e, PolicyError):
+            raise RuntimeError(f"workerlife: bad policy {str(policy)!r}: {e}") from e
         raise
+    state.pool = pool
     state.controller = sender
     user = getattr(sender, "max_memory_per_child", None)
     state.user_limit = bool(user)
@@ -197,9 +207,8 @@ def _start(sender: Any) -> None:
     _route_billiard_memory_check()
     _leave_between_tasks()
     _report_exits()
-    address = _metrics_address() if state.metrics is not None else None
-    metrics = f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else ""
-    state.startup_line = state.pool.startup_line() + metrics
+    metrics = f"; metrics on http://{state.metrics.address}/metrics" if state.metrics is not None else ""
+    state.startup_line = pool.startup_line() + metrics
 
 
 def _route_billiard_memory_check() -> None:
@@ -302,7 +311,8 @@ class _LeavingFilter(logging.Filter):
 
 
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
-    """Parent, once the children run: the supervisor starts."""
+    """Parent, once the children run: the supervisor starts (the metrics
+    server runs since ``worker_init``)."""
     if state.pool is None or state.thread is not None:
         return
     if state.startup_line:
@@ -313,8 +323,6 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     state.stop.clear()
     state.thread = threading.Thread(target=_supervise, name="workerlife-supervisor", daemon=True)
     state.thread.start()
-    if state.metrics is not None:
-        state.metrics.serve_in_thread()
 
 
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:

@@ -7,8 +7,10 @@ Settings come from the environment:
     (default: empty, every limit off; see docs/policy.md). A bad key or
     value stops gunicorn at start with a message naming it.
 ``WORKERLIFE_METRICS``
-    ``127.0.0.1:PORT``: serve the pool's stats there, Prometheus text at
-    ``/metrics`` and JSON at ``/stats`` (default: no server).
+    ``127.0.0.1:PORT``: the master serves the pool's stats there, Prometheus
+    text at ``/metrics`` and JSON at ``/stats``, with the library's server
+    (:meth:`workerlife.Pool.serve_metrics`, a native thread; default: no
+    server). An address that cannot be served stops gunicorn at start.
 ``WORKERLIFE_TICK``
     Seconds between two supervisor ticks in the master (default 0.1).
 ``WORKERLIFE_POOL``
@@ -37,9 +39,9 @@ Whom to signal never comes from the shared pool, which every worker can
 write: the supervisor adopts the pids gunicorn's arbiter lists as its
 workers (``server.WORKERS``, its own dict), and an action for any other pid
 is refused and logged (``workerlife: refused ...``). Around every fork the
-supervisor and the metrics server are quiesced (``os.register_at_fork``), so
-a worker never starts with one of their locks held, and a worker closes the
-metrics server's sockets before it serves.
+supervisor is quiesced (``os.register_at_fork``), so a worker never starts
+with one of its locks held; the library closes the metrics server's sockets
+in every worker at the fork, so no worker holds the metrics port.
 
 With a ``gunicorn.conf.py`` of your own, import the hooks you do not define::
 
@@ -62,10 +64,9 @@ import signal
 import threading
 from typing import Any, Dict, Optional, Tuple
 
-from . import Error, Host, Policy, Pool, UnknownPidError, Worker, kill
+from . import Error, Host, MetricsServer, Policy, Pool, UnknownPidError, Worker, kill
 from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
-from ._metrics import MetricsServer
-from ._settings import _metrics_address, _tick_interval, check_policy, master_pool, metrics_server, policy_from_env
+from ._settings import _tick_interval, check_policy, let_go, master_pool, metrics_address, metrics_server, policy_from_env
 
 __all__ = [
     "child_exit",
@@ -160,22 +161,23 @@ def on_starting(server: Any) -> None:
     # Room for workers added with TTIN, for a replacement that claims before
     # its predecessor's slot is retired, and for max_surge: the host's rule.
     slots = host.slots(workers, policy)
-    state.metrics = metrics_server(lambda: state.pool, lambda: state.fork_lock)
+    metrics_address()  # a malformed address stops gunicorn before the pool is made
+    pool = master_pool(policy, slots)
     try:
-        state.pool = master_pool(policy, slots)
-        state.pool.set_host(host)
+        pool.set_host(host)
+        # The library's server, serving from now on (the pool is there to
+        # read); a worker forked later holds none of its sockets.
+        state.metrics = metrics_server(pool)
     except BaseException:
-        if state.metrics is not None:
-            state.metrics.server_close()
-            state.metrics = None
+        let_go(pool)
         raise
+    state.pool = pool
     state.stop.clear()
     _watch_exits(server)
-    address = _metrics_address() if state.metrics is not None else None
     server.log.info(
         "%s%s",
-        state.pool.startup_line(),
-        f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else "",
+        pool.startup_line(),
+        f"; metrics on http://{state.metrics.address}/metrics" if state.metrics is not None else "",
     )
 
 
@@ -239,15 +241,14 @@ def _watch_exits(server: Any) -> None:
 
 
 def when_ready(server: Any) -> None:
-    """Master, listening: start the supervisor (and the metrics server)."""
+    """Master, listening: start the supervisor (the metrics server runs
+    since ``on_starting``)."""
     if state.pool is None:
         return
     state.thread = threading.Thread(
         target=_supervise, args=(server,), name="workerlife-supervisor", daemon=True
     )
     state.thread.start()
-    if state.metrics is not None:
-        state.metrics.serve_in_thread()
 
 
 def _supervise(server: Any) -> None:
