@@ -135,6 +135,16 @@ pub(crate) struct Core {
     recount_excess: AtomicU64,
 }
 
+/// What became of an inherited permit a soft recycle wanted to use.
+enum Inherited {
+    /// Taken off the slot (whose word is now this): the caller holds it.
+    InHand(u64),
+    /// Left on the slot: `min_recycle_interval` is not over.
+    Held,
+    /// The slot's word changed meanwhile (to this): look again.
+    Changed(u64),
+}
+
 impl Core {
     /// The occupied slot holding `pid` (never for pid 0).
     pub(crate) fn slot_of(&self, pid: u32) -> Option<u32> {
@@ -421,15 +431,35 @@ impl Core {
                 return Decision::CONTINUE;
             }
             // A worker that never served holds the permit of the one it
-            // replaced: its own recycle goes on with that permit.
-            let have = gs.has(flag::INHERITED);
+            // replaced: its own recycle goes on with that permit. A forced
+            // one keeps it on the slot; a soft one takes it in hand, as if
+            // just acquired, so that it waits out `min_recycle_interval`
+            // and goes to a longer waiter first like any other.
+            let mut have = gs.has(flag::INHERITED);
             let budget = &self.header().budget;
-            if !have && !self.acquire(now, forced) {
+            if have && !forced {
+                match self.take_inherited(slot, word, gs, now) {
+                    Inherited::InHand(w) => {
+                        (word, have) = (w, false);
+                    }
+                    Inherited::Held => {
+                        if !gs.has(flag::WAITING) {
+                            self.set_waiting(slot, word, true);
+                        }
+                        return Decision::CONTINUE;
+                    }
+                    Inherited::Changed(w) => {
+                        word = w;
+                        continue;
+                    }
+                }
+            } else if !have && !self.acquire(now, forced) {
                 if !gs.has(flag::WAITING) {
                     self.set_waiting(slot, word, true);
                 }
                 return Decision::CONTINUE;
             }
+            let gs = GenState::unpack(word);
             // The permit goes to the waiter predicted to reach its memory
             // limit first, whoever asked.
             if !have && !forced && self.budget_limited() && self.hand_over(slot, now) {
@@ -451,6 +481,43 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// For a soft recycle of `slot`, whose word `word` holds an inherited
+    /// permit: once `min_recycle_interval` is over since the last recycle
+    /// start, takes the permit off the slot into the caller's hand (and
+    /// dates a start now); the caller then grants or hands it over, or
+    /// returns it to the budget if the grant fails.
+    fn take_inherited(&self, slot: &Slot, word: u64, gs: GenState, now: &LazyNow) -> Inherited {
+        let budget = &self.header().budget;
+        let interval = self.limits.min_interval;
+        if !budget::interval_over(budget, interval, now.get()) {
+            return Inherited::Held;
+        }
+        let without = GenState {
+            flags: gs.flags & !(flag::PERMIT | flag::INHERITED),
+            ..gs
+        }
+        .pack();
+        if let Err(w) = slot
+            .gen_state
+            .compare_exchange(word, without, AcqRel, Acquire)
+        {
+            return Inherited::Changed(w);
+        }
+        if budget::start_held(budget, interval, now.get()) {
+            return Inherited::InHand(without);
+        }
+        // Another recycle started in between: the permit goes back on the
+        // slot, or to the budget if the slot changed meanwhile.
+        if slot
+            .gen_state
+            .compare_exchange(without, word, AcqRel, Acquire)
+            .is_err()
+        {
+            budget::release(budget);
+        }
+        Inherited::Held
     }
 
     /// Takes a permit from the rolling budget. With the budget full and no

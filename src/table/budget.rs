@@ -49,6 +49,32 @@ pub(crate) fn try_acquire(
     .is_ok()
 }
 
+/// Whether `min_interval` is over at `now` since the last recycle start
+/// (a start in the future, written over, counts as none).
+pub(crate) fn interval_over(word: &AtomicU64, min_interval: u64, now: u64) -> bool {
+    let (_, last) = unpack(word.load(Ordering::Acquire));
+    match last.filter(|&t| t <= now) {
+        Some(last) => min_interval == 0 || now.saturating_sub(last) >= min_interval,
+        None => true,
+    }
+}
+
+/// Dates a recycle start at `now` for a permit already held (inherited
+/// from a worker that left), if `min_interval` allows: the count of
+/// permits held does not change.
+pub(crate) fn start_held(word: &AtomicU64, min_interval: u64, now: u64) -> bool {
+    word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+        let (draining, last) = unpack(w);
+        if let Some(last) = last.filter(|&t| t <= now) {
+            if min_interval > 0 && now.saturating_sub(last) < min_interval {
+                return None;
+            }
+        }
+        Some(pack(draining, now))
+    })
+    .is_ok()
+}
+
 /// Returns a permit. The caller guarantees it held one (the slot's PERMIT flag
 /// is cleared by a compare-and-swap first, so each permit returns once).
 pub(crate) fn release(word: &AtomicU64) {
