@@ -230,8 +230,9 @@ def test_a_worker_cannot_aim_the_root_masters_signals(servers: List[Gunicorn], t
     # (the checkout may sit where only root can enter, as root's home does).
     readable = Path(tempfile.mkdtemp(prefix="workerlife-apps-"))
     os.chmod(readable, 0o755)
-    shutil.copy(Path(__file__).parent / "apps.py", readable / "apps.py")
-    os.chmod(readable / "apps.py", 0o644)
+    for name in ("apps.py", "crash_at_start.py"):  # apps.py imports crash_at_start
+        shutil.copy(Path(__file__).parent / name, readable / name)
+        os.chmod(readable / name, 0o644)
     victim = subprocess.Popen(["sleep", "60"])
     try:
         g = start(
