@@ -24,9 +24,20 @@
 #   library's locks across Unicorn's fork could leave it held in the
 #   child): before each fork and after each worker's exit it adopts
 #   Unicorn's workers by pid, reports the exit with its status, ticks the
-#   pool and logs its events in the library's line:
+#   pool and logs its events in the library's line, each at its severity
+#   (Unicorn's logger: info, warn, error):
 #     [workerlife] recycle_requested slot=1 pid=2230 gen=1 reason=max_requests (1000 >= 1000) ...
 #   Kills the pool decides in those ticks are sent identity-checked.
+# - A worker's exit is "on request" (not a crash) only when it is clean: an
+#   `exit` or `exit 0`, Unicorn's graceful stop. An `exit 1`, an exception
+#   or an `exit!` is a crash.
+# - A crash loop (more than max_restarts workers crashing before
+#   min_uptime within restart_window): Unicorn's master forks its workers
+#   itself, with no hook to delay one, so the library's delay cannot be
+#   carried out here. The master logs an error naming the crash loop, stops
+#   every worker (SIGTERM, SIGKILL after `timeout`), removes its pid file
+#   and exits 1: the supervisor that runs Unicorn (systemd, Kubernetes)
+#   backs off.
 # - WORKERLIFE_METRICS=HOST:PORT (port 0: any free one): the master serves
 #   the pool's stats there (Prometheus text at /metrics, JSON at /stats)
 #   from the library's own thread, started when it reads this file, before
@@ -69,8 +80,27 @@ unless wl_metrics_at.empty?
 end
 wl_metrics_line = @wl_metrics && "stats served at #{wl_metrics_at.sub(/:\d+\z/, ":#{@wl_metrics.port}")} (/metrics, /stats)"
 
-wl_log = lambda do |server, line|
-  server.logger.info("[workerlife] #{line}")
+# A line at a severity of the library's (an event's): Unicorn's logger has
+# info, warn and error.
+wl_log = lambda do |server, line, severity = :info|
+  server.logger.send({ warning: :warn, error: :error }.fetch(severity, :info), "[workerlife] #{line}")
+end
+
+# A crash loop: every worker stopped, then Unicorn exits 1 naming it. Runs
+# in the master's round (after_worker_exit); Unicorn's own stop reaps the
+# workers through after_worker_exit again, which does nothing meanwhile.
+wl_stopping = false
+wl_crash_loop = lambda do |server, event|
+  next if wl_stopping
+
+  wl_stopping = true
+  wl_log.call(server, "crash loop: workers keep crashing before min_uptime (#{event.line}); " \
+                      "Unicorn forks its own workers, so their start cannot be delayed here: " \
+                      "stopping Unicorn (exit 1) for its supervisor to back off", :error)
+  server.stop(false) # SIGTERM to each worker, SIGKILL to any left after `timeout`
+  server.pid = nil # its pid file goes, as at any stop
+  wl_log.call(server, "Unicorn stopped: crash loop (exit 1)", :error)
+  exit 1
 end
 
 # The master's round: adopt the workers Unicorn lists, tick, act on kills,
@@ -92,11 +122,18 @@ wl_round = lambda do |server|
       wl_log.call(server, line) if line
     end
   end
-  wl_pool.events.each { |e| wl_log.call(server, e.line) }
+  loop_event = nil
+  wl_pool.events.each do |e|
+    wl_log.call(server, e.line, e.severity)
+    loop_event ||= e if e.kind == :crash_loop
+  end
+  wl_crash_loop.call(server, loop_event) if loop_event
 end
 
 wl_said_on = false
 before_fork do |server, _worker|
+  next if wl_stopping
+
   unless wl_said_on
     wl_log.call(server, wl_pool.startup_line)
     wl_log.call(server, wl_metrics_line) if wl_metrics_line
@@ -111,7 +148,9 @@ after_fork do |server, _worker|
   rescue WorkerLife::Error => e
     wl_log.call(server, "worker #{Process.pid} runs unsupervised: #{e.message}")
   end
-  at_exit { WorkerLife::Host.exiting }
+  # Leaving on request only when the exit is clean (Unicorn's graceful
+  # stop ends in `exit`); an `exit 1` or an exception is a crash.
+  at_exit { WorkerLife::Host.exiting if $!.nil? || ($!.is_a?(SystemExit) && $!.success?) }
 end
 
 # Ready once it can accept: a replacement that takes no request yet (Unicorn's
@@ -127,6 +166,8 @@ after_worker_ready do |server, _worker|
 end
 
 after_worker_exit do |server, _worker, status|
+  next if wl_stopping
+
   begin
     wl_pool.exited(status.pid, status)
   rescue WorkerLife::Error

@@ -56,6 +56,17 @@ module Harness
       end
     end
 
+    # The pids of the live processes of its process group (the master and
+    # its workers, and any worker the master left behind when it exited).
+    def group
+      Dir["/proc/[0-9]*/stat"].filter_map do |f|
+        fields = File.read(f).split(") ").last.split
+        File.basename(File.dirname(f)).to_i if fields[2].to_i == @pid && fields[0] != "Z"
+      rescue Errno::ENOENT, Errno::ESRCH
+        nil
+      end
+    end
+
     def lines(needle)
       log.lines.grep(/#{Regexp.escape(needle)}/)
     end

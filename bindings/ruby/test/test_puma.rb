@@ -6,6 +6,7 @@
 require "minitest/autorun"
 require "fileutils"
 require "json"
+require "tmpdir"
 require_relative "harness"
 
 class TestPuma < Minitest::Test
@@ -88,6 +89,60 @@ class TestPuma < Minitest::Test
       end
       results = Array.new(10) { Harness.get(puma.port) }
       assert_empty results.reject { |r| r[:ok] }
+    end
+  end
+
+  # A worker that crashes once (SIGKILL) is replaced and logged at its
+  # severity (an unasked exit: a warning); Puma serves on, no crash loop.
+  def test_one_crash_is_logged_as_a_warning_and_puma_serves_on
+    Harness.with_puma("WORKERLIFE_POLICY" => "max_requests=1000") do |puma|
+      victim = Harness.until_true(20, -> { "a worker adopted\n#{puma.log[-2000..]}" }) do
+        puma.workers.find { |w| puma.log =~ /\] spawned slot=\d+ pid=#{w} / }
+      end
+      Process.kill("KILL", victim)
+      line = Harness.until_true(20, -> { "the crash of #{victim} logged\n#{puma.log[-2000..]}" }) do
+        puma.log.lines.grep(/\] exited slot=\d+ pid=#{victim} /).first
+      end
+      assert_match(/\[\d+\] WARNING: \[workerlife\] exited slot=\d+ pid=#{victim} gen=\d+ .*status=9 crash$/, line.chomp)
+      Harness.until_true(20, -> { "2 workers again\n#{puma.log[-2000..]}" }) { (w = puma.workers).size == 2 && !w.include?(victim) }
+      results = Array.new(10) { Harness.get(puma.port) }
+      assert_empty results.reject { |r| r[:ok] }
+      refute_match(/crash_loop|crash loop/, puma.log)
+      assert_nil Process.wait(puma.pid, Process::WNOHANG), "puma still runs"
+      # The info lines stay Puma's plain log lines.
+      assert_match(/^\[\d+\] \[workerlife\] spawned slot=/, puma.log)
+    end
+  end
+
+  # Every worker exits 1 as it loads the app (WL_HOSTS_CRASH). Puma starts
+  # its own workers, with no hook to delay one, so on the crash_loop event
+  # the plugin stops Puma: every worker stopped, exit 1, an ERROR line
+  # naming the crash loop, the last line saying why it stopped.
+  def test_a_crash_loop_stops_puma_with_exit_1_naming_it_and_no_worker_left
+    dir = Dir.mktmpdir("wl-crash-")
+    record = File.join(dir, "crashed")
+    puma = Harness::Puma.new("WORKERLIFE_POLICY" => "max_requests=1000", "WL_HOSTS_CRASH" => record)
+    begin
+      status = puma.exit_status(20)
+      left = puma.group
+      log = puma.log
+      assert_equal 1, status.exitstatus, "#{status.inspect}\n#{log[-3000..]}"
+      assert_empty left, "processes left in Puma's group\n#{log[-3000..]}"
+      assert_match(/\[\d+\] ERROR: \[workerlife\] crash_loop slot=\d+ pid=\d+ gen=\d+ .* crash delay=[\d.]+s$/, log)
+      assert_match(/ERROR: \[workerlife\] crash loop: workers keep crashing before min_uptime \(crash_loop slot=.*\); .*stopping Puma \(exit 1\)/, log)
+      assert_match(/- Gracefully shutting down workers/, log)
+      assert_match(/ERROR: \[workerlife\] Puma stopped: crash loop \(exit 1\)\z/, log.chomp, "the last line")
+      assert_equal 1, log.lines.grep(/crash loop: workers keep crashing/).size, "stopped once\n#{log[-3000..]}"
+      assert_match(/WARNING: \[workerlife\] exited slot=\d+ .* crash$/, log, "each crash at its severity")
+      refute_match(/booted in/, log, "no worker served")
+      # More than max_restarts (5) crashes, and far fewer than the
+      # thousands of a Puma left to itself.
+      crashed = File.readlines(record)
+      assert_operator crashed.size, :>, 5
+      assert_operator crashed.size, :<, 1000
+    ensure
+      puma.stop
+      FileUtils.rm_rf(dir)
     end
   end
 

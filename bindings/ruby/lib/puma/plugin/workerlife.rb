@@ -22,7 +22,15 @@
 # - the master: a supervisor thread adopts Puma's workers from its own
 #   list, ticks (memory sampling, kills of a stuck worker from outside it),
 #   reports each exit with its status and logs each event with the
-#   library's line; its errors are logged once each (then counted).
+#   library's line at its severity (info on stdout; WARNING: and ERROR:
+#   lines on stderr, as Puma's own); its errors are logged once each (then
+#   counted).
+# - a crash loop (more than max_restarts workers leaving unasked before
+#   min_uptime within restart_window): Puma starts its own workers, with no
+#   hook to delay one, so the library's delay cannot be carried out here.
+#   The plugin says so in an ERROR line naming the crash loop and stops
+#   Puma as its SIGTERM does (every worker stopped), exiting 1: the
+#   supervisor that runs Puma (systemd, Kubernetes) backs off.
 #
 # Puma gives its hooks a worker's index, not its pid: the master adopts
 # workers by pid from its own list, and a worker claims the slot recorded
@@ -117,8 +125,20 @@ module WorkerLife
     class << self
       attr_reader :pool, :statuses, :options, :metrics
 
-      def log(events, line)
-        events ? events.log("[workerlife] #{line}") : warn("[workerlife] #{line}")
+      # A line of the plugin's at `severity` (an event's, :info by
+      # default): info through Puma's log (stdout), a warning or an error on
+      # stderr marked as Puma marks its own errors.
+      def log(events, line, severity = :info)
+        text = "[workerlife] #{line}"
+        case severity
+        when :warning, :error
+          text = "#{severity == :error ? 'ERROR' : 'WARNING'}: #{text}"
+          events ? events.stderr.puts(events.format(text)) : warn(text)
+        else
+          events ? events.log(text) : warn(text)
+        end
+      rescue IOError, SystemCallError
+        nil # a closed or broken log: nothing to tell it
       end
 
       # In the master, before Puma forks: true when installed. A setting
@@ -180,13 +200,34 @@ module WorkerLife
         log(events, "worker #{Process.pid} runs unsupervised: #{e.message}")
       end
 
+      # Until a crash loop stops Puma: nothing is left to supervise then.
       def supervise(launcher)
         loop do
           sleep TICK
-          round(launcher)
+          break if round(launcher) == :crash_loop
         rescue StandardError => e
           round_error(launcher.events, "supervisor error: #{e.class}: #{e.message}")
         end
+      end
+
+      # A crash loop: Puma stops as its SIGTERM stops it (listeners closed,
+      # every worker sent SIGTERM and waited for, on_stopped hooks run) and
+      # its process exits 1 once all of that is done, with a last line
+      # naming the crash loop. Puma has no status of its own for a stop, so
+      # an at_exit of the master's sets it.
+      def crash_loop(launcher, event)
+        events = launcher.events
+        log(events, "crash loop: workers keep crashing before min_uptime (#{event.line}); " \
+                    "Puma starts its own workers, so their start cannot be delayed here: " \
+                    "stopping Puma (exit 1) for its supervisor to back off", :error)
+        master = Process.pid
+        at_exit do
+          next unless Process.pid == master
+
+          log(events, "Puma stopped: crash loop (exit 1)", :error)
+          exit 1
+        end
+        launcher.stop
       end
 
       # An error of the round: logged the first time, then only counted
@@ -216,7 +257,15 @@ module WorkerLife
           end
         end
         @pool.tick.each { |a| act(events, a) }
-        @pool.events.each { |e| log(events, e.line) }
+        loop_event = nil
+        @pool.events.each do |e|
+          log(events, e.line, e.severity)
+          loop_event ||= e if e.kind == :crash_loop
+        end
+        return unless loop_event
+
+        crash_loop(launcher, loop_event)
+        :crash_loop
       end
 
       # A worker Puma says booted (its server runs) is ready: a replacement
