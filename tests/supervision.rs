@@ -341,3 +341,55 @@ fn a_due_worker_kept_waiting_for_a_permit_says_so_once() {
         waiting[0]
     );
 }
+
+/// With no master (workers claim any free slot: Starman, Starlet, uvicorn,
+/// PAGI), the recycle permit of a worker that marked its way out, still
+/// finishing, goes to the worker that claims next, whichever slot it
+/// takes, and comes back when that one serves; it does not wait in the
+/// leaving worker's slot for `ready_timeout`.
+#[test]
+fn with_no_master_a_leaving_workers_permit_follows_the_next_worker_to_claim() {
+    struct Kids(Vec<std::process::Child>);
+    impl Drop for Kids {
+        fn drop(&mut self) {
+            for k in &mut self.0 {
+                let _ = k.kill();
+                let _ = k.wait();
+            }
+        }
+    }
+    let kids = Kids(
+        (0..3)
+            .map(|_| {
+                std::process::Command::new("sleep")
+                    .arg("60")
+                    .spawn()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    let pool = Pool::builder(&Policy::parse("max_requests=1").unwrap())
+        .slots(6)
+        .build()
+        .unwrap();
+    let (leaving, waiting) = (
+        pool.claim(kids.0[0].id()).unwrap(),
+        pool.claim(kids.0[1].id()).unwrap(),
+    );
+    leaving.begin();
+    assert!(leaving.end(), "due, and the budget's one permit is free");
+    waiting.begin();
+    assert!(!waiting.end(), "due too, but the permit is taken");
+    leaving.exiting(); // on its way out, alive
+    let next = pool.claim(kids.0[2].id()).unwrap();
+    assert_ne!(next.index(), leaving.index(), "a slot of its own");
+    waiting.begin();
+    assert!(
+        !waiting.end(),
+        "the permit is the new worker's until it serves"
+    );
+    next.begin();
+    assert!(!next.end());
+    waiting.begin();
+    assert!(waiting.end(), "the new worker served: the permit came back");
+}

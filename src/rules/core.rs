@@ -544,9 +544,10 @@ impl Core {
     }
 
     /// For a worker that has just started in `to` with the budget full:
-    /// takes over the permit of a worker that died holding one (no exit
-    /// reported yet, perhaps never), which then comes back once this worker
-    /// serves, as an inherited permit does. The dead worker's slot is left
+    /// takes over the permit of a worker that is leaving (it marked its
+    /// exit, and may still finish its last requests) or died holding one
+    /// (no exit reported yet, perhaps never), which then comes back once
+    /// this worker serves, as an inherited permit does. The dead worker's slot is left
     /// as it is, for its master to report. True if it took one.
     pub fn take_over_permit(&self, to: &Slot) -> bool {
         let max = self.limits.max_concurrent;
@@ -559,9 +560,12 @@ impl Core {
             }
             let word = from.gen_state.load(Acquire);
             let gs = GenState::unpack(word);
+            // A holder on its way out (it marked its exit) or gone: in a
+            // server whose workers claim any free slot, the new worker is
+            // its replacement, whichever slot it took.
             if gs.state == state::VACANT
                 || !gs.has(flag::PERMIT)
-                || !crate::rules::liveness::holds_dead_process(from)
+                || !(gs.has(flag::EXITING) || crate::rules::liveness::holds_dead_process(from))
             {
                 continue;
             }
