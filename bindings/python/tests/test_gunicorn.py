@@ -363,6 +363,54 @@ def test_a_worker_that_dies_is_a_crash_and_a_scale_down_is_not(
     left = wait_for("status=0", "status=15")
     assert not any(line.rstrip().endswith("crash") for line in left), left
     assert crashes() == 1
+    # One crash is no crash loop: gunicorn goes on serving.
+    assert g.proc.poll() is None and not g.lines("crash_loop") and not g.lines("stopping gunicorn"), g.log()
+    assert g.get("/")[0] > 0
+
+
+def group_members(pgid: int) -> List[int]:
+    """The live processes of process group `pgid` (a server's session)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize(
+    "worker_class,app",
+    [("sync", "apps:app"), ("gthread", "apps:app"), ("uvicorn_worker.UvicornWorker", "asgi_apps:plain")],
+)
+def test_a_crash_loop_stops_gunicorn_non_zero(
+    servers: List[Gunicorn], tmp_path: Path, worker_class: str, app: str
+) -> None:
+    """Every worker exits with status 1 as it imports the app: gunicorn
+    respawns at once and cannot delay it, so the first crash_loop event
+    stops it, said, with exit status 1 and no worker left."""
+    record = tmp_path / "crashed"
+    g = Gunicorn(tmp_path, worker_class=worker_class, app=app, extra_env={"WL_HOSTS_CRASH": str(record)})
+    servers.append(g)
+    rc = g.proc.wait(timeout=30)
+    log = g.log()
+    assert rc == 1, log
+    assert not group_members(g.proc.pid), "every worker stopped"
+    # Slot by slot: the 6th crash of a slot (max_restarts=5) is the loop.
+    assert 6 <= len(record.read_text().splitlines()) <= 20, log
+    loops = [line for line in log.splitlines() if "workerlife: crash_loop slot=" in line]
+    assert len(loops) >= 1 and all("[ERROR]" in line for line in loops), log
+    stopping = g.lines("workerlife: stopping gunicorn: its workers crash in a loop")
+    assert len(stopping) == 1 and "[ERROR]" in stopping[0], log
+    assert "its supervisor (systemd, Kubernetes) should back off" in stopping[0]
+    assert log.index("workerlife: crash_loop slot=") < log.index("workerlife: stopping gunicorn")
+    assert g.lines("Reason: workerlife: the workers crash in a loop"), log
+    assert "Traceback" not in log + g.stderr(), log
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,14 @@ starts serving; then the old worker drains, and the exit that follows gives
 the extra worker back. Every new worker's readiness also returns the recycle
 permit of the worker it follows (the budget counts workers missing).
 
+A crash loop stops gunicorn: gunicorn starts its own workers, at once and
+with no hook to hold a spawn back, so the delay of a ``crash_loop`` event
+(more than ``max_restarts`` crashes of a slot within ``restart_window``)
+could not be carried out. On the first one the master logs the event line
+and a line saying why, and stops gunicorn with exit status 1 (every worker
+stopped); its supervisor (systemd, Kubernetes) is what backs off. One crash,
+or a worker killed from outside, stops nothing.
+
 Whom to signal never comes from the shared pool, which every worker can
 write: the supervisor adopts the pids gunicorn's arbiter lists as its
 workers (``server.WORKERS``, its own dict), and an action for any other pid
@@ -105,6 +113,15 @@ class State:
         # Wait statuses the arbiter reaped, by pid, until child_exit tells
         # the pool (gunicorn passes the hook no status).
         self.statuses: Dict[int, int] = {}
+        # Held while the pool's events are taken and logged, by the
+        # supervisor's round and by child_exit in the arbiter's thread
+        # (which must see a crash_loop the exit it reports gave).
+        self.events_lock = threading.Lock()
+        # The arbiter is stopping (its stop(), which reaps again and calls
+        # child_exit again): a crash loop then stops nothing more.
+        self.stopping = False
+        # A crash loop already stopped gunicorn (HaltServer raised once).
+        self.halting = False
 
 
 state = State()
@@ -173,6 +190,7 @@ def on_starting(server: Any) -> None:
         raise
     state.pool = pool
     state.stop.clear()
+    state.stopping = state.halting = False
     _watch_exits(server)
     server.log.info(
         "%s%s",
@@ -238,6 +256,13 @@ def _watch_exits(server: Any) -> None:
         kill_worker(pid, sig)
 
     server.kill_worker = kill_worker_noting_leavers
+    stop = server.stop
+
+    def stop_noting_it(graceful: bool = True) -> None:
+        state.stopping = True
+        stop(graceful)
+
+    server.stop = stop_noting_it
 
 
 def when_ready(server: Any) -> None:
@@ -293,7 +318,8 @@ def _round(server: Any, pool: Pool) -> None:
                 kill(a.pid, sig, a.identity)
             except Error as refused:  # gone or pid reused: nothing was sent
                 log.info("workerlife: not signalling worker %s: %s", a.pid, refused)
-        log_events(pool, log)
+        with state.events_lock:
+            log_events(pool, log)
     except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
         # Everything, a PanicException included (it is no Exception): a
         # supervisor that died would leave every worker unguarded, silently.
@@ -372,6 +398,39 @@ def child_exit(server: Any, worker: Any) -> None:
     if state.surge_extra > 0:
         state.surge_extra -= 1
         server.num_workers -= 1
+    _stop_on_crash_loop(server, state.pool)
+
+
+def _stop_on_crash_loop(server: Any, pool: Pool) -> None:
+    """The exit just reported may have made a ``crash_loop`` event: the
+    events are logged now (the library's lines, each at its severity), and
+    on the first crash loop gunicorn is stopped. gunicorn respawns a worker
+    as soon as one exits and has no hook to delay it, so the event's delay
+    would be a claim nobody carries out: the arbiter is halted instead with
+    exit status 1 (``HaltServer``, raised here in its reap, which its run
+    loop handles: every worker stopped, ``on_exit`` run), once, and never
+    from its own stop (which reaps and calls child_exit again)."""
+    with state.events_lock:
+        events = pool.events()
+        for ev in events:
+            getattr(server.log, ev.severity)("workerlife: %s", ev)
+    loops = [ev for ev in events if ev.kind == "crash_loop"]
+    if not loops or state.halting or state.stopping:
+        return
+    state.halting = True
+    policy = pool.policy
+    server.log.error(
+        "workerlife: stopping gunicorn: its workers crash in a loop (more than max_restarts=%s crashes "
+        "of slot %s within restart_window=%ss, each before min_uptime=%ss); gunicorn cannot hold a "
+        "respawn back, so it would restart them at full speed: its supervisor (systemd, Kubernetes) "
+        "should back off and restart it",
+        policy["max_restarts"],
+        loops[0].slot,
+        f"{float(policy['restart_window']):g}",
+        f"{float(policy['min_uptime']):g}",
+    )
+    errors = importlib.import_module("gunicorn.errors")
+    raise errors.HaltServer("workerlife: the workers crash in a loop (crash_loop)", 1)
 
 
 def _is_asgi_worker(worker: Any) -> bool:
