@@ -347,7 +347,9 @@ HOSTS: List[Host] = [
         _uvicorn,
         not_here={
             "metrics": "no master to serve it: uvicorn --workers runs none of workerlife's; "
-            "WORKERLIFE_METRICS is refused at start"
+            "WORKERLIFE_METRICS is refused at start",
+            "crash_loop": "uvicorn's supervisor runs none of workerlife's code: it restarts a crashed "
+            "worker itself, and a worker that crashes at start does so before the middleware exists",
         },
         is_worker=lambda cmd: "resource_tracker" not in cmd,
     ),
