@@ -1,8 +1,33 @@
 # The test app: "/" answers "PID RSS"; "/leak" keeps 1 MiB more first;
 # "/stream" streams its answer in three writes; "/hang" never answers. Policy from WL_TEST_POLICY.
+# With WL_HOSTS_CRASH=FILE (tests/hosts' crash_loop scenario, t/crashloop.t)
+# every child appends its pid and "\n" to FILE and exits with status 1 as
+# it starts, before serving: at the end of Starman's child_init_hook, or in
+# place of Starlet's accept_loop. Without it nothing is wrapped.
 use strict;
 use warnings;
 use Plack::Builder;
+
+BEGIN {
+    if (my $file = $ENV{WL_HOSTS_CRASH}) {
+        my $crash = sub {
+            open my $fh, '>>', $file or die "$file: $!";
+            print $fh "$$\n";
+            close $fh or die "$file: $!";
+            exit 1;
+        };
+        no warnings qw(redefine once);
+        # Whichever server runs this (both are wrapped; only the one running
+        # calls its own).
+        if (eval { require Starman::Server; 1 }) {
+            my $init = \&Starman::Server::child_init_hook;
+            *Starman::Server::child_init_hook = sub { $init->(@_); $crash->() };
+        }
+        if (eval { require Plack::Handler::Starlet; 1 }) {
+            *Plack::Handler::Starlet::accept_loop = sub { $crash->() };
+        }
+    }
+}
 
 my @leaked;
 my $page = 4096;

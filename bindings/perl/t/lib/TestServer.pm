@@ -25,7 +25,9 @@ sub free_port {
 }
 
 # TestServer->start(server => 'starman'|'starlet', workers => N,
-#   preload => 0|1, policy => SPEC, app => 'app.psgi')
+#   preload => 0|1, policy => SPEC, app => 'app.psgi',
+#   args => [more options for the server], crash => FILE (every child
+#   crashes as it starts, writing its pid there: WL_HOSTS_CRASH))
 sub start {
     my ($class, %o) = @_;
     my $self = $class->spawn(%o);
@@ -51,11 +53,12 @@ sub spawn {
     my @cmd;
     if (($o{server} // 'starman') eq 'starman') {
         @cmd = ('starman', '--listen', "127.0.0.1:$port", '--workers', $workers,
-            ($o{preload} ? '--preload-app' : ()), $app);
+            ($o{preload} ? '--preload-app' : ()), @{ $o{args} // [] }, $app);
     } else {
         # Starlet loads the app in the master (plackup), so it is preloaded.
         @cmd = ('plackup', '-s', 'Starlet', '--host', '127.0.0.1', '--port', $port,
-            '--max-workers', $workers, '--max-reqs-per-child', 1_000_000, '-E', 'deployment', $app);
+            '--max-workers', $workers, '--max-reqs-per-child', 1_000_000, '-E', 'deployment',
+            @{ $o{args} // [] }, $app);
     }
     my $pid = fork // die "fork: $!";
     if (!$pid) {
@@ -67,6 +70,7 @@ sub spawn {
         $ENV{PERL5LIB} = join ':', $LIB, ($ENV{PERL5LIB} // ());
         $ENV{WL_TEST_POLICY} = $o{policy} // '';
         $ENV{WL_TEST_POOL} = $o{pool} // '';
+        if (defined $o{crash}) { $ENV{WL_HOSTS_CRASH} = $o{crash} } else { delete $ENV{WL_HOSTS_CRASH} }
         exec @cmd or POSIX::_exit(127);
     }
     return bless { pid => $pid, port => $port, log => $log,

@@ -5,7 +5,11 @@ package Plack::Middleware::WorkerLife;
 # psgix.harakiri.commit so the server finishes the response and ends the
 # child gracefully. Kills (request_timeout, drain_timeout) need no master:
 # each child runs the engine's watchdog thread, which ends the child with
-# SIGKILL even while Perl is stuck (the server starts a new one).
+# SIGKILL even while Perl is stuck (the server starts a new one). Where the
+# master builds the app (--preload-app, Starlet always), it also reports
+# its children's starts and crashes to the pool, which is how a crash loop
+# is seen: Starman then stops, Starlet waits the loop's delay (see
+# _watch_children).
 
 use strict;
 use warnings;
@@ -78,6 +82,174 @@ sub _setup {
     # Once per server start where the master builds the app; without
     # --preload-app each child builds it, and says so as it starts.
     print STDERR $pool->startup_line, "\n";
+    # The master of a known server: it reports its children to the pool.
+    _watch_children($self, $server->{name})
+        if !$server->{master} && ($server->{name} eq 'Starman' || $server->{name} eq 'Starlet');
+    return;
+}
+
+# Crash loops. A child that dies as it starts (before its first request)
+# never claims a slot, and the server's master restarts it at once (Starman,
+# hundreds a second) or after its own 1 s pause (Starlet), forever. So the
+# process that built the app, when it is the server's master, hooks the
+# server's own child bookkeeping, in this process only:
+# - each child it forks is adopted and given its slot at once (adopt, then
+#   claim by its pid; the child finds that slot at its first request);
+# - each child it reaps with a non-zero status is reported (exited), and the
+#   pool's events are logged as the library's lines. An exit with status 0
+#   is the server's own (its max requests, harakiri, a shutdown: neither
+#   server counts it as a failure) and is left, as before, to whichever
+#   process frees the slot;
+# - a crash_loop event (more than max_restarts crashes of one slot within
+#   restart_window, each before min_uptime) stops Starman, which has no
+#   respawn delay, with exit status 1; Starlet starts its next child after
+#   the event's delay instead of its own second (Parallel::Prefork's
+#   err_respawn_interval, for that one respawn).
+# Nothing here signals anyone but through the server itself (Net::Server
+# stops its own children), and every hook runs only in the process that
+# made the pool: a child, which has a copy of the hooks, never runs them.
+my @WATCHING;    # the middlewares whose pool this process made (weak)
+my %HOOKED;      # server name => its hooks are in
+my %PREFORK;     # refaddr => 1: Starlet's Parallel::Prefork, in its master
+
+sub _watch_children {
+    my ($self, $name) = @_;
+    $self->{master_pid} = $$;
+    push @WATCHING, $self;
+    Scalar::Util::weaken($WATCHING[-1]);
+    return if $HOOKED{$name}++;
+    no warnings qw(redefine once);
+    # The name comes from what Plack was asked for: a server that is not
+    # there to hook runs nothing of these.
+    if ($name eq 'Starman') {
+        eval { require Starman::Server; 1 } or return;
+        # Net::Server::PreFork calls register_child in the master right
+        # after each fork, and delete_child with the wait status of each
+        # child it reaped (none when the child said it was leaving, or when
+        # the master stops its children).
+        my $register = Starman::Server->can('register_child');
+        my $delete = Starman::Server->can('delete_child');
+        *Starman::Server::register_child = sub {
+            my ($server, $pid, $type) = @_;
+            # A worker ('prefork'); not a dequeue child.
+            _child_started($pid) if ($type // 'prefork') eq 'prefork';
+            return $register->(@_);
+        };
+        *Starman::Server::delete_child = sub {
+            my ($server, $pid, $status) = @_;
+            my @r = wantarray ? $delete->(@_) : scalar $delete->(@_);
+            _starman_exit($server, $pid, $status) if $status;
+            return wantarray ? @r : $r[0];
+        };
+    } else {
+        eval { require Parallel::Prefork; 1 } or return;
+        # Starlet makes its Parallel::Prefork in its run(); the callbacks it
+        # offers (after_fork, on_child_reap) are set on that one only.
+        my $new = Parallel::Prefork->can('new');
+        *Parallel::Prefork::new = sub {
+            my $pm = $new->(@_);
+            _watch_prefork($pm) if caller eq 'Plack::Handler::Starlet' && _watchers();
+            return $pm;
+        };
+        # Its loop reaps one child per turn, and a turn that waits sleeps
+        # until its respawn pause ends unless a SIGCHLD cuts the sleep short:
+        # a child that died before the sleep began (two children crashing
+        # together) was reaped a second or more late, and its exit reported
+        # with that much more uptime (past min_uptime, which clears the
+        # slot's crash record). For the Parallel::Prefork watched here, a
+        # child already dead is reaped before such a sleep.
+        my $wait = Parallel::Prefork->can('_wait');
+        *Parallel::Prefork::_wait = sub {
+            my ($pm, $blocking) = @_;
+            if ($blocking && $PREFORK{ Scalar::Util::refaddr($pm) } && ($pm->manager_pid // 0) == $$) {
+                my @r = Proc::Wait3::wait3(0);
+                return @r if @r;
+            }
+            return $wait->(@_);
+        } if $wait && defined &Proc::Wait3::wait3;
+    }
+    return;
+}
+
+# The middlewares to tell of this process's children: none in a child.
+sub _watchers {
+    return grep { $_ && $_->{master_pid} == $$ } @WATCHING;
+}
+
+# The server forked `pid`: adopted, and its slot claimed for it now, so
+# that its exit is a slot's, with its uptime, even before it serves.
+sub _child_started {
+    my ($pid) = @_;
+    for my $self (_watchers()) {
+        # No free slot: the child says so itself, at its first request.
+        eval { $self->{pool}->adopt($pid); $self->{pool}->claim($pid); 1 };
+    }
+    return;
+}
+
+# The server reaped `pid` with wait status `status` (non-zero): the pool's
+# events logged; the crash_loop events among them returned.
+sub _child_crashed {
+    my ($pid, $status) = @_;
+    my @loops;
+    for my $self (_watchers()) {
+        my $pool = $self->{pool};
+        # Unknown: it never had a slot here, or another process freed it
+        # first (and logged it).
+        eval { $pool->exited($pid, $status); 1 };
+        for my $e ($pool->events) {
+            _log({}, "workerlife: $e->{line}") if _said($e);
+            push @loops, $e if ($e->{kind} // '') eq 'crash_loop';
+        }
+    }
+    return @loops;
+}
+
+sub _starman_exit {
+    my ($server, $pid, $status) = @_;
+    my ($loop) = _child_crashed($pid, $status) or return;
+    _log({}, "workerlife: stopping Starman (master $$): its children keep crashing as they start"
+        . " (crash_loop: more than max_restarts crashes within restart_window, each before min_uptime),"
+        . " and Starman would restart them at once, forever");
+    # Net::Server's own shutdown (its children stopped, the port closed),
+    # with exit status 1 (Starman's server_close(1) is a graceful QUIT that
+    # exits 0, and so would fatal()).
+    $server->Net::Server::server_close(1);
+    return;
+}
+
+sub _watch_prefork {
+    my ($pm) = @_;
+    $PREFORK{ Scalar::Util::refaddr($pm) } = 1;
+    my ($after_fork, $on_reap) = ($pm->after_fork, $pm->on_child_reap);
+    # Starlet's own pause after a failed child while a loop's delay stands
+    # in for it: set back at the next fork.
+    my $own;
+    $pm->after_fork(sub {
+        my ($pm, $pid) = @_;
+        if (defined $own) {
+            $pm->err_respawn_interval($own);
+            undef $own;
+        }
+        _child_started($pid);
+        $after_fork->(@_) if $after_fork;
+    });
+    # Called (in an eval) before Parallel::Prefork sets its pause after a
+    # non-zero exit, err_respawn_interval, which is what it then waits.
+    $pm->on_child_reap(sub {
+        my ($pm, $pid, $status) = @_;
+        if ($status) {
+            my ($delay) = sort { $b <=> $a } map { $_->{delay} // 0 } _child_crashed($pid, $status);
+            if ($delay) {
+                $own //= $pm->err_respawn_interval;
+                # Never shorter than the pause already set.
+                my $pause = $pm->err_respawn_interval // 0;
+                $pm->err_respawn_interval($pause = $delay) if $delay > $pause;
+                _log({}, "workerlife: Starlet starts its next child in ${pause}s (crash loop)");
+            }
+        }
+        $on_reap->(@_) if $on_reap;
+    });
     return;
 }
 
@@ -166,10 +338,14 @@ my %QUIET = (spawned => 1, exited => 1);
 sub _events {
     my ($env, $pool) = @_;
     for my $e ($pool->events) {
-        next if $QUIET{ $e->{kind} // '' } && $e->{severity} < WorkerLife::WL_SEVERITY_WARNING;
-        _log($env, "workerlife: $e->{line}");
+        _log($env, "workerlife: $e->{line}") if _said($e);
     }
     return;
+}
+
+sub _said {
+    my ($e) = @_;
+    return !($QUIET{ $e->{kind} // '' } && $e->{severity} < WorkerLife::WL_SEVERITY_WARNING);
 }
 
 sub _log {
@@ -300,5 +476,10 @@ child keeps its own pool, and a child that cannot build the app stops its
 server. The host is declared to the library as C<Starman>, C<Starlet> or
 C<Plack> with C<watchdog_kills>; see the repository's docs/perl.md. Memory and FD limits use each worker's own samples, taken
 after a request at most every C<sample_interval>.
+
+Where the master builds the app, it reports each child it starts, and each
+it reaps with a non-zero status, to the pool; on a C<crash_loop> (children
+crashing as they start) Starman stops with exit status 1, and Starlet
+waits the loop's delay before its next child (docs/perl.md, "Crash loops").
 
 =cut
