@@ -69,6 +69,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import socket
 import threading
 from typing import Any, Dict, Optional, Tuple
 
@@ -459,9 +460,26 @@ def _wrap_asgi_app(worker: Any, w: Worker) -> None:
     worker.wsgi = WorkerLife(worker.wsgi, state.pool.policy, worker=w, leave=leave, log=worker.log.warning)
 
 
+def _plain_listeners(worker: Any) -> None:
+    """uvicorn's worker gets the listening sockets themselves, not
+    gunicorn's wrappers of them. uvloop, handed a socket, closes its fd
+    through libuv when its server closes, then calls the object's
+    ``close()``, whose EBADF it expects and ignores; gunicorn's wrapper
+    catches that EBADF first and logs ``Error while closing socket [Errno
+    9] Bad file descriptor``: at every stop, and at every recycle, whose
+    departure closes this process's uvloop servers to stop accepting (see
+    :mod:`workerlife.uvicorn_process`). A plain socket is what ``uvicorn
+    --workers`` hands its workers."""
+    plain = [getattr(lnr, "sock", None) for lnr in worker.sockets]
+    if all(isinstance(sock, socket.socket) for sock in plain):
+        worker.sockets = plain
+
+
 def post_worker_init(worker: Any) -> None:
     """Worker, app loaded: ready to serve (what a replacement waits for).
     An ASGI app of uvicorn's worker class is wrapped here."""
+    if state.pool is not None and _is_asgi_worker(worker):
+        _plain_listeners(worker)
     if state.pool is not None and state.worker is not None:
         if _is_asgi_worker(worker):
             _wrap_asgi_app(worker, state.worker)
