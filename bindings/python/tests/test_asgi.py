@@ -455,3 +455,35 @@ def test_the_middleware_refuses_workerlife_metrics_unless_the_gunicorn_hook_serv
         WorkerLife(plain, "")
     monkeypatch.setitem(sys.modules, "workerlife.gunicorn", types.ModuleType("workerlife.gunicorn"))
     assert WorkerLife(plain, "").app is plain
+
+
+def test_an_app_wrapped_under_the_gunicorn_hook_is_counted_once(servers: List[Server], tmp_path: Path) -> None:
+    """The app wrapped in WorkerLife and served by gunicorn's uvicorn worker
+    under the hook, which wraps it too: the app's own wrapper stands down in
+    each worker (one INFO line each), so every request is counted once, in
+    the master's pool (a pool file the app's wrapper would open too)."""
+    from server import free_port
+
+    metrics = f"127.0.0.1:{free_port()}"
+    s = Gunicorn(
+        tmp_path,
+        policy="max_requests=1000",
+        worker_class="uvicorn_worker.UvicornWorker",
+        app="asgi_apps:app",
+        extra_env={"WORKERLIFE_METRICS": metrics, "WORKERLIFE_POOL": str(tmp_path / "pool")},
+    )
+    servers.append(s)
+    s.wait_ready()  # one request
+    pids = {s.get("/")[0] for _ in range(29)}
+    with urllib.request.urlopen(f"http://{metrics}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    total = re.search(r"^workerlife_requests_total (\d+)$", text, re.M)
+    assert total is not None and int(total.group(1)) == 30, text
+    # Each worker, once, at its first scope (lifespan startup).
+    deadline = time.monotonic() + 10
+    while len(s.lines("middleware stands down")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    down = s.lines("the app's own WorkerLife middleware stands down")
+    assert len(down) == 2 and all("[INFO]" in line for line in down), s.log()
+    assert all("the gunicorn hook (-c python:workerlife.gunicorn) wraps the app too" in line for line in down)
+    assert {int(line.split("workerlife: worker ")[1].split(":")[0]) for line in down} >= pids

@@ -64,6 +64,12 @@ Settings, as arguments or from the environment:
     Seconds an app may wait on the client in one ``receive()`` before its
     request is cancelled with a 408 (default 0: off).
 
+Under gunicorn's hook the app needs no wrapper: the hook wraps it. An app
+wrapped anyway would have every request counted twice, so the app's own
+middleware stands down in each worker whose app the hook wrapped (it passes
+every scope through; the hook's counts, under the hook's
+``WORKERLIFE_POLICY``) and says so in one INFO line.
+
 Under plain ``uvicorn`` with one process (no ``--workers``) nothing restarts
 a worker that leaves, so a recycle ends the server: use ``--workers 1`` or
 more.
@@ -84,7 +90,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Awaitable, Callable, MutableMapping, Optional, Set, Union
+from typing import Any, Awaitable, Callable, MutableMapping, Optional, Set, Tuple, Union
 
 from . import Error, Host, Policy, PolicyError, Pool, PoolFullError, Watchdog, Worker
 from ._settings import pool_path
@@ -197,6 +203,17 @@ def _seconds(name: str, env: str, value: Optional[float], default: float) -> flo
     if not 0 <= secs <= 1e6:
         raise ValueError(f"workerlife: bad {name} {raw!r}: expected seconds from 0 to 1e6 ({env})")
     return secs
+
+
+# The gunicorn hook's own middleware wraps the app in this process: (its
+# pid, its logger's info). A WorkerLife of the app's inside it stands down.
+_hook_wraps: Optional[Tuple[int, Callable[[str], None]]] = None
+
+
+def _hook_wraps_here(info: Callable[[str], None]) -> None:
+    """Called by the gunicorn hook as it wraps the app of this worker."""
+    global _hook_wraps
+    _hook_wraps = (os.getpid(), info)
 
 
 # Moves on in every forked child, so a middleware made before a fork
@@ -374,6 +391,17 @@ class WorkerLife:
             return self.worker
         pid = os.getpid()
         self._pid = pid
+        hook = _hook_wraps
+        if hook is not None and hook[0] == pid:
+            # The app's own wrapper inside the gunicorn hook's: counting here
+            # too would count every request twice.
+            hook[1](
+                f"workerlife: worker {pid}: the app's own WorkerLife middleware stands down (its settings "
+                "unused): the gunicorn hook (-c python:workerlife.gunicorn) wraps the app too and counts "
+                "its requests, under WORKERLIFE_POLICY; use one of them, the hook needs no wrapper"
+            )
+            self.worker = None
+            return None
         if self.path is not None:
             self.pool = Pool.open(self.path, self.policy, self.slots)
         else:

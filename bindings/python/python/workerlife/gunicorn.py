@@ -61,7 +61,8 @@ and call ours from yours where you do define one, e.g.
 Supported worker classes: ``sync`` and ``gthread`` (through the request
 hooks), and uvicorn's ``uvicorn_worker.UvicornWorker`` for ASGI apps (the hook
 wraps the app in :class:`workerlife.asgi.WorkerLife` once it is loaded; the
-app needs no change).
+app needs no change, and an app wrapped in it anyway has its own wrapper
+stand down, with one INFO line, rather than count every request twice).
 """
 
 from __future__ import annotations
@@ -442,7 +443,7 @@ def _is_asgi_worker(worker: Any) -> bool:
 
 
 def _wrap_asgi_app(worker: Any, w: Worker) -> None:
-    from .asgi import WorkerLife
+    from .asgi import WorkerLife, _hook_wraps_here
 
     leaving = False
 
@@ -457,6 +458,8 @@ def _wrap_asgi_app(worker: Any, w: Worker) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert state.pool is not None
+    # An app wrapped in WorkerLife already: that one stands down, saying so.
+    _hook_wraps_here(worker.log.info)
     worker.wsgi = WorkerLife(worker.wsgi, state.pool.policy, worker=w, leave=leave, log=worker.log.warning)
 
 
