@@ -2,11 +2,14 @@
 broker and result backend are the test's own redis-server
 (``CELERY_TEST_REDIS``), workerlife is installed (policy from
 ``WORKERLIFE_POLICY``), and with ``CELERY_PRELOAD_MB`` the parent holds that
-much before it forks (a preloaded model)."""
+much before it forks (a preloaded model). With ``CELERY_CRASH_AFTER=SECONDS``
+each child exits with status 1 that long after it starts (a crash loop that
+billiard's own start-up check does not catch)."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import List
 
@@ -36,6 +39,15 @@ if os.environ.get("WORKERLIFE_OFF") != "1":
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _crash_if_asked(**_: object) -> None:
     crash_if_asked()  # in each child as it starts: the crash-loop scenario
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _crash_later_if_asked(**_: object) -> None:
+    after = os.environ.get("CELERY_CRASH_AFTER")
+    if after:
+        timer = threading.Timer(float(after), os._exit, (1,))
+        timer.daemon = True
+        timer.start()
 
 
 # Written, so resident: pages the children share with the parent.

@@ -4,10 +4,12 @@ broker, each started and stopped by the test (celery_harness.py)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Set
+from typing import Any, Dict, Iterator, List, Set, Tuple
 
 import pytest
 from celery import Celery  # type: ignore[import-untyped]
@@ -176,7 +178,9 @@ def test_idle_children_leave_without_a_next_task_and_the_parent_serves_stats(tmp
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             stats = json.loads(get(f"http://127.0.0.1:{port}/stats"))
-            if stats["recycles"]["idle"] >= 6:
+            # A child says it leaves up to a second after the recycle is
+            # counted (its next look between two waits for work).
+            if stats["recycles"]["idle"] >= 6 and len(w.lines("leaving while idle")) >= 6:
                 break
             time.sleep(0.2)
         metrics = get(f"http://127.0.0.1:{port}/metrics")
@@ -276,3 +280,74 @@ def test_two_workers_never_share_one_pool_file(tmp_path: Path, redis_url: str) -
         assert [run(app, "pid") for _ in range(12)], "the first serves on"
         assert len(first.lines("workerlife on for Celery prefork")) == 1, first.log()[-3000:]
     assert len(first.lines("recycle_requested")) >= 2, first.log()[-3000:]
+
+
+def _procs() -> Iterator[Tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live (not zombie) process,
+    from /proc."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            yield int(entry), int(fields[1]), int(fields[2])
+
+
+def children_of(parent: int) -> List[int]:
+    return sorted(pid for pid, ppid, _ in _procs() if ppid == parent)
+
+
+def group_of(pgid: int) -> List[int]:
+    return sorted(pid for pid, _, group in _procs() if group == pgid)
+
+
+def test_children_crashing_in_a_loop_stop_the_worker(tmp_path: Path, redis_url: str) -> None:
+    """CELERY_CRASH_AFTER=0.5: every child exits with status 1 half a second
+    after it starts, past billiard's own start-up check, and billiard starts
+    another at once, for ever. At the first crash_loop event workerlife
+    stops the worker (billiard cannot hold a respawn back): exit 1 within
+    30 s, the event and the reason logged at error, no child left."""
+    from celery_harness import CeleryWorker
+
+    w = CeleryWorker(tmp_path, redis_url, env={"CELERY_CRASH_AFTER": "0.5"})
+    started = time.monotonic()
+    try:
+        code = w.proc.wait(timeout=30)
+        took = time.monotonic() - started
+        left = group_of(w.proc.pid)
+    finally:
+        w.stop()
+    log = w.log()
+    assert code == 1, f"exit {code}\n{log[-3000:]}"
+    assert took < 30, took
+    assert [ln for ln in log.splitlines() if "ERROR/MainProcess] workerlife: crash_loop slot=" in ln], log[-3000:]
+    why = [ln for ln in log.splitlines() if "workerlife: stopping the Celery worker (exit 1)" in ln]
+    assert len(why) == 1 and "ERROR/" in why[0], log[-3000:]
+    assert "crash in a loop" in why[0] and "cannot hold a respawn back" in why[0] and "back off" in why[0], why[0]
+    assert left == [], f"left running: {left}"
+
+
+def test_one_crash_of_a_healthy_worker_is_no_crash_loop(tmp_path: Path, redis_url: str) -> None:
+    """A child SIGKILLed from outside: counted as a crash, replaced, and the
+    worker serves on (a crash loop takes more than max_restarts quick
+    crashes of one slot)."""
+    with celery_worker(tmp_path, redis_url, policy="max_requests=1000") as w:
+        app = client(redis_url)
+        assert [run(app, "pid") for _ in range(4)]
+        victim = children_of(w.proc.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not [ln for ln in w.lines("workerlife: exited") if f"pid={victim} " in ln]:
+            time.sleep(0.1)
+        served = [run(app, "pid") for _ in range(8)]
+        time.sleep(3)  # past the tick that would see a crash loop
+        running = w.proc.poll() is None
+        log = w.log()
+    assert [ln for ln in log.splitlines() if "workerlife: exited" in ln and f"pid={victim} " in ln], log[-3000:]
+    assert victim not in served and len(served) == 8
+    assert running, log[-3000:]
+    assert "crash_loop" not in log and "stopping the Celery worker" not in log, log[-3000:]

@@ -25,6 +25,15 @@ a memory reading the parent took) does not wait for a next task: billiard's
 child looks for work in one-second waits, and between two of them, holding
 no task, it leaves the way billiard's own shutdown sentinel makes it leave.
 
+Children that crash in a loop (more than ``max_restarts`` exits nobody
+asked for before ``min_uptime``, within ``restart_window``) stop the worker:
+billiard starts a new child as soon as one is gone and cannot hold that
+start back, so the library's backoff delay cannot be carried out here. At
+the first ``crash_loop`` event the parent logs it and why it stops, at
+error, and stops the worker with exit status 1 (Celery's warm shutdown,
+every child stopped), for the supervisor that runs it (systemd, Kubernetes)
+to back off.
+
 Settings come from the environment, as for gunicorn
 (:mod:`workerlife.gunicorn`): ``WORKERLIFE_POLICY`` (when ``policy`` is
 None), ``WORKERLIFE_TICK`` (the parent's tick, default 0.1 s),
@@ -56,7 +65,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Optional, Tuple, Union
 
 from . import Error, Host, MetricsServer, Policy, PolicyError, Pool, Worker, kill
-from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
+from ._host import adopt_workers, quiesce_around_fork, round_failed
 from ._settings import (
     _tick_interval,
     check_policy,
@@ -116,6 +125,8 @@ class State:
         # (pid, wait status) of each child billiard reaped, for the
         # supervisor to report.
         self.exits: Deque[Tuple[int, int]] = deque()
+        # The first crash_loop event stopped the worker (said once).
+        self.crash_stopped = False
 
 
 state = State()
@@ -330,6 +341,8 @@ def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
     if state.thread is not None:
         state.thread.join(timeout=5)
         state.thread = None
+    if state.crash_stopped:
+        log.error("workerlife: Celery worker stopped: its children crash in a loop (exit 1)")
     if state.metrics is not None:
         state.metrics.stop()
         state.metrics = None
@@ -377,7 +390,42 @@ def _round(pool: Pool) -> None:
         # recycle: never a signal, the child leaves after its current task
         # when its own end() sees the decision (billiard's EX_RECYCLE); the
         # event line says so. spawn: billiard starts its children itself.
-    log_events(pool, log)
+    for ev in pool.events():
+        if ev.kind == "crash_loop":
+            log.error("workerlife: %s", ev)
+            if not state.crash_stopped:
+                state.crash_stopped = True
+                _stop_for_crash_loop()
+        else:
+            getattr(log, ev.severity)("workerlife: %s", ev)
+
+
+def _stop_for_crash_loop() -> None:
+    """Children crash in a loop (more than ``max_restarts`` leaving unasked
+    before ``min_uptime`` within ``restart_window``). billiard starts a new
+    child as soon as one is gone, and nothing in it can hold that start
+    back, so the library's delay cannot be carried out here: the worker
+    stops, exit 1, for the supervisor that runs it (systemd, Kubernetes) to
+    back off. Celery's consumer loop turns ``should_stop`` into its
+    ``WorkerShutdown`` (a warm shutdown: billiard restarts no child once it
+    closes, and waits for every child to exit)."""
+    from celery.worker import state as worker_state  # type: ignore[import-untyped]
+
+    log.error(
+        "workerlife: stopping the Celery worker (exit 1): its children crash in a loop (%s); "
+        "billiard starts its own children at once and cannot hold a respawn back, so workerlife "
+        "cannot delay them: the worker's supervisor (systemd, Kubernetes) should back off",
+        _crash_rules(),
+    )
+    worker_state.should_stop = 1  # EX_FAILURE: Celery's own exit code for a failed worker
+
+
+def _crash_rules() -> str:
+    p = state.pool.policy if state.pool is not None else (state.policy or Policy())
+    return (
+        f"more than max_restarts={p['max_restarts']} exits before min_uptime={float(p['min_uptime']):g}s "
+        f"within restart_window={float(p['restart_window']):g}s"
+    )
 
 
 # -- each child ---------------------------------------------------------------
