@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from server import HERE, free_port, stop_group
 
@@ -45,9 +45,18 @@ def redis_server(tmp: Path) -> Iterator[str]:
 
 
 class CeleryWorker:
-    """``celery -A celery_app worker -P prefork -c N``, its log in a file."""
+    """``celery -A celery_app worker -P prefork -c N`` (and ``args``), its
+    log in a file."""
 
-    def __init__(self, tmp: Path, redis_url: str, policy: str = "", concurrency: int = 4, env: Optional[Dict[str, str]] = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        redis_url: str,
+        policy: str = "",
+        concurrency: int = 4,
+        env: Optional[Dict[str, str]] = None,
+        args: Sequence[str] = (),
+    ) -> None:
         port = free_port()
         self.log_path = tmp / f"celery-{port}.log"
         # What Celery prints itself (an app that failed to load, a start refused).
@@ -59,7 +68,7 @@ class CeleryWorker:
             [
                 sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-P", "prefork",
                 "-c", str(concurrency), "--loglevel", "INFO", "--without-heartbeat",
-                "--without-mingle", "--without-gossip", "--logfile", str(self.log_path),
+                "--without-mingle", "--without-gossip", "--logfile", str(self.log_path), *args,
             ],
             cwd=HERE,
             env=full,

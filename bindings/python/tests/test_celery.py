@@ -351,3 +351,49 @@ def test_one_crash_of_a_healthy_worker_is_no_crash_loop(tmp_path: Path, redis_ur
     assert victim not in served and len(served) == 8
     assert running, log[-3000:]
     assert "crash_loop" not in log and "stopping the Celery worker" not in log, log[-3000:]
+
+
+def test_autoscale_past_concurrency_supervises_every_child(tmp_path: Path, redis_url: str) -> None:
+    """``-c 1 --autoscale=12,1``: the pool is sized for 12 children (32
+    slots), not the 10 of one child. 12 tasks held at once make Celery's
+    autoscaler grow billiard's pool to 12 children: each claims a slot
+    (none runs unsupervised), the pool counts 12 running, and the
+    autoscaler's scale-down after is no crash."""
+    from workerlife import Pool
+
+    path = tmp_path / "pool"
+    env = {"WORKERLIFE_POOL": str(path), "AUTOSCALE_KEEPALIVE": "2"}
+    args = ["--autoscale=12,1"]
+    with celery_worker(tmp_path, redis_url, policy="max_requests=1000", env=env, concurrency=1, args=args) as w:
+        app = client(redis_url)
+        pending = [app.send_task("celery_app.hang", args=(4,)) for _ in range(12)]
+        most = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and most < 12:
+            most = max(most, int(Pool.attach(str(path)).stats(vacant=False)["workers"]["running"]))
+            time.sleep(0.1)
+        results = [r.get(timeout=60) for r in pending]
+        # Scaled down after AUTOSCALE_KEEPALIVE idle seconds: billiard ends
+        # the extra children (SIGTERM), which are no crashes.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(children_of(w.proc.pid)) > 1:
+            time.sleep(0.2)
+        time.sleep(1)
+        stats = Pool.attach(str(path)).stats(vacant=False)
+        scaled_down = children_of(w.proc.pid)
+        log = w.log()
+    assert "workerlife on for Celery prefork" in log and "32 slots" in log, log[:3000]
+    assert most == 12, f"{most} running at most\n{log[-3000:]}"
+    assert "runs unsupervised" not in log, log[-3000:]
+    assert len(results) == 12
+    assert len(scaled_down) == 1, scaled_down
+    assert stats["crashes"] == 0, f"{stats}\n{log[-3000:]}"
+    assert stats["workers"]["running"] == 1, stats["workers"]
+
+
+def test_an_autoscale_maximum_the_pool_cannot_hold_stops_the_start(tmp_path: Path, redis_url: str) -> None:
+    from celery_harness import CeleryWorker
+
+    text = CeleryWorker(tmp_path, redis_url, args=["--autoscale=600000,1"]).refused()
+    assert "workerlife: --autoscale=600000,1: 600000 children are more than a workerlife pool can hold" in text, text[-3000:]
+    assert "ready." not in text

@@ -49,6 +49,10 @@ billiard makes after every task (when ``worker_max_memory_per_child`` is
 unset it is set to a limit no reading reaches, so the check runs), reading
 the child's own figure unless workerlife says it must go.
 
+With ``--autoscale=MAX,MIN`` the pool is sized for MAX children (when it
+is above ``--concurrency``): every child the autoscaler adds claims a slot.
+A MAX the pool cannot hold stops the start, naming ``--autoscale``.
+
 Only the prefork pool has children to recycle; with another pool
 (``-P solo``, ``threads``, ``gevent``) ``install`` logs so and does nothing.
 """
@@ -94,6 +98,7 @@ HOST = Host("Celery prefork", master_kills=True)
 # billiard's check compares KiB: a limit no reading reaches, for when the
 # user set none (the check must run for a recycle to go through it).
 _NO_LIMIT_KIB = 1 << 60
+_U32_MAX = (1 << 32) - 1
 
 
 class State:
@@ -195,8 +200,7 @@ def _on_worker_init(sender: Any = None, **_: Any) -> None:
 
 def _start(sender: Any) -> None:
     policy = state.policy or Policy()
-    concurrency = int(getattr(sender, "concurrency", 0) or 0) or (os.cpu_count() or 1)
-    pool = master_pool(policy, HOST.slots(concurrency, policy))
+    pool = master_pool(policy, _slots(sender, policy))
     try:
         pool.set_host(HOST)
         if state.metrics is None:
@@ -220,6 +224,48 @@ def _start(sender: Any) -> None:
     _report_exits()
     metrics = f"; metrics on http://{state.metrics.address}/metrics" if state.metrics is not None else ""
     state.startup_line = pool.startup_line() + metrics
+
+
+def _autoscale_max(sender: Any) -> Tuple[int, str]:
+    """The most children ``--autoscale=MAX,MIN`` lets Celery run (0
+    without it) and the setting as given, from the worker's options as its
+    Pool step reads them: the command line's (max, min), or a "MAX,MIN"
+    string or a list given to ``app.Worker``."""
+    value = (getattr(sender, "options", None) or {}).get("autoscale")
+    if not value:
+        return 0, ""
+    if isinstance(value, str):
+        text, first = value, value.partition(",")[0]
+    else:
+        text, first = ",".join(str(v) for v in value), (list(value) or [""])[0]
+    try:
+        return int(first), text
+    except (TypeError, ValueError):
+        raise RuntimeError(f"workerlife: --autoscale={text}: not MAX,MIN") from None
+
+
+def _slots(sender: Any, policy: Policy) -> int:
+    """The pool's slots: for ``--concurrency`` children, or for the
+    ``--autoscale`` maximum when it is higher (the autoscaler grows the pool
+    up to it; each child claims a slot as it starts). A maximum the pool
+    cannot hold stops the start, named."""
+    try:
+        concurrency = int(getattr(sender, "concurrency", 0) or 0)
+    except (TypeError, ValueError):
+        concurrency = 0  # "auto": resolved by Celery after worker_init
+    concurrency = concurrency or (os.cpu_count() or 1)
+    most, given = _autoscale_max(sender)
+    if most <= concurrency:
+        return HOST.slots(concurrency, policy)
+    ceiling = HOST.slots(_U32_MAX, policy)  # the library's most
+    slots = HOST.slots(min(most, _U32_MAX), policy)
+    if slots >= ceiling:
+        raise RuntimeError(
+            f"workerlife: --autoscale={given}: {most} children are more than a workerlife pool "
+            f"can hold ({ceiling} slots, two a child while one leaves and its successor starts); "
+            "use a lower --autoscale maximum"
+        )
+    return slots
 
 
 def _route_billiard_memory_check() -> None:
