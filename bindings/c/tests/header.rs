@@ -239,12 +239,13 @@ fn declarations() -> Vec<(String, String)> {
     out
 }
 
-const HANDLES: [&str; 5] = [
+const HANDLES: [&str; 6] = [
     "struct wl_policy *",
     "struct wl_pool *",
     "struct wl_worker *",
     "struct wl_ledger *",
     "struct wl_watchdog *",
+    "struct wl_metrics *",
 ];
 
 #[test]
