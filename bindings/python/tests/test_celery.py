@@ -232,7 +232,6 @@ def test_no_task_is_lost_across_hundreds_of_recycles(tmp_path: Path, redis_url: 
         ("max_request=5", ["max_request", "WORKERLIFE_POLICY"]),
         # Nothing beats in a prefork child while its task runs: refused.
         ("heartbeat_timeout=2s", ["heartbeat_timeout=2s: Celery prefork", "request_timeout"]),
-        ("max_requests=5,max_surge=1", ["max_surge=1: Celery prefork", "max_surge=0"]),
     ],
 )
 def test_a_setting_celery_cannot_serve_stops_the_start_naming_it(
@@ -397,3 +396,77 @@ def test_an_autoscale_maximum_the_pool_cannot_hold_stops_the_start(tmp_path: Pat
     text = CeleryWorker(tmp_path, redis_url, args=["--autoscale=600000,1"]).refused()
     assert "workerlife: --autoscale=600000,1: 600000 children are more than a workerlife pool can hold" in text, text[-3000:]
     assert "ready." not in text
+
+
+@pytest.mark.parametrize("acks_late", [False, True])
+def test_max_surge_starts_each_replacement_first_and_loses_no_task(tmp_path: Path, redis_url: str, acks_late: bool) -> None:
+    """max_surge=1,max_requests=5 with 4 children and 4 clients (at least
+    300 tasks, and on until 8 replacements were ready): billiard's pool is
+    grown by one for each replacement, the replaced child leaves once its
+    replacement is up, and the count comes back down. Children rotate,
+    every result arrives, and never more than 5 children (concurrency + 1)
+    run at once; none is left extra at the end."""
+    env = {"CELERY_ACKS_LATE": "1" if acks_late else "0"}
+    with celery_worker(tmp_path, redis_url, policy="max_requests=5,max_surge=1", env=env) as w:
+        results: List[int] = []
+        failures: List[BaseException] = []
+        seen = {"most": 0}
+        deadline = time.monotonic() + 120
+
+        def submit() -> None:
+            app = client(redis_url)
+            sent = 0
+            while sent < 75 or (len(w.lines("workerlife: ready slot=")) < 8 and time.monotonic() < deadline):
+                sent += 1
+                try:
+                    results.append(run(app, "pid"))
+                except BaseException as e:
+                    failures.append(e)
+
+        def watch(stop: threading.Event) -> None:
+            while not stop.is_set():
+                seen["most"] = max(seen["most"], len(children_of(w.proc.pid)))
+                time.sleep(0.002)
+
+        run_clients(submit, 4, watch=watch)
+        settled = time.monotonic() + 15
+        while time.monotonic() < settled and len(children_of(w.proc.pid)) != 4:
+            time.sleep(0.1)
+        left = children_of(w.proc.pid)
+        log = w.log()
+    assert "the host has surge" in log, log[:3000]
+    assert failures == [], f"{failures[:3]}\n{log[-3000:]}"
+    assert len(results) >= 300
+    ready = [ln for ln in log.splitlines() if "workerlife: ready slot=" in ln]
+    assert len(ready) >= 8, f"{len(ready)} replacements ready\n{log[-3000:]}"
+    assert len(w_lines(log, "workerlife: replacing slot=")) >= 8
+    assert len(set(results)) >= 8, f"{len(set(results))} children served"
+    assert seen["most"] <= 5, f"{seen['most']} children at once"
+    assert len(left) == 4, f"children after: {left}"
+    assert "WorkerLostError" not in log
+    assert " crash" not in log, [ln for ln in log.splitlines() if " crash" in ln][:3]
+
+
+def test_max_surge_replaces_idle_children_without_a_task(tmp_path: Path, redis_url: str) -> None:
+    """max_idle=2s,max_surge=1 and no task at all, 2 children: each
+    replacement says it is ready as it starts (a first task may never
+    come), so the idle child it replaces leaves then, not after
+    ready_timeout; never more than 3 children, 2 after."""
+    with celery_worker(tmp_path, redis_url, policy="max_idle=2s,max_surge=1", concurrency=2) as w:
+        most = 0
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and len(w.lines("exited slot=")) < 4:
+            most = max(most, len(children_of(w.proc.pid)))
+            time.sleep(0.002)
+        settled = time.monotonic() + 15
+        while time.monotonic() < settled and len(children_of(w.proc.pid)) != 2:
+            time.sleep(0.1)
+        left = children_of(w.proc.pid)
+        log = w.log()
+    exits = w_lines(log, "workerlife: exited slot=")
+    assert len(exits) >= 4, log[-3000:]
+    assert all("reason=idle" in ln for ln in exits), exits
+    assert len(w_lines(log, "workerlife: ready slot=")) >= 4, log[-3000:]
+    assert "ready_timeout" not in log and " crash" not in log, log[-3000:]
+    assert most <= 3, f"{most} children at once"
+    assert len(left) == 2, left

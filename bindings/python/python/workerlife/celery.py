@@ -49,6 +49,14 @@ billiard makes after every task (when ``worker_max_memory_per_child`` is
 unset it is set to a limit no reading reaches, so the check runs), reading
 the child's own figure unless workerlife says it must go.
 
+With ``max_surge`` a child is replaced before it retires: for each
+replacement the pool asks for, billiard's pool is grown by one (as Celery's
+autoscaler grows it, in Celery's event loop) and billiard starts the child
+at once; it says it is ready as it starts, the child it replaces then
+leaves by the recycle path, and that exit lowers billiard's count back, so
+billiard does not replace it. At most ``max_surge`` children are added at
+a time.
+
 With ``--autoscale=MAX,MIN`` the pool is sized for MAX children (when it
 is above ``--concurrency``): every child the autoscaler adds claims a slot.
 A MAX the pool cannot hold stops the start, naming ``--autoscale``.
@@ -59,6 +67,7 @@ Only the prefork pool has children to recycle; with another pool
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import select
@@ -86,14 +95,17 @@ __all__ = ["install", "state"]
 log = logging.getLogger("workerlife.celery")
 
 # What Celery's prefork pool can carry out: its parent ticks the pool and
-# signals its own children (master kills). Not heartbeat: a child runs one
-# task at a time in its main thread, and nothing in billiard beats while a
-# task runs, so a silent child is a busy one, not a stuck one (the idle
-# workers of issue 33 were killed for it): request_timeout catches a stuck
-# task. Not surge: billiard starts a child only to keep its count, and its
-# grow()/shrink() pick no particular child to retire (shrink ends idle ones,
-# the replacement as likely as the worker it replaces).
-HOST = Host("Celery prefork", master_kills=True)
+# signals its own children (master kills), and starts a replacement when
+# asked (surge). Not heartbeat: a child runs one task at a time in its main
+# thread, and nothing in billiard beats while a task runs, so a silent child
+# is a busy one, not a stuck one (the idle workers of issue 33 were killed
+# for it): request_timeout catches a stuck task. Surge without choosing a
+# child to retire (billiard's shrink() ends any idle one, the replacement as
+# likely as the child it replaces): the pool's count is raised by one for
+# the replacement (grow(), in Celery's event loop), the replaced child
+# leaves by the recycle path once its replacement is up, and its exit lowers
+# the count back before billiard would replace it (_grow_for_surges).
+HOST = Host("Celery prefork", surge=True, master_kills=True)
 
 # billiard's check compares KiB: a limit no reading reaches, for when the
 # user set none (the check must run for a recycle to go through it).
@@ -132,6 +144,12 @@ class State:
         self.exits: Deque[Tuple[int, int]] = deque()
         # The first crash_loop event stopped the worker (said once).
         self.crash_stopped = False
+        # max_surge: replacements the supervisor asked for (the slot each
+        # replaces), for the event loop to grow billiard's pool by; and how
+        # many children billiard's pool was grown by and not given back
+        # (the event loop's alone).
+        self.surge_wanted: Deque[int] = deque()
+        self.surge_grown = 0
 
 
 state = State()
@@ -222,6 +240,7 @@ def _start(sender: Any) -> None:
     _route_billiard_memory_check()
     _leave_between_tasks()
     _report_exits()
+    _grow_for_surges()
     metrics = f"; metrics on http://{state.metrics.address}/metrics" if state.metrics is not None else ""
     state.startup_line = pool.startup_line() + metrics
 
@@ -308,16 +327,87 @@ def _report_exits() -> None:
         return
 
     def join_exited_workers(self: Any, shutdown: bool = False) -> Any:
-        gone = [(p.pid, p.exitcode) for p in list(self._pool) if p.pid and p.exitcode is not None]
+        gone = [p for p in list(self._pool) if p.pid and p.exitcode is not None]
         try:
             return original(self, shutdown=shutdown)
         finally:
-            for pid, code in gone:
+            for p in gone:
+                _give_back_surge(self, p)  # before the supervisor hears of the exit
+                code = p.exitcode
                 # multiprocessing's exit code: the status, or minus the signal.
-                state.exits.append((pid, -code if code < 0 else (code & 0xFF) << 8))
+                state.exits.append((p.pid, -code if code < 0 else (code & 0xFF) << 8))
 
     join_exited_workers._workerlife = True  # type: ignore[attr-defined]
     bpool.Pool._join_exited_workers = join_exited_workers
+
+
+def _grow_for_surges() -> None:
+    """max_surge: a replacement is one more child for billiard's pool.
+    billiard keeps its pool at ``_processes`` children and starts one only
+    to keep that count, so the pool is grown by one (``grow``, as Celery's
+    autoscaler grows it) and billiard starts the child at once
+    (``maintain_pool``); the new child claims the slot the pool kept for the
+    replacement and says it is ready as it starts. That is done in Celery's
+    event loop, where billiard's pool is run (a timer beside billiard's own
+    ``maintain_pool`` one), never from the supervisor's thread. The next
+    exit (the replaced child, leaving by the recycle path once its
+    replacement is up, or a replacement that died) lowers the count back
+    before billiard looks at it, so nobody replaces that child."""
+    from celery.concurrency import asynpool  # type: ignore[import-untyped]
+
+    cls = asynpool.AsynPool
+    original = cls.timers
+    if getattr(original.fget, "_workerlife", False):
+        return
+
+    def timers(self: Any) -> Any:
+        out = dict(original.fget(self))
+        pool = state.pool
+        if pool is not None and int(pool.policy["max_surge"]) > 0:
+            out[functools.partial(_grow_now, self)] = state.tick
+        return out
+
+    timers._workerlife = True  # type: ignore[attr-defined]
+    cls.timers = property(timers)
+
+
+def _grow_now(bpool: Any) -> None:
+    """In the event loop: one more child for each replacement asked for,
+    while fewer than ``max_surge`` added children are still there. A
+    replacement asked for while the child added for the last one has not
+    been reaped yet (billiard reaps a recycled child up to 5 s after it
+    left, and the pool may find it gone first) waits for that."""
+    from billiard.pool import RUN
+
+    pool = state.pool
+    if pool is None or not state.surge_wanted:
+        return
+    if state.crash_stopped or getattr(bpool, "_state", None) != RUN:
+        state.surge_wanted.clear()
+        return
+    n = 0
+    while state.surge_wanted and state.surge_grown + n < int(pool.policy["max_surge"]):
+        state.surge_wanted.popleft()
+        n += 1
+    if not n:
+        return
+    bpool.grow(n)
+    state.surge_grown += n
+    bpool.maintain_pool()
+
+
+def _give_back_surge(bpool: Any, proc: Any) -> None:
+    """In the event loop, a child gone: while the pool holds children added
+    for replacements, the count goes back down by one (billiard's shrink
+    without its pick of a child), so billiard does not replace this one.
+    A child billiard itself ended to shrink (the autoscaler) was counted
+    down already."""
+    if state.surge_grown <= 0 or getattr(proc, "_controlled_termination", False):
+        return
+    state.surge_grown -= 1
+    bpool._processes -= 1
+    if getattr(bpool, "_putlock", None) is not None:
+        bpool._putlock.shrink()
 
 
 def _leave_between_tasks() -> None:
@@ -433,9 +523,11 @@ def _round(pool: Pool) -> None:
                 kill(a.pid, signal.SIGKILL, a.identity)
             except Error as e:
                 log.info("workerlife: not signalling child %s: %s", a.pid, e)
+        elif a.action == "spawn" and a.replaces is not None:
+            _ask_for_replacement(pool, a.replaces, a.reason)
         # recycle: never a signal, the child leaves after its current task
         # when its own end() sees the decision (billiard's EX_RECYCLE); the
-        # event line says so. spawn: billiard starts its children itself.
+        # event line says so. Any other spawn: billiard keeps its count.
     for ev in pool.events():
         if ev.kind == "crash_loop":
             log.error("workerlife: %s", ev)
@@ -444,6 +536,18 @@ def _round(pool: Pool) -> None:
                 _stop_for_crash_loop()
         else:
             getattr(log, ev.severity)("workerlife: %s", ev)
+
+
+def _ask_for_replacement(pool: Pool, slot: int, reason: Optional[str]) -> None:
+    """max_surge: one more child, for the event loop to start (at most
+    ``max_surge`` asked for and not yet started)."""
+    if len(state.surge_wanted) >= int(pool.policy["max_surge"]):
+        line = pool.round_error(f"not starting a replacement: {len(state.surge_wanted)} asked for already")
+        if line is not None:
+            log.warning("workerlife: %s", line)
+        return
+    state.surge_wanted.append(slot)
+    log.info("workerlife: starting a replacement for slot %s: %s", slot, reason)
 
 
 def _stop_for_crash_loop() -> None:
@@ -487,6 +591,15 @@ def _on_child_start(sender: Any = None, **_: Any) -> None:
         state.worker = state.pool.claim(os.getpid())
     except Error as e:
         log.warning("workerlife: child %s runs unsupervised: %s", os.getpid(), e)
+        return
+    if int(state.pool.policy["max_surge"]) > 0:
+        # Initialized (worker_process_init is billiard's initializer), it
+        # takes work from now on: the child it replaces drains now, not
+        # after a first task that may not come (an idle pool would wait
+        # ready_timeout and kill the replacement). Without max_surge a
+        # child serves at its first task, as before (the permit of the one
+        # it follows comes back then).
+        state.pool.ready(state.worker.slot)
 
 
 def _on_prerun(sender: Any = None, **_: Any) -> None:
