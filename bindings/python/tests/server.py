@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 HERE = Path(__file__).resolve().parent
 
@@ -62,9 +62,9 @@ def run_clients(
         watcher.join()
 
 
-def live_children(parent: int) -> int:
-    """Live (not zombie) children of `parent`, from /proc."""
-    n = 0
+def procs() -> Iterator[Tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live (not zombie) process,
+    from /proc."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -73,9 +73,23 @@ def live_children(parent: int) -> int:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == parent and fields[0] != "Z":
-            n += 1
-    return n
+        if fields[0] != "Z":
+            yield int(entry), int(fields[1]), int(fields[2])
+
+
+def children_of(parent: int) -> List[int]:
+    """Live (not zombie) children of `parent`."""
+    return sorted(pid for pid, ppid, _ in procs() if ppid == parent)
+
+
+def group_of(pgid: int) -> List[int]:
+    """The live processes of process group `pgid` (a server's session)."""
+    return sorted(pid for pid, _, group in procs() if group == pgid)
+
+
+def live_children(parent: int) -> int:
+    """How many live (not zombie) children `parent` has."""
+    return len(children_of(parent))
 
 
 def serve_beside_a_hang(server: "Gunicorn", hang_path: str) -> Tuple[List[BaseException], float, int, Set[int]]:

@@ -9,13 +9,13 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Set, Tuple
+from typing import Any, Dict, Iterator, List, Set
 
 import pytest
 from celery import Celery  # type: ignore[import-untyped]
 
 from celery_harness import celery_worker, redis_server
-from server import run_clients
+from server import children_of, group_of, run_clients
 
 
 @pytest.fixture
@@ -279,29 +279,6 @@ def test_two_workers_never_share_one_pool_file(tmp_path: Path, redis_url: str) -
         assert [run(app, "pid") for _ in range(12)], "the first serves on"
         assert len(first.lines("workerlife on for Celery prefork")) == 1, first.log()[-3000:]
     assert len(first.lines("recycle_requested")) >= 2, first.log()[-3000:]
-
-
-def _procs() -> Iterator[Tuple[int, int, int]]:
-    """(pid, parent pid, process group) of every live (not zombie) process,
-    from /proc."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            yield int(entry), int(fields[1]), int(fields[2])
-
-
-def children_of(parent: int) -> List[int]:
-    return sorted(pid for pid, ppid, _ in _procs() if ppid == parent)
-
-
-def group_of(pgid: int) -> List[int]:
-    return sorted(pid for pid, _, group in _procs() if group == pgid)
 
 
 def test_children_crashing_in_a_loop_stop_the_worker(tmp_path: Path, redis_url: str) -> None:

@@ -19,7 +19,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from server import HERE, Gunicorn, free_port, paced_load, serve_beside_a_hang
+from server import HERE, Gunicorn, free_port, group_of, paced_load, serve_beside_a_hang
 
 
 @pytest.fixture
@@ -368,22 +368,6 @@ def test_a_worker_that_dies_is_a_crash_and_a_scale_down_is_not(
     assert g.get("/")[0] > 0
 
 
-def group_members(pgid: int) -> List[int]:
-    """The live processes of process group `pgid` (a server's session)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(entry))
-    return found
-
-
 @pytest.mark.parametrize(
     "worker_class,app",
     [("sync", "apps:app"), ("gthread", "apps:app"), ("uvicorn_worker.UvicornWorker", "asgi_apps:plain")],
@@ -400,7 +384,7 @@ def test_a_crash_loop_stops_gunicorn_non_zero(
     rc = g.proc.wait(timeout=30)
     log = g.log()
     assert rc == 1, log
-    assert not group_members(g.proc.pid), "every worker stopped"
+    assert not group_of(g.proc.pid), "every worker stopped"
     # Slot by slot: the 6th crash of a slot (max_restarts=5) is the loop.
     assert 6 <= len(record.read_text().splitlines()) <= 20, log
     loops = [line for line in log.splitlines() if "workerlife: crash_loop slot=" in line]
