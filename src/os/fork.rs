@@ -173,6 +173,51 @@ impl<T: AfterFork + 'static> StaticForkMutex<T> {
     }
 }
 
+/// A thread of the library's own (a watchdog, the stats endpoint), held by
+/// a value a forked child copies too. The child does not have the thread:
+/// it must neither signal nor join it, only let go of the handle.
+pub(crate) struct OwnThread {
+    thread: Option<std::thread::JoinHandle<()>>,
+    owner: u32,
+}
+
+impl OwnThread {
+    pub(crate) fn new(thread: std::thread::JoinHandle<()>) -> OwnThread {
+        OwnThread {
+            thread: Some(thread),
+            owner: std::process::id(),
+        }
+    }
+
+    /// The thread, in the process that started it (None in a forked child
+    /// or once stopped or let go).
+    pub(crate) fn here(&self) -> Option<&std::thread::JoinHandle<()>> {
+        self.thread
+            .as_ref()
+            .filter(|_| self.owner == std::process::id())
+    }
+
+    /// Lets the thread run on for the life of the process.
+    pub(crate) fn detach(&mut self) {
+        drop(self.thread.take());
+    }
+
+    /// Tells the thread to stop (`tell`, in the process that started it)
+    /// and waits for it; in a forked child only lets go. Idempotent.
+    pub(crate) fn stop(&mut self, tell: impl FnOnce(&std::thread::JoinHandle<()>)) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        if self.owner != std::process::id() {
+            // The thread is the parent's; nothing to join.
+            std::mem::forget(thread);
+            return;
+        }
+        tell(&thread);
+        let _ = thread.join();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

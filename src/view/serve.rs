@@ -12,7 +12,7 @@
 //! [`REQUEST_CAP`] bytes of a request.
 
 use crate::error::{Error, Result};
-use crate::os::fork::{AfterFork, ForkMutex};
+use crate::os::fork::{AfterFork, ForkMutex, OwnThread};
 use crate::pool::Pool;
 use crate::rules::core::Core;
 use std::io::{Read, Write};
@@ -20,7 +20,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The longest one client may take, from its connection to the end of the
@@ -70,8 +69,7 @@ struct Shared {
 /// sockets were closed at the fork) and stopping it only lets go.
 pub struct MetricsServer {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-    owner: u32,
+    thread: OwnThread,
     address: SocketAddr,
 }
 
@@ -139,8 +137,7 @@ impl MetricsServer {
             .map_err(io("start its thread"))?;
         Ok(MetricsServer {
             shared,
-            thread: Some(thread),
-            owner: std::process::id(),
+            thread: OwnThread::new(thread),
             address: bound,
         })
     }
@@ -153,16 +150,9 @@ impl MetricsServer {
     /// Stops serving, closes the port and waits for the thread (at most a
     /// tenth of a second, plus a client being answered).
     pub fn stop(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        if self.owner != std::process::id() {
-            // A forked child: the thread is the parent's; nothing to join.
-            std::mem::forget(thread);
-            return;
-        }
-        self.shared.stop.store(true, Ordering::Release);
-        let _ = thread.join();
+        let shared = &self.shared;
+        self.thread
+            .stop(|_| shared.stop.store(true, Ordering::Release));
     }
 }
 

@@ -13,6 +13,7 @@
 //! for ever on a worker that died without saying so.
 
 use crate::error::{Error, Result};
+use crate::os::fork::OwnThread;
 use crate::rules::decision::{Action, Decision};
 use crate::table::layout::{state, GenState};
 use crate::worker::Worker;
@@ -43,8 +44,7 @@ const REAP_EVERY: u64 = 1_000_000;
 /// child, which does not have the thread, both do nothing.
 pub struct Watchdog {
     shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    owner: u32,
+    thread: OwnThread,
 }
 
 struct Shared {
@@ -95,46 +95,37 @@ impl Watchdog {
             .map_err(|e| Error::io("starting the watchdog thread", e))?;
         Ok(Watchdog {
             shared,
-            thread: Some(thread),
-            owner: std::process::id(),
+            thread: OwnThread::new(thread),
         })
     }
 
     /// Looks at the slot now rather than at the next interval (after a
     /// request that said the worker should leave, say).
     pub fn wake(&self) {
-        if let Some(t) = &self.thread {
-            if self.owner == std::process::id() {
-                t.thread().unpark();
-            }
+        if let Some(t) = self.thread.here() {
+            t.thread().unpark();
         }
     }
 
     /// Whether the thread runs (in this process).
     pub fn running(&self) -> bool {
-        self.owner == std::process::id() && self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        self.thread.here().is_some_and(|t| !t.is_finished())
     }
 
     /// Lets the thread run on for the life of the process, with no handle
     /// left to stop it (what a binding does when its object is collected:
     /// `worker.watchdog()` with the result unused still guards the worker).
     pub fn detach(mut self) {
-        drop(self.thread.take());
+        self.thread.detach();
     }
 
     /// Stops the thread and waits for it (a round takes microseconds).
     pub fn stop(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        if self.owner != std::process::id() {
-            // A forked child: the thread is the parent's; nothing to join.
-            std::mem::forget(thread);
-            return;
-        }
-        self.shared.stop.store(true, Release);
-        thread.thread().unpark();
-        let _ = thread.join();
+        let shared = &self.shared;
+        self.thread.stop(|t| {
+            shared.stop.store(true, Release);
+            t.thread().unpark();
+        });
     }
 }
 
