@@ -240,6 +240,19 @@ module WorkerLife
     def closed?
       @ptr.nil?
     end
+
+    private
+
+    # Ends the handle through `free` (which may differ from what the
+    # collector would call), raising on its error; a second call does nothing.
+    def release_with(free)
+      return if closed?
+
+      p = @ptr
+      @ptr = nil
+      p.autorelease = false
+      WorkerLife.check(N.public_send(free, p))
+    end
   end
 
   # A parsed policy spec ("max_requests=1000,max_rss=300MiB").
@@ -557,14 +570,7 @@ module WorkerLife
     def wake = WorkerLife.check(N.wl_watchdog_wake(ptr))
 
     # Stops the thread and waits for it.
-    def stop
-      return if closed?
-
-      p = @ptr
-      @ptr = nil
-      p.autorelease = false
-      WorkerLife.check(N.wl_watchdog_free(p))
-    end
+    def stop = release_with(:wl_watchdog_free)
   end
 
   # A running stats endpoint (Pool#serve_metrics). It serves until #stop,
@@ -575,14 +581,7 @@ module WorkerLife
 
     # Stops serving, closes the port and waits for the library's thread;
     # a second call does nothing. In a forked child it only lets go.
-    def stop
-      return if closed?
-
-      p = @ptr
-      @ptr = nil
-      p.autorelease = false
-      WorkerLife.check(N.wl_metrics_free(p))
-    end
+    def stop = release_with(:wl_metrics_free)
     alias_method :close, :stop
   end
 
