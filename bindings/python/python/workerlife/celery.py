@@ -327,11 +327,18 @@ def _report_exits() -> None:
         return
 
     def join_exited_workers(self: Any, shutdown: bool = False) -> Any:
-        gone = [p for p in list(self._pool) if p.pid and p.exitcode is not None]
+        # The children billiard removed from its list, not those that looked
+        # gone before: one that exits between a look and billiard's own
+        # would be reaped without its count going back down (and billiard
+        # would replace it).
+        before = list(self._pool)
         try:
             return original(self, shutdown=shutdown)
         finally:
-            for p in gone:
+            still = {id(p) for p in self._pool}
+            for p in before:
+                if id(p) in still or not p.pid or p.exitcode is None:
+                    continue
                 _give_back_surge(self, p)  # before the supervisor hears of the exit
                 code = p.exitcode
                 # multiprocessing's exit code: the status, or minus the signal.
