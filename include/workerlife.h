@@ -55,6 +55,11 @@
 // than workers claiming a free slot by pid).
 #define WL_HOST_NUMBERED (1 << 6)
 
+// Each request in flight holds a ticket (`wl_worker_begin_ticket`), so a
+// worker that runs several at once has each timed on its own:
+// `request_timeout` can hold with threads.
+#define WL_HOST_TICKETS (1 << 7)
+
 // `wl_pool_stats_text` formats.
 #define WL_STATS_JSON 0
 
@@ -84,12 +89,19 @@
 // No slot (`wl_pool_action.replaces` of an action that replaces none).
 #define WL_NO_SLOT UINT32_MAX
 
+// Set in a ticket (`wl_worker_begin_ticket`) when the request should be
+// the worker's last; `wl_worker_end_ticket` ignores it.
+#define WL_TICKET_LAST 4503599627370496
+
+// Requests a worker's slot times at once (`wl_worker_begin_ticket`).
+#define WL_TICKETS 16
+
 // `container_memory=auto`, as `wl_policy_get_raw` gives it.
 #define WL_CONTAINER_AUTO UINT64_MAX
 
 // A `container_headroom` that is a percentage, as `wl_policy_get_raw`
 // gives it: this bit, with hundredths of a percent below it.
-#define WL_HEADROOM_PERCENT (1 << 63)
+#define WL_HEADROOM_PERCENT 9223372036854775808ull
 
 // The ABI version this header describes; `wl_abi_version()` gives the
 // library's. Raised whenever a public struct's fields, an enum's values or
@@ -138,6 +150,12 @@ enum wl_result
   // A pool file or ledger not owned by the effective user, or writable
   // by group or others: another user could have written it.
   WL_UNSAFE_FILE = 306,
+  // A request ticket the worker does not have in flight: ended already,
+  // never issued, or another worker's; nothing changed.
+  WL_BAD_TICKET = 307,
+  // More requests in flight in one worker than a slot counts
+  // (`WL_TICKETS` timed and 65,535 more); nothing changed.
+  WL_TOO_MANY_IN_FLIGHT = 308,
   // No process has this pid (or it is a zombie).
   WL_NO_SUCH_PROCESS = 400,
   // The pid belongs to another process now; nothing was sent.
@@ -1308,6 +1326,63 @@ int32_t wl_worker_begin_flag(const struct wl_worker *worker);
 // request, 0 when not, or a failure's `wl_result` negated. Lock-free and
 // allocation-free; any thread.
 int32_t wl_worker_end_flag(const struct wl_worker *worker);
+
+// A request begins, and `*ticket` gets its ticket, for
+// `wl_worker_end_ticket` from any thread: the slot times each request in
+// flight on its own, so one stuck among many that keep ending is still
+// caught by `request_timeout` (hosts that run several requests at once in
+// a worker: threads, an event loop). The ticket is a number below 2^53;
+// `WL_TICKET_LAST` set in it says this should be the worker's last request
+// (as `wl_worker_begin_last`). A slot times `WL_TICKETS` requests at once;
+// more are counted but not timed, and past 65,535 of those the call
+// fails with `WL_TOO_MANY_IN_FLIGHT` and changes nothing. `ticket` must not
+// be NULL. Lock-free and allocation-free; any thread; after `fork()` too.
+//
+// # Safety
+//
+// - `ticket` must not be NULL: valid for writing one `uint64_t`.
+wl_result wl_worker_begin_ticket(const struct wl_worker *worker, uint64_t *ticket);
+
+// The request of `ticket` ended, whatever its outcome; `*exit` gets
+// whether the worker should exit after it. A ticket this worker does not
+// have in flight (ended already, never issued, another worker's) fails
+// with `WL_BAD_TICKET` and changes nothing. `exit` must not be NULL.
+// Lock-free and allocation-free; any thread.
+//
+// # Safety
+//
+// - `exit` must not be NULL: valid for writing one `bool`.
+wl_result wl_worker_end_ticket(const struct wl_worker *worker, uint64_t ticket, bool *exit);
+
+// `wl_worker_begin_ticket` with the ticket as the return value (see
+// `wl_worker_begin_flag`): the ticket (0 or more, below 2^53 so a
+// JavaScript number holds it), or a failure's `wl_result` negated.
+// Lock-free and allocation-free; any thread.
+int64_t wl_worker_begin_ticket_value(const struct wl_worker *worker);
+
+// `wl_worker_end_ticket` with its answer as the return value (see
+// `wl_worker_begin_flag`): 1 when the worker should exit after this
+// request, 0 when not, or a failure's `wl_result` negated. Lock-free and
+// allocation-free; any thread.
+int32_t wl_worker_end_ticket_flag(const struct wl_worker *worker, uint64_t ticket);
+
+// The tickets of this worker's requests past `request_timeout` (none when
+// it is off), for a host that can end one request alone (an event loop):
+// it ends each, then gives its ticket back with `wl_worker_end_ticket`.
+// Up to `capacity` are written to `tickets` (which may be NULL when
+// `capacity` is 0); `*count` gets how many there are (at most
+// `WL_TICKETS`, more than written when `capacity` is short). `count` must
+// not be NULL. Lock-free and allocation-free; any thread.
+//
+// # Safety
+//
+// - `tickets` may be NULL when `capacity` is 0; otherwise valid for
+//   writing `capacity` `uint64_t`s.
+// - `count` must not be NULL: valid for writing one `size_t`.
+wl_result wl_worker_overdue(const struct wl_worker *worker,
+                            uint64_t *tickets,
+                            size_t capacity,
+                            size_t *count);
 
 // A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.
 wl_result wl_worker_heartbeat(const struct wl_worker *worker);

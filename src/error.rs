@@ -74,6 +74,15 @@ pub enum Error {
         why: String,
         instead: String,
     },
+    /// A request ticket this worker does not have in flight: ended already,
+    /// never issued, or another worker's.
+    #[error("ticket {0} is not a request in flight in this worker: ended already, never issued, or another worker's")]
+    BadTicket(u64),
+    /// More requests in flight in one worker than a slot counts.
+    #[error(
+        "too many requests in flight in one worker: a slot times {timed} and counts {untimed} more"
+    )]
+    TooManyInFlight { timed: usize, untimed: u64 },
     /// The platform lacks what the call needs.
     #[error("not supported on this platform: {0}")]
     NotSupported(&'static str),

@@ -190,8 +190,8 @@ pub use pool::{ActionKind, Adopted, Pool, PoolAction, PoolBuilder, SampleReport,
 pub use rules::decision::{Action, Decision, Reason};
 pub use rules::event::{Event, EventKind, Severity};
 pub use rules::growth::{Growth, Metric};
-pub use table::layout::{LAYOUT_VERSION, MAX_SLOTS, SLOT_BYTES};
+pub use table::layout::{LAYOUT_VERSION, MAX_SLOTS, SLOT_BYTES, TICKETS};
 pub use table::region::Sharing;
 pub use view::stats::{ContainerStats, Histogram, SlotStats, Stats};
 pub use worker::watchdog::{Watchdog, WatchdogOptions};
-pub use worker::{Health, Worker};
+pub use worker::{Health, Ticket, Worker};

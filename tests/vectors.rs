@@ -41,6 +41,27 @@ impl Driver for RustDriver {
     fn end(&mut self, slot: u32) -> Result<bool, String> {
         Ok(self.pool().worker(slot).map_err(e)?.end())
     }
+    fn begin_ticket(&mut self, slot: u32) -> Result<u64, String> {
+        Ok(self
+            .pool()
+            .worker(slot)
+            .map_err(e)?
+            .begin_ticket()
+            .map_err(e)?
+            .raw())
+    }
+    fn end_ticket(&mut self, slot: u32, ticket: u64) -> Result<bool, String> {
+        self.pool()
+            .worker(slot)
+            .map_err(e)?
+            .end_ticket(workerlife::Ticket::from_raw(ticket))
+            .map_err(e)
+    }
+    fn overdue(&mut self, slot: u32) -> Result<Vec<u64>, String> {
+        let mut out = [workerlife::Ticket::from_raw(0); workerlife::TICKETS];
+        let n = self.pool().worker(slot).map_err(e)?.overdue(&mut out);
+        Ok(out[..n.min(out.len())].iter().map(|t| t.raw()).collect())
+    }
     fn advance_us(&mut self, us: u64) -> Result<(), String> {
         self.pool().advance(Duration::from_micros(us)).map_err(e)
     }

@@ -40,9 +40,13 @@ impl Caps {
     /// The master starts each worker into the slot the pool names (a spawn
     /// action), rather than workers claiming a free slot by pid.
     pub const NUMBERED: Caps = Caps(1 << 6);
+    /// Each request in flight holds a ticket (`Worker::begin_ticket`), so a
+    /// worker that runs several at once has each timed on its own:
+    /// `request_timeout` catches one stuck among others that keep ending.
+    pub const TICKETS: Caps = Caps(1 << 7);
 
     /// Every bit this library knows.
-    pub const ALL: Caps = Caps((1 << 7) - 1);
+    pub const ALL: Caps = Caps((1 << 8) - 1);
 
     /// No capability.
     pub const NONE: Caps = Caps(0);
@@ -74,7 +78,7 @@ impl Caps {
 
     /// Every capability: its bit, the name bindings use for it, and how
     /// the start-up line says it.
-    pub const NAMED: [(Caps, &'static str, &'static str); 7] = [
+    pub const NAMED: [(Caps, &'static str, &'static str); 8] = [
         (Caps::HEARTBEAT, "heartbeat", "heartbeats"),
         (Caps::SURGE, "surge", "surge"),
         (Caps::CANCEL, "cancel", "cancels requests"),
@@ -82,10 +86,12 @@ impl Caps {
         (Caps::MASTER_KILLS, "master_kills", "master kills"),
         (Caps::WATCHDOG_KILLS, "watchdog_kills", "watchdog kills"),
         (Caps::NUMBERED, "numbered", "numbered workers"),
+        (Caps::TICKETS, "tickets", "times each request"),
     ];
 
     /// The capability named `name` (`heartbeat`, `surge`, `cancel`,
-    /// `concurrent`, `master_kills`, `watchdog_kills`, `numbered`).
+    /// `concurrent`, `master_kills`, `watchdog_kills`, `numbered`,
+    /// `tickets`).
     pub fn from_name(name: &str) -> Option<Caps> {
         Caps::NAMED
             .iter()
@@ -160,11 +166,13 @@ impl Host {
     /// Every rule of `policy` this host cannot carry out, in key order.
     fn refusals(&self, policy: &Policy) -> Vec<Refusal> {
         let on = |k: Key| policy.raw(k) != 0;
-        // A worker that runs several requests at once, none of which it can
-        // end alone, has its requests timed together (the timer restarts at
-        // each end): one stuck among busy ones would never be caught.
-        let timed_together =
-            self.caps.contains(Caps::CONCURRENT) && !self.caps.contains(Caps::CANCEL);
+        // A worker that runs several requests at once with no ticket each,
+        // none of which it can end alone, has its requests timed together
+        // (`end` frees the oldest): one stuck among busy ones would never
+        // be caught.
+        let timed_together = self.caps.contains(Caps::CONCURRENT)
+            && !self.caps.contains(Caps::CANCEL)
+            && !self.caps.contains(Caps::TICKETS);
         let mut out = Vec::new();
         if on(Key::HeartbeatTimeout) && !self.caps.contains(Caps::HEARTBEAT) {
             out.push(Refusal {
@@ -182,11 +190,11 @@ impl Host {
             out.push(Refusal {
                 key: Key::RequestTimeout,
                 short: "requests timed together",
-                why: "runs several requests at once in a worker and cannot end one alone, and workerlife times a worker's requests together: one stuck among busy ones would never be caught",
+                why: "runs several requests at once in a worker with no ticket for each, so they are timed together: one stuck among busy ones would never be caught",
                 instead: if self.caps.contains(Caps::HEARTBEAT) {
-                    "run one request at a time per worker (one thread), or leave it off; heartbeat_timeout catches a stuck loop"
+                    "give each request a ticket (begin_ticket/end_ticket), run one request at a time per worker, or leave it off; heartbeat_timeout catches a stuck loop"
                 } else {
-                    "run one request at a time per worker (one thread), or leave it off"
+                    "give each request a ticket (begin_ticket/end_ticket), run one request at a time per worker, or leave it off"
                 },
             });
         }
@@ -340,7 +348,8 @@ mod tests {
             e.starts_with("request_timeout=1s: Test host runs several"),
             "{e}"
         );
-        assert!(e.contains("one thread"), "{e}");
+        assert!(e.contains("one request at a time"), "{e}");
+        assert!(e.contains("begin_ticket"), "{e}");
         // One at a time, or a host that cancels one request alone: it holds.
         host(Caps::MASTER_KILLS).check(&p).unwrap();
         host(Caps::CONCURRENT | Caps::CANCEL | Caps::WATCHDOG_KILLS)
@@ -351,6 +360,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("heartbeat_timeout catches a stuck loop"), "{e}");
+        // Threads that give each request a ticket are timed one by one.
+        host(Caps::CONCURRENT | Caps::TICKETS | Caps::MASTER_KILLS)
+            .check(&p)
+            .unwrap();
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::rules::decision::{Action, Decision, Reason};
 use crate::rules::jitter::{self, Which};
 use crate::table::budget;
 use crate::table::layout::{
-    busy, flag, last_exit, state, GenState, Header, Slot, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS,
+    cell, flag, last_exit, state, Activity, GenState, Header, Slot, NONE, REQUEST_BUCKETS,
+    UPTIME_BUCKETS,
 };
 use crate::table::region::Region;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -247,13 +248,13 @@ impl Core {
         slot.recycle_at
             .store(if inherited { left_at } else { NONE }, Relaxed);
         slot.trip_value.store(0, Relaxed);
-        let _ = slot.busy.fetch_update(Relaxed, Relaxed, |w| {
-            Some(if busy::in_flight(w) == 0 {
-                busy::pack(0, now)
-            } else {
-                w
-            })
-        });
+        // Idle from now: the free cells date the last activity (a cell in
+        // use keeps its request's start).
+        for c in &slot.cells {
+            let _ = c.fetch_update(Relaxed, Relaxed, |w| {
+                (!cell::used(w)).then(|| cell::free(w, now))
+            });
+        }
         slot.gen_state.store(
             GenState {
                 generation,
@@ -935,10 +936,10 @@ impl Core {
 
     fn kill_reason(&self, slot: &Slot, gs: GenState, now: u64) -> Option<Decision> {
         let l = &self.limits;
-        let b = slot.busy.load(Acquire);
-        let t = busy::time(b);
-        if l.request_timeout > 0 && busy::in_flight(b) > 0 {
-            let age = now.saturating_sub(t);
+        let activity = Activity::of(slot);
+        let t = activity.time();
+        if let (true, Some(oldest)) = (l.request_timeout > 0, activity.oldest) {
+            let age = now.saturating_sub(oldest);
             if age >= l.request_timeout
                 && (!gs.has(flag::LOOP) || loop_stalled(slot, now, l.request_timeout))
             {
@@ -1036,9 +1037,9 @@ impl Core {
             }
         }
         if l.max_idle > 0 {
-            let b = slot.busy.load(Relaxed);
-            let idle = now.get().saturating_sub(busy::time(b));
-            if busy::in_flight(b) == 0 && idle >= l.max_idle {
+            let activity = Activity::of(slot);
+            let idle = now.get().saturating_sub(activity.last_end);
+            if activity.in_flight == 0 && idle >= l.max_idle {
                 return Some((Reason::Idle, idle, l.max_idle));
             }
         }
@@ -1129,9 +1130,7 @@ impl Core {
 /// ready, or it has begun a request. What a replacement (`max_surge`) and an
 /// inherited permit wait for.
 pub(crate) fn serves(slot: &Slot, gs: GenState) -> bool {
-    gs.has(flag::READY)
-        || slot.requests.load(Relaxed) > 0
-        || busy::in_flight(slot.busy.load(Relaxed)) > 0
+    gs.has(flag::READY) || slot.requests.load(Relaxed) > 0 || Activity::of(slot).in_flight > 0
 }
 
 /// A per-generation limit drawn as `base + [0, jitter]`, read back from a

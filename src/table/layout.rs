@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.
@@ -174,7 +174,7 @@ pub(crate) mod flag {
     pub const CONTAINER: u16 = 2048;
 }
 
-/// One worker. Exactly 256 bytes: four cache lines, and never shares one with
+/// One worker. Exactly 384 bytes: six cache lines, and never shares one with
 /// another slot, so workers do not slow each other down.
 #[repr(C, align(128))]
 pub(crate) struct Slot {
@@ -183,9 +183,9 @@ pub(crate) struct Slot {
     pub pid: AtomicU32,
     /// Consecutive failed health checks.
     pub health_failures: AtomicU32,
-    /// in-flight requests (16) | time in µs (48): when busy, when the oldest
-    /// request still timed began; when idle, when the last request ended.
-    pub busy: AtomicU64,
+    /// Requests in flight beyond the ticket cells (`TICKETS`): counted, not
+    /// timed.
+    pub untimed: AtomicU64,
     /// Requests ended in this generation.
     pub requests: AtomicU64,
     /// Last explicit heartbeat, µs.
@@ -220,6 +220,9 @@ pub(crate) struct Slot {
     /// How the previous generation ended (`last_exit` codes); kept across
     /// generations, for people watching the pool.
     pub last_exit: AtomicU64,
+    /// One cell per request in flight (see `cell`): when each began, so the
+    /// oldest is timed whatever the others do.
+    pub cells: [AtomicU64; TICKETS],
 }
 
 impl Slot {
@@ -228,7 +231,12 @@ impl Slot {
     pub fn reset(&self, now: u64) {
         self.requests.store(0, Relaxed);
         self.health_failures.store(0, Relaxed);
-        self.busy.store(busy::pack(0, now), Relaxed);
+        self.untimed.store(0, Relaxed);
+        for c in &self.cells {
+            // The sequence goes on, so a ticket of an earlier generation
+            // stays refused.
+            c.store(cell::free(c.load(Relaxed), now), Relaxed);
+        }
         self.rss.store(NONE, Relaxed);
         self.uss.store(NONE, Relaxed);
         self.pss.store(NONE, Relaxed);
@@ -247,7 +255,7 @@ impl Slot {
     }
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 256);
+const _: () = assert!(std::mem::size_of::<Slot>() == 384);
 const _: () = assert!(std::mem::size_of::<HeaderStatic>() == 48 + 8 * KEY_COUNT);
 
 /// `Slot::last_exit`: 0 none yet, a reason code, or one of these.
@@ -326,17 +334,73 @@ impl GenState {
 
 pub(crate) use crate::policy::TIME_MASK;
 
-/// Packs and unpacks `Slot::busy`.
-pub(crate) mod busy {
+/// Requests a slot times at once (`Slot::cells`); more are counted in
+/// `Slot::untimed`.
+pub const TICKETS: usize = 16;
+
+/// Packs and unpacks one `Slot::cells` word: in use (1) | sequence (15) |
+/// time in µs (48). In use, the time is when the request began; free, when
+/// the last request of the cell ended (or the generation started). The
+/// sequence counts the cell's requests, so a ticket ended twice, or kept
+/// from an earlier request, no longer matches.
+pub(crate) mod cell {
     use super::TIME_MASK;
-    pub fn in_flight(word: u64) -> u64 {
-        word >> 48
+    const USED: u64 = 1 << 63;
+    pub const SEQ_MASK: u64 = 0x7FFF;
+    pub fn used(word: u64) -> bool {
+        word & USED != 0
+    }
+    pub fn seq(word: u64) -> u64 {
+        (word >> 48) & SEQ_MASK
     }
     pub fn time(word: u64) -> u64 {
         word & TIME_MASK
     }
-    pub fn pack(in_flight: u64, time: u64) -> u64 {
-        (in_flight << 48) | (time & TIME_MASK)
+    /// The word of the next request in a free cell.
+    pub fn taken(free: u64, now: u64) -> u64 {
+        USED | (((seq(free) + 1) & SEQ_MASK) << 48) | (now & TIME_MASK)
+    }
+    /// The cell freed at `now`, keeping its sequence.
+    pub fn free(word: u64, now: u64) -> u64 {
+        (seq(word) << 48) | (now & TIME_MASK)
+    }
+}
+
+/// What the cells of a slot say: requests in flight (cells in use plus the
+/// untimed ones), when the oldest timed one began, and when the last one
+/// ended (the latest free cell's time). Any worker can write the words: a
+/// forged one only misstates its own slot's activity, as it could before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Activity {
+    pub in_flight: u64,
+    pub oldest: Option<u64>,
+    pub last_end: u64,
+}
+
+impl Activity {
+    pub fn of(slot: &Slot) -> Activity {
+        let mut a = Activity {
+            in_flight: slot.untimed.load(Relaxed).min(u64::from(u16::MAX)),
+            ..Activity::default()
+        };
+        for c in &slot.cells {
+            let w = c.load(Relaxed);
+            let t = cell::time(w);
+            if cell::used(w) {
+                a.in_flight += 1;
+                a.oldest = Some(a.oldest.map_or(t, |o| o.min(t)));
+            } else {
+                a.last_end = a.last_end.max(t);
+            }
+        }
+        a
+    }
+
+    /// The time the old single word held: when busy, when the oldest timed
+    /// request began (the last end when only untimed ones are in flight);
+    /// when idle, when the last request ended.
+    pub fn time(&self) -> u64 {
+        self.oldest.unwrap_or(self.last_end)
     }
 }
 

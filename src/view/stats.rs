@@ -4,7 +4,9 @@ use crate::pool::Pool;
 use crate::rules::core::Core;
 use crate::rules::decision::Reason;
 use crate::rules::growth::Growth;
-use crate::table::layout::{busy, flag, state, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS};
+use crate::table::layout::{
+    flag, state, Activity, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS,
+};
 use serde_json::json;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -459,7 +461,7 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             pid: if live { s.pid.load(Relaxed) } else { 0 },
             generation: gs.generation,
             requests,
-            in_flight: busy::in_flight(s.busy.load(Relaxed)),
+            in_flight: Activity::of(s).in_flight,
             uptime_secs: if live {
                 now.saturating_sub(s.spawned_at.load(Relaxed)) as f64 / 1e6
             } else {

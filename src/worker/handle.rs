@@ -6,7 +6,7 @@ use crate::os::process::Health;
 use crate::rules::core::{Core, LazyNow};
 use crate::rules::decision::{Action, Decision};
 use crate::rules::event::{Event, EventKind};
-use crate::table::layout::{busy, flag, state, GenState, Slot, NONE};
+use crate::table::layout::{cell, flag, state, Activity, GenState, Slot, NONE, TICKETS};
 use crate::worker::watchdog::{Watchdog, WatchdogOptions};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
@@ -89,6 +89,96 @@ fn forecast(core: &Core, slot: &Slot) {
     });
 }
 
+/// The untimed requests a slot counts (`Slot::untimed`).
+const UNTIMED_MAX: u64 = u16::MAX as u64;
+/// The cell index of an untimed request's ticket.
+const UNTIMED: u64 = Ticket::INDEX_MASK;
+const _: () = assert!((TICKETS as u64) < UNTIMED);
+
+/// Takes the first free cell for a request begun at `now`: its index and
+/// sequence; None when all are in use.
+#[inline]
+fn take_cell(slot: &Slot, now: u64) -> Option<(usize, u64)> {
+    for (i, c) in slot.cells.iter().enumerate() {
+        let mut w = c.load(Relaxed);
+        while !cell::used(w) {
+            let taken = cell::taken(w, now);
+            match c.compare_exchange_weak(w, taken, Release, Relaxed) {
+                Ok(_) => return Some((i, cell::seq(taken))),
+                Err(now_w) => w = now_w,
+            }
+        }
+    }
+    None
+}
+
+/// Frees the oldest cell in use (`end()` without a ticket); false when none
+/// is.
+fn free_oldest(slot: &Slot, stamp: u64) -> bool {
+    loop {
+        let oldest = slot
+            .cells
+            .iter()
+            .map(|c| (c, c.load(Relaxed)))
+            .filter(|(_, w)| cell::used(*w))
+            .min_by_key(|(_, w)| cell::time(*w));
+        let Some((c, w)) = oldest else {
+            return false;
+        };
+        if c.compare_exchange(w, cell::free(w, stamp), Release, Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+    }
+}
+
+/// A request in flight, as `Worker::begin_ticket` gave it: an opaque number
+/// below 2^53 (a JavaScript number holds it exactly), valid for the worker
+/// that issued it until `end_ticket` takes it back. Its bits: the cell (5)
+/// | the cell's sequence (15) | the slot's tag (32) | `LAST` (1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket(u64);
+
+impl Ticket {
+    /// Set when the request should be the worker's last (`max_requests`);
+    /// `end_ticket` ignores it.
+    pub const LAST: u64 = 1 << 52;
+    const INDEX_MASK: u64 = 0x1F;
+    const SEQ_SHIFT: u32 = 5;
+    const TAG_SHIFT: u32 = 20;
+    const TAG_MASK: u64 = 0xFFFF_FFFF << Self::TAG_SHIFT;
+
+    fn of(tag: u64, index: u64, seq: u64) -> Ticket {
+        Ticket(tag | (seq << Self::SEQ_SHIFT) | index)
+    }
+
+    /// The slot's tag, in place: a ticket of another slot (or pool) does
+    /// not carry it.
+    fn tag(seed: u64, index: u32) -> u64 {
+        use rand_core::{RngCore, SeedableRng};
+        // The pool's seed and the slot give every process the same tag.
+        let mut rng =
+            rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ (u64::from(index) << 32 | 0x7469_636B));
+        (rng.next_u64() >> 32) << Self::TAG_SHIFT
+    }
+
+    /// The number, for a host to keep and give back.
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// A number a host kept (`raw`); `end_ticket` checks it.
+    pub fn from_raw(raw: u64) -> Ticket {
+        Ticket(raw)
+    }
+
+    /// Whether this should be the worker's last request.
+    pub fn last(self) -> bool {
+        self.0 & Self::LAST != 0
+    }
+}
+
 /// One worker's handle on its slot. Cheap to clone; usable from any thread,
 /// and in a forked child.
 pub struct Worker {
@@ -97,6 +187,8 @@ pub struct Worker {
     /// so the hot path skips the bounds check and header read.
     slot: NonNull<Slot>,
     index: u32,
+    /// The slot's ticket tag (`Ticket::tag`).
+    tag: u64,
     /// When `sample_if_due` last found it due (pool time, µs; `NONE`:
     /// never).
     last_sample: AtomicU64,
@@ -108,6 +200,7 @@ impl Clone for Worker {
             core: self.core.clone(),
             slot: self.slot,
             index: self.index,
+            tag: self.tag,
             last_sample: AtomicU64::new(self.last_sample.load(Relaxed)),
         }
     }
@@ -123,10 +216,12 @@ impl Worker {
     /// `index` must be in range (the pool checks it).
     pub(crate) fn new(core: Arc<Core>, index: u32) -> Self {
         let slot = NonNull::from(&core.slots()[index as usize]);
+        let tag = Ticket::tag(core.seed, index);
         Worker {
             core,
             slot,
             index,
+            tag,
             last_sample: AtomicU64::new(NONE),
         }
     }
@@ -146,12 +241,19 @@ impl Worker {
         self.index
     }
 
-    /// A request starts. True when it should be the worker's last: it
-    /// reaches `max_requests` and the recycle was granted, so the worker
-    /// should take no new work and leave once it has finished (hosts that
-    /// can act only after a request, ignore it: `end()` says the same).
+    /// A request starts, and gets its ticket, for `end_ticket` (any
+    /// thread): the slot times each request in flight on its own, so one
+    /// stuck among many that keep ending is still caught by
+    /// `request_timeout`. The ticket says (`Ticket::last`) whether this
+    /// should be the worker's last request: it reaches `max_requests` and
+    /// the recycle was granted, so the worker should take no new work and
+    /// leave once it has finished.
+    ///
+    /// A slot times `TICKETS` requests at once; beyond that a request is
+    /// counted (max_requests, in flight) but not timed, and past 65,535 of
+    /// those it is refused (`Error::TooManyInFlight`, nothing changed).
     #[inline]
-    pub fn begin(&self) -> bool {
+    pub fn begin_ticket(&self) -> crate::Result<Ticket> {
         // The start time matters only to rules that time activity.
         let now = if self.core.limits.activity_clock {
             self.core.now()
@@ -159,39 +261,128 @@ impl Worker {
             0
         };
         let slot = self.slot();
-        let before = slot
-            .busy
-            .fetch_update(Release, Relaxed, |w| {
-                let n = busy::in_flight(w);
-                Some(if n == 0 {
-                    busy::pack(1, now)
-                } else {
-                    busy::pack((n + 1).min(0xFFFF), busy::time(w))
-                })
-            })
-            .unwrap_or_else(|w| w);
+        let ticket = match take_cell(slot, now) {
+            Some((index, seq)) => Ticket::of(self.tag, index as u64, seq),
+            None => {
+                slot.untimed
+                    .fetch_update(Release, Relaxed, |n| (n < UNTIMED_MAX).then_some(n + 1))
+                    .map_err(|_| crate::Error::TooManyInFlight {
+                        timed: TICKETS,
+                        untimed: UNTIMED_MAX,
+                    })?;
+                Ticket::of(self.tag, UNTIMED, 0)
+            }
+        };
         // A new worker serving returns the permit it inherited (one load of
         // a word on this cache line when it holds none).
         self.core.serving(slot);
-        // Requests ended plus those in flight, this one included: when that
-        // reaches the limit, this is the last request to take.
-        let begun = busy::in_flight(before) + 1;
+        Ok(if self.last_to_take(slot) {
+            Ticket(ticket.0 | Ticket::LAST)
+        } else {
+            ticket
+        })
+    }
+
+    /// Requests ended plus those in flight, the one just begun included:
+    /// when that reaches the limit, it is the last request to take. The
+    /// cells are counted only near the limit.
+    #[inline]
+    fn last_to_take(&self, slot: &Slot) -> bool {
         let limit = slot.request_limit.load(Relaxed);
-        limit > 0
-            && slot.requests.load(Relaxed).saturating_add(begun) >= limit
+        if limit == 0 {
+            return false;
+        }
+        let served = slot.requests.load(Relaxed);
+        let most = TICKETS as u64 + slot.untimed.load(Relaxed).min(UNTIMED_MAX);
+        if served.saturating_add(most) < limit {
+            return false;
+        }
+        let begun = Activity::of(slot).in_flight.max(1);
+        served.saturating_add(begun) >= limit
             && self
                 .core
                 .decide_before_last(slot, begun, &LazyNow::later(&self.core))
     }
 
-    /// A request ends, whatever its outcome; true when the worker should exit
-    /// after this request (finish the response, then leave).
+    /// The request of `ticket` ended, whatever its outcome; true when the
+    /// worker should exit after it (finish the response, then leave). A
+    /// ticket this worker does not have in flight (ended already, never
+    /// issued, another worker's) is `Error::BadTicket`, and changes
+    /// nothing.
+    #[inline]
+    pub fn end_ticket(&self, ticket: Ticket) -> crate::Result<bool> {
+        let now = LazyNow::later(&self.core);
+        let slot = self.slot();
+        let raw = ticket.0 & !Ticket::LAST;
+        let bad = || crate::Error::BadTicket(ticket.0);
+        if raw & Ticket::TAG_MASK != self.tag {
+            return Err(bad());
+        }
+        let index = raw & Ticket::INDEX_MASK;
+        if index == UNTIMED {
+            slot.untimed
+                .fetch_update(Release, Relaxed, |n| n.checked_sub(1))
+                .map_err(|_| bad())?;
+        } else {
+            let c = slot.cells.get(index as usize).ok_or_else(bad)?;
+            let w = c.load(Relaxed);
+            if !cell::used(w) || cell::seq(w) != (raw >> Ticket::SEQ_SHIFT) & cell::SEQ_MASK {
+                return Err(bad());
+            }
+            let stamp = if self.core.limits.activity_clock {
+                now.get()
+            } else {
+                0
+            };
+            // Lost only to another end of the same ticket.
+            c.compare_exchange(w, cell::free(w, stamp), Release, Relaxed)
+                .map_err(|_| bad())?;
+        }
+        slot.requests.fetch_add(1, Relaxed);
+        Ok(self.core.decide_after_end(slot, &now))
+    }
+
+    /// The requests in flight past `request_timeout` (none when it is off),
+    /// into `out`; returns how many there are (at most `TICKETS`, more than
+    /// were written when `out` is short). For hosts that can end one
+    /// request alone (an event loop): they end these, then `end_ticket`
+    /// them. Allocates nothing.
+    pub fn overdue(&self, out: &mut [Ticket]) -> usize {
+        let timeout = self.core.limits.request_timeout;
+        if timeout == 0 {
+            return 0;
+        }
+        let now = self.core.now();
+        let mut n = 0;
+        for (i, c) in self.slot().cells.iter().enumerate() {
+            let w = c.load(Relaxed);
+            if cell::used(w) && now.saturating_sub(cell::time(w)) >= timeout {
+                if let Some(o) = out.get_mut(n) {
+                    *o = Ticket::of(self.tag, i as u64, cell::seq(w));
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// A request starts, with no ticket (hosts that run one request at a
+    /// time in a worker). True when it should be the worker's last, as
+    /// `Ticket::last`. Past the most a slot counts, it is not counted.
+    #[inline]
+    pub fn begin(&self) -> bool {
+        self.begin_ticket().is_ok_and(|t| t.last())
+    }
+
+    /// A request with no ticket ends, whatever its outcome; true when the
+    /// worker should exit after this request (finish the response, then
+    /// leave).
     ///
-    /// With several requests in flight (threads), the one that ended cannot be
-    /// told apart from the others, so the request timer restarts from now: a
-    /// worker whose threads keep finishing requests is never killed by
-    /// `request_timeout`, at the cost of missing one hung thread among busy
-    /// ones.
+    /// It ends the oldest request in flight: with several in flight
+    /// (threads) and no tickets, the one that ended cannot be told apart
+    /// from the others, so a worker whose threads keep finishing requests is
+    /// never killed by `request_timeout`. Hosts that run several requests at
+    /// once use `begin_ticket`/`end_ticket`.
     #[inline]
     pub fn end(&self) -> bool {
         // The clock is read only if the end time matters (rules that time
@@ -203,9 +394,11 @@ impl Worker {
         } else {
             0
         };
-        let _ = slot.busy.fetch_update(Release, Relaxed, |w| {
-            Some(busy::pack(busy::in_flight(w).saturating_sub(1), stamp))
-        });
+        if !free_oldest(slot, stamp) {
+            let _ = slot
+                .untimed
+                .fetch_update(Release, Relaxed, |n| n.checked_sub(1));
+        }
         slot.requests.fetch_add(1, Relaxed);
         self.core.decide_after_end(slot, &now)
     }

@@ -6,5 +6,5 @@ mod handle;
 pub(crate) mod watchdog;
 
 pub use crate::os::process::Health;
-pub use handle::Worker;
 pub(crate) use handle::{over_limits, store_health};
+pub use handle::{Ticket, Worker};

@@ -88,6 +88,56 @@ static void test_abi(void) {
     OK(wl_policy_free(p));
   }
 
+  /* Tickets: each request timed on its own, given back once. */
+  {
+    wl_policy *p = NULL;
+    wl_pool *pool = NULL;
+    wl_worker *w = NULL, *other = NULL;
+    OK(wl_policy_parse("max_requests=3,request_timeout=5s", &p));
+    OK(wl_pool_new(p, 2, &pool));
+    OK(wl_pool_worker(pool, 0, &w));
+    OK(wl_pool_worker(pool, 1, &other));
+    uint64_t a = 0, b = 0;
+    bool leave = true;
+    OK(wl_worker_begin_ticket(w, &a));
+    CHECK(a < (1ULL << 53) && (a & WL_TICKET_LAST) == 0);
+    int64_t v = wl_worker_begin_ticket_value(w);
+    CHECK(v >= 0 && v < (1LL << 53));
+    b = (uint64_t)v;
+    CHECK(a != b);
+    /* Another worker's ticket, and a forged one: refused, nothing counted. */
+    CHECK(wl_worker_end_ticket(other, a, &leave) == WL_BAD_TICKET);
+    CHECK(strstr(last_error(), "not a request in flight") != NULL);
+    CHECK(wl_worker_end_ticket_flag(w, 12345) == -(int32_t)WL_BAD_TICKET);
+    uint64_t overdue[WL_TICKETS];
+    size_t n = 99;
+    OK(wl_worker_overdue(w, overdue, WL_TICKETS, &n));
+    CHECK(n == 0);
+    OK(wl_worker_overdue(w, NULL, 0, &n));
+    CHECK(wl_worker_overdue(w, NULL, 1, &n) == WL_NULL_ARGUMENT);
+    CHECK(wl_worker_overdue(w, overdue, 1, NULL) == WL_NULL_ARGUMENT);
+    /* Ended out of order, each once. */
+    CHECK(wl_worker_end_ticket_flag(w, b) == 0);
+    CHECK(wl_worker_end_ticket_flag(w, b) == -(int32_t)WL_BAD_TICKET);
+    CHECK(wl_worker_end_ticket(w, a, NULL) == WL_NULL_ARGUMENT);
+    OK(wl_worker_end_ticket(w, a, &leave));
+    CHECK(!leave);
+    uint64_t requests = 0;
+    OK(wl_worker_requests(w, &requests));
+    CHECK(requests == 2);
+    /* The third is the last to take, and says so. */
+    OK(wl_worker_begin_ticket(w, &a));
+    CHECK((a & WL_TICKET_LAST) != 0);
+    OK(wl_worker_end_ticket(w, a, &leave));
+    CHECK(leave);
+    CHECK(strcmp(wl_result_name(WL_TOO_MANY_IN_FLIGHT), "WL_TOO_MANY_IN_FLIGHT") == 0);
+    OK(wl_worker_free(w));
+    OK(wl_worker_free(other));
+    CHECK(wl_worker_begin_ticket_value(w) == -(int64_t)WL_INVALID_HANDLE);
+    OK(wl_pool_free(pool));
+    OK(wl_policy_free(p));
+  }
+
   /* Texts in one call, owned by the library until the thread's next one. */
   wl_decision d = {WL_ACTION_RECYCLE, WL_REASON_MAX_REQUESTS, 1000, 1000};
   CHECK(strcmp(wl_decision_string(&d), "max_requests: 1000 >= 1000") == 0);

@@ -326,11 +326,31 @@ static void workers(void) {
   }
   REFUSED(wl_worker_end(w, NULL));
   OK(wl_worker_end(w, &flag));
+  /* Tickets: a refused call takes no ticket and ends nothing. */
+  uint64_t ticket = 0;
+  REFUSED(wl_worker_begin_ticket(NULL, &ticket));
+  REFUSED(wl_worker_begin_ticket(w, NULL));
+  OK(wl_worker_begin_ticket(w, &ticket));
+  REFUSED(wl_worker_end_ticket(NULL, ticket, &flag));
+  REFUSED(wl_worker_end_ticket(w, ticket, NULL));
+  size_t overdue_count = 0;
+  uint64_t overdue[2];
+  REFUSED(wl_worker_overdue(NULL, overdue, 2, &overdue_count));
+  REFUSED(wl_worker_overdue(w, NULL, 2, &overdue_count));
+  REFUSED(wl_worker_overdue(w, overdue, 2, NULL));
+  OK(wl_worker_overdue(w, NULL, 0, &overdue_count));
+  if (wl_worker_begin_ticket_value(NULL) != -(int64_t)WL_NULL_ARGUMENT ||
+      wl_worker_end_ticket_flag(NULL, ticket) != -(int32_t)WL_NULL_ARGUMENT) {
+    fprintf(stderr, "the ticket value forms did not refuse NULL with -WL_NULL_ARGUMENT\n");
+    failures++;
+  }
+  OK(wl_worker_end_ticket(w, ticket, &flag));
+  EXPECT(wl_worker_end_ticket(w, ticket, &flag), WL_BAD_TICKET);
   uint64_t requests = 0;
   REFUSED(wl_worker_requests(NULL, &requests));
   REFUSED(wl_worker_requests(w, NULL));
   OK(wl_worker_requests(w, &requests));
-  if (requests != 1) {
+  if (requests != 2) { /* one request without a ticket, one with */
     fprintf(stderr, "refused begin/end calls counted: %llu requests\n",
             (unsigned long long)requests);
     failures++;

@@ -12,6 +12,12 @@ pub trait Driver {
     fn new_pool(&mut self, policy: &str, slots: u32, seed: u64) -> Result<(), String>;
     fn begin(&mut self, slot: u32) -> Result<(), String>;
     fn end(&mut self, slot: u32) -> Result<bool, String>;
+    /// A request begins with a ticket; returns the ticket's number.
+    fn begin_ticket(&mut self, slot: u32) -> Result<u64, String>;
+    /// The request of ticket `ticket` ends; whether the worker should exit.
+    fn end_ticket(&mut self, slot: u32, ticket: u64) -> Result<bool, String>;
+    /// The tickets of the slot's requests past request_timeout.
+    fn overdue(&mut self, slot: u32) -> Result<Vec<u64>, String>;
     fn advance_us(&mut self, us: u64) -> Result<(), String>;
     fn health(
         &mut self,
@@ -106,6 +112,8 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
     let seed = case.get("seed").and_then(Value::as_u64).unwrap_or(0);
     let steps = case["steps"].as_array().ok_or("case has no steps")?;
     driver.new_pool(policy, slots, seed)?;
+    // Tickets by the name the vector gave them.
+    let mut tickets: std::collections::HashMap<String, u64> = Default::default();
     if slots == 1 && !steps.iter().any(|s| s["op"] == "spawned") {
         driver.spawned(0, std::process::id())?;
     }
@@ -120,9 +128,57 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
                     driver.end(slot).map_err(fail)?;
                 }
             }
-            "begin" => driver.begin(slot).map_err(fail)?,
-            "end" => {
-                driver.end(slot).map_err(fail)?;
+            "begin" => match step.get("ticket").and_then(Value::as_str) {
+                None => driver.begin(slot).map_err(fail)?,
+                Some(name) => {
+                    let t = driver.begin_ticket(slot).map_err(fail)?;
+                    if let Some(want) = step.get("last").and_then(Value::as_bool) {
+                        if (t & (1 << 52) != 0) != want {
+                            return Err(fail(format!("last is {}, expected {want}", !want)));
+                        }
+                    }
+                    tickets.insert(name.to_string(), t);
+                }
+            },
+            "end" => match step.get("ticket").and_then(Value::as_str) {
+                None => {
+                    driver.end(slot).map_err(fail)?;
+                }
+                Some(name) => {
+                    // A name never issued is the number the step gives.
+                    let t = match (tickets.get(name), opt_u64(step, "raw")) {
+                        (Some(&t), _) | (None, Some(t)) => t,
+                        (None, None) => return Err(fail(format!("no ticket {name:?}"))),
+                    };
+                    let refused = step.get("refused").and_then(Value::as_bool) == Some(true);
+                    match (driver.end_ticket(slot, t), refused) {
+                        (Ok(_), false) | (Err(_), true) => {}
+                        (Ok(_), true) => return Err(fail("ended, expected refused".into())),
+                        (Err(e), false) => return Err(fail(e)),
+                    }
+                }
+            },
+            "overdue" => {
+                let got = driver.overdue(slot).map_err(fail)?;
+                let mut names: Vec<&str> = tickets
+                    .iter()
+                    .filter(|(_, t)| got.contains(&(*t & !(1u64 << 52))))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                names.sort_unstable();
+                let mut want: Vec<&str> = step["expect"]
+                    .as_array()
+                    .ok_or_else(|| fail("overdue needs expect".into()))?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                want.sort_unstable();
+                if names != want || got.len() != want.len() {
+                    return Err(fail(format!(
+                        "overdue {names:?} ({} tickets), expected {want:?}",
+                        got.len()
+                    )));
+                }
             }
             "advance" => {
                 let secs = step["secs"]

@@ -29,6 +29,10 @@ pub const WL_HOST_WATCHDOG_KILLS: u32 = 1 << 5;
 /// The master starts each worker into the slot a spawn action names (rather
 /// than workers claiming a free slot by pid).
 pub const WL_HOST_NUMBERED: u32 = 1 << 6;
+/// Each request in flight holds a ticket (`wl_worker_begin_ticket`), so a
+/// worker that runs several at once has each timed on its own:
+/// `request_timeout` can hold with threads.
+pub const WL_HOST_TICKETS: u32 = 1 << 7;
 
 /// `wl_pool_stats_text` formats.
 pub const WL_STATS_JSON: u32 = 0;

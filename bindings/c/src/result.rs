@@ -46,6 +46,12 @@ pub enum wl_result {
     /// A pool file or ledger not owned by the effective user, or writable
     /// by group or others: another user could have written it.
     WL_UNSAFE_FILE = 306,
+    /// A request ticket the worker does not have in flight: ended already,
+    /// never issued, or another worker's; nothing changed.
+    WL_BAD_TICKET = 307,
+    /// More requests in flight in one worker than a slot counts
+    /// (`WL_TICKETS` timed and 65,535 more); nothing changed.
+    WL_TOO_MANY_IN_FLIGHT = 308,
     /// No process has this pid (or it is a zombie).
     WL_NO_SUCH_PROCESS = 400,
     /// The pid belongs to another process now; nothing was sent.
@@ -71,7 +77,7 @@ use wl_result::*;
 
 impl wl_result {
     /// Every code, for tests and `wl_result_text`.
-    pub const ALL: [wl_result; 25] = [
+    pub const ALL: [wl_result; 27] = [
         WL_OK,
         WL_NULL_ARGUMENT,
         WL_INVALID_HANDLE,
@@ -88,6 +94,8 @@ impl wl_result {
         WL_SLOT_BUSY,
         WL_BAD_POOL_FILE,
         WL_UNSAFE_FILE,
+        WL_BAD_TICKET,
+        WL_TOO_MANY_IN_FLIGHT,
         WL_NO_SUCH_PROCESS,
         WL_IDENTITY_MISMATCH,
         WL_BAD_LEDGER,
@@ -120,6 +128,8 @@ impl wl_result {
             WL_SLOT_BUSY => "the slot holds a live worker",
             WL_BAD_POOL_FILE => "not a usable workerlife pool file",
             WL_UNSAFE_FILE => "a file another user could have written",
+            WL_BAD_TICKET => "not a request ticket in flight in this worker",
+            WL_TOO_MANY_IN_FLIGHT => "too many requests in flight in one worker",
             WL_NO_SUCH_PROCESS => "no such process",
             WL_IDENTITY_MISMATCH => "the pid belongs to another process now",
             WL_BAD_LEDGER => "damaged workerlife ledger",
@@ -153,6 +163,8 @@ impl From<&Error> for wl_result {
             Error::UnsafeFile { .. } => WL_UNSAFE_FILE,
             Error::NotAChild { .. } => WL_NOT_A_CHILD,
             Error::InvalidArgument(_) => WL_INVALID_ARGUMENT,
+            Error::BadTicket(_) => WL_BAD_TICKET,
+            Error::TooManyInFlight { .. } => WL_TOO_MANY_IN_FLIGHT,
             Error::NoSuchProcess(_) => WL_NO_SUCH_PROCESS,
             Error::BadLedger { .. } => WL_BAD_LEDGER,
             Error::Io { .. } => WL_IO,

@@ -202,13 +202,18 @@ pub struct wl_health {
 
 /// No slot (`wl_pool_action.replaces` of an action that replaces none).
 pub const WL_NO_SLOT: u32 = u32::MAX;
+/// Set in a ticket (`wl_worker_begin_ticket`) when the request should be
+/// the worker's last; `wl_worker_end_ticket` ignores it.
+pub const WL_TICKET_LAST: u64 = 0x0010_0000_0000_0000;
+/// Requests a worker's slot times at once (`wl_worker_begin_ticket`).
+pub const WL_TICKETS: u32 = 16;
 
 /// `container_memory=auto`, as `wl_policy_get_raw` gives it.
 pub const WL_CONTAINER_AUTO: u64 = u64::MAX;
 
 /// A `container_headroom` that is a percentage, as `wl_policy_get_raw`
 /// gives it: this bit, with hundredths of a percent below it.
-pub const WL_HEADROOM_PERCENT: u64 = 1 << 63;
+pub const WL_HEADROOM_PERCENT: u64 = 0x8000_0000_0000_0000;
 
 /// A reading of the container's memory cgroup, for
 /// `wl_pool_report_container`: bytes, or `WL_NO_READING` where unknown;

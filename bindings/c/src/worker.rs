@@ -1,10 +1,10 @@
 //! Worker exports: the hot path and the worker's own reports.
 
 use crate::buffers::{arg, out};
-use crate::result::{check, guard};
+use crate::result::{check, fail, guard};
 use crate::types::{wl_decision, wl_health, wl_sample, WL_NO_READING};
 use crate::{lookup, release, wl_result, wl_worker, WORKERS};
-use workerlife::{Health, Worker};
+use workerlife::{Health, Ticket, Worker};
 
 #[inline(always)]
 fn worker<'a>(w: *const wl_worker) -> Result<&'a Worker, wl_result> {
@@ -100,6 +100,122 @@ fn flag(f: impl FnOnce() -> Result<bool, wl_result>) -> i32 {
         wl_result::WL_OK => i32::from(answer),
         failed => -(failed as i32),
     }
+}
+
+/// A request begins, and `*ticket` gets its ticket, for
+/// `wl_worker_end_ticket` from any thread: the slot times each request in
+/// flight on its own, so one stuck among many that keep ending is still
+/// caught by `request_timeout` (hosts that run several requests at once in
+/// a worker: threads, an event loop). The ticket is a number below 2^53;
+/// `WL_TICKET_LAST` set in it says this should be the worker's last request
+/// (as `wl_worker_begin_last`). A slot times `WL_TICKETS` requests at once;
+/// more are counted but not timed, and past 65,535 of those the call
+/// fails with `WL_TOO_MANY_IN_FLIGHT` and changes nothing. `ticket` must not
+/// be NULL. Lock-free and allocation-free; any thread; after `fork()` too.
+///
+/// # Safety
+///
+/// - `ticket` must not be NULL: valid for writing one `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_worker_begin_ticket(
+    worker: *const wl_worker,
+    ticket: *mut u64,
+) -> wl_result {
+    guard(|| {
+        let w = self::worker(worker)?;
+        let ticket = out(ticket, "ticket")?;
+        *ticket = check(w.begin_ticket())?.raw();
+        Ok(())
+    })
+}
+
+/// The request of `ticket` ended, whatever its outcome; `*exit` gets
+/// whether the worker should exit after it. A ticket this worker does not
+/// have in flight (ended already, never issued, another worker's) fails
+/// with `WL_BAD_TICKET` and changes nothing. `exit` must not be NULL.
+/// Lock-free and allocation-free; any thread.
+///
+/// # Safety
+///
+/// - `exit` must not be NULL: valid for writing one `bool`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_worker_end_ticket(
+    worker: *const wl_worker,
+    ticket: u64,
+    exit: *mut bool,
+) -> wl_result {
+    guard(|| {
+        let w = self::worker(worker)?;
+        let exit = out(exit, "exit")?;
+        *exit = check(w.end_ticket(Ticket::from_raw(ticket)))?;
+        Ok(())
+    })
+}
+
+/// `wl_worker_begin_ticket` with the ticket as the return value (see
+/// `wl_worker_begin_flag`): the ticket (0 or more, below 2^53 so a
+/// JavaScript number holds it), or a failure's `wl_result` negated.
+/// Lock-free and allocation-free; any thread.
+#[no_mangle]
+pub extern "C" fn wl_worker_begin_ticket_value(worker: *const wl_worker) -> i64 {
+    let mut ticket = 0;
+    match guard(|| {
+        ticket = check(self::worker(worker)?.begin_ticket())?.raw();
+        Ok(())
+    }) {
+        wl_result::WL_OK => ticket as i64,
+        failed => -(failed as i64),
+    }
+}
+
+/// `wl_worker_end_ticket` with its answer as the return value (see
+/// `wl_worker_begin_flag`): 1 when the worker should exit after this
+/// request, 0 when not, or a failure's `wl_result` negated. Lock-free and
+/// allocation-free; any thread.
+#[no_mangle]
+pub extern "C" fn wl_worker_end_ticket_flag(worker: *const wl_worker, ticket: u64) -> i32 {
+    flag(|| check(self::worker(worker)?.end_ticket(Ticket::from_raw(ticket))))
+}
+
+/// The tickets of this worker's requests past `request_timeout` (none when
+/// it is off), for a host that can end one request alone (an event loop):
+/// it ends each, then gives its ticket back with `wl_worker_end_ticket`.
+/// Up to `capacity` are written to `tickets` (which may be NULL when
+/// `capacity` is 0); `*count` gets how many there are (at most
+/// `WL_TICKETS`, more than written when `capacity` is short). `count` must
+/// not be NULL. Lock-free and allocation-free; any thread.
+///
+/// # Safety
+///
+/// - `tickets` may be NULL when `capacity` is 0; otherwise valid for
+///   writing `capacity` `uint64_t`s.
+/// - `count` must not be NULL: valid for writing one `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_worker_overdue(
+    worker: *const wl_worker,
+    tickets: *mut u64,
+    capacity: usize,
+    count: *mut usize,
+) -> wl_result {
+    guard(|| {
+        let w = self::worker(worker)?;
+        let count = out(count, "count")?;
+        crate::buffers::aligned(tickets, "tickets")?;
+        if tickets.is_null() && capacity > 0 {
+            return Err(fail(wl_result::WL_NULL_ARGUMENT, "tickets is NULL"));
+        }
+        let mut found = [Ticket::from_raw(0); workerlife::TICKETS];
+        let n = w.overdue(&mut found);
+        if capacity > 0 {
+            // SAFETY: the caller's promise above, checked non-NULL.
+            let dst = std::slice::from_raw_parts_mut(tickets, capacity);
+            for (d, t) in dst.iter_mut().zip(&found[..n.min(found.len())]) {
+                *d = t.raw();
+            }
+        }
+        *count = n;
+        Ok(())
+    })
 }
 
 /// A liveness beat (for `heartbeat_timeout`). Lock-free; any thread.

@@ -91,6 +91,25 @@ impl Driver for CDriver {
         ok(unsafe { wl_worker_end(w, &mut exit) })?;
         Ok(exit)
     }
+    fn begin_ticket(&mut self, slot: u32) -> Result<u64, String> {
+        let w = self.worker(slot)?;
+        let mut t = 0;
+        ok(unsafe { wl_worker_begin_ticket(w, &mut t) })?;
+        Ok(t)
+    }
+    fn end_ticket(&mut self, slot: u32, ticket: u64) -> Result<bool, String> {
+        let w = self.worker(slot)?;
+        let mut exit = false;
+        ok(unsafe { wl_worker_end_ticket(w, ticket, &mut exit) })?;
+        Ok(exit)
+    }
+    fn overdue(&mut self, slot: u32) -> Result<Vec<u64>, String> {
+        let w = self.worker(slot)?;
+        let mut out = [0u64; WL_TICKETS as usize];
+        let mut n = 0usize;
+        ok(unsafe { wl_worker_overdue(w, out.as_mut_ptr(), out.len(), &mut n) })?;
+        Ok(out[..n.min(out.len())].to_vec())
+    }
     fn advance_us(&mut self, us: u64) -> Result<(), String> {
         ok(wl_pool_advance(self.pool, us))
     }
