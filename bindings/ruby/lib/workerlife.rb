@@ -15,6 +15,12 @@ module WorkerLife
   U64_MAX = (1 << 64) - 1
   NO_SLOT = 0xffff_ffff
 
+  # Set in a ticket (Worker#begin_ticket) whose request should be the
+  # worker's last; Worker#end_ticket ignores it.
+  TICKET_LAST = N::TICKET_LAST
+  # Requests a worker's slot times at once (more are counted, not timed).
+  TICKETS = N::TICKETS
+
   VERSION = N.wl_version
   ABI_VERSION = N.wl_abi_version
 
@@ -184,7 +190,8 @@ module WorkerLife
 
   # The host contract: a host declares what it can carry out as capability
   # names (:heartbeat, :surge, :cancel, :concurrent, :master_kills,
-  # :watchdog_kills, :numbered), whose bits are read from the library.
+  # :watchdog_kills, :numbered, :tickets), whose bits are read from the
+  # library.
   def self.capabilities(caps)
     raise bad("host capabilities are an Array of names, not #{caps.inspect}") unless caps.is_a?(Array)
 
@@ -520,6 +527,41 @@ module WorkerLife
     # The names the other bindings use (Ruby allows them after a dot: w.begin, w.end).
     alias_method :begin, :begin_request
     alias_method :end, :end_request
+
+    # A request begins with a ticket of its own, for #end_ticket from any
+    # thread: the slot times each request in flight apart, so one stuck
+    # among others that keep ending is still caught by request_timeout.
+    # An Integer below 2^53; TICKET_LAST set in it says this should be the
+    # worker's last request (stop accepting).
+    def begin_ticket
+      t = N.wl_worker_begin_ticket_value(@ptr || ptr)
+      return t unless t.negative?
+
+      WorkerLife.check(-t)
+    end
+
+    # The request of `ticket` ended, whatever its outcome: true when the
+    # worker must exit after answering. A ticket this worker does not have
+    # in flight (ended already, never issued, another worker's) is a
+    # PoolError (WL_BAD_TICKET) and changes nothing.
+    def end_ticket(ticket)
+      # Checked here, so that nil, a Float or a number past a uint64 is this
+      # binding's ArgumentError and never the ffi gem's RangeError or TypeError.
+      WorkerLife.to_int("a ticket", ticket, 0, U64_MAX) unless ticket.is_a?(Integer) && ticket >= 0 && ticket <= U64_MAX
+      r = N.wl_worker_end_ticket_flag(@ptr || ptr, ticket)
+      return r == 1 unless r.negative?
+
+      WorkerLife.check(-r)
+    end
+
+    # The tickets (without TICKET_LAST) of this worker's requests past
+    # request_timeout, for a host that can end one request alone: an Array
+    # of at most TICKETS Integers, empty when request_timeout is off.
+    def overdue
+      buf = FFI::MemoryPointer.new(:uint64, TICKETS)
+      n = WorkerLife.out(:size_t) { |count| N.wl_worker_overdue(ptr, buf, TICKETS, count) }
+      buf.read_array_of_uint64([n, TICKETS].min)
+    end
 
     def heartbeat = WorkerLife.check(N.wl_worker_heartbeat(ptr))
     def on_event_loop = WorkerLife.check(N.wl_worker_on_event_loop(ptr))

@@ -142,6 +142,103 @@ class TestApi < Minitest::Test
     pool&.close
   end
 
+  # A host that runs requests at once with a ticket for each may use
+  # request_timeout; without tickets it is refused, naming the way out.
+  def test_tickets_is_a_host_capability
+    caps = %i[master_kills watchdog_kills concurrent]
+    e = assert_raises(WorkerLife::PolicyError) { WorkerLife.check_host("request_timeout=1s", "Puma cluster", caps) }
+    assert_match(/\Arequest_timeout=1s: Puma cluster runs several requests at once/, e.message)
+    assert_match(/begin_ticket/, e.message)
+    WorkerLife.check_host("request_timeout=1s", "Puma cluster", caps + [:tickets])
+    assert_equal WorkerLife.capabilities(caps) | (1 << 7), WorkerLife.capabilities(caps + ["tickets"])
+    pool = WorkerLife::Pool.new("request_timeout=1s", slots: 4)
+    pool.set_host("Puma cluster", caps + [:tickets])
+    assert_match(/the host has concurrent requests, master kills, watchdog kills, times each request; /, pool.startup_line)
+  ensure
+    pool&.close
+  end
+
+  def test_a_ticket_times_its_request_apart_from_those_that_keep_ending
+    pool = WorkerLife::Pool.new("request_timeout=5s", slots: 1, manual_clock: true)
+    pool.spawned(0, Process.pid)
+    w = pool.worker(0)
+    stuck = w.begin_ticket
+    assert_kind_of Integer, stuck
+    assert_equal 0, stuck & WorkerLife::TICKET_LAST
+    assert_operator stuck, :<, 1 << 53
+    4.times do
+      t = w.begin_ticket
+      pool.advance(1)
+      refute w.end_ticket(t)
+    end
+    assert_equal :continue, pool.decision(0).action
+    assert_equal [], w.overdue
+    pool.advance(1)
+    d = pool.decision(0)
+    assert_equal [:kill, :request_timeout], [d.action, d.reason]
+    assert_equal [stuck], w.overdue
+    refute w.end_ticket(stuck)
+    assert_equal [], w.overdue
+    assert_equal 5, w.requests
+  ensure
+    w&.close
+    pool&.close
+  end
+
+  def test_the_ticket_that_reaches_max_requests_carries_the_last_bit
+    assert_equal 1 << 52, WorkerLife::TICKET_LAST
+    assert_equal 16, WorkerLife::TICKETS
+    pool = WorkerLife::Pool.new("max_requests=2", slots: 1, manual_clock: true)
+    pool.spawned(0, Process.pid)
+    w = pool.worker(0)
+    a = w.begin_ticket
+    assert_equal 0, a & WorkerLife::TICKET_LAST
+    refute w.end_ticket(a)
+    b = w.begin_ticket
+    assert_equal WorkerLife::TICKET_LAST, b & WorkerLife::TICKET_LAST
+    assert w.end_ticket(b), "the last request: exit after it"
+    assert_equal :recycle, pool.decision(0).action
+  ensure
+    w&.close
+    pool&.close
+  end
+
+  # Bad tickets raise the binding's errors (never the ffi gem's RangeError
+  # or a crash) and change nothing.
+  def test_bad_tickets_are_refused_and_change_nothing
+    pool = WorkerLife::Pool.new("request_timeout=5s", slots: 2, manual_clock: true)
+    pool.spawned(0, Process.pid)
+    w = pool.worker(0)
+    other = pool.worker(1)
+    t = w.begin_ticket
+    before = pool.stats_json
+    [nil, "1", 1.5, Float::NAN, -1, 2**64, :t].each do |bad|
+      e = assert_raises(WorkerLife::ArgumentError, bad.inspect) { w.end_ticket(bad) }
+      assert_equal "WL_INVALID_ARGUMENT", e.code_name
+      assert_match(/a ticket/, e.message)
+    end
+    [0, 1, (1 << 53) - 1, 2**63, 2**64 - 1, t + 1].each do |bad|
+      e = assert_raises(WorkerLife::PoolError, bad.to_s) { w.end_ticket(bad) }
+      assert_equal WorkerLife::WL_BAD_TICKET, e.code
+      assert_match(/ticket #{bad} is not a request in flight in this worker/, e.message)
+    end
+    e = assert_raises(WorkerLife::PoolError) { other.end_ticket(t) }
+    assert_equal "WL_BAD_TICKET", e.code_name
+    assert_equal before, pool.stats_json, "nothing was recorded"
+    refute w.end_ticket(t | WorkerLife::TICKET_LAST), "the LAST bit is ignored"
+    e = assert_raises(WorkerLife::PoolError) { w.end_ticket(t) }
+    assert_equal "WL_BAD_TICKET", e.code_name, "ended twice"
+    assert_equal 1, w.requests, "counted once"
+    w.close
+    assert_raises(WorkerLife::ArgumentError) { w.begin_ticket }
+    assert_raises(WorkerLife::ArgumentError) { w.end_ticket(t) }
+    assert_raises(WorkerLife::ArgumentError) { w.overdue }
+  ensure
+    w&.close
+    other&.close
+    pool&.close
+  end
+
   def test_round_errors_are_logged_once_then_counted
     pool = WorkerLife::Pool.new("", slots: 1)
     lines = Array.new(100) { pool.round_error("adopting: boom") }
@@ -399,6 +496,49 @@ class TestApi < Minitest::Test
     assert_equal 3, WorkerLife::Host.worker.requests, "an inner middleware does not count again"
   ensure
     WorkerLife::Host.instance_variable_set(:@worker, nil)
+    pool&.close
+  end
+
+  class Boom < StandardError; end
+
+  # Each request holds a ticket: a streamed response still being written is
+  # timed on its own while others come and go, and every way out of the app
+  # (an Array, a body closed later, closed twice, a raise, no response at
+  # all) ends its ticket exactly once.
+  def test_the_rack_middleware_times_each_request_on_its_own_ticket
+    app = WorkerLife::Rack.new(lambda do |env|
+      raise Boom, "app failed" if env["raise"]
+      next nil if env["nil"]
+
+      [200, {}, env["array"] ? ["ok"] : Streamed.new]
+    end)
+    pool = WorkerLife::Pool.new("request_timeout=5s", slots: 1, manual_clock: true)
+    pool.spawned(0, Process.pid)
+    w = pool.worker(0)
+    WorkerLife::Host.instance_variable_set(:@worker, w)
+    _s, _h, slow = app.call({})
+    4.times do
+      assert_raises(Boom) { app.call({ "raise" => true }) }
+      assert_raises(NoMethodError) { app.call({ "nil" => true }) }
+      _s, _h, b = app.call({})
+      b.close
+      b.close
+      app.call({ "array" => true })
+      pool.advance(1)
+    end
+    assert_equal 16, w.requests, "every request but the slow one ended, once"
+    assert_equal :continue, pool.decision(0).action
+    pool.advance(1)
+    d = pool.decision(0)
+    assert_equal [:kill, :request_timeout], [d.action, d.reason], "the slow one is timed on its own"
+    assert_equal 1, w.overdue.size
+    slow.close
+    assert_equal [], w.overdue
+    assert_equal 17, w.requests
+    assert_equal :continue, pool.decision(0).action
+  ensure
+    WorkerLife::Host.instance_variable_set(:@worker, nil)
+    w&.close
     pool&.close
   end
 end

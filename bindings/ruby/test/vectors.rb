@@ -38,6 +38,7 @@ module Vectors
     pool = WorkerLife::Pool.new(c.fetch("policy", ""), slots: slots, seed: c.fetch("seed", 0), manual_clock: true)
     handles = {}
     worker = ->(slot) { handles[slot] ||= pool.worker(slot) }
+    tickets = {} # by the name the vector gave them
     steps = c.fetch("steps")
     pool.spawned(0, Process.pid) if slots == 1 && steps.none? { |s| s["op"] == "spawned" }
     steps.each_with_index do |step, i|
@@ -45,8 +46,35 @@ module Vectors
       fail_with = ->(msg) { raise StepFailed, "step #{i} (#{JSON.generate(step)}): #{msg}" }
       case step["op"]
       when "request" then step.fetch("n", 1).times { worker[slot].begin_request; worker[slot].end_request }
-      when "begin" then worker[slot].begin_request
-      when "end" then worker[slot].end_request
+      when "begin"
+        name = step["ticket"]
+        next worker[slot].begin_request if name.nil?
+
+        t = worker[slot].begin_ticket
+        if step.key?("last") && (t & WorkerLife::TICKET_LAST != 0) != step["last"]
+          fail_with.call("last is #{!step['last']}, expected #{step['last']}")
+        end
+        tickets[name] = t
+      when "end"
+        name = step["ticket"]
+        next worker[slot].end_request if name.nil?
+
+        # A name never issued is the number the step gives.
+        t = tickets.fetch(name) { step["raw"] || fail_with.call("no ticket #{name.inspect}") }
+        begin
+          worker[slot].end_ticket(t)
+        rescue WorkerLife::Error => e
+          fail_with.call(e.message) unless step["refused"] == true
+        else
+          fail_with.call("ended, expected refused") if step["refused"] == true
+        end
+      when "overdue"
+        got = worker[slot].overdue
+        names = tickets.select { |_, t| got.include?(t & ~WorkerLife::TICKET_LAST) }.keys.sort
+        want = step.fetch("expect").grep(String).sort
+        if names != want || got.size != want.size
+          fail_with.call("overdue #{names} (#{got.size} tickets), expected #{want}")
+        end
       when "advance" then pool.advance((step["secs"] * 1e6).round / 1e6)
       when "health" then worker[slot].report_health(rss: step["rss"], uss: step["uss"], pss: step["pss"], fds: step["fds"])
       when "container" then pool.report_container(working_set: step["working_set"], limit: step["limit"])

@@ -75,6 +75,12 @@ module WorkerLife
     STATS_JSON_OCCUPIED = 1
     STATS_PROMETHEUS = 2
 
+    # The header's WL_TICKET_LAST (set in a ticket whose request should be
+    # the worker's last) and WL_TICKETS (requests a slot times at once):
+    # #defines, which no call of the library gives.
+    TICKET_LAST = 1 << 52
+    TICKETS = 16
+
     attach_function :wl_abi_version, [], :uint32
     attach_function :wl_layout_version, [], :uint32
     attach_function :wl_struct_size, [:string], :size_t
@@ -131,6 +137,9 @@ module WorkerLife
     attach_function :wl_worker_free, [:pointer], R
     attach_function :wl_worker_begin_flag, [:pointer], :int32
     attach_function :wl_worker_end_flag, [:pointer], :int32
+    attach_function :wl_worker_begin_ticket_value, [:pointer], :int64
+    attach_function :wl_worker_end_ticket_flag, [:pointer, :uint64], :int32
+    attach_function :wl_worker_overdue, [:pointer, :pointer, :size_t, :pointer], R
     attach_function :wl_worker_heartbeat, [:pointer], R
     attach_function :wl_worker_on_event_loop, [:pointer], R
     attach_function :wl_worker_report_health, [:pointer, Health.by_ref], R

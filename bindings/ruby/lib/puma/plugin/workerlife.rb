@@ -16,8 +16,9 @@
 #   Puma stops; an address it cannot serve stops the start, named.
 # - on_worker_boot: the worker claims its slot by pid and starts its
 #   watchdog (SIGTERM once on a granted recycle, SIGKILL on a kill).
-# - every request: counted (the app is wrapped in WorkerLife::Rack; a
-#   `use WorkerLife::Rack` of the app's own is not counted twice).
+# - every request: counted and timed on its own with a ticket (the app is
+#   wrapped in WorkerLife::Rack; a `use WorkerLife::Rack` of the app's own
+#   is not counted twice), so request_timeout holds with `threads 1, N`.
 # - on_worker_shutdown: exiting() (not a crash; the permit goes back).
 # - the master: a supervisor thread adopts Puma's workers from its own
 #   list, ticks (memory sampling, kills of a stuck worker from outside it),
@@ -47,20 +48,20 @@ module WorkerLife
 
     # What Puma's cluster mode can carry out. Its master ticks the pool and
     # signals its own children (master_kills); each worker's watchdog ends
-    # its own process on a kill (watchdog_kills); `threads` with a maximum
-    # above 1 runs several requests at once in a worker (concurrent: then
-    # request_timeout is refused, since a request stuck among busy ones
-    # would never be caught); its master starts one
+    # its own process on a kill (watchdog_kills); its master starts one
     # worker more when its `workers` count grows, as its own SIGTTIN does
     # (surge: see Surge). Not heartbeat: a Ruby thread's beat proves nothing
     # about the loop that serves requests.
     HOST = "Puma cluster"
     CAPS = %i[master_kills watchdog_kills surge].freeze
 
-    # The capabilities under these `options`: concurrent when a worker runs
-    # more than one thread.
+    # The capabilities under these `options`. `threads` with a maximum
+    # above 1 runs several requests at once in a worker (concurrent); each
+    # of them holds a ticket of its own (WorkerLife::Rack: tickets), so a
+    # request stuck among others that keep ending is still timed, and
+    # request_timeout holds there too.
     def self.caps(options)
-      options[:max_threads].to_i > 1 ? CAPS + %i[concurrent] : CAPS
+      options[:max_threads].to_i > 1 ? CAPS + %i[concurrent tickets] : CAPS
     end
 
     # max_surge under Puma. Puma's master keeps `options[:workers]` workers:
