@@ -147,6 +147,11 @@ const C = {
   // a dereference).
   worker_begin_flag: fn('wl_worker_begin_flag', 'int32_t', ['uintptr_t']),
   worker_end_flag: fn('wl_worker_end_flag', 'int32_t', ['uintptr_t']),
+  // Likewise per request with a ticket: the ticket is below 2^53, so koffi's
+  // int64 comes back as an exact Number.
+  worker_begin_ticket_value: fn('wl_worker_begin_ticket_value', 'int64_t', ['uintptr_t']),
+  worker_end_ticket_flag: fn('wl_worker_end_ticket_flag', 'int32_t', ['uintptr_t', 'uint64_t']),
+  worker_overdue: fn('wl_worker_overdue', R, [wl_worker, 'void *', 'size_t', out('size_t')]),
   worker_heartbeat: fn('wl_worker_heartbeat', R, [wl_worker]),
   worker_on_event_loop: fn('wl_worker_on_event_loop', R, [wl_worker]),
   worker_report_health: fn('wl_worker_report_health', R, [wl_worker, koffi.pointer(wl_health)]),

@@ -13,6 +13,12 @@ const { check, ArgumentError } = errors;
 const NO_READING_FLOOR = (1n << 64n) - 3n;
 const U64_MAX = (1n << 64n) - 1n;
 const NO_SLOT = 0xffffffff;
+// The header's WL_TICKET_LAST and WL_TICKETS (defines, so not readable by
+// name): the bit of a ticket that says the request should be the worker's
+// last, and how many requests a slot times at once (the most overdue()
+// returns).
+const TICKET_LAST = 2 ** 52;
+const TICKETS = 16;
 
 /** A uint64 from the library: null for "no reading", else a Number when exact, else a BigInt. */
 function u64(v) {
@@ -59,6 +65,15 @@ function toU32(name, v) {
 
 function toI32(name, v) {
   return Number(intIn(name, v, -(2n ** 31n), 2n ** 31n - 1n, 'an integer in [-2^31, 2^31)'));
+}
+
+/**
+ * A ticket from beginTicket() (its LAST bit may be set), as a Number: an
+ * integer Number or BigInt in [0, 2^53). Anything else never reaches the
+ * library (koffi would turn -1 into 2^64 - 1 and 1.5 into 1).
+ */
+function toTicket(v) {
+  return Number(intIn('ticket', v, 0n, 2n ** 53n - 1n, 'a ticket: an integer in [0, 2^53)'));
 }
 
 /** A signal: its name (`'SIGKILL'`) or number (an integer in [1, 64]). */
@@ -128,7 +143,7 @@ function hostCaps(caps) {
   let bits = 0;
   for (const name of caps) {
     const bit = typeof name === 'string' && !name.includes('\0') ? C.host_capability(name) : 0;
-    if (!bit) throw refuse('caps', name, 'heartbeat, surge, cancel, concurrent, master_kills, watchdog_kills or numbered');
+    if (!bit) throw refuse('caps', name, 'heartbeat, surge, cancel, concurrent, master_kills, watchdog_kills, numbered or tickets');
     bits |= bit;
   }
   return bits >>> 0;
@@ -464,6 +479,7 @@ class Worker extends Handle {
   constructor(ptr) {
     super(ptr, C.worker_free);
     this._addr = koffi.address(ptr); // for the hot path (ffi.js)
+    this._overdue = null; // overdue()'s buffer, made at its first call
   }
   close() {
     this._addr = null;
@@ -480,6 +496,41 @@ class Worker extends Handle {
     const r = C.worker_end_flag(this._addr ?? this.ptr);
     if (r < 0) check(-r);
     return r === 1;
+  }
+  /**
+   * A request begins with its own ticket, for endTicket(): the slot times
+   * each request in flight on its own. A Number below 2^53; TICKET_LAST set
+   * in it says this should be the worker's last request (stop accepting).
+   */
+  beginTicket() {
+    const r = C.worker_begin_ticket_value(this._addr ?? this.ptr);
+    if (r < 0) check(-Number(r));
+    return Number(r);
+  }
+  /**
+   * The request of `ticket` ended, whatever its outcome. True when the
+   * worker must exit (after answering). A ticket not in flight here (ended
+   * already, never issued, another worker's) is a PoolError
+   * (WL_BAD_TICKET) and changes nothing.
+   */
+  endTicket(ticket) {
+    const t = toTicket(ticket);
+    const r = C.worker_end_ticket_flag(this._addr ?? this.ptr, t);
+    if (r < 0) check(-r);
+    return r === 1;
+  }
+  /**
+   * The tickets (TICKET_LAST clear) of this worker's requests in flight
+   * past request_timeout: [] when it is off. For a host that ends each of
+   * them itself, then gives its ticket back with endTicket().
+   */
+  overdue() {
+    this._overdue ??= Buffer.alloc(TICKETS * 8);
+    const n = [0];
+    check(C.worker_overdue(this.ptr, this._overdue, TICKETS, n));
+    const got = [];
+    for (let i = 0; i < Math.min(Number(n[0]), TICKETS); i++) got.push(Number(this._overdue.readBigUInt64LE(i * 8)));
+    return got;
   }
   heartbeat() { check(C.worker_heartbeat(this.ptr)); }
   onEventLoop() { check(C.worker_on_event_loop(this.ptr)); }
@@ -559,6 +610,7 @@ function hostSlots(workers, policy, caps) {
 
 module.exports = {
   Policy, Pool, Worker, Watchdog, MetricsServer, kill, waitStatus, hostSlots,
+  TICKET_LAST, TICKETS,
   version: C.version(),
   abiVersion: C.abi_version(),
   results,

@@ -337,3 +337,75 @@ test("serveMetrics: the library's thread serves the pool's stats; a bad or taken
     pool.close();
   }
 });
+
+test('tickets: each request timed on its own, the LAST bit, overdue, bad tickets refused with the library\'s message', () => {
+  assert.strictEqual(wl.TICKET_LAST, 2 ** 52);
+  assert.strictEqual(wl.TICKETS, 16);
+  const pool = new wl.Pool('max_requests=3,request_timeout=1s', { slots: 2, manualClock: true });
+  pool.spawned(0, process.pid);
+  const w = pool.worker(0);
+  const a = w.beginTicket();
+  assert.ok(Number.isSafeInteger(a) && a >= 0 && a < wl.TICKET_LAST, String(a));
+  assert.deepStrictEqual(w.overdue(), []);
+  pool.advance(0.5);
+  const b = w.beginTicket();
+  pool.advance(0.6);
+  // Only the request begun 1.1 s ago is past its time, not the one of 0.6 s.
+  assert.deepStrictEqual(w.overdue(), [a]);
+  assert.strictEqual(w.endTicket(a), false);
+  assert.deepStrictEqual(w.overdue(), []);
+  // Ended twice: refused, nothing counted.
+  assert.throws(() => w.endTicket(a), (e) => e instanceof wl.PoolError && e.code === 307 && e.codeName === 'WL_BAD_TICKET'
+    && /is not a request in flight in this worker/.test(e.message));
+  assert.strictEqual(w.requests, 1);
+  assert.strictEqual(w.endTicket(BigInt(b)), false);
+  // The third request reaches max_requests: its LAST bit says so.
+  const c = w.beginTicket();
+  assert.ok(c >= wl.TICKET_LAST, String(c));
+  assert.strictEqual(w.endTicket(c), true);
+  // Another worker's ticket is refused there.
+  pool.spawned(1, process.pid);
+  const other = pool.worker(1);
+  const d = other.beginTicket();
+  assert.throws(() => w.endTicket(d), (e) => e.codeName === 'WL_BAD_TICKET');
+  assert.strictEqual(other.endTicket(d), false);
+  other.close();
+  w.close();
+  pool.close();
+});
+
+test('bad tickets are refused before the call, naming the argument; a closed worker is refused', () => {
+  const pool = new wl.Pool('', { slots: 1, manualClock: true });
+  pool.spawned(0, process.pid);
+  const w = pool.worker(0);
+  const t = w.beginTicket();
+  for (const bad of [-1, 1.5, NaN, Infinity, 2 ** 53, 2 ** 64, -1n, 2n ** 53n, 2n ** 64n, '1', null, undefined, {}]) {
+    assert.throws(() => w.endTicket(bad), (e) => e instanceof wl.ArgumentError && e.codeName === 'WL_INVALID_ARGUMENT'
+      && /^ticket must be a ticket: an integer in \[0, 2\^53\)/.test(e.message), `ticket ${String(bad)}`);
+  }
+  // None of them ended the request in flight.
+  assert.strictEqual(w.requests, 0);
+  assert.strictEqual(w.endTicket(t), false);
+  assert.strictEqual(w.requests, 1);
+  w.close();
+  assert.throws(() => w.beginTicket(), wl.ArgumentError);
+  assert.throws(() => w.endTicket(t), wl.ArgumentError);
+  assert.throws(() => w.overdue(), wl.ArgumentError);
+  pool.close();
+});
+
+test('more requests in flight than a slot times: each ends once, only timed ones are overdue', () => {
+  const pool = new wl.Pool('request_timeout=1s', { slots: 1, manualClock: true });
+  pool.spawned(0, process.pid);
+  const w = pool.worker(0);
+  const tickets = Array.from({ length: wl.TICKETS + 4 }, () => w.beginTicket());
+  pool.advance(2);
+  const overdue = w.overdue();
+  assert.strictEqual(overdue.length, wl.TICKETS);
+  assert.deepStrictEqual([...overdue].sort(), tickets.slice(0, wl.TICKETS).sort());
+  for (const t of tickets) assert.strictEqual(w.endTicket(t), false);
+  assert.strictEqual(w.requests, wl.TICKETS + 4);
+  assert.deepStrictEqual(w.overdue(), []);
+  w.close();
+  pool.close();
+});

@@ -40,6 +40,7 @@ function runCase(c) {
   const slots = c.slots ?? 1;
   const pool = new wl.Pool(c.policy ?? '', { slots, seed: c.seed ?? 0, manualClock: true });
   const handles = new Map();
+  const tickets = new Map(); // by the name the vector gave them
   const worker = (slot) => {
     if (!handles.has(slot)) handles.set(slot, pool.worker(slot));
     return handles.get(slot);
@@ -54,8 +55,39 @@ function runCase(c) {
         case 'request':
           for (let n = 0; n < (step.n ?? 1); n++) { worker(slot).begin(); worker(slot).end(); }
           break;
-        case 'begin': worker(slot).begin(); break;
-        case 'end': worker(slot).end(); break;
+        case 'begin': {
+          if (!('ticket' in step)) { worker(slot).begin(); break; }
+          const t = worker(slot).beginTicket();
+          if ('last' in step && (t >= wl.TICKET_LAST) !== step.last) throw fail(`last is ${!step.last}, expected ${step.last}`);
+          tickets.set(step.ticket, t);
+          break;
+        }
+        case 'end': {
+          if (!('ticket' in step)) { worker(slot).end(); break; }
+          // A name never issued is the number the step gives.
+          const t = tickets.has(step.ticket) ? tickets.get(step.ticket) : step.raw;
+          if (t === undefined) throw fail(`no ticket ${JSON.stringify(step.ticket)}`);
+          let error = null;
+          try {
+            worker(slot).endTicket(t);
+          } catch (e) {
+            if (!(e instanceof wl.WorkerLifeError)) throw e;
+            error = e;
+          }
+          if (step.refused === true && !error) throw fail('ended, expected refused');
+          if (step.refused !== true && error) throw fail(error.message);
+          break;
+        }
+        case 'overdue': {
+          if (!Array.isArray(step.expect)) throw fail('overdue needs expect');
+          const got = worker(slot).overdue();
+          const names = [...tickets].filter(([, t]) => got.includes(t % wl.TICKET_LAST)).map(([n]) => n).sort();
+          const want = [...step.expect].sort();
+          if (JSON.stringify(names) !== JSON.stringify(want) || got.length !== want.length) {
+            throw fail(`overdue ${JSON.stringify(names)} (${got.length} tickets), expected ${JSON.stringify(want)}`);
+          }
+          break;
+        }
         case 'advance': pool.advance(Math.round(step.secs * 1e6) / 1e6); break;
         case 'health':
           worker(slot).reportHealth({ rss: step.rss, uss: step.uss, pss: step.pss, fds: step.fds });
