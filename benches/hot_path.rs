@@ -61,6 +61,55 @@ fn main() {
     // memory_forecast adds one flag test to end() (the estimate is made at
     // sampling, not per request).
     let forecast = begin_end_ns("max_requests=1000000000000,max_rss=1GiB,memory_forecast=1m");
+    // Tickets: what a threaded or event-loop host calls per request.
+    let tickets_ns = |spec: &str| {
+        let pool = Pool::shared(&Policy::parse(spec).unwrap(), 4).unwrap();
+        let w = pool.claim(std::process::id()).unwrap();
+        best_ns(7, iters, |n| {
+            for _ in 0..n {
+                let t = w.begin_ticket().unwrap();
+                black_box(w.end_ticket(t).unwrap());
+            }
+        })
+    };
+    let tickets = tickets_ns("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s");
+    let tickets_untimed = tickets_ns("max_requests=1000000000000,max_rss=1GiB");
+    // Four threads beginning and ending on one slot (Puma's and gthread's
+    // shape): wall time per pair, all threads' pairs counted, beside the
+    // same four threads on two fetch_adds of shared atomics.
+    let threads = 4;
+    let threaded_baseline = best_ns(5, iters / 4, |n| {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..n / threads {
+                        black_box(&a).fetch_add(1, Ordering::AcqRel);
+                        black_box(&b).fetch_add(1, Ordering::AcqRel);
+                    }
+                });
+            }
+        })
+    });
+    let threaded = {
+        let pool = Pool::shared(
+            &Policy::parse("max_requests=1000000000000,max_rss=1GiB,request_timeout=30s").unwrap(),
+            4,
+        )
+        .unwrap();
+        let w = pool.claim(std::process::id()).unwrap();
+        best_ns(5, iters / 4, |n| {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        for _ in 0..n / threads {
+                            let t = w.begin_ticket().unwrap();
+                            black_box(w.end_ticket(t).unwrap());
+                        }
+                    });
+                }
+            })
+        })
+    };
     let coarse = best_ns(5, iters, |n| {
         for _ in 0..n {
             black_box(workerlife::clock_ns_coarse());
@@ -92,6 +141,22 @@ fn main() {
         forecast / baseline,
         100.0 * (forecast - untimed) / untimed
     );
+    println!(
+        "begin_ticket + end_ticket            {tickets:8.2}  {:7.2}x   goal <= 4x (with request_timeout: two clock reads)",
+        tickets / baseline
+    );
+    println!(
+        "begin_ticket + end_ticket, untimed   {tickets_untimed:8.2}  {:7.2}x   goal <= 3x (no timed rule)",
+        tickets_untimed / baseline
+    );
+    println!(
+        "{threads} threads: 2x fetch_add, shared    {threaded_baseline:8.2}     1.00   (wall ns per pair, all threads)"
+    );
+    println!(
+        "{threads} threads: tickets on one slot     {threaded:8.2}  {:7.2}x   against the line above; single-threaded: {:.2}x",
+        threaded / threaded_baseline,
+        tickets / baseline
+    );
     println!("clock read, CLOCK_MONOTONIC_COARSE   {coarse:8.2}");
     println!(
         "clock read, CLOCK_MONOTONIC          {precise:8.2}  {:7.2}x the coarse clock",
@@ -117,6 +182,6 @@ fn main() {
     }) / f64::from(slots);
     println!("tick() over {slots} slots, per slot      {tick:8.2}              goal <= 20 ns (every shared value checked)");
     println!(
-        "bytes per slot                       {SLOT_BYTES:8}              goal <= 128 (256: the growth fit and sustain runs; see docs/benchmarks.md)"
+        "bytes per slot                       {SLOT_BYTES:8}              goal <= 128 (384: the growth fit, sustain runs and 16 ticket cells; see docs/benchmarks.md)"
     );
 }

@@ -936,9 +936,14 @@ impl Core {
 
     fn kill_reason(&self, slot: &Slot, gs: GenState, now: u64) -> Option<Decision> {
         let l = &self.limits;
-        let activity = Activity::of(slot);
-        let t = activity.time();
-        if let (true, Some(oldest)) = (l.request_timeout > 0, activity.oldest) {
+        // The cells are read only for a rule that needs them (they are a
+        // cache line of their own, and tick reads every slot).
+        let activity = if l.request_timeout > 0 {
+            Some(Activity::of(slot))
+        } else {
+            None
+        };
+        if let Some(oldest) = activity.and_then(|a| a.oldest) {
             let age = now.saturating_sub(oldest);
             if age >= l.request_timeout
                 && (!gs.has(flag::LOOP) || loop_stalled(slot, now, l.request_timeout))
@@ -950,7 +955,12 @@ impl Core {
                 ));
             }
         }
-        if l.heartbeat_timeout > 0 {
+        if l.heartbeat_timeout > 0
+            && now.saturating_sub(slot.last_beat.load(Relaxed)) >= l.heartbeat_timeout
+        {
+            // Silent since its last beat or its last activity, whichever
+            // came later.
+            let t = activity.unwrap_or_else(|| Activity::of(slot)).time();
             let silent = now.saturating_sub(t.max(slot.last_beat.load(Relaxed)));
             if silent >= l.heartbeat_timeout {
                 return Some(Decision::tripped(
@@ -1037,9 +1047,7 @@ impl Core {
             }
         }
         if l.max_idle > 0 {
-            let activity = Activity::of(slot);
-            let idle = now.get().saturating_sub(activity.last_end);
-            if activity.in_flight == 0 && idle >= l.max_idle {
+            if let Some(idle) = Activity::idle_for(slot, now.get(), l.max_idle) {
                 return Some((Reason::Idle, idle, l.max_idle));
             }
         }

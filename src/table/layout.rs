@@ -396,6 +396,24 @@ impl Activity {
         a
     }
 
+    /// How long the slot has been idle, when that is `max_idle` or more:
+    /// nothing in flight and no request ended since. Stops at the first
+    /// cell that says otherwise (most often the first).
+    pub fn idle_for(slot: &Slot, now: u64, max_idle: u64) -> Option<u64> {
+        if slot.untimed.load(Relaxed) != 0 {
+            return None;
+        }
+        let mut last_end = 0;
+        for c in &slot.cells {
+            let w = c.load(Relaxed);
+            if cell::used(w) || now.saturating_sub(cell::time(w)) < max_idle {
+                return None;
+            }
+            last_end = last_end.max(cell::time(w));
+        }
+        Some(now.saturating_sub(last_end))
+    }
+
     /// The time the old single word held: when busy, when the oldest timed
     /// request began (the last end when only untimed ones are in flight);
     /// when idle, when the last request ended.
