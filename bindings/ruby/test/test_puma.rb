@@ -5,7 +5,9 @@
 
 require "minitest/autorun"
 require "fileutils"
+require "io/wait"
 require "json"
+require "socket"
 require "tmpdir"
 require_relative "harness"
 
@@ -89,6 +91,83 @@ class TestPuma < Minitest::Test
       end
       results = Array.new(10) { Harness.get(puma.port) }
       assert_empty results.reject { |r| r[:ok] }
+    end
+  end
+
+  def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  # Sends GET `path` over a plain socket and reads until the connection
+  # ends: [when it was sent, when it ended, what was read]. A worker killed
+  # mid-request ends it with nothing (EOF) or a reset.
+  def request_until_closed(port, path, within)
+    sock = TCPSocket.new("127.0.0.1", port)
+    sock.write("GET #{path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+    sent = now
+    answer = +""
+    loop do
+      left = sent + within - now
+      raise "#{path}: the connection still open after #{within} s: #{answer.inspect}" if left <= 0
+      next unless sock.wait_readable(left)
+
+      chunk = sock.read_nonblock(1 << 16, exception: false)
+      return [sent, now, answer] if chunk.nil?
+
+      answer << chunk if chunk.is_a?(String)
+    end
+  rescue Errno::ECONNRESET, Errno::EPIPE
+    [sent, now, answer]
+  ensure
+    sock&.close
+  end
+
+  # threads 1, 4 (concurrent) with request_timeout=1s: each request holds a
+  # ticket of its own, so one stuck (holding Ruby's lock in a loop) while 3
+  # clients keep the same worker ending short requests is still killed
+  # within twice the timeout, and a new worker serves after.
+  def test_a_request_stuck_among_busy_threads_is_killed_within_twice_request_timeout
+    env = { "WORKERLIFE_POLICY" => "request_timeout=1s", "APP_THREADS" => "4", "APP_WORKERS" => "1" }
+    Harness.with_puma(env) do |puma|
+      started = puma.lines("workerlife on for Puma cluster").first
+      assert_match(/policy request_timeout=1s, \d+ slots; the host has surge, concurrent requests, master kills, watchdog kills, times each request; /,
+                   started)
+      refute_match(/request_timeout \(/, started, "request_timeout is not refused")
+      victim = Harness.until_true(20, -> { "one worker\n#{puma.log[-2000..]}" }) { (w = puma.workers).size == 1 && w.first }
+      served = Queue.new # [finished at, the answer]
+      stop = false
+      clients = Array.new(3) do
+        Thread.new do
+          served << [now, Harness.get(puma.port, "/", timeout: 5)] until stop
+        end
+      end
+      results = []
+      Harness.until_true(20, -> { "the clients served by #{victim}: #{results.last(3)}" }) do
+        results << served.pop until served.empty?
+        results.count { |_, r| r[:ok] && r[:body] == victim.to_s } >= 6
+      end
+      sent, ended, answer = request_until_closed(puma.port, "/hang", 15)
+      took = ended - sent
+      refute_match(%r{\AHTTP/1\.1 200}, answer, "the stuck request was answered: not killed")
+      assert_operator took, :<, 2.0, "killed #{took.round(3)} s after it was sent (request_timeout=1s)"
+      results << served.pop until served.empty?
+      during = results.count { |at, r| at > sent && at < ended && r[:ok] && r[:body] == victim.to_s }
+      assert_operator during, :>=, 1, "short requests ended in the worker while the stuck one ran"
+      line = Harness.until_true(10, -> { "the kill to be logged\n#{puma.log[-2000..]}" }) do
+        puma.log.lines.grep(/kill/).grep(/request_timeout/).grep(/pid=#{victim}\b/).first
+      end
+      assert_match(/reason=request_timeout \(/, line)
+      # A new worker serves, and goes on serving.
+      Harness.until_true(20, -> { "a new worker to serve\n#{puma.log[-2000..]}" }) do
+        r = Harness.get(puma.port, "/", timeout: 5)
+        r[:ok] && r[:body] != victim.to_s
+      end
+      stop = true
+      clients.each(&:join)
+      results = Array.new(10) { Harness.get(puma.port) }
+      assert_empty results.reject { |r| r[:ok] }
+      refute_includes results.map { |r| r[:body] }, victim.to_s
+    ensure
+      stop = true
+      clients&.each(&:join)
     end
   end
 
