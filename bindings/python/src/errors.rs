@@ -102,6 +102,10 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
             raise(py, "UnsafeFile", msg, None, &[("path", obj(py, path))])
         }
         Error::InvalidArgument(_) => raise(py, "InvalidArgument", msg, None, &[]),
+        Error::BadTicket(ticket) => {
+            raise(py, "BadTicket", msg, None, &[("ticket", obj(py, ticket))])
+        }
+        Error::TooManyInFlight { .. } => raise(py, "TooManyInFlight", msg, None, &[]),
         _ => raise(py, "Error", msg, None, &[]),
     }
 }

@@ -17,7 +17,7 @@ pub struct PyHost {
 #[pymethods]
 impl PyHost {
     #[new]
-    #[pyo3(signature = (name, *, heartbeat=false, surge=false, cancel=false, concurrent=false, master_kills=false, watchdog_kills=false, numbered=false))]
+    #[pyo3(signature = (name, *, heartbeat=false, surge=false, cancel=false, concurrent=false, master_kills=false, watchdog_kills=false, numbered=false, tickets=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -29,6 +29,7 @@ impl PyHost {
         master_kills: bool,
         watchdog_kills: bool,
         numbered: bool,
+        tickets: bool,
     ) -> PyResult<Self> {
         let caps = [
             (heartbeat, Caps::HEARTBEAT),
@@ -38,6 +39,7 @@ impl PyHost {
             (master_kills, Caps::MASTER_KILLS),
             (watchdog_kills, Caps::WATCHDOG_KILLS),
             (numbered, Caps::NUMBERED),
+            (tickets, Caps::TICKETS),
         ]
         .into_iter()
         .filter(|(on, _)| *on)

@@ -77,6 +77,8 @@ fn tables(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
 fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("TABLES", tables(m.py())?)?;
+    m.add("TICKET_LAST", workerlife::Ticket::LAST)?;
+    m.add("TICKETS", workerlife::TICKETS)?;
     m.add_class::<policy::PyPolicy>()?;
     m.add_class::<host::PyHost>()?;
     m.add_class::<pool::PyPool>()?;

@@ -3,9 +3,27 @@
 
 use crate::errors::OrRaise;
 use crate::records::{PyDecision, PySample};
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
 use std::sync::Mutex;
-use workerlife::Health;
+use workerlife::{Health, Ticket, TICKETS};
+
+/// A ticket from Python: an int from 0 to 2^64 - 1, never a bool (True
+/// would be ticket 1); TypeError or OverflowError otherwise, naming it.
+fn ticket_of(v: &Bound<'_, PyAny>) -> PyResult<Ticket> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "a ticket is the int begin_ticket() returned, not {}",
+            v.get_type().name()?
+        )));
+    }
+    v.extract::<u64>().map(Ticket::from_raw).map_err(|_| {
+        PyOverflowError::new_err(format!(
+            "ticket {v} is out of range: begin_ticket() returns an int from 0 to 2**53"
+        ))
+    })
+}
 
 /// A worker's running watchdog (see `Worker.watchdog`). Stopped by `stop()`
 /// or by leaving its `with` block; an object collected unstopped leaves the
@@ -113,6 +131,31 @@ impl PyWorker {
     /// A request ended; True when the worker should exit now.
     fn end(&self) -> bool {
         self.inner.end()
+    }
+
+    /// A request starts, with a ticket of its own to give back to
+    /// `end_ticket` (from any thread): the slot times each request in flight
+    /// on its own. `ticket & TICKET_LAST` says it should be the last this
+    /// worker takes (max_requests). Past TICKETS in flight a request is
+    /// counted, not timed; past 65,535 more, TooManyInFlight.
+    fn begin_ticket(&self, py: Python<'_>) -> PyResult<u64> {
+        self.inner.begin_ticket().map(Ticket::raw).or_raise(py)
+    }
+
+    /// The request of `ticket` ended, whatever its outcome; True when the
+    /// worker should exit now. A ticket not in flight here (ended already,
+    /// never issued, another worker's) raises BadTicket and changes nothing.
+    fn end_ticket(&self, py: Python<'_>, ticket: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.inner.end_ticket(ticket_of(ticket)?).or_raise(py)
+    }
+
+    /// The tickets of this worker's requests past request_timeout (empty
+    /// when it is off), for a host that ends each alone (then
+    /// `end_ticket`). Without TICKET_LAST.
+    fn overdue(&self) -> Vec<u64> {
+        let mut out = [Ticket::from_raw(0); TICKETS];
+        let n = self.inner.overdue(&mut out).min(TICKETS);
+        out[..n].iter().map(|t| t.raw()).collect()
     }
 
     /// `with worker.request():` wraps begin/end; afterwards `must_exit`

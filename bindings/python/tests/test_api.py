@@ -489,7 +489,7 @@ def test_a_host_declares_what_it_can_carry_out() -> None:
     assert gunicorn.name == "gunicorn (sync)"
     assert gunicorn.capabilities == ["heartbeat", "surge", "master_kills"]
     assert workerlife.TABLES["capability"] == [
-        "heartbeat", "surge", "cancel", "concurrent", "master_kills", "watchdog_kills", "numbered"
+        "heartbeat", "surge", "cancel", "concurrent", "master_kills", "watchdog_kills", "numbered", "tickets"
     ]
     celery = workerlife.Host("Celery prefork", master_kills=True)
     beat = Policy.parse("heartbeat_timeout=2s")
@@ -566,3 +566,79 @@ def test_event_severity_and_the_librarys_line() -> None:
     line = str(events[1])
     assert "reason=max_requests (1 >= 1)" in line, line
     assert line.count("max_requests") == 1, line
+
+
+def test_tickets_time_each_request_in_flight_on_its_own() -> None:
+    assert (workerlife.TICKETS, workerlife.TICKET_LAST) == (16, 1 << 52)
+    pool = Pool("request_timeout=5s,max_requests=4", manual_clock=True)
+    pool.spawned(0, os.getpid())
+    w = pool.slot(0)
+    stuck = w.begin_ticket()
+    assert isinstance(stuck, int) and 0 <= stuck < 1 << 53
+    assert not stuck & workerlife.TICKET_LAST
+    pool.advance(3)
+    busy = w.begin_ticket()
+    assert busy != stuck and w.overdue() == []
+    pool.advance(2)
+    assert w.overdue() == [stuck]
+    # The other request ending does not restart the stuck one's timer.
+    assert w.end_ticket(busy) is False
+    assert (pool.decision(0).action, pool.decision(0).reason) == ("kill", "request_timeout")
+    assert w.end_ticket(stuck) is False
+    assert w.overdue() == [] and pool.decision(0).action == "continue"
+    # The request that reaches max_requests says so in its ticket, and its
+    # end gives the ticket back with the bit set.
+    a, last = w.begin_ticket(), w.begin_ticket()
+    assert not a & workerlife.TICKET_LAST and last & workerlife.TICKET_LAST
+    w.end_ticket(a)
+    assert w.end_ticket(last) is True
+    assert w.requests == 4
+
+
+def test_a_ticket_not_in_flight_is_refused_and_bad_input_raises() -> None:
+    pool = Pool("max_requests=10", slots=2, manual_clock=True)
+    w0, w1 = pool.slot(0), pool.slot(1)
+    t = w0.begin_ticket()
+    with pytest.raises(workerlife.BadTicket, match=f"ticket {t} is not a request in flight") as e:
+        w1.end_ticket(t)  # another worker's
+    assert isinstance(e.value, ValueError) and e.value.ticket == t
+    w0.end_ticket(t)
+    with pytest.raises(workerlife.BadTicket, match="ended already"):
+        w0.end_ticket(t)
+    assert w0.requests == 1, "the refused end changed nothing"
+    for bad, exc in [
+        (True, TypeError),
+        (1.0, TypeError),
+        ("1", TypeError),
+        (None, TypeError),
+        (-1, OverflowError),
+        (1 << 64, OverflowError),
+        (1 << 200, OverflowError),
+    ]:
+        with pytest.raises(exc, match="ticket"):
+            w0.end_ticket(bad)  # type: ignore[arg-type]
+    with pytest.raises(workerlife.BadTicket):
+        w0.end_ticket((1 << 64) - 1)
+    assert w0.requests == 1
+
+
+def test_past_the_untimed_requests_a_slot_counts_begin_ticket_is_refused() -> None:
+    pool = Pool("", manual_clock=True)
+    w = pool.slot(0)
+    held = [w.begin_ticket() for _ in range(workerlife.TICKETS + 65535)]
+    with pytest.raises(workerlife.TooManyInFlight, match="too many requests in flight") as e:
+        w.begin_ticket()
+    assert isinstance(e.value, RuntimeError)
+    for t in held:
+        w.end_ticket(t)
+    assert w.requests == len(held)
+    w.end_ticket(w.begin_ticket())
+
+
+def test_a_concurrent_host_with_tickets_may_time_requests() -> None:
+    timeout = Policy.parse("request_timeout=1s")
+    with pytest.raises(workerlife.NotForHost, match="begin_ticket"):
+        workerlife.Host("threads", concurrent=True, master_kills=True).check(timeout)
+    host = workerlife.Host("threads", concurrent=True, master_kills=True, tickets=True)
+    assert host.capabilities == ["concurrent", "master_kills", "tickets"]
+    host.check(timeout)

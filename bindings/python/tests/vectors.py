@@ -59,6 +59,8 @@ def run_case(case: Dict[str, Any]) -> None:
         return handles[slot]
 
     steps = case["steps"]
+    # Tickets by the name the vector gave them.
+    tickets: Dict[str, int] = {}
     if slots == 1 and not any(s["op"] == "spawned" for s in steps):
         pool.spawned(0, os.getpid())
     for i, step in enumerate(steps):
@@ -72,10 +74,42 @@ def run_case(case: Dict[str, Any]) -> None:
             for _ in range(step.get("n", 1)):
                 worker(slot).begin()
                 worker(slot).end()
+        elif op == "begin" and "ticket" in step:
+            t = worker(slot).begin_ticket()
+            last = bool(t & workerlife.TICKET_LAST)
+            if "last" in step and last != step["last"]:
+                raise fail(f"last is {last}, expected {step['last']}")
+            tickets[step["ticket"]] = t
         elif op == "begin":
             worker(slot).begin()
+        elif op == "end" and "ticket" in step:
+            # A name never issued is the number the step gives.
+            name = step["ticket"]
+            if name in tickets:
+                t = tickets[name]
+            elif "raw" in step:
+                t = step["raw"]
+            else:
+                raise fail(f"no ticket {name!r}")
+            refused = step.get("refused") is True
+            try:
+                worker(slot).end_ticket(t)
+            except workerlife.Error as e:
+                if not refused:
+                    raise fail(f"{type(e).__name__}: {e}") from e
+            else:
+                if refused:
+                    raise fail("ended, expected refused")
         elif op == "end":
             worker(slot).end()
+        elif op == "overdue":
+            if "expect" not in step:
+                raise fail("overdue needs expect")
+            got_t = worker(slot).overdue()
+            names = sorted(n for n, t in tickets.items() if t & ~workerlife.TICKET_LAST in got_t)
+            want_n = sorted(step["expect"])
+            if names != want_n or len(got_t) != len(want_n):
+                raise fail(f"overdue {names} ({len(got_t)} tickets), expected {want_n}")
         elif op == "advance":
             # Rounded to the nearest microsecond, the pool's unit.
             pool.advance(round(step["secs"] * 1e6) / 1e6)

@@ -2,7 +2,9 @@
 
 The master keeps a :class:`Pool`; each worker gets a :class:`Worker` handle
 (``pool.claim()``) and wraps its requests in ``begin()``/``end()`` or
-``with worker.request():``. ``pool.tick()`` tells the master whom to
+``with worker.request():``, or, running several at once (threads, an event
+loop), gives each its own ticket: ``t = worker.begin_ticket()`` ...
+``worker.end_ticket(t)``. ``pool.tick()`` tells the master whom to
 recycle, kill or spawn. See ``workerlife.gunicorn`` for the ready hook and
 ``workerlife.asgi`` for ASGI servers (uvicorn, gunicorn's uvicorn workers).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 from ._errors import (
     BadLedger,
     BadPoolFile,
+    BadTicket,
     Error,
     InvalidArgument,
     NoSuchProcess,
@@ -24,6 +27,7 @@ from ._errors import (
     PoolFullError,
     SlotError,
     StillHeld,
+    TooManyInFlight,
     UnknownIdentity,
     UnknownPidError,
     UnsafeFile,
@@ -40,6 +44,8 @@ from ._workerlife import (
     Process,
     Sample,
     TABLES,
+    TICKET_LAST,
+    TICKETS,
     Watchdog,
     Worker,
     __version__,
@@ -54,6 +60,7 @@ __all__ = [
     "Action",
     "BadLedger",
     "BadPoolFile",
+    "BadTicket",
     "Decision",
     "Error",
     "Event",
@@ -76,6 +83,9 @@ __all__ = [
     "SlotError",
     "StillHeld",
     "TABLES",
+    "TICKET_LAST",
+    "TICKETS",
+    "TooManyInFlight",
     "UnknownIdentity",
     "UnknownPidError",
     "UnsafeFile",

@@ -85,6 +85,19 @@ class InvalidArgument(Error, ValueError):
     a start time)."""
 
 
+class BadTicket(Error, ValueError):
+    """``Worker.end_ticket`` of a ticket not in flight in this worker: ended
+    already, never issued, or another worker's; nothing changed."""
+
+    ticket: int = 0
+
+
+class TooManyInFlight(Error, RuntimeError):
+    """``Worker.begin_ticket`` with more requests in flight in one worker
+    than its slot counts (``TICKETS`` timed, 65,535 more untimed); nothing
+    changed."""
+
+
 class BadLedger(Error, ValueError):
     """A damaged orphan ledger; it was set aside as ``moved_to``."""
 
