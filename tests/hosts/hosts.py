@@ -290,7 +290,9 @@ def _ruby_env(policy: str, **more: str) -> Dict[str, str]:
 def _puma(host: Host, policy: str, metrics: bool) -> Server:
     tmp = make_tmp(host.name)
     port = free_port()
-    env = _ruby_env(policy, APP_PORT=str(port), APP_WORKERS=str(WORKERS))
+    # Threads as Puma runs them by default (Rails ships 3): each worker
+    # serves several requests at once.
+    env = _ruby_env(policy, APP_PORT=str(port), APP_WORKERS=str(WORKERS), APP_THREADS="4")
     murl = _metrics_env(env, metrics)
     argv = ["puma", "-C", str(RUBY_APPS / "puma.rb"), str(RUBY_APPS / "config.ru")]
     return Server(host, Group(argv, env, tmp, tmp), tmp, port, murl)
@@ -379,7 +381,7 @@ HOSTS: List[Host] = [
     ),
     Host(
         "Puma cluster",
-        "`plugin :workerlife` in puma.rb, `workers 2`",
+        "`plugin :workerlife` in puma.rb, `workers 2`, `threads 1, 4`",
         _puma,
         metrics="env",
     ),

@@ -46,8 +46,11 @@ LEAK_DEADLINE = 40.0
 # The stuck request is in before the others are sent.
 STUCK_HEAD_START = 0.3
 # How long the others are sent while the stuck one is watched (past that
-# it has failed).
+# it has failed), and by how many clients at once: the stuck request's
+# worker keeps beginning and ending others (threads, an event loop), the
+# case a worker-wide timer misses.
 STUCK_WATCH = 5.0
+BUSY_CLIENTS = 3
 
 SHARED_POLICY = "max_requests=5"
 
@@ -343,11 +346,13 @@ def leak(host: Host) -> Cell:
 
 def request_timeout(host: Host) -> Cell:
     """request_timeout=1s: refused at start naming it (a host whose workers
-    run requests at once and cannot end one alone: one stuck among busy
-    ones would go unseen), or a stuck request ends (its worker killed, or
-    the request cancelled) within 2x the timeout; other requests are
-    served. A start of its own, so that no recycle of another rule is under
-    way when the stuck request is sent."""
+    run requests at once with no ticket each and cannot end one alone: one
+    stuck among busy ones would go unseen), or a stuck request among busy
+    ones (BUSY_CLIENTS clients sending short requests meanwhile) ends (its
+    worker killed, or the request cancelled) within 2x the timeout; other
+    requests are served (a killed worker's own may fail). A start of its
+    own, so that no recycle of another rule is under way when the stuck
+    request is sent."""
 
     def body(server: Server) -> Cell:
         how, cell = refusal(server, "request_timeout")
@@ -370,6 +375,9 @@ def stuck_beside_others(server: Server) -> Cell:
         return [ln for ln in server.output().splitlines()
                 if "reason=request_timeout" in ln or ("request_timeout" in ln and "cancel" in ln.lower())]
 
+    def cancelled() -> bool:
+        return any("request_cancelled" in ln for ln in said())
+
     said_before = len(said())
     said_at: Optional[float] = None  # when the host first said so (polled)
     started = time.monotonic()
@@ -388,17 +396,31 @@ def stuck_beside_others(server: Server) -> Cell:
     # is over by then).
     t.join(timeout=STUCK_HEAD_START)
     during: List[str] = []
-    during_ok = 0
+    served = [0]
+    lock = threading.Lock()
     deadline = started + STUCK_WATCH
+
+    def busy() -> None:
+        while t.is_alive() and time.monotonic() < deadline:
+            try:
+                server.request("hello", timeout=5)
+                with lock:
+                    served[0] += 1
+            except Failed as e:
+                with lock:
+                    during.append(str(e))
+            time.sleep(PAUSE)
+
+    clients = [threading.Thread(target=busy, daemon=True) for _ in range(BUSY_CLIENTS)]
+    for c in clients:
+        c.start()
     while t.is_alive() and time.monotonic() < deadline:
-        try:
-            server.request("hello", timeout=5)
-            during_ok += 1
-        except Failed as e:
-            during.append(str(e))
         if said_at is None and len(said()) > said_before:
             said_at = time.monotonic()
-        time.sleep(PAUSE)
+        time.sleep(0.02)
+    for c in clients:
+        c.join(timeout=10)
+    during_ok = served[0]
     t.join(timeout=0.5)
     if not outcome:
         return fail(
@@ -417,8 +439,12 @@ def stuck_beside_others(server: Server) -> Cell:
     )
     if outcome[0].startswith("served") or took > 2 * REQUEST_TIMEOUT:
         return fail(f"{seen} (want it ended within {2 * REQUEST_TIMEOUT:g}s)\n{tail(server.output())}")
-    if during or after_failures:
-        return fail(f"{seen}\n{tail(server.output())}")
+    # A host that cancels the request alone loses nothing else; one that
+    # kills the worker loses at most the requests that worker had in flight
+    # then (one per busy client).
+    lost_ok = 0 if cancelled() else BUSY_CLIENTS
+    if len(during) > lost_ok or after_failures:
+        return fail(f"{seen} (at most {lost_ok} may fail)\n{tail(server.output())}")
     return ok(seen)
 
 
@@ -476,6 +502,6 @@ SCENARIOS: List[Scenario] = [
     Scenario("sigkill", "a worker SIGKILLed from outside is replaced, serving goes on", shared=sigkill),
     Scenario("metrics", "metrics: the core series, recycles counted", shared=metrics),
     Scenario("memory", f"a leak under `max_rss={MAX_RSS_MIB}MiB`: `recycle_requested` `reason=memory_rss` logged", own=leak),
-    Scenario("request_timeout", "`request_timeout=1s`: refused naming it, or a stuck request ends within 2 s, others served", own=request_timeout),
+    Scenario("request_timeout", "`request_timeout=1s`: refused naming it, or a stuck request among busy ones (3 clients) ends within 2 s, others served", own=request_timeout),
     Scenario("crash_loop", f"every worker crashes at start: backs off (<= {CRASH_MAX_STARTS} started in {CRASH_WATCH:g} s, `crash_loop` logged) or the host stops non-zero saying why", own=crash_loop),
 ]
