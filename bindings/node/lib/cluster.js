@@ -3,8 +3,9 @@
 //
 // cluster workers are new Node processes, not forks, so the pool is a named
 // pool file in a private directory. The primary declares the host ("Node
-// cluster": heartbeats, surge, concurrent requests, master and watchdog
-// kills, numbered workers), so a rule it cannot carry out stops the start;
+// cluster": heartbeats, surge, concurrent requests each with its ticket, one
+// request cancelled alone, master and watchdog kills, numbered workers), so
+// a rule it cannot carry out stops the start;
 // takes the pool's name (one primary per name) and makes the pool, passes
 // its path and each worker's slot by environment, ticks it, and acts:
 // `spawn` forks a worker into a slot, `recycle` asks the worker to leave
@@ -31,7 +32,10 @@ const DEFAULT_TICK_MS = 100;
 
 /** The host this helper is, and what it carries out (see docs/node.md). */
 const HOST = 'Node cluster';
-const CAPS = Object.freeze(['heartbeat', 'surge', 'concurrent', 'master_kills', 'watchdog_kills', 'numbered']);
+// cancel and tickets: the HTTP handler (http.js) gives each request a
+// ticket and ends one past request_timeout alone (a 504), so a worker's
+// requests are timed apart and request_timeout holds here.
+const CAPS = Object.freeze(['heartbeat', 'surge', 'cancel', 'concurrent', 'master_kills', 'watchdog_kills', 'numbered', 'tickets']);
 
 /** The private directory for pool files: $XDG_RUNTIME_DIR or the temp dir, `workerlife-UID`, mode 0700, ours. */
 function privateDir(dir) {
@@ -315,7 +319,9 @@ function primary(options) {
 
 /**
  * In a cluster worker: its slot in the primary's pool, the watchdog (kills
- * a request stuck past request_timeout even while JavaScript is blocked),
+ * a request stuck past request_timeout even while JavaScript is blocked;
+ * once the HTTP handler times requests, only when the event loop has
+ * stopped beating too: http.js cancels a slow request itself),
  * the heartbeat when the policy sets heartbeat_timeout (a timer on the
  * event loop beats every quarter of it: a beat proves the loop turns, so a
  * loop held longer than the timeout is killed, an idle one never; unref'd,
@@ -329,10 +335,12 @@ function worker(options = {}) {
   const pool = wl.Pool.attach(file);
   let w;
   let heartbeatUs;
+  let requestUs;
   try {
     w = pool.claim(process.pid);
     const policy = pool.policy();
     heartbeatUs = policy.raw('heartbeat_timeout');
+    requestUs = policy.raw('request_timeout');
     policy.close();
   } finally {
     pool.close();
@@ -360,7 +368,14 @@ function worker(options = {}) {
   process.on('SIGTERM', leave);
   // The primary's disconnect(): this worker is leaving.
   if (cluster.worker) cluster.worker.on('disconnect', () => { leaving = true; });
-  current = { worker: w, watchdog, leave, get leaving() { return leaving; } };
+  current = {
+    worker: w, watchdog, leave, get leaving() { return leaving; },
+    // For the HTTP handler: request_timeout in seconds (0: off), and where
+    // a cancelled request is told (log(line, severity), onEvent(event)).
+    requestTimeout: Number(requestUs) / 1e6,
+    log: options.log ?? ((line, severity) => (LOGGERS[severity] ?? console.error)(line)),
+    onEvent: options.onEvent ?? null,
+  };
   return current;
 }
 

@@ -204,7 +204,12 @@ test('a host declares its capabilities by name; a rule it cannot carry out is re
   assert.throws(() => pool.setHost('bad\nname', ['heartbeat']), wl.ArgumentError);
   assert.throws(() => wl.Policy.parse('max_surge=1').checkHost('Puma', ['master_kills']), (e) => e.codeName === 'WL_NOT_FOR_HOST' && /^max_surge=1: Puma/.test(e.message));
   pool.setHost(wl.cluster.HOST, wl.cluster.CAPS);
-  assert.strictEqual(pool.startupLine(), 'workerlife on for Node cluster: policy heartbeat_timeout=2s, 2 slots; the host has heartbeats, surge, concurrent requests, master kills, watchdog kills, numbered workers; refused here: request_timeout (requests timed together)');
+  assert.strictEqual(pool.startupLine(), 'workerlife on for Node cluster: policy heartbeat_timeout=2s, 2 slots; the host has heartbeats, surge, cancels requests, concurrent requests, master kills, watchdog kills, numbered workers, times each request');
+  // Concurrent with no ticket and no cancel, request_timeout is refused; a ticket each lifts that.
+  const timed = wl.Policy.parse('request_timeout=1s');
+  assert.throws(() => timed.checkHost('H', ['concurrent', 'master_kills']), (e) => e.codeName === 'WL_NOT_FOR_HOST' && /requests at once/.test(e.message));
+  timed.checkHost('H', ['concurrent', 'master_kills', 'tickets']);
+  timed.close();
   assert.strictEqual(wl.hostSlots(4, 'max_surge=1', ['numbered']), 5);
   assert.strictEqual(wl.hostSlots(4, wl.Policy.parse(''), []), 16);
   pool.close();

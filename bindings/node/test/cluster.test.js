@@ -44,7 +44,7 @@ test('workers rotate every 5 requests at 50 req/s with no failed request', async
     assert.strictEqual(lines[0].severity, 'info');
     const startup = app.logs(/^workerlife: workerlife on for Node cluster: /);
     assert.strictEqual(startup.length, 1, 'one start-up line');
-    assert.match(startup[0].log, /policy max_requests=5,max_surge=1, 3 slots; the host has heartbeats, surge, concurrent requests, master kills, watchdog kills, numbered workers; refused here: request_timeout \(requests timed together\)$/);
+    assert.match(startup[0].log, /policy max_requests=5,max_surge=1, 3 slots; the host has heartbeats, surge, cancels requests, concurrent requests, master kills, watchdog kills, numbered workers, times each request$/);
   });
 });
 
@@ -63,16 +63,75 @@ test('a worker leaking 1 MiB a request is recycled a few MiB past max_rss', asyn
   });
 });
 
-test('request_timeout is refused at start: the requests of a worker run at once and are timed together', async (t) => {
-  // One stuck among busy ones would never be caught, so the library
-  // refuses it for a host that cannot end one request alone; a held event
-  // loop is heartbeat_timeout's (the heartbeat test).
-  await withApp(t, { WORKERLIFE_POLICY: 'request_timeout=1s' }, async ({ start }) => {
-    const app = start();
-    const { code } = await app.exited;
-    assert.notStrictEqual(code, 0);
-    assert.match(app.stderr, /request_timeout=1s: Node cluster runs several requests at once/);
-    assert.match(app.stderr, /heartbeat_timeout catches a stuck loop/);
+/** Sends `/` from each of `n` clients, one request after another, until `done()`; every result. */
+async function keepSending(port, n, done) {
+  const clients = Array.from({ length: n }, async () => {
+    const results = [];
+    while (!done()) results.push(await get(port, '/'));
+    return results;
+  });
+  return (await Promise.all(clients)).flat();
+}
+
+for (const workers of [1, 2]) {
+  test(`request_timeout=1s, ${workers} worker(s): a stuck request alone gets its 504 while 3 clients are served, no worker lost`, async (t) => {
+    await withApp(t, { WORKERLIFE_POLICY: 'request_timeout=1s', APP_WORKERS: String(workers) }, async ({ start, port }) => {
+      const app = await start().ready();
+      const pids = app.find((l) => l.listening).map((l) => l.listening).sort();
+      assert.strictEqual(pids.length, workers);
+      // No longer refused: the host cancels one request alone.
+      const [startup] = app.logs(/^workerlife: workerlife on for Node cluster: /);
+      assert.ok(startup && !/refused here/.test(startup.log), JSON.stringify(startup));
+      let stuck = null;
+      const sent = Date.now();
+      const held = get(port, '/stuck').then((r) => { stuck = { ...r, after: Date.now() - sent }; });
+      const others = keepSending(port, 3, () => stuck !== null);
+      await until(() => stuck, 10000, 'the stuck request to end');
+      await held;
+      const served = await others;
+      // At its time, within 2x: a 504 that closes its connection (or the connection closed).
+      assert.ok(stuck.after >= 950 && stuck.after <= 2000, `the stuck request ended after ${stuck.after} ms`);
+      assert.ok(stuck.status === 504 ? stuck.body === 'request_timeout\n' : stuck.error, JSON.stringify(stuck));
+      const failed = served.filter((r) => !r.ok);
+      assert.deepStrictEqual(failed, [], `${failed.length} of ${served.length} failed`);
+      assert.ok(served.length >= 15, `${served.length} requests served meanwhile`);
+      assert.ok(served.every((r) => pids.includes(Number(r.body))), 'served by the same workers');
+      // The line of the Python middleware, from the worker that held it, and its event.
+      const [{ stuck: who }] = app.find((l) => l.stuck);
+      const lines = await until(() => {
+        const got = app.logs(/request_cancelled/);
+        return got.length && got;
+      }, 5000, 'the request_cancelled line');
+      assert.strictEqual(lines.length, 1, JSON.stringify(lines));
+      assert.strictEqual(lines[0].log, `workerlife: worker ${who} request_cancelled GET '/stuck': request_timeout 1s`);
+      assert.strictEqual(lines[0].severity, 'warning');
+      assert.deepStrictEqual(app.find((l) => l.event === 'request_cancelled').map((l) => [l.pid, l.reason]), [[who, 'request_timeout']]);
+      // The worker lives, and serves on.
+      assert.deepStrictEqual(app.find((l) => l.event === 'killed' || l.event === 'exited'), []);
+      const after = await Promise.all(Array.from({ length: 4 * workers }, () => get(port, '/')));
+      assert.ok(after.every((r) => r.ok && pids.includes(Number(r.body))), JSON.stringify(after));
+      assert.deepStrictEqual(app.find((l) => l.listening).map((l) => l.listening).sort(), pids, 'no worker replaced');
+      process.kill(who, 0);
+    });
+  });
+}
+
+test('request_timeout=1s: a handler that holds the event loop is still killed, and the other worker serves on', async (t) => {
+  // The timer that cancels a request runs on the loop: a held loop stops
+  // its beats too, and the watchdog or the primary kills the worker.
+  await withApp(t, { WORKERLIFE_POLICY: 'request_timeout=1s' }, async ({ start, port }) => {
+    const app = await start().ready();
+    const held = get(port, '/hang');
+    const who = await until(() => app.find((l) => l.hang)[0]?.hang, 5000, 'a worker to take /hang');
+    const [killed] = await until(() => {
+      const got = app.find((l) => l.event === 'killed' && l.pid === who);
+      return got.length && got;
+    }, 5000, 'the held worker killed');
+    assert.strictEqual(killed.reason, 'request_timeout');
+    assert.ok(!(await held).ok);
+    await until(() => app.find((l) => l.listening).length === 3, 10000, 'its replacement');
+    assert.ok((await get(port)).ok);
+    assert.deepStrictEqual(app.logs(/request_cancelled/), [], 'a held loop cancels nothing');
   });
 });
 

@@ -1,9 +1,11 @@
 'use strict';
 // The cluster app of the Node tests: 2 workers (APP_WORKERS) under the
 // cluster helper, serving on APP_PORT: `/` answers the worker's pid,
-// `/leak` keeps 1 MiB more, `/hang` blocks the event loop for 10 s. The
+// `/leak` keeps 1 MiB more, `/hang` blocks the event loop for 10 s, `/stuck`
+// never answers (the event loop turns on). The
 // primary prints one JSON line per log line (with its severity) and per
-// pool event, and leaves on SIGTERM. APP_FAIL_FORKS=n: the first n
+// pool event (a worker prints its own lines and events, request_cancelled),
+// and leaves on SIGTERM. APP_FAIL_FORKS=n: the first n
 // cluster.fork() calls fail as a pids limit makes them (EAGAIN).
 // APP_METRICS: options.metrics (else WORKERLIFE_METRICS, read by the helper).
 
@@ -45,6 +47,10 @@ if (cluster.isPrimary) {
 } else {
   const leaked = [];
   http.createServer(workerlife.http.handler((req, res) => {
+    if (req.url === '/stuck') {
+      console.log(JSON.stringify({ stuck: process.pid }));
+      return; // no answer, ever: only request_timeout ends it
+    }
     if (req.url === '/leak') leaked.push(Buffer.alloc(1 << 20, 1));
     if (req.url === '/hang') {
       console.log(JSON.stringify({ hang: process.pid }));
