@@ -393,3 +393,25 @@ fn with_no_master_a_leaving_workers_permit_follows_the_next_worker_to_claim() {
     waiting.begin();
     assert!(waiting.end(), "the new worker served: the permit came back");
 }
+
+#[test]
+fn a_claim_refused_for_want_of_a_slot_is_counted_in_stats_and_metrics() {
+    let pool = pool("max_requests=100", 1);
+    // This test process and its parent: both alive, so neither slot frees.
+    let me = std::process::id();
+    pool.claim(me).unwrap();
+    let parent = std::os::unix::process::parent_id();
+    assert!(matches!(
+        pool.claim(parent),
+        Err(workerlife::Error::NoFreeSlot(1))
+    ));
+    assert_eq!(pool.stats().no_free_slot, 1);
+    let json: serde_json::Value = serde_json::from_str(&pool.stats_json()).unwrap();
+    assert_eq!(json["no_free_slot"], 1);
+    assert!(
+        pool.prometheus()
+            .contains("workerlife_no_free_slot_total 1"),
+        "{}",
+        pool.prometheus()
+    );
+}

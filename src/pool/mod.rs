@@ -359,6 +359,13 @@ impl Pool {
                 }
             }
         }
+        // Counted, so a pool too small for its server shows in the stats
+        // and metrics, not only in the line a host logs.
+        self.core
+            .header()
+            .counters
+            .no_free_slot
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Err(Error::NoFreeSlot(n))
     }
 

@@ -73,6 +73,9 @@ pub(crate) struct Counters {
     /// Workers the kernel's OOM killer ended (a SIGKILL nobody of ours
     /// sent while the cgroup's OOM kill count rose).
     pub oom_kills: AtomicU64,
+    /// Claims refused because every slot held a live worker: each such
+    /// worker runs unsupervised.
+    pub no_free_slot: AtomicU64,
 }
 
 /// `ContainerWords::state`.

@@ -86,6 +86,9 @@ pub struct Stats {
     pub crash_loops: u64,
     /// Crashes the kernel's OOM killer caused (in `crashes` too).
     pub oom_kills: u64,
+    /// Workers refused a slot because every slot held a live worker (they
+    /// run unsupervised: the pool is too small for the server).
+    pub no_free_slot: u64,
     /// Replacements started before a retirement (`max_surge`).
     pub replacements: u64,
     /// Replacements killed for not being ready within `ready_timeout`.
@@ -216,6 +219,11 @@ pub(crate) fn prometheus(st: &Stats) -> String {
             "oom_kills_total",
             "Workers the kernel's OOM killer ended (counted in crashes_total too).",
             st.oom_kills,
+        ),
+        (
+            "no_free_slot_total",
+            "Workers refused a slot because every slot held a live worker (they run unsupervised).",
+            st.no_free_slot,
         ),
         (
             "replacements_total",
@@ -409,6 +417,7 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
         crashes: c.crashes.load(Relaxed),
         crash_loops: c.crash_loops.load(Relaxed),
         oom_kills: c.oom_kills.load(Relaxed),
+        no_free_slot: c.no_free_slot.load(Relaxed),
         replacements: c.replacements.load(Relaxed),
         ready_timeouts: c.ready_timeouts.load(Relaxed),
         permits_held: crate::table::budget::draining(&core.header().budget),
@@ -522,6 +531,7 @@ pub(crate) fn stats_json(st: &Stats) -> String {
         "crashes": st.crashes,
         "crash_loops": st.crash_loops,
         "oom_kills": st.oom_kills,
+        "no_free_slot": st.no_free_slot,
         "replacements": st.replacements,
         "ready_timeouts": st.ready_timeouts,
         "permits_held": st.permits_held,
