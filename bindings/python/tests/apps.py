@@ -19,7 +19,7 @@ def rss() -> int:
 
 def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
     """/ answers "PID RSS"; /leak keeps 1 MiB more first; /hang never
-    answers; /slow takes 20 ms."""
+    answers; /slow takes 20 ms; /boom raises (gunicorn answers 500)."""
     path = environ.get("PATH_INFO", "/")
     if path == "/attack":
         # A hostile app: aim the master at another process through the
@@ -51,6 +51,8 @@ def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
         time.sleep(3600)
     elif path == "/slow":
         time.sleep(0.02)
+    elif path == "/boom":
+        raise RuntimeError("the app failed")
     body = f"{os.getpid()} {rss()}\n".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]

@@ -113,6 +113,94 @@ def test_hanging_request_is_killed_while_the_other_worker_serves(
     assert g.get("/")[0] != killed_pid
 
 
+def test_gthread_kills_a_worker_with_one_request_stuck_among_busy_threads(
+    servers: List[Gunicorn], tmp_path: Path
+) -> None:
+    """Each request holds a ticket: one hung request among 3 clients that
+    keep the same worker's threads busy with short ones is killed at its own
+    request_timeout (before tickets, the others' ends restarted the timer),
+    and the replacement serves on."""
+    g = start(servers, tmp_path, policy="request_timeout=1s", worker_class="gthread", threads=4, workers=1)
+    assert g.lines("workerlife on for gunicorn (gthread)"), g.log()
+    first, _ = g.get("/")
+    stop = threading.Event()
+    lock = threading.Lock()
+    served: List[Tuple[float, int]] = []  # (when, pid) of each short request
+
+    def busy() -> None:
+        while not stop.is_set():
+            try:
+                pid, _ = g.get("/slow")
+            except OSError:  # those in flight when the worker is killed
+                continue
+            with lock:
+                served.append((time.monotonic(), pid))
+
+    clients = [threading.Thread(target=busy) for _ in range(3)]
+    for t in clients:
+        t.start()
+    try:
+        # The clients keep the worker busy before the hang begins.
+        deadline = time.monotonic() + 10
+        while len(served) < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(served) >= 30
+        failed_at: List[float] = []
+        sent = time.monotonic()
+
+        def hang() -> None:
+            try:
+                g.get("/hang", timeout=30)
+            except OSError:  # the connection drops when the worker is killed
+                failed_at.append(time.monotonic())
+
+        stuck = threading.Thread(target=hang)
+        stuck.start()
+        stuck.join(timeout=15)
+        assert failed_at, "the stuck request was never ended"
+        elapsed = failed_at[0] - sent
+        assert 1.0 <= elapsed < 2.0, elapsed
+        kills = g.lines("workerlife: killed slot=")
+        assert len(kills) == 1 and f" pid={first} " in kills[0], g.log()
+        assert re.search(r"reason=request_timeout \(1(\.\d+)?s >= 1s\)", kills[0]), kills[0]
+        # The same worker kept serving short requests while the hung one waited.
+        with lock:
+            beside = [pid for when, pid in served if sent < when < failed_at[0]]
+        assert len(beside) >= 10 and set(beside) == {first}, beside
+        # Serving goes on, from the replacement.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with lock:
+                after = [pid for when, pid in served if when > failed_at[0] and pid != first]
+            if len(after) >= 10:
+                break
+            time.sleep(0.01)
+        assert len(after) >= 10, g.log()
+    finally:
+        stop.set()
+        for t in clients:
+            t.join(timeout=15)
+    assert len(g.lines("workerlife: killed slot=")) == 1, g.log()
+
+
+def test_gthread_requests_that_raise_give_their_tickets_back(servers: List[Gunicorn], tmp_path: Path) -> None:
+    """post_request ends a failed request's ticket: after 20 requests whose
+    app raised, no cell is left in flight to time, so request_timeout kills
+    no worker (a ticket left behind would get it killed after 1 s)."""
+    g = start(servers, tmp_path, policy="request_timeout=1s", worker_class="gthread", threads=4, workers=1)
+    pid, _ = g.get("/")
+    for _ in range(20):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            g.get("/boom")
+        assert e.value.code == 500
+    # Served on for more than twice request_timeout, by the same worker.
+    until = time.monotonic() + 2.5
+    while time.monotonic() < until:
+        assert g.get("/slow")[0] == pid, g.log()
+    assert not g.lines("workerlife: killed slot="), g.log()
+    assert len(g.lines("Error handling request")) == 20, g.log()
+
+
 def parse_events(log: str) -> List[Tuple[str, int]]:
     out = []
     for m in re.finditer(r"workerlife: (recycle_requested|exited|spawned|killed) slot=(\d+)", log):

@@ -18,9 +18,12 @@ Settings come from the environment:
     owned by the master's user) that ``workerlife top PATH`` attaches to;
     removed when gunicorn stops (default: an anonymous shared pool).
 
-Workers wrap every request in begin/end and, when told to go, leave after the
-response the way gunicorn's own ``max_requests`` does (``worker.alive =
-False``). gunicorn's own liveness loop (``worker.notify``) is the heartbeat:
+Workers give every request a ticket (``begin_ticket`` in ``pre_request``,
+``end_ticket`` in ``post_request``), so each request in flight is timed on
+its own: ``request_timeout`` holds for gthread's threads too (the master
+kills the worker with one stuck among busy ones). When told to go, workers
+leave after the response the way gunicorn's own ``max_requests`` does
+(``worker.alive = False``). gunicorn's own liveness loop (``worker.notify``) is the heartbeat:
 ``heartbeat_timeout`` must be at least gunicorn's ``--timeout`` (it beats
 every ``timeout / 2`` when idle), else gunicorn stops at start with a
 message. The master runs a supervisor thread that ticks the pool, which
@@ -74,7 +77,7 @@ import socket
 import threading
 from typing import Any, Dict, Optional, Tuple
 
-from . import Error, Host, MetricsServer, Policy, Pool, UnknownPidError, Worker, kill
+from . import TICKET_LAST, Error, Host, MetricsServer, Policy, Pool, UnknownPidError, Worker, kill
 from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
 from ._settings import _tick_interval, check_policy, let_go, master_pool, metrics_address, metrics_server, policy_from_env
 
@@ -136,21 +139,27 @@ def host_of(server: Any) -> Host:
     the arbiter starts a worker when ``num_workers`` grows (surge), and the
     master signals its own children (master kills). sync and gthread beat
     from gunicorn's liveness loop (``notify``, between requests and every
-    ``timeout / 2`` when idle); uvicorn's worker class from its event loop
-    (uvicorn's ``notify`` tick, and the middleware's beating task), where
-    the middleware also cancels one request alone. Other worker classes
-    (gevent, eventlet, tornado) are not said to beat."""
+    ``timeout / 2`` when idle), and each request holds a ticket from
+    ``pre_request`` to ``post_request`` (tickets): one stuck among a gthread
+    worker's busy threads is timed on its own. uvicorn's worker class beats
+    from its event loop (uvicorn's ``notify`` tick, and the middleware's
+    beating task), where the middleware gives each request a ticket and
+    cancels one request alone. Other worker classes (gevent, eventlet,
+    tornado) are not said to beat."""
     cls = server.cfg.worker_class
     names = [c.__name__ for c in getattr(cls, "__mro__", ())]
     if "UvicornWorker" in names:
-        return Host("gunicorn + UvicornWorker", heartbeat=True, surge=True, cancel=True, concurrent=True, master_kills=True)
+        return Host(
+            "gunicorn + UvicornWorker",
+            heartbeat=True, surge=True, cancel=True, concurrent=True, master_kills=True, tickets=True,
+        )
     if "ThreadWorker" in names:
-        # Several threads: requests at once (then request_timeout is
-        # refused: one stuck among busy ones would never be caught).
         threads = int(getattr(server.cfg, "threads", 1) or 1)
-        return Host("gunicorn (gthread)", heartbeat=True, surge=True, concurrent=threads > 1, master_kills=True)
+        return Host(
+            "gunicorn (gthread)", heartbeat=True, surge=True, concurrent=threads > 1, master_kills=True, tickets=True
+        )
     if "SyncWorker" in names:
-        return Host("gunicorn (sync)", heartbeat=True, surge=True, master_kills=True)
+        return Host("gunicorn (sync)", heartbeat=True, surge=True, master_kills=True, tickets=True)
     return Host(f"gunicorn ({server.cfg.worker_class_str})"[:64], surge=True, concurrent=True, master_kills=True)
 
 
@@ -368,18 +377,35 @@ def _leave(worker: Any, w: Worker) -> None:
     worker.handle_exit(signal.SIGTERM, None)
 
 
+# Where a request's ticket is kept, from pre_request to post_request: on
+# gunicorn's request object, which each thread of gthread has its own of.
+_TICKET = "_workerlife_ticket"
+
+
 def pre_request(worker: Any, req: Any) -> None:
     w = state.worker
+    if w is None:
+        return
+    # A ticket each, so a request stuck among others that keep ending (a
+    # gthread worker's threads) is still timed from its own start.
+    ticket = w.begin_ticket()
+    setattr(req, _TICKET, ticket)
     # The request that reaches max_requests is known when it begins, as with
     # gunicorn's own max_requests: stop accepting now, not after the response.
-    if w is not None and w.begin() and worker.alive:
+    if ticket & TICKET_LAST and worker.alive:
         _leave(worker, w)
 
 
 def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    # gunicorn calls it from a `finally`: a request whose app raised ends
+    # its ticket too.
     w = state.worker
+    ticket = getattr(req, _TICKET, None)
+    if w is None or ticket is None:
+        return  # its pre_request took no ticket (failed before, or unsupervised)
+    delattr(req, _TICKET)
     # Other limits (memory, lifetime...) are decided when a request ends.
-    if w is not None and w.end() and worker.alive:
+    if w.end_ticket(ticket) and worker.alive:
         _leave(worker, w)
 
 
