@@ -2,8 +2,9 @@
 
 # Ruby benchmarks (`make ruby-bench`), each against a baseline measured in
 # the same run:
-#  1. begin_request+end_request through the ffi gem against two bare method
-#     calls of a Ruby object (goal: <= 3x);
+#  1. begin_request+end_request, and begin_ticket+end_ticket (the
+#     middleware's), through the ffi gem against two bare method calls of a
+#     Ruby object (goal: <= 3x);
 #  2. hello-world requests/s of Puma in cluster mode (2 workers, threads
 #     1..4), plain against `plugin :workerlife` (goal: <= 3 % lost), with
 #     wrk, alternating, median of 3.
@@ -32,13 +33,17 @@ pool.spawned(0, Process.pid)
 w = pool.worker(0)
 bare = Counter.new
 rounds = Array.new(5) do
-  [per_op(500_000) { bare.begin_request; bare.end_request }, per_op(500_000) { w.begin_request; w.end_request }]
+  [per_op(500_000) { bare.begin_request; bare.end_request }, per_op(500_000) { w.begin_request; w.end_request },
+   per_op(500_000) { w.end_ticket(w.begin_ticket) }]
 end
 base = median(rounds.map(&:first))
-ours = median(rounds.map(&:last))
+ours = median(rounds.map { |r| r[1] })
+tickets = median(rounds.map(&:last))
 puts "Ruby begin_request+end_request through the ffi gem (median of 5 rounds of 500k)"
 puts format("  two bare Ruby method calls   %8.1f ns", base)
 puts format("  worker.begin/end_request     %8.1f ns   %.1fx", ours, ours / base)
+# What WorkerLife::Rack calls for each request.
+puts format("  worker.begin/end_ticket      %8.1f ns   %.1fx", tickets, tickets / base)
 puts "  goal: <= 3x"
 w.close
 pool.close
