@@ -116,6 +116,24 @@ for (const workers of [1, 2]) {
   });
 }
 
+test('request_timeout=1s: an app writing to a cancelled response later is ignored, a response already started is cut short', async (t) => {
+  await withApp(t, { WORKERLIFE_POLICY: 'request_timeout=1s', APP_WORKERS: '1' }, async ({ start, port }) => {
+    const app = await start().ready();
+    const [pid] = app.find((l) => l.listening).map((l) => l.listening);
+    const late = await get(port, '/late');
+    assert.deepStrictEqual([late.status, late.body], [504, 'request_timeout\n']);
+    const partial = await get(port, '/partial');
+    assert.ok(!partial.ok && partial.error, JSON.stringify(partial));
+    // Both answered after their cancel, into a closed connection: nothing thrown.
+    await until(() => app.find((l) => l.wrote === pid).length === 2, 5000, 'the app\'s late writes');
+    assert.ok((await get(port)).ok);
+    assert.strictEqual(app.logs(/request_cancelled GET '\/(late|partial)': request_timeout 1s$/).length, 2);
+    assert.deepStrictEqual(app.find((l) => l.event === 'killed' || l.event === 'exited'), []);
+    assert.doesNotMatch(app.stderr, /Error/);
+    process.kill(pid, 0);
+  });
+});
+
 test('request_timeout=1s: a handler that holds the event loop is still killed, and the other worker serves on', async (t) => {
   // The timer that cancels a request runs on the loop: a held loop stops
   // its beats too, and the watchdog or the primary kills the worker.

@@ -2,7 +2,9 @@
 // The cluster app of the Node tests: 2 workers (APP_WORKERS) under the
 // cluster helper, serving on APP_PORT: `/` answers the worker's pid,
 // `/leak` keeps 1 MiB more, `/hang` blocks the event loop for 10 s, `/stuck`
-// never answers (the event loop turns on). The
+// never answers (the event loop turns on), `/late` answers after 1.5 s and
+// `/partial` sends its headers and a first chunk at once and ends after
+// 1.5 s (each prints { wrote: pid } then). The
 // primary prints one JSON line per log line (with its severity) and per
 // pool event (a worker prints its own lines and events, request_cancelled),
 // and leaves on SIGTERM. APP_FAIL_FORKS=n: the first n
@@ -50,6 +52,21 @@ if (cluster.isPrimary) {
     if (req.url === '/stuck') {
       console.log(JSON.stringify({ stuck: process.pid }));
       return; // no answer, ever: only request_timeout ends it
+    }
+    if (req.url === '/late' || req.url === '/partial') {
+      if (req.url === '/partial') {
+        res.writeHead(200);
+        res.write('partial');
+      }
+      setTimeout(() => {
+        if (req.url === '/late') {
+          res.setHeader('X-Late', '1');
+          res.writeHead(200);
+        }
+        res.end(String(process.pid));
+        console.log(JSON.stringify({ wrote: process.pid }));
+      }, 1500);
+      return;
     }
     if (req.url === '/leak') leaked.push(Buffer.alloc(1 << 20, 1));
     if (req.url === '/hang') {
