@@ -51,11 +51,22 @@ fn main() {
                 black_box(leave);
             }
         });
+        // Tickets, as a threaded or event-loop host calls them.
+        let tickets = best_ns(7, iters, |n| {
+            for _ in 0..n {
+                let mut ticket = 0;
+                let mut leave = false;
+                worker::wl_worker_begin_ticket(black_box(w), &mut ticket);
+                worker::wl_worker_end_ticket(black_box(w), ticket, &mut leave);
+                black_box(leave);
+            }
+        });
         worker::wl_worker_free(w);
         pool::wl_pool_free(p);
         policy::wl_policy_free(pol);
-        ns
+        (ns, tickets)
     };
+    let (exports, tickets) = exports;
     println!("C exports from Rust                     ns/op    ratio");
     println!("2x AtomicU64::fetch_add (baseline)   {baseline:8.2}     1.00");
     println!(
@@ -66,5 +77,9 @@ fn main() {
         "begin + end via the C ABI exports    {exports:8.2}  {:7.2}x   handle check + boundary: {:+.2} ns",
         exports / baseline,
         exports - rust
+    );
+    println!(
+        "begin_ticket + end_ticket via C       {tickets:8.2}  {:7.2}x   goal <= 4x (request_timeout on: two clock reads)",
+        tickets / baseline
     );
 }
