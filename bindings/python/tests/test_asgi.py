@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, List, Optional, Set, Union
+from typing import Iterator, List, Optional, Set, Tuple, Union
 
 import pytest
 from websockets.sync.client import connect
@@ -327,30 +327,49 @@ def test_a_slow_client_costs_the_worker_nothing(
 def test_a_request_stuck_among_busy_ones_is_cancelled_at_its_timeout(
     servers: List[Server], tmp_path: Path, kind: str
 ) -> None:
-    """A request awaiting for ever while others come and go (each of which
-    used to restart the one timer): it alone is cancelled with a 504 at
-    request_timeout; the worker lives and keeps serving."""
+    """A request awaiting for ever while 3 clients keep the same worker busy
+    (each of their ends used to restart the one timer): its ticket is
+    overdue at request_timeout and it alone is cancelled with a 504 within
+    twice that; every other request is served and the worker lives on."""
     s = start(servers, tmp_path, kind, "request_timeout=1s", workers=1)
     pid = s.get("/")[0]
     stop = threading.Event()
-    served: List[int] = []
+    lock = threading.Lock()
+    served: List[Tuple[float, int]] = []
+    failures: List[BaseException] = []
 
     def busy() -> None:
         while not stop.is_set():
-            served.append(s.get("/slow")[0])
+            try:
+                got = s.get("/slow")[0]
+            except BaseException as e:  # every failure counts
+                failures.append(e)
+                continue
+            with lock:
+                served.append((time.monotonic(), got))
 
-    threads = [threading.Thread(target=busy) for _ in range(2)]
+    threads = [threading.Thread(target=busy) for _ in range(3)]
     for t in threads:
         t.start()
     try:
+        deadline = time.monotonic() + 10
+        while len(served) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sent = time.monotonic()
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(s.url + "/hang?how=await", timeout=30)
+        elapsed = time.monotonic() - sent
         assert e.value.code == 504 and e.value.read() == b"request_timeout\n"
+        assert 1.0 <= elapsed < 2.0, elapsed
     finally:
         stop.set()
         for t in threads:
-            t.join()
-    assert set(served) == {pid} and len(served) > 10
+            t.join(timeout=15)
+    assert not failures, failures[:3]
+    with lock:
+        beside = [got for when, got in served if sent < when < sent + elapsed]
+        assert {got for _, got in served} == {pid}
+    assert len(beside) > 10, beside
     assert s.get("/")[0] == pid
     assert s.lines("request_cancelled GET '/hang': request_timeout 1s"), s.log()
     assert not kill_lines(s), s.log()

@@ -17,7 +17,11 @@ What counts as a request:
 ``request_timeout`` under an event loop times the app's own work on a
 request: from its scope to its first response byte, less the time the app
 spends waiting on the client in ``receive()`` (a slow body is the client's
-time, not the app's). A request past it is cancelled, alone: a 504 (with
+time, not the app's). Each request holds a ticket of the slot
+(``Worker.begin_ticket``) from its scope to its end, so the slot times it on
+its own; a task of the event loop asks the slot which are past
+``request_timeout`` (``Worker.overdue``) every ``request_timeout``/20 (at
+most 1 s). A request past it is cancelled, alone: a 504 (with
 ``Connection: close``) when no response has started, else its connection is
 closed; its slot counts it ended, and a line says so (``request_cancelled``,
 with method, path and time). The worker lives on, its other requests and
@@ -90,9 +94,9 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Awaitable, Callable, MutableMapping, Optional, Set, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Set, Tuple, Union
 
-from . import Error, Host, Policy, PolicyError, Pool, PoolFullError, Watchdog, Worker
+from . import TICKET_LAST, TICKETS, Error, Host, Policy, PolicyError, Pool, PoolFullError, TooManyInFlight, Watchdog, Worker
 from ._settings import pool_path
 from .uvicorn_process import Departure, listening_fds, no_delay, stop_server_at_start
 
@@ -123,11 +127,24 @@ def _policy(policy: Union[Policy, str, None]) -> Policy:
 # What this middleware carries out where no master of ours runs (uvicorn
 # --workers N): a task of the event loop beats (heartbeat), each worker's
 # watchdog carries out its kills, a request past its time is cancelled
-# alone, and one worker serves many requests at once. Not surge: nothing of
-# ours starts a worker (uvicorn's supervisor replaces one that left).
+# alone, one worker serves many requests at once, each holding a ticket.
+# Not surge: nothing of ours starts a worker (uvicorn's supervisor replaces
+# one that left).
 def _host(under_uvicorn: bool) -> Host:
     name = "uvicorn" if under_uvicorn else "ASGI server"
-    return Host(name, heartbeat=True, cancel=True, concurrent=True, watchdog_kills=True)
+    return Host(name, heartbeat=True, cancel=True, concurrent=True, watchdog_kills=True, tickets=True)
+
+
+_NOT_LAST = ~TICKET_LAST
+
+
+def _begin(w: Worker) -> Optional[int]:
+    """A request's ticket; None past the most a slot counts in flight
+    (65,551): that request is served, uncounted."""
+    try:
+        return w.begin_ticket()
+    except TooManyInFlight:
+        return None
 
 
 # The rules that make a worker leave: with one uvicorn process (no
@@ -249,7 +266,7 @@ class _Timed:
     its task, its start moved on by each wait on the client (so that
     ``now - start`` is the app's own time), and why it was cancelled."""
 
-    __slots__ = ("task", "start", "waiting_since", "fired", "inner", "clock")
+    __slots__ = ("task", "start", "waiting_since", "fired", "inner", "clock", "key")
 
     def __init__(
         self, task: "Optional[asyncio.Task[Any]]", start: float, inner: Receive, clock: "WorkerLife"
@@ -260,6 +277,9 @@ class _Timed:
         self.fired: Optional[str] = None
         self.inner = inner
         self.clock = clock
+        # Its ticket (without TICKET_LAST) when the slot times it, as
+        # `overdue()` names it; None beyond the slot's cells.
+        self.key: Optional[int] = None
 
     def app_time(self, now: float) -> float:
         return (now if self.waiting_since is None else self.waiting_since) - self.start
@@ -339,8 +359,10 @@ class WorkerLife:
         self._term_installed = False
         self.departure = Departure(self.leave_grace, self._leaving_for_sure)
         # The requests the event loop times (with request_timeout or
-        # client_timeout), and how many it has cancelled.
-        self._timed: Set[_Timed] = set()
+        # client_timeout), by ticket, those beyond the slot's cells (which
+        # overdue() never names), and how many it has cancelled.
+        self._timed: Dict[int, _Timed] = {}
+        self._untimed: Set[_Timed] = set()
         self._clock = 0.0
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self.cancelled = 0
@@ -385,7 +407,8 @@ class WorkerLife:
         self._beating = False
         self._term_installed = False
         self.departure = Departure(self.leave_grace, self._leaving_for_sure)
-        self._timed = set()
+        self._timed = {}
+        self._untimed = set()
         if self._leave_host is not None and self.worker is not None:
             self._pid = os.getpid()
             return self.worker
@@ -466,17 +489,29 @@ class WorkerLife:
                 # The clock timed requests read: exact to one beat, which
                 # is all the precision their cancellation has anyway.
                 self._clock = now = _monotonic()
-                if self._timed:
-                    self._end_overdue(now)
+                if self._timed or self._untimed:
+                    self._end_overdue(w, now)
                 await asyncio.sleep(every)
 
         w.heartbeat()
         self._beat_task = loop.create_task(beat())
 
-    def _end_overdue(self, now: float) -> None:
+    def _end_overdue(self, w: Worker, now: float) -> None:
         """Cancels each timed request past request_timeout (its app's own
-        time) or client_timeout (one wait on the client)."""
-        for t in list(self._timed):
+        time) or client_timeout (one wait on the client). The slot names the
+        requests in flight past request_timeout (`overdue()`, from each
+        ticket's start); of those, the ones whose app time, less its waits
+        on the client, has passed it too are cancelled. Requests beyond the
+        slot's cells, and every request with client_timeout, are looked at
+        here alone."""
+        if self.client_timeout:
+            look: List[_Timed] = list(self._timed.values())
+        else:
+            by_ticket = self._timed
+            look = [t for t in map(by_ticket.get, w.overdue()) if t is not None]
+        if self._untimed:
+            look.extend(self._untimed)
+        for t in look:
             if t.task is None:
                 continue
             if t.fired is not None:
@@ -538,17 +573,28 @@ class WorkerLife:
         if kind != "http":
             await self._other(w, kind, scope, receive, send)
             return
+        # Each request holds a ticket from its scope to its end, so the slot
+        # times it on its own among the others in flight.
+        ticket = _begin(w)
         if self._timing:
             # Inline rather than a coroutine of its own: an await is 0.1 µs,
             # and this path's budget is about 1 µs in all.
-            if w.begin():
+            if ticket is not None and ticket & TICKET_LAST:
                 self._leave()
             ended = False
             started = False
             departure = self.departure
             pending = self._timed
             timed = _Timed(_current_task(self._loop), self._clock, receive, self)
-            pending.add(timed)
+            key = None if ticket is None else ticket & _NOT_LAST
+            # A ticket no other request in flight holds is one of the
+            # slot's cells (those beyond them all hold the same number);
+            # this loop is the slot's only user, so the count tells.
+            if key is not None and len(pending) < TICKETS and key not in pending:
+                timed.key = key
+                pending[key] = timed
+            else:
+                self._untimed.add(timed)
 
             async def send_timed(message: Message) -> None:
                 nonlocal ended, started
@@ -560,7 +606,7 @@ class WorkerLife:
                 elif not ended and kind == "http.response.body":
                     ended = True
                     timed.task = None  # streaming or complete: no longer timed
-                    if w.end():
+                    if ticket is not None and self._end(w, ticket, timed):
                         self._leave()
                 await send(message)
 
@@ -576,15 +622,15 @@ class WorkerLife:
                     uncancel()
                 await self._cancelled(scope, timed, started, send_timed)
             finally:
-                pending.discard(timed)
                 if not ended:
                     ended = True
-                    if w.end():
+                    # Cancelled or not, its ticket goes back.
+                    if ticket is not None and self._end(w, ticket, timed):
                         self._leave()
             return
         # The request that reaches max_requests is known when it begins:
         # leave now (SIGTERM: uvicorn stops accepting, finishes this one).
-        if w.begin():
+        if ticket is not None and ticket & TICKET_LAST:
             self._leave()
         ended = False
         departure = self.departure
@@ -598,7 +644,7 @@ class WorkerLife:
             elif not ended and kind == "http.response.body":
                 # The response is complete or streaming: counted now.
                 ended = True
-                if w.end():
+                if ticket is not None and w.end_ticket(ticket):
                     self._leave()
             await send(message)
 
@@ -607,7 +653,7 @@ class WorkerLife:
         finally:
             if not ended:
                 ended = True
-                if w.end():
+                if ticket is not None and w.end_ticket(ticket):
                     self._leave()
 
     async def _other(self, w: Worker, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
@@ -616,13 +662,22 @@ class WorkerLife:
                 await self.app(scope, receive, send)
             finally:
                 # One request, counted when it closes; never timed.
-                w.begin()
-                if w.end():
+                ticket = _begin(w)
+                if ticket is not None and w.end_ticket(ticket):
                     self._leave()
         elif kind == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
         else:
             await self.app(scope, receive, send)
+
+    def _end(self, w: Worker, ticket: int, timed: _Timed) -> bool:
+        """A timed request's ticket goes back, and the loop stops timing
+        it; whether the worker should leave."""
+        if timed.key is not None:
+            self._timed.pop(timed.key, None)
+        else:
+            self._untimed.discard(timed)
+        return w.end_ticket(ticket)
 
     async def _cancelled(self, scope: Scope, timed: _Timed, started: bool, send: Send) -> None:
         """A request ended at its time: a line, then a 504 (408 for the
