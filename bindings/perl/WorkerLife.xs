@@ -265,9 +265,25 @@ static SV *wl_xs_stats(pTHX_ const wl_pool *pool, uint32_t format) {
 
 /* ---- Arguments --------------------------------------------------------- */
 
+/* The text of `sv` (its `len` bytes at `s`) with each NUL byte as \0, as
+ * a new mortal SV: an error message shows the value without carrying the
+ * NUL itself. */
+static SV *wl_xs_nul_shown(pTHX_ SV *sv, const char *s, STRLEN len) {
+  SV *shown = sv_2mortal(newSVpvs(""));
+  for (STRLEN i = 0; i < len; i++) {
+    if (s[i]) sv_catpvn(shown, s + i, 1);
+    else sv_catpvs(shown, "\\0");
+  }
+  if (SvUTF8(sv)) SvUTF8_on(shown);
+  return shown;
+}
+
 /* How a value is shown in an error: "text", or undef. */
 static SV *wl_xs_shown(pTHX_ SV *sv) {
-  return sv_2mortal(SvOK(sv) ? newSVpvf("\"%" SVf "\"", SVfARG(sv)) : newSVpvs("undef"));
+  if (!SvOK(sv)) return sv_2mortal(newSVpvs("undef"));
+  STRLEN len;
+  const char *s = SvPV_nomg(sv, len);
+  return sv_2mortal(newSVpvf("\"%" SVf "\"", SVfARG(wl_xs_nul_shown(aTHX_ sv, s, len))));
 }
 
 /* An argument's value, read once (its get-magic run here, once). An object
@@ -291,7 +307,10 @@ static bool wl_xs_digits(const char *s, STRLEN len, STRLEN most) {
  * applies: 19 digits (every one fits a u64). */
 #define WL_XS_WHOLE_MAX UINT64_C(9999999999999999999)
 
-/* A whole number from `min` to `max`. */
+/* A whole number from `min` to `max`. A float's text is rounded to 15
+ * digits (969873664507936.5 reads "969873664507936"), so a number with a
+ * float value must also be that whole number: its fraction is refused, not
+ * dropped. */
 static UV wl_xs_whole(pTHX_ const char *what, SV *arg, UV min, UV max) {
   SV *sv = wl_xs_plain(aTHX_ what, arg);
   if (SvOK(sv)) {
@@ -299,6 +318,9 @@ static UV wl_xs_whole(pTHX_ const char *what, SV *arg, UV min, UV max) {
     const char *s = SvPV_nomg(sv, len);
     if (wl_xs_digits(s, len, 19)) {
       UV v = (UV)strtoull(s, NULL, 10);
+      if (SvNOK(sv) && SvNV_nomg(sv) != (NV)v)
+        croak("workerlife: %s must be a whole number from %" UVuf " to %" UVuf ", not %.1" NVff, what, min, max,
+              SvNV_nomg(sv));
       if (v >= min && v <= max) return v;
     }
   }
@@ -412,14 +434,8 @@ static const char *wl_xs_text_arg(pTHX_ const char *what, SV *sv) {
   if (!SvOK(sv) || SvROK(sv)) croak("workerlife: %s must be a string", what);
   STRLEN len;
   const char *s = SvPV_nomg(sv, len);
-  if (memchr(s, 0, len)) {
-    SV *shown = sv_2mortal(newSVpvs(""));
-    for (STRLEN i = 0; i < len; i++) {
-      if (s[i]) sv_catpvn(shown, s + i, 1);
-      else sv_catpvs(shown, "\\0");
-    }
-    croak("workerlife: %s contains a NUL byte: \"%" SVf "\"", what, SVfARG(shown));
-  }
+  if (memchr(s, 0, len))
+    croak("workerlife: %s contains a NUL byte: \"%" SVf "\"", what, SVfARG(wl_xs_nul_shown(aTHX_ sv, s, len)));
   return s;
 }
 
@@ -645,6 +661,8 @@ static const struct {
     WL_XS_RESULT(WL_SLOT_BUSY),
     WL_XS_RESULT(WL_BAD_POOL_FILE),
     WL_XS_RESULT(WL_UNSAFE_FILE),
+    WL_XS_RESULT(WL_BAD_TICKET),
+    WL_XS_RESULT(WL_TOO_MANY_IN_FLIGHT),
     WL_XS_RESULT(WL_NO_SUCH_PROCESS),
     WL_XS_RESULT(WL_IDENTITY_MISMATCH),
     WL_XS_RESULT(WL_BAD_LEDGER),
@@ -689,6 +707,10 @@ BOOT:
     HV *worker = gv_stashpvs("WorkerLife::Worker", GV_ADD);
     newCONSTSUB(worker, "END_LEAVE", newSVuv(WL_XS_END_LEAVE));
     newCONSTSUB(worker, "END_SAMPLED", newSVuv(WL_XS_END_SAMPLED));
+    /* The ticket's last-request bit and the requests a slot times at once,
+     * from the header. */
+    newCONSTSUB(stash, "TICKET_LAST", newSVuv((UV)WL_TICKET_LAST));
+    newCONSTSUB(stash, "TICKETS", newSVuv(WL_TICKETS));
     for (size_t t = 0; t < sizeof wl_xs_tables / sizeof wl_xs_tables[0]; t++) {
       AV *av = get_av(wl_xs_tables[t].array, GV_ADD);
       av_clear(av);
@@ -1515,6 +1537,60 @@ end(self)
     }
   OUTPUT:
     RETVAL
+
+UV
+begin_ticket(self)
+    wl_worker *self
+  CODE:
+    {
+      /* A request starts and gets its own ticket, for end_ticket (from any
+       * thread): each request in flight is timed on its own. The ticket
+       * has WorkerLife::TICKET_LAST set when this should be the worker's
+       * last request. */
+      uint64_t t = 0;
+      WL_XS_CHECK(wl_worker_begin_ticket(self, &t));
+      RETVAL = t;
+    }
+  OUTPUT:
+    RETVAL
+
+IV
+end_ticket(self, ticket)
+    wl_worker *self
+    SV *ticket
+  CODE:
+    {
+      /* True when the worker should leave after this request. A ticket
+       * this worker does not have in flight croaks (WL_BAD_TICKET) and
+       * changes nothing; so does one that is not a whole number, rather
+       * than being read as another ticket. */
+      uint64_t t = wl_xs_whole(aTHX_ "ticket", ticket, 0, WL_XS_WHOLE_MAX);
+      bool leave = false;
+      WL_XS_CHECK(wl_worker_end_ticket(self, t, &leave));
+      RETVAL = leave;
+    }
+  OUTPUT:
+    RETVAL
+
+void
+overdue(self)
+    wl_worker *self
+  PPCODE:
+    {
+      /* The tickets of this worker's requests past request_timeout (none
+       * when it is off); their count in scalar context. A slot times at
+       * most WL_TICKETS requests, so one buffer of that size holds them. */
+      uint64_t t[WL_TICKETS];
+      size_t n = 0;
+      WL_XS_CHECK(wl_worker_overdue(self, t, WL_TICKETS, &n));
+      if (n > WL_TICKETS) n = WL_TICKETS;
+      if (GIMME_V != G_ARRAY) {
+        mXPUSHu(n);
+      } else {
+        EXTEND(SP, (SSize_t)n);
+        for (size_t i = 0; i < n; i++) mPUSHu(t[i]);
+      }
+    }
 
 IV
 request_end(self)

@@ -53,6 +53,8 @@ WorkerLife - when a server's worker processes must be recycled, why, and how
   # in a worker, after fork:
   my $w = $pool->claim;            # by $$
   $w->begin;  ...;  if ($w->end) { finish the response, then exit }
+  # several requests at once in a worker (threads, an event loop):
+  my $t = $w->begin_ticket;  ...;  if ($w->end_ticket($t)) { ... }
   # in a master:
   for my $a ($pool->tick) { WorkerLife::kill($a->{pid}, 'TERM', $a->{identity}) ... }
 

@@ -477,6 +477,16 @@ subtest 'events carry the library\'s line and severity' => sub {
         'severities, from the header');
 };
 
+subtest 'a fraction is refused even where a float\'s text hides it' => sub {
+    # 562949953421312.5 prints as "562949953421312" (15 digits).
+    my $w = WorkerLife::Pool->new(policy => 'max_rss=1GiB')->claim;
+    eval { $w->report_health(rss => 2**49 + 0.5) };
+    like($@, qr/the rss reading must be a whole number .*not 562949953421312\.5 at/, 'a reading');
+    eval { WorkerLife::Pool->new(seed => 2**49 + 0.5) };
+    like($@, qr/seed must be a whole number/, 'a seed');
+    ok(eval { $w->report_health(rss => 2**49 + 0.0); 1 }, 'a whole float is taken') or diag $@;
+};
+
 subtest 'the result codes are the header\'s, as constants' => sub {
     open my $fh, '<', "$FindBin::Bin/../../../include/workerlife.h" or die $!;
     my $header = do { local $/; <$fh> };

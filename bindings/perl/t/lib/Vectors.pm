@@ -42,6 +42,8 @@ sub run_case {
     );
     my %w;
     my $worker = sub { my $s = shift; $w{$s} //= $pool->slot($s) };
+    # Tickets by the name the vector gave them.
+    my %tickets;
     my @steps = @{ $case->{steps} };
     $pool->spawned(0, $$) if $slots == 1 && !grep { $_->{op} eq 'spawned' } @steps;
     my $i = -1;
@@ -53,9 +55,34 @@ sub run_case {
         my $err = eval {
             if ($op eq 'request') {
                 for (1 .. ($step->{n} // 1)) { $worker->($slot)->begin; $worker->($slot)->end }
-            } elsif ($op eq 'begin') { $worker->($slot)->begin }
-            elsif ($op eq 'end') { $worker->($slot)->end }
-            elsif ($op eq 'advance') {
+            } elsif ($op eq 'begin' && !defined $step->{ticket}) { $worker->($slot)->begin }
+            elsif ($op eq 'begin') {
+                my $t = $worker->($slot)->begin_ticket;
+                if (exists $step->{last}) {
+                    my ($got, $want) = (($t & WorkerLife::TICKET_LAST) ? 1 : 0, $step->{last} ? 1 : 0);
+                    return $fail->('last is ' . ($got ? 'true' : 'false') . ', expected ' . ($want ? 'true' : 'false'))
+                        if $got != $want;
+                }
+                $tickets{ $step->{ticket} } = $t;
+            } elsif ($op eq 'end' && !defined $step->{ticket}) { $worker->($slot)->end }
+            elsif ($op eq 'end') {
+                # A name never issued is the number the step gives.
+                my $t = $tickets{ $step->{ticket} } // $step->{raw}
+                    // return $fail->("no ticket \"$step->{ticket}\"");
+                my $ended = eval { $worker->($slot)->end_ticket($t); 1 };
+                if ($step->{refused}) {
+                    return $fail->('ended, expected refused') if $ended;
+                } elsif (!$ended) {
+                    return $fail->($@);
+                }
+            } elsif ($op eq 'overdue') {
+                my @got = $worker->($slot)->overdue;
+                my %due = map { ($_ => 1) } @got;
+                my @names = sort grep { $due{ $tickets{$_} & ~WorkerLife::TICKET_LAST } } keys %tickets;
+                my @want = sort @{ $step->{expect} // return $fail->('overdue needs expect') };
+                return $fail->('overdue ' . _describe(\@names) . ' (' . scalar(@got) . ' tickets), expected '
+                    . _describe(\@want)) if _describe(\@names) ne _describe(\@want) || @got != @want;
+            } elsif ($op eq 'advance') {
                 # Rounded to the nearest microsecond, the pool's unit.
                 $pool->advance(sprintf('%.0f', $step->{secs} * 1e6) / 1e6);
             } elsif ($op eq 'health') {
