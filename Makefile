@@ -153,7 +153,7 @@ perl: lib
 	  && test -e "$$(perl -MConfig -e 'print $$Config{archlibexp}')/CORE/perl.h" || { $(APT_GET) $(PERL_DEBS); }
 	cd bindings/perl && perl Makefile.PL >/dev/null && $(MAKE) --no-print-directory >/dev/null
 
-perl-test: perl
+perl-test: perl cli
 	$(PERL_ENV) prove -r bindings/perl/t
 
 perl-bench: perl
