@@ -2,7 +2,8 @@
 // Node benchmarks (`make node-bench`), each against a baseline measured in
 // the same run:
 //  1. begin()+end() through koffi against two bare method calls of a JS
-//     object (what a request costs a Node host; goal: <= 3x);
+//     object (what a request costs a Node host; goal: <= 3x), and
+//     beginTicket()+endTicket(ticket) (what the HTTP handler calls);
 //  2. hello-world requests/s of a 2-worker cluster, plain against the
 //     workerlife cluster helper with its HTTP handler (goal: <= 3 % lost),
 //     with wrk, alternating, median of 3.
@@ -36,13 +37,16 @@ function hotPath() {
   for (let r = 0; r < 5; r++) {
     const base = perOp(N, () => { bare.begin(); bare.end(); });
     const ours = perOp(N, () => { w.begin(); w.end(); });
-    rounds.push([base, ours]);
+    const ticketed = perOp(N, () => { w.endTicket(w.beginTicket()); });
+    rounds.push([base, ours, ticketed]);
   }
   const base = median(rounds.map((r) => r[0]));
   const ours = median(rounds.map((r) => r[1]));
+  const ticketed = median(rounds.map((r) => r[2]));
   console.log('Node begin()+end() through koffi (median of 5 rounds of 2M)');
   console.log(`  two bare JS method calls   ${base.toFixed(1).padStart(8)} ns`);
   console.log(`  worker.begin()+end()       ${ours.toFixed(1).padStart(8)} ns   ${(ours / base).toFixed(1)}x`);
+  console.log(`  beginTicket()+endTicket()  ${ticketed.toFixed(1).padStart(8)} ns   ${(ticketed / base).toFixed(1)}x`);
   console.log('  goal: <= 3x');
   w.close();
   pool.close();

@@ -73,6 +73,8 @@ function toI32(name, v) {
  * library (koffi would turn -1 into 2^64 - 1 and 1.5 into 1).
  */
 function toTicket(v) {
+  // Every request passes here: a Number is checked without a BigInt.
+  if (typeof v === 'number' && v >= 0 && Number.isSafeInteger(v)) return v;
   return Number(intIn('ticket', v, 0n, 2n ** 53n - 1n, 'a ticket: an integer in [0, 2^53)'));
 }
 
