@@ -74,7 +74,7 @@ class Server:
     def request(self, kind: str, timeout: float = 10) -> int:
         """The pid of the worker that served a request of ``kind``
         ("hello", "leak", "hang"), or Failed."""
-        return http_get(self.port, PATHS[kind], timeout=timeout)
+        return http_get(self.port, self.host.paths.get(kind, PATHS[kind]), timeout=timeout)
 
     def worker_pids(self) -> Set[int]:
         return {pid for pid, cmd in children(self.group.pid).items() if self.host.is_worker(cmd)}
@@ -152,6 +152,10 @@ class Host:
     # Where the metrics are served: "env" (WORKERLIFE_METRICS=HOST:PORT,
     # /metrics there), "app" (a path of the app), or None.
     metrics: Optional[str] = None
+    # Paths of this host's app that differ from PATHS: an event loop's
+    # stuck request awaits what never comes (the loop turns on), as a
+    # request stuck on a backend does.
+    paths: Dict[str, str] = field(default_factory=dict)
 
     def start(self, policy: str, metrics: bool = False, crash: Optional[Path] = None) -> Server:
         """Started with ``policy``; with ``crash``, every worker crashes
@@ -347,6 +351,7 @@ HOSTS: List[Host] = [
         "uvicorn --workers 2",
         "`app = workerlife.asgi.WorkerLife(app)`, `uvicorn --workers 2`",
         _uvicorn,
+        paths={"hang": "/hang?how=await"},
         not_here={
             "metrics": "no master to serve it: uvicorn --workers runs none of workerlife's; "
             "WORKERLIFE_METRICS is refused at start",
@@ -359,6 +364,7 @@ HOSTS: List[Host] = [
         "gunicorn UvicornWorker",
         "`gunicorn -c python:workerlife.gunicorn -k uvicorn_worker.UvicornWorker`",
         _gunicorn("uvicorn_worker.UvicornWorker", app="asgi_apps:plain"),
+        paths={"hang": "/hang?how=await"},
         metrics="env",
     ),
     Host(

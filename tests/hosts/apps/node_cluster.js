@@ -2,8 +2,9 @@
 // The Node host of tests/hosts, written as docs/node.md shows it: the
 // cluster helper with its defaults (its log on stderr), 2 workers
 // (APP_WORKERS), the policy from WORKERLIFE_POLICY, serving on APP_PORT:
-// `/` answers the worker's pid, `/leak` keeps 1 MiB more, `/hang` holds
-// the event loop for 60 s. The pool file goes in APP_DIR; SIGTERM stops it.
+// `/` answers the worker's pid, `/leak` keeps 1 MiB more, `/hang` never
+// answers while the event loop turns on (a request stuck on a backend).
+// The pool file goes in APP_DIR; SIGTERM stops it.
 // With WL_HOSTS_CRASH=FILE every worker crashes at start (see below).
 
 const cluster = require('node:cluster');
@@ -25,10 +26,7 @@ if (cluster.isPrimary) {
   const leaked = [];
   http.createServer(workerlife.http.handler((req, res) => {
     if (req.url === '/leak') leaked.push(Buffer.alloc(1 << 20, 1));
-    if (req.url === '/hang') {
-      const until = Date.now() + 60000;
-      while (Date.now() < until); // holds the event loop
-    }
+    if (req.url === '/hang') return; // no answer, ever
     res.end(String(process.pid));
   })).listen(Number(process.env.APP_PORT), '127.0.0.1');
 }
