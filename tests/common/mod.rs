@@ -105,6 +105,15 @@ fn opt_u64(step: &Value, key: &str) -> Option<u64> {
     step.get(key).and_then(Value::as_u64)
 }
 
+/// A step's pid: a number, or "self" for the process running the vectors
+/// (alive, for cases that need a live worker).
+fn pid_of(step: &Value) -> Option<u32> {
+    match step.get("pid") {
+        Some(Value::String(s)) if s == "self" => Some(std::process::id()),
+        v => v.and_then(Value::as_u64).map(|p| p as u32),
+    }
+}
+
 /// Runs one case; Err names the step that failed.
 pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
     let policy = case["policy"].as_str().unwrap_or("");
@@ -221,12 +230,11 @@ pub fn run_case(driver: &mut dyn Driver, case: &Value) -> Result<(), String> {
             "spawned" => driver
                 .spawned(
                     slot,
-                    opt_u64(step, "pid").ok_or_else(|| fail("spawned needs pid".into()))? as u32,
+                    pid_of(step).ok_or_else(|| fail("spawned needs pid".into()))?,
                 )
                 .map_err(fail)?,
             "claim" => {
-                let pid =
-                    opt_u64(step, "pid").ok_or_else(|| fail("claim needs pid".into()))? as u32;
+                let pid = pid_of(step).ok_or_else(|| fail("claim needs pid".into()))?;
                 let got = driver.claim(pid).map_err(fail)?;
                 if step.get("slot").is_some() && got != slot {
                     return Err(fail(format!("claimed slot {got}, expected {slot}")));

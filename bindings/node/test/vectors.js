@@ -36,6 +36,12 @@ function sameNumber(got, want) {
   return Math.abs(got - want) <= 1e-9 * Math.max(Math.abs(want), 1);
 }
 
+// A step's pid: a number, or "self" for this process (alive, for cases
+// that need a live worker).
+function pidOf(step) {
+  return step.pid === 'self' ? process.pid : step.pid;
+}
+
 function runCase(c) {
   const slots = c.slots ?? 1;
   const pool = new wl.Pool(c.policy ?? '', { slots, seed: c.seed ?? 0, manualClock: true });
@@ -99,9 +105,9 @@ function runCase(c) {
         case 'recycle': pool.recycle(slot); break;
         case 'exiting': worker(slot).exiting(); break;
         case 'ready': pool.ready(slot); break;
-        case 'spawned': pool.spawned(slot, step.pid); break;
+        case 'spawned': pool.spawned(slot, pidOf(step)); break;
         case 'claim': {
-          const w = pool.claim(step.pid);
+          const w = pool.claim(pidOf(step));
           const claimed = w.slot;
           w.close();
           if ('slot' in step && claimed !== slot) throw fail(`claimed slot ${claimed}, expected ${slot}`);

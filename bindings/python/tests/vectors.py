@@ -46,6 +46,13 @@ def _same_number(got: Optional[float], want: Optional[float]) -> bool:
     return abs(got - want) <= 1e-9 * max(abs(want), 1.0)
 
 
+def pid_of(step: Dict[str, Any]) -> int:
+    """A step's pid: a number, or "self" for this process (alive, for
+    cases that need a live worker)."""
+    pid = step["pid"]
+    return os.getpid() if pid == "self" else int(pid)
+
+
 def run_case(case: Dict[str, Any]) -> None:
     slots = case.get("slots", 1)
     pool = workerlife.Pool(
@@ -132,9 +139,9 @@ def run_case(case: Dict[str, Any]) -> None:
         elif op == "ready":
             pool.ready(slot)
         elif op == "spawned":
-            pool.spawned(slot, step["pid"])
+            pool.spawned(slot, pid_of(step))
         elif op == "claim":
-            claimed = pool.claim(step["pid"]).slot
+            claimed = pool.claim(pid_of(step)).slot
             if "slot" in step and claimed != slot:
                 raise fail(f"claimed slot {claimed}, expected {slot}")
         elif op == "exited":

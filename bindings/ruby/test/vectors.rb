@@ -33,6 +33,12 @@ module Vectors
     (got - want).abs <= 1e-9 * [want.abs, 1.0].max
   end
 
+  # A step's pid: a number, or "self" for this process (alive, for cases
+  # that need a live worker).
+  def self.pid_of(step)
+    step["pid"] == "self" ? Process.pid : step["pid"]
+  end
+
   def self.run_case(c)
     slots = c.fetch("slots", 1)
     pool = WorkerLife::Pool.new(c.fetch("policy", ""), slots: slots, seed: c.fetch("seed", 0), manual_clock: true)
@@ -84,9 +90,9 @@ module Vectors
       when "recycle" then pool.recycle(slot)
       when "exiting" then worker[slot].exiting
       when "ready" then pool.ready(slot)
-      when "spawned" then pool.spawned(slot, step["pid"])
+      when "spawned" then pool.spawned(slot, pid_of(step))
       when "claim"
-        w = pool.claim(step["pid"])
+        w = pool.claim(pid_of(step))
         claimed = w.slot
         w.close
         fail_with.call("claimed slot #{claimed}, expected #{slot}") if step.key?("slot") && claimed != slot

@@ -33,6 +33,10 @@ sub cases {
 sub _describe { return JSON::PP->new->canonical->encode($_[0]) }
 
 # Runs one case; returns undef, or a message naming the failing step.
+# A step's pid: a number, or "self" for this process (alive, for cases
+# that need a live worker).
+sub _pid { my ($step) = @_; return $step->{pid} eq 'self' ? $$ : $step->{pid} }
+
 sub run_case {
     my ($case) = @_;
     my $slots = $case->{slots} // 1;
@@ -96,9 +100,9 @@ sub run_case {
             elsif ($op eq 'recycle') { $pool->recycle($slot) }
             elsif ($op eq 'exiting') { $worker->($slot)->exiting }
             elsif ($op eq 'ready') { $pool->ready($slot) }
-            elsif ($op eq 'spawned') { $pool->spawned($slot, $step->{pid}) }
+            elsif ($op eq 'spawned') { $pool->spawned($slot, _pid($step)) }
             elsif ($op eq 'claim') {
-                my $got = $pool->claim($step->{pid})->slot;
+                my $got = $pool->claim(_pid($step))->slot;
                 return $fail->("claimed slot $got, expected $slot") if exists $step->{slot} && $got != $slot;
             }
             elsif ($op eq 'exited') { $pool->exited_slot($slot, $step->{status} // 0) }
