@@ -74,7 +74,7 @@ fn main() {
         rust / baseline
     );
     println!(
-        "begin + end via the C ABI exports    {exports:8.2}  {:7.2}x   handle check + boundary: {:+.2} ns",
+        "begin + end via the C ABI exports    {exports:8.2}  {:7.2}x   goal <= 4x; handle check + boundary: {:+.2} ns",
         exports / baseline,
         exports - rust
     );

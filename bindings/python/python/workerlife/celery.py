@@ -104,7 +104,7 @@ log = logging.getLogger("workerlife.celery")
 # likely as the child it replaces): the pool's count is raised by one for
 # the replacement (grow(), in Celery's event loop), the replaced child
 # leaves by the recycle path once its replacement is up, and its exit lowers
-# the count back before billiard would replace it (_grow_for_surges).
+# the count back before billiard would replace it (_grow_now).
 HOST = Host("Celery prefork", surge=True, master_kills=True)
 
 # billiard's check compares KiB: a limit no reading reaches, for when the
@@ -240,7 +240,7 @@ def _start(sender: Any) -> None:
     _route_billiard_memory_check()
     _leave_between_tasks()
     _report_exits()
-    _grow_for_surges()
+    _event_loop_timers()
     metrics = f"; metrics on http://{state.metrics.address}/metrics" if state.metrics is not None else ""
     state.startup_line = pool.startup_line() + metrics
 
@@ -348,18 +348,10 @@ def _report_exits() -> None:
     bpool.Pool._join_exited_workers = join_exited_workers
 
 
-def _grow_for_surges() -> None:
-    """max_surge: a replacement is one more child for billiard's pool.
-    billiard keeps its pool at ``_processes`` children and starts one only
-    to keep that count, so the pool is grown by one (``grow``, as Celery's
-    autoscaler grows it) and billiard starts the child at once
-    (``maintain_pool``); the new child claims the slot the pool kept for the
-    replacement and says it is ready as it starts. That is done in Celery's
-    event loop, where billiard's pool is run (a timer beside billiard's own
-    ``maintain_pool`` one), never from the supervisor's thread. The next
-    exit (the replaced child, leaving by the recycle path once its
-    replacement is up, or a replacement that died) lowers the count back
-    before billiard looks at it, so nobody replaces that child."""
+def _event_loop_timers() -> None:
+    """Two timers beside billiard's own in Celery's event loop (where
+    billiard's pool is run, never from the supervisor's thread), every
+    tick: ``_reap_now`` and, with ``max_surge``, ``_grow_now``."""
     from celery.concurrency import asynpool  # type: ignore[import-untyped]
 
     cls = asynpool.AsynPool
@@ -370,16 +362,45 @@ def _grow_for_surges() -> None:
     def timers(self: Any) -> Any:
         out = dict(original.fget(self))
         pool = state.pool
-        if pool is not None and int(pool.policy["max_surge"]) > 0:
-            out[functools.partial(_grow_now, self)] = state.tick
+        if pool is not None:
+            out[functools.partial(_reap_now, self)] = state.tick
+            if int(pool.policy["max_surge"]) > 0:
+                out[functools.partial(_grow_now, self)] = state.tick
         return out
 
     timers._workerlife = True  # type: ignore[attr-defined]
     cls.timers = property(timers)
 
 
+def _reap_now(bpool: Any) -> None:
+    """In the event loop: a child that has exited is reaped now, not at
+    billiard's next maintenance (every 5 s). Celery reaps when a child's
+    sentinel pipe reads EOF, but the pipe closes while the child is still
+    exiting, before it can be waited for: billiard's look then finds it
+    running and stops watching. Until the reaping, the exited child's
+    replacement is not started, a task written to its pipe waits, and its
+    recycle permit is held (so the next recycle waits too)."""
+    from billiard.pool import RUN
+
+    if getattr(bpool, "_state", None) != RUN:
+        return
+    # ``exitcode`` waits for the child without blocking (WNOHANG).
+    if any(p.exitcode is not None for p in list(bpool._pool) if getattr(p, "_popen", None) is not None):
+        bpool.maintain_pool()
+
+
 def _grow_now(bpool: Any) -> None:
-    """In the event loop: one more child for each replacement asked for,
+    """max_surge: a replacement is one more child for billiard's pool.
+    billiard keeps its pool at ``_processes`` children and starts one only
+    to keep that count, so the pool is grown by one (``grow``, as Celery's
+    autoscaler grows it) and billiard starts the child at once
+    (``maintain_pool``); the new child claims the slot the pool kept for the
+    replacement and says it is ready as it starts. The next exit (the
+    replaced child, leaving by the recycle path once its replacement is up,
+    or a replacement that died) lowers the count back before billiard looks
+    at it, so nobody replaces that child.
+
+    In the event loop: one more child for each replacement asked for,
     while fewer than ``max_surge`` added children are still there. A
     replacement asked for while the child added for the last one has not
     been reaped yet (billiard reaps a recycled child up to 5 s after it
