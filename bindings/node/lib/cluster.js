@@ -26,7 +26,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const wl = require('./index');
+const wl = require('./core');
 
 const DEFAULT_TICK_MS = 100;
 

@@ -15,7 +15,7 @@
 // blocks the loop is still ended by the watchdog or the primary.
 
 const clusterHelper = require('./cluster');
-const { TICKET_LAST } = require('./index');
+const { TICKET_LAST } = require('./core');
 
 // The ticket of a response's request, until it is given back.
 const TICKET = Symbol('workerlife.ticket');

@@ -19,6 +19,25 @@ test('constants and names come from the library', () => {
   assert.strictEqual(wl.abiVersion, 2);
 });
 
+test('the modules require one way: each loads first on its own, none requires the entry', () => {
+  const lib = path.join(__dirname, '..', 'lib');
+  const files = fs.readdirSync(lib).filter((f) => f.endsWith('.js'));
+  for (const f of files) {
+    if (f !== 'index.js') {
+      assert.doesNotMatch(fs.readFileSync(path.join(lib, f), 'utf8'), /require\(['"]\.\/(index)?['"]\)/, `${f} requires the entry`);
+    }
+    // Loaded first in a process of its own: a module that needs another
+    // half-made (a circle) fails here, whatever the order of the others.
+    const r = spawnSync(process.execPath, ['-e', `
+      const m = require(${JSON.stringify(path.join(lib, f))});
+      const wl = require(${JSON.stringify(lib)});
+      if (typeof wl.cluster !== 'function' || typeof wl.http.handler !== 'function' || wl.TICKETS !== 16) process.exit(3);
+      if (m === undefined) process.exit(4);`], { encoding: 'utf8' });
+    assert.strictEqual(r.status, 0, `${f} first: ${r.stderr}`);
+  }
+  assert.ok(files.includes('core.js') && files.includes('cluster.js') && files.includes('http.js'));
+});
+
 test('a bad policy is a PolicyError naming the key and value', () => {
   assert.throws(() => wl.Policy.parse('max_requests=abc'), (e) => e instanceof wl.PolicyError
     && e instanceof wl.WorkerLifeError && e.codeName === 'WL_INVALID_VALUE' && /max_requests/.test(e.message) && /abc/.test(e.message));
