@@ -229,3 +229,18 @@ fn the_start_up_line_says_what_auto_found() {
         assert!(!l.contains("cgroup"), "{spec}: {l}");
     }
 }
+
+/// A host that samples on its own (`Pool::sample`, no `tick`) reads the
+/// container too: a round starts one way, whoever starts it.
+#[test]
+fn a_hosts_own_sample_reads_the_container_as_tick_does() {
+    let policy = Policy::parse("container_memory=auto").unwrap();
+    let pool = Pool::builder(&policy).slots(1).build().unwrap();
+    assert_eq!(pool.stats().container, None, "nothing read yet");
+    pool.sample();
+    // This process's memory cgroup, or a reading that failed and says so:
+    // either way the container was looked at.
+    let c = pool.stats().container.expect("the container looked at");
+    let readable = workerlife::cgroup::Cgroup::of_self().is_ok_and(|g| g.read().is_ok());
+    assert_eq!(c.known, readable, "{c:?}");
+}

@@ -462,20 +462,17 @@ impl Pool {
     }
 
     /// Samples every worker's memory and FDs from `/proc` now (USS and PSS
-    /// too when the policy limits them) and feeds the readings to the
-    /// decisions; workers whose process is gone are retired. `tick()` does
+    /// too when the policy limits them), and the container's memory cgroup
+    /// with `container_memory`, and feeds the readings to the decisions;
+    /// workers whose process is gone are retired. `tick()` does
     /// this itself every `sample_interval` (except with a manual clock).
     /// The `/proc` files are read without the supervisor's lock: a host
     /// thread reporting an exit meanwhile does not wait for the round.
     pub fn sample(&self) -> SampleReport {
         let now = self.core.now();
-        let targets = {
-            let mut sup = self.sup();
-            sup.last_sample = Some(now);
-            sup.sampling_targets(&self.core)
-        };
-        let read = sampling::read_targets(&self.core, targets);
-        self.sup().apply_samples(&self.core, read, now)
+        let round = self.sup().start_round(&self.core, now);
+        let read = round.read(&self.core);
+        self.sup().apply_round(&self.core, read, now)
     }
 
     /// What the master should do now: recycles and kills (each once per

@@ -402,10 +402,7 @@ impl Supervisor {
     /// the permits recounted from the slots.
     fn sample(&mut self, core: &Core, read: Option<Round>, now: u64) {
         if let Some(round) = read {
-            if let Some(c) = round.container {
-                self.apply_container(core, c, now);
-            }
-            self.apply_samples(core, round.targets, now);
+            self.apply_round(core, round, now);
         } else {
             self.oom_baseline();
         }
@@ -421,14 +418,32 @@ impl Supervisor {
             && self
                 .last_sample
                 .map_or(true, |t| now.saturating_sub(t) >= interval);
-        if !due {
-            return None;
-        }
+        due.then(|| self.start_round(core, now))
+    }
+
+    /// A sampling round begins (`tick` when one is due, or the host's own
+    /// `Pool::sample`): every worker to read, and the container when the
+    /// policy asks for it. The one way to start a round.
+    pub(super) fn start_round(&mut self, core: &Core, now: u64) -> Round {
         self.last_sample = Some(now);
-        Some(Round {
+        Round {
             targets: self.sampling_targets(core),
             container: self.container.take_for_read(core),
-        })
+        }
+    }
+
+    /// A round read (without the lock) is applied: the container's reading,
+    /// then each worker's.
+    pub(super) fn apply_round(
+        &mut self,
+        core: &Core,
+        round: Round,
+        now: u64,
+    ) -> super::SampleReport {
+        if let Some(c) = round.container {
+            self.apply_container(core, c, now);
+        }
+        self.apply_samples(core, round.targets, now)
     }
 
     /// Phase "spawn", for a vacant slot: a respawn when due (once per vacancy). A slot that
