@@ -139,8 +139,9 @@
 //!
 //! # Layout
 //!
-//! The crate is in layers, each using only those before it (a test,
-//! `tests/layers.rs`, holds every file to it):
+//! The crate is in layers, each using only those before it, and no two
+//! files of one folder use each other (a test, `tests/layers.rs`, holds
+//! every file to both):
 //!
 //! 1. `error`, `names`, `units`: the vocabulary (errors, named enums, sizes
 //!    and durations in text);
@@ -149,8 +150,9 @@
 //! 3. `policy`: the policy, its keys and their limits;
 //! 4. `table`: the shared table (every shared-memory word format, the
 //!    mapping, the rolling budget's word);
-//! 5. `rules`: decisions and reasons, the slot lifecycle, permits, growth,
-//!    jitter, whether a slot's process lives;
+//! 5. `rules`: decisions and reasons, the policy's limits in rule units, the
+//!    slot lifecycle, permits, growth, jitter, whether a slot's process
+//!    lives;
 //! 6. `worker`: a worker's handle and its watchdog;
 //! 7. `host`: the host contract (what a server can carry out, checked
 //!    against the policy) and the chores every host's master shares;

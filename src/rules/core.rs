@@ -3,9 +3,10 @@
 //! decide. Shared by the `Pool` and its `Worker` handles.
 
 use crate::os::clock::{self, ClockMode};
-use crate::policy::{Key, Policy};
+use crate::policy::Policy;
 use crate::rules::decision::{Action, Decision, Reason};
 use crate::rules::jitter::{self, Which};
+use crate::rules::limits::Limits;
 use crate::table::budget;
 use crate::table::layout::{
     cell, flag, last_exit, state, Activity, GenState, Header, Slot, NONE, REQUEST_BUCKETS,
@@ -18,67 +19,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// How often (µs of pool time) a process with no master of ours looks for
 /// permits held by the gone when it finds the budget full.
 const TAKE_BACK_EVERY: u64 = 100_000;
-
-/// The policy's numbers, in the units the rules compare (µs, bytes, counts).
-#[derive(Clone, Copy)]
-pub(crate) struct Limits {
-    pub request_timeout: u64,
-    pub heartbeat_timeout: u64,
-    pub drain_timeout: u64,
-    pub max_rss: u64,
-    pub max_uss: u64,
-    pub max_pss: u64,
-    pub max_fds: u64,
-    pub max_health_failures: u64,
-    pub max_requests: u64,
-    pub max_requests_jitter: u64,
-    pub max_lifetime: u64,
-    pub lifetime_jitter: u64,
-    pub max_idle: u64,
-    pub min_lifetime: u64,
-    pub max_concurrent: u64,
-    pub min_interval: u64,
-    pub max_surge: u64,
-    pub ready_timeout: u64,
-    pub max_pool_rss: u64,
-    pub memory_sustain: u64,
-    pub memory_forecast: u64,
-    /// Whether a rule reads the time of a worker's last begin or end
-    /// (request_timeout, heartbeat_timeout, max_idle); without one, the hot
-    /// path skips its clock reads.
-    pub activity_clock: bool,
-}
-
-impl Limits {
-    fn from(p: &Policy) -> Self {
-        Limits {
-            request_timeout: p.raw(Key::RequestTimeout),
-            heartbeat_timeout: p.raw(Key::HeartbeatTimeout),
-            drain_timeout: p.raw(Key::DrainTimeout),
-            max_rss: p.raw(Key::MaxRss),
-            max_uss: p.raw(Key::MaxUss),
-            max_pss: p.raw(Key::MaxPss),
-            max_fds: p.raw(Key::MaxFds),
-            max_health_failures: p.raw(Key::MaxHealthFailures),
-            max_requests: p.raw(Key::MaxRequests),
-            max_requests_jitter: p.raw(Key::MaxRequestsJitter),
-            max_lifetime: p.raw(Key::MaxLifetime),
-            lifetime_jitter: p.raw(Key::LifetimeJitter),
-            max_idle: p.raw(Key::MaxIdle),
-            min_lifetime: p.raw(Key::MinLifetime),
-            max_concurrent: p.raw(Key::MaxConcurrentRecycles),
-            min_interval: p.raw(Key::MinRecycleInterval),
-            max_surge: p.raw(Key::MaxSurge),
-            ready_timeout: p.raw(Key::ReadyTimeout),
-            max_pool_rss: p.raw(Key::MaxPoolRss),
-            memory_sustain: p.raw(Key::MemorySustain),
-            memory_forecast: p.raw(Key::MemoryForecast),
-            activity_clock: p.raw(Key::RequestTimeout) > 0
-                || p.raw(Key::HeartbeatTimeout) > 0
-                || p.raw(Key::MaxIdle) > 0,
-        }
-    }
-}
 
 /// The pool's time, read from the clock at most once and only if a rule
 /// asks for it: most policies decide `end()` without it.
@@ -839,7 +779,7 @@ impl Core {
         if latest != NONE && latest >= limit {
             return 0;
         }
-        crate::rules::growth::estimate(self, slot)
+        crate::rules::growth::estimate(&self.limits, slot)
             .and_then(|g| g.to_limit)
             .map_or(u64::MAX, |d| {
                 u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -1056,7 +996,7 @@ impl Core {
         if l.memory_forecast > 0
             && GenState::unpack(slot.gen_state.load(Relaxed)).has(flag::FORECAST)
         {
-            let left = crate::rules::growth::estimate(self, slot)
+            let left = crate::rules::growth::estimate(&self.limits, slot)
                 .and_then(|g| g.to_limit)
                 .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
             return Some((Reason::MemoryForecast, left, l.memory_forecast));

@@ -186,7 +186,7 @@ impl Event {
             decision: None,
             growth: match kind {
                 EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
-                    crate::rules::growth::estimate(core, s)
+                    crate::rules::growth::estimate(&core.limits, s)
                 }
                 _ => None,
             },

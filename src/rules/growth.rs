@@ -16,7 +16,7 @@
 //! written skips its reading (the next one is kept), so nobody waits.
 //! Readers retry while the points change under them (a sequence lock).
 
-use crate::rules::core::Core;
+use crate::rules::limits::Limits;
 use crate::table::layout::{fit_word, Slot, NONE, POINTS};
 use std::fmt;
 use std::sync::atomic::fence;
@@ -47,7 +47,7 @@ impl Metric {
     }
 
     /// The metric and its limit (0: none) under these limits.
-    pub(crate) fn of(l: &crate::rules::core::Limits) -> (Metric, u64) {
+    pub(crate) fn of(l: &Limits) -> (Metric, u64) {
         if l.max_rss > 0 {
             (Metric::Rss, l.max_rss)
         } else if l.max_uss > 0 {
@@ -246,13 +246,13 @@ fn theil_sen(points: &[[u32; 3]], x: usize) -> Option<f64> {
 
 /// The growth estimate of `slot`'s current generation, once it has enough
 /// readings.
-pub(crate) fn estimate(core: &Core, slot: &Slot) -> Option<Growth> {
+pub(crate) fn estimate(limits: &Limits, slot: &Slot) -> Option<Growth> {
     let (points, count) = snapshot(slot)?;
     let points = &points[..count];
     if count < MIN_POINTS {
         return None;
     }
-    let (metric, limit) = Metric::of(&core.limits);
+    let (metric, limit) = Metric::of(limits);
     let per_second = theil_sen(points, 0)? * 1_000.0;
     let per_request = theil_sen(points, 1);
     let (first, last) = (points[0], points[points.len() - 1]);

@@ -1,5 +1,6 @@
 //! The rules: what a worker must do and why (`decision`), the slot
-//! lifecycle, permits and every limit (`core`), growth estimates
+//! lifecycle, permits and decide (`core`), the policy's limits in rule
+//! units (`limits`), growth estimates
 //! (`growth`), per-generation jitter (`jitter`) and whether a slot's
 //! process still lives (`liveness`).
 
@@ -8,4 +9,5 @@ pub(crate) mod decision;
 pub(crate) mod event;
 pub(crate) mod growth;
 pub(crate) mod jitter;
+pub(crate) mod limits;
 pub(crate) mod liveness;

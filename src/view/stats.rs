@@ -483,7 +483,7 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             last_exit: crate::rules::decision::last_exit_name(s.last_exit.load(Relaxed)),
             waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
             growth: if live {
-                crate::rules::growth::estimate(core, s)
+                crate::rules::growth::estimate(&core.limits, s)
             } else {
                 None
             },

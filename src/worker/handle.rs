@@ -57,7 +57,7 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
 /// Whether each reading of `health` is at or over its limit, in the order
 /// of `Slot::over_since` (rss, uss, pss, fds); None where there is no
 /// reading (a limit that is off is never reached).
-pub(crate) fn over_limits(l: &crate::rules::core::Limits, health: Health) -> [Option<bool>; 4] {
+pub(crate) fn over_limits(l: &crate::rules::limits::Limits, health: Health) -> [Option<bool>; 4] {
     [
         (health.rss, l.max_rss),
         (health.uss, l.max_uss),
