@@ -89,17 +89,22 @@ pub extern "C" fn wl_worker_end_flag(worker: *const wl_worker) -> i32 {
     flag(|| Ok(self::worker(worker)?.end()))
 }
 
-/// A boolean answer or a failure, as one `int32_t`.
-fn flag(f: impl FnOnce() -> Result<bool, wl_result>) -> i32 {
-    let mut answer = false;
-    let code = guard(|| {
+/// `f`'s answer, run inside the panic boundary: for the exports that
+/// answer as their return value (a failure there is its code negated).
+fn answer<T: Default>(f: impl FnOnce() -> Result<T, wl_result>) -> Result<T, wl_result> {
+    let mut answer = T::default();
+    match guard(|| {
         answer = f()?;
         Ok(())
-    });
-    match code {
-        wl_result::WL_OK => i32::from(answer),
-        failed => -(failed as i32),
+    }) {
+        wl_result::WL_OK => Ok(answer),
+        failed => Err(failed),
     }
+}
+
+/// A boolean answer or a failure, as one `int32_t`.
+fn flag(f: impl FnOnce() -> Result<bool, wl_result>) -> i32 {
+    answer(f).map_or_else(|failed| -(failed as i32), i32::from)
 }
 
 /// A request begins, and `*ticket` gets its ticket, for
@@ -158,14 +163,9 @@ pub unsafe extern "C" fn wl_worker_end_ticket(
 /// Lock-free and allocation-free; any thread.
 #[no_mangle]
 pub extern "C" fn wl_worker_begin_ticket_value(worker: *const wl_worker) -> i64 {
-    let mut ticket = 0;
-    match guard(|| {
-        ticket = check(self::worker(worker)?.begin_ticket())?.raw();
-        Ok(())
-    }) {
-        wl_result::WL_OK => ticket as i64,
-        failed => -(failed as i64),
-    }
+    // A ticket is below 2^53: it never reads as a negative number.
+    answer(|| Ok(check(self::worker(worker)?.begin_ticket())?.raw()))
+        .map_or_else(|failed| -(failed as i64), |ticket| ticket as i64)
 }
 
 /// `wl_worker_end_ticket` with its answer as the return value (see
