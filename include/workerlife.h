@@ -1283,6 +1283,32 @@ uint32_t wl_layout_version(void);
 // - `name` may be NULL (the answer is 0), else a NUL-terminated string.
 size_t wl_struct_size(const char *name);
 
+// The offset of `field` in the public struct `name` (`"wl_event"`,
+// `"pid"`), as `offsetof` gives it, or `SIZE_MAX` when either pointer is
+// NULL or names nothing. A binding that declares the structs itself checks
+// each field's offset here, as well as each struct's size: two fields of one
+// size swapped keep the size but move the offsets. Any thread.
+//
+// # Safety
+//
+// - `name` may be NULL (the answer is `SIZE_MAX`), else a NUL-terminated string.
+// - `field` may be NULL (the answer is `SIZE_MAX`), else a NUL-terminated string.
+size_t wl_struct_offset(const char *name, const char *field);
+
+// Writes the value of the header's `#define` `name` (`"WL_TICKET_LAST"`,
+// `"WL_TICKETS"`, `"WL_NO_SLOT"`...; every numeric one but the
+// `WL_VERSION_*` macros, which `wl_version_number` gives) to `*value`, for
+// bindings that read constants from the library instead of copying them.
+//
+// A name that is no such define is `WL_INVALID_ARGUMENT`; NULL `name` or
+// `value` is `WL_NULL_ARGUMENT`. Any thread.
+//
+// # Safety
+//
+// - `name` must not be NULL: a NUL-terminated string, readable up to its NUL.
+// - `value` must not be NULL: valid for writing one `u64`.
+wl_result wl_constant(const char *name, uint64_t *value);
+
 // Releases a worker handle. NULL is a no-op; a freed or foreign handle is
 // `WL_INVALID_HANDLE`. The slot is not retired (the master learns of the
 // exit). Do not free a handle another thread is using.

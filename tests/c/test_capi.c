@@ -67,6 +67,29 @@ static void test_abi(void) {
   CHECK(wl_struct_size("wl_pool") == 0); /* opaque: no size to check */
   CHECK(wl_struct_size("") == 0 && wl_struct_size("wl_event ") == 0);
   CHECK(wl_struct_size(NULL) == 0);
+  /* Each field where the header's compiler puts it. */
+  CHECK(wl_struct_offset("wl_decision", "action") == offsetof(wl_decision, action));
+  CHECK(wl_struct_offset("wl_decision", "reason") == offsetof(wl_decision, reason));
+  CHECK(wl_struct_offset("wl_decision", "limit") == offsetof(wl_decision, limit));
+  CHECK(wl_struct_offset("wl_event", "oom_killed") == offsetof(wl_event, oom_killed));
+  CHECK(wl_struct_offset("wl_event", "limit") == offsetof(wl_event, limit));
+  CHECK(wl_struct_offset("wl_pool_options", "path") == offsetof(wl_pool_options, path));
+  CHECK(wl_struct_offset("wl_pool_options", "seed") == offsetof(wl_pool_options, seed));
+  CHECK(wl_struct_offset("wl_reaped", "error_number") == offsetof(wl_reaped, error_number));
+  CHECK(wl_struct_offset("wl_sample", "start_time") == offsetof(wl_sample, start_time));
+  CHECK(wl_struct_offset("wl_event", "nope") == SIZE_MAX);
+  CHECK(wl_struct_offset("wl_pool", "pid") == SIZE_MAX);
+  /* The header's constants, as the library gives them. */
+  {
+    uint64_t v = 0;
+    CHECK(wl_constant("WL_TICKET_LAST", &v) == WL_OK && v == WL_TICKET_LAST);
+    CHECK(wl_constant("WL_TICKETS", &v) == WL_OK && v == WL_TICKETS);
+    CHECK(wl_constant("WL_NO_SLOT", &v) == WL_OK && v == WL_NO_SLOT);
+    CHECK(wl_constant("WL_NO_READING", &v) == WL_OK && v == WL_NO_READING);
+    CHECK(wl_constant("WL_STATS_PROMETHEUS", &v) == WL_OK && v == WL_STATS_PROMETHEUS);
+    CHECK(wl_constant("WL_ABI_VERSION", &v) == WL_OK && v == WL_ABI_VERSION);
+    CHECK(wl_constant("WL_VERSION_MAJOR", &v) == WL_INVALID_ARGUMENT);
+  }
   CHECK(strcmp(wl_result_name(WL_UNKNOWN_PID), "WL_UNKNOWN_PID") == 0);
   CHECK(strcmp(wl_result_name(WL_OK), "WL_OK") == 0);
   CHECK(wl_result_name(12345) == NULL && wl_result_name(1) == NULL);

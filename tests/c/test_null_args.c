@@ -116,6 +116,21 @@ static void policies(void) {
     fprintf(stderr, "wl_struct_size or wl_decision_string took NULL\n");
     failures++;
   }
+  if (wl_struct_offset(NULL, "pid") != SIZE_MAX || wl_struct_offset("wl_event", NULL) != SIZE_MAX ||
+      wl_struct_offset(NULL, NULL) != SIZE_MAX) {
+    fprintf(stderr, "wl_struct_offset took NULL\n");
+    failures++;
+  }
+  {
+    uint64_t value = 7;
+    REFUSED(wl_constant(NULL, &value));
+    REFUSED(wl_constant("WL_TICKETS", NULL));
+    EXPECT(wl_constant("WL_NOPE", &value), WL_INVALID_ARGUMENT);
+    if (value != 7) {
+      fprintf(stderr, "a refused wl_constant wrote %llu\n", (unsigned long long)value);
+      failures++;
+    }
+  }
   OK(wl_policy_free(NULL));
   OK(wl_policy_free(p));
 }

@@ -186,23 +186,8 @@ pub(crate) fn release<T, H>(
 /// copying the header: every code is below 1000. Any thread.
 #[no_mangle]
 pub extern "C" fn wl_result_name(result: u32) -> *const std::ffi::c_char {
-    static NAMES: std::sync::OnceLock<Vec<(u32, std::ffi::CString)>> = std::sync::OnceLock::new();
     result::guard_value(std::ptr::null(), || {
-        let names = NAMES.get_or_init(|| {
-            wl_result::ALL
-                .iter()
-                .map(|&r| {
-                    (
-                        r as u32,
-                        std::ffi::CString::new(format!("{r:?}")).unwrap_or_default(),
-                    )
-                })
-                .collect()
-        });
-        names
-            .iter()
-            .find(|(code, _)| *code == result)
-            .map_or(std::ptr::null(), |(_, name)| name.as_ptr())
+        wl_result::from_u32(result).map_or(std::ptr::null(), |r| r.name().as_ptr())
     })
 }
 

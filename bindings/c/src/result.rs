@@ -75,73 +75,78 @@ pub enum wl_result {
 
 use wl_result::*;
 
-impl wl_result {
-    /// Every code, for tests and `wl_result_text`.
-    pub const ALL: [wl_result; 27] = [
-        WL_OK,
-        WL_NULL_ARGUMENT,
-        WL_INVALID_HANDLE,
-        WL_BUFFER_TOO_SMALL,
-        WL_INVALID_UTF8,
-        WL_INVALID_ARGUMENT,
-        WL_UNKNOWN_KEY,
-        WL_INVALID_VALUE,
-        WL_NOT_FOR_HOST,
-        WL_INVALID_SLOT_COUNT,
-        WL_SLOT_OUT_OF_RANGE,
-        WL_NO_FREE_SLOT,
-        WL_UNKNOWN_PID,
-        WL_SLOT_BUSY,
-        WL_BAD_POOL_FILE,
-        WL_UNSAFE_FILE,
-        WL_BAD_TICKET,
-        WL_TOO_MANY_IN_FLIGHT,
-        WL_NO_SUCH_PROCESS,
-        WL_IDENTITY_MISMATCH,
-        WL_BAD_LEDGER,
-        WL_STILL_HELD,
-        WL_NOT_A_CHILD,
-        WL_UNKNOWN_IDENTITY,
-        WL_IO,
-        WL_NOT_SUPPORTED,
-        WL_PANIC,
-    ];
+/// The rest of each code's entry: its text. One list with the enum above,
+/// held to it by the compiler: `text` is a `match` on every code named
+/// here, so a code the enum has and this list lacks does not compile, nor
+/// does one listed twice (`unreachable_patterns` is denied) or one the enum
+/// lacks (the names are paths). `ALL`, `name`, `wl_result_name`,
+/// `wl_result_text` and the bindings (which read names and texts through
+/// those exports) are derived from it. The enum itself stays written out
+/// because cbindgen reads items, not macro output, on a stable toolchain.
+macro_rules! texts {
+    ($($code:ident => $text:literal,)*) => {
+        impl wl_result {
+            /// Every code, in the enum's order (a test holds it to the
+            /// header), for tests and the name and text lookups.
+            pub const ALL: [wl_result; [$(wl_result::$code),*].len()] = [$(wl_result::$code),*];
 
-    /// The fixed text of a code.
-    pub fn text(self) -> &'static str {
-        match self {
-            WL_OK => "ok",
-            WL_NULL_ARGUMENT => "a required pointer argument was NULL",
-            WL_INVALID_HANDLE => {
-                "invalid handle: freed, of another type, or not made by workerlife"
+            /// The fixed text of a code.
+            #[deny(unreachable_patterns)]
+            pub fn text(self) -> &'static str {
+                match self {
+                    $(wl_result::$code => $text,)*
+                }
             }
-            WL_BUFFER_TOO_SMALL => "the buffer is too small",
-            WL_INVALID_UTF8 => "a string argument is not valid UTF-8",
-            WL_INVALID_ARGUMENT => "an argument is out of range",
-            WL_UNKNOWN_KEY => "unknown policy key",
-            WL_INVALID_VALUE => "invalid policy value",
-            WL_NOT_FOR_HOST => "a policy rule this host cannot carry out",
-            WL_INVALID_SLOT_COUNT => "invalid slot count",
-            WL_SLOT_OUT_OF_RANGE => "slot out of range",
-            WL_NO_FREE_SLOT => "no free slot",
-            WL_UNKNOWN_PID => "no slot holds this pid",
-            WL_SLOT_BUSY => "the slot holds a live worker",
-            WL_BAD_POOL_FILE => "not a usable workerlife pool file",
-            WL_UNSAFE_FILE => "a file another user could have written",
-            WL_BAD_TICKET => "not a request ticket in flight in this worker",
-            WL_TOO_MANY_IN_FLIGHT => "too many requests in flight in one worker",
-            WL_NO_SUCH_PROCESS => "no such process",
-            WL_IDENTITY_MISMATCH => "the pid belongs to another process now",
-            WL_BAD_LEDGER => "damaged workerlife ledger",
-            WL_STILL_HELD => "still held when time ran out",
-            WL_NOT_A_CHILD => "not a child of this process",
-            WL_UNKNOWN_IDENTITY => "no identity: a bare pid never authorises a signal",
-            WL_IO => "an operating-system call failed",
-            WL_NOT_SUPPORTED => "not supported on this platform",
-            WL_PANIC => "internal error (a panic was caught)",
-        }
-    }
 
+            /// The code's name as the header spells it, NUL-terminated.
+            pub fn name(self) -> &'static std::ffi::CStr {
+                match self {
+                    $(wl_result::$code => {
+                        const NAME: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+                            concat!(stringify!($code), "\0").as_bytes(),
+                        ) {
+                            Ok(name) => name,
+                            Err(_) => panic!("a code's name has no NUL"),
+                        };
+                        NAME
+                    })*
+                }
+            }
+        }
+    };
+}
+
+texts! {
+    WL_OK => "ok",
+    WL_NULL_ARGUMENT => "a required pointer argument was NULL",
+    WL_INVALID_HANDLE => "invalid handle: freed, of another type, or not made by workerlife",
+    WL_BUFFER_TOO_SMALL => "the buffer is too small",
+    WL_INVALID_UTF8 => "a string argument is not valid UTF-8",
+    WL_INVALID_ARGUMENT => "an argument is out of range",
+    WL_UNKNOWN_KEY => "unknown policy key",
+    WL_INVALID_VALUE => "invalid policy value",
+    WL_NOT_FOR_HOST => "a policy rule this host cannot carry out",
+    WL_INVALID_SLOT_COUNT => "invalid slot count",
+    WL_SLOT_OUT_OF_RANGE => "slot out of range",
+    WL_NO_FREE_SLOT => "no free slot",
+    WL_UNKNOWN_PID => "no slot holds this pid",
+    WL_SLOT_BUSY => "the slot holds a live worker",
+    WL_BAD_POOL_FILE => "not a usable workerlife pool file",
+    WL_UNSAFE_FILE => "a file another user could have written",
+    WL_BAD_TICKET => "not a request ticket in flight in this worker",
+    WL_TOO_MANY_IN_FLIGHT => "too many requests in flight in one worker",
+    WL_NO_SUCH_PROCESS => "no such process",
+    WL_IDENTITY_MISMATCH => "the pid belongs to another process now",
+    WL_BAD_LEDGER => "damaged workerlife ledger",
+    WL_STILL_HELD => "still held when time ran out",
+    WL_NOT_A_CHILD => "not a child of this process",
+    WL_UNKNOWN_IDENTITY => "no identity: a bare pid never authorises a signal",
+    WL_IO => "an operating-system call failed",
+    WL_NOT_SUPPORTED => "not supported on this platform",
+    WL_PANIC => "internal error (a panic was caught)",
+}
+
+impl wl_result {
     /// The code for a raw number, if it is one.
     pub fn from_u32(n: u32) -> Option<wl_result> {
         Self::ALL.iter().copied().find(|r| *r as u32 == n)

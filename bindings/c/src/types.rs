@@ -473,18 +473,76 @@ impl From<&Sample> for wl_sample {
     }
 }
 
-/// Every public struct's name in the header and its size, for
-/// `wl_struct_size` (one table: a struct added above is added here).
-pub(crate) const STRUCT_SIZES: &[(&str, usize)] = &[
-    ("wl_decision", std::mem::size_of::<wl_decision>()),
-    ("wl_health", std::mem::size_of::<wl_health>()),
-    (
-        "wl_container_reading",
-        std::mem::size_of::<wl_container_reading>(),
-    ),
-    ("wl_pool_action", std::mem::size_of::<wl_pool_action>()),
-    ("wl_event", std::mem::size_of::<wl_event>()),
-    ("wl_sample", std::mem::size_of::<wl_sample>()),
-    ("wl_pool_options", std::mem::size_of::<wl_pool_options>()),
-    ("wl_reaped", std::mem::size_of::<wl_reaped>()),
-];
+/// Lists each public struct with its fields, in declaration order, and
+/// makes from that one list the tables `wl_struct_size` and
+/// `wl_struct_offset` answer from. A struct pattern without `..` must name
+/// every field, so a field added to a struct and not here does not compile;
+/// a struct missing here fails the header test.
+macro_rules! layouts {
+    ($($ty:ident { $($field:ident),* $(,)? })*) => {
+        /// Every public struct's name in the header and its size.
+        pub(crate) const STRUCT_SIZES: &[(&str, usize)] =
+            &[$((stringify!($ty), std::mem::size_of::<$ty>()),)*];
+
+        /// Every public struct's fields: (struct, field, offset).
+        pub(crate) const STRUCT_FIELDS: &[(&str, &str, usize)] =
+            &[$($((stringify!($ty), stringify!($field), std::mem::offset_of!($ty, $field)),)*)*];
+
+        #[allow(dead_code)]
+        fn every_field_is_listed() {
+            $(let _ = |v: &$ty| {
+                let $ty { $($field: _),* } = v;
+            };)*
+        }
+    };
+}
+
+layouts! {
+    wl_decision { action, reason, value, limit }
+    wl_health { rss, uss, pss, fds }
+    wl_container_reading { limit, working_set, anon, file, oom_kills, pressure_some_avg10 }
+    wl_pool_action { kind, slot, pid, reason, generation, replaces, identity, not_before_us }
+    wl_event {
+        kind, slot, pid, generation, reason, status, has_status, crash, oom_killed, at_us,
+        uptime_us, requests, rss, delay_us, growth_per_request, growth_per_second,
+        growth_requests, growth_seconds, value, limit,
+    }
+    wl_sample { pid, start_time, rss, fds, uss, pss }
+    wl_pool_options { slots, sharing, path, manual_clock, has_seed, seed }
+    wl_reaped { pid, outcome, run_id, start_time, found, error_number }
+}
+
+/// The header's numeric `#define`s by name, for `wl_constant` (a test
+/// holds this list to the header: every define but the version's).
+pub(crate) const CONSTANTS: &[(&str, u64)] = {
+    use crate::host::*;
+    use crate::version::WL_ABI_VERSION;
+    macro_rules! named {
+        ($($name:ident),* $(,)?) => { &[$((stringify!($name), $name as u64)),*] };
+    }
+    named![
+        WL_HOST_HEARTBEAT,
+        WL_HOST_SURGE,
+        WL_HOST_CANCEL,
+        WL_HOST_CONCURRENT,
+        WL_HOST_MASTER_KILLS,
+        WL_HOST_WATCHDOG_KILLS,
+        WL_HOST_NUMBERED,
+        WL_HOST_TICKETS,
+        WL_STATS_JSON,
+        WL_STATS_JSON_OCCUPIED,
+        WL_STATS_PROMETHEUS,
+        WL_SEVERITY_INFO,
+        WL_SEVERITY_WARNING,
+        WL_SEVERITY_ERROR,
+        WL_NO_READING,
+        WL_READING_DENIED,
+        WL_READING_UNSUPPORTED,
+        WL_NO_SLOT,
+        WL_TICKET_LAST,
+        WL_TICKETS,
+        WL_CONTAINER_AUTO,
+        WL_HEADROOM_PERCENT,
+        WL_ABI_VERSION,
+    ]
+};

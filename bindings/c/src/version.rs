@@ -1,5 +1,6 @@
 //! The library's version at run time (the header's `WL_VERSION_*` macros
-//! give it at compile time).
+//! give it at compile time), and what an FFI checks its declarations
+//! against: the ABI version, struct sizes and offsets, the header's constants.
 
 use std::ffi::c_char;
 
@@ -71,5 +72,66 @@ pub unsafe extern "C" fn wl_struct_size(name: *const c_char) -> usize {
             .iter()
             .find(|(n, _)| n.as_bytes() == name.to_bytes())
             .map_or(0, |&(_, size)| size)
+    })
+}
+
+/// The offset of `field` in the public struct `name` (`"wl_event"`,
+/// `"pid"`), as `offsetof` gives it, or `SIZE_MAX` when either pointer is
+/// NULL or names nothing. A binding that declares the structs itself checks
+/// each field's offset here, as well as each struct's size: two fields of one
+/// size swapped keep the size but move the offsets. Any thread.
+///
+/// # Safety
+///
+/// - `name` may be NULL (the answer is `SIZE_MAX`), else a NUL-terminated string.
+/// - `field` may be NULL (the answer is `SIZE_MAX`), else a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn wl_struct_offset(name: *const c_char, field: *const c_char) -> usize {
+    crate::result::guard_value(usize::MAX, || {
+        if name.is_null() || field.is_null() {
+            return usize::MAX;
+        }
+        // SAFETY: the caller passes NUL-terminated strings (above).
+        let (name, field) = unsafe {
+            (
+                std::ffi::CStr::from_ptr(name).to_bytes(),
+                std::ffi::CStr::from_ptr(field).to_bytes(),
+            )
+        };
+        crate::types::STRUCT_FIELDS
+            .iter()
+            .find(|(s, f, _)| s.as_bytes() == name && f.as_bytes() == field)
+            .map_or(usize::MAX, |&(_, _, offset)| offset)
+    })
+}
+
+/// Writes the value of the header's `#define` `name` (`"WL_TICKET_LAST"`,
+/// `"WL_TICKETS"`, `"WL_NO_SLOT"`...; every numeric one but the
+/// `WL_VERSION_*` macros, which `wl_version_number` gives) to `*value`, for
+/// bindings that read constants from the library instead of copying them.
+///
+/// A name that is no such define is `WL_INVALID_ARGUMENT`; NULL `name` or
+/// `value` is `WL_NULL_ARGUMENT`. Any thread.
+///
+/// # Safety
+///
+/// - `name` must not be NULL: a NUL-terminated string, readable up to its NUL.
+/// - `value` must not be NULL: valid for writing one `u64`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_constant(name: *const c_char, value: *mut u64) -> crate::wl_result {
+    crate::result::guard(|| {
+        let name = crate::buffers::str_arg(name, "name")?;
+        let value = crate::buffers::out(value, "value")?;
+        let found = crate::types::CONSTANTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| {
+                crate::result::fail(
+                    crate::wl_result::WL_INVALID_ARGUMENT,
+                    &format!("{name:?} is no constant of the header"),
+                )
+            })?;
+        *value = found.1;
+        Ok(())
     })
 }
