@@ -101,17 +101,6 @@ fn siblings(text: &str, folder: &str, names: &[String]) -> Vec<String> {
     out
 }
 
-/// Circles between the files of one folder that are known and not yet
-/// broken, each pair that reaches the other: one knot, the master's record
-/// (`supervisor`) and the mechanisms it runs (`container`, `sampling`),
-/// which still reach each other through `impl Supervisor` blocks. The test
-/// fails when a pair is gone too, so this list only shrinks.
-const KNOWN_CIRCLES: [(&str, &str, &str); 3] = [
-    ("pool", "container", "sampling"),
-    ("pool", "container", "supervisor"),
-    ("pool", "sampling", "supervisor"),
-];
-
 #[test]
 fn no_two_files_of_a_folder_use_each_other_through_any_path() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -171,15 +160,5 @@ fn no_two_files_of_a_folder_use_each_other_through_any_path() {
         }
     }
     assert!(folders >= 8, "only {folders} folders found");
-    let known: Vec<(String, String, String)> = KNOWN_CIRCLES
-        .iter()
-        .map(|(f, a, b)| (f.to_string(), a.to_string(), b.to_string()))
-        .collect();
-    let new: Vec<_> = circles.iter().filter(|c| !known.contains(c)).collect();
-    assert!(new.is_empty(), "files that use each other: {new:?}");
-    let gone: Vec<_> = known.iter().filter(|c| !circles.contains(c)).collect();
-    assert!(
-        gone.is_empty(),
-        "no longer a circle (take it off KNOWN_CIRCLES): {gone:?}"
-    );
+    assert!(circles.is_empty(), "files that use each other: {circles:?}");
 }

@@ -15,7 +15,7 @@
 //! The master decides from its own reading, never from the header's
 //! container words, which it only publishes (any worker can write them).
 
-use super::supervisor::Supervisor;
+use super::record::SlotSup;
 use crate::os::cgroup::{Cgroup, MemoryReading, Reader};
 use crate::policy::{Key, CONTAINER_AUTO, HEADROOM_PERCENT};
 use crate::rules::core::Core;
@@ -48,10 +48,10 @@ pub(super) struct Container {
     oom_seen: Option<u64>,
     /// The worker picked to free memory, by slot and generation: one at a
     /// time, whatever the slots say.
-    pub(super) target: Option<(u32, u32)>,
+    target: Option<(u32, u32)>,
     /// Its kill is due (the working set reached limit minus half the
     /// headroom).
-    pub(super) kill: bool,
+    kill: bool,
     /// Readings taken so far, and how many there were when the last target
     /// left: the next pick needs a reading taken since, which no longer
     /// counts the memory that worker freed.
@@ -76,14 +76,9 @@ impl Container {
 /// The master's own latest reading of the worker in slot `s` (generation
 /// `gs`). Its record is of this generation only once it saw it: a worker
 /// that just took the slot inherits nothing.
-fn own_reading(
-    s: &crate::table::layout::Slot,
-    ss: &super::supervisor::SlotSup,
-    gs: GenState,
-) -> Health {
-    let mine = ss.generation == gs.generation && ss.pid == s.pid.load(Relaxed);
-    if mine {
-        ss.measured
+fn own_reading(s: &crate::table::layout::Slot, ss: &SlotSup, gs: GenState) -> Health {
+    if ss.describes(gs.generation, s.pid.load(Relaxed)) {
+        ss.this_gen.measured
     } else {
         Health::default()
     }
@@ -226,15 +221,14 @@ impl ContainerRead {
     }
 }
 
-impl Supervisor {
+impl Container {
     /// Under the lock again: the reader back, the reading kept.
-    pub(super) fn apply_container(&mut self, core: &Core, read: ContainerRead, now: u64) {
-        let c = &mut self.container;
-        c.reader = read.reader;
+    pub(super) fn apply(&mut self, core: &Core, read: ContainerRead, now: u64) {
+        self.reader = read.reader;
         match read.result {
-            Some(Ok(r)) => self.note_container(core, r, now),
+            Some(Ok(r)) => self.note(core, r, now),
             Some(Err(_)) => {
-                c.latest = None;
+                self.latest = None;
                 core.header()
                     .container
                     .state
@@ -246,13 +240,12 @@ impl Supervisor {
 
     /// A reading from the cgroup or the host (`Pool::report_container`):
     /// kept, and published in the header for people watching.
-    pub(super) fn note_container(&mut self, core: &Core, r: MemoryReading, now: u64) {
-        let c = &mut self.container;
-        if c.oom_seen.is_none() {
-            c.oom_seen = r.oom_kills;
+    pub(super) fn note(&mut self, core: &Core, r: MemoryReading, now: u64) {
+        if self.oom_seen.is_none() {
+            self.oom_seen = r.oom_kills;
         }
-        c.latest = Some(r);
-        c.readings += 1;
+        self.latest = Some(r);
+        self.readings += 1;
         let b = bounds_of(core, &r);
         let w = &core.header().container;
         let or_none = |v: Option<u64>| v.unwrap_or(NONE);
@@ -273,58 +266,54 @@ impl Supervisor {
     }
 
     /// Phase "container" of `tick`: the worker to recycle (or kill) for
-    /// the container, from the latest reading.
-    pub(super) fn container(&mut self, core: &Core, now: u64) {
-        let c = &mut self.container;
+    /// the container, from the latest reading and the master's `records`.
+    /// Returns the `container_too_small` event to file, if one is due.
+    pub(super) fn phase(&mut self, core: &Core, records: &[SlotSup], now: u64) -> Option<Event> {
         // The target's generation ended (it left, or its slot was taken
         // before its exit was reported): done.
-        if let Some((slot, generation)) = c.target {
+        if let Some((slot, generation)) = self.target {
             let gs = GenState::unpack(core.slots()[slot as usize].gen_state.load(Acquire));
             if gs.state == state::VACANT || gs.generation != generation {
-                c.end_target();
+                self.end_target();
             }
         }
-        let Some(r) = c.latest else { return };
-        let Some(b) = bounds_of(core, &r) else {
-            return;
-        };
+        let r = self.latest?;
+        let b = bounds_of(core, &r)?;
         if r.working_set < b.recycle_at {
-            c.too_small_said = false;
-            return;
+            self.too_small_said = false;
+            return None;
         }
-        if c.target.is_some() {
-            c.kill |= r.working_set >= b.kill_at;
-            return;
+        if self.target.is_some() {
+            self.kill |= r.working_set >= b.kill_at;
+            return None;
         }
-        if c.readings <= c.fresh_after {
-            return;
+        if self.readings <= self.fresh_after {
+            return None;
         }
-        let Some(slot) = self.largest_worker(core) else {
-            return;
-        };
-        if self.recycle_frees_nothing(core, slot) {
+        let slot = largest_worker(core, records)?;
+        if self.recycle_frees_nothing(core, records, slot) {
             // The largest worker is no bigger than a fresh one: recycling
             // it would free nothing, and the next pick would be its
             // successor, for ever. Said once per run over the threshold;
             // the limit cannot hold this pool.
-            if !self.container.too_small_said {
-                self.container.too_small_said = true;
-                let mut ev = Event::of_slot(
-                    core,
-                    EventKind::ContainerTooSmall,
-                    slot,
-                    Some(Reason::ContainerMemory),
-                    now,
-                );
-                ev.decision = Some(Decision {
-                    action: Action::Continue,
-                    reason: Some(Reason::ContainerMemory),
-                    value: r.working_set,
-                    limit: b.recycle_at,
-                });
-                self.push_event(ev);
+            if self.too_small_said {
+                return None;
             }
-            return;
+            self.too_small_said = true;
+            let mut ev = Event::of_slot(
+                core,
+                EventKind::ContainerTooSmall,
+                slot,
+                Some(Reason::ContainerMemory),
+                now,
+            );
+            ev.decision = Some(Decision {
+                action: Action::Continue,
+                reason: Some(Reason::ContainerMemory),
+                value: r.working_set,
+                limit: b.recycle_at,
+            });
+            return Some(ev);
         }
         let s = &core.slots()[slot as usize];
         let picked = s.gen_state.fetch_update(AcqRel, Acquire, |w| {
@@ -338,74 +327,47 @@ impl Supervisor {
             })
         });
         if let Ok(w) = picked {
-            self.container.target = Some((slot, GenState::unpack(w).generation));
-            self.container.kill = r.working_set >= b.kill_at;
+            self.target = Some((slot, GenState::unpack(w).generation));
+            self.kill = r.working_set >= b.kill_at;
         }
-    }
-
-    /// The running worker whose recycle frees the most: by the master's own
-    /// latest reading of it (USS, else RSS), else by the worker's own
-    /// report; ties to the fastest grower.
-    fn largest_worker(&self, core: &Core) -> Option<u32> {
-        let mut best: Option<(u64, f64, u32)> = None;
-        for (i, (s, ss)) in core.slots().iter().zip(&self.slots).enumerate() {
-            let gs = GenState::unpack(s.gen_state.load(Acquire));
-            if gs.state != state::RUNNING || gs.has(flag::EXITING) || gs.has(flag::SURGE) {
-                continue;
-            }
-            let reported =
-                |w: &std::sync::atomic::AtomicU64| Some(w.load(Relaxed)).filter(|&v| v != NONE);
-            let measured = own_reading(s, ss, gs);
-            let size = (measured.uss.or(measured.rss))
-                .or_else(|| reported(&s.uss).or_else(|| reported(&s.rss)))
-                .unwrap_or(0);
-            let growth =
-                crate::rules::growth::estimate(&core.limits, s).map_or(0.0, |g| g.per_second);
-            let better = best.map_or(true, |(bs, bg, _)| size > bs || (size == bs && growth > bg));
-            if better {
-                best = Some((size, growth, i as u32));
-            }
-        }
-        best.map(|(_, _, i)| i)
+        None
     }
 
     /// Whether `slot`'s worker is no bigger than a fresh one, by RSS (what
     /// the start sizes are): at most a tenth over the median recent start
     /// size. False while no start size or no reading is known.
-    fn recycle_frees_nothing(&self, core: &Core, slot: u32) -> bool {
-        let Some(median) = self.container.median_start_size() else {
+    fn recycle_frees_nothing(&self, core: &Core, records: &[SlotSup], slot: u32) -> bool {
+        let Some(median) = self.median_start_size() else {
             return false;
         };
         let s = &core.slots()[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
-        let rss = own_reading(s, &self.slots[slot as usize], gs)
+        let rss = own_reading(s, &records[slot as usize], gs)
             .rss
             .or_else(|| Some(s.rss.load(Relaxed)).filter(|&v| v != NONE));
         rss.is_some_and(|rss| rss <= median.saturating_add(median / 10))
     }
 
-    /// Whether the master's kill of `slot`'s worker for the container is
-    /// due (its own record).
-    pub(super) fn container_kill_due(&self, slot: u32, generation: u32) -> bool {
-        self.container.kill && self.container.target == Some((slot, generation))
+    /// Whether the master's kill of `slot`'s worker (generation
+    /// `generation`) for the container is due (its own record).
+    pub(super) fn kill_due(&self, slot: u32, generation: u32) -> bool {
+        self.kill && self.target == Some((slot, generation))
     }
 
     /// A first reading of a new worker of ours: its start size, for the
     /// surge check.
     pub(super) fn note_start_size(&mut self, rss: u64) {
-        let sizes = &mut self.container.start_sizes;
-        if sizes.len() == START_SIZES {
-            sizes.pop_front();
+        if self.start_sizes.len() == START_SIZES {
+            self.start_sizes.pop_front();
         }
-        sizes.push_back(rss);
+        self.start_sizes.push_back(rss);
     }
 
     /// With a container limit: whether a replacement of the median recent
     /// start size fits under the limit minus the headroom. True when
     /// nothing is known (no limit, no reading, no start size yet).
     pub(super) fn replacement_fits(&self, core: &Core) -> bool {
-        let c = &self.container;
-        let (Some(r), Some(median)) = (c.latest, c.median_start_size()) else {
+        let (Some(r), Some(median)) = (self.latest, self.median_start_size()) else {
             return true;
         };
         let Some(b) = bounds_of(core, &r) else {
@@ -418,28 +380,51 @@ impl Supervisor {
     /// cgroup's OOM kill count rose since last seen (read now; a cgroup
     /// that cannot be read says no).
     pub(super) fn oom_killed(&mut self) -> bool {
-        let c = &mut self.container;
-        let Some(Ok(now)) = c.reader().map(|r| r.read().map(|r| r.oom_kills)) else {
+        let Some(Ok(now)) = self.reader().map(|r| r.read().map(|r| r.oom_kills)) else {
             return false;
         };
-        let rose = matches!((c.oom_seen, now), (Some(before), Some(after)) if after > before);
+        let rose = matches!((self.oom_seen, now), (Some(before), Some(after)) if after > before);
         if now.is_some() {
-            c.oom_seen = now;
+            self.oom_seen = now;
         }
         rose
     }
 
     /// The baseline of the OOM kill count, before any exit needs it.
     pub(super) fn oom_baseline(&mut self) {
-        let c = &mut self.container;
-        if c.baseline_read {
+        if self.baseline_read {
             return;
         }
-        c.baseline_read = true;
-        if let Some(reader) = c.reader() {
-            c.oom_seen = reader.read().ok().and_then(|r| r.oom_kills);
+        self.baseline_read = true;
+        if let Some(reader) = self.reader() {
+            self.oom_seen = reader.read().ok().and_then(|r| r.oom_kills);
         }
     }
+}
+
+/// The running worker whose recycle frees the most: by the master's own
+/// latest reading of it (USS, else RSS), else by the worker's own report;
+/// ties to the fastest grower.
+fn largest_worker(core: &Core, records: &[SlotSup]) -> Option<u32> {
+    let mut best: Option<(u64, f64, u32)> = None;
+    for (i, (s, ss)) in core.slots().iter().zip(records).enumerate() {
+        let gs = GenState::unpack(s.gen_state.load(Acquire));
+        if gs.state != state::RUNNING || gs.has(flag::EXITING) || gs.has(flag::SURGE) {
+            continue;
+        }
+        let reported =
+            |w: &std::sync::atomic::AtomicU64| Some(w.load(Relaxed)).filter(|&v| v != NONE);
+        let measured = own_reading(s, ss, gs);
+        let size = (measured.uss.or(measured.rss))
+            .or_else(|| reported(&s.uss).or_else(|| reported(&s.rss)))
+            .unwrap_or(0);
+        let growth = crate::rules::growth::estimate(&core.limits, s).map_or(0.0, |g| g.per_second);
+        let better = best.map_or(true, |(bs, bg, _)| size > bs || (size == bs && growth > bg));
+        if better {
+            best = Some((size, growth, i as u32));
+        }
+    }
+    best.map(|(_, _, i)| i)
 }
 
 #[cfg(test)]

@@ -14,13 +14,16 @@
 mod backoff;
 mod builder;
 mod container;
+mod record;
 mod sampling;
 mod supervisor;
 mod surge;
 
 pub use builder::PoolBuilder;
+use record::{Child, SlotSup};
 pub use sampling::SampleReport;
-use supervisor::{Child, SlotSup, Supervisor};
+use sampling::Sampler;
+use supervisor::Supervisor;
 
 use crate::error::{Error, Result};
 use crate::host::errors::RoundErrors;
@@ -199,7 +202,7 @@ impl Pool {
         slots.resize_with(n, SlotSup::default);
         let surge = core.limits.max_surge;
         for (i, ss) in slots.iter_mut().enumerate() {
-            ss.parked = surge::parked_at_start(i, n, surge);
+            ss.surge.parked = surge::parked_at_start(i, n, surge);
         }
         Pool {
             core,
@@ -208,8 +211,7 @@ impl Pool {
                 children: Vec::new(),
                 events: VecDeque::new(),
                 dropped_events: 0,
-                handles: (0..n).map(|_| None).collect(),
-                last_sample: None,
+                sampler: Sampler::new(n),
                 container: Default::default(),
             }),
             host: ForkMutex::new(HostRecord::default()),
@@ -500,7 +502,7 @@ impl Pool {
     /// limit is the limit; a size in the policy overrides it.
     pub fn report_container(&self, reading: MemoryReading) {
         let now = self.core.now();
-        self.sup().note_container(&self.core, reading, now);
+        self.sup().container.note(&self.core, reading, now);
     }
 
     /// How long until the next respawn held back by crash backoff is due, if

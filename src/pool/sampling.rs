@@ -1,11 +1,13 @@
 //! Master-side sampling: every worker's memory and FDs from kept-open
 //! `/proc` files, fed to the decisions.
 
-use super::supervisor::Supervisor;
+use super::record::{GenerationNotes, SlotSup};
 use crate::error::Error;
+use crate::os::clock::ClockMode;
 use crate::os::process::{self, ProcHandle};
 use crate::policy::Key;
 use crate::rules::core::Core;
+use crate::rules::limits::Limits;
 use crate::table::layout::{state, GenState};
 use crate::worker::Health;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -68,9 +70,52 @@ enum Read {
     Failed(Error),
 }
 
-impl Supervisor {
-    /// Under the lock: every occupied slot's pid, with its kept files.
-    pub(super) fn sampling_targets(&mut self, core: &Core) -> Vec<Target> {
+/// The master's sampler: the kept-open `/proc` files of each slot's
+/// process, and when it last sampled.
+pub(super) struct Sampler {
+    handles: Vec<Option<ProcHandle>>,
+    last: Option<u64>,
+}
+
+/// What applying a round's readings came to, for the supervisor to act on.
+pub(super) struct Applied {
+    /// `gone` lists the slots to retire: their process is gone.
+    pub(super) report: SampleReport,
+    /// The first reading (RSS) of each new worker of the master's: start
+    /// sizes, for the container's surge check.
+    pub(super) start_sizes: Vec<u64>,
+}
+
+impl Sampler {
+    /// A sampler for `slots` slots, with no file open yet.
+    pub(super) fn new(slots: usize) -> Sampler {
+        Sampler {
+            handles: (0..slots).map(|_| None).collect(),
+            last: None,
+        }
+    }
+
+    /// Whether a round is due: every `sample_interval` of the pool's
+    /// monotonic clock (a host-driven clock never samples by itself).
+    pub(super) fn due(&self, core: &Core, now: u64) -> bool {
+        let interval = core.policy.raw(Key::SampleInterval);
+        core.clock == ClockMode::Monotonic
+            && interval > 0
+            && self
+                .last
+                .map_or(true, |t| now.saturating_sub(t) >= interval)
+    }
+
+    /// In a forked child, which is not the master: the parent's files go
+    /// (they would count as its own open FDs).
+    pub(super) fn forget_all(&mut self) {
+        self.handles.iter_mut().for_each(|h| *h = None);
+    }
+
+    /// Under the lock, as a round begins: every occupied slot's pid, with
+    /// its kept files.
+    pub(super) fn targets(&mut self, core: &Core, now: u64) -> Vec<Target> {
+        self.last = Some(now);
         let mut targets = Vec::new();
         for (i, s) in core.slots().iter().enumerate() {
             let pid = s.pid.load(Relaxed);
@@ -90,14 +135,17 @@ impl Supervisor {
     }
 
     /// Under the lock again: the readings of the slots that still hold the
-    /// process read (a slot refilled meanwhile keeps its new worker's).
-    pub(super) fn apply_samples(
+    /// process read (a slot refilled meanwhile keeps its new worker's),
+    /// stored in the slots and in the master's own `records`.
+    pub(super) fn apply(
         &mut self,
         core: &Core,
         targets: Vec<Target>,
+        records: &mut [SlotSup],
         now: u64,
-    ) -> SampleReport {
+    ) -> Applied {
         let mut report = SampleReport::default();
+        let mut start_sizes = Vec::new();
         for t in targets {
             let i = t.slot as usize;
             let s = &core.slots()[i];
@@ -110,36 +158,17 @@ impl Supervisor {
             if self.handles[i].is_none() {
                 self.handles[i] = t.handle;
             }
-            let pid = t.pid;
+            let ss = &mut records[i];
             match t.read {
                 Read::Pending => {}
                 Read::Health(health) => {
                     crate::worker::store_health(core, s, health);
                     // The master's own record of its child, which no write
                     // to the slot changes (see `master_decision`).
-                    let ss = &mut self.slots[i];
-                    if ss.child.is_some_and(|c| c.pid == pid) {
-                        let first = ss.measured == Health::default();
-                        ss.measured = health;
-                        let over = crate::worker::over_limits(&core.limits, health);
-                        for (over, since) in over.into_iter().zip(&mut ss.over_since) {
-                            match over {
-                                Some(true) => {
-                                    since.get_or_insert(now);
-                                }
-                                Some(false) => *since = None,
-                                None => {}
-                            }
-                        }
-                        let sustain = core.limits.memory_sustain;
-                        ss.measured_due = ss
-                            .over_since
-                            .iter()
-                            .flatten()
-                            .map(|t| t.saturating_add(sustain))
-                            .min();
+                    if ss.holds(t.pid) {
+                        let first = note_reading(&mut ss.this_gen, &core.limits, health, now);
                         if let (true, Some(rss)) = (first, health.rss) {
-                            self.note_start_size(rss);
+                            start_sizes.push(rss);
                         }
                     }
                     report.sampled += 1;
@@ -154,21 +183,47 @@ impl Supervisor {
                     if unreaped {
                         continue;
                     }
-                    let ss = &mut self.slots[i];
-                    if ss.child.is_some_and(|c| c.pid == pid) {
-                        let since = *ss.reaped_since.get_or_insert(now);
+                    if ss.holds(t.pid) {
+                        let since = *ss.this_gen.reaped_since.get_or_insert(now);
                         if now.saturating_sub(since) < EXIT_REPORT_WAIT.as_micros() as u64 {
                             continue;
                         }
                     }
-                    self.on_exit(core, t.slot, None, now);
                     report.gone.push(t.slot);
                 }
                 Read::Failed(e) => report.errors.push((t.slot, e)),
             }
         }
-        report
+        Applied {
+            report,
+            start_sizes,
+        }
     }
+}
+
+/// The master's own reading of its child, noted: the limits it is over
+/// and since when, and when that is held long enough (`memory_sustain`).
+/// True for the generation's first reading.
+fn note_reading(notes: &mut GenerationNotes, limits: &Limits, health: Health, now: u64) -> bool {
+    let first = notes.measured == Health::default();
+    notes.measured = health;
+    let over = crate::worker::over_limits(limits, health);
+    for (over, since) in over.into_iter().zip(&mut notes.over_since) {
+        match over {
+            Some(true) => {
+                since.get_or_insert(now);
+            }
+            Some(false) => *since = None,
+            None => {}
+        }
+    }
+    notes.measured_due = notes
+        .over_since
+        .iter()
+        .flatten()
+        .map(|t| t.saturating_add(limits.memory_sustain))
+        .min();
+    first
 }
 
 /// Without the lock: each target's `/proc` files.

@@ -3,96 +3,22 @@
 //! it files. `Pool` holds a `Supervisor` behind a lock and calls it with
 //! the shared table (`Core`); nothing here locks.
 
-use super::backoff::{BackoffRules, CrashBackoff};
+use super::backoff::BackoffRules;
 use super::container::Container;
-use super::sampling::Round;
+use super::record::{Child, SlotSup};
+use super::sampling::{Round, Sampler};
 use super::{ActionKind, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
 use crate::error::{Error, Result};
-use crate::os::clock::ClockMode;
 use crate::os::fork::AfterFork;
-use crate::os::process::{self, Liveness, ProcHandle};
-use crate::policy::Key;
+use crate::os::process::{self, Liveness};
 use crate::rules::core::Core;
 use crate::rules::decision::{Action, Decision, Reason};
 use crate::rules::event::{Event, EventKind};
 use crate::rules::liveness::holds_dead_process;
 use crate::table::layout::{flag, state, GenState, Slot, NONE};
-use crate::worker::Health;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::Duration;
-
-/// A child of the master: a pid it spawned or adopted, with the start time
-/// it read itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Child {
-    pub(super) pid: u32,
-    pub(super) identity: u64,
-}
-
-#[derive(Default)]
-pub(super) struct SlotSup {
-    /// The master's child that holds this slot's generation, when the slot's
-    /// pid is one of them; actions name this pid and identity only.
-    pub(super) child: Option<Child>,
-    /// Bit per reason code: refusals already filed for this generation.
-    pub(super) refused: u16,
-    /// The generation last seen in the slot (0: none yet).
-    pub(super) generation: u32,
-    /// The generation whose wait for a permit was filed, plus one (0: none).
-    pub(super) waiting_filed: u32,
-    pub(super) pid: u32,
-    pub(super) recycle_returned: bool,
-    /// Bit per reason code: kills already returned for this generation.
-    pub(super) kills_returned: u16,
-    pub(super) spawn_returned: bool,
-    pub(super) not_before: u64,
-    /// Its recent crashes (crash backoff).
-    pub(super) backoff: CrashBackoff,
-    pub(super) failures_seen: u32,
-    /// The pid of the last worker the pool found gone by itself (sampling,
-    /// `reap_dead`) before the host reported its exit: the host's later
-    /// `exited(pid)` is answered with this slot instead of an error.
-    pub(super) found_gone: u32,
-    /// When sampling first found the master's own child gone and already
-    /// reaped (pool time): its host is between `waitpid` and reporting the
-    /// exit with its status, which is waited for (`EXIT_REPORT_WAIT`)
-    /// before the slot is retired without one.
-    pub(super) reaped_since: Option<u64>,
-    /// Not respawned when vacant: a slot kept for replacements
-    /// (`max_surge`; see `surge.rs`).
-    pub(super) parked: bool,
-    /// On a worker waiting to retire: the slot of its replacement.
-    pub(super) replacement: Option<u32>,
-    /// On a replacement: the slot of the worker it replaces, when it was
-    /// started and by when it must be ready.
-    pub(super) replaces: Option<u32>,
-    pub(super) replace_started: u64,
-    pub(super) replace_deadline: u64,
-    /// When the master bound its child to this generation (pool time): the
-    /// age it judges `max_lifetime` by, whatever the slot says.
-    pub(super) bound_at: u64,
-    /// The master's own latest reading of the child (its sampling): the
-    /// memory and FDs it judges the limits by, whatever the slot says.
-    pub(super) measured: Health,
-    /// Since when each of the master's readings (rss, uss, pss, fds) has
-    /// been at or over its limit without a break, by its own sampling.
-    pub(super) over_since: [Option<u64>; 4],
-    /// When the first of those readings over its limit has been so for
-    /// `memory_sustain` (at once without it): from then on the master holds
-    /// the worker to it.
-    pub(super) measured_due: Option<u64>,
-    /// Since when a worker over a limit the master measures has claimed to
-    /// be leaving (EXITING) without going: killed after `drain_timeout`.
-    pub(super) exiting_since: Option<u64>,
-    /// When the master first saw this generation waiting for a replacement
-    /// (`max_surge`): the order replacements start in.
-    pub(super) surge_seen: Option<u64>,
-    /// Since when the slot has been vacant and marked as being filled
-    /// (CLAIMING): a fill takes a few stores, so a mark that stays was
-    /// written, and is cleared.
-    pub(super) claiming_since: Option<u64>,
-}
 
 pub(super) struct Supervisor {
     pub(super) slots: Vec<SlotSup>,
@@ -102,9 +28,9 @@ pub(super) struct Supervisor {
     pub(super) children: Vec<Child>,
     pub(super) events: VecDeque<Event>,
     pub(super) dropped_events: u64,
-    /// Kept-open `/proc` files of each slot's process, for sampling.
-    pub(super) handles: Vec<Option<ProcHandle>>,
-    pub(super) last_sample: Option<u64>,
+    /// Master-side sampling: each process's kept-open `/proc` files
+    /// (`sampling.rs`).
+    pub(super) sampler: Sampler,
     /// The container the master runs in (`container_memory`; `container.rs`).
     pub(super) container: Container,
 }
@@ -124,12 +50,12 @@ impl AfterFork for Supervisor {
     /// files (they would count as its own open FDs), its events and its
     /// record of children (so it signals nobody on the parent's word).
     fn after_fork_in_child(&mut self) {
-        self.handles.iter_mut().for_each(|h| *h = None);
+        self.sampler.forget_all();
         self.events.clear();
         self.dropped_events = 0;
         self.children.clear();
         for ss in &mut self.slots {
-            ss.child = None;
+            ss.bound.child = None;
         }
     }
 }
@@ -197,28 +123,10 @@ impl Supervisor {
         let pid = s.pid.load(Relaxed);
         let child = self.child(pid);
         let ss = &mut self.slots[slot as usize];
-        if ss.generation == gs.generation && ss.pid != 0 {
+        if ss.bound.generation == gs.generation && ss.bound.pid != 0 {
             return;
         }
-        ss.generation = gs.generation;
-        ss.pid = pid;
-        ss.recycle_returned = false;
-        ss.kills_returned = 0;
-        ss.spawn_returned = false;
-        ss.failures_seen = 0;
-        ss.refused = 0;
-        // The same child in a new generation (a generation number written
-        // over) keeps its age: no write restarts its lifetime.
-        if child.is_none() || ss.child != child {
-            ss.bound_at = now;
-        }
-        ss.child = child;
-        ss.measured = Health::default();
-        ss.over_since = [None; 4];
-        ss.measured_due = None;
-        ss.exiting_since = None;
-        ss.surge_seen = None;
-        ss.reaped_since = None;
+        ss.new_generation(gs.generation, pid, child, now);
         let ev = Event::of_slot(core, EventKind::Spawned, slot, None, now);
         self.push_event(ev);
     }
@@ -233,9 +141,9 @@ impl Supervisor {
             let found = self
                 .slots
                 .iter()
-                .position(|ss| pid != 0 && ss.found_gone == pid)
+                .position(|ss| pid != 0 && ss.bound.found_gone == pid)
                 .ok_or(Error::UnknownPid(pid))?;
-            self.slots[found].found_gone = 0;
+            self.slots[found].bound.found_gone = 0;
             return Ok(found as u32);
         };
         self.on_exit(core, slot, Some(status), now);
@@ -248,8 +156,8 @@ impl Supervisor {
         let bound = self.slots.iter().enumerate().position(|(i, ss)| {
             let gs = GenState::unpack(core.slots()[i].gen_state.load(Acquire));
             pid != 0
-                && ss.child.is_some_and(|c| c.pid == pid)
-                && ss.generation == gs.generation
+                && ss.holds(pid)
+                && ss.bound.generation == gs.generation
                 && gs.state != state::VACANT
         });
         bound.map(|i| i as u32).or_else(|| core.slot_of(pid))
@@ -277,15 +185,15 @@ impl Supervisor {
         if gs.state == state::VACANT {
             return;
         }
-        if self.slots[slot as usize].generation != gs.generation {
+        if self.slots[slot as usize].bound.generation != gs.generation {
             self.note_generation(core, slot, now);
         }
         let ss = &self.slots[slot as usize];
-        let killed = (ss.kills_returned != 0).then(|| {
+        let killed = (ss.this_gen.kills_returned != 0).then(|| {
             Reason::ALL
                 .iter()
                 .copied()
-                .find(|r| ss.kills_returned & (1 << *r as u8) != 0)
+                .find(|r| ss.this_gen.kills_returned & (1 << *r as u8) != 0)
         });
         let reason = match killed.flatten() {
             Some(r) => Some(r),
@@ -298,7 +206,7 @@ impl Supervisor {
         let asked = killed.is_some() || gs.state == state::DRAINING || gs.has(flag::EXITING);
         if gs.state == state::DRAINING
             && killed.is_none()
-            && !self.slots[slot as usize].recycle_returned
+            && !self.slots[slot as usize].this_gen.recycle_returned
         {
             // Granted by the worker itself and gone before a tick returned
             // it: the recycle is still filed, dated from the grant, so every
@@ -316,8 +224,8 @@ impl Supervisor {
         ev.crash = !asked;
         // SIGKILL from nobody of ours while the cgroup's OOM kill count rose.
         let sigkill = status.is_some_and(|st| st & 0x7f == 9);
-        ev.oom_killed = !asked && sigkill && self.oom_killed();
-        self.slots[slot as usize].found_gone = if status.is_none() { ev.pid } else { 0 };
+        ev.oom_killed = !asked && sigkill && self.container.oom_killed();
+        self.slots[slot as usize].bound.found_gone = if status.is_none() { ev.pid } else { 0 };
         let uptime = now.saturating_sub(s.spawned_at.load(Relaxed));
         core.retire(slot, now);
         // The master knows more than the slot did: its own kills and crashes.
@@ -335,25 +243,23 @@ impl Supervisor {
         }
         self.surge_on_exit(core, slot, now);
         self.container.on_exit(slot);
-        if let Some(child) = self.slots[slot as usize].child.take() {
+        if let Some(child) = self.slots[slot as usize].bound.child.take() {
             self.forget_child(child.pid);
         }
         self.push_event(ev.clone());
 
         let ss = &mut self.slots[slot as usize];
-        ss.generation = gs.generation;
-        ss.pid = 0;
-        ss.spawn_returned = false;
-        ss.not_before = now;
+        ss.bound.generation = gs.generation;
+        ss.vacated(now);
         let rules = BackoffRules::of(&core.policy);
-        let delay = ss.backoff.on_exit(&rules, now, uptime, !asked);
+        let delay = ss.respawn.backoff.on_exit(&rules, now, uptime, !asked);
         if asked {
             return;
         }
         let counters = &core.header().counters;
         counters.crashes.fetch_add(1, Relaxed);
         if let Some(delay) = delay {
-            ss.not_before = now.saturating_add(delay);
+            ss.respawn.not_before = now.saturating_add(delay);
             counters.crash_loops.fetch_add(1, Relaxed);
             let mut ev = ev;
             ev.kind = EventKind::CrashLoop;
@@ -375,7 +281,9 @@ impl Supervisor {
     ) {
         core.master_pid.store(std::process::id(), Relaxed);
         self.sample(core, read, now);
-        self.container(core, now);
+        if let Some(ev) = self.container.phase(core, &self.slots, now) {
+            self.push_event(ev);
+        }
         self.surge(core, now, out);
         for (i, s) in core.slots().iter().enumerate() {
             let slot = i as u32;
@@ -404,7 +312,7 @@ impl Supervisor {
         if let Some(round) = read {
             self.apply_round(core, round, now);
         } else {
-            self.oom_baseline();
+            self.container.oom_baseline();
         }
         core.recount_permits(now, false);
     }
@@ -412,28 +320,23 @@ impl Supervisor {
     /// Before a round, every `sample_interval`: the workers to read (see
     /// `sampling.rs`: read without the lock, applied under it).
     pub(super) fn sampling_due(&mut self, core: &Core, now: u64) -> Option<Round> {
-        let interval = core.policy.raw(Key::SampleInterval);
-        let due = core.clock == ClockMode::Monotonic
-            && interval > 0
-            && self
-                .last_sample
-                .map_or(true, |t| now.saturating_sub(t) >= interval);
-        due.then(|| self.start_round(core, now))
+        self.sampler
+            .due(core, now)
+            .then(|| self.start_round(core, now))
     }
 
     /// A sampling round begins (`tick` when one is due, or the host's own
     /// `Pool::sample`): every worker to read, and the container when the
     /// policy asks for it. The one way to start a round.
     pub(super) fn start_round(&mut self, core: &Core, now: u64) -> Round {
-        self.last_sample = Some(now);
         Round {
-            targets: self.sampling_targets(core),
+            targets: self.sampler.targets(core, now),
             container: self.container.take_for_read(core),
         }
     }
 
     /// A round read (without the lock) is applied: the container's reading,
-    /// then each worker's.
+    /// then each worker's; the slots whose process is gone are retired.
     pub(super) fn apply_round(
         &mut self,
         core: &Core,
@@ -441,9 +344,18 @@ impl Supervisor {
         now: u64,
     ) -> super::SampleReport {
         if let Some(c) = round.container {
-            self.apply_container(core, c, now);
+            self.container.apply(core, c, now);
         }
-        self.apply_samples(core, round.targets, now)
+        let applied = self
+            .sampler
+            .apply(core, round.targets, &mut self.slots, now);
+        for rss in applied.start_sizes {
+            self.container.note_start_size(rss);
+        }
+        for &slot in &applied.report.gone {
+            self.on_exit(core, slot, None, now);
+        }
+        applied.report
     }
 
     /// Phase "spawn", for a vacant slot: a respawn when due (once per vacancy). A slot that
@@ -452,7 +364,7 @@ impl Supervisor {
     /// nobody left would start a process for every such write.
     fn spawn(&mut self, core: &Core, slot: u32, gs: GenState, now: u64, out: &mut Vec<PoolAction>) {
         let i = slot as usize;
-        if let Some(child) = self.slots[i].child.take() {
+        if let Some(child) = self.slots[i].bound.child.take() {
             let s = &core.slots()[i];
             let alive = process::liveness(child.pid, child.identity) == Liveness::Alive;
             if alive {
@@ -467,22 +379,22 @@ impl Supervisor {
                 s.gen_state.store(clean.pack(), Release);
             }
             if alive && core.try_claim(slot) {
-                let bound_at = self.slots[i].bound_at;
+                let bound_at = self.slots[i].bound.bound_at;
                 core.start_generation(slot, child.pid, child.identity, now);
                 self.note_generation(core, slot, now);
                 let ss = &mut self.slots[i];
-                ss.child = Some(child);
-                ss.bound_at = bound_at.min(now);
+                ss.bound.child = Some(child);
+                ss.bound.bound_at = bound_at.min(now);
                 return;
             }
             if alive {
-                self.slots[i].child = Some(child);
+                self.slots[i].bound.child = Some(child);
                 return;
             }
         }
         let ss = &mut self.slots[i];
         if gs.has(flag::CLAIMING) {
-            let since = *ss.claiming_since.get_or_insert(now);
+            let since = *ss.respawn.claiming_since.get_or_insert(now);
             if now.saturating_sub(since) >= CLAIM_WAIT.as_micros() as u64 {
                 let s = &core.slots()[i];
                 let _ = s.gen_state.compare_exchange(
@@ -495,19 +407,21 @@ impl Supervisor {
                     AcqRel,
                     Relaxed,
                 );
-                ss.claiming_since = None;
+                ss.respawn.claiming_since = None;
             }
         } else {
-            ss.claiming_since = None;
+            ss.respawn.claiming_since = None;
         }
-        if ss.pid != 0 {
+        if ss.bound.pid != 0 {
             // Retired by another process of the pool.
-            ss.pid = 0;
-            ss.spawn_returned = false;
-            ss.not_before = now;
+            ss.vacated(now);
         }
-        if !ss.spawn_returned && !ss.parked && !gs.has(flag::CLAIMING) && now >= ss.not_before {
-            ss.spawn_returned = true;
+        if !ss.respawn.spawn_returned
+            && !ss.surge.parked
+            && !gs.has(flag::CLAIMING)
+            && now >= ss.respawn.not_before
+        {
+            ss.respawn.spawn_returned = true;
             out.push(PoolAction {
                 kind: ActionKind::Spawn,
                 slot,
@@ -515,7 +429,7 @@ impl Supervisor {
                 identity: 0,
                 generation: gs.generation,
                 reason: None,
-                not_before: Duration::from_micros(ss.not_before),
+                not_before: Duration::from_micros(ss.respawn.not_before),
                 replaces: None,
             });
         }
@@ -532,7 +446,7 @@ impl Supervisor {
         }
         self.hold_to_record(core, slot);
         let ss = &self.slots[slot as usize];
-        if ss.generation != gs.generation || ss.pid == 0 {
+        if ss.bound.generation != gs.generation || ss.bound.pid == 0 {
             self.note_generation(core, slot, now);
         }
         self.file_health_events(core, slot, now);
@@ -547,10 +461,10 @@ impl Supervisor {
         let s = &core.slots()[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
         let ss = &mut self.slots[slot as usize];
-        if !gs.has(flag::WAITING) || ss.waiting_filed == gs.generation.wrapping_add(1) {
+        if !gs.has(flag::WAITING) || ss.this_gen.waiting_filed {
             return;
         }
-        ss.waiting_filed = gs.generation.wrapping_add(1);
+        ss.this_gen.waiting_filed = true;
         let reason = core.due_reason(s, now);
         self.push_event(Event::of_slot(
             core,
@@ -566,7 +480,7 @@ impl Supervisor {
     /// the child's pid and identity go back, so no write takes a worker out
     /// of supervision.
     fn hold_to_record(&self, core: &Core, slot: u32) {
-        let Some(child) = self.slots[slot as usize].child else {
+        let Some(child) = self.slots[slot as usize].bound.child else {
             return;
         };
         let s = &core.slots()[slot as usize];
@@ -584,8 +498,8 @@ impl Supervisor {
     fn file_health_events(&mut self, core: &Core, slot: u32, now: u64) {
         let failures = core.slots()[slot as usize].health_failures.load(Relaxed);
         let ss = &mut self.slots[slot as usize];
-        if failures > ss.failures_seen {
-            ss.failures_seen = failures;
+        if failures > ss.this_gen.failures_seen {
+            ss.this_gen.failures_seen = failures;
             let ev = Event::of_slot(
                 core,
                 EventKind::HealthCheckFailed,
@@ -594,8 +508,8 @@ impl Supervisor {
                 now,
             );
             self.push_event(ev);
-        } else if failures < ss.failures_seen {
-            ss.failures_seen = failures;
+        } else if failures < ss.this_gen.failures_seen {
+            ss.this_gen.failures_seen = failures;
         }
     }
 
@@ -608,7 +522,7 @@ impl Supervisor {
     fn master_decision(&mut self, core: &Core, slot: u32, now: u64) -> Decision {
         let s = &core.slots()[slot as usize];
         let gs = GenState::unpack(s.gen_state.load(Acquire));
-        if self.container_kill_due(slot, gs.generation) {
+        if self.container.kill_due(slot, gs.generation) {
             // The working set kept rising while it drained: killed now, so
             // the kernel never picks a worker at random.
             let w = &core.header().container;
@@ -622,15 +536,15 @@ impl Supervisor {
         let d = core.decide(s, now);
         let ss = &mut self.slots[slot as usize];
         if d.action != Action::Continue
-            || !ss.child.is_some_and(|c| c.pid == s.pid.load(Relaxed))
+            || !ss.holds(s.pid.load(Relaxed))
             || !measured_over(core, ss, s, now)
         {
-            ss.exiting_since = None;
+            ss.this_gen.exiting_since = None;
             return d;
         }
         let gs = GenState::unpack(s.gen_state.load(Acquire));
         if gs.has(flag::EXITING) {
-            let since = *ss.exiting_since.get_or_insert(now);
+            let since = *ss.this_gen.exiting_since.get_or_insert(now);
             let limit = core.limits.drain_timeout;
             let waited = now.saturating_sub(since);
             if limit > 0 && waited >= limit {
@@ -638,7 +552,7 @@ impl Supervisor {
             }
             return d;
         }
-        let m = ss.measured;
+        let m = ss.this_gen.measured;
         for (cell, v) in [
             (&s.rss, m.rss),
             (&s.uss, m.uss),
@@ -649,16 +563,16 @@ impl Supervisor {
                 cell.store(v.min(NONE - 1), Relaxed);
             }
         }
-        if s.spawned_at.load(Relaxed) > ss.bound_at {
-            s.spawned_at.store(ss.bound_at, Relaxed);
+        if s.spawned_at.load(Relaxed) > ss.bound.bound_at {
+            s.spawned_at.store(ss.bound.bound_at, Relaxed);
         }
         if gs.has(flag::WAITING) {
             // In line since its start at the latest: no date it wrote puts
             // it behind workers due after it.
             let since = s.recycle_at.load(Relaxed);
-            s.recycle_at.store(since.min(ss.bound_at), Relaxed);
+            s.recycle_at.store(since.min(ss.bound.bound_at), Relaxed);
         }
-        for (since, at) in s.over_since.iter().zip(ss.over_since) {
+        for (since, at) in s.over_since.iter().zip(ss.this_gen.over_since) {
             since.store(at.unwrap_or(NONE), Relaxed);
         }
         s.read_at.store(now, Relaxed);
@@ -676,28 +590,28 @@ impl Supervisor {
         let slot_pid = core.slots()[slot as usize].pid.load(Relaxed);
         let known = self.child(slot_pid);
         let ss = &mut self.slots[slot as usize];
-        if ss.child.map(|c| c.pid) != Some(slot_pid) {
-            ss.child = known;
+        if ss.bound.child.map(|c| c.pid) != Some(slot_pid) {
+            ss.bound.child = known;
         }
         let (kind, event) = match d.action {
             // A worker already told to die needs no recycle as well.
-            Action::Recycle if !ss.recycle_returned && ss.kills_returned == 0 => {
+            Action::Recycle if !ss.this_gen.recycle_returned && ss.this_gen.kills_returned == 0 => {
                 (ActionKind::Recycle, EventKind::RecycleRequested)
             }
-            Action::Kill if ss.kills_returned & (1 << reason as u8) == 0 => {
+            Action::Kill if ss.this_gen.kills_returned & (1 << reason as u8) == 0 => {
                 (ActionKind::Kill, EventKind::Killed)
             }
             _ => return Order::Nothing,
         };
-        let Some(child) = ss.child else {
+        let Some(child) = ss.bound.child else {
             return Order::Refuse(reason);
         };
         match kind {
             ActionKind::Kill => {
-                ss.kills_returned |= 1 << reason as u8;
+                ss.this_gen.kills_returned |= 1 << reason as u8;
                 core.header().counters.by_reason[reason as usize].fetch_add(1, Relaxed);
             }
-            _ => ss.recycle_returned = true,
+            _ => ss.this_gen.recycle_returned = true,
         }
         let action = PoolAction {
             kind,
@@ -718,8 +632,8 @@ impl Supervisor {
     /// gets it.
     fn refuse(&mut self, core: &Core, slot: u32, reason: Reason, now: u64) {
         let ss = &mut self.slots[slot as usize];
-        if ss.refused & (1 << reason as u8) == 0 {
-            ss.refused |= 1 << reason as u8;
+        if ss.this_gen.refused & (1 << reason as u8) == 0 {
+            ss.this_gen.refused |= 1 << reason as u8;
             self.push_event(Event::of_slot(
                 core,
                 EventKind::Refused,
@@ -750,9 +664,9 @@ impl Supervisor {
             .zip(self.slots.iter())
             .filter(|(s, ss)| {
                 GenState::unpack(s.gen_state.load(Acquire)).state == state::VACANT
-                    && !ss.spawn_returned
+                    && !ss.respawn.spawn_returned
             })
-            .map(|(_, ss)| Duration::from_micros(ss.not_before.saturating_sub(now)))
+            .map(|(_, ss)| Duration::from_micros(ss.respawn.not_before.saturating_sub(now)))
             .min()
     }
 
@@ -760,7 +674,7 @@ impl Supervisor {
     fn record_child(&mut self, slot: u32, child: Child) {
         self.forget_child(child.pid);
         self.children.push(child);
-        self.slots[slot as usize].child = Some(child);
+        self.slots[slot as usize].bound.child = Some(child);
     }
 
     /// Files an event; the oldest goes when the queue is full.
@@ -797,8 +711,8 @@ enum Order {
 /// its own dates: `measured_due`, worked out when it samples, so a tick
 /// compares one time), lifetime from when it bound the child.
 fn measured_over(core: &Core, ss: &SlotSup, s: &Slot, now: u64) -> bool {
-    if ss.measured_due.is_some_and(|at| now >= at) {
+    if ss.this_gen.measured_due.is_some_and(|at| now >= at) {
         return true;
     }
-    core.limits.max_lifetime > 0 && now.saturating_sub(ss.bound_at) >= core.lifetime_limit(s)
+    core.limits.max_lifetime > 0 && now.saturating_sub(ss.bound.bound_at) >= core.lifetime_limit(s)
 }

@@ -12,7 +12,8 @@
 //! respawned when vacant). A ready replacement takes X's position: Y is
 //! unparked and X's slot parked, so the pool's worker count holds.
 
-use super::supervisor::{SlotSup, Supervisor};
+use super::record::SlotSup;
+use super::supervisor::Supervisor;
 use super::{ActionKind, PoolAction};
 use crate::rules::core::Core;
 use crate::rules::decision::Reason;
@@ -62,7 +63,7 @@ impl Supervisor {
         }
         let slots = core.slots();
         for (y, ys) in slots.iter().enumerate() {
-            let Some(x) = self.slots[y].replaces else {
+            let Some(x) = self.slots[y].surge.replaces else {
                 continue;
             };
             let gs = GenState::unpack(ys.gen_state.load(Acquire));
@@ -70,7 +71,7 @@ impl Supervisor {
                 self.end_surge(core, x, y as u32, now, true);
                 continue;
             }
-            if now < self.slots[y].replace_deadline {
+            if now < self.slots[y].surge.replace_deadline {
                 continue;
             }
             // Late: the replacement goes, the old worker retires plainly.
@@ -78,8 +79,8 @@ impl Supervisor {
             core.header().counters.ready_timeouts.fetch_add(1, Relaxed);
             if gs.state != state::VACANT {
                 let ss = &mut self.slots[y];
-                ss.kills_returned |= 1 << Reason::ReadyTimeout as u8;
-                match ss.child {
+                ss.this_gen.kills_returned |= 1 << Reason::ReadyTimeout as u8;
+                match ss.bound.child {
                     Some(child) => {
                         core.header().counters.by_reason[Reason::ReadyTimeout as usize]
                             .fetch_add(1, Relaxed);
@@ -118,7 +119,7 @@ impl Supervisor {
         let in_flight = self
             .slots
             .iter()
-            .filter(|ss| ss.replacement.is_some())
+            .filter(|ss| ss.surge.replacement.is_some())
             .count() as u64;
         let mut room = l.max_surge.saturating_sub(in_flight);
         // Workers waiting for a replacement, longest-waiting first, so that
@@ -128,8 +129,8 @@ impl Supervisor {
         let mut waiting: Vec<((u64, u64), usize)> = Vec::new();
         for (x, (xs, ss)) in slots.iter().zip(self.slots.iter_mut()).enumerate() {
             let gs = GenState::unpack(xs.gen_state.load(Acquire));
-            if gs.state == state::RUNNING && gs.has(flag::SURGE) && ss.replacement.is_none() {
-                let seen = *ss.surge_seen.get_or_insert(now);
+            if gs.state == state::RUNNING && gs.has(flag::SURGE) && ss.surge.replacement.is_none() {
+                let seen = *ss.this_gen.surge_seen.get_or_insert(now);
                 waiting.push(((seen, xs.recycle_at.load(Acquire).min(now)), x));
             }
         }
@@ -159,7 +160,7 @@ impl Supervisor {
                     continue;
                 }
             }
-            if !self.replacement_fits(core) {
+            if !self.container.replacement_fits(core) {
                 // A fresh worker would not fit under the container's limit
                 // minus its headroom: retire first, and say so.
                 core.promote(&slots[x], now, false);
@@ -179,8 +180,8 @@ impl Supervisor {
             let free = (0..slots.len()).find(|&y| {
                 let ss: &SlotSup = &self.slots[y];
                 let gy = GenState::unpack(slots[y].gen_state.load(Acquire));
-                ss.parked
-                    && ss.replaces.is_none()
+                ss.surge.parked
+                    && ss.surge.replaces.is_none()
                     && gy.state == state::VACANT
                     && !gy.has(flag::CLAIMING)
             });
@@ -191,7 +192,7 @@ impl Supervisor {
                 // claimed it) retire the plain way.
                 let soon = (0..slots.len()).any(|z| {
                     let gz = GenState::unpack(slots[z].gen_state.load(Acquire));
-                    self.slots[z].parked
+                    self.slots[z].surge.parked
                         && (gz.state == state::DRAINING || gz.has(flag::EXITING))
                         && self.child(slots[z].pid.load(Relaxed)).is_some()
                 });
@@ -203,11 +204,11 @@ impl Supervisor {
             room -= 1;
             set_reserved(&slots[y], true);
             let ys = &mut self.slots[y];
-            ys.replaces = Some(x as u32);
-            ys.replace_started = now;
-            ys.replace_deadline = now.saturating_add(l.ready_timeout);
-            ys.spawn_returned = true;
-            self.slots[x].replacement = Some(y as u32);
+            ys.surge.replaces = Some(x as u32);
+            ys.surge.replace_started = now;
+            ys.surge.replace_deadline = now.saturating_add(l.ready_timeout);
+            ys.respawn.spawn_returned = true;
+            self.slots[x].surge.replacement = Some(y as u32);
             core.header().counters.replacements.fetch_add(1, Relaxed);
             out.push(PoolAction {
                 kind: ActionKind::Spawn,
@@ -234,18 +235,18 @@ impl Supervisor {
     /// way; a ready `y` takes `x`'s position.
     pub(super) fn end_surge(&mut self, core: &Core, x: u32, y: u32, now: u64, ready: bool) {
         let (xi, yi) = (x as usize, y as usize);
-        self.slots[yi].replaces = None;
+        self.slots[yi].surge.replaces = None;
         set_reserved(&core.slots()[yi], false);
-        if self.slots[xi].replacement == Some(y) {
-            self.slots[xi].replacement = None;
+        if self.slots[xi].surge.replacement == Some(y) {
+            self.slots[xi].surge.replacement = None;
         }
         core.promote(&core.slots()[xi], now, ready);
         if ready {
-            self.slots[yi].parked = false;
-            self.slots[xi].parked = true;
+            self.slots[yi].surge.parked = false;
+            self.slots[xi].surge.parked = true;
             let mut ev = Event::of_slot(core, EventKind::Ready, y, None, now);
             ev.delay = Some(Duration::from_micros(
-                now.saturating_sub(self.slots[yi].replace_started),
+                now.saturating_sub(self.slots[yi].surge.replace_started),
             ));
             self.push_event(ev);
         }
@@ -256,14 +257,14 @@ impl Supervisor {
     /// the way leaves its position to it.
     pub(super) fn surge_on_exit(&mut self, core: &Core, slot: u32, now: u64) {
         let i = slot as usize;
-        if let Some(x) = self.slots[i].replaces {
+        if let Some(x) = self.slots[i].surge.replaces {
             self.end_surge(core, x, slot, now, false);
         }
-        if let Some(y) = self.slots[i].replacement.take() {
+        if let Some(y) = self.slots[i].surge.replacement.take() {
             let ys = &mut self.slots[y as usize];
-            ys.replaces = None;
-            ys.parked = false;
-            self.slots[i].parked = true;
+            ys.surge.replaces = None;
+            ys.surge.parked = false;
+            self.slots[i].surge.parked = true;
         }
     }
 }
