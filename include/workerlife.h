@@ -762,6 +762,12 @@ const char *wl_event_kind_name(uint32_t kind);
 // string, or NULL for a number that is none. Any thread.
 const char *wl_sharing_name(uint32_t sharing);
 
+// The name of a `wl_unit` (`"bytes"`, `"microseconds"`, `"count"`): a
+// static string, or NULL for a number that is no unit. A binding finds
+// the unit of each key's raw value (`wl_key_unit`) by this name. Any
+// thread.
+const char *wl_unit_name(uint32_t unit);
+
 // Makes a default policy (every limit off) and writes its handle to `*out`.
 //
 // The caller owns the handle and releases it with `wl_policy_free`. `out`

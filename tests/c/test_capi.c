@@ -93,6 +93,10 @@ static void test_abi(void) {
   CHECK(strcmp(wl_result_name(WL_UNKNOWN_PID), "WL_UNKNOWN_PID") == 0);
   CHECK(strcmp(wl_result_name(WL_OK), "WL_OK") == 0);
   CHECK(wl_result_name(12345) == NULL && wl_result_name(1) == NULL);
+  CHECK(strcmp(wl_unit_name(WL_UNIT_MICROSECONDS), "microseconds") == 0);
+  CHECK(strcmp(wl_unit_name(WL_UNIT_BYTES), "bytes") == 0);
+  CHECK(strcmp(wl_unit_name(WL_UNIT_COUNT), "count") == 0);
+  CHECK(wl_unit_name(3) == NULL);
 
   /* Answers as return values: 1, 0, or a failure's wl_result negated. */
   {

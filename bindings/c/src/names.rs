@@ -54,3 +54,21 @@ pub extern "C" fn wl_event_kind_name(kind: u32) -> *const c_char {
 pub extern "C" fn wl_sharing_name(sharing: u32) -> *const c_char {
     name(sharing, Sharing::from_code, Sharing::as_c_str)
 }
+
+/// The name of a `wl_unit` (`"bytes"`, `"microseconds"`, `"count"`): a
+/// static string, or NULL for a number that is no unit. A binding finds
+/// the unit of each key's raw value (`wl_key_unit`) by this name. Any
+/// thread.
+#[no_mangle]
+pub extern "C" fn wl_unit_name(unit: u32) -> *const c_char {
+    use crate::types::wl_unit::*;
+    const UNITS: [(crate::types::wl_unit, &std::ffi::CStr); 3] = [
+        (WL_UNIT_BYTES, c"bytes"),
+        (WL_UNIT_MICROSECONDS, c"microseconds"),
+        (WL_UNIT_COUNT, c"count"),
+    ];
+    UNITS
+        .iter()
+        .find(|(u, _)| *u as u32 == unit)
+        .map_or(std::ptr::null(), |(_, name)| name.as_ptr())
+}
