@@ -43,6 +43,8 @@ module WorkerLife
   ACTIONS = names { |i| N.wl_action_name(i) }
   ACTION_KINDS = names { |i| N.wl_pool_action_kind_name(i) }
   EVENT_KINDS = names { |i| N.wl_event_kind_name(i) }
+  KEYS = names { |i| N.wl_key_name(i) }
+  UNITS = names { |i| N.wl_unit_name(i) }
 
   # Base of every error the library reports: #code (the wl_result), #code_name.
   class Error < StandardError
@@ -282,6 +284,20 @@ module WorkerLife
 
     def to_s
       WorkerLife.text { |b, n, need| N.wl_policy_to_string(ptr, b, n, need) }
+    end
+
+    # A key's value (key: a String or Symbol): seconds (a Float) for
+    # durations, bytes or a count (an Integer) otherwise, 0 when off; a value
+    # the spec writes as a word ("auto", "10%") as that String. An unknown
+    # key is an ArgumentError.
+    def get(key)
+      k = (key.is_a?(String) || key.is_a?(Symbol)) && KEYS.key(key.to_sym)
+      raise WorkerLife.bad("key must be a policy key name, not #{key.inspect}") unless k
+
+      raw = WorkerLife.out(:uint64) { |v| N.wl_policy_get_raw(ptr, k, v) }
+      return WorkerLife.text { |b, n, need| N.wl_key_format_value(k, raw, b, n, need) } unless N.wl_key_is_number(k, raw)
+
+      UNITS[N.wl_key_unit(k)] == :microseconds ? raw / 1_000_000.0 : raw
     end
   end
 

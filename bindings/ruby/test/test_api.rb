@@ -23,6 +23,33 @@ class TestApi < Minitest::Test
     assert_equal 2, WorkerLife::ABI_VERSION
   end
 
+  def test_a_policy_gives_each_key_in_its_unit
+    p = WorkerLife::Policy.parse("max_requests=1000,max_rss=300MiB,request_timeout=1500ms,container_memory=auto,max_surge=2")
+    assert_equal 1000, p.get("max_requests")
+    assert_equal 300 << 20, p.get(:max_rss)
+    assert_in_delta 1.5, p.get("request_timeout"), 1e-9
+    assert_equal "auto", p.get("container_memory")
+    assert_equal 2, p.get("max_surge")
+    assert_equal 0, p.get("max_lifetime"), "off"
+    e = assert_raises(WorkerLife::ArgumentError) { p.get("max_rsss") }
+    assert_match(/max_rsss/, e.message)
+    assert_raises(WorkerLife::ArgumentError) { p.get(3) }
+  ensure
+    p&.close
+  end
+
+  # Every struct declared here is laid out as the library lays it out, and a
+  # declaration with two fields of one size swapped (same size) is refused.
+  def test_struct_layouts_are_checked_field_by_field
+    WorkerLife::Native::STRUCTS.each { |name, type| WorkerLife::Native.check_layout(name, type) }
+    swapped = Class.new(FFI::Struct) { layout :reason, :uint32, :action, :uint32, :value, :uint64, :limit, :uint64 }
+    assert_equal WorkerLife::Native::Decision.size, swapped.size
+    e = assert_raises(LoadError) { WorkerLife::Native.check_layout("wl_decision", swapped) }
+    assert_match(/wl_decision\.reason is at offset 4 in the library, 0 here/, e.message)
+    renamed = Class.new(FFI::Struct) { layout :action, :uint32, :why, :uint32, :value, :uint64, :limit, :uint64 }
+    assert_raises(LoadError) { WorkerLife::Native.check_layout("wl_decision", renamed) }
+  end
+
   def test_a_bad_policy_is_a_policy_error_naming_the_key_and_value
     e = assert_raises(WorkerLife::PolicyError) { WorkerLife::Policy.parse("max_requests=abc") }
     assert_equal "WL_INVALID_VALUE", e.code_name
@@ -188,6 +215,8 @@ class TestApi < Minitest::Test
   def test_the_ticket_that_reaches_max_requests_carries_the_last_bit
     assert_equal 1 << 52, WorkerLife::TICKET_LAST
     assert_equal 16, WorkerLife::TICKETS
+    assert_equal WorkerLife::TICKET_LAST, WorkerLife::Native.constant("WL_TICKET_LAST")
+    assert_raises(LoadError) { WorkerLife::Native.constant("WL_NOPE") }
     pool = WorkerLife::Pool.new("max_requests=2", slots: 1, manual_clock: true)
     pool.spawned(0, Process.pid)
     w = pool.worker(0)

@@ -4,9 +4,10 @@ require "ffi"
 
 module WorkerLife
   # The C ABI through the ffi gem. Every declaration mirrors
-  # include/workerlife.h; the ABI version and each struct's size are checked
-  # against the library's own answers at load, so a library whose structs
-  # changed is refused instead of misread.
+  # include/workerlife.h; the ABI version, each struct's size and each
+  # field's offset are checked against the library's own answers at load,
+  # so a library whose structs changed (even two fields of one size
+  # swapped) is refused instead of misread.
   module Native
     extend FFI::Library
 
@@ -70,20 +71,11 @@ module WorkerLife
 
     R = :uint32 # wl_result
 
-    # wl_pool_stats_text's formats (the header's WL_STATS_*).
-    STATS_JSON = 0
-    STATS_JSON_OCCUPIED = 1
-    STATS_PROMETHEUS = 2
-
-    # The header's WL_TICKET_LAST (set in a ticket whose request should be
-    # the worker's last) and WL_TICKETS (requests a slot times at once):
-    # #defines, which no call of the library gives.
-    TICKET_LAST = 1 << 52
-    TICKETS = 16
-
     attach_function :wl_abi_version, [], :uint32
     attach_function :wl_layout_version, [], :uint32
     attach_function :wl_struct_size, [:string], :size_t
+    attach_function :wl_struct_offset, [:string, :string], :size_t
+    attach_function :wl_constant, [:string, :pointer], R
     attach_function :wl_version, [], :string
     attach_function :wl_result_name, [:uint32], :string
     attach_function :wl_last_error_text, [], :string
@@ -105,6 +97,12 @@ module WorkerLife
     attach_function :wl_policy_parse, [:string, :pointer], R
     attach_function :wl_policy_free, [:pointer], R
     attach_function :wl_policy_to_string, [:pointer, :pointer, :size_t, :pointer], R
+    attach_function :wl_policy_get_raw, [:pointer, :uint32, :pointer], R
+    attach_function :wl_key_name, [:uint32], :string
+    attach_function :wl_key_unit, [:uint32], :uint32
+    attach_function :wl_unit_name, [:uint32], :string
+    attach_function :wl_key_is_number, [:uint32, :uint64], :bool
+    attach_function :wl_key_format_value, [:uint32, :uint64, :pointer, :size_t, :pointer], R
 
     attach_function :wl_pool_build, [:pointer, PoolOptions.by_ref, :pointer], R
     attach_function :wl_pool_create, [:string, :pointer, :uint32, :pointer], R
@@ -163,11 +161,42 @@ module WorkerLife
     abi = wl_abi_version
     raise LoadError, "workerlife: the library's ABI is #{abi}, this binding's is #{ABI_VERSION}" if abi != ABI_VERSION
 
-    STRUCTS.each do |name, type|
+    # Refuses (LoadError) a struct declared here that the library lays out
+    # otherwise: another size, or a field at another offset.
+    def self.check_layout(name, type)
       theirs = wl_struct_size(name)
-      next if theirs == type.size
+      unless theirs == type.size
+        raise LoadError, "workerlife: #{name} is #{theirs} bytes in the library, #{type.size} here: rebuild the binding"
+      end
 
-      raise LoadError, "workerlife: #{name} is #{theirs} bytes in the library, #{type.size} here: rebuild the binding"
+      type.members.each do |field|
+        theirs = wl_struct_offset(name, field.to_s)
+        ours = type.offset_of(field)
+        next if theirs == ours
+
+        raise LoadError, "workerlife: #{name}.#{field} is at offset #{theirs} in the library, #{ours} here: rebuild the binding"
+      end
     end
+
+    STRUCTS.each { |name, type| check_layout(name, type) }
+
+    # The header's #define `name`, from the library (wl_constant).
+    def self.constant(name)
+      value = FFI::MemoryPointer.new(:uint64)
+      rc = wl_constant(name, value)
+      raise LoadError, "workerlife: the library has no constant #{name} (result #{rc})" unless rc.zero?
+
+      value.read(:uint64)
+    end
+
+    # wl_pool_stats_text's formats (the header's WL_STATS_*).
+    STATS_JSON = constant("WL_STATS_JSON")
+    STATS_JSON_OCCUPIED = constant("WL_STATS_JSON_OCCUPIED")
+    STATS_PROMETHEUS = constant("WL_STATS_PROMETHEUS")
+
+    # The header's WL_TICKET_LAST (set in a ticket whose request should be
+    # the worker's last) and WL_TICKETS (requests a slot times at once).
+    TICKET_LAST = constant("WL_TICKET_LAST")
+    TICKETS = constant("WL_TICKETS")
   end
 end

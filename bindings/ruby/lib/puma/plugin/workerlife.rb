@@ -34,8 +34,8 @@
 #   supervisor that runs Puma (systemd, Kubernetes) backs off.
 #
 # Puma gives its hooks a worker's index, not its pid: the master adopts
-# workers by pid from its own list, and a worker claims the slot recorded
-# for its pid.
+# workers by pid from its documented stats (Puma.stats_hash), and a worker
+# claims the slot recorded for its pid.
 
 require "puma/plugin"
 require "workerlife"
@@ -238,16 +238,21 @@ module WorkerLife
         log(events, line) if line
       end
 
+      # Puma's workers as its documented stats give them (Puma.stats_hash,
+      # since Puma 5.0): one { pid:, booted: ... } per worker.
+      def puma_workers
+        Puma.stats_hash.fetch(:worker_status, [])
+      end
+
       def round(launcher)
         events = launcher.events
-        runner = launcher.instance_variable_get(:@runner)
-        handles = runner.instance_variable_get(:@workers) || []
+        workers = puma_workers
         begin
-          @pool.adopt_all(handles.map(&:pid).compact)
+          @pool.adopt_all(workers.map { |w| w[:pid] }.compact)
         rescue WorkerLife::Error => e
           round_error(events, "adopting Puma's workers: #{e.message}")
         end
-        ready(handles)
+        ready(workers)
         until @statuses.empty?
           pid, status = @statuses.pop
           begin
@@ -272,17 +277,17 @@ module WorkerLife
       # A worker Puma says booted (its server runs) is ready: a replacement
       # then lets the worker it replaces drain, and a recycle permit goes
       # back. Its slot is the one holding its pid.
-      def ready(handles)
-        booted = handles.select { |h| h.pid && h.booted? && !@ready[h.pid] }
-        @ready.select! { |pid, _| handles.any? { |h| h.pid == pid } }
+      def ready(workers)
+        booted = workers.select { |w| w[:pid] && w[:booted] && !@ready[w[:pid]] }
+        @ready.select! { |pid, _| workers.any? { |w| w[:pid] == pid } }
         return if booted.empty?
 
         slots = @pool.stats(occupied: true)["per_slot"].to_h { |s| [s["pid"], s["slot"]] }
-        booted.each do |h|
-          next unless slots[h.pid] # not claimed yet
+        booted.each do |w|
+          next unless slots[w[:pid]] # not claimed yet
 
-          @pool.ready(slots[h.pid])
-          @ready[h.pid] = true
+          @pool.ready(slots[w[:pid]])
+          @ready[w[:pid]] = true
         end
       end
 
