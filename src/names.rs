@@ -1,8 +1,10 @@
-//! The one definition of every enum whose values cross a language line
-//! (decisions' actions and reasons, pool actions, event kinds, sharing
-//! modes): each value's number and name are written once, here, and every
-//! binding reads them from the library (the C header's enums are checked
-//! against them by a test).
+//! How every enum whose values cross a language line is defined (decisions'
+//! actions and reasons in `rules/decision.rs`, event kinds and severities in
+//! `rules/event.rs`, pool actions in `pool/mod.rs`, sharing modes in
+//! `table/region.rs`): with `named_enum!`, which gives each value its number
+//! and name in one line of its type's own file. Bindings take the names from
+//! the library; the C header's enums, which repeat the numbers, are checked
+//! against these by a test (`bindings/c/tests/header.rs`).
 
 /// Defines an enum whose variants each have a number and a name, with
 /// `ALL` (in number order), `as_str`, `code`, `from_code` and `from_name`.

@@ -123,9 +123,12 @@ impl Cgroup {
         self.reader().read()
     }
 
-    /// A reader that keeps the cgroup's files open: a reading then costs a
-    /// `pread` per file instead of an open, a read and a close (an open is
-    /// most of the cost: `benches/container.rs`).
+    /// A reader that keeps the cgroup's own files open: a reading then costs
+    /// a `pread` per file instead of an open, a read and a close (an open is
+    /// most of the cost: `benches/container.rs`). Under v2 its parents'
+    /// `memory.max`, up to the mount, are still opened at every reading;
+    /// a container with its own cgroup namespace (Docker's and Kubernetes'
+    /// default) sits at the mount and has none.
     pub fn reader(&self) -> Reader {
         Reader {
             cgroup: self.clone(),

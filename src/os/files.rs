@@ -178,9 +178,20 @@ struct Owned {
     ino: u64,
 }
 
-/// The pool files this process made. A plain `Mutex`: touched when a named
-/// pool is made or freed, and at exit.
-static OWNED: std::sync::Mutex<Vec<Owned>> = std::sync::Mutex::new(Vec::new());
+/// The pool files this process made: touched when a named pool is made or
+/// freed, and at exit. Fork-safe (`os::fork`): a child forked while another
+/// thread makes a pool must still be able to make its own.
+static OWNED: crate::os::fork::StaticForkMutex<OwnedFiles> =
+    crate::os::fork::StaticForkMutex::new(OwnedFiles(Vec::new()));
+
+struct OwnedFiles(Vec<Owned>);
+
+impl crate::os::fork::AfterFork for OwnedFiles {
+    fn after_fork_in_child(&mut self) {
+        // The parent's to remove, not the child's.
+        self.0.clear();
+    }
+}
 
 /// Removes `path` (which names `file`, made by this process) when this
 /// process frees it (`remove_owned`) or, failing that, when it exits
@@ -199,29 +210,27 @@ pub(crate) fn remove_at_exit(path: &Path, file: &File) {
         // locks without waiting, compares and unlinks).
         unsafe { libc::atexit(remove_all_owned) };
     });
-    if let Ok(mut owned) = OWNED.lock() {
-        owned.push(Owned {
-            pid: std::process::id(),
-            path: path.to_path_buf(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        });
-    }
+    OWNED.lock().0.push(Owned {
+        pid: std::process::id(),
+        path: path.to_path_buf(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    });
 }
 
 #[cfg(not(unix))]
 pub(crate) fn remove_at_exit(_path: &Path, _file: &File) {}
 
 /// Removes `path` now if this process made it as `file` and it is still
-/// that file; forgets it either way. Forked children inherit the list but
-/// not the file: the pid check leaves it to its maker.
+/// that file; forgets it either way. A forked child starts with an empty
+/// list, and the pid check leaves a file to its maker.
 #[cfg(unix)]
 pub(crate) fn remove_owned(path: &Path, file: &File) {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = file.metadata() else { return };
-    let Ok(mut owned) = OWNED.lock() else { return };
+    let mut owned = OWNED.lock();
     let me = std::process::id();
-    owned.retain(|o| {
+    owned.0.retain(|o| {
         let ours = o.path == path && o.pid == me && o.dev == meta.dev() && o.ino == meta.ino();
         if ours {
             unlink_if_same(o);
@@ -254,13 +263,63 @@ fn unlink_if_same(o: &Owned) {
 extern "C" fn remove_all_owned() {
     // Never waits: exit() may run on a thread while another holds the lock
     // (or, in a forked child, held it at the fork).
-    let Ok(mut owned) = OWNED.try_lock() else {
+    let Some(mut owned) = OWNED.try_lock() else {
         return;
     };
     let me = std::process::id();
-    for o in owned.drain(..) {
+    for o in owned.0.drain(..) {
         if o.pid == me {
             unlink_if_same(&o);
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_child_forked_while_another_thread_records_a_pool_file_can_record_its_own() {
+        let dir = std::env::temp_dir().join(format!("wl-owned-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let busy_path = dir.join("busy");
+        let busy_file = File::create(&busy_path).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    remove_at_exit(&busy_path, &busy_file);
+                    // Forgotten, not removed: another file's identity.
+                    OWNED.lock().0.clear();
+                }
+            })
+        };
+        for i in 0..50 {
+            // SAFETY: the child records and removes a file of its own, then exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // A lock left held at the fork would hang the child: the
+                // alarm turns that into a failure instead of a hung suite.
+                unsafe { libc::alarm(30) };
+                let path = dir.join(format!("child-{i}"));
+                let file = File::create(&path).unwrap();
+                remove_at_exit(&path, &file);
+                remove_owned(&path, &file);
+                unsafe { libc::_exit(if path.exists() { 3 } else { 0 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waiting for the child just forked.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child could not record and remove its file (status {status})"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

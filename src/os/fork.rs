@@ -1,10 +1,12 @@
 //! Fork safety. A process may call `fork()` while another of its threads
 //! holds one of the library's locks; the child would then wait forever for a
 //! thread it does not have. So every lock the library keeps across calls is
-//! a [`ForkMutex`]: at-fork handlers (`pthread_atfork`) take them all just
-//! before `fork()`, and release them right after, in the parent as they
-//! were, in the child after letting each value drop what belonged to the
-//! parent (its open `/proc` files, its event queue, its record of children).
+//! a [`ForkMutex`] (a [`StaticForkMutex`] for a `static`): at-fork
+//! handlers (`pthread_atfork`) take them all just before `fork()`, and
+//! release them right after, in the parent as they were, in the child after
+//! letting each value drop what belonged to the parent (its open `/proc`
+//! files, its event queue, its record of children, the pool files it is to
+//! remove at exit).
 //!
 //! The rule that keeps the handlers from deadlocking: never make or drop a
 //! `ForkMutex` while holding one, and never hold one across a call that can
@@ -12,10 +14,13 @@
 //!
 //! Spin locks (from the `spin` crate) rather than `std::sync::Mutex`, because
 //! the handlers must release a lock they took in another function, which
-//! std's guards cannot do; every section they guard is short: no file is
-//! read under one (a pool's sampling takes its workers under the lock,
-//! reads their `/proc` files without it, then applies the readings under it
-//! again).
+//! std's guards cannot do; every section they guard is short. The files
+//! read under one are small `/proc` and cgroup files, each one `read`: a
+//! worker's `/proc/PID/stat` to tell whether it lives, the container's
+//! cgroup files when a worker exits, and `/proc/self/mountinfo` the first
+//! time the pool looks for its cgroup. The costly reading, a pool's sampling
+//! of every worker's memory, is made without the lock (its workers taken
+//! under it, the readings applied under it again).
 
 use spin::mutex::{SpinMutex, SpinMutexGuard};
 use spin::relax::Yield;
@@ -170,6 +175,11 @@ impl<T: AfterFork + 'static> StaticForkMutex<T> {
             }
         }
         self.lock.lock()
+    }
+
+    /// The lock if it is free now, without waiting.
+    pub fn try_lock(&'static self) -> Option<ForkGuard<'static, T>> {
+        self.lock.try_lock()
     }
 }
 

@@ -74,8 +74,9 @@ pub struct Event {
     pub rss: Option<u64>,
     /// The exit status, for exits.
     pub status: Option<i32>,
-    /// For exits: whether the pool counted it as a crash. For crash loops:
-    /// the respawn delay.
+    /// For exits, and the crash loop an exit starts: whether the pool
+    /// counted the exit as a crash (a crash loop's respawn delay is
+    /// `delay`).
     pub crash: bool,
     /// For exits: a crash the kernel's OOM killer caused (SIGKILL from
     /// nobody of ours while the cgroup's OOM kill count rose).

@@ -68,17 +68,30 @@ pub fn sample(pid: u32, uss: bool) -> Result<Sample> {
     ProcHandle::open(pid)?.sample(uss)
 }
 
+/// The calling process's open `/proc` files, for `sample_self`.
+struct OwnFiles(Option<ProcHandle>);
+
+impl crate::os::fork::AfterFork for OwnFiles {
+    fn after_fork_in_child(&mut self) {
+        // They are the parent's: the child opens its own.
+        self.0 = None;
+    }
+}
+
+/// A fork-safe lock (`os::fork`): a child forked while another thread
+/// samples must still be able to sample itself.
+static OWN_FILES: crate::os::fork::StaticForkMutex<OwnFiles> =
+    crate::os::fork::StaticForkMutex::new(OwnFiles(None));
+
 /// Samples the calling process, for workers that report their own health.
 /// The files are kept open between calls and reopened after a `fork()`.
 pub fn sample_self(uss: bool) -> Result<Sample> {
-    use std::sync::Mutex;
-    static SELF: Mutex<Option<ProcHandle>> = Mutex::new(None);
     let pid = std::process::id();
-    let mut held = SELF.lock().unwrap_or_else(|e| e.into_inner());
-    match &mut *held {
+    let mut held = OWN_FILES.lock();
+    match &mut held.0 {
         Some(h) if h.pid == pid => h.sample(uss),
         _ => {
-            let h = held.insert(ProcHandle::open(pid)?);
+            let h = held.0.insert(ProcHandle::open(pid)?);
             h.sample(uss)
         }
     }
@@ -324,4 +337,44 @@ pub struct Health {
     pub uss: Option<u64>,
     pub pss: Option<u64>,
     pub fds: Option<u64>,
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_child_forked_while_another_thread_samples_itself_can_sample_itself() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    sample_self(false).unwrap();
+                }
+            })
+        };
+        for _ in 0..50 {
+            // SAFETY: the child samples itself and exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // A lock left held at the fork would hang the child: the
+                // alarm turns that into a failure instead of a hung suite.
+                unsafe { libc::alarm(30) };
+                let ok = sample_self(false).is_ok_and(|s| s.pid == std::process::id());
+                unsafe { libc::_exit(if ok { 0 } else { 3 }) };
+            }
+            let mut status = 0;
+            // SAFETY: waiting for the child just forked.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child could not sample itself (status {status})"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
+    }
 }
