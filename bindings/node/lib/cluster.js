@@ -47,7 +47,7 @@ function privateDir(dir) {
   }
   const st = fs.lstatSync(base);
   if (!st.isDirectory() || st.uid !== process.getuid() || (st.mode & 0o077) !== 0) {
-    throw new wl.PoolError(306, `workerlife: ${base} must be a directory of uid ${process.getuid()} with mode 0700 (not a symlink): refusing it`);
+    throw new wl.PoolError(wl.results.WL_UNSAFE_FILE, `workerlife: ${base} must be a directory of uid ${process.getuid()} with mode 0700 (not a symlink): refusing it`);
   }
   return base;
 }
@@ -68,10 +68,11 @@ function defaultName(main = require.main?.filename ?? process.argv[1] ?? 'node',
 function clusterPolicy(spec) {
   const fromEnv = spec === undefined || spec === null;
   const text = fromEnv ? process.env.WORKERLIFE_POLICY ?? '' : spec;
-  if (typeof text !== 'string') throw new wl.ArgumentError(104, 'policy must be a spec string');
-  const hasSurge = text.split(',').some((kv) => kv.trim().split('=')[0].trim() === 'max_surge');
+  if (typeof text !== 'string') throw new wl.ArgumentError(wl.results.WL_INVALID_ARGUMENT, 'policy must be a spec string');
   try {
-    return wl.Policy.parse(hasSurge ? text : [text.trim(), 'max_surge=1'].filter(Boolean).join(','));
+    // The library parses the spec; a key given twice takes its last value,
+    // so the spec's own max_surge (0 too) replaces this default.
+    return wl.Policy.parse(`max_surge=1,${text}`);
   } catch (e) {
     throw renamed(e, `${fromEnv ? 'WORKERLIFE_POLICY' : 'options.policy'}: ${e.message}`);
   }
@@ -88,7 +89,7 @@ function metricsAddress(option) {
     return text ? { address: text, from: 'WORKERLIFE_METRICS' } : null;
   }
   if (option === false || option === '') return null;
-  if (typeof option !== 'string') throw new wl.ArgumentError(104, 'options.metrics must be a "HOST:PORT" string or false');
+  if (typeof option !== 'string') throw new wl.ArgumentError(wl.results.WL_INVALID_ARGUMENT, 'options.metrics must be a "HOST:PORT" string or false');
   return { address: option, from: 'options.metrics' };
 }
 
@@ -168,16 +169,16 @@ const running = new Set();
 function primary(options) {
   const workers = options.workers ?? os.availableParallelism?.() ?? os.cpus().length;
   if (!Number.isInteger(workers) || workers < 1 || workers > 0xffff) {
-    throw new wl.ArgumentError(104, `workers must be an integer in [1, 65535], not ${String(workers)}`);
+    throw new wl.ArgumentError(wl.results.WL_INVALID_ARGUMENT, `workers must be an integer in [1, 65535], not ${String(workers)}`);
   }
   const tickMs = options.tickMs ?? DEFAULT_TICK_MS;
   if (!Number.isInteger(tickMs) || tickMs < 1 || tickMs > 2 ** 31 - 1) {
-    throw new wl.ArgumentError(104, `tickMs must be an integer in [1, 2^31), not ${String(tickMs)}`);
+    throw new wl.ArgumentError(wl.results.WL_INVALID_ARGUMENT, `tickMs must be an integer in [1, 2^31), not ${String(tickMs)}`);
   }
   const log = options.log ?? ((line, severity) => (LOGGERS[severity] ?? console.error)(line));
   const name = options.name ?? defaultName();
   if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,100}$/.test(name)) {
-    throw new wl.ArgumentError(104, `name must be letters, digits, ".", "_" or "-", not ${JSON.stringify(name)}`);
+    throw new wl.ArgumentError(wl.results.WL_INVALID_ARGUMENT, `name must be letters, digits, ".", "_" or "-", not ${JSON.stringify(name)}`);
   }
   const metricsAt = metricsAddress(options.metrics);
   const policy = clusterPolicy(options.policy);
@@ -331,7 +332,7 @@ function primary(options) {
  */
 function worker(options = {}) {
   const file = process.env.WORKERLIFE_POOL;
-  if (!file) throw new wl.ArgumentError(104, 'workerlife.cluster: WORKERLIFE_POOL is not set in this worker');
+  if (!file) throw new wl.ArgumentError(wl.results.WL_INVALID_ARGUMENT, 'workerlife.cluster: WORKERLIFE_POOL is not set in this worker');
   const pool = wl.Pool.attach(file);
   let w;
   let heartbeatUs;
@@ -383,5 +384,5 @@ let current = null;
 
 // `workerlife.cluster(options)` is `run`; the parts are its properties.
 module.exports = Object.assign(run, {
-  run, primary, worker, current: () => current, privateDir, defaultName, HOST, CAPS,
+  run, primary, worker, current: () => current, privateDir, defaultName, clusterPolicy, HOST, CAPS,
 });

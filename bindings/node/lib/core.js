@@ -4,21 +4,21 @@
 // while they are exact, BigInt beyond) and constants read from the library.
 
 const os = require('node:os');
-const { koffi, C, wl_pool_action, wl_event } = require('./ffi');
+const { koffi, C, wl_pool_action, wl_event, constant } = require('./ffi');
 const errors = require('./errors');
 
-const { check, ArgumentError } = errors;
+const { check, results, ArgumentError } = errors;
 
 // The library's "no reading" and its neighbours (the top three uint64s).
 const NO_READING_FLOOR = (1n << 64n) - 3n;
 const U64_MAX = (1n << 64n) - 1n;
 const NO_SLOT = 0xffffffff;
-// The header's WL_TICKET_LAST and WL_TICKETS (defines, so not readable by
-// name): the bit of a ticket that says the request should be the worker's
-// last, and how many requests a slot times at once (the most overdue()
-// returns).
-const TICKET_LAST = 2 ** 52;
-const TICKETS = 16;
+// The header's WL_TICKET_LAST and WL_TICKETS, from the library: the bit of
+// a ticket that says the request should be the worker's last (below 2^53,
+// so a Number holds it), and how many requests a slot times at once (the
+// most overdue() returns).
+const TICKET_LAST = Number(constant('WL_TICKET_LAST'));
+const TICKETS = Number(constant('WL_TICKETS'));
 
 /** A uint64 from the library: null for "no reading", else a Number when exact, else a BigInt. */
 function u64(v) {
@@ -31,7 +31,7 @@ function u64(v) {
 // truncate 10.5 to 10, wrap 2^32 + 9 to 9, or turn NaN into 0, and the
 // library would act on a number nobody gave. A refusal is an ArgumentError
 // naming the argument, and nothing is called.
-const INVALID_ARGUMENT = 104;
+const INVALID_ARGUMENT = results.WL_INVALID_ARGUMENT;
 
 function refuse(name, v, what) {
   const shown = typeof v === 'bigint' ? `${v}n` : typeof v === 'string' ? JSON.stringify(v) : String(v);
@@ -105,16 +105,11 @@ const EVENT_KINDS = names(C.event_kind_name);
 const KEYS = names(C.key_name);
 // The header's WL_SEVERITY_* (defines, so not readable by name).
 const SEVERITIES = [null, 'info', 'warning', 'error'];
-// The header's WL_STATS_* formats (defines, likewise).
-const STATS_JSON = 0;
-const STATS_JSON_OCCUPIED = 1;
-const STATS_PROMETHEUS = 2;
-/** Every result code by its header name: { WL_OK: 0, WL_UNKNOWN_PID: 303, ... }. */
-const results = {};
-for (let i = 0; i < 1000; i++) {
-  const n = C.result_name(i);
-  if (n) results[n] = i;
-}
+// The header's WL_STATS_* formats, from the library.
+const STATS_JSON = Number(constant('WL_STATS_JSON'));
+const STATS_JSON_OCCUPIED = Number(constant('WL_STATS_JSON_OCCUPIED'));
+const STATS_PROMETHEUS = Number(constant('WL_STATS_PROMETHEUS'));
+const UNITS = names(C.unit_name);
 
 /** Every record a batch call (tick, events) writes, 64 at a time, decoded. */
 function batch(type, call) {
@@ -190,7 +185,7 @@ class Handle {
     live.register(this, { free, ptr }, this);
   }
   get ptr() {
-    if (this._ptr === null) throw new ArgumentError(101, `this ${this.constructor.name} is closed`);
+    if (this._ptr === null) throw new ArgumentError(results.WL_INVALID_HANDLE, `this ${this.constructor.name} is closed`);
     return this._ptr;
   }
   close() {
@@ -205,8 +200,8 @@ class Handle {
 class Policy extends Handle {
   /** A policy from a spec (`"max_requests=1000,max_rss=300MiB"`); PolicyError names a bad key or value. */
   static parse(spec = '') {
-    if (typeof spec !== 'string') throw new ArgumentError(104, `a policy spec is a string, not ${typeof spec}`);
-    if (spec.includes('\0')) throw new ArgumentError(104, 'a policy spec cannot hold a NUL');
+    if (typeof spec !== 'string') throw new ArgumentError(INVALID_ARGUMENT, `a policy spec is a string, not ${typeof spec}`);
+    if (spec.includes('\0')) throw new ArgumentError(INVALID_ARGUMENT, 'a policy spec cannot hold a NUL');
     const p = [null];
     check(C.policy_parse(spec, p));
     return new Policy(p[0], C.policy_free);
@@ -216,12 +211,27 @@ class Policy extends Handle {
   }
   /** A key's raw value: bytes, microseconds or a count (`wl_key_unit`); 0 is off. */
   raw(key) {
+    const v = this._raw(key);
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+  /**
+   * A key's value: seconds for durations, bytes or a count otherwise (a
+   * Number while exact, else a BigInt), 0 when off; a value the spec writes
+   * as a word ('auto', '10%') as that string.
+   */
+  get(key) {
+    const v = this._raw(key);
+    const k = KEYS.indexOf(key);
+    if (!C.key_is_number(k, v)) return text((b, n, need) => C.key_format_value(k, v, b, n, need));
+    if (UNITS[C.key_unit(k)] === 'microseconds') return Number(v) / 1e6;
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  }
+  _raw(key) {
     const k = KEYS.indexOf(key);
     if (typeof key !== 'string' || k < 0) throw refuse('key', key, 'a policy key name');
     const v = [0];
     check(C.policy_get_raw(this.ptr, k, v));
-    const b = BigInt(v[0]);
-    return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+    return BigInt(v[0]);
   }
   /** Refuses (PolicyError, WL_NOT_FOR_HOST) a rule the host `name` with `caps` cannot carry out. */
   checkHost(name, caps) {
@@ -245,7 +255,7 @@ function withPolicy(policy, f) {
 
 function checkPath(path) {
   if (typeof path !== 'string' || path === '' || path.includes('\0')) {
-    throw new ArgumentError(104, `a pool path is a non-empty string without NUL, not ${JSON.stringify(path)}`);
+    throw new ArgumentError(INVALID_ARGUMENT, `a pool path is a non-empty string without NUL, not ${JSON.stringify(path)}`);
   }
   return path;
 }

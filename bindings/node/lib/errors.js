@@ -4,6 +4,14 @@
 
 const { C } = require('./ffi');
 
+/** Every result code by its header name, read from the library: { WL_OK: 0, WL_UNKNOWN_PID: 303, ... }. */
+const results = {};
+for (let i = 0; i < 1000; i++) {
+  const n = C.result_name(i);
+  if (n) results[n] = i;
+}
+Object.freeze(results);
+
 class WorkerLifeError extends Error {
   constructor(code, message) {
     super(message);
@@ -35,5 +43,5 @@ function check(code) {
 }
 
 module.exports = {
-  check, WorkerLifeError, ArgumentError, PolicyError, PoolError, ProcessError, SystemError, InternalError,
+  results, check, WorkerLifeError, ArgumentError, PolicyError, PoolError, ProcessError, SystemError, InternalError,
 };

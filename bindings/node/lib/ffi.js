@@ -1,9 +1,10 @@
 'use strict';
 // The C ABI through koffi (the maintained FFI for Node; ffi-napi is
-// abandoned). Every declaration mirrors include/workerlife.h; the structs'
-// sizes and the ABI version are checked against the library's own answers
-// before anything else is called, so a library whose structs changed is
-// refused instead of misread.
+// abandoned). Every declaration mirrors include/workerlife.h; the ABI
+// version, the structs' sizes and each field's offset are checked against
+// the library's own answers before anything else is called, so a library
+// whose structs changed (even two fields of one size swapped) is refused
+// instead of misread.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -88,6 +89,8 @@ const C = {
   abi_version: fn('wl_abi_version', 'uint32_t', []),
   layout_version: fn('wl_layout_version', 'uint32_t', []),
   struct_size: fn('wl_struct_size', 'size_t', ['const char *']),
+  struct_offset: fn('wl_struct_offset', 'size_t', ['const char *', 'const char *']),
+  constant: fn('wl_constant', R, ['const char *', out('uint64_t')]),
   version: fn('wl_version', 'const char *', []),
   result_name: fn('wl_result_name', 'const char *', ['uint32_t']),
   last_error_text: fn('wl_last_error_text', 'const char *', []),
@@ -99,6 +102,10 @@ const C = {
   event_string: fn('wl_event_string', 'const char *', [koffi.pointer(wl_event)]),
   event_severity: fn('wl_event_severity', 'uint32_t', [koffi.pointer(wl_event)]),
   key_name: fn('wl_key_name', 'const char *', ['uint32_t']),
+  key_unit: fn('wl_key_unit', 'uint32_t', ['uint32_t']),
+  unit_name: fn('wl_unit_name', 'const char *', ['uint32_t']),
+  key_is_number: fn('wl_key_is_number', 'bool', ['uint32_t', 'uint64_t']),
+  key_format_value: fn('wl_key_format_value', R, ['uint32_t', 'uint64_t', 'char *', 'size_t', out('size_t')]),
 
   host_capability: fn('wl_host_capability', 'uint32_t', ['const char *']),
   policy_check_host: fn('wl_policy_check_host', R, [wl_policy, 'const char *', 'uint32_t']),
@@ -173,21 +180,41 @@ const C = {
   metrics_free: fn('wl_metrics_free', R, [wl_metrics]),
 };
 
-// Refuse a library this binding would misread: another ABI, or a struct of
-// another size than the one declared here.
+/** Refuses (throws) a struct declared here that the library lays out otherwise: another size, or a field at another offset. */
+function checkLayout(name, type) {
+  const theirs = Number(C.struct_size(name));
+  const ours = koffi.sizeof(type);
+  if (theirs !== ours) {
+    throw new Error(`workerlife: ${name} is ${theirs} bytes in the library, ${ours} here: rebuild the binding`);
+  }
+  for (const field of Object.values(koffi.introspect(type).members)) {
+    const at = C.struct_offset(name, field.name);
+    if (Number(at) !== field.offset) {
+      throw new Error(`workerlife: ${name}.${field.name} is at offset ${at} in the library, ${field.offset} here: rebuild the binding`);
+    }
+  }
+}
+
+// Refuse a library this binding would misread: another ABI, or a struct
+// laid out otherwise than declared here.
 function checkAbi() {
   const abi = C.abi_version();
   if (abi !== ABI_VERSION) {
     throw new Error(`workerlife: the library's ABI is ${abi}, this binding's is ${ABI_VERSION}`);
   }
-  for (const [name, type] of Object.entries(STRUCTS)) {
-    const theirs = Number(C.struct_size(name));
-    const ours = koffi.sizeof(type);
-    if (theirs !== ours) {
-      throw new Error(`workerlife: ${name} is ${theirs} bytes in the library, ${ours} here: rebuild the binding`);
-    }
-  }
+  for (const [name, type] of Object.entries(STRUCTS)) checkLayout(name, type);
 }
 checkAbi();
 
-module.exports = { koffi, C, ABI_VERSION, wl_decision, wl_pool_options, wl_health, wl_container_reading, wl_pool_action, wl_event };
+/** The header's #define `name`, from the library (wl_constant), as a BigInt. */
+function constant(name) {
+  const v = [0n];
+  const rc = C.constant(name, v);
+  if (rc !== 0) throw new Error(`workerlife: the library has no constant ${name} (result ${rc})`);
+  return BigInt(v[0]);
+}
+
+module.exports = {
+  koffi, C, ABI_VERSION, STRUCTS, checkLayout, constant,
+  wl_decision, wl_pool_options, wl_health, wl_container_reading, wl_pool_action, wl_event,
+};

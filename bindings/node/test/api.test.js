@@ -38,6 +38,52 @@ test('the modules require one way: each loads first on its own, none requires th
   assert.ok(files.includes('core.js') && files.includes('cluster.js') && files.includes('http.js'));
 });
 
+test('a policy gives each key in its unit; a word as its text', () => {
+  const p = wl.Policy.parse('max_requests=1000,max_rss=300MiB,request_timeout=1500ms,container_memory=auto,max_surge=2');
+  assert.strictEqual(p.get('max_requests'), 1000);
+  assert.strictEqual(p.get('max_rss'), 300 * 2 ** 20);
+  assert.strictEqual(p.get('request_timeout'), 1.5);
+  assert.strictEqual(p.get('container_memory'), 'auto');
+  assert.strictEqual(p.get('max_surge'), 2);
+  assert.strictEqual(p.get('max_lifetime'), 0);
+  assert.throws(() => p.get('max_rsss'), (e) => e instanceof wl.ArgumentError && /max_rsss/.test(e.message));
+  assert.throws(() => p.get(3), wl.ArgumentError);
+  p.close();
+});
+
+test("the cluster's policy: max_surge=1 unless the spec sets it, to 0 too", () => {
+  const surge = (spec) => {
+    const p = wl.cluster.clusterPolicy(spec);
+    try {
+      return p.get('max_surge');
+    } finally {
+      p.close();
+    }
+  };
+  assert.strictEqual(surge(''), 1);
+  assert.strictEqual(surge('max_requests=5'), 1);
+  assert.strictEqual(surge(' max_surge = 0 ,max_requests=5'), 0);
+  assert.strictEqual(surge('max_surge=2'), 2);
+  assert.throws(() => wl.cluster.clusterPolicy('max_requests=abc'), (e) => e.codeName === 'WL_INVALID_VALUE' && /^options\.policy: .*abc/.test(e.message));
+});
+
+test('every struct is laid out as the library lays it out; two fields of one size swapped are refused', () => {
+  const ffi = require('../lib/ffi');
+  for (const [name, type] of Object.entries(ffi.STRUCTS)) ffi.checkLayout(name, type);
+  const swapped = ffi.koffi.struct('wl_decision_swapped', {
+    reason: 'uint32_t', action: 'uint32_t', value: 'uint64_t', limit: 'uint64_t',
+  });
+  assert.strictEqual(ffi.koffi.sizeof(swapped), ffi.koffi.sizeof(ffi.wl_decision));
+  assert.throws(() => ffi.checkLayout('wl_decision', swapped), /wl_decision\.reason is at offset 4 in the library, 0 here/);
+  const renamed = ffi.koffi.struct('wl_decision_renamed', {
+    action: 'uint32_t', why: 'uint32_t', value: 'uint64_t', limit: 'uint64_t',
+  });
+  assert.throws(() => ffi.checkLayout('wl_decision', renamed), /wl_decision\.why/);
+  assert.strictEqual(wl.TICKET_LAST, 2 ** 52);
+  assert.strictEqual(ffi.constant('WL_TICKETS'), 16n);
+  assert.throws(() => ffi.constant('WL_NOPE'), /no constant WL_NOPE/);
+});
+
 test('a bad policy is a PolicyError naming the key and value', () => {
   assert.throws(() => wl.Policy.parse('max_requests=abc'), (e) => e instanceof wl.PolicyError
     && e instanceof wl.WorkerLifeError && e.codeName === 'WL_INVALID_VALUE' && /max_requests/.test(e.message) && /abc/.test(e.message));
