@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, MutableMapping, Optional, Sequence, Tuple
 
-from bench_python import HELLO_ASGI, free_port, wrk_output
+from bench_python import HELLO_ASGI, free_port, repeats, rounds, run_seconds, wrk_output
 
 Message = MutableMapping[str, Any]
 
@@ -49,7 +49,7 @@ def in_process() -> None:
 
     async def per_request_ns(app: Any, n: int) -> float:
         best = float("inf")
-        for _ in range(7):
+        for _ in range(repeats(7)):
             t = time.perf_counter_ns()
             for _ in range(n):
                 await app(scope, receive, send)
@@ -66,7 +66,7 @@ def in_process() -> None:
         return bare, ours, ours_timed
 
     bare, ours, ours_timed = asyncio.run(measure())
-    print("ASGI middleware in process (ns per request, fake receive/send, best of 7)")
+    print(f"ASGI middleware in process (ns per request, fake receive/send, best of {repeats(7)})")
     print(f"  the bare app                               {bare:8.0f} ns")
     print(f"  WorkerLife(app), no timed rule             {ours:8.0f} ns   = +{(ours - bare) / 1e3:.2f} µs (goal <= 1 µs)")
     print(f"  WorkerLife(app), request_timeout=30s       {ours_timed:8.0f} ns   = +{(ours_timed - bare) / 1e3:.2f} µs")
@@ -112,19 +112,18 @@ def recycling() -> None:
     if shutil.which("wrk") is None:
         print("\nASGI recycling benchmark: wrk is not installed (make bench installs it)")
         return
-    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
-    seconds = 5
+    n, seconds = rounds(3), run_seconds(5)
     with tempfile.TemporaryDirectory() as d:
         app_dir = Path(d)
         (app_dir / "hello_asgi.py").write_text(HELLO_ASGI)
         results: Dict[str, List[Tuple[float, float, int]]] = {name: [] for name, _, _ in CONFIGS}
-        for _ in range(rounds):  # alternating, so drift hits every way alike
+        for _ in range(n):  # alternating, so drift hits every way alike
             for name, policy, extra in CONFIGS:
                 results[name].append(run(app_dir, policy, extra, seconds))
     base_rps = statistics.median(r for r, _, _ in results["no recycling"])
     base_p99 = statistics.median(p for _, p, _ in results["no recycling"])
     print(f"\nuvicorn --workers 2, ASGI hello world, wrk -c8 keep-alive, recycled every 1,000 requests "
-          f"(median of {rounds} alternating {seconds} s runs)")
+          f"(median of {n} alternating {seconds} s runs)")
     print(f"  {'':36} {'req/s':>8} {'vs none':>8} {'p99 ms':>8} {'vs none':>8} {'failed':>8}")
     for name, _, _ in CONFIGS:
         rps = statistics.median(r for r, _, _ in results[name])

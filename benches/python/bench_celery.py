@@ -26,8 +26,11 @@ from celery import Celery  # type: ignore[import-untyped]  # noqa: E402
 
 from celery_harness import celery_worker, redis_server  # noqa: E402
 
+sys.path.insert(0, str(HERE))
+from bench_python import rounds  # noqa: E402
+
 TASKS = 1500
-ROUNDS = 5
+ROUNDS = rounds(5)
 CONFIGS: Sequence[Tuple[str, str, Dict[str, str]]] = (
     ("no workerlife", "", {"WORKERLIFE_OFF": "1"}),
     ("workerlife installed, no limit", "", {}),

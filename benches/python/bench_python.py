@@ -30,15 +30,38 @@ import workerlife
 
 REPO = Path(__file__).resolve().parents[2]
 
+# BENCH_QUICK=1 (what CI runs): one round of each measurement and wrk runs
+# of 2 s, each ratio still against its baseline measured in the same run;
+# the full rounds are what docs/benchmarks.md quotes. BENCH_ROUNDS sets the
+# rounds of the server runs either way.
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+
+def repeats(full: int) -> int:
+    """How many times to repeat an in-process measurement."""
+    return 1 if QUICK else full
+
+
+def rounds(full: int) -> int:
+    """How many alternating rounds of server runs."""
+    if "BENCH_ROUNDS" in os.environ:
+        return int(os.environ["BENCH_ROUNDS"])
+    return 1 if QUICK else full
+
+
+def run_seconds(full: int) -> int:
+    """How long one wrk run lasts."""
+    return min(full, 2) if QUICK else full
+
 
 def best_ns(stmt: Callable[[], object], number: int, repeat: int = 7) -> float:
     """Best time per call in ns over `repeat` runs of `number` calls."""
-    return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number * 1e9
+    return min(timeit.repeat(stmt, number=number, repeat=repeats(repeat))) / number * 1e9
 
 
 def loop_ns(body: str, setup: str, glb: Dict[str, object], number: int = 1_000_000) -> float:
     """Best ns per iteration of `body` in a timeit loop (locals bound in setup)."""
-    return min(timeit.repeat(body, setup=setup, globals=glb, number=number, repeat=7)) / number * 1e9
+    return min(timeit.repeat(body, setup=setup, globals=glb, number=number, repeat=repeats(7))) / number * 1e9
 
 
 def hot_path() -> None:
@@ -170,15 +193,15 @@ def end_to_end() -> None:
             "    return [b'ok']\n"
         )
         port = free_port()
-        rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+        n, seconds = rounds(5), run_seconds(3)
         without: List[float] = []
         with_: List[float] = []
         # Alternate, so drift on a shared machine hits both alike.
-        for _ in range(rounds):
-            without.append(gunicorn_rps(False, 3, port, app_dir))
-            with_.append(gunicorn_rps(True, 3, port, app_dir))
+        for _ in range(n):
+            without.append(gunicorn_rps(False, seconds, port, app_dir))
+            with_.append(gunicorn_rps(True, seconds, port, app_dir))
         a, b = statistics.median(without), statistics.median(with_)
-        print("\ngunicorn hello world, 2 sync workers, wrk -c8 (median of %d alternating 3 s runs)" % rounds)
+        print(f"\ngunicorn hello world, 2 sync workers, wrk -c8 (median of {n} alternating {seconds} s runs)")
         print(f"  without workerlife                         {a:8.0f} req/s  {[round(x) for x in without]}")
         print(f"  with workerlife.gunicorn                   {b:8.0f} req/s  {[round(x) for x in with_]}")
         print(f"  lost                                       {100 * (a - b) / a:8.1f} %   (goal <= 3 %)")
@@ -226,19 +249,19 @@ def asgi_end_to_end() -> None:
             "    await app(scope, receive, send)\n"
         )
         port = free_port()
-        rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
-        bare = uvicorn_rps("hello_asgi:app", 3, port, app_dir)
+        n, seconds = rounds(5), run_seconds(3)
+        bare = uvicorn_rps("hello_asgi:app", seconds, port, app_dir)
         without: List[float] = []
         with_: List[float] = []
-        for _ in range(rounds):
-            without.append(uvicorn_rps("hello_asgi:nodelay", 3, port, app_dir))
-            with_.append(uvicorn_rps("hello_asgi:wrapped", 3, port, app_dir))
+        for _ in range(n):
+            without.append(uvicorn_rps("hello_asgi:nodelay", seconds, port, app_dir))
+            with_.append(uvicorn_rps("hello_asgi:wrapped", seconds, port, app_dir))
         a, b = statistics.median(without), statistics.median(with_)
         # Each pair runs back to back: the median of the pairs' ratios
         # cancels the drift of a busy 2-core machine better than the ratio
         # of the medians.
         paired = statistics.median(w / o for o, w in zip(without, with_))
-        print("\nuvicorn --workers 2, ASGI hello world, wrk -c8 (median of %d alternating 3 s runs)" % rounds)
+        print(f"\nuvicorn --workers 2, ASGI hello world, wrk -c8 (median of {n} alternating {seconds} s runs)")
         print(f"  uvicorn as it comes (Nagle on: 40 ms ACKs) {bare:8.0f} req/s")
         print(f"  with TCP_NODELAY only (the baseline)       {a:8.0f} req/s  {[round(x) for x in without]}")
         print(f"  with workerlife.asgi.WorkerLife            {b:8.0f} req/s  {[round(x) for x in with_]}")

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from bench_python import free_port, wrk_output
+from bench_python import free_port, rounds, run_seconds, wrk_output
 
 CONFIGS: Sequence[Tuple[str, Optional[str], Sequence[str]]] = (
     ("no recycling", None, ()),
@@ -50,14 +50,14 @@ def run(app_dir: Path, app: str, policy: Optional[str], extra: Sequence[str], se
     return rps, float(m.group(1)) * UNITS[m.group(2)]
 
 
-def table(title: str, app_dir: Path, app: str, rounds: int, seconds: int) -> None:
+def table(title: str, app_dir: Path, app: str, n: int, seconds: int) -> None:
     results: Dict[str, List[Tuple[float, float]]] = {name: [] for name, _, _ in CONFIGS}
-    for _ in range(rounds):  # alternating, so drift hits every way alike
+    for _ in range(n):  # alternating, so drift hits every way alike
         for name, policy, extra in CONFIGS:
             results[name].append(run(app_dir, app, policy, extra, seconds))
     base_rps = statistics.median(r for r, _ in results["no recycling"])
     base_p99 = statistics.median(p for _, p in results["no recycling"])
-    print(f"\n{title} (median of {rounds} alternating {seconds} s runs)")
+    print(f"\n{title} (median of {n} alternating {seconds} s runs)")
     print(f"  {'':32} {'req/s':>8} {'vs none':>8} {'p99 ms':>8} {'vs none':>8}")
     for name, _, _ in CONFIGS:
         rps = statistics.median(r for r, _ in results[name])
@@ -70,7 +70,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         print("recycling benchmark: wrk is not installed (make bench installs it)")
         return
-    rounds = int(os.environ.get("BENCH_ROUNDS", "3"))
+    n = rounds(3)
     with tempfile.TemporaryDirectory() as d:
         app_dir = Path(d)
         hello = (
@@ -81,9 +81,9 @@ def main() -> None:
         (app_dir / "hello.py").write_text(hello)
         (app_dir / "slowboot.py").write_text("import time\ntime.sleep(1)  # a heavy import\n" + hello)
         table("gunicorn sync, 2 workers, hello world, recycled every 200 requests, wrk -c8",
-              app_dir, "hello:app", rounds, 3)
+              app_dir, "hello:app", n, run_seconds(3))
         table("the same with an app that takes 1 s to import (no --preload)",
-              app_dir, "slowboot:app", rounds, 4)
+              app_dir, "slowboot:app", n, run_seconds(4))
 
 
 if __name__ == "__main__":
