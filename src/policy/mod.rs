@@ -188,6 +188,18 @@ impl Key {
                 })
                 .map_err(|why| Error::invalid_value(self.name(), value, &why));
         }
+        // A key that takes a percentage or a size cannot read a bare number
+        // as either: `container_headroom=10` is 10 bytes to the size rule,
+        // and almost surely meant 10%. (Keys that take only a size read it
+        // as bytes, as the shared vectors write them.)
+        let bare = v.ends_with(|c: char| c.is_ascii_digit() || c == '.');
+        if self == Key::ContainerHeadroom && bare && v != "0" {
+            return Err(Error::invalid_value(
+                self.name(),
+                value,
+                "a bare number: write a percentage of the limit (10%) or a size with its unit (64MiB; 10B for bytes)",
+            ));
+        }
         let parsed = match self.unit() {
             Unit::Size => units::parse_size(v),
             Unit::Duration => units::parse_duration_us(v),
@@ -516,6 +528,8 @@ mod tests {
             "container_headroom=-5%",
             "container_headroom=x%",
             "container_memory=auto,container_headroom=0",
+            "container_memory=auto,container_headroom=10",
+            "container_memory=auto,container_headroom=10.5",
             "container_memory=100MiB,container_headroom=100MiB",
             "container_memory=auto2",
             "container_memory=8EiB",
@@ -530,6 +544,27 @@ mod tests {
         raw[Key::ContainerHeadroom as usize] = HEADROOM_PERCENT | 1000;
         raw[Key::ContainerMemory as usize] = (1 << 62) + 1;
         assert!(Policy::from_raw_values(raw).is_err());
+    }
+
+    #[test]
+    fn a_bare_number_for_the_headroom_is_refused_naming_key_and_value() {
+        let e = Policy::parse("container_memory=auto,container_headroom=10")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("container_headroom") && e.contains("\"10\"") && e.contains("10%"),
+            "{e}"
+        );
+        let p = Policy::parse("container_memory=auto,container_headroom=10B").unwrap();
+        assert_eq!(p.raw(Key::ContainerHeadroom), 10, "with its unit, bytes");
+        assert_eq!(
+            p.to_string(),
+            "container_memory=auto,container_headroom=10B"
+        );
+        // A number given as a number (C, Python, Perl...) is bytes, as for
+        // every size key.
+        assert_eq!(Key::ContainerHeadroom.whole_value(10).unwrap(), 10);
+        assert_eq!(Key::MaxRss.parse_value("100").unwrap(), 100);
     }
 
     #[test]
