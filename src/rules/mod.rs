@@ -1,13 +1,22 @@
-//! The rules: what a worker must do and why (`decision`), the slot
-//! lifecycle, permits and decide (`core`), the policy's limits in rule
-//! units (`limits`), growth estimates
-//! (`growth`), per-generation jitter (`jitter`) and whether a slot's
-//! process still lives (`liveness`).
+//! The rules: what a worker must do and why (`decision`), one file per
+//! mechanism: pool time (`time`), the slot lifecycle (`lifecycle`),
+//! `decide`, the permits (`permits`) and the `reasons`, with the `Core`
+//! that holds the pool's memory and lends the parts they read (`shared`).
+//! Beside them: the policy's limits in rule units (`limits`), growth
+//! estimates (`growth`), per-generation jitter (`jitter`), whether a
+//! slot's process still lives (`liveness`) and the pool's events
+//! (`event`).
 
 pub(crate) mod core;
+pub(crate) mod decide;
 pub(crate) mod decision;
 pub(crate) mod event;
 pub(crate) mod growth;
 pub(crate) mod jitter;
+pub(crate) mod lifecycle;
 pub(crate) mod limits;
 pub(crate) mod liveness;
+pub(crate) mod permits;
+pub(crate) mod reasons;
+pub(crate) mod shared;
+pub(crate) mod time;
