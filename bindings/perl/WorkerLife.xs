@@ -616,8 +616,8 @@ static uint32_t wl_xs_slot_count(pTHX_ SV *arg, uint32_t fallback) {
   return SvOK(arg) ? wl_xs_slot(aTHX_ "slots", arg) : fallback;
 }
 
-/* Reads the records `call` returns into Perl hashes on the stack, in
- * batches, until a batch comes back short. */
+/* How many records tick and events take from the library per call; each
+ * calls again until a batch comes back short. */
 #define WL_XS_BATCH 64
 
 /* ---- The fork counter --------------------------------------------------- */
@@ -634,45 +634,22 @@ static void wl_xs_after_fork_in_child(void) { wl_xs_forks = wl_xs_forks + 1; }
 #define WL_XS_END_LEAVE 1
 #define WL_XS_END_SAMPLED 2
 
-/* The result codes a caller may branch on ($WorkerLife::ERROR_CODE) and
- * the event severities (an event's "severity"), as constants
- * WorkerLife::WL_*: the names and numbers come from the header. */
-#define WL_XS_RESULT(name) {#name, name}
+/* The event severities (an event's "severity"), as constants
+ * WorkerLife::WL_SEVERITY_*, from the header. The result codes a caller may
+ * branch on ($WorkerLife::ERROR_CODE) become constants WorkerLife::WL_* at
+ * BOOT from the library's own list (wl_result_name), not from a copy. */
+#define WL_XS_SEVERITY(name) {#name, name}
 static const struct {
   const char *name;
   UV code;
-} wl_xs_results[] = {
-    WL_XS_RESULT(WL_SEVERITY_INFO),
-    WL_XS_RESULT(WL_SEVERITY_WARNING),
-    WL_XS_RESULT(WL_SEVERITY_ERROR),
-    WL_XS_RESULT(WL_OK),
-    WL_XS_RESULT(WL_NULL_ARGUMENT),
-    WL_XS_RESULT(WL_INVALID_HANDLE),
-    WL_XS_RESULT(WL_BUFFER_TOO_SMALL),
-    WL_XS_RESULT(WL_INVALID_UTF8),
-    WL_XS_RESULT(WL_INVALID_ARGUMENT),
-    WL_XS_RESULT(WL_UNKNOWN_KEY),
-    WL_XS_RESULT(WL_INVALID_VALUE),
-    WL_XS_RESULT(WL_NOT_FOR_HOST),
-    WL_XS_RESULT(WL_INVALID_SLOT_COUNT),
-    WL_XS_RESULT(WL_SLOT_OUT_OF_RANGE),
-    WL_XS_RESULT(WL_NO_FREE_SLOT),
-    WL_XS_RESULT(WL_UNKNOWN_PID),
-    WL_XS_RESULT(WL_SLOT_BUSY),
-    WL_XS_RESULT(WL_BAD_POOL_FILE),
-    WL_XS_RESULT(WL_UNSAFE_FILE),
-    WL_XS_RESULT(WL_BAD_TICKET),
-    WL_XS_RESULT(WL_TOO_MANY_IN_FLIGHT),
-    WL_XS_RESULT(WL_NO_SUCH_PROCESS),
-    WL_XS_RESULT(WL_IDENTITY_MISMATCH),
-    WL_XS_RESULT(WL_BAD_LEDGER),
-    WL_XS_RESULT(WL_STILL_HELD),
-    WL_XS_RESULT(WL_NOT_A_CHILD),
-    WL_XS_RESULT(WL_UNKNOWN_IDENTITY),
-    WL_XS_RESULT(WL_IO),
-    WL_XS_RESULT(WL_NOT_SUPPORTED),
-    WL_XS_RESULT(WL_PANIC),
+} wl_xs_severities[] = {
+    WL_XS_SEVERITY(WL_SEVERITY_INFO),
+    WL_XS_SEVERITY(WL_SEVERITY_WARNING),
+    WL_XS_SEVERITY(WL_SEVERITY_ERROR),
 };
+
+/* Every result code is below this (wl_result_name's word). */
+#define WL_XS_RESULTS_BELOW 1000
 
 /* The name tables (@WorkerLife::ACTIONS, ...): number => name, from the
  * library, which holds the one definition of each; undef where a number
@@ -688,8 +665,9 @@ static const struct {
     {"WorkerLife::SHARING", wl_sharing_name},
 };
 
-/* The numbers each table is read for: every code a u8 names, the widest
- * any of them uses. */
+/* The numbers each table is read for, 0 to 63: more than any table uses
+ * (reasons, the widest, end at 15). A code past it would be missing from
+ * its array, which t/api.t (each table against the header) would catch. */
 #define WL_XS_TABLE_SIZE 64
 
 MODULE = WorkerLife  PACKAGE = WorkerLife
@@ -702,8 +680,12 @@ BOOT:
     wl_xs_find_stashes(aTHX_ &MY_CXT);
     pthread_atfork(NULL, NULL, wl_xs_after_fork_in_child);
     HV *stash = gv_stashpvs("WorkerLife", GV_ADD);
-    for (size_t i = 0; i < sizeof wl_xs_results / sizeof wl_xs_results[0]; i++)
-      newCONSTSUB(stash, wl_xs_results[i].name, newSVuv(wl_xs_results[i].code));
+    for (size_t i = 0; i < sizeof wl_xs_severities / sizeof wl_xs_severities[0]; i++)
+      newCONSTSUB(stash, wl_xs_severities[i].name, newSVuv(wl_xs_severities[i].code));
+    for (uint32_t code = 0; code < WL_XS_RESULTS_BELOW; code++) {
+      const char *name = wl_result_name(code);
+      if (name) newCONSTSUB(stash, name, newSVuv(code));
+    }
     HV *worker = gv_stashpvs("WorkerLife::Worker", GV_ADD);
     newCONSTSUB(worker, "END_LEAVE", newSVuv(WL_XS_END_LEAVE));
     newCONSTSUB(worker, "END_SAMPLED", newSVuv(WL_XS_END_SAMPLED));
