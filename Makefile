@@ -1,4 +1,6 @@
-# The commands the README gives. `make test` is what .ci/run calls.
+# The commands the README gives. `make test` is what .ci/run calls (with
+# --trace, through .ci/timed.py, which times each target; a sub-make says
+# when it enters and leaves, so no --no-print-directory on one).
 SHELL := /bin/bash
 CARGO ?= cargo
 CC ?= cc
@@ -16,6 +18,12 @@ LINK := -L$(CURDIR)/target/release -lworkerlife -Wl,-rpath,$(CDIR)
 SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 
 FUZZ_SECONDS ?= 60
+# BENCH_QUICK=1 (what .ci/run uses): each benchmark one short round (one
+# repetition of each measurement, wrk runs of 2 s), every ratio still
+# against its baseline measured in the same run. Without it, the full
+# rounds that docs/benchmarks.md quotes.
+BENCH_QUICK ?=
+export BENCH_QUICK
 # The project-local virtualenv the Python package is installed into.
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
@@ -34,7 +42,7 @@ CBINDGEN := $(shell if [ "$$(cbindgen --version 2>/dev/null)" = "cbindgen $(CBIN
 APT_GET = if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
   $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
 
-.PHONY: hosts-test ruby ruby-test ruby-bench node node-test node-bench cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
+.PHONY: venv hosts-test ruby ruby-test ruby-bench node node-test node-bench cross-test cli wheel header demo demo-rust test deps rust-test c-test python python-test python-bench perl perl-test perl-bench header-check lib install bench fuzz
 
 # gunicorn serving a leaking app under load, with and without workerlife.
 demo: python
@@ -112,23 +120,29 @@ deps: $(CBINDGEN)
 $(TOOLS)/bin/cbindgen:
 	$(CARGO) install --quiet --locked --root $(TOOLS) cbindgen --version $(CBINDGEN_VERSION)
 
-# .venv with the test tools, and workerlife built from bindings/python and
-# installed as a user would (`pip install ./bindings/python`).
-python:
+# .venv with the test tools (bindings/python/requirements-dev.txt).
+venv:
 	@$(PYTHON3) -c 'import venv, ensurepip' 2>/dev/null || { $(APT_GET) python3-venv; }
 	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r bindings/python/requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+
+# .venv with workerlife installed from the wheel `make wheel` builds, as a
+# user installs it: the tests, the demo and the benchmarks use the very
+# file users get, and the extension is compiled once, not also for a
+# `pip install ./bindings/python` (the same crate and Python package, built
+# by the same maturin from the same pyproject.toml).
+python: wheel
+	$(PY) -m pip install -q --disable-pip-version-check --force-reinstall --no-deps dist/workerlife-*.whl
 
 # The abi3 wheel users install without Rust (dist/): zig links it against
 # an old glibc so that it meets manylinux_2_28, which maturin checks the way
 # auditwheel does; stripped of debug info.
-wheel: python
+wheel: venv
 	rm -f dist/workerlife-*.whl
 	PATH=$(VENV)/bin:$$PATH $(PY) -m maturin build --quiet --release --strip --zig \
 	  --compatibility manylinux_2_28 -m bindings/python/Cargo.toml -o dist
 
-python-test: python wheel cli
+python-test: python cli
 	@command -v redis-server >/dev/null || { $(APT_GET) redis-server; }
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy -p workerlife-python --release -- -D warnings
@@ -206,7 +220,7 @@ c-test: lib header-check
 	$(CDIR)/load_prefork $(CDIR)/prefork_server surge 2>$(CDIR)/prefork_server_surge.log
 	# Installed: headers, libraries and pkg-config, used by a fresh build.
 	rm -rf $(CDIR)/prefix
-	$(MAKE) --no-print-directory install PREFIX=$(CDIR)/prefix
+	$(MAKE) install PREFIX=$(CDIR)/prefix
 	$(CC) -std=c11 -Wall -Wextra -Werror tests/c/header_twice.c \
 	  $$(PKG_CONFIG_PATH=$(CDIR)/prefix/lib/pkgconfig pkg-config --cflags --libs workerlife) \
 	  -Wl,-rpath,$(CDIR)/prefix/lib -o $(CDIR)/installed_c
@@ -226,7 +240,8 @@ install: lib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	  workerlife.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/workerlife.pc
 
-# The benchmarks drive gunicorn and Starman with wrk.
+# The benchmarks drive gunicorn and Starman with wrk (BENCH_QUICK=1: one
+# short round of each, as .ci/run runs them).
 bench: lib python perl
 	@command -v wrk >/dev/null || { $(APT_GET) wrk; }
 	$(CARGO) bench -p workerlife --bench hot_path --bench sampling --bench container
@@ -239,7 +254,7 @@ bench: lib python perl
 	@command -v redis-server >/dev/null || { $(APT_GET) redis-server; }
 	$(PY) benches/python/bench_celery.py
 	$(PERL_ENV) perl benches/perl/bench.pl
-	$(MAKE) --no-print-directory ruby-bench node-bench
+	$(MAKE) ruby-bench node-bench
 
 # Random sequences of C ABI calls under libFuzzer + ASan. The machine has one
 # stable toolchain; RUSTC_BOOTSTRAP lets it take the -Z flags cargo fuzz uses.
