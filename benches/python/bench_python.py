@@ -91,8 +91,10 @@ def sampling() -> None:
         stdin=subprocess.PIPE,
     )
     try:
-        time.sleep(0.5)
         pid = child.pid
+        # Until the child holds its 64 MiB.
+        while (workerlife.sample(pid).rss or 0) < 64 << 20:
+            time.sleep(0.01)
         ps = psutil.Process(pid)
         kept = workerlife.Process(pid)
         n = 2000
