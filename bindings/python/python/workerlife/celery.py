@@ -73,12 +73,11 @@ import os
 import select
 import signal
 import sys
-import threading
 from collections import deque
 from typing import Any, Callable, Deque, Optional, Tuple, Union
 
-from . import Error, Host, MetricsServer, Policy, PolicyError, Pool, Worker, kill
-from ._host import adopt_workers, quiesce_around_fork, round_failed
+from . import Error, Host, Policy, PolicyError, Pool, Worker, kill
+from ._host import Supervisor, adopt_workers
 from ._settings import (
     _tick_interval,
     check_policy,
@@ -113,12 +112,13 @@ _NO_LIMIT_KIB = 1 << 60
 _U32_MAX = (1 << 32) - 1
 
 
-class State:
+class State(Supervisor):
     """What the parent and each child share: the pool (made in the parent
     before billiard forks), the child's handle, and the parent's
-    supervisor."""
+    supervisor (``_host.Supervisor``)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.policy: Optional[Policy] = None
         self.pool: Optional[Pool] = None
         self.worker: Optional[Worker] = None
@@ -130,15 +130,9 @@ class State:
         self.limit_kib = _NO_LIMIT_KIB
         self.user_limit = False
         self.controller: Any = None
-        self.stop = threading.Event()
-        self.thread: Optional[threading.Thread] = None
-        self.tick = 0.1
-        # Held by the supervisor for a round and by os.fork() around a fork.
-        self.fork_lock = threading.Lock()
         self.installed = False
         # Said once the worker is ready (its log set up by then).
         self.startup_line = ""
-        self.metrics: Optional[MetricsServer] = None
         # (pid, wait status) of each child billiard reaped, for the
         # supervisor to report.
         self.exits: Deque[Tuple[int, int]] = deque()
@@ -153,9 +147,6 @@ class State:
 
 
 state = State()
-
-
-quiesce_around_fork(state)
 
 
 def install(app: Any, policy: Union[None, str, Policy] = None) -> None:
@@ -488,28 +479,21 @@ class _LeavingFilter(logging.Filter):
 def _on_worker_ready(sender: Any = None, **_: Any) -> None:
     """Parent, once the children run: the supervisor starts (the metrics
     server runs since ``worker_init``)."""
-    if state.pool is None or state.thread is not None:
+    pool = state.pool
+    if pool is None or state.thread is not None:
         return
     if state.startup_line:
         # Once Celery's logging is set up; at warning, so that it shows at
         # Celery's default log level too.
         log.warning("%s", state.startup_line)
         state.startup_line = ""
-    state.stop.clear()
-    state.thread = threading.Thread(target=_supervise, name="workerlife-supervisor", daemon=True)
-    state.thread.start()
+    state.start_supervisor(pool, log, lambda: _round(pool))
 
 
 def _on_worker_shutdown(sender: Any = None, **_: Any) -> None:
-    state.stop.set()
-    if state.thread is not None:
-        state.thread.join(timeout=5)
-        state.thread = None
+    state.stop_supervisor()
     if state.crash_stopped:
         log.error("workerlife: Celery worker stopped: its children crash in a loop (exit 1)")
-    if state.metrics is not None:
-        state.metrics.stop()
-        state.metrics = None
     if state.pool is not None and os.environ.get("WORKERLIFE_POOL", "").strip():
         try:
             state.pool.remove_if_last()
@@ -522,17 +506,6 @@ def _children() -> list[int]:
     pool = getattr(getattr(state.controller, "pool", None), "_pool", None)
     procs = getattr(pool, "_pool", None) or []
     return [p.pid for p in list(procs) if getattr(p, "pid", None)]
-
-
-def _supervise() -> None:
-    pool = state.pool
-    assert pool is not None
-    while not state.stop.wait(state.tick):
-        with state.fork_lock:
-            try:
-                _round(pool)
-            except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
-                round_failed(pool, log, e)
 
 
 def _round(pool: Pool) -> None:

@@ -77,8 +77,8 @@ import socket
 import threading
 from typing import Any, Dict, Optional, Tuple
 
-from . import TICKET_LAST, Error, Host, MetricsServer, Policy, Pool, UnknownPidError, Worker, kill
-from ._host import adopt_workers, log_events, quiesce_around_fork, round_failed
+from . import TICKET_LAST, Error, Host, Policy, Pool, UnknownPidError, Worker, kill
+from ._host import Supervisor, adopt_workers, log_events
 from ._settings import _tick_interval, check_policy, let_go, master_pool, metrics_address, metrics_server, policy_from_env
 
 __all__ = [
@@ -96,22 +96,15 @@ __all__ = [
 ]
 
 
-class State:
+class State(Supervisor):
     """What the hooks share in one gunicorn: the pool (made in the master
     before the first fork, so every worker shares it) and the master's
-    supervisor."""
+    supervisor (``_host.Supervisor``)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.pool: Optional[Pool] = None
         self.worker: Optional[Worker] = None
-        self.stop = threading.Event()
-        self.thread: Optional[threading.Thread] = None
-        self.metrics: Optional[MetricsServer] = None
-        self.tick = 0.1
-        # Held by the supervisor for a whole round (tick, signals, logging)
-        # and by os.fork() around the fork: no worker starts with a lock of
-        # ours, or of the log stream, held by a thread it does not have.
-        self.fork_lock = threading.Lock()
         # Workers added for replacements (max_surge) not yet given back;
         # never more than max_surge, whatever the pool asks for.
         self.surge_extra = 0
@@ -130,8 +123,6 @@ class State:
 
 
 state = State()
-
-quiesce_around_fork(state)
 
 
 def host_of(server: Any) -> Host:
@@ -279,62 +270,47 @@ def _watch_exits(server: Any) -> None:
 def when_ready(server: Any) -> None:
     """Master, listening: start the supervisor (the metrics server runs
     since ``on_starting``)."""
-    if state.pool is None:
-        return
-    state.thread = threading.Thread(
-        target=_supervise, args=(server,), name="workerlife-supervisor", daemon=True
-    )
-    state.thread.start()
-
-
-def _supervise(server: Any) -> None:
     pool = state.pool
-    assert pool is not None
-    while not state.stop.wait(state.tick):
-        with state.fork_lock:
-            _round(server, pool)
+    if pool is None:
+        return
+    state.start_supervisor(pool, server.log, lambda: _round(server, pool))
 
 
 def _round(server: Any, pool: Pool) -> None:
     """One supervision round: adopt, tick, signal, log."""
     log = server.log
-    try:
-        # gunicorn's arbiter's own list of its workers: the only processes
-        # the supervisor will signal.
-        adopt_workers(pool, log, list(server.WORKERS), "worker")
-        for a in pool.tick():
-            if a.action == "spawn":
-                if a.replaces is not None and state.surge_extra >= int(pool.policy["max_surge"]):
-                    # The processes this master added and that are still
-                    # alive cap the surge, not what the pool asks for.
-                    line = pool.round_error(
-                        f"not starting a replacement: {state.surge_extra} extra worker(s) already"
-                    )
-                    if line is not None:
-                        log.warning("workerlife: %s", line)
-                elif a.replaces is not None:
-                    # Replace before retiring: one more worker for gunicorn
-                    # to start; it takes the slot kept for it, and the worker
-                    # in slot `replaces` drains once it is ready.
-                    server.num_workers += 1
-                    state.surge_extra += 1
-                    server.wakeup()  # the arbiter starts it now, not after its nap
-                    log.info(
-                        "workerlife: starting a replacement for slot %s: %s", a.replaces, a.reason
-                    )
-                continue  # otherwise gunicorn keeps its worker count itself
-            # The event line (recycle_requested, killed) says whom and why.
-            sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
-            try:
-                kill(a.pid, sig, a.identity)
-            except Error as refused:  # gone or pid reused: nothing was sent
-                log.info("workerlife: not signalling worker %s: %s", a.pid, refused)
-        with state.events_lock:
-            log_events(pool, log)
-    except BaseException as e:  # noqa: B036 -- the supervisor outlives any bad round
-        # Everything, a PanicException included (it is no Exception): a
-        # supervisor that died would leave every worker unguarded, silently.
-        round_failed(pool, log, e)
+    # gunicorn's arbiter's own list of its workers: the only processes
+    # the supervisor will signal.
+    adopt_workers(pool, log, list(server.WORKERS), "worker")
+    for a in pool.tick():
+        if a.action == "spawn":
+            if a.replaces is not None and state.surge_extra >= int(pool.policy["max_surge"]):
+                # The processes this master added and that are still
+                # alive cap the surge, not what the pool asks for.
+                line = pool.round_error(
+                    f"not starting a replacement: {state.surge_extra} extra worker(s) already"
+                )
+                if line is not None:
+                    log.warning("workerlife: %s", line)
+            elif a.replaces is not None:
+                # Replace before retiring: one more worker for gunicorn
+                # to start; it takes the slot kept for it, and the worker
+                # in slot `replaces` drains once it is ready.
+                server.num_workers += 1
+                state.surge_extra += 1
+                server.wakeup()  # the arbiter starts it now, not after its nap
+                log.info(
+                    "workerlife: starting a replacement for slot %s: %s", a.replaces, a.reason
+                )
+            continue  # otherwise gunicorn keeps its worker count itself
+        # The event line (recycle_requested, killed) says whom and why.
+        sig = signal.SIGTERM if a.action == "recycle" else signal.SIGKILL
+        try:
+            kill(a.pid, sig, a.identity)
+        except Error as refused:  # gone or pid reused: nothing was sent
+            log.info("workerlife: not signalling worker %s: %s", a.pid, refused)
+    with state.events_lock:
+        log_events(pool, log)
 
 
 def post_fork(server: Any, worker: Any) -> None:
@@ -520,12 +496,6 @@ def on_exit(server: Any) -> None:
     arbiter = _arbiter_module()
     if isinstance(arbiter.os, _StatusRecorder):
         arbiter.os = arbiter.os._os
-    state.stop.set()
-    if state.thread is not None:
-        state.thread.join(timeout=5)
-        state.thread = None
-    if state.metrics is not None:
-        state.metrics.stop()
-        state.metrics = None
+    state.stop_supervisor()
     if state.pool is not None and os.environ.get("WORKERLIFE_POOL", "").strip():
         state.pool.remove_if_last()
