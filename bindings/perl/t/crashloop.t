@@ -14,6 +14,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use TestServer;
 use ServerTests;
+use Waiting qw(eventually);
 
 my $dir = tempdir(CLEANUP => 1);
 
@@ -30,16 +31,15 @@ sub starts {
 # The group is killed in any case, so nothing is left behind.
 sub exit_of {
     my ($s, $timeout) = @_;
-    my $deadline = time + $timeout;
     my $status;
-    while (time < $deadline) {
-        if (waitpid($s->{pid}, POSIX::WNOHANG()) == $s->{pid}) { $status = $?; last }
-        sleep 0.05;
-    }
-    return undef unless defined $status;
+    eventually(sub {
+        return 0 unless waitpid($s->{pid}, POSIX::WNOHANG()) == $s->{pid};
+        $status = $?;
+        return 1;
+    }, $timeout, 'the server exiting', 0.05) or return undef;
     my $pgrp = $s->{pid};
     $s->{pid} = 0;
-    sleep 0.05 while ServerTests::group_pids($pgrp) && time < $deadline + 5;
+    eventually(sub { !ServerTests::group_pids($pgrp) }, 5, 'its children exiting', 0.05);
     my @left = ServerTests::group_pids($pgrp);
     kill 'KILL', -$pgrp;
     is(scalar @left, 0, 'no process of the server is left') or diag "@left";
@@ -73,18 +73,16 @@ subtest 'starlet: a crash loop backs off by the loop\'s delay' => sub {
     my $s = TestServer->spawn(server => 'starlet', workers => 2, policy => 'max_requests=1000', crash => $file);
     # When each child started, as seen from here (every 50 ms).
     my (@at, $gap, $exited);
-    my $deadline = time + 30;
-    while (time < $deadline) {
+    eventually(sub {
         my $n = starts($file);
         push @at, (time) x ($n - @at) if $n > @at;
-        if (waitpid($s->{pid}, POSIX::WNOHANG()) == $s->{pid}) { $exited = $?; $s->{pid} = 0; last }
+        if (waitpid($s->{pid}, POSIX::WNOHANG()) == $s->{pid}) { $exited = $?; $s->{pid} = 0; return 1 }
         # Starlet's own pause is 1 s: a wait of 3 s or more is the loop's
         # (1 s, 2 s, then 4 s, ...).
         my @gaps = map { $at[$_] - $at[ $_ - 1 ] } 1 .. $#at;
         ($gap) = sort { $b <=> $a } @gaps, (@at ? time - $at[-1] : 0);
-        last if $gap >= 3.5;
-        sleep 0.05;
-    }
+        return $gap >= 3.5;
+    }, 30, 'a wait of the loop\'s delay, or the server\'s exit', 0.05);
     my $log = $s->log;
     ok(!defined $exited, 'the server goes on') or diag $log;
     cmp_ok($gap // 0, '>=', 3.5, sprintf('a wait of the loop\'s delay between two children (%.1f s)', $gap // 0))

@@ -5,13 +5,14 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use Test::More;
+use Waiting qw(eventually);
 
 my $dir = tempdir(CLEANUP => 1);
 my $example = "$FindBin::Bin/../../../examples/perl/prefork_server.pl";
@@ -34,10 +35,7 @@ sub start {
         exec $^X, "-I$FindBin::Bin/../lib", $example, $port, 2 or POSIX::_exit(92);
     }
     my $http = HTTP::Tiny->new(timeout => 10);
-    for (1 .. 200) {
-        last if $http->get("http://127.0.0.1:$port/")->{status} == 200;
-        sleep 0.05;
-    }
+    eventually(sub { $http->get("http://127.0.0.1:$port/")->{status} == 200 }, 10, 'the server serving', 0.05);
     return { pid => $pid, port => $port, log => $log, http => $http };
 }
 
@@ -52,8 +50,7 @@ sub log_of { open my $fh, '<', $_[0]{log} or return ''; local $/; return <$fh> }
 sub stop {
     my ($s) = @_;
     kill 'TERM', $s->{pid};
-    my $deadline = time + 10;
-    sleep 0.05 while waitpid($s->{pid}, POSIX::WNOHANG()) == 0 && time < $deadline;
+    eventually(sub { waitpid($s->{pid}, POSIX::WNOHANG()) != 0 }, 10, 'the server stopping', 0.05);
     kill 'KILL', -$s->{pid};    # whatever of its group is left (nothing, if it stopped well)
     waitpid $s->{pid}, 0;
 }

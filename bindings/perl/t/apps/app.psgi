@@ -1,5 +1,6 @@
 # The test app: "/" answers "PID RSS"; "/leak" keeps 1 MiB more first;
-# "/stream" streams its answer in three writes; "/hang" never answers. Policy from WL_TEST_POLICY.
+# "/stream" streams its answer in three writes; "/hang" never answers (with
+# ?mark=PATH it writes its pid there first). Policy from WL_TEST_POLICY.
 # With WL_HOSTS_CRASH=FILE (tests/hosts' crash_loop scenario, t/crashloop.t)
 # every child appends its pid and "\n" to FILE and exits with status 1 as
 # it starts, before serving: at the end of Starman's child_init_hook, or in
@@ -42,7 +43,17 @@ my $app = sub {
     my ($env) = @_;
     my $path = $env->{PATH_INFO};
     push @leaked, 'x' x (1 << 20) if $path eq '/leak';
-    select undef, undef, undef, 3600 if $path eq '/hang';    # stuck in a system call
+    if ($path eq '/hang') {
+        # A test waits for the mark to know its request is in a child.
+        if (($env->{QUERY_STRING} // '') =~ /(?:^|&)mark=([^&]+)/) {
+            (my $mark = $1) =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+            open my $fh, '>', "$mark.tmp" or die "$mark.tmp: $!";
+            print $fh "$$\n";
+            close $fh;
+            rename "$mark.tmp", $mark or die "$mark: $!";
+        }
+        select undef, undef, undef, 3600;    # stuck in a system call
+    }
     if ($path eq '/stream') {
         return sub {
             my ($respond) = @_;

@@ -6,6 +6,7 @@ use strict;
 use warnings;
 use Test::More;
 use TestServer;
+use Waiting qw(eventually);
 use POSIX ();
 use Time::HiRes qw(sleep);
 use HTTP::Tiny;
@@ -128,20 +129,25 @@ sub hang {
     my @group = group_pids($s->{pid});
     is(scalar @group, 3, "$server: the master and its 2 children, nothing more (watchdogs are threads)")
         or diag "@group";
+    # The app writes its pid here as the hang begins (?mark=).
+    my $mark = File::Temp::tempdir(CLEANUP => 1) . '/hang';
     my $started = Time::HiRes::time();
     my $hung = fork // die "fork: $!";
     if ($hung == 0) {
-        my $r = HTTP::Tiny->new(timeout => 60)->get($s->url('/hang'));
+        my $r = HTTP::Tiny->new(timeout => 60)->get($s->url("/hang?mark=$mark"));
         POSIX::_exit($r->{status} == 200 ? 1 : 0);    # the connection drops when it is killed
     }
-    sleep 0.3;
-    my (%pids, $served);
-    while (waitpid($hung, POSIX::WNOHANG()) == 0 && Time::HiRes::time() - $started < 30) {
+    ok(eventually(sub { -e $mark }, 10, 'a child took /hang'), "$server: a child took the hung request");
+    # Requests to the other child until the hung one comes back.
+    my (%pids, $served, $status);
+    eventually(sub {
         my ($pid) = $s->get('/');
         $pids{$pid}++ if $pid;
         $served++;
-    }
-    my $status = $?;
+        return 0 unless waitpid($hung, POSIX::WNOHANG()) == $hung;
+        $status = $?;
+        return 1;
+    }, 30, 'the hung request ended', 0);
     my $took = Time::HiRes::time() - $started;
     is($status, 0, "$server: the hung request never answered");
     cmp_ok($took, '>', 1.9, "$server: not before request_timeout");
@@ -154,9 +160,8 @@ sub hang {
     ok($after && $after != ($killed // 0), "$server: a new child serves");
     # Stopped the server's way (SIGTERM to its master): nothing is left.
     kill 'TERM', $s->{pid};
-    my $deadline = Time::HiRes::time() + 15;
-    sleep 0.05 while waitpid($s->{pid}, POSIX::WNOHANG()) == 0 && Time::HiRes::time() < $deadline;
-    sleep 0.05 while group_pids($s->{pid}) && Time::HiRes::time() < $deadline;
+    eventually(sub { waitpid($s->{pid}, POSIX::WNOHANG()) != 0 }, 15, "${server}: the master exiting", 0.05);
+    eventually(sub { !group_pids($s->{pid}) }, 15, "${server}: its children exiting", 0.05);
     is(scalar(group_pids($s->{pid})), 0, "$server: no process left after the server stops");
     $s->stop;
 }
@@ -213,12 +218,11 @@ sub crash {
     my ($victim) = $s->get('/');
     ok($victim, "$server: a child answered") or return;
     kill 'KILL', $victim;
-    my $deadline = Time::HiRes::time() + 15;
-    my $line;
-    while (!$line && Time::HiRes::time() < $deadline) {
+    # Requests meanwhile: the child that frees the slot logs the line.
+    my $line = eventually(sub {
         $s->get('/');
-        ($line) = $s->log =~ /^(workerlife: exited slot=\d+ pid=$victim .*)$/m;
-    }
+        return ($s->log =~ /^(workerlife: exited slot=\d+ pid=$victim .*)$/m)[0];
+    }, 15, "the exit of $victim logged", 0);
     ok($line, "$server: the crash is logged") or diag $s->log;
     like($line // '', qr/crash|signal 9|SIGKILL|killed/i, "$server: as a crash ($line)");
     my ($after) = $s->get('/');

@@ -11,7 +11,7 @@ use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
 use POSIX ();
-use Time::HiRes qw(sleep time);
+use Waiting qw(eventually);
 
 my $T = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..'));
 my $LIB = File::Spec->rel2abs(File::Spec->catdir($T, '..', 'lib'));
@@ -31,13 +31,11 @@ sub free_port {
 sub start {
     my ($class, %o) = @_;
     my $self = $class->spawn(%o);
-    my $deadline = time + 30;
-    while (time < $deadline) {
-        my $r = $self->{http}->get("http://127.0.0.1:$self->{port}/");
-        return $self if $r->{success};
+    my $served = eventually(sub {
         die "server exited: " . $self->log if waitpid($self->{pid}, POSIX::WNOHANG()) == $self->{pid};
-        sleep 0.05;
-    }
+        return $self->{http}->get("http://127.0.0.1:$self->{port}/")->{success};
+    }, 30, 'the server serving', 0.05);
+    return $self if $served;
     $self->stop;
     die "server not ready: " . $self->log;
 }
@@ -81,18 +79,16 @@ sub spawn {
 # to exit; its wait status, or undef (then it is stopped) if it did not.
 sub wait_exit {
     my ($self, $timeout) = @_;
-    my $deadline = time + $timeout;
-    while (time < $deadline) {
-        if (waitpid($self->{pid}, POSIX::WNOHANG()) == $self->{pid}) {
-            my $status = $?;
-            kill 'KILL', -$self->{pid};    # anything of its group left
-            $self->{pid} = 0;
-            return $status;
-        }
-        sleep 0.05;
+    # The wait status in a list, which is true even for status 0.
+    my $exited = eventually(sub { waitpid($self->{pid}, POSIX::WNOHANG()) == $self->{pid} ? [$?] : undef },
+        $timeout, 'the server exiting', 0.05);
+    if (!$exited) {
+        $self->stop;
+        return undef;
     }
-    $self->stop;
-    return undef;
+    kill 'KILL', -$self->{pid};    # anything of its group left
+    $self->{pid} = 0;
+    return $exited->[0];
 }
 
 sub url { my ($self, $path) = @_; return "http://127.0.0.1:$self->{port}$path" }
@@ -118,12 +114,10 @@ sub stop {
     my ($self) = @_;
     return unless $self->{pid};
     kill 'TERM', $self->{pid};
-    my $deadline = time + 15;
-    while (time < $deadline) {
-        last if waitpid($self->{pid}, POSIX::WNOHANG()) == $self->{pid};
-        sleep 0.05;
-    }
-    if (kill 0, $self->{pid}) { kill 'KILL', $self->{pid}; waitpid($self->{pid}, 0) }
+    # Reaped here, or already (-1: by a test that waited for it itself).
+    my $gone = eventually(sub { my $r = waitpid($self->{pid}, POSIX::WNOHANG()); $r == $self->{pid} || $r == -1 },
+        15, 'the server stopping', 0.05);
+    if (!$gone) { kill 'KILL', $self->{pid}; waitpid($self->{pid}, 0) }
     # Whatever of the group is left (children of a killed master) goes too.
     kill 'KILL', -$self->{pid};
     $self->{pid} = 0;
