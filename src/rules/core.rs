@@ -3,8 +3,9 @@
 //! state and the rules that decide. Shared by the `Pool` and its `Worker`
 //! handles, which reach every mechanism through it; the mechanisms are in
 //! files of their own (`lifecycle`, `decide`, `permits`, `reasons`, `time`)
-//! and take the parts they read (`Shared`), never the `Core`, so they hold
-//! no circle with it. Its methods here only lend those parts.
+//! and take the parts they read (`Shared`, or only the limits or a slot),
+//! never the `Core`, so they hold no circle with it. Its methods here only
+//! lend those parts.
 
 use crate::os::clock::ClockMode;
 use crate::policy::Policy;
