@@ -17,9 +17,21 @@ def rss() -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
+def mark_hang(query: str) -> None:
+    """Writes this pid to the file ``mark=`` names, if any: a test waits
+    for it to know its request is in a worker."""
+    from urllib.parse import parse_qs
+
+    for path in parse_qs(query).get("mark", []):
+        with open(path + ".tmp", "w") as f:
+            f.write(f"{os.getpid()}\n")
+        os.rename(path + ".tmp", path)
+
+
 def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
     """/ answers "PID RSS"; /leak keeps 1 MiB more first; /hang never
-    answers; /slow takes 20 ms; /boom raises (gunicorn answers 500)."""
+    answers (?mark=PATH: it writes its pid there first); /slow takes 20 ms;
+    /boom raises (gunicorn answers 500)."""
     path = environ.get("PATH_INFO", "/")
     if path == "/attack":
         # A hostile app: aim the master at another process through the
@@ -48,6 +60,7 @@ def app(environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
                 time.sleep(0.025)
             _leaked.append(b"x" * (1 << 20))
     elif path == "/hang":
+        mark_hang(environ.get("QUERY_STRING", ""))
         time.sleep(3600)
     elif path == "/slow":
         time.sleep(0.02)

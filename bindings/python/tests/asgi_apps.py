@@ -49,6 +49,11 @@ async def slow(request: Request) -> Response:
 
 async def hang(request: Request) -> Response:
     how = request.query_params.get("how", "sleep")
+    mark = request.query_params.get("mark")
+    if mark:  # the test waits for this file to know its request is here
+        with open(mark + ".tmp", "w") as f:
+            f.write(f"{os.getpid()}\n")
+        os.rename(mark + ".tmp", mark)
     if how == "await":
         await asyncio.sleep(3600)  # stuck, but the event loop runs on
     elif how == "sleep":

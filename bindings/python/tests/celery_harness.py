@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from server import HERE, free_port, stop_group
+from waiting import eventually
 
 
 @contextlib.contextmanager
@@ -30,15 +30,16 @@ def redis_server(tmp: Path) -> Iterator[str]:
     )
     try:
         client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 20
-        while True:
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError("redis-server exited")
             try:
-                client.ping()
-                break
+                return bool(client.ping())
             except redis.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
+                return False
+
+        eventually(answers, 20, "redis-server answering", interval=0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop_group(proc, signal.SIGTERM, timeout=10)
@@ -89,14 +90,13 @@ class CeleryWorker:
         return text
 
     def wait_ready(self, timeout: float = 60) -> "CeleryWorker":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"celery exited: {self.log()}")
-            if "ready." in self.log():
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"celery not ready: {self.log()}")
+            return "ready." in self.log()
+
+        eventually(ready, timeout, lambda: f"celery ready: {self.log()}", interval=0.05)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

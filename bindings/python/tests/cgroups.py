@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Iterator, Optional, Tuple
+
+from waiting import eventually
 
 _TEST_DIR = "workerlife-test"
 
@@ -87,21 +88,23 @@ def memory_cgroup(limit: int, name: str) -> Iterator[Tuple[Path, str]]:
             (d / "memory.limit_in_bytes").write_text(f"{limit}\n")
         yield d, version
     finally:
-        deadline = time.monotonic() + 20
-        while _members(d) and time.monotonic() < deadline:
+
+        def emptied() -> bool:
             for pid in _members(d):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.05)
-        # The kernel may take a moment to let the emptied cgroup go.
-        while True:
+            return not _members(d)
+
+        def removed() -> bool:
             try:
                 d.rmdir()
-                break
+                return True
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+                return False
+
+        eventually(emptied, 20, f"every process of {d} killed", interval=0.05)
+        # The kernel may take a moment to let the emptied cgroup go.
+        eventually(removed, 20, f"{d} removed", interval=0.05)
 
 
 def oom_kills(d: Path, version: str) -> int:

@@ -12,6 +12,9 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from urllib.parse import quote
+
+from waiting import eventually
 
 HERE = Path(__file__).resolve().parent
 
@@ -99,23 +102,24 @@ def live_children(parent: int) -> int:
 
 
 def serve_beside_a_hang(server: "Gunicorn", hang_path: str) -> Tuple[List[BaseException], float, int, Set[int]]:
-    """One request to `hang_path` in a thread, and requests to /slow from
-    this one until it comes back (or 30 s): (what the hung request raised,
-    the seconds it took, the requests served meanwhile, their pids)."""
-    import threading
-
+    """One request to `hang_path` in a thread, and, once a worker has it,
+    requests to /slow from this one until it comes back (or 30 s): (what the
+    hung request raised, the seconds it took, the requests served meanwhile,
+    their pids)."""
     hung: List[BaseException] = []
+    # The app writes its pid here as the hang begins (?mark=).
+    mark = server.log_path.with_suffix(".hang")
     started = time.monotonic()
 
     def hang() -> None:
         try:
-            server.get(hang_path, timeout=60)
+            server.get(f"{hang_path}{'&' if '?' in hang_path else '?'}mark={quote(str(mark))}", timeout=60)
         except BaseException as e:  # the connection drops when it is killed
             hung.append(e)
 
     t = threading.Thread(target=hang)
     t.start()
-    time.sleep(0.3)
+    eventually(mark.exists, 10, f"a worker took {hang_path}")
     served = 0
     pids: Set[int] = set()
     while t.is_alive() and time.monotonic() - started < 30:
@@ -173,6 +177,7 @@ class Gunicorn:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"gunicorn-{self.port}.log"
+        self.worker_class = worker_class
         env = {**os.environ, "WORKERLIFE_POLICY": policy, "WORKERLIFE_TICK": "0.05"}
         env.update(extra_env or {})
         args = [
@@ -220,16 +225,17 @@ class Gunicorn:
         )
 
     def wait_ready(self, timeout: float = 30) -> "Gunicorn":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def served() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.stderr()}\n{self.log()}")
             try:
                 self.get("/")
-                return self
+                return True
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"gunicorn not ready: {self.log()}")
+                return False
+
+        eventually(served, timeout, lambda: f"{type(self).__name__} serving: {self.log()}", interval=0.05)
+        return self
 
     def get(self, path: str = "/", timeout: float = 10) -> Tuple[int, int]:
         """(pid, rss) of the worker that answered."""
@@ -252,8 +258,12 @@ class Gunicorn:
         return self.proc.stderr.read().decode(errors="replace")
 
     def stop(self) -> None:
-        # Quick shutdown: a graceful one waits for hung requests.
-        stop_group(self.proc, signal.SIGQUIT)
+        # Quick shutdown: a graceful one waits for hung requests. But
+        # uvicorn's worker does not leave on the SIGQUIT that gunicorn's
+        # quick shutdown sends it (the master waits out graceful_timeout,
+        # 30 s, then kills it), and leaves at once on SIGTERM.
+        uvicorn = self.worker_class.startswith("uvicorn_worker.")
+        stop_group(self.proc, signal.SIGTERM if uvicorn else signal.SIGQUIT)
 
 
 class Uvicorn(Gunicorn):

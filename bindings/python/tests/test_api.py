@@ -432,19 +432,16 @@ def test_a_watchdog_kills_a_process_stuck_holding_the_gil() -> None:
         while True:
             pass
     os.close(wfd)
-    import time
+    from waiting import reaped
 
-    deadline = time.monotonic() + 20
-    done, status = os.waitpid(pid, os.WNOHANG)
-    while not done and time.monotonic() < deadline:
-        time.sleep(0.05)
-        done, status = os.waitpid(pid, os.WNOHANG)
-    if not done:  # never left spinning, even when the test fails
+    try:
+        status = reaped(pid, 20, "the spinning child killed")
+    except AssertionError:  # never left spinning, even when the test fails
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+        raise
     err = os.read(r, 4096).decode()
     os.close(r)
-    assert done, "still spinning after 20 s"
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9, (status, err)
     assert "workerlife: killed slot=" in err and " reason=request_timeout (" in err, err
 

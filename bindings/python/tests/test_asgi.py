@@ -22,7 +22,8 @@ from websockets.sync.client import connect
 
 import workerlife
 from load import Load, read_response
-from server import CLOCK_TICK, Gunicorn, Uvicorn, paced_load, serve_beside_a_hang
+from server import CLOCK_TICK, Gunicorn, Uvicorn, paced_load, procs, serve_beside_a_hang
+from waiting import eventually, quiet_for
 
 Server = Union[Gunicorn, Uvicorn]
 KINDS = ["uvicorn", "gunicorn"]
@@ -129,16 +130,26 @@ def test_a_hung_handler_is_killed_and_the_other_worker_serves(
     assert hung, "the hung request came back"
     assert 1.9 < elapsed < 15, elapsed
     assert served >= 20
-    kills = kill_lines(s)
+    # A master logs its kill after it (the client may see it first).
+    kills = eventually(lambda: kill_lines(s), 10, s.log)
     assert len(kills) == 1 and re.search(r"request_timeout(: | \()\d+(\.\d+)?s >= 2s", kills[0]), s.log()
     killed = int(re.search(r"(?:worker |pid=)(\d+)", kills[0]).group(1))  # type: ignore[union-attr]
     assert killed not in pids  # the other worker served all the while
     # And the server goes on: a new worker in its place.
-    deadline = time.monotonic() + 20
-    fresh: Set[int] = set()
-    while len(fresh) < 2 and time.monotonic() < deadline:
-        fresh.add(s.get("/")[0])
-    assert killed not in fresh and len(fresh) == 2, fresh
+    fresh = pids_serving(s, 2)
+    assert killed not in fresh, fresh
+
+
+def pids_serving(s: Server, n: int, timeout: float = 20) -> Set[int]:
+    """Requests until `n` different workers have answered: their pids."""
+    pids: Set[int] = set()
+
+    def met() -> bool:
+        pids.add(s.get("/")[0])
+        return len(pids) >= n
+
+    eventually(met, timeout, lambda: f"{n} workers answering, met {pids}", interval=0)
+    return pids
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -150,7 +161,8 @@ def test_websockets_and_streams_open_longer_than_request_timeout_live_on(
     with connect(ws_url, open_timeout=10) as ws:
         ws.send("hello")
         first = str(ws.recv(timeout=10))
-        time.sleep(2.5)  # open, and idle, well past request_timeout
+        quiet_for(2.5, "open, and idle, well past request_timeout: nobody is killed",
+                  holds=lambda: not kill_lines(s), what=s.log)
         ws.send("still there")
         second = str(ws.recv(timeout=10))
     assert first.split()[0] == second.split()[0]
@@ -169,11 +181,7 @@ def test_uvicorn_workers_share_one_pool_file_and_leave_none_behind(
     path = tmp_path / "shared.pool"
     s = start(servers, tmp_path, "uvicorn", "max_requests=1000", pool=path)
     assert isinstance(s, Uvicorn)
-    pids: Set[int] = set()
-    deadline = time.monotonic() + 20
-    while len(pids) < 2 and time.monotonic() < deadline:
-        pids.add(s.get("/")[0])
-    assert len(pids) == 2
+    pids = pids_serving(s, 2)
     assert path.exists()
     # Both workers are in the one pool, each in its own slot.
     stats = workerlife.Pool.attach(path).stats()
@@ -202,26 +210,23 @@ def test_a_blocked_event_loop_is_killed_by_heartbeat_timeout(
     servers: List[Server], tmp_path: Path
 ) -> None:
     s = start(servers, tmp_path, "uvicorn", "heartbeat_timeout=1500ms")
-    time.sleep(3)  # idle but beating: nobody is killed
-    assert not kill_lines(s), s.log()
+    quiet_for(3, "idle but beating, twice heartbeat_timeout: nobody is killed",
+              holds=lambda: not kill_lines(s), what=s.log)
     started = time.monotonic()
     with pytest.raises((OSError, urllib.error.URLError)):
         s.get("/hang?how=sleep", timeout=30)  # blocks that worker's loop
     assert time.monotonic() - started < 15
-    kills = kill_lines(s)
+    kills = eventually(lambda: kill_lines(s), 10, s.log)
     assert len(kills) == 1 and "heartbeat_timeout" in kills[0], s.log()
 
 
 def test_idle_uvicorn_workers_are_recycled_at_max_lifetime(servers: List[Server], tmp_path: Path) -> None:
     s = start(servers, tmp_path, "uvicorn", "max_lifetime=2s,max_concurrent_recycles=0")
-    first: Set[int] = set()
-    deadline = time.monotonic() + 20
-    while len(first) < 2 and time.monotonic() < deadline:
-        first.add(s.get("/")[0])
-    time.sleep(4)  # no request meanwhile: only the watchdogs can act
-    later: Set[int] = set()
-    while len(later) < 2 and time.monotonic() < deadline + 10:
-        later.add(s.get("/")[0])
+    first = pids_serving(s, 2)
+    # No request meanwhile: only the watchdogs can act.
+    eventually(lambda: not first & {pid for pid, _, _ in procs()}, 20,
+               lambda: f"the first workers {first} gone: {s.log()}", interval=0.05)
+    later = pids_serving(s, 2)
     assert not (first & later), (first, later)
     assert s.lines("recycle_requested slot="), s.log()
     assert s.lines(" reason=max_lifetime ("), s.log()
@@ -232,11 +237,7 @@ def test_a_worker_that_finds_the_pool_full_serves_unsupervised(
 ) -> None:
     s = start(servers, tmp_path, "uvicorn", "max_requests=1000", pool=tmp_path / "small.pool",
               extra_env={"WORKERLIFE_SLOTS": "1"})
-    pids: Set[int] = set()
-    deadline = time.monotonic() + 20
-    while len(pids) < 2 and time.monotonic() < deadline:
-        pids.add(s.get("/")[0])
-    assert len(pids) == 2, "both workers serve"
+    pids_serving(s, 2)  # both workers serve
     assert len(s.lines("runs unsupervised: no free slot: all 1 slots hold live workers")) == 1, s.log()
 
 
@@ -272,8 +273,11 @@ def test_recycling_resets_nobody(servers: List[Server], tmp_path: Path, stack: s
     (a proxy in front would answer no 502), and WebSockets get 1012."""
     s = start_stack(servers, tmp_path, stack, "max_requests=40")
     load = Load("127.0.0.1", s.port).start(keep_alive=4, close=2, pipelined=2, websockets=2)
-    time.sleep(8)
-    tally = load.finish()
+    try:
+        quiet_for(8, "recycled all along under every kind of client: no request fails",
+                  holds=lambda: not load.tally.failed, what=lambda: str(load.tally.errors))
+    finally:
+        tally = load.finish()
     assert not tally.failed and tally.resets == 0, (dict(tally.failed), tally.errors)
     assert all(tally.ok[k] > 20 for k in ("keep-alive", "close", "pipelined", "websocket")), dict(tally.ok)
     assert len(tally.pids) >= 6, tally.pids  # workers were recycled all along
@@ -301,11 +305,15 @@ def test_a_slow_client_costs_the_worker_nothing(
     with connect(s.url.replace("http://", "ws://") + "/ws", open_timeout=10) as ws:
         sock = slow_body(s, b"x" * 10, 100)
         try:
-            deadline = time.monotonic() + 3  # three request_timeouts
             served = 0
-            while time.monotonic() < deadline:
-                assert s.get("/slow")[0] == pid
+
+            def same_worker() -> bool:
+                nonlocal served
                 served += 1
+                return s.get("/slow")[0] == pid
+
+            quiet_for(3, "three request_timeouts: the slow client's time is not the app's, the worker serves on",
+                      holds=same_worker, interval=0, what=s.log)
             ws.send("still there")
             assert str(ws.recv(timeout=10)) == f"{pid} still there"
             if client_timeout:
@@ -352,9 +360,7 @@ def test_a_request_stuck_among_busy_ones_is_cancelled_at_its_timeout(
     for t in threads:
         t.start()
     try:
-        deadline = time.monotonic() + 10
-        while len(served) < 20 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        eventually(lambda: len(served) >= 20, 10, "20 short requests served")
         sent = time.monotonic()
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(s.url + "/hang?how=await", timeout=30)
@@ -421,10 +427,7 @@ def test_uvicorn_workers_refuse_a_bad_setting_and_stop_the_server(tmp_path: Path
 def test_a_uvicorn_worker_says_workerlife_is_on(servers: List[Server], tmp_path: Path) -> None:
     s = start(servers, tmp_path, "uvicorn", "max_requests=100")
     s.get("/")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(s.lines("workerlife on for uvicorn")) < 1:
-        time.sleep(0.05)
-    line = s.lines("workerlife on for uvicorn")[0]
+    line = eventually(lambda: s.lines("workerlife on for uvicorn"), 10, s.log, interval=0.05)[0]
     assert "policy max_requests=100" in line and "heartbeats" in line and "watchdog kills" in line, line
 
 
@@ -499,9 +502,7 @@ def test_an_app_wrapped_under_the_gunicorn_hook_is_counted_once(servers: List[Se
     total = re.search(r"^workerlife_requests_total (\d+)$", text, re.M)
     assert total is not None and int(total.group(1)) == 30, text
     # Each worker, once, at its first scope (lifespan startup).
-    deadline = time.monotonic() + 10
-    while len(s.lines("middleware stands down")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: len(s.lines("middleware stands down")) >= 2, 10, s.log, interval=0.05)
     down = s.lines("the app's own WorkerLife middleware stands down")
     assert len(down) == 2 and all("[INFO]" in line for line in down), s.log()
     assert all("the gunicorn hook (-c python:workerlife.gunicorn) wraps the app too" in line for line in down)

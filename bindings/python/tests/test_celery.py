@@ -16,6 +16,7 @@ from celery import Celery  # type: ignore[import-untyped]
 
 from celery_harness import celery_worker, redis_server
 from server import children_of, group_of, run_clients
+from waiting import eventually, quiet_for
 
 
 @pytest.fixture
@@ -54,13 +55,11 @@ def test_max_uss_judges_what_the_child_alone_holds(tmp_path: Path, redis_url: st
         pids = [run(app, "pid") for _ in range(20)]
         assert len(set(pids)) <= 4, f"no child replaced: {pids}"
         leaker = run(app, "leak", 250)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not w.lines("reason=memory_uss"):
-            run(app, "pid")
-            time.sleep(0.05)
-        gone = time.monotonic() + 30
-        while time.monotonic() < gone and leaker in {run(app, "pid") for _ in range(8)}:
-            pass
+        # Tasks go on meanwhile: a child is recycled after one.
+        eventually(lambda: run(app, "pid") and w.lines("reason=memory_uss"), 30,
+                   lambda: f"a memory_uss recycle: {w.log()[-3000:]}", interval=0.05)
+        eventually(lambda: leaker not in {run(app, "pid") for _ in range(8)}, 30,
+                   lambda: f"the leaking child {leaker} gone: {w.log()[-3000:]}", interval=0)
         log = w.log()
     assert any("recycle_requested" in line and f"pid={leaker}" in line for line in log.splitlines()), log[-3000:]
     assert "memory_uss" in log
@@ -145,13 +144,9 @@ def test_a_child_killed_mid_task_is_a_crash_and_its_slot_comes_back(tmp_path: Pa
         assert [run(app, "pid") for _ in range(8)], "the pool serves on"
         from workerlife import Pool
 
-        deadline = time.monotonic() + 20
-        stats: Any = {}
-        while time.monotonic() < deadline:
-            stats = Pool.attach(str(path)).stats(vacant=False)
-            if stats["crashes"] >= 1:
-                break
-            time.sleep(0.1)
+        stats: Any = eventually(
+            lambda: (lambda s: s if s["crashes"] >= 1 else None)(Pool.attach(str(path)).stats(vacant=False)),
+            20, lambda: f"a crash counted: {w.log()[-3000:]}", interval=0.1)
         log = w.log()
     assert stats["crashes"] == 1, log[-3000:]
     assert stats["workers"]["running"] == 4, stats["workers"]
@@ -174,15 +169,13 @@ def test_idle_children_leave_without_a_next_task_and_the_parent_serves_stats(tmp
     port = free_port()
     env = {"WORKERLIFE_METRICS": f"127.0.0.1:{port}"}
     with celery_worker(tmp_path, redis_url, policy="max_idle=2s", env=env) as w:
-        stats: Any = {}
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline:
+        def six_left() -> Any:
             stats = json.loads(get(f"http://127.0.0.1:{port}/stats"))
             # A child says it leaves up to a second after the recycle is
             # counted (its next look between two waits for work).
-            if stats["recycles"]["idle"] >= 6 and len(w.lines("leaving while idle")) >= 6:
-                break
-            time.sleep(0.2)
+            return stats if stats["recycles"]["idle"] >= 6 and len(w.lines("leaving while idle")) >= 6 else None
+
+        stats = eventually(six_left, 40, lambda: f"6 idle recycles: {w.log()[-3000:]}", interval=0.2)
         metrics = get(f"http://127.0.0.1:{port}/metrics")
         app = client(redis_url)
         served = [run(app, "pid") for _ in range(8)]
@@ -316,11 +309,12 @@ def test_one_crash_of_a_healthy_worker_is_no_crash_loop(tmp_path: Path, redis_ur
         assert [run(app, "pid") for _ in range(4)]
         victim = children_of(w.proc.pid)[0]
         os.kill(victim, signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not [ln for ln in w.lines("workerlife: exited") if f"pid={victim} " in ln]:
-            time.sleep(0.1)
+        eventually(lambda: [ln for ln in w.lines("workerlife: exited") if f"pid={victim} " in ln], 20,
+                   lambda: f"the victim's exit: {w.log()[-3000:]}", interval=0.1)
         served = [run(app, "pid") for _ in range(8)]
-        time.sleep(3)  # past the tick that would see a crash loop
+        quiet_for(3, "past the tick that would see a crash loop: the worker runs on",
+                  holds=lambda: w.proc.poll() is None and not w.lines("crash_loop"),
+                  what=lambda: w.log()[-3000:])
         running = w.proc.poll() is None
         log = w.log()
     assert [ln for ln in log.splitlines() if "workerlife: exited" in ln and f"pid={victim} " in ln], log[-3000:]
@@ -343,18 +337,18 @@ def test_autoscale_past_concurrency_supervises_every_child(tmp_path: Path, redis
     with celery_worker(tmp_path, redis_url, policy="max_requests=1000", env=env, concurrency=1, args=args) as w:
         app = client(redis_url)
         pending = [app.send_task("celery_app.hang", args=(4,)) for _ in range(12)]
-        most = 0
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and most < 12:
-            most = max(most, int(Pool.attach(str(path)).stats(vacant=False)["workers"]["running"]))
-            time.sleep(0.1)
+
+        def running() -> int:
+            return int(Pool.attach(str(path)).stats(vacant=False)["workers"]["running"])
+
+        most = eventually(lambda: (lambda n: n if n >= 12 else 0)(running()), 30,
+                          lambda: f"12 children running: {w.log()[-3000:]}", interval=0.1)
         results = [r.get(timeout=60) for r in pending]
         # Scaled down after AUTOSCALE_KEEPALIVE idle seconds: billiard ends
-        # the extra children (SIGTERM), which are no crashes.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(children_of(w.proc.pid)) > 1:
-            time.sleep(0.2)
-        time.sleep(1)
+        # the extra children (SIGTERM), which are no crashes; the pool has
+        # seen them go once it counts one running.
+        eventually(lambda: len(children_of(w.proc.pid)) <= 1 and running() == 1, 30,
+                   lambda: f"scaled down to one child: {w.log()[-3000:]}", interval=0.2)
         stats = Pool.attach(str(path)).stats(vacant=False)
         scaled_down = children_of(w.proc.pid)
         log = w.log()
@@ -406,9 +400,8 @@ def test_max_surge_starts_each_replacement_first_and_loses_no_task(tmp_path: Pat
                 time.sleep(0.002)
 
         run_clients(submit, 4, watch=watch)
-        settled = time.monotonic() + 15
-        while time.monotonic() < settled and len(children_of(w.proc.pid)) != 4:
-            time.sleep(0.1)
+        eventually(lambda: len(children_of(w.proc.pid)) == 4, 15,
+                   lambda: f"back to 4 children: {children_of(w.proc.pid)}", interval=0.1)
         left = children_of(w.proc.pid)
         log = w.log()
     assert "the host has surge" in log, log[:3000]
@@ -431,13 +424,15 @@ def test_max_surge_replaces_idle_children_without_a_task(tmp_path: Path, redis_u
     ready_timeout; never more than 3 children, 2 after."""
     with celery_worker(tmp_path, redis_url, policy="max_idle=2s,max_surge=1", concurrency=2) as w:
         most = 0
-        deadline = time.monotonic() + 40
-        while time.monotonic() < deadline and len(w.lines("exited slot=")) < 4:
-            most = max(most, len(children_of(w.proc.pid)))
-            time.sleep(0.002)
-        settled = time.monotonic() + 15
-        while time.monotonic() < settled and len(children_of(w.proc.pid)) != 2:
-            time.sleep(0.1)
+
+        def four_exited() -> bool:
+            nonlocal most
+            most = max(most, len(children_of(w.proc.pid)))  # watched all along
+            return len(w.lines("exited slot=")) >= 4
+
+        eventually(four_exited, 40, lambda: f"4 children exited: {w.log()[-3000:]}", interval=0.002)
+        eventually(lambda: len(children_of(w.proc.pid)) == 2, 15,
+                   lambda: f"back to 2 children: {children_of(w.proc.pid)}", interval=0.1)
         left = children_of(w.proc.pid)
         log = w.log()
     exits = w_lines(log, "workerlife: exited slot=")

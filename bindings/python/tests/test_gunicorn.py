@@ -19,7 +19,8 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from server import CLOCK_TICK, HERE, Gunicorn, free_port, group_of, paced_load, serve_beside_a_hang
+from server import CLOCK_TICK, HERE, Gunicorn, children_of, free_port, group_of, paced_load, serve_beside_a_hang
+from waiting import eventually, quiet_for
 
 
 @pytest.fixture
@@ -105,7 +106,8 @@ def test_hanging_request_is_killed_while_the_other_worker_serves(
     assert hung, "the hanging request came back"
     assert 1.9 < elapsed < 15, elapsed
     assert served >= 20
-    kills = g.lines("workerlife: killed slot=")
+    # The master logs the kill after it (the client may see it first).
+    kills = eventually(lambda: g.lines("workerlife: killed slot="), 10, g.log)
     assert len(kills) == 1 and re.search(r"reason=request_timeout \(\d+(\.\d+)?s >= 2s\)", kills[0]), g.log()
     killed_pid = int(re.search(r" pid=(\d+)", kills[0]).group(1))  # type: ignore[union-attr]
     assert killed_pid not in pids  # the other worker served all the while
@@ -141,10 +143,7 @@ def test_gthread_kills_a_worker_with_one_request_stuck_among_busy_threads(
         t.start()
     try:
         # The clients keep the worker busy before the hang begins.
-        deadline = time.monotonic() + 10
-        while len(served) < 30 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(served) >= 30
+        eventually(lambda: len(served) >= 30, 10, "30 short requests served")
         failed_at: List[float] = []
         sent = time.monotonic()
 
@@ -160,7 +159,8 @@ def test_gthread_kills_a_worker_with_one_request_stuck_among_busy_threads(
         assert failed_at, "the stuck request was never ended"
         elapsed = failed_at[0] - sent
         assert 1.0 - CLOCK_TICK <= elapsed < 2.0, elapsed
-        kills = g.lines("workerlife: killed slot=")
+        # The master logs the kill after it (the client may see it first).
+        kills = eventually(lambda: g.lines("workerlife: killed slot="), 10, g.log)
         assert len(kills) == 1 and f" pid={first} " in kills[0], g.log()
         assert re.search(r"reason=request_timeout \(1(\.\d+)?s >= 1s\)", kills[0]), kills[0]
         # The same worker kept serving short requests while the hung one waited.
@@ -168,14 +168,11 @@ def test_gthread_kills_a_worker_with_one_request_stuck_among_busy_threads(
             beside = [pid for when, pid in served if sent < when < failed_at[0]]
         assert len(beside) >= 10 and set(beside) == {first}, beside
         # Serving goes on, from the replacement.
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        def after() -> bool:
             with lock:
-                after = [pid for when, pid in served if when > failed_at[0] and pid != first]
-            if len(after) >= 10:
-                break
-            time.sleep(0.01)
-        assert len(after) >= 10, g.log()
+                return len([pid for when, pid in served if when > failed_at[0] and pid != first]) >= 10
+
+        eventually(after, 15, lambda: f"10 requests served by the replacement: {g.log()}")
     finally:
         stop.set()
         for t in clients:
@@ -193,10 +190,13 @@ def test_gthread_requests_that_raise_give_their_tickets_back(servers: List[Gunic
         with pytest.raises(urllib.error.HTTPError) as e:
             g.get("/boom")
         assert e.value.code == 500
-    # Served on for more than twice request_timeout, by the same worker.
-    until = time.monotonic() + 2.5
-    while time.monotonic() < until:
-        assert g.get("/slow")[0] == pid, g.log()
+    quiet_for(
+        2.5,
+        "more than twice request_timeout: a ticket left behind would get the worker killed",
+        holds=lambda: g.get("/slow")[0] == pid,
+        interval=0,
+        what=g.log,
+    )
     assert not g.lines("workerlife: killed slot="), g.log()
     assert len(g.lines("Error handling request")) == 20, g.log()
 
@@ -239,9 +239,12 @@ def test_concurrent_load_no_failures_and_the_budget_holds(
         t.start()
     for t in threads:
         t.join()
-    time.sleep(0.3)  # the last exits reach the log
     assert errors == []
     assert sum(ok.values()) == 900
+    # The last recycles and exits reach the log (a worker that waited for
+    # the permit is told to go once it has it, idle or not).
+    eventually(lambda: (lambda kinds: kinds.count("recycle_requested") >= 4 and kinds.count("exited") >= 3)(
+        [kind for kind, _ in parse_events(g.log())]), 10, g.log)
     events = parse_events(g.log())
     draining: set[int] = set()
     most = 0
@@ -296,13 +299,18 @@ def test_metrics_and_own_config_file(servers: List[Gunicorn], tmp_path: Path) ->
     )
     for _ in range(30):
         g.get("/")
-    time.sleep(0.3)
     import urllib.request
 
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    total = re.search(r"^workerlife_requests_total (\d+)", text, re.M)
-    assert total and int(total.group(1)) >= 30 - 1, text
-    assert re.search(r'^workerlife_recycles_total\{reason="max_requests"\} [1-9]', text, re.M), text
+    def counted() -> str:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        total = re.search(r"^workerlife_requests_total (\d+)", text, re.M)
+        recycled = re.search(r'^workerlife_recycles_total\{reason="max_requests"\} [1-9]', text, re.M)
+        return text if total and int(total.group(1)) >= 30 - 1 and recycled else ""
+
+    eventually(counted, 10, "the requests and a max_requests recycle in /metrics")
+    # The user's own hook ran in every worker: the first two and the
+    # replacements (forked once the old ones have gone).
+    eventually(lambda: len(marker.read_text()) >= 4, 10, lambda: f"4 forks, {marker.read_text()!r}")
     import json
 
     stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5).read())
@@ -335,8 +343,11 @@ def test_a_worker_cannot_aim_the_root_masters_signals(servers: List[Gunicorn], t
         assert os.stat(f"/proc/{worker_pid}").st_uid != 0, "the workers dropped root"
         g.get(f"/attack?pid={victim.pid}&how=recycle")
         g.get(f"/attack?pid={victim.pid}&how=hang")
-        time.sleep(2.5)  # past request_timeout, many supervisor ticks
-        assert victim.poll() is None, "the victim was signalled"
+        quiet_for(
+            2.5,
+            "past request_timeout, many supervisor ticks: the victim is never signalled",
+            holds=lambda: victim.poll() is None,
+        )
         assert not g.lines(f"worker {victim.pid}"), g.log()
         refused = g.lines(f"refused slot=")
         assert any(f"pid={victim.pid}" in line and "reason=manual" in line for line in refused), g.log()
@@ -354,8 +365,8 @@ def test_heartbeat_timeout_is_fed_by_gunicorns_liveness_loop(servers: List[Gunic
     assert "heartbeat_timeout=2s cannot be fed here" in g.stderr() + g.log()
     fed = start(servers, tmp_path, policy="heartbeat_timeout=2s", extra_args=("--timeout", "2"))
     fed.get("/")
-    time.sleep(6)  # idle: only gunicorn's own loop beats
-    assert not fed.lines("killed slot="), fed.log()
+    quiet_for(6, "idle, three heartbeat_timeouts: only gunicorn's own loop beats, and no worker is killed",
+              holds=lambda: not fed.lines("killed slot="), what=fed.log)
     assert fed.get("/")[0] > 0
 
 
@@ -401,16 +412,27 @@ def test_workers_inherit_no_metrics_sockets(servers: List[Gunicorn], tmp_path: P
     )
     held = [socket.create_connection(("127.0.0.1", metrics_port)) for _ in range(40)]
     try:
-        time.sleep(0.3)  # every connection accepted by the metrics server
+        # The metrics server (in the master) holds the first: the listener
+        # and an accepted connection among the master's sockets.
+        eventually(lambda: len(socket_inodes(g.proc.pid) & port_socket_inodes(metrics_port)) >= 2, 10,
+                   "the metrics server accepted a client")
         seen = set()
         for _ in range(30):  # workers recycle and new ones fork meanwhile
             seen.add(g.get("/")[0])
         assert len(seen) >= 4, seen
-        time.sleep(0.3)
-        for pid in {g.get("/")[0] for _ in range(6)}:
-            assert socket_fds(pid) < 8, (pid, socket_fds(pid))
-            held_here = socket_inodes(pid) & port_socket_inodes(metrics_port)
+        # Every worker alive now (one may leave, its 5 requests served,
+        # while it is looked at: it holds nothing then).
+        looked = 0
+        for pid in children_of(g.proc.pid):
+            try:
+                fds = socket_fds(pid)
+                held_here = socket_inodes(pid) & port_socket_inodes(metrics_port)
+            except FileNotFoundError:
+                continue
+            assert fds < 8, (pid, fds)
             assert not held_here, (pid, held_here)
+            looked += 1
+        assert looked >= 1, "no live worker to look at"
     finally:
         for s in held:
             s.close()
@@ -431,13 +453,11 @@ def test_a_worker_that_dies_is_a_crash_and_a_scale_down_is_not(
         return int(m.group(1))
 
     def wait_for(*needles: str) -> List[str]:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            lines = [line for line in g.lines("workerlife: exited") if any(n in line for n in needles)]
-            if lines:
-                return lines
-            time.sleep(0.1)
-        raise AssertionError(f"no exit line with {needles!r}:\n{g.log()}")
+        return eventually(
+            lambda: [line for line in g.lines("workerlife: exited") if any(n in line for n in needles)],
+            10,
+            lambda: f"an exit line with {needles!r}:\n{g.log()}",
+        )
 
     with pytest.raises(Exception):
         g.get("/die")  # the app kills its own worker with SIGKILL
@@ -531,18 +551,20 @@ def test_a_replacement_that_never_gets_ready_is_killed_and_the_worker_retires(
         app="apps_hang_once:app",
         extra_env={"WL_BOOT_COUNT": str(tmp_path / "boots"), "WL_HANG_BOOT": "3"},
     )
-    deadline = time.monotonic() + 30
     failures = 0
+
     def killed_late() -> List[str]:
         return [line for line in g.lines("workerlife: killed slot=") if "reason=ready_timeout" in line]
 
-    while time.monotonic() < deadline and not killed_late():
+    def served_until_killed() -> List[str]:
+        nonlocal failures
         try:
             g.get("/")
         except OSError:
             failures += 1
-        time.sleep(0.02)
-    assert killed_late(), g.log()
+        return killed_late()
+
+    eventually(served_until_killed, 30, lambda: f"the hung replacement killed at ready_timeout: {g.log()}")
     served = set()
     for _ in range(60):  # the pool goes on: more recycles, now with ready replacements
         try:

@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 import workerlife
+from waiting import eventually
 from workerlife import Pool
 
 
@@ -127,7 +128,8 @@ def test_a_forked_child_holds_neither_its_port_nor_a_client_being_answered() -> 
     server = Pool().serve_metrics("127.0.0.1:0")
     port = server.port
     client = socket.create_connection(("127.0.0.1", port))
-    time.sleep(0.3)  # accepted: the server waits for its request
+    # Accepted (a socket of this process's): the server waits for its request.
+    eventually(lambda: len(socket_inodes(port) & fd_inodes(os.getpid())) >= 3, 10, "the client accepted")
     ours = socket_inodes(port)
     assert len(ours) >= 3, ours  # the listener, and both ends of the client
     r, w = os.pipe()

@@ -14,6 +14,7 @@ from typing import Iterator, List
 import pytest
 
 import workerlife
+from waiting import eventually, quiet_for, reaped
 from workerlife import Pool
 
 HOLD = r"""
@@ -91,8 +92,7 @@ def test_kill_checks_identity(holder: Holder) -> None:
         workerlife.kill(holder.pid, signal.SIGTERM, ident + 1)
     assert (e.value.expected, e.value.found) == (ident + 1, ident)
     assert isinstance(e.value, ProcessLookupError)
-    time.sleep(0.1)
-    assert holder.proc.poll() is None  # untouched
+    quiet_for(0.1, "a signal sent is delivered within it: none was", holds=lambda: holder.proc.poll() is None)
     workerlife.kill(holder.pid, signal.SIGTERM, ident)
     assert holder.proc.wait(timeout=5) == -signal.SIGTERM
 
@@ -142,11 +142,7 @@ def test_pool_finds_a_worker_that_died_unreported() -> None:
     h.close()  # killed and reaped, never reported
     # Left a moment for a report with its wait status, then retired.
     assert pool.sample()["gone"] == []
-    deadline = time.monotonic() + 30
-    gone: List[int] = []
-    while not gone and time.monotonic() < deadline:
-        time.sleep(0.05)
-        gone = pool.sample()["gone"]
+    gone: List[int] = eventually(lambda: pool.sample()["gone"], 30, "the dead worker retired", interval=0.05)
     assert gone == [0]
     assert [a.action for a in pool.tick()] == ["spawn"]
 
@@ -205,13 +201,7 @@ def test_fork_while_another_thread_supervises() -> None:
     try:
         for _ in range(30):
             pid = fork_worker(pool)
-            deadline = time.monotonic() + 20
-            while True:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    break
-                assert time.monotonic() < deadline, "forked worker hung"
-                time.sleep(0.001)
+            status = reaped(pid, 20, "the forked worker's exit")
             assert os.WEXITSTATUS(status) == 13
             # Even when the supervisor's sampling retired it first, the
             # exit report finds the slot.

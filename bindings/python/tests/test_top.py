@@ -13,11 +13,12 @@ import threading
 import time
 import urllib.error
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 
 from server import Gunicorn, free_port
+from waiting import eventually, quiet_for
 
 REPO = Path(__file__).resolve().parents[3]
 MIB = 1 << 20
@@ -85,25 +86,34 @@ def test_top_shows_every_worker_its_requests_and_growth(gunicorn: Gunicorn, tmp_
     assert pool.exists(), "the hook publishes its pool"
     stop = threading.Event()
     errors: List[BaseException] = []
+    last_rss: Dict[int, int] = {}  # what each worker said after its last /leak
 
     def client() -> None:
         while not stop.is_set():
             try:
-                g.get("/leak")  # 1 MiB more in the worker that answers
+                pid, rss = g.get("/leak")  # 1 MiB more in the worker that answers
+                last_rss[pid] = max(last_rss.get(pid, 0), rss)
             except (OSError, urllib.error.URLError) as e:
                 errors.append(e)
             time.sleep(0.01)
+
+    import workerlife
+
+    def slots() -> List[Dict[str, Any]]:
+        return [s for s in workerlife.Pool.attach(pool).stats(vacant=False)["per_slot"] if s["state"] == "running"]
 
     clients = [threading.Thread(target=client) for _ in range(3)]
     for c in clients:
         c.start()
     try:
-        time.sleep(2.5)
+        # The span of load the growth estimates are made over (per request,
+        # per second, and so the time to max_rss the tables show after it).
+        quiet_for(2.5, "load for the growth estimates: no request fails", holds=lambda: not errors)
         # Under load: the binary, from the pool file.
         live = subprocess.run(
             [str(top_binary()), "top", "--once", str(pool)], capture_output=True, text=True, timeout=30
         )
-        time.sleep(0.5)
+        quiet_for(0.5, "more load after the live table: no request fails", holds=lambda: not errors)
     finally:
         stop.set()
         for c in clients:
@@ -111,7 +121,10 @@ def test_top_shows_every_worker_its_requests_and_growth(gunicorn: Gunicorn, tmp_
     assert errors == []
     assert live.returncode == 0, live.stderr
     assert "workers: 2 running" in live.stdout, live.stdout
-    time.sleep(0.3)  # one more sample after the last request
+    # One more sample after the last request: each worker's sampled RSS at
+    # least what it said after its last /leak.
+    eventually(lambda: all((s["rss"] or 0) >= last_rss.get(s["pid"], 0) for s in slots()), 10,
+               lambda: f"a sample after the last requests: {slots()} {last_rss}", interval=0.05)
     final = subprocess.run(
         [str(top_binary()), "top", "--once", str(pool)], capture_output=True, text=True, timeout=30
     )
@@ -153,27 +166,45 @@ def test_top_names_a_bad_source() -> None:
     assert r.returncode == 2 and "expected seconds" in r.stderr
 
 
+def reqs_in(frame: str) -> int:
+    """This process's REQS in a frame of `top`."""
+    return int(rows(frame)[os.getpid()]["REQS"])
+
+
 def test_top_refreshes_in_place_until_stopped(tmp_path: Path) -> None:
     import workerlife
 
     pool = workerlife.Pool.create(tmp_path / "pool", "max_rss=1GiB", slots=2)
     w = pool.claim(os.getpid())
+    clear = "\x1b[H\x1b[2J"
     for cmd in ([str(top_binary()), "top", "--interval", "0.1", str(tmp_path / "pool")],
                 [sys.executable, "-m", "workerlife", "top", "--interval", "0.1", str(tmp_path / "pool")]):
         before = w.requests
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+        got: List[bytes] = []
+        assert p.stdout is not None
+        reader = threading.Thread(target=lambda: got.extend(iter(p.stdout.read1, b"")))  # type: ignore[union-attr]
+        reader.start()
+
+        def done_frames() -> List[str]:
+            """The frames drawn so far, each followed by the next."""
+            return b"".join(got).decode().split(clear)[1:-1]
+
         try:
-            time.sleep(1.0)
+            eventually(lambda: len(done_frames()) >= 3, 10, lambda: f"3 frames: {b''.join(got)!r}")
             w.begin()
             w.end()  # seen by the next refresh
-            time.sleep(0.6)
+            eventually(lambda: len(done_frames()) >= 5 and reqs_in(done_frames()[-1]) == before + 1, 10,
+                       lambda: f"a frame with the request: {b''.join(got)!r}")
         finally:
             p.terminate()
-            out, _ = p.communicate(timeout=10)
-        frames = out.split("\x1b[H\x1b[2J")[1:]
+            p.wait(timeout=10)
+            reader.join(timeout=10)
+        out = b"".join(got).decode()
+        frames = out.split(clear)[1:]
         assert len(frames) >= 5, out
         assert all(f.startswith("workerlife top: ") for f in frames)
-        reqs = [int(rows(f)[os.getpid()]["REQS"]) for f in frames]
+        reqs = [reqs_in(f) for f in frames]
         assert reqs[0] == before and reqs[-1] == before + 1, reqs
 
 

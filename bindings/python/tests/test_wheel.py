@@ -9,12 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Set
 
 from server import free_port
+from waiting import eventually
 
 REPO = Path(__file__).resolve().parents[3]
 NO_RUST = "/usr/local/bin:/usr/bin:/bin"
@@ -62,16 +62,18 @@ def test_the_wheel_installs_and_works_without_rust(tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 30
         pids: Set[int] = set()
-        while time.monotonic() < deadline and len(pids) < 3:
+
+        def recycled() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
                     pids.add(int(r.read().split()[0]))
             except OSError:
-                time.sleep(0.1)
+                pass  # not serving yet
+            return len(pids) >= 3
+
+        eventually(recycled, 30, lambda: f"workers recycled: {pids}\n{log.read_text()}", interval=0.05)
         text = log.read_text()
-        assert len(pids) >= 3, f"workers were not recycled: {pids}\n{text}"
         assert "workerlife on for gunicorn (sync): policy max_requests=3" in text, text
         # Logged by the worker itself before it leaves (the master's event
         # lines may come a tick later).
