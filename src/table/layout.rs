@@ -170,7 +170,7 @@ pub(crate) mod flag {
     /// The worker serves from an event loop that ends its own requests at
     /// `request_timeout` and beats while it runs (`Worker::on_event_loop`):
     /// a request past its timeout is a kill only once the loop has stopped
-    /// beating too (`Core::loop_stalled`).
+    /// beating too (`loop_stalled` in `rules/reasons.rs`).
     pub const LOOP: u16 = 1024;
     /// The master picked this worker to free memory for the container
     /// (`container_memory`): a recycle ahead of the line, as a manual one.
