@@ -14,12 +14,14 @@
 mod backoff;
 mod builder;
 mod container;
+mod queue;
 mod record;
 mod sampling;
 mod supervisor;
 mod surge;
 
 pub use builder::PoolBuilder;
+use queue::EventQueue;
 use record::{Child, SlotSup};
 pub use sampling::SampleReport;
 use sampling::Sampler;
@@ -40,7 +42,6 @@ use crate::rules::liveness::holds_dead_process;
 use crate::table::layout::{flag, state, GenState};
 use crate::table::region::{Region, Sharing};
 use crate::worker::Worker;
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::Arc;
@@ -209,8 +210,7 @@ impl Pool {
             sup: ForkMutex::new(Supervisor {
                 slots,
                 children: Vec::new(),
-                events: VecDeque::new(),
-                dropped_events: 0,
+                events: EventQueue::default(),
                 sampler: Sampler::new(n),
                 container: Default::default(),
             }),
@@ -563,12 +563,12 @@ impl Pool {
 
     /// Takes every queued event, oldest first.
     pub fn events(&self) -> Vec<Event> {
-        self.sup().events.drain(..).collect()
+        self.sup().events.take()
     }
 
     /// Events dropped because the queue was full.
     pub fn dropped_events(&self) -> u64 {
-        self.sup().dropped_events
+        self.sup().events.dropped()
     }
 
     /// The host declares what it can carry out. The pool's policy is

@@ -5,9 +5,11 @@
 
 use super::backoff::BackoffRules;
 use super::container::Container;
+use super::queue::EventQueue;
 use super::record::{Child, SlotSup};
 use super::sampling::{Round, Sampler};
-use super::{ActionKind, PoolAction, CLAIM_WAIT, EVENT_CAPACITY};
+use super::surge::Surge;
+use super::{ActionKind, PoolAction, CLAIM_WAIT};
 use crate::error::{Error, Result};
 use crate::os::fork::AfterFork;
 use crate::os::process::{self, Liveness};
@@ -16,7 +18,6 @@ use crate::rules::decision::{Action, Decision, Reason};
 use crate::rules::event::{Event, EventKind};
 use crate::rules::liveness::holds_dead_process;
 use crate::table::layout::{flag, state, GenState, Slot, NONE};
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::Duration;
 
@@ -26,8 +27,8 @@ pub(super) struct Supervisor {
     /// `adopt`). Shared memory is writable by every worker, so whom to
     /// signal is taken from here, never from a slot.
     pub(super) children: Vec<Child>,
-    pub(super) events: VecDeque<Event>,
-    pub(super) dropped_events: u64,
+    /// Events for the host to take (`queue.rs`).
+    pub(super) events: EventQueue,
     /// Master-side sampling: each process's kept-open `/proc` files
     /// (`sampling.rs`).
     pub(super) sampler: Sampler,
@@ -52,7 +53,6 @@ impl AfterFork for Supervisor {
     fn after_fork_in_child(&mut self) {
         self.sampler.forget_all();
         self.events.clear();
-        self.dropped_events = 0;
         self.children.clear();
         for ss in &mut self.slots {
             ss.bound.child = None;
@@ -241,7 +241,7 @@ impl Supervisor {
         if ev.oom_killed {
             core.header().counters.oom_kills.fetch_add(1, Relaxed);
         }
-        self.surge_on_exit(core, slot, now);
+        self.surge(core).on_exit(slot, now);
         self.container.on_exit(slot);
         if let Some(child) = self.slots[slot as usize].bound.child.take() {
             self.forget_child(child.pid);
@@ -284,7 +284,7 @@ impl Supervisor {
         if let Some(ev) = self.container.phase(core, &self.slots, now) {
             self.push_event(ev);
         }
-        self.surge(core, now, out);
+        self.surge(core).round(now, out);
         for (i, s) in core.slots().iter().enumerate() {
             let slot = i as u32;
             let gs = GenState::unpack(s.gen_state.load(Acquire));
@@ -677,13 +677,20 @@ impl Supervisor {
         self.slots[slot as usize].bound.child = Some(child);
     }
 
-    /// Files an event; the oldest goes when the queue is full.
-    pub(super) fn push_event(&mut self, ev: Event) {
-        if self.events.len() >= EVENT_CAPACITY {
-            self.events.pop_front();
-            self.dropped_events += 1;
+    /// Replacing before retiring (`surge.rs`), on this master's record.
+    fn surge<'a>(&'a mut self, core: &'a Core) -> Surge<'a> {
+        Surge {
+            core,
+            slots: &mut self.slots,
+            children: &self.children,
+            container: &self.container,
+            events: &mut self.events,
         }
-        self.events.push_back(ev);
+    }
+
+    /// Files an event (see `EventQueue`).
+    pub(super) fn push_event(&mut self, ev: Event) {
+        self.events.push(ev);
     }
 }
 

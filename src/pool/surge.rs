@@ -12,8 +12,9 @@
 //! respawned when vacant). A ready replacement takes X's position: Y is
 //! unparked and X's slot parked, so the pool's worker count holds.
 
-use super::record::SlotSup;
-use super::supervisor::Supervisor;
+use super::container::Container;
+use super::queue::EventQueue;
+use super::record::{Child, SlotSup};
 use super::{ActionKind, PoolAction};
 use crate::rules::core::Core;
 use crate::rules::decision::Reason;
@@ -52,11 +53,28 @@ pub(super) fn parked_at_start(i: usize, n: usize, max_surge: u64) -> bool {
     i >= n - k
 }
 
-impl Supervisor {
+/// What replacing before retiring works on, borrowed from the master's
+/// supervisor for a call: the shared table, the master's records of the
+/// slots (their `SurgeRole` above all), its children (replacements start
+/// for its own only), the container (whether one fits) and the event queue.
+pub(super) struct Surge<'a> {
+    pub(super) core: &'a Core,
+    pub(super) slots: &'a mut [SlotSup],
+    pub(super) children: &'a [Child],
+    pub(super) container: &'a Container,
+    pub(super) events: &'a mut EventQueue,
+}
+
+impl Surge<'_> {
+    fn is_child(&self, pid: u32) -> bool {
+        self.children.iter().any(|c| c.pid == pid)
+    }
+
     /// One round of replacements, before `tick()` looks at decisions: ends
     /// the surges whose replacement is ready, late or gone, and starts
     /// replacements for workers newly waiting for one.
-    pub(super) fn surge(&mut self, core: &Core, now: u64, out: &mut Vec<PoolAction>) {
+    pub(super) fn round(&mut self, now: u64, out: &mut Vec<PoolAction>) {
+        let core = self.core;
         let l = &core.limits;
         if l.max_surge == 0 {
             return;
@@ -68,14 +86,14 @@ impl Supervisor {
             };
             let gs = GenState::unpack(ys.gen_state.load(Acquire));
             if gs.state != state::VACANT && crate::rules::core::serves(ys, gs) {
-                self.end_surge(core, x, y as u32, now, true);
+                self.end(x, y as u32, now, true);
                 continue;
             }
             if now < self.slots[y].surge.replace_deadline {
                 continue;
             }
             // Late: the replacement goes, the old worker retires plainly.
-            self.end_surge(core, x, y as u32, now, false);
+            self.end(x, y as u32, now, false);
             core.header().counters.ready_timeouts.fetch_add(1, Relaxed);
             if gs.state != state::VACANT {
                 let ss = &mut self.slots[y];
@@ -101,7 +119,7 @@ impl Supervisor {
                             Some(Reason::ReadyTimeout),
                             now,
                         );
-                        self.push_event(ev);
+                        self.events.push(ev);
                     }
                     None => {
                         let ev = Event::of_slot(
@@ -111,7 +129,7 @@ impl Supervisor {
                             Some(Reason::ReadyTimeout),
                             now,
                         );
-                        self.push_event(ev);
+                        self.events.push(ev);
                     }
                 }
             }
@@ -137,7 +155,7 @@ impl Supervisor {
         waiting.sort_unstable();
         for (_, x) in waiting {
             let gs = GenState::unpack(slots[x].gen_state.load(Acquire));
-            if self.child(slots[x].pid.load(Relaxed)).is_none() {
+            if !self.is_child(slots[x].pid.load(Relaxed)) {
                 // Replacements start only for the master's own children: a
                 // slot any worker marks "waiting for a replacement" starts
                 // no process; it retires the plain way.
@@ -171,7 +189,7 @@ impl Supervisor {
                     Some(Reason::ContainerMemory),
                     now,
                 );
-                self.push_event(ev);
+                self.events.push(ev);
                 continue;
             }
             if room == 0 {
@@ -194,7 +212,7 @@ impl Supervisor {
                     let gz = GenState::unpack(slots[z].gen_state.load(Acquire));
                     self.slots[z].surge.parked
                         && (gz.state == state::DRAINING || gz.has(flag::EXITING))
-                        && self.child(slots[z].pid.load(Relaxed)).is_some()
+                        && self.is_child(slots[z].pid.load(Relaxed))
                 });
                 if !soon {
                     core.promote(&slots[x], now, false);
@@ -227,13 +245,14 @@ impl Supervisor {
                 Reason::from_code(gs.reason),
                 now,
             );
-            self.push_event(ev);
+            self.events.push(ev);
         }
     }
 
     /// Ends the surge of worker `x` with replacement `y`: `x` drains either
     /// way; a ready `y` takes `x`'s position.
-    pub(super) fn end_surge(&mut self, core: &Core, x: u32, y: u32, now: u64, ready: bool) {
+    pub(super) fn end(&mut self, x: u32, y: u32, now: u64, ready: bool) {
+        let core = self.core;
         let (xi, yi) = (x as usize, y as usize);
         self.slots[yi].surge.replaces = None;
         set_reserved(&core.slots()[yi], false);
@@ -248,17 +267,17 @@ impl Supervisor {
             ev.delay = Some(Duration::from_micros(
                 now.saturating_sub(self.slots[yi].surge.replace_started),
             ));
-            self.push_event(ev);
+            self.events.push(ev);
         }
     }
 
     /// A slot's worker is gone: a replacement that never became ready lets
     /// its worker retire plainly; a worker gone while its replacement was on
     /// the way leaves its position to it.
-    pub(super) fn surge_on_exit(&mut self, core: &Core, slot: u32, now: u64) {
+    pub(super) fn on_exit(&mut self, slot: u32, now: u64) {
         let i = slot as usize;
         if let Some(x) = self.slots[i].surge.replaces {
-            self.end_surge(core, x, slot, now, false);
+            self.end(x, slot, now, false);
         }
         if let Some(y) = self.slots[i].surge.replacement.take() {
             let ys = &mut self.slots[y as usize];
