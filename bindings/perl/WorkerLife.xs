@@ -877,6 +877,9 @@ new(cls, ...)
       RETVAL = wl_xs_handle_object(aTHX_ p, WL_XS_POLICY); /* frees p on a croak */
       sv_2mortal(RETVAL);
       ENTER;
+      /* Each key and value read once, here (a tied one is fetched once):
+       * sorting and checking then use these plain copies. */
+      for (I32 i = 1; i < items; i++) ST(i) = sv_2mortal(newSVsv(ST(i)));
       /* In key order (as a hash walked sorted), a later duplicate last. */
       I32 n = (items - 1) / 2, *order;
       Newx(order, n ? n : 1, I32);
