@@ -150,13 +150,14 @@
 //! 3. `policy`: the policy, its keys and their limits;
 //! 4. `table`: the shared table (every shared-memory word format, the
 //!    mapping, the rolling budget's word);
-//! 5. `rules`: decisions and reasons, the policy's limits in rule units, the
-//!    slot lifecycle, permits, growth, jitter, whether a slot's process
-//!    lives;
+//! 5. `rules`: one file per mechanism: the pool's clock, the policy's
+//!    limits in rule units, the slot lifecycle, decide and its reasons,
+//!    permits, growth, jitter, whether a slot's process lives;
 //! 6. `worker`: a worker's handle and its watchdog;
 //! 7. `host`: the host contract (what a server can carry out, checked
 //!    against the policy) and the chores every host's master shares;
-//! 8. `pool`: the pool and its supervision (surge, sampling, events);
+//! 8. `pool`: the pool and the master's supervision of it: its record of
+//!    each slot, sampling, the container, surge, crash backoff, events;
 //! 9. `view`: read-only views (stats, the stats endpoint, `workerlife top`).
 
 mod error;
