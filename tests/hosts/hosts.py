@@ -202,8 +202,12 @@ def _gunicorn(worker_class: str, threads: int = 1, app: str = "apps:app") -> Sta
             "-w", str(WORKERS), "-k", worker_class, "--threads", str(threads), "--log-level", "info",
             "-c", "python:workerlife.gunicorn", app,
         ]
-        # SIGQUIT: gunicorn's quick shutdown (a graceful one waits for stuck requests).
-        g = Group(argv, env, PY_TESTS, tmp, stop_signal=signal.SIGQUIT)
+        # SIGQUIT: gunicorn's quick shutdown (a graceful one waits for stuck
+        # requests). uvicorn's worker class ignores it (gunicorn waits out its
+        # graceful timeout, then kills it) and leaves at once on SIGTERM.
+        uvicorn = worker_class.startswith("uvicorn_worker.")
+        stop = signal.SIGTERM if uvicorn else signal.SIGQUIT
+        g = Group(argv, env, PY_TESTS, tmp, stop_signal=stop)
         return Server(host, g, tmp, port, murl)
 
     return start

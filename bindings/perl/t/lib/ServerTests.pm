@@ -32,20 +32,23 @@ sub rotate {
     # A shared pool (preloaded): the recycle is logged as the library's line
     # by the child that frees the slot (the last ones may not be yet);
     # else the leaving child says why.
+    # One reading of the log for every count below: a line logged between
+    # two readings would make them disagree.
+    my $log = $s->log;
     my @leaving = $o{preload}
-        ? $s->log =~ /^workerlife: recycle_requested slot=\d+ pid=\d+ gen=\d+ reason=max_requests \(20 >= 20\) uptime=\S+ requests=20/mg
-        : $s->log =~ /leaving after this request: max_requests: 20 >= 20/g;
-    cmp_ok(scalar @leaving, '>=', 300 / 20 - 3, "$server: each says why") or diag $s->log;
+        ? $log =~ /^workerlife: recycle_requested slot=\d+ pid=\d+ gen=\d+ reason=max_requests \(20 >= 20\) uptime=\S+ requests=20/mg
+        : $log =~ /leaving after this request: max_requests: 20 >= 20/g;
+    cmp_ok(scalar @leaving, '>=', 300 / 20 - 3, "$server: each says why") or diag $log;
     my $name = ucfirst $server;
-    my @on = $s->log =~ /^workerlife on for (\w+): policy max_requests=20,max_concurrent_recycles=0, \d+ slots; the host has watchdog kills; refused here: heartbeat_timeout/mg;
+    my @on = $log =~ /^workerlife on for (\w+): policy max_requests=20,max_concurrent_recycles=0, \d+ slots; the host has watchdog kills; refused here: heartbeat_timeout/mg;
     if ($o{preload}) {
-        is_deeply(\@on, [$name], "$server: one start-up line for the server's start, naming it") or diag $s->log;
+        is_deeply(\@on, [$name], "$server: one start-up line for the server's start, naming it") or diag $log;
     } else {
         # Each child builds the app, and says so as it starts.
-        ok(@on >= 2 && !grep({ $_ ne $name } @on), "$server: each child names the server") or diag $s->log;
+        ok(@on >= 2 && !grep({ $_ ne $name } @on), "$server: each child names the server") or diag $log;
     }
-    my @lines = $s->log =~ /^(workerlife: (?:spawned|recycle_requested|exited|worker \d+ leaving)) /mg;
-    is(scalar @lines, scalar @leaving, "$server: a recycle is said once") or diag $s->log;
+    my @lines = $log =~ /^(workerlife: (?:spawned|recycle_requested|exited|worker \d+ leaving)) /mg;
+    is(scalar @lines, scalar @leaving, "$server: a recycle is said once") or diag $log;
     $s->stop;
 }
 
