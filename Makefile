@@ -153,9 +153,9 @@ python-test: python cli
 python-bench: python
 	$(PY) benches/python/bench_python.py
 
-# The `workerlife` command (`workerlife top`): target/release/workerlife.
-cli:
-	$(CARGO) build --release -p workerlife-cli
+# The `workerlife` command (`workerlife top`): target/release/workerlife,
+# built with the library (see lib).
+cli: lib
 
 # Debian's packages for the Perl binding and its servers, installed when a
 # module or Perl's C headers are missing (as root, or through sudo); then
@@ -182,8 +182,11 @@ rust-test:
 
 # libworkerlife.so and .a from the C ABI crate (bindings/c), whose files
 # cargo names after the crate: linked under the library's own name.
+# Built with the command-line tool, as rust-test builds them: cargo resolves
+# the shared crates' features alike (clap's derive asks more of syn), so
+# neither build compiles the engine again.
 lib:
-	$(CARGO) build --release -p workerlife-c
+	$(CARGO) build --release -p workerlife-c -p workerlife-cli
 	ln -sf libworkerlife_c.so target/release/libworkerlife.so
 	ln -sf libworkerlife_c.a target/release/libworkerlife.a
 	mkdir -p $(CDIR)
