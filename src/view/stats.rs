@@ -435,7 +435,8 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             counts: c.uptime_hist.iter().map(|a| a.load(Relaxed)).collect(),
             sum: c.uptime_sum_us.load(Relaxed) as f64 / 1e6,
         },
-        per_slot: Vec::new(),
+        // Every slot's row, or only the workers' (grown as they come).
+        per_slot: Vec::with_capacity(if list_vacant { core.slots().len() } else { 0 }),
         container: container(&core.header().container),
     };
     for (i, s) in core.slots().iter().enumerate() {
@@ -492,8 +493,103 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
     st
 }
 
-/// The JSON document of a snapshot (see `Pool::stats_json`).
+/// Writes `$v` as serde_json does (numbers, strings escaped, non-finite
+/// floats as null). A macro: serde's Serialize, which a generic function
+/// would need to name, is not a dependency of this crate. Writing into a Vec
+/// cannot fail.
+macro_rules! put {
+    ($out:expr, $v:expr) => {
+        serde_json::to_writer(&mut *$out, $v).expect("writing JSON into a Vec")
+    };
+}
+
+/// The JSON document of a snapshot (see `Pool::stats_json`): the keys of
+/// each object sorted, as a `serde_json::Value` writes them. The summary is
+/// such a Value; `per_slot` is written straight into the buffer, slot by
+/// slot, in its sorted place: a Value per slot (a map of 14 keys, each an
+/// allocated String) made a pool of a million slots take tens of seconds,
+/// most of it in malloc and page faults.
 pub(crate) fn stats_json(st: &Stats) -> String {
+    let serde_json::Value::Object(summary) = summary_json(st) else {
+        unreachable!("summary_json makes an object")
+    };
+    // About 250 bytes per slot (a vacant one is ~230).
+    let mut out = Vec::with_capacity(1024 + 256 * st.per_slot.len());
+    out.push(b'{');
+    let mut slots_written = false;
+    for (i, (key, value)) in summary.iter().enumerate() {
+        if !slots_written && key.as_str() > "per_slot" {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"per_slot\":");
+            per_slot_json(&mut out, &st.per_slot);
+            slots_written = true;
+        }
+        if i > 0 || slots_written {
+            out.push(b',');
+        }
+        put!(&mut out, key);
+        out.push(b':');
+        put!(&mut out, value);
+    }
+    if !slots_written {
+        if !summary.is_empty() {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"per_slot\":");
+        per_slot_json(&mut out, &st.per_slot);
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The `per_slot` array: each slot's object with its keys in sorted order,
+/// the order of a `serde_json::Value`'s map.
+fn per_slot_json(out: &mut Vec<u8>, slots: &[SlotStats]) {
+    out.push(b'[');
+    for (i, s) in slots.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"fds\":");
+        put!(out, &s.fds);
+        out.extend_from_slice(b",\"generation\":");
+        put!(out, &s.generation);
+        out.extend_from_slice(b",\"growth\":");
+        match &s.growth {
+            Some(g) => put!(out, &growth_json(g)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"in_flight\":");
+        put!(out, &s.in_flight);
+        out.extend_from_slice(b",\"last_exit\":");
+        put!(out, &s.last_exit);
+        out.extend_from_slice(b",\"pid\":");
+        put!(out, &s.pid);
+        out.extend_from_slice(b",\"pss\":");
+        put!(out, &s.pss);
+        out.extend_from_slice(b",\"requests\":");
+        put!(out, &s.requests);
+        out.extend_from_slice(b",\"rss\":");
+        put!(out, &s.rss);
+        out.extend_from_slice(b",\"slot\":");
+        put!(out, &s.slot);
+        out.extend_from_slice(b",\"state\":");
+        put!(out, s.state);
+        out.extend_from_slice(b",\"uptime\":");
+        put!(out, &s.uptime_secs);
+        out.extend_from_slice(b",\"uss\":");
+        put!(out, &s.uss);
+        out.extend_from_slice(b",\"waiting\":");
+        put!(out, &s.waiting);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// Everything in the document but `per_slot`.
+fn summary_json(st: &Stats) -> serde_json::Value {
     let hist = |h: &Histogram| {
         json!({
             "bounds": h.bounds,
@@ -506,21 +602,6 @@ pub(crate) fn stats_json(st: &Stats) -> String {
         .recycles
         .iter()
         .map(|(r, n)| (r.as_str().to_string(), json!(n)))
-        .collect();
-    let slots: Vec<_> = st
-        .per_slot
-        .iter()
-        .map(|s| {
-            json!({
-                "slot": s.slot, "state": s.state, "pid": s.pid,
-                "generation": s.generation, "requests": s.requests,
-                "in_flight": s.in_flight, "uptime": s.uptime_secs,
-                "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
-                "growth": s.growth.map(|g| growth_json(&g)),
-                "last_exit": s.last_exit,
-                "waiting": s.waiting,
-            })
-        })
         .collect();
     json!({
         "slots": st.slots,
@@ -538,7 +619,6 @@ pub(crate) fn stats_json(st: &Stats) -> String {
         "recycles": recycles,
         "requests_at_recycle": hist(&st.requests_at_recycle),
         "uptime_at_recycle_seconds": hist(&st.uptime_at_recycle),
-        "per_slot": slots,
         "container": st.container.as_ref().map(|c| json!({
             "known": c.known,
             "limit_bytes": c.limit,
@@ -551,7 +631,6 @@ pub(crate) fn stats_json(st: &Stats) -> String {
             "pressure_some_avg10": c.pressure_some_avg10,
         })),
     })
-    .to_string()
 }
 
 /// One worker's growth estimate as JSON (bytes, seconds; null when not
@@ -568,4 +647,162 @@ pub(crate) fn growth_json(g: &Growth) -> serde_json::Value {
         "requests_to_limit": g.requests_to_limit,
         "text": g.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::growth::Metric;
+    use std::time::Duration;
+
+    /// The document as it was built before `per_slot` was written slot by
+    /// slot: the whole of it one `serde_json::Value`.
+    fn as_one_value(st: &Stats) -> String {
+        let serde_json::Value::Object(mut doc) = summary_json(st) else {
+            unreachable!()
+        };
+        let slots: Vec<_> = st
+            .per_slot
+            .iter()
+            .map(|s| {
+                json!({
+                    "slot": s.slot, "state": s.state, "pid": s.pid,
+                    "generation": s.generation, "requests": s.requests,
+                    "in_flight": s.in_flight, "uptime": s.uptime_secs,
+                    "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
+                    "growth": s.growth.map(|g| growth_json(&g)),
+                    "last_exit": s.last_exit,
+                    "waiting": s.waiting,
+                })
+            })
+            .collect();
+        doc.insert("per_slot".into(), json!(slots));
+        serde_json::Value::Object(doc).to_string()
+    }
+
+    fn slot(i: u32) -> SlotStats {
+        SlotStats {
+            slot: i,
+            state: "vacant",
+            pid: 0,
+            generation: i,
+            requests: 0,
+            in_flight: 0,
+            uptime_secs: 0.0,
+            rss: None,
+            uss: None,
+            pss: None,
+            fds: None,
+            growth: None,
+            last_exit: None,
+            waiting: false,
+        }
+    }
+
+    fn stats(per_slot: Vec<SlotStats>, container: Option<ContainerStats>) -> Stats {
+        Stats {
+            slots: per_slot.len() as u32,
+            vacant: 1,
+            running: 2,
+            draining: 3,
+            exiting: 4,
+            requests_total: u64::MAX,
+            spawns: 5,
+            exits: 6,
+            crashes: 7,
+            crash_loops: 8,
+            oom_kills: 9,
+            no_free_slot: 10,
+            replacements: 11,
+            ready_timeouts: 12,
+            permits_held: 13,
+            recycles: Reason::ALL.iter().map(|r| (*r, *r as u64 * 3)).collect(),
+            requests_at_recycle: Histogram {
+                bounds: vec![1.0, 10.0],
+                counts: vec![1, 2, 3],
+                sum: 12.5,
+            },
+            uptime_at_recycle: Histogram {
+                bounds: vec![0.5],
+                counts: vec![0, 4],
+                sum: 1e300,
+            },
+            per_slot,
+            container,
+        }
+    }
+
+    #[test]
+    fn the_json_is_the_document_one_value_gives() {
+        let growth = Growth {
+            metric: Metric::Pss,
+            per_request: Some(6553.6),
+            per_second: -0.25,
+            requests: 48_000,
+            seconds: 1e-7,
+            samples: 9,
+            to_limit: Some(Duration::from_millis(1500)),
+            requests_to_limit: Some(u64::MAX),
+        };
+        let slots = vec![
+            slot(0),
+            SlotStats {
+                state: "running",
+                pid: 4242,
+                requests: 17,
+                in_flight: 2,
+                uptime_secs: 3.000001,
+                rss: Some(1 << 30),
+                uss: Some(0),
+                pss: Some(u64::MAX),
+                fds: Some(12),
+                growth: Some(growth),
+                last_exit: Some("max_rss"),
+                waiting: true,
+                ..slot(1)
+            },
+            SlotStats {
+                state: "draining",
+                uptime_secs: f64::NAN,
+                growth: Some(Growth {
+                    per_request: None,
+                    per_second: f64::INFINITY,
+                    to_limit: None,
+                    requests_to_limit: None,
+                    ..growth
+                }),
+                last_exit: Some("crash"),
+                ..slot(u32::MAX)
+            },
+            SlotStats {
+                state: "exiting",
+                uptime_secs: -0.0,
+                ..slot(3)
+            },
+        ];
+        let container = ContainerStats {
+            known: true,
+            limit: Some(1 << 31),
+            working_set: Some(5),
+            anon: None,
+            file: Some(0),
+            headroom: Some(7),
+            recycle_at: None,
+            oom_kills: Some(1),
+            pressure_some_avg10: Some(0.07),
+        };
+        for st in [
+            stats(slots.clone(), Some(container)),
+            stats(slots[..1].to_vec(), None),
+            stats(Vec::new(), None),
+        ] {
+            assert_eq!(stats_json(&st), as_one_value(&st));
+        }
+        // And a real pool's, vacant slots and a worker.
+        let pool = Pool::shared(&crate::Policy::parse("max_rss=1GiB").unwrap(), 3).unwrap();
+        let _w = pool.claim(std::process::id()).unwrap();
+        for st in [pool.stats(), pool.stats_occupied()] {
+            assert_eq!(stats_json(&st), as_one_value(&st));
+        }
+    }
 }
