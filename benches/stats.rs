@@ -3,9 +3,9 @@
 //! snapshot they are made from (`stats`), measured in the same run. Prints
 //! ratios; asserts nothing about time.
 //!
-//! Cargo.toml has no `[[bench]]` entry (harness = false) for it, so it runs
-//! under libtest's harness as a test: `cargo bench --bench stats --
-//! --nocapture`.
+//! Cargo.toml has no `[[bench]]` entry (harness = false) for it, so it is
+//! a test under libtest's harness, which `cargo bench` skips: run it with
+//! `cargo test --release -p workerlife --bench stats -- --nocapture`.
 
 use std::hint::black_box;
 use workerlife::{Policy, Pool};
