@@ -247,7 +247,7 @@ install: lib
 # short round of each, as .ci/run runs them).
 bench: lib python perl
 	@command -v wrk >/dev/null || { $(APT_GET) wrk; }
-	$(CARGO) bench -p workerlife --bench hot_path --bench sampling --bench container
+	$(CARGO) bench -p workerlife --bench hot_path --bench sampling --bench container --bench stats
 	$(CARGO) bench -p workerlife-c --bench exports
 	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench_capi.c $(LINK) -o $(CDIR)/bench_capi
 	$(CDIR)/bench_capi

@@ -2,10 +2,6 @@
 //! (`stats_json`) and its Prometheus text, against the baseline of the
 //! snapshot they are made from (`stats`), measured in the same run. Prints
 //! ratios; asserts nothing about time.
-//!
-//! Cargo.toml has no `[[bench]]` entry (harness = false) for it, so it is
-//! a test under libtest's harness, which `cargo bench` skips: run it with
-//! `cargo test --release -p workerlife --bench stats -- --nocapture`.
 
 use std::hint::black_box;
 use workerlife::{Policy, Pool};
@@ -13,8 +9,7 @@ use workerlife::{Policy, Pool};
 mod timing;
 use timing::best_ns;
 
-#[test]
-fn stats_of_a_million_slots() {
+fn main() {
     let slots = 1 << 20;
     let path = std::env::temp_dir().join(format!("wl-stats-bench-{}", std::process::id()));
     let pool = Pool::create(&path, &Policy::parse("max_rss=1GiB").unwrap(), slots).unwrap();
