@@ -516,6 +516,7 @@ fn command_errors(text: &str, inline: bool) -> Vec<String> {
             if top.iter().any(|t| w.starts_with(t))
                 && !file.contains(['*', '{'])
                 && !Path::new(ROOT).join(file).exists()
+                && !build_output(file)
             {
                 errors.push(format!("{w}: no such file in the repository"));
             }
@@ -875,4 +876,18 @@ fn design_md_names_every_op_the_vectors_use() {
         missing.is_empty(),
         "ops the vectors use that docs/design.md does not describe: {missing:?}"
     );
+}
+
+/// Whether `path` is something a build makes (`bindings/perl/blib`,
+/// `node_modules`): ignored by git, so a fresh clone has none, and a doc
+/// may still name it. Asked as a file and as a folder (a pattern ending in
+/// `/` matches only a folder, which git cannot tell of a missing path).
+fn build_output(path: &str) -> bool {
+    let folder = format!("{}/", path.trim_end_matches('/'));
+    [path, folder.as_str()].iter().any(|p| {
+        std::process::Command::new("git")
+            .args(["-C", ROOT, "check-ignore", "-q", p])
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
