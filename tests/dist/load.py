@@ -1,0 +1,81 @@
+"""Drives a server installed from dist/ the way its users' clients would,
+with the standard library alone (it runs in a throwaway directory, away from
+the checkout): waits for the port, sends requests from a few clients at once
+and fails on any that does not answer 200. Every test app answers with its
+worker's pid, so the distinct pids show that workers rotated.
+
+    python3 load.py URL [--requests N] [--clients C] [--min-pids P] [--wait S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import List, Set
+
+
+def wait_up(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+                return
+        except (OSError, urllib.error.URLError) as e:
+            last = str(e)
+        time.sleep(0.1)
+    sys.exit(f"load.py: {url} did not answer within {seconds} s: {last}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("url")
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--min-pids", type=int, default=3)
+    ap.add_argument("--wait", type=float, default=30)
+    a = ap.parse_args()
+    wait_up(a.url, a.wait)
+    pids: Set[str] = set()
+    failures: List[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        for _ in range(n):
+            try:
+                with urllib.request.urlopen(a.url, timeout=10) as r:
+                    body = r.read().decode().strip()
+                    status = r.status
+            except (OSError, urllib.error.URLError) as e:
+                with lock:
+                    failures.append(str(e))
+                continue
+            with lock:
+                if status != 200:
+                    failures.append(f"status {status}")
+                else:
+                    pids.add(body)
+
+    per = a.requests // a.clients
+    threads = [threading.Thread(target=client, args=(per,)) for _ in range(a.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(f"load.py: {per * a.clients} requests, {len(failures)} failed, {len(pids)} worker pids")
+    if failures:
+        print(f"load.py: failures: {failures[:5]}", file=sys.stderr)
+        return 1
+    if len(pids) < a.min_pids:
+        print(f"load.py: only {len(pids)} pids served ({sorted(pids)}), want >= {a.min_pids}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
