@@ -258,8 +258,8 @@ install: lib
 dist: dist-python dist-ruby dist-node dist-perl dist-c
 
 dist-python: wheel
-	rm -f dist/workerlife-*.tar.gz
-	PATH=$(VENV)/bin:$$PATH $(PY) -m maturin sdist --quiet -m bindings/python/Cargo.toml -o dist
+	rm -f dist/workerlife-$(VERSION).tar.gz
+	PATH=$(VENV)/bin:$$PATH $(PY) -m maturin sdist -m bindings/python/Cargo.toml -o dist
 
 dist-ruby: lib ruby
 	bindings/ruby/packaging/build $(CURDIR)/dist $(VERSION)

@@ -1,10 +1,13 @@
 """Drives a server installed from dist/ the way its users' clients would,
 with the standard library alone (it runs in a throwaway directory, away from
 the checkout): waits for the port, sends requests from a few clients at once
-and fails on any that does not answer 200. Every test app answers with its
+and fails on any that does not answer 200. It sends at least --requests,
+and goes on (up to --max-requests) until --min-pids workers have answered:
+the recycle budget may hold a worker past its limit while a burst lasts.
+Every test app answers with its
 worker's pid, so the distinct pids show that workers rotated.
 
-    python3 load.py URL [--requests N] [--clients C] [--min-pids P] [--wait S]
+    python3 load.py URL [--requests N] [--max-requests M] [--clients C] [--min-pids P] [--wait S]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("url")
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--max-requests", type=int, default=5000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--min-pids", type=int, default=3)
     ap.add_argument("--wait", type=float, default=30)
@@ -45,8 +49,19 @@ def main() -> int:
     failures: List[str] = []
     lock = threading.Lock()
 
-    def client(n: int) -> None:
-        for _ in range(n):
+    sent = 0
+
+    def take() -> bool:
+        """One more request to send? (under the lock)"""
+        nonlocal sent
+        with lock:
+            if sent >= a.max_requests or (sent >= a.requests and len(pids) >= a.min_pids):
+                return False
+            sent += 1
+            return True
+
+    def client() -> None:
+        while take():
             try:
                 with urllib.request.urlopen(a.url, timeout=10) as r:
                     body = r.read().decode().strip()
@@ -59,15 +74,15 @@ def main() -> int:
                 if status != 200:
                     failures.append(f"status {status}")
                 else:
-                    pids.add(body)
+                    first = body.split()[0] if body else ""
+                    pids.add(first[4:] if first.startswith("pid=") else first)
 
-    per = a.requests // a.clients
-    threads = [threading.Thread(target=client, args=(per,)) for _ in range(a.clients)]
+    threads = [threading.Thread(target=client) for _ in range(a.clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    print(f"load.py: {per * a.clients} requests, {len(failures)} failed, {len(pids)} worker pids")
+    print(f"load.py: {sent} requests, {len(failures)} failed, {len(pids)} worker pids")
     if failures:
         print(f"load.py: failures: {failures[:5]}", file=sys.stderr)
         return 1
