@@ -124,8 +124,8 @@
 //! drops the handle, the file is removed when the process exits normally
 //! (an `atexit` handler). Attaching checks the magic, layout version, sizes
 //! and a header checksum: a truncated, extended or corrupted file is an
-//! error naming what is wrong (another layout version: `layout version 5
-//! (this library reads 6)`).
+//! error naming what is wrong (another layout version: `layout version 10
+//! (made by workerlife 0.2.0; this library, workerlife 0.1.0, reads 9)`).
 //!
 //! A pool file is one format for every language: a file made from Rust, C,
 //! Python or Perl is attached and used from each of the others, with the

@@ -271,7 +271,18 @@ fn damaged_pool_files_are_errors_not_crashes() {
     check(&flipped, "checksum");
     let mut version = bytes.clone();
     version[8] = 99;
-    check(&version, "layout version");
+    // The refusal names both builds: the writer's version sits at bytes
+    // 12..28 in every layout since 9.
+    let this = env!("CARGO_PKG_VERSION");
+    check(
+        &version,
+        &format!("layout version 99 (made by workerlife {this}; this library, workerlife {this}, reads 9)"),
+    );
+    version[12..28].copy_from_slice(b"9.10.11-rc.1\0\0\0\0");
+    check(&version, "made by workerlife 9.10.11-rc.1;");
+    // A file of layout 8 or older held other fields there.
+    version[12..28].copy_from_slice(&[0x80, 1, 0, 0, 0x40, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]);
+    check(&version, "made by an older workerlife;");
     check(&vec![0u8; bytes.len()], "magic");
     let _ = std::fs::remove_file(&bad);
     assert!(Pool::attach(temp_path("missing")).is_err());

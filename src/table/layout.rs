@@ -8,8 +8,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// The first eight bytes of every pool.
 pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
-/// Bumped whenever the layout changes; attach refuses other versions.
-pub const LAYOUT_VERSION: u32 = 8;
+/// Bumped whenever the layout changes; attach refuses other versions. The
+/// magic, this number and the writer's version (the first 28 bytes) keep
+/// their place in every layout, so that a refusal can name both builds.
+pub const LAYOUT_VERSION: u32 = 9;
+/// Bytes of the writer's version in the header (NUL-padded text).
+pub const WRITER_BYTES: usize = 16;
 /// The most slots one pool can hold.
 pub const MAX_SLOTS: u32 = 1 << 20;
 /// A missing reading.
@@ -22,6 +26,8 @@ pub(crate) const NONE: u64 = u64::MAX;
 pub(crate) struct HeaderStatic {
     pub magic: [u8; 8],
     pub layout_version: u32,
+    /// The workerlife version that made the pool ("0.1.0"), NUL-padded.
+    pub writer: [u8; WRITER_BYTES],
     pub header_size: u32,
     pub slot_size: u32,
     pub slot_count: u32,
@@ -33,6 +39,15 @@ pub(crate) struct HeaderStatic {
 }
 
 impl HeaderStatic {
+    /// This library's version as the header holds it (cut to 16 bytes).
+    pub fn this_writer() -> [u8; WRITER_BYTES] {
+        let mut out = [0u8; WRITER_BYTES];
+        let v = env!("CARGO_PKG_VERSION").as_bytes();
+        let n = v.len().min(WRITER_BYTES);
+        out[..n].copy_from_slice(&v[..n]);
+        out
+    }
+
     pub fn checksum(&self) -> u32 {
         // SAFETY: HeaderStatic is repr(C) of integers laid out without padding.
         let bytes = unsafe {
@@ -259,7 +274,8 @@ impl Slot {
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 384);
-const _: () = assert!(std::mem::size_of::<HeaderStatic>() == 48 + 8 * KEY_COUNT);
+// No padding: the checksum reads every byte.
+const _: () = assert!(std::mem::size_of::<HeaderStatic>() == 64 + 8 * KEY_COUNT);
 
 /// `Slot::last_exit`: 0 none yet, a reason code, or one of these.
 pub(crate) mod last_exit {

@@ -158,6 +158,7 @@ impl Region {
         let fixed = HeaderStatic {
             magic: MAGIC,
             layout_version: LAYOUT_VERSION,
+            writer: HeaderStatic::this_writer(),
             header_size: std::mem::size_of::<Header>() as u32,
             slot_size: std::mem::size_of::<Slot>() as u32,
             slot_count: slots,
@@ -342,8 +343,11 @@ impl Region {
         }
         if fixed.layout_version != LAYOUT_VERSION {
             return Err(bad(format!(
-                "layout version {} (this library reads {LAYOUT_VERSION})",
-                fixed.layout_version
+                "layout version {} (made by {}; this library, workerlife {}, reads {LAYOUT_VERSION}): \
+                 every process of a pool must run a workerlife of the same layout version",
+                fixed.layout_version,
+                writer_name(&fixed.writer),
+                env!("CARGO_PKG_VERSION"),
             )));
         }
         if fixed.checksum() != header.checksum {
@@ -539,4 +543,19 @@ fn shared_anonymous(_size: usize) -> Result<MmapMut> {
     Err(Error::NotSupported(
         "shared anonymous pools need Linux memfd",
     ))
+}
+
+/// The writer's version a header names, for an error: printable text, or
+/// "an older workerlife" for a layout before 9 (whose bytes there were
+/// other fields) or a writer field of anything else.
+fn writer_name(raw: &[u8; layout::WRITER_BYTES]) -> String {
+    let text = raw.split(|&b| b == 0).next().unwrap_or(&[]);
+    let printable = !text.is_empty()
+        && text
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    match std::str::from_utf8(text) {
+        Ok(t) if printable => format!("workerlife {t}"),
+        _ => "an older workerlife".to_string(),
+    }
 }

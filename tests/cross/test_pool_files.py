@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -116,14 +117,22 @@ def test_a_pool_file_of_another_layout_version_is_refused_naming_both(tools: Lis
     path = tmp_path / "pool"
     made = start(tools, "rust", "create", str(path), "max_requests=5", "2")
     assert made.first == "ready"
-    with open(path, "r+b") as f:  # magic (8 bytes), then the layout version
+    with open(path, "r+b") as f:  # magic (8 bytes), the layout version, the writer's version
         f.seek(8)
         (version,) = struct.unpack("=I", f.read(4))
+        release = f.read(16).rstrip(b"\0").decode()
+        assert release == workspace_version(), "the file names the build that made it"
         f.seek(8)
         f.write(struct.pack("=I", 99))
     for lang in LANGS:
         t = start(tools, lang, "attach", str(path))
         assert t.first.startswith("error"), (lang, t.first)
-        assert f"layout version 99 (this library reads {version})" in t.first, (lang, t.first)
+        assert f"layout version 99 (made by workerlife {release}; this library, workerlife {release}, reads {version})" in t.first, (lang, t.first)
         assert t.proc.wait(timeout=10) == 1
     assert os.path.getsize(path) > 0, "the refused file is left as it was"
+
+
+def workspace_version() -> str:
+    m = re.search(r'^version = "([^"]+)"', (REPO / "Cargo.toml").read_text(), re.M)
+    assert m is not None
+    return m.group(1)
