@@ -4,7 +4,7 @@
 // while they are exact, BigInt beyond) and constants read from the library.
 
 const os = require('node:os');
-const { koffi, C, wl_pool_action, wl_event, constant } = require('./ffi');
+const { koffi, C, wl_pool_action, wl_event, constant, LIBRARY_FILE } = require('./ffi');
 const errors = require('./errors');
 
 const { check, results, ArgumentError } = errors;
@@ -625,6 +625,7 @@ module.exports = {
   TICKET_LAST, TICKETS,
   version: C.version(),
   abiVersion: C.abi_version(),
+  library: LIBRARY_FILE,
   results,
   reasons: REASONS.filter(Boolean),
   ...errors,

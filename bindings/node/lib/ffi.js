@@ -9,31 +9,60 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const koffi = require('koffi');
+const library = require('./library');
 
 // The ABI this binding was written for (the header's WL_ABI_VERSION).
 const ABI_VERSION = 2;
+// The library must be the package's own release: package.json's version is
+// the workspace's (a test holds them equal), the one every library of that
+// release reports.
+const PACKAGE_VERSION = JSON.parse(fs.readFileSync(path.join(library.PACKAGE, 'package.json'), 'utf8')).version;
 
-function candidates() {
-  const env = process.env.WORKERLIFE_LIB;
-  if (env) return [env];
-  // In the repository: the library `make lib` builds; else the loader's paths.
-  const repo = path.resolve(__dirname, '..', '..', '..', 'target', 'release', 'libworkerlife.so');
-  return fs.existsSync(repo) ? [repo] : ['libworkerlife.so'];
+/** An Error that says which file could not be used, and why. */
+function refused(why) {
+  return new Error(`workerlife: cannot load the library (set WORKERLIFE_LIB): ${why}`);
 }
 
+/**
+ * Opens the first library of library.candidates() that exists, and only
+ * that one: a broken file is reported, not passed over. Returns { lib, file }.
+ */
 function load() {
-  const tried = [];
-  for (const file of candidates()) {
+  const { list, notes } = library.candidates();
+  const missing = [];
+  for (const { file, from, system } of list) {
+    // A bare name is the loader's to look up; a path must be there.
+    if (!system && file.includes('/') && !fs.existsSync(file)) {
+      missing.push(`${file} (${from}): not found`);
+      continue;
+    }
+    const where = `${file} (${from})`;
+    const cut = library.truncated(file);
+    if (cut) throw refused(`${where}: ${cut}`);
     try {
-      return koffi.load(file);
+      return { lib: koffi.load(file), file };
     } catch (e) {
-      tried.push(`${file}: ${e.message}`);
+      throw refused([...notes, ...missing, `${where}: ${e.message}`].join('; '));
     }
   }
-  throw new Error(`workerlife: cannot load the library (set WORKERLIFE_LIB): ${tried.join('; ')}`);
+  throw refused([...notes, ...missing].join('; '));
 }
 
-const lib = load();
+const { lib, file: LIBRARY_FILE } = load();
+
+// The ABI first, before any other symbol is looked up: a library of
+// another ABI may lack some, and its number is the clearer answer.
+{
+  let abi;
+  try {
+    abi = lib.func('wl_abi_version', 'uint32_t', [])();
+  } catch (e) {
+    throw refused(`${LIBRARY_FILE}: not workerlife's library (${e.message})`);
+  }
+  if (abi !== ABI_VERSION) {
+    throw new Error(`workerlife: ${LIBRARY_FILE} has ABI version ${abi}, this binding needs ${ABI_VERSION}: use the library of this package's release (${PACKAGE_VERSION})`);
+  }
+}
 
 const opaque = (name) => koffi.pointer(koffi.opaque(name));
 const wl_policy = opaque('wl_policy');
@@ -185,24 +214,25 @@ function checkLayout(name, type) {
   const theirs = Number(C.struct_size(name));
   const ours = koffi.sizeof(type);
   if (theirs !== ours) {
-    throw new Error(`workerlife: ${name} is ${theirs} bytes in the library, ${ours} here: rebuild the binding`);
+    throw new Error(`workerlife: ${name} is ${theirs} bytes in ${LIBRARY_FILE}, ${ours} here: rebuild the binding`);
   }
   for (const field of Object.values(koffi.introspect(type).members)) {
     const at = C.struct_offset(name, field.name);
     if (Number(at) !== field.offset) {
-      throw new Error(`workerlife: ${name}.${field.name} is at offset ${at} in the library, ${field.offset} here: rebuild the binding`);
+      throw new Error(`workerlife: ${name}.${field.name} is at offset ${at} in ${LIBRARY_FILE}, ${field.offset} here: rebuild the binding`);
     }
   }
 }
 
-// Refuse a library this binding would misread: another ABI, or a struct
-// laid out otherwise than declared here.
+// Refuse a library this binding would misread (a struct laid out otherwise
+// than declared here; the ABI number was checked at load), or one of
+// another release than this package's.
 function checkAbi() {
-  const abi = C.abi_version();
-  if (abi !== ABI_VERSION) {
-    throw new Error(`workerlife: the library's ABI is ${abi}, this binding's is ${ABI_VERSION}`);
-  }
   for (const [name, type] of Object.entries(STRUCTS)) checkLayout(name, type);
+  const version = C.version();
+  if (version !== PACKAGE_VERSION) {
+    throw new Error(`workerlife: ${LIBRARY_FILE} is version ${version}, this package is ${PACKAGE_VERSION}: use the library of the package's release`);
+  }
 }
 checkAbi();
 
@@ -215,6 +245,6 @@ function constant(name) {
 }
 
 module.exports = {
-  koffi, C, ABI_VERSION, STRUCTS, checkLayout, constant,
+  koffi, C, ABI_VERSION, STRUCTS, checkLayout, constant, LIBRARY_FILE, PACKAGE_VERSION,
   wl_decision, wl_pool_options, wl_health, wl_container_reading, wl_pool_action, wl_event,
 };
