@@ -53,12 +53,13 @@ function candidates() {
   if (env) return { list: [{ file: env, from: 'WORKERLIFE_LIB' }], notes: [] };
   const list = [];
   const notes = [];
-  const key = platformKey();
-  const own = path.join(PREBUILDS, key, fileName());
+  // A checkout holds no prebuilds: the platform (a process report, some
+  // milliseconds) is asked only of a package that holds libraries.
   const held = packaged();
-  if (fs.existsSync(own)) {
-    list.push({ file: own, from: 'the package' });
-  } else if (held.length > 0) {
+  const key = held.length > 0 ? platformKey() : null;
+  if (key && held.includes(key)) {
+    list.push({ file: path.join(PREBUILDS, key, fileName()), from: 'the package' });
+  } else if (key) {
     notes.push(`this package holds no library for this platform, ${key} (it holds ${held.join(', ')}): build it with cargo (make lib in a checkout) and set WORKERLIFE_LIB to it`);
   }
   // In the repository (this file at <root>/bindings/node/lib): the library
