@@ -13,20 +13,98 @@ module WorkerLife
 
     # The ABI this binding was written for (the header's WL_ABI_VERSION).
     ABI_VERSION = 2
+    FILE_NAME = "libworkerlife.so"
 
-    def self.candidates
-      return [ENV["WORKERLIFE_LIB"]] if ENV["WORKERLIFE_LIB"] && !ENV["WORKERLIFE_LIB"].empty?
-
-      # In the repository: the library `make lib` builds; else the loader's paths.
-      repo = File.expand_path("../../../../../target/release/libworkerlife.so", __FILE__)
-      File.exist?(repo) ? [repo] : ["libworkerlife.so", "workerlife"]
+    # This machine as RubyGems names platforms: a platform gem holds its
+    # library at lib/workerlife/PLATFORM/libworkerlife.so.
+    def self.platform
+      Gem::Platform.local.to_s
     end
 
-    begin
-      ffi_lib candidates
-    rescue LoadError => e
-      raise LoadError, "workerlife: cannot load the library (set WORKERLIFE_LIB): #{e.message}"
+    # The library to load and where it comes from, in this order:
+    # WORKERLIFE_LIB; the gem's own library for this platform (the platform
+    # gem's, or the one the source gem built at install); in the repository,
+    # the one `make lib` builds; else the system loader's libworkerlife.so.
+    # A gem that holds the library for another platform only is refused
+    # here rather than passed over for whatever else is found.
+    def self.locate(env = ENV, here = __dir__)
+      given = env["WORKERLIFE_LIB"]
+      return [given, "WORKERLIFE_LIB"] if given && !given.empty?
+
+      own = [here]
+      spec = defined?(Gem.loaded_specs) && Gem.loaded_specs["workerlife"]
+      own << File.join(spec.extension_dir, "workerlife") if spec && File.expand_path(here).start_with?(spec.full_gem_path)
+      own.each do |dir|
+        path = File.join(dir, platform, FILE_NAME)
+        return [path, "the gem's library for #{platform}"] if File.exist?(path)
+      end
+      held = Dir[File.join(here, "*", FILE_NAME)].map { |f| File.basename(File.dirname(f)) }
+      unless held.empty?
+        raise LoadError, "workerlife: this gem holds the library for #{held.join(', ')}, but this machine is #{platform}: " \
+                         "install the gem for #{platform} if there is one, or the source gem, which builds it with " \
+                         "cargo (gem install workerlife --platform ruby); or set WORKERLIFE_LIB"
+      end
+      root = File.expand_path("../../../..", here)
+      repo = File.join(root, "target/release", FILE_NAME)
+      return [repo, "the repository's build"] if File.exist?(File.join(root, "bindings/ruby/workerlife.gemspec")) && File.exist?(repo)
+
+      [FILE_NAME, "the system loader"]
     end
+
+    # The bytes a 64-bit little-endian ELF file at `path` must have to hold
+    # what its headers describe (its segments and section headers), and its
+    # size; nil for another file (dlopen judges it). glibc maps a truncated
+    # library's segments past its end and dies of SIGBUS touching them, so
+    # such a file is refused before dlopen sees it.
+    def self.elf_extent(path)
+      File.open(path, "rb") do |f|
+        size = f.size
+        head = f.read(64)
+        return nil unless head && head.bytesize == 64 && head.start_with?("\x7fELF\x02\x01".b)
+
+        phoff, shoff = head.unpack("@32Q<Q<")
+        phentsize, phnum, shentsize, shnum = head.unpack("@54S<S<S<S<")
+        need = [shoff + (shentsize * shnum), phoff + (phentsize * phnum)].max
+        if phoff + (phentsize * phnum) <= size
+          f.seek(phoff)
+          phnum.times do
+            offset, filesz = f.read(phentsize).unpack("@8Q<@32Q<")
+            need = [need, offset + filesz].max
+          end
+        end
+        [need, size]
+      end
+    end
+
+    # Opens the library at `path` and checks its ABI version before a
+    # function of it is bound, so that another library (or another ABI)
+    # is named as such rather than as a missing symbol.
+    def self.open(path, origin)
+      raise LoadError, "workerlife: cannot load the library #{path} (#{origin}): not found" if path.include?("/") && !File.exist?(path)
+
+      need, size = File.file?(path) && elf_extent(path)
+      if need && size < need
+        raise LoadError, "workerlife: cannot load the library #{path} (#{origin}): truncated " \
+                         "(#{size} bytes; its ELF headers describe #{need})"
+      end
+
+      begin
+        ffi_lib path
+        attach_function :wl_abi_version, [], :uint32
+      rescue LoadError => e # FFI::NotFoundError is one: a library without wl_abi_version
+        raise LoadError, "workerlife: cannot load the library #{path} (#{origin}): #{e.message}" \
+                         "#{origin == 'the system loader' ? ' (install the workerlife gem for this platform, or set WORKERLIFE_LIB)' : ''}"
+      end
+      abi = wl_abi_version
+      return if abi == ABI_VERSION
+
+      raise LoadError, "workerlife: the library #{path} (#{origin}) has ABI version #{abi}, " \
+                       "this gem needs ABI version #{ABI_VERSION}: use the library of this gem's version"
+    end
+
+    # The file loaded (as given to the loader) and where it came from.
+    LIBRARY, ORIGIN = locate
+    open(LIBRARY, ORIGIN)
 
     class PoolOptions < FFI::Struct
       layout :slots, :uint32, :sharing, :uint32, :path, :pointer,
@@ -71,7 +149,6 @@ module WorkerLife
 
     R = :uint32 # wl_result
 
-    attach_function :wl_abi_version, [], :uint32
     attach_function :wl_layout_version, [], :uint32
     attach_function :wl_struct_size, [:string], :size_t
     attach_function :wl_struct_offset, [:string, :string], :size_t
@@ -158,9 +235,6 @@ module WorkerLife
     attach_function :wl_metrics_port, [:pointer, :pointer], R
     attach_function :wl_metrics_free, [:pointer], R
 
-    abi = wl_abi_version
-    raise LoadError, "workerlife: the library's ABI is #{abi}, this binding's is #{ABI_VERSION}" if abi != ABI_VERSION
-
     # Refuses (LoadError) a struct declared here that the library lays out
     # otherwise: another size, or a field at another offset.
     def self.check_layout(name, type)
@@ -179,6 +253,19 @@ module WorkerLife
     end
 
     STRUCTS.each { |name, type| check_layout(name, type) }
+
+    # An installed gem's version is its library's (the build stamps it from
+    # the workspace): a gem whose own library says another is refused.
+    def self.check_version(gem_version, library_version)
+      return if gem_version.nil? || gem_version == library_version
+
+      raise LoadError, "workerlife: the gem is version #{gem_version}, its library #{LIBRARY} is #{library_version}: reinstall the gem"
+    end
+
+    spec = defined?(Gem.loaded_specs) && Gem.loaded_specs["workerlife"]
+    if spec && ORIGIN.start_with?("the gem's") && File.expand_path(__dir__).start_with?(spec.full_gem_path)
+      check_version(spec.version.to_s, wl_version)
+    end
 
     # The header's #define `name`, from the library (wl_constant).
     def self.constant(name)
