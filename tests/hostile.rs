@@ -123,11 +123,19 @@ impl Host {
         // SAFETY: a shared mapping of the pool file; the pool's own fields
         // are atomics, and these writes are what a hostile worker does.
         let mut map = unsafe { memmap2::MmapMut::map_mut(&file).unwrap() };
-        let fixed = 48 + 8 * Key::ALL.len() + 8 + 8; // header, checksum, manual clock
+        let fixed = unwritten();
         let words = (map.len() - fixed) / 8;
         let at = fixed + (index % words) * 8;
         map[at..at + 8].copy_from_slice(&value.to_ne_bytes());
     }
+}
+
+/// The bytes at the start of a pool a scribble leaves alone: the header's
+/// fixed part (64 bytes and the policy; layout 9), its checksum (padded to
+/// 8) and the manual clock, a test facility. A write there is refused at
+/// attach (the checksum) or is no pool of a real server's (the clock).
+fn unwritten() -> usize {
+    64 + 8 * Key::ALL.len() + 8 + 8
 }
 
 impl Drop for Host {
@@ -228,7 +236,7 @@ fn the_forged_words_of_the_issue_change_nothing_that_matters() {
         let len = std::fs::metadata(&host.path).unwrap().len() as usize;
         len - SLOTS as usize * SLOT_BYTES
     };
-    let words_before_slots = (header - (48 + 8 * Key::ALL.len() + 16)) / 8;
+    let words_before_slots = (header - unwritten()) / 8;
     // A permit count of 65535 in the budget word (the header's first live word
     // after the clock), a point count of 7 in slot 0's growth fit, EXITING on
     // slot 1, and slot 2 "waiting for a replacement".
