@@ -620,6 +620,28 @@ static uint32_t wl_xs_slot_count(pTHX_ SV *arg, uint32_t fallback) {
  * calls again until a batch comes back short. */
 #define WL_XS_BATCH 64
 
+/* ---- The library's ABI -------------------------------------------------- */
+
+/* The library the module runs with must have the ABI of the header it was
+ * compiled against (WL_ABI_VERSION): the structs the XS reads would be
+ * misread otherwise. Checked first at BOOT; the message names both
+ * versions and the library's file. */
+static void wl_xs_check_abi(pTHX_ UV abi, const char *version, const char *path) {
+  if (abi != WL_ABI_VERSION)
+    croak("workerlife: the library %s (workerlife %s) has ABI version %" UVuf
+          ", but this WorkerLife module was built for ABI version %u (workerlife %s):"
+          " rebuild WorkerLife against that library, or install the library it was built with",
+          path ? path : "libworkerlife", version ? version : "unknown", abi, (unsigned)WL_ABI_VERSION,
+          WL_VERSION_STRING);
+}
+
+/* The file the library's code was loaded from (the module's own file when
+ * the library is linked into it), or NULL. */
+static const char *wl_xs_library_file(void) {
+  Dl_info info;
+  return dladdr((void *)wl_version, &info) && info.dli_fname ? info.dli_fname : NULL;
+}
+
 /* ---- The fork counter --------------------------------------------------- */
 
 /* fork()s since load, counted in the child (a plain store: the child runs
@@ -676,6 +698,7 @@ PROTOTYPES: DISABLE
 
 BOOT:
   {
+    wl_xs_check_abi(aTHX_ wl_abi_version(), wl_version(), wl_xs_library_file());
     MY_CXT_INIT;
     wl_xs_find_stashes(aTHX_ &MY_CXT);
     pthread_atfork(NULL, NULL, wl_xs_after_fork_in_child);
@@ -693,6 +716,8 @@ BOOT:
      * from the header. */
     newCONSTSUB(stash, "TICKET_LAST", newSVuv((UV)WL_TICKET_LAST));
     newCONSTSUB(stash, "TICKETS", newSVuv(WL_TICKETS));
+    /* The ABI the module was compiled for (the header's). */
+    newCONSTSUB(stash, "ABI_VERSION", newSVuv(WL_ABI_VERSION));
     for (size_t t = 0; t < sizeof wl_xs_tables / sizeof wl_xs_tables[0]; t++) {
       AV *av = get_av(wl_xs_tables[t].array, GV_ADD);
       av_clear(av);
@@ -742,11 +767,26 @@ SV *
 library_path()
   CODE:
     {
-      Dl_info info;
-      RETVAL = dladdr((void *)wl_version, &info) && info.dli_fname ? newSVpv(info.dli_fname, 0) : newSV(0);
+      const char *file = wl_xs_library_file();
+      RETVAL = file ? newSVpv(file, 0) : newSV(0);
     }
   OUTPUT:
     RETVAL
+
+UV
+library_abi_version()
+  CODE:
+    RETVAL = wl_abi_version();
+  OUTPUT:
+    RETVAL
+
+void
+check_abi(abi, version, path)
+    UV abi
+    const char *version
+    const char *path
+  CODE:
+    wl_xs_check_abi(aTHX_ abi, version, path);
 
 UV
 fork_count()

@@ -3,12 +3,13 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use File::Temp qw(tempdir);
 use POSIX ();
 use Test::More;
 use JSON::PP ();
 use WorkerLife;
+use Layout;
 
 my $dir = tempdir(CLEANUP => 1);
 
@@ -239,7 +240,7 @@ subtest 'toolkit with a real process' => sub {
 };
 
 subtest 'the tables are the library\'s, number for number' => sub {
-    open my $fh, '<', "$FindBin::Bin/../../../include/workerlife.h" or die $!;
+    open my $fh, '<', Layout::header() or die $!;
     my $header = do { local $/; <$fh> };
     my %tables = (
         wl_action => ['WL_ACTION_', \@WorkerLife::ACTIONS],
@@ -272,7 +273,7 @@ subtest 'sample says which slots it found gone' => sub {
 };
 
 subtest 'one version' => sub {
-    open my $fh, '<', "$FindBin::Bin/../../../Cargo.toml" or die $!;
+    open my $fh, '<', Layout::cargo_toml() or die $!;
     my ($cargo) = do { local $/; <$fh> } =~ /\[workspace\.package\]\nversion = "([^"]+)"/;
     is($WorkerLife::VERSION, $cargo, 'the module says the workspace version');
     is(WorkerLife::library_version(), $cargo, 'and so does the library');
@@ -280,11 +281,35 @@ subtest 'one version' => sub {
     is($Plack::Middleware::WorkerLife::VERSION, $cargo, 'and the middleware');
 };
 
-subtest 'the XS module is linked with the repository build' => sub {
-    my $inc = "-I$FindBin::Bin/../lib";
-    like(`$^X $inc -MWorkerLife -e 'print \$WorkerLife::LIBRARY'`, qr{target/c/libworkerlife\.so\.\d+\.\d+\z},
-        'the library file the module is linked with');
-    ok(!$INC{'FFI/Platypus.pm'}, 'no FFI::Platypus');
+if (Layout::in_dist()) {
+    subtest 'the library is linked into the XS module' => sub {
+        my $inc = "-I$FindBin::Bin/../lib";
+        like(`$^X $inc -MWorkerLife -e 'print \$WorkerLife::LIBRARY'`, qr{/WorkerLife\.so\z},
+            'the library\'s code is in WorkerLife.so: nothing to find at run time');
+    };
+} else {
+    subtest 'the XS module is linked with the repository build' => sub {
+        my $inc = "-I$FindBin::Bin/../lib";
+        like(`$^X $inc -MWorkerLife -e 'print \$WorkerLife::LIBRARY'`, qr{target/c/libworkerlife\.so\.\d+\.\d+\z},
+            'the library file the module is linked with');
+        ok(!$INC{'FFI/Platypus.pm'}, 'no FFI::Platypus');
+    };
+}
+
+subtest 'a library of another ABI is refused, naming both versions' => sub {
+    my $header = do { open my $fh, '<', Layout::header() or die $!; local $/; <$fh> };
+    my ($abi) = $header =~ /#define WL_ABI_VERSION (\d+)/ or die 'no WL_ABI_VERSION';
+    my ($version) = $header =~ /#define WL_VERSION_STRING "([^"]+)"/ or die 'no WL_VERSION_STRING';
+    is(WorkerLife::ABI_VERSION, $abi, 'the module was built for the header\'s ABI');
+    is(WorkerLife::library_abi_version(), $abi, 'and the library it runs with has it');
+    ok(eval { WorkerLife::check_abi($abi, $version, '/x/libworkerlife.so'); 1 }, 'the same ABI is taken') or diag $@;
+    my $other = $abi + 1;
+    eval { WorkerLife::check_abi($other, '9.8.7', '/x/libworkerlife.so.9.8') };
+    is($@ =~ s/ at \S+ line \d+\.\n\z//r,
+        "workerlife: the library /x/libworkerlife.so.9.8 (workerlife 9.8.7) has ABI version $other, but this WorkerLife"
+        . " module was built for ABI version $abi (workerlife $version): rebuild WorkerLife against that library,"
+        . ' or install the library it was built with',
+        'the message names the library, its version and ABI, and the module\'s');
 };
 
 subtest 'a failing vector names its case' => sub {
@@ -488,7 +513,7 @@ subtest 'a fraction is refused even where a float\'s text hides it' => sub {
 };
 
 subtest 'the result codes are the header\'s, as constants' => sub {
-    open my $fh, '<', "$FindBin::Bin/../../../include/workerlife.h" or die $!;
+    open my $fh, '<', Layout::header() or die $!;
     my $header = do { local $/; <$fh> };
     my ($body) = $header =~ /enum wl_result\n.*?\{(.*?)\};/s or die 'no wl_result';
     my %codes = $body =~ /(WL_\w+) = (\d+)/g;

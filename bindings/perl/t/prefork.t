@@ -13,9 +13,10 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use Test::More;
 use Waiting qw(eventually);
+use Layout;
 
 my $dir = tempdir(CLEANUP => 1);
-my $example = "$FindBin::Bin/../../../examples/perl/prefork_server.pl";
+my $example = Layout::example('prefork_server.pl');
 
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;

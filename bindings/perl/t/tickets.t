@@ -8,6 +8,7 @@ use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use Test::More;
 use WorkerLife;
 use Vectors;
+use Layout;
 
 # The worker of a one-slot pool on a manual clock, with its pool (kept
 # alive beside it).
@@ -18,7 +19,7 @@ sub worker {
 }
 
 subtest 'the constants are the header\'s' => sub {
-    open my $fh, '<', "$FindBin::Bin/../../../include/workerlife.h" or die $!;
+    open my $fh, '<', Layout::header() or die $!;
     my $header = do { local $/; <$fh> };
     my ($last) = $header =~ /#define WL_TICKET_LAST (\d+)/ or die 'no WL_TICKET_LAST';
     my ($cells) = $header =~ /#define WL_TICKETS (\d+)/ or die 'no WL_TICKETS';

@@ -1,19 +1,18 @@
 package Vectors;
 
 # The shared test-vector runner (docs/design.md, "Test vectors"), for Perl: the
-# cases the Rust, C and Python suites run, plus $WORKERLIFE_VECTORS.
+# cases the Rust, C and Python suites run (tests/vectors; the distribution
+# carries a copy), plus $WORKERLIFE_VECTORS.
 
 use strict;
 use warnings;
-use File::Basename qw(dirname);
 use File::Spec;
 use JSON::PP ();
 use WorkerLife;
-
-my $REPO = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), qw(.. .. .. ..)));
+use Layout;
 
 sub files {
-    my @dirs = (File::Spec->catdir($REPO, qw(tests vectors)));
+    my @dirs = (Layout::vectors());
     push @dirs, $ENV{WORKERLIFE_VECTORS} if $ENV{WORKERLIFE_VECTORS};
     return map { [ sort glob(File::Spec->catfile($_, '*.json')) ] } @dirs;
 }
