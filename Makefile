@@ -7,6 +7,7 @@ CC ?= cc
 CXX ?= c++
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
+BINDIR ?= $(PREFIX)/bin
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 SONAME := $(shell v=$(VERSION); maj=$${v%%.*}; rest=$${v#*.}; min=$${rest%%.*}; \
             if [ $$maj = 0 ]; then echo libworkerlife.so.0.$$min; else echo libworkerlife.so.$$maj; fi)
@@ -242,7 +243,8 @@ c-test: lib header-check
 	@echo "c-test: all C checks passed"
 
 install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(BINDIR)
+	install -m 0755 target/release/workerlife $(DESTDIR)$(BINDIR)/workerlife
 	install -m 0755 target/release/libworkerlife.so $(DESTDIR)$(LIBDIR)/libworkerlife.so.$(VERSION)
 	ln -sf libworkerlife.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libworkerlife.so
