@@ -65,7 +65,7 @@ module WorkerLife
         phoff, shoff = head.unpack("@32Q<Q<")
         phentsize, phnum, shentsize, shnum = head.unpack("@54S<S<S<S<")
         need = [shoff + (shentsize * shnum), phoff + (phentsize * phnum)].max
-        if phoff + (phentsize * phnum) <= size
+        if phentsize >= 56 && phoff + (phentsize * phnum) <= size # 56: an ELF64 program header
           f.seek(phoff)
           phnum.times do
             offset, filesz = f.read(phentsize).unpack("@8Q<@32Q<")
