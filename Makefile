@@ -141,12 +141,18 @@ venv:
 # `pip install ./bindings/python` (the same crate and Python package, built
 # by the same maturin from the same pyproject.toml).
 python: wheel
-	$(PY) -m pip install -q --disable-pip-version-check --force-reinstall --no-deps dist/workerlife-*.whl
+	$(PY) -m pip install -q --disable-pip-version-check --force-reinstall --no-deps $(WHEEL)
 
 # The abi3 wheel users install without Rust (dist/): zig links it against
 # an old glibc so that it meets manylinux_2_28, which maturin checks the way
 # auditwheel does; stripped of debug info.
-wheel: venv
+# Built again only when a source it is made of changed (make test builds it,
+# make dist reuses it).
+WHEEL := dist/workerlife-$(VERSION)-cp39-abi3-manylinux_2_28_x86_64.whl
+WHEEL_SOURCES := $(shell find src bindings/python/src bindings/python/python -type f -not -name '*.pyc') \
+  Cargo.toml Cargo.lock bindings/python/Cargo.toml bindings/python/pyproject.toml
+wheel: $(WHEEL)
+$(WHEEL): $(WHEEL_SOURCES) | venv
 	rm -f dist/workerlife-*.whl
 	PATH=$(VENV)/bin:$$PATH $(PY) -m maturin build --quiet --release --strip --zig \
 	  --compatibility manylinux_2_28 -m bindings/python/Cargo.toml -o dist
