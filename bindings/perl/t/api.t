@@ -294,6 +294,24 @@ if (Layout::in_dist()) {
             'the library file the module is linked with');
         ok(!$INC{'FFI/Platypus.pm'}, 'no FFI::Platypus');
     };
+
+    # Linked with the library's shared object, the module binds its calls
+    # when it loads: a library put first (LD_PRELOAD) that says another ABI
+    # is refused as the module boots. (The distribution's module carries
+    # its library inside, bound at link time: nothing can stand in there.)
+    subtest 'loading against a library of another ABI dies, naming both' => sub {
+        require Config;
+        open my $fh, '>', "$dir/other_abi.c" or die $!;
+        print $fh "unsigned wl_abi_version(void) { return 99; }\nconst char *wl_version(void) { return \"9.8.7\"; }\n";
+        close $fh;
+        my $so = "$dir/libother_abi.so";
+        system("$Config::Config{cc} -shared -fPIC -o $so $dir/other_abi.c") == 0 or die "cc failed";
+        my $out = `LD_PRELOAD=$so $^X -I$FindBin::Bin/../lib -MWorkerLife -e 'print "loaded\n"' 2>&1`;
+        isnt($?, 0, 'perl -MWorkerLife fails');
+        like($out, qr{^workerlife: the library \Q$so\E \(workerlife 9\.8\.7\) has ABI version 99, but this WorkerLife module was built for ABI version \Q${\ WorkerLife::ABI_VERSION}\E \(workerlife \Q$WorkerLife::VERSION\E\)},
+            'the library, its version and ABI, and the module\'s') or diag $out;
+        unlike($out, qr/loaded/, 'before any code runs');
+    };
 }
 
 subtest 'a library of another ABI is refused, naming both versions' => sub {
