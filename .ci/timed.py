@@ -1,8 +1,9 @@
 """Times each make target of a run: ``make --trace T 2>&1 | timed.py LABEL FILE``
 passes make's output through unchanged and, as each target's recipe ends,
 prints how long it took; at the end a line for the whole command, all of it
-appended to FILE (tab-separated). ``timed.py --summary FILE`` prints the
-run's table from that file.
+appended to FILE (tab-separated). ``timed.py --summary FILE [STARTED]`` prints the
+run's table from that file (and the wall-clock time since STARTED, seconds
+since the epoch).
 
 make --trace names each target as its recipe starts ("Makefile:12: update
 target 'lib' due to: ..." or "... target 'lib' does not exist"); a target's
@@ -62,14 +63,16 @@ def timed(label: str, record: str) -> int:
     return 0
 
 
-def summary(record: str) -> int:
-    """Per command, its targets (a target run twice is summed) and its total."""
+def summary(record: str, started: Optional[float] = None) -> int:
+    """Per command, its targets (a target run twice is summed) and its total;
+    then the commands' sum and, given when the run started (seconds since the
+    epoch), the wall-clock time, which is less when commands ran side by side."""
     rows: List[Tuple[str, str, float]] = []
     try:
         with open(record) as f:
             for line in f:
-                label, target, seconds = line.rstrip("\n").split("\t")
-                rows.append((label, target, float(seconds)))
+                label, target, text = line.rstrip("\n").split("\t")
+                rows.append((label, target, float(text)))
     except FileNotFoundError:
         return 0
     print("\nci: time per make target (seconds)")
@@ -82,14 +85,17 @@ def summary(record: str) -> int:
         total = sum(s for lab, t, s in rows if lab == label and not t)
         grand += total
         print(f"  {label}: {total:.0f}")
-        for target, seconds in sums.items():
-            if seconds >= 0.5:
-                print(f"    {target:<28} {seconds:6.0f}")
-    print(f"  all: {grand:.0f} s ({grand / 60:.1f} min)")
+        for target, took in sums.items():
+            if took >= 0.5:
+                print(f"    {target:<28} {took:6.0f}")
+    print(f"  all commands: {grand:.0f} s ({grand / 60:.1f} min)")
+    if started is not None:
+        wall = time.time() - started
+        print(f"  wall clock: {wall:.0f} s ({wall / 60:.1f} min)")
     return 0
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--summary":
-        sys.exit(summary(sys.argv[2]))
+        sys.exit(summary(sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else None))
     sys.exit(timed(sys.argv[1], sys.argv[2]))
