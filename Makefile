@@ -279,7 +279,7 @@ dist-perl: lib perl
 	bindings/perl/packaging/build $(CURDIR)/dist $(VERSION)
 
 dist-c: lib
-	packaging/c/build $(CURDIR)/dist $(VERSION)
+	packaging/c/build $(CURDIR)/dist $(VERSION) $(SONAME)
 
 # Each package of dist/ installed by its own ecosystem's installer in a
 # throwaway directory, away from the checkout and (for the binary packages)
