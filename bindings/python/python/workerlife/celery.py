@@ -133,9 +133,6 @@ class State(Supervisor):
         self.installed = False
         # Said once the worker is ready (its log set up by then).
         self.startup_line = ""
-        # (pid, wait status) of each child billiard reaped, for the
-        # supervisor to report.
-        self.exits: Deque[Tuple[int, int]] = deque()
         # The first crash_loop event stopped the worker (said once).
         self.crash_stopped = False
         # max_surge: replacements the supervisor asked for (the slot each
@@ -308,9 +305,13 @@ def _report_exits() -> None:
     its wait status, so a crash is counted as one, a kernel OOM kill is
     named, a child killed by workerlife is told from one that died by
     itself, and the recycle permit of a child that left comes back now
-    rather than once the pool finds it gone (seconds later). A child that
-    exits between the look and billiard's own is found gone by the pool, as
-    before."""
+    rather than once the pool finds it gone (seconds later). The report is
+    made here, in the event loop, before billiard starts the replacement:
+    left to the supervisor's next round, the permit was still held when the
+    replacement finished its first task, and with ``max_requests=1`` half
+    the children served two (the pool's calls are thread-safe). A child
+    that exits between the look and billiard's own is found gone by the
+    pool, as before."""
     from billiard import pool as bpool
 
     original = bpool.Pool._join_exited_workers
@@ -333,10 +334,20 @@ def _report_exits() -> None:
                 _give_back_surge(self, p)  # before the supervisor hears of the exit
                 code = p.exitcode
                 # multiprocessing's exit code: the status, or minus the signal.
-                state.exits.append((p.pid, -code if code < 0 else (code & 0xFF) << 8))
+                _exited(p.pid, -code if code < 0 else (code & 0xFF) << 8)
 
     join_exited_workers._workerlife = True  # type: ignore[attr-defined]
     bpool.Pool._join_exited_workers = join_exited_workers
+
+
+def _exited(pid: int, status: int) -> None:
+    pool = state.pool
+    if pool is None:
+        return
+    try:
+        pool.exited(pid, status)
+    except Error:
+        pass  # not one of ours (never adopted), or found gone already
 
 
 def _event_loop_timers() -> None:
@@ -509,14 +520,8 @@ def _children() -> list[int]:
 
 
 def _round(pool: Pool) -> None:
-    """One supervisor round: report the exits billiard reaped, adopt new
-    children, tick, act, log events."""
-    while state.exits:
-        pid, status = state.exits.popleft()
-        try:
-            pool.exited(pid, status)
-        except Error:
-            pass  # not one of ours (never adopted), or reported already
+    """One supervisor round: adopt new children, tick, act, log events
+    (billiard's exits are reported as it reaps them)."""
     adopt_workers(pool, log, _children(), "child")
     for a in pool.tick():
         if a.action == "kill":
