@@ -103,6 +103,10 @@
 // gives it: this bit, with hundredths of a percent below it.
 #define WL_HEADROOM_PERCENT 9223372036854775808ull
 
+// `enforce=all` (the default), as `wl_policy_get_raw` gives it; any other
+// value has bit `1 << reason` set for each `wl_reason` whose rule acts.
+#define WL_ENFORCE_ALL UINT64_MAX
+
 // The ABI version this header describes; `wl_abi_version()` gives the
 // library's. Raised whenever a public struct's fields, an enum's values or
 // a function's signature change in a way an existing binding would misread.
@@ -276,6 +280,12 @@ enum wl_event_kind
   // worker is no bigger than a fresh one: none is recycled for it (the
   // limit cannot hold this pool). Once per run over the threshold.
   WL_EVENT_CONTAINER_TOO_SMALL = 12,
+  // A rule that does not act (`enforce`) tripped: the worker would have
+  // been recycled, and serves on. Once per generation and reason.
+  WL_EVENT_WOULD_RECYCLE = 13,
+  // A kill rule that does not act (`enforce`) tripped: the worker would
+  // have been killed, and serves on. Once per generation and reason.
+  WL_EVENT_WOULD_KILL = 14,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_event_kind;
@@ -316,6 +326,7 @@ enum wl_key
   WL_KEY_MEMORY_FORECAST = 26,
   WL_KEY_CONTAINER_MEMORY = 27,
   WL_KEY_CONTAINER_HEADROOM = 28,
+  WL_KEY_ENFORCE = 29,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_key;

@@ -124,8 +124,8 @@
 //! drops the handle, the file is removed when the process exits normally
 //! (an `atexit` handler). Attaching checks the magic, layout version, sizes
 //! and a header checksum: a truncated, extended or corrupted file is an
-//! error naming what is wrong (another layout version: `layout version 10
-//! (made by workerlife 0.2.0; this library, workerlife 0.1.0, reads 9)`).
+//! error naming what is wrong (another layout version: `layout version 11
+//! (made by workerlife 0.2.0; this library, workerlife 0.1.0, reads 10)`).
 //!
 //! A pool file is one format for every language: a file made from Rust, C,
 //! Python or Perl is attached and used from each of the others, with the
@@ -188,7 +188,7 @@ pub use view::top;
 pub use error::{Error, Result};
 pub use host::{Caps, Host};
 pub use os::clock::{coarse_ns as clock_ns_coarse, precise_ns as clock_ns_precise, ClockMode};
-pub use policy::{Key, Policy, Unit, CONTAINER_AUTO, HEADROOM_PERCENT};
+pub use policy::{Key, Policy, Unit, CONTAINER_AUTO, ENFORCE_ALL, HEADROOM_PERCENT};
 pub use pool::{ActionKind, Adopted, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};
 pub use rules::decision::{Action, Decision, Reason};
 pub use rules::event::{Event, EventKind, Severity};

@@ -276,7 +276,10 @@ fn damaged_pool_files_are_errors_not_crashes() {
     let this = env!("CARGO_PKG_VERSION");
     check(
         &version,
-        &format!("layout version 99 (made by workerlife {this}; this library, workerlife {this}, reads 9)"),
+        &format!(
+            "layout version 99 (made by workerlife {this}; this library, workerlife {this}, reads {})",
+            workerlife::LAYOUT_VERSION
+        ),
     );
     version[12..28].copy_from_slice(b"9.10.11-rc.1\0\0\0\0");
     check(&version, "made by workerlife 9.10.11-rc.1;");

@@ -204,6 +204,21 @@ fn raw_value(key: workerlife::Key) -> BoxedStrategy<u64> {
             (1u64 << 21)..(1 << 40)
         ]
         .boxed(),
+        // All, off, or a set of the reasons it can name.
+        (Key::Enforce, _) => prop_oneof![
+            Just(workerlife::ENFORCE_ALL),
+            Just(0),
+            proptest::sample::subsequence(
+                workerlife::Reason::ALL
+                    .iter()
+                    .filter(|r| !r.always_enforced())
+                    .map(|r| 1u64 << *r as u8)
+                    .collect::<Vec<_>>(),
+                1..8
+            )
+            .prop_map(|bits| bits.into_iter().fold(0, |a, b| a | b))
+        ]
+        .boxed(),
         (Key::ContainerHeadroom, _) => prop_oneof![
             (1u64..10_000).prop_map(|bp| workerlife::HEADROOM_PERCENT | bp),
             1u64..(1 << 20)

@@ -5,8 +5,11 @@
 //! indexed by [`Key`], which is also how the policy is stored in a shared pool
 //! header. 0 means "off" for every limit.
 
+pub mod reason;
+
 use crate::error::Error;
 use crate::units;
+use reason::Reason;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,6 +27,11 @@ pub const CONTAINER_AUTO: u64 = u64::MAX;
 /// A `container_headroom` written as a percentage of the limit: this bit,
 /// with the percentage in hundredths (basis points) below it.
 pub const HEADROOM_PERCENT: u64 = 1 << 63;
+
+/// `enforce=all` (the default): every rule acts. Otherwise the raw value has
+/// bit `1 << code` set for each reason that acts; the others are rehearsed
+/// (decided, reported as `would_recycle` / `would_kill`, never carried out).
+pub const ENFORCE_ALL: u64 = u64::MAX;
 
 /// The largest size a container key takes in bytes (2^62: 4 EiB).
 const CONTAINER_SIZE_MAX: u64 = 1 << 62;
@@ -160,6 +168,11 @@ policy_keys! {
     /// the worker whose recycle frees the most is recycled: a size, or a
     /// percentage of the limit (raw: [`HEADROOM_PERCENT`] | hundredths).
     ContainerHeadroom, "container_headroom", Size, HEADROOM_PERCENT | 1000, container_headroom, set_container_headroom;
+    /// Which rules act: `all`, `off` (a dress rehearsal: every rule is
+    /// decided and reported as it would act, none is carried out), or rule
+    /// names joined by `+` (`request_timeout+max_rss`), the others
+    /// rehearsed. Raw: [`ENFORCE_ALL`], or a bit per reason code.
+    Enforce, "enforce", Count, ENFORCE_ALL, enforce, set_enforce;
 }
 
 /// The number of policy keys.
@@ -179,6 +192,9 @@ impl Key {
         }
         if self == Key::ContainerMemory && v.eq_ignore_ascii_case("auto") {
             return Ok(CONTAINER_AUTO);
+        }
+        if self == Key::Enforce {
+            return parse_enforce(v).map_err(|why| Error::invalid_value(self.name(), value, &why));
         }
         if let (Key::ContainerHeadroom, Some(p)) = (self, v.strip_suffix('%')) {
             return units::parse_hundredths(p.trim())
@@ -214,6 +230,9 @@ impl Key {
     /// non-zero value that rounds to 0 are errors naming the key and value.
     pub fn number_value(self, value: f64) -> Result<u64, Error> {
         let bad = |why: &str| Error::invalid_value(self.name(), &format!("{value}"), why);
+        if self == Key::Enforce {
+            return Err(bad(ENFORCE_WORDS));
+        }
         if !value.is_finite() || value < 0.0 {
             return Err(bad("expected a finite number >= 0"));
         }
@@ -239,6 +258,13 @@ impl Key {
     /// A value given as a whole number: seconds for durations, bytes for
     /// sizes, counts as they are.
     pub fn whole_value(self, value: u64) -> Result<u64, Error> {
+        if self == Key::Enforce {
+            return Err(Error::invalid_value(
+                self.name(),
+                &value.to_string(),
+                ENFORCE_WORDS,
+            ));
+        }
         match self.unit() {
             Unit::Duration => value.checked_mul(1_000_000).ok_or_else(|| {
                 Error::invalid_value(self.name(), &value.to_string(), "number too large")
@@ -254,6 +280,7 @@ impl Key {
         match self {
             Key::ContainerMemory => raw != CONTAINER_AUTO,
             Key::ContainerHeadroom => raw & HEADROOM_PERCENT == 0,
+            Key::Enforce => false,
             _ => true,
         }
     }
@@ -263,6 +290,7 @@ impl Key {
         if !self.is_number(raw) {
             return match self {
                 Key::ContainerMemory => "auto".to_string(),
+                Key::Enforce => format_enforce(raw),
                 _ => format!("{}%", units::format_hundredths(raw & !HEADROOM_PERCENT)),
             };
         }
@@ -364,6 +392,13 @@ impl Policy {
         })
     }
 
+    /// Whether the rule behind `reason` acts (`enforce`); one that does not
+    /// is rehearsed. Always true for what no rule starts: `manual`, and
+    /// `drain_timeout` and `ready_timeout`, which finish a recycle under way.
+    pub fn enforces(&self, reason: Reason) -> bool {
+        enforces(self.raw(Key::Enforce), reason)
+    }
+
     /// Every raw value, in [`Key::ALL`] order.
     pub fn raw_values(&self) -> &[u64; KEY_COUNT] {
         &self.values
@@ -433,6 +468,14 @@ impl Policy {
                 "must be below container_memory",
             ));
         }
+        let enforce = self.raw(Key::Enforce);
+        if enforce != ENFORCE_ALL && enforce & !enforceable_bits() != 0 {
+            return Err(Error::invalid_value(
+                Key::Enforce.name(),
+                &format!("{enforce:#x}"),
+                "bits that name no rule that can be rehearsed",
+            ));
+        }
         for k in Key::ALL {
             if k.unit() == Unit::Duration && self.raw(*k) > TIME_MASK {
                 return Err(Error::invalid_value(
@@ -443,6 +486,80 @@ impl Policy {
             }
         }
         Ok(())
+    }
+}
+
+/// What `enforce` takes, for its errors.
+const ENFORCE_WORDS: &str =
+    "expected all, off, or rule names joined by + (request_timeout+max_rss)";
+
+/// Whether `reason` acts under the raw `enforce` value `raw`.
+pub(crate) fn enforces(raw: u64, reason: Reason) -> bool {
+    reason.always_enforced() || raw & (1 << reason as u8) != 0
+}
+
+/// The bits of the reasons `enforce` can name.
+fn enforceable_bits() -> u64 {
+    Reason::ALL
+        .iter()
+        .filter(|r| !r.always_enforced())
+        .fold(0, |bits, r| bits | 1 << *r as u8)
+}
+
+fn parse_enforce(v: &str) -> Result<u64, String> {
+    if v.eq_ignore_ascii_case("all") {
+        return Ok(ENFORCE_ALL);
+    }
+    let mut bits = 0;
+    for name in v.split('+').map(str::trim) {
+        // A rule by its reason (`memory_rss`) or by its key (`max_rss`).
+        let by_key = || {
+            Reason::ALL
+                .iter()
+                .copied()
+                .find(|r| r.key().map(Key::name) == Some(name))
+        };
+        let Some(r) = Reason::from_name(name).or_else(by_key) else {
+            let known: Vec<String> = Reason::ALL
+                .iter()
+                .filter(|r| !r.always_enforced())
+                .map(|r| match r.key().map(Key::name) {
+                    Some(k) if k != r.as_str() => format!("{k} ({r})"),
+                    _ => r.as_str().to_string(),
+                })
+                .collect();
+            return Err(if name.is_empty() {
+                format!("an empty rule name: {ENFORCE_WORDS}")
+            } else {
+                format!(
+                    "{name:?} names no rule: {ENFORCE_WORDS}; the rules: {}",
+                    known.join(", ")
+                )
+            });
+        };
+        if r.always_enforced() {
+            return Err(format!(
+                "{name} always acts (no rule starts it: it is asked for, or it ends a recycle under way); name the rules to act on"
+            ));
+        }
+        bits |= 1 << r as u8;
+    }
+    Ok(bits)
+}
+
+fn format_enforce(raw: u64) -> String {
+    if raw == ENFORCE_ALL {
+        return "all".into();
+    }
+    let names: Vec<&str> = Reason::ALL
+        .iter()
+        .filter(|r| !r.always_enforced() && raw & (1 << **r as u8) != 0)
+        .map(|r| r.as_str())
+        .collect();
+    if names.is_empty() {
+        "off".into()
+    } else {
+        names.join("+")
     }
 }
 

@@ -61,6 +61,8 @@ pub(super) struct GenerationNotes {
     pub(super) refused: u16,
     /// Its wait for a permit was filed.
     pub(super) waiting_filed: bool,
+    /// Bit per reason code: rules rehearsed (`enforce`) already filed.
+    pub(super) would_filed: u64,
     /// A recycle was returned.
     pub(super) recycle_returned: bool,
     /// Bit per reason code: kills already returned.

@@ -452,7 +452,38 @@ impl Supervisor {
         self.file_health_events(core, slot, now);
         let d = self.master_decision(core, slot, now);
         self.file_waiting(core, slot, now);
+        self.file_would(core, slot, &d, now);
         Some(d)
+    }
+
+    /// Rules rehearsed (`enforce`) that tripped for the slot's generation:
+    /// one `would_recycle` or `would_kill` event per reason. The slot marks
+    /// each as it is decided, whoever decided it (a timeout that tripped
+    /// and ended between two ticks too), so the master files the marks; the
+    /// figures come with the master's own decision when it shows the same
+    /// reason. A worker can write marks, and so costs at most one line per
+    /// reason and generation.
+    fn file_would(&mut self, core: &Core, slot: u32, d: &Decision, now: u64) {
+        let s = &core.slots()[slot as usize];
+        let mut bits = s.would.load(Relaxed);
+        if let Some(r) = d.reason.filter(|_| d.is_would()) {
+            bits |= 1 << r as u8;
+        }
+        let ss = &mut self.slots[slot as usize];
+        let new = bits & !ss.this_gen.would_filed;
+        if new == 0 {
+            return;
+        }
+        ss.this_gen.would_filed |= new;
+        for r in Reason::ALL.iter().filter(|r| new & (1 << **r as u8) != 0) {
+            let kind = match r.action() {
+                Action::Kill => EventKind::WouldKill,
+                _ => EventKind::WouldRecycle,
+            };
+            let mut ev = Event::of_slot(core, kind, slot, Some(*r), now);
+            ev.decision = d.reason.filter(|dr| dr == r).map(|_| *d);
+            self.push_event(ev);
+        }
     }
 
     /// A worker due for a soft recycle that waits for a permit: one event
@@ -526,12 +557,13 @@ impl Supervisor {
             // The working set kept rising while it drained: killed now, so
             // the kernel never picks a worker at random.
             let w = &core.header().container;
-            return Decision {
+            let kill = Decision {
                 action: Action::Kill,
                 reason: Some(Reason::ContainerMemory),
                 value: self.container.latest.map_or(0, |r| r.working_set),
                 limit: w.threshold.load(Relaxed),
             };
+            return core.rehearse(s, kill);
         }
         let d = core.decide(s, now);
         let ss = &mut self.slots[slot as usize];

@@ -126,6 +126,13 @@ impl Core {
         decide::decide(&s, &self.permits, slot, &LazyNow::at(s.clock, now), true, 0)
     }
 
+    /// `d`, a recycle or kill decided outside the rules (the master's
+    /// container kill), if its rule acts; else its "would" decision, marked
+    /// and counted as `decide` does (`enforce`).
+    pub fn rehearse(&self, slot: &Slot, d: Decision) -> Decision {
+        crate::rules::rehearsal::rehearse(&self.shared(), slot, d)
+    }
+
     /// `decide` for `end()`: right after a request ended, neither timeout
     /// can have tripped (the end is fresh activity and restarts the request
     /// timer), and a drain timeout only ever applies to a worker already told

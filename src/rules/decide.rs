@@ -6,11 +6,16 @@
 //! takes it; without one the worker waits in line. Whoever asks decides
 //! for the slot (the worker as a request begins or ends, its watchdog, the
 //! master's tick), so with no master running the workers coordinate among
-//! themselves through the shared words alone.
+//! themselves through the shared words alone. A rule that does not act
+//! (`enforce`) is decided the same way and turned into a "would" decision
+//! (`rehearsal`) before anything is granted: a rehearsed kill lets the
+//! soft rules still be decided, and is what is left if none acts.
 
+use crate::policy::ENFORCE_ALL;
 use crate::rules::decision::{Action, Decision, Reason};
 use crate::rules::permits::{budget_limited, Grant, Inherited, Permits};
 use crate::rules::reasons;
+use crate::rules::rehearsal::rehearse;
 use crate::rules::shared::Shared;
 use crate::rules::time::LazyNow;
 use crate::table::layout::{flag, state, GenState, Slot};
@@ -29,14 +34,23 @@ pub(crate) fn decide(
     pending: u64,
 ) -> Decision {
     let mut word = slot.gen_state.load(Acquire);
+    // Some rule does not act (`enforce`): what it would do is looked for
+    // once nothing that acts is found, and is the decision then.
+    let rehearsing = s.limits.enforce != ENFORCE_ALL;
+    let mut would = None;
+    let rest = |would: Option<Decision>| would.unwrap_or(Decision::CONTINUE);
     loop {
         let gs = GenState::unpack(word);
         if gs.state == state::VACANT {
             return Decision::CONTINUE;
         }
-        if kills {
-            if let Some(kill) = reasons::kill(s.limits, slot, gs, now.get()) {
+        if kills && would.is_none() {
+            if let Some(kill) = reasons::kill(s.limits, slot, gs, now.get(), true) {
                 return kill;
+            }
+            if rehearsing {
+                would = reasons::kill(s.limits, slot, gs, now.get(), false)
+                    .map(|kill| rehearse(s, slot, kill));
             }
         }
         if gs.state == state::DRAINING {
@@ -50,33 +64,40 @@ pub(crate) fn decide(
         }
         if gs.has(flag::EXITING) {
             // Already leaving on its own: no permit to take.
-            return Decision::CONTINUE;
+            return rest(would);
         }
         if gs.has(flag::SURGE) {
             // Granted, but serving on until its replacement is ready.
-            return Decision::CONTINUE;
+            return rest(would);
         }
-        let (reason, value, limit) = if gs.has(flag::MANUAL) {
-            (Reason::Manual, 0, 0)
-        } else if gs.has(flag::CONTAINER) {
+        let container = gs.has(flag::CONTAINER).then(|| {
             let c = &s.header.container;
             let (ws, at) = (c.working_set.load(Relaxed), c.threshold.load(Relaxed));
             (Reason::ContainerMemory, ws, at)
+        });
+        let acting = if gs.has(flag::MANUAL) {
+            Some((Reason::Manual, 0, 0))
         } else {
-            match reasons::soft(s.limits, slot, now, pending) {
-                None => {
-                    if gs.has(flag::WAITING) {
-                        // No longer due: out of the line for a permit.
-                        permits.set_waiting(s, slot, word, false);
-                    }
-                    return Decision::CONTINUE;
-                }
-                Some(t) => t,
+            container
+                .filter(|_| s.limits.enforces(Reason::ContainerMemory))
+                .or_else(|| reasons::soft(s.limits, slot, now, pending, true))
+        };
+        let Some((reason, value, limit)) = acting else {
+            if gs.has(flag::WAITING) {
+                // No longer due: out of the line for a permit.
+                permits.set_waiting(s, slot, word, false);
             }
+            if rehearsing && would.is_none() {
+                // A rehearsed kill is the graver; then the container's pick.
+                would = container
+                    .or_else(|| reasons::soft(s.limits, slot, now, pending, false))
+                    .map(|(r, v, l)| rehearse(s, slot, Decision::tripped(r, v, l)));
+            }
+            return rest(would);
         };
         let forced = reason.is_forced();
         if !forced && reasons::held_by_min_lifetime(s.limits, slot, now) {
-            return Decision::CONTINUE;
+            return rest(would);
         }
         // A worker that never served holds the permit of the one it
         // replaced: its own recycle goes on with that permit. A forced
@@ -93,7 +114,7 @@ pub(crate) fn decide(
                     if !gs.has(flag::WAITING) {
                         permits.set_waiting(s, slot, word, true);
                     }
-                    return Decision::CONTINUE;
+                    return rest(would);
                 }
                 Inherited::Changed(w) => {
                     word = w;
@@ -104,7 +125,7 @@ pub(crate) fn decide(
             if !gs.has(flag::WAITING) {
                 permits.set_waiting(s, slot, word, true);
             }
-            return Decision::CONTINUE;
+            return rest(would);
         }
         let gs = GenState::unpack(word);
         // The permit goes to the waiter predicted to reach its memory
@@ -113,7 +134,7 @@ pub(crate) fn decide(
             if !gs.has(flag::WAITING) {
                 permits.set_waiting(s, slot, word, true);
             }
-            return Decision::CONTINUE;
+            return rest(would);
         }
         let grant = Grant {
             slot,
@@ -124,7 +145,7 @@ pub(crate) fn decide(
         };
         match permits.grant(s, grant, now) {
             Ok(false) => return Decision::tripped(reason, value, limit),
-            Ok(true) => return Decision::CONTINUE,
+            Ok(true) => return rest(would),
             Err(w) => {
                 // Someone changed the slot meanwhile (granted it, retired
                 // it, flagged it): give the permit back and look again.

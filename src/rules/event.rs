@@ -54,6 +54,13 @@ crate::names::named_enum! {
         /// none is recycled for it. The value and limit are the working
         /// set and the threshold. Filed once per run over the threshold.
         ContainerTooSmall = 12 => "container_too_small",
+        /// A rule that does not act (`enforce`) tripped: the worker would
+        /// have been recycled, and serves on. With the value and limit;
+        /// filed once per generation and reason.
+        WouldRecycle = 13 => "would_recycle",
+        /// A kill rule that does not act (`enforce`) tripped: the worker
+        /// would have been killed, and serves on. Filed as `WouldRecycle`.
+        WouldKill = 14 => "would_kill",
     }
 }
 
@@ -186,9 +193,11 @@ impl Event {
             delay: None,
             decision: None,
             growth: match kind {
-                EventKind::RecycleRequested | EventKind::Killed | EventKind::Exited => {
-                    crate::rules::growth::estimate(&core.limits, s)
-                }
+                EventKind::RecycleRequested
+                | EventKind::Killed
+                | EventKind::Exited
+                | EventKind::WouldRecycle
+                | EventKind::WouldKill => crate::rules::growth::estimate(&core.limits, s),
                 _ => None,
             },
         }
@@ -200,9 +209,10 @@ impl Event {
             _ if self.oom_killed => Severity::Error,
             EventKind::CrashLoop => Severity::Error,
             EventKind::ContainerTooSmall => Severity::Error,
-            EventKind::Killed | EventKind::HealthCheckFailed | EventKind::Refused => {
-                Severity::Warning
-            }
+            EventKind::Killed
+            | EventKind::HealthCheckFailed
+            | EventKind::Refused
+            | EventKind::WouldKill => Severity::Warning,
             EventKind::Exited if self.crash => Severity::Warning,
             _ => Severity::Info,
         }

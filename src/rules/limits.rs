@@ -1,6 +1,7 @@
 //! The policy's limits in the units the rules compare, read once from the
 //! policy: what every rule (and the growth estimate) reads, owned by none.
 
+use crate::policy::reason::Reason;
 use crate::policy::{Key, Policy};
 
 /// The policy's numbers, in the units the rules compare (µs, bytes, counts).
@@ -27,6 +28,8 @@ pub(crate) struct Limits {
     pub max_pool_rss: u64,
     pub memory_sustain: u64,
     pub memory_forecast: u64,
+    /// `enforce`: which reasons act (see `enforces`).
+    pub enforce: u64,
     /// Whether a rule reads the time of a worker's last begin or end
     /// (request_timeout, heartbeat_timeout, max_idle); without one, the hot
     /// path skips its clock reads.
@@ -34,6 +37,13 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// Whether `reason` acts; one that does not is rehearsed
+    /// (`rules::rehearsal`).
+    #[inline]
+    pub(crate) fn enforces(&self, reason: Reason) -> bool {
+        crate::policy::enforces(self.enforce, reason)
+    }
+
     pub(crate) fn from(p: &Policy) -> Self {
         Limits {
             request_timeout: p.raw(Key::RequestTimeout),
@@ -57,6 +67,7 @@ impl Limits {
             max_pool_rss: p.raw(Key::MaxPoolRss),
             memory_sustain: p.raw(Key::MemorySustain),
             memory_forecast: p.raw(Key::MemoryForecast),
+            enforce: p.raw(Key::Enforce),
             activity_clock: p.raw(Key::RequestTimeout) > 0
                 || p.raw(Key::HeartbeatTimeout) > 0
                 || p.raw(Key::MaxIdle) > 0,

@@ -4,8 +4,9 @@
 //! that holds the pool's memory and lends the parts they read (`shared`).
 //! Beside them: the policy's limits in rule units (`limits`), growth
 //! estimates (`growth`), per-generation jitter (`jitter`), whether a
-//! slot's process still lives (`liveness`) and the pool's events
-//! (`event`).
+//! slot's process still lives (`liveness`), the pool's events
+//! (`event`) and the dress rehearsal of rules that do not act
+//! (`rehearsal`).
 
 pub(crate) mod core;
 pub(crate) mod decide;
@@ -18,5 +19,6 @@ pub(crate) mod limits;
 pub(crate) mod liveness;
 pub(crate) mod permits;
 pub(crate) mod reasons;
+pub(crate) mod rehearsal;
 pub(crate) mod shared;
 pub(crate) mod time;

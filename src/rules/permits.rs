@@ -418,7 +418,7 @@ impl Permits {
         if gs.state != state::RUNNING || !gs.has(flag::WAITING) {
             return false;
         }
-        let Some((reason, value, _)) = reasons::soft(s.limits, other, now, 0) else {
+        let Some((reason, value, _)) = reasons::soft(s.limits, other, now, 0, true) else {
             self.set_waiting(s, other, word, false);
             return false;
         };

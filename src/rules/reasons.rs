@@ -14,8 +14,16 @@ use crate::table::layout::{flag, state, Activity, GenState, Slot, NONE};
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
 /// The kill a slot's worker has earned, if any: a request or heartbeat
-/// timeout, or a drain that lasted too long.
-pub(crate) fn kill(l: &Limits, slot: &Slot, gs: GenState, now: u64) -> Option<Decision> {
+/// timeout, or a drain that lasted too long; among the rules that act
+/// (`acting`), or among those only rehearsed (`enforce`).
+pub(crate) fn kill(
+    l: &Limits,
+    slot: &Slot,
+    gs: GenState,
+    now: u64,
+    acting: bool,
+) -> Option<Decision> {
+    let wanted = |r: Reason| l.enforces(r) == acting;
     // The cells are read only for a rule that needs them (they are a
     // cache line of their own, and tick reads every slot).
     let activity = if l.request_timeout > 0 {
@@ -26,6 +34,7 @@ pub(crate) fn kill(l: &Limits, slot: &Slot, gs: GenState, now: u64) -> Option<De
     if let Some(oldest) = activity.and_then(|a| a.oldest) {
         let age = now.saturating_sub(oldest);
         if age >= l.request_timeout
+            && wanted(Reason::RequestTimeout)
             && (!gs.has(flag::LOOP) || loop_stalled(slot, now, l.request_timeout))
         {
             return Some(Decision::tripped(
@@ -37,6 +46,7 @@ pub(crate) fn kill(l: &Limits, slot: &Slot, gs: GenState, now: u64) -> Option<De
     }
     if l.heartbeat_timeout > 0
         && now.saturating_sub(slot.last_beat.load(Relaxed)) >= l.heartbeat_timeout
+        && wanted(Reason::HeartbeatTimeout)
     {
         // Silent since its last beat or its last activity, whichever
         // came later.
@@ -50,7 +60,7 @@ pub(crate) fn kill(l: &Limits, slot: &Slot, gs: GenState, now: u64) -> Option<De
             ));
         }
     }
-    if gs.state == state::DRAINING && l.drain_timeout > 0 {
+    if gs.state == state::DRAINING && l.drain_timeout > 0 && acting {
         let at = slot.recycle_at.load(Acquire);
         if at != NONE {
             let draining = now.saturating_sub(at);
@@ -76,17 +86,22 @@ pub(crate) fn due(s: &Shared, slot: &Slot, now: u64) -> Option<Reason> {
     if gs.has(flag::CONTAINER) {
         return Some(Reason::ContainerMemory);
     }
-    soft(s.limits, slot, &LazyNow::at(s.clock, now), 0).map(|(r, _, _)| r)
+    soft(s.limits, slot, &LazyNow::at(s.clock, now), 0, true).map(|(r, _, _)| r)
 }
 
 /// The first soft reason that trips, in priority order, with its value
-/// and limit. `pending`: requests in flight counted as served.
+/// and limit, among the rules that act (`acting`) or among those only
+/// rehearsed (`enforce`): a rehearsed rule never hides one that acts.
+/// `pending`: requests in flight counted as served.
 pub(crate) fn soft(
     l: &Limits,
     slot: &Slot,
     now: &LazyNow,
     pending: u64,
+    acting: bool,
 ) -> Option<(Reason, u64, u64)> {
+    // Each rule is asked only once it trips, so the hot path pays nothing.
+    let wanted = |r: Reason| l.enforces(r) == acting;
     let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;
     // With memory_sustain, reading `i` must have been over its limit
     // without a break for that long, as of the latest reading.
@@ -98,45 +113,48 @@ pub(crate) fn soft(
         since != NONE && slot.read_at.load(Relaxed).saturating_sub(since) >= l.memory_sustain
     };
     let rss = slot.rss.load(Relaxed);
-    if over(rss, l.max_rss) && sustained(0) {
+    if over(rss, l.max_rss) && sustained(0) && wanted(Reason::MemoryRss) {
         return Some((Reason::MemoryRss, rss, l.max_rss));
     }
     let uss = slot.uss.load(Relaxed);
-    if over(uss, l.max_uss) && sustained(1) {
+    if over(uss, l.max_uss) && sustained(1) && wanted(Reason::MemoryUss) {
         return Some((Reason::MemoryUss, uss, l.max_uss));
     }
     let pss = slot.pss.load(Relaxed);
-    if over(pss, l.max_pss) && sustained(2) {
+    if over(pss, l.max_pss) && sustained(2) && wanted(Reason::MemoryPss) {
         return Some((Reason::MemoryPss, pss, l.max_pss));
     }
     let fds = slot.fds.load(Relaxed);
-    if over(fds, l.max_fds) && sustained(3) {
+    if over(fds, l.max_fds) && sustained(3) && wanted(Reason::OpenFds) {
         return Some((Reason::OpenFds, fds, l.max_fds));
     }
     let failures = u64::from(slot.health_failures.load(Relaxed));
-    if over(failures, l.max_health_failures) {
+    if over(failures, l.max_health_failures) && wanted(Reason::HealthCheck) {
         return Some((Reason::HealthCheck, failures, l.max_health_failures));
     }
     let requests = slot.requests.load(Relaxed).saturating_add(pending);
     let request_limit = request_limit(l, slot);
-    if over(requests, request_limit) {
+    if over(requests, request_limit) && wanted(Reason::MaxRequests) {
         return Some((Reason::MaxRequests, requests, request_limit));
     }
     let lifetime_limit = lifetime_limit(l, slot);
     if lifetime_limit > 0 {
         let age = now.get().saturating_sub(slot.spawned_at.load(Relaxed));
-        if over(age, lifetime_limit) {
+        if over(age, lifetime_limit) && wanted(Reason::MaxLifetime) {
             return Some((Reason::MaxLifetime, age, lifetime_limit));
         }
     }
-    if l.max_idle > 0 {
+    if l.max_idle > 0 && wanted(Reason::Idle) {
         if let Some(idle) = Activity::idle_for(slot, now.get(), l.max_idle) {
             return Some((Reason::Idle, idle, l.max_idle));
         }
     }
     // Set from the latest reading's estimate (`store_health`), so the
     // hot path reads one bit; the estimate is made again only now.
-    if l.memory_forecast > 0 && GenState::unpack(slot.gen_state.load(Relaxed)).has(flag::FORECAST) {
+    if l.memory_forecast > 0
+        && GenState::unpack(slot.gen_state.load(Relaxed)).has(flag::FORECAST)
+        && wanted(Reason::MemoryForecast)
+    {
         let left = growth::estimate(l, slot)
             .and_then(|g| g.to_limit)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));

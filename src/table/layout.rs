@@ -11,7 +11,7 @@ pub const MAGIC: [u8; 8] = *b"WRKRLIFE";
 /// Bumped whenever the layout changes; attach refuses other versions. The
 /// magic, this number and the writer's version (the first 28 bytes) keep
 /// their place in every layout, so that a refusal can name both builds.
-pub const LAYOUT_VERSION: u32 = 9;
+pub const LAYOUT_VERSION: u32 = 10;
 /// Bytes of the writer's version in the header (NUL-padded text).
 pub const WRITER_BYTES: usize = 16;
 /// The most slots one pool can hold.
@@ -91,6 +91,9 @@ pub(crate) struct Counters {
     /// Claims refused because every slot held a live worker: each such
     /// worker runs unsupervised.
     pub no_free_slot: AtomicU64,
+    /// `enforce`: generations that tripped a rule only rehearsed (once per
+    /// generation and reason), indexed by reason code.
+    pub would_by_reason: [AtomicU64; 16],
 }
 
 /// `ContainerWords::state`.
@@ -238,6 +241,9 @@ pub(crate) struct Slot {
     /// How the previous generation ended (`last_exit` codes); kept across
     /// generations, for people watching the pool.
     pub last_exit: AtomicU64,
+    /// `enforce`: a bit (`1 << reason code`) for each rule this generation
+    /// tripped that was only rehearsed, not carried out.
+    pub would: AtomicU64,
     /// One cell per request in flight (see `cell`): when each began, so the
     /// oldest is timed whatever the others do.
     pub cells: [AtomicU64; TICKETS],
@@ -270,6 +276,7 @@ impl Slot {
         }
         self.read_at.store(0, Relaxed);
         self.fit.store(0, Relaxed);
+        self.would.store(0, Relaxed);
     }
 }
 

@@ -1,8 +1,9 @@
 //! Pool statistics, as a struct, as JSON and as Prometheus text exposition.
 
+use crate::policy::Key;
 use crate::pool::Pool;
 use crate::rules::core::Core;
-use crate::rules::decision::Reason;
+use crate::rules::decision::{Action, Reason};
 use crate::rules::growth::Growth;
 use crate::table::layout::{
     flag, state, Activity, GenState, NONE, REQUEST_BUCKETS, UPTIME_BUCKETS,
@@ -46,6 +47,9 @@ pub struct SlotStats {
     pub last_exit: Option<&'static str>,
     /// Due for a soft recycle, waiting in line for a budget permit.
     pub waiting: bool,
+    /// The rules rehearsed (`enforce`) that tripped in this generation:
+    /// what would have been done to it, by reason name.
+    pub would: Vec<&'static str>,
 }
 
 /// The container the master runs in, as it last read it
@@ -97,6 +101,12 @@ pub struct Stats {
     pub permits_held: u64,
     /// Recycles granted and kills decided, by reason.
     pub recycles: Vec<(Reason, u64)>,
+    /// `enforce`, as the spec string writes it (`all`, `off`,
+    /// `request_timeout+max_rss`).
+    pub enforce: String,
+    /// Rules rehearsed (`enforce`) that tripped, by reason: once per
+    /// generation and reason, what would have been recycled or killed.
+    pub would: Vec<(Reason, u64)>,
     pub requests_at_recycle: Histogram,
     pub uptime_at_recycle: Histogram,
     pub per_slot: Vec<SlotStats>,
@@ -187,6 +197,24 @@ pub(crate) fn prometheus(st: &Stats) -> String {
     );
     for (r, n) in &st.recycles {
         let _ = writeln!(o, "workerlife_recycles_total{{reason=\"{r}\"}} {n}");
+    }
+    // A dress rehearsal's counts (`enforce`), split as the actions are.
+    for (action, name, help) in [
+        (
+            Action::Recycle,
+            "would_recycle_total",
+            "Workers a rule not enforced would have recycled (once per generation and reason), by reason.",
+        ),
+        (
+            Action::Kill,
+            "would_kill_total",
+            "Workers a rule not enforced would have killed (once per generation and reason), by reason.",
+        ),
+    ] {
+        family(&mut o, name, "counter", help);
+        for (r, n) in st.would.iter().filter(|(r, _)| r.action() == action && !r.always_enforced()) {
+            let _ = writeln!(o, "workerlife_{name}{{reason=\"{r}\"}} {n}");
+        }
     }
     family(&mut o, "workers", "gauge", "Worker slots by state.");
     for (name, n) in [
@@ -425,6 +453,11 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             .iter()
             .map(|r| (*r, c.by_reason[*r as usize].load(Relaxed)))
             .collect(),
+        enforce: Key::Enforce.format_value(core.limits.enforce),
+        would: Reason::ALL
+            .iter()
+            .map(|r| (*r, c.would_by_reason[*r as usize].load(Relaxed)))
+            .collect(),
         requests_at_recycle: Histogram {
             bounds: REQUEST_BUCKETS.iter().map(|&b| b as f64).collect(),
             counts: c.requests_hist.iter().map(|a| a.load(Relaxed)).collect(),
@@ -483,6 +516,11 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             fds: reading(s.fds.load(Relaxed)),
             last_exit: crate::rules::decision::last_exit_name(s.last_exit.load(Relaxed)),
             waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
+            would: if live {
+                would_names(s.would.load(Relaxed))
+            } else {
+                Vec::new()
+            },
             growth: if live {
                 crate::rules::growth::estimate(&core.limits, s)
             } else {
@@ -491,6 +529,19 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
         });
     }
     st
+}
+
+/// The reasons whose bits are set in a slot's `would` word (a word any
+/// worker can write: bits that name no reason are left out).
+fn would_names(bits: u64) -> Vec<&'static str> {
+    if bits == 0 {
+        return Vec::new();
+    }
+    Reason::ALL
+        .iter()
+        .filter(|r| bits & (1 << **r as u8) != 0)
+        .map(|r| r.as_str())
+        .collect()
 }
 
 /// Writes `$v` as serde_json does (numbers, strings escaped, non-finite
@@ -583,6 +634,8 @@ fn per_slot_json(out: &mut Vec<u8>, slots: &[SlotStats]) {
         put!(out, &s.uss);
         out.extend_from_slice(b",\"waiting\":");
         put!(out, &s.waiting);
+        out.extend_from_slice(b",\"would\":");
+        put!(out, &s.would);
         out.push(b'}');
     }
     out.push(b']');
@@ -603,6 +656,11 @@ fn summary_json(st: &Stats) -> serde_json::Value {
         .iter()
         .map(|(r, n)| (r.as_str().to_string(), json!(n)))
         .collect();
+    let would: serde_json::Map<String, serde_json::Value> = st
+        .would
+        .iter()
+        .map(|(r, n)| (r.as_str().to_string(), json!(n)))
+        .collect();
     json!({
         "slots": st.slots,
         "workers": {"vacant": st.vacant, "running": st.running, "draining": st.draining, "exiting": st.exiting},
@@ -617,6 +675,8 @@ fn summary_json(st: &Stats) -> serde_json::Value {
         "ready_timeouts": st.ready_timeouts,
         "permits_held": st.permits_held,
         "recycles": recycles,
+        "enforce": st.enforce,
+        "would": would,
         "requests_at_recycle": hist(&st.requests_at_recycle),
         "uptime_at_recycle_seconds": hist(&st.uptime_at_recycle),
         "container": st.container.as_ref().map(|c| json!({
@@ -673,6 +733,7 @@ mod tests {
                     "growth": s.growth.map(|g| growth_json(&g)),
                     "last_exit": s.last_exit,
                     "waiting": s.waiting,
+                    "would": s.would,
                 })
             })
             .collect();
@@ -696,6 +757,7 @@ mod tests {
             growth: None,
             last_exit: None,
             waiting: false,
+            would: Vec::new(),
         }
     }
 
@@ -717,6 +779,8 @@ mod tests {
             ready_timeouts: 12,
             permits_held: 13,
             recycles: Reason::ALL.iter().map(|r| (*r, *r as u64 * 3)).collect(),
+            enforce: "request_timeout+max_rss".into(),
+            would: Reason::ALL.iter().map(|r| (*r, *r as u64 * 5)).collect(),
             requests_at_recycle: Histogram {
                 bounds: vec![1.0, 10.0],
                 counts: vec![1, 2, 3],

@@ -2,14 +2,16 @@
 //! read from a pool file or a server's stats endpoint) rendered for people.
 //! One renderer for the `workerlife` binary and `python -m workerlife top`.
 
+use crate::rules::decision::{Action, Reason};
 use crate::rules::growth::human_rate;
 use crate::units::human_size;
 use serde_json::Value;
 use std::fmt::Write;
 
 /// The column heads, in order.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "SLOT", "PID", "STATE", "AGE", "REQS", "RSS", "USS", "GROW/REQ", "GROW/S", "TO-LIMIT", "LAST",
+    "WOULD",
 ];
 
 /// The most characters a cell (or a name in the header) shows; longer text
@@ -133,10 +135,13 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
         stats["permits_held"].as_u64().unwrap_or(0),
     );
     let _ = writeln!(out, "recycles: {recycles}");
+    if let Some(line) = rehearsal_line(stats) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(line) = container_line(&stats["container"]) {
         let _ = writeln!(out, "{line}");
     }
-    let mut rows: Vec<[String; 11]> = Vec::new();
+    let mut rows: Vec<[String; 12]> = Vec::new();
     for s in slots {
         let state = s["state"].as_str().unwrap_or("?");
         if state == "vacant" {
@@ -171,6 +176,7 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
             rate(&g["bytes_per_second"], "/s"),
             to_limit,
             printable(s["last_exit"].as_str().unwrap_or("-")),
+            would_cell(&s["would"]),
         ]);
     }
     let mut widths = COLUMNS.map(str::len);
@@ -192,6 +198,58 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
         line(&mut out, r);
     }
     Ok(out)
+}
+
+/// The rules rehearsed (`enforce`): what is enforced and what would have
+/// been done so far (`rehearsal: enforce=off | would: max_requests 12,
+/// request_timeout 1`); None when every rule acts and none was rehearsed.
+fn rehearsal_line(stats: &Value) -> Option<String> {
+    let enforce = stats["enforce"].as_str().unwrap_or("all");
+    let mut would: Vec<(String, u64)> = stats["would"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().filter(|&n| n > 0).map(|n| (k.clone(), n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if enforce == "all" && would.is_empty() {
+        return None;
+    }
+    would.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let would = if would.is_empty() {
+        "none yet".to_string()
+    } else {
+        would
+            .iter()
+            .map(|(k, n)| format!("{} {n}", printable(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "rehearsal: enforce={} | would: {would}",
+        printable(enforce)
+    ))
+}
+
+/// A worker's rules rehearsed this generation (`recycle:max_requests`,
+/// `kill:request_timeout`), or `-`.
+fn would_cell(v: &Value) -> String {
+    let names: Vec<String> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(printable).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        return "-".into();
+    }
+    let text: Vec<String> = names
+        .iter()
+        .map(|n| match Reason::from_name(n).map(Reason::action) {
+            Some(Action::Kill) => format!("kill:{n}"),
+            _ => format!("recycle:{n}"),
+        })
+        .collect();
+    printable(&text.join(","))
 }
 
 /// `45s`, `12m05s`, `3h20m`, `2d04h`.

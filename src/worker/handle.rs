@@ -497,15 +497,20 @@ impl Worker {
 
     /// The event every host logs for decision `d` of this worker (from
     /// `decision()`): `killed` for a kill, `recycle_requested` for a
-    /// recycle, with the value and limit that tripped; None for continue.
+    /// recycle, `would_kill` or `would_recycle` for a rule rehearsed
+    /// (`enforce`), with the value and limit that tripped; None for
+    /// continue.
     /// For hosts with no master to file events (the watchdog, a middleware
     /// whose worker leaves after this request): the same line a master
     /// logs. Allocates nothing.
     pub fn event_for(&self, d: Decision) -> Option<Event> {
-        let kind = match d.action {
-            Action::Recycle => EventKind::RecycleRequested,
-            Action::Kill => EventKind::Killed,
-            Action::Continue => return None,
+        let kind = match (d.action, d.reason) {
+            (Action::Recycle, _) => EventKind::RecycleRequested,
+            (Action::Kill, _) => EventKind::Killed,
+            // A rule rehearsed (`enforce`): what it would have done.
+            (Action::Continue, Some(r)) if r.action() == Action::Kill => EventKind::WouldKill,
+            (Action::Continue, Some(_)) => EventKind::WouldRecycle,
+            (Action::Continue, None) => return None,
         };
         let mut ev = Event::of_slot(&self.core, kind, self.index, d.reason, self.core.now());
         ev.decision = Some(d);

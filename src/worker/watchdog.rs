@@ -7,7 +7,8 @@
 //! no host code holds; so a worker stuck in C code or in a loop holding
 //! Python's GIL is still ended at `request_timeout`. It signals only its own process: a kill decision for
 //! its slot ends it (SIGKILL, after a line on stderr), and, when asked, a
-//! granted recycle sends it the server's graceful signal once. It also
+//! granted recycle sends it the server's graceful signal once; a rule
+//! rehearsed (`enforce`) gets its `would_*` line, once. It also
 //! samples its process every `sample_interval`, and retires the slots of
 //! workers found gone at two looks a second apart, so that no permit waits
 //! for ever on a worker that died without saying so.
@@ -81,12 +82,13 @@ impl Watchdog {
             .stack_size(256 * 1024)
             .spawn(move || {
                 let mut reap = Reap::default();
+                let mut said = Said::default();
                 while !s.stop.load(Acquire) {
                     // Nothing in the shared table may end the guard: a round
                     // that panics (a bug, or a slot no writer of ours made)
                     // is skipped, and the next one runs.
                     let round = std::panic::AssertUnwindSafe(|| {
-                        watch(&worker, options.recycle_signal, &s, &mut reap)
+                        watch(&worker, options.recycle_signal, &s, &mut reap, &mut said)
                     });
                     let _ = std::panic::catch_unwind(round);
                     std::thread::park_timeout(interval);
@@ -163,8 +165,22 @@ struct Reap {
     suspects: Vec<(u32, u32)>,
 }
 
+/// The rules rehearsed (`enforce`) whose line the watchdog wrote: a bit
+/// per reason code, for one generation.
+#[derive(Default)]
+struct Said {
+    generation: u32,
+    would: u64,
+}
+
 /// One look at the slot.
-fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &mut Reap) {
+fn watch(
+    worker: &Worker,
+    recycle_signal: Option<i32>,
+    shared: &Shared,
+    reap: &mut Reap,
+    said: &mut Said,
+) {
     let core = worker.core();
     let me = std::process::id();
     let now = core.now();
@@ -194,7 +210,22 @@ fn watch(worker: &Worker, recycle_signal: Option<i32>, shared: &Shared, reap: &m
                     }
                 }
             }
-            Action::Continue => {}
+            Action::Continue => {
+                // A rule rehearsed: its `would_*` line, once per generation
+                // and reason (no master of ours files it here).
+                if let Some(r) = d.reason {
+                    if said.generation != gs.generation {
+                        *said = Said {
+                            generation: gs.generation,
+                            would: 0,
+                        };
+                    }
+                    if said.would & (1 << r as u8) == 0 {
+                        said.would |= 1 << r as u8;
+                        say(worker, d);
+                    }
+                }
+            }
         }
     }
     if reap

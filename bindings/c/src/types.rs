@@ -97,6 +97,12 @@ pub enum wl_event_kind {
     /// worker is no bigger than a fresh one: none is recycled for it (the
     /// limit cannot hold this pool). Once per run over the threshold.
     WL_EVENT_CONTAINER_TOO_SMALL = 12,
+    /// A rule that does not act (`enforce`) tripped: the worker would have
+    /// been recycled, and serves on. Once per generation and reason.
+    WL_EVENT_WOULD_RECYCLE = 13,
+    /// A kill rule that does not act (`enforce`) tripped: the worker would
+    /// have been killed, and serves on. Once per generation and reason.
+    WL_EVENT_WOULD_KILL = 14,
 }
 
 /// A policy key, in spec-string order (see docs/policy.md for each default).
@@ -132,6 +138,7 @@ pub enum wl_key {
     WL_KEY_MEMORY_FORECAST = 26,
     WL_KEY_CONTAINER_MEMORY = 27,
     WL_KEY_CONTAINER_HEADROOM = 28,
+    WL_KEY_ENFORCE = 29,
 }
 
 /// How a key's raw value is counted.
@@ -214,6 +221,10 @@ pub const WL_CONTAINER_AUTO: u64 = u64::MAX;
 /// A `container_headroom` that is a percentage, as `wl_policy_get_raw`
 /// gives it: this bit, with hundredths of a percent below it.
 pub const WL_HEADROOM_PERCENT: u64 = 0x8000_0000_0000_0000;
+
+/// `enforce=all` (the default), as `wl_policy_get_raw` gives it; any other
+/// value has bit `1 << reason` set for each `wl_reason` whose rule acts.
+pub const WL_ENFORCE_ALL: u64 = u64::MAX;
 
 /// A reading of the container's memory cgroup, for
 /// `wl_pool_report_container`: bytes, or `WL_NO_READING` where unknown;
@@ -543,6 +554,7 @@ pub(crate) const CONSTANTS: &[(&str, u64)] = {
         WL_TICKETS,
         WL_CONTAINER_AUTO,
         WL_HEADROOM_PERCENT,
+        WL_ENFORCE_ALL,
         WL_ABI_VERSION,
     ]
 };
