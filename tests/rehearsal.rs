@@ -221,3 +221,26 @@ fn top_marks_what_would_be_done() {
     let row = table.lines().last().unwrap();
     assert!(row.trim_end().ends_with("recycle:max_requests"), "{table}");
 }
+
+#[test]
+fn an_event_loop_cancels_nothing_for_a_rehearsed_request_timeout_and_the_master_files_it() {
+    let pool = pool("request_timeout=5s,enforce=off", 1);
+    pool.spawned(0, 1_111_111).unwrap();
+    let w = pool.worker(0).unwrap();
+    w.on_event_loop();
+    let t = w.begin_ticket().unwrap();
+    pool.advance(Duration::from_secs(6)).unwrap();
+    w.heartbeat();
+    let mut out = [workerlife::Ticket::from_raw(0); workerlife::TICKETS];
+    assert_eq!(w.overdue(&mut out), 0, "nothing to cancel");
+    assert!(pool.tick().is_empty());
+    let events = pool.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::WouldKill && e.reason == Some(Reason::RequestTimeout)),
+        "{events:?}"
+    );
+    assert_eq!(stats(&pool)["would"]["request_timeout"], 1);
+    assert!(!w.end_ticket(t).unwrap());
+}

@@ -90,6 +90,49 @@ fn an_idle_worker_is_not_killed_and_a_busy_one_that_ends_in_time_is_not_either()
 }
 
 #[test]
+fn a_rehearsed_kill_leaves_the_worker_alive_and_is_said_once_per_reason() {
+    let policy = Policy::parse("request_timeout=200ms,max_requests=1,enforce=off").unwrap();
+    let pool = Pool::shared(&policy, 2).unwrap();
+    let (status, err, _) = run_child(|| {
+        let w = pool.claim(std::process::id()).unwrap();
+        let _dog = w
+            .watchdog(WatchdogOptions {
+                // A graceful signal would end the child: none is sent.
+                recycle_signal: Some(libc::SIGTERM),
+                interval: Some(Duration::from_millis(20)),
+            })
+            .unwrap();
+        w.begin();
+        assert!(!w.end(), "a rehearsed max_requests says serve on");
+        w.begin();
+        // Held well past request_timeout, in C code: the watchdog looks
+        // about 40 times meanwhile.
+        // SAFETY: a C-level sleep.
+        unsafe { libc::usleep(800_000) };
+        w.end();
+        7
+    });
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7,
+        "status {status:#x}, {err:?}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    let kills: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("workerlife: would_kill slot="))
+        .collect();
+    let recycles: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("workerlife: would_recycle slot="))
+        .collect();
+    assert_eq!(kills.len(), 1, "{err:?}");
+    assert!(kills[0].contains(" reason=request_timeout"), "{err:?}");
+    assert_eq!(recycles.len(), 1, "{err:?}");
+    assert!(recycles[0].contains(" reason=max_requests"), "{err:?}");
+    assert_eq!(lines.len(), 2, "nothing else is said: {err:?}");
+}
+
+#[test]
 fn a_granted_recycle_sends_the_graceful_signal_once() {
     let pool = Pool::shared(&Policy::parse("max_requests=1").unwrap(), 2).unwrap();
     let (status, err, _) = run_child(|| {

@@ -4,7 +4,7 @@
 
 use crate::os::process::Health;
 use crate::rules::core::{Core, LazyNow};
-use crate::rules::decision::{Action, Decision};
+use crate::rules::decision::{Action, Decision, Reason};
 use crate::rules::event::{Event, EventKind};
 use crate::table::layout::{cell, flag, state, Activity, GenState, Slot, NONE, TICKETS};
 use crate::worker::watchdog::{Watchdog, WatchdogOptions};
@@ -346,22 +346,35 @@ impl Worker {
     /// into `out`; returns how many there are (at most `TICKETS`, more than
     /// were written when `out` is short). For hosts that can end one
     /// request alone (an event loop): they end these, then `end_ticket`
-    /// them. Allocates nothing.
+    /// them. Allocates nothing. With `request_timeout` only rehearsed
+    /// (`enforce`), none is returned: the slot is marked with what would
+    /// have been done (a `would_kill` for the oldest), and nothing is
+    /// cancelled.
     pub fn overdue(&self, out: &mut [Ticket]) -> usize {
         let timeout = self.core.limits.request_timeout;
         if timeout == 0 {
             return 0;
         }
+        let acting = self.core.limits.enforces(Reason::RequestTimeout);
         let now = self.core.now();
-        let mut n = 0;
+        let (mut n, mut oldest) = (0, 0);
         for (i, c) in self.slot().cells.iter().enumerate() {
             let w = c.load(Relaxed);
-            if cell::used(w) && now.saturating_sub(cell::time(w)) >= timeout {
+            let age = now.saturating_sub(cell::time(w));
+            if cell::used(w) && age >= timeout {
+                oldest = oldest.max(age);
+                if !acting {
+                    continue;
+                }
                 if let Some(o) = out.get_mut(n) {
                     *o = Ticket::of(self.tag, i as u64, cell::seq(w));
                 }
                 n += 1;
             }
+        }
+        if !acting && oldest > 0 {
+            let kill = Decision::tripped(Reason::RequestTimeout, oldest, timeout);
+            self.core.rehearse(self.slot(), kill);
         }
         n
     }
@@ -515,6 +528,17 @@ impl Worker {
         let mut ev = Event::of_slot(&self.core, kind, self.index, d.reason, self.core.now());
         ev.decision = Some(d);
         Some(ev)
+    }
+
+    /// The `would_kill` or `would_recycle` event of rule `reason`, rehearsed
+    /// (`enforce`), without its figures: for a mark on the slot whose
+    /// decision has passed.
+    pub(crate) fn would_event(&self, reason: Reason) -> Event {
+        let kind = match reason.action() {
+            Action::Kill => EventKind::WouldKill,
+            _ => EventKind::WouldRecycle,
+        };
+        Event::of_slot(&self.core, kind, self.index, Some(reason), self.core.now())
     }
 
     /// Requests served in this generation.

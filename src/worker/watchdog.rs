@@ -15,7 +15,8 @@
 
 use crate::error::{Error, Result};
 use crate::os::fork::OwnThread;
-use crate::rules::decision::{Action, Decision};
+use crate::rules::decision::{Action, Decision, Reason};
+use crate::rules::event::Event;
 use crate::table::layout::{state, GenState};
 use crate::worker::Worker;
 use std::fmt::Write as _;
@@ -210,22 +211,7 @@ fn watch(
                     }
                 }
             }
-            Action::Continue => {
-                // A rule rehearsed: its `would_*` line, once per generation
-                // and reason (no master of ours files it here).
-                if let Some(r) = d.reason {
-                    if said.generation != gs.generation {
-                        *said = Said {
-                            generation: gs.generation,
-                            would: 0,
-                        };
-                    }
-                    if said.would & (1 << r as u8) == 0 {
-                        said.would |= 1 << r as u8;
-                        say(worker, d);
-                    }
-                }
-            }
+            Action::Continue => say_would(worker, d, gs.generation, said),
         }
     }
     if reap
@@ -262,10 +248,46 @@ const MAX_SUSPECTS: usize = 64;
 /// decision's sizes are written by `HumanSize` in place; the growth, whose
 /// text allocates, is left out): the thread it runs beside may hold any
 /// lock there is, the allocator's included.
-fn say(worker: &Worker, d: Decision) {
-    let Some(mut ev) = worker.event_for(d) else {
+/// Rules rehearsed (`enforce`) that tripped in this generation: a
+/// `would_*` line for each, once (no master of ours files them here). The
+/// slot's marks count too, for a rule another look tripped (an event
+/// loop's `overdue`); the figures come with the decision when it shows the
+/// same reason.
+fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
+    let mut bits = worker.slot().would.load(Relaxed);
+    if let Some(r) = d.reason.filter(|_| d.is_would()) {
+        bits |= 1 << r as u8;
+    }
+    if said.generation != generation {
+        *said = Said {
+            generation,
+            would: 0,
+        };
+    }
+    let new = bits & !said.would;
+    if new == 0 {
         return;
-    };
+    }
+    said.would |= new;
+    for r in Reason::ALL.iter().filter(|r| new & (1 << **r as u8) != 0) {
+        let ev = if d.reason == Some(*r) {
+            worker.event_for(d)
+        } else {
+            Some(worker.would_event(*r))
+        };
+        if let Some(ev) = ev {
+            write_line(ev);
+        }
+    }
+}
+
+fn say(worker: &Worker, d: Decision) {
+    if let Some(ev) = worker.event_for(d) {
+        write_line(ev);
+    }
+}
+
+fn write_line(mut ev: Event) {
     ev.growth = None;
     let mut line = Line::default();
     let _ = writeln!(line, "workerlife: {ev}");
