@@ -54,6 +54,12 @@ BUSY_CLIENTS = 3
 
 SHARED_POLICY = "max_requests=5"
 
+# The dress rehearsal: requests sent under max_requests=5,enforce=off (each
+# worker passes its limit several times over), and how long the host has to
+# log its would_recycle lines once they are due.
+REHEARSAL_REQUESTS = 30
+REHEARSAL_LINES_DEADLINE = 10.0
+
 # The crash loop: how long it is watched, and the most workers a host that
 # backs off may start meanwhile (the default policy: 5 quick crashes a
 # slot, then 1 s, 2 s, 4 s...; a loop at full speed starts hundreds).
@@ -448,6 +454,30 @@ def stuck_beside_others(server: Server) -> Cell:
     return ok(seen)
 
 
+def rehearsal(host: Host) -> Cell:
+    """``max_requests=5,enforce=off``: a dress rehearsal. Every request is
+    served, no worker is recycled (the same pids serve from start to end),
+    and the host logs ``would_recycle`` with ``reason=max_requests``."""
+
+    def body(server: Server) -> Cell:
+        serve_or_raise(server)
+        before = workers_settled(server)
+        failures, served = paced(server, REHEARSAL_REQUESTS)
+        if failures:
+            return fail(f"{len(failures)} of {REHEARSAL_REQUESTS} failed: {failures[0]}\n{tail(server.output())}")
+        found = until(lambda: grep(server.output(), "would_recycle", "reason=max_requests") or None, REHEARSAL_LINES_DEADLINE)
+        after = server.worker_pids()
+        if not served <= before or after != before:
+            return fail(f"workers changed: {sorted(before)} at start, {sorted(after)} at the end, {sorted(served)} served\n{tail(server.output())}")
+        if not found:
+            return fail(f"no line with would_recycle and reason=max_requests\n{tail(server.output())}")
+        if grep(server.output(), "recycle_requested"):
+            return fail(f"a recycle was requested under enforce=off\n{tail(server.output())}")
+        return ok(f"{REHEARSAL_REQUESTS} served by the same {len(before)} workers; {found[0].strip()[:200]}")
+
+    return with_start(host, "max_requests=5,enforce=off", body)
+
+
 def crash_loop(host: Host) -> Cell:
     """Every worker exits with status 1 right after it starts, before
     serving (the app, told by ``WL_HOSTS_CRASH``). Under the default crash
@@ -504,4 +534,5 @@ SCENARIOS: List[Scenario] = [
     Scenario("memory", f"a leak under `max_rss={MAX_RSS_MIB}MiB`: `recycle_requested` `reason=memory_rss` logged", own=leak),
     Scenario("request_timeout", "`request_timeout=1s`: refused naming it, or a stuck request among busy ones (3 clients) ends within 2 s, others served", own=request_timeout),
     Scenario("crash_loop", f"every worker crashes at start: backs off (<= {CRASH_MAX_STARTS} started in {CRASH_WATCH:g} s, `crash_loop` logged) or the host stops non-zero saying why", own=crash_loop),
+    Scenario("rehearsal", "`max_requests=5,enforce=off`: every request served by the same workers, `would_recycle` `reason=max_requests` logged", own=rehearsal),
 ]
