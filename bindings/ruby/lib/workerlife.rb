@@ -167,10 +167,19 @@ module WorkerLife
     type == :pointer ? p.read_pointer : p.read(type)
   end
 
-  # A decision: action, reason (nil for none), value, limit, text, must_exit?.
+  # A decision: action, reason (nil for none), value, limit, text, must_exit?,
+  # would?. A rule the policy does not enforce (`enforce`) that tripped
+  # gives :continue with its reason, value and limit: #would? is true, the
+  # worker serves on, and the text says what would have been done
+  # ("continue (would recycle: max_requests: 5 >= 5)").
   Decision = Struct.new(:action, :reason, :value, :limit, :text, keyword_init: true) do
     def must_exit?
       action != :continue
+    end
+
+    # A rule rehearsed (`enforce`) tripped: nothing is to be done for it.
+    def would?
+      action == :continue && !reason.nil?
     end
 
     def to_s

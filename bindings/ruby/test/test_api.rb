@@ -315,6 +315,53 @@ class TestApi < Minitest::Test
     pool&.close
   end
 
+  # enforce is text (which rules act); a rule rehearsed gives a continue
+  # with its reason and figures (would?), the master files it once per
+  # generation as would_recycle (info) or would_kill (warning), and the
+  # stats count it.
+  def test_a_dress_rehearsal_decides_and_acts_on_nothing
+    assert_equal "all", WorkerLife::Policy.parse("").get("enforce")
+    assert_equal "off", WorkerLife::Policy.parse("enforce=off").get(:enforce)
+    assert_equal "memory_rss+max_requests", WorkerLife::Policy.parse("enforce=max_rss+max_requests").get("enforce")
+    assert_includes WorkerLife::EVENT_KINDS.values, :would_recycle
+    assert_includes WorkerLife::EVENT_KINDS.values, :would_kill
+    pool = WorkerLife::Pool.new("max_requests=3,request_timeout=1s,enforce=off", slots: 1, manual_clock: true)
+    pool.spawned(0, Process.pid)
+    w = pool.worker(0)
+    3.times do
+      refute w.begin_request, "no last request: nothing is enforced"
+      refute w.end_request, "max_requests is rehearsed: the worker serves on"
+    end
+    d = pool.decision(0)
+    assert_equal [:continue, :max_requests, 3, 3], [d.action, d.reason, d.value, d.limit]
+    assert d.would?
+    refute d.must_exit?
+    assert_equal "continue (would recycle: max_requests: 3 >= 3)", d.text
+    assert_empty pool.tick
+    assert_equal [[:spawned, :info], [:would_recycle, :info]], pool.events.map { |e| [e.kind, e.severity] }
+    w.begin_request
+    pool.advance(2)
+    d = w.decision
+    assert_equal [:continue, :request_timeout], [d.action, d.reason]
+    assert d.would?
+    assert_empty w.overdue, "a rehearsed request_timeout cancels nothing"
+    assert_empty pool.tick
+    kill = pool.events.first
+    assert_equal [:would_kill, :warning, :request_timeout], [kill.kind, kill.severity, kill.reason]
+    assert_match(/\Awould_kill slot=0 pid=#{Process.pid} gen=1 reason=request_timeout \(2s >= 1s\) /, kill.line)
+    assert_empty pool.events, "once per generation and reason"
+    stats = pool.stats
+    assert_equal "off", stats["enforce"]
+    assert_equal [1, 1], stats["would"].values_at("max_requests", "request_timeout")
+    assert_equal %w[max_requests request_timeout], stats["per_slot"][0]["would"].sort
+    assert_match(/^workerlife_would_recycle_total\{reason="max_requests"\} 1$/, pool.prometheus)
+    assert_match(/^workerlife_would_kill_total\{reason="request_timeout"\} 1$/, pool.prometheus)
+    refute WorkerLife::Pool.new("", slots: 1).decision(0).would?
+  ensure
+    w&.close
+    pool&.close
+  end
+
   def test_adopt_all_takes_the_children_and_refuses_the_others_after
     pool = WorkerLife::Pool.new("", slots: 4)
     child = Process.spawn("sleep", "30")
@@ -518,6 +565,37 @@ class TestApi < Minitest::Test
   ensure
     WorkerLife::Host.instance_variable_set(:@worker, nil)
     pool&.close
+  end
+
+  # The middleware acts on the worker's end of a request alone: a rule
+  # rehearsed (enforce=off) never makes it leave, one enforced does.
+  def test_the_rack_middleware_never_leaves_for_a_rule_rehearsed
+    app = WorkerLife::Rack.new(->(_env) { [200, {}, ["ok"]] })
+    left = []
+    # Host.leave! wakes the watchdog: a stand-in notes the requests served then.
+    watchdog = Object.new
+    watchdog.define_singleton_method(:wake) { left << WorkerLife::Host.worker.requests }
+    WorkerLife::Host.instance_variable_set(:@watchdog, watchdog)
+    ["max_requests=2,enforce=off", "max_requests=2"].each do |spec|
+      pool = WorkerLife::Pool.new(spec, slots: 1)
+      pool.spawned(0, Process.pid)
+      WorkerLife::Host.instance_variable_set(:@worker, pool.worker(0))
+      left.clear
+      4.times { app.call({}) }
+      if spec.include?("off")
+        assert_empty left, spec
+      else
+        # Told to leave from the 2nd request's begin on (its ticket's LAST bit).
+        assert_equal 1, left.min, spec
+      end
+      assert_equal 4, WorkerLife::Host.worker.requests
+      assert_equal spec.include?("off"), pool.decision(0).would?, spec
+      WorkerLife::Host.worker.close
+      pool.close
+    end
+  ensure
+    WorkerLife::Host.instance_variable_set(:@watchdog, nil)
+    WorkerLife::Host.instance_variable_set(:@worker, nil)
   end
 
   class Boom < StandardError; end

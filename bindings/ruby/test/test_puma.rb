@@ -59,6 +59,29 @@ class TestPuma < Minitest::Test
     end
   end
 
+  # A dress rehearsal (enforce=off): max_requests=5 trips in each worker
+  # that serves 5, the master logs its would_recycle once per worker, and
+  # no worker is recycled: the same two serve every request.
+  def test_a_dress_rehearsal_logs_would_recycle_and_recycles_no_worker
+    Harness.with_puma("WORKERLIFE_POLICY" => "max_requests=5,enforce=off") do |puma|
+      before = Harness.until_true(20, -> { "2 workers\n#{puma.log[-2000..]}" }) { (w = puma.workers).size == 2 && w.sort }
+      results = Array.new(30) { Harness.get(puma.port).tap { sleep 0.05 } }
+      assert_empty results.reject { |r| r[:ok] }, puma.log[-3000..]
+      served = results.map { |r| Integer(r[:body]) }.tally
+      assert_empty served.keys - before, "served by a worker started later\n#{puma.log[-3000..]}"
+      tripped = served.select { |_, n| n >= 5 }.keys
+      refute_empty tripped
+      would = ->(pid) { puma.log.lines.grep(/\[workerlife\] would_recycle slot=\d+ pid=#{pid} gen=\d+ reason=max_requests \(\d+ >= 5\) /) }
+      Harness.until_true(10, -> { "a would_recycle for each of #{tripped}\n#{puma.log[-3000..]}" }) do
+        tripped.all? { |pid| would.call(pid).any? }
+      end
+      tripped.each { |pid| assert_equal 1, would.call(pid).size, "once per generation\n#{puma.log[-3000..]}" }
+      assert_equal before, puma.workers.sort, "the same workers serve on"
+      refute_match(/recycle_requested|killed|exited|crash/, puma.log)
+      assert_match(/workerlife on for Puma cluster: policy max_requests=5,enforce=off, /, puma.log)
+    end
+  end
+
   def test_a_worker_leaking_1_mib_a_request_is_recycled_a_few_mib_past_max_rss
     Harness.with_puma("WORKERLIFE_POLICY" => "max_rss=120MiB,sample_interval=50ms") do |puma|
       results = []

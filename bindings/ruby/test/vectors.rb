@@ -101,6 +101,10 @@ module Vectors
         d = pool.decision(slot)
         fail_with.call("action is #{d.action} (reason #{d.reason}), expected #{step['action']}") if d.action.to_s != step["action"]
         fail_with.call("reason is #{d.reason}, expected #{step['reason']}") if step.key?("reason") && d.reason.to_s != step["reason"]
+        # A continue with a reason is a rule rehearsed (`enforce`): would?, and never must_exit?.
+        would = step["action"] == "continue" && step.key?("reason")
+        fail_with.call("would? is #{d.would?}, expected #{would} (#{d.text})") if step.key?("reason") && d.would? != would
+        fail_with.call("must_exit? is #{d.must_exit?} (#{d.text})") if d.must_exit? != (step["action"] != "continue")
       when "tick"
         got = pool.tick.map { |a| [a.action.to_s, a.slot, a.reason&.to_s, a.replaces] }
         left = got.dup
