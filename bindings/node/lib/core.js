@@ -161,13 +161,23 @@ function text(call) {
   return buf.toString('utf8', 0, buf.length - 1);
 }
 
+/**
+ * A decision: action, reason (null for none), value, limit, mustExit,
+ * would, text. A rule the policy does not enforce (`enforce`) that tripped
+ * gives 'continue' with its reason, value and limit: `would` is true, the
+ * worker serves on, and the text says what would have been done
+ * ('continue (would recycle: max_requests: 5 >= 5)').
+ */
 function decisionRecord(d) {
+  const action = ACTIONS[d.action];
+  const reason = REASONS[d.reason] ?? null;
   return Object.freeze({
-    action: ACTIONS[d.action],
-    reason: REASONS[d.reason] ?? null,
+    action,
+    reason,
     value: u64(d.value),
     limit: u64(d.limit),
-    mustExit: d.action !== 0,
+    mustExit: action !== 'continue',
+    would: action === 'continue' && reason !== null,
     text: C.decision_string(d),
   });
 }

@@ -325,6 +325,54 @@ test("events carry the library's line and severity", () => {
   pool.close();
 });
 
+// enforce is text (which rules act); a rule rehearsed gives a continue with
+// its reason and figures (would), the primary files it once per generation
+// as would_recycle (info) or would_kill (warning), overdue() names no
+// request, and the stats count it.
+test('a dress rehearsal decides every rule and acts on none', () => {
+  assert.strictEqual(wl.Policy.parse('').get('enforce'), 'all');
+  assert.strictEqual(wl.Policy.parse('enforce=off').get('enforce'), 'off');
+  assert.strictEqual(wl.Policy.parse('enforce=max_rss+max_requests').get('enforce'), 'memory_rss+max_requests');
+  const pool = new wl.Pool('max_requests=3,request_timeout=1s,enforce=off', { slots: 1, manualClock: true });
+  pool.spawned(0, 4242);
+  const w = pool.worker(0);
+  for (let i = 0; i < 3; i++) {
+    assert.strictEqual(w.begin(), false, 'no last request: nothing is enforced');
+    assert.strictEqual(w.end(), false, 'max_requests is rehearsed: the worker serves on');
+  }
+  let d = pool.decision(0);
+  assert.deepStrictEqual([d.action, d.reason, d.value, d.limit, d.would, d.mustExit], ['continue', 'max_requests', 3, 3, true, false]);
+  assert.strictEqual(d.text, 'continue (would recycle: max_requests: 3 >= 3)');
+  assert.deepStrictEqual(pool.tick(), []);
+  assert.deepStrictEqual(pool.events().map((e) => [e.kind, e.severity]), [['spawned', 'info'], ['would_recycle', 'info']]);
+  const t = w.beginTicket();
+  pool.advance(2);
+  d = w.decision();
+  assert.deepStrictEqual([d.action, d.reason, d.would], ['continue', 'request_timeout', true]);
+  // As the HTTP handler runs it: a loop that ends its own requests.
+  w.onEventLoop();
+  w.heartbeat();
+  assert.deepStrictEqual(w.overdue(), [], 'a rehearsed request_timeout cancels nothing');
+  assert.deepStrictEqual(pool.tick(), []);
+  const [kill, ...more] = pool.events();
+  assert.deepStrictEqual([kill.kind, kill.severity, kill.reason], ['would_kill', 'warning', 'request_timeout']);
+  // Without the figures: the master's decision no longer shows it (the loop beats).
+  assert.match(kill.line, /^would_kill slot=0 pid=4242 gen=1 reason=request_timeout uptime=/);
+  assert.deepStrictEqual(more, [], 'once per generation and reason');
+  w.endTicket(t);
+  const stats = pool.stats();
+  assert.strictEqual(stats.enforce, 'off');
+  assert.deepStrictEqual([stats.would.max_requests, stats.would.request_timeout], [1, 1]);
+  assert.deepStrictEqual([...stats.per_slot[0].would].sort(), ['max_requests', 'request_timeout']);
+  assert.match(pool.prometheus(), /^workerlife_would_recycle_total\{reason="max_requests"\} 1$/m);
+  assert.match(pool.prometheus(), /^workerlife_would_kill_total\{reason="request_timeout"\} 1$/m);
+  w.close();
+  pool.close();
+  const none = new wl.Pool('', { slots: 1 });
+  assert.strictEqual(none.decision(0).would, false);
+  none.close();
+});
+
 test("adoptAll takes the server's children, passes over the known, refuses a stranger but adopts the rest", async () => {
   const child = spawn('sleep', ['30'], { stdio: 'ignore' });
   try {

@@ -48,6 +48,55 @@ test('workers rotate every 5 requests at 50 req/s with no failed request', async
   });
 });
 
+// A dress rehearsal (enforce=off): max_requests=5 trips in each worker that
+// serves 5, the primary logs its would_recycle once per worker, and no
+// worker is recycled: the same two serve every request.
+test('enforce=off: would_recycle logged, no worker recycled', async (t) => {
+  await withApp(t, { WORKERLIFE_POLICY: 'max_requests=5,enforce=off' }, async ({ start, port }) => {
+    const app = await start().ready();
+    const pids = app.find((l) => l.listening).map((l) => l.listening).sort();
+    const results = await load(port, 30, 20);
+    assert.deepStrictEqual(results.filter((r) => !r.ok), [], app.stderr);
+    const served = new Map();
+    for (const r of results) served.set(Number(r.body), (served.get(Number(r.body)) ?? 0) + 1);
+    assert.deepStrictEqual([...served.keys()].filter((p) => !pids.includes(p)), [], 'served by a worker started later');
+    const tripped = [...served].filter(([, n]) => n >= 5).map(([p]) => p);
+    assert.ok(tripped.length >= 1, JSON.stringify([...served]));
+    const would = (pid) => app.logs(new RegExp(`^workerlife: would_recycle slot=\\d+ pid=${pid} gen=\\d+ reason=max_requests \\(\\d+ >= 5\\) `));
+    await until(() => tripped.every((pid) => would(pid).length), 10000, `a would_recycle for each of ${tripped}`);
+    for (const pid of tripped) {
+      assert.strictEqual(would(pid).length, 1, 'once per generation');
+      assert.strictEqual(would(pid)[0].severity, 'info');
+    }
+    const events = app.find((l) => l.event === 'would_recycle').map((l) => [l.pid, l.reason]).sort();
+    assert.deepStrictEqual(events.filter(([p]) => tripped.includes(p)), tripped.sort().map((p) => [p, 'max_requests']), 'onEvent too');
+    assert.deepStrictEqual(app.find((l) => ['recycle_requested', 'killed', 'exited'].includes(l.event)), []);
+    assert.deepStrictEqual(app.find((l) => l.listening).map((l) => l.listening).sort(), pids, 'no worker replaced');
+    for (const pid of pids) process.kill(pid, 0);
+  });
+});
+
+// A rehearsed request_timeout cancels nothing: a request past it is
+// answered by the app, the primary logs a would_kill at warning.
+test('request_timeout=1s,enforce=off: a late request is answered, not cancelled; would_kill logged', async (t) => {
+  await withApp(t, { WORKERLIFE_POLICY: 'request_timeout=1s,enforce=off', APP_WORKERS: '1' }, async ({ start, port }) => {
+    const app = await start().ready();
+    const [pid] = app.find((l) => l.listening).map((l) => l.listening);
+    const late = await get(port, '/late');
+    assert.deepStrictEqual([late.status, late.body], [200, String(pid)]);
+    const [line] = await until(() => {
+      const got = app.logs(/^workerlife: would_kill /);
+      return got.length && got;
+    }, 5000, 'the would_kill line');
+    assert.match(line.log, new RegExp(`^workerlife: would_kill slot=\\d+ pid=${pid} gen=\\d+ reason=request_timeout[ (]`));
+    assert.strictEqual(line.severity, 'warning');
+    assert.deepStrictEqual(app.logs(/request_cancelled/), []);
+    assert.deepStrictEqual(app.find((l) => l.event === 'killed' || l.event === 'exited'), []);
+    assert.ok((await get(port)).ok);
+    process.kill(pid, 0);
+  });
+});
+
 test('a worker leaking 1 MiB a request is recycled a few MiB past max_rss', async (t) => {
   await withApp(t, { WORKERLIFE_POLICY: 'max_rss=120MiB,sample_interval=50ms' }, async ({ start, port }) => {
     const app = await start().ready();

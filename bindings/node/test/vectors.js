@@ -118,6 +118,10 @@ function runCase(c) {
           const d = pool.decision(slot);
           if (d.action !== step.action) throw fail(`action is ${d.action} (reason ${d.reason}), expected ${step.action}`);
           if ('reason' in step && d.reason !== step.reason) throw fail(`reason is ${d.reason}, expected ${step.reason}`);
+          // A continue with a reason is a rule rehearsed (`enforce`): would, and never mustExit.
+          const would = step.action === 'continue' && 'reason' in step;
+          if ('reason' in step && d.would !== would) throw fail(`would is ${d.would}, expected ${would} (${d.text})`);
+          if (d.mustExit !== (step.action !== 'continue')) throw fail(`mustExit is ${d.mustExit} (${d.text})`);
           break;
         }
         case 'tick': {
