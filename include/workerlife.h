@@ -103,6 +103,11 @@
 // gives it: this bit, with hundredths of a percent below it.
 #define WL_HEADROOM_PERCENT 9223372036854775808ull
 
+// A memory limit (`max_rss`, `max_uss`, `max_pss`) relative to the
+// parent's reading, as `wl_policy_get_raw` gives it: this bit, with the
+// multiple in hundredths below it (`3x`: 300).
+#define WL_RELATIVE_LIMIT 9223372036854775808ull
+
 // `enforce=all` (the default), as `wl_policy_get_raw` gives it; any other
 // value has bit `1 << reason` set for each `wl_reason` whose rule acts.
 #define WL_ENFORCE_ALL UINT64_MAX
@@ -504,6 +509,14 @@ typedef struct wl_container_reading {
   double pressure_some_avg10;
 } wl_container_reading;
 
+// A worker's own readings; `WL_NO_READING` leaves the previous one.
+typedef struct wl_health {
+  uint64_t rss;
+  uint64_t uss;
+  uint64_t pss;
+  uint64_t fds;
+} wl_health;
+
 // One sample of a process: values, or `WL_NO_READING` (not asked for),
 // `WL_READING_DENIED`, `WL_READING_UNSUPPORTED`.
 typedef struct wl_sample {
@@ -526,14 +539,6 @@ typedef struct wl_reaped {
   uint64_t found;
   int32_t error_number;
 } wl_reaped;
-
-// A worker's own readings; `WL_NO_READING` leaves the previous one.
-typedef struct wl_health {
-  uint64_t rss;
-  uint64_t uss;
-  uint64_t pss;
-  uint64_t fds;
-} wl_health;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1172,6 +1177,30 @@ wl_result wl_pool_prometheus(const struct wl_pool *pool, char *buf, size_t len, 
 // - `reading` must not be NULL: valid for reading one `wl_container_reading`.
 wl_result wl_pool_report_container(const struct wl_pool *pool,
                                    const struct wl_container_reading *reading);
+
+// Reads this process's memory now as the workers' parent's, for memory
+// limits relative to it (`max_uss=3x`): call it once the app has booted
+// and before the first worker is forked. Without it the master's first
+// `wl_pool_tick` reads it. `out` (may be NULL) gets the reading
+// (`WL_NO_READING` where unknown). An unreadable `/proc` is an error and
+// leaves the relative limits waiting. Thread-safe.
+//
+// # Safety
+//
+// - `out` may be NULL (nothing is written there), else valid for writing one `wl_health`.
+wl_result wl_pool_read_parent(const struct wl_pool *pool, struct wl_health *out);
+
+// Gives the pool a reading of the workers' parent `pid` (a host whose
+// workers' parent is another process, or a test): relative memory limits
+// resolve against it from now on. A field `WL_NO_READING` is not known
+// (its relative limit waits). Thread-safe.
+//
+// # Safety
+//
+// - `health` must not be NULL: valid for reading one `wl_health`.
+wl_result wl_pool_report_parent(const struct wl_pool *pool,
+                                uint32_t pid,
+                                const struct wl_health *health);
 
 // Moves a manual-clock pool's time forward by `us` microseconds (tests). A
 // pool on the real clock is `WL_NOT_SUPPORTED`. Thread-safe.

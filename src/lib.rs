@@ -188,13 +188,15 @@ pub use view::top;
 pub use error::{Error, Result};
 pub use host::{Caps, Host};
 pub use os::clock::{coarse_ns as clock_ns_coarse, precise_ns as clock_ns_precise, ClockMode};
-pub use policy::{Key, Policy, Unit, CONTAINER_AUTO, ENFORCE_ALL, HEADROOM_PERCENT};
+pub use policy::{
+    Key, Policy, Unit, CONTAINER_AUTO, ENFORCE_ALL, HEADROOM_PERCENT, RELATIVE_LIMIT,
+};
 pub use pool::{ActionKind, Adopted, Pool, PoolAction, PoolBuilder, SampleReport, EVENT_CAPACITY};
 pub use rules::decision::{Action, Decision, Reason};
 pub use rules::event::{Event, EventKind, Severity};
 pub use rules::growth::{Growth, Metric};
 pub use table::layout::{LAYOUT_VERSION, MAX_SLOTS, SLOT_BYTES, TICKETS};
 pub use table::region::Sharing;
-pub use view::stats::{ContainerStats, Histogram, SlotStats, Stats};
+pub use view::stats::{ContainerStats, Histogram, LimitStats, ParentStats, SlotStats, Stats};
 pub use worker::watchdog::{Watchdog, WatchdogOptions};
 pub use worker::{Health, Ticket, Worker};

@@ -219,6 +219,12 @@ fn raw_value(key: workerlife::Key) -> BoxedStrategy<u64> {
             .prop_map(|bits| bits.into_iter().fold(0, |a, b| a | b))
         ]
         .boxed(),
+        // A size up to 4 EiB, or a multiple of the parent's reading.
+        (Key::MaxRss | Key::MaxUss | Key::MaxPss, _) => prop_oneof![
+            0u64..=(1 << 62),
+            (1u64..=100_000).prop_map(|h| workerlife::RELATIVE_LIMIT | h)
+        ]
+        .boxed(),
         (Key::ContainerHeadroom, _) => prop_oneof![
             (1u64..10_000).prop_map(|bp| workerlife::HEADROOM_PERCENT | bp),
             1u64..(1 << 20)

@@ -28,6 +28,17 @@ pub const CONTAINER_AUTO: u64 = u64::MAX;
 /// with the percentage in hundredths (basis points) below it.
 pub const HEADROOM_PERCENT: u64 = 1 << 63;
 
+/// A memory limit (`max_rss`, `max_uss`, `max_pss`) written as a multiple of
+/// the parent's reading (`max_uss=3x`): this bit, with the multiple in
+/// hundredths below it (300). See `Key::is_relative`.
+pub const RELATIVE_LIMIT: u64 = 1 << 63;
+
+/// The multiples a relative limit takes, in hundredths: 0.01x to 1000x.
+const RELATIVE_RANGE: std::ops::RangeInclusive<u64> = 1..=100_000;
+
+/// The largest memory limit in bytes (2^62: 4 EiB), below `RELATIVE_LIMIT`.
+const MEMORY_SIZE_MAX: u64 = 1 << 62;
+
 /// `enforce=all` (the default): every rule acts. Otherwise the raw value has
 /// bit `1 << code` set for each reason that acts; the others are rehearsed
 /// (decided, reported as `would_recycle` / `would_kill`, never carried out).
@@ -196,6 +207,16 @@ impl Key {
         if self == Key::Enforce {
             return parse_enforce(v).map_err(|why| Error::invalid_value(self.name(), value, &why));
         }
+        if let (true, Some(m)) = (self.takes_multiple(), v.strip_suffix(['x', 'X'])) {
+            return units::parse_hundredths(m.trim())
+                .and_then(|h| match h {
+                    h if RELATIVE_RANGE.contains(&h) => Ok(RELATIVE_LIMIT | h),
+                    _ => Err(
+                        "expected a multiple of the parent's reading from 0.01x to 1000x".into(),
+                    ),
+                })
+                .map_err(|why| Error::invalid_value(self.name(), value, &why));
+        }
         if let (Key::ContainerHeadroom, Some(p)) = (self, v.strip_suffix('%')) {
             return units::parse_hundredths(p.trim())
                 .and_then(|bp| match bp {
@@ -273,6 +294,12 @@ impl Key {
         }
     }
 
+    /// Whether the key is a memory limit that may be written relative to the
+    /// parent's reading (`max_uss=3x`).
+    pub fn takes_multiple(self) -> bool {
+        matches!(self, Key::MaxRss | Key::MaxUss | Key::MaxPss)
+    }
+
     /// Whether a raw value is a plain number in the key's unit, as against
     /// a word the spec string writes (`auto`, a percentage): hosts show
     /// those as text (`format_value`).
@@ -281,6 +308,7 @@ impl Key {
             Key::ContainerMemory => raw != CONTAINER_AUTO,
             Key::ContainerHeadroom => raw & HEADROOM_PERCENT == 0,
             Key::Enforce => false,
+            Key::MaxRss | Key::MaxUss | Key::MaxPss => raw & RELATIVE_LIMIT == 0,
             _ => true,
         }
     }
@@ -291,6 +319,9 @@ impl Key {
             return match self {
                 Key::ContainerMemory => "auto".to_string(),
                 Key::Enforce => format_enforce(raw),
+                Key::MaxRss | Key::MaxUss | Key::MaxPss => {
+                    format!("{}x", units::format_hundredths(raw & !RELATIVE_LIMIT))
+                }
                 _ => format!("{}%", units::format_hundredths(raw & !HEADROOM_PERCENT)),
             };
         }
@@ -467,6 +498,21 @@ impl Policy {
                 &Key::ContainerHeadroom.format_value(headroom),
                 "must be below container_memory",
             ));
+        }
+        for k in [Key::MaxRss, Key::MaxUss, Key::MaxPss] {
+            let raw = self.raw(k);
+            let bad = if raw & RELATIVE_LIMIT != 0 {
+                !RELATIVE_RANGE.contains(&(raw & !RELATIVE_LIMIT))
+            } else {
+                raw > MEMORY_SIZE_MAX
+            };
+            if bad {
+                return Err(Error::invalid_value(
+                    k.name(),
+                    &raw.to_string(),
+                    "expected off, a size up to 4EiB, or a multiple of the parent's reading from 0.01x to 1000x",
+                ));
+            }
         }
         let enforce = self.raw(Key::Enforce);
         if enforce != ENFORCE_ALL && enforce & !enforceable_bits() != 0 {

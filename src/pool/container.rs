@@ -418,7 +418,7 @@ fn largest_worker(core: &Core, records: &[SlotSup]) -> Option<u32> {
         let size = (measured.uss.or(measured.rss))
             .or_else(|| reported(&s.uss).or_else(|| reported(&s.rss)))
             .unwrap_or(0);
-        let growth = crate::rules::growth::estimate(&core.limits, s).map_or(0.0, |g| g.per_second);
+        let growth = core.growth(s).map_or(0.0, |g| g.per_second);
         let better = best.map_or(true, |(bs, bg, _)| size > bs || (size == bs && growth > bg));
         if better {
             best = Some((size, growth, i as u32));

@@ -14,6 +14,7 @@
 mod backoff;
 mod builder;
 mod container;
+mod parent;
 mod queue;
 mod record;
 mod sampling;
@@ -33,7 +34,7 @@ use crate::host::Host;
 use crate::os::cgroup::MemoryReading;
 use crate::os::clock::ClockMode;
 use crate::os::fork::{ForkGuard, ForkMutex};
-use crate::os::process;
+use crate::os::process::{self, Health};
 use crate::policy::Policy;
 use crate::rules::core::Core;
 use crate::rules::decision::{Decision, Reason};
@@ -213,6 +214,7 @@ impl Pool {
                 events: EventQueue::default(),
                 sampler: Sampler::new(n),
                 container: Default::default(),
+                parent: Default::default(),
             }),
             host: ForkMutex::new(HostRecord::default()),
         }
@@ -494,6 +496,31 @@ impl Pool {
         let due = self.sup().sampling_due(&self.core, now);
         let read = due.map(|round| round.read(&self.core));
         self.sup().tick(&self.core, read, now, out);
+    }
+
+    /// Reads this process's memory now as the parent's, for limits relative
+    /// to it (`max_uss=3x`): call it once the app has booted and before the
+    /// first worker is forked (after a pre-fork preload), so the reading
+    /// holds what the workers start from. Without this call the master's
+    /// first `tick()` reads it (on a monotonic clock); a new master process
+    /// reads its own again. An unreadable `/proc` is an error and leaves
+    /// the relative limits waiting (they never trip on no reading).
+    pub fn read_parent(&self) -> Result<Health> {
+        let now = self.core.now();
+        self.sup().parent.read_self(&self.core, now)
+    }
+
+    /// Gives the pool a reading of the workers' parent `pid`, as a host
+    /// whose workers' parent is another process (or a test) would: the
+    /// master holds relative limits to it from now on.
+    pub fn report_parent(&self, pid: u32, health: Health) {
+        let now = self.core.now();
+        let reading = parent::Reading {
+            pid,
+            health,
+            at: now,
+        };
+        self.sup().parent.note(&self.core, reading);
     }
 
     /// Gives the pool a reading of its container, as a host that reads the

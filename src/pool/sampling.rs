@@ -7,7 +7,6 @@ use crate::os::clock::ClockMode;
 use crate::os::process::{self, ProcHandle};
 use crate::policy::Key;
 use crate::rules::core::Core;
-use crate::rules::limits::Limits;
 use crate::table::layout::{state, GenState};
 use crate::worker::Health;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -166,7 +165,7 @@ impl Sampler {
                     // The master's own record of its child, which no write
                     // to the slot changes (see `master_decision`).
                     if ss.holds(t.pid) {
-                        let first = note_reading(&mut ss.this_gen, &core.limits, health, now);
+                        let first = note_reading(&mut ss.this_gen, core, health, now);
                         if let (true, Some(rss)) = (first, health.rss) {
                             start_sizes.push(rss);
                         }
@@ -204,10 +203,11 @@ impl Sampler {
 /// The master's own reading of its child, noted: the limits it is over
 /// and since when, and when that is held long enough (`memory_sustain`).
 /// True for the generation's first reading.
-fn note_reading(notes: &mut GenerationNotes, limits: &Limits, health: Health, now: u64) -> bool {
+fn note_reading(notes: &mut GenerationNotes, core: &Core, health: Health, now: u64) -> bool {
+    let limits = &core.limits;
     let first = notes.measured == Health::default();
     notes.measured = health;
-    let over = crate::worker::over_limits(limits, health);
+    let over = crate::worker::over_limits(&core.memory(), limits.max_fds, health);
     for (over, since) in over.into_iter().zip(&mut notes.over_since) {
         match over {
             Some(true) => {

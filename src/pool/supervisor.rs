@@ -5,6 +5,7 @@
 
 use super::backoff::BackoffRules;
 use super::container::Container;
+use super::parent::Parent;
 use super::queue::EventQueue;
 use super::record::{Child, SlotSup};
 use super::sampling::{Round, Sampler};
@@ -34,6 +35,8 @@ pub(super) struct Supervisor {
     pub(super) sampler: Sampler,
     /// The container the master runs in (`container_memory`; `container.rs`).
     pub(super) container: Container,
+    /// The parent's reading, for relative memory limits (`parent.rs`).
+    pub(super) parent: Parent,
 }
 
 impl Supervisor {
@@ -54,6 +57,7 @@ impl AfterFork for Supervisor {
         self.sampler.forget_all();
         self.events.clear();
         self.children.clear();
+        self.parent.forget();
         for ss in &mut self.slots {
             ss.bound.child = None;
         }
@@ -280,6 +284,7 @@ impl Supervisor {
         out: &mut Vec<PoolAction>,
     ) {
         core.master_pid.store(std::process::id(), Relaxed);
+        self.parent.phase(core, now);
         self.sample(core, read, now);
         if let Some(ev) = self.container.phase(core, &self.slots, now) {
             self.push_event(ev);

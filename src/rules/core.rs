@@ -66,6 +66,17 @@ impl Core {
         }
     }
 
+    /// A key's raw value in this pool's policy.
+    pub(crate) fn limits_raw(&self, key: crate::policy::Key) -> u64 {
+        self.policy.raw(key)
+    }
+
+    /// Whether the pool runs on a manual clock (tests, the vectors): it
+    /// samples nothing on its own.
+    pub(crate) fn manual_clock(&self) -> bool {
+        self.clock == ClockMode::Manual
+    }
+
     #[inline]
     pub fn header(&self) -> &Header {
         self.region.header()
@@ -126,6 +137,18 @@ impl Core {
         decide::decide(&s, &self.permits, slot, &LazyNow::at(s.clock, now), true, 0)
     }
 
+    /// The memory limits in bytes as they stand now: a relative one resolved
+    /// against the parent's reading (`Limits::memory`).
+    pub(crate) fn memory(&self) -> crate::rules::limits::Memory {
+        self.limits.memory(&self.header().parent)
+    }
+
+    /// The growth estimate of `slot`'s generation, against the memory
+    /// limits as they stand now.
+    pub(crate) fn growth(&self, slot: &Slot) -> Option<crate::rules::growth::Growth> {
+        crate::rules::growth::estimate(&self.limits, &self.memory(), slot)
+    }
+
     /// `d`, a recycle or kill decided outside the rules (the master's
     /// container kill), if its rule acts; else its "would" decision, marked
     /// and counted as `decide` does (`enforce`).
@@ -162,7 +185,7 @@ impl Core {
 
     /// See `permits::urgency`.
     pub fn urgency(&self, slot: &Slot) -> u64 {
-        permits::urgency(&self.limits, slot)
+        permits::urgency(&self.limits, &self.memory(), slot)
     }
 
     /// See `Permits::take_over`.

@@ -80,7 +80,7 @@ pub(crate) fn decide(
         } else {
             container
                 .filter(|_| s.limits.enforces(Reason::ContainerMemory))
-                .or_else(|| reasons::soft(s.limits, slot, now, pending, true))
+                .or_else(|| reasons::soft(s, slot, now, pending, true))
         };
         let Some((reason, value, limit)) = acting else {
             if gs.has(flag::WAITING) {
@@ -90,7 +90,7 @@ pub(crate) fn decide(
             if rehearsing && would.is_none() {
                 // A rehearsed kill is the graver; then the container's pick.
                 would = container
-                    .or_else(|| reasons::soft(s.limits, slot, now, pending, false))
+                    .or_else(|| reasons::soft(s, slot, now, pending, false))
                     .map(|(r, v, l)| rehearse(s, slot, Decision::tripped(r, v, l)));
             }
             return rest(would);

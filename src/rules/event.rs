@@ -197,7 +197,7 @@ impl Event {
                 | EventKind::Killed
                 | EventKind::Exited
                 | EventKind::WouldRecycle
-                | EventKind::WouldKill => crate::rules::growth::estimate(&core.limits, s),
+                | EventKind::WouldKill => core.growth(s),
                 _ => None,
             },
         }

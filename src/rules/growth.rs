@@ -16,7 +16,7 @@
 //! written skips its reading (the next one is kept), so nobody waits.
 //! Readers retry while the points change under them (a sequence lock).
 
-use crate::rules::limits::Limits;
+use crate::rules::limits::{Limits, Memory};
 use crate::table::layout::{fit_word, Slot, NONE, POINTS};
 use std::fmt;
 use std::sync::atomic::fence;
@@ -46,14 +46,16 @@ impl Metric {
         }
     }
 
-    /// The metric and its limit (0: none) under these limits.
-    pub(crate) fn of(l: &Limits) -> (Metric, u64) {
+    /// The metric and its limit (0: none) under these limits: the first
+    /// memory limit set, whether or not a relative one is resolved yet (the
+    /// fit keeps to one metric for the pool).
+    pub(crate) fn of(l: &Limits, m: &Memory) -> (Metric, u64) {
         if l.max_rss > 0 {
-            (Metric::Rss, l.max_rss)
+            (Metric::Rss, m.rss)
         } else if l.max_uss > 0 {
-            (Metric::Uss, l.max_uss)
+            (Metric::Uss, m.uss)
         } else if l.max_pss > 0 {
-            (Metric::Pss, l.max_pss)
+            (Metric::Pss, m.pss)
         } else {
             (Metric::Rss, 0)
         }
@@ -246,13 +248,13 @@ fn theil_sen(points: &[[u32; 3]], x: usize) -> Option<f64> {
 
 /// The growth estimate of `slot`'s current generation, once it has enough
 /// readings.
-pub(crate) fn estimate(limits: &Limits, slot: &Slot) -> Option<Growth> {
+pub(crate) fn estimate(limits: &Limits, m: &Memory, slot: &Slot) -> Option<Growth> {
     let (points, count) = snapshot(slot)?;
     let points = &points[..count];
     if count < MIN_POINTS {
         return None;
     }
-    let (metric, limit) = Metric::of(limits);
+    let (metric, limit) = Metric::of(limits, m);
     let per_second = theil_sen(points, 0)? * 1_000.0;
     let per_request = theil_sen(points, 1);
     let (first, last) = (points[0], points[points.len() - 1]);

@@ -2,7 +2,9 @@
 //! policy: what every rule (and the growth estimate) reads, owned by none.
 
 use crate::policy::reason::Reason;
-use crate::policy::{Key, Policy};
+use crate::policy::{Key, Policy, RELATIVE_LIMIT};
+use crate::table::layout::ParentWords;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The policy's numbers, in the units the rules compare (µs, bytes, counts).
 #[derive(Clone, Copy)]
@@ -10,6 +12,8 @@ pub(crate) struct Limits {
     pub request_timeout: u64,
     pub heartbeat_timeout: u64,
     pub drain_timeout: u64,
+    /// Raw: bytes, or `RELATIVE_LIMIT` | a multiple in hundredths; compare
+    /// against `memory()`, never these.
     pub max_rss: u64,
     pub max_uss: u64,
     pub max_pss: u64,
@@ -36,7 +40,44 @@ pub(crate) struct Limits {
     pub activity_clock: bool,
 }
 
+/// The memory limits in bytes as they stand now: a relative one
+/// (`max_uss=3x`) resolved against the parent's reading, 0 (no limit: the
+/// rule waits) while there is none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Memory {
+    pub rss: u64,
+    pub uss: u64,
+    pub pss: u64,
+}
+
 impl Limits {
+    /// The memory limits resolved against the parent's reading (`parent`,
+    /// the header's words: any worker can write them, and the master puts
+    /// its own reading back before it decides).
+    #[inline]
+    pub(crate) fn memory(&self, parent: &ParentWords) -> Memory {
+        let resolve = |raw: u64, reading: &std::sync::atomic::AtomicU64| {
+            if raw & RELATIVE_LIMIT == 0 {
+                return raw;
+            }
+            let base = reading.load(Relaxed);
+            // Never 0 unless unread: 0 leaves the rule off.
+            base.saturating_mul(raw & !RELATIVE_LIMIT) / 100
+        };
+        Memory {
+            rss: resolve(self.max_rss, &parent.rss),
+            uss: resolve(self.max_uss, &parent.uss),
+            pss: resolve(self.max_pss, &parent.pss),
+        }
+    }
+
+    /// Whether any memory limit is relative to the parent's reading.
+    pub(crate) fn relative(&self) -> bool {
+        [self.max_rss, self.max_uss, self.max_pss]
+            .iter()
+            .any(|raw| raw & RELATIVE_LIMIT != 0)
+    }
+
     /// Whether `reason` acts; one that does not is rehearsed
     /// (`rules::rehearsal`).
     #[inline]

@@ -16,7 +16,7 @@
 
 use crate::rules::decision::Reason;
 use crate::rules::growth;
-use crate::rules::limits::Limits;
+use crate::rules::limits::{Limits, Memory};
 use crate::rules::liveness::holds_dead_process;
 use crate::rules::reasons;
 use crate::rules::shared::Shared;
@@ -378,7 +378,8 @@ impl Permits {
     /// waiter, if one is strictly more urgent and can take it now. True if
     /// it did (the caller keeps waiting).
     pub fn hand_over(&self, s: &Shared, slot: &Slot, now: &LazyNow) -> bool {
-        let mine = urgency(s.limits, slot);
+        let m = s.memory();
+        let mine = urgency(s.limits, &m, slot);
         if mine == 0 {
             return false; // nobody is more urgent than a worker at its limit
         }
@@ -405,7 +406,7 @@ impl Permits {
             {
                 continue;
             }
-            let u = (urgency(s.limits, other), since(other));
+            let u = (urgency(s.limits, &m, other), since(other));
             if u < mine && best.map_or(true, |(_, b)| u < b) {
                 best = Some((other, u));
             }
@@ -418,7 +419,7 @@ impl Permits {
         if gs.state != state::RUNNING || !gs.has(flag::WAITING) {
             return false;
         }
-        let Some((reason, value, _)) = reasons::soft(s.limits, other, now, 0, true) else {
+        let Some((reason, value, _)) = reasons::soft(s, other, now, 0, true) else {
             self.set_waiting(s, other, word, false);
             return false;
         };
@@ -491,8 +492,8 @@ pub(crate) fn budget_limited(l: &Limits) -> bool {
 /// How urgent a waiting worker is: microseconds until its memory
 /// reading reaches its limit (0 when there already; `u64::MAX` with no
 /// memory limit or no growth estimate yet).
-pub(crate) fn urgency(l: &Limits, slot: &Slot) -> u64 {
-    let (metric, limit) = growth::Metric::of(l);
+pub(crate) fn urgency(l: &Limits, m: &Memory, slot: &Slot) -> u64 {
+    let (metric, limit) = growth::Metric::of(l, m);
     if limit == 0 {
         return u64::MAX;
     }
@@ -500,7 +501,7 @@ pub(crate) fn urgency(l: &Limits, slot: &Slot) -> u64 {
     if latest != NONE && latest >= limit {
         return 0;
     }
-    growth::estimate(l, slot)
+    growth::estimate(l, m, slot)
         .and_then(|g| g.to_limit)
         .map_or(u64::MAX, |d| {
             u64::try_from(d.as_micros()).unwrap_or(u64::MAX)

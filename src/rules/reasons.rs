@@ -86,7 +86,7 @@ pub(crate) fn due(s: &Shared, slot: &Slot, now: u64) -> Option<Reason> {
     if gs.has(flag::CONTAINER) {
         return Some(Reason::ContainerMemory);
     }
-    soft(s.limits, slot, &LazyNow::at(s.clock, now), 0, true).map(|(r, _, _)| r)
+    soft(s, slot, &LazyNow::at(s.clock, now), 0, true).map(|(r, _, _)| r)
 }
 
 /// The first soft reason that trips, in priority order, with its value
@@ -94,12 +94,14 @@ pub(crate) fn due(s: &Shared, slot: &Slot, now: u64) -> Option<Reason> {
 /// rehearsed (`enforce`): a rehearsed rule never hides one that acts.
 /// `pending`: requests in flight counted as served.
 pub(crate) fn soft(
-    l: &Limits,
+    s: &Shared,
     slot: &Slot,
     now: &LazyNow,
     pending: u64,
     acting: bool,
 ) -> Option<(Reason, u64, u64)> {
+    let l = s.limits;
+    let m = s.memory();
     // Each rule is asked only once it trips, so the hot path pays nothing.
     let wanted = |r: Reason| l.enforces(r) == acting;
     let over = |v: u64, limit: u64| limit > 0 && v != NONE && v >= limit;
@@ -113,16 +115,16 @@ pub(crate) fn soft(
         since != NONE && slot.read_at.load(Relaxed).saturating_sub(since) >= l.memory_sustain
     };
     let rss = slot.rss.load(Relaxed);
-    if over(rss, l.max_rss) && sustained(0) && wanted(Reason::MemoryRss) {
-        return Some((Reason::MemoryRss, rss, l.max_rss));
+    if over(rss, m.rss) && sustained(0) && wanted(Reason::MemoryRss) {
+        return Some((Reason::MemoryRss, rss, m.rss));
     }
     let uss = slot.uss.load(Relaxed);
-    if over(uss, l.max_uss) && sustained(1) && wanted(Reason::MemoryUss) {
-        return Some((Reason::MemoryUss, uss, l.max_uss));
+    if over(uss, m.uss) && sustained(1) && wanted(Reason::MemoryUss) {
+        return Some((Reason::MemoryUss, uss, m.uss));
     }
     let pss = slot.pss.load(Relaxed);
-    if over(pss, l.max_pss) && sustained(2) && wanted(Reason::MemoryPss) {
-        return Some((Reason::MemoryPss, pss, l.max_pss));
+    if over(pss, m.pss) && sustained(2) && wanted(Reason::MemoryPss) {
+        return Some((Reason::MemoryPss, pss, m.pss));
     }
     let fds = slot.fds.load(Relaxed);
     if over(fds, l.max_fds) && sustained(3) && wanted(Reason::OpenFds) {
@@ -155,7 +157,7 @@ pub(crate) fn soft(
         && GenState::unpack(slot.gen_state.load(Relaxed)).has(flag::FORECAST)
         && wanted(Reason::MemoryForecast)
     {
-        let left = growth::estimate(l, slot)
+        let left = growth::estimate(l, &m, slot)
             .and_then(|g| g.to_limit)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         return Some((Reason::MemoryForecast, left, l.memory_forecast));
@@ -197,9 +199,9 @@ pub(crate) fn limit_of(s: &Shared, slot: &Slot, reason: Reason) -> u64 {
         Reason::HeartbeatTimeout => l.heartbeat_timeout,
         Reason::DrainTimeout => l.drain_timeout,
         Reason::Manual => 0,
-        Reason::MemoryRss => l.max_rss,
-        Reason::MemoryUss => l.max_uss,
-        Reason::MemoryPss => l.max_pss,
+        Reason::MemoryRss => s.memory().rss,
+        Reason::MemoryUss => s.memory().uss,
+        Reason::MemoryPss => s.memory().pss,
         Reason::OpenFds => l.max_fds,
         Reason::HealthCheck => l.max_health_failures,
         Reason::MaxRequests => request_limit(l, slot),

@@ -5,7 +5,7 @@
 //! and call them without a circle, and each says by its arguments what it
 //! touches beyond it.
 
-use crate::rules::limits::Limits;
+use crate::rules::limits::{Limits, Memory};
 use crate::rules::time::Clock;
 use crate::table::layout::{Header, Slot};
 use std::sync::atomic::AtomicU32;
@@ -22,6 +22,12 @@ pub(crate) struct Shared<'a> {
 }
 
 impl Shared<'_> {
+    /// The memory limits in bytes as they stand now (`Limits::memory`).
+    #[inline]
+    pub fn memory(&self) -> Memory {
+        self.limits.memory(&self.header.parent)
+    }
+
     /// Microseconds since the pool's epoch.
     #[inline]
     pub fn now(&self) -> u64 {

@@ -130,6 +130,41 @@ pub(crate) struct ContainerWords {
     pub read_at: AtomicU64,
 }
 
+/// The memory of the process the workers were forked from, for limits
+/// relative to it (`max_uss=3x`): read by the master of its own process
+/// (before its first worker, when the host does not say when), or, with no
+/// master of ours, by a worker of its parent. 0 where not read.
+#[repr(C)]
+pub(crate) struct ParentWords {
+    /// The process read.
+    pub pid: AtomicU64,
+    pub rss: AtomicU64,
+    pub uss: AtomicU64,
+    pub pss: AtomicU64,
+    /// When it was read (pool time, µs).
+    pub read_at: AtomicU64,
+}
+
+impl ParentWords {
+    /// Puts a reading of process `pid` (pool time `at`) in the words, each
+    /// 0 where not read; a word that already holds its value is not
+    /// written (the master puts its record back every round).
+    pub fn store(&self, pid: u32, health: crate::os::process::Health, at: u64) {
+        for (cell, v) in [
+            (&self.rss, health.rss),
+            (&self.uss, health.uss),
+            (&self.pss, health.pss),
+            (&self.pid, Some(u64::from(pid))),
+            (&self.read_at, Some(at)),
+        ] {
+            let v = v.unwrap_or(0);
+            if cell.load(Relaxed) != v {
+                cell.store(v, Relaxed);
+            }
+        }
+    }
+}
+
 #[repr(C, align(128))]
 pub(crate) struct Header {
     pub fixed: HeaderStatic,
@@ -145,6 +180,7 @@ pub(crate) struct Header {
     pub _reserved: AtomicU64,
     pub counters: Counters,
     pub container: ContainerWords,
+    pub parent: ParentWords,
 }
 
 /// Slot states, in the low byte of `Slot::gen_state`.

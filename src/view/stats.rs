@@ -74,6 +74,27 @@ pub struct ContainerStats {
     pub pressure_some_avg10: Option<f64>,
 }
 
+/// A memory limit as it stands: the setting, and the bytes it is now (a
+/// relative one resolved against the parent's reading; None while there
+/// is no reading: the rule waits).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitStats {
+    pub key: &'static str,
+    pub setting: String,
+    pub bytes: Option<u64>,
+}
+
+/// The parent's reading that relative limits resolve against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParentStats {
+    pub pid: u32,
+    pub rss: Option<u64>,
+    pub uss: Option<u64>,
+    pub pss: Option<u64>,
+    /// Seconds since the pool's epoch.
+    pub read_at: f64,
+}
+
 /// A snapshot of a pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stats {
@@ -112,6 +133,10 @@ pub struct Stats {
     pub per_slot: Vec<SlotStats>,
     /// None until the master has read its container (`container_memory`).
     pub container: Option<ContainerStats>,
+    /// The memory limits set (`max_rss`, `max_uss`, `max_pss`).
+    pub memory_limits: Vec<LimitStats>,
+    /// The parent's reading, once read (relative limits).
+    pub parent: Option<ParentStats>,
 }
 
 fn reading(v: u64) -> Option<u64> {
@@ -471,6 +496,8 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
         // Every slot's row, or only the workers' (grown as they come).
         per_slot: Vec::with_capacity(if list_vacant { core.slots().len() } else { 0 }),
         container: container(&core.header().container),
+        memory_limits: memory_limits(core),
+        parent: parent(&core.header().parent),
     };
     for (i, s) in core.slots().iter().enumerate() {
         let gs = GenState::unpack(s.gen_state.load(Acquire));
@@ -521,14 +548,40 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             } else {
                 Vec::new()
             },
-            growth: if live {
-                crate::rules::growth::estimate(&core.limits, s)
-            } else {
-                None
-            },
+            growth: if live { core.growth(s) } else { None },
         });
     }
     st
+}
+
+/// The memory limits set, as they stand now.
+fn memory_limits(core: &Core) -> Vec<LimitStats> {
+    let m = core.memory();
+    [
+        (Key::MaxRss, m.rss),
+        (Key::MaxUss, m.uss),
+        (Key::MaxPss, m.pss),
+    ]
+    .into_iter()
+    .filter(|(k, _)| core.limits_raw(*k) != 0)
+    .map(|(k, bytes)| LimitStats {
+        key: k.name(),
+        setting: k.format_value(core.limits_raw(k)),
+        bytes: (bytes > 0).then_some(bytes),
+    })
+    .collect()
+}
+
+fn parent(w: &crate::table::layout::ParentWords) -> Option<ParentStats> {
+    let pid = w.pid.load(Relaxed);
+    let some = |v: u64| (v > 0).then_some(v);
+    (pid > 0).then(|| ParentStats {
+        pid: u32::try_from(pid).unwrap_or(0),
+        rss: some(w.rss.load(Relaxed)),
+        uss: some(w.uss.load(Relaxed)),
+        pss: some(w.pss.load(Relaxed)),
+        read_at: w.read_at.load(Relaxed) as f64 / 1e6,
+    })
 }
 
 /// The reasons whose bits are set in a slot's `would` word (a word any
@@ -679,6 +732,17 @@ fn summary_json(st: &Stats) -> serde_json::Value {
         "would": would,
         "requests_at_recycle": hist(&st.requests_at_recycle),
         "uptime_at_recycle_seconds": hist(&st.uptime_at_recycle),
+        "memory_limits": st.memory_limits.iter().map(|l| (l.key.to_string(), json!({
+            "setting": l.setting,
+            "bytes": l.bytes,
+        }))).collect::<serde_json::Map<_, _>>(),
+        "parent": st.parent.as_ref().map(|p| json!({
+            "pid": p.pid,
+            "rss_bytes": p.rss,
+            "uss_bytes": p.uss,
+            "pss_bytes": p.pss,
+            "read_at_seconds": p.read_at,
+        })),
         "container": st.container.as_ref().map(|c| json!({
             "known": c.known,
             "limit_bytes": c.limit,
@@ -793,6 +857,12 @@ mod tests {
             },
             per_slot,
             container,
+            memory_limits: vec![LimitStats {
+                key: "max_uss",
+                setting: "3x".into(),
+                bytes: None,
+            }],
+            parent: None,
         }
     }
 

@@ -138,6 +138,9 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
     if let Some(line) = rehearsal_line(stats) {
         let _ = writeln!(out, "{line}");
     }
+    if let Some(line) = relative_line(stats) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(line) = container_line(&stats["container"]) {
         let _ = writeln!(out, "{line}");
     }
@@ -230,6 +233,41 @@ fn rehearsal_line(stats: &Value) -> Option<String> {
         "rehearsal: enforce={} | would: {would}",
         printable(enforce)
     ))
+}
+
+/// Memory limits relative to the parent (`max_uss=3x`), resolved:
+/// `limits: max_uss 3x = 360.0MiB (the parent, pid 4021: uss 120.0MiB)`, or
+/// `waiting for a reading of the parent`; None when no limit is relative.
+fn relative_line(stats: &Value) -> Option<String> {
+    let limits = stats["memory_limits"].as_object()?;
+    let parent = &stats["parent"];
+    let parts: Vec<String> = limits
+        .iter()
+        .filter_map(|(key, l)| {
+            let setting = l["setting"].as_str()?;
+            if !setting.ends_with('x') {
+                return None;
+            }
+            let metric = key.strip_prefix("max_").unwrap_or(key);
+            let base = parent[format!("{metric}_bytes")].as_u64();
+            Some(match (l["bytes"].as_u64(), base) {
+                (Some(b), Some(base)) => format!(
+                    "{} {} = {} (the parent, pid {}: {metric} {})",
+                    printable(key),
+                    printable(setting),
+                    human_size(b),
+                    number(&parent["pid"]),
+                    human_size(base)
+                ),
+                _ => format!(
+                    "{} {}: waiting for a reading of the parent",
+                    printable(key),
+                    printable(setting)
+                ),
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("limits: {}", parts.join(", ")))
 }
 
 /// A worker's rules rehearsed this generation (`recycle:max_requests`,

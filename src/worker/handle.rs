@@ -29,7 +29,8 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
     put(&slot.fds, health.fds);
     let now = core.now();
     let l = &core.limits;
-    let fitted = match crate::rules::growth::Metric::of(l).0 {
+    let m = core.memory();
+    let fitted = match crate::rules::growth::Metric::of(l, &m).0 {
         crate::rules::growth::Metric::Rss => health.rss,
         crate::rules::growth::Metric::Uss => health.uss,
         crate::rules::growth::Metric::Pss => health.pss,
@@ -41,7 +42,10 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
         }
     }
     if l.memory_sustain > 0 {
-        for (over, since) in over_limits(l, health).into_iter().zip(&slot.over_since) {
+        for (over, since) in over_limits(&m, l.max_fds, health)
+            .into_iter()
+            .zip(&slot.over_since)
+        {
             match over {
                 Some(true) => {
                     let _ = since.compare_exchange(NONE, now, Relaxed, Relaxed);
@@ -57,12 +61,16 @@ pub(crate) fn store_health(core: &Core, slot: &Slot, health: Health) {
 /// Whether each reading of `health` is at or over its limit, in the order
 /// of `Slot::over_since` (rss, uss, pss, fds); None where there is no
 /// reading (a limit that is off is never reached).
-pub(crate) fn over_limits(l: &crate::rules::limits::Limits, health: Health) -> [Option<bool>; 4] {
+pub(crate) fn over_limits(
+    m: &crate::rules::limits::Memory,
+    max_fds: u64,
+    health: Health,
+) -> [Option<bool>; 4] {
     [
-        (health.rss, l.max_rss),
-        (health.uss, l.max_uss),
-        (health.pss, l.max_pss),
-        (health.fds, l.max_fds),
+        (health.rss, m.rss),
+        (health.uss, m.uss),
+        (health.pss, m.pss),
+        (health.fds, max_fds),
     ]
     .map(|(v, limit)| v.map(|v| limit > 0 && v >= limit))
 }

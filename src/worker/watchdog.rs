@@ -219,6 +219,9 @@ fn watch(
         .map_or(true, |last| now < last || now - last >= REAP_EVERY)
     {
         reap.last = Some(now);
+        if core.limits.relative() {
+            read_parent(core, now);
+        }
         // A worker dead at two looks a second apart is retired (which
         // frees its slot and, once the next worker there serves, its
         // permit): a master of ours reports its children's exits well
@@ -235,6 +238,42 @@ fn watch(
                 reap.suspects.push((i as u32, generation));
             }
         }
+    }
+}
+
+/// Limits relative to the parent (`max_uss=3x`) where no master of ours
+/// reads its own process (uvicorn's supervisor, Starman's master): the
+/// worker's parent, read once, and again if the worker finds another
+/// parent (a new one; not init, which adopts orphans). A master of ours is
+/// its workers' parent and has put its own pid there.
+fn read_parent(core: &crate::rules::core::Core, now: u64) {
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() };
+    let Ok(ppid) = u32::try_from(ppid) else {
+        return;
+    };
+    let words = &core.header().parent;
+    if ppid <= 1 || words.pid.load(Relaxed) == u64::from(ppid) {
+        return;
+    }
+    // Another user's parent may refuse its USS and PSS: what was read is
+    // kept, the rest waits.
+    if let Ok(sample) = crate::os::process::sample(ppid, true) {
+        let h = sample.health();
+        words.store(ppid, h, now);
+        // Said, since it is not the process a master of ours would read.
+        let size = |v: Option<u64>| crate::units::HumanSize(v.unwrap_or(0));
+        let mut line = Line::default();
+        let _ = writeln!(
+            line,
+            "workerlife: relative memory limits read the workers' parent, pid {ppid} (no master of workerlife runs): rss={} uss={} pss={}",
+            size(h.rss),
+            size(h.uss),
+            size(h.pss)
+        );
+        let bytes = &line.buf[..line.len];
+        // SAFETY: writing our own buffer to fd 2.
+        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
     }
 }
 

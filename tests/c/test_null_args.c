@@ -269,6 +269,20 @@ static void pools(void) {
     failures++;
   }
 
+  /* The parent's reading: a NULL pool or reading is refused; NULL out is
+     allowed (nothing written). */
+  struct wl_health parent = {WL_NO_READING, WL_NO_READING, WL_NO_READING, WL_NO_READING};
+  REFUSED(wl_pool_read_parent(NULL, &parent));
+  OK(wl_pool_read_parent(pool, NULL));
+  OK(wl_pool_read_parent(pool, &parent));
+  if (parent.rss == WL_NO_READING || parent.rss == 0) {
+    fprintf(stderr, "wl_pool_read_parent gave no RSS\n");
+    failures++;
+  }
+  REFUSED(wl_pool_report_parent(NULL, 1, &parent));
+  REFUSED(wl_pool_report_parent(pool, 1, NULL));
+  OK(wl_pool_report_parent(pool, getpid(), &parent));
+
   uint64_t us = 0;
   bool due = false;
   REFUSED(wl_pool_now_us(NULL, &us));

@@ -2,7 +2,9 @@
 
 use crate::buffers::{arg, opt_out, out, path_arg, write_str};
 use crate::result::{check, fail, guard};
-use crate::types::{wl_decision, wl_event, wl_pool_action, wl_pool_options};
+use crate::types::{
+    wl_decision, wl_event, wl_health, wl_pool_action, wl_pool_options, WL_NO_READING,
+};
 use crate::{hand_out, Pending};
 use crate::{
     lookup, publish, release, wl_policy, wl_pool, wl_result, wl_worker, PoolObj, POOLS, WORKERS,
@@ -618,6 +620,68 @@ pub unsafe extern "C" fn wl_pool_report_container(
             oom_kills: known(r.oom_kills),
             pressure_some_avg10: (!pressure.is_nan()).then_some(pressure),
         });
+        Ok(())
+    })
+}
+
+/// Reads this process's memory now as the workers' parent's, for memory
+/// limits relative to it (`max_uss=3x`): call it once the app has booted
+/// and before the first worker is forked. Without it the master's first
+/// `wl_pool_tick` reads it. `out` (may be NULL) gets the reading
+/// (`WL_NO_READING` where unknown). An unreadable `/proc` is an error and
+/// leaves the relative limits waiting. Thread-safe.
+///
+/// # Safety
+///
+/// - `out` may be NULL (nothing is written there), else valid for writing one `wl_health`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_pool_read_parent(
+    pool: *const wl_pool,
+    out: *mut wl_health,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        let out = opt_out(out, "out")?;
+        let h = check(p.pool.read_parent())?;
+        if let Some(out) = out {
+            *out = wl_health {
+                rss: h.rss.unwrap_or(WL_NO_READING),
+                uss: h.uss.unwrap_or(WL_NO_READING),
+                pss: h.pss.unwrap_or(WL_NO_READING),
+                fds: h.fds.unwrap_or(WL_NO_READING),
+            };
+        }
+        Ok(())
+    })
+}
+
+/// Gives the pool a reading of the workers' parent `pid` (a host whose
+/// workers' parent is another process, or a test): relative memory limits
+/// resolve against it from now on. A field `WL_NO_READING` is not known
+/// (its relative limit waits). Thread-safe.
+///
+/// # Safety
+///
+/// - `health` must not be NULL: valid for reading one `wl_health`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_pool_report_parent(
+    pool: *const wl_pool,
+    pid: u32,
+    health: *const wl_health,
+) -> wl_result {
+    guard(|| {
+        let p = self::pool(pool)?;
+        let h = arg(health, "health")?;
+        let some = |v: u64| (v != WL_NO_READING && v != 0).then_some(v);
+        p.pool.report_parent(
+            pid,
+            workerlife::Health {
+                rss: some(h.rss),
+                uss: some(h.uss),
+                pss: some(h.pss),
+                fds: some(h.fds),
+            },
+        );
         Ok(())
     })
 }

@@ -222,6 +222,11 @@ pub const WL_CONTAINER_AUTO: u64 = u64::MAX;
 /// gives it: this bit, with hundredths of a percent below it.
 pub const WL_HEADROOM_PERCENT: u64 = 0x8000_0000_0000_0000;
 
+/// A memory limit (`max_rss`, `max_uss`, `max_pss`) relative to the
+/// parent's reading, as `wl_policy_get_raw` gives it: this bit, with the
+/// multiple in hundredths below it (`3x`: 300).
+pub const WL_RELATIVE_LIMIT: u64 = 0x8000_0000_0000_0000;
+
 /// `enforce=all` (the default), as `wl_policy_get_raw` gives it; any other
 /// value has bit `1 << reason` set for each `wl_reason` whose rule acts.
 pub const WL_ENFORCE_ALL: u64 = u64::MAX;
@@ -555,6 +560,7 @@ pub(crate) const CONSTANTS: &[(&str, u64)] = {
         WL_CONTAINER_AUTO,
         WL_HEADROOM_PERCENT,
         WL_ENFORCE_ALL,
+        WL_RELATIVE_LIMIT,
         WL_ABI_VERSION,
     ]
 };

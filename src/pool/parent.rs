@@ -1,0 +1,74 @@
+//! The parent's reading, for memory limits relative to it (`max_uss=3x`):
+//! the master's own record of the process its workers are forked from,
+//! put back into the header's words before every round it decides in, so
+//! that no worker's write moves a limit the master holds it to.
+
+use crate::error::Result;
+use crate::os::process::{self, Health};
+use crate::rules::core::Core;
+
+/// One reading of the parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Reading {
+    pub pid: u32,
+    pub health: Health,
+    /// Pool time of the reading (µs).
+    pub at: u64,
+}
+
+/// The master's record.
+#[derive(Default)]
+pub(super) struct Parent {
+    reading: Option<Reading>,
+}
+
+impl Parent {
+    /// The master reads its own process now (the host says its app has
+    /// booted, or its first round comes and none was read).
+    pub(super) fn read_self(&mut self, core: &Core, now: u64) -> Result<Health> {
+        let pid = std::process::id();
+        let health = process::sample_self(true)?.health();
+        self.note(
+            core,
+            Reading {
+                pid,
+                health,
+                at: now,
+            },
+        );
+        Ok(health)
+    }
+
+    /// A reading the host gives (a parent that is not this process, or a
+    /// test's figures).
+    pub(super) fn note(&mut self, core: &Core, reading: Reading) {
+        self.reading = Some(reading);
+        core.header()
+            .parent
+            .store(reading.pid, reading.health, reading.at);
+    }
+
+    /// Phase "parent" of a round: with a relative limit, the master's own
+    /// process is read once if nobody said when (a manual-clock pool reads
+    /// nothing on its own, as it samples nothing); the record is put back
+    /// into the header's words.
+    pub(super) fn phase(&mut self, core: &Core, now: u64) {
+        if !core.limits.relative() {
+            return;
+        }
+        match self.reading {
+            Some(r) => core.header().parent.store(r.pid, r.health, r.at),
+            None if !core.manual_clock() => {
+                // An unreadable /proc leaves the limits waiting; tried again
+                // next round.
+                let _ = self.read_self(core, now);
+            }
+            None => {}
+        }
+    }
+
+    /// A forked child is not the master: the reading is the parent's.
+    pub(super) fn forget(&mut self) {
+        self.reading = None;
+    }
+}
