@@ -133,6 +133,42 @@ fn a_rehearsed_kill_leaves_the_worker_alive_and_is_said_once_per_reason() {
 }
 
 #[test]
+fn with_a_master_running_the_watchdog_leaves_would_lines_to_it() {
+    let pool = Pool::shared(&Policy::parse("max_requests=1,enforce=off").unwrap(), 2).unwrap();
+    // This process runs the master's rounds.
+    pool.tick();
+    let (status, err, _) = run_child(|| {
+        let w = pool.claim(std::process::id()).unwrap();
+        let _dog = w
+            .watchdog(WatchdogOptions {
+                recycle_signal: None,
+                interval: Some(Duration::from_millis(20)),
+            })
+            .unwrap();
+        w.begin();
+        w.end();
+        // About 15 looks of the watchdog.
+        std::thread::sleep(Duration::from_millis(300));
+        7
+    });
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7,
+        "status {status:#x}, {err:?}"
+    );
+    assert!(
+        err.is_empty(),
+        "the master files it, the watchdog says nothing: {err:?}"
+    );
+    pool.tick();
+    assert!(
+        pool.events()
+            .iter()
+            .any(|e| e.kind == workerlife::EventKind::WouldRecycle),
+        "the master files the would_recycle"
+    );
+}
+
+#[test]
 fn a_granted_recycle_sends_the_graceful_signal_once() {
     let pool = Pool::shared(&Policy::parse("max_requests=1").unwrap(), 2).unwrap();
     let (status, err, _) = run_child(|| {

@@ -174,10 +174,10 @@ pub(crate) struct Header {
     pub manual_now: AtomicU64,
     /// The rolling budget, see `table/budget.rs`.
     pub budget: AtomicU64,
-    /// Was the time of the master's last `tick`, which watchdogs took as
-    /// "a master is present". Any worker can write it, so nothing may trust
-    /// it: no longer written or read, kept so the layout stays as version 6.
-    pub _reserved: AtomicU64,
+    /// The pid of the process whose `Pool` last ran a round. Any worker can
+    /// write it, so it only ever decides what is said, never what is done:
+    /// a worker's watchdog leaves its `would_*` lines to a live master.
+    pub master_pid: AtomicU64,
     pub counters: Counters,
     pub container: ContainerWords,
     pub parent: ParentWords,

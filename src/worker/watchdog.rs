@@ -8,7 +8,8 @@
 //! Python's GIL is still ended at `request_timeout`. It signals only its own process: a kill decision for
 //! its slot ends it (SIGKILL, after a line on stderr), and, when asked, a
 //! granted recycle sends it the server's graceful signal once; a rule
-//! rehearsed (`enforce`) gets its `would_*` line, once. It also
+//! rehearsed (`enforce`) gets its `would_*` line, once, where no master of
+//! ours runs to file it. It also
 //! samples its process every `sample_interval`, and retires the slots of
 //! workers found gone at two looks a second apart, so that no permit waits
 //! for ever on a worker that died without saying so.
@@ -308,6 +309,10 @@ fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
         return;
     }
     said.would |= new;
+    if master_runs(worker) {
+        // A master of ours files these as events in its own log.
+        return;
+    }
     for r in Reason::ALL.iter().filter(|r| new & (1 << **r as u8) != 0) {
         let ev = if d.reason == Some(*r) {
             worker.event_for(d)
@@ -317,6 +322,22 @@ fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
         if let Some(ev) = ev {
             write_line(ev);
         }
+    }
+}
+
+/// Whether a master of ours runs: the process that last ran a round is
+/// alive and is not this one (a word any worker can write: it decides only
+/// which log a line goes to).
+fn master_runs(worker: &Worker) -> bool {
+    let pid = worker.core().header().master_pid.load(Relaxed);
+    match u32::try_from(pid) {
+        Ok(pid) if pid > 0 && pid != std::process::id() => {
+            // SAFETY: signal 0 only checks that the process exists.
+            let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+            // A root master of a worker that dropped privileges: EPERM.
+            r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+        }
+        _ => false,
     }
 }
 
