@@ -291,6 +291,10 @@ enum wl_event_kind
   // A kill rule that does not act (`enforce`) tripped: the worker would
   // have been killed, and serves on. Once per generation and reason.
   WL_EVENT_WOULD_KILL = 14,
+  // The workers' mean share of the parent's memory fell below
+  // `min_sharing` (`value`, `limit`: hundredths of a percent). Again only
+  // after it recovered.
+  WL_EVENT_SHARING_LOW = 15,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_event_kind;
@@ -332,6 +336,7 @@ enum wl_key
   WL_KEY_CONTAINER_MEMORY = 27,
   WL_KEY_CONTAINER_HEADROOM = 28,
   WL_KEY_ENFORCE = 29,
+  WL_KEY_MIN_SHARING = 30,
 };
 #ifndef __cplusplus
 typedef uint32_t wl_key;

@@ -182,6 +182,7 @@ mod view;
 
 pub use os::cgroup::MemoryReading;
 pub use os::{cgroup, fork, process};
+pub use view::advise;
 pub use view::serve::MetricsServer;
 pub use view::top;
 

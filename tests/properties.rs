@@ -219,6 +219,8 @@ fn raw_value(key: workerlife::Key) -> BoxedStrategy<u64> {
             .prop_map(|bits| bits.into_iter().fold(0, |a, b| a | b))
         ]
         .boxed(),
+        // Off or a percentage, in hundredths.
+        (Key::MinSharing, _) => (0u64..=10_000).boxed(),
         // A size up to 4 EiB, or a multiple of the parent's reading.
         (Key::MaxRss | Key::MaxUss | Key::MaxPss, _) => prop_oneof![
             0u64..=(1 << 62),

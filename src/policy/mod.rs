@@ -184,6 +184,11 @@ policy_keys! {
     /// names joined by `+` (`request_timeout+max_rss`), the others
     /// rehearsed. Raw: [`ENFORCE_ALL`], or a bit per reason code.
     Enforce, "enforce", Count, ENFORCE_ALL, enforce, set_enforce;
+    /// Copy-on-write kept in view: a `sharing_low` event when the workers'
+    /// mean share of the parent's memory falls below this percentage (and
+    /// again after it recovers); USS is read for it. Raw: hundredths of a
+    /// percent. 0: off.
+    MinSharing, "min_sharing", Count, 0, min_sharing, set_min_sharing;
 }
 
 /// The number of policy keys.
@@ -216,6 +221,16 @@ impl Key {
                     ),
                 })
                 .map_err(|why| Error::invalid_value(self.name(), value, &why));
+        }
+        if self == Key::MinSharing {
+            return match v.strip_suffix('%') {
+                Some(p) => units::parse_hundredths(p.trim()).and_then(|h| match h {
+                    1..=10_000 => Ok(h),
+                    _ => Err("expected a percentage above 0, at most 100".into()),
+                }),
+                None => Err("expected a percentage (50%)".into()),
+            }
+            .map_err(|why| Error::invalid_value(self.name(), value, &why));
         }
         if let (Key::ContainerHeadroom, Some(p)) = (self, v.strip_suffix('%')) {
             return units::parse_hundredths(p.trim())
@@ -254,6 +269,9 @@ impl Key {
         if self == Key::Enforce {
             return Err(bad(ENFORCE_WORDS));
         }
+        if self == Key::MinSharing {
+            return Err(bad("expected a percentage as text (50%)"));
+        }
         if !value.is_finite() || value < 0.0 {
             return Err(bad("expected a finite number >= 0"));
         }
@@ -286,6 +304,13 @@ impl Key {
                 ENFORCE_WORDS,
             ));
         }
+        if self == Key::MinSharing {
+            return Err(Error::invalid_value(
+                self.name(),
+                &value.to_string(),
+                "expected a percentage as text (50%)",
+            ));
+        }
         match self.unit() {
             Unit::Duration => value.checked_mul(1_000_000).ok_or_else(|| {
                 Error::invalid_value(self.name(), &value.to_string(), "number too large")
@@ -307,7 +332,7 @@ impl Key {
         match self {
             Key::ContainerMemory => raw != CONTAINER_AUTO,
             Key::ContainerHeadroom => raw & HEADROOM_PERCENT == 0,
-            Key::Enforce => false,
+            Key::Enforce | Key::MinSharing => false,
             Key::MaxRss | Key::MaxUss | Key::MaxPss => raw & RELATIVE_LIMIT == 0,
             _ => true,
         }
@@ -319,6 +344,8 @@ impl Key {
             return match self {
                 Key::ContainerMemory => "auto".to_string(),
                 Key::Enforce => format_enforce(raw),
+                Key::MinSharing if raw == 0 => "0".into(),
+                Key::MinSharing => format!("{}%", units::format_hundredths(raw)),
                 Key::MaxRss | Key::MaxUss | Key::MaxPss => {
                     format!("{}x", units::format_hundredths(raw & !RELATIVE_LIMIT))
                 }
@@ -513,6 +540,13 @@ impl Policy {
                     "expected off, a size up to 4EiB, or a multiple of the parent's reading from 0.01x to 1000x",
                 ));
             }
+        }
+        if self.raw(Key::MinSharing) > 10_000 {
+            return Err(Error::invalid_value(
+                Key::MinSharing.name(),
+                &self.raw(Key::MinSharing).to_string(),
+                "expected off or a percentage above 0, at most 100",
+            ));
         }
         let enforce = self.raw(Key::Enforce);
         if enforce != ENFORCE_ALL && enforce & !enforceable_bits() != 0 {

@@ -215,6 +215,7 @@ impl Pool {
                 sampler: Sampler::new(n),
                 container: Default::default(),
                 parent: Default::default(),
+                sharing_low: false,
             }),
             host: ForkMutex::new(HostRecord::default()),
         }

@@ -53,7 +53,7 @@ impl Parent {
     /// nothing on its own, as it samples nothing); the record is put back
     /// into the header's words.
     pub(super) fn phase(&mut self, core: &Core, now: u64) {
-        if !core.limits.relative() {
+        if !core.limits.wants_parent() {
             return;
         }
         match self.reading {

@@ -228,8 +228,7 @@ fn note_reading(notes: &mut GenerationNotes, core: &Core, health: Health, now: u
 
 /// Without the lock: each target's `/proc` files.
 pub(super) fn read_targets(core: &Core, mut targets: Vec<Target>) -> Vec<Target> {
-    let p = &core.policy;
-    let uss = p.raw(Key::MaxUss) > 0 || p.raw(Key::MaxPss) > 0;
+    let uss = core.limits.reads_uss();
     for t in &mut targets {
         let (pid, identity) = (t.pid, t.identity);
         let current =

@@ -37,6 +37,8 @@ pub(super) struct Supervisor {
     pub(super) container: Container,
     /// The parent's reading, for relative memory limits (`parent.rs`).
     pub(super) parent: Parent,
+    /// A `sharing_low` event was filed and sharing has not recovered since.
+    pub(super) sharing_low: bool,
 }
 
 impl Supervisor {
@@ -327,6 +329,36 @@ impl Supervisor {
         core.recount_permits(now, false);
     }
 
+    /// `min_sharing`: once a round of readings shows the workers' mean
+    /// share of the parent's memory below it, a `sharing_low` event; again
+    /// only after a round at or above it.
+    fn file_sharing(&mut self, core: &Core, now: u64) {
+        let min = core.limits.min_sharing;
+        if min == 0 {
+            return;
+        }
+        let Some(sh) = crate::rules::sharing::of(core) else {
+            return;
+        };
+        let ratio = (sh.ratio * 10_000.0).round() as u64;
+        if ratio >= min {
+            self.sharing_low = false;
+            return;
+        }
+        if self.sharing_low {
+            return;
+        }
+        self.sharing_low = true;
+        let mut ev = Event::of_slot(core, EventKind::SharingLow, sh.lowest, None, now);
+        ev.decision = Some(Decision {
+            action: Action::Continue,
+            reason: None,
+            value: ratio,
+            limit: min,
+        });
+        self.push_event(ev);
+    }
+
     /// Before a round, every `sample_interval`: the workers to read (see
     /// `sampling.rs`: read without the lock, applied under it).
     pub(super) fn sampling_due(&mut self, core: &Core, now: u64) -> Option<Round> {
@@ -365,6 +397,7 @@ impl Supervisor {
         for &slot in &applied.report.gone {
             self.on_exit(core, slot, None, now);
         }
+        self.file_sharing(core, now);
         applied.report
     }
 

@@ -61,6 +61,11 @@ crate::names::named_enum! {
         /// A kill rule that does not act (`enforce`) tripped: the worker
         /// would have been killed, and serves on. Filed as `WouldRecycle`.
         WouldKill = 14 => "would_kill",
+        /// The workers' mean share of the parent's memory fell below
+        /// `min_sharing` (value and limit: hundredths of a percent); on the
+        /// slot of the worker that shares least. Filed again only after it
+        /// recovered.
+        SharingLow = 15 => "sharing_low",
     }
 }
 
@@ -126,6 +131,14 @@ impl fmt::Display for Event {
                 (None, Some(g)) => write!(f, " ({g})")?,
                 (None, None) => {}
             }
+        }
+        if let (EventKind::SharingLow, Some(d)) = (self.kind, self.decision) {
+            write!(
+                f,
+                " sharing={}% < {}%",
+                crate::units::format_hundredths(d.value),
+                crate::units::format_hundredths(d.limit)
+            )?;
         }
         write!(
             f,
@@ -212,7 +225,8 @@ impl Event {
             EventKind::Killed
             | EventKind::HealthCheckFailed
             | EventKind::Refused
-            | EventKind::WouldKill => Severity::Warning,
+            | EventKind::WouldKill
+            | EventKind::SharingLow => Severity::Warning,
             EventKind::Exited if self.crash => Severity::Warning,
             _ => Severity::Info,
         }

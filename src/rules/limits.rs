@@ -34,6 +34,8 @@ pub(crate) struct Limits {
     pub memory_forecast: u64,
     /// `enforce`: which reasons act (see `enforces`).
     pub enforce: u64,
+    /// `min_sharing`, hundredths of a percent (0: off).
+    pub min_sharing: u64,
     /// Whether a rule reads the time of a worker's last begin or end
     /// (request_timeout, heartbeat_timeout, max_idle); without one, the hot
     /// path skips its clock reads.
@@ -69,6 +71,18 @@ impl Limits {
             uss: resolve(self.max_uss, &parent.uss),
             pss: resolve(self.max_pss, &parent.pss),
         }
+    }
+
+    /// Whether samples read USS and PSS (a page-table walk each): for
+    /// `max_uss`, `max_pss` and the copy-on-write view (`min_sharing`).
+    pub(crate) fn reads_uss(&self) -> bool {
+        self.max_uss > 0 || self.max_pss > 0 || self.min_sharing > 0
+    }
+
+    /// Whether the parent's reading is wanted: relative limits, or the
+    /// share of its memory the workers keep (`min_sharing`).
+    pub(crate) fn wants_parent(&self) -> bool {
+        self.relative() || self.min_sharing > 0
     }
 
     /// Whether any memory limit is relative to the parent's reading.
@@ -109,6 +123,7 @@ impl Limits {
             memory_sustain: p.raw(Key::MemorySustain),
             memory_forecast: p.raw(Key::MemoryForecast),
             enforce: p.raw(Key::Enforce),
+            min_sharing: p.raw(Key::MinSharing),
             activity_clock: p.raw(Key::RequestTimeout) > 0
                 || p.raw(Key::HeartbeatTimeout) > 0
                 || p.raw(Key::MaxIdle) > 0,

@@ -5,8 +5,9 @@
 //! Beside them: the policy's limits in rule units (`limits`), growth
 //! estimates (`growth`), per-generation jitter (`jitter`), whether a
 //! slot's process still lives (`liveness`), the pool's events
-//! (`event`) and the dress rehearsal of rules that do not act
-//! (`rehearsal`).
+//! (`event`), the dress rehearsal of rules that do not act
+//! (`rehearsal`) and the copy-on-write sharing the workers keep
+//! (`sharing`).
 
 pub(crate) mod core;
 pub(crate) mod decide;
@@ -21,4 +22,5 @@ pub(crate) mod permits;
 pub(crate) mod reasons;
 pub(crate) mod rehearsal;
 pub(crate) mod shared;
+pub(crate) mod sharing;
 pub(crate) mod time;

@@ -40,6 +40,9 @@ pub struct SlotStats {
     pub uss: Option<u64>,
     pub pss: Option<u64>,
     pub fds: Option<u64>,
+    /// Memory it shares with other processes (RSS less USS), when both
+    /// are read: what copy-on-write still keeps of the parent's.
+    pub shared: Option<u64>,
     /// How fast its memory grows, once it has three readings.
     pub growth: Option<Growth>,
     /// How the slot's previous worker ended: a reason name, `left` (on its
@@ -135,8 +138,11 @@ pub struct Stats {
     pub container: Option<ContainerStats>,
     /// The memory limits set (`max_rss`, `max_uss`, `max_pss`).
     pub memory_limits: Vec<LimitStats>,
-    /// The parent's reading, once read (relative limits).
+    /// The parent's reading, once read (relative limits, `min_sharing`).
     pub parent: Option<ParentStats>,
+    /// The workers' mean share of the parent's memory (0..=1), once the
+    /// parent and a worker's USS are read (`rules/sharing.rs`).
+    pub sharing: Option<f64>,
 }
 
 fn reading(v: u64) -> Option<u64> {
@@ -421,6 +427,26 @@ pub(crate) fn prometheus(st: &Stats) -> String {
             let _ = writeln!(o, "workerlife_container_oom_events_total {v}");
         }
     }
+    if let Some(v) = st.sharing {
+        family(
+            &mut o,
+            "sharing_ratio",
+            "gauge",
+            "The workers' mean share of the parent's memory still shared (copy-on-write), 0 to 1.",
+        );
+        let _ = writeln!(o, "workerlife_sharing_ratio {v}");
+    }
+    family(
+        &mut o,
+        "slot_shared_bytes",
+        "gauge",
+        "Memory the slot worker shares with other processes (RSS less USS).",
+    );
+    for s in &st.per_slot {
+        if let Some(v) = s.shared {
+            let _ = writeln!(o, "workerlife_slot_shared_bytes{{slot=\"{}\"}} {v}", s.slot);
+        }
+    }
     for (name, help, pick) in [
         (
             "slot_memory_growth_bytes_per_request",
@@ -498,6 +524,7 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
         container: container(&core.header().container),
         memory_limits: memory_limits(core),
         parent: parent(&core.header().parent),
+        sharing: crate::rules::sharing::of(core).map(|s| s.ratio),
     };
     for (i, s) in core.slots().iter().enumerate() {
         let gs = GenState::unpack(s.gen_state.load(Acquire));
@@ -541,6 +568,7 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             uss: reading(s.uss.load(Relaxed)),
             pss: reading(s.pss.load(Relaxed)),
             fds: reading(s.fds.load(Relaxed)),
+            shared: crate::rules::sharing::shared(s.rss.load(Relaxed), s.uss.load(Relaxed)),
             last_exit: crate::rules::decision::last_exit_name(s.last_exit.load(Relaxed)),
             waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
             would: if live {
@@ -677,6 +705,8 @@ fn per_slot_json(out: &mut Vec<u8>, slots: &[SlotStats]) {
         put!(out, &s.requests);
         out.extend_from_slice(b",\"rss\":");
         put!(out, &s.rss);
+        out.extend_from_slice(b",\"shared\":");
+        put!(out, &s.shared);
         out.extend_from_slice(b",\"slot\":");
         put!(out, &s.slot);
         out.extend_from_slice(b",\"state\":");
@@ -736,6 +766,7 @@ fn summary_json(st: &Stats) -> serde_json::Value {
             "setting": l.setting,
             "bytes": l.bytes,
         }))).collect::<serde_json::Map<_, _>>(),
+        "sharing": st.sharing,
         "parent": st.parent.as_ref().map(|p| json!({
             "pid": p.pid,
             "rss_bytes": p.rss,
@@ -794,6 +825,7 @@ mod tests {
                     "generation": s.generation, "requests": s.requests,
                     "in_flight": s.in_flight, "uptime": s.uptime_secs,
                     "rss": s.rss, "uss": s.uss, "pss": s.pss, "fds": s.fds,
+                    "shared": s.shared,
                     "growth": s.growth.map(|g| growth_json(&g)),
                     "last_exit": s.last_exit,
                     "waiting": s.waiting,
@@ -818,6 +850,7 @@ mod tests {
             uss: None,
             pss: None,
             fds: None,
+            shared: None,
             growth: None,
             last_exit: None,
             waiting: false,
@@ -863,6 +896,7 @@ mod tests {
                 bytes: None,
             }],
             parent: None,
+            sharing: Some(0.5),
         }
     }
 
@@ -893,6 +927,8 @@ mod tests {
                 growth: Some(growth),
                 last_exit: Some("max_rss"),
                 waiting: true,
+                shared: Some(1 << 30),
+                would: vec!["max_requests", "idle"],
                 ..slot(1)
             },
             SlotStats {

@@ -9,9 +9,9 @@ use serde_json::Value;
 use std::fmt::Write;
 
 /// The column heads, in order.
-pub const COLUMNS: [&str; 12] = [
-    "SLOT", "PID", "STATE", "AGE", "REQS", "RSS", "USS", "GROW/REQ", "GROW/S", "TO-LIMIT", "LAST",
-    "WOULD",
+pub const COLUMNS: [&str; 13] = [
+    "SLOT", "PID", "STATE", "AGE", "REQS", "RSS", "USS", "SHARED", "GROW/REQ", "GROW/S",
+    "TO-LIMIT", "LAST", "WOULD",
 ];
 
 /// The most characters a cell (or a name in the header) shows; longer text
@@ -141,10 +141,21 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
     if let Some(line) = relative_line(stats) {
         let _ = writeln!(out, "{line}");
     }
+    if let Some(ratio) = stats["sharing"].as_f64() {
+        let _ = writeln!(
+            out,
+            "sharing: the workers still share {:.0}% of the parent's memory (RSS {}, pid {})",
+            ratio * 100.0,
+            stats["parent"]["rss_bytes"]
+                .as_u64()
+                .map_or("-".into(), human_size),
+            number(&stats["parent"]["pid"])
+        );
+    }
     if let Some(line) = container_line(&stats["container"]) {
         let _ = writeln!(out, "{line}");
     }
-    let mut rows: Vec<[String; 12]> = Vec::new();
+    let mut rows: Vec<[String; 13]> = Vec::new();
     for s in slots {
         let state = s["state"].as_str().unwrap_or("?");
         if state == "vacant" {
@@ -175,6 +186,7 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
             number(&s["requests"]),
             size(&s["rss"]),
             size(&s["uss"]),
+            size(&s["shared"]),
             rate(&g["bytes_per_request"], ""),
             rate(&g["bytes_per_second"], "/s"),
             to_limit,

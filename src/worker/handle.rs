@@ -494,9 +494,9 @@ impl Worker {
             return Ok(false);
         }
         self.last_sample.store(now, Relaxed);
-        let limited = l.max_rss > 0 || l.max_uss > 0 || l.max_pss > 0 || l.max_fds > 0;
+        let limited = l.max_rss > 0 || l.reads_uss() || l.max_fds > 0;
         if interval > 0 && limited {
-            self.sample_self(l.max_uss > 0 || l.max_pss > 0)?;
+            self.sample_self(l.reads_uss())?;
         }
         Ok(true)
     }

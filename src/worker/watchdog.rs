@@ -220,7 +220,7 @@ fn watch(
         .map_or(true, |last| now < last || now - last >= REAP_EVERY)
     {
         reap.last = Some(now);
-        if core.limits.relative() {
+        if core.limits.wants_parent() {
             read_parent(core, now);
         }
         // A worker dead at two looks a second apart is retired (which
