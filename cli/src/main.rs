@@ -2,6 +2,11 @@
 //! workers live (pid, age, requests, memory, growth, time to limit, state,
 //! how the last one in each slot ended), from a named pool file or a
 //! server's stats endpoint; `--once` prints one table, for scripts.
+//! `workerlife advise` watches a pool for a while (or reads a saved series)
+//! and prints what its workers' memory does and the limits that hold a
+//! target.
+
+mod advise;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
@@ -32,6 +37,11 @@ enum Command {
         #[arg(long, default_value_t = 1.0, value_parser = interval)]
         interval: f64,
     },
+    /// Advice from measured growth: watch a pool (or read a saved series),
+    /// say what its workers' memory follows, and the limits that hold a
+    /// target. Exit status: 0 advice printed, 1 an error, 2 a usage error,
+    /// 3 it cannot tell yet (too few samples, one worker, no requests).
+    Advise(advise::AdviseArgs),
 }
 
 fn interval(s: &str) -> Result<f64, String> {
@@ -123,6 +133,7 @@ fn main() -> ExitCode {
             once,
             interval,
         } => top(&source, once, interval),
+        Command::Advise(args) => return advise::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -260,19 +260,32 @@ impl Target {
         container: Option<&str>,
         workers: Option<u32>,
     ) -> Result<Target, String> {
+        let size = |flag: &str, v: Option<&str>| {
+            v.map(|t| parse_size(t).map_err(|e| format!("{flag}: {e}")))
+                .transpose()
+        };
+        Target::of(
+            size("--max-worker", max_worker)?,
+            size("--container", container)?,
+            workers,
+        )
+    }
+
+    /// `parse`, with the sizes already read (bytes).
+    pub fn of(
+        max_worker: Option<u64>,
+        container: Option<u64>,
+        workers: Option<u32>,
+    ) -> Result<Target, String> {
         match (max_worker, container, workers) {
             (Some(_), Some(_), _) => {
                 Err("give --max-worker or --container (with --workers), not both".into())
             }
             (_, None, Some(_)) => Err("--workers goes with --container".into()),
             (_, _, Some(0)) => Err("--workers: expected 1 or more".into()),
-            (Some(m), None, None) => Ok(Target::PerWorker(
-                parse_size(m).map_err(|e| format!("--max-worker: {e}"))?,
-            )),
-            (None, Some(c), w) => Ok(Target::Container {
-                limit: parse_size(c).map_err(|e| format!("--container: {e}"))?,
-                workers: w,
-            }),
+            (Some(0), ..) | (_, Some(0), _) => Err("a target of 0 bytes".into()),
+            (Some(m), None, None) => Ok(Target::PerWorker(m)),
+            (None, Some(limit), workers) => Ok(Target::Container { limit, workers }),
             (None, None, None) => Ok(Target::None),
         }
     }
@@ -736,12 +749,26 @@ fn seconds_text(s: f64) -> String {
     }
 }
 
+/// `text` as it is safe to print (see `top::printable`), not cut short
+/// below 1,000 characters: a path is shown whole.
+pub fn escaped(text: &str) -> String {
+    let chars: Vec<char> = text.chars().take(1000).collect();
+    let mut out: String = chars
+        .chunks(crate::view::top::MAX_CELL)
+        .map(|c| printable(&c.iter().collect::<String>()))
+        .collect();
+    if text.chars().nth(1000).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// The report `advise` prints, and its exit status: 0 with advice (or
 /// findings without a target), `EXIT_NOT_YET` when it cannot tell yet.
 /// `source` names where the series came from.
 pub fn report(series: &Series, target: Target, source: &str) -> (u8, String) {
     let mut o = String::new();
-    let _ = writeln!(o, "workerlife advise: {}", printable(source));
+    let _ = writeln!(o, "workerlife advise: {}", escaped(source));
     let a = match advise(series, target) {
         Ok(a) => a,
         Err(why) => {
@@ -1074,6 +1101,8 @@ mod tests {
             })
         );
         assert_eq!(parse_seconds("1m30s"), Ok(90.0));
+        let long = format!("/{}\u{1b}[2J", "d/".repeat(100));
+        assert_eq!(escaped(&long), format!("/{}\\x1b[2J", "d/".repeat(100)));
         assert!(parse_seconds("0").is_err());
     }
 }

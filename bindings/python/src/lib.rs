@@ -2,6 +2,7 @@
 //! an engine type and converts arguments, results and errors; the rules
 //! live in the `workerlife` crate.
 
+mod advise;
 mod errors;
 mod host;
 mod metrics;
@@ -91,6 +92,7 @@ fn _workerlife(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<records::PySample>()?;
     m.add_class::<toolkit::PyProcess>()?;
     m.add_class::<toolkit::PyLedger>()?;
+    m.add_class::<advise::PyAdviseSeries>()?;
     m.add_function(wrap_pyfunction!(toolkit::sample, m)?)?;
     m.add_function(wrap_pyfunction!(toolkit::identity, m)?)?;
     m.add_function(wrap_pyfunction!(toolkit::kill, m)?)?;

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Literal, Optional, Tuple, Type, Union, final
 
 __all__ = [
     "Action",
+    "AdviseSeries",
     "Decision",
     "render_top",
     "Event",
@@ -359,3 +360,24 @@ def wait_released(
     pid: Optional[int] = None, port: Optional[int] = None, timeout: float = 30.0
 ) -> None: ...
 def render_top(stats_json: str, source: str) -> str: ...
+
+@final
+class AdviseSeries:
+    """A series of stats documents and the advice from it (``advise``)."""
+
+    EXIT_NOT_YET: int
+    def __new__(cls) -> AdviseSeries: ...
+    def push(self, stats_json: str) -> None: ...
+    @property
+    def samples(self) -> int: ...
+    def report(
+        self,
+        source: str,
+        max_worker: Optional[int] = None,
+        container: Optional[int] = None,
+        workers: Optional[int] = None,
+    ) -> Tuple[int, str]: ...
+    @staticmethod
+    def size(text: str) -> int: ...
+    @staticmethod
+    def seconds(text: str) -> float: ...
