@@ -16,9 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, List, Tuple
-
-import pytest
+from typing import List, Tuple
 
 from workerlife import Pool, sample
 
@@ -73,11 +71,9 @@ def leaking_worker(pool: Pool, slot: int, rate: float, period: float, report: in
         os._exit(0)
 
 
-@pytest.fixture(scope="module")
-def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[Path, float, "subprocess.CompletedProcess[str]"]]:
+def watch(tmp: Path) -> Tuple[Path, float, "subprocess.CompletedProcess[str]"]:
     """The pool watched live: the saved series, the workers' median USS at
     boot, and the run's result."""
-    tmp = tmp_path_factory.mktemp("advise")
     path, saved = tmp / "pool", tmp / "series.jsonl"
     # max_uss (far off) so the master's sampling reads USS.
     pool = Pool.create(path, "max_uss=64GiB,sample_interval=100ms", slots=3)
@@ -104,7 +100,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[Path, fl
             pool.tick()
             time.sleep(0.02)
         out, err = proc.communicate()
-        yield saved, float(boot[1]), subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        return saved, float(boot[1]), subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     finally:
         for pid in pids:
             os.kill(pid, 9)
@@ -117,10 +113,11 @@ def line(text: str, head: str) -> str:
     return found[0]
 
 
-def test_a_live_pool_leaking_per_request_is_advised_max_requests(
-    watched: Tuple[Path, float, "subprocess.CompletedProcess[str]"],
-) -> None:
-    saved, boot, live = watched
+def test_a_live_pool_leaking_per_request_is_advised_max_requests(tmp_path: Path) -> None:
+    """One test, so that a parallel run watches one pool, once: the live
+    run, then its saved series read by both front ends, then bad input made
+    from it."""
+    saved, boot, live = watch(tmp_path)
     print(live.stdout)
     assert live.returncode == 0, live.stdout + live.stderr
     assert "follows: requests" in live.stdout
@@ -132,12 +129,13 @@ def test_a_live_pool_leaking_per_request_is_advised_max_requests(
     print(f"max_requests: advised {advised}, truth {truth:.0f}")
     assert abs(advised - truth) <= 0.1 * truth
     assert len(saved.read_text().splitlines()) >= 20
+    both_front_ends_print_the_same_report_of_a_saved_series(saved, live)
+    bad_input_is_named_and_too_little_is_not_yet(saved, tmp_path)
 
 
-def test_both_front_ends_print_the_same_report_of_a_saved_series(
-    watched: Tuple[Path, float, "subprocess.CompletedProcess[str]"],
+def both_front_ends_print_the_same_report_of_a_saved_series(
+    saved: Path, live: "subprocess.CompletedProcess[str]"
 ) -> None:
-    saved, _, live = watched
     args = ["--series", str(saved), "--max-worker", "96MiB"]
     py, rust = run(args), run(args, rust=True)
     assert py.returncode == rust.returncode == 0, py.stderr + rust.stderr
@@ -150,10 +148,7 @@ def test_both_front_ends_print_the_same_report_of_a_saved_series(
     assert "policy:" not in py.stdout
 
 
-def test_bad_input_is_named_and_too_little_is_not_yet(
-    watched: Tuple[Path, float, "subprocess.CompletedProcess[str]"], tmp_path: Path
-) -> None:
-    saved, _, _ = watched
+def bad_input_is_named_and_too_little_is_not_yet(saved: Path, tmp_path: Path) -> None:
     docs = saved.read_text().splitlines()
     garbled, short = tmp_path / "garbled.jsonl", tmp_path / "short.jsonl"
     garbled.write_text(f"{docs[0]}\n{docs[1][: len(docs[1]) // 2]}\n")
