@@ -95,10 +95,13 @@ def watch(tmp: Path) -> Tuple[Path, float, "subprocess.CompletedProcess[str]"]:
             text=True,
         )
         # The master's part while it watches: ticks, which sample each
-        # worker's USS.
-        while proc.poll() is None:
+        # worker's USS (until it is done, or plainly stuck).
+        deadline = time.monotonic() + WATCH + 60
+        while proc.poll() is None and time.monotonic() < deadline:
             pool.tick()
             time.sleep(0.02)
+        if proc.poll() is None:
+            proc.kill()
         out, err = proc.communicate()
         return saved, float(boot[1]), subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     finally:
