@@ -565,7 +565,9 @@ pub fn findings(series: &Series) -> Result<Findings, String> {
             Driver::Flat
         } else if u_r <= u_t / 2.0 && u_t - u_r >= CLEAR_MARGIN {
             Driver::Requests
-        } else if u_t <= u_r / 2.0 && u_r - u_t >= CLEAR_MARGIN {
+        } else if (u_t <= u_r / 2.0 && u_r - u_t >= CLEAR_MARGIN) || by_requests.slope <= 0.0 {
+            // (Alike, but only time grows it: a limit per request would
+            // divide by a slope that is not positive.)
             Driver::Time
         } else {
             Driver::Either
@@ -1000,6 +1002,26 @@ mod tests {
             .unwrap();
         }
         assert_eq!(findings(&s).unwrap().driver, Driver::Either);
+    }
+
+    #[test]
+    fn the_p99_cost_follows_the_replacement_time_or_is_not_known() {
+        // 10 KiB a request over 400 s: a 2 GiB ceiling is some 200,000
+        // requests away, a fraction of a recycle an hour.
+        let slow = series(|r, _| r * 10 * 1024, 400);
+        let (code, text) = report(&slow, Target::PerWorker(2 << 30), "x");
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("p99 cost: none expected"), "{text}");
+        // Every worker already serving at the first sample: not measured.
+        let mut s = Series::new();
+        for i in 1..20u64 {
+            s.push(&doc(i as f64, &[(i, i * M), (3 * i, 3 * i * M)]))
+                .unwrap();
+        }
+        let (code, text) = report(&s, Target::PerWorker(64 * M), "x");
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("p99 cost: not known"), "{text}");
+        assert!(!text.contains("replacement time:"), "{text}");
     }
 
     #[test]
