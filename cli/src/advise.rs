@@ -131,7 +131,11 @@ fn watch(source: &Source, name: &str, args: &AdviseArgs) -> Result<Series, Strin
             .push(&doc)
             .map_err(|e| format!("{name}: sample {n}: {e}"))?;
         if let Some((w, p)) = &mut save {
-            writeln!(w, "{doc}").map_err(|e| format!("{}: {e}", p.display()))?;
+            // A line at a time: what was sampled is kept if the watch is
+            // interrupted.
+            writeln!(w, "{doc}")
+                .and_then(|()| w.flush())
+                .map_err(|e| format!("{}: {e}", p.display()))?;
         }
         let next = Duration::from_secs_f64(args.interval * n as f64);
         if next.as_secs_f64() > args.duration {

@@ -144,6 +144,7 @@ def _watch(read: Callable[[], str], name: str, duration: float, interval: float,
             raise ValueError(f"{name}: sample {n}: {e}") from None
         if save is not None:
             save.write(text + "\n")
+            save.flush()  # what was sampled is kept if the watch is interrupted
         following = interval * n
         if following > duration:
             return series
