@@ -4,7 +4,7 @@ use crate::errors::OrRaise;
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
-use workerlife::{Key, Unit};
+use workerlife::{Key, Reason, Unit};
 
 /// The limits and pool settings. Immutable; `replace()` makes a changed copy.
 #[pyclass(frozen, eq, hash, module = "workerlife", name = "Policy")]
@@ -127,6 +127,22 @@ impl PyPolicy {
     fn __getitem__(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
         let k = key_of(key)?;
         value_obj(py, k, self.inner.raw(k))
+    }
+
+    /// Whether a rule acts (`enforce`), named by its reason
+    /// (`"memory_rss"`) or its key (`"max_rss"`) as `enforce` names it; a
+    /// rule not enforced is rehearsed. True for what always acts
+    /// (`manual`, `drain_timeout`, `ready_timeout`); KeyError for a name
+    /// that is neither.
+    fn enforces(&self, rule: &str) -> PyResult<bool> {
+        let by_key = || {
+            let key = Key::from_name(rule)?;
+            Reason::ALL.iter().copied().find(|r| r.key() == Some(key))
+        };
+        let reason = Reason::from_name(rule).or_else(by_key).ok_or_else(|| {
+            PyKeyError::new_err(format!("no rule {rule:?}: a reason or the key of one"))
+        })?;
+        Ok(self.inner.enforces(reason))
     }
 
     fn __str__(&self) -> String {

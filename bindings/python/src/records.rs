@@ -42,6 +42,11 @@ pub struct PyDecision {
     /// True when the worker should stop taking requests.
     #[pyo3(get)]
     must_exit: bool,
+    /// True when a rule the policy does not enforce (`enforce`) tripped:
+    /// the action is "continue", with the reason, value and limit of what
+    /// would have been done; the worker serves on.
+    #[pyo3(get)]
+    would: bool,
     inner: Decision,
 }
 
@@ -53,6 +58,7 @@ impl PyDecision {
             value: amount(py, d.reason, d.value)?,
             limit: amount(py, d.reason, d.limit)?,
             must_exit: d.must_exit(),
+            would: d.is_would(),
             inner: d,
         })
     }

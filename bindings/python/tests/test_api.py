@@ -36,15 +36,17 @@ def test_policy_str_parses_back_for_every_key() -> None:
         "memory_sustain": "30s",
         "container_memory": "auto",
         "container_headroom": "12.5%",
+        "enforce": "max_rss+request_timeout",
     }
     p = Policy(**values)
     assert Policy.parse(str(p)) == p
     assert eval(repr(p), {"Policy": Policy}) == p
     assert pickle.loads(pickle.dumps(p)) == p
     assert set(Policy.keys()) == set(p.to_dict())
-    assert len(Policy.keys()) == 29
+    assert len(Policy.keys()) == 31
     # Words the spec writes come back as that text; sizes as bytes.
     assert p["container_memory"] == "auto" and p["container_headroom"] == "12.5%"
+    assert p["enforce"] == "request_timeout+memory_rss"
     assert Policy.parse("container_headroom=64MiB")["container_headroom"] == 64 << 20
     assert Policy()["container_headroom"] == "10%"
 
@@ -585,6 +587,59 @@ def test_event_severity_and_the_librarys_line() -> None:
     line = str(events[1])
     assert "reason=max_requests (1 >= 1)" in line, line
     assert line.count("max_requests") == 1, line
+
+
+def test_a_dress_rehearsal_decides_and_acts_on_nothing() -> None:
+    """enforce is text (which rules act), never a number; a rule rehearsed
+    gives a continue with its reason and figures (``would``), the master
+    files it once per generation as would_recycle (info) or would_kill
+    (warning), overdue() cancels nothing for it, and the stats count it."""
+    assert Policy()["enforce"] == "all"
+    assert Policy.parse("enforce=off")["enforce"] == "off"
+    assert Policy(enforce="max_rss+max_requests").to_dict()["enforce"] == "memory_rss+max_requests"
+    for bad in (0, 3, 1.5):
+        with pytest.raises(workerlife.PolicyError, match="enforce") as e:
+            Policy(enforce=bad)
+        assert e.value.key == "enforce"
+    p = Policy.parse("enforce=max_rss")
+    assert p.enforces("max_rss") and p.enforces("memory_rss") and not p.enforces("max_requests")
+    assert p.enforces("manual") and p.enforces("drain_timeout"), "they always act"
+    with pytest.raises(KeyError, match="max_request"):
+        p.enforces("max_request")
+    assert {"would_recycle", "would_kill"} <= set(workerlife.TABLES["event"])
+    pool = Pool("max_requests=3,request_timeout=1s,enforce=off", manual_clock=True)
+    pool.spawned(0, os.getpid())
+    w = pool.slot(0)
+    for _ in range(3):
+        assert not w.begin(), "no last request: nothing is enforced"
+        assert not w.end(), "max_requests is rehearsed: the worker serves on"
+    d = pool.decision(0)
+    assert (d.action, d.reason, d.value, d.limit) == ("continue", "max_requests", 3, 3)
+    assert d.would and not d.must_exit and not d
+    assert str(d) == "continue (would recycle: max_requests: 3 >= 3)"
+    assert not w.must_exit
+    assert pool.tick() == []
+    assert [(e.kind, e.severity) for e in pool.events()] == [("spawned", "info"), ("would_recycle", "info")]
+    t = w.begin_ticket()
+    assert not t & workerlife.TICKET_LAST
+    pool.advance(2)
+    d = w.decision()
+    assert (d.action, d.reason, d.value, d.limit, d.would) == ("continue", "request_timeout", 2.0, 1.0, True)
+    assert w.overdue() == [], "a rehearsed request_timeout cancels nothing"
+    assert pool.tick() == []
+    kill = pool.events()
+    assert [(e.kind, e.severity, e.reason) for e in kill] == [("would_kill", "warning", "request_timeout")]
+    assert str(kill[0]).startswith(f"would_kill slot=0 pid={os.getpid()} gen=1 reason=request_timeout (2s >= 1s) ")
+    assert pool.tick() == [] and pool.events() == [], "once per generation and reason"
+    assert w.end_ticket(t) is False
+    stats = pool.stats()
+    assert stats["enforce"] == "off"
+    assert (stats["would"]["max_requests"], stats["would"]["request_timeout"]) == (1, 1)
+    assert sorted(stats["per_slot"][0]["would"]) == ["max_requests", "request_timeout"]
+    text = pool.prometheus()
+    assert 'workerlife_would_recycle_total{reason="max_requests"} 1\n' in text
+    assert 'workerlife_would_kill_total{reason="request_timeout"} 1\n' in text
+    assert not Pool("", 1).decision(0).would
 
 
 def test_tickets_time_each_request_in_flight_on_its_own() -> None:

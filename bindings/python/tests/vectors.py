@@ -152,6 +152,15 @@ def run_case(case: Dict[str, Any]) -> None:
                 raise fail(f"action is {d.action} (reason {d.reason}), expected {step['action']}")
             if "reason" in step and d.reason != step["reason"]:
                 raise fail(f"reason is {d.reason}, expected {step['reason']}")
+            # A continue with a reason is a rule rehearsed (`enforce`):
+            # `would`, never `must_exit`, and the engine's text says so.
+            would = step["action"] == "continue" and "reason" in step
+            if "reason" in step and d.would != would:
+                raise fail(f"would is {d.would}, expected {would} ({d})")
+            if would and not (str(d).startswith("continue (would ") and f": {d.reason}: " in str(d)):
+                raise fail(f"text is {str(d)!r}, expected 'continue (would <action>: {d.reason}: ...)'")
+            if d.must_exit != (step["action"] != "continue"):
+                raise fail(f"must_exit is {d.must_exit} ({d})")
         elif op == "tick":
             got: List[Tuple[str, int, Optional[str], Optional[int]]] = [
                 (a.action, a.slot, a.reason, a.replaces) for a in pool.tick()
