@@ -1032,6 +1032,7 @@ action(self, ...)
     value = 2
     limit = 3
     must_exit = 4
+    would = 5
   CODE:
     {
       const wl_decision *d = wl_xs_struct(aTHX_ self, WL_XS_DECISION, sizeof(wl_decision));
@@ -1046,7 +1047,10 @@ action(self, ...)
       case 1: RETVAL = wl_xs_reason(aTHX_ d->reason); break;
       case 2: RETVAL = d->reason ? wl_xs_value(aTHX_ unit, d->value) : newSViv(0); break;
       case 3: RETVAL = d->reason ? wl_xs_value(aTHX_ unit, d->limit) : newSViv(0); break;
-      default: RETVAL = newSViv(d->action != WL_ACTION_CONTINUE); break;
+      case 4: RETVAL = newSViv(d->action != WL_ACTION_CONTINUE); break;
+      /* A rule rehearsed (`enforce`): the worker serves on, and the reason
+       * and figures say what would have been done (Rust's is_would). */
+      default: RETVAL = newSViv(d->action == WL_ACTION_CONTINUE && d->reason != WL_REASON_NONE); break;
       }
     }
   OUTPUT:

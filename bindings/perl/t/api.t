@@ -22,7 +22,11 @@ subtest 'policy' => sub {
     is(WorkerLife::Policy->parse("$p")->to_string, "$p", 'the string parses back');
     is(WorkerLife::Policy->new->to_string, '', 'the default policy is empty');
     is(WorkerLife::Policy->new(drain_timeout => undef)->get('drain_timeout'), 0, 'undef is off');
-    is(scalar(WorkerLife::Policy->keys), 29, 'every key');
+    my ($keys) = do { open my $fh, '<', Layout::header() or die $!; local $/; <$fh> } =~ /enum wl_key\n.*?\{(.*?)\};/s
+        or die 'no wl_key';
+    my %header = reverse $keys =~ /WL_KEY_(\w+) = (\d+)/g;
+    is_deeply([ WorkerLife::Policy->keys ], [ map { lc $header{$_} } sort { $a <=> $b } keys %header ],
+        'every key, in the header\'s order');
     is(WorkerLife::Policy->parse('container_memory=auto')->get('container_memory'), 'auto', 'a word comes back as text');
     is(WorkerLife::Policy->new->get('container_headroom'), '10%', 'the default headroom');
     is(WorkerLife::Policy->new(container_headroom => '64MiB')->get('container_headroom'), 64 * 2**20, 'a size in bytes');
@@ -76,6 +80,62 @@ subtest 'worker requests and decisions' => sub {
     is($w->requests, 3);
     is($pool->stats->{requests_total}, 3, 'stats as a hash');
     like($pool->prometheus, qr/^workerlife_requests_total 3$/m, 'prometheus text');
+};
+
+# enforce is text (which rules act); a rule rehearsed gives a continue with
+# its reason and figures (would), the master files it once per generation
+# as would_recycle (info) or would_kill (warning), and the stats count it.
+subtest 'a dress rehearsal decides and acts on nothing' => sub {
+    is(WorkerLife::Policy->new->get('enforce'), 'all', 'enforce: all by default');
+    is(WorkerLife::Policy->parse('enforce=off')->get('enforce'), 'off', 'off, as text');
+    is(WorkerLife::Policy->parse('enforce=max_rss+max_requests')->get('enforce'), 'memory_rss+max_requests',
+        'rules joined by +, by reason name');
+    is(WorkerLife::Policy->new(enforce => 'request_timeout')->to_hash->{enforce}, 'request_timeout', 'in to_hash');
+    for my $bad (3, 0, undef) {
+        eval { WorkerLife::Policy->new(enforce => $bad) };
+        like($@, qr/invalid value "\d+" for enforce: expected all, off, or rule names/,
+            'a number is refused, naming the key (' . ($bad // 'undef') . ')');
+    }
+    ok((grep { ($_ // '') eq 'would_recycle' } @WorkerLife::EVENTS) && (grep { ($_ // '') eq 'would_kill' } @WorkerLife::EVENTS),
+        'the new event kinds, from the library');
+    my $pool = WorkerLife::Pool->new(policy => 'max_requests=3,request_timeout=1s,enforce=off', slots => 1, manual_clock => 1);
+    $pool->spawned(0, $$);
+    my $w = $pool->slot(0);
+    for my $n (1 .. 3) {
+        ok(!$w->begin, "request $n: not the last (nothing is enforced)");
+        ok(!$w->end, "request $n: max_requests is rehearsed, the worker serves on");
+    }
+    my $d = $pool->decision(0);
+    is_deeply([ $d->action, $d->reason, $d->value, $d->limit ], ['continue', 'max_requests', 3, 3], 'continue, with the reason and figures');
+    ok($d->would, 'would');
+    ok(!$d->must_exit && !$d, 'and it is not a decision to leave');
+    is("$d", 'continue (would recycle: max_requests: 3 >= 3)', 'readable');
+    is_deeply([ $pool->tick ], [], 'the master is told to do nothing');
+    is_deeply([ map { [ $_->{kind}, $_->{severity} ] } $pool->events ],
+        [ [ spawned => WorkerLife::WL_SEVERITY_INFO ], [ would_recycle => WorkerLife::WL_SEVERITY_INFO ] ], 'would_recycle, at info');
+    $w->begin;
+    $pool->advance(2);
+    $d = $w->decision;
+    ok($d->would && $d->reason eq 'request_timeout', "a rehearsed kill ($d)");
+    is_deeply([ $w->overdue ], [], 'a rehearsed request_timeout cancels nothing');
+    is_deeply([ $pool->tick ], [], 'nothing to do');
+    my @ev = $pool->events;
+    is_deeply([ map { [ @{$_}{qw(kind severity reason)} ] } @ev ],
+        [ [ would_kill => WorkerLife::WL_SEVERITY_WARNING, 'request_timeout' ] ], 'would_kill, at warning');
+    like($ev[0]{line} // '', qr/^would_kill slot=0 pid=$$ gen=1 reason=request_timeout \(2s >= 1s\) /, 'its line');
+    $pool->tick;
+    is_deeply([ $pool->events ], [], 'once per generation and reason');
+    my $stats = $pool->stats;
+    is($stats->{enforce}, 'off', 'stats: enforce');
+    is_deeply([ @{ $stats->{would} }{qw(max_requests request_timeout)} ], [1, 1], 'stats: would, by reason');
+    is_deeply([ sort @{ $stats->{per_slot}[0]{would} } ], [qw(max_requests request_timeout)], 'stats: the slot\'s would');
+    like($pool->prometheus, qr/^workerlife_would_recycle_total\{reason="max_requests"\} 1$/m, 'prometheus: would_recycle');
+    like($pool->prometheus, qr/^workerlife_would_kill_total\{reason="request_timeout"\} 1$/m, 'prometheus: would_kill');
+    ok(!WorkerLife::Pool->new->claim->decision->would, 'a plain continue is no would');
+    my $acting = WorkerLife::Pool->new(policy => 'max_requests=1')->claim;
+    $acting->begin;
+    $acting->end;
+    ok(!$acting->decision->would && $acting->decision->must_exit, 'nor is a recycle that acts');
 };
 
 subtest 'timeouts in seconds, health, checks' => sub {

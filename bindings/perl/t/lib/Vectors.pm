@@ -111,6 +111,13 @@ sub run_case {
                     . "), expected $step->{action}") if $d->action ne $step->{action};
                 return $fail->("reason is " . ($d->reason // 'none') . ", expected $step->{reason}")
                     if exists $step->{reason} && ($d->reason // '') ne $step->{reason};
+                # A continue with a reason is a rule rehearsed (`enforce`):
+                # would, and never must_exit.
+                my $would = $step->{action} eq 'continue' && exists $step->{reason} ? 1 : 0;
+                return $fail->('would is ' . ($d->would ? 1 : 0) . ", expected $would ($d)")
+                    if exists $step->{reason} && ($d->would ? 1 : 0) != $would;
+                return $fail->('must_exit is ' . ($d->must_exit ? 1 : 0) . " ($d)")
+                    if ($d->must_exit ? 1 : 0) != ($step->{action} ne 'continue' ? 1 : 0);
             } elsif ($op eq 'tick') {
                 my @got = map { [ $_->{action}, $_->{slot}, $_->{reason}, $_->{replaces} ] } $pool->tick;
                 my $shown = _describe(\@got);
