@@ -2,10 +2,12 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../lib";
 use Test::More;
 use Plack::Builder;
 use Plack::Util;
+use File::Temp ();
+use Waiting qw(eventually quiet_for);
 
 # The start-up lines the middlewares built here wrote on STDERR.
 my $said = '';
@@ -137,6 +139,55 @@ subtest 'the start-up line, once per app built' => sub {
         app_with('max_requests=7');
     }
     like($said, qr/^workerlife on for Starlet: .* 28 slots;/, 'the server Plack was asked for, and its default worker count (10)');
+};
+
+# A dress rehearsal: the middleware acts on the worker's begin and end
+# alone, and a rule rehearsed makes neither say leave; the worker's
+# watchdog (started at its first request whatever the rules, not only for
+# kills) writes each would line once on fd 2, which is the one log here.
+subtest 'a rule rehearsed: the worker serves on, and its watchdog says so once per reason' => sub {
+    my $log = File::Temp->new;
+    open my $stderr, '>&', \*STDERR or die "dup: $!";
+    open STDERR, '>', $log->filename or die "$log: $!";
+    my $read = sub { open my $fh, '<', $log->filename or die $!; local $/; scalar <$fh> };
+    my $would = sub {
+        my ($kind, $reason) = @_;
+        my @lines = $read->() =~ /^(workerlife: $kind slot=\d+ pid=$$ gen=\d+ reason=$reason .*)$/mg;
+        return @lines;
+    };
+    my $late;
+    my $ok = eval {
+        my $app = builder {
+            enable 'WorkerLife', policy => 'max_requests=2,request_timeout=1s,enforce=off';
+            sub {
+                # In flight until the watchdog has said what it would kill
+                # (so past request_timeout), then answered.
+                $late = eventually(sub { $would->('would_kill', 'request_timeout') }, 10, 'the would_kill line')
+                    if $_[0]{PATH_INFO} eq '/slow';
+                return [200, [], ["ok\n"]];
+            };
+        };
+        my $errors = '';
+        for my $path (('/') x 4, '/slow', '/') {
+            my ($env, $said) = env(PATH_INFO => $path, 'psgix.harakiri' => 1);
+            is($app->($env)->[0], 200, "$path: answered");
+            ok(!$env->{'psgix.harakiri.commit'}, "$path: the worker is not told to leave");
+            $errors .= $$said;
+        }
+        ok($late, 'a request past request_timeout was answered');
+        unlike($errors, qr/leaving after this request|should leave/, 'no leaving said');
+        ok(eventually(sub { $would->('would_recycle', 'max_requests') }, 10, 'the would_recycle line'),
+            'the watchdog says what max_requests would do');
+        like(($would->('would_recycle', 'max_requests'))[0] // '', qr/reason=max_requests \(\d+ >= 2\) /, 'with its figures');
+        # Ten of the watchdog's rounds (100 ms each at request_timeout=1s).
+        ok(quiet_for(1, 'a would line said again', sub {
+            $would->('would_recycle', 'max_requests') == 1 && $would->('would_kill', 'request_timeout') == 1
+        }), 'each once per generation and reason') or diag $read->();
+        1;
+    };
+    my $err = $@;
+    open STDERR, '>&', $stderr or die "restore: $!";
+    die $err unless $ok;
 };
 
 subtest 'request_timeout is carried out by the watchdog: accepted' => sub {

@@ -112,6 +112,42 @@ sub budget {
     $s->stop;
 }
 
+# A dress rehearsal (enforce=off): max_requests=5 trips in each child that
+# serves 5, and no child is recycled: the same children serve throughout.
+# No kill rule is set, so the line proves the watchdog runs for rehearsed
+# recycles too; it is said once per child (no master of ours files it).
+sub rehearsal {
+    my ($server, %o) = @_;
+    my $s = TestServer->start(server => $server, workers => 2, policy => 'max_requests=5,enforce=off', %o);
+    my $children = sub { [ sort { $a <=> $b } grep { $_ != $s->{pid} } group_pids($s->{pid}) ] };
+    my $started = eventually(sub { my $c = $children->(); @$c == 2 && $c }, 10, 'two children');
+    ok($started, "$server: two children") or return $s->stop;
+    my @before = @$started;
+    my (%served, $failed);
+    for (1 .. 30) {
+        my ($pid) = $s->get('/');
+        if ($pid) { $served{$pid}++ } else { $failed++ }
+    }
+    is($failed // 0, 0, "$server: no failed request");
+    my %known = map { ($_ => 1) } @before;
+    is_deeply([ grep { !$known{$_} } sort keys %served ], [], "$server: served by the children there from the start")
+        or diag explain \%served;
+    my @tripped = sort grep { $served{$_} >= 5 } keys %served;
+    ok(@tripped, "$server: a child served 5 or more") or diag explain \%served;
+    my $would = sub {
+        my ($pid) = @_;
+        my @lines = $s->log =~ /^workerlife: would_recycle slot=\d+ pid=$pid gen=\d+ reason=max_requests \(\d+ >= 5\) /mg;
+        return scalar @lines;
+    };
+    ok(eventually(sub { !grep { !$would->($_) } @tripped }, 10, "a would_recycle for each of @tripped"),
+        "$server: each child past max_requests says what would be done") or diag $s->log;
+    is($would->($_), 1, "$server: child $_: once") or diag $s->log for @tripped;
+    is_deeply($children->(), \@before, "$server: the same children serve on");
+    unlike($s->log, qr/^workerlife: (?:recycle_requested|killed|exited|worker \d+ leaving)/m, "$server: nothing recycled")
+        or diag $s->log;
+    $s->stop;
+}
+
 # The processes of process group $pgrp.
 sub group_pids {
     my ($pgrp) = @_;
@@ -274,9 +310,15 @@ sub run {
     };
     subtest "$server: a leaking app is held under max_rss" => sub { leak($server, preload => 1) };
     subtest "$server: the budget holds across children" => sub { budget($server, preload => 1) };
+    subtest "$server: a dress rehearsal logs would_recycle and recycles no child" => sub {
+        rehearsal($server, preload => 1);
+    };
     if ($server eq 'starman') {
         subtest 'starman without --preload-app: each child keeps its own pool' => sub {
             rotate($server, preload => 0);
+        };
+        subtest 'starman without --preload-app: a dress rehearsal, each child with its own pool' => sub {
+            rehearsal($server, preload => 0);
         };
         subtest 'starman without --preload-app: a bad setting stops the server, no fork loop' => sub {
             bad_setting($server, preload => 0);

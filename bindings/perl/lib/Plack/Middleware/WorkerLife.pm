@@ -9,7 +9,9 @@ package Plack::Middleware::WorkerLife;
 # master builds the app (--preload-app, Starlet always), it also reports
 # its children's starts and crashes to the pool, which is how a crash loop
 # is seen: Starman then stops, Starlet waits the loop's delay (see
-# _watch_children).
+# _watch_children). A rule rehearsed (enforce) changes nothing here: the
+# worker's begin and end never say leave for it, and the child's watchdog
+# logs what it would have done.
 
 use strict;
 use warnings;
@@ -317,7 +319,10 @@ sub _worker {
     $self->{worker} = eval { $pool->claim($$) };
     _log($env, "workerlife: worker $$ runs unsupervised: $@") unless $self->{worker};
     # The child's own watchdog carries out kill decisions (no master of
-    # ours runs); a forked child's copy of the parent's is let go first.
+    # ours runs), and is the one to log a rule rehearsed (enforce: its
+    # would_* line, once per generation and reason; this middleware logs
+    # none), so it runs whatever the rules. A forked child's copy of the
+    # parent's is let go first.
     $self->{watchdog} = undef;
     if ($self->{worker}) {
         $self->{watchdog} = eval { $self->{worker}->watchdog };
