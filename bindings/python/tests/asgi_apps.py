@@ -55,7 +55,8 @@ async def hang(request: Request) -> Response:
             f.write(f"{os.getpid()}\n")
         os.rename(mark + ".tmp", mark)
     if how == "await":
-        await asyncio.sleep(3600)  # stuck, but the event loop runs on
+        # Stuck (or ?secs= late), but the event loop runs on.
+        await asyncio.sleep(float(request.query_params.get("secs", "3600")))
     elif how == "sleep":
         time.sleep(3600)  # blocks the event loop: a sync call in async code
     elif how == "spin":

@@ -507,3 +507,65 @@ def test_an_app_wrapped_under_the_gunicorn_hook_is_counted_once(servers: List[Se
     assert len(down) == 2 and all("[INFO]" in line for line in down), s.log()
     assert all("the gunicorn hook (-c python:workerlife.gunicorn) wraps the app too" in line for line in down)
     assert {int(line.split("workerlife: worker ")[1].split(":")[0]) for line in down} >= pids
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_dress_rehearsal_recycles_and_cancels_nothing_and_says_what_it_would(
+    servers: List[Server], tmp_path: Path, kind: str
+) -> None:
+    """``max_requests=5,request_timeout=1s,enforce=off``: the same two
+    workers serve every request, a request late past request_timeout is
+    answered (no 504, no kill), and the would_* lines come once per worker
+    and reason: from gunicorn's master at each event's severity, or, under
+    uvicorn --workers (no master of ours), from each worker's watchdog on
+    stderr."""
+    # client_timeout has the event loop look at every timed request itself,
+    # not only those the slot names overdue: request_timeout, rehearsed,
+    # must cancel none of them either.
+    env = {"WORKERLIFE_CLIENT_TIMEOUT": "30"}
+    s = start(servers, tmp_path, kind, "max_requests=5,request_timeout=1s,enforce=off", extra_env=env)
+    before = pids_serving(s, 2)
+    served: collections.Counter[int] = collections.Counter(s.get("/")[0] for _ in range(30))
+    assert set(served) <= before, f"served by a worker started later: {served} {before}\n{s.log()}"
+    late = urllib.request.urlopen(s.url + "/hang?how=await&secs=1.5", timeout=30)
+    assert late.status == 200
+    late_pid = int(late.read().split()[0])
+    assert late_pid in before
+    # gunicorn's master logs each at the event's severity; a watchdog's
+    # line on stderr has none.
+    level = {"would_recycle": "[INFO] ", "would_kill": "[WARNING] "} if kind == "gunicorn" else {}
+
+    def said(kind_: str, pid: int, reason: str) -> List[str]:
+        pattern = rf"{re.escape(level.get(kind_, ''))}workerlife: {kind_} slot=\d+ pid={pid} gen=\d+ reason={reason}[ (]"
+        return [line for line in s.lines(kind_) if re.search(pattern, line)]
+
+    tripped = [pid for pid, n in served.items() if n >= 5]
+    assert tripped, served
+    eventually(
+        lambda: all(said("would_recycle", pid, "max_requests") for pid in tripped)
+        and said("would_kill", late_pid, "request_timeout"),
+        10,
+        s.log,
+    )
+    assert all(len(said("would_recycle", pid, "max_requests")) == 1 for pid in tripped), s.log()
+    assert len(said("would_kill", late_pid, "request_timeout")) == 1, s.log()
+    assert pids_serving(s, 2) == before, "the same two workers serve on"
+    assert not kill_lines(s) and not s.lines("request_cancelled") and not s.lines("recycle_requested"), s.log()
+    assert not s.lines("leaving after this request"), s.log()
+
+
+def test_one_uvicorn_process_may_rehearse_the_rules_that_recycle() -> None:
+    """A single uvicorn process is refused a rule that recycles (nothing
+    would start the worker again), but not one only rehearsed: it
+    recycles nobody."""
+    from types import SimpleNamespace
+
+    from workerlife.asgi import _check_single_process
+
+    one = SimpleNamespace(workers=1)
+    _check_single_process(workerlife.Policy.parse("max_requests=3,max_rss=1GiB,enforce=off"), one)
+    _check_single_process(workerlife.Policy.parse("max_requests=3,request_timeout=1s,enforce=request_timeout"), one)
+    with pytest.raises(RuntimeError, match="max_rss=1073741824: uvicorn with one process"):
+        _check_single_process(workerlife.Policy.parse("max_requests=3,max_rss=1GiB,enforce=memory_rss"), one)
+    with pytest.raises(RuntimeError, match="max_requests=3: uvicorn with one process"):
+        _check_single_process(workerlife.Policy.parse("max_requests=3"), one)

@@ -173,10 +173,16 @@ def _uvicorn_config() -> Optional[Any]:
 
 def _check_single_process(policy: Policy, config: Any) -> None:
     """uvicorn runs no supervisor for one worker: a recycle would end the
-    server. Refused at start, naming the first rule that recycles."""
+    server. Refused at start, naming the first rule that recycles; a rule
+    only rehearsed (``enforce``) recycles nobody."""
     if int(getattr(config, "workers", 1) or 1) > 1:
         return
-    on = [k for k in _RECYCLING if policy[k] not in (0, 0.0, "0", "off")]
+    # max_pool_rss is no rule of its own (enforce cannot name it): kept as it was.
+    on = [
+        k
+        for k in _RECYCLING
+        if policy[k] not in (0, 0.0, "0", "off") and (k == "max_pool_rss" or policy.enforces(k))
+    ]
     if on:
         raise RuntimeError(
             f"workerlife: {on[0]}={policy.to_dict()[on[0]]}: uvicorn with one process (no --workers, "
@@ -394,6 +400,10 @@ class WorkerLife:
         self.leave_grace = min(grace, drain / 2) if drain else grace
         self.client_timeout = _seconds("client_timeout", "WORKERLIFE_CLIENT_TIMEOUT", client_timeout, 0.0)
         self.request_timeout = float(self.policy["request_timeout"])
+        # A rehearsed request_timeout (`enforce`) cancels no request: the
+        # slot's overdue() names none then, and the requests judged here
+        # alone are held to it only when it acts.
+        self._cancels_late = bool(self.request_timeout) and self.policy.enforces("request_timeout")
         self._timing = bool(self.request_timeout or self.client_timeout)
 
     def _setup(self) -> Optional[Worker]:
@@ -506,6 +516,10 @@ class WorkerLife:
         here alone."""
         if self.client_timeout:
             look: List[_Timed] = list(self._timed.values())
+            if self.request_timeout and not self._cancels_late:
+                # Rehearsed: it names no ticket, but marks the slot
+                # would_kill for a request past request_timeout.
+                w.overdue()
         else:
             by_ticket = self._timed
             look = [t for t in map(by_ticket.get, w.overdue()) if t is not None]
@@ -518,7 +532,7 @@ class WorkerLife:
                 # An app that swallowed the cancellation: again.
                 t.task.cancel()
                 continue
-            if self.request_timeout and t.app_time(now) >= self.request_timeout:
+            if self._cancels_late and t.app_time(now) >= self.request_timeout:
                 t.fired = "request_timeout"
             elif (
                 self.client_timeout
