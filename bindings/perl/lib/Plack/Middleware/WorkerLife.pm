@@ -326,7 +326,7 @@ sub _worker {
     $self->{watchdog} = undef;
     if ($self->{worker}) {
         $self->{watchdog} = eval { $self->{worker}->watchdog };
-        _log($env, "workerlife: worker $$ has no watchdog (request_timeout is not enforced): $@")
+        _log($env, "workerlife: worker $$ has no watchdog (request_timeout is not enforced, and no rule rehearsed is logged): $@")
             unless $self->{watchdog};
     }
     return $self->{worker};
