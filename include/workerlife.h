@@ -477,7 +477,9 @@ typedef struct wl_pool_options {
 } wl_pool_options;
 
 // A decision: `action` is a `wl_action`, `reason` a `wl_reason`; `value`
-// and `limit` are what tripped (bytes, microseconds or a count).
+// and `limit` are what tripped (bytes, microseconds or a count). Act on
+// `action` alone: `WL_ACTION_CONTINUE` with a reason is a rule rehearsed
+// (`enforce`), what would have been done, and the worker serves on.
 typedef struct wl_decision {
   uint32_t action;
   uint32_t reason;

@@ -192,7 +192,9 @@ pub enum wl_held_kind {
 }
 
 /// A decision: `action` is a `wl_action`, `reason` a `wl_reason`; `value`
-/// and `limit` are what tripped (bytes, microseconds or a count).
+/// and `limit` are what tripped (bytes, microseconds or a count). Act on
+/// `action` alone: `WL_ACTION_CONTINUE` with a reason is a rule rehearsed
+/// (`enforce`), what would have been done, and the worker serves on.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct wl_decision {
