@@ -445,3 +445,39 @@ def test_max_surge_replaces_idle_children_without_a_task(tmp_path: Path, redis_u
     assert "ready_timeout" not in log and " crash" not in log, log[-3000:]
     assert most <= 3, f"{most} children at once"
     assert len(left) == 2, left
+
+
+def test_a_dress_rehearsal_recycles_and_kills_no_child_and_logs_what_it_would(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """``max_requests=2,request_timeout=1s,enforce=off``: the same two
+    children run every task (none leaves, after a task or while idle), a
+    task past request_timeout finishes, and the parent logs each would_*
+    line once per child and reason, at the event's severity."""
+    with celery_worker(tmp_path, redis_url, policy="max_requests=2,request_timeout=1s,enforce=off", concurrency=2) as w:
+        before = eventually(lambda: (lambda k: k if len(k) == 2 else None)(children_of(w.proc.pid)), 20, w.log)
+        app = client(redis_url)
+        ran = [run(app, "pid") for _ in range(10)]
+        late = run(app, "hang", 1.5)
+        assert set(ran) | {late} <= set(before), f"a task ran on a new child: {ran} {late} {before}\n{w.log()[-3000:]}"
+
+        def said(kind: str, level: str, pid: int, reason: str) -> List[str]:
+            return [line for line in w.lines(f"{level}/MainProcess] workerlife: {kind} slot=")
+                    if f" pid={pid} " in line and f" reason={reason}" in line]
+
+        tripped = {pid for pid in ran if ran.count(pid) >= 2}
+        assert tripped, ran
+        eventually(
+            lambda: all(said("would_recycle", "INFO", pid, "max_requests") for pid in tripped)
+            and said("would_kill", "WARNING", late, "request_timeout"),
+            10,
+            lambda: w.log()[-3000:],
+        )
+        # A child looks between two waits for work, every second: none leaves.
+        quiet_for(1.5, "an idle child's look at its decision", lambda: children_of(w.proc.pid) == before,
+                  what=lambda: f"children {children_of(w.proc.pid)}, were {before}\n{w.log()[-3000:]}")
+        log = w.log()
+    assert all(len(said("would_recycle", "INFO", pid, "max_requests")) == 1 for pid in tripped), log[-3000:]
+    assert len(said("would_kill", "WARNING", late, "request_timeout")) == 1, log[-3000:]
+    for never in ("leaving after this task", "leaving while idle", "recycle_requested", "killed slot="):
+        assert never not in log, log[-3000:]
