@@ -137,9 +137,9 @@ impl PyAction {
 /// Something that happened in a pool.
 #[pyclass(frozen, module = "workerlife", name = "Event")]
 pub struct PyEvent {
-    /// "spawned", "recycle_requested", "killed", "exited", "crash_loop",
-    /// "health_check_failed", "refused", "replacing", "ready" or
-    /// "retire_first".
+    /// The kind's name, from the library's table (`TABLES["event"]`):
+    /// "spawned", "recycle_requested", "killed", "exited", "would_recycle",
+    /// "would_kill", ...
     #[pyo3(get)]
     kind: &'static str,
     #[pyo3(get)]
