@@ -45,7 +45,10 @@ starts a new worker. The listening socket gets TCP_NODELAY, which uvicorn
 --workers leaves off (every response then waits 40 ms for the client's
 delayed ACK). A task of the event loop beats, so a loop blocked longer than
 ``heartbeat_timeout`` is killed. Memory and FDs are sampled by the watchdog
-every ``sample_interval``.
+every ``sample_interval``. A rule only rehearsed (``enforce``) neither
+makes a worker leave nor cancels a request: its decision is "continue",
+and the watchdog (or gunicorn's master) says its ``would_recycle`` /
+``would_kill`` line, once per worker and reason.
 
 Settings, as arguments or from the environment:
 
