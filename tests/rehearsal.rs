@@ -167,7 +167,10 @@ fn a_rehearsed_timeout_that_ended_between_two_ticks_is_still_filed() {
         "continue (would kill: request_timeout: 6s >= 5s)"
     );
     w.end();
-    // ... and the master, which never saw it in flight, files it.
+    // ... and the master, which never saw it in flight, files it at its
+    // next round (a round later than one it sees, waiting for figures).
+    assert!(pool.tick().is_empty());
+    assert!(!pool.events().iter().any(|e| e.kind == EventKind::WouldKill));
     assert!(pool.tick().is_empty());
     let events = pool.events();
     let ev = events
@@ -234,6 +237,7 @@ fn an_event_loop_cancels_nothing_for_a_rehearsed_request_timeout_and_the_master_
     let mut out = [workerlife::Ticket::from_raw(0); workerlife::TICKETS];
     assert_eq!(w.overdue(&mut out), 0, "nothing to cancel");
     assert!(pool.tick().is_empty());
+    assert!(pool.tick().is_empty());
     let events = pool.events();
     assert!(
         events
@@ -243,4 +247,34 @@ fn an_event_loop_cancels_nothing_for_a_rehearsed_request_timeout_and_the_master_
     );
     assert_eq!(stats(&pool)["would"]["request_timeout"], 1);
     assert!(!w.end_ticket(t).unwrap());
+}
+
+#[test]
+fn a_would_recycle_decided_with_its_last_request_in_flight_is_filed_with_its_figures() {
+    let pool = pool("max_requests=3,enforce=off", 1);
+    pool.spawned(0, 1_111_111).unwrap();
+    let w = pool.worker(0).unwrap();
+    for _ in 0..2 {
+        w.begin();
+        w.end();
+    }
+    // The third request counts as served as it begins: the worker marks
+    // the rule; the master's decision shows it once the request ended.
+    w.begin();
+    pool.tick();
+    w.end();
+    pool.tick();
+    let events = pool.events();
+    let would: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::WouldRecycle)
+        .collect();
+    assert_eq!(would.len(), 1, "{events:?}");
+    assert!(
+        would[0]
+            .to_string()
+            .contains("reason=max_requests (3 >= 3)"),
+        "{}",
+        would[0]
+    );
 }

@@ -63,6 +63,9 @@ pub(super) struct GenerationNotes {
     pub(super) waiting_filed: bool,
     /// Bit per reason code: rules rehearsed (`enforce`) already filed.
     pub(super) would_filed: u64,
+    /// Marks seen at the last round that the master's decision did not
+    /// show: filed (without figures) if it still does not at the next.
+    pub(super) would_unshown: u64,
     /// A recycle was returned.
     pub(super) recycle_returned: bool,
     /// Bit per reason code: kills already returned.

@@ -508,12 +508,19 @@ impl Supervisor {
     /// reason and generation.
     fn file_would(&mut self, core: &Core, slot: u32, d: &Decision, now: u64) {
         let s = &core.slots()[slot as usize];
-        let mut bits = s.would.load(Relaxed);
-        if let Some(r) = d.reason.filter(|_| d.is_would()) {
-            bits |= 1 << r as u8;
-        }
+        let shown = d
+            .reason
+            .filter(|_| d.is_would())
+            .map_or(0, |r| 1u64 << r as u8);
+        let bits = s.would.load(Relaxed) | shown;
         let ss = &mut self.slots[slot as usize];
         let new = bits & !ss.this_gen.would_filed;
+        // A mark the decision does not show yet (the worker counted the
+        // request in flight that reached max_requests) waits one round for
+        // its figures; one that never shows (a timeout that ended) is filed
+        // without them at the next.
+        let new = new & (shown | ss.this_gen.would_unshown);
+        ss.this_gen.would_unshown = bits & !ss.this_gen.would_filed & !new;
         if new == 0 {
             return;
         }

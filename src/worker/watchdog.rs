@@ -173,6 +173,9 @@ struct Reap {
 struct Said {
     generation: u32,
     would: u64,
+    /// Marks seen at the last look that the decision did not show: said
+    /// (without figures) if it still does not at the next.
+    unshown: u64,
 }
 
 /// One look at the slot.
@@ -294,17 +297,22 @@ const MAX_SUSPECTS: usize = 64;
 /// loop's `overdue`); the figures come with the decision when it shows the
 /// same reason.
 fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
-    let mut bits = worker.slot().would.load(Relaxed);
-    if let Some(r) = d.reason.filter(|_| d.is_would()) {
-        bits |= 1 << r as u8;
-    }
+    let shown = d
+        .reason
+        .filter(|_| d.is_would())
+        .map_or(0, |r| 1u64 << r as u8);
+    let bits = worker.slot().would.load(Relaxed) | shown;
     if said.generation != generation {
         *said = Said {
             generation,
-            would: 0,
+            ..Said::default()
         };
     }
-    let new = bits & !said.would;
+    // As the master does: a mark the decision does not show yet waits one
+    // look for its figures.
+    let pending = bits & !said.would;
+    let new = pending & (shown | said.unshown);
+    said.unshown = pending & !new;
     if new == 0 {
         return;
     }
