@@ -169,6 +169,41 @@ fn with_a_master_running_the_watchdog_leaves_would_lines_to_it() {
 }
 
 #[test]
+fn a_master_that_ran_no_round_lately_leaves_would_lines_to_the_watchdog() {
+    // Unicorn's master runs a round only when a worker starts or exits.
+    let pool = Pool::builder(&Policy::parse("max_requests=1,enforce=off").unwrap())
+        .slots(2)
+        .shared()
+        .manual_clock(true)
+        .build()
+        .unwrap();
+    pool.tick();
+    pool.advance(Duration::from_secs(3)).unwrap();
+    let (status, err, _) = run_child(|| {
+        let w = pool.claim(std::process::id()).unwrap();
+        let _dog = w
+            .watchdog(WatchdogOptions {
+                recycle_signal: None,
+                interval: Some(Duration::from_millis(20)),
+            })
+            .unwrap();
+        w.begin();
+        w.end();
+        std::thread::sleep(Duration::from_millis(300));
+        7
+    });
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 7,
+        "status {status:#x}, {err:?}"
+    );
+    assert!(
+        err.starts_with("workerlife: would_recycle slot=")
+            && err.contains("reason=max_requests (1 >= 1)"),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn a_granted_recycle_sends_the_graceful_signal_once() {
     let pool = Pool::shared(&Policy::parse("max_requests=1").unwrap(), 2).unwrap();
     let (status, err, _) = run_child(|| {

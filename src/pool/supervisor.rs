@@ -286,11 +286,10 @@ impl Supervisor {
         out: &mut Vec<PoolAction>,
     ) {
         core.master_pid.store(std::process::id(), Relaxed);
-        let me = u64::from(std::process::id());
-        let said = &core.header().master_pid;
-        if said.load(Relaxed) != me {
-            said.store(me, Relaxed);
-        }
+        core.header().master_pid.store(
+            crate::table::layout::master_word(std::process::id(), now),
+            Relaxed,
+        );
         self.parent.phase(core, now);
         self.sample(core, read, now);
         if let Some(ev) = self.container.phase(core, &self.slots, now) {

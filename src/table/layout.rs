@@ -145,6 +145,12 @@ pub(crate) struct ParentWords {
     pub read_at: AtomicU64,
 }
 
+/// `Header::master_pid`'s word: `pid`, and pool time `now` (µs) in
+/// milliseconds, wrapping in 32 bits.
+pub(crate) fn master_word(pid: u32, now: u64) -> u64 {
+    ((now / 1_000) as u32 as u64) << 32 | u64::from(pid)
+}
+
 impl ParentWords {
     /// Puts a reading of process `pid` (pool time `at`) in the words, each
     /// 0 where not read; a word that already holds its value is not
@@ -174,9 +180,11 @@ pub(crate) struct Header {
     pub manual_now: AtomicU64,
     /// The rolling budget, see `table/budget.rs`.
     pub budget: AtomicU64,
-    /// The pid of the process whose `Pool` last ran a round. Any worker can
-    /// write it, so it only ever decides what is said, never what is done:
-    /// a worker's watchdog leaves its `would_*` lines to a live master.
+    /// Who last ran a round, and when: the pid (low 32 bits) and the pool
+    /// time in milliseconds (high 32, wrapping). Any worker can write it,
+    /// so it only ever decides what is said, never what is done: a
+    /// worker's watchdog leaves its `would_*` lines to a master that ran a
+    /// round lately (`master_word`).
     pub master_pid: AtomicU64,
     pub counters: Counters,
     pub container: ContainerWords,

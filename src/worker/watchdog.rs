@@ -333,13 +333,21 @@ fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
     }
 }
 
-/// Whether a master of ours runs: the process that last ran a round is
-/// alive and is not this one (a word any worker can write: it decides only
-/// which log a line goes to).
+/// Whether a master of ours runs rounds: the process that last ran one did
+/// so within `MASTER_LATELY` and is alive, and is not this one (a word any
+/// worker can write: it decides only which log a line goes to). A master
+/// that runs a round only when a worker starts or exits (Unicorn's hooks)
+/// would file a rehearsal late or never: the watchdog says it.
 fn master_runs(worker: &Worker) -> bool {
-    let pid = worker.core().header().master_pid.load(Relaxed);
-    match u32::try_from(pid) {
-        Ok(pid) if pid > 0 && pid != std::process::id() => {
+    let core = worker.core();
+    let word = core.header().master_pid.load(Relaxed);
+    let (pid, at_ms) = (word as u32, (word >> 32) as u32);
+    let now_ms = (core.now() / 1_000) as u32;
+    if now_ms.wrapping_sub(at_ms) > MASTER_LATELY_MS {
+        return false;
+    }
+    match pid {
+        pid if pid > 0 && pid != std::process::id() => {
             // SAFETY: signal 0 only checks that the process exists.
             let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
             // A root master of a worker that dropped privileges: EPERM.
@@ -348,6 +356,10 @@ fn master_runs(worker: &Worker) -> bool {
         _ => false,
     }
 }
+
+/// How lately a master's round must have run for the watchdog to leave
+/// its lines to it (masters tick every few tens of milliseconds).
+const MASTER_LATELY_MS: u32 = 2_000;
 
 fn say(worker: &Worker, d: Decision) {
     if let Some(ev) = worker.event_for(d) {
