@@ -490,6 +490,31 @@ module WorkerLife
       WorkerLife.check(N.wl_pool_report_container(ptr, r))
     end
 
+    # Reads this process's memory now as the workers' parent's, for memory
+    # limits relative to it (max_uss=3x) and the sharing figures: call it
+    # in the master once the app has booted (after a pre-fork preload),
+    # before the first fork; without it the master's first #tick reads it.
+    # The reading, { rss:, uss:, pss: } in bytes (nil where unknown); an
+    # unreadable /proc is a SystemError and leaves the relative limits waiting.
+    def read_parent
+      h = N::Health.new
+      WorkerLife.check(N.wl_pool_read_parent(ptr, h))
+      { rss: WorkerLife.u64(h[:rss]), uss: WorkerLife.u64(h[:uss]), pss: WorkerLife.u64(h[:pss]) }.freeze
+    end
+
+    # Gives the pool a reading of the workers' parent `pid` (bytes; nil:
+    # not known, its relative limit waits), for a host whose workers' parent
+    # is another process, or a test: relative limits resolve against it.
+    def report_parent(pid, rss: nil, uss: nil, pss: nil)
+      pid = WorkerLife.to_u32("pid", pid)
+      h = N::Health.new
+      h[:rss] = WorkerLife.to_u64("rss", rss)
+      h[:uss] = WorkerLife.to_u64("uss", uss)
+      h[:pss] = WorkerLife.to_u64("pss", pss)
+      h[:fds] = U64_MAX
+      WorkerLife.check(N.wl_pool_report_parent(ptr, pid, h))
+    end
+
     # A manual-clock pool's clock moves on `seconds` (rounded to the microsecond).
     def advance(seconds)
       unless seconds.is_a?(Numeric) && seconds.real? && seconds.finite? && seconds >= 0

@@ -79,6 +79,52 @@ class TestApi < Minitest::Test
     pool&.close
   end
 
+  # max_rss=2x resolves against the parent's reading: none, and the rule
+  # waits; one given (report_parent), and a worker past twice its RSS is
+  # recycled, the limit in the decision and the stats; read_parent reads
+  # this process. A bad argument is refused, naming it, with nothing kept.
+  def test_a_limit_relative_to_the_parent_resolves_against_its_reading
+    pool = WorkerLife::Pool.new("max_rss=2x", slots: 1, manual_clock: true)
+    pool.spawned(0, Process.pid)
+    w = pool.worker(0)
+    w.report_health(rss: 300 << 20)
+    assert_equal :continue, pool.decision(0).action, "no reading of the parent: the rule waits"
+    assert_equal({ "setting" => "2x", "bytes" => nil }, pool.stats["memory_limits"]["max_rss"])
+    before = pool.stats_json
+    {
+      "pid" => -> { pool.report_parent(-1, rss: 100 << 20) },
+      "pid " => -> { pool.report_parent(2**32, rss: 100 << 20) },
+      " pid" => -> { pool.report_parent(nil, rss: 100 << 20) },
+      "rss" => -> { pool.report_parent(4021, rss: -1) },
+      "rss " => -> { pool.report_parent(4021, rss: 2**64) },
+      "uss" => -> { pool.report_parent(4021, uss: 0.5) },
+      "pss" => -> { pool.report_parent(4021, pss: "1") },
+    }.each do |what, call|
+      e = assert_raises(WorkerLife::ArgumentError, what, &call)
+      assert_equal "WL_INVALID_ARGUMENT", e.code_name
+      assert_match(/\A#{what.strip} /, e.message, what)
+    end
+    assert_equal before, pool.stats_json, "nothing was kept"
+    pool.report_parent(4021, rss: 100 << 20)
+    st = pool.stats
+    assert_equal 200 << 20, st["memory_limits"]["max_rss"]["bytes"]
+    assert_equal [4021, 100 << 20, nil], st["parent"].values_at("pid", "rss_bytes", "uss_bytes")
+    w.report_health(rss: (200 << 20) - 1)
+    assert_equal :continue, pool.decision(0).action
+    w.report_health(rss: 200 << 20)
+    d = pool.decision(0)
+    assert_equal [:recycle, :memory_rss, 200 << 20, 200 << 20], [d.action, d.reason, d.value, d.limit]
+    assert_equal [[0, :memory_rss]], pool.tick.map { |a| [a.slot, a.reason] }
+    read = pool.read_parent
+    assert_operator read[:rss], :>, 0
+    st = pool.stats
+    assert_equal [Process.pid, read[:rss]], st["parent"].values_at("pid", "rss_bytes")
+    assert_equal 2 * read[:rss], st["memory_limits"]["max_rss"]["bytes"]
+  ensure
+    w&.close
+    pool&.close
+  end
+
   def test_bad_numbers_are_refused_and_change_nothing
     pool = WorkerLife::Pool.new("", slots: 2, manual_clock: true)
     w = pool.worker(0)

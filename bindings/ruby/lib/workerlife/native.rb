@@ -206,6 +206,8 @@ module WorkerLife
     attach_function :wl_pool_round_error, [:pointer, :string, :pointer], R
     attach_function :wl_pool_adopt_all, [:pointer, :pointer, :size_t, :pointer], R
     attach_function :wl_pool_report_container, [:pointer, ContainerReading.by_ref], R
+    attach_function :wl_pool_read_parent, [:pointer, :pointer], R
+    attach_function :wl_pool_report_parent, [:pointer, :uint32, Health.by_ref], R
     attach_function :wl_pool_advance, [:pointer, :uint64], R
     attach_function :wl_pool_next_spawn_in, [:pointer, :pointer, :pointer], R
 
