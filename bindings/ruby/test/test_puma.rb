@@ -100,6 +100,34 @@ class TestPuma < Minitest::Test
     end
   end
 
+  # preload_app!: the master reads itself as the workers' parent once the
+  # app has booted and before its first fork (before_fork), says so, and a
+  # worker leaking 1 MiB a request is recycled at twice that reading.
+  def test_with_preload_max_rss_2x_is_twice_the_master_read_before_forking
+    env = { "WORKERLIFE_POLICY" => "max_rss=2x,sample_interval=50ms", "APP_PRELOAD" => "1",
+            "WORKERLIFE_METRICS" => "127.0.0.1:0" }
+    Harness.with_puma(env) do |puma|
+      log = puma.log
+      read = log.index("[workerlife] relative memory limits read the master, pid #{puma.pid}, after the app's preload: rss ")
+      refute_nil read, log[0, 3000]
+      forked = log.index("Worker 0 (PID")
+      assert forked.nil? || read < forked, "read before the first fork\n#{log[0, 3000]}"
+      port = Integer(puma.lines("[workerlife] stats served at").first[/127\.0\.0\.1:(\d+)/, 1])
+      stats = JSON.parse(Harness.get(port, "/stats")[:body])
+      assert_equal puma.pid, stats["parent"]["pid"], stats["parent"]
+      limit = stats["memory_limits"]["max_rss"]
+      assert_equal ["2x", 2 * stats["parent"]["rss_bytes"]], limit.values_at("setting", "bytes")
+      results = []
+      line = Harness.until_true(120, -> { "a memory_rss recycle\n#{puma.log[-2000..]}" }) do
+        results << Harness.get(puma.port, "/leak")
+        puma.lines("recycle_requested").grep(/reason=memory_rss/).first
+      end
+      shown = Float(line[/reason=memory_rss \([\d.]+MiB >= ([\d.]+)MiB/, 1] || flunk(line))
+      assert_in_delta limit["bytes"] / 1_048_576.0, shown, 0.1, line
+      assert_empty results.reject { |r| r[:ok] }
+    end
+  end
+
   def test_a_request_holding_the_interpreter_lock_is_killed_at_request_timeout
     Harness.with_puma("WORKERLIFE_POLICY" => "request_timeout=1s") do |puma|
       started = Process.clock_gettime(Process::CLOCK_MONOTONIC)

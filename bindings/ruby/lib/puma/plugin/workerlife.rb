@@ -14,6 +14,11 @@
 #   With WORKERLIFE_METRICS, the library's thread serves the pool's stats
 #   there from the master (a worker forked after closes its sockets), until
 #   Puma stops; an address it cannot serve stops the start, named.
+# - before_fork, with `preload_app!` (the master has loaded the app): the
+#   master reads its own memory as the workers' parent's (read_parent), so
+#   that a limit relative to it (max_uss=3x) is of the app as booted.
+#   Without preload the master loads no app and its first tick reads it: a
+#   multiple is then of Puma's small master, so prefer a size.
 # - on_worker_boot: the worker claims its slot by pid and starts its
 #   watchdog (SIGTERM once on a granted recycle, SIGKILL on a kill).
 # - every request: counted and timed on its own with a ticket (the app is
@@ -120,6 +125,8 @@ module WorkerLife
     @pool = nil
     @metrics = nil
     @options = nil
+    @events = nil
+    @relative = false
     @statuses = Queue.new
     @ready = {}
 
@@ -162,6 +169,8 @@ module WorkerLife
         end
         @pool.set_host(HOST, caps)
         @options = launcher.options
+        @events = launcher.events
+        @relative = %w[max_rss max_uss max_pss].any? { |k| policy.get(k).is_a?(String) }
         served = serve_metrics(launcher)
         log(events, @pool.startup_line + (path.empty? ? "" : "; published at #{path}"))
         log(events, served) if served
@@ -191,6 +200,23 @@ module WorkerLife
         yield
       rescue WorkerLife::Error => e
         events.error("[workerlife] #{name}=#{value.inspect} stops the start: #{e.message}")
+      end
+
+      # Puma's before_fork (the master, once a preloaded app has booted,
+      # before the first worker is forked): the parent is read now, and said
+      # when a memory limit is relative to it. A /proc that cannot be read
+      # is logged; the master's ticks try again.
+      def before_fork
+        return unless @pool && @options[:preload_app]
+
+        r = @pool.read_parent
+        return unless @relative
+
+        mib = ->(v) { v ? format("%.1fMiB", v / 1_048_576.0) : "unknown" }
+        log(@events, "relative memory limits read the master, pid #{Process.pid}, after the app's preload: " \
+                     "rss #{mib.call(r[:rss])}, uss #{mib.call(r[:uss])}, pss #{mib.call(r[:pss])}")
+      rescue WorkerLife::Error => e
+        log(@events, "reading the master after the app's preload: #{e.message}", :warning)
       end
 
       def worker_boot(events)
@@ -311,6 +337,7 @@ end
 
 Puma::Plugin.create do
   def config(dsl)
+    dsl.before_fork { WorkerLife::PumaPlugin.before_fork }
     dsl.on_worker_boot { WorkerLife::PumaPlugin.worker_boot(nil) }
     dsl.on_worker_shutdown { WorkerLife::Host.exiting }
   end
