@@ -451,6 +451,32 @@ class Pool extends Handle {
       pressure_some_avg10: pressure ?? NaN,
     }));
   }
+  /**
+   * Reads this process's memory now as the workers' parent's, for memory
+   * limits relative to it (`max_uss=3x`): in a master that loads the app
+   * before it forks, once it has, before the first fork (without it the
+   * first tick() reads it). Returns { rss, uss, pss } in bytes, null where
+   * unknown; an unreadable /proc is a SystemError and the limits wait.
+   */
+  readParent() {
+    const h = {};
+    check(C.pool_read_parent(this.ptr, h));
+    return Object.freeze({ rss: u64(h.rss), uss: u64(h.uss), pss: u64(h.pss) });
+  }
+  /**
+   * Gives the pool a reading of the workers' parent `pid`: { rss, uss, pss }
+   * in bytes, a missing one null (its relative limit waits). For a parent
+   * that is another process, or a test.
+   */
+  reportParent(pid, reading) {
+    const p = toU32('pid', pid);
+    if (typeof reading !== 'object' || reading === null || Array.isArray(reading)) {
+      throw refuse('reading', reading, 'an object { rss, uss, pss }');
+    }
+    check(C.pool_report_parent(this.ptr, p, {
+      rss: toReading('rss', reading.rss), uss: toReading('uss', reading.uss), pss: toReading('pss', reading.pss), fds: U64_MAX,
+    }));
+  }
   /** A manual-clock pool's clock moves on `seconds` (rounded to the microsecond). */
   advance(seconds) {
     const us = typeof seconds === 'number' && Number.isFinite(seconds) ? Math.round(seconds * 1e6) : NaN;

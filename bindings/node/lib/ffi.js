@@ -169,6 +169,8 @@ const C = {
   pool_tick: fn('wl_pool_tick', R, [wl_pool, 'void *', 'size_t', out('size_t')]),
   pool_events: fn('wl_pool_events', R, [wl_pool, 'void *', 'size_t', out('size_t')]),
   pool_report_container: fn('wl_pool_report_container', R, [wl_pool, koffi.pointer(wl_container_reading)]),
+  pool_read_parent: fn('wl_pool_read_parent', R, [wl_pool, out(wl_health)]),
+  pool_report_parent: fn('wl_pool_report_parent', R, [wl_pool, 'uint32_t', koffi.pointer(wl_health)]),
   pool_advance: fn('wl_pool_advance', R, [wl_pool, 'uint64_t']),
   pool_next_spawn_in: fn('wl_pool_next_spawn_in', R, [wl_pool, out('bool'), out('uint64_t')]),
   pool_slot_count: fn('wl_pool_slot_count', R, [wl_pool, out('uint32_t')]),

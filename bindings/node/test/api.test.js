@@ -112,6 +112,51 @@ test('no reading is null, small numbers are Numbers, large ones BigInts', () => 
   pool.close();
 });
 
+// max_rss=2x resolves against the parent's reading: none, and the rule
+// waits; one given (reportParent), and a worker at twice its RSS is
+// recycled, the limit in the decision and the stats; readParent reads this
+// process. A bad argument is refused, naming it, with nothing kept.
+test('a limit relative to the parent resolves against its reading', () => {
+  const pool = new wl.Pool('max_rss=2x', { slots: 1, manualClock: true });
+  pool.spawned(0, process.pid);
+  const w = pool.worker(0);
+  const MIB = 2 ** 20;
+  w.reportHealth({ rss: 300 * MIB });
+  assert.strictEqual(pool.decision(0).action, 'continue', 'no reading of the parent: the rule waits');
+  assert.deepStrictEqual(pool.stats().memory_limits.max_rss, { setting: '2x', bytes: null });
+  const before = pool.statsJson();
+  const refused = (f, name) => assert.throws(f, (e) => e instanceof wl.ArgumentError && e.codeName === 'WL_INVALID_ARGUMENT'
+    && e.message.startsWith(`${name} must be`), `${f}`);
+  refused(() => pool.reportParent(-1, { rss: 100 * MIB }), 'pid');
+  refused(() => pool.reportParent(2 ** 32, { rss: 100 * MIB }), 'pid');
+  refused(() => pool.reportParent(null, { rss: 100 * MIB }), 'pid');
+  refused(() => pool.reportParent(4021.5, { rss: 100 * MIB }), 'pid');
+  refused(() => pool.reportParent(4021, null), 'reading');
+  refused(() => pool.reportParent(4021), 'reading');
+  refused(() => pool.reportParent(4021, { rss: -1 }), 'rss');
+  refused(() => pool.reportParent(4021, { rss: 2n ** 64n }), 'rss');
+  refused(() => pool.reportParent(4021, { uss: 0.5 }), 'uss');
+  refused(() => pool.reportParent(4021, { pss: '1' }), 'pss');
+  assert.strictEqual(pool.statsJson(), before, 'nothing was kept');
+  pool.reportParent(4021, { rss: 100 * MIB });
+  let st = pool.stats();
+  assert.strictEqual(st.memory_limits.max_rss.bytes, 200 * MIB);
+  assert.deepStrictEqual([st.parent.pid, st.parent.rss_bytes, st.parent.uss_bytes], [4021, 100 * MIB, null]);
+  w.reportHealth({ rss: 200 * MIB - 1 });
+  assert.strictEqual(pool.decision(0).action, 'continue');
+  w.reportHealth({ rss: 200 * MIB });
+  const d = pool.decision(0);
+  assert.deepStrictEqual([d.action, d.reason, d.value, d.limit], ['recycle', 'memory_rss', 200 * MIB, 200 * MIB]);
+  assert.deepStrictEqual(pool.tick().map((a) => [a.slot, a.reason]), [[0, 'memory_rss']]);
+  const read = pool.readParent();
+  assert.ok(read.rss > 0, JSON.stringify(read));
+  st = pool.stats();
+  assert.deepStrictEqual([st.parent.pid, st.parent.rss_bytes], [process.pid, read.rss]);
+  assert.strictEqual(st.memory_limits.max_rss.bytes, 2 * read.rss);
+  w.close();
+  pool.close();
+});
+
 test('bad numbers are refused and change nothing', () => {
   const pool = new wl.Pool('', { slots: 2, manualClock: true });
   const w = pool.worker(0);
