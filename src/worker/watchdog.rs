@@ -316,11 +316,12 @@ fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
     if new == 0 {
         return;
     }
-    said.would |= new;
     if master_runs(worker) {
-        // A master of ours files these as events in its own log.
+        // A master of ours files these as events in its own log; looked at
+        // again while it does not (it stops running rounds).
         return;
     }
+    said.would |= new;
     for r in Reason::ALL.iter().filter(|r| new & (1 << **r as u8) != 0) {
         let ev = if d.reason == Some(*r) {
             worker.event_for(d)
