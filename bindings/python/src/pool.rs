@@ -7,12 +7,30 @@ use crate::policy::PyPolicy;
 use crate::records::{PyAction, PyDecision, PyEvent};
 use crate::seconds;
 use crate::worker::PyWorker;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
 use pyo3::types::{PyDict, PyList, PyString};
 use std::path::PathBuf;
 
 use workerlife::{Pool, PoolBuilder};
+
+/// An int argument in `lo..=hi` (bool is not one); TypeError or
+/// OverflowError naming `name` otherwise.
+fn int_arg(v: &Bound<'_, PyAny>, name: &str, lo: u64, hi: u64) -> PyResult<u64> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int, not {}",
+            v.get_type().name()?
+        )));
+    }
+    match v.extract::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(PyOverflowError::new_err(format!(
+            "{name} must be an int from {lo} to {hi}, not {v}"
+        ))),
+    }
+}
 
 /// A Policy, a spec string, or None (the default policy).
 fn policy_arg(py: Python<'_>, policy: Option<&Bound<'_, PyAny>>) -> PyResult<workerlife::Policy> {
@@ -308,6 +326,52 @@ impl PyPool {
             pressure_some_avg10,
         };
         py.detach(|| self.inner.report_container(reading));
+        Ok(())
+    }
+
+    /// Reads this process's memory now as the workers' parent's, for memory
+    /// limits relative to it (max_uss=3x) and the sharing figures: call it
+    /// in the master once the app has booted (after a pre-fork preload),
+    /// before the first fork; without it the master's first tick() reads it.
+    /// Returns {"rss", "uss", "pss"} in bytes (None where unknown); an
+    /// unreadable /proc raises and leaves the relative limits waiting.
+    fn read_parent<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let h = py.detach(|| self.inner.read_parent()).or_raise(py)?;
+        let d = PyDict::new(py);
+        d.set_item("rss", h.rss)?;
+        d.set_item("uss", h.uss)?;
+        d.set_item("pss", h.pss)?;
+        Ok(d)
+    }
+
+    /// Gives the pool a reading of the workers' parent `pid` (bytes; None:
+    /// not known, its relative limit waits), for a host whose workers'
+    /// parent is another process, or a test: relative limits resolve
+    /// against it from now on. A bad argument is refused, naming it, and
+    /// nothing is kept.
+    #[pyo3(signature = (pid, rss=None, uss=None, pss=None))]
+    fn report_parent(
+        &self,
+        py: Python<'_>,
+        pid: &Bound<'_, PyAny>,
+        rss: Option<&Bound<'_, PyAny>>,
+        uss: Option<&Bound<'_, PyAny>>,
+        pss: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        // A pid is a positive pid_t.
+        let pid = int_arg(pid, "pid", 1, i32::MAX as u64)? as u32;
+        let bytes = |v: Option<&Bound<'_, PyAny>>, name: &str| {
+            v.filter(|v| !v.is_none())
+                .map(|v| int_arg(v, name, 0, u64::MAX))
+                .transpose()
+        };
+        let health = workerlife::Health {
+            rss: bytes(rss, "rss")?,
+            uss: bytes(uss, "uss")?,
+            pss: bytes(pss, "pss")?,
+            fds: None,
+        };
+        py.detach(|| self.inner.report_parent(pid, health));
         Ok(())
     }
 

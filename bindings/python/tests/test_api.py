@@ -4,7 +4,7 @@ import os
 import pickle
 import threading
 from pathlib import Path
-from typing import Dict, Union
+from typing import Callable, Dict, List, Tuple, Type, Union
 
 import pytest
 
@@ -134,6 +134,50 @@ def test_health_reports_and_limits() -> None:
     other = Pool(Policy(max_rss="100MiB", max_fds=50)).claim()
     other.report_health(rss=1, fds=50)
     assert other.decision().reason == "open_fds"
+
+
+def test_a_limit_relative_to_the_parent_resolves_against_its_reading() -> None:
+    # max_rss=2x waits with no reading of the parent, resolves at twice a
+    # reported RSS; read_parent reads this process. A bad argument is
+    # refused, naming it, with nothing kept.
+    pool = Pool("max_rss=2x", slots=1, manual_clock=True)
+    pool.spawned(0, os.getpid())
+    w = pool.slot(0)
+    w.report_health(rss=300 << 20)
+    assert pool.decision(0).action == "continue", "no reading of the parent: the rule waits"
+    assert pool.stats()["memory_limits"]["max_rss"] == {"setting": "2x", "bytes": None}
+    before = pool.stats_json()
+    bad: List[Tuple[str, Type[Exception], Callable[[], None]]] = [
+        ("pid", OverflowError, lambda: pool.report_parent(-1, rss=100 << 20)),
+        ("pid", OverflowError, lambda: pool.report_parent(0, rss=100 << 20)),
+        ("pid", OverflowError, lambda: pool.report_parent(2**32, rss=100 << 20)),
+        ("pid", TypeError, lambda: pool.report_parent(None, rss=100 << 20)),  # type: ignore[arg-type]
+        ("pid", TypeError, lambda: pool.report_parent(True, rss=100 << 20)),
+        ("rss", OverflowError, lambda: pool.report_parent(4021, rss=-1)),
+        ("rss", OverflowError, lambda: pool.report_parent(4021, rss=2**64)),
+        ("uss", TypeError, lambda: pool.report_parent(4021, uss=0.5)),  # type: ignore[arg-type]
+        ("pss", TypeError, lambda: pool.report_parent(4021, pss="1")),  # type: ignore[arg-type]
+    ]
+    for what, exc, call in bad:
+        with pytest.raises(exc, match=f"^{what} must be an int"):
+            call()
+    assert pool.stats_json() == before, "nothing was kept"
+    pool.report_parent(4021, rss=100 << 20)
+    st = pool.stats()
+    assert st["memory_limits"]["max_rss"]["bytes"] == 200 << 20
+    assert [st["parent"][k] for k in ("pid", "rss_bytes", "uss_bytes")] == [4021, 100 << 20, None]
+    w.report_health(rss=(200 << 20) - 1)
+    assert pool.decision(0).action == "continue"
+    w.report_health(rss=200 << 20)
+    d = pool.decision(0)
+    assert (d.action, d.reason, d.value, d.limit) == ("recycle", "memory_rss", 200 << 20, 200 << 20)
+    read = pool.read_parent()
+    assert set(read) == {"rss", "uss", "pss"}
+    rss = read["rss"]
+    assert rss is not None and rss > 0
+    st = pool.stats()
+    assert [st["parent"][k] for k in ("pid", "rss_bytes")] == [os.getpid(), rss]
+    assert st["memory_limits"]["max_rss"]["bytes"] == 2 * rss
 
 
 def test_sample_self_reads_this_process() -> None:
