@@ -1489,6 +1489,50 @@ report_container(self, ...)
     }
 
 SV *
+read_parent(self)
+    wl_pool *self
+  CODE:
+    {
+      /* Reads this process now as the workers' parent, for memory limits
+       * relative to it (max_uss=3x): { rss, uss, pss } in bytes, undef
+       * where unknown. A master that loads the app before it forks calls
+       * it once the app has booted, before the first fork. */
+      wl_health h;
+      WL_XS_CHECK(wl_pool_read_parent(self, &h));
+      HV *hv = newHV();
+      (void)hv_stores(hv, "rss", wl_xs_reading(aTHX_ h.rss));
+      (void)hv_stores(hv, "uss", wl_xs_reading(aTHX_ h.uss));
+      (void)hv_stores(hv, "pss", wl_xs_reading(aTHX_ h.pss));
+      RETVAL = newRV_noinc((SV *)hv);
+    }
+  OUTPUT:
+    RETVAL
+
+void
+report_parent(self, pid, ...)
+    wl_pool *self
+    SV *pid
+  CODE:
+    {
+      /* $pid, rss => BYTES, uss => ..., pss => ...: a reading of the
+       * workers' parent (another process, or a test's figures); an absent
+       * or undef one is unknown and its relative limit waits. Every
+       * argument is checked before the call: nothing is kept on a croak. */
+      static const char *const known[] = {"rss", "uss", "pss", NULL};
+      uint32_t p = wl_xs_pid(aTHX_ pid, false);
+      HV *o = wl_xs_options(aTHX_ &ST(2), items - 2, "parent reading", known);
+      uint64_t v[3];
+      for (int k = 0; k < 3; k++) {
+        SV *sv = wl_xs_opt(aTHX_ o, known[k]);
+        SvGETMAGIC(sv);
+        SV *what = sv_2mortal(newSVpvf("the parent's %s reading", known[k]));
+        v[k] = SvOK(sv) ? wl_xs_whole(aTHX_ SvPV_nolen(what), sv, 0, WL_XS_WHOLE_MAX) : WL_NO_READING;
+      }
+      wl_health h = {.rss = v[0], .uss = v[1], .pss = v[2], .fds = WL_NO_READING};
+      WL_XS_CHECK(wl_pool_report_parent(self, p, &h));
+    }
+
+SV *
 prometheus(self)
     wl_pool *self
   CODE:

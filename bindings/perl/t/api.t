@@ -157,6 +157,52 @@ subtest 'timeouts in seconds, health, checks' => sub {
     ok($sample->{uss} <= $sample->{pss} && $sample->{pss} <= $sample->{rss}, 'USS <= PSS <= RSS');
 };
 
+# max_rss=2x resolves against the parent's reading: none, and the rule
+# waits; one given (report_parent), and a worker at twice its RSS is
+# recycled, the limit in the decision and the stats; read_parent reads this
+# process. A bad argument croaks, naming it, with nothing kept.
+subtest 'a limit relative to the parent resolves against its reading' => sub {
+    my $MiB = 2**20;
+    my $pool = WorkerLife::Pool->new(policy => 'max_rss=2x', slots => 1, manual_clock => 1);
+    $pool->spawned(0, $$);
+    my $w = $pool->slot(0);
+    $w->report_health(rss => 300 * $MiB);
+    is($pool->decision(0)->action, 'continue', 'no reading of the parent: the rule waits');
+    is_deeply($pool->stats->{memory_limits}{max_rss}, { setting => '2x', bytes => undef }, 'waiting in the stats');
+    my $before = $pool->stats_json;
+    for my $case ([ [-1, rss => 100 * $MiB], qr/\bpid must be a whole number/ ],
+                  [ [2**32, rss => 100 * $MiB], qr/\bpid must be a whole number/ ],
+                  [ [undef, rss => 100 * $MiB], qr/\bpid must be a whole number/ ],
+                  [ [4021.5, rss => 100 * $MiB], qr/\bpid must be a whole number/ ],
+                  [ [4021, rss => -1], qr/the parent's rss reading must be a whole number/ ],
+                  [ [4021, rss => 2**64], qr/the parent's rss reading must be a whole number/ ],
+                  [ [4021, uss => 0.5], qr/the parent's uss reading must be a whole number/ ],
+                  [ [4021, pss => 'lots'], qr/the parent's pss reading must be a whole number/ ],
+                  [ [4021, fds => 3], qr/unknown parent reading option "fds"/ ],
+                  [ [4021, 'rss'], qr/name => value pairs/ ]) {
+        my ($args, $why) = @$case;
+        eval { $pool->report_parent(@$args) };
+        like($@, $why, 'report_parent(' . join(', ', map { $_ // 'undef' } @$args) . ')');
+    }
+    is($pool->stats_json, $before, 'nothing was kept');
+    $pool->report_parent(4021, rss => 100 * $MiB);
+    my $st = $pool->stats;
+    is($st->{memory_limits}{max_rss}{bytes}, 200 * $MiB, 'twice the reading');
+    is_deeply([ @{ $st->{parent} }{qw(pid rss_bytes uss_bytes)} ], [4021, 100 * $MiB, undef], 'the reading in the stats');
+    $w->report_health(rss => 200 * $MiB - 1);
+    is($pool->decision(0)->action, 'continue', 'under twice the reading');
+    $w->report_health(rss => 200 * $MiB);
+    my $d = $pool->decision(0);
+    is_deeply([ $d->action, $d->reason, $d->value, $d->limit ], ['recycle', 'memory_rss', 200 * $MiB, 200 * $MiB],
+        'recycled at twice the reading');
+    is_deeply([ map { [ @$_{qw(slot reason)} ] } $pool->tick ], [ [0, 'memory_rss'] ], 'the tick recycles it');
+    my $read = $pool->read_parent;
+    ok($read->{rss} > 0, 'read_parent reads this process') or diag explain $read;
+    $st = $pool->stats;
+    is_deeply([ @{ $st->{parent} }{qw(pid rss_bytes)} ], [$$, $read->{rss}], 'the parent is this process');
+    is($st->{memory_limits}{max_rss}{bytes}, 2 * $read->{rss}, 'and the limit twice its RSS');
+};
+
 subtest 'tick, events, supervision' => sub {
     my $pool = WorkerLife::Pool->new(policy => 'max_requests=1', slots => 2, manual_clock => 1);
     $pool->spawned(0, 100);
