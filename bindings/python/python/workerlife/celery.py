@@ -220,6 +220,18 @@ def _start(sender: Any) -> None:
         raise
     state.pool = pool
     state.controller = sender
+    # worker_init comes after Celery imported the app's task modules
+    # (loader.init_worker) and before billiard forks any child: the
+    # reading holds what they start from, for relative limits (max_uss=3x)
+    # and sharing.
+    try:
+        pool.read_parent()
+    except Error as e:
+        log.warning(
+            "workerlife: could not read this worker's memory as its children's parent (%s); "
+            "the first tick reads it",
+            e,
+        )
     user = getattr(sender, "max_memory_per_child", None)
     state.user_limit = bool(user)
     state.limit_kib = int(user) if user else _NO_LIMIT_KIB

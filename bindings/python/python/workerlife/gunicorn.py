@@ -268,11 +268,26 @@ def _watch_exits(server: Any) -> None:
 
 
 def when_ready(server: Any) -> None:
-    """Master, listening: start the supervisor (the metrics server runs
-    since ``on_starting``)."""
+    """Master, listening: read the master as the workers' parent under
+    ``--preload``, start the supervisor (the metrics server runs since
+    ``on_starting``)."""
     pool = state.pool
     if pool is None:
         return
+    if getattr(server.cfg, "preload_app", False):
+        # The arbiter loaded the app at its setup and forks the first
+        # workers after this hook (manage_workers in run()): the reading
+        # holds what they start from, for relative limits (max_uss=3x) and
+        # sharing. Without --preload the app loads in each worker and the
+        # first tick reads the bare master.
+        try:
+            pool.read_parent()
+        except Error as e:
+            server.log.warning(
+                "workerlife: could not read the master's memory as the workers' parent "
+                "(%s); the first tick reads it",
+                e,
+            )
     state.start_supervisor(pool, server.log, lambda: _round(server, pool))
 
 
