@@ -161,3 +161,30 @@ fn the_master_reads_its_own_process_and_holds_a_worker_to_the_multiple() {
     drop(big);
     drop(small);
 }
+
+#[test]
+fn a_master_first_read_after_it_forked_keeps_only_its_rss() {
+    let pool = Pool::new(
+        &Policy::parse("max_rss=4x,max_uss=3x,sample_interval=0").unwrap(),
+        2,
+    )
+    .unwrap();
+    let worker = Holder::start(&[]);
+    // The host forked before the pool's first round and never said when
+    // its app booted: the master's USS is shared with its workers now.
+    pool.spawned(0, worker.pid).unwrap();
+    pool.tick();
+    let st = stats(&pool);
+    assert!(st["parent"]["rss_bytes"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["parent"]["uss_bytes"].is_null(), "{st}");
+    assert!(st["memory_limits"]["max_rss"]["bytes"].as_u64().is_some());
+    assert!(
+        st["memory_limits"]["max_uss"]["bytes"].is_null(),
+        "max_uss waits: {st}"
+    );
+    // A reading the host asks for holds them all.
+    pool.read_parent().unwrap();
+    assert!(stats(&pool)["memory_limits"]["max_uss"]["bytes"]
+        .as_u64()
+        .is_some());
+}

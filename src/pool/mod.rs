@@ -508,7 +508,7 @@ impl Pool {
     /// the relative limits waiting (they never trip on no reading).
     pub fn read_parent(&self) -> Result<Health> {
         let now = self.core.now();
-        self.sup().parent.read_self(&self.core, now)
+        self.sup().parent.read_self(&self.core, now, false)
     }
 
     /// Gives the pool a reading of the workers' parent `pid`, as a host

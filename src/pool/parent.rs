@@ -24,10 +24,20 @@ pub(super) struct Parent {
 
 impl Parent {
     /// The master reads its own process now (the host says its app has
-    /// booted, or its first round comes and none was read).
-    pub(super) fn read_self(&mut self, core: &Core, now: u64) -> Result<Health> {
+    /// booted, or its first round comes and none was read). `forked`: it
+    /// has workers already, whose pages it shares, so its USS and PSS no
+    /// longer say how big the app is (a 59 MiB app's master: 3 MiB of USS
+    /// after the fork): only RSS is kept, and `max_uss`/`max_pss`
+    /// multiples wait for a reading the host asks for before it forks.
+    pub(super) fn read_self(&mut self, core: &Core, now: u64, forked: bool) -> Result<Health> {
         let pid = std::process::id();
-        let health = process::sample_self(true)?.health();
+        let mut health = process::sample_self(!forked)?.health();
+        if forked {
+            health = Health {
+                rss: health.rss,
+                ..Health::default()
+            };
+        }
         self.note(
             core,
             Reading {
@@ -52,7 +62,9 @@ impl Parent {
     /// process is read once if nobody said when (a manual-clock pool reads
     /// nothing on its own, as it samples nothing); the record is put back
     /// into the header's words.
-    pub(super) fn phase(&mut self, core: &Core, now: u64) {
+    /// `forked`: the master has workers already, so its USS and PSS are
+    /// shared with them and only its RSS is kept (see `read_self`).
+    pub(super) fn phase(&mut self, core: &Core, now: u64, forked: bool) {
         if !core.limits.wants_parent() {
             return;
         }
@@ -61,7 +73,7 @@ impl Parent {
             None if !core.manual_clock() => {
                 // An unreadable /proc leaves the limits waiting; tried again
                 // next round.
-                let _ = self.read_self(core, now);
+                let _ = self.read_self(core, now, forked);
             }
             None => {}
         }

@@ -290,7 +290,8 @@ impl Supervisor {
             crate::table::layout::master_word(std::process::id(), now),
             Relaxed,
         );
-        self.parent.phase(core, now);
+        let forked = !self.children.is_empty();
+        self.parent.phase(core, now, forked);
         self.sample(core, read, now);
         if let Some(ev) = self.container.phase(core, &self.slots, now) {
             self.push_event(ev);
