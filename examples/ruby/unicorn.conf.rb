@@ -138,6 +138,17 @@ before_fork do |server, _worker|
     wl_log.call(server, wl_pool.startup_line)
     wl_log.call(server, wl_metrics_line) if wl_metrics_line
     wl_said_on = true
+    # Before the first fork, once the app has booted (preload_app): the
+    # master's memory as the workers' parent's, for relative limits
+    # (max_uss=3x) and the copy-on-write figure. Without preload the
+    # master holds no app: its first round reads it anyway.
+    if server.config[:preload_app]
+      begin
+        wl_pool.read_parent
+      rescue WorkerLife::Error => e
+        wl_log.call(server, "reading the master's memory: #{e.message}", :warning)
+      end
+    end
   end
   wl_round.call(server)
 end
