@@ -142,7 +142,7 @@ before_fork do |server, _worker|
     # master's memory as the workers' parent's, for relative limits
     # (max_uss=3x) and the copy-on-write figure. Without preload the
     # master holds no app: its first round reads it anyway.
-    if server.config[:preload_app]
+    if server.preload_app
       begin
         wl_pool.read_parent
       rescue WorkerLife::Error => e
