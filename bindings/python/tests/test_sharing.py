@@ -8,6 +8,7 @@ and ``min_sharing`` logs ``sharing_low``."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 import urllib.request
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
@@ -40,11 +41,14 @@ def sharing_after_requests(g: Gunicorn, port: int) -> Dict[str, Any]:
     served: Dict[int, List[int]] = {}
 
     def each_served_three() -> bool:
-        pid, uss = g.get("/")
-        served.setdefault(pid, []).append(uss)
+        # Two at once: a sync worker serves one, so the other takes the
+        # second (one at a time, one worker may win every accept).
+        for pid, uss in clients.map(lambda _: g.get("/"), range(2)):
+            served.setdefault(pid, []).append(uss)
         return len(served) == 2 and all(len(v) >= 3 for v in served.values())
 
-    eventually(each_served_three, 15, lambda: f"each worker serving 3 requests: {served}", interval=0)
+    with ThreadPoolExecutor(2) as clients:
+        eventually(each_served_three, 15, lambda: f"each worker serving 3 requests: {served}", interval=0)
 
     def read_after() -> Optional[Dict[str, Any]]:
         st = stats(port)
@@ -84,3 +88,26 @@ def test_gc_freeze_after_preload_keeps_the_workers_sharing(servers: List[Gunicor
     eventually(lambda: servers[1].lines("sharing_low"), 10, lambda: f"sharing_low logged: {servers[1].log()}")
     # Read after the requests and past min_sharing: none with the freeze.
     assert not servers[0].lines("sharing_low"), servers[0].log()
+
+
+def test_under_preload_the_master_reads_itself_as_the_parent_before_the_first_fork(
+    servers: List[Gunicorn], tmp_path: Path
+) -> None:
+    # An empty policy: no rule reads the parent at a tick, so a reading is
+    # the hook's (when_ready, under --preload only).
+    from workerlife import Pool
+
+    paths = {preload: tmp_path / f"preload-{preload}.pool" for preload in (True, False)}
+    for preload, path in paths.items():
+        servers.append(
+            Gunicorn(tmp_path, extra_args=["--preload"] if preload else [], extra_env={"WORKERLIFE_POOL": str(path)})
+        )
+    for g in servers:
+        g.wait_ready()
+    preloaded, plain = (Pool.attach(str(p)).stats() for p in paths.values())
+    parent = preloaded["parent"]
+    assert parent is not None and parent["pid"] == servers[0].proc.pid, preloaded
+    assert parent["rss_bytes"] > 0 and parent["uss_bytes"] > 0, parent
+    assert plain["parent"] is None, plain
+    for g in servers:
+        assert not g.lines("could not read"), g.log()
