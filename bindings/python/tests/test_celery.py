@@ -153,6 +153,21 @@ def test_a_child_killed_mid_task_is_a_crash_and_its_slot_comes_back(tmp_path: Pa
     assert stats["permits_held"] == 0
 
 
+def test_the_parent_reads_itself_as_its_childrens_parent_at_worker_init(tmp_path: Path, redis_url: str) -> None:
+    # An empty policy: no rule reads the parent at a tick, so the reading is
+    # the one worker_init took (task modules imported, no child forked yet).
+    path = tmp_path / "pool"
+    with celery_worker(tmp_path, redis_url, env={"WORKERLIFE_POOL": str(path)}) as w:
+        from workerlife import Pool
+
+        stats = Pool.attach(str(path)).stats(vacant=False)
+        log = w.log()
+        parent = stats["parent"]
+        assert parent is not None and parent["pid"] == w.proc.pid, stats
+        assert parent["rss_bytes"] > 0, parent
+    assert "could not read" not in log, log[-3000:]
+
+
 def get(url: str) -> str:
     import urllib.request
 
