@@ -21,7 +21,6 @@ import pytest
 from websockets.sync.client import connect
 
 import workerlife
-import workerlife.asgi
 from load import Load, read_response
 from server import CLOCK_TICK, Gunicorn, Uvicorn, paced_load, procs, serve_beside_a_hang
 from waiting import eventually, quiet_for
@@ -240,28 +239,6 @@ def test_a_worker_that_finds_the_pool_full_serves_unsupervised(
               extra_env={"WORKERLIFE_SLOTS": "1"})
     pids_serving(s, 2)  # both workers serve
     assert len(s.lines("runs unsupervised: no free slot: all 1 slots hold live workers")) == 1, s.log()
-
-
-def test_a_shared_pool_has_the_librarys_slots_for_uvicorns_workers(
-    servers: List[Server], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Under uvicorn --workers 3: Host.slots's rule for 3 workers (claimed
-    # by pid: twice them, plus 8), in every worker's start-up line.
-    s = start(servers, tmp_path, "uvicorn", "max_requests=1000", pool=tmp_path / "rule.pool", workers=3)
-    expected = workerlife.asgi._host(True).slots(3, workerlife.Policy.parse("max_requests=1000"))
-    assert expected == 3 * 2 + 8
-    pids_serving(s, 3)
-    lines = s.lines("workerlife on for uvicorn")
-    assert len(lines) == 3 and all(f", {expected} slots;" in line for line in lines), s.log()
-    # Outside uvicorn the worker count is not known: 64; WORKERLIFE_SLOTS
-    # and slots= still decide over the rule.
-    import asgi_apps
-
-    monkeypatch.delenv("WORKERLIFE_SLOTS", raising=False)
-    assert workerlife.asgi.WorkerLife(asgi_apps.hello).slots == 64
-    monkeypatch.setenv("WORKERLIFE_SLOTS", "5")
-    assert workerlife.asgi.WorkerLife(asgi_apps.hello).slots == 5
-    assert workerlife.asgi.WorkerLife(asgi_apps.hello, slots=7).slots == 7
 
 
 def test_a_bad_policy_stops_uvicorn_naming_the_key(tmp_path: Path) -> None:

@@ -61,10 +61,8 @@ Settings, as arguments or from the environment:
     ``min_recycle_interval`` hold across them; default: none, each worker
     keeps a pool of its own (the per-worker limits all work).
 ``WORKERLIFE_SLOTS`` (``slots=``)
-    Slots of a shared pool file: at least the workers, plus those being
-    replaced. Default: the library's rule (:meth:`workerlife.Host.slots`)
-    for uvicorn's ``--workers``, twice the workers plus ``max_surge`` plus
-    8; 64 outside uvicorn, where the worker count is not known.
+    Slots of a shared pool file (default 64): at least the workers, plus
+    those being replaced.
 ``WORKERLIFE_LEAVE_GRACE`` (``leave_grace=``)
     Seconds a leaving worker waits for its keep-alive connections before
     uvicorn's exit (default 3; at most half the policy's ``drain_timeout``
@@ -256,20 +254,11 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _slots(slots: Optional[int], policy: Policy, config: Any) -> int:
-    """Slots of a shared pool file: ``slots=``, else ``WORKERLIFE_SLOTS``,
-    else the library's rule for uvicorn's worker count (``Host.slots``: the
-    workers claim by pid, so twice them, plus ``max_surge``, plus 8), and 64
-    where no uvicorn says how many workers there are."""
+def _slots(slots: Optional[int]) -> int:
     if slots is not None:
         value = str(slots)
     else:
-        value = os.environ.get("WORKERLIFE_SLOTS", "")
-        if not value:
-            if config is None:
-                return 64
-            workers = int(getattr(config, "workers", 1) or 1)
-            return _host(True).slots(max(1, min(workers, 1 << 20)), policy)
+        value = os.environ.get("WORKERLIFE_SLOTS", "64")
     if not value.isdigit() or not 1 <= int(value) <= 1 << 20:
         raise ValueError(f"workerlife: bad WORKERLIFE_SLOTS {value!r}: expected 1..1048576")
     return int(value)
@@ -348,7 +337,7 @@ class WorkerLife:
         # declares its own, must still load).
         self.host: Optional[Host] = _host(True) if config is not None else None
         try:
-            self._configure(policy, pool, slots, leave_grace, client_timeout, config)
+            self._configure(policy, pool, slots, leave_grace, client_timeout)
             if leave is None:
                 # Not wrapped by a host of ours (the gunicorn hook passes
                 # `leave`): is anyone there to serve WORKERLIFE_METRICS?
@@ -401,14 +390,13 @@ class WorkerLife:
         slots: Optional[int],
         leave_grace: Optional[float],
         client_timeout: Optional[float],
-        config: Any,
     ) -> None:
         """The settings, each checked now, so a bad one stops the server at
-        start, named (``config``: uvicorn's, if it is loading the app)."""
+        start, named."""
         self.policy = _policy(policy)
         path = os.environ.get("WORKERLIFE_POOL", "") if pool is None else os.fspath(pool)
         self.path: Optional[str] = pool_path(path)
-        self.slots = _slots(slots, self.policy, config)
+        self.slots = _slots(slots)
         grace = _seconds("leave_grace", "WORKERLIFE_LEAVE_GRACE", leave_grace, 3.0)
         drain = float(self.policy["drain_timeout"])
         # The exit that follows needs time too before drain_timeout's kill.
