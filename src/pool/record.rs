@@ -61,11 +61,9 @@ pub(super) struct GenerationNotes {
     pub(super) refused: u16,
     /// Its wait for a permit was filed.
     pub(super) waiting_filed: bool,
-    /// Bit per reason code: rules rehearsed (`enforce`) already filed.
-    pub(super) would_filed: u64,
-    /// Marks seen at the last round that the master's decision did not
-    /// show: filed (without figures) if it still does not at the next.
-    pub(super) would_unshown: u64,
+    /// Rules rehearsed (`enforce`) filed as events, and those waiting a
+    /// round for their figures.
+    pub(super) would: crate::rules::rehearsal::Marks,
     /// A recycle was returned.
     pub(super) recycle_returned: bool,
     /// Bit per reason code: kills already returned.

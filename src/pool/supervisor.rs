@@ -507,31 +507,12 @@ impl Supervisor {
     /// reason. A worker can write marks, and so costs at most one line per
     /// reason and generation.
     fn file_would(&mut self, core: &Core, slot: u32, d: &Decision, now: u64) {
-        let s = &core.slots()[slot as usize];
-        let shown = d
-            .reason
-            .filter(|_| d.is_would())
-            .map_or(0, |r| 1u64 << r as u8);
-        let bits = s.would.load(Relaxed) | shown;
-        let ss = &mut self.slots[slot as usize];
-        let new = bits & !ss.this_gen.would_filed;
-        // A mark the decision does not show yet (the worker counted the
-        // request in flight that reached max_requests) waits one round for
-        // its figures; one that never shows (a timeout that ended) is filed
-        // without them at the next.
-        let new = new & (shown | ss.this_gen.would_unshown);
-        ss.this_gen.would_unshown = bits & !ss.this_gen.would_filed & !new;
-        if new == 0 {
-            return;
-        }
-        ss.this_gen.would_filed |= new;
-        for r in Reason::ALL.iter().filter(|r| new & (1 << **r as u8) != 0) {
-            let kind = match r.action() {
-                Action::Kill => EventKind::WouldKill,
-                _ => EventKind::WouldRecycle,
-            };
-            let mut ev = Event::of_slot(core, kind, slot, Some(*r), now);
-            ev.decision = d.reason.filter(|dr| dr == r).map(|_| *d);
+        let marks = &mut self.slots[slot as usize].this_gen.would;
+        let due = marks.due(&core.slots()[slot as usize], d);
+        marks.said(due);
+        for r in crate::rules::rehearsal::reasons(due) {
+            let mut ev = Event::of_slot(core, EventKind::would(r), slot, Some(r), now);
+            ev.decision = (d.reason == Some(r)).then_some(*d);
             self.push_event(ev);
         }
     }

@@ -69,6 +69,16 @@ crate::names::named_enum! {
     }
 }
 
+impl EventKind {
+    /// The event of a rule rehearsed (`enforce`): what it would have done.
+    pub(crate) fn would(reason: Reason) -> EventKind {
+        match reason.action() {
+            crate::rules::decision::Action::Kill => EventKind::WouldKill,
+            _ => EventKind::WouldRecycle,
+        }
+    }
+}
+
 /// One event, with the worker's figures at that moment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {

@@ -4,7 +4,7 @@
 //! once per generation and reason. The worker serves on; nothing is granted,
 //! no permit is taken and no line for one is joined.
 
-use crate::rules::decision::Decision;
+use crate::rules::decision::{Decision, Reason};
 use crate::rules::shared::Shared;
 use crate::table::layout::Slot;
 use std::sync::atomic::Ordering::Relaxed;
@@ -25,4 +25,44 @@ pub(crate) fn rehearse(s: &Shared, slot: &Slot, d: Decision) -> Decision {
         }
         _ => d,
     }
+}
+
+/// What a reader of the marks (the master, or a watchdog where no master
+/// runs) has said of one generation: each mark once, with its figures when
+/// the decision shows the same reason. A mark the decision does not show yet
+/// (the worker counted the request in flight that reached `max_requests`,
+/// the decision of the reader waits for its end) waits one look for them;
+/// one that never shows (a timeout that ended) is said without them at the
+/// next.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Marks {
+    said: u64,
+    unshown: u64,
+}
+
+impl Marks {
+    /// The reasons of `slot`'s marks to say now, given the reader's decision
+    /// `d`; `said` records them once said.
+    pub(crate) fn due(&mut self, slot: &Slot, d: &Decision) -> u64 {
+        let shown = d
+            .reason
+            .filter(|_| d.is_would())
+            .map_or(0, |r| 1u64 << r as u8);
+        let pending = (slot.would.load(Relaxed) | shown) & !self.said;
+        let due = pending & (shown | self.unshown);
+        self.unshown = pending & !due;
+        due
+    }
+
+    pub(crate) fn said(&mut self, bits: u64) {
+        self.said |= bits;
+    }
+}
+
+/// The reasons whose bits are set in `bits`, in priority order.
+pub(crate) fn reasons(bits: u64) -> impl Iterator<Item = Reason> {
+    Reason::ALL
+        .iter()
+        .copied()
+        .filter(move |r| bits & (1 << *r as u8) != 0)
 }

@@ -571,10 +571,14 @@ pub(crate) fn snapshot(core: &Core, list_vacant: bool) -> Stats {
             shared: crate::rules::sharing::shared(s.rss.load(Relaxed), s.uss.load(Relaxed)),
             last_exit: crate::rules::decision::last_exit_name(s.last_exit.load(Relaxed)),
             waiting: live && gs.state == state::RUNNING && gs.has(flag::WAITING),
-            would: if live {
-                would_names(s.would.load(Relaxed))
-            } else {
-                Vec::new()
+            // A word any worker can write: bits that name no reason are left
+            // out. Most slots have none (looked at first: a pool may have a
+            // million slots).
+            would: match s.would.load(Relaxed) {
+                bits if live && bits != 0 => crate::rules::rehearsal::reasons(bits)
+                    .map(Reason::as_str)
+                    .collect(),
+                _ => Vec::new(),
             },
             growth: if live { core.growth(s) } else { None },
         });
@@ -610,19 +614,6 @@ fn parent(w: &crate::table::layout::ParentWords) -> Option<ParentStats> {
         pss: some(w.pss.load(Relaxed)),
         read_at: w.read_at.load(Relaxed) as f64 / 1e6,
     })
-}
-
-/// The reasons whose bits are set in a slot's `would` word (a word any
-/// worker can write: bits that name no reason are left out).
-fn would_names(bits: u64) -> Vec<&'static str> {
-    if bits == 0 {
-        return Vec::new();
-    }
-    Reason::ALL
-        .iter()
-        .filter(|r| bits & (1 << **r as u8) != 0)
-        .map(|r| r.as_str())
-        .collect()
 }
 
 /// Writes `$v` as serde_json does (numbers, strings escaped, non-finite

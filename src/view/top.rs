@@ -100,24 +100,7 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
     let mut out = String::new();
     let _ = writeln!(out, "workerlife top: {}", printable(source));
     let count = |k: &str| workers[k].as_u64().unwrap_or(0);
-    let mut recycles: Vec<(String, u64)> = stats["recycles"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_u64().filter(|&n| n > 0).map(|n| (k.clone(), n)))
-                .collect()
-        })
-        .unwrap_or_default();
-    recycles.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let recycles = if recycles.is_empty() {
-        "none".to_string()
-    } else {
-        recycles
-            .iter()
-            .map(|(k, n)| format!("{} {n}", printable(k)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let recycles = counts(&stats["recycles"]).unwrap_or_else(|| "none".into());
     let _ = writeln!(
         out,
         "workers: {} running, {} draining, {} exiting, {} vacant | requests {} | spawns {} | crashes {}{} | permits held {}",
@@ -215,32 +198,34 @@ pub fn render(stats: &Value, source: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// A map of counts by reason (`recycles`, `would`), largest first, as
+/// `max_requests 12, idle 3`; None when every count is 0.
+fn counts(map: &Value) -> Option<String> {
+    let mut counts: Vec<(&String, u64)> = map
+        .as_object()?
+        .iter()
+        .filter_map(|(k, v)| v.as_u64().filter(|&n| n > 0).map(|n| (k, n)))
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    (!counts.is_empty()).then(|| {
+        counts
+            .iter()
+            .map(|(k, n)| format!("{} {n}", printable(k)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 /// The rules rehearsed (`enforce`): what is enforced and what would have
 /// been done so far (`rehearsal: enforce=off | would: max_requests 12,
 /// request_timeout 1`); None when every rule acts and none was rehearsed.
 fn rehearsal_line(stats: &Value) -> Option<String> {
     let enforce = stats["enforce"].as_str().unwrap_or("all");
-    let mut would: Vec<(String, u64)> = stats["would"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| v.as_u64().filter(|&n| n > 0).map(|n| (k.clone(), n)))
-                .collect()
-        })
-        .unwrap_or_default();
-    if enforce == "all" && would.is_empty() {
+    let would = counts(&stats["would"]);
+    if enforce == "all" && would.is_none() {
         return None;
     }
-    would.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let would = if would.is_empty() {
-        "none yet".to_string()
-    } else {
-        would
-            .iter()
-            .map(|(k, n)| format!("{} {n}", printable(k)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let would = would.unwrap_or_else(|| "none yet".into());
     Some(format!(
         "rehearsal: enforce={} | would: {would}",
         printable(enforce)

@@ -529,8 +529,7 @@ impl Worker {
             (Action::Recycle, _) => EventKind::RecycleRequested,
             (Action::Kill, _) => EventKind::Killed,
             // A rule rehearsed (`enforce`): what it would have done.
-            (Action::Continue, Some(r)) if r.action() == Action::Kill => EventKind::WouldKill,
-            (Action::Continue, Some(_)) => EventKind::WouldRecycle,
+            (Action::Continue, Some(r)) => EventKind::would(r),
             (Action::Continue, None) => return None,
         };
         let mut ev = Event::of_slot(&self.core, kind, self.index, d.reason, self.core.now());
@@ -542,11 +541,13 @@ impl Worker {
     /// (`enforce`), without its figures: for a mark on the slot whose
     /// decision has passed.
     pub(crate) fn would_event(&self, reason: Reason) -> Event {
-        let kind = match reason.action() {
-            Action::Kill => EventKind::WouldKill,
-            _ => EventKind::WouldRecycle,
-        };
-        Event::of_slot(&self.core, kind, self.index, Some(reason), self.core.now())
+        Event::of_slot(
+            &self.core,
+            EventKind::would(reason),
+            self.index,
+            Some(reason),
+            self.core.now(),
+        )
     }
 
     /// Requests served in this generation.

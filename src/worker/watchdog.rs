@@ -16,8 +16,9 @@
 
 use crate::error::{Error, Result};
 use crate::os::fork::OwnThread;
-use crate::rules::decision::{Action, Decision, Reason};
+use crate::rules::decision::{Action, Decision};
 use crate::rules::event::Event;
+use crate::rules::rehearsal::{reasons, Marks};
 use crate::table::layout::{state, GenState};
 use crate::worker::Worker;
 use std::fmt::Write as _;
@@ -172,10 +173,7 @@ struct Reap {
 #[derive(Default)]
 struct Said {
     generation: u32,
-    would: u64,
-    /// Marks seen at the last look that the decision did not show: said
-    /// (without figures) if it still does not at the next.
-    unshown: u64,
+    marks: Marks,
 }
 
 /// One look at the slot.
@@ -308,23 +306,14 @@ const MAX_SUSPECTS: usize = 64;
 /// loop's `overdue`); the figures come with the decision when it shows the
 /// same reason.
 fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
-    let shown = d
-        .reason
-        .filter(|_| d.is_would())
-        .map_or(0, |r| 1u64 << r as u8);
-    let bits = worker.slot().would.load(Relaxed) | shown;
     if said.generation != generation {
         *said = Said {
             generation,
             ..Said::default()
         };
     }
-    // As the master does: a mark the decision does not show yet waits one
-    // look for its figures.
-    let pending = bits & !said.would;
-    let new = pending & (shown | said.unshown);
-    said.unshown = pending & !new;
-    if new == 0 {
+    let due = said.marks.due(worker.slot(), &d);
+    if due == 0 {
         return;
     }
     if master_runs(worker) {
@@ -332,12 +321,12 @@ fn say_would(worker: &Worker, d: Decision, generation: u32, said: &mut Said) {
         // again while it does not (it stops running rounds).
         return;
     }
-    said.would |= new;
-    for r in Reason::ALL.iter().filter(|r| new & (1 << **r as u8) != 0) {
-        let ev = if d.reason == Some(*r) {
+    said.marks.said(due);
+    for r in reasons(due) {
+        let ev = if d.reason == Some(r) {
             worker.event_for(d)
         } else {
-            Some(worker.would_event(*r))
+            Some(worker.would_event(r))
         };
         if let Some(ev) = ev {
             write_line(ev);
