@@ -260,7 +260,7 @@ impl Pool {
 
     /// Moves a manual clock forward (every process of the pool sees it).
     pub fn advance(&self, by: Duration) -> Result<()> {
-        if self.core.clock != ClockMode::Manual {
+        if !self.core.manual_clock() {
             return Err(Error::NotSupported(
                 "advance needs a pool made with a manual clock",
             ));

@@ -66,11 +66,6 @@ impl Core {
         }
     }
 
-    /// A key's raw value in this pool's policy.
-    pub(crate) fn limits_raw(&self, key: crate::policy::Key) -> u64 {
-        self.policy.raw(key)
-    }
-
     /// Whether the pool runs on a manual clock (tests, the vectors): it
     /// samples nothing on its own.
     pub(crate) fn manual_clock(&self) -> bool {

@@ -595,10 +595,10 @@ fn memory_limits(core: &Core) -> Vec<LimitStats> {
         (Key::MaxPss, m.pss),
     ]
     .into_iter()
-    .filter(|(k, _)| core.limits_raw(*k) != 0)
+    .filter(|(k, _)| core.policy.raw(*k) != 0)
     .map(|(k, bytes)| LimitStats {
         key: k.name(),
-        setting: k.format_value(core.limits_raw(k)),
+        setting: k.format_value(core.policy.raw(k)),
         bytes: (bytes > 0).then_some(bytes),
     })
     .collect()
